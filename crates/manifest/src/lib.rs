@@ -1,0 +1,427 @@
+//! Reads real Kubernetes YAML (what `kubectl get -o yaml` and `helm template` print) into
+//! cascade's model: multi-document files and `kind: List`, with the ecosystem's own API types
+//! (k8s-openapi, Kubernetes v1.33) and every problem reported as `file:line:column`.
+//!
+//! The fast path parses each file once. Positions are only looked up, by a second parse of that
+//! one file, when there is something to report (see [`locate`]).
+
+pub mod convert;
+pub mod error;
+pub mod locate;
+pub mod quantity;
+
+pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity};
+
+use cascade_model::{
+    Node, Pod, PodDisruptionBudget, PodTemplate, PriorityClass, PriorityClasses, Workload,
+};
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use std::collections::HashMap;
+
+/// Where an object came from: a source file, the document in it, and the path of the object in
+/// that document (non-empty for the items of a `kind: List`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub source: usize,
+    pub doc: usize,
+    pub path: Path,
+}
+
+/// An object and where it was read.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    pub object: T,
+    pub origin: Origin,
+}
+
+/// Everything read from a set of files.
+#[derive(Default)]
+pub struct Manifests {
+    /// (file name as given, text), kept to locate problems found after loading.
+    sources: Vec<(String, String)>,
+    pub nodes: Vec<Loaded<Node>>,
+    /// Pods as written, not yet admitted (see [`Manifests::admit_pods`]).
+    pub pods: Vec<Loaded<PodTemplate>>,
+    pub priority_classes: Vec<Loaded<PriorityClass>>,
+    pub pdbs: Vec<Loaded<PodDisruptionBudget>>,
+    pub workloads: Vec<Loaded<Workload>>,
+    /// Documents of kinds cascade does not model, and other things worth telling.
+    pub warnings: Vec<Diagnostic>,
+    /// Documents with another apiVersion group that a caller claimed (see
+    /// [`Manifests::claim_group`]), as raw values, for scenario and test files.
+    pub claimed: Vec<Loaded<Value>>,
+    claimed_groups: Vec<String>,
+    errors: Vec<Diagnostic>,
+    seen: HashMap<(&'static str, String), Origin>,
+}
+
+impl Manifests {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Documents whose apiVersion is in `group` (e.g. `cascade.dev`) are kept as raw values in
+    /// [`Manifests::claimed`] instead of being skipped as unknown kinds.
+    pub fn claim_group(&mut self, group: &str) {
+        self.claimed_groups.push(group.to_string());
+    }
+
+    /// Reads a file; problems are collected, see [`Manifests::finish`].
+    pub fn load_file(&mut self, path: &std::path::Path) {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.load_str(&name, text),
+            Err(e) => self.errors.push(Diagnostic {
+                severity: Severity::Error,
+                file: name,
+                line: 0,
+                column: 0,
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+
+    /// Reads YAML text named `name` (the name is only used in messages).
+    pub fn load_str(&mut self, name: &str, text: String) {
+        let source = self.sources.len();
+        self.sources.push((name.to_string(), text));
+        let text = &self.sources[source].1;
+        let mut pending = Vec::new();
+        for (doc, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            match Value::deserialize(de) {
+                Ok(Value::Null) => {}
+                Ok(v) => pending.push((doc, v)),
+                Err(e) => {
+                    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                    self.errors.push(Diagnostic {
+                        severity: Severity::Error,
+                        file: name.to_string(),
+                        line,
+                        column,
+                        message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+                    });
+                    break;
+                }
+            }
+        }
+        for (doc, v) in pending {
+            self.add_object(
+                v,
+                Origin {
+                    source,
+                    doc,
+                    path: Path::root(),
+                },
+            );
+        }
+    }
+
+    /// The position of `path` inside the object at `origin`, as a diagnostic.
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        origin: &Origin,
+        path: &Path,
+        message: String,
+    ) -> Diagnostic {
+        let (file, text) = &self.sources[origin.source];
+        let mut full = origin.path.0.clone();
+        full.extend(path.0.iter().cloned());
+        let (line, column) = locate::locate(text, origin.doc, &full).unwrap_or((1, 1));
+        Diagnostic {
+            severity,
+            file: file.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    fn error(&mut self, origin: &Origin, e: PathError) {
+        let d = self.diagnostic(Severity::Error, origin, &e.path, e.message);
+        self.errors.push(d);
+    }
+
+    fn add_object(&mut self, mut value: Value, origin: Origin) {
+        let Value::Mapping(map) = &value else {
+            self.error(
+                &origin,
+                PathError::new(
+                    Path::root(),
+                    "expected a Kubernetes object (a mapping with apiVersion, kind and metadata)",
+                ),
+            );
+            return;
+        };
+        let field = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_string);
+        let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
+            let missing = if field("apiVersion").is_none() {
+                "apiVersion"
+            } else {
+                "kind"
+            };
+            self.error(
+                &origin,
+                PathError::new(
+                    Path::root(),
+                    format!("expected a Kubernetes object: {missing} is missing or not a string"),
+                ),
+            );
+            return;
+        };
+        let group = api_version.split('/').next().unwrap_or("");
+        if api_version.contains('/') && self.claimed_groups.iter().any(|g| g == group) {
+            self.claimed.push(Loaded {
+                object: value,
+                origin,
+            });
+            return;
+        }
+        if kind == "List" || kind.ends_with("List") {
+            let items = match map.get("items") {
+                Some(Value::Sequence(items)) => items.clone(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => {
+                    self.error(
+                        &origin,
+                        PathError::new(Path::root().key("items"), "expected a list of objects"),
+                    );
+                    return;
+                }
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                let mut p = origin.path.clone();
+                p.0.push(Seg::Key("items".into()));
+                p.0.push(Seg::Index(i));
+                self.add_object(
+                    item,
+                    Origin {
+                        source: origin.source,
+                        doc: origin.doc,
+                        path: p,
+                    },
+                );
+            }
+            return;
+        }
+        quantities_as_strings(&mut value, false);
+        let root = Path::root();
+        use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, policy::v1 as policy};
+        let result: Result<(), PathError> = (|| {
+            match kind.as_str() {
+                "Node" => {
+                    let n: core::Node = typed(value)?;
+                    let node = convert::node(&n, &root)?;
+                    self.unique("Node", node.name.clone(), &origin)?;
+                    self.nodes.push(Loaded {
+                        object: node,
+                        origin: origin.clone(),
+                    });
+                }
+                "Pod" => {
+                    let p: core::Pod = typed(value)?;
+                    let pod = convert::pod(&p, &root)?;
+                    self.unique("Pod", pod.pod.key(), &origin)?;
+                    self.pods.push(Loaded {
+                        object: pod,
+                        origin: origin.clone(),
+                    });
+                }
+                "PriorityClass" => {
+                    let c: k8s_openapi::api::scheduling::v1::PriorityClass = typed(value)?;
+                    let class = convert::priority_class(&c, &root)?;
+                    self.unique("PriorityClass", class.name.clone(), &origin)?;
+                    if class.global_default {
+                        if let Some(other) = self
+                            .priority_classes
+                            .iter()
+                            .find(|c| c.object.global_default)
+                        {
+                            return Err(PathError::new(
+                                root.key("globalDefault"),
+                                format!(
+                                    "PriorityClass {} is already marked as default; only one default can exist",
+                                    other.object.name
+                                ),
+                            ));
+                        }
+                    }
+                    self.priority_classes.push(Loaded {
+                        object: class,
+                        origin: origin.clone(),
+                    });
+                }
+                "PodDisruptionBudget" => {
+                    let b: policy::PodDisruptionBudget = typed(value)?;
+                    let pdb = convert::pod_disruption_budget(&b, &root)?;
+                    self.unique("PodDisruptionBudget", pdb.key(), &origin)?;
+                    self.pdbs.push(Loaded {
+                        object: pdb,
+                        origin: origin.clone(),
+                    });
+                }
+                "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+                    let w = match kind.as_str() {
+                        "Deployment" => convert::deployment(&typed::<apps::Deployment>(value)?, &root)?,
+                        "ReplicaSet" => convert::replica_set(&typed::<apps::ReplicaSet>(value)?, &root)?,
+                        "StatefulSet" => convert::stateful_set(&typed::<apps::StatefulSet>(value)?, &root)?,
+                        _ => convert::daemon_set(&typed::<apps::DaemonSet>(value)?, &root)?,
+                    };
+                    let key = format!("{}/{}", w.namespace, w.name);
+                    let kind_static = match w.kind {
+                        cascade_model::WorkloadKind::Deployment => "Deployment",
+                        cascade_model::WorkloadKind::ReplicaSet => "ReplicaSet",
+                        cascade_model::WorkloadKind::StatefulSet => "StatefulSet",
+                        cascade_model::WorkloadKind::DaemonSet => "DaemonSet",
+                    };
+                    self.unique(kind_static, key, &origin)?;
+                    self.workloads.push(Loaded {
+                        object: w,
+                        origin: origin.clone(),
+                    });
+                }
+                other => {
+                    let d = self.diagnostic(
+                        Severity::Warning,
+                        &origin,
+                        &root,
+                        format!("skipping {api_version} {other}: cascade does not model this kind"),
+                    );
+                    self.warnings.push(d);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.error(&origin, e);
+        }
+    }
+
+    fn unique(&mut self, kind: &'static str, key: String, origin: &Origin) -> Result<(), PathError> {
+        if let Some(first) = self.seen.get(&(kind, key.clone())) {
+            let first = self.diagnostic(Severity::Error, first, &Path::root(), String::new());
+            return Err(PathError::new(
+                Path::root().key("metadata").key("name"),
+                format!(
+                    "duplicate {kind} {key}: already defined at {}:{}:{}",
+                    first.file, first.line, first.column
+                ),
+            ));
+        }
+        self.seen.insert((kind, key), origin.clone());
+        Ok(())
+    }
+
+    /// The PriorityClasses read (with the built-in system classes).
+    pub fn priority_class_set(&self) -> PriorityClasses {
+        let mut classes = PriorityClasses::new();
+        for c in &self.priority_classes {
+            classes.apply(c.object.clone());
+        }
+        classes
+    }
+
+    /// Runs the Priority admission plugin on every pod read, against the classes read: pods
+    /// that carry spec.priority keep it; others get their class's value or the globalDefault.
+    pub fn admit_pods(&mut self) -> Vec<Pod> {
+        let classes = self.priority_class_set();
+        let mut out = Vec::with_capacity(self.pods.len());
+        let mut errors = Vec::new();
+        for p in &self.pods {
+            match p.object.admit(&classes) {
+                Ok(pod) => out.push(pod),
+                Err(e) => errors.push(self.diagnostic(
+                    Severity::Error,
+                    &p.origin,
+                    &Path::root().key("spec").key("priorityClassName"),
+                    format!("pod {}: {e}", p.object.pod.key()),
+                )),
+            }
+        }
+        self.errors.extend(errors);
+        out
+    }
+
+    /// Adds an error found by a caller at `path` inside the object at `origin`.
+    pub fn report(&mut self, origin: &Origin, path: Path, message: String) {
+        self.error(origin, PathError::new(path, message));
+    }
+
+    /// The errors found so far, if any; warnings stay in [`Manifests::warnings`].
+    pub fn finish(&mut self) -> Result<(), Errors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Errors(std::mem::take(&mut self.errors)))
+        }
+    }
+
+    pub fn source_name(&self, origin: &Origin) -> &str {
+        &self.sources[origin.source].0
+    }
+}
+
+/// Deserializes a document into a k8s-openapi type, keeping the path of any error.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, PathError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut path = Path::root();
+        for seg in e.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => path.0.push(Seg::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => path.0.push(Seg::Key(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    path.0.push(Seg::Key(variant.clone()))
+                }
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let msg = strip_location(&e.inner().to_string());
+        PathError::new(path, format!("{msg} at {}", display_path(&e.path().to_string())))
+    })
+}
+
+fn display_path(p: &str) -> String {
+    if p == "." {
+        "the top level".to_string()
+    } else {
+        p.to_string()
+    }
+}
+
+/// serde_yaml_ng appends " at line L column C"; the diagnostic carries the position already.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Kubernetes' Quantity accepts a JSON/YAML number as well as a string (`cpu: 2`,
+/// `memory: 1.5e9`), but k8s-openapi's Quantity is a string: turn numbers inside resource lists
+/// into the strings Kubernetes would read them as.
+fn quantities_as_strings(v: &mut Value, in_resource_list: bool) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, child) in m.iter_mut() {
+                let is_list = matches!(
+                    k.as_str(),
+                    Some("requests" | "limits" | "allocatable" | "capacity" | "overhead")
+                );
+                if in_resource_list {
+                    if let Value::Number(n) = child {
+                        *child = Value::String(n.to_string());
+                        continue;
+                    }
+                }
+                quantities_as_strings(child, is_list);
+            }
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(|c| quantities_as_strings(c, false)),
+        Value::Tagged(t) => quantities_as_strings(&mut t.value, in_resource_list),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

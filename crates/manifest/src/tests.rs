@@ -1,0 +1,247 @@
+use super::*;
+use proptest::prelude::*;
+
+fn load(text: &str) -> Manifests {
+    let mut m = Manifests::new();
+    m.load_str("test.yaml", text.to_string());
+    m
+}
+
+fn errors(text: &str) -> Vec<String> {
+    let mut m = load(text);
+    let _ = m.admit_pods();
+    match m.finish() {
+        Ok(()) => vec![],
+        Err(e) => e.0.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+const NODE_AND_LIST: &str = r#"
+apiVersion: v1
+kind: Node
+metadata:
+  name: n1
+  labels: {topology.kubernetes.io/zone: a}
+spec:
+  taints:
+  - {key: dedicated, value: ingest, effect: NoSchedule}
+status:
+  allocatable: {cpu: 16, memory: 64Gi, pods: "110"}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: a, namespace: prod}
+  spec:
+    nodeName: n1
+    priority: 0
+    containers:
+    - name: c
+      image: x
+      resources: {requests: {cpu: 1.5, memory: 1Gi}}
+    initContainers:
+    - name: init
+      image: x
+      resources: {requests: {cpu: "4"}}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: ignored}
+"#;
+
+#[test]
+fn reads_nodes_lists_and_numeric_quantities() {
+    let mut m = load(NODE_AND_LIST);
+    let pods = m.admit_pods();
+    m.finish().unwrap();
+    assert_eq!(m.nodes.len(), 1);
+    let n = &m.nodes[0].object;
+    assert_eq!(n.allocatable.milli_cpu, 16_000);
+    assert_eq!(n.allocatable.memory, 64 << 30);
+    assert_eq!(n.allocatable.pods, 110);
+    assert_eq!(n.taints[0].key, "dedicated");
+    assert_eq!(pods.len(), 1);
+    // The init container (4 CPU) runs alone before the app (1.5 CPU): the pod needs the max.
+    assert_eq!(pods[0].requests.milli_cpu, 4000);
+    assert_eq!(pods[0].requests.memory, 1 << 30);
+    assert_eq!(pods[0].node_name.as_deref(), Some("n1"));
+    assert_eq!(m.warnings.len(), 1);
+    assert!(m.warnings[0].to_string().contains("skipping v1 ConfigMap"), "{}", m.warnings[0]);
+    assert_eq!(m.warnings[0].line, 30);
+}
+
+#[test]
+fn bad_quantity_names_file_line_column_and_what_was_expected() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources:\n      requests:\n        memory: 15GB\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("test.yaml:9:17: error: invalid quantity \"15GB\": expected a quantity such as"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn type_errors_and_missing_fields_are_located() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  priority: high\n  containers: [{name: c}]\n";
+    let e = errors(text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("test.yaml:5:13: error: invalid type: string \"high\", expected i32 at spec.priority"), "{}", e[0]);
+
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  nodeName: x\n";
+    let e = errors(text);
+    assert!(e[0].starts_with("test.yaml:5:3: error: expected spec.containers"), "{}", e[0]);
+
+    let text = "apiVersion: v1\nkind: Node\nmetadata: {}\n";
+    let e = errors(text);
+    assert!(e[0].contains("expected metadata.name"), "{}", e[0]);
+}
+
+#[test]
+fn yaml_syntax_error_is_located() {
+    let e = errors("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("test.yaml:5:1: error: invalid YAML"), "{}", e[0]);
+}
+
+#[test]
+fn unknown_priority_class_is_rejected_like_the_api_server() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  priorityClassName: gold\n  containers: [{name: c}]\n";
+    let e = errors(text);
+    assert_eq!(
+        e,
+        vec!["test.yaml:5:22: error: pod default/p: no PriorityClass with name gold was found"]
+    );
+}
+
+#[test]
+fn global_default_resolves_for_pods_without_priority() {
+    let text = r#"
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: medium}
+value: 2000
+globalDefault: true
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: new}
+spec:
+  containers: [{name: c}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: old}
+spec:
+  priority: 0
+  containers: [{name: c}]
+"#;
+    let mut m = load(text);
+    let pods = m.admit_pods();
+    m.finish().unwrap();
+    assert_eq!(pods[0].priority, 2000);
+    assert_eq!(pods[1].priority, 0);
+    // Scoring uses kube-scheduler's non-zero defaults for containers without requests.
+    assert_eq!(pods[0].requests.milli_cpu, 0);
+    assert_eq!(pods[0].nonzero_requests.milli_cpu, 100);
+    assert_eq!(pods[0].nonzero_requests.memory, 200 << 20);
+}
+
+#[test]
+fn second_global_default_and_duplicates_are_errors() {
+    let text = r#"
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: a}
+value: 1
+globalDefault: true
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: b}
+value: 2
+globalDefault: true
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: a}
+value: 3
+"#;
+    let e = errors(text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("PriorityClass a is already marked as default"), "{}", e[0]);
+    assert!(e[1].contains("duplicate PriorityClass a: already defined at test.yaml:2:1"), "{}", e[1]);
+}
+
+#[test]
+fn wrong_api_version_is_an_error() {
+    let e = errors("apiVersion: v1\nkind: Deployment\nmetadata: {name: d}\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].contains("apps/v1"), "{}", e[0]);
+}
+
+#[test]
+fn workloads_are_read_with_defaults() {
+    let text = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ingester, namespace: cortex}
+spec:
+  replicas: 3
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {name: ingester}}
+  template:
+    metadata: {labels: {name: ingester}}
+    spec:
+      priorityClassName: high
+      containers:
+      - name: ingester
+        resources: {requests: {cpu: "4", memory: 15Gi}, limits: {memory: 25Gi}}
+"#;
+    let mut m = load(text);
+    m.finish().unwrap();
+    let w = &m.workloads[0].object;
+    assert_eq!(w.replicas, 3);
+    assert_eq!(w.pod_management_policy, cascade_model::PodManagementPolicy::Parallel);
+    assert_eq!(w.template.pod.requests.milli_cpu, 4000);
+    assert_eq!(w.template.pod.memory_limit, 25 << 30);
+    assert_eq!(w.template.pod.priority_class_name.as_deref(), Some("high"));
+}
+
+#[test]
+fn selector_must_match_template() {
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: c}}\n    spec: {containers: [{name: c}]}\n";
+    let e = errors(text);
+    assert!(e[0].starts_with("test.yaml:5:13: error: expected a non-empty selector"), "{}", e[0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Whatever the bytes, loading answers with objects or diagnostics, never a panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let mut m = load(&text);
+        let _ = m.admit_pods();
+        let _ = m.finish();
+    }
+
+    /// Mutating a valid manifest one character at a time never panics either, and every error
+    /// carries a position inside the file.
+    #[test]
+    fn mutated_manifests_never_panic(pos in 0usize..NODE_AND_LIST.len(), c in proptest::char::any()) {
+        let mut text: Vec<char> = NODE_AND_LIST.chars().collect();
+        let pos = pos.min(text.len() - 1);
+        text[pos] = c;
+        let text: String = text.into_iter().collect();
+        let lines = text.lines().count() + 1;
+        let mut m = load(&text);
+        let _ = m.admit_pods();
+        if let Err(e) = m.finish() {
+            for d in e.0 {
+                prop_assert!(d.line >= 1 && d.line <= lines, "{}", d);
+            }
+        }
+    }
+}

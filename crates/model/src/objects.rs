@@ -1,0 +1,424 @@
+//! Nodes, Pods, PriorityClasses and PodDisruptionBudgets, reduced to what scheduling and the
+//! simulated control loops need.
+
+use crate::resources::Resources;
+use crate::selector::{LabelSelector, Labels, NodeSelector, NodeSelectorTerm};
+use crate::Millis;
+use serde::Serialize;
+
+/// The well-known label kube-scheduler's node tree groups nodes by (topology.kubernetes.io/zone).
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
+/// The well-known region label; kube-scheduler's zone key is region and zone together.
+pub const LABEL_REGION: &str = "topology.kubernetes.io/region";
+/// Taint the NodeUnschedulable plugin checks when `spec.unschedulable` is set.
+pub const TAINT_NODE_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+
+/// A taint's effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: TaintEffect,
+    /// When a NoExecute taint was added (the node lifecycle controller sets it); used to time
+    /// evictions against `tolerationSeconds`.
+    pub time_added: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TolerationOperator {
+    /// The default: key and value must be equal.
+    Equal,
+    /// Any value; with an empty key, any taint.
+    Exists,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Toleration {
+    /// Empty means every key (only with `Exists`).
+    pub key: String,
+    pub operator: TolerationOperator,
+    pub value: String,
+    /// None tolerates every effect.
+    pub effect: Option<TaintEffect>,
+    /// For NoExecute: how long the pod stays bound after the taint appears; None is forever.
+    pub toleration_seconds: Option<i64>,
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates the taint, per core/v1 Toleration.ToleratesTaint.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if let Some(e) = self.effect {
+            if e != taint.effect {
+                return false;
+            }
+        }
+        if !self.key.is_empty() && self.key != taint.key {
+            return false;
+        }
+        match self.operator {
+            TolerationOperator::Exists => true,
+            TolerationOperator::Equal => self.value == taint.value,
+        }
+    }
+}
+
+/// Whether any of `tolerations` tolerates `taint`.
+pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
+    tolerations.iter().any(|t| t.tolerates(taint))
+}
+
+/// A Node as the scheduler sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub labels: Labels,
+    /// status.allocatable (capacity when allocatable is absent).
+    pub allocatable: Resources,
+    pub taints: Vec<Taint>,
+    /// spec.unschedulable (cordoned).
+    pub unschedulable: bool,
+}
+
+impl Node {
+    /// The node tree's zone key: region and zone labels joined, as kube-scheduler's
+    /// utilnode.GetZoneKey does; empty when neither label is set.
+    pub fn zone_key(&self) -> String {
+        let region = self.labels.get(LABEL_REGION).map(String::as_str);
+        let zone = self.labels.get(LABEL_ZONE).map(String::as_str);
+        match (region, zone) {
+            (None, None) => String::new(),
+            (r, z) => format!("{}:\x00:{}", r.unwrap_or(""), z.unwrap_or("")),
+        }
+    }
+
+    pub fn zone(&self) -> &str {
+        self.labels.get(LABEL_ZONE).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Whether a pod may preempt lower-priority pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub enum PreemptionPolicy {
+    #[default]
+    PreemptLowerPriority,
+    Never,
+}
+
+/// The controller that owns a pod (metadata.ownerReferences with controller: true).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A preferred node affinity term and its weight (1..100).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreferredTerm {
+    pub weight: i32,
+    pub term: NodeSelectorTerm,
+}
+
+/// A Pod with its requests and priority resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub owner: Option<OwnerRef>,
+    pub priority_class_name: Option<String>,
+    /// spec.priority, resolved by the Priority admission plugin when the pod was created.
+    pub priority: i32,
+    pub preemption_policy: PreemptionPolicy,
+    /// Effective requests for NodeResourcesFit: containers, init containers and overhead, and
+    /// `pods: 1`.
+    pub requests: Resources,
+    /// The same with kube-scheduler's non-zero defaults (100m CPU, 200 MiB memory for a
+    /// container that requests none), used only for scoring.
+    pub nonzero_requests: Resources,
+    /// Memory limit of the pod (sum of container limits); 0 when any container is unlimited.
+    pub memory_limit: i64,
+    pub node_selector: Labels,
+    pub required_node_affinity: Option<NodeSelector>,
+    pub preferred_node_affinity: Vec<PreferredTerm>,
+    pub tolerations: Vec<Toleration>,
+    /// spec.nodeName: set when the pod is bound.
+    pub node_name: Option<String>,
+    /// status.nominatedNodeName: set by preemption.
+    pub nominated_node_name: Option<String>,
+    pub creation_timestamp: Millis,
+    /// status.startTime, set when the kubelet starts the pod.
+    pub start_time: Option<Millis>,
+    /// metadata.deletionTimestamp is set: the pod is terminating but still holds its resources.
+    pub terminating: bool,
+    pub termination_grace_period_seconds: i64,
+}
+
+impl Pod {
+    /// NAMESPACE/NAME, the key kubectl and kube-scheduler's messages use.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// A bare pod for tests and generators: one container with the given requests.
+    pub fn new(namespace: &str, name: &str, milli_cpu: i64, memory: i64) -> Pod {
+        let requests = Resources {
+            milli_cpu,
+            memory,
+            ephemeral_storage: 0,
+            pods: 1,
+        };
+        Pod {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            labels: Labels::new(),
+            owner: None,
+            priority_class_name: None,
+            priority: 0,
+            preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+            requests,
+            nonzero_requests: nonzero_container(requests),
+            memory_limit: 0,
+            node_selector: Labels::new(),
+            required_node_affinity: None,
+            preferred_node_affinity: Vec::new(),
+            tolerations: Vec::new(),
+            node_name: None,
+            nominated_node_name: None,
+            creation_timestamp: 0,
+            start_time: None,
+            terminating: false,
+            termination_grace_period_seconds: DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
+        }
+    }
+}
+
+/// Default terminationGracePeriodSeconds of a pod (core/v1 defaults).
+pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
+
+/// kube-scheduler's non-zero defaults for a container without a request
+/// (pkg/scheduler/util: DefaultMilliCPURequest = 100, DefaultMemoryRequest = 200 MiB).
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
+
+/// Non-zero requests of one container (or a single-container pod): the defaults where a
+/// request is zero.
+pub fn nonzero_container(r: Resources) -> Resources {
+    Resources {
+        milli_cpu: if r.milli_cpu == 0 {
+            DEFAULT_MILLI_CPU_REQUEST
+        } else {
+            r.milli_cpu
+        },
+        memory: if r.memory == 0 {
+            DEFAULT_MEMORY_REQUEST
+        } else {
+            r.memory
+        },
+        ..r
+    }
+}
+
+/// A pod as written in a manifest or a controller's template, before admission has resolved its
+/// priority. Admission runs when each pod is *created* (see [`crate::admission`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodTemplate {
+    /// The pod; its `priority` and `preemption_policy` are placeholders until admitted.
+    pub pod: Pod,
+    /// spec.priority as written (a snapshot's pods carry their admitted value).
+    pub spec_priority: Option<i32>,
+    /// spec.preemptionPolicy as written.
+    pub spec_preemption_policy: Option<PreemptionPolicy>,
+}
+
+impl PodTemplate {
+    /// The pod as the API server admits it now, against the classes that exist now.
+    pub fn admit(
+        &self,
+        classes: &crate::admission::PriorityClasses,
+    ) -> Result<Pod, crate::admission::AdmissionError> {
+        let (priority, policy) = classes.resolve(
+            self.spec_priority,
+            self.pod.priority_class_name.as_deref(),
+            self.spec_preemption_policy,
+        )?;
+        let mut pod = self.pod.clone();
+        pod.priority = priority;
+        pod.preemption_policy = policy;
+        Ok(pod)
+    }
+}
+
+/// The controllers that create pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+}
+
+/// StatefulSet spec.podManagementPolicy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PodManagementPolicy {
+    #[default]
+    OrderedReady,
+    Parallel,
+}
+
+/// A Deployment, ReplicaSet, StatefulSet or DaemonSet: a pod template and how many to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    /// spec.replicas (default 1); ignored for DaemonSets (one pod per eligible node).
+    pub replicas: i32,
+    pub selector: LabelSelector,
+    pub template: PodTemplate,
+    /// Deployment rolling update: maxSurge and maxUnavailable (defaults 25% / 25%).
+    pub max_surge: IntOrPercent,
+    pub max_unavailable: IntOrPercent,
+    pub min_ready_seconds: i32,
+    pub pod_management_policy: PodManagementPolicy,
+}
+
+/// Deployment strategy defaults (apps/v1 SetDefaults_Deployment): 25% surge, 25% unavailable.
+pub const DEFAULT_MAX_SURGE: IntOrPercent = IntOrPercent::Percent(25);
+pub const DEFAULT_MAX_UNAVAILABLE: IntOrPercent = IntOrPercent::Percent(25);
+
+/// A scheduling.k8s.io/v1 PriorityClass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorityClass {
+    pub name: String,
+    pub value: i32,
+    pub global_default: bool,
+    pub preemption_policy: PreemptionPolicy,
+}
+
+/// minAvailable / maxUnavailable: an absolute count or a percentage of the expected pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntOrPercent {
+    Int(i32),
+    Percent(i32),
+}
+
+impl IntOrPercent {
+    /// The absolute value against `total`, rounding up as the disruption controller does
+    /// (intstr.GetScaledValueFromIntOrPercent with roundUp = true).
+    pub fn scaled(self, total: i32) -> i32 {
+        match self {
+            IntOrPercent::Int(v) => v,
+            IntOrPercent::Percent(p) => ((p as i64 * total as i64 + 99) / 100) as i32,
+        }
+    }
+}
+
+/// A policy/v1 PodDisruptionBudget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodDisruptionBudget {
+    pub namespace: String,
+    pub name: String,
+    pub selector: LabelSelector,
+    pub min_available: Option<IntOrPercent>,
+    pub max_unavailable: Option<IntOrPercent>,
+    /// status.disruptionsAllowed as read from a snapshot, if present.
+    pub status_disruptions_allowed: Option<i32>,
+    /// status.disruptedPods: pods already being disrupted, which preemption does not count again.
+    pub disrupted_pods: Vec<String>,
+}
+
+impl PodDisruptionBudget {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Whether the budget covers `pod`. kube-scheduler ignores PDBs with an empty selector
+    /// (filterPodsWithPDBViolation: "A PDB with a nil or empty selector matches nothing").
+    pub fn covers(&self, pod: &Pod) -> bool {
+        pod.namespace == self.namespace
+            && !self.selector.is_empty()
+            && self.selector.matches(&pod.labels)
+    }
+
+    /// desiredHealthy as the disruption controller computes it from the spec, given how many
+    /// pods the budget expects (the owners' scale; here the matching pods).
+    pub fn desired_healthy(&self, expected: i32) -> i32 {
+        if let Some(m) = self.min_available {
+            m.scaled(expected)
+        } else if let Some(u) = self.max_unavailable {
+            (expected - u.scaled(expected)).max(0)
+        } else {
+            // policy/v1 requires one of the two; treat neither as "no budget".
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
+        Taint {
+            key: key.into(),
+            value: value.into(),
+            effect,
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn toleration_rules_follow_core_v1() {
+        let t = taint("dedicated", "gpu", TaintEffect::NoSchedule);
+        let exists_all = Toleration {
+            key: String::new(),
+            operator: TolerationOperator::Exists,
+            value: String::new(),
+            effect: None,
+            toleration_seconds: None,
+        };
+        assert!(exists_all.tolerates(&t));
+        let equal = Toleration {
+            key: "dedicated".into(),
+            operator: TolerationOperator::Equal,
+            value: "gpu".into(),
+            effect: Some(TaintEffect::NoSchedule),
+            toleration_seconds: None,
+        };
+        assert!(equal.tolerates(&t));
+        let wrong_effect = Toleration {
+            effect: Some(TaintEffect::NoExecute),
+            ..equal.clone()
+        };
+        assert!(!wrong_effect.tolerates(&t));
+        let wrong_value = Toleration {
+            value: "cpu".into(),
+            ..equal
+        };
+        assert!(!wrong_value.tolerates(&t));
+    }
+
+    #[test]
+    fn percentages_round_up() {
+        assert_eq!(IntOrPercent::Percent(50).scaled(3), 2);
+        assert_eq!(IntOrPercent::Percent(10).scaled(10), 1);
+        assert_eq!(IntOrPercent::Int(4).scaled(10), 4);
+    }
+}
