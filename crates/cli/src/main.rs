@@ -1,1 +1,78 @@
-fn main(){}
+//! The `cascade` command line.
+
+mod schedule;
+mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// See how a failure would spread through a Kubernetes cluster before it happens.
+#[derive(Parser)]
+#[command(name = "cascade", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
+    /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
+    Schedule {
+        /// Cluster state: YAML files of Nodes, bound Pods, PriorityClasses and PDBs
+        /// (multi-document or `kind: List`, as `kubectl get -o yaml` prints).
+        #[arg(long = "cluster", value_name = "FILE", required = true, num_args = 1..)]
+        cluster: Vec<PathBuf>,
+        /// The pods to schedule (YAML, multi-document or `kind: List`).
+        #[arg(long = "pod", value_name = "FILE", required = true, num_args = 1..)]
+        pod: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Seed of the scheduler's random choices (ties between equally scored nodes).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Check manifests without running anything; reports every problem found.
+    Validate {
+        #[arg(value_name = "FILE", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Exit codes: 0 all good, 1 an expectation failed, 2 bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Schedule {
+            cluster,
+            pod,
+            output,
+            seed,
+        } => schedule::run(&cluster, &pod, output, seed),
+        Command::Validate { files } => validate::run(&files),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}

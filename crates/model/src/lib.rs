@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod objects;
 pub mod resources;
+pub mod rng;
 pub mod selector;
 
 pub use admission::{AdmissionError, PriorityClasses};
@@ -18,6 +19,7 @@ pub use objects::{
     TolerationOperator, Workload, WorkloadKind,
 };
 pub use resources::{ResourceName, Resources};
+pub use rng::Rng;
 pub use selector::{LabelSelector, Labels, NodeSelector, NodeSelectorTerm, Requirement};
 
 /// Time in milliseconds since the Unix epoch. Manifests carry wall-clock timestamps

@@ -1,0 +1,188 @@
+//! `cascade schedule --cluster FILE... --pod FILE...`: kube-scheduler's decisions for each pod.
+
+use crate::Output;
+use cascade_manifest::{Errors, Manifests, Path};
+use cascade_model::Rng;
+use cascade_scheduler::{apply_now, queue_order, Cluster, Outcome, Scheduler, SchedulerConfig};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::io::Write;
+
+#[derive(Serialize)]
+pub struct DecisionOut {
+    pub pod: String,
+    pub result: &'static str,
+    pub node: Option<String>,
+    pub victims: Vec<String>,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    decisions: Vec<DecisionOut>,
+}
+
+/// Pods bound to a node that none of the files defines: an error when the files define nodes
+/// at all (a file of pods alone is checked on its own).
+pub fn check_bindings(m: &mut Manifests) {
+    if m.nodes.is_empty() {
+        return;
+    }
+    let names: HashSet<&str> = m.nodes.iter().map(|n| n.object.name.as_str()).collect();
+    let bad: Vec<_> = m
+        .pods
+        .iter()
+        .filter_map(|p| {
+            let n = p.object.pod.node_name.as_deref()?;
+            (!names.contains(n)).then(|| (p.origin.clone(), p.object.pod.key(), n.to_string()))
+        })
+        .collect();
+    for (origin, key, node) in bad {
+        m.report(
+            &origin,
+            Path::root().key("spec").key("nodeName"),
+            format!("pod {key} is bound to node {node:?}, which no file defines: expected one of the Nodes given"),
+        );
+    }
+}
+
+pub fn run(cluster_files: &[std::path::PathBuf], pod_files: &[std::path::PathBuf], output: Output, seed: u64) -> Result<u8, Errors> {
+    let mut m = Manifests::new();
+    for f in cluster_files {
+        m.load_file(f);
+    }
+    let first_pod_source = m.pods.len();
+    for f in pod_files {
+        m.load_file(f);
+    }
+    let pods = m.admit_pods();
+    check_bindings(&mut m);
+    for w in &m.warnings {
+        eprintln!("{w}");
+    }
+    m.finish()?;
+
+    let mut cluster = Cluster::new();
+    for n in &m.nodes {
+        cluster.add_node(n.object.clone()).expect("unique node names are checked when loading");
+    }
+    // The cluster's pods first (bound ones take their node's resources), then its PDBs, then
+    // the pods to schedule.
+    let (state_pods, new_pods) = pods.split_at(first_pod_source);
+    for (p, loaded) in state_pods.iter().zip(&m.pods) {
+        if p.node_name.is_none() {
+            eprintln!(
+                "{}",
+                m.diagnostic(
+                    cascade_manifest::Severity::Warning,
+                    &loaded.origin,
+                    &Path::root(),
+                    format!("pod {} in a cluster file is not bound: it is kept pending and not scheduled (give it with --pod to schedule it)", p.key()),
+                )
+            );
+        }
+        cluster.add_pod(p.clone()).expect("checked when loading");
+    }
+    for b in &m.pdbs {
+        cluster.add_pdb(b.object.clone());
+    }
+    let mut queue: Vec<u32> = new_pods
+        .iter()
+        .map(|p| cluster.add_pending_pod(p.clone()).expect("unique pod keys are checked when loading"))
+        .collect();
+    queue.sort_by(|a, b| queue_order(&cluster.pod(*a).pod, &cluster.pod(*b).pod));
+
+    let mut scheduler = Scheduler::new(SchedulerConfig::default(), Rng::stream(seed, "scheduler"));
+    let mut decisions = Vec::with_capacity(queue.len());
+    for id in queue {
+        let d = scheduler.schedule_one(&mut cluster, id);
+        let key = cluster.pod(id).pod.key();
+        let node_name = |n: u32| cluster.node(n).node.name.clone();
+        let out = match &d.outcome {
+            Outcome::Scheduled(n) => DecisionOut {
+                message: format!("Successfully assigned {key} to {}", node_name(*n)),
+                pod: key,
+                result: "scheduled",
+                node: Some(node_name(*n)),
+                victims: vec![],
+            },
+            Outcome::Preempting { node, victims } => {
+                let mut v: Vec<String> = victims.iter().map(|p| cluster.pod(*p).pod.key()).collect();
+                v.sort();
+                DecisionOut {
+                    pod: key,
+                    result: "preempting",
+                    node: Some(node_name(*node)),
+                    victims: v,
+                    message: d.message.clone(),
+                }
+            }
+            Outcome::Unschedulable => DecisionOut {
+                pod: key,
+                result: "unschedulable",
+                node: None,
+                victims: vec![],
+                message: d.message.clone(),
+            },
+        };
+        apply_now(&mut cluster, &d);
+        decisions.push(out);
+    }
+
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let written = match output {
+        Output::Json => serde_json::to_writer_pretty(&mut w, &Report { decisions })
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(w)),
+        Output::Table => write_table(&mut w, &decisions),
+    };
+    // A closed pipe (`| head`) is not an error worth reporting.
+    match written.and_then(|_| w.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Errors(vec![cascade_manifest::Diagnostic {
+            severity: cascade_manifest::Severity::Error,
+            file: "<stdout>".into(),
+            line: 0,
+            column: 0,
+            message: format!("cannot write output: {e}"),
+        }])),
+    }
+}
+
+/// Aligned columns for people: POD, RESULT, NODE, VICTIMS, then the message.
+pub fn write_table(w: &mut impl Write, decisions: &[DecisionOut]) -> std::io::Result<()> {
+    let rows: Vec<[String; 5]> = decisions
+        .iter()
+        .map(|d| {
+            [
+                d.pod.clone(),
+                d.result.to_string(),
+                d.node.clone().unwrap_or_else(|| "<none>".into()),
+                if d.victims.is_empty() { "<none>".into() } else { d.victims.join(",") },
+                if d.result == "scheduled" { String::new() } else { d.message.clone() },
+            ]
+        })
+        .collect();
+    let header = ["POD", "RESULT", "NODE", "VICTIMS", "MESSAGE"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |w: &mut dyn Write, cells: [&str; 5]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate().take(4) {
+            s.push_str(&format!("{:<width$}   ", c, width = widths[i]));
+        }
+        s.push_str(cells[4]);
+        writeln!(w, "{}", s.trim_end())
+    };
+    line(w, header)?;
+    for r in &rows {
+        line(w, [&r[0], &r[1], &r[2], &r[3], &r[4]])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The default Filter plugins, in kube-scheduler's order (v1.33 default profile):
+//! NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodeResourcesFit.
+//! As in the framework, the first plugin that rejects a node decides its status.
+
+use crate::cluster::{Cluster, NodeInfo};
+use cascade_model::objects::{tolerated, TAINT_NODE_UNSCHEDULABLE};
+use cascade_model::{Pod, ResourceName, Resources, Taint, TaintEffect};
+use std::fmt;
+
+/// Why a node was rejected, in the plugin's own words.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// NodeUnschedulable.
+    Unschedulable,
+    /// NodeName.
+    NodeName,
+    /// TaintToleration: the first taint the pod does not tolerate.
+    UntoleratedTaint { key: String, value: String },
+    /// NodeAffinity (nodeSelector and required node affinity).
+    NodeAffinity,
+    /// NodeResourcesFit.
+    TooManyPods,
+    Insufficient(ResourceName),
+    /// DefaultPreemption: no pod on the node has lower priority than the preemptor.
+    NoPreemptionVictims,
+    /// DefaultPreemption: the node was rejected for a reason removing pods cannot fix.
+    PreemptionNotHelpful,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Unschedulable => f.write_str("node(s) were unschedulable"),
+            Reason::NodeName => f.write_str("node(s) didn't match the requested node name"),
+            Reason::UntoleratedTaint { key, value } => {
+                write!(f, "node(s) had untolerated taint {{{key}: {value}}}")
+            }
+            Reason::NodeAffinity => f.write_str("node(s) didn't match Pod's node affinity/selector"),
+            Reason::TooManyPods => f.write_str("Too many pods"),
+            Reason::Insufficient(r) => write!(f, "Insufficient {}", r.as_str()),
+            Reason::NoPreemptionVictims => f.write_str("No preemption victims found for incoming pod"),
+            Reason::PreemptionNotHelpful => f.write_str("Preemption is not helpful for scheduling"),
+        }
+    }
+}
+
+/// A rejected node: its reasons and whether preemption could help (framework status codes
+/// Unschedulable vs UnschedulableAndUnresolvable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub resolvable: bool,
+    pub reasons: Vec<Reason>,
+}
+
+impl NodeStatus {
+    fn unresolvable(r: Reason) -> Self {
+        NodeStatus {
+            resolvable: false,
+            reasons: vec![r],
+        }
+    }
+}
+
+/// The untolerated taint with effect NoSchedule or NoExecute, if any
+/// (v1helper.FindMatchingUntoleratedTaint).
+pub fn untolerated_taint<'a>(pod: &Pod, taints: &'a [Taint]) -> Option<&'a Taint> {
+    taints.iter().find(|t| {
+        matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)
+            && !tolerated(&pod.tolerations, t)
+    })
+}
+
+/// nodeSelector and requiredDuringSchedulingIgnoredDuringExecution.
+pub fn matches_node_affinity(pod: &Pod, info: &NodeInfo) -> bool {
+    let labels = &info.node.labels;
+    if !pod
+        .node_selector
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return false;
+    }
+    match &pod.required_node_affinity {
+        Some(sel) => sel.matches(&info.node.name, labels),
+        None => true,
+    }
+}
+
+/// The filters that do not depend on what runs on the node. Their failures are
+/// UnschedulableAndUnresolvable: preemption cannot fix them.
+pub fn static_filters(pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
+    if info.node.unschedulable {
+        let cordon = Taint {
+            key: TAINT_NODE_UNSCHEDULABLE.to_string(),
+            value: String::new(),
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        };
+        if !tolerated(&pod.tolerations, &cordon) {
+            return Err(NodeStatus::unresolvable(Reason::Unschedulable));
+        }
+    }
+    if let Some(name) = &pod.node_name {
+        if *name != info.node.name {
+            return Err(NodeStatus::unresolvable(Reason::NodeName));
+        }
+    }
+    if let Some(t) = untolerated_taint(pod, &info.node.taints) {
+        return Err(NodeStatus::unresolvable(Reason::UntoleratedTaint {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        }));
+    }
+    if !matches_node_affinity(pod, info) {
+        return Err(NodeStatus::unresolvable(Reason::NodeAffinity));
+    }
+    Ok(())
+}
+
+/// NodeResourcesFit: `requested` (including the pod count in `pods`) against allocatable.
+/// Only resources the pod requests are checked; the pod count always is (fit.go fitsRequest).
+pub fn fits(pod_req: &Resources, requested: &Resources, allocatable: &Resources) -> Result<(), NodeStatus> {
+    let mut reasons = Vec::new();
+    if requested.pods + 1 > allocatable.pods {
+        reasons.push(Reason::TooManyPods);
+    }
+    for r in [ResourceName::Cpu, ResourceName::Memory, ResourceName::EphemeralStorage] {
+        let want = pod_req.get(r);
+        if want > 0 && want > allocatable.get(r) - requested.get(r) {
+            reasons.push(Reason::Insufficient(r));
+        }
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(NodeStatus {
+            resolvable: true,
+            reasons,
+        })
+    }
+}
+
+/// What the pods nominated to this node with priority >= the pod's own add to its requests:
+/// kube-scheduler treats them as already there (RunFilterPluginsWithNominatedPods), so a
+/// preemptor's room is not taken by a lower-priority pod.
+pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Resources {
+    let mut extra = Resources::ZERO;
+    for &n in &info.nominated {
+        if n == pod_id {
+            continue;
+        }
+        let np = &cluster.pod(n).pod;
+        if np.priority >= pod.priority {
+            extra += np.requests;
+        }
+    }
+    extra
+}
+
+/// Runs every filter for `pod` on `info`.
+pub fn run_filters(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
+    static_filters(pod, info)?;
+    let requested = if info.nominated.is_empty() {
+        info.requested
+    } else {
+        info.requested + nominated_requests(cluster, pod_id, pod, info)
+    };
+    fits(&pod.requests, &requested, &info.node.allocatable)
+}

@@ -1,0 +1,139 @@
+//! The default Score plugins that depend on what cascade models, with kube-scheduler v1.33's
+//! formulas and default weights (pkg/scheduler/apis/config/v1 default profile):
+//! NodeResourcesFit LeastAllocated (weight 1), NodeResourcesBalancedAllocation (1),
+//! TaintToleration (3), NodeAffinity (2). PodTopologySpread, InterPodAffinity and ImageLocality
+//! are not modelled (no Services, pod affinity or images): they would add the same to every node
+//! for the pods cascade simulates.
+
+use crate::cluster::NodeInfo;
+use cascade_model::objects::tolerated;
+use cascade_model::{Pod, TaintEffect};
+use serde::{Deserialize, Serialize};
+
+/// framework.MaxNodeScore.
+pub const MAX_NODE_SCORE: i64 = 100;
+
+/// Plugin weights of the default profile; a scenario can override them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScoreWeights {
+    pub node_resources_fit: i64,
+    pub node_resources_balanced_allocation: i64,
+    pub taint_toleration: i64,
+    pub node_affinity: i64,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        ScoreWeights {
+            node_resources_fit: 1,
+            node_resources_balanced_allocation: 1,
+            taint_toleration: 3,
+            node_affinity: 2,
+        }
+    }
+}
+
+/// LeastAllocated for one resource: ((allocatable - requested) * MaxNodeScore) / allocatable,
+/// in integers (noderesources/least_allocated.go leastRequestedScore).
+fn least_requested(requested: i64, allocatable: i64) -> i64 {
+    if allocatable == 0 || requested > allocatable {
+        return 0;
+    }
+    (allocatable - requested) * MAX_NODE_SCORE / allocatable
+}
+
+/// NodeResourcesFit with the LeastAllocated strategy, cpu and memory weighted 1 each. The
+/// requests are the non-zero ones (100m / 200Mi for containers without a request), the pod's
+/// own included.
+pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
+    let req = info.nonzero_requested + pod.nonzero_requests;
+    let a = &info.node.allocatable;
+    (least_requested(req.milli_cpu, a.milli_cpu) + least_requested(req.memory, a.memory)) / 2
+}
+
+/// NodeResourcesBalancedAllocation: 1 minus the standard deviation of the cpu and memory
+/// fractions (each capped at 1), times MaxNodeScore (noderesources/balanced_allocation.go).
+/// With two resources the standard deviation is |f_cpu - f_mem| / 2.
+pub fn balanced_allocation(pod: &Pod, info: &NodeInfo) -> i64 {
+    let req = info.nonzero_requested + pod.nonzero_requests;
+    let a = &info.node.allocatable;
+    let frac = |r: i64, c: i64| if c == 0 { 1.0 } else { (r as f64 / c as f64).min(1.0) };
+    let std = (frac(req.milli_cpu, a.milli_cpu) - frac(req.memory, a.memory)).abs() / 2.0;
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+/// TaintToleration raw score: how many PreferNoSchedule taints the pod does not tolerate.
+pub fn intolerable_prefer_no_schedule(pod: &Pod, info: &NodeInfo) -> i64 {
+    info.node
+        .taints
+        .iter()
+        .filter(|t| t.effect == TaintEffect::PreferNoSchedule)
+        .filter(|t| {
+            // Only tolerations with an empty effect or PreferNoSchedule count.
+            !tolerated(
+                &pod.tolerations
+                    .iter()
+                    .filter(|tol| tol.effect.is_none() || tol.effect == Some(TaintEffect::PreferNoSchedule))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                t,
+            )
+        })
+        .count() as i64
+}
+
+/// NodeAffinity raw score: the summed weights of the preferred terms the node matches.
+pub fn preferred_affinity(pod: &Pod, info: &NodeInfo) -> i64 {
+    pod.preferred_node_affinity
+        .iter()
+        .filter(|p| p.term.matches(&info.node.name, &info.node.labels))
+        .map(|p| i64::from(p.weight))
+        .sum()
+}
+
+/// helper.DefaultNormalizeScore: scale to 0..MaxNodeScore by the maximum; `reverse` flips.
+pub fn normalize(scores: &mut [i64], reverse: bool) {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        if reverse {
+            scores.iter_mut().for_each(|s| *s = MAX_NODE_SCORE);
+        }
+        return;
+    }
+    for s in scores.iter_mut() {
+        *s = MAX_NODE_SCORE * *s / max;
+        if reverse {
+            *s = MAX_NODE_SCORE - *s;
+        }
+    }
+}
+
+/// The weighted total of every plugin for each feasible node.
+pub fn score_nodes(pod: &Pod, nodes: &[&NodeInfo], w: &ScoreWeights, out: &mut Vec<i64>) {
+    out.clear();
+    let needs_taints = nodes
+        .iter()
+        .any(|n| n.node.taints.iter().any(|t| t.effect == TaintEffect::PreferNoSchedule));
+    let needs_affinity = !pod.preferred_node_affinity.is_empty();
+    let mut taint = if needs_taints {
+        nodes.iter().map(|n| intolerable_prefer_no_schedule(pod, n)).collect()
+    } else {
+        vec![0; nodes.len()]
+    };
+    normalize(&mut taint, true);
+    let mut affinity = if needs_affinity {
+        nodes.iter().map(|n| preferred_affinity(pod, n)).collect()
+    } else {
+        vec![0; nodes.len()]
+    };
+    normalize(&mut affinity, false);
+    for (i, n) in nodes.iter().enumerate() {
+        out.push(
+            w.node_resources_fit * least_allocated(pod, n)
+                + w.node_resources_balanced_allocation * balanced_allocation(pod, n)
+                + w.taint_toleration * taint[i]
+                + w.node_affinity * affinity[i],
+        );
+    }
+}
