@@ -1,9 +1,8 @@
 //! The `cascade` command line.
 
-mod schedule;
-mod validate;
+use cascade::{bench, schedule, validate, Output, EXIT_BAD_INPUT};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,12 +12,6 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +33,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Measure cascade's speed on this machine (figures for the project's notes).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
     /// Check manifests without running anything; reports every problem found.
     Validate {
         #[arg(value_name = "FILE", required = true, num_args = 1..)]
@@ -47,8 +45,19 @@ enum Command {
     },
 }
 
-/// Exit codes: 0 all good, 1 an expectation failed, 2 bad input or usage.
-pub const EXIT_BAD_INPUT: u8 = 2;
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Schedule 150,000 pods onto 5,000 nodes from YAML, then a preemption-heavy case.
+    Schedule {
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 150_000)]
+        pods: usize,
+        /// High-priority pods in the preemption case (0 skips it).
+        #[arg(long, default_value_t = 10_000)]
+        preemptors: usize,
+    },
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -67,6 +76,20 @@ fn main() -> ExitCode {
             seed,
         } => schedule::run(&cluster, &pod, output, seed),
         Command::Validate { files } => validate::run(&files),
+        Command::Bench {
+            which:
+                BenchCommand::Schedule {
+                    nodes,
+                    pods,
+                    preemptors,
+                },
+        } => {
+            bench::print(&bench::scale(nodes, pods));
+            if preemptors > 0 {
+                bench::print(&bench::preemption(nodes, preemptors));
+            }
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

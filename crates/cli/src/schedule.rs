@@ -23,9 +23,9 @@ struct Report {
 }
 
 /// Pods bound to a node that none of the files defines: an error when the files define nodes
-/// at all (a file of pods alone is checked on its own).
-pub fn check_bindings(m: &mut Manifests) {
-    if m.nodes.is_empty() {
+/// at all or `require_nodes` (a file of pods alone can be validated on its own).
+pub fn check_bindings(m: &mut Manifests, require_nodes: bool) {
+    if m.nodes.is_empty() && !require_nodes {
         return;
     }
     let names: HashSet<&str> = m.nodes.iter().map(|n| n.object.name.as_str()).collect();
@@ -46,7 +46,12 @@ pub fn check_bindings(m: &mut Manifests) {
     }
 }
 
-pub fn run(cluster_files: &[std::path::PathBuf], pod_files: &[std::path::PathBuf], output: Output, seed: u64) -> Result<u8, Errors> {
+pub fn run(
+    cluster_files: &[std::path::PathBuf],
+    pod_files: &[std::path::PathBuf],
+    output: Output,
+    seed: u64,
+) -> Result<u8, Errors> {
     let mut m = Manifests::new();
     for f in cluster_files {
         m.load_file(f);
@@ -56,78 +61,39 @@ pub fn run(cluster_files: &[std::path::PathBuf], pod_files: &[std::path::PathBuf
         m.load_file(f);
     }
     let pods = m.admit_pods();
-    check_bindings(&mut m);
+    check_bindings(&mut m, true);
     for w in &m.warnings {
         eprintln!("{w}");
     }
     m.finish()?;
 
-    let mut cluster = Cluster::new();
-    for n in &m.nodes {
-        cluster.add_node(n.object.clone()).expect("unique node names are checked when loading");
-    }
-    // The cluster's pods first (bound ones take their node's resources), then its PDBs, then
-    // the pods to schedule.
     let (state_pods, new_pods) = pods.split_at(first_pod_source);
     for (p, loaded) in state_pods.iter().zip(&m.pods) {
         if p.node_name.is_none() {
-            eprintln!(
-                "{}",
-                m.diagnostic(
-                    cascade_manifest::Severity::Warning,
-                    &loaded.origin,
-                    &Path::root(),
-                    format!("pod {} in a cluster file is not bound: it is kept pending and not scheduled (give it with --pod to schedule it)", p.key()),
-                )
+            let w = m.diagnostic(
+                cascade_manifest::Severity::Warning,
+                &loaded.origin,
+                &Path::root(),
+                format!(
+                    "pod {} in a cluster file is not bound: it is kept pending and not scheduled \
+                     (give it with --pod to schedule it)",
+                    p.key()
+                ),
             );
+            eprintln!("{w}");
         }
-        cluster.add_pod(p.clone()).expect("checked when loading");
     }
-    for b in &m.pdbs {
-        cluster.add_pdb(b.object.clone());
-    }
-    let mut queue: Vec<u32> = new_pods
-        .iter()
-        .map(|p| cluster.add_pending_pod(p.clone()).expect("unique pod keys are checked when loading"))
-        .collect();
-    queue.sort_by(|a, b| queue_order(&cluster.pod(*a).pod, &cluster.pod(*b).pod));
-
-    let mut scheduler = Scheduler::new(SchedulerConfig::default(), Rng::stream(seed, "scheduler"));
-    let mut decisions = Vec::with_capacity(queue.len());
-    for id in queue {
-        let d = scheduler.schedule_one(&mut cluster, id);
-        let key = cluster.pod(id).pod.key();
-        let node_name = |n: u32| cluster.node(n).node.name.clone();
-        let out = match &d.outcome {
-            Outcome::Scheduled(n) => DecisionOut {
-                message: format!("Successfully assigned {key} to {}", node_name(*n)),
-                pod: key,
-                result: "scheduled",
-                node: Some(node_name(*n)),
-                victims: vec![],
-            },
-            Outcome::Preempting { node, victims } => {
-                let mut v: Vec<String> = victims.iter().map(|p| cluster.pod(*p).pod.key()).collect();
-                v.sort();
-                DecisionOut {
-                    pod: key,
-                    result: "preempting",
-                    node: Some(node_name(*node)),
-                    victims: v,
-                    message: d.message.clone(),
-                }
-            }
-            Outcome::Unschedulable => DecisionOut {
-                pod: key,
-                result: "unschedulable",
-                node: None,
-                victims: vec![],
-                message: d.message.clone(),
-            },
-        };
-        apply_now(&mut cluster, &d);
-        decisions.push(out);
-    }
+    let nodes: Vec<_> = m.nodes.iter().map(|n| n.object.clone()).collect();
+    let pdbs: Vec<_> = m.pdbs.iter().map(|b| b.object.clone()).collect();
+    let decisions = decide(&nodes, state_pods, &pdbs, new_pods, seed).map_err(|e| {
+        Errors(vec![cascade_manifest::Diagnostic {
+            severity: cascade_manifest::Severity::Error,
+            file: "<cluster>".into(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        }])
+    })?;
 
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
@@ -151,6 +117,72 @@ pub fn run(cluster_files: &[std::path::PathBuf], pod_files: &[std::path::PathBuf
     }
 }
 
+/// Builds the cluster from its nodes, its pods (bound ones take their node's resources) and
+/// its PDBs, then schedules `new_pods` in queue order, applying each decision at once.
+pub fn decide(
+    nodes: &[cascade_model::Node],
+    state_pods: &[cascade_model::Pod],
+    pdbs: &[cascade_model::PodDisruptionBudget],
+    new_pods: &[cascade_model::Pod],
+    seed: u64,
+) -> Result<Vec<DecisionOut>, cascade_scheduler::ClusterError> {
+    let mut cluster = Cluster::new();
+    for n in nodes {
+        cluster.add_node(n.clone())?;
+    }
+    for p in state_pods {
+        cluster.add_pod(p.clone())?;
+    }
+    for b in pdbs {
+        cluster.add_pdb(b.clone());
+    }
+    let mut queue = Vec::with_capacity(new_pods.len());
+    for p in new_pods {
+        queue.push(cluster.add_pending_pod(p.clone())?);
+    }
+    // Stable: pods equal in priority and creation time keep their order in the files.
+    queue.sort_by(|a, b| queue_order(&cluster.pod(*a).pod, &cluster.pod(*b).pod));
+
+    let mut scheduler = Scheduler::new(SchedulerConfig::default(), Rng::stream(seed, "scheduler"));
+    let mut decisions = Vec::with_capacity(queue.len());
+    for id in queue {
+        let d = scheduler.schedule_one(&mut cluster, id);
+        let key = cluster.pod(id).pod.key();
+        let node_name = |n: u32| cluster.node(n).node.name.clone();
+        let out = match &d.outcome {
+            Outcome::Scheduled(n) => DecisionOut {
+                message: format!("Successfully assigned {key} to {}", node_name(*n)),
+                pod: key,
+                result: "scheduled",
+                node: Some(node_name(*n)),
+                victims: vec![],
+            },
+            Outcome::Preempting { node, victims } => {
+                let mut v: Vec<String> =
+                    victims.iter().map(|p| cluster.pod(*p).pod.key()).collect();
+                v.sort();
+                DecisionOut {
+                    pod: key,
+                    result: "preempting",
+                    node: Some(node_name(*node)),
+                    victims: v,
+                    message: d.message.clone(),
+                }
+            }
+            Outcome::Unschedulable => DecisionOut {
+                pod: key,
+                result: "unschedulable",
+                node: None,
+                victims: vec![],
+                message: d.message.clone(),
+            },
+        };
+        apply_now(&mut cluster, &d);
+        decisions.push(out);
+    }
+    Ok(decisions)
+}
+
 /// Aligned columns for people: POD, RESULT, NODE, VICTIMS, then the message.
 pub fn write_table(w: &mut impl Write, decisions: &[DecisionOut]) -> std::io::Result<()> {
     let rows: Vec<[String; 5]> = decisions
@@ -160,8 +192,16 @@ pub fn write_table(w: &mut impl Write, decisions: &[DecisionOut]) -> std::io::Re
                 d.pod.clone(),
                 d.result.to_string(),
                 d.node.clone().unwrap_or_else(|| "<none>".into()),
-                if d.victims.is_empty() { "<none>".into() } else { d.victims.join(",") },
-                if d.result == "scheduled" { String::new() } else { d.message.clone() },
+                if d.victims.is_empty() {
+                    "<none>".into()
+                } else {
+                    d.victims.join(",")
+                },
+                if d.result == "scheduled" {
+                    String::new()
+                } else {
+                    d.message.clone()
+                },
             ]
         })
         .collect();

@@ -9,7 +9,7 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
         m.load_file(f);
     }
     let pods = m.admit_pods();
-    crate::schedule::check_bindings(&mut m);
+    crate::schedule::check_bindings(&mut m, false);
     for w in &m.warnings {
         eprintln!("{w}");
     }

@@ -4,7 +4,9 @@
 
 use crate::error::{Path, PathError};
 use crate::quantity::Quantity;
-use cascade_model::objects::{nonzero_container, IntOrPercent, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS};
+use cascade_model::objects::{
+    nonzero_container, IntOrPercent, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
+};
 use cascade_model::{
     LabelSelector, Labels, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod,
     PodDisruptionBudget, PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm,
@@ -73,7 +75,12 @@ fn resource_list(
             "memory" | "ephemeral-storage" | "pods" => parsed.value(),
             _ => continue,
         }
-        .map_err(|e| PathError::new(p.clone(), format!("invalid quantity {:?}: expected {e}", q.0)))?;
+        .map_err(|e| {
+            PathError::new(
+                p.clone(),
+                format!("invalid quantity {:?}: expected {e}", q.0),
+            )
+        })?;
         match name.as_str() {
             "cpu" => r.milli_cpu = v,
             "memory" => r.memory = v,
@@ -115,7 +122,12 @@ pub fn node(n: &core::Node, path: &Path) -> Result<Node> {
     };
     let mut taints = Vec::new();
     let spec = n.spec.as_ref();
-    for (i, t) in spec.and_then(|s| s.taints.as_ref()).into_iter().flatten().enumerate() {
+    for (i, t) in spec
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let p = path.key("spec").key("taints").idx(i);
         if t.key.is_empty() {
             return Err(PathError::new(p, "expected a taint key"));
@@ -136,7 +148,13 @@ pub fn node(n: &core::Node, path: &Path) -> Result<Node> {
     })
 }
 
-fn requirement(key: &str, op: &str, values: &[String], node: bool, path: &Path) -> Result<Requirement> {
+fn requirement(
+    key: &str,
+    op: &str,
+    values: &[String],
+    node: bool,
+    path: &Path,
+) -> Result<Requirement> {
     let k = key.to_string();
     let v = values.to_vec();
     let need_values = |r: Requirement| {
@@ -152,9 +170,15 @@ fn requirement(key: &str, op: &str, values: &[String], node: bool, path: &Path) 
     let int_bound = |p: &Path| -> Result<i64> {
         match values {
             [one] => one.parse::<i64>().map_err(|_| {
-                PathError::new(p.key("values").idx(0), format!("operator {op} expected an integer value, got {one:?}"))
+                PathError::new(
+                    p.key("values").idx(0),
+                    format!("operator {op} expected an integer value, got {one:?}"),
+                )
             }),
-            _ => Err(PathError::new(p.key("values"), format!("operator {op} expected exactly one value"))),
+            _ => Err(PathError::new(
+                p.key("values"),
+                format!("operator {op} expected exactly one value"),
+            )),
         }
     };
     match op {
@@ -182,7 +206,13 @@ pub fn label_selector(s: &meta::LabelSelector, path: &Path) -> Result<LabelSelec
     }
     for (i, e) in s.match_expressions.iter().flatten().enumerate() {
         let p = path.key("matchExpressions").idx(i);
-        reqs.push(requirement(&e.key, &e.operator, e.values.as_deref().unwrap_or(&[]), false, &p)?);
+        reqs.push(requirement(
+            &e.key,
+            &e.operator,
+            e.values.as_deref().unwrap_or(&[]),
+            false,
+            &p,
+        )?);
     }
     Ok(LabelSelector { requirements: reqs })
 }
@@ -191,8 +221,13 @@ fn node_selector_term(t: &core::NodeSelectorTerm, path: &Path) -> Result<NodeSel
     let mut term = NodeSelectorTerm::default();
     for (i, e) in t.match_expressions.iter().flatten().enumerate() {
         let p = path.key("matchExpressions").idx(i);
-        term.match_expressions
-            .push(requirement(&e.key, &e.operator, e.values.as_deref().unwrap_or(&[]), true, &p)?);
+        term.match_expressions.push(requirement(
+            &e.key,
+            &e.operator,
+            e.values.as_deref().unwrap_or(&[]),
+            true,
+            &p,
+        )?);
     }
     for (i, e) in t.match_fields.iter().flatten().enumerate() {
         let p = path.key("matchFields").idx(i);
@@ -202,8 +237,13 @@ fn node_selector_term(t: &core::NodeSelectorTerm, path: &Path) -> Result<NodeSel
                 format!("unsupported field {:?}: expected metadata.name", e.key),
             ));
         }
-        term.match_fields
-            .push(requirement(&e.key, &e.operator, e.values.as_deref().unwrap_or(&[]), true, &p)?);
+        term.match_fields.push(requirement(
+            &e.key,
+            &e.operator,
+            e.values.as_deref().unwrap_or(&[]),
+            true,
+            &p,
+        )?);
     }
     Ok(term)
 }
@@ -256,9 +296,17 @@ fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<(Resources, Resourc
         let l = resource_list(res.and_then(|r| r.limits.as_ref()), &p.key("limits"))?;
         // A container with a limit but no request gets the limit as its request (API defaulting).
         let r = Resources {
-            milli_cpu: if r.milli_cpu == 0 { l.milli_cpu } else { r.milli_cpu },
+            milli_cpu: if r.milli_cpu == 0 {
+                l.milli_cpu
+            } else {
+                r.milli_cpu
+            },
             memory: if r.memory == 0 { l.memory } else { r.memory },
-            ephemeral_storage: if r.ephemeral_storage == 0 { l.ephemeral_storage } else { r.ephemeral_storage },
+            ephemeral_storage: if r.ephemeral_storage == 0 {
+                l.ephemeral_storage
+            } else {
+                r.ephemeral_storage
+            },
             pods: 0,
         };
         if l.memory == 0 {
@@ -301,7 +349,9 @@ fn preemption_policy(s: Option<&str>, path: &Path) -> Result<Option<PreemptionPo
         Some("Never") => Ok(Some(PreemptionPolicy::Never)),
         Some(other) => Err(PathError::new(
             path.clone(),
-            format!("unsupported preemptionPolicy {other:?}: expected PreemptLowerPriority or Never"),
+            format!(
+                "unsupported preemptionPolicy {other:?}: expected PreemptLowerPriority or Never"
+            ),
         )),
     }
 }
@@ -318,12 +368,23 @@ pub fn pod_template(
 ) -> Result<PodTemplate> {
     let sp = path.key("spec");
     let Some(spec) = spec else {
-        return Err(PathError::new(path.clone(), "expected spec with at least one container"));
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with at least one container",
+        ));
     };
     if spec.containers.is_empty() {
-        return Err(PathError::new(sp.clone(), "expected spec.containers with at least one container"));
+        return Err(PathError::new(
+            sp.clone(),
+            "expected spec.containers with at least one container",
+        ));
     }
-    for (i, c) in spec.containers.iter().chain(spec.init_containers.iter().flatten()).enumerate() {
+    for (i, c) in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .enumerate()
+    {
         if c.name.is_empty() {
             let p = if i < spec.containers.len() {
                 sp.key("containers").idx(i)
@@ -334,11 +395,19 @@ pub fn pod_template(
         }
     }
     let (requests, nonzero_requests, memory_limit) = pod_requests(spec, &sp)?;
-    let affinity = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
+    let affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
     let ap = sp.key("affinity").key("nodeAffinity");
-    let required_node_affinity = match affinity.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()) {
+    let required_node_affinity = match affinity.and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }) {
         Some(sel) => {
-            let rp = ap.key("requiredDuringSchedulingIgnoredDuringExecution").key("nodeSelectorTerms");
+            let rp = ap
+                .key("requiredDuringSchedulingIgnoredDuringExecution")
+                .key("nodeSelectorTerms");
             let mut terms = Vec::new();
             for (i, t) in sel.node_selector_terms.iter().enumerate() {
                 terms.push(node_selector_term(t, &rp.idx(i))?);
@@ -349,14 +418,22 @@ pub fn pod_template(
     };
     let mut preferred_node_affinity = Vec::new();
     for (i, t) in affinity
-        .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .into_iter()
         .flatten()
         .enumerate()
     {
-        let p = ap.key("preferredDuringSchedulingIgnoredDuringExecution").idx(i);
+        let p = ap
+            .key("preferredDuringSchedulingIgnoredDuringExecution")
+            .idx(i);
         if !(1..=100).contains(&t.weight) {
-            return Err(PathError::new(p.key("weight"), format!("weight {} out of range: expected 1..100", t.weight)));
+            return Err(PathError::new(
+                p.key("weight"),
+                format!("weight {} out of range: expected 1..100", t.weight),
+            ));
         }
         preferred_node_affinity.push(PreferredTerm {
             weight: t.weight,
@@ -372,14 +449,22 @@ pub fn pod_template(
         .iter()
         .flatten()
         .find(|o| o.controller == Some(true))
-        .map(|o| OwnerRef { kind: o.kind.clone(), name: o.name.clone() });
-    let spec_preemption_policy =
-        preemption_policy(spec.preemption_policy.as_deref(), &sp.key("preemptionPolicy"))?;
+        .map(|o| OwnerRef {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        });
+    let spec_preemption_policy = preemption_policy(
+        spec.preemption_policy.as_deref(),
+        &sp.key("preemptionPolicy"),
+    )?;
     let grace = spec
         .termination_grace_period_seconds
         .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
     if grace < 0 {
-        return Err(PathError::new(sp.key("terminationGracePeriodSeconds"), "expected a non-negative number of seconds"));
+        return Err(PathError::new(
+            sp.key("terminationGracePeriodSeconds"),
+            "expected a non-negative number of seconds",
+        ));
     }
     let pod = Pod {
         namespace,
@@ -397,23 +482,41 @@ pub fn pod_template(
         preferred_node_affinity,
         tolerations,
         node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
-        nominated_node_name: status.and_then(|s| s.nominated_node_name.clone()).filter(|n| !n.is_empty()),
+        nominated_node_name: status
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty()),
         creation_timestamp: meta.creation_timestamp.as_ref().map_or(0, millis),
         start_time: status.and_then(|s| s.start_time.as_ref()).map(millis),
         terminating: meta.deletion_timestamp.is_some(),
         termination_grace_period_seconds: grace,
     };
-    Ok(PodTemplate { pod, spec_priority: spec.priority, spec_preemption_policy })
+    Ok(PodTemplate {
+        pod,
+        spec_priority: spec.priority,
+        spec_preemption_policy,
+    })
 }
 
 pub fn pod(p: &core::Pod, path: &Path) -> Result<PodTemplate> {
     let name = name_of(&p.metadata, path)?;
-    pod_template(&p.metadata, name, namespace_of(&p.metadata), p.spec.as_ref(), p.status.as_ref(), path)
+    pod_template(
+        &p.metadata,
+        name,
+        namespace_of(&p.metadata),
+        p.spec.as_ref(),
+        p.status.as_ref(),
+        path,
+    )
 }
 
-pub fn priority_class(c: &k8s_openapi::api::scheduling::v1::PriorityClass, path: &Path) -> Result<PriorityClass> {
+pub fn priority_class(
+    c: &k8s_openapi::api::scheduling::v1::PriorityClass,
+    path: &Path,
+) -> Result<PriorityClass> {
     let name = name_of(&c.metadata, path)?;
-    if c.value > cascade_model::admission::HIGHEST_USER_DEFINABLE_PRIORITY && !name.starts_with("system-") {
+    if c.value > cascade_model::admission::HIGHEST_USER_DEFINABLE_PRIORITY
+        && !name.starts_with("system-")
+    {
         return Err(PathError::new(
             path.key("value"),
             format!(
@@ -427,8 +530,11 @@ pub fn priority_class(c: &k8s_openapi::api::scheduling::v1::PriorityClass, path:
         name,
         value: c.value,
         global_default: c.global_default.unwrap_or(false),
-        preemption_policy: preemption_policy(c.preemption_policy.as_deref(), &path.key("preemptionPolicy"))?
-            .unwrap_or_default(),
+        preemption_policy: preemption_policy(
+            c.preemption_policy.as_deref(),
+            &path.key("preemptionPolicy"),
+        )?
+        .unwrap_or_default(),
     })
 }
 
@@ -465,7 +571,10 @@ pub fn pod_disruption_budget(
         .map(|v| int_or_percent(v, &sp.key("maxUnavailable")))
         .transpose()?;
     if min_available.is_some() && max_unavailable.is_some() {
-        return Err(PathError::new(sp, "expected only one of minAvailable and maxUnavailable"));
+        return Err(PathError::new(
+            sp,
+            "expected only one of minAvailable and maxUnavailable",
+        ));
     }
     Ok(PodDisruptionBudget {
         namespace: namespace_of(&b.metadata),
@@ -508,7 +617,10 @@ pub fn workload(w: WorkloadParts<'_>, path: &Path) -> Result<Workload> {
     }
     let replicas = w.replicas.unwrap_or(1);
     if replicas < 0 {
-        return Err(PathError::new(sp.key("replicas"), "expected a non-negative replica count"));
+        return Err(PathError::new(
+            sp.key("replicas"),
+            "expected a non-negative replica count",
+        ));
     }
     let template = pod_template(
         &tmeta,
@@ -534,7 +646,10 @@ pub fn workload(w: WorkloadParts<'_>, path: &Path) -> Result<Workload> {
 
 pub fn deployment(d: &k8s_openapi::api::apps::v1::Deployment, path: &Path) -> Result<Workload> {
     let Some(spec) = d.spec.as_ref() else {
-        return Err(PathError::new(path.clone(), "expected spec with selector and template"));
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with selector and template",
+        ));
     };
     let mut w = workload(
         WorkloadParts {
@@ -548,7 +663,11 @@ pub fn deployment(d: &k8s_openapi::api::apps::v1::Deployment, path: &Path) -> Re
         path,
     )?;
     let rp = path.key("spec").key("strategy").key("rollingUpdate");
-    if let Some(ru) = spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref()) {
+    if let Some(ru) = spec
+        .strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref())
+    {
         if let Some(v) = &ru.max_surge {
             w.max_surge = int_or_percent(v, &rp.key("maxSurge"))?;
         }
@@ -561,7 +680,10 @@ pub fn deployment(d: &k8s_openapi::api::apps::v1::Deployment, path: &Path) -> Re
 
 pub fn replica_set(r: &k8s_openapi::api::apps::v1::ReplicaSet, path: &Path) -> Result<Workload> {
     let Some(spec) = r.spec.as_ref() else {
-        return Err(PathError::new(path.clone(), "expected spec with selector and template"));
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with selector and template",
+        ));
     };
     let Some(template) = spec.template.as_ref() else {
         return Err(PathError::new(path.key("spec"), "expected spec.template"));
@@ -581,7 +703,10 @@ pub fn replica_set(r: &k8s_openapi::api::apps::v1::ReplicaSet, path: &Path) -> R
 
 pub fn stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet, path: &Path) -> Result<Workload> {
     let Some(spec) = s.spec.as_ref() else {
-        return Err(PathError::new(path.clone(), "expected spec with selector and template"));
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with selector and template",
+        ));
     };
     let mut w = workload(
         WorkloadParts {
@@ -600,7 +725,9 @@ pub fn stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet, path: &Path) ->
         Some(other) => {
             return Err(PathError::new(
                 path.key("spec").key("podManagementPolicy"),
-                format!("unsupported podManagementPolicy {other:?}: expected OrderedReady or Parallel"),
+                format!(
+                    "unsupported podManagementPolicy {other:?}: expected OrderedReady or Parallel"
+                ),
             ))
         }
     };
@@ -609,7 +736,10 @@ pub fn stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet, path: &Path) ->
 
 pub fn daemon_set(d: &k8s_openapi::api::apps::v1::DaemonSet, path: &Path) -> Result<Workload> {
     let Some(spec) = d.spec.as_ref() else {
-        return Err(PathError::new(path.clone(), "expected spec with selector and template"));
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with selector and template",
+        ));
     };
     workload(
         WorkloadParts {

@@ -53,7 +53,20 @@ pub struct Manifests {
     pub claimed: Vec<Loaded<Value>>,
     claimed_groups: Vec<String>,
     errors: Vec<Diagnostic>,
+    /// Problems found while a file's text is being read, located once it has been.
+    deferred: Vec<Deferred>,
     seen: HashMap<(&'static str, String), Origin>,
+}
+
+enum Deferred {
+    Error(Origin, PathError),
+    Warning(Origin, String),
+    Duplicate {
+        origin: Origin,
+        kind: &'static str,
+        key: String,
+        first: Origin,
+    },
 }
 
 impl Manifests {
@@ -85,13 +98,20 @@ impl Manifests {
     /// Reads YAML text named `name` (the name is only used in messages).
     pub fn load_str(&mut self, name: &str, text: String) {
         let source = self.sources.len();
-        self.sources.push((name.to_string(), text));
-        let text = &self.sources[source].1;
-        let mut pending = Vec::new();
-        for (doc, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        self.sources.push((name.to_string(), String::new()));
+        // Each document is converted as soon as it is parsed, so that a large file never holds
+        // more than one document's tree; positions are resolved once the text is back in place.
+        for (doc, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             match Value::deserialize(de) {
                 Ok(Value::Null) => {}
-                Ok(v) => pending.push((doc, v)),
+                Ok(v) => self.add_object(
+                    v,
+                    Origin {
+                        source,
+                        doc,
+                        path: Path::root(),
+                    },
+                ),
                 Err(e) => {
                     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
                     self.errors.push(Diagnostic {
@@ -105,15 +125,33 @@ impl Manifests {
                 }
             }
         }
-        for (doc, v) in pending {
-            self.add_object(
-                v,
-                Origin {
-                    source,
-                    doc,
-                    path: Path::root(),
-                },
-            );
+        self.sources[source].1 = text;
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Error(origin, e) => self.error(&origin, e),
+                Deferred::Warning(origin, message) => {
+                    let w = self.diagnostic(Severity::Warning, &origin, &Path::root(), message);
+                    self.warnings.push(w);
+                }
+                Deferred::Duplicate {
+                    origin,
+                    kind,
+                    key,
+                    first,
+                } => {
+                    let f = self.diagnostic(Severity::Error, &first, &Path::root(), String::new());
+                    self.error(
+                        &origin,
+                        PathError::new(
+                            Path::root().key("metadata").key("name"),
+                            format!(
+                                "duplicate {kind} {key}: already defined at {}:{}:{}",
+                                f.file, f.line, f.column
+                            ),
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -144,8 +182,8 @@ impl Manifests {
     }
 
     fn add_object(&mut self, mut value: Value, origin: Origin) {
-        let Value::Mapping(map) = &value else {
-            self.error(
+        let Value::Mapping(map) = &mut value else {
+            self.defer(
                 &origin,
                 PathError::new(
                     Path::root(),
@@ -161,7 +199,7 @@ impl Manifests {
             } else {
                 "kind"
             };
-            self.error(
+            self.defer(
                 &origin,
                 PathError::new(
                     Path::root(),
@@ -179,11 +217,11 @@ impl Manifests {
             return;
         }
         if kind == "List" || kind.ends_with("List") {
-            let items = match map.get("items") {
-                Some(Value::Sequence(items)) => items.clone(),
+            let items = match map.remove("items") {
+                Some(Value::Sequence(items)) => items,
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => {
-                    self.error(
+                    self.defer(
                         &origin,
                         PathError::new(Path::root().key("items"), "expected a list of objects"),
                     );
@@ -263,9 +301,15 @@ impl Manifests {
                 }
                 "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
                     let w = match kind.as_str() {
-                        "Deployment" => convert::deployment(&typed::<apps::Deployment>(value)?, &root)?,
-                        "ReplicaSet" => convert::replica_set(&typed::<apps::ReplicaSet>(value)?, &root)?,
-                        "StatefulSet" => convert::stateful_set(&typed::<apps::StatefulSet>(value)?, &root)?,
+                        "Deployment" => {
+                            convert::deployment(&typed::<apps::Deployment>(value)?, &root)?
+                        }
+                        "ReplicaSet" => {
+                            convert::replica_set(&typed::<apps::ReplicaSet>(value)?, &root)?
+                        }
+                        "StatefulSet" => {
+                            convert::stateful_set(&typed::<apps::StatefulSet>(value)?, &root)?
+                        }
                         _ => convert::daemon_set(&typed::<apps::DaemonSet>(value)?, &root)?,
                     };
                     let key = format!("{}/{}", w.namespace, w.name);
@@ -282,35 +326,51 @@ impl Manifests {
                     });
                 }
                 other => {
-                    let d = self.diagnostic(
-                        Severity::Warning,
-                        &origin,
-                        &root,
+                    self.deferred.push(Deferred::Warning(
+                        origin.clone(),
                         format!("skipping {api_version} {other}: cascade does not model this kind"),
-                    );
-                    self.warnings.push(d);
+                    ));
                 }
             }
             Ok(())
         })();
-        if let Err(e) = result {
-            self.error(&origin, e);
+        match result {
+            // A duplicate was recorded by `unique` with its own message.
+            Err(e) if e.message.is_empty() => {}
+            Err(e) => self.defer(&origin, e),
+            Ok(()) => {}
         }
     }
 
-    fn unique(&mut self, kind: &'static str, key: String, origin: &Origin) -> Result<(), PathError> {
-        if let Some(first) = self.seen.get(&(kind, key.clone())) {
-            let first = self.diagnostic(Severity::Error, first, &Path::root(), String::new());
-            return Err(PathError::new(
-                Path::root().key("metadata").key("name"),
-                format!(
-                    "duplicate {kind} {key}: already defined at {}:{}:{}",
-                    first.file, first.line, first.column
-                ),
-            ));
+    fn defer(&mut self, origin: &Origin, e: PathError) {
+        self.deferred.push(Deferred::Error(origin.clone(), e));
+    }
+
+    /// Records an object's name; a second object of the same kind and name is an error.
+    fn unique(
+        &mut self,
+        kind: &'static str,
+        key: String,
+        origin: &Origin,
+    ) -> Result<(), PathError> {
+        use std::collections::hash_map::Entry;
+        match self.seen.entry((kind, key)) {
+            Entry::Occupied(e) => {
+                let first = e.get().clone();
+                let key = e.key().1.clone();
+                self.deferred.push(Deferred::Duplicate {
+                    origin: origin.clone(),
+                    kind,
+                    key,
+                    first,
+                });
+                Err(PathError::new(Path::root(), String::new()))
+            }
+            Entry::Vacant(e) => {
+                e.insert(origin.clone());
+                Ok(())
+            }
         }
-        self.seen.insert((kind, key), origin.clone());
-        Ok(())
     }
 
     /// The PriorityClasses read (with the built-in system classes).
@@ -377,7 +437,10 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, PathError> {
             }
         }
         let msg = strip_location(&e.inner().to_string());
-        PathError::new(path, format!("{msg} at {}", display_path(&e.path().to_string())))
+        PathError::new(
+            path,
+            format!("{msg} at {}", display_path(&e.path().to_string())),
+        )
     })
 }
 

@@ -67,7 +67,11 @@ fn reads_nodes_lists_and_numeric_quantities() {
     assert_eq!(pods[0].requests.memory, 1 << 30);
     assert_eq!(pods[0].node_name.as_deref(), Some("n1"));
     assert_eq!(m.warnings.len(), 1);
-    assert!(m.warnings[0].to_string().contains("skipping v1 ConfigMap"), "{}", m.warnings[0]);
+    assert!(
+        m.warnings[0].to_string().contains("skipping v1 ConfigMap"),
+        "{}",
+        m.warnings[0]
+    );
     assert_eq!(m.warnings[0].line, 30);
 }
 
@@ -77,7 +81,9 @@ fn bad_quantity_names_file_line_column_and_what_was_expected() {
     let e = errors(text);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].starts_with("test.yaml:9:17: error: invalid quantity \"15GB\": expected a quantity such as"),
+        e[0].starts_with(
+            "test.yaml:9:17: error: invalid quantity \"15GB\": expected a quantity such as"
+        ),
         "{}",
         e[0]
     );
@@ -88,11 +94,21 @@ fn type_errors_and_missing_fields_are_located() {
     let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  priority: high\n  containers: [{name: c}]\n";
     let e = errors(text);
     assert_eq!(e.len(), 1, "{e:?}");
-    assert!(e[0].starts_with("test.yaml:5:13: error: invalid type: string \"high\", expected i32 at spec.priority"), "{}", e[0]);
+    assert!(
+        e[0].starts_with(
+            "test.yaml:5:13: error: invalid type: string \"high\", expected i32 at spec.priority"
+        ),
+        "{}",
+        e[0]
+    );
 
     let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  nodeName: x\n";
     let e = errors(text);
-    assert!(e[0].starts_with("test.yaml:5:3: error: expected spec.containers"), "{}", e[0]);
+    assert!(
+        e[0].starts_with("test.yaml:5:3: error: expected spec.containers"),
+        "{}",
+        e[0]
+    );
 
     let text = "apiVersion: v1\nkind: Node\nmetadata: {}\n";
     let e = errors(text);
@@ -103,7 +119,11 @@ fn type_errors_and_missing_fields_are_located() {
 fn yaml_syntax_error_is_located() {
     let e = errors("apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a\n");
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("test.yaml:5:1: error: invalid YAML"), "{}", e[0]);
+    assert!(
+        e[0].starts_with("test.yaml:5:1: error: invalid YAML"),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
@@ -171,8 +191,16 @@ value: 3
 "#;
     let e = errors(text);
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].contains("PriorityClass a is already marked as default"), "{}", e[0]);
-    assert!(e[1].contains("duplicate PriorityClass a: already defined at test.yaml:2:1"), "{}", e[1]);
+    assert!(
+        e[0].contains("PriorityClass a is already marked as default"),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].contains("duplicate PriorityClass a: already defined at test.yaml:2:1"),
+        "{}",
+        e[1]
+    );
 }
 
 #[test]
@@ -204,7 +232,10 @@ spec:
     m.finish().unwrap();
     let w = &m.workloads[0].object;
     assert_eq!(w.replicas, 3);
-    assert_eq!(w.pod_management_policy, cascade_model::PodManagementPolicy::Parallel);
+    assert_eq!(
+        w.pod_management_policy,
+        cascade_model::PodManagementPolicy::Parallel
+    );
     assert_eq!(w.template.pod.requests.milli_cpu, 4000);
     assert_eq!(w.template.pod.memory_limit, 25 << 30);
     assert_eq!(w.template.pod.priority_class_name.as_deref(), Some("high"));
@@ -214,7 +245,11 @@ spec:
 fn selector_must_match_template() {
     let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: c}}\n    spec: {containers: [{name: c}]}\n";
     let e = errors(text);
-    assert!(e[0].starts_with("test.yaml:5:13: error: expected a non-empty selector"), "{}", e[0]);
+    assert!(
+        e[0].starts_with("test.yaml:5:13: error: expected a non-empty selector"),
+        "{}",
+        e[0]
+    );
 }
 
 proptest! {

@@ -109,7 +109,10 @@ impl Node {
     }
 
     pub fn zone(&self) -> &str {
-        self.labels.get(LABEL_ZONE).map(String::as_str).unwrap_or("")
+        self.labels
+            .get(LABEL_ZONE)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 

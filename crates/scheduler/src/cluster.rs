@@ -277,7 +277,11 @@ impl Cluster {
     pub fn bind(&mut self, id: PodId, node: NodeId) {
         self.nominate(id, None);
         let entry = self.pods[id as usize].as_mut().expect("live pod");
-        debug_assert!(entry.node.is_none(), "pod {} already bound", entry.pod.key());
+        debug_assert!(
+            entry.node.is_none(),
+            "pod {} already bound",
+            entry.pod.key()
+        );
         entry.node = Some(node);
         let info = self.nodes[node as usize].as_mut().expect("live node");
         entry.pod.node_name = Some(info.node.name.clone());
@@ -315,7 +319,11 @@ impl Cluster {
             return;
         }
         let was_healthy = Self::healthy(entry);
-        self.pods[id as usize].as_mut().expect("pod").pod.terminating = true;
+        self.pods[id as usize]
+            .as_mut()
+            .expect("pod")
+            .pod
+            .terminating = true;
         if was_healthy {
             self.adjust_pdbs(id, -1);
         }
@@ -378,14 +386,21 @@ impl Cluster {
             for p in &info.pods {
                 let e = self.pod(*p);
                 if e.node != Some(id) {
-                    return Err(format!("pod {} listed on {} but bound elsewhere", e.pod.key(), info.node.name));
+                    return Err(format!(
+                        "pod {} listed on {} but bound elsewhere",
+                        e.pod.key(),
+                        info.node.name
+                    ));
                 }
                 req += e.pod.requests;
                 nz += e.pod.nonzero_requests;
                 placed += 1;
             }
             if req != info.requested || nz != info.nonzero_requested {
-                return Err(format!("node {}: requested {:?} but pods sum to {:?}", info.node.name, info.requested, req));
+                return Err(format!(
+                    "node {}: requested {:?} but pods sum to {:?}",
+                    info.node.name, info.requested, req
+                ));
             }
             if !info.requested.fits_in(&info.node.allocatable) {
                 return Err(format!(
@@ -404,7 +419,12 @@ impl Cluster {
                 .filter(|(_, e)| e.pdbs.contains(&(i as u32)) && Self::healthy(e))
                 .count() as i32;
             if healthy != b.healthy {
-                return Err(format!("pdb {}: healthy {} but recount {}", b.pdb.key(), b.healthy, healthy));
+                return Err(format!(
+                    "pdb {}: healthy {} but recount {}",
+                    b.pdb.key(),
+                    b.healthy,
+                    healthy
+                ));
             }
         }
         Ok(())

@@ -2,20 +2,24 @@
 //! NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodeResourcesFit.
 //! As in the framework, the first plugin that rejects a node decides its status.
 
-use crate::cluster::{Cluster, NodeInfo};
+use crate::cluster::{Cluster, NodeId, NodeInfo};
 use cascade_model::objects::{tolerated, TAINT_NODE_UNSCHEDULABLE};
 use cascade_model::{Pod, ResourceName, Resources, Taint, TaintEffect};
 use std::fmt;
 
-/// Why a node was rejected, in the plugin's own words.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Why a node was rejected. Small and `Copy`: a cycle that rejects thousands of nodes records
+/// a reason for each without allocating; the words are only produced for the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// NodeUnschedulable.
     Unschedulable,
     /// NodeName.
     NodeName,
-    /// TaintToleration: the first taint the pod does not tolerate.
-    UntoleratedTaint { key: String, value: String },
+    /// TaintToleration: the first taint the pod does not tolerate (its index on the node).
+    UntoleratedTaint {
+        node: NodeId,
+        taint: u16,
+    },
     /// NodeAffinity (nodeSelector and required node affinity).
     NodeAffinity,
     /// NodeResourcesFit.
@@ -27,44 +31,94 @@ pub enum Reason {
     PreemptionNotHelpful,
 }
 
-impl fmt::Display for Reason {
+/// A reason in the plugin's own words.
+pub struct Describe<'a>(pub Reason, pub &'a Cluster);
+
+impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.0 {
             Reason::Unschedulable => f.write_str("node(s) were unschedulable"),
             Reason::NodeName => f.write_str("node(s) didn't match the requested node name"),
-            Reason::UntoleratedTaint { key, value } => {
-                write!(f, "node(s) had untolerated taint {{{key}: {value}}}")
+            Reason::UntoleratedTaint { node, taint } => {
+                let t = &self.1.node(node).node.taints[taint as usize];
+                write!(
+                    f,
+                    "node(s) had untolerated taint {{{}: {}}}",
+                    t.key, t.value
+                )
             }
-            Reason::NodeAffinity => f.write_str("node(s) didn't match Pod's node affinity/selector"),
+            Reason::NodeAffinity => {
+                f.write_str("node(s) didn't match Pod's node affinity/selector")
+            }
             Reason::TooManyPods => f.write_str("Too many pods"),
             Reason::Insufficient(r) => write!(f, "Insufficient {}", r.as_str()),
-            Reason::NoPreemptionVictims => f.write_str("No preemption victims found for incoming pod"),
+            Reason::NoPreemptionVictims => {
+                f.write_str("No preemption victims found for incoming pod")
+            }
             Reason::PreemptionNotHelpful => f.write_str("Preemption is not helpful for scheduling"),
         }
     }
 }
 
+/// Up to four reasons (NodeResourcesFit's most: too many pods, cpu, memory, storage), inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reasons {
+    len: u8,
+    items: [Reason; 4],
+}
+
+impl Reasons {
+    pub fn one(r: Reason) -> Self {
+        let mut s = Reasons {
+            len: 0,
+            items: [Reason::Unschedulable; 4],
+        };
+        s.push(r);
+        s
+    }
+
+    pub fn empty() -> Self {
+        Reasons {
+            len: 0,
+            items: [Reason::Unschedulable; 4],
+        }
+    }
+
+    pub fn push(&mut self, r: Reason) {
+        self.items[self.len as usize] = r;
+        self.len += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Reason> + '_ {
+        self.items[..self.len as usize].iter().copied()
+    }
+}
+
 /// A rejected node: its reasons and whether preemption could help (framework status codes
 /// Unschedulable vs UnschedulableAndUnresolvable).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
     pub resolvable: bool,
-    pub reasons: Vec<Reason>,
+    pub reasons: Reasons,
 }
 
 impl NodeStatus {
-    fn unresolvable(r: Reason) -> Self {
+    pub fn unresolvable(r: Reason) -> Self {
         NodeStatus {
             resolvable: false,
-            reasons: vec![r],
+            reasons: Reasons::one(r),
         }
     }
 }
 
-/// The untolerated taint with effect NoSchedule or NoExecute, if any
+/// The index of the first untolerated taint with effect NoSchedule or NoExecute, if any
 /// (v1helper.FindMatchingUntoleratedTaint).
-pub fn untolerated_taint<'a>(pod: &Pod, taints: &'a [Taint]) -> Option<&'a Taint> {
-    taints.iter().find(|t| {
+pub fn untolerated_taint(pod: &Pod, taints: &[Taint]) -> Option<usize> {
+    taints.iter().position(|t| {
         matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)
             && !tolerated(&pod.tolerations, t)
     })
@@ -88,7 +142,7 @@ pub fn matches_node_affinity(pod: &Pod, info: &NodeInfo) -> bool {
 
 /// The filters that do not depend on what runs on the node. Their failures are
 /// UnschedulableAndUnresolvable: preemption cannot fix them.
-pub fn static_filters(pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
+pub fn static_filters(pod: &Pod, id: NodeId, info: &NodeInfo) -> Result<(), NodeStatus> {
     if info.node.unschedulable {
         let cordon = Taint {
             key: TAINT_NODE_UNSCHEDULABLE.to_string(),
@@ -107,8 +161,8 @@ pub fn static_filters(pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
     }
     if let Some(t) = untolerated_taint(pod, &info.node.taints) {
         return Err(NodeStatus::unresolvable(Reason::UntoleratedTaint {
-            key: t.key.clone(),
-            value: t.value.clone(),
+            node: id,
+            taint: t as u16,
         }));
     }
     if !matches_node_affinity(pod, info) {
@@ -119,12 +173,20 @@ pub fn static_filters(pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
 
 /// NodeResourcesFit: `requested` (including the pod count in `pods`) against allocatable.
 /// Only resources the pod requests are checked; the pod count always is (fit.go fitsRequest).
-pub fn fits(pod_req: &Resources, requested: &Resources, allocatable: &Resources) -> Result<(), NodeStatus> {
-    let mut reasons = Vec::new();
+pub fn fits(
+    pod_req: &Resources,
+    requested: &Resources,
+    allocatable: &Resources,
+) -> Result<(), NodeStatus> {
+    let mut reasons = Reasons::empty();
     if requested.pods + 1 > allocatable.pods {
         reasons.push(Reason::TooManyPods);
     }
-    for r in [ResourceName::Cpu, ResourceName::Memory, ResourceName::EphemeralStorage] {
+    for r in [
+        ResourceName::Cpu,
+        ResourceName::Memory,
+        ResourceName::EphemeralStorage,
+    ] {
         let want = pod_req.get(r);
         if want > 0 && want > allocatable.get(r) - requested.get(r) {
             reasons.push(Reason::Insufficient(r));
@@ -158,8 +220,14 @@ pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &Node
 }
 
 /// Runs every filter for `pod` on `info`.
-pub fn run_filters(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Result<(), NodeStatus> {
-    static_filters(pod, info)?;
+pub fn run_filters(
+    cluster: &Cluster,
+    pod_id: u32,
+    pod: &Pod,
+    id: NodeId,
+) -> Result<(), NodeStatus> {
+    let info = cluster.node(id);
+    static_filters(pod, id, info)?;
     let requested = if info.nominated.is_empty() {
         info.requested
     } else {

@@ -13,7 +13,7 @@ pub mod preemption;
 pub mod score;
 
 pub use cluster::{Cluster, ClusterError, NodeId, NodeInfo, PodEntry, PodId};
-pub use filter::{NodeStatus, Reason};
+pub use filter::{Describe, NodeStatus, Reason};
 pub use score::ScoreWeights;
 
 use cascade_model::{Pod, Rng};
@@ -139,7 +139,7 @@ impl Scheduler {
         // A pod nominated by an earlier preemption tries its nominated node first
         // (evaluateNominatedNode).
         if let Some(nom) = cluster.pod(pod_id).nominated {
-            if filter::run_filters(cluster, pod_id, pod, cluster.node(nom)).is_ok() {
+            if filter::run_filters(cluster, pod_id, pod, nom).is_ok() {
                 return Decision {
                     pod: pod_id,
                     outcome: Outcome::Scheduled(nom),
@@ -158,7 +158,7 @@ impl Scheduler {
         for i in 0..n {
             let id = order[(start + i) % n];
             processed += 1;
-            match filter::run_filters(cluster, pod_id, pod, cluster.node(id)) {
+            match filter::run_filters(cluster, pod_id, pod, id) {
                 Ok(()) => {
                     feasible.push(id);
                     if feasible.len() >= want {
@@ -217,7 +217,12 @@ impl Scheduler {
         let unschedulable = |post: String| Decision {
             pod: pod_id,
             outcome: Outcome::Unschedulable,
-            message: fit_error(num_all_nodes, statuses.iter().map(|(_, s)| s), Some(&post)),
+            message: fit_error(
+                cluster,
+                num_all_nodes,
+                statuses.iter().map(|(_, s)| s),
+                Some(&post),
+            ),
         };
         if let Some(why) = preemption::ineligibility(cluster, pod) {
             return unschedulable(format!("preemption: {why}"));
@@ -229,15 +234,16 @@ impl Scheduler {
             if s.resolvable {
                 potential.push(*id);
             } else {
-                preemption_statuses.push(NodeStatus {
-                    resolvable: false,
-                    reasons: vec![Reason::PreemptionNotHelpful],
-                });
+                preemption_statuses.push(NodeStatus::unresolvable(Reason::PreemptionNotHelpful));
             }
         }
         let mut candidates = Vec::new();
         if !potential.is_empty() {
-            let pdb_allowed: Vec<i32> = cluster.pdbs().iter().map(|b| b.disruptions_allowed()).collect();
+            let pdb_allowed: Vec<i32> = cluster
+                .pdbs()
+                .iter()
+                .map(|b| b.disruptions_allowed())
+                .collect();
             let want = self.config.num_candidates(potential.len());
             let offset = self.rng.below(potential.len() as u64) as usize;
             let mut non_violating = 0;
@@ -264,7 +270,12 @@ impl Scheduler {
                 let c = candidates.swap_remove(i);
                 Decision {
                     pod: pod_id,
-                    message: fit_error(num_all_nodes, statuses.iter().map(|(_, s)| s), None),
+                    message: fit_error(
+                        cluster,
+                        num_all_nodes,
+                        statuses.iter().map(|(_, s)| s),
+                        None,
+                    ),
                     outcome: Outcome::Preempting {
                         node: c.node,
                         victims: c.victims,
@@ -274,7 +285,7 @@ impl Scheduler {
             None => {
                 let post = format!(
                     "preemption: {}",
-                    fit_error(num_all_nodes, preemption_statuses.iter(), None)
+                    fit_error(cluster, num_all_nodes, preemption_statuses.iter(), None)
                 );
                 unschedulable(post)
             }
@@ -287,19 +298,30 @@ impl Scheduler {
 /// then "."; a PostFilter message follows after a space, with its own "." appended (so
 /// preemption's message ends in ".." as kube-scheduler's does).
 pub fn fit_error<'a>(
+    cluster: &Cluster,
     num_all_nodes: usize,
     statuses: impl Iterator<Item = &'a NodeStatus>,
     post_filter: Option<&str>,
 ) -> String {
-    let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<Reason, usize> = BTreeMap::new();
     for s in statuses {
-        for r in &s.reasons {
-            *histogram.entry(r.to_string()).or_default() += 1;
+        for r in s.reasons.iter() {
+            *counts.entry(r).or_default() += 1;
         }
+    }
+    // Different nodes' taints with the same key and value read the same: merge by words.
+    let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+    for (r, c) in counts {
+        *histogram
+            .entry(Describe(r, cluster).to_string())
+            .or_default() += c;
     }
     let mut reasons: Vec<String> = histogram.iter().map(|(r, c)| format!("{c} {r}")).collect();
     reasons.sort();
-    let mut msg = format!("0/{num_all_nodes} nodes are available: {}.", reasons.join(", "));
+    let mut msg = format!(
+        "0/{num_all_nodes} nodes are available: {}.",
+        reasons.join(", ")
+    );
     if let Some(p) = post_filter {
         msg.push_str(&format!(" {p}."));
     }

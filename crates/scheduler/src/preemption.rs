@@ -36,7 +36,11 @@ pub fn ineligibility(cluster: &Cluster, pod: &Pod) -> Option<&'static str> {
     if pod.preemption_policy == PreemptionPolicy::Never {
         return Some("not eligible due to preemptionPolicy=Never.");
     }
-    if let Some(node) = pod.nominated_node_name.as_deref().and_then(|n| cluster.node_id(n)) {
+    if let Some(node) = pod
+        .nominated_node_name
+        .as_deref()
+        .and_then(|n| cluster.node_id(n))
+    {
         let info = cluster.node(node);
         let waiting = info.pods.iter().any(|p| {
             let victim = &cluster.pod(*p).pod;
@@ -79,10 +83,7 @@ pub fn select_victims_on_node(
         .filter(|p| cluster.pod(*p).pod.priority < pod.priority)
         .collect();
     if potential.is_empty() {
-        return Err(NodeStatus {
-            resolvable: false,
-            reasons: vec![Reason::NoPreemptionVictims],
-        });
+        return Err(NodeStatus::unresolvable(Reason::NoPreemptionVictims));
     }
     for p in &potential {
         requested -= cluster.pod(*p).pod.requests;
@@ -100,7 +101,7 @@ pub fn select_victims_on_node(
         let mut violates = false;
         for &b in &entry.pdbs {
             let pdb = &cluster.pdbs()[b as usize].pdb;
-            if pdb.disrupted_pods.iter().any(|n| *n == entry.pod.name) {
+            if pdb.disrupted_pods.contains(&entry.pod.name) {
                 continue;
             }
             allowed[b as usize] -= 1;
@@ -146,14 +147,20 @@ pub fn pick_one_node(cluster: &Cluster, candidates: &[Candidate]) -> Option<usiz
     let prio = |p: &PodId| cluster.pod(*p).pod.priority;
     let mut left: Vec<usize> = (0..candidates.len()).collect();
     let keep_min = |left: &mut Vec<usize>, key: &dyn Fn(&Candidate) -> i64| {
-        let best = left.iter().map(|i| key(&candidates[*i])).min().expect("non-empty");
+        let best = left
+            .iter()
+            .map(|i| key(&candidates[*i]))
+            .min()
+            .expect("non-empty");
         left.retain(|i| key(&candidates[*i]) == best);
     };
     // 1. Fewest PDB violations.
     keep_min(&mut left, &|c| c.num_pdb_violations as i64);
     // 2. Lowest priority of the highest-priority victim (victims are sorted, most important
     //    first).
-    keep_min(&mut left, &|c| c.victims.first().map_or(i64::MIN, |v| i64::from(prio(v))));
+    keep_min(&mut left, &|c| {
+        c.victims.first().map_or(i64::MIN, |v| i64::from(prio(v)))
+    });
     // 3. Smallest sum of priorities, each offset by MaxInt32+1 so that every victim counts
     //    positively.
     keep_min(&mut left, &|c| {

@@ -58,7 +58,13 @@ pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
 pub fn balanced_allocation(pod: &Pod, info: &NodeInfo) -> i64 {
     let req = info.nonzero_requested + pod.nonzero_requests;
     let a = &info.node.allocatable;
-    let frac = |r: i64, c: i64| if c == 0 { 1.0 } else { (r as f64 / c as f64).min(1.0) };
+    let frac = |r: i64, c: i64| {
+        if c == 0 {
+            1.0
+        } else {
+            (r as f64 / c as f64).min(1.0)
+        }
+    };
     let std = (frac(req.milli_cpu, a.milli_cpu) - frac(req.memory, a.memory)).abs() / 2.0;
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
 }
@@ -74,7 +80,9 @@ pub fn intolerable_prefer_no_schedule(pod: &Pod, info: &NodeInfo) -> i64 {
             !tolerated(
                 &pod.tolerations
                     .iter()
-                    .filter(|tol| tol.effect.is_none() || tol.effect == Some(TaintEffect::PreferNoSchedule))
+                    .filter(|tol| {
+                        tol.effect.is_none() || tol.effect == Some(TaintEffect::PreferNoSchedule)
+                    })
                     .cloned()
                     .collect::<Vec<_>>(),
                 t,
@@ -112,12 +120,18 @@ pub fn normalize(scores: &mut [i64], reverse: bool) {
 /// The weighted total of every plugin for each feasible node.
 pub fn score_nodes(pod: &Pod, nodes: &[&NodeInfo], w: &ScoreWeights, out: &mut Vec<i64>) {
     out.clear();
-    let needs_taints = nodes
-        .iter()
-        .any(|n| n.node.taints.iter().any(|t| t.effect == TaintEffect::PreferNoSchedule));
+    let needs_taints = nodes.iter().any(|n| {
+        n.node
+            .taints
+            .iter()
+            .any(|t| t.effect == TaintEffect::PreferNoSchedule)
+    });
     let needs_affinity = !pod.preferred_node_affinity.is_empty();
     let mut taint = if needs_taints {
-        nodes.iter().map(|n| intolerable_prefer_no_schedule(pod, n)).collect()
+        nodes
+            .iter()
+            .map(|n| intolerable_prefer_no_schedule(pod, n))
+            .collect()
     } else {
         vec![0; nodes.len()]
     };

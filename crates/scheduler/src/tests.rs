@@ -1,6 +1,6 @@
 use super::*;
-use cascade_model::{Node, PodDisruptionBudget, PreemptionPolicy, Resources, Taint, TaintEffect};
 use cascade_model::{LabelSelector, Requirement};
+use cascade_model::{Node, PodDisruptionBudget, PreemptionPolicy, Resources, Taint, TaintEffect};
 
 const GI: i64 = 1 << 30;
 
@@ -8,7 +8,12 @@ fn node(name: &str, cpu: i64, mem: i64) -> Node {
     Node {
         name: name.into(),
         labels: Default::default(),
-        allocatable: Resources { milli_cpu: cpu, memory: mem, ephemeral_storage: 0, pods: 110 },
+        allocatable: Resources {
+            milli_cpu: cpu,
+            memory: mem,
+            ephemeral_storage: 0,
+            pods: 110,
+        },
         taints: vec![],
         unschedulable: false,
     }
@@ -43,7 +48,8 @@ fn least_allocated_prefers_the_emptier_node() {
     let mut c = Cluster::new();
     c.add_node(node("busy", 4000, 16 * GI)).unwrap();
     c.add_node(node("idle", 4000, 16 * GI)).unwrap();
-    c.add_pod(bound(pod("x", 3000, 8 * GI, 0), "busy", 0)).unwrap();
+    c.add_pod(bound(pod("x", 3000, 8 * GI, 0), "busy", 0))
+        .unwrap();
     let d = run(&mut c, pod("p", 500, GI, 0));
     assert_eq!(d.outcome, Outcome::Scheduled(c.node_id("idle").unwrap()));
 }
@@ -54,7 +60,12 @@ fn unschedulable_message_uses_kube_scheduler_wording() {
     c.add_node(node("a", 1000, 4 * GI)).unwrap();
     c.add_node(node("b", 1000, 4 * GI)).unwrap();
     let mut tainted = node("t", 8000, 32 * GI);
-    tainted.taints.push(Taint { key: "dedicated".into(), value: "db".into(), effect: TaintEffect::NoSchedule, time_added: None });
+    tainted.taints.push(Taint {
+        key: "dedicated".into(),
+        value: "db".into(),
+        effect: TaintEffect::NoSchedule,
+        time_added: None,
+    });
     c.add_node(tainted).unwrap();
     let mut cordoned = node("u", 8000, 32 * GI);
     cordoned.unschedulable = true;
@@ -75,9 +86,12 @@ fn preemption_takes_the_lowest_priority_victims_and_reprieves_the_rest() {
     c.add_node(node("n1", 4000, 16 * GI)).unwrap();
     c.add_pod(bound(pod("low", 1000, GI, 0), "n1", 0)).unwrap();
     c.add_pod(bound(pod("mid", 2000, GI, 10), "n1", 0)).unwrap();
-    c.add_pod(bound(pod("other", 1000, GI, 0), "n1", 0)).unwrap();
+    c.add_pod(bound(pod("other", 1000, GI, 0), "n1", 0))
+        .unwrap();
     let d = run(&mut c, pod("p", 2000, GI, 100));
-    let Outcome::Preempting { node, victims } = &d.outcome else { panic!("{d:?}") };
+    let Outcome::Preempting { node, victims } = &d.outcome else {
+        panic!("{d:?}")
+    };
     assert_eq!(*node, 0);
     // Removing both priority-0 pods frees 2 CPU; "mid" (more important) is reprieved first.
     assert_eq!(victims.len(), 2);
@@ -94,12 +108,18 @@ fn preemption_takes_the_lowest_priority_victims_and_reprieves_the_rest() {
 fn never_policy_does_not_preempt() {
     let mut c = Cluster::new();
     c.add_node(node("n1", 1000, GI)).unwrap();
-    c.add_pod(bound(pod("low", 1000, GI / 2, 0), "n1", 0)).unwrap();
+    c.add_pod(bound(pod("low", 1000, GI / 2, 0), "n1", 0))
+        .unwrap();
     let mut p = pod("p", 1000, GI / 2, 1000);
     p.preemption_policy = PreemptionPolicy::Never;
     let d = run(&mut c, p);
     assert_eq!(d.outcome, Outcome::Unschedulable);
-    assert!(d.message.ends_with("preemption: not eligible due to preemptionPolicy=Never.."), "{}", d.message);
+    assert!(
+        d.message
+            .ends_with("preemption: not eligible due to preemptionPolicy=Never.."),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -114,7 +134,9 @@ fn pdb_protected_pods_are_reprieved_first_and_nodes_without_violations_win() {
     c.add_pdb(PodDisruptionBudget {
         namespace: "default".into(),
         name: "db".into(),
-        selector: LabelSelector { requirements: vec![Requirement::In("app".into(), vec!["db".into()])] },
+        selector: LabelSelector {
+            requirements: vec![Requirement::In("app".into(), vec!["db".into()])],
+        },
         min_available: Some(cascade_model::IntOrPercent::Int(1)),
         max_unavailable: None,
         status_disruptions_allowed: None,
@@ -122,7 +144,9 @@ fn pdb_protected_pods_are_reprieved_first_and_nodes_without_violations_win() {
     });
     assert_eq!(c.pdbs()[0].disruptions_allowed(), 0);
     let d = run(&mut c, pod("p", 2000, GI, 5));
-    let Outcome::Preempting { node, .. } = d.outcome else { panic!() };
+    let Outcome::Preempting { node, .. } = d.outcome else {
+        panic!()
+    };
     assert_eq!(node, c.node_id("n2").unwrap());
     assert!(c.pod_id("default/guarded").is_some());
 }
@@ -159,11 +183,24 @@ fn node_sampling_follows_kube_scheduler() {
 #[test]
 fn node_tree_interleaves_zones() {
     let mut c = Cluster::new();
-    for (name, zone) in [("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c"), ("c2", "c")] {
+    for (name, zone) in [
+        ("a1", "a"),
+        ("a2", "a"),
+        ("a3", "a"),
+        ("b1", "b"),
+        ("c1", "c"),
+        ("c2", "c"),
+    ] {
         let mut n = node(name, 1000, GI);
-        n.labels.insert("topology.kubernetes.io/zone".into(), zone.into());
+        n.labels
+            .insert("topology.kubernetes.io/zone".into(), zone.into());
         c.add_node(n).unwrap();
     }
-    let names: Vec<&str> = c.node_order().to_vec().iter().map(|id| c.node(*id).node.name.as_str()).collect::<Vec<_>>();
+    let names: Vec<&str> = c
+        .node_order()
+        .to_vec()
+        .iter()
+        .map(|id| c.node(*id).node.name.as_str())
+        .collect::<Vec<_>>();
     assert_eq!(names, ["a1", "b1", "c1", "a2", "c2", "a3"]);
 }
