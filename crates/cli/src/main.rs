@@ -1,6 +1,6 @@
 //! The `cascade` command line.
 
-use cascade::{bench, schedule, validate, Output, EXIT_BAD_INPUT};
+use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -16,6 +16,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario: simulate the cluster through its faults and changes, write summary.json,
+    /// events.jsonl, metrics.csv, metrics.om and report.html, and exit 1 if an expectation fails.
+    Run {
+        /// The scenario file (apiVersion cascade.dev/v1alpha1, kind Scenario).
+        scenario: PathBuf,
+        /// Run one of the scenario's named variants (e.g. a mitigation).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Seed of every random choice (default: the scenario's spec.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a model parameter, e.g. --set kubelet.imagePullSeconds=30 (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE", value_parser = run::parse_set)]
+        sets: Vec<(String, String)>,
+        /// Directory for the outputs.
+        #[arg(long, default_value = "cascade-out")]
+        out: PathBuf,
+    },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
     Schedule {
@@ -75,6 +93,13 @@ fn main() -> ExitCode {
             output,
             seed,
         } => schedule::run(&cluster, &pod, output, seed),
+        Command::Run {
+            scenario,
+            variant,
+            seed,
+            sets,
+            out,
+        } => run::run(&scenario, variant.as_deref(), seed, &sets, &out),
         Command::Validate { files } => validate::run(&files),
         Command::Bench {
             which:

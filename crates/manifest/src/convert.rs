@@ -489,6 +489,22 @@ pub fn pod_template(
         start_time: status.and_then(|s| s.start_time.as_ref()).map(millis),
         terminating: meta.deletion_timestamp.is_some(),
         termination_grace_period_seconds: grace,
+        preempted_by_scheduler: status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "DisruptionTarget"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some("PreemptionByScheduler")
+                })
+            }),
+        images: spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .map(|c| c.image.clone().unwrap_or_default())
+            .collect(),
     };
     Ok(PodTemplate {
         pod,

@@ -11,12 +11,12 @@ pub mod locate;
 pub mod quantity;
 
 pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity};
+pub use serde_yaml_ng::Value;
 
 use cascade_model::{
     Node, Pod, PodDisruptionBudget, PodTemplate, PriorityClass, PriorityClasses, Workload,
 };
 use serde::Deserialize;
-use serde_yaml_ng::Value;
 use std::collections::HashMap;
 
 /// Where an object came from: a source file, the document in it, and the path of the object in
@@ -249,7 +249,7 @@ impl Manifests {
         let result: Result<(), PathError> = (|| {
             match kind.as_str() {
                 "Node" => {
-                    let n: core::Node = typed(value)?;
+                    let n: core::Node = from_value(value)?;
                     let node = convert::node(&n, &root)?;
                     self.unique("Node", node.name.clone(), &origin)?;
                     self.nodes.push(Loaded {
@@ -258,7 +258,7 @@ impl Manifests {
                     });
                 }
                 "Pod" => {
-                    let p: core::Pod = typed(value)?;
+                    let p: core::Pod = from_value(value)?;
                     let pod = convert::pod(&p, &root)?;
                     self.unique("Pod", pod.pod.key(), &origin)?;
                     self.pods.push(Loaded {
@@ -267,7 +267,7 @@ impl Manifests {
                     });
                 }
                 "PriorityClass" => {
-                    let c: k8s_openapi::api::scheduling::v1::PriorityClass = typed(value)?;
+                    let c: k8s_openapi::api::scheduling::v1::PriorityClass = from_value(value)?;
                     let class = convert::priority_class(&c, &root)?;
                     self.unique("PriorityClass", class.name.clone(), &origin)?;
                     if class.global_default {
@@ -291,7 +291,7 @@ impl Manifests {
                     });
                 }
                 "PodDisruptionBudget" => {
-                    let b: policy::PodDisruptionBudget = typed(value)?;
+                    let b: policy::PodDisruptionBudget = from_value(value)?;
                     let pdb = convert::pod_disruption_budget(&b, &root)?;
                     self.unique("PodDisruptionBudget", pdb.key(), &origin)?;
                     self.pdbs.push(Loaded {
@@ -302,15 +302,15 @@ impl Manifests {
                 "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
                     let w = match kind.as_str() {
                         "Deployment" => {
-                            convert::deployment(&typed::<apps::Deployment>(value)?, &root)?
+                            convert::deployment(&from_value::<apps::Deployment>(value)?, &root)?
                         }
                         "ReplicaSet" => {
-                            convert::replica_set(&typed::<apps::ReplicaSet>(value)?, &root)?
+                            convert::replica_set(&from_value::<apps::ReplicaSet>(value)?, &root)?
                         }
                         "StatefulSet" => {
-                            convert::stateful_set(&typed::<apps::StatefulSet>(value)?, &root)?
+                            convert::stateful_set(&from_value::<apps::StatefulSet>(value)?, &root)?
                         }
-                        _ => convert::daemon_set(&typed::<apps::DaemonSet>(value)?, &root)?,
+                        _ => convert::daemon_set(&from_value::<apps::DaemonSet>(value)?, &root)?,
                     };
                     let key = format!("{}/{}", w.namespace, w.name);
                     let kind_static = match w.kind {
@@ -422,8 +422,8 @@ impl Manifests {
     }
 }
 
-/// Deserializes a document into a k8s-openapi type, keeping the path of any error.
-fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, PathError> {
+/// Deserializes a document (a k8s-openapi type, a scenario), keeping the path of any error.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, PathError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut path = Path::root();
         for seg in e.path().iter() {

@@ -171,6 +171,11 @@ pub struct Pod {
     /// metadata.deletionTimestamp is set: the pod is terminating but still holds its resources.
     pub terminating: bool,
     pub termination_grace_period_seconds: i64,
+    /// Container images, in order (a changed image is a changed pod template).
+    pub images: Vec<String>,
+    /// Condition DisruptionTarget=True with reason PreemptionByScheduler: the pod is being
+    /// deleted because the scheduler preempted it.
+    pub preempted_by_scheduler: bool,
 }
 
 impl Pod {
@@ -208,6 +213,8 @@ impl Pod {
             start_time: None,
             terminating: false,
             termination_grace_period_seconds: DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
+            images: Vec::new(),
+            preempted_by_scheduler: false,
         }
     }
 }
@@ -323,6 +330,14 @@ pub enum IntOrPercent {
 }
 
 impl IntOrPercent {
+    /// The absolute value against `total`, rounding down (a Deployment's maxUnavailable).
+    pub fn scaled_down(self, total: i32) -> i32 {
+        match self {
+            IntOrPercent::Int(v) => v,
+            IntOrPercent::Percent(p) => (p as i64 * total as i64 / 100) as i32,
+        }
+    }
+
     /// The absolute value against `total`, rounding up as the disruption controller does
     /// (intstr.GetScaledValueFromIntOrPercent with roundUp = true).
     pub fn scaled(self, total: i32) -> i32 {

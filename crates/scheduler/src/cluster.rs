@@ -293,6 +293,15 @@ impl Cluster {
         }
     }
 
+    /// status.startTime: when the kubelet accepted the pod (preemption's tie-breaks use it).
+    pub fn set_start_time(&mut self, id: PodId, at: cascade_model::Millis) {
+        self.pods[id as usize]
+            .as_mut()
+            .expect("live pod")
+            .pod
+            .start_time = Some(at);
+    }
+
     /// Sets or clears a pending pod's nominated node.
     pub fn nominate(&mut self, id: PodId, node: Option<NodeId>) {
         let entry = self.pods[id as usize].as_mut().expect("live pod");
@@ -327,6 +336,16 @@ impl Cluster {
         if was_healthy {
             self.adjust_pdbs(id, -1);
         }
+    }
+
+    /// Marks a pod as a victim of preemption (condition DisruptionTarget, reason
+    /// PreemptionByScheduler); its termination is started separately.
+    pub fn set_preempted(&mut self, id: PodId) {
+        self.pods[id as usize]
+            .as_mut()
+            .expect("live pod")
+            .pod
+            .preempted_by_scheduler = true;
     }
 
     /// Removes a pod from the cluster and returns it.

@@ -224,7 +224,7 @@ impl Scheduler {
                 Some(&post),
             ),
         };
-        if let Some(why) = preemption::ineligibility(cluster, pod) {
+        if let Some(why) = preemption::ineligibility(cluster, pod, &statuses) {
             return unschedulable(format!("preemption: {why}"));
         }
         // nodesWherePreemptionMightHelp, in node-tree order.
@@ -295,8 +295,8 @@ impl Scheduler {
 
 /// FitError.Error() (framework/types.go): "0/N nodes are available: " then each reason with
 /// the number of nodes that gave it, as "COUNT reason", sorted as strings and joined with ", ",
-/// then "."; a PostFilter message follows after a space, with its own "." appended (so
-/// preemption's message ends in ".." as kube-scheduler's does).
+/// then "."; a PostFilter message follows after a space. (Releases before 1.29 printed ".."
+/// at the end of preemption's message; v1.33 does not.)
 pub fn fit_error<'a>(
     cluster: &Cluster,
     num_all_nodes: usize,
@@ -323,7 +323,8 @@ pub fn fit_error<'a>(
         reasons.join(", ")
     );
     if let Some(p) = post_filter {
-        msg.push_str(&format!(" {p}."));
+        msg.push(' ');
+        msg.push_str(p);
     }
     msg
 }

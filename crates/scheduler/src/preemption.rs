@@ -31,8 +31,16 @@ pub struct Candidate {
     pub num_pdb_violations: usize,
 }
 
-/// Why the pod may not preempt, in kube-scheduler's words; None when it may.
-pub fn ineligibility(cluster: &Cluster, pod: &Pod) -> Option<&'static str> {
+/// Why the pod may not preempt, in kube-scheduler's words; None when it may
+/// (PodEligibleToPreemptOthers). A pod waiting on its nominated node for a lower-priority
+/// victim of preemption (condition DisruptionTarget, reason PreemptionByScheduler) to finish
+/// terminating may not preempt again, unless that node is now rejected for a
+/// reason preemption cannot fix.
+pub fn ineligibility(
+    cluster: &Cluster,
+    pod: &Pod,
+    statuses: &[(NodeId, NodeStatus)],
+) -> Option<&'static str> {
     if pod.preemption_policy == PreemptionPolicy::Never {
         return Some("not eligible due to preemptionPolicy=Never.");
     }
@@ -41,10 +49,13 @@ pub fn ineligibility(cluster: &Cluster, pod: &Pod) -> Option<&'static str> {
         .as_deref()
         .and_then(|n| cluster.node_id(n))
     {
+        if statuses.iter().any(|(id, s)| *id == node && !s.resolvable) {
+            return None;
+        }
         let info = cluster.node(node);
         let waiting = info.pods.iter().any(|p| {
             let victim = &cluster.pod(*p).pod;
-            victim.terminating && victim.priority < pod.priority
+            victim.terminating && victim.preempted_by_scheduler && victim.priority < pod.priority
         });
         if waiting {
             return Some("not eligible due to a terminating pod on the nominated node.");

@@ -46,10 +46,22 @@ fn least_requested(requested: i64, allocatable: i64) -> i64 {
 /// NodeResourcesFit with the LeastAllocated strategy, cpu and memory weighted 1 each. The
 /// requests are the non-zero ones (100m / 200Mi for containers without a request), the pod's
 /// own included.
+/// A resource with no allocatable is left out of the weighted average.
 pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
     let req = info.nonzero_requested + pod.nonzero_requests;
     let a = &info.node.allocatable;
-    (least_requested(req.milli_cpu, a.milli_cpu) + least_requested(req.memory, a.memory)) / 2
+    let (mut sum, mut weights) = (0, 0);
+    for (r, c) in [(req.milli_cpu, a.milli_cpu), (req.memory, a.memory)] {
+        if c > 0 {
+            sum += least_requested(r, c);
+            weights += 1;
+        }
+    }
+    if weights == 0 {
+        0
+    } else {
+        sum / weights
+    }
 }
 
 /// NodeResourcesBalancedAllocation: 1 minus the standard deviation of the cpu and memory

@@ -76,7 +76,7 @@ fn unschedulable_message_uses_kube_scheduler_wording() {
         d.message,
         "0/4 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, \
          1 node(s) were unschedulable, 2 Insufficient cpu. preemption: 0/4 nodes are available: \
-         2 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.."
+         2 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling."
     );
 }
 

@@ -1,0 +1,135 @@
+//! The Grafana Labs 2019 preemption avalanche, end to end on the bundled scenario.
+
+use std::process::Command;
+
+fn run(args: &[&str], out: &str) -> (i32, String, String, String) {
+    let dir = std::env::temp_dir().join(format!("cascade-e2e-{out}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    (
+        o.status.code().unwrap(),
+        read("summary.json"),
+        read("events.jsonl"),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+const SCENARIO: &str = "scenarios/grafana-2019-preemption.yaml";
+
+fn preempted(events: &str) -> Vec<(f64, String, String)> {
+    events
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"Preempted\""))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let by = v["message"]
+                .as_str()
+                .unwrap()
+                .split("by pod ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
+            (
+                v["t"].as_f64().unwrap(),
+                v["object"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("pod/")
+                    .to_string(),
+                by,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn avalanche_preempts_every_production_ingester_in_turn() {
+    let (code, summary, events, err) = run(&["run", SCENARIO], "base");
+    assert_eq!(code, 1, "the plain run breaks its expectation: {err}");
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(s["expectations"][0]["passed"], false);
+    let p = preempted(&events);
+    let prod_ingesters: Vec<_> = p
+        .iter()
+        .filter(|(_, v, _)| v.starts_with("cortex-prod/ingester-"))
+        .collect();
+    // All eight production ingesters fall, none twice ...
+    let mut names: Vec<&String> = prod_ingesters.iter().map(|(_, v, _)| v).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 8, "{p:?}");
+    // ... the first ones to the customer's ingesters, the later ones to production replacements
+    // admitted at the medium default: the avalanche.
+    assert!(prod_ingesters
+        .iter()
+        .any(|(_, _, by)| by.starts_with("cortex-customer/ingester-")));
+    let by_replacements = prod_ingesters
+        .iter()
+        .filter(|(_, _, by)| by.starts_with("cortex-prod/ingester-"))
+        .count();
+    assert!(by_replacements >= 4, "{p:?}");
+    // Nothing is preempted before the customer's cluster arrives at 75 minutes.
+    assert!(p.iter().all(|(t, _, _)| *t >= 4500.0));
+    // Replacements were admitted at medium (2000), the globalDefault.
+    assert!(events.lines().any(|l| l.contains("\"Created\"")
+        && l.contains("cortex-prod/ingester-")
+        && l.contains("priority 2000")));
+}
+
+#[test]
+fn ingesters_at_high_priority_are_not_preempted() {
+    let (code, summary, events, err) =
+        run(&["run", SCENARIO, "--variant", "ingesters-high"], "high");
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(s["variant"], "ingesters-high");
+    assert!(preempted(&events)
+        .iter()
+        .all(|(_, v, _)| !v.starts_with("cortex-prod/ingester-")));
+}
+
+#[test]
+fn same_seed_gives_identical_outputs() {
+    let (_, s1, e1, _) = run(&["run", SCENARIO, "--seed", "3"], "det1");
+    let (_, s2, e2, _) = run(&["run", SCENARIO, "--seed", "3"], "det2");
+    assert_eq!(e1, e2);
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("wall_seconds"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&s1), strip(&s2));
+    assert!(!e1.is_empty());
+}
+
+#[test]
+fn summary_has_the_documented_shape() {
+    let (_, summary, _, _) = run(&["run", SCENARIO], "shape");
+    let mut s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    s["wall_seconds"] = serde_json::json!("[wall]");
+    insta::assert_json_snapshot!(s);
+}
+
+#[test]
+fn bad_set_and_unknown_variant_exit_2() {
+    let (code, _, _, err) = run(&["run", SCENARIO, "--set", "kubelet.nope=1"], "bad1");
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `nope`"), "{err}");
+    let (code, _, _, err) = run(&["run", SCENARIO, "--variant", "nope"], "bad2");
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown variant \"nope\""), "{err}");
+    let (code, _, _, err) = run(&["run", SCENARIO, "--set", "oops"], "bad3");
+    assert_eq!(code, 2);
+    assert!(err.contains("expected PATH=VALUE"), "{err}");
+}

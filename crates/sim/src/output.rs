@@ -1,0 +1,355 @@
+//! What a run produces: the event log, the metrics (samples, totals, peaks), the summary with
+//! the expectations' verdicts, and their renderings (JSON, JSONL, CSV, OpenMetrics, HTML).
+//! Rendering is pure (strings); the CLI writes the files.
+
+use crate::scenario::{Expectation, Scenario};
+use cascade_engine::Time;
+use cascade_manifest::Value;
+use cascade_model::Resources;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One line of events.jsonl.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub t: Time,
+    pub kind: &'static str,
+    pub object: String,
+    pub message: String,
+    /// The pod the event is about, for counting by selector.
+    pub pod: Option<u32>,
+}
+
+/// Counters, peaks and sampled series.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    totals: BTreeMap<&'static str, u64>,
+    peaks: BTreeMap<&'static str, f64>,
+    columns: Vec<&'static str>,
+    rows: Vec<(Time, Vec<f64>)>,
+}
+
+impl Metrics {
+    pub fn count(&mut self, name: &'static str, n: u64) {
+        *self.totals.entry(name).or_default() += n;
+    }
+    pub fn total(&self, name: &str) -> u64 {
+        self.totals.get(name).copied().unwrap_or(0)
+    }
+    pub fn peak(&mut self, name: &'static str, v: f64) {
+        let p = self.peaks.entry(name).or_insert(v);
+        if v > *p {
+            *p = v;
+        }
+    }
+    pub fn sample(&mut self, t: Time, values: &[(&'static str, f64)]) {
+        if self.columns.is_empty() {
+            self.columns = values.iter().map(|(k, _)| *k).collect();
+        }
+        self.rows
+            .push((t, values.iter().map(|(_, v)| *v).collect()));
+    }
+}
+
+/// Parses a Node-style resource map (`cpu: "16"`, `memory: 64Gi`, `pods: "110"`).
+pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, String> {
+    let mut r = Resources::ZERO;
+    for (k, v) in m {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("{k}: expected a quantity")),
+        };
+        let q = cascade_manifest::quantity::Quantity::parse(&s)
+            .map_err(|e| format!("{k}: invalid quantity {s:?}: expected {e}"))?;
+        let v = if k == "cpu" {
+            q.milli_value()
+        } else {
+            q.value()
+        }
+        .map_err(|e| format!("{k}: {e}"))?;
+        match k.as_str() {
+            "cpu" => r.milli_cpu = v,
+            "memory" => r.memory = v,
+            "ephemeral-storage" => r.ephemeral_storage = v,
+            "pods" => r.pods = v,
+            other => return Err(format!(
+                "unsupported resource {other:?}: expected cpu, memory, ephemeral-storage or pods"
+            )),
+        }
+    }
+    Ok(r)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectationResult {
+    pub name: String,
+    pub metric: String,
+    pub value: f64,
+    pub bound: String,
+    pub passed: bool,
+}
+
+/// summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub variant: Option<String>,
+    pub seed: u64,
+    pub simulated_seconds: f64,
+    pub events_processed: u64,
+    pub wall_seconds: f64,
+    pub totals: BTreeMap<String, u64>,
+    pub peaks: BTreeMap<String, f64>,
+    pub expectations: Vec<ExpectationResult>,
+}
+
+impl Summary {
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.passed)
+    }
+}
+
+/// Which log event kind a `totals.*` counter counts, for expectations with a selector.
+fn event_kind(counter: &str) -> Option<&'static str> {
+    Some(match counter {
+        "pods_created" => "Created",
+        "pods_scheduled" => "Scheduled",
+        "pods_preempted" => "Preempted",
+        "pods_deleted" => "Deleted",
+        _ => return None,
+    })
+}
+
+/// Every counter the simulation knows, so that a summary always has the same keys.
+pub const TOTALS: &[&str] = &[
+    "pods_created",
+    "pods_scheduled",
+    "pods_preempted",
+    "pods_evicted",
+    "pods_oom_killed",
+    "pods_deleted",
+    "pods_rejected",
+    "scheduling_failures",
+    "node_not_ready_transitions",
+    "nodes_added",
+    "changes_applied",
+];
+
+pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summary, String> {
+    let sc: &Scenario = sim.scenario();
+    let mut totals: BTreeMap<String, u64> = TOTALS.iter().map(|k| (k.to_string(), 0)).collect();
+    for (k, v) in &sim.metrics.totals {
+        totals.insert(k.to_string(), *v);
+    }
+    let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
+    for (k, v) in &sim.metrics.peaks {
+        peaks.insert(k.to_string(), *v);
+    }
+    let mut expectations = Vec::new();
+    for e in &sc.spec.expectations {
+        expectations.push(evaluate(sim, e, &totals, &peaks)?);
+    }
+    Ok(Summary {
+        scenario: sc.name.clone(),
+        variant: sc.variant.clone(),
+        seed: sc.seed,
+        simulated_seconds: sim.simulated_seconds(),
+        events_processed: sim.events_processed(),
+        wall_seconds,
+        totals,
+        peaks,
+        expectations,
+    })
+}
+
+fn evaluate(
+    sim: &crate::Simulation<'_>,
+    e: &Expectation,
+    totals: &BTreeMap<String, u64>,
+    peaks: &BTreeMap<String, f64>,
+) -> Result<ExpectationResult, String> {
+    let windowed = e.selector.is_some() || e.after.is_some() || e.before.is_some();
+    let value = match e.metric.split_once('.') {
+        Some(("totals", name)) if windowed => {
+            let kind = event_kind(name).ok_or_else(|| format!("expectation {:?}: totals.{name} cannot be counted by selector or time window", e.name))?;
+            let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
+            let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
+            sim.log
+                .iter()
+                .filter(|l| l.kind == kind && l.t >= after && l.t < before)
+                .filter(|l| match &e.selector {
+                    None => true,
+                    Some(sel) => l.pod.is_some_and(|p| {
+                        let (ns, labels) = &sim.pod_meta[p as usize];
+                        sel.namespace.as_ref().is_none_or(|n| n == ns) && sel.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+                    }),
+                })
+                .count() as f64
+        }
+        Some(("totals", name)) => *totals.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
+        Some(("peaks", name)) if !windowed => *peaks.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}", e.name, e.metric))?,
+        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window) or peaks.NAME", e.name, e.metric)),
+    };
+    let mut bound = Vec::new();
+    let mut passed = true;
+    if let Some(max) = e.max {
+        bound.push(format!("<= {max}"));
+        passed &= value <= max;
+    }
+    if let Some(min) = e.min {
+        bound.push(format!(">= {min}"));
+        passed &= value >= min;
+    }
+    Ok(ExpectationResult {
+        name: e.name.clone(),
+        metric: e.metric.clone(),
+        value,
+        bound: bound.join(" and "),
+        passed,
+    })
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string")
+}
+
+/// events.jsonl: one event per line, simulated seconds first.
+pub fn events_jsonl(log: &[LogEvent]) -> String {
+    let mut out = String::with_capacity(log.len() * 120);
+    for l in log {
+        let _ = writeln!(
+            out,
+            "{{\"t\":{:.3},\"kind\":{},\"object\":{},\"message\":{}}}",
+            l.t.as_secs_f64(),
+            json_str(l.kind),
+            json_str(&l.object),
+            json_str(&l.message)
+        );
+    }
+    out
+}
+
+/// metrics.csv: a row per sample, a column per series.
+pub fn metrics_csv(m: &Metrics) -> String {
+    let mut out = String::from("time_seconds");
+    for c in &m.columns {
+        out.push(',');
+        out.push_str(c);
+    }
+    out.push('\n');
+    for (t, row) in &m.rows {
+        let _ = write!(out, "{:.3}", t.as_secs_f64());
+        for v in row {
+            let _ = write!(out, ",{v}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// metrics.om: OpenMetrics text, one gauge per series with a timestamp per sample (seconds
+/// from `start_unix`), loadable with `promtool tsdb create-blocks-from openmetrics`.
+pub fn metrics_openmetrics(m: &Metrics, start_unix: f64) -> String {
+    let mut out = String::new();
+    for (i, c) in m.columns.iter().enumerate() {
+        let _ = writeln!(out, "# TYPE cascade_{c} gauge");
+        for (t, row) in &m.rows {
+            let _ = writeln!(
+                out,
+                "cascade_{c} {} {:.3}",
+                row[i],
+                start_unix + t.as_secs_f64()
+            );
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// report.html: a self-contained page with the summary, the key series as SVG, and the
+/// first events.
+pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent]) -> String {
+    let esc = |x: &str| {
+        x.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut h = String::new();
+    let title = format!(
+        "{}{}",
+        s.scenario,
+        s.variant
+            .as_ref()
+            .map(|v| format!(" / {v}"))
+            .unwrap_or_default()
+    );
+    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>cascade: {}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}.fail{{color:#b00}}.pass{{color:#070}}</style></head><body>", esc(&title));
+    let _ = write!(
+        h,
+        "<h1>{}</h1><p>seed {} · {:.0} simulated seconds · {} events</p>",
+        esc(&title),
+        s.seed,
+        s.simulated_seconds,
+        s.events_processed
+    );
+    h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th></th></tr>");
+    for e in &s.expectations {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            esc(&e.name),
+            esc(&e.metric),
+            e.value,
+            esc(&e.bound),
+            if e.passed { "pass" } else { "fail" },
+            if e.passed { "passed" } else { "FAILED" }
+        );
+    }
+    h.push_str("</table><h2>Totals</h2><table>");
+    for (k, v) in &s.totals {
+        let _ = write!(h, "<tr><td>{k}</td><td>{v}</td></tr>");
+    }
+    h.push_str("</table><h2>Series</h2>");
+    for (i, c) in m.columns.iter().enumerate() {
+        let max = m
+            .rows
+            .iter()
+            .map(|(_, r)| r[i])
+            .fold(0.0f64, f64::max)
+            .max(1.0);
+        let tmax = m.rows.last().map_or(1.0, |(t, _)| t.as_secs_f64()).max(1.0);
+        let pts: Vec<String> = m
+            .rows
+            .iter()
+            .map(|(t, r)| {
+                format!(
+                    "{:.1},{:.1}",
+                    600.0 * t.as_secs_f64() / tmax,
+                    100.0 - 100.0 * r[i] / max
+                )
+            })
+            .collect();
+        let _ = write!(h, "<h3>{c} (max {max})</h3><svg width=\"620\" height=\"110\" viewBox=\"-5 -5 615 110\"><polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{}\"/></svg>", pts.join(" "));
+    }
+    h.push_str(
+        "<h2>Events</h2><table><tr><th>t (s)</th><th>kind</th><th>object</th><th>message</th></tr>",
+    );
+    for l in log
+        .iter()
+        .filter(|l| l.kind != "Created" && l.kind != "Started")
+        .take(500)
+    {
+        let _ = write!(
+            h,
+            "<tr><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            l.t.as_secs_f64(),
+            l.kind,
+            esc(&l.object),
+            esc(&l.message)
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    h
+}

@@ -1,0 +1,172 @@
+//! Every constant that shapes the simulation, with Kubernetes' defaults, named as Kubernetes
+//! names them. A scenario's `spec.parameters` and `--set path=value` override any of them;
+//! unknown names are errors, so a typo never silently keeps the default.
+//! Sources: ../shared/reference/kubernetes.md and the kube-scheduler / controller-manager /
+//! kubelet flags cited on each field.
+
+use cascade_scheduler::SchedulerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Params {
+    pub scheduler: SchedulerConfig,
+    pub scheduling_queue: QueueParams,
+    pub kubelet: KubeletParams,
+    pub controllers: ControllerParams,
+    /// Seconds between metric samples (rows of metrics.csv).
+    pub sample_interval_seconds: f64,
+    /// The wall-clock instant simulated time 0 stands for (RFC 3339): pods created during the
+    /// run get creationTimestamps from it, comparable with those in the manifests.
+    pub start_time: String,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            scheduler: SchedulerConfig::default(),
+            scheduling_queue: QueueParams::default(),
+            kubelet: KubeletParams::default(),
+            controllers: ControllerParams::default(),
+            sample_interval_seconds: 10.0,
+            start_time: "2024-01-01T00:00:00Z".into(),
+        }
+    }
+}
+
+/// kube-scheduler's scheduling queue (pkg/scheduler/backend/queue).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct QueueParams {
+    /// podInitialBackoffSeconds (default 1): backoff after the first failed attempt, doubling.
+    pub pod_initial_backoff_seconds: f64,
+    /// podMaxBackoffSeconds (default 10).
+    pub pod_max_backoff_seconds: f64,
+    /// podMaxInUnschedulablePodsDuration (5 minutes): an unschedulable pod is retried at least
+    /// this often even if no cluster event moves it.
+    pub pod_max_in_unschedulable_pods_seconds: f64,
+    /// How often the queue flushes pods that stayed unschedulable too long (30 s in
+    /// flushUnschedulablePodsLeftover).
+    pub unschedulable_flush_interval_seconds: f64,
+    /// Time one scheduling cycle takes (filter, score, bind); kube-scheduler sustains a few
+    /// hundred pods per second, hence 5 ms.
+    pub scheduling_cycle_seconds: f64,
+}
+
+impl Default for QueueParams {
+    fn default() -> Self {
+        QueueParams {
+            pod_initial_backoff_seconds: 1.0,
+            pod_max_backoff_seconds: 10.0,
+            pod_max_in_unschedulable_pods_seconds: 300.0,
+            unschedulable_flush_interval_seconds: 30.0,
+            scheduling_cycle_seconds: 0.005,
+        }
+    }
+}
+
+/// What a kubelet takes to start and stop pods. Behaviours can override per workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct KubeletParams {
+    /// Image pull for a pod whose image is not on the node yet.
+    pub image_pull_seconds: f64,
+    /// Sandbox and container creation on the runtime daemon.
+    pub container_start_seconds: f64,
+    /// From containers running to Ready (readiness probe's first success).
+    pub readiness_seconds: f64,
+    /// How long an application takes to exit after SIGTERM when a behaviour does not say; the
+    /// pod is gone after min(this, terminationGracePeriodSeconds).
+    pub default_shutdown_seconds: f64,
+}
+
+impl Default for KubeletParams {
+    fn default() -> Self {
+        KubeletParams {
+            image_pull_seconds: 5.0,
+            container_start_seconds: 2.0,
+            readiness_seconds: 5.0,
+            default_shutdown_seconds: 2.0,
+        }
+    }
+}
+
+/// kube-controller-manager's pod controllers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ControllerParams {
+    /// Delay between an observed change and the controller's sync (informer + work queue).
+    pub sync_delay_seconds: f64,
+    /// ReplicaSet burstReplicas: at most this many pods created or deleted per sync.
+    pub burst_replicas: usize,
+}
+
+impl Default for ControllerParams {
+    fn default() -> Self {
+        ControllerParams {
+            sync_delay_seconds: 0.1,
+            burst_replicas: 500,
+        }
+    }
+}
+
+/// Sets `path` (dot-separated camelCase names, e.g. `kubelet.imagePullSeconds`) to `value`
+/// (read as a YAML scalar) in a JSON tree of parameters.
+pub fn set_path(tree: &mut serde_json::Value, path: &str, value: &str) -> Result<(), String> {
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(value)
+        .map_err(|e| format!("--set {path}={value}: cannot read the value: {e}"))?;
+    let mut node = tree;
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!(
+            "--set {path}={value}: expected a dot-separated path such as kubelet.imagePullSeconds"
+        ));
+    }
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_object() {
+            *node = serde_json::Value::Object(Default::default());
+        }
+        let map = node.as_object_mut().expect("object");
+        if i + 1 == parts.len() {
+            map.insert(part.to_string(), parsed);
+            return Ok(());
+        }
+        node = map
+            .entry(part.to_string())
+            .or_insert(serde_json::Value::Null);
+    }
+    Ok(())
+}
+
+/// Merges `over` into `base` (objects key by key; anything else replaces; null leaves `base`).
+pub fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (_, serde_json::Value::Null) => {}
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_and_unknown_names_are_rejected() {
+        let mut tree = serde_json::to_value(Params::default()).unwrap();
+        set_path(&mut tree, "kubelet.imagePullSeconds", "30").unwrap();
+        set_path(&mut tree, "scheduler.scoreWeights.taintToleration", "5").unwrap();
+        let p: Params = serde_json::from_value(tree.clone()).unwrap();
+        assert_eq!(p.kubelet.image_pull_seconds, 30.0);
+        assert_eq!(p.scheduler.score_weights.taint_toleration, 5);
+        set_path(&mut tree, "kubelet.imagePulSeconds", "30").unwrap();
+        let err = serde_json::from_value::<Params>(tree)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `imagePulSeconds`"), "{err}");
+    }
+}

@@ -1,0 +1,411 @@
+//! Scenario files: `apiVersion: cascade.dev/v1alpha1`, `kind: Scenario`. A scenario names the
+//! cluster (manifests and/or generated nodes), attaches behaviours to pods by selector,
+//! schedules faults and changes at simulated times, overrides model parameters, and states the
+//! expectations that decide the exit code. It sets causes, never outcomes.
+
+use crate::params::{merge, set_path, Params};
+use cascade_manifest::{
+    from_value, Diagnostic, Errors, Manifests, Path, PathError, Severity, Value,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path as FsPath, PathBuf};
+
+pub const API_GROUP: &str = "cascade.dev";
+
+/// A duration: seconds as a number, or a string such as "90s", "5m", "1h30m", "250ms".
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Duration(pub f64);
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) if n >= 0.0 => Ok(Duration(n)),
+            Raw::Num(n) => Err(serde::de::Error::custom(format!("invalid duration {n}: expected a non-negative number of seconds"))),
+            Raw::Str(s) => parse_duration(&s).map(Duration).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {s:?}: expected a number of seconds or a duration such as \"90s\", \"5m\", \"1h30m\""
+                ))
+            }),
+        }
+    }
+}
+
+/// Go-style durations: a sequence of number+unit (h, m, s, ms).
+pub fn parse_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(v) = s.parse::<f64>() {
+        return (v >= 0.0).then_some(v);
+    }
+    let mut total = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if n_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let (mult, len) = if rest.starts_with("ms") {
+            (0.001, 2)
+        } else if rest.starts_with('h') {
+            (3600.0, 1)
+        } else if rest.starts_with('m') {
+            (60.0, 1)
+        } else if rest.starts_with('s') {
+            (1.0, 1)
+        } else {
+            return None;
+        };
+        total += n * mult;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioDoc {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    /// How much simulated time to run.
+    pub duration: Duration,
+    /// Default seed (overridden by `--seed`).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    #[serde(default)]
+    pub behaviours: Vec<Behaviour>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    /// Model parameters (see `Params`), merged over the defaults.
+    #[serde(default)]
+    pub parameters: serde_json::Value,
+    #[serde(default)]
+    pub expectations: Vec<Expectation>,
+    #[serde(default)]
+    pub variants: BTreeMap<String, Variant>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Manifest files (paths relative to the scenario file) present at time 0.
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    /// Synthetic nodes.
+    #[serde(default)]
+    pub node_groups: Vec<NodeGroup>,
+}
+
+/// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeGroup {
+    pub name_prefix: String,
+    pub count: usize,
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Allocatable resources, as in a Node's status.allocatable.
+    pub allocatable: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Which pods a behaviour or a counter applies to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSelector {
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl PodSelector {
+    pub fn matches(&self, pod: &cascade_model::Pod) -> bool {
+        self.namespace.as_ref().is_none_or(|n| *n == pod.namespace)
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| pod.labels.get(k) == Some(v))
+    }
+}
+
+/// How the containers of the selected pods behave.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Behaviour {
+    pub selector: PodSelector,
+    /// From bound to containers running (image pull and creation), instead of the kubelet's.
+    pub startup_seconds: Option<f64>,
+    /// From running to Ready.
+    pub readiness_seconds: Option<f64>,
+    /// How long the application takes to exit after SIGTERM (capped by the grace period).
+    pub shutdown_seconds: Option<f64>,
+}
+
+/// A change an operator makes at a simulated time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Change {
+    pub at: Duration,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Manifests to apply (create or update), relative to the scenario file.
+    #[serde(default)]
+    pub apply: Vec<String>,
+    /// Objects to delete.
+    #[serde(default)]
+    pub delete: Vec<ObjectRef>,
+    /// Set a workload's replicas.
+    #[serde(default)]
+    pub scale: Option<Scale>,
+    /// Add nodes (e.g. a node pool scale-up).
+    #[serde(default)]
+    pub add_nodes: Option<NodeGroup>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectRef {
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scale {
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub replicas: i32,
+}
+
+/// A bound on a metric of the summary (`totals.NAME` or `peaks.NAME`); a `totals` counter can
+/// be counted over the pods a selector picks and within a time window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expectation {
+    pub name: String,
+    pub metric: String,
+    #[serde(default)]
+    pub selector: Option<PodSelector>,
+    /// Count only what happens from this simulated time on.
+    #[serde(default)]
+    pub after: Option<Duration>,
+    /// Count only what happens before this simulated time.
+    #[serde(default)]
+    pub before: Option<Duration>,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+}
+
+/// A named set of extra parameters and changes, e.g. a mitigation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Variant {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: serde_json::Value,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    /// Replaces the scenario's duration.
+    #[serde(default)]
+    pub duration: Option<Duration>,
+    /// Indices of the base scenario's changes this variant leaves out.
+    #[serde(default)]
+    pub skip_changes: Vec<usize>,
+}
+
+/// A manifest file read for the scenario.
+pub struct ManifestFile {
+    pub path: String,
+    pub manifests: Manifests,
+}
+
+/// A scenario ready to run: parsed, variant applied, parameters resolved, manifests loaded.
+pub struct Scenario {
+    pub name: String,
+    pub variant: Option<String>,
+    pub seed: u64,
+    pub spec: Spec,
+    pub params: Params,
+    /// Every manifest file named by the cluster or a change, by path as written.
+    pub files: BTreeMap<String, ManifestFile>,
+}
+
+fn located(m: &Manifests, origin: &cascade_manifest::Origin, e: PathError) -> Diagnostic {
+    m.diagnostic(Severity::Error, origin, &e.path, e.message)
+}
+
+fn bad(file: &str, message: String) -> Errors {
+    Errors(vec![Diagnostic {
+        severity: Severity::Error,
+        file: file.to_string(),
+        line: 0,
+        column: 0,
+        message,
+    }])
+}
+
+/// Reads a scenario file, applies `variant` and `--set` overrides, and loads every manifest it
+/// names. All problems are reported together with their positions.
+pub fn load(
+    path: &FsPath,
+    variant: Option<&str>,
+    sets: &[(String, String)],
+    seed: Option<u64>,
+) -> Result<Scenario, Errors> {
+    let file = path.display().to_string();
+    let mut m = Manifests::new();
+    m.claim_group(API_GROUP);
+    m.load_file(path);
+    m.finish()?;
+    let docs: Vec<_> = m
+        .claimed
+        .iter()
+        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Scenario"))
+        .collect();
+    let [doc] = docs.as_slice() else {
+        return Err(bad(&file, format!("expected exactly one document of apiVersion {API_GROUP}/v1alpha1, kind Scenario; found {}", docs.len())));
+    };
+    let origin = doc.origin.clone();
+    let parsed: ScenarioDoc =
+        from_value(doc.object.clone()).map_err(|e| Errors(vec![located(&m, &origin, e)]))?;
+    if parsed.api_version != format!("{API_GROUP}/v1alpha1") {
+        return Err(Errors(vec![located(
+            &m,
+            &origin,
+            PathError::new(
+                Path::root().key("apiVersion"),
+                format!(
+                    "unsupported apiVersion {:?}: expected {API_GROUP}/v1alpha1",
+                    parsed.api_version
+                ),
+            ),
+        )]));
+    }
+    let mut spec = parsed.spec;
+    let mut param_tree = serde_json::to_value(Params::default()).expect("params serialize");
+    merge(&mut param_tree, &spec.parameters);
+    if let Some(v) = variant {
+        let Some(var) = spec.variants.get(v).cloned() else {
+            let known: Vec<&str> = spec.variants.keys().map(String::as_str).collect();
+            return Err(bad(
+                &file,
+                format!("unknown variant {v:?}: expected one of {known:?}"),
+            ));
+        };
+        merge(&mut param_tree, &var.parameters);
+        if let Some(d) = var.duration {
+            spec.duration = d;
+        }
+        let mut kept: Vec<Change> = Vec::new();
+        for (i, c) in spec.changes.iter().enumerate() {
+            if !var.skip_changes.contains(&i) {
+                kept.push(c.clone());
+            }
+        }
+        kept.extend(var.changes.iter().cloned());
+        spec.changes = kept;
+    }
+    for (k, v) in sets {
+        set_path(&mut param_tree, k, v).map_err(|e| bad("--set", e))?;
+    }
+    let params: Params = serde_json::from_value(param_tree).map_err(|e| {
+        bad(
+            &file,
+            format!("invalid parameters (spec.parameters, variant or --set): {e}"),
+        )
+    })?;
+    // Stable order of changes by time; equal times keep file order.
+    spec.changes.sort_by(|a, b| a.at.0.total_cmp(&b.at.0));
+
+    let base = path
+        .parent()
+        .map(FsPath::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut files = BTreeMap::new();
+    let mut errors = Vec::new();
+    let names = spec
+        .cluster
+        .manifests
+        .iter()
+        .chain(spec.changes.iter().flat_map(|c| c.apply.iter()));
+    for name in names {
+        if files.contains_key(name) {
+            continue;
+        }
+        let mut fm = Manifests::new();
+        fm.load_file(&base.join(name));
+        for w in &fm.warnings {
+            eprintln!("{w}");
+        }
+        if let Err(e) = fm.finish() {
+            errors.extend(e.0);
+        }
+        files.insert(
+            name.clone(),
+            ManifestFile {
+                path: name.clone(),
+                manifests: fm,
+            },
+        );
+    }
+    if !errors.is_empty() {
+        return Err(Errors(errors));
+    }
+    Ok(Scenario {
+        name: parsed.metadata.name,
+        variant: variant.map(str::to_string),
+        seed: seed.unwrap_or(spec.seed),
+        spec,
+        params,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(90.0));
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert_eq!(parse_duration("250ms"), Some(0.25));
+        assert_eq!(parse_duration("12"), Some(12.0));
+        assert_eq!(parse_duration("5 minutes"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("-3"), None);
+    }
+}

@@ -1,0 +1,1138 @@
+//! The simulation: cluster state, the scheduler with its queue, pod controllers and kubelets,
+//! driven by one engine.
+
+use crate::output::{LogEvent, Metrics};
+use crate::params::Params;
+use crate::scenario::{Behaviour, Change, NodeGroup, Scenario};
+use cascade_engine::{Engine, Time};
+use cascade_manifest::Manifests;
+use cascade_model::objects::OwnerRef;
+use cascade_model::Requirement;
+use cascade_model::{
+    Node, NodeSelector, NodeSelectorTerm, Pod, PodManagementPolicy, PriorityClasses, Rng, Workload,
+    WorkloadKind,
+};
+use cascade_scheduler::{
+    clear_lower_nominations, filter, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What happens in the cluster, in simulated time.
+#[derive(Clone, Debug)]
+pub enum Ev {
+    /// One scheduling cycle: the scheduler takes the head of its active queue.
+    SchedulingCycle,
+    /// A pod's backoff has expired (the attempt number guards against stale timers).
+    BackoffDone(PodId, u32),
+    /// The kubelet has pulled the image and started the containers.
+    ContainersStarted(PodId),
+    /// The readiness probe first succeeds.
+    PodReady(PodId),
+    /// A terminating pod's containers have exited: the pod object is removed.
+    PodGone(PodId),
+    /// A controller syncs a workload.
+    Sync(usize),
+    /// A scenario change.
+    Change(usize),
+    /// Metrics sample.
+    Sample,
+    /// The scheduling queue moves pods that stayed unschedulable too long.
+    FlushUnschedulable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Starting,
+    Running,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queued {
+    No,
+    Active,
+    Backoff,
+    Unschedulable(Time),
+}
+
+/// What the simulation tracks for a live pod beside the scheduler's view.
+#[derive(Clone, Debug)]
+struct PodRt {
+    workload: Option<usize>,
+    revision: u32,
+    /// For DaemonSet pods: the node they are for.
+    daemon_node: Option<NodeId>,
+    phase: Phase,
+    ready: bool,
+    attempts: u32,
+    last_attempt: Time,
+    queued: Queued,
+    behaviour: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct WorkloadRt {
+    w: Workload,
+    revision: u32,
+    pods: Vec<PodId>,
+    deleted: bool,
+    sync_pending: bool,
+}
+
+/// The simulation of one scenario run.
+pub struct Simulation<'a> {
+    sc: &'a Scenario,
+    p: Params,
+    engine: Engine<Ev>,
+    cluster: Cluster,
+    scheduler: Scheduler,
+    classes: PriorityClasses,
+    workloads: Vec<WorkloadRt>,
+    rt: Vec<Option<PodRt>>,
+    active: BTreeSet<(i64, i64, PodId)>,
+    cycle_pending: bool,
+    names: Rng,
+    start_ms: i64,
+    horizon: Time,
+    pub metrics: Metrics,
+    pub log: Vec<LogEvent>,
+    /// Namespace and labels of every pod ever created, by PodId (for counting by selector).
+    pub pod_meta: Vec<(String, cascade_model::Labels)>,
+}
+
+fn secs(s: f64) -> Time {
+    Time::from_secs_f64(s)
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(sc: &'a Scenario) -> Result<Self, String> {
+        let p = sc.params.clone();
+        let start_ms =
+            jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", p.start_time.replace('Z', "+00:00"))
+                .or_else(|_| p.start_time.parse::<jiff::Timestamp>())
+                .map_err(|e| {
+                    format!(
+                        "parameters.startTime {:?}: expected an RFC 3339 time ({e})",
+                        p.start_time
+                    )
+                })?
+                .as_millisecond();
+        let mut sim = Simulation {
+            sc,
+            scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(sc.seed, "scheduler")),
+            names: Rng::stream(sc.seed, "controller-names"),
+            p,
+            engine: Engine::new(),
+            cluster: Cluster::new(),
+            classes: PriorityClasses::new(),
+            workloads: Vec::new(),
+            rt: Vec::new(),
+            active: BTreeSet::new(),
+            cycle_pending: false,
+            start_ms,
+            horizon: secs(sc.spec.duration.0),
+            metrics: Metrics::default(),
+            log: Vec::new(),
+            pod_meta: Vec::new(),
+        };
+        sim.setup()?;
+        Ok(sim)
+    }
+
+    fn now(&self) -> Time {
+        self.engine.now()
+    }
+
+    fn wall_ms(&self) -> i64 {
+        self.start_ms + self.now().as_millis() as i64
+    }
+
+    fn record(&mut self, kind: &'static str, object: String, message: String, pod: Option<PodId>) {
+        self.log.push(LogEvent {
+            t: self.now(),
+            kind,
+            object,
+            message,
+            pod,
+        });
+    }
+
+    /// The cluster as it is at time 0: generated nodes, then the manifests' objects. Pods
+    /// bound in the manifests are running; workloads create their missing pods now, before
+    /// any change, so they are admitted against the PriorityClasses that exist at time 0.
+    fn setup(&mut self) -> Result<(), String> {
+        for g in self.sc.spec.cluster.node_groups.clone() {
+            self.add_node_group(&g)?;
+        }
+        let files: Vec<String> = self.sc.spec.cluster.manifests.clone();
+        for f in &files {
+            let m = &self.sc.files[f].manifests;
+            self.apply_manifests(m, true);
+        }
+        for i in 0..self.workloads.len() {
+            self.sync(i);
+        }
+        for (i, c) in self.sc.spec.changes.iter().enumerate() {
+            self.engine.schedule(secs(c.at.0), Ev::Change(i));
+        }
+        self.engine.schedule(Time::ZERO, Ev::Sample);
+        self.engine.schedule(
+            secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
+            Ev::FlushUnschedulable,
+        );
+        Ok(())
+    }
+
+    fn add_node_group(&mut self, g: &NodeGroup) -> Result<(), String> {
+        let allocatable = crate::output::resources_from_map(&g.allocatable)
+            .map_err(|e| format!("node group {}: allocatable: {e}", g.name_prefix))?;
+        let existing = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| n.node.name.starts_with(&g.name_prefix))
+            .count();
+        for i in 0..g.count {
+            let name = format!("{}-{}", g.name_prefix, existing + i);
+            let mut labels = g
+                .labels
+                .clone()
+                .into_iter()
+                .collect::<cascade_model::Labels>();
+            labels.insert("kubernetes.io/hostname".into(), name.clone());
+            if !g.zones.is_empty() {
+                labels.insert(
+                    cascade_model::objects::LABEL_ZONE.into(),
+                    g.zones[(existing + i) % g.zones.len()].clone(),
+                );
+            }
+            self.add_node(Node {
+                name,
+                labels,
+                allocatable,
+                taints: vec![],
+                unschedulable: false,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_node(&mut self, node: Node) {
+        let name = node.name.clone();
+        match self.cluster.add_node(node) {
+            Ok(_) => {
+                self.metrics.count("nodes_added", 1);
+                self.record("NodeAdded", format!("node/{name}"), String::new(), None);
+                for i in 0..self.workloads.len() {
+                    if self.workloads[i].w.kind == WorkloadKind::DaemonSet {
+                        self.request_sync(i);
+                    }
+                }
+                self.move_all_to_active_or_backoff();
+            }
+            Err(e) => self.record("ChangeFailed", format!("node/{name}"), e.to_string(), None),
+        }
+    }
+
+    /// Applies every object of a manifest set (create or update).
+    fn apply_manifests(&mut self, m: &Manifests, initial: bool) {
+        for c in &m.priority_classes {
+            self.classes.apply(c.object.clone());
+            self.record(
+                "PriorityClassApplied",
+                format!("priorityclass/{}", c.object.name),
+                format!(
+                    "value {}{}",
+                    c.object.value,
+                    if c.object.global_default {
+                        ", globalDefault"
+                    } else {
+                        ""
+                    }
+                ),
+                None,
+            );
+        }
+        for n in &m.nodes {
+            self.add_node(n.object.clone());
+        }
+        // Pods: bound ones (a snapshot's) are running; others are created now.
+        for p in &m.pods {
+            match p.object.admit(&self.classes) {
+                Ok(pod) => {
+                    let bound = pod.node_name.is_some();
+                    if let Some(id) = self.create_pod(pod, None, 0, initial && bound) {
+                        let w = self.adopter(id);
+                        if let (Some(w), Some(rt)) = (w, self.rt[id as usize].as_mut()) {
+                            rt.workload = Some(w);
+                            self.workloads[w].pods.push(id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.metrics.count("pods_rejected", 1);
+                    self.record(
+                        "FailedCreate",
+                        format!("pod/{}", p.object.pod.key()),
+                        e.to_string(),
+                        None,
+                    )
+                }
+            }
+        }
+        for b in &m.pdbs {
+            self.cluster.add_pdb(b.object.clone());
+        }
+        for w in &m.workloads {
+            self.apply_workload(w.object.clone());
+        }
+    }
+
+    /// The workload whose selector adopts a pod (controllers adopt matching orphans).
+    fn adopter(&self, id: PodId) -> Option<usize> {
+        let pod = &self.cluster.pod(id).pod;
+        self.workloads.iter().position(|w| {
+            !w.deleted && w.w.namespace == pod.namespace && w.w.selector.matches(&pod.labels)
+        })
+    }
+
+    fn apply_workload(&mut self, w: Workload) {
+        let existing = self.workloads.iter().position(|x| {
+            !x.deleted && x.w.kind == w.kind && x.w.namespace == w.namespace && x.w.name == w.name
+        });
+        let key = format!("{:?}/{}/{}", w.kind, w.namespace, w.name).to_lowercase();
+        match existing {
+            Some(i) => {
+                let changed = self.workloads[i].w.template != w.template;
+                if changed {
+                    self.workloads[i].revision += 1;
+                }
+                self.workloads[i].w = w;
+                self.record(
+                    "WorkloadUpdated",
+                    key,
+                    if changed {
+                        "pod template changed: rolling update".into()
+                    } else {
+                        String::new()
+                    },
+                    None,
+                );
+                self.request_sync(i);
+            }
+            None => {
+                self.workloads.push(WorkloadRt {
+                    w,
+                    revision: 0,
+                    pods: Vec::new(),
+                    deleted: false,
+                    sync_pending: false,
+                });
+                let i = self.workloads.len() - 1;
+                // Adopt matching orphans.
+                let orphans: Vec<PodId> = self
+                    .cluster
+                    .pods()
+                    .filter(|(id, _)| {
+                        self.rt[*id as usize]
+                            .as_ref()
+                            .is_some_and(|r| r.workload.is_none())
+                    })
+                    .filter(|(_, e)| {
+                        e.pod.namespace == self.workloads[i].w.namespace
+                            && self.workloads[i].w.selector.matches(&e.pod.labels)
+                    })
+                    .map(|(id, _)| id)
+                    .collect();
+                for id in orphans {
+                    if let Some(rt) = self.rt[id as usize].as_mut() {
+                        rt.workload = Some(i);
+                        self.workloads[i].pods.push(id);
+                    }
+                }
+                self.record("WorkloadCreated", key, String::new(), None);
+                self.request_sync(i);
+            }
+        }
+    }
+
+    fn behaviour_of(&self, pod: &Pod) -> Option<usize> {
+        self.sc
+            .spec
+            .behaviours
+            .iter()
+            .position(|b| b.selector.matches(pod))
+    }
+
+    fn behaviour(&self, id: PodId) -> Option<&Behaviour> {
+        self.rt[id as usize]
+            .as_ref()
+            .and_then(|r| r.behaviour)
+            .map(|i| &self.sc.spec.behaviours[i])
+    }
+
+    /// Adds a pod. `running` pods (a snapshot's bound pods at time 0) start running and ready.
+    fn create_pod(
+        &mut self,
+        pod: Pod,
+        workload: Option<usize>,
+        revision: u32,
+        running: bool,
+    ) -> Option<PodId> {
+        let key = pod.key();
+        let behaviour = self.behaviour_of(&pod);
+        let meta = (pod.namespace.clone(), pod.labels.clone());
+        let result = if running {
+            self.cluster.add_pod(pod)
+        } else {
+            self.cluster.add_pending_pod(pod)
+        };
+        let id = match result {
+            Ok(id) if running => {
+                if self.cluster.pod(id).pod.start_time.is_none() {
+                    let at = self.wall_ms();
+                    self.cluster.set_start_time(id, at);
+                }
+                id
+            }
+            Ok(id) => id,
+            Err(e) => {
+                self.record("FailedCreate", format!("pod/{key}"), e.to_string(), None);
+                return None;
+            }
+        };
+        if self.rt.len() <= id as usize {
+            self.rt.resize(id as usize + 1, None);
+            self.pod_meta.resize(id as usize + 1, Default::default());
+        }
+        self.pod_meta[id as usize] = meta;
+        self.rt[id as usize] = Some(PodRt {
+            workload,
+            revision,
+            daemon_node: None,
+            phase: if running {
+                Phase::Running
+            } else {
+                Phase::Pending
+            },
+            ready: running,
+            attempts: 0,
+            last_attempt: Time::ZERO,
+            queued: Queued::No,
+            behaviour,
+        });
+        let prio = self.cluster.pod(id).pod.priority;
+        self.metrics.count("pods_created", 1);
+        self.record(
+            "Created",
+            format!("pod/{key}"),
+            format!("priority {prio}"),
+            Some(id),
+        );
+        if !running {
+            self.enqueue_active(id);
+        }
+        Some(id)
+    }
+
+    // ----- the scheduling queue -----
+
+    fn enqueue_active(&mut self, id: PodId) {
+        let e = self.cluster.pod(id);
+        let rt = self.rt[id as usize].as_mut().expect("rt");
+        if e.node.is_some() || e.pod.terminating || rt.queued == Queued::Active {
+            return;
+        }
+        rt.queued = Queued::Active;
+        self.active
+            .insert((-(e.pod.priority as i64), e.pod.creation_timestamp, id));
+        if !self.cycle_pending {
+            self.cycle_pending = true;
+            self.engine.schedule(self.now(), Ev::SchedulingCycle);
+        }
+    }
+
+    fn backoff(&self, attempts: u32) -> Time {
+        let q = &self.p.scheduling_queue;
+        let d =
+            q.pod_initial_backoff_seconds * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
+        secs(d.min(q.pod_max_backoff_seconds))
+    }
+
+    /// MoveAllToActiveOrBackoffQueue: a cluster event (a pod deleted, a node added) may have
+    /// made room; unschedulable pods go back to the active queue, or to backoff if their
+    /// backoff has not expired.
+    fn move_all_to_active_or_backoff(&mut self) {
+        let waiting: Vec<PodId> = self
+            .rt
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Some(r) if matches!(r.queued, Queued::Unschedulable(_))))
+            .map(|(i, _)| i as PodId)
+            .collect();
+        for id in waiting {
+            self.move_to_active_or_backoff(id);
+        }
+    }
+
+    fn move_to_active_or_backoff(&mut self, id: PodId) {
+        let rt = self.rt[id as usize].as_ref().expect("rt");
+        let until = rt.last_attempt + self.backoff(rt.attempts);
+        if until <= self.now() {
+            self.rt[id as usize].as_mut().expect("rt").queued = Queued::No;
+            self.enqueue_active(id);
+        } else {
+            let rt = self.rt[id as usize].as_mut().expect("rt");
+            rt.queued = Queued::Backoff;
+            let attempt = rt.attempts;
+            self.engine.schedule(until, Ev::BackoffDone(id, attempt));
+        }
+    }
+
+    fn scheduling_cycle(&mut self) {
+        self.cycle_pending = false;
+        let Some(&head) = self.active.iter().next() else {
+            return;
+        };
+        self.active.remove(&head);
+        let id = head.2;
+        if self.cluster.try_pod(id).is_none() {
+            return self.next_cycle();
+        }
+        {
+            let rt = self.rt[id as usize].as_mut().expect("rt");
+            rt.queued = Queued::No;
+            rt.attempts += 1;
+            rt.last_attempt = self.engine.now();
+        }
+        let d = self.scheduler.schedule_one(&mut self.cluster, id);
+        let key = self.cluster.pod(id).pod.key();
+        match d.outcome {
+            Outcome::Scheduled(node) => {
+                self.cluster.bind(id, node);
+                let at = self.wall_ms();
+                self.cluster.set_start_time(id, at);
+                let node_name = self.cluster.node(node).node.name.clone();
+                self.metrics.count("pods_scheduled", 1);
+                self.record(
+                    "Scheduled",
+                    format!("pod/{key}"),
+                    format!("Successfully assigned {key} to {node_name}"),
+                    Some(id),
+                );
+                self.rt[id as usize].as_mut().expect("rt").phase = Phase::Starting;
+                let startup = self
+                    .behaviour(id)
+                    .and_then(|b| b.startup_seconds)
+                    .unwrap_or(
+                        self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds,
+                    );
+                self.engine
+                    .schedule_in(secs(startup), Ev::ContainersStarted(id));
+            }
+            Outcome::Preempting { node, victims } => {
+                let node_name = self.cluster.node(node).node.name.clone();
+                for v in victims {
+                    if self.cluster.pod(v).pod.terminating {
+                        continue; // already being deleted: nothing to do (PreemptPod skips it)
+                    }
+                    let vkey = self.cluster.pod(v).pod.key();
+                    self.metrics.count("pods_preempted", 1);
+                    self.record(
+                        "Preempted",
+                        format!("pod/{vkey}"),
+                        format!("Preempted by pod {key} on node {node_name}"),
+                        Some(v),
+                    );
+                    self.cluster.set_preempted(v);
+                    self.terminate(v);
+                }
+                clear_lower_nominations(&mut self.cluster, id, node);
+                self.cluster.nominate(id, Some(node));
+                self.record(
+                    "Nominated",
+                    format!("pod/{key}"),
+                    format!("nominatedNodeName {node_name}: {}", d.message),
+                    Some(id),
+                );
+                self.rt[id as usize].as_mut().expect("rt").queued =
+                    Queued::Unschedulable(self.now());
+            }
+            Outcome::Unschedulable => {
+                self.metrics.count("scheduling_failures", 1);
+                if self.rt[id as usize].as_ref().expect("rt").attempts == 1 {
+                    self.record(
+                        "FailedScheduling",
+                        format!("pod/{key}"),
+                        d.message,
+                        Some(id),
+                    );
+                }
+                self.rt[id as usize].as_mut().expect("rt").queued =
+                    Queued::Unschedulable(self.now());
+            }
+        }
+        self.next_cycle();
+    }
+
+    fn next_cycle(&mut self) {
+        if !self.active.is_empty() && !self.cycle_pending {
+            self.cycle_pending = true;
+            self.engine.schedule_in(
+                secs(self.p.scheduling_queue.scheduling_cycle_seconds),
+                Ev::SchedulingCycle,
+            );
+        }
+    }
+
+    // ----- kubelet -----
+
+    /// Starts a pod's graceful termination: it keeps its resources until its containers exit,
+    /// after min(shutdown time, terminationGracePeriodSeconds). A pod never bound goes at once.
+    fn terminate(&mut self, id: PodId) {
+        let e = self.cluster.pod(id);
+        if e.pod.terminating {
+            return;
+        }
+        let bound = e.node.is_some();
+        let grace = e.pod.termination_grace_period_seconds as f64;
+        self.cluster.set_terminating(id);
+        if let Some(rt) = self.rt[id as usize].as_mut() {
+            rt.ready = false;
+            if rt.queued == Queued::Active {
+                let e = self.cluster.pod(id);
+                self.active
+                    .remove(&(-(e.pod.priority as i64), e.pod.creation_timestamp, id));
+            }
+            rt.queued = Queued::No;
+        }
+        let shutdown = self
+            .behaviour(id)
+            .and_then(|b| b.shutdown_seconds)
+            .unwrap_or(self.p.kubelet.default_shutdown_seconds);
+        let delay = if bound { shutdown.min(grace) } else { 0.0 };
+        self.engine.schedule_in(secs(delay), Ev::PodGone(id));
+        if let Some(w) = self.rt[id as usize].as_ref().and_then(|r| r.workload) {
+            self.request_sync(w);
+        }
+    }
+
+    fn containers_started(&mut self, id: PodId) {
+        let Some(rt) = self.rt[id as usize].as_mut() else {
+            return;
+        };
+        if self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        rt.phase = Phase::Running;
+        let key = self.cluster.pod(id).pod.key();
+        self.record("Started", format!("pod/{key}"), String::new(), Some(id));
+        // Ready, and for a controller available: minReadySeconds after the probe succeeds.
+        let probe = self
+            .behaviour(id)
+            .and_then(|b| b.readiness_seconds)
+            .unwrap_or(self.p.kubelet.readiness_seconds);
+        let min_ready = self.rt[id as usize]
+            .as_ref()
+            .and_then(|r| r.workload)
+            .map_or(0, |w| self.workloads[w].w.min_ready_seconds);
+        self.engine
+            .schedule_in(secs(probe + f64::from(min_ready)), Ev::PodReady(id));
+    }
+
+    fn pod_ready(&mut self, id: PodId) {
+        let Some(rt) = self.rt[id as usize].as_mut() else {
+            return;
+        };
+        if self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        rt.ready = true;
+        if let Some(w) = rt.workload {
+            self.request_sync(w);
+        }
+    }
+
+    fn pod_gone(&mut self, id: PodId) {
+        if self.cluster.try_pod(id).is_none() {
+            return;
+        }
+        let pod = self.cluster.delete_pod(id);
+        let rt = self.rt[id as usize].take().expect("rt");
+        self.metrics.count("pods_deleted", 1);
+        self.record(
+            "Deleted",
+            format!("pod/{}", pod.key()),
+            String::new(),
+            Some(id),
+        );
+        if let Some(w) = rt.workload {
+            self.workloads[w].pods.retain(|p| *p != id);
+            self.request_sync(w);
+        }
+        self.move_all_to_active_or_backoff();
+    }
+
+    // ----- controllers -----
+
+    fn request_sync(&mut self, w: usize) {
+        if !self.workloads[w].sync_pending {
+            self.workloads[w].sync_pending = true;
+            self.engine
+                .schedule_in(secs(self.p.controllers.sync_delay_seconds), Ev::Sync(w));
+        }
+    }
+
+    fn sync(&mut self, w: usize) {
+        self.workloads[w].sync_pending = false;
+        if self.workloads[w].deleted {
+            return;
+        }
+        match self.workloads[w].w.kind {
+            WorkloadKind::Deployment | WorkloadKind::ReplicaSet => self.sync_replicas(w),
+            WorkloadKind::StatefulSet => self.sync_stateful(w),
+            WorkloadKind::DaemonSet => self.sync_daemon(w),
+        }
+    }
+
+    fn new_pod(&mut self, w: usize, name: String) -> Option<PodId> {
+        let wl = &self.workloads[w];
+        let mut pod = match wl.w.template.admit(&self.classes) {
+            Ok(p) => p,
+            Err(e) => {
+                let key = format!("{}/{}", wl.w.namespace, wl.w.name);
+                self.metrics.count("pods_rejected", 1);
+                self.record(
+                    "FailedCreate",
+                    format!("{:?}/{key}", wl.w.kind).to_lowercase(),
+                    e.to_string(),
+                    None,
+                );
+                return None;
+            }
+        };
+        pod.name = name;
+        pod.creation_timestamp = self.wall_ms();
+        pod.owner = Some(OwnerRef {
+            kind: format!("{:?}", wl.w.kind),
+            name: wl.w.name.clone(),
+        });
+        let revision = wl.revision;
+        let id = self.create_pod(pod, Some(w), revision, false)?;
+        self.workloads[w].pods.push(id);
+        Some(id)
+    }
+
+    /// A random 5-character suffix from the alphabet Kubernetes uses for generated names.
+    fn suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5)
+            .map(|_| ALPHABET[self.names.below(ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+
+    /// ReplicaSet and Deployment: keep `replicas` active pods; a pod that is terminating no
+    /// longer counts, so its replacement is created at once (FilterActivePods). When the
+    /// template changes, roll with maxSurge / maxUnavailable.
+    fn sync_replicas(&mut self, w: usize) {
+        let replicas = self.workloads[w].w.replicas.max(0) as usize;
+        let rev = self.workloads[w].revision;
+        let active: Vec<PodId> = self.workloads[w]
+            .pods
+            .iter()
+            .copied()
+            .filter(|p| !self.cluster.pod(*p).pod.terminating)
+            .collect();
+        let rt = |p: &PodId| self.rt[*p as usize].as_ref().expect("rt");
+        let (new, old): (Vec<PodId>, Vec<PodId>) =
+            active.iter().partition(|p| rt(p).revision == rev);
+        let burst = self.p.controllers.burst_replicas;
+        let mut create = 0usize;
+        let mut delete: Vec<PodId> = Vec::new();
+        if old.is_empty() {
+            if new.len() < replicas {
+                create = (replicas - new.len()).min(burst);
+            } else if new.len() > replicas {
+                let mut surplus = new.clone();
+                // Delete unscheduled, then not ready, then the newest first (ActivePods order).
+                surplus.sort_by_key(|p| {
+                    let e = self.cluster.pod(*p);
+                    (
+                        e.node.is_some(),
+                        rt(p).ready,
+                        std::cmp::Reverse(e.pod.creation_timestamp),
+                    )
+                });
+                delete = surplus
+                    .into_iter()
+                    .take((new.len() - replicas).min(burst))
+                    .collect();
+            }
+        } else {
+            let wl = &self.workloads[w].w;
+            let surge = wl.max_surge.scaled(replicas as i32).max(0) as usize;
+            let mut unavailable = wl.max_unavailable.scaled_down(replicas as i32).max(0) as usize;
+            if surge == 0 && unavailable == 0 {
+                unavailable = 1;
+            }
+            let total = new.len() + old.len();
+            if new.len() < replicas && total < replicas + surge {
+                create = (replicas - new.len()).min(replicas + surge - total);
+            }
+            let ready = active.iter().filter(|p| rt(p).ready).count();
+            let min_available = replicas.saturating_sub(unavailable);
+            let new_unavailable = new.iter().filter(|p| !rt(p).ready).count();
+            let may_delete = total
+                .saturating_sub(min_available)
+                .saturating_sub(new_unavailable)
+                .min(
+                    ready.saturating_sub(min_available)
+                        + old.iter().filter(|p| !rt(p).ready).count(),
+                );
+            let mut olds = old.clone();
+            olds.sort_by_key(|p| {
+                (
+                    rt(p).ready,
+                    std::cmp::Reverse(self.cluster.pod(*p).pod.creation_timestamp),
+                )
+            });
+            delete = olds.into_iter().take(may_delete).collect();
+        }
+        for p in delete {
+            self.terminate(p);
+        }
+        for _ in 0..create {
+            let suffix = self.suffix();
+            let name = format!("{}-{suffix}", self.workloads[w].w.name);
+            self.new_pod(w, name);
+        }
+    }
+
+    /// StatefulSet: pods NAME-0..N-1, each recreated with the same name once the old one is
+    /// gone; OrderedReady creates ordinal i only when 0..i are running and ready.
+    fn sync_stateful(&mut self, w: usize) {
+        let replicas = self.workloads[w].w.replicas.max(0) as usize;
+        let name = self.workloads[w].w.name.clone();
+        let ordered =
+            self.workloads[w].w.pod_management_policy == PodManagementPolicy::OrderedReady;
+        let mut by_ordinal: BTreeMap<usize, PodId> = BTreeMap::new();
+        for &p in &self.workloads[w].pods {
+            if let Some(o) = self
+                .cluster
+                .pod(p)
+                .pod
+                .name
+                .rsplit('-')
+                .next()
+                .and_then(|s| s.parse().ok())
+            {
+                by_ordinal.insert(o, p);
+            }
+        }
+        for i in 0..replicas {
+            match by_ordinal.get(&i) {
+                Some(p) => {
+                    let healthy = self.rt[*p as usize].as_ref().is_some_and(|r| r.ready)
+                        && !self.cluster.pod(*p).pod.terminating;
+                    if ordered && !healthy {
+                        break;
+                    }
+                }
+                None => {
+                    self.new_pod(w, format!("{name}-{i}"));
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+        }
+        // Scale down from the highest ordinal.
+        let surplus: Vec<PodId> = by_ordinal
+            .range(replicas..)
+            .rev()
+            .map(|(_, p)| *p)
+            .collect();
+        for p in surplus {
+            if !self.cluster.pod(p).pod.terminating {
+                self.terminate(p);
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// DaemonSet: one pod per node that the pod's template tolerates, pinned with node
+    /// affinity on metadata.name (how the DaemonSet controller lets the scheduler place it).
+    fn sync_daemon(&mut self, w: usize) {
+        let mut template = self.workloads[w].w.template.pod.clone();
+        // The DaemonSet controller adds tolerations for node conditions (daemon_controller.go
+        // AddOrUpdateDaemonPodTolerations).
+        for (key, effect) in [
+            (
+                "node.kubernetes.io/not-ready",
+                cascade_model::TaintEffect::NoExecute,
+            ),
+            (
+                "node.kubernetes.io/unreachable",
+                cascade_model::TaintEffect::NoExecute,
+            ),
+            (
+                "node.kubernetes.io/unschedulable",
+                cascade_model::TaintEffect::NoSchedule,
+            ),
+        ] {
+            template.tolerations.push(cascade_model::Toleration {
+                key: key.into(),
+                operator: cascade_model::TolerationOperator::Exists,
+                value: String::new(),
+                effect: Some(effect),
+                toleration_seconds: None,
+            });
+        }
+        let covered: BTreeSet<NodeId> = self.workloads[w]
+            .pods
+            .iter()
+            .filter(|p| !self.cluster.pod(**p).pod.terminating)
+            .filter_map(|p| self.rt[*p as usize].as_ref().and_then(|r| r.daemon_node))
+            .collect();
+        let nodes: Vec<(NodeId, String)> = self
+            .cluster
+            .nodes()
+            .filter(|(id, info)| {
+                !covered.contains(id) && filter::static_filters(&template, *id, info).is_ok()
+            })
+            .map(|(id, info)| (id, info.node.name.clone()))
+            .collect();
+        for (node, node_name) in nodes {
+            let suffix = self.suffix();
+            let name = format!("{}-{suffix}", self.workloads[w].w.name);
+            let mut t = self.workloads[w].w.template.clone();
+            t.pod.tolerations = template.tolerations.clone();
+            t.pod.required_node_affinity = Some(NodeSelector {
+                terms: vec![NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: vec![Requirement::In("metadata.name".into(), vec![node_name])],
+                }],
+            });
+            let saved = std::mem::replace(&mut self.workloads[w].w.template, t);
+            let id = self.new_pod(w, name);
+            self.workloads[w].w.template = saved;
+            if let Some(id) = id {
+                self.rt[id as usize].as_mut().expect("rt").daemon_node = Some(node);
+            }
+        }
+    }
+
+    // ----- scenario changes -----
+
+    fn change(&mut self, i: usize) {
+        let c: Change = self.sc.spec.changes[i].clone();
+        let what = c.description.clone().unwrap_or_default();
+        self.metrics.count("changes_applied", 1);
+        self.record("ChangeApplied", format!("change/{i}"), what, None);
+        for f in &c.apply {
+            let m = &self.sc.files[f].manifests;
+            self.apply_manifests(m, false);
+        }
+        for d in &c.delete {
+            let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
+            match d.kind.as_str() {
+                "PriorityClass" => {
+                    self.classes.delete(&d.name);
+                }
+                "Pod" => {
+                    if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
+                        self.terminate(id);
+                    }
+                }
+                "Node" => {
+                    if let Some(id) = self.cluster.node_id(&d.name) {
+                        let pods = self.cluster.node(id).pods.clone();
+                        for p in pods {
+                            self.pod_gone(p);
+                        }
+                        self.cluster.remove_node(id);
+                        self.record(
+                            "NodeDeleted",
+                            format!("node/{}", d.name),
+                            String::new(),
+                            None,
+                        );
+                    }
+                }
+                kind => {
+                    if let Some(w) = self.workloads.iter().position(|x| {
+                        !x.deleted
+                            && format!("{:?}", x.w.kind) == kind
+                            && x.w.namespace == ns
+                            && x.w.name == d.name
+                    }) {
+                        self.workloads[w].deleted = true;
+                        for p in self.workloads[w].pods.clone() {
+                            self.terminate(p);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(s) = &c.scale {
+            let ns = s.namespace.clone().unwrap_or_else(|| "default".into());
+            if let Some(w) = self.workloads.iter().position(|x| {
+                !x.deleted
+                    && format!("{:?}", x.w.kind) == s.kind
+                    && x.w.namespace == ns
+                    && x.w.name == s.name
+            }) {
+                self.workloads[w].w.replicas = s.replicas;
+                self.request_sync(w);
+            } else {
+                self.record(
+                    "ChangeFailed",
+                    format!("{}/{ns}/{}", s.kind, s.name),
+                    "no such workload".into(),
+                    None,
+                );
+            }
+        }
+        if let Some(g) = &c.add_nodes {
+            if let Err(e) = self.add_node_group(g) {
+                self.record("ChangeFailed", format!("change/{i}"), e, None);
+            }
+        }
+    }
+
+    fn flush_unschedulable(&mut self) {
+        let limit = secs(
+            self.p
+                .scheduling_queue
+                .pod_max_in_unschedulable_pods_seconds,
+        );
+        let stale: Vec<PodId> = self
+            .rt
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Some(PodRt {
+                    queued: Queued::Unschedulable(since),
+                    ..
+                }) if *since + limit <= self.now() => Some(i as PodId),
+                _ => None,
+            })
+            .collect();
+        for id in stale {
+            self.move_to_active_or_backoff(id);
+        }
+        self.engine.schedule_in(
+            secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
+            Ev::FlushUnschedulable,
+        );
+    }
+
+    fn sample(&mut self) {
+        let mut pending = 0;
+        let mut running = 0;
+        let mut terminating = 0;
+        let mut nominated = 0;
+        for (id, e) in self.cluster.pods() {
+            let rt = self.rt[id as usize].as_ref().expect("rt");
+            if e.pod.terminating {
+                terminating += 1;
+            } else if e.node.is_none() {
+                pending += 1;
+                if e.nominated.is_some() {
+                    nominated += 1;
+                }
+            } else if rt.phase == Phase::Running {
+                running += 1;
+            }
+        }
+        let nodes = self.cluster.node_count();
+        let t = self.now();
+        self.metrics.sample(
+            t,
+            &[
+                ("nodes", nodes as f64),
+                ("pods_pending", pending as f64),
+                ("pods_nominated", nominated as f64),
+                ("pods_running", running as f64),
+                ("pods_terminating", terminating as f64),
+                (
+                    "pods_created_total",
+                    self.metrics.total("pods_created") as f64,
+                ),
+                (
+                    "pods_preempted_total",
+                    self.metrics.total("pods_preempted") as f64,
+                ),
+            ],
+        );
+        self.metrics.peak("max_pending_pods", pending as f64);
+        self.metrics
+            .peak("max_terminating_pods", terminating as f64);
+        self.engine
+            .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
+    }
+
+    /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
+    pub fn run(&mut self, mut progress: impl FnMut(f64)) {
+        let mut n = 0u64;
+        while let Some((_, ev)) = self.engine.next_until(self.horizon) {
+            match ev {
+                Ev::SchedulingCycle => self.scheduling_cycle(),
+                Ev::BackoffDone(id, attempt) => {
+                    if let Some(rt) = self.rt.get(id as usize).and_then(Option::as_ref) {
+                        if rt.queued == Queued::Backoff && rt.attempts == attempt {
+                            self.rt[id as usize].as_mut().expect("rt").queued = Queued::No;
+                            self.enqueue_active(id);
+                        }
+                    }
+                }
+                Ev::ContainersStarted(id) => self.containers_started(id),
+                Ev::PodReady(id) => self.pod_ready(id),
+                Ev::PodGone(id) => self.pod_gone(id),
+                Ev::Sync(w) => self.sync(w),
+                Ev::Change(i) => self.change(i),
+                Ev::Sample => self.sample(),
+                Ev::FlushUnschedulable => self.flush_unschedulable(),
+            }
+            #[cfg(debug_assertions)]
+            if let Err(e) = self.cluster.check_invariants() {
+                panic!("invariant broken at {}: {e}", self.now());
+            }
+            n += 1;
+            if n % 4096 == 0 {
+                progress(self.now().as_secs_f64() / self.horizon.as_secs_f64());
+            }
+        }
+        progress(1.0);
+    }
+
+    /// The Unix time simulated time 0 stands for (parameters.startTime).
+    pub fn start_unix_seconds(&self) -> f64 {
+        self.start_ms as f64 / 1000.0
+    }
+
+    pub fn events_processed(&self) -> u64 {
+        self.engine.processed()
+    }
+
+    pub fn simulated_seconds(&self) -> f64 {
+        self.horizon.as_secs_f64()
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        self.sc
+    }
+
+    /// Pods in the queue order the scheduler would take them (for tests and reports).
+    pub fn pending_pods(&self) -> Vec<String> {
+        let mut ids: Vec<PodId> = self
+            .cluster
+            .pods()
+            .filter(|(_, e)| e.node.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        ids.sort_by(|a, b| queue_order(&self.cluster.pod(*a).pod, &self.cluster.pod(*b).pod));
+        ids.iter().map(|i| self.cluster.pod(*i).pod.key()).collect()
+    }
+}

@@ -1,0 +1,179 @@
+//! The control loops against Kubernetes' documented behaviour, on small scenarios.
+
+use cascade_sim::{output, Simulation};
+use std::path::PathBuf;
+
+/// Writes `files` (name, text) into a fresh directory and returns the scenario's path.
+fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cascade-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, t) in files {
+        std::fs::write(dir.join(n), t).unwrap();
+    }
+    dir.join("scenario.yaml")
+}
+
+fn run(path: &std::path::Path, sets: &[(&str, &str)]) -> (output::Summary, Vec<String>) {
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sc = cascade_sim::load(path, None, &sets, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&sc).unwrap();
+    sim.run(|_| {});
+    let s = output::summarize(&sim, 0.0).unwrap();
+    let lines = output::events_jsonl(&sim.log)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (s, lines)
+}
+
+const NODES: &str = r#"
+  cluster:
+    nodeGroups:
+    - {namePrefix: n, count: 3, zones: [a, b], allocatable: {cpu: "4", memory: 16Gi, pods: "110"}}
+    manifests: [workloads.yaml]
+"#;
+
+fn deployment(name: &str, replicas: u32, cpu: &str) -> String {
+    format!(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      terminationGracePeriodSeconds: 30\n      containers: [{{name: c, image: x, resources: {{requests: {{cpu: \"{cpu}\"}}}}}}]\n"
+    )
+}
+
+#[test]
+fn replicaset_keeps_its_replicas_when_pods_are_deleted() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 10m\n{NODES}  changes:\n  - at: 2m\n    delete: [{{kind: Node, name: n-0}}]\n  - at: 5m\n    scale: {{kind: Deployment, namespace: default, name: web, replicas: 2}}\n"
+    );
+    let path = scenario(
+        "rs",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 4, "500m")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    // 4 at start; the pods on the deleted node are replaced; scaling to 2 deletes 2.
+    let on_n0 = log
+        .iter()
+        .filter(|l| l.contains("\"Scheduled\"") && l.contains("to n-0\""))
+        .count();
+    assert!(on_n0 >= 1, "some pod ran on n-0");
+    assert_eq!(s.totals["pods_created"], 4 + on_n0 as u64);
+    assert_eq!(s.totals["pods_deleted"], on_n0 as u64 + 2);
+}
+
+#[test]
+fn graceful_termination_lasts_min_of_shutdown_and_grace_period() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 10m\n{NODES}  behaviours:\n  - selector: {{matchLabels: {{app: web}}}}\n    shutdownSeconds: 120\n  changes:\n  - at: 1m\n    scale: {{kind: Deployment, namespace: default, name: web, replicas: 0}}\n"
+    );
+    let path = scenario(
+        "grace",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 1, "1")),
+        ],
+    );
+    let (_, log) = run(&path, &[]);
+    let deleted: Vec<&String> = log.iter().filter(|l| l.contains("\"Deleted\"")).collect();
+    assert_eq!(deleted.len(), 1);
+    // Scale-down at 60 s (+0.1 s controller sync); the grace period (30 s) caps the 120 s shutdown.
+    assert!(deleted[0].starts_with("{\"t\":90.100,"), "{}", deleted[0]);
+}
+
+#[test]
+fn statefulset_ordered_ready_creates_one_at_a_time_with_stable_names() {
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m}}}]}\n";
+    let sc = format!("apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 5m\n{NODES}");
+    let path = scenario("sts", &[("scenario.yaml", &sc), ("workloads.yaml", sts)]);
+    let (_, log) = run(&path, &[]);
+    let created: Vec<(f64, String)> = log
+        .iter()
+        .filter(|l| l.contains("\"Created\""))
+        .map(|l| {
+            let t: f64 = l[5..l.find(',').unwrap()].parse().unwrap();
+            let name = l
+                .split("pod/default/")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string();
+            (t, name)
+        })
+        .collect();
+    let names: Vec<&str> = created.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["db-0", "db-1", "db-2"]);
+    // Each waits for the previous to be running and ready (7 s start + 5 s readiness).
+    assert!(
+        created[1].0 >= created[0].0 + 12.0 && created[2].0 >= created[1].0 + 12.0,
+        "{created:?}"
+    );
+}
+
+#[test]
+fn daemonset_runs_one_pod_per_node_including_added_nodes() {
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m}}}]}\n";
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 5m\n{NODES}  changes:\n  - at: 1m\n    addNodes: {{namePrefix: n, count: 2, allocatable: {{cpu: \"4\", memory: 16Gi, pods: \"110\"}}}}\n"
+    );
+    let path = scenario("ds", &[("scenario.yaml", &sc), ("workloads.yaml", ds)]);
+    let (s, log) = run(&path, &[]);
+    assert_eq!(s.totals["pods_created"], 5);
+    for n in ["n-0", "n-1", "n-2", "n-3", "n-4"] {
+        let on = log
+            .iter()
+            .filter(|l| l.contains("\"Scheduled\"") && l.contains(&format!("to {n}\"")))
+            .count();
+        assert_eq!(on, 1, "{n}");
+    }
+}
+
+#[test]
+fn unschedulable_pods_back_off_and_run_when_room_appears() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 10m\n{NODES}  changes:\n  - at: 3m\n    addNodes: {{namePrefix: big, count: 1, allocatable: {{cpu: \"16\", memory: 64Gi, pods: \"110\"}}}}\n"
+    );
+    let path = scenario(
+        "backoff",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("huge", 1, "8")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    assert_eq!(s.totals["pods_scheduled"], 1);
+    let scheduled = log.iter().find(|l| l.contains("\"Scheduled\"")).unwrap();
+    // The node-added event moves the pod out of the unschedulable pool at once.
+    assert!(scheduled.starts_with("{\"t\":180.0"), "{scheduled}");
+    assert!(log
+        .iter()
+        .any(|l| l.contains("\"FailedScheduling\"") && l.contains("3 Insufficient cpu")));
+}
+
+#[test]
+fn unknown_parameter_is_an_error() {
+    let sc = format!("apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 1m\n{NODES}");
+    let path = scenario(
+        "param",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 1, "1")),
+        ],
+    );
+    let err = cascade_sim::load(
+        &path,
+        None,
+        &[("kubelet.imagePul".into(), "3".into())],
+        None,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("unknown field `imagePul`"), "{err}");
+}
