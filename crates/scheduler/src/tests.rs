@@ -116,7 +116,7 @@ fn never_policy_does_not_preempt() {
     assert_eq!(d.outcome, Outcome::Unschedulable);
     assert!(
         d.message
-            .ends_with("preemption: not eligible due to preemptionPolicy=Never.."),
+            .ends_with("preemption: not eligible due to preemptionPolicy=Never."),
         "{}",
         d.message
     );
