@@ -136,6 +136,25 @@ impl Cluster {
         pods
     }
 
+    /// Adds a taint to a node (the node lifecycle controller's NotReady/Unreachable taints).
+    pub fn add_taint(&mut self, id: NodeId, taint: cascade_model::Taint) {
+        let info = self.nodes[id as usize].as_mut().expect("live node");
+        if !info
+            .node
+            .taints
+            .iter()
+            .any(|t| t.key == taint.key && t.effect == taint.effect)
+        {
+            info.node.taints.push(taint);
+        }
+    }
+
+    /// Removes every taint with this key from a node.
+    pub fn remove_taints(&mut self, id: NodeId, key: &str) {
+        let info = self.nodes[id as usize].as_mut().expect("live node");
+        info.node.taints.retain(|t| t.key != key);
+    }
+
     /// Nodes in the node tree's order: one node from each zone in turn, so that consecutive
     /// nodes spread across zones (nodeTree.list()).
     pub fn node_order(&mut self) -> &[NodeId] {
@@ -163,6 +182,10 @@ impl Cluster {
 
     pub fn node(&self, id: NodeId) -> &NodeInfo {
         self.nodes[id as usize].as_ref().expect("live node")
+    }
+
+    pub fn has_node(&self, id: NodeId) -> bool {
+        self.nodes.get(id as usize).is_some_and(Option::is_some)
     }
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {

@@ -74,9 +74,11 @@ pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, Stri
             "memory" => r.memory = v,
             "ephemeral-storage" => r.ephemeral_storage = v,
             "pods" => r.pods = v,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unsupported resource {other:?}: expected cpu, memory, ephemeral-storage or pods"
-            )),
+            ))
+            }
         }
     }
     Ok(r)

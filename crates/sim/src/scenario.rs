@@ -103,6 +103,8 @@ pub struct Spec {
     pub behaviours: Vec<Behaviour>,
     #[serde(default)]
     pub changes: Vec<Change>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
     /// Model parameters (see `Params`), merged over the defaults.
     #[serde(default)]
     pub parameters: serde_json::Value,
@@ -190,6 +192,23 @@ pub struct Change {
     pub add_nodes: Option<NodeGroup>,
 }
 
+/// A fault: something breaks at `at`, for `duration` (forever when absent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fault {
+    pub at: Duration,
+    #[serde(default)]
+    pub duration: Option<Duration>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
+    #[serde(default)]
+    pub node_down: Option<String>,
+    /// Every node of a zone goes down at once.
+    #[serde(default)]
+    pub zone_down: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
@@ -241,6 +260,8 @@ pub struct Variant {
     /// Replaces the scenario's duration.
     #[serde(default)]
     pub duration: Option<Duration>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
     /// Indices of the base scenario's changes this variant leaves out.
     #[serde(default)]
     pub skip_changes: Vec<usize>,
@@ -337,6 +358,7 @@ pub fn load(
         }
         kept.extend(var.changes.iter().cloned());
         spec.changes = kept;
+        spec.faults.extend(var.faults.iter().cloned());
     }
     for (k, v) in sets {
         set_path(&mut param_tree, k, v).map_err(|e| bad("--set", e))?;

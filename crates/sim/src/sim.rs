@@ -17,6 +17,8 @@ use cascade_scheduler::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
+mod node_lifecycle;
+
 /// What happens in the cluster, in simulated time.
 #[derive(Clone, Debug)]
 pub enum Ev {
@@ -38,6 +40,14 @@ pub enum Ev {
     Sample,
     /// The scheduling queue moves pods that stayed unschedulable too long.
     FlushUnschedulable,
+    /// The node lifecycle controller checks node health.
+    NodeMonitor,
+    /// The taint manager's eviction of a pod from a NoExecute-tainted node.
+    Evict(PodId, NodeId),
+    /// A scenario fault starts.
+    FaultStart(usize),
+    /// A scenario fault ends.
+    FaultEnd(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +100,12 @@ pub struct Simulation<'a> {
     workloads: Vec<WorkloadRt>,
     rt: Vec<Option<PodRt>>,
     active: BTreeSet<(i64, i64, PodId)>,
+    /// Pods parked as unschedulable (kube-scheduler's unschedulablePods), by id.
+    unschedulable: BTreeSet<PodId>,
     cycle_pending: bool,
+    /// The node lifecycle controller's view of each node, by NodeId.
+    nodes_rt: Vec<node_lifecycle::NodeRt>,
+    zones: node_lifecycle::Zones,
     names: Rng,
     start_ms: i64,
     horizon: Time,
@@ -128,7 +143,10 @@ impl<'a> Simulation<'a> {
             workloads: Vec::new(),
             rt: Vec::new(),
             active: BTreeSet::new(),
+            unschedulable: BTreeSet::new(),
             cycle_pending: false,
+            nodes_rt: Vec::new(),
+            zones: Default::default(),
             start_ms,
             horizon: secs(sc.spec.duration.0),
             metrics: Metrics::default(),
@@ -175,7 +193,17 @@ impl<'a> Simulation<'a> {
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
             self.engine.schedule(secs(c.at.0), Ev::Change(i));
         }
+        for (i, f) in self.sc.spec.faults.iter().enumerate() {
+            self.engine.schedule(secs(f.at.0), Ev::FaultStart(i));
+            if let Some(d) = f.duration {
+                self.engine.schedule(secs(f.at.0 + d.0), Ev::FaultEnd(i));
+            }
+        }
         self.engine.schedule(Time::ZERO, Ev::Sample);
+        self.engine.schedule(
+            secs(self.p.node_lifecycle.node_monitor_period_seconds),
+            Ev::NodeMonitor,
+        );
         self.engine.schedule(
             secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
             Ev::FlushUnschedulable,
@@ -219,7 +247,8 @@ impl<'a> Simulation<'a> {
     fn add_node(&mut self, node: Node) {
         let name = node.name.clone();
         match self.cluster.add_node(node) {
-            Ok(_) => {
+            Ok(id) => {
+                *self.node_rt(id) = node_lifecycle::NodeRt::default();
                 self.metrics.count("nodes_added", 1);
                 self.record("NodeAdded", format!("node/{name}"), String::new(), None);
                 for i in 0..self.workloads.len() {
@@ -373,11 +402,12 @@ impl<'a> Simulation<'a> {
     /// Adds a pod. `running` pods (a snapshot's bound pods at time 0) start running and ready.
     fn create_pod(
         &mut self,
-        pod: Pod,
+        mut pod: Pod,
         workload: Option<usize>,
         revision: u32,
         running: bool,
     ) -> Option<PodId> {
+        self.default_tolerations(&mut pod.tolerations);
         let key = pod.key();
         let behaviour = self.behaviour_of(&pod);
         let meta = (pod.namespace.clone(), pod.labels.clone());
@@ -462,19 +492,20 @@ impl<'a> Simulation<'a> {
     /// made room; unschedulable pods go back to the active queue, or to backoff if their
     /// backoff has not expired.
     fn move_all_to_active_or_backoff(&mut self) {
-        let waiting: Vec<PodId> = self
-            .rt
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Some(r) if matches!(r.queued, Queued::Unschedulable(_))))
-            .map(|(i, _)| i as PodId)
-            .collect();
+        let waiting: Vec<PodId> = self.unschedulable.iter().copied().collect();
         for id in waiting {
             self.move_to_active_or_backoff(id);
         }
     }
 
+    fn park_unschedulable(&mut self, id: PodId) {
+        let now = self.now();
+        self.rt[id as usize].as_mut().expect("rt").queued = Queued::Unschedulable(now);
+        self.unschedulable.insert(id);
+    }
+
     fn move_to_active_or_backoff(&mut self, id: PodId) {
+        self.unschedulable.remove(&id);
         let rt = self.rt[id as usize].as_ref().expect("rt");
         let until = rt.last_attempt + self.backoff(rt.attempts);
         if until <= self.now() {
@@ -554,8 +585,7 @@ impl<'a> Simulation<'a> {
                     format!("nominatedNodeName {node_name}: {}", d.message),
                     Some(id),
                 );
-                self.rt[id as usize].as_mut().expect("rt").queued =
-                    Queued::Unschedulable(self.now());
+                self.park_unschedulable(id);
             }
             Outcome::Unschedulable => {
                 self.metrics.count("scheduling_failures", 1);
@@ -567,8 +597,7 @@ impl<'a> Simulation<'a> {
                         Some(id),
                     );
                 }
-                self.rt[id as usize].as_mut().expect("rt").queued =
-                    Queued::Unschedulable(self.now());
+                self.park_unschedulable(id);
             }
         }
         self.next_cycle();
@@ -594,7 +623,6 @@ impl<'a> Simulation<'a> {
             return;
         }
         let bound = e.node.is_some();
-        let grace = e.pod.termination_grace_period_seconds as f64;
         self.cluster.set_terminating(id);
         if let Some(rt) = self.rt[id as usize].as_mut() {
             rt.ready = false;
@@ -605,15 +633,28 @@ impl<'a> Simulation<'a> {
             }
             rt.queued = Queued::No;
         }
+        self.unschedulable.remove(&id);
+        if !bound {
+            self.engine.schedule_in(Time::ZERO, Ev::PodGone(id));
+        } else if self.node_is_up(self.cluster.pod(id).node.expect("bound")) {
+            self.schedule_pod_gone(id);
+        }
+        // On a node that is down the kubelet cannot confirm the deletion: the pod stays
+        // Terminating, holding its place, until the node returns.
+        if let Some(w) = self.rt[id as usize].as_ref().and_then(|r| r.workload) {
+            self.request_sync(w);
+        }
+    }
+
+    /// The kubelet stops the pod: gone after min(shutdown time, terminationGracePeriodSeconds).
+    fn schedule_pod_gone(&mut self, id: PodId) {
+        let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
         let shutdown = self
             .behaviour(id)
             .and_then(|b| b.shutdown_seconds)
             .unwrap_or(self.p.kubelet.default_shutdown_seconds);
-        let delay = if bound { shutdown.min(grace) } else { 0.0 };
-        self.engine.schedule_in(secs(delay), Ev::PodGone(id));
-        if let Some(w) = self.rt[id as usize].as_ref().and_then(|r| r.workload) {
-            self.request_sync(w);
-        }
+        self.engine
+            .schedule_in(secs(shutdown.min(grace)), Ev::PodGone(id));
     }
 
     fn containers_started(&mut self, id: PodId) {
@@ -658,6 +699,7 @@ impl<'a> Simulation<'a> {
         }
         let pod = self.cluster.delete_pod(id);
         let rt = self.rt[id as usize].take().expect("rt");
+        self.unschedulable.remove(&id);
         self.metrics.count("pods_deleted", 1);
         self.record(
             "Deleted",
@@ -1001,6 +1043,33 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// A fault starts (`start`) or ends.
+    fn fault(&mut self, i: usize, start: bool) {
+        let f = self.sc.spec.faults[i].clone();
+        let nodes: Vec<NodeId> = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| {
+                f.node_down.as_deref() == Some(n.node.name.as_str())
+                    || f.zone_down.as_deref().is_some_and(|z| n.node.zone() == z)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let what = f
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{} node(s) down", nodes.len()));
+        let kind = if start { "FaultStarted" } else { "FaultEnded" };
+        self.record(kind, format!("fault/{i}"), what, None);
+        for id in nodes {
+            if start {
+                self.node_down(id);
+            } else {
+                self.node_up(id);
+            }
+        }
+    }
+
     fn flush_unschedulable(&mut self) {
         let limit = secs(
             self.p
@@ -1008,9 +1077,9 @@ impl<'a> Simulation<'a> {
                 .pod_max_in_unschedulable_pods_seconds,
         );
         let stale: Vec<PodId> = self
-            .rt
+            .unschedulable
             .iter()
-            .enumerate()
+            .map(|i| (*i as usize, &self.rt[*i as usize]))
             .filter_map(|(i, r)| match r {
                 Some(PodRt {
                     queued: Queued::Unschedulable(since),
@@ -1056,6 +1125,7 @@ impl<'a> Simulation<'a> {
                 ("pods_nominated", nominated as f64),
                 ("pods_running", running as f64),
                 ("pods_terminating", terminating as f64),
+                ("nodes_not_ready", self.not_ready_nodes() as f64),
                 (
                     "pods_created_total",
                     self.metrics.total("pods_created") as f64,
@@ -1094,6 +1164,10 @@ impl<'a> Simulation<'a> {
                 Ev::Change(i) => self.change(i),
                 Ev::Sample => self.sample(),
                 Ev::FlushUnschedulable => self.flush_unschedulable(),
+                Ev::NodeMonitor => self.monitor_nodes(),
+                Ev::Evict(pod, node) => self.evict(pod, node),
+                Ev::FaultStart(i) => self.fault(i, true),
+                Ev::FaultEnd(i) => self.fault(i, false),
             }
             #[cfg(debug_assertions)]
             if let Err(e) = self.cluster.check_invariants() {

@@ -177,3 +177,132 @@ fn unknown_parameter_is_an_error() {
     .to_string();
     assert!(err.contains("unknown field `imagePul`"), "{err}");
 }
+
+fn times(log: &[String], kind: &str) -> Vec<f64> {
+    log.iter()
+        .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .map(|l| l[5..l.find(',').unwrap()].parse().unwrap())
+        .collect()
+}
+
+fn lifecycle_scenario(nodes: usize, zones: &str, faults: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 30m\n  cluster:\n    nodeGroups:\n    - {{namePrefix: n, count: {nodes}, zones: [{zones}], allocatable: {{cpu: \"8\", memory: 32Gi, pods: \"110\"}}}}\n    manifests: [workloads.yaml]\n  faults:\n{faults}",
+    )
+    .replace("REPLICAS", &replicas.to_string())
+}
+
+#[test]
+fn lost_node_goes_not_ready_after_grace_and_its_pods_are_evicted_after_toleration() {
+    let sc = lifecycle_scenario(3, "a", "  - {at: 60s, nodeDown: n-0}\n", 6);
+    let path = scenario(
+        "nodedown",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    let not_ready = times(&log, "NodeNotReady");
+    assert_eq!(not_ready.len(), 1);
+    // Last heartbeat at 60 s (10 s status period), grace 50 s, checked every 5 s.
+    assert!((110.0..=115.0).contains(&not_ready[0]), "{not_ready:?}");
+    let evicted = times(&log, "TaintManagerEviction");
+    assert_eq!(evicted.len() as u64, s.totals["pods_evicted"]);
+    assert!(!evicted.is_empty());
+    // DefaultTolerationSeconds: 300 s after the NoExecute taint.
+    for t in &evicted {
+        assert!(
+            (not_ready[0] + 300.0..=not_ready[0] + 306.0).contains(t),
+            "{t} vs {not_ready:?}"
+        );
+    }
+    // Their replacements run elsewhere: 6 pods scheduled at start plus one per eviction.
+    assert_eq!(s.totals["pods_scheduled"], 6 + evicted.len() as u64);
+    assert_eq!(s.totals["node_not_ready_transitions"], 1);
+    assert_eq!(s.peaks["max_not_ready_nodes"], 1.0);
+}
+
+#[test]
+fn node_that_returns_before_the_toleration_keeps_its_pods() {
+    let sc = lifecycle_scenario(3, "a", "  - {at: 60s, duration: 3m, nodeDown: n-0}\n", 6);
+    let path = scenario(
+        "noderestart",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    assert_eq!(times(&log, "NodeNotReady").len(), 1);
+    assert_eq!(times(&log, "NodeReady").len(), 1);
+    assert_eq!(s.totals["pods_evicted"], 0);
+}
+
+#[test]
+fn eviction_is_rate_limited_per_zone() {
+    // 10 of 30 nodes in one zone fail: Normal state, 0.1 nodes/s: NoExecute taints 10 s apart.
+    let faults: String = (0..10)
+        .map(|i| format!("  - {{at: 60s, nodeDown: n-{}}}\n", i * 3))
+        .collect();
+    let sc = lifecycle_scenario(30, "a, b, c", &faults, 30);
+    let path = scenario(
+        "ratelimit",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 30, "1")),
+        ],
+    );
+    let (_, log) = run(&path, &[]);
+    let evicted = times(&log, "TaintManagerEviction");
+    let mut distinct = evicted.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10, "{evicted:?}");
+    for w in distinct.windows(2) {
+        assert!(w[1] - w[0] >= 9.99, "{distinct:?}");
+    }
+}
+
+#[test]
+fn all_zones_down_means_no_evictions_and_small_partial_zone_stops_too() {
+    let sc = lifecycle_scenario(
+        4,
+        "a, b",
+        "  - {at: 60s, zoneDown: a}\n  - {at: 60s, zoneDown: b}\n",
+        4,
+    );
+    let path = scenario(
+        "alldown",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 4, "1")),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    assert_eq!(s.totals["node_not_ready_transitions"], 4);
+    assert_eq!(s.totals["pods_evicted"], 0);
+
+    // 3 of 4 nodes of one zone (75% >= 55%, more than 2): PartialDisruption, and the zone is
+    // below largeClusterSizeThreshold: no evictions there.
+    let faults = "  - {at: 60s, nodeDown: n-0}\n  - {at: 60s, nodeDown: n-2}\n  - {at: 60s, nodeDown: n-4}\n";
+    let sc = lifecycle_scenario(8, "a, b", faults, 8);
+    let path = scenario(
+        "partial",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 8, "1")),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    assert_eq!(s.totals["node_not_ready_transitions"], 3);
+    assert_eq!(s.totals["pods_evicted"], 0);
+    // With a threshold below the zone's size, the secondary rate applies: evictions resume.
+    let (s, _) = run(
+        &path,
+        &[
+            ("nodeLifecycle.largeClusterSizeThreshold", "2"),
+            ("nodeLifecycle.secondaryNodeEvictionRate", "1"),
+        ],
+    );
+    assert!(s.totals["pods_evicted"] > 0);
+}

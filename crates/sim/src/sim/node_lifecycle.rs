@@ -1,0 +1,347 @@
+//! Node health and the node lifecycle controller (pkg/controller/nodelifecycle, v1.33):
+//! a node whose kubelet stops posting status is marked NotReady after the grace period and
+//! tainted `node.kubernetes.io/unreachable:NoSchedule` at once; the NoExecute taint, which
+//! starts evicting its pods once their tolerationSeconds run out, is added at a rate limited
+//! per zone, slower when a zone is mostly down, and not at all when every zone is down
+//! (the controller then assumes its own connectivity is broken).
+
+use super::{secs, Ev, Simulation};
+use cascade_engine::Time;
+use cascade_model::objects::tolerated;
+use cascade_model::{Taint, TaintEffect, Toleration, TolerationOperator};
+use cascade_scheduler::{NodeId, PodId};
+use std::collections::{BTreeMap, VecDeque};
+
+pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+
+/// The controller's and the kubelet's state of one node.
+#[derive(Clone, Debug)]
+pub struct NodeRt {
+    /// The kubelet is alive and posting status.
+    pub up: bool,
+    pub down_since: Time,
+    /// Ready as the node lifecycle controller last saw it.
+    pub ready: bool,
+    pub no_execute: bool,
+    pub queued: bool,
+}
+
+impl Default for NodeRt {
+    fn default() -> Self {
+        NodeRt {
+            up: true,
+            down_since: Time::ZERO,
+            ready: true,
+            no_execute: false,
+            queued: false,
+        }
+    }
+}
+
+/// Per-zone NoExecute tainting queues and their token buckets (burst 1).
+#[derive(Clone, Debug, Default)]
+pub struct Zones {
+    queues: BTreeMap<String, VecDeque<NodeId>>,
+    tokens: BTreeMap<String, f64>,
+    rates: BTreeMap<String, f64>,
+}
+
+/// A zone's state as ComputeZoneState sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ZoneState {
+    Normal,
+    PartialDisruption,
+    FullDisruption,
+}
+
+impl Simulation<'_> {
+    /// DefaultTolerationSeconds: every pod tolerates not-ready and unreachable NoExecute
+    /// taints for 300 s unless it says otherwise.
+    pub(super) fn default_tolerations(&self, tolerations: &mut Vec<Toleration>) {
+        let p = &self.p.node_lifecycle;
+        for (key, secs) in [
+            (TAINT_NOT_READY, p.default_not_ready_toleration_seconds),
+            (TAINT_UNREACHABLE, p.default_unreachable_toleration_seconds),
+        ] {
+            let taint = Taint {
+                key: key.into(),
+                value: String::new(),
+                effect: TaintEffect::NoExecute,
+                time_added: None,
+            };
+            if !tolerated(tolerations, &taint) {
+                tolerations.push(Toleration {
+                    key: key.into(),
+                    operator: TolerationOperator::Exists,
+                    value: String::new(),
+                    effect: Some(TaintEffect::NoExecute),
+                    toleration_seconds: Some(secs),
+                });
+            }
+        }
+    }
+
+    pub(super) fn node_rt(&mut self, id: NodeId) -> &mut NodeRt {
+        if self.nodes_rt.len() <= id as usize {
+            self.nodes_rt.resize(id as usize + 1, NodeRt::default());
+        }
+        &mut self.nodes_rt[id as usize]
+    }
+
+    pub(super) fn node_is_up(&self, id: NodeId) -> bool {
+        self.nodes_rt.get(id as usize).is_none_or(|n| n.up)
+    }
+
+    /// A fault stops a node's kubelet.
+    pub(super) fn node_down(&mut self, id: NodeId) {
+        let now = self.now();
+        let rt = self.node_rt(id);
+        if rt.up {
+            rt.up = false;
+            rt.down_since = now;
+        }
+    }
+
+    /// The kubelet is back: its terminating pods can now finish.
+    pub(super) fn node_up(&mut self, id: NodeId) {
+        if self.node_rt(id).up {
+            return;
+        }
+        self.node_rt(id).up = true;
+        let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
+        for p in pods {
+            if self.cluster.pod(p).pod.terminating {
+                self.schedule_pod_gone(p);
+            }
+        }
+    }
+
+    /// One pass of monitorNodeHealth, then the rate-limited NoExecute tainting.
+    pub(super) fn monitor_nodes(&mut self) {
+        let now = self.now();
+        let p = self.p.node_lifecycle.clone();
+        let ids: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
+        for id in ids {
+            let rt = self.node_rt(id).clone();
+            if rt.up && !rt.ready {
+                self.mark_ready(id);
+            } else if !rt.up && rt.ready {
+                // The last status the kubelet posted before it stopped.
+                let period = secs(p.node_status_update_frequency_seconds).0.max(1);
+                let last = Time(rt.down_since.0 / period * period);
+                if now - last >= secs(p.node_monitor_grace_period_seconds) {
+                    self.mark_not_ready(id);
+                }
+            }
+        }
+        self.taint_zones(p.node_monitor_period_seconds);
+        let not_ready = self.not_ready_nodes();
+        self.metrics.peak("max_not_ready_nodes", not_ready as f64);
+        self.engine
+            .schedule_in(secs(p.node_monitor_period_seconds), Ev::NodeMonitor);
+    }
+
+    /// Nodes the controller currently sees as NotReady.
+    pub(super) fn not_ready_nodes(&self) -> usize {
+        self.cluster
+            .nodes()
+            .filter(|(id, _)| self.nodes_rt.get(*id as usize).is_some_and(|r| !r.ready))
+            .count()
+    }
+
+    fn mark_not_ready(&mut self, id: NodeId) {
+        let name = self.cluster.node(id).node.name.clone();
+        let zone = self.cluster.node(id).node.zone_key();
+        let now_ms = self.wall_ms();
+        let rt = self.node_rt(id);
+        rt.ready = false;
+        self.metrics.count("node_not_ready_transitions", 1);
+        self.record(
+            "NodeNotReady",
+            format!("node/{name}"),
+            "Kubelet stopped posting node status.".into(),
+            None,
+        );
+        // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
+        self.cluster.add_taint(
+            id,
+            Taint {
+                key: TAINT_UNREACHABLE.into(),
+                value: String::new(),
+                effect: TaintEffect::NoSchedule,
+                time_added: Some(now_ms),
+            },
+        );
+        let rt = self.node_rt(id);
+        if !rt.queued {
+            rt.queued = true;
+            self.zones.queues.entry(zone).or_default().push_back(id);
+        }
+    }
+
+    fn mark_ready(&mut self, id: NodeId) {
+        let name = self.cluster.node(id).node.name.clone();
+        let rt = self.node_rt(id);
+        rt.ready = true;
+        rt.no_execute = false;
+        rt.queued = false;
+        for q in self.zones.queues.values_mut() {
+            q.retain(|n| *n != id);
+        }
+        self.cluster.remove_taints(id, TAINT_UNREACHABLE);
+        self.cluster.remove_taints(id, TAINT_NOT_READY);
+        self.record("NodeReady", format!("node/{name}"), String::new(), None);
+        self.move_all_to_active_or_backoff();
+    }
+
+    fn zone_state(&self, zone: &str) -> (ZoneState, usize) {
+        let (mut total, mut not_ready) = (0usize, 0usize);
+        for (id, info) in self.cluster.nodes() {
+            if info.node.zone_key() == zone {
+                total += 1;
+                if self.nodes_rt.get(id as usize).is_some_and(|r| !r.ready) {
+                    not_ready += 1;
+                }
+            }
+        }
+        let t = self.p.node_lifecycle.unhealthy_zone_threshold;
+        let state = if total > 0 && not_ready == total {
+            ZoneState::FullDisruption
+        } else if not_ready > 2 && not_ready as f64 / total.max(1) as f64 >= t {
+            ZoneState::PartialDisruption
+        } else {
+            ZoneState::Normal
+        };
+        (state, total)
+    }
+
+    fn taint_zones(&mut self, period: f64) {
+        let p = self.p.node_lifecycle.clone();
+        let mut zones: Vec<String> = self
+            .cluster
+            .nodes()
+            .map(|(_, i)| i.node.zone_key())
+            .collect();
+        zones.sort();
+        zones.dedup();
+        let states: Vec<(String, ZoneState, usize)> = zones
+            .iter()
+            .map(|z| {
+                let (s, n) = self.zone_state(z);
+                (z.clone(), s, n)
+            })
+            .collect();
+        // Every zone fully disrupted: the controller suspects itself and stops evicting.
+        if !states.is_empty()
+            && states
+                .iter()
+                .all(|(_, s, _)| *s == ZoneState::FullDisruption)
+        {
+            return;
+        }
+        for (zone, state, size) in states {
+            let rate = match state {
+                ZoneState::Normal | ZoneState::FullDisruption => p.node_eviction_rate,
+                ZoneState::PartialDisruption if size > p.large_cluster_size_threshold => {
+                    p.secondary_node_eviction_rate
+                }
+                ZoneState::PartialDisruption => 0.0,
+            };
+            // A zone whose state changes gets a new limiter (setLimiterInZone): full when it
+            // evicts, never firing when its rate is 0.
+            if self.zones.rates.insert(zone.clone(), rate) != Some(rate) {
+                self.zones
+                    .tokens
+                    .insert(zone.clone(), if rate > 0.0 { 1.0 } else { 0.0 });
+            } else {
+                let tokens = self.zones.tokens.entry(zone.clone()).or_insert(1.0);
+                *tokens = (*tokens + rate * period).min(1.0);
+            }
+            loop {
+                let tokens = self.zones.tokens.get(&zone).copied().unwrap_or(0.0);
+                if tokens < 1.0 {
+                    break;
+                }
+                let Some(id) = self
+                    .zones
+                    .queues
+                    .get_mut(&zone)
+                    .and_then(VecDeque::pop_front)
+                else {
+                    break;
+                };
+                if self.nodes_rt.get(id as usize).is_some_and(|r| r.ready)
+                    || !self.cluster.has_node(id)
+                {
+                    continue;
+                }
+                *self.zones.tokens.get_mut(&zone).expect("zone") -= 1.0;
+                self.taint_no_execute(id);
+            }
+        }
+    }
+
+    /// The NoExecute taint: each pod is evicted once its toleration runs out (taint manager).
+    fn taint_no_execute(&mut self, id: NodeId) {
+        let now_ms = self.wall_ms();
+        let taint = Taint {
+            key: TAINT_UNREACHABLE.into(),
+            value: String::new(),
+            effect: TaintEffect::NoExecute,
+            time_added: Some(now_ms),
+        };
+        self.cluster.add_taint(id, taint.clone());
+        let rt = self.node_rt(id);
+        rt.no_execute = true;
+        rt.queued = false;
+        let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
+        for p in pods {
+            let pod = &self.cluster.pod(p).pod;
+            if pod.terminating {
+                continue;
+            }
+            let matching: Vec<&Toleration> = pod
+                .tolerations
+                .iter()
+                .filter(|t| t.tolerates(&taint))
+                .collect();
+            let delay = if matching.is_empty() {
+                Some(0)
+            } else if matching.iter().any(|t| t.toleration_seconds.is_none()) {
+                None
+            } else {
+                matching.iter().filter_map(|t| t.toleration_seconds).min()
+            };
+            if let Some(d) = delay {
+                self.engine
+                    .schedule_in(secs(d.max(0) as f64), Ev::Evict(p, id));
+            }
+        }
+    }
+
+    /// The taint manager deletes a pod whose toleration ran out, if the taint is still there.
+    pub(super) fn evict(&mut self, pod: PodId, node: NodeId) {
+        let Some(e) = self.cluster.try_pod(pod) else {
+            return;
+        };
+        if e.node != Some(node)
+            || e.pod.terminating
+            || !self
+                .nodes_rt
+                .get(node as usize)
+                .is_some_and(|r| r.no_execute)
+        {
+            return;
+        }
+        let key = e.pod.key();
+        self.metrics.count("pods_evicted", 1);
+        self.record(
+            "TaintManagerEviction",
+            format!("pod/{key}"),
+            format!("Marking for deletion Pod {key}"),
+            Some(pod),
+        );
+        self.terminate(pod);
+    }
+}
