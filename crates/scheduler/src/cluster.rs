@@ -20,6 +20,8 @@ pub struct NodeInfo {
     pub pods: Vec<PodId>,
     /// Pending pods whose status.nominatedNodeName is this node.
     pub nominated: Vec<PodId>,
+    /// The node tree's zone key (region and zone labels), computed once.
+    pub zone_key: String,
 }
 
 /// A pod and where it is.
@@ -99,7 +101,7 @@ impl Cluster {
         let zone = node.zone_key();
         match self.zones.iter_mut().find(|(z, _)| *z == zone) {
             Some((_, ids)) => ids.push(id),
-            None => self.zones.push((zone, vec![id])),
+            None => self.zones.push((zone.clone(), vec![id])),
         }
         self.node_by_name.insert(node.name.clone(), id);
         self.nodes.push(Some(NodeInfo {
@@ -108,6 +110,7 @@ impl Cluster {
             nonzero_requested: Resources::ZERO,
             pods: Vec::new(),
             nominated: Vec::new(),
+            zone_key: zone,
         }));
         self.order_dirty = true;
         Ok(id)

@@ -108,7 +108,9 @@ pub struct Scheduler {
     pub config: SchedulerConfig,
     rng: Rng,
     next_start_node_index: usize,
+    /// Buffers reused across cycles.
     scores: Vec<i64>,
+    feasible: Vec<NodeId>,
 }
 
 impl Scheduler {
@@ -118,6 +120,7 @@ impl Scheduler {
             rng,
             next_start_node_index: 0,
             scores: Vec::new(),
+            feasible: Vec::new(),
         }
     }
 
@@ -151,7 +154,8 @@ impl Scheduler {
         // findNodesThatPassFilters: scan from where the last pod stopped, until enough feasible
         // nodes are found.
         let want = self.config.num_feasible_nodes_to_find(n);
-        let mut feasible: Vec<NodeId> = Vec::with_capacity(want.min(n));
+        let mut feasible = std::mem::take(&mut self.feasible);
+        feasible.clear();
         let mut statuses: Vec<(NodeId, NodeStatus)> = Vec::new();
         let start = self.next_start_node_index % n;
         let mut processed = 0;
@@ -171,12 +175,15 @@ impl Scheduler {
         self.next_start_node_index = (start + processed) % n;
 
         if feasible.is_empty() {
+            self.feasible = feasible;
             return self.post_filter(cluster, pod_id, pod, n, statuses);
         }
         if feasible.len() == 1 {
+            let node = feasible[0];
+            self.feasible = feasible;
             return Decision {
                 pod: pod_id,
-                outcome: Outcome::Scheduled(feasible[0]),
+                outcome: Outcome::Scheduled(node),
                 message: String::new(),
             };
         }
@@ -198,9 +205,11 @@ impl Scheduler {
             }
         }
         self.scores = scores;
+        let node = feasible[best];
+        self.feasible = feasible;
         Decision {
             pod: pod_id,
-            outcome: Outcome::Scheduled(feasible[best]),
+            outcome: Outcome::Scheduled(node),
             message: String::new(),
         }
     }

@@ -129,37 +129,38 @@ pub fn normalize(scores: &mut [i64], reverse: bool) {
     }
 }
 
-/// The weighted total of every plugin for each feasible node.
+/// The weighted total of every plugin for each feasible node. Plugins whose raw score is the
+/// same on every node (no PreferNoSchedule taints, no preferred affinity) add the same constant
+/// to every node after normalization, so they are left out: the ranking is unchanged.
 pub fn score_nodes(pod: &Pod, nodes: &[&NodeInfo], w: &ScoreWeights, out: &mut Vec<i64>) {
     out.clear();
+    for n in nodes {
+        out.push(
+            w.node_resources_fit * least_allocated(pod, n)
+                + w.node_resources_balanced_allocation * balanced_allocation(pod, n),
+        );
+    }
     let needs_taints = nodes.iter().any(|n| {
         n.node
             .taints
             .iter()
             .any(|t| t.effect == TaintEffect::PreferNoSchedule)
     });
-    let needs_affinity = !pod.preferred_node_affinity.is_empty();
-    let mut taint = if needs_taints {
-        nodes
+    if needs_taints {
+        let mut taint: Vec<i64> = nodes
             .iter()
             .map(|n| intolerable_prefer_no_schedule(pod, n))
-            .collect()
-    } else {
-        vec![0; nodes.len()]
-    };
-    normalize(&mut taint, true);
-    let mut affinity = if needs_affinity {
-        nodes.iter().map(|n| preferred_affinity(pod, n)).collect()
-    } else {
-        vec![0; nodes.len()]
-    };
-    normalize(&mut affinity, false);
-    for (i, n) in nodes.iter().enumerate() {
-        out.push(
-            w.node_resources_fit * least_allocated(pod, n)
-                + w.node_resources_balanced_allocation * balanced_allocation(pod, n)
-                + w.taint_toleration * taint[i]
-                + w.node_affinity * affinity[i],
-        );
+            .collect();
+        normalize(&mut taint, true);
+        for (o, t) in out.iter_mut().zip(taint) {
+            *o += w.taint_toleration * t;
+        }
+    }
+    if !pod.preferred_node_affinity.is_empty() {
+        let mut affinity: Vec<i64> = nodes.iter().map(|n| preferred_affinity(pod, n)).collect();
+        normalize(&mut affinity, false);
+        for (o, a) in out.iter_mut().zip(affinity) {
+            *o += w.node_affinity * a;
+        }
     }
 }

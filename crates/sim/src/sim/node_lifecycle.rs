@@ -152,7 +152,7 @@ impl Simulation<'_> {
 
     fn mark_not_ready(&mut self, id: NodeId) {
         let name = self.cluster.node(id).node.name.clone();
-        let zone = self.cluster.node(id).node.zone_key();
+        let zone = self.cluster.node(id).zone_key.clone();
         let now_ms = self.wall_ms();
         let rt = self.node_rt(id);
         rt.ready = false;
@@ -195,43 +195,35 @@ impl Simulation<'_> {
         self.move_all_to_active_or_backoff();
     }
 
-    fn zone_state(&self, zone: &str) -> (ZoneState, usize) {
-        let (mut total, mut not_ready) = (0usize, 0usize);
+    /// Every zone's state and size (ComputeZoneState), in one pass over the nodes.
+    fn zone_states(&self) -> Vec<(String, ZoneState, usize)> {
+        let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for (id, info) in self.cluster.nodes() {
-            if info.node.zone_key() == zone {
-                total += 1;
-                if self.nodes_rt.get(id as usize).is_some_and(|r| !r.ready) {
-                    not_ready += 1;
-                }
+            let c = counts.entry(info.zone_key.as_str()).or_default();
+            c.0 += 1;
+            if self.nodes_rt.get(id as usize).is_some_and(|r| !r.ready) {
+                c.1 += 1;
             }
         }
         let t = self.p.node_lifecycle.unhealthy_zone_threshold;
-        let state = if total > 0 && not_ready == total {
-            ZoneState::FullDisruption
-        } else if not_ready > 2 && not_ready as f64 / total.max(1) as f64 >= t {
-            ZoneState::PartialDisruption
-        } else {
-            ZoneState::Normal
-        };
-        (state, total)
+        counts
+            .into_iter()
+            .map(|(zone, (total, not_ready))| {
+                let state = if total > 0 && not_ready == total {
+                    ZoneState::FullDisruption
+                } else if not_ready > 2 && not_ready as f64 / total.max(1) as f64 >= t {
+                    ZoneState::PartialDisruption
+                } else {
+                    ZoneState::Normal
+                };
+                (zone.to_string(), state, total)
+            })
+            .collect()
     }
 
     fn taint_zones(&mut self, period: f64) {
         let p = self.p.node_lifecycle.clone();
-        let mut zones: Vec<String> = self
-            .cluster
-            .nodes()
-            .map(|(_, i)| i.node.zone_key())
-            .collect();
-        zones.sort();
-        zones.dedup();
-        let states: Vec<(String, ZoneState, usize)> = zones
-            .iter()
-            .map(|z| {
-                let (s, n) = self.zone_state(z);
-                (z.clone(), s, n)
-            })
-            .collect();
+        let states = self.zone_states();
         // Every zone fully disrupted: the controller suspects itself and stops evicting.
         if !states.is_empty()
             && states
