@@ -15,6 +15,7 @@ pub struct Params {
     pub kubelet: KubeletParams,
     pub controllers: ControllerParams,
     pub node_lifecycle: NodeLifecycleParams,
+    pub cluster_autoscaler: AutoscalerParams,
     /// Seconds between metric samples (rows of metrics.csv).
     pub sample_interval_seconds: f64,
     /// The wall-clock instant simulated time 0 stands for (RFC 3339): pods created during the
@@ -30,6 +31,7 @@ impl Default for Params {
             kubelet: KubeletParams::default(),
             controllers: ControllerParams::default(),
             node_lifecycle: NodeLifecycleParams::default(),
+            cluster_autoscaler: AutoscalerParams::default(),
             sample_interval_seconds: 10.0,
             start_time: "2024-01-01T00:00:00Z".into(),
         }
@@ -153,6 +155,33 @@ impl Default for NodeLifecycleParams {
             large_cluster_size_threshold: 50,
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
+        }
+    }
+}
+
+/// The cluster autoscaler (kubernetes/autoscaler cluster-autoscaler FAQ defaults), for node
+/// groups with a `maxSize`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AutoscalerParams {
+    /// --scan-interval (10 s).
+    pub scan_interval_seconds: f64,
+    /// How long the cloud provider takes to create a node and the kubelet to register it
+    /// (provider-specific; 2 minutes is typical of the large clouds).
+    pub provisioning_seconds: f64,
+    /// --scale-down-unneeded-time (10 minutes): an empty node is removed after this long.
+    pub scale_down_unneeded_seconds: f64,
+    /// --scale-down-delay-after-add (10 minutes).
+    pub scale_down_delay_after_add_seconds: f64,
+}
+
+impl Default for AutoscalerParams {
+    fn default() -> Self {
+        AutoscalerParams {
+            scan_interval_seconds: 10.0,
+            provisioning_seconds: 120.0,
+            scale_down_unneeded_seconds: 600.0,
+            scale_down_delay_after_add_seconds: 600.0,
         }
     }
 }

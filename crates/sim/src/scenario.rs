@@ -125,7 +125,8 @@ pub struct ClusterSpec {
     pub node_groups: Vec<NodeGroup>,
 }
 
-/// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`.
+/// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`; an autoscaled node
+/// group when `maxSize` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeGroup {
@@ -137,6 +138,11 @@ pub struct NodeGroup {
     pub allocatable: BTreeMap<String, Value>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// With `maxSize`, the cluster autoscaler manages the group between `minSize` and `maxSize`.
+    #[serde(default)]
+    pub min_size: Option<usize>,
+    #[serde(default)]
+    pub max_size: Option<usize>,
 }
 
 /// Which pods a behaviour or a counter applies to.

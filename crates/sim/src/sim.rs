@@ -17,6 +17,7 @@ use cascade_scheduler::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
+mod autoscaler;
 mod node_lifecycle;
 
 /// What happens in the cluster, in simulated time.
@@ -48,6 +49,10 @@ pub enum Ev {
     FaultStart(usize),
     /// A scenario fault ends.
     FaultEnd(usize),
+    /// The cluster autoscaler's scan.
+    AutoscalerScan,
+    /// A node the autoscaler asked for joins (node group index).
+    NodeProvisioned(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +111,9 @@ pub struct Simulation<'a> {
     /// The node lifecycle controller's view of each node, by NodeId.
     nodes_rt: Vec<node_lifecycle::NodeRt>,
     zones: node_lifecycle::Zones,
+    autoscaler: autoscaler::Autoscaler,
+    /// Next index for generated node names, per prefix.
+    node_names: BTreeMap<String, usize>,
     names: Rng,
     start_ms: i64,
     horizon: Time,
@@ -147,6 +155,8 @@ impl<'a> Simulation<'a> {
             cycle_pending: false,
             nodes_rt: Vec::new(),
             zones: Default::default(),
+            autoscaler: Default::default(),
+            node_names: BTreeMap::new(),
             start_ms,
             horizon: secs(sc.spec.duration.0),
             metrics: Metrics::default(),
@@ -200,6 +210,10 @@ impl<'a> Simulation<'a> {
             }
         }
         self.engine.schedule(Time::ZERO, Ev::Sample);
+        if !self.autoscaler.groups.is_empty() {
+            let scan = secs(self.p.cluster_autoscaler.scan_interval_seconds);
+            self.engine.schedule(scan, Ev::AutoscalerScan);
+        }
         self.engine.schedule(
             secs(self.p.node_lifecycle.node_monitor_period_seconds),
             Ev::NodeMonitor,
@@ -211,37 +225,43 @@ impl<'a> Simulation<'a> {
         Ok(())
     }
 
+    /// Adds `g.count` nodes of a group; an autoscaled group is registered with the autoscaler.
     fn add_node_group(&mut self, g: &NodeGroup) -> Result<(), String> {
-        let allocatable = crate::output::resources_from_map(&g.allocatable)
-            .map_err(|e| format!("node group {}: allocatable: {e}", g.name_prefix))?;
-        let existing = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| n.node.name.starts_with(&g.name_prefix))
-            .count();
-        for i in 0..g.count {
-            let name = format!("{}-{}", g.name_prefix, existing + i);
-            let mut labels = g
-                .labels
-                .clone()
-                .into_iter()
-                .collect::<cascade_model::Labels>();
-            labels.insert("kubernetes.io/hostname".into(), name.clone());
-            if !g.zones.is_empty() {
-                labels.insert(
-                    cascade_model::objects::LABEL_ZONE.into(),
-                    g.zones[(existing + i) % g.zones.len()].clone(),
-                );
+        let mut ids = Vec::new();
+        for _ in 0..g.count {
+            let index = self.next_node_index(&g.name_prefix);
+            let node = self.group_node(g, index)?;
+            let name = node.name.clone();
+            self.add_node(node);
+            ids.extend(self.cluster.node_id(&name));
+        }
+        if g.max_size.is_some() {
+            match self
+                .autoscaler
+                .groups
+                .iter_mut()
+                .find(|x| x.spec.name_prefix == g.name_prefix)
+            {
+                Some(group) => group.nodes.extend(ids),
+                None => self.autoscaler.groups.push(autoscaler::Group {
+                    spec: g.clone(),
+                    nodes: ids,
+                    upcoming: 0,
+                }),
             }
-            self.add_node(Node {
-                name,
-                labels,
-                allocatable,
-                taints: vec![],
-                unschedulable: false,
-            });
         }
         Ok(())
+    }
+
+    /// Removes a node and its pods (a deleted Node object; the pod GC removes its pods).
+    fn remove_node(&mut self, id: NodeId) {
+        let pods = self.cluster.node(id).pods.clone();
+        for p in pods {
+            self.pod_gone(p);
+        }
+        let name = self.cluster.node(id).node.name.clone();
+        self.cluster.remove_node(id);
+        self.record("NodeDeleted", format!("node/{name}"), String::new(), None);
     }
 
     fn add_node(&mut self, node: Node) {
@@ -989,17 +1009,7 @@ impl<'a> Simulation<'a> {
                 }
                 "Node" => {
                     if let Some(id) = self.cluster.node_id(&d.name) {
-                        let pods = self.cluster.node(id).pods.clone();
-                        for p in pods {
-                            self.pod_gone(p);
-                        }
-                        self.cluster.remove_node(id);
-                        self.record(
-                            "NodeDeleted",
-                            format!("node/{}", d.name),
-                            String::new(),
-                            None,
-                        );
+                        self.remove_node(id);
                     }
                 }
                 kind => {
@@ -1168,6 +1178,8 @@ impl<'a> Simulation<'a> {
                 Ev::Evict(pod, node) => self.evict(pod, node),
                 Ev::FaultStart(i) => self.fault(i, true),
                 Ev::FaultEnd(i) => self.fault(i, false),
+                Ev::AutoscalerScan => self.autoscaler_scan(),
+                Ev::NodeProvisioned(g) => self.node_provisioned(g),
             }
             #[cfg(debug_assertions)]
             if let Err(e) = self.cluster.check_invariants() {

@@ -306,3 +306,40 @@ fn all_zones_down_means_no_evictions_and_small_partial_zone_stops_too() {
     );
     assert!(s.totals["pods_evicted"] > 0);
 }
+
+#[test]
+fn autoscaler_adds_nodes_for_pending_pods_up_to_max_and_removes_empty_ones() {
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 60m\n  cluster:\n    nodeGroups:\n    - {namePrefix: pool, count: 1, minSize: 1, maxSize: 5, allocatable: {cpu: \"4\", memory: 16Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  changes:\n  - at: 20m\n    scale: {kind: Deployment, namespace: default, name: web, replicas: 0}\n";
+    let path = scenario(
+        "ca",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &deployment("web", 6, "3")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    let ups = times(&log, "TriggeredScaleUp");
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    // First scan at 10 s; four nodes (maxSize 5) for six 3-CPU pods on 4-CPU nodes.
+    assert!(
+        log.iter()
+            .any(|l| l.contains("4 node(s) for 4 pending pod(s)")),
+        "{log:?}"
+    );
+    let added = times(&log, "NodeAdded");
+    assert_eq!(added.len(), 5);
+    assert!(
+        added[1..]
+            .iter()
+            .all(|t| (*t - (ups[0] + 120.0)).abs() < 0.01),
+        "{added:?}"
+    );
+    assert_eq!(s.totals["pods_scheduled"], 5);
+    // After the scale-down to 0 replicas, empty nodes go after 10 minutes, down to minSize.
+    let removed = times(&log, "ScaleDown");
+    assert_eq!(removed.len(), 4, "{removed:?}");
+    assert!(
+        removed.iter().all(|t| *t >= 1800.0 && *t <= 1800.0 + 15.0),
+        "{removed:?}"
+    );
+}
