@@ -97,3 +97,13 @@ fn same_seed_same_bytes() {
     ]);
     assert_eq!(a, b);
 }
+
+#[test]
+fn validate_checks_scenarios_and_their_variants() {
+    let (code, out, err) = cascade(&["validate", "scenarios/grafana-2019-preemption.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 scenario(s) and variant(s)"), "{out}");
+    let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/bad-scenario.yaml"]);
+    assert_eq!(code, 2);
+    insta::assert_snapshot!(err);
+}
