@@ -7,8 +7,10 @@ use std::path::PathBuf;
 /// Whether a file holds a cascade scenario (a document of the cascade.dev group).
 fn is_scenario(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| {
-        t.lines()
-            .any(|l| l.trim_start().starts_with("apiVersion:") && l.contains(cascade_sim::scenario::API_GROUP))
+        t.lines().any(|l| {
+            l.trim_start().starts_with("apiVersion:")
+                && l.contains(cascade_sim::scenario::API_GROUP)
+        })
     })
 }
 

@@ -7,6 +7,7 @@
 //! schedules the victims' exit after their grace period, a deletion wakes the owner's
 //! controller and the unschedulable pods). The log and the metrics record what happened.
 
+pub mod generate;
 pub mod output;
 pub mod params;
 pub mod scenario;

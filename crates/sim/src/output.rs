@@ -4,8 +4,6 @@
 
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
-use cascade_manifest::Value;
-use cascade_model::Resources;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,38 +48,6 @@ impl Metrics {
         self.rows
             .push((t, values.iter().map(|(_, v)| *v).collect()));
     }
-}
-
-/// Parses a Node-style resource map (`cpu: "16"`, `memory: 64Gi`, `pods: "110"`).
-pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, String> {
-    let mut r = Resources::ZERO;
-    for (k, v) in m {
-        let s = match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return Err(format!("{k}: expected a quantity")),
-        };
-        let q = cascade_manifest::quantity::Quantity::parse(&s)
-            .map_err(|e| format!("{k}: invalid quantity {s:?}: expected {e}"))?;
-        let v = if k == "cpu" {
-            q.milli_value()
-        } else {
-            q.value()
-        }
-        .map_err(|e| format!("{k}: {e}"))?;
-        match k.as_str() {
-            "cpu" => r.milli_cpu = v,
-            "memory" => r.memory = v,
-            "ephemeral-storage" => r.ephemeral_storage = v,
-            "pods" => r.pods = v,
-            other => {
-                return Err(format!(
-                "unsupported resource {other:?}: expected cpu, memory, ephemeral-storage or pods"
-            ))
-            }
-        }
-    }
-    Ok(r)
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -82,6 +82,11 @@ pub struct KubeletParams {
     /// How long an application takes to exit after SIGTERM when a behaviour does not say; the
     /// pod is gone after min(this, terminationGracePeriodSeconds).
     pub default_shutdown_seconds: f64,
+    /// CrashLoopBackOff: the first restart delay (10 s), doubling up to the maximum (5 min),
+    /// reset once a container has run for `crashLoopResetSeconds` (10 min) (kubelet).
+    pub crash_loop_initial_backoff_seconds: f64,
+    pub crash_loop_max_backoff_seconds: f64,
+    pub crash_loop_reset_seconds: f64,
 }
 
 impl Default for KubeletParams {
@@ -91,6 +96,9 @@ impl Default for KubeletParams {
             container_start_seconds: 2.0,
             readiness_seconds: 5.0,
             default_shutdown_seconds: 2.0,
+            crash_loop_initial_backoff_seconds: 10.0,
+            crash_loop_max_backoff_seconds: 300.0,
+            crash_loop_reset_seconds: 600.0,
         }
     }
 }

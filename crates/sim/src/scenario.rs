@@ -123,6 +123,52 @@ pub struct ClusterSpec {
     /// Synthetic nodes.
     #[serde(default)]
     pub node_groups: Vec<NodeGroup>,
+    /// Synthetic workloads.
+    #[serde(default)]
+    pub workload_groups: Vec<WorkloadGroup>,
+}
+
+/// `count` Deployments (or StatefulSets) named `{namePrefix}-{i}` (i from 0, four digits), each
+/// with `replicas` pods of the given containers; every pod is labelled `app: NAME` and with
+/// `labels`, so behaviours can select a whole group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadGroup {
+    pub name_prefix: String,
+    pub count: usize,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Deployment (default) or StatefulSet.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default = "one")]
+    pub replicas: i32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub priority_class_name: Option<String>,
+    #[serde(default)]
+    pub termination_grace_period_seconds: Option<i64>,
+    pub containers: Vec<ContainerShape>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+fn one() -> i32 {
+    1
+}
+
+/// A container of a generated workload: a name and its resources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerShape {
+    pub name: String,
+    #[serde(default)]
+    pub requests: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Value>,
 }
 
 /// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`; an autoscaled node
@@ -175,6 +221,40 @@ pub struct Behaviour {
     pub readiness_seconds: Option<f64>,
     /// How long the application takes to exit after SIGTERM (capped by the grace period).
     pub shutdown_seconds: Option<f64>,
+    /// Memory use over time; past the pod's memory limit the container is OOM-killed.
+    #[serde(default)]
+    pub memory: Option<MemoryBehaviour>,
+}
+
+/// Memory that starts at `start` and grows by `growthPerMinute` (a leak, a cache that fills).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemoryBehaviour {
+    pub start: Bytes,
+    pub growth_per_minute: Bytes,
+}
+
+/// A memory amount written as a Kubernetes quantity ("512Mi", "1.5Gi", 1000000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bytes(pub i64);
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let s = match &v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "expected a quantity such as \"512Mi\"",
+                ))
+            }
+        };
+        cascade_manifest::quantity::Quantity::parse(&s)
+            .and_then(|q| q.value())
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid quantity {s:?}: expected {e}")))
+    }
 }
 
 /// A change an operator makes at a simulated time.

@@ -29,8 +29,10 @@ pub enum Ev {
     BackoffDone(PodId, u32),
     /// The kubelet has pulled the image and started the containers.
     ContainersStarted(PodId),
-    /// The readiness probe first succeeds.
-    PodReady(PodId),
+    /// The readiness probe first succeeds (after the n-th container start).
+    PodReady(PodId, u32),
+    /// The kernel's OOM killer ends the container (of the n-th start).
+    OomKill(PodId, u32),
     /// A terminating pod's containers have exited: the pod object is removed.
     PodGone(PodId),
     /// A controller syncs a workload.
@@ -83,6 +85,11 @@ struct PodRt {
     last_attempt: Time,
     queued: Queued,
     behaviour: Option<usize>,
+    /// Container starts so far (stale timers from an earlier start are ignored).
+    starts: u32,
+    /// Restarts counted for CrashLoopBackOff, and when the container last started.
+    restarts: u32,
+    last_start: Time,
 }
 
 #[derive(Clone, Debug)]
@@ -196,6 +203,11 @@ impl<'a> Simulation<'a> {
         for f in &files {
             let m = &self.sc.files[f].manifests;
             self.apply_manifests(m, true);
+        }
+        for g in self.sc.spec.cluster.workload_groups.clone() {
+            for w in crate::generate::generate_workloads(&g)? {
+                self.apply_workload(w);
+            }
         }
         for i in 0..self.workloads.len() {
             self.sync(i);
@@ -469,6 +481,9 @@ impl<'a> Simulation<'a> {
             last_attempt: Time::ZERO,
             queued: Queued::No,
             behaviour,
+            starts: 0,
+            restarts: 0,
+            last_start: Time::ZERO,
         });
         let prio = self.cluster.pod(id).pod.priority;
         self.metrics.count("pods_created", 1);
@@ -685,8 +700,20 @@ impl<'a> Simulation<'a> {
             return;
         }
         rt.phase = Phase::Running;
+        rt.starts += 1;
+        rt.last_start = self.engine.now();
+        let starts = rt.starts;
         let key = self.cluster.pod(id).pod.key();
         self.record("Started", format!("pod/{key}"), String::new(), Some(id));
+        // A container whose memory grows past its limit is OOM-killed when it gets there.
+        let limit = self.cluster.pod(id).pod.memory_limit;
+        if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
+            if limit > 0 && m.growth_per_minute.0 > 0 {
+                let minutes = (limit - m.start.0).max(0) as f64 / m.growth_per_minute.0 as f64;
+                self.engine
+                    .schedule_in(secs(minutes * 60.0), Ev::OomKill(id, starts));
+            }
+        }
         // Ready, and for a controller available: minReadySeconds after the probe succeeds.
         let probe = self
             .behaviour(id)
@@ -697,14 +724,49 @@ impl<'a> Simulation<'a> {
             .and_then(|r| r.workload)
             .map_or(0, |w| self.workloads[w].w.min_ready_seconds);
         self.engine
-            .schedule_in(secs(probe + f64::from(min_ready)), Ev::PodReady(id));
+            .schedule_in(secs(probe + f64::from(min_ready)), Ev::PodReady(id, starts));
     }
 
-    fn pod_ready(&mut self, id: PodId) {
+    /// OOMKilled, then restarted after CrashLoopBackOff's delay.
+    fn oom_kill(&mut self, id: PodId, starts: u32) {
+        let now = self.now();
+        let k = self.p.kubelet.clone();
         let Some(rt) = self.rt[id as usize].as_mut() else {
             return;
         };
-        if self.cluster.pod(id).pod.terminating {
+        if rt.starts != starts || self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        if now - rt.last_start >= secs(k.crash_loop_reset_seconds) {
+            rt.restarts = 0;
+        }
+        rt.restarts += 1;
+        rt.ready = false;
+        rt.phase = Phase::Starting;
+        let delay = (k.crash_loop_initial_backoff_seconds
+            * 2f64.powi(rt.restarts.saturating_sub(1).min(30) as i32))
+        .min(k.crash_loop_max_backoff_seconds);
+        let workload = rt.workload;
+        let key = self.cluster.pod(id).pod.key();
+        self.metrics.count("pods_oom_killed", 1);
+        self.record(
+            "OOMKilled",
+            format!("pod/{key}"),
+            format!("container exceeded its memory limit; back-off {delay}s restarting failed container"),
+            Some(id),
+        );
+        self.engine
+            .schedule_in(secs(delay), Ev::ContainersStarted(id));
+        if let Some(w) = workload {
+            self.request_sync(w);
+        }
+    }
+
+    fn pod_ready(&mut self, id: PodId, starts: u32) {
+        let Some(rt) = self.rt[id as usize].as_mut() else {
+            return;
+        };
+        if self.cluster.pod(id).pod.terminating || rt.starts != starts {
             return;
         }
         rt.ready = true;
@@ -1168,7 +1230,8 @@ impl<'a> Simulation<'a> {
                     }
                 }
                 Ev::ContainersStarted(id) => self.containers_started(id),
-                Ev::PodReady(id) => self.pod_ready(id),
+                Ev::PodReady(id, n) => self.pod_ready(id, n),
+                Ev::OomKill(id, n) => self.oom_kill(id, n),
                 Ev::PodGone(id) => self.pod_gone(id),
                 Ev::Sync(w) => self.sync(w),
                 Ev::Change(i) => self.change(i),

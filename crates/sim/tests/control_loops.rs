@@ -343,3 +343,43 @@ fn autoscaler_adds_nodes_for_pending_pods_up_to_max_and_removes_empty_ones() {
         "{removed:?}"
     );
 }
+
+#[test]
+fn memory_growth_past_the_limit_is_oom_killed_and_restarted_with_crash_loop_backoff() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 20m\n{NODES}  behaviours:\n  - selector: {{matchLabels: {{app: leaky}}}}\n    startupSeconds: 0\n    memory: {{start: 256Mi, growthPerMinute: 256Mi}}\n"
+    );
+    let w = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: leaky}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: leaky}}\n  template:\n    metadata: {labels: {app: leaky}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {memory: 256Mi}, limits: {memory: 1Gi}}}]}\n";
+    let path = scenario("oom", &[("scenario.yaml", &sc), ("workloads.yaml", w)]);
+    let (s, log) = run(&path, &[]);
+    let starts = times(&log, "Started");
+    let ooms = times(&log, "OOMKilled");
+    assert!(ooms.len() >= 4, "{ooms:?}");
+    assert_eq!(s.totals["pods_oom_killed"], ooms.len() as u64);
+    // Each run lasts 3 minutes (256Mi -> 1Gi at 256Mi/min); back-off 10 s, 20 s, 40 s, ...
+    for (i, w) in ooms.iter().zip(&starts).enumerate() {
+        assert!(
+            (w.0 - w.1 - 180.0).abs() < 0.01,
+            "run {i}: started {} killed {}",
+            w.1,
+            w.0
+        );
+    }
+    for i in 0..3 {
+        let backoff = starts[i + 1] - ooms[i];
+        assert!(
+            (backoff - 10.0 * 2f64.powi(i as i32)).abs() < 0.01,
+            "{i}: {backoff}"
+        );
+    }
+}
+
+#[test]
+fn workload_groups_generate_deployments_of_one_shape() {
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 5m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 4, allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    workloadGroups:\n    - namePrefix: app\n      count: 20\n      replicas: 3\n      namespace: dev\n      labels: {tier: web}\n      containers:\n      - {name: app, requests: {cpu: 100m, memory: 128Mi}}\n      - {name: log-shipper, requests: {cpu: 50m}, limits: {memory: 64Mi}}\n";
+    let path = scenario("wg", &[("scenario.yaml", sc)]);
+    let (s, log) = run(&path, &[]);
+    assert_eq!(s.totals["pods_created"], 60);
+    assert_eq!(s.totals["pods_scheduled"], 60);
+    assert!(log.iter().any(|l| l.contains("pod/dev/app-0019-")));
+}

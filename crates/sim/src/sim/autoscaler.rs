@@ -177,7 +177,7 @@ impl Simulation<'_> {
     }
 
     pub(super) fn group_node(&mut self, g: &NodeGroup, index: usize) -> Result<Node, String> {
-        let allocatable = crate::output::resources_from_map(&g.allocatable)
+        let allocatable = crate::generate::resources_from_map(&g.allocatable)
             .map_err(|e| format!("node group {}: allocatable: {e}", g.name_prefix))?;
         let name = format!("{}-{index}", g.name_prefix);
         let mut labels: cascade_model::Labels = g.labels.clone().into_iter().collect();

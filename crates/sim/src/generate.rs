@@ -1,0 +1,126 @@
+//! Synthetic cluster parts a scenario can ask for instead of manifests: resources written as
+//! quantities, and groups of workloads of one shape.
+
+use cascade_manifest::Value;
+use cascade_model::Resources;
+use std::collections::BTreeMap;
+
+/// Parses a Node-style resource map (`cpu: "16"`, `memory: 64Gi`, `pods: "110"`).
+pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, String> {
+    let mut r = Resources::ZERO;
+    for (k, v) in m {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("{k}: expected a quantity")),
+        };
+        let q = cascade_manifest::quantity::Quantity::parse(&s)
+            .map_err(|e| format!("{k}: invalid quantity {s:?}: expected {e}"))?;
+        let v = if k == "cpu" {
+            q.milli_value()
+        } else {
+            q.value()
+        }
+        .map_err(|e| format!("{k}: {e}"))?;
+        match k.as_str() {
+            "cpu" => r.milli_cpu = v,
+            "memory" => r.memory = v,
+            "ephemeral-storage" => r.ephemeral_storage = v,
+            "pods" => r.pods = v,
+            other => {
+                return Err(format!(
+                "unsupported resource {other:?}: expected cpu, memory, ephemeral-storage or pods"
+            ))
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// The Deployments or StatefulSets of a scenario's workload group.
+pub fn generate_workloads(
+    g: &crate::scenario::WorkloadGroup,
+) -> Result<Vec<cascade_model::Workload>, String> {
+    use cascade_model::objects::{
+        nonzero_container, DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE,
+        DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
+    };
+    use cascade_model::{
+        LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, Workload, WorkloadKind,
+    };
+    let kind =
+        match g.kind.as_deref() {
+            None | Some("Deployment") => WorkloadKind::Deployment,
+            Some("StatefulSet") => WorkloadKind::StatefulSet,
+            Some(other) => return Err(format!(
+                "workload group {}: unsupported kind {other:?}: expected Deployment or StatefulSet",
+                g.name_prefix
+            )),
+        };
+    if g.containers.is_empty() {
+        return Err(format!(
+            "workload group {}: expected at least one container",
+            g.name_prefix
+        ));
+    }
+    let mut requests = Resources::ZERO;
+    let mut nonzero = Resources::ZERO;
+    let mut limit = 0i64;
+    let mut unlimited = false;
+    for c in &g.containers {
+        let r = resources_from_map(&c.requests).map_err(|e| {
+            format!(
+                "workload group {} container {}: requests: {e}",
+                g.name_prefix, c.name
+            )
+        })?;
+        let l = resources_from_map(&c.limits).map_err(|e| {
+            format!(
+                "workload group {} container {}: limits: {e}",
+                g.name_prefix, c.name
+            )
+        })?;
+        requests += r;
+        nonzero += nonzero_container(r);
+        if l.memory == 0 {
+            unlimited = true;
+        }
+        limit += l.memory;
+    }
+    requests.pods = 1;
+    nonzero.pods = 1;
+    let mut out = Vec::with_capacity(g.count);
+    for i in 0..g.count {
+        let name = format!("{}-{i:04}", g.name_prefix);
+        let mut pod = Pod::new(&g.namespace, &name, 0, 0);
+        pod.labels = g.labels.clone().into_iter().collect();
+        pod.labels.insert("app".into(), name.clone());
+        pod.requests = requests;
+        pod.nonzero_requests = nonzero;
+        pod.memory_limit = if unlimited { 0 } else { limit };
+        pod.priority_class_name = g.priority_class_name.clone();
+        pod.termination_grace_period_seconds = g
+            .termination_grace_period_seconds
+            .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+        pod.images = g.containers.iter().map(|c| c.name.clone()).collect();
+        out.push(Workload {
+            kind,
+            namespace: g.namespace.clone(),
+            name: name.clone(),
+            replicas: g.replicas,
+            selector: LabelSelector {
+                requirements: vec![Requirement::In("app".into(), vec![name])],
+            },
+            template: PodTemplate {
+                pod,
+                spec_priority: None,
+                spec_preemption_policy: None,
+            },
+            max_surge: DEFAULT_MAX_SURGE,
+            max_unavailable: DEFAULT_MAX_UNAVAILABLE,
+            min_ready_seconds: 0,
+            pod_management_policy: PodManagementPolicy::OrderedReady,
+        });
+    }
+    Ok(out)
+}
