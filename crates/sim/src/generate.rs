@@ -48,15 +48,16 @@ pub fn generate_workloads(
     use cascade_model::{
         LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, Workload, WorkloadKind,
     };
-    let kind =
-        match g.kind.as_deref() {
-            None | Some("Deployment") => WorkloadKind::Deployment,
-            Some("StatefulSet") => WorkloadKind::StatefulSet,
-            Some(other) => return Err(format!(
+    let kind = match g.kind.as_deref() {
+        None | Some("Deployment") => WorkloadKind::Deployment,
+        Some("StatefulSet") => WorkloadKind::StatefulSet,
+        Some(other) => {
+            return Err(format!(
                 "workload group {}: unsupported kind {other:?}: expected Deployment or StatefulSet",
                 g.name_prefix
-            )),
-        };
+            ))
+        }
+    };
     if g.containers.is_empty() {
         return Err(format!(
             "workload group {}: expected at least one container",
