@@ -254,3 +254,32 @@ mod tests {
         }
     }
 }
+
+/// A memory amount written as a Kubernetes quantity ("512Mi", "1.5Gi", 1000000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bytes(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(d)?;
+        let s = match &v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "expected a quantity such as \"512Mi\"",
+                ))
+            }
+        };
+        Quantity::parse(&s)
+            .and_then(|q| q.value())
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid quantity {s:?}: expected {e}")))
+    }
+}
+
+impl serde::Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}

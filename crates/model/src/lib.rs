@@ -20,7 +20,9 @@ pub use objects::{
 };
 pub use resources::{ResourceName, Resources};
 pub use rng::Rng;
-pub use selector::{LabelSelector, Labels, NodeSelector, NodeSelectorTerm, Requirement};
+pub use selector::{
+    LabelSelector, Labels, NodeSelector, NodeSelectorTerm, PodSelector, Requirement,
+};
 
 /// Time in milliseconds since the Unix epoch. Manifests carry wall-clock timestamps
 /// (`creationTimestamp`, `status.startTime`); the simulator's clock uses the same unit.

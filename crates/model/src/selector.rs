@@ -144,3 +144,32 @@ mod tests {
         assert!(!sel.matches("n2", &l));
     }
 }
+
+/// Which pods a behaviour or a counter applies to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl PodSelector {
+    /// Whether the selector picks a pod with this namespace and these labels.
+    pub fn matches_meta(&self, namespace: &str, labels: &Labels) -> bool {
+        self.namespace.as_ref().is_none_or(|n| n == namespace)
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    pub fn matches(&self, pod: &crate::Pod) -> bool {
+        self.namespace.as_ref().is_none_or(|n| *n == pod.namespace)
+            && self
+                .match_labels
+                .iter()
+                .all(|(k, v)| pod.labels.get(k) == Some(v))
+    }
+}

@@ -5,6 +5,7 @@
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -24,7 +25,7 @@ pub struct LogEvent {
 pub struct Metrics {
     totals: BTreeMap<&'static str, u64>,
     peaks: BTreeMap<&'static str, f64>,
-    columns: Vec<&'static str>,
+    columns: Vec<Cow<'static, str>>,
     rows: Vec<(Time, Vec<f64>)>,
 }
 
@@ -41,12 +42,13 @@ impl Metrics {
             *p = v;
         }
     }
-    pub fn sample(&mut self, t: Time, values: &[(&'static str, f64)]) {
+    /// One row; every row has the columns of the first.
+    pub fn sample(&mut self, t: Time, values: Vec<(Cow<'static, str>, f64)>) {
+        let row = values.iter().map(|(_, v)| *v).collect();
         if self.columns.is_empty() {
-            self.columns = values.iter().map(|(k, _)| *k).collect();
+            self.columns = values.into_iter().map(|(k, _)| k).collect();
         }
-        self.rows
-            .push((t, values.iter().map(|(_, v)| *v).collect()));
+        self.rows.push((t, row));
     }
 }
 
@@ -70,6 +72,9 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub totals: BTreeMap<String, u64>,
     pub peaks: BTreeMap<String, f64>,
+    /// Fractions and means (write availability, success ratios, amplification); only runs
+    /// with services have any.
+    pub ratios: BTreeMap<String, f64>,
     pub expectations: Vec<ExpectationResult>,
 }
 
@@ -115,9 +120,15 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
     for (k, v) in &sim.metrics.peaks {
         peaks.insert(k.to_string(), *v);
     }
+    let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
+    if !sim.services.is_empty() {
+        totals.extend(sim.services.totals());
+        peaks.extend(sim.services.peaks());
+        ratios.extend(sim.services.ratios());
+    }
     let mut expectations = Vec::new();
     for e in &sc.spec.expectations {
-        expectations.push(evaluate(sim, e, &totals, &peaks)?);
+        expectations.push(evaluate(sim, e, &totals, &peaks, &ratios)?);
     }
     Ok(Summary {
         scenario: sc.name.clone(),
@@ -128,6 +139,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         wall_seconds,
         totals,
         peaks,
+        ratios,
         expectations,
     })
 }
@@ -137,6 +149,7 @@ fn evaluate(
     e: &Expectation,
     totals: &BTreeMap<String, u64>,
     peaks: &BTreeMap<String, f64>,
+    ratios: &BTreeMap<String, f64>,
 ) -> Result<ExpectationResult, String> {
     let windowed = e.selector.is_some() || e.after.is_some() || e.before.is_some();
     let value = match e.metric.split_once('.') {
@@ -157,8 +170,9 @@ fn evaluate(
                 .count() as f64
         }
         Some(("totals", name)) => *totals.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
-        Some(("peaks", name)) if !windowed => *peaks.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}", e.name, e.metric))?,
-        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window) or peaks.NAME", e.name, e.metric)),
+        Some(("peaks", name)) if !windowed => *peaks.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME", e.name, e.metric)),
     };
     let mut bound = Vec::new();
     let mut passed = true;

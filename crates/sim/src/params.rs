@@ -5,7 +5,9 @@
 //! kubelet flags cited on each field.
 
 use cascade_scheduler::SchedulerConfig;
+use cascade_services::{ClientSpec, RemoteWriteSpec, RingSpec, ServiceSpec, ServicesConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -16,6 +18,17 @@ pub struct Params {
     pub controllers: ControllerParams,
     pub node_lifecycle: NodeLifecycleParams,
     pub cluster_autoscaler: AutoscalerParams,
+    /// The services on the cluster, by name (a scenario's `spec.services`; see
+    /// cascade-services `ServiceSpec`): `--set services.proxy.memoryLimit=1Gi`.
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Cortex rings whose ingesters are pods (`spec.rings`).
+    pub rings: BTreeMap<String, RingSpec>,
+    /// Prometheus remote_write fleets (`spec.remoteWrite`).
+    pub remote_write: BTreeMap<String, RemoteWriteSpec>,
+    /// Clients with retry policies (`spec.clients`).
+    pub clients: BTreeMap<String, ClientSpec>,
+    /// How the services' summary figures are measured.
+    pub service_metrics: ServiceMetricsParams,
     /// Seconds between metric samples (rows of metrics.csv).
     pub sample_interval_seconds: f64,
     /// The wall-clock instant simulated time 0 stands for (RFC 3339): pods created during the
@@ -32,8 +45,51 @@ impl Default for Params {
             controllers: ControllerParams::default(),
             node_lifecycle: NodeLifecycleParams::default(),
             cluster_autoscaler: AutoscalerParams::default(),
+            services: BTreeMap::new(),
+            rings: BTreeMap::new(),
+            remote_write: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            service_metrics: ServiceMetricsParams::default(),
             sample_interval_seconds: 10.0,
             start_time: "2024-01-01T00:00:00Z".into(),
+        }
+    }
+}
+
+impl Params {
+    /// The services part of the parameters, as cascade-services takes it.
+    pub fn services_config(&self) -> ServicesConfig {
+        ServicesConfig {
+            services: self.services.clone(),
+            rings: self.rings.clone(),
+            remote_write: self.remote_write.clone(),
+            clients: self.clients.clone(),
+            baseline_warmup_seconds: self.service_metrics.baseline_warmup_seconds,
+            outage_error_ratio: self.service_metrics.outage_error_ratio,
+        }
+    }
+}
+
+/// How the services' figures in summary.json are measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServiceMetricsParams {
+    /// The warm-up: service levels (`ratios.write_availability`, the ring's availability,
+    /// `totals.write_outage_seconds`) are measured from this long after the start, and
+    /// `peaks.{service}_qps_ratio` divides by the mean request rate from then until the first
+    /// change or fault.
+    pub baseline_warmup_seconds: f64,
+    /// A sample interval counts towards `totals.write_outage_seconds` when more than this
+    /// fraction of its remote_write requests failed (1%).
+    pub outage_error_ratio: f64,
+}
+
+impl Default for ServiceMetricsParams {
+    fn default() -> Self {
+        let d = ServicesConfig::default();
+        ServiceMetricsParams {
+            baseline_warmup_seconds: d.baseline_warmup_seconds,
+            outage_error_ratio: d.outage_error_ratio,
         }
     }
 }

@@ -4,9 +4,11 @@
 //! expectations that decide the exit code. It sets causes, never outcomes.
 
 use crate::params::{merge, set_path, Params};
+pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{
     from_value, Diagnostic, Errors, Manifests, Path, PathError, Severity, Value,
 };
+pub use cascade_model::PodSelector;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -105,6 +107,19 @@ pub struct Spec {
     pub changes: Vec<Change>,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The services on the cluster (cascade-services `ServiceSpec`, by name), merged into the
+    /// parameters at `services`, so variants and `--set services.NAME.FIELD=V` override them.
+    #[serde(default)]
+    pub services: serde_json::Value,
+    /// Cortex rings (`RingSpec`), at `rings`.
+    #[serde(default)]
+    pub rings: serde_json::Value,
+    /// Prometheus remote_write fleets (`RemoteWriteSpec`), at `remoteWrite`.
+    #[serde(default)]
+    pub remote_write: serde_json::Value,
+    /// Clients with retry policies (`ClientSpec`), at `clients`.
+    #[serde(default)]
+    pub clients: serde_json::Value,
     /// Model parameters (see `Params`), merged over the defaults.
     #[serde(default)]
     pub parameters: serde_json::Value,
@@ -191,25 +206,6 @@ pub struct NodeGroup {
     pub max_size: Option<usize>,
 }
 
-/// Which pods a behaviour or a counter applies to.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PodSelector {
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub match_labels: BTreeMap<String, String>,
-}
-
-impl PodSelector {
-    pub fn matches(&self, pod: &cascade_model::Pod) -> bool {
-        self.namespace.as_ref().is_none_or(|n| *n == pod.namespace)
-            && self
-                .match_labels
-                .iter()
-                .all(|(k, v)| pod.labels.get(k) == Some(v))
-    }
-}
-
 /// How the containers of the selected pods behave.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -232,29 +228,6 @@ pub struct Behaviour {
 pub struct MemoryBehaviour {
     pub start: Bytes,
     pub growth_per_minute: Bytes,
-}
-
-/// A memory amount written as a Kubernetes quantity ("512Mi", "1.5Gi", 1000000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bytes(pub i64);
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        let s = match &v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(serde::de::Error::custom(
-                    "expected a quantity such as \"512Mi\"",
-                ))
-            }
-        };
-        cascade_manifest::quantity::Quantity::parse(&s)
-            .and_then(|q| q.value())
-            .map(Bytes)
-            .map_err(|e| serde::de::Error::custom(format!("invalid quantity {s:?}: expected {e}")))
-    }
 }
 
 /// A change an operator makes at a simulated time.
@@ -353,6 +326,27 @@ pub struct Variant {
     pub skip_changes: Vec<usize>,
 }
 
+/// The services part of a scenario document, typed, for located errors.
+#[derive(Deserialize)]
+#[allow(dead_code)] // only deserialised, for the errors
+struct ServicesDoc {
+    spec: ServicesSpecDoc,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // only deserialised, for the errors
+struct ServicesSpecDoc {
+    #[serde(default)]
+    services: BTreeMap<String, cascade_services::ServiceSpec>,
+    #[serde(default)]
+    rings: BTreeMap<String, cascade_services::RingSpec>,
+    #[serde(default)]
+    remote_write: BTreeMap<String, cascade_services::RemoteWriteSpec>,
+    #[serde(default)]
+    clients: BTreeMap<String, cascade_services::ClientSpec>,
+}
+
 /// A manifest file read for the scenario.
 pub struct ManifestFile {
     pub path: String,
@@ -421,8 +415,19 @@ pub fn load(
             ),
         )]));
     }
+    // The services' declarations, checked here so that an error carries its line.
+    from_value::<ServicesDoc>(doc.object.clone())
+        .map_err(|e| Errors(vec![located(&m, &origin, e)]))?;
     let mut spec = parsed.spec;
     let mut param_tree = serde_json::to_value(Params::default()).expect("params serialize");
+    for (key, value) in [
+        ("services", &spec.services),
+        ("rings", &spec.rings),
+        ("remoteWrite", &spec.remote_write),
+        ("clients", &spec.clients),
+    ] {
+        merge(&mut param_tree[key], value);
+    }
     merge(&mut param_tree, &spec.parameters);
     if let Some(v) = variant {
         let Some(var) = spec.variants.get(v).cloned() else {
@@ -455,6 +460,8 @@ pub fn load(
             format!("invalid parameters (spec.parameters, variant or --set): {e}"),
         )
     })?;
+    // Names the services refer to (a target, a ring) must exist.
+    cascade_services::World::new(params.services_config(), 0).map_err(|e| bad(&file, e))?;
     // Stable order of changes by time; equal times keep file order.
     spec.changes.sort_by(|a, b| a.at.0.total_cmp(&b.at.0));
 

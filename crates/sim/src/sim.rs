@@ -15,6 +15,7 @@ use cascade_model::{
 use cascade_scheduler::{
     clear_lower_nominations, filter, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler,
 };
+use cascade_services::{Effect, Out, PodInfo, SvcEv, World};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod autoscaler;
@@ -55,6 +56,8 @@ pub enum Ev {
     AutoscalerScan,
     /// A node the autoscaler asked for joins (node group index).
     NodeProvisioned(usize),
+    /// A timer of the services on the cluster (cascade-services).
+    Svc(SvcEv),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +128,10 @@ pub struct Simulation<'a> {
     start_ms: i64,
     horizon: Time,
     pub metrics: Metrics,
+    /// The services, rings, remote_write fleets and clients living on the cluster.
+    pub services: World,
+    /// Reused buffer for what the services answer.
+    svc_out: Out,
     pub log: Vec<LogEvent>,
     /// Namespace and labels of every pod ever created, by PodId (for counting by selector).
     pub pod_meta: Vec<(String, cascade_model::Labels)>,
@@ -147,8 +154,11 @@ impl<'a> Simulation<'a> {
                     )
                 })?
                 .as_millisecond();
+        let services = World::new(p.services_config(), sc.seed)?;
         let mut sim = Simulation {
             sc,
+            services,
+            svc_out: Out::default(),
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(sc.seed, "scheduler")),
             names: Rng::stream(sc.seed, "controller-names"),
             p,
@@ -222,6 +232,21 @@ impl<'a> Simulation<'a> {
             }
         }
         self.engine.schedule(Time::ZERO, Ev::Sample);
+        if !self.services.is_empty() {
+            // The services' steady state is what runs before the first change or fault.
+            let first = self
+                .sc
+                .spec
+                .changes
+                .iter()
+                .map(|c| c.at.0)
+                .chain(self.sc.spec.faults.iter().map(|f| f.at.0))
+                .fold(self.horizon.as_secs_f64(), f64::min);
+            self.services.set_baseline_until(secs(first));
+            let mut out = std::mem::take(&mut self.svc_out);
+            self.services.start(Time::ZERO, &mut out);
+            self.apply_svc(out);
+        }
         if !self.autoscaler.groups.is_empty() {
             let scan = secs(self.p.cluster_autoscaler.scan_interval_seconds);
             self.engine.schedule(scan, Ev::AutoscalerScan);
@@ -669,10 +694,18 @@ impl<'a> Simulation<'a> {
             rt.queued = Queued::No;
         }
         self.unschedulable.remove(&id);
+        // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
+        // its exit; the kubelet only enforces the grace period.
+        let claimed = self.svc_call(|w, now, out| w.terminating(now, id, out));
         if !bound {
             self.engine.schedule_in(Time::ZERO, Ev::PodGone(id));
         } else if self.node_is_up(self.cluster.pod(id).node.expect("bound")) {
-            self.schedule_pod_gone(id);
+            if claimed {
+                let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+                self.engine.schedule_in(secs(grace), Ev::PodGone(id));
+            } else {
+                self.schedule_pod_gone(id);
+            }
         }
         // On a node that is down the kubelet cannot confirm the deletion: the pod stays
         // Terminating, holding its place, until the node returns.
@@ -705,6 +738,16 @@ impl<'a> Simulation<'a> {
         let starts = rt.starts;
         let key = self.cluster.pod(id).pod.key();
         self.record("Started", format!("pod/{key}"), String::new(), Some(id));
+        if !self.services.is_empty() {
+            let pod = &self.cluster.pod(id).pod;
+            let info = PodInfo {
+                name: pod.name.clone(),
+                namespace: pod.namespace.clone(),
+                labels: pod.labels.clone(),
+                memory_limit: pod.memory_limit,
+            };
+            self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
+        }
         // A container whose memory grows past its limit is OOM-killed when it gets there.
         let limit = self.cluster.pod(id).pod.memory_limit;
         if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
@@ -743,6 +786,10 @@ impl<'a> Simulation<'a> {
         rt.restarts += 1;
         rt.ready = false;
         rt.phase = Phase::Starting;
+        self.svc_call(|w, now, out| w.process_died(now, id, out));
+        let Some(rt) = self.rt[id as usize].as_mut() else {
+            return;
+        };
         let delay = (k.crash_loop_initial_backoff_seconds
             * 2f64.powi(rt.restarts.saturating_sub(1).min(30) as i32))
         .min(k.crash_loop_max_backoff_seconds);
@@ -773,12 +820,14 @@ impl<'a> Simulation<'a> {
         if let Some(w) = rt.workload {
             self.request_sync(w);
         }
+        self.svc_call(|w, now, out| w.pod_ready(now, id, out));
     }
 
     fn pod_gone(&mut self, id: PodId) {
         if self.cluster.try_pod(id).is_none() {
             return;
         }
+        self.svc_call(|w, now, out| w.pod_gone(now, id, out));
         let pod = self.cluster.delete_pod(id);
         let rt = self.rt[id as usize].take().expect("rt");
         self.unschedulable.remove(&id);
@@ -1189,30 +1238,83 @@ impl<'a> Simulation<'a> {
         }
         let nodes = self.cluster.node_count();
         let t = self.now();
-        self.metrics.sample(
-            t,
-            &[
-                ("nodes", nodes as f64),
-                ("pods_pending", pending as f64),
-                ("pods_nominated", nominated as f64),
-                ("pods_running", running as f64),
-                ("pods_terminating", terminating as f64),
-                ("nodes_not_ready", self.not_ready_nodes() as f64),
-                (
-                    "pods_created_total",
-                    self.metrics.total("pods_created") as f64,
-                ),
-                (
-                    "pods_preempted_total",
-                    self.metrics.total("pods_preempted") as f64,
-                ),
-            ],
-        );
+        let mut row: Vec<(std::borrow::Cow<'static, str>, f64)> = [
+            ("nodes", nodes as f64),
+            ("pods_pending", pending as f64),
+            ("pods_nominated", nominated as f64),
+            ("pods_running", running as f64),
+            ("pods_terminating", terminating as f64),
+            ("nodes_not_ready", self.not_ready_nodes() as f64),
+            (
+                "pods_created_total",
+                self.metrics.total("pods_created") as f64,
+            ),
+            (
+                "pods_preempted_total",
+                self.metrics.total("pods_preempted") as f64,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+        if !self.services.is_empty() {
+            row.extend(
+                self.services
+                    .sample(t)
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v)),
+            );
+        }
+        self.metrics.sample(t, row);
         self.metrics.peak("max_pending_pods", pending as f64);
         self.metrics
             .peak("max_terminating_pods", terminating as f64);
         self.engine
             .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
+    }
+
+    // ----- the services -----
+
+    /// Calls into the services with the current time and applies what they answer.
+    fn svc_call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
+        let mut out = std::mem::take(&mut self.svc_out);
+        let now = self.now();
+        let r = f(&mut self.services, now, &mut out);
+        self.apply_svc(out);
+        r
+    }
+
+    /// Schedules the services' timers and carries out their effects on the cluster.
+    fn apply_svc(&mut self, mut out: Out) {
+        for (at, ev) in out.timers.drain(..) {
+            self.engine.schedule(at, Ev::Svc(ev));
+        }
+        let effects = std::mem::take(&mut out.effects);
+        self.svc_out = out;
+        for e in effects {
+            match e {
+                Effect::OomKill(pod) => {
+                    if let Some(starts) = self
+                        .rt
+                        .get(pod as usize)
+                        .and_then(|r| r.as_ref())
+                        .map(|r| r.starts)
+                    {
+                        self.oom_kill(pod, starts);
+                    }
+                }
+                Effect::Exited(pod) => {
+                    if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
+                        self.pod_gone(pod);
+                    }
+                }
+                Effect::Log {
+                    kind,
+                    object,
+                    message,
+                } => self.record(kind, object, message, None),
+            }
+        }
     }
 
     /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
@@ -1243,6 +1345,7 @@ impl<'a> Simulation<'a> {
                 Ev::FaultEnd(i) => self.fault(i, false),
                 Ev::AutoscalerScan => self.autoscaler_scan(),
                 Ev::NodeProvisioned(g) => self.node_provisioned(g),
+                Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),
             }
             #[cfg(debug_assertions)]
             if let Err(e) = self.cluster.check_invariants() {

@@ -100,6 +100,10 @@ impl Simulation<'_> {
         if rt.up {
             rt.up = false;
             rt.down_since = now;
+            // The machine is gone: so are the processes on it.
+            for p in self.cluster.node(id).pods.clone() {
+                self.svc_call(|w, now, out| w.process_died(now, p, out));
+            }
         }
     }
 
@@ -154,6 +158,10 @@ impl Simulation<'_> {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
         let now_ms = self.wall_ms();
+        // MarkPodsNotReady: the endpoints controller drops the node's pods from Services.
+        for p in self.cluster.node(id).pods.clone() {
+            self.svc_call(|w, now, out| w.pod_not_ready(now, p, out));
+        }
         let rt = self.node_rt(id);
         rt.ready = false;
         self.metrics.count("node_not_ready_transitions", 1);
@@ -191,6 +199,11 @@ impl Simulation<'_> {
         }
         self.cluster.remove_taints(id, TAINT_UNREACHABLE);
         self.cluster.remove_taints(id, TAINT_NOT_READY);
+        for p in self.cluster.node(id).pods.clone() {
+            if self.rt[p as usize].as_ref().is_some_and(|r| r.ready) {
+                self.svc_call(|w, now, out| w.pod_ready(now, p, out));
+            }
+        }
         self.record("NodeReady", format!("node/{name}"), String::new(), None);
         self.move_all_to_active_or_backoff();
     }

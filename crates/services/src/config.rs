@@ -1,0 +1,301 @@
+//! What a scenario's `spec.services` declares, with every default named and sourced. A
+//! scenario's `spec.parameters.services`, a variant's `parameters.services` and
+//! `--set services.NAME.FIELD=VALUE` override any field.
+
+use cascade_manifest::quantity::Bytes;
+use cascade_model::PodSelector;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The services on a cluster, each keyed by the name its metrics carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// Capacity-limited request servers backed by pods (an auth proxy, DNS, an API server).
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Cortex-style hash rings whose ingesters are pods.
+    pub rings: BTreeMap<String, RingSpec>,
+    /// Fleets of Prometheus servers shipping samples with remote_write.
+    pub remote_write: BTreeMap<String, RemoteWriteSpec>,
+    /// Open-loop clients (users, sidecars) with a retry policy.
+    pub clients: BTreeMap<String, ClientSpec>,
+    /// The warm-up: service levels are measured from this long after the start, and the steady
+    /// state that `peaks.{service}_qps_ratio` compares with is the mean request rate from then
+    /// until the first change or fault.
+    pub baseline_warmup_seconds: f64,
+    /// A sample interval counts towards `totals.write_outage_seconds` when more than this
+    /// fraction of remote_write requests in it failed (1%: an SRE's "writes are failing").
+    pub outage_error_ratio: f64,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        ServicesConfig {
+            services: BTreeMap::new(),
+            rings: BTreeMap::new(),
+            remote_write: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            baseline_warmup_seconds: 60.0,
+            outage_error_ratio: 0.01,
+        }
+    }
+}
+
+impl ServicesConfig {
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+            && self.rings.is_empty()
+            && self.remote_write.is_empty()
+            && self.clients.is_empty()
+    }
+}
+
+/// How long a request holds a worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ServiceTime {
+    /// Exponentially distributed (an M/M/c server): the default, and what queueing theory's
+    /// closed forms assume.
+    #[default]
+    Exponential,
+    /// Always exactly the mean.
+    Deterministic,
+}
+
+/// A service whose replicas are the Ready pods its selector picks: each replica serves
+/// `workersPerReplica` requests at a time and queues the rest up to `queueCapacity`. Every
+/// request in a replica (served or queued) holds `memoryPerRequest`; past the pod's memory
+/// limit the container is OOM-killed, and its requests fail with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServiceSpec {
+    /// The pods that serve it. A pod receives requests once Ready, as an Endpoint does.
+    pub selector: PodSelector,
+    /// Requests one replica serves at once (Go servers: goroutines bounded by CPU; c in M/M/c).
+    pub workers_per_replica: u32,
+    /// Mean time one request holds a worker.
+    pub service_seconds: f64,
+    pub service_time: ServiceTime,
+    /// Requests a replica queues beyond its workers; more are rejected at once (503).
+    pub queue_capacity: u32,
+    /// A queued request older than this when a worker frees is dropped unserved (load
+    /// shedding); none by default, as in a plain Go HTTP server.
+    pub queue_timeout_seconds: Option<f64>,
+    /// Memory a replica uses with no request in it.
+    pub memory_base: Bytes,
+    /// Memory each request in the replica holds (its body, buffers, goroutine).
+    pub memory_per_request: Bytes,
+    /// The container's memory limit when the pod sets none (0: unlimited).
+    pub memory_limit: Bytes,
+    /// A ring the service writes to (a Cortex distributor): a request succeeds only if the
+    /// ring accepts the write of every series in it.
+    pub ring: Option<String>,
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            selector: PodSelector::default(),
+            workers_per_replica: 8,
+            service_seconds: 0.01,
+            service_time: ServiceTime::Exponential,
+            queue_capacity: 1000,
+            queue_timeout_seconds: None,
+            memory_base: Bytes(64 << 20),
+            memory_per_request: Bytes(1 << 20),
+            memory_limit: Bytes(0),
+            ring: None,
+        }
+    }
+}
+
+/// A Cortex ring (cortexproject/cortex pkg/ring and pkg/ingester, 2019; see
+/// ../shared/reference/cortex-and-clients.md) whose ingesters are the pods the selector picks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RingSpec {
+    pub selector: PodSelector,
+    /// -ingester.num-tokens (128).
+    pub num_tokens: u32,
+    /// -distributor.replication-factor (3).
+    pub replication_factor: u32,
+    /// -ring.heartbeat-timeout (1 min): an ingester silent longer is unhealthy.
+    pub heartbeat_timeout_seconds: f64,
+    /// -ingester.join-after (Cortex's default 0 s; Grafana ran 30 s): how long a new (PENDING)
+    /// ingester waits for a leaving one to hand it series before it claims tokens of its own.
+    pub join_after_seconds: f64,
+    /// -ingester.max-transfer-retries (60 in Grafana's jsonnet): hand-over attempts of a
+    /// leaving ingester while no PENDING ingester exists.
+    pub max_transfer_retries: u32,
+    /// Backoff between hand-over attempts (5 s: 60 retries is about 5 minutes).
+    pub transfer_retry_seconds: f64,
+    /// How long streaming the in-memory series to the joining ingester takes.
+    pub transfer_seconds: f64,
+    /// How long flushing the in-memory chunks to the store takes when no hand-over happens.
+    pub flush_seconds: f64,
+    /// Distinct series one write request carries (a batch's samples are mostly of distinct
+    /// series); a write fails if any of them lacks a quorum.
+    pub series_per_write: u32,
+}
+
+impl Default for RingSpec {
+    fn default() -> Self {
+        RingSpec {
+            selector: PodSelector::default(),
+            num_tokens: 128,
+            replication_factor: 3,
+            heartbeat_timeout_seconds: 60.0,
+            join_after_seconds: 0.0,
+            max_transfer_retries: 60,
+            transfer_retry_seconds: 5.0,
+            transfer_seconds: 60.0,
+            flush_seconds: 120.0,
+            series_per_write: 100,
+        }
+    }
+}
+
+/// Randomisation of a retry delay (Brooker, "Exponential Backoff And Jitter", AWS 2015).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Jitter {
+    /// The delay as computed: clients that failed together retry together.
+    #[default]
+    None,
+    /// Uniform in [0, delay].
+    Full,
+    /// delay/2 plus uniform in [0, delay/2].
+    Equal,
+    /// Uniform in [base, 3 x the previous delay], capped.
+    Decorrelated,
+}
+
+/// Exponential backoff: `initial`, multiplied by `multiplier` per failure up to `max`, jittered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Backoff {
+    pub initial_seconds: f64,
+    pub max_seconds: f64,
+    pub multiplier: f64,
+    pub jitter: Jitter,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial_seconds: 0.1,
+            max_seconds: 10.0,
+            multiplier: 2.0,
+            jitter: Jitter::None,
+        }
+    }
+}
+
+/// A fleet of Prometheus servers, each with its own remote_write queue manager
+/// (prometheus/storage/remote/queue_manager.go, 2.8+ reading from the WAL). Defaults are the
+/// 2019 queue_config (../shared/reference/cortex-and-clients.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RemoteWriteSpec {
+    /// The service the samples are written to (an auth proxy in front of the distributors).
+    pub target: String,
+    /// How many Prometheus servers.
+    pub servers: u32,
+    /// Samples each server appends to its WAL per second.
+    pub samples_per_second: f64,
+    /// queue_config.capacity (10000): samples a shard buffers in memory; the rest wait in the
+    /// WAL (never lost while the WAL keeps them).
+    pub capacity: u32,
+    /// queue_config.min_shards (1).
+    pub min_shards: u32,
+    /// queue_config.max_shards (1000).
+    pub max_shards: u32,
+    /// queue_config.max_samples_per_send (100).
+    pub max_samples_per_send: u32,
+    /// queue_config.batch_send_deadline (5 s): a partial batch is sent after this long.
+    pub batch_send_deadline_seconds: f64,
+    /// remote_timeout (30 s).
+    pub remote_timeout_seconds: f64,
+    /// min_backoff 30 ms, max_backoff 100 ms (2019), doubling, no jitter.
+    pub backoff: Backoff,
+    /// shardUpdateDuration (10 s): how often the desired shard count is recomputed.
+    pub shard_update_seconds: f64,
+    /// ewmaWeight (0.2) of the rates the shard count is computed from.
+    pub ewma_weight: f64,
+    /// shardToleranceFraction (0.3): changes within this fraction are ignored.
+    pub shard_tolerance_fraction: f64,
+    /// The integral gain on pending samples per shard update (0.1: a tenth of the backlog per
+    /// update interval), Prometheus' catch-up term.
+    pub pending_gain: f64,
+    /// How long unsent samples survive in the WAL (head compaction truncates it about every
+    /// 2 h): older ones are lost.
+    pub wal_retention_seconds: f64,
+}
+
+impl Default for RemoteWriteSpec {
+    fn default() -> Self {
+        RemoteWriteSpec {
+            target: String::new(),
+            servers: 1,
+            samples_per_second: 1000.0,
+            capacity: 10_000,
+            min_shards: 1,
+            max_shards: 1000,
+            max_samples_per_send: 100,
+            batch_send_deadline_seconds: 5.0,
+            remote_timeout_seconds: 30.0,
+            backoff: Backoff {
+                initial_seconds: 0.03,
+                max_seconds: 0.1,
+                multiplier: 2.0,
+                jitter: Jitter::None,
+            },
+            shard_update_seconds: 10.0,
+            ewma_weight: 0.2,
+            shard_tolerance_fraction: 0.3,
+            pending_gain: 0.1,
+            wal_retention_seconds: 7200.0,
+        }
+    }
+}
+
+/// Open-loop clients: requests arrive as a Poisson process whatever happens to earlier ones
+/// (users, sidecars, cron jobs), each retried on failure per the policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ClientSpec {
+    pub target: String,
+    /// Logical requests per second (cache misses included).
+    pub rate_per_second: f64,
+    /// Requests per logical request (a lookup that fans out to k calls): the amplification.
+    pub requests_per_call: u32,
+    /// Client-side timeout of one attempt.
+    pub timeout_seconds: f64,
+    /// Attempts after the first.
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    /// A client-side cache: a logical request whose answer is younger than this is served from
+    /// it (0: no cache). Keys are drawn uniformly from `cacheKeys`.
+    pub cache_ttl_seconds: f64,
+    pub cache_keys: u32,
+    /// When it starts and stops sending (seconds of simulated time; stop absent: never).
+    pub start_seconds: f64,
+    pub stop_seconds: Option<f64>,
+}
+
+impl Default for ClientSpec {
+    fn default() -> Self {
+        ClientSpec {
+            target: String::new(),
+            rate_per_second: 10.0,
+            requests_per_call: 1,
+            timeout_seconds: 1.0,
+            max_retries: 3,
+            backoff: Backoff::default(),
+            cache_ttl_seconds: 0.0,
+            cache_keys: 1000,
+            start_seconds: 0.0,
+            stop_seconds: None,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The systems that live on a cluster, as one state machine fed by cascade-sim: capacity-limited
+//! services whose replicas are pods (an auth proxy, DNS, an API server), open-loop clients with
+//! retry policies and caches, Cortex rings whose ingesters are pods, and fleets of Prometheus
+//! servers shipping samples with remote_write.
+//!
+//! No clock and no I/O: [`World`] is told what happens to pods and handed back its own timers
+//! ([`SvcEv`]); it answers with timers to schedule and [`Effect`]s on the cluster (an OOM kill,
+//! a process that finished its shutdown). All its randomness comes from streams named
+//! "services" and "ring-tokens", so adding it to a run leaves every other component's random
+//! choices as they were.
+
+pub mod backoff;
+pub mod config;
+mod service;
+mod world;
+
+pub use config::{
+    Backoff, ClientSpec, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
+    ServicesConfig,
+};
+pub use world::{Effect, IngesterStep, Out, PodInfo, PodRef, ReqId, SvcEv, World};
+
+#[cfg(test)]
+mod tests;

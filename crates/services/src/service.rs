@@ -1,0 +1,156 @@
+//! A capacity-limited service: replicas backed by pods, each with `c` workers and a bounded
+//! FIFO queue, requests spread over Ready replicas at random (kube-proxy's iptables mode picks
+//! an endpoint at random), memory per request in the replica against the container's limit.
+//! At moderate load with exponential service times a replica is an M/M/c queue.
+
+use crate::config::{ServiceSpec, ServiceTime};
+use crate::world::{PodRef, ReqId};
+use std::collections::VecDeque;
+
+/// One replica: a pod's serving process.
+#[derive(Debug)]
+pub(crate) struct Replica {
+    pub pod: PodRef,
+    /// Receives new requests (Ready and not terminating).
+    pub routable: bool,
+    /// The process is running (requests in it are served); false after a crash.
+    pub alive: bool,
+    /// Incremented when the process dies: completions of an earlier life are stale.
+    pub gen: u32,
+    pub in_service: Vec<ReqId>,
+    pub queue: VecDeque<ReqId>,
+    pub memory_limit: i64,
+}
+
+impl Replica {
+    pub fn requests(&self) -> usize {
+        self.in_service.len() + self.queue.len()
+    }
+}
+
+/// What one service has counted.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ServiceStats {
+    pub arrivals: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    pub succeeded: u64,
+    pub oom_kills: u64,
+    pub shed: u64,
+    /// Requests refused because no replica was Ready (not counted in `arrivals`).
+    pub unavailable: u64,
+    /// Arrivals since the last sample.
+    pub interval_arrivals: u64,
+    pub peak_qps: f64,
+    pub baseline_sum: f64,
+    pub baseline_n: u32,
+    pub peak_requests_in_replica: usize,
+    /// Sum of response times of requests served to completion, for the mean latency.
+    pub latency_sum: f64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub name: String,
+    pub spec: ServiceSpec,
+    pub replicas: Vec<Replica>,
+    /// Indices of routable replicas.
+    pub routable: Vec<u32>,
+    pub ring: Option<u16>,
+    pub stats: ServiceStats,
+}
+
+/// Where a new request goes.
+pub(crate) enum Admission {
+    /// A worker takes it now.
+    Serve(u32),
+    /// It waits in the replica's queue.
+    Queued(u32),
+    /// A full queue: 503 at once.
+    Rejected,
+    /// No routable replica (no endpoints): the connection is refused before any replica
+    /// sees the request.
+    NoEndpoints,
+}
+
+impl Service {
+    pub fn new(name: String, spec: ServiceSpec, ring: Option<u16>) -> Service {
+        Service {
+            name,
+            spec,
+            replicas: Vec::new(),
+            routable: Vec::new(),
+            ring,
+            stats: ServiceStats::default(),
+        }
+    }
+
+    pub fn service_time(&self, rng: &mut cascade_model::Rng) -> f64 {
+        match self.spec.service_time {
+            ServiceTime::Exponential => crate::backoff::exponential(self.spec.service_seconds, rng),
+            ServiceTime::Deterministic => self.spec.service_seconds,
+        }
+    }
+
+    /// Picks a replica for a new request and places it there.
+    pub fn admit(&mut self, id: ReqId, pick: u64) -> Admission {
+        if self.routable.is_empty() {
+            return Admission::NoEndpoints;
+        }
+        let r = self.routable[(pick % self.routable.len() as u64) as usize];
+        let workers = self.spec.workers_per_replica as usize;
+        let cap = self.spec.queue_capacity as usize;
+        let rep = &mut self.replicas[r as usize];
+        let a = if rep.in_service.len() < workers {
+            rep.in_service.push(id);
+            Admission::Serve(r)
+        } else if rep.queue.len() < cap {
+            rep.queue.push_back(id);
+            Admission::Queued(r)
+        } else {
+            return Admission::Rejected;
+        };
+        let n = rep.requests();
+        if n > self.stats.peak_requests_in_replica {
+            self.stats.peak_requests_in_replica = n;
+        }
+        a
+    }
+
+    /// Whether the replica's memory is past its limit.
+    pub fn over_memory(&self, r: u32) -> bool {
+        let rep = &self.replicas[r as usize];
+        let limit = if rep.memory_limit > 0 {
+            rep.memory_limit
+        } else {
+            self.spec.memory_limit.0
+        };
+        limit > 0
+            && self.spec.memory_base.0 + self.spec.memory_per_request.0 * rep.requests() as i64
+                > limit
+    }
+
+    pub fn set_routable(&mut self, r: u32, on: bool) {
+        let rep = &mut self.replicas[r as usize];
+        if rep.routable == on {
+            return;
+        }
+        rep.routable = on;
+        if on {
+            self.routable.push(r);
+        } else {
+            self.routable.retain(|x| *x != r);
+        }
+    }
+
+    /// The process dies: it takes every request in it along (returned so they can fail).
+    pub fn kill(&mut self, r: u32) -> Vec<ReqId> {
+        self.set_routable(r, false);
+        let rep = &mut self.replicas[r as usize];
+        rep.alive = false;
+        rep.gen += 1;
+        let mut lost: Vec<ReqId> = rep.in_service.drain(..).collect();
+        lost.extend(rep.queue.drain(..));
+        lost
+    }
+}
