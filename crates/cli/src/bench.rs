@@ -145,3 +145,105 @@ pub fn print(f: &Figures) {
         f.pods
     );
 }
+
+/// What a seed sweep measured.
+pub struct Sweep {
+    pub scenario: String,
+    pub runs: u64,
+    pub threads: usize,
+    pub wall_s: f64,
+    pub events: u64,
+    /// Runs whose expectations all held.
+    pub passed: u64,
+    /// Per expectation: how many runs broke it.
+    pub broken: std::collections::BTreeMap<String, u64>,
+}
+
+/// Runs a scenario for seeds `first..first + runs` on `threads` threads (all cores when 0), in
+/// one process: the scenario and its manifests are loaded once and shared.
+pub fn sweep(
+    path: &std::path::Path,
+    variant: Option<&str>,
+    first: u64,
+    runs: u64,
+    threads: usize,
+) -> Result<Sweep, cascade_manifest::Errors> {
+    let base = cascade_sim::load(path, variant, &[], None)?;
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let next = std::sync::atomic::AtomicU64::new(first);
+    let t0 = Instant::now();
+    let results: Vec<Vec<(u64, bool, Vec<String>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if seed >= first + runs {
+                            break;
+                        }
+                        let Ok(mut sim) = cascade_sim::Simulation::with_seed(&base, seed) else {
+                            continue;
+                        };
+                        sim.run(|_| {});
+                        let Ok(summary) = cascade_sim::output::summarize(&sim, 0.0) else {
+                            continue;
+                        };
+                        let broken = summary
+                            .expectations
+                            .iter()
+                            .filter(|e| !e.passed)
+                            .map(|e| e.name.clone())
+                            .collect();
+                        mine.push((summary.events_processed, summary.passed(), broken));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let wall_s = t0.elapsed().as_secs_f64();
+    let mut out = Sweep {
+        scenario: base.name.clone(),
+        runs: 0,
+        threads,
+        wall_s,
+        events: 0,
+        passed: 0,
+        broken: Default::default(),
+    };
+    for (events, passed, broken) in results.into_iter().flatten() {
+        out.runs += 1;
+        out.events += events;
+        out.passed += u64::from(passed);
+        for b in broken {
+            *out.broken.entry(b).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+pub fn print_sweep(s: &Sweep) {
+    println!(
+        "sweep {}: {} runs on {} thread(s)",
+        s.scenario, s.runs, s.threads
+    );
+    println!(
+        "  wall:   {:>7.3} s  ({:.1} ms per run, {:.1} M events/s)",
+        s.wall_s,
+        1e3 * s.wall_s / s.runs.max(1) as f64,
+        s.events as f64 / s.wall_s / 1e6
+    );
+    println!("  passed: {} of {}", s.passed, s.runs);
+    for (name, n) in &s.broken {
+        println!("  broken in {n} run(s): {name}");
+    }
+}

@@ -75,6 +75,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         preemptors: usize,
     },
+    /// Run a scenario for many seeds in one process on all cores (the Monte Carlo use).
+    Sweep {
+        #[arg(value_name = "SCENARIO", default_value = "scenarios/grafana-2019.yaml")]
+        scenario: PathBuf,
+        #[arg(long)]
+        variant: Option<String>,
+        /// How many seeds (1, 2, ... N).
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -115,6 +128,18 @@ fn main() -> ExitCode {
             }
             Ok(0)
         }
+        Command::Bench {
+            which:
+                BenchCommand::Sweep {
+                    scenario,
+                    variant,
+                    seeds,
+                    threads,
+                },
+        } => bench::sweep(&scenario, variant.as_deref(), 1, seeds, threads).map(|s| {
+            bench::print_sweep(&s);
+            0
+        }),
     };
     match result {
         Ok(code) => ExitCode::from(code),

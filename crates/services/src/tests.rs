@@ -1,1 +1,517 @@
+//! The services against queueing theory and against the behaviours they exist to show:
+//! M/M/c latency (Erlang C), metastable retry storms and their cure, request amplification
+//! and caches, the ring's hand-over and flush, remote_write's WAL.
 
+use super::*;
+use cascade_engine::Time;
+use cascade_model::{Labels, PodSelector};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// A minimal event loop around a [`World`]: the role cascade-sim plays in a real run.
+struct Driver {
+    world: World,
+    queue: BinaryHeap<Reverse<(Time, u64, usize)>>,
+    events: Vec<Option<SvcEv>>,
+    seq: u64,
+    now: Time,
+    oom_kills: Vec<(Time, PodRef)>,
+    exited: Vec<(Time, PodRef)>,
+}
+
+fn labels(app: &str) -> Labels {
+    [("app".to_string(), app.to_string())].into()
+}
+
+fn info(name: &str, app: &str) -> PodInfo {
+    PodInfo {
+        name: name.into(),
+        namespace: "default".into(),
+        labels: labels(app),
+        memory_limit: 0,
+    }
+}
+
+fn selector(app: &str) -> PodSelector {
+    PodSelector {
+        namespace: None,
+        match_labels: [("app".to_string(), app.to_string())].into(),
+    }
+}
+
+impl Driver {
+    fn new(cfg: ServicesConfig, seed: u64) -> Driver {
+        let mut d = Driver {
+            world: World::new(cfg, seed).expect("valid config"),
+            queue: BinaryHeap::new(),
+            events: Vec::new(),
+            seq: 0,
+            now: Time::ZERO,
+            oom_kills: Vec::new(),
+            exited: Vec::new(),
+        };
+        d.world.set_baseline_until(Time::MAX);
+        d.call(|w, now, out| w.start(now, out));
+        d
+    }
+
+    fn call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
+        let mut out = Out::default();
+        let r = f(&mut self.world, self.now, &mut out);
+        for (t, ev) in out.timers {
+            self.events.push(Some(ev));
+            self.queue
+                .push(Reverse((t, self.seq, self.events.len() - 1)));
+            self.seq += 1;
+        }
+        for e in out.effects {
+            match e {
+                Effect::OomKill(p) => self.oom_kills.push((self.now, p)),
+                Effect::Exited(p) => self.exited.push((self.now, p)),
+                Effect::Log { .. } => {}
+            }
+        }
+        r
+    }
+
+    /// A pod that starts and is Ready at once.
+    fn ready_pod(&mut self, pod: PodRef, name: &str, app: &str) {
+        let i = info(name, app);
+        self.call(|w, now, out| w.container_started(now, pod, &i, out));
+        self.call(|w, now, out| w.pod_ready(now, pod, out));
+    }
+
+    /// Runs events until `until`, sampling every `interval` seconds; returns the rows.
+    fn run(&mut self, until: f64, interval: f64) -> Vec<(f64, BTreeMap<String, f64>)> {
+        let until = Time::from_secs_f64(until);
+        let mut rows = Vec::new();
+        let mut next_sample = self.now + Time::from_secs_f64(interval);
+        loop {
+            let next_event = self.queue.peek().map(|Reverse((t, _, _))| *t);
+            if next_sample <= until && next_event.is_none_or(|t| t >= next_sample) {
+                self.now = next_sample;
+                let row = self.world.sample(self.now);
+                rows.push((self.now.as_secs_f64(), row.into_iter().collect()));
+                next_sample = next_sample + Time::from_secs_f64(interval);
+                continue;
+            }
+            match next_event {
+                Some(t) if t <= until => {
+                    let Reverse((t, _, i)) = self.queue.pop().expect("event");
+                    self.now = t;
+                    let ev = self.events[i].take().expect("event once");
+                    self.call(|w, now, out| w.handle(now, ev, out));
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+        rows
+    }
+
+    fn total(&self, name: &str) -> u64 {
+        self.world
+            .totals()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map_or_else(|| panic!("no total {name}"), |(_, v)| v)
+    }
+
+    fn ratio(&self, name: &str) -> f64 {
+        self.world
+            .ratios()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map_or_else(|| panic!("no ratio {name}"), |(_, v)| v)
+    }
+}
+
+fn mean_of(rows: &[(f64, BTreeMap<String, f64>)], col: &str, from: f64, to: f64) -> f64 {
+    let xs: Vec<f64> = rows
+        .iter()
+        .filter(|(t, _)| *t > from && *t <= to)
+        .map(|(_, r)| r[col])
+        .collect();
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+// ---- queueing theory ----
+
+/// Erlang C: the probability that an arrival waits, for c servers at offered load a = λ/μ.
+fn erlang_c(c: u32, a: f64) -> f64 {
+    let mut term = 1.0; // a^k / k!
+    let mut sum = 0.0;
+    for k in 0..c {
+        if k > 0 {
+            term *= a / f64::from(k);
+        }
+        sum += term;
+    }
+    let top = term * a / f64::from(c) * f64::from(c) / (f64::from(c) - a);
+    top / (sum + top)
+}
+
+#[test]
+fn mm_c_mean_response_time_matches_erlang_c() {
+    // One replica with c = 4 workers, exponential service of mean 0.1 s, Poisson arrivals at
+    // 70% utilisation. W = C(c, a) / (cμ - λ) + 1/μ.
+    let (c, mu, rho) = (4u32, 10.0, 0.7);
+    let lambda = rho * f64::from(c) * mu;
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: c,
+            service_seconds: 1.0 / mu,
+            queue_capacity: 1_000_000,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "api".into(),
+            rate_per_second: lambda,
+            timeout_seconds: 1e6,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 7);
+    d.ready_pod(1, "api-0", "api");
+    d.run(20_000.0, 1000.0);
+    let measured = d.ratio("api_mean_latency_seconds");
+    let a = lambda / mu;
+    let expected = erlang_c(c, a) / (f64::from(c) * mu - lambda) + 1.0 / mu;
+    // ~280k requests: the standard error of the mean response time is well under 1%.
+    assert!(
+        (measured - expected).abs() / expected < 0.03,
+        "mean response {measured:.5} s, Erlang C says {expected:.5} s"
+    );
+    assert_eq!(d.total("api_failed"), 0);
+    assert_eq!(d.total("api_rejected"), 0);
+}
+
+#[test]
+fn erlang_c_by_hand() {
+    // M/M/1: C = ρ.
+    assert!((erlang_c(1, 0.5) - 0.5).abs() < 1e-12);
+    // M/M/2 at a = 1: C = 1/3.
+    assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+}
+
+// ---- metastability ----
+
+/// A service at 40% load, a 3-second burst of extra load, and clients retrying with `backoff`
+/// up to 10 times. Returns the clients' goodput per second long after the burst.
+fn goodput_after_burst(backoff: Backoff, seed: u64) -> (f64, f64) {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: 10,
+            service_seconds: 0.1, // capacity 100/s
+            queue_capacity: 100_000,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "api".into(),
+            rate_per_second: 40.0,
+            timeout_seconds: 1.0,
+            max_retries: 10,
+            backoff: backoff.clone(),
+            ..ClientSpec::default()
+        },
+    );
+    // The trigger: a batch job that triples the load for 3 s, then stops for good. It leaves
+    // about 3 s of queued work: longer than the clients' 1 s timeout.
+    cfg.clients.insert(
+        "batch".into(),
+        ClientSpec {
+            target: "api".into(),
+            rate_per_second: 150.0,
+            timeout_seconds: 1.0,
+            max_retries: 0,
+            start_seconds: 60.0,
+            stop_seconds: Some(63.0),
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, seed);
+    d.ready_pod(1, "api-0", "api");
+    let rows = d.run(600.0, 10.0);
+    let before = mean_of(&rows, "users_goodput_qps", 10.0, 60.0);
+    let after = mean_of(&rows, "users_goodput_qps", 400.0, 600.0);
+    (before, after)
+}
+
+#[test]
+fn an_unjittered_retry_storm_outlives_its_trigger() {
+    // Retries 50 ms apart, all ten of them: a timed-out request comes back at once, and the
+    // offered load (up to 11 x 50/s) stays above capacity (100/s) long after the burst.
+    let storm = Backoff {
+        initial_seconds: 0.05,
+        max_seconds: 0.05,
+        multiplier: 1.0,
+        jitter: Jitter::None,
+    };
+    let (before, after) = goodput_after_burst(storm, 1);
+    assert!(before > 36.0, "healthy before the trigger: {before}");
+    assert!(
+        after < 0.2 * before,
+        "still overloaded 5 minutes after the trigger ended: goodput {after} (was {before})"
+    );
+}
+
+/// The same trigger with clients that back off exponentially from 10 s with full jitter
+/// (capped at 60 s): the failed calls' retries are spread out while the queue drains, so the
+/// service gets back below its capacity and stays there. (With open-loop clients the retries
+/// of a call all come eventually; what backoff buys is time for the queue to drain first.)
+#[test]
+fn jittered_capped_exponential_backoff_recovers() {
+    let kind = Backoff {
+        initial_seconds: 10.0,
+        max_seconds: 60.0,
+        multiplier: 2.0,
+        jitter: Jitter::Full,
+    };
+    let (before, after) = goodput_after_burst(kind, 1);
+    assert!(before > 36.0, "healthy before the trigger: {before}");
+    assert!(
+        after > 0.9 * before,
+        "recovered after the trigger: goodput {after} (was {before})"
+    );
+}
+
+// ---- amplification and caches ----
+
+#[test]
+fn fan_out_amplifies_and_a_cache_absorbs() {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "dns".into(),
+        ServiceSpec {
+            selector: selector("dns"),
+            workers_per_replica: 64,
+            service_seconds: 0.001,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "lookups".into(),
+        ClientSpec {
+            target: "dns".into(),
+            rate_per_second: 100.0,
+            requests_per_call: 3,
+            ..ClientSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "cached".into(),
+        ClientSpec {
+            target: "dns".into(),
+            rate_per_second: 100.0,
+            requests_per_call: 3,
+            cache_ttl_seconds: 30.0,
+            cache_keys: 10,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 3);
+    d.ready_pod(1, "dns-0", "dns");
+    d.run(300.0, 10.0);
+    assert!((d.ratio("lookups_amplification") - 3.0).abs() < 1e-9);
+    // 10 keys refreshed every 30 s: about 10 misses per 30 s out of 3,000 calls.
+    let cached = d.ratio("cached_amplification");
+    assert!(
+        cached < 0.05,
+        "a warm cache absorbs almost every call: {cached}"
+    );
+    assert!(d.total("cached_cache_hits") > 25_000);
+}
+
+#[test]
+fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "proxy".into(),
+        ServiceSpec {
+            selector: selector("proxy"),
+            workers_per_replica: 1,
+            service_seconds: 1.0,
+            memory_base: cascade_manifest::quantity::Bytes(100),
+            memory_per_request: cascade_manifest::quantity::Bytes(10),
+            memory_limit: cascade_manifest::quantity::Bytes(200),
+            ..ServiceSpec::default()
+        },
+    );
+    // 20 requests/s against a capacity of 1/s: the 11th request in the replica kills it.
+    cfg.clients.insert(
+        "flood".into(),
+        ClientSpec {
+            target: "proxy".into(),
+            rate_per_second: 20.0,
+            max_retries: 0,
+            timeout_seconds: 100.0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 5);
+    d.ready_pod(1, "proxy-0", "proxy");
+    d.run(10.0, 1.0);
+    assert_eq!(d.oom_kills.len(), 1, "killed once; nobody restarts it here");
+    assert_eq!(d.total("proxy_oom_kills"), 1);
+    assert!(d.total("proxy_failed") >= 10, "its requests die with it");
+    assert!(d.total("proxy_unavailable") > 0, "then nothing serves");
+}
+
+// ---- the ring and its ingesters ----
+
+fn ring_config(join_after: f64) -> ServicesConfig {
+    let mut cfg = ServicesConfig::default();
+    cfg.rings.insert(
+        "cortex".into(),
+        RingSpec {
+            selector: selector("ingester"),
+            join_after_seconds: join_after,
+            ..RingSpec::default()
+        },
+    );
+    cfg.services.insert(
+        "distributor".into(),
+        ServiceSpec {
+            selector: selector("distributor"),
+            ring: Some("cortex".into()),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.remote_write.insert(
+        "prom".into(),
+        RemoteWriteSpec {
+            target: "distributor".into(),
+            servers: 2,
+            samples_per_second: 1000.0,
+            ..RemoteWriteSpec::default()
+        },
+    );
+    cfg
+}
+
+#[test]
+fn a_leaving_ingester_hands_over_to_a_pending_one_and_nothing_is_lost() {
+    let mut d = Driver::new(ring_config(30.0), 11);
+    d.ready_pod(100, "distributor-0", "distributor");
+    for i in 0..4 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    d.run(120.0, 10.0);
+    // (The ring only forms after join_after: writes fail for the first 30 s.)
+    let failed_before = d.total("write_requests_failed");
+    // A replacement starts (PENDING, waiting join_after), then ingester-0 is told to stop.
+    d.ready_pod(4, "ingester-4", "ingester");
+    let claimed = d.call(|w, now, out| w.terminating(now, 0, out));
+    assert!(claimed, "a leaving ingester reports its own exit");
+    let rows = d.run(400.0, 10.0);
+    assert_eq!(d.exited.len(), 1);
+    assert_eq!(d.exited[0].1, 0);
+    // Hand-over takes transferSeconds (60 s).
+    assert!((d.exited[0].0.as_secs_f64() - 180.0).abs() < 1.0);
+    assert_eq!(d.total("samples_lost"), 0);
+    assert!(d.total("cortex_samples_transferred") > 0);
+    assert_eq!(d.total("cortex_samples_flushed"), 0);
+    // A LEAVING ingester extends the replica set: writes never stop.
+    assert!(rows
+        .iter()
+        .all(|(_, r)| r["cortex_write_availability"] == 1.0));
+    assert_eq!(d.total("write_requests_failed"), failed_before);
+}
+
+#[test]
+fn with_no_pending_ingester_a_leaving_one_retries_then_flushes() {
+    let mut d = Driver::new(ring_config(0.0), 12);
+    d.ready_pod(100, "distributor-0", "distributor");
+    for i in 0..4 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    d.run(60.0, 10.0);
+    d.call(|w, now, out| w.terminating(now, 0, out));
+    d.run(1000.0, 10.0);
+    // 60 attempts 5 s apart (300 s), then a 120 s flush: exit 7 minutes after SIGTERM.
+    assert_eq!(d.exited.len(), 1);
+    let at = d.exited[0].0.as_secs_f64();
+    assert!((at - (60.0 + 300.0 + 120.0)).abs() < 1.0, "exited at {at}");
+    assert!(d.total("cortex_samples_flushed") > 0);
+    assert_eq!(d.total("samples_lost"), 0);
+}
+
+#[test]
+fn an_ingester_that_dies_loses_its_samples_and_two_dead_break_quorum() {
+    let mut d = Driver::new(ring_config(0.0), 13);
+    d.ready_pod(100, "distributor-0", "distributor");
+    for i in 0..3 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    d.run(60.0, 10.0);
+    d.call(|w, now, out| w.process_died(now, 0, out));
+    d.call(|w, now, out| w.process_died(now, 1, out));
+    assert!(d.total("samples_lost") > 0);
+    // Healthy until the heartbeat timeout (1 min), then no series has 2 of 3 replicas.
+    let rows = d.run(200.0, 10.0);
+    let at =
+        |t: f64| rows.iter().find(|(x, _)| *x == t).expect("row").1["cortex_write_availability"];
+    assert_eq!(at(110.0), 1.0);
+    assert_eq!(at(130.0), 0.0);
+}
+
+#[test]
+fn remote_write_buffers_in_the_wal_while_writes_fail_and_replays_after() {
+    let mut d = Driver::new(ring_config(0.0), 14);
+    for i in 0..3 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    // No distributor for the first 5 minutes: every request is refused.
+    let rows = d.run(300.0, 10.0);
+    assert!(rows.last().expect("rows").1["prom_pending_samples"] > 500_000.0);
+    d.ready_pod(100, "distributor-0", "distributor");
+    let rows = d.run(900.0, 10.0);
+    let last = &rows.last().expect("rows").1;
+    assert!(last["prom_pending_samples"] < 1000.0, "backlog replayed");
+    assert_eq!(d.total("samples_lost"), 0);
+    let written = d.total("samples_written") as f64;
+    assert!((written - 2.0 * 1000.0 * 900.0).abs() < 5000.0, "{written}");
+    assert!(d.total("write_requests_failed") > 1000);
+}
+
+#[test]
+fn a_wal_older_than_its_retention_loses_samples() {
+    let mut cfg = ring_config(0.0);
+    cfg.remote_write
+        .get_mut("prom")
+        .expect("prom")
+        .wal_retention_seconds = 60.0;
+    let mut d = Driver::new(cfg, 15);
+    d.run(300.0, 10.0);
+    // 2 servers x 1000 samples/s, 240 s beyond the 60 s the WAL keeps.
+    let lost = d.total("samples_lost") as f64;
+    assert!((lost - 480_000.0).abs() < 2000.0, "{lost}");
+}
+
+#[test]
+fn same_seed_same_world() {
+    let run = |seed| {
+        let mut d = Driver::new(ring_config(30.0), seed);
+        d.ready_pod(100, "distributor-0", "distributor");
+        for i in 0..4 {
+            d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+        }
+        let rows = d.run(300.0, 10.0);
+        (format!("{rows:?}"), d.world.totals())
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1).0, run(2).0);
+}

@@ -1550,6 +1550,17 @@ impl World {
             row.push((format!("{}_shards", fleet.name), f64::from(shards)));
             row.push((format!("{}_pending_samples", fleet.name), pending.round()));
         }
+        if !self.fleets.is_empty() {
+            let parked = self.parked.iter().any(|p| !p.is_empty());
+            let ratio = if parked {
+                1.0
+            } else if sent > 0 {
+                failed as f64 / sent as f64
+            } else {
+                0.0
+            };
+            row.push(("write_error_ratio".to_string(), ratio));
+        }
         if measured && interval > 0.0 && !self.fleets.is_empty() {
             self.sampled_intervals += 1;
             // Shards parked on a service without endpoints are failing too, silently.

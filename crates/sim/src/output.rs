@@ -133,7 +133,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
     Ok(Summary {
         scenario: sc.name.clone(),
         variant: sc.variant.clone(),
-        seed: sc.seed,
+        seed: sim.seed(),
         simulated_seconds: sim.simulated_seconds(),
         events_processed: sim.events_processed(),
         wall_seconds,

@@ -127,6 +127,7 @@ pub struct Simulation<'a> {
     names: Rng,
     start_ms: i64,
     horizon: Time,
+    seed: u64,
     pub metrics: Metrics,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
@@ -143,6 +144,11 @@ fn secs(s: f64) -> Time {
 
 impl<'a> Simulation<'a> {
     pub fn new(sc: &'a Scenario) -> Result<Self, String> {
+        Self::with_seed(sc, sc.seed)
+    }
+
+    /// The scenario with another seed (a sweep shares one loaded scenario between runs).
+    pub fn with_seed(sc: &'a Scenario, seed: u64) -> Result<Self, String> {
         let p = sc.params.clone();
         let start_ms =
             jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", p.start_time.replace('Z', "+00:00"))
@@ -154,13 +160,14 @@ impl<'a> Simulation<'a> {
                     )
                 })?
                 .as_millisecond();
-        let services = World::new(p.services_config(), sc.seed)?;
+        let services = World::new(p.services_config(), seed)?;
         let mut sim = Simulation {
             sc,
             services,
             svc_out: Out::default(),
-            scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(sc.seed, "scheduler")),
-            names: Rng::stream(sc.seed, "controller-names"),
+            scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
+            names: Rng::stream(seed, "controller-names"),
+            seed,
             p,
             engine: Engine::new(),
             cluster: Cluster::new(),
@@ -1370,6 +1377,10 @@ impl<'a> Simulation<'a> {
 
     pub fn simulated_seconds(&self) -> f64 {
         self.horizon.as_secs_f64()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     pub fn scenario(&self) -> &Scenario {

@@ -1,0 +1,214 @@
+//! The whole Grafana Labs outage of 19 July 2019 on the bundled scenario: the avalanche, the
+//! ring losing quorum, the retry surge OOM-killing the gateway, the recovery, and the
+//! mitigations. Shapes, not exact minutes: the timeline comparison is in the note.
+
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    summary: serde_json::Value,
+    events: String,
+    metrics: Vec<std::collections::BTreeMap<String, f64>>,
+    stderr: String,
+}
+
+fn run(args: &[&str], out: &str) -> Run {
+    let dir = std::env::temp_dir().join(format!("cascade-g19-{out}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["run", "scenarios/grafana-2019.yaml"])
+        .args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let csv = read("metrics.csv");
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let metrics = lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(|v| v.parse::<f64>().unwrap()))
+                .collect()
+        })
+        .collect();
+    let r = Run {
+        code: o.status.code().unwrap(),
+        summary: serde_json::from_str(&read("summary.json")).unwrap_or_default(),
+        events: read("events.jsonl"),
+        metrics,
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+impl Run {
+    fn total(&self, k: &str) -> f64 {
+        self.summary["totals"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("totals.{k} in {}", self.summary))
+    }
+    fn peak(&self, k: &str) -> f64 {
+        self.summary["peaks"][k].as_f64().unwrap()
+    }
+    /// Production ingesters preempted at or after `after` seconds (distinct names).
+    fn prod_ingesters_preempted(&self, after: f64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .events
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["kind"] == "Preempted" && e["t"].as_f64().unwrap() >= after)
+            .map(|e| e["object"].as_str().unwrap().to_string())
+            .filter(|o| o.starts_with("pod/cortex-prod/ingester-"))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+    /// Sample times after the warm-up (the ring forms in the first minute) at which more than
+    /// 1% of remote_write requests failed.
+    fn failing(&self) -> Vec<f64> {
+        self.metrics
+            .iter()
+            .filter(|r| r["time_seconds"] > 180.0 && r["write_error_ratio"] > 0.01)
+            .map(|r| r["time_seconds"])
+            .collect()
+    }
+}
+
+const T0: f64 = 600.0; // the customer's Cortex is created
+const SCALE_UP: f64 = 1140.0;
+
+#[test]
+fn the_outage_emerges_from_its_causes() {
+    let r = run(&[], "base");
+    assert_eq!(r.code, 1, "the SLOs are broken: {}", r.stderr);
+    // Every production ingester is preempted, all after the customer's Cortex arrives.
+    assert_eq!(r.prod_ingesters_preempted(T0).len(), 8, "{}", r.summary);
+    assert!(r.prod_ingesters_preempted(0.0).len() == 8);
+    // The ring loses quorum for (nearly) every series.
+    let min_availability = r
+        .metrics
+        .iter()
+        .map(|m| m["cortex_write_availability"])
+        .fold(1.0, f64::min);
+    assert!(min_availability < 0.5, "{min_availability}");
+    // Writes fail from the first minutes ...
+    let failing = r.failing();
+    let first = failing.first().copied().unwrap();
+    assert!(
+        (T0..=T0 + 180.0).contains(&first),
+        "first failures at {first}"
+    );
+    assert!(r.total("write_requests_failed") > 1000.0);
+    // ... the retry surge reaches the gateway at several times its steady rate and OOM-kills it
+    assert!(r.total("proxy_oom_kills") >= 2.0);
+    assert!(
+        r.peak("proxy_qps_ratio") >= 3.0,
+        "{}",
+        r.peak("proxy_qps_ratio")
+    );
+    // ... the outage lasts tens of minutes and ends after the scale-up, before the run ends
+    let outage = r.total("write_outage_seconds");
+    assert!((600.0..=2400.0).contains(&outage), "outage {outage} s");
+    let last = failing.last().copied().unwrap();
+    assert!(last > SCALE_UP, "still failing after the scale-up: {last}");
+    assert!(last < 3000.0, "recovered before the end: {last}");
+    // ... and the WAL keeps every sample.
+    assert_eq!(r.total("samples_lost"), 0.0);
+    assert!(r.total("samples_written") > 0.0);
+}
+
+#[test]
+fn ingesters_at_high_priority_see_no_outage() {
+    let r = run(&["--variant", "ingesters-high"], "high");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.prod_ingesters_preempted(5400.0).is_empty());
+    assert_eq!(r.total("write_outage_seconds"), 0.0);
+    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+    assert_eq!(r.total("samples_lost"), 0.0);
+    assert!(
+        r.total("cortex_samples_transferred") > 0.0,
+        "the rollout hands over"
+    );
+}
+
+#[test]
+fn rolling_onto_high_priority_without_room_preempts_its_own_ingesters() {
+    let r = run(&["--variant", "ingesters-high-no-room"], "noroom");
+    assert_eq!(r.code, 1);
+    let by_own: usize = r
+        .events
+        .lines()
+        .filter(|l| {
+            l.contains("\"Preempted\"")
+                && l.contains("pod/cortex-prod/ingester-")
+                && l.contains("by pod cortex-prod/ingester-")
+        })
+        .count();
+    assert!(by_own >= 4, "{by_own}");
+}
+
+#[test]
+fn kinder_clients_keep_the_gateway_alive() {
+    let base = run(&[], "kind-base");
+    let r = run(&["--variant", "client-backoff"], "kind");
+    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+    // The ring still lost quorum: writes failed, but for minutes, not tens of minutes.
+    assert!(r.total("write_requests_failed") > 0.0);
+    assert!(r.total("write_outage_seconds") < base.total("write_outage_seconds") / 2.0);
+    assert!(r.peak("proxy_qps_ratio") < base.peak("proxy_qps_ratio"));
+    assert_eq!(r.total("samples_lost"), 0.0);
+}
+
+#[test]
+fn a_pdb_steers_preemption_but_is_only_best_effort() {
+    let base = run(&[], "pdb-base");
+    let r = run(&["--variant", "ingester-pdb"], "pdb");
+    let with_pdb = r.prod_ingesters_preempted(T0).len();
+    // Fewer ingesters fall: kube-scheduler prefers victims that violate no budget ...
+    assert!(with_pdb < base.prod_ingesters_preempted(T0).len());
+    // ... but when every candidate violates one it preempts anyway (the budget is
+    // maxUnavailable 1, and more than one ingester goes).
+    assert!(with_pdb >= 2, "{with_pdb}");
+}
+
+#[test]
+fn same_seed_same_bytes_and_seeds_differ() {
+    let a = run(&["--seed", "7"], "det1");
+    let b = run(&["--seed", "7"], "det2");
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.metrics, b.metrics);
+    let mut sa = a.summary.clone();
+    let mut sb = b.summary.clone();
+    sa["wall_seconds"] = 0.into();
+    sb["wall_seconds"] = 0.into();
+    assert_eq!(sa, sb);
+    let c = run(&["--seed", "8"], "det3");
+    assert_ne!(a.metrics, c.metrics);
+}
+
+#[test]
+fn summary_names_the_documented_figures() {
+    let r = run(&[], "shape");
+    for k in [
+        "samples_lost",
+        "write_requests_failed",
+        "proxy_oom_kills",
+        "write_outage_seconds",
+    ] {
+        r.total(k);
+    }
+    r.peak("proxy_qps_ratio");
+    assert!(r.summary["ratios"]["write_availability"].as_f64().unwrap() < 0.999);
+}
