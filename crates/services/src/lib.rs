@@ -18,7 +18,7 @@ pub use config::{
     Backoff, ClientSpec, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
     ServicesConfig,
 };
-pub use world::{Effect, IngesterStep, Out, PodInfo, PodRef, ReqId, SvcEv, World};
+pub use world::{Batch, Effect, IngesterStep, Out, PodInfo, PodRef, ReqId, SvcEv, World};
 
 #[cfg(test)]
 mod tests;

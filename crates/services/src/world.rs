@@ -60,14 +60,7 @@ pub enum SvcEv {
     /// A Prometheus server's idle shard looks for a batch (the generation dedupes wakes).
     ServerWake { rw: u16, server: u32, gen: u32 },
     /// A shard resends a failed batch after its backoff.
-    ShardRetry {
-        rw: u16,
-        server: u32,
-        samples: u32,
-        first_sent: Time,
-        attempt: u32,
-        prev_delay: f64,
-    },
+    ShardRetry(Batch),
     /// A fleet's queue managers recompute their shard counts.
     UpdateShards { rw: u16 },
     /// A client's next logical request.
@@ -133,14 +126,22 @@ enum Origin {
         attempt: u32,
         prev_delay: f64,
     },
-    RemoteWrite {
-        rw: u16,
-        server: u32,
-        samples: u32,
-        first_sent: Time,
-        attempt: u32,
-        prev_delay: f64,
-    },
+    RemoteWrite(Batch),
+}
+
+/// A remote_write batch and where its shard is in retrying it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Batch {
+    rw: u16,
+    server: u32,
+    samples: u32,
+    /// When the shard first sent it: the send's duration, retries included, is what the
+    /// shard calculation sees.
+    first_sent: Time,
+    /// Attempts so far after the first.
+    attempt: u32,
+    /// The last backoff delay (for decorrelated jitter).
+    prev_delay: f64,
 }
 
 #[derive(Debug)]
@@ -551,17 +552,15 @@ impl World {
     fn unpark(&mut self, now: Time, svc: u16, out: &mut Out) {
         let parked = std::mem::take(&mut self.parked[svc as usize]);
         for p in parked {
-            let Origin::RemoteWrite {
-                rw,
-                server,
-                samples,
-                first_sent,
-                mut attempt,
-                mut prev_delay,
-            } = p.origin
-            else {
+            let Origin::RemoteWrite(mut batch) = p.origin else {
                 continue;
             };
+            let Batch {
+                rw,
+                mut attempt,
+                mut prev_delay,
+                ..
+            } = batch;
             let backoff = self.fleets[rw as usize].spec.backoff.clone();
             let mut failed_at = p.failed_at;
             let mut refused = 0u64;
@@ -571,17 +570,9 @@ impl World {
                 attempt += 1;
                 prev_delay = d;
                 if next >= now {
-                    out.at(
-                        next,
-                        SvcEv::ShardRetry {
-                            rw,
-                            server,
-                            samples,
-                            first_sent,
-                            attempt,
-                            prev_delay,
-                        },
-                    );
+                    batch.attempt = attempt;
+                    batch.prev_delay = prev_delay;
+                    out.at(next, SvcEv::ShardRetry(batch));
                     break;
                 }
                 refused += 1;
@@ -834,8 +825,8 @@ impl World {
                 let p = self.write_success_probability(now, ring);
                 let ok = self.rng.unit() < p;
                 if ok {
-                    if let Origin::RemoteWrite { samples, .. } = origin {
-                        self.deposit(ring, f64::from(samples));
+                    if let Origin::RemoteWrite(b) = origin {
+                        self.deposit(ring, f64::from(b.samples));
                     }
                 }
                 ok
@@ -927,14 +918,15 @@ impl World {
                     c.gave_up += 1;
                 }
             }
-            Origin::RemoteWrite {
-                rw,
-                server,
-                samples,
-                first_sent,
-                attempt,
-                prev_delay,
-            } => {
+            Origin::RemoteWrite(batch) => {
+                let Batch {
+                    rw,
+                    server,
+                    samples,
+                    first_sent,
+                    attempt,
+                    prev_delay,
+                } = batch;
                 let fleet = &mut self.fleets[rw as usize];
                 if ok {
                     let s = &mut fleet.servers[server as usize];
@@ -947,10 +939,8 @@ impl World {
                     fleet.failed += 1;
                     fleet.interval_failed += 1;
                     if no_endpoints && self.services[svc as usize].routable.is_empty() {
-                        let origin =
-                            req_origin(rw, server, samples, first_sent, attempt, prev_delay);
                         self.parked[svc as usize].push(Parked {
-                            origin,
+                            origin: Origin::RemoteWrite(batch),
                             failed_at: now,
                         });
                         return;
@@ -961,14 +951,11 @@ impl World {
                         backoff::delay(&fleet.spec.backoff, attempt + 1, prev_delay, &mut self.rng);
                     out.at(
                         now + secs(d),
-                        SvcEv::ShardRetry {
-                            rw,
-                            server,
-                            samples,
-                            first_sent,
+                        SvcEv::ShardRetry(Batch {
                             attempt: attempt + 1,
                             prev_delay: d,
-                        },
+                            ..batch
+                        }),
                     );
                 }
             }
@@ -1071,14 +1058,14 @@ impl World {
             self.rw_send(
                 now,
                 rw,
-                Origin::RemoteWrite {
+                Origin::RemoteWrite(Batch {
                     rw,
                     server,
                     samples: n as u32,
                     first_sent: now,
                     attempt: 0,
                     prev_delay: 0.0,
-                },
+                }),
                 out,
             );
         }
@@ -1442,23 +1429,8 @@ impl World {
                     self.try_send(now, rw, server, true, out);
                 }
             }
-            SvcEv::ShardRetry {
-                rw,
-                server,
-                samples,
-                first_sent,
-                attempt,
-                prev_delay,
-            } => {
-                let origin = Origin::RemoteWrite {
-                    rw,
-                    server,
-                    samples,
-                    first_sent,
-                    attempt,
-                    prev_delay,
-                };
-                self.rw_send(now, rw, origin, out);
+            SvcEv::ShardRetry(batch) => {
+                self.rw_send(now, batch.rw, Origin::RemoteWrite(batch), out)
             }
             SvcEv::UpdateShards { rw } => self.update_shards(now, rw, out),
             SvcEv::ClientArrival { client } => self.client_arrival(now, client, out),
@@ -1716,23 +1688,5 @@ fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
         "none".into()
     } else {
         v.join(", ")
-    }
-}
-
-fn req_origin(
-    rw: u16,
-    server: u32,
-    samples: u32,
-    first_sent: Time,
-    attempt: u32,
-    prev_delay: f64,
-) -> Origin {
-    Origin::RemoteWrite {
-        rw,
-        server,
-        samples,
-        first_sent,
-        attempt,
-        prev_delay,
     }
 }
