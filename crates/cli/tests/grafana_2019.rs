@@ -212,3 +212,11 @@ fn summary_names_the_documented_figures() {
     r.peak("proxy_qps_ratio");
     assert!(r.summary["ratios"]["write_availability"].as_f64().unwrap() < 0.999);
 }
+
+#[test]
+fn without_the_wal_data_is_lost_but_there_is_no_backlog_to_replay() {
+    let r = run(&["--variant", "no-wal"], "nowal");
+    assert!(r.total("samples_lost") > 100_000.0, "{}", r.summary);
+    // The backlog the WAL keeps is also what the catch-up replays into the gateway.
+    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+}

@@ -90,6 +90,9 @@ pub struct ServiceSpec {
     /// A ring the service writes to (a Cortex distributor): a request succeeds only if the
     /// ring accepts the write of every series in it.
     pub ring: Option<String>,
+    /// The status a full queue answers with: 503 (overloaded; clients retry) or 429 (rate
+    /// limited, which Prometheus before 2.26 does not retry).
+    pub reject_status: u16,
 }
 
 impl Default for ServiceSpec {
@@ -105,6 +108,7 @@ impl Default for ServiceSpec {
             memory_per_request: Bytes(1 << 20),
             memory_limit: Bytes(0),
             ring: None,
+            reject_status: 503,
         }
     }
 }
@@ -203,9 +207,15 @@ pub struct RemoteWriteSpec {
     pub servers: u32,
     /// Samples each server appends to its WAL per second.
     pub samples_per_second: f64,
-    /// queue_config.capacity (10000): samples a shard buffers in memory; the rest wait in the
-    /// WAL (never lost while the WAL keeps them).
+    /// queue_config.capacity (10000): samples a shard buffers in memory. With the WAL the rest
+    /// wait on disk; without it they are dropped.
     pub capacity: u32,
+    /// Whether remote_write reads from the WAL (Prometheus 2.8+, March 2019: true). Before,
+    /// samples that did not fit the shards' queues were dropped, and an outage lost data.
+    pub wal: bool,
+    /// queue_config.retry_on_http_429 (Prometheus 2.26+; false before, and in 2019): whether a
+    /// 429 answer is retried like a 5xx or the batch dropped.
+    pub retry_on_http_429: bool,
     /// queue_config.min_shards (1).
     pub min_shards: u32,
     /// queue_config.max_shards (1000).
@@ -239,6 +249,8 @@ impl Default for RemoteWriteSpec {
             servers: 1,
             samples_per_second: 1000.0,
             capacity: 10_000,
+            wal: true,
+            retry_on_http_429: false,
             min_shards: 1,
             max_shards: 1000,
             max_samples_per_send: 100,

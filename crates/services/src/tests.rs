@@ -515,3 +515,61 @@ fn same_seed_same_world() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1).0, run(2).0);
 }
+
+#[test]
+fn without_the_wal_an_outage_drops_what_the_queues_cannot_hold() {
+    let mut cfg = ring_config(0.0);
+    cfg.remote_write.get_mut("prom").expect("prom").wal = false;
+    let mut d = Driver::new(cfg, 16);
+    for i in 0..3 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    // 100 s with no distributor: each server's one shard holds 10,000 samples in memory, the
+    // other 90,000 of its 100,000 are dropped.
+    d.run(100.0, 10.0);
+    d.ready_pod(100, "distributor-0", "distributor");
+    d.run(300.0, 10.0);
+    let lost = d.total("samples_lost") as f64;
+    assert!((lost - 2.0 * 90_000.0).abs() < 3000.0, "{lost}");
+}
+
+#[test]
+fn a_429_is_dropped_by_2019_prometheus_and_retried_when_configured() {
+    let run = |retry: bool| {
+        let mut cfg = ServicesConfig::default();
+        cfg.services.insert(
+            "gw".into(),
+            ServiceSpec {
+                selector: selector("gw"),
+                workers_per_replica: 1,
+                service_seconds: 0.05,
+                queue_capacity: 0,
+                reject_status: 429,
+                ..ServiceSpec::default()
+            },
+        );
+        cfg.remote_write.insert(
+            "prom".into(),
+            RemoteWriteSpec {
+                target: "gw".into(),
+                servers: 20,
+                samples_per_second: 1000.0,
+                retry_on_http_429: retry,
+                ..RemoteWriteSpec::default()
+            },
+        );
+        let mut d = Driver::new(cfg, 17);
+        d.ready_pod(1, "gw-0", "gw");
+        d.run(120.0, 10.0);
+        (d.total("samples_lost"), d.total("gw_rejected"))
+    };
+    // 200 requests/s offered to a gateway that serves 20/s: most are throttled.
+    let (lost, rejected) = run(false);
+    assert!(
+        rejected > 100 && lost > 10_000,
+        "lost {lost}, rejected {rejected}"
+    );
+    let (lost, rejected) = run(true);
+    assert!(rejected > 100);
+    assert_eq!(lost, 0, "retried 429s wait in the WAL");
+}

@@ -157,6 +157,8 @@ struct Req {
     server_done: bool,
     /// Refused for want of endpoints.
     no_endpoints: bool,
+    /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
+    throttled: bool,
 }
 
 /// A remote_write shard whose last attempt was refused for want of endpoints: it keeps
@@ -314,6 +316,12 @@ impl World {
                     )
                 })?),
             };
+            if spec.reject_status != 503 && spec.reject_status != 429 {
+                return Err(format!(
+                    "services.{name}.rejectStatus: {} is not modelled: expected 503 or 429",
+                    spec.reject_status
+                ));
+            }
             services.push(Service::new(name.clone(), spec.clone(), ring));
         }
         let target = |what: &str, name: &str, t: &str| {
@@ -711,6 +719,7 @@ impl World {
             client_done: false,
             server_done: false,
             no_endpoints: false,
+            throttled: false,
         });
         let pick = self.rng.next_u64();
         let s = &mut self.services[svc as usize];
@@ -730,7 +739,12 @@ impl World {
                 return;
             }
             Admission::Rejected => {
-                self.services[svc as usize].stats.rejected += 1;
+                let s = &mut self.services[svc as usize];
+                s.stats.rejected += 1;
+                let throttled = s.spec.reject_status == 429;
+                if let Some(r) = self.req(id) {
+                    r.throttled = throttled;
+                }
                 self.server_finished(now, id, false, out);
                 return;
             }
@@ -888,7 +902,7 @@ impl World {
             return;
         };
         req.client_done = true;
-        let (no_endpoints, svc) = (req.no_endpoints, req.svc);
+        let (no_endpoints, throttled, svc) = (req.no_endpoints, req.throttled, req.svc);
         match req.origin {
             Origin::Client {
                 client,
@@ -934,6 +948,17 @@ impl World {
                     s.out_count += f64::from(samples);
                     s.out_duration += (now - first_sent).as_secs_f64();
                     fleet.samples_written += f64::from(samples);
+                    self.try_send(now, rw, server, false, out);
+                } else if throttled && !fleet.spec.retry_on_http_429 {
+                    // Before Prometheus 2.26 a 429 was not recoverable: the batch is dropped
+                    // (counted as sent for the shard calculation, as sendSamples does).
+                    fleet.failed += 1;
+                    fleet.interval_failed += 1;
+                    fleet.samples_lost += f64::from(samples);
+                    let s = &mut fleet.servers[server as usize];
+                    s.busy = s.busy.saturating_sub(1);
+                    s.out_count += f64::from(samples);
+                    s.out_duration += (now - first_sent).as_secs_f64();
                     self.try_send(now, rw, server, false, out);
                 } else {
                     fleet.failed += 1;
@@ -1026,7 +1051,13 @@ impl World {
         s.pending += added;
         s.in_count += added;
         s.last_fill = now;
-        let kept = fleet.spec.samples_per_second * fleet.spec.wal_retention_seconds;
+        // With the WAL (Prometheus 2.8+) unsent samples wait on disk until truncation; without
+        // it they wait in the shards' in-memory queues, and what does not fit is dropped.
+        let kept = if fleet.spec.wal {
+            fleet.spec.samples_per_second * fleet.spec.wal_retention_seconds
+        } else {
+            f64::from(fleet.spec.capacity) * f64::from(s.shards)
+        };
         if s.pending > kept {
             fleet.samples_lost += s.pending - kept;
             s.pending = kept;
