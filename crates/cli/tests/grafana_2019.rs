@@ -86,8 +86,8 @@ impl Run {
     }
 }
 
-const T0: f64 = 600.0; // the customer's Cortex is created
-const SCALE_UP: f64 = 1140.0;
+const T0: f64 = 1200.0; // the customer's Cortex is created
+const SCALE_UP: f64 = 1740.0;
 
 #[test]
 fn the_outage_emerges_from_its_causes() {
@@ -123,7 +123,7 @@ fn the_outage_emerges_from_its_causes() {
     assert!((600.0..=2400.0).contains(&outage), "outage {outage} s");
     let last = failing.last().copied().unwrap();
     assert!(last > SCALE_UP, "still failing after the scale-up: {last}");
-    assert!(last < 3000.0, "recovered before the end: {last}");
+    assert!(last < 3600.0, "recovered before the end: {last}");
     // ... and the WAL keeps every sample.
     assert_eq!(r.total("samples_lost"), 0.0);
     assert!(r.total("samples_written") > 0.0);
@@ -133,7 +133,7 @@ fn the_outage_emerges_from_its_causes() {
 fn ingesters_at_high_priority_see_no_outage() {
     let r = run(&["--variant", "ingesters-high"], "high");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.prod_ingesters_preempted(5400.0).is_empty());
+    assert!(r.prod_ingesters_preempted(6000.0).is_empty());
     assert_eq!(r.total("write_outage_seconds"), 0.0);
     assert_eq!(r.total("proxy_oom_kills"), 0.0);
     assert_eq!(r.total("samples_lost"), 0.0);
@@ -172,15 +172,14 @@ fn kinder_clients_keep_the_gateway_alive() {
 }
 
 #[test]
-fn a_pdb_steers_preemption_but_is_only_best_effort() {
-    let base = run(&[], "pdb-base");
+fn a_pdb_is_only_best_effort_for_preemption() {
     let r = run(&["--variant", "ingester-pdb"], "pdb");
-    let with_pdb = r.prod_ingesters_preempted(T0).len();
-    // Fewer ingesters fall: kube-scheduler prefers victims that violate no budget ...
-    assert!(with_pdb < base.prod_ingesters_preempted(T0).len());
-    // ... but when every candidate violates one it preempts anyway (the budget is
-    // maxUnavailable 1, and more than one ingester goes).
-    assert!(with_pdb >= 2, "{with_pdb}");
+    // kube-scheduler prefers candidates whose victims violate fewer budgets; here every
+    // candidate's victim is a production ingester covered by the budget, so after the first
+    // preemption each further one violates it, and all eight go anyway.
+    assert_eq!(r.prod_ingesters_preempted(T0).len(), 8);
+    assert!(r.total("proxy_oom_kills") > 0.0);
+    assert_eq!(r.code, 1);
 }
 
 #[test]

@@ -40,7 +40,8 @@ pub struct PdbState {
     pub pdb: PodDisruptionBudget,
     /// Covered pods that are bound and not terminating (status.currentHealthy).
     pub healthy: i32,
-    /// status.desiredHealthy, fixed when the PDB is added.
+    /// status.desiredHealthy: from the covered pods when the PDB is added, then from its
+    /// owners' scale whenever that changes (`set_pdb_expected`).
     pub desired_healthy: i32,
 }
 
@@ -419,6 +420,17 @@ impl Cluster {
             desired_healthy,
         });
         idx
+    }
+
+    /// The disruption controller's recount: a PDB's desiredHealthy from the number of pods its
+    /// owners want (`expectedCount`, their scale). A PDB read with a status keeps the
+    /// snapshot's figure.
+    pub fn set_pdb_expected(&mut self, idx: u32, expected: i32) {
+        if let Some(b) = self.pdbs.get_mut(idx as usize) {
+            if b.pdb.status_disruptions_allowed.is_none() {
+                b.desired_healthy = b.pdb.desired_healthy(expected);
+            }
+        }
     }
 
     /// Checks the bookkeeping against a recount (debug builds run this after every change in

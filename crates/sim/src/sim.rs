@@ -46,8 +46,9 @@ pub enum Ev {
     FlushUnschedulable,
     /// The node lifecycle controller checks node health.
     NodeMonitor,
-    /// The taint manager's eviction of a pod from a NoExecute-tainted node.
-    Evict(PodId, NodeId),
+    /// The taint manager's eviction of a pod from a NoExecute-tainted node (the taint's epoch
+    /// guards against a timer from an earlier taint).
+    Evict(PodId, NodeId, u32),
     /// A scenario fault starts.
     FaultStart(usize),
     /// A scenario fault ends.
@@ -86,6 +87,10 @@ struct PodRt {
     ready: bool,
     attempts: u32,
     last_attempt: Time,
+    /// kube-scheduler's QueuedPodInfo.Timestamp: when the pod was added to the queue,
+    /// refreshed when a failed attempt puts it back (AddUnschedulableIfNotPresent). The active
+    /// queue orders by priority, then by this.
+    queued_at: i64,
     queued: Queued,
     behaviour: Option<usize>,
     /// Container starts so far (stale timers from an earlier start are ignored).
@@ -378,6 +383,36 @@ impl<'a> Simulation<'a> {
         for w in &m.workloads {
             self.apply_workload(w.object.clone());
         }
+        self.refresh_pdbs();
+    }
+
+    /// The disruption controller: each PDB expects as many pods as the workloads whose pods
+    /// it covers want (their replicas), recomputed when a workload appears, scales or goes.
+    /// A PDB that covers no workload's pods keeps the count of pods it covered when added.
+    fn refresh_pdbs(&mut self) {
+        let updates: Vec<(u32, i32)> = self
+            .cluster
+            .pdbs()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let owners = self
+                    .workloads
+                    .iter()
+                    .filter(|w| !w.deleted && b.pdb.covers(&w.w.template.pod));
+                let mut any = false;
+                let expected = owners
+                    .map(|w| {
+                        any = true;
+                        w.w.replicas.max(0)
+                    })
+                    .sum();
+                any.then_some((i as u32, expected))
+            })
+            .collect();
+        for (i, expected) in updates {
+            self.cluster.set_pdb_expected(i, expected);
+        }
     }
 
     /// The workload whose selector adopts a pod (controllers adopt matching orphans).
@@ -396,20 +431,22 @@ impl<'a> Simulation<'a> {
         match existing {
             Some(i) => {
                 let changed = self.workloads[i].w.template != w.template;
-                if changed {
+                // Only a Deployment rolls its pods onto a new template. A ReplicaSet's new
+                // template applies to pods it creates from now on; StatefulSet and DaemonSet
+                // rolling updates are not modelled, so they do the same.
+                let rolls = w.kind == WorkloadKind::Deployment;
+                if changed && rolls {
                     self.workloads[i].revision += 1;
                 }
                 self.workloads[i].w = w;
-                self.record(
-                    "WorkloadUpdated",
-                    key,
-                    if changed {
-                        "pod template changed: rolling update".into()
-                    } else {
-                        String::new()
-                    },
-                    None,
-                );
+                let message = match (changed, rolls) {
+                    (false, _) => String::new(),
+                    (true, true) => "pod template changed: rolling update".into(),
+                    (true, false) => {
+                        "pod template changed: applies to pods created from now on".into()
+                    }
+                };
+                self.record("WorkloadUpdated", key, message, None);
                 self.request_sync(i);
             }
             None => {
@@ -511,6 +548,7 @@ impl<'a> Simulation<'a> {
             ready: running,
             attempts: 0,
             last_attempt: Time::ZERO,
+            queued_at: 0,
             queued: Queued::No,
             behaviour,
             starts: 0,
@@ -518,6 +556,8 @@ impl<'a> Simulation<'a> {
             last_start: Time::ZERO,
         });
         let prio = self.cluster.pod(id).pod.priority;
+        let created = self.cluster.pod(id).pod.creation_timestamp;
+        self.rt[id as usize].as_mut().expect("rt").queued_at = created;
         self.metrics.count("pods_created", 1);
         self.record(
             "Created",
@@ -541,7 +581,7 @@ impl<'a> Simulation<'a> {
         }
         rt.queued = Queued::Active;
         self.active
-            .insert((-(e.pod.priority as i64), e.pod.creation_timestamp, id));
+            .insert((-(e.pod.priority as i64), rt.queued_at, id));
         if !self.cycle_pending {
             self.cycle_pending = true;
             self.engine.schedule(self.now(), Ev::SchedulingCycle);
@@ -567,7 +607,10 @@ impl<'a> Simulation<'a> {
 
     fn park_unschedulable(&mut self, id: PodId) {
         let now = self.now();
-        self.rt[id as usize].as_mut().expect("rt").queued = Queued::Unschedulable(now);
+        let now_ms = self.wall_ms();
+        let rt = self.rt[id as usize].as_mut().expect("rt");
+        rt.queued = Queued::Unschedulable(now);
+        rt.queued_at = now_ms;
         self.unschedulable.insert(id);
     }
 
@@ -656,6 +699,11 @@ impl<'a> Simulation<'a> {
             }
             Outcome::Unschedulable => {
                 self.metrics.count("scheduling_failures", 1);
+                // A failed attempt with no new nomination overrides the old one with "" (the
+                // PostFilter result's ModeOverride in handleSchedulingFailure).
+                if self.cluster.pod(id).nominated.is_some() {
+                    self.cluster.nominate(id, None);
+                }
                 if self.rt[id as usize].as_ref().expect("rt").attempts == 1 {
                     self.record(
                         "FailedScheduling",
@@ -696,7 +744,7 @@ impl<'a> Simulation<'a> {
             if rt.queued == Queued::Active {
                 let e = self.cluster.pod(id);
                 self.active
-                    .remove(&(-(e.pod.priority as i64), e.pod.creation_timestamp, id));
+                    .remove(&(-(e.pod.priority as i64), rt.queued_at, id));
             }
             rt.queued = Queued::No;
         }
@@ -977,6 +1025,7 @@ impl<'a> Simulation<'a> {
             });
             delete = olds.into_iter().take(may_delete).collect();
         }
+        let delete_len = delete.len();
         for p in delete {
             self.terminate(p);
         }
@@ -984,6 +1033,11 @@ impl<'a> Simulation<'a> {
             let suffix = self.suffix();
             let name = format!("{}-{suffix}", self.workloads[w].w.name);
             self.new_pod(w, name);
+        }
+        // The creations are observed at once (expectations met), so a controller held back by
+        // burstReplicas syncs again for the rest.
+        if burst > 0 && (create == burst || delete_len == burst) {
+            self.request_sync(w);
         }
     }
 
@@ -1141,6 +1195,7 @@ impl<'a> Simulation<'a> {
                         for p in self.workloads[w].pods.clone() {
                             self.terminate(p);
                         }
+                        self.refresh_pdbs();
                     }
                 }
             }
@@ -1155,6 +1210,7 @@ impl<'a> Simulation<'a> {
             }) {
                 self.workloads[w].w.replicas = s.replicas;
                 self.request_sync(w);
+                self.refresh_pdbs();
             } else {
                 self.record(
                     "ChangeFailed",
@@ -1228,6 +1284,7 @@ impl<'a> Simulation<'a> {
     fn sample(&mut self) {
         let mut pending = 0;
         let mut running = 0;
+        let mut ready = 0;
         let mut terminating = 0;
         let mut nominated = 0;
         for (id, e) in self.cluster.pods() {
@@ -1241,6 +1298,9 @@ impl<'a> Simulation<'a> {
                 }
             } else if rt.phase == Phase::Running {
                 running += 1;
+                if rt.ready {
+                    ready += 1;
+                }
             }
         }
         let nodes = self.cluster.node_count();
@@ -1250,6 +1310,7 @@ impl<'a> Simulation<'a> {
             ("pods_pending", pending as f64),
             ("pods_nominated", nominated as f64),
             ("pods_running", running as f64),
+            ("pods_ready", ready as f64),
             ("pods_terminating", terminating as f64),
             ("nodes_not_ready", self.not_ready_nodes() as f64),
             (
@@ -1347,7 +1408,7 @@ impl<'a> Simulation<'a> {
                 Ev::Sample => self.sample(),
                 Ev::FlushUnschedulable => self.flush_unschedulable(),
                 Ev::NodeMonitor => self.monitor_nodes(),
-                Ev::Evict(pod, node) => self.evict(pod, node),
+                Ev::Evict(pod, node, epoch) => self.evict(pod, node, epoch),
                 Ev::FaultStart(i) => self.fault(i, true),
                 Ev::FaultEnd(i) => self.fault(i, false),
                 Ev::AutoscalerScan => self.autoscaler_scan(),

@@ -383,3 +383,120 @@ fn workload_groups_generate_deployments_of_one_shape() {
     assert_eq!(s.totals["pods_scheduled"], 60);
     assert!(log.iter().any(|l| l.contains("pod/dev/app-0019-")));
 }
+
+#[test]
+fn a_toleration_without_seconds_does_not_outweigh_one_with_seconds() {
+    // getMinTolerationTime: nil tolerationSeconds are skipped unless all are nil. A pod that
+    // tolerates everything forever but also has the default 300 s unreachable toleration is
+    // evicted after 300 s; one whose only matching toleration is forever stays.
+    let forever_and_default = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      nodeName: n-0\n      tolerations:\n      - {operator: Exists, effect: NoExecute}\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}\n      containers: [{name: c, image: x, resources: {requests: {cpu: \"1\"}}}]\n";
+    let sc = lifecycle_scenario(2, "a", "  - {at: 60s, nodeDown: n-0}\n", 1);
+    let path = scenario(
+        "mintoleration",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", forever_and_default),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    assert_eq!(s.totals["pods_evicted"], 1);
+    let forever_only = forever_and_default.replace(
+        "      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}\n",
+        "",
+    );
+    let path = scenario(
+        "forever",
+        &[("scenario.yaml", &sc), ("workloads.yaml", &forever_only)],
+    );
+    let (s, _) = run(&path, &[]);
+    assert_eq!(s.totals["pods_evicted"], 0);
+}
+
+#[test]
+fn an_eviction_timer_from_an_earlier_taint_is_ignored() {
+    // Down at 60 s (tainted ~115 s, eviction due ~415 s), back at 200 s (taint removed), down
+    // again at 250 s (tainted ~305 s, eviction due ~605 s): nothing may go at 415 s.
+    let faults = "  - {at: 60s, duration: 140s, nodeDown: n-0}\n  - {at: 250s, nodeDown: n-0}\n";
+    let sc = lifecycle_scenario(3, "a", faults, 6);
+    let path = scenario(
+        "staleevict",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (_, log) = run(&path, &[]);
+    let not_ready = times(&log, "NodeNotReady");
+    assert_eq!(not_ready.len(), 2, "{not_ready:?}");
+    let evicted = times(&log, "TaintManagerEviction");
+    assert!(!evicted.is_empty());
+    for t in &evicted {
+        assert!(*t >= not_ready[1] + 300.0, "{t} vs {not_ready:?}");
+    }
+}
+
+#[test]
+fn pods_on_a_not_ready_node_are_marked_not_ready() {
+    // MarkPodsNotReady: once the node is NotReady its pods' Ready condition is false (so
+    // controllers count them unavailable and Services drop them), long before eviction.
+    let sc = lifecycle_scenario(3, "a", "  - {at: 60s, nodeDown: n-0}\n", 6);
+    let path = scenario(
+        "markunready",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let sc = cascade_sim::load(&path, None, &[], None).unwrap();
+    let mut sim = Simulation::new(&sc).unwrap();
+    sim.run(|_| {});
+    let csv = output::metrics_csv(&sim.metrics);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "pods_ready").unwrap();
+    let ready_at = |t: f64| -> f64 {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|r| r[0].parse::<f64>().unwrap() == t)
+            .map(|r| r[col].parse().unwrap())
+            .unwrap()
+    };
+    let on_n0 = sim
+        .log
+        .iter()
+        .filter(|l| l.kind == "Scheduled" && l.message.ends_with("to n-0"))
+        .count() as f64;
+    assert!(on_n0 > 0.0);
+    assert_eq!(ready_at(100.0), 6.0);
+    // NotReady at about 115 s; evictions only from about 415 s.
+    assert_eq!(ready_at(200.0), 6.0 - on_n0);
+}
+
+#[test]
+fn a_pdb_added_before_its_pods_exist_expects_the_owners_scale() {
+    // The PDB (minAvailable 100%) is applied at time 0 with its Deployment, before the
+    // controller creates the pod: desiredHealthy must come from the Deployment's 1 replica,
+    // not from the 0 pods there were when it was added. Then preempting the covered pod
+    // violates the budget, and kube-scheduler picks the node whose victim violates none, even
+    // though the later tie-breaker (latest start time) prefers the other node.
+    let pdb = "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  minAvailable: 100%\n  selector: {matchLabels: {app: web}}\n";
+    let workloads = format!(
+        "{}{}{pdb}",
+        deployment("other", 1, "1"),
+        deployment("web", 1, "1")
+    );
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 5m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a], allocatable: {cpu: \"1\", memory: 16Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  changes:\n  - at: 2m\n    apply: [urgent.yaml]\n";
+    let urgent = "---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: urgent}\nvalue: 1000\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  priorityClassName: urgent\n  containers: [{name: c, image: x, resources: {requests: {cpu: \"1\"}}}]\n";
+    let path = scenario(
+        "pdbexpected",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &workloads),
+            ("urgent.yaml", urgent),
+        ],
+    );
+    let (_, log) = run(&path, &[]);
+    let preempted: Vec<&String> = log.iter().filter(|l| l.contains("\"Preempted\"")).collect();
+    assert_eq!(preempted.len(), 1, "{preempted:?}");
+    assert!(preempted[0].contains("pod/default/other-"), "{preempted:?}");
+}

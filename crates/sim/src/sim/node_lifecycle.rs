@@ -5,7 +5,7 @@
 //! per zone, slower when a zone is mostly down, and not at all when every zone is down
 //! (the controller then assumes its own connectivity is broken).
 
-use super::{secs, Ev, Simulation};
+use super::{secs, Ev, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_model::objects::tolerated;
 use cascade_model::{Taint, TaintEffect, Toleration, TolerationOperator};
@@ -25,6 +25,9 @@ pub struct NodeRt {
     pub ready: bool,
     pub no_execute: bool,
     pub queued: bool,
+    /// Bumped each time the NoExecute taint is added: an eviction timer from an earlier
+    /// taint is stale.
+    pub taint_epoch: u32,
 }
 
 impl Default for NodeRt {
@@ -35,6 +38,7 @@ impl Default for NodeRt {
             ready: true,
             no_execute: false,
             queued: false,
+            taint_epoch: 0,
         }
     }
 }
@@ -45,6 +49,8 @@ pub struct Zones {
     queues: BTreeMap<String, VecDeque<NodeId>>,
     tokens: BTreeMap<String, f64>,
     rates: BTreeMap<String, f64>,
+    /// Every zone is fully disrupted: the controller suspects its own connectivity.
+    master_disruption: bool,
 }
 
 /// A zone's state as ComputeZoneState sees it.
@@ -158,8 +164,17 @@ impl Simulation<'_> {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
         let now_ms = self.wall_ms();
-        // MarkPodsNotReady: the endpoints controller drops the node's pods from Services.
+        // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
+        // unavailable and the endpoints controller drops them from Services.
         for p in self.cluster.node(id).pods.clone() {
+            if let Some(rt) = self.rt[p as usize].as_mut() {
+                if rt.ready {
+                    rt.ready = false;
+                    if let Some(w) = rt.workload {
+                        self.request_sync(w);
+                    }
+                }
+            }
             self.svc_call(|w, now, out| w.pod_not_ready(now, p, out));
         }
         let rt = self.node_rt(id);
@@ -199,8 +214,19 @@ impl Simulation<'_> {
         }
         self.cluster.remove_taints(id, TAINT_UNREACHABLE);
         self.cluster.remove_taints(id, TAINT_NOT_READY);
+        // The kubelet posts its pods' status again: running containers are Ready again.
         for p in self.cluster.node(id).pods.clone() {
-            if self.rt[p as usize].as_ref().is_some_and(|r| r.ready) {
+            if self.cluster.pod(p).pod.terminating {
+                continue;
+            }
+            let Some(rt) = self.rt[p as usize].as_mut() else {
+                continue;
+            };
+            if rt.phase == Phase::Running && !rt.ready {
+                rt.ready = true;
+                if let Some(w) = rt.workload {
+                    self.request_sync(w);
+                }
                 self.svc_call(|w, now, out| w.pod_ready(now, p, out));
             }
         }
@@ -237,14 +263,40 @@ impl Simulation<'_> {
     fn taint_zones(&mut self, period: f64) {
         let p = self.p.node_lifecycle.clone();
         let states = self.zone_states();
-        // Every zone fully disrupted: the controller suspects itself and stops evicting.
-        if !states.is_empty()
+        // Every zone fully disrupted: the controller suspects itself ("Entering master
+        // disruption mode"), stops evicting and takes the NoExecute taints back
+        // (markNodeAsReachable), so pending evictions are cancelled; the nodes stay queued
+        // and are tainted again at the zones' rates once it leaves the mode.
+        let all_down = !states.is_empty()
             && states
                 .iter()
-                .all(|(_, s, _)| *s == ZoneState::FullDisruption)
-        {
+                .all(|(_, s, _)| *s == ZoneState::FullDisruption);
+        if all_down {
+            if !self.zones.master_disruption {
+                self.zones.master_disruption = true;
+                self.record(
+                    "MasterDisruption",
+                    "node-lifecycle-controller".into(),
+                    "all nodes are NotReady: evictions stopped".into(),
+                    None,
+                );
+                let tainted: Vec<NodeId> = self
+                    .cluster
+                    .nodes()
+                    .map(|(id, _)| id)
+                    .filter(|id| {
+                        self.nodes_rt
+                            .get(*id as usize)
+                            .is_some_and(|r| r.no_execute)
+                    })
+                    .collect();
+                for id in tainted {
+                    self.untaint_no_execute(id);
+                }
+            }
             return;
         }
+        self.zones.master_disruption = false;
         for (zone, state, size) in states {
             let rate = match state {
                 ZoneState::Normal | ZoneState::FullDisruption => p.node_eviction_rate,
@@ -287,6 +339,29 @@ impl Simulation<'_> {
         }
     }
 
+    /// Takes a node's NoExecute taint back (keeping NoSchedule) and queues it to be tainted
+    /// again.
+    fn untaint_no_execute(&mut self, id: NodeId) {
+        let now_ms = self.wall_ms();
+        let zone = self.cluster.node(id).zone_key.clone();
+        self.cluster.remove_taints(id, TAINT_UNREACHABLE);
+        self.cluster.add_taint(
+            id,
+            Taint {
+                key: TAINT_UNREACHABLE.into(),
+                value: String::new(),
+                effect: TaintEffect::NoSchedule,
+                time_added: Some(now_ms),
+            },
+        );
+        let rt = self.node_rt(id);
+        rt.no_execute = false;
+        if !rt.queued {
+            rt.queued = true;
+            self.zones.queues.entry(zone).or_default().push_back(id);
+        }
+    }
+
     /// The NoExecute taint: each pod is evicted once its toleration runs out (taint manager).
     fn taint_no_execute(&mut self, id: NodeId) {
         let now_ms = self.wall_ms();
@@ -300,6 +375,8 @@ impl Simulation<'_> {
         let rt = self.node_rt(id);
         rt.no_execute = true;
         rt.queued = false;
+        rt.taint_epoch += 1;
+        let epoch = rt.taint_epoch;
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
             let pod = &self.cluster.pod(p).pod;
@@ -311,22 +388,27 @@ impl Simulation<'_> {
                 .iter()
                 .filter(|t| t.tolerates(&taint))
                 .collect();
+            // getMinTolerationTime (taint_eviction.go): no matching toleration evicts at once;
+            // tolerations without tolerationSeconds are ignored unless all are such (then
+            // never); otherwise the smallest, with anything <= 0 meaning at once.
             let delay = if matching.is_empty() {
                 Some(0)
-            } else if matching.iter().any(|t| t.toleration_seconds.is_none()) {
-                None
             } else {
-                matching.iter().filter_map(|t| t.toleration_seconds).min()
+                matching
+                    .iter()
+                    .filter_map(|t| t.toleration_seconds)
+                    .min()
+                    .map(|d| d.max(0))
             };
             if let Some(d) = delay {
                 self.engine
-                    .schedule_in(secs(d.max(0) as f64), Ev::Evict(p, id));
+                    .schedule_in(secs(d as f64), Ev::Evict(p, id, epoch));
             }
         }
     }
 
     /// The taint manager deletes a pod whose toleration ran out, if the taint is still there.
-    pub(super) fn evict(&mut self, pod: PodId, node: NodeId) {
+    pub(super) fn evict(&mut self, pod: PodId, node: NodeId, epoch: u32) {
         let Some(e) = self.cluster.try_pod(pod) else {
             return;
         };
@@ -335,7 +417,7 @@ impl Simulation<'_> {
             || !self
                 .nodes_rt
                 .get(node as usize)
-                .is_some_and(|r| r.no_execute)
+                .is_some_and(|r| r.no_execute && r.taint_epoch == epoch)
         {
             return;
         }
