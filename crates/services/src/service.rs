@@ -47,6 +47,59 @@ pub(crate) struct ServiceStats {
     pub peak_requests_in_replica: usize,
     /// Sum of response times of requests served to completion, for the mean latency.
     pub latency_sum: f64,
+    /// Response times of the requests served since the last sample.
+    pub interval_latency: LatencyHistogram,
+    pub peak_p99: f64,
+}
+
+/// Response times in logarithmic buckets (a quarter octave each, from 100 µs to about 2 h),
+/// enough for percentiles within ~10% without keeping every sample.
+#[derive(Debug, Clone)]
+pub(crate) struct LatencyHistogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: vec![0; Self::BUCKETS],
+            total: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    const BUCKETS: usize = 100;
+    const FLOOR: f64 = 1e-4;
+    const PER_OCTAVE: f64 = 4.0;
+
+    pub fn record(&mut self, seconds: f64) {
+        let b = ((seconds.max(Self::FLOOR) / Self::FLOOR).log2() * Self::PER_OCTAVE) as usize;
+        self.counts[b.min(Self::BUCKETS - 1)] += 1;
+        self.total += 1;
+    }
+
+    /// The upper bound of the bucket holding the q-quantile (0 when empty).
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        let rank = (q * self.total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (b, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::FLOOR * 2f64.powf((b as f64 + 1.0) / Self::PER_OCTAVE);
+            }
+        }
+        Self::FLOOR * 2f64.powf(Self::BUCKETS as f64 / Self::PER_OCTAVE)
+    }
+
+    pub fn clear(&mut self) {
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        self.total = 0;
+    }
 }
 
 #[derive(Debug)]

@@ -849,7 +849,9 @@ impl World {
         let stats = &mut self.services[svc as usize].stats;
         if ok {
             stats.succeeded += 1;
-            stats.latency_sum += (now - arrived).as_secs_f64();
+            let latency = (now - arrived).as_secs_f64();
+            stats.latency_sum += latency;
+            stats.interval_latency.record(latency);
         } else {
             stats.failed += 1;
         }
@@ -1508,7 +1510,13 @@ impl World {
                 }
             }
             let in_flight: usize = s.replicas.iter().map(Replica::requests).sum();
+            let p50 = s.stats.interval_latency.quantile(0.5);
+            let p99 = s.stats.interval_latency.quantile(0.99);
+            s.stats.interval_latency.clear();
+            s.stats.peak_p99 = s.stats.peak_p99.max(p99);
             row.push((format!("{}_qps", s.name), qps));
+            row.push((format!("{}_latency_p50_seconds", s.name), p50));
+            row.push((format!("{}_latency_p99_seconds", s.name), p99));
             row.push((
                 format!("{}_ready_replicas", s.name),
                 s.routable.len() as f64,
@@ -1654,6 +1662,7 @@ impl World {
             };
             p.push((format!("{}_baseline_qps", s.name), baseline));
             p.push((format!("{}_qps_ratio", s.name), ratio));
+            p.push((format!("{}_latency_p99_seconds", s.name), s.stats.peak_p99));
             p.push((
                 format!("{}_max_requests_in_replica", s.name),
                 s.stats.peak_requests_in_replica as f64,
