@@ -111,6 +111,8 @@ pub(crate) struct Service {
     pub routable: Vec<u32>,
     pub ring: Option<u16>,
     pub stats: ServiceStats,
+    /// A fault cut it off: every connection is refused.
+    pub unreachable: bool,
 }
 
 /// Where a new request goes.
@@ -135,6 +137,7 @@ impl Service {
             routable: Vec::new(),
             ring,
             stats: ServiceStats::default(),
+            unreachable: false,
         }
     }
 
@@ -145,9 +148,14 @@ impl Service {
         }
     }
 
+    /// Whether every connection is refused (no Ready replica, or cut off by a fault).
+    pub fn refuses(&self) -> bool {
+        self.routable.is_empty() || self.unreachable
+    }
+
     /// Picks a replica for a new request and places it there.
     pub fn admit(&mut self, id: ReqId, pick: u64) -> Admission {
-        if self.routable.is_empty() {
+        if self.refuses() {
             return Admission::NoEndpoints;
         }
         let r = self.routable[(pick % self.routable.len() as u64) as usize];

@@ -430,6 +430,26 @@ impl World {
         self.cfg.is_empty()
     }
 
+    /// A dependency fault: while unreachable, the service refuses every connection (its pods
+    /// keep running and keep what they hold). True if that changed anything.
+    pub fn set_service_reachable(
+        &mut self,
+        now: Time,
+        name: &str,
+        reachable: bool,
+        out: &mut Out,
+    ) -> bool {
+        let Some(s) = self.services.iter().position(|s| s.name == name) else {
+            return false;
+        };
+        let was = !self.services[s].unreachable;
+        self.services[s].unreachable = !reachable;
+        if reachable && !was && !self.services[s].refuses() {
+            self.unpark(now, s as u16, out);
+        }
+        was != reachable
+    }
+
     /// The steady-state window `peaks.*_qps_ratio` divides by: from the warm-up until `until`
     /// (the first change or fault).
     pub fn set_baseline_until(&mut self, until: Time) {
@@ -543,9 +563,9 @@ impl World {
         for &(s, r) in &link.replicas {
             let svc = &mut self.services[s as usize];
             if !on || svc.replicas[r as usize].alive {
-                let was_empty = svc.routable.is_empty();
+                let refused = svc.refuses();
                 svc.set_routable(r, on);
-                if was_empty && !svc.routable.is_empty() {
+                if refused && !svc.refuses() {
                     reopened.push(s);
                 }
             }
@@ -965,7 +985,7 @@ impl World {
                 } else {
                     fleet.failed += 1;
                     fleet.interval_failed += 1;
-                    if no_endpoints && self.services[svc as usize].routable.is_empty() {
+                    if no_endpoints && self.services[svc as usize].refuses() {
                         self.parked[svc as usize].push(Parked {
                             origin: Origin::RemoteWrite(batch),
                             failed_at: now,

@@ -266,6 +266,37 @@ pub struct Fault {
     /// Every node of a zone goes down at once.
     #[serde(default)]
     pub zone_down: Option<String>,
+    /// A dependency is down: a service (from `spec.services`) refuses every connection, as if
+    /// its endpoints were gone, while its pods keep running.
+    #[serde(default)]
+    pub service_down: Option<String>,
+    /// With `serviceDown`: instead of staying down, the service alternates down and up for
+    /// the fault's duration, starting down (an intermittently reachable Kafka).
+    #[serde(default)]
+    pub flapping: Option<Flapping>,
+    /// A network partition: these nodes lose the control plane and the rest of the cluster.
+    /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
+    /// time), but their processes keep running.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+}
+
+/// Down for `down`, up for `up`, repeatedly.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flapping {
+    pub up: Duration,
+    pub down: Duration,
+}
+
+/// The nodes on the far side of a partition: by zone and/or by name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartitionSpec {
+    #[serde(default)]
+    pub zones: Vec<String>,
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -460,8 +491,35 @@ pub fn load(
             format!("invalid parameters (spec.parameters, variant or --set): {e}"),
         )
     })?;
-    // Names the services refer to (a target, a ring) must exist.
+    // Names the services refer to (a target, a ring, a fault's service) must exist.
     cascade_services::World::new(params.services_config(), 0).map_err(|e| bad(&file, e))?;
+    for (i, f) in spec.faults.iter().enumerate() {
+        if let Some(s) = &f.service_down {
+            if !params.services.contains_key(s) {
+                return Err(bad(
+                    &file,
+                    format!(
+                        "faults[{i}].serviceDown: no service named {s:?} (declared: {:?})",
+                        params.services.keys().collect::<Vec<_>>()
+                    ),
+                ));
+            }
+        }
+        if f.flapping.is_some() && f.service_down.is_none() {
+            return Err(bad(
+                &file,
+                format!("faults[{i}].flapping: expected with serviceDown"),
+            ));
+        }
+        if let Some(fl) = f.flapping {
+            if fl.up.0 <= 0.0 || fl.down.0 <= 0.0 {
+                return Err(bad(
+                    &file,
+                    format!("faults[{i}].flapping: expected up and down longer than 0"),
+                ));
+            }
+        }
+    }
     // Stable order of changes by time; equal times keep file order.
     spec.changes.sort_by(|a, b| a.at.0.total_cmp(&b.at.0));
 

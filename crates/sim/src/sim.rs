@@ -53,6 +53,8 @@ pub enum Ev {
     FaultStart(usize),
     /// A scenario fault ends.
     FaultEnd(usize),
+    /// A flapping fault's service goes down (true) or up (false).
+    Flap(usize, bool),
     /// The cluster autoscaler's scan.
     AutoscalerScan,
     /// A node the autoscaler asked for joins (node group index).
@@ -134,6 +136,8 @@ pub struct Simulation<'a> {
     horizon: Time,
     seed: u64,
     pub metrics: Metrics,
+    /// Per fault: whether it is in effect (for flapping ones).
+    fault_active: Vec<bool>,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
     /// Reused buffer for what the services answer.
@@ -170,6 +174,7 @@ impl<'a> Simulation<'a> {
             sc,
             services,
             svc_out: Out::default(),
+            fault_active: vec![false; sc.spec.faults.len()],
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
             names: Rng::stream(seed, "controller-names"),
             seed,
@@ -1239,10 +1244,15 @@ impl<'a> Simulation<'a> {
             })
             .map(|(id, _)| id)
             .collect();
-        let what = f
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("{} node(s) down", nodes.len()));
+        let what = f.description.clone().unwrap_or_else(|| {
+            if let Some(svc) = &f.service_down {
+                format!("service {svc} unreachable")
+            } else if f.partition.is_some() {
+                "network partition".to_string()
+            } else {
+                format!("{} node(s) down", nodes.len())
+            }
+        });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
         self.record(kind, format!("fault/{i}"), what, None);
         for id in nodes {
@@ -1251,6 +1261,59 @@ impl<'a> Simulation<'a> {
             } else {
                 self.node_up(id);
             }
+        }
+        if let Some(p) = &f.partition {
+            let cut: Vec<NodeId> = self
+                .cluster
+                .nodes()
+                .filter(|(_, n)| {
+                    p.nodes.iter().any(|x| *x == n.node.name)
+                        || p.zones.iter().any(|z| n.node.zone() == z)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            for id in cut {
+                if start {
+                    self.node_partitioned(id);
+                } else {
+                    self.node_up(id);
+                }
+            }
+        }
+        if let Some(name) = &f.service_down {
+            self.fault_active[i] = start;
+            self.set_service_reachable(name, !start);
+            if start {
+                if let Some(fl) = f.flapping {
+                    self.engine.schedule_in(secs(fl.down.0), Ev::Flap(i, false));
+                }
+            }
+        }
+    }
+
+    /// The next phase of a flapping dependency, while its fault lasts.
+    fn flap(&mut self, i: usize, down: bool) {
+        if !self.fault_active[i] {
+            return;
+        }
+        let f = &self.sc.spec.faults[i];
+        let (Some(name), Some(fl)) = (f.service_down.clone(), f.flapping) else {
+            return;
+        };
+        self.set_service_reachable(&name, !down);
+        let next = if down { fl.down.0 } else { fl.up.0 };
+        self.engine.schedule_in(secs(next), Ev::Flap(i, !down));
+    }
+
+    fn set_service_reachable(&mut self, name: &str, reachable: bool) {
+        if self.svc_call(|w, now, out| w.set_service_reachable(now, name, reachable, out)) {
+            let (counter, kind) = if reachable {
+                ("dependency_up", "DependencyUp")
+            } else {
+                ("dependency_down", "DependencyDown")
+            };
+            self.metrics.count(counter, 1);
+            self.record(kind, format!("service/{name}"), String::new(), None);
         }
     }
 
@@ -1411,6 +1474,7 @@ impl<'a> Simulation<'a> {
                 Ev::Evict(pod, node, epoch) => self.evict(pod, node, epoch),
                 Ev::FaultStart(i) => self.fault(i, true),
                 Ev::FaultEnd(i) => self.fault(i, false),
+                Ev::Flap(i, down) => self.flap(i, down),
                 Ev::AutoscalerScan => self.autoscaler_scan(),
                 Ev::NodeProvisioned(g) => self.node_provisioned(g),
                 Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),

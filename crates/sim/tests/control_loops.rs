@@ -500,3 +500,51 @@ fn a_pdb_added_before_its_pods_exist_expects_the_owners_scale() {
     assert_eq!(preempted.len(), 1, "{preempted:?}");
     assert!(preempted[0].contains("pod/default/other-"), "{preempted:?}");
 }
+
+#[test]
+fn a_flapping_dependency_alternates_and_its_clients_see_it() {
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 20m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a], allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  services:\n    kafka: {selector: {matchLabels: {app: kafka}}, workersPerReplica: 16, serviceSeconds: 0.005}\n  clients:\n    shipper: {target: kafka, ratePerSecond: 20, maxRetries: 0}\n  faults:\n  - {at: 5m, duration: 10m, serviceDown: kafka, flapping: {up: 30s, down: 90s}}\n";
+    let path = scenario(
+        "flapping",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &deployment("kafka", 2, "1")),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    // Down at 5m, up at 6m30s, down at 7m, ... : 600 s / 120 s = 5 down phases, then up at
+    // the end of the fault.
+    assert_eq!(s.totals["dependency_down"], 5);
+    assert_eq!(s.totals["dependency_up"], 5);
+    // About three quarters of the fault's 600 s refused, at 20 calls/s.
+    let refused = s.totals["kafka_unavailable"] as f64;
+    assert!((8000.0..10000.0).contains(&refused), "{refused}");
+    let ok = s.ratios["kafka_success_ratio"];
+    assert!(ok > 0.99, "what reaches kafka is served: {ok}");
+}
+
+#[test]
+fn a_partitioned_node_goes_not_ready_but_its_processes_keep_running() {
+    let faults = "  - {at: 60s, duration: 20m, partition: {nodes: [n-0]}}\n";
+    let sc = lifecycle_scenario(3, "a", faults, 6);
+    let path = scenario(
+        "partition",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    assert_eq!(times(&log, "NodeNotReady").len(), 1);
+    assert_eq!(times(&log, "NodeReady").len(), 1);
+    // Evicted after the toleration, but only deleted once the partition heals (the kubelet
+    // confirms), at 21 minutes.
+    let evicted = times(&log, "TaintManagerEviction");
+    assert!(!evicted.is_empty());
+    let deleted_on_n0: Vec<f64> = times(&log, "Deleted");
+    assert!(
+        deleted_on_n0.iter().all(|t| *t >= 1260.0),
+        "{deleted_on_n0:?}"
+    );
+    assert_eq!(s.totals["pods_evicted"] as usize, evicted.len());
+}

@@ -113,6 +113,17 @@ impl Simulation<'_> {
         }
     }
 
+    /// A partition cuts the kubelet off from the control plane: it stops posting status (the
+    /// controller sees what it sees for a node that is down) but its processes keep running.
+    pub(super) fn node_partitioned(&mut self, id: NodeId) {
+        let now = self.now();
+        let rt = self.node_rt(id);
+        if rt.up {
+            rt.up = false;
+            rt.down_since = now;
+        }
+    }
+
     /// The kubelet is back: its terminating pods can now finish.
     pub(super) fn node_up(&mut self, id: NodeId) {
         if self.node_rt(id).up {
