@@ -1267,7 +1267,7 @@ impl<'a> Simulation<'a> {
                 .cluster
                 .nodes()
                 .filter(|(_, n)| {
-                    p.nodes.iter().any(|x| *x == n.node.name)
+                    p.nodes.contains(&n.node.name)
                         || p.zones.iter().any(|z| n.node.zone() == z)
                 })
                 .map(|(id, _)| id)
