@@ -430,6 +430,15 @@ impl World {
         self.cfg.is_empty()
     }
 
+    /// Whether the named service refuses connections now (no Ready replica, or cut off).
+    /// Unknown names refuse.
+    pub fn refuses(&self, name: &str) -> bool {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .is_none_or(|s| s.refuses())
+    }
+
     /// A dependency fault: while unreachable, the service refuses every connection (its pods
     /// keep running and keep what they hold). True if that changed anything.
     pub fn set_service_reachable(

@@ -143,6 +143,40 @@ pub struct KubeletParams {
     pub crash_loop_initial_backoff_seconds: f64,
     pub crash_loop_max_backoff_seconds: f64,
     pub crash_loop_reset_seconds: f64,
+    /// The node's container runtime daemon.
+    pub runtime: RuntimeParams,
+}
+
+/// The container runtime daemon (dockerd, containerd) as one queue of operations per node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RuntimeParams {
+    /// Operations per second the daemon completes (0: unlimited, no queueing). 50 is our
+    /// order-of-magnitude choice for a busy dockerd; published figures vary widely with the
+    /// storage driver and the node's CPU.
+    pub ops_per_second: f64,
+    /// Operations to create and start one container (create, start).
+    pub container_start_ops: f64,
+    /// Operations to stop and remove one container.
+    pub container_stop_ops: f64,
+    /// Steady operations per running container per second: exec probes and log streaming
+    /// through the daemon (0: HTTP probes and file-based logging, which bypass it).
+    pub probe_ops_per_container_per_second: f64,
+    /// The kubelet reports the node NotReady when a PLEG relist has not completed for this
+    /// long (3 min, pkg/kubelet/pleg relistThreshold).
+    pub pleg_threshold_seconds: f64,
+}
+
+impl Default for RuntimeParams {
+    fn default() -> Self {
+        RuntimeParams {
+            ops_per_second: 50.0,
+            container_start_ops: 2.0,
+            container_stop_ops: 1.0,
+            probe_ops_per_container_per_second: 0.0,
+            pleg_threshold_seconds: 180.0,
+        }
+    }
 }
 
 impl Default for KubeletParams {
@@ -155,6 +189,7 @@ impl Default for KubeletParams {
             crash_loop_initial_backoff_seconds: 10.0,
             crash_loop_max_backoff_seconds: 300.0,
             crash_loop_reset_seconds: 600.0,
+            runtime: RuntimeParams::default(),
         }
     }
 }

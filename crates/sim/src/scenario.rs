@@ -220,6 +220,39 @@ pub struct Behaviour {
     /// Memory use over time; past the pod's memory limit the container is OOM-killed.
     #[serde(default)]
     pub memory: Option<MemoryBehaviour>,
+    /// Sidecars bound to a dependency (a log shipper to Kafka): while it refuses them they
+    /// retry, and every attempt costs the node's container runtime.
+    #[serde(default)]
+    pub sidecars: Vec<SidecarSpec>,
+}
+
+/// A sidecar that ships to a service and retries while it cannot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SidecarSpec {
+    /// The service it ships to (from `spec.services`).
+    pub target: String,
+    /// While connected, how often it sends (so how soon it notices an outage).
+    #[serde(default = "default_send_interval")]
+    pub send_interval_seconds: f64,
+    /// Its retry policy. The Target case: a fixed, unjittered interval.
+    #[serde(default)]
+    pub backoff: cascade_services::Backoff,
+    /// Runtime operations each attempt costs its node (re-attaching to container logs,
+    /// an exec): cheap alone, heavy when every sidecar on the node retries at once.
+    #[serde(default = "default_ops_per_attempt")]
+    pub ops_per_attempt: f64,
+    /// Runtime operations when it reconnects and replays what it buffered.
+    #[serde(default)]
+    pub ops_on_reconnect: f64,
+}
+
+fn default_send_interval() -> f64 {
+    5.0
+}
+
+fn default_ops_per_attempt() -> f64 {
+    1.0
 }
 
 /// Memory that starts at `start` and grows by `growthPerMinute` (a leak, a cache that fills).

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod autoscaler;
 mod node_lifecycle;
+mod runtime;
 
 /// What happens in the cluster, in simulated time.
 #[derive(Clone, Debug)]
@@ -61,6 +62,8 @@ pub enum Ev {
     NodeProvisioned(usize),
     /// A timer of the services on the cluster (cascade-services).
     Svc(SvcEv),
+    /// A sidecar's retry (pod, sidecar index, container start it belongs to).
+    Sidecar(PodId, u16, u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +103,8 @@ struct PodRt {
     /// Restarts counted for CrashLoopBackOff, and when the container last started.
     restarts: u32,
     last_start: Time,
+    /// Its containers' steady load is counted on its node's runtime.
+    runtime_load: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +143,11 @@ pub struct Simulation<'a> {
     pub metrics: Metrics,
     /// Per fault: whether it is in effect (for flapping ones).
     fault_active: Vec<bool>,
+    /// Each node's container runtime daemon, by NodeId.
+    runtimes: Vec<runtime::RuntimeRt>,
+    /// Running pods' sidecars: the container start they belong to, and each one's state.
+    sidecars: BTreeMap<PodId, (u32, Vec<runtime::SidecarState>)>,
+    sidecar_rng: Rng,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
     /// Reused buffer for what the services answer.
@@ -175,6 +185,9 @@ impl<'a> Simulation<'a> {
             services,
             svc_out: Out::default(),
             fault_active: vec![false; sc.spec.faults.len()],
+            runtimes: Vec::new(),
+            sidecars: BTreeMap::new(),
+            sidecar_rng: Rng::stream(seed, "sidecars"),
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
             names: Rng::stream(seed, "controller-names"),
             seed,
@@ -559,6 +572,7 @@ impl<'a> Simulation<'a> {
             starts: 0,
             restarts: 0,
             last_start: Time::ZERO,
+            runtime_load: false,
         });
         let prio = self.cluster.pod(id).pod.priority;
         let created = self.cluster.pod(id).pod.creation_timestamp;
@@ -666,12 +680,18 @@ impl<'a> Simulation<'a> {
                     Some(id),
                 );
                 self.rt[id as usize].as_mut().expect("rt").phase = Phase::Starting;
+                // Creating the containers queues on the node's runtime daemon: a busy one
+                // delays the start by the wait behind its backlog.
+                let ops = self.containers(id) as f64 * self.p.kubelet.runtime.container_start_ops;
+                let done = self.runtime_submit(node, ops);
+                let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
                 let startup = self
                     .behaviour(id)
                     .and_then(|b| b.startup_seconds)
                     .unwrap_or(
                         self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds,
-                    );
+                    )
+                    + wait;
                 self.engine
                     .schedule_in(secs(startup), Ev::ContainersStarted(id));
             }
@@ -781,8 +801,17 @@ impl<'a> Simulation<'a> {
             .behaviour(id)
             .and_then(|b| b.shutdown_seconds)
             .unwrap_or(self.p.kubelet.default_shutdown_seconds);
+        // Stopping the containers queues on the runtime too: a busy daemon keeps the pod
+        // Terminating longer.
+        let stop = match self.cluster.pod(id).node {
+            Some(node) => {
+                let ops = self.containers(id) as f64 * self.p.kubelet.runtime.container_stop_ops;
+                self.runtime_submit(node, ops)
+            }
+            None => 0.0,
+        };
         self.engine
-            .schedule_in(secs(shutdown.min(grace)), Ev::PodGone(id));
+            .schedule_in(secs(shutdown.min(grace).max(stop)), Ev::PodGone(id));
     }
 
     fn containers_started(&mut self, id: PodId) {
@@ -796,6 +825,14 @@ impl<'a> Simulation<'a> {
         rt.starts += 1;
         rt.last_start = self.engine.now();
         let starts = rt.starts;
+        let counted = std::mem::replace(&mut rt.runtime_load, true);
+        if let Some(node) = self.cluster.pod(id).node {
+            if !counted {
+                let n = self.containers(id);
+                self.runtime_background(node, n, 1.0);
+            }
+        }
+        self.sidecars_started(id);
         let key = self.cluster.pod(id).pod.key();
         self.record("Started", format!("pod/{key}"), String::new(), Some(id));
         if !self.services.is_empty() {
@@ -888,6 +925,16 @@ impl<'a> Simulation<'a> {
             return;
         }
         self.svc_call(|w, now, out| w.pod_gone(now, id, out));
+        self.sidecars_stopped(id);
+        if self.rt[id as usize]
+            .as_ref()
+            .is_some_and(|r| r.runtime_load)
+        {
+            if let Some(node) = self.cluster.pod(id).node {
+                let n = self.containers(id);
+                self.runtime_background(node, n, -1.0);
+            }
+        }
         let pod = self.cluster.delete_pod(id);
         let rt = self.rt[id as usize].take().expect("rt");
         self.unschedulable.remove(&id);
@@ -1267,8 +1314,7 @@ impl<'a> Simulation<'a> {
                 .cluster
                 .nodes()
                 .filter(|(_, n)| {
-                    p.nodes.contains(&n.node.name)
-                        || p.zones.iter().any(|z| n.node.zone() == z)
+                    p.nodes.contains(&n.node.name) || p.zones.iter().any(|z| n.node.zone() == z)
                 })
                 .map(|(id, _)| id)
                 .collect();
@@ -1314,6 +1360,9 @@ impl<'a> Simulation<'a> {
             };
             self.metrics.count(counter, 1);
             self.record(kind, format!("service/{name}"), String::new(), None);
+            if !reachable {
+                self.sidecars_dependency_down(name);
+            }
         }
     }
 
@@ -1478,6 +1527,7 @@ impl<'a> Simulation<'a> {
                 Ev::AutoscalerScan => self.autoscaler_scan(),
                 Ev::NodeProvisioned(g) => self.node_provisioned(g),
                 Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),
+                Ev::Sidecar(id, i, starts) => self.sidecar_event(id, i as usize, starts),
             }
             #[cfg(debug_assertions)]
             if let Err(e) = self.cluster.check_invariants() {

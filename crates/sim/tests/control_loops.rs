@@ -548,3 +548,59 @@ fn a_partitioned_node_goes_not_ready_but_its_processes_keep_running() {
     );
     assert_eq!(s.totals["pods_evicted"] as usize, evicted.len());
 }
+
+#[test]
+fn synchronised_sidecar_retries_overload_the_runtime_until_pleg_marks_nodes_not_ready() {
+    // 2 nodes, 20 pods each with a log shipper bound to kafka. Kafka refuses for 10 minutes;
+    // the shippers retry every second, unjittered, each attempt costing 4 runtime ops: 80
+    // ops/s per node against a daemon that completes 50. The backlog grows 30 ops/s, so a
+    // relist waits past the 3-minute PLEG threshold after ~6 minutes: the kubelets report
+    // NotReady. Once Kafka is back the queue drains and the nodes are Ready again.
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 40m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a, b], allocatable: {cpu: \"32\", memory: 64Gi, pods: \"110\"}}\n    - {namePrefix: k, count: 1, zones: [c], allocatable: {cpu: \"200m\", memory: 1Gi, pods: \"110\"}, labels: {role: kafka}}\n    manifests: [workloads.yaml]\n  behaviours:\n  - selector: {matchLabels: {app: web}}\n    sidecars:\n    - {target: kafka, backoff: {initialSeconds: 1, maxSeconds: 1, multiplier: 1}, opsPerAttempt: 4}\n  services:\n    kafka: {selector: {matchLabels: {app: kafka}}}\n  faults:\n  - {at: 5m, duration: 10m, serviceDown: kafka}\n";
+    // Kafka runs on its own small node in a third zone, outside the storm.
+    let kafka = deployment("kafka", 1, "100m").replace(
+        "      terminationGracePeriodSeconds: 30\n",
+        "      terminationGracePeriodSeconds: 30\n      nodeSelector: {role: kafka}\n",
+    );
+    assert!(kafka.contains("nodeSelector"));
+    let workloads = format!("{}{kafka}", deployment("web", 40, "500m"));
+    let path = scenario(
+        "sidecars",
+        &[("scenario.yaml", sc), ("workloads.yaml", &workloads)],
+    );
+    let (s, log) = run(&path, &[]);
+    let not_ready: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("\"NodeNotReady\""))
+        .collect();
+    assert!(!not_ready.is_empty());
+    assert!(not_ready.iter().all(|l| l.contains("PLEG is not healthy")));
+    let first = times(&log, "NodeNotReady")[0];
+    assert!((600.0..=800.0).contains(&first), "NotReady at {first}");
+    let ready = times(&log, "NodeReady");
+    assert!(
+        ready.iter().any(|t| *t > 900.0),
+        "Ready again after Kafka: {ready:?}"
+    );
+    assert!(s.totals["sidecar_retries"] > 20_000);
+    // Long enough NotReady for the taint manager: pods evicted and recreated (one zone of
+    // three stays healthy, so the controller does not suspect itself).
+    assert!(s.totals["pods_evicted"] > 0);
+}
+
+#[test]
+fn jittered_capped_sidecar_backoff_keeps_the_runtime_healthy() {
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 40m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a, b], allocatable: {cpu: \"32\", memory: 64Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  behaviours:\n  - selector: {matchLabels: {app: web}}\n    sidecars:\n    - {target: kafka, backoff: {initialSeconds: 1, maxSeconds: 30, multiplier: 2, jitter: full}, opsPerAttempt: 4}\n  services:\n    kafka: {selector: {matchLabels: {app: kafka}}}\n  faults:\n  - {at: 5m, duration: 10m, serviceDown: kafka}\n";
+    let workloads = format!(
+        "{}{}",
+        deployment("web", 40, "500m"),
+        deployment("kafka", 1, "100m")
+    );
+    let path = scenario(
+        "sidecarsjitter",
+        &[("scenario.yaml", sc), ("workloads.yaml", &workloads)],
+    );
+    let (s, _) = run(&path, &[]);
+    assert_eq!(s.totals["node_not_ready_transitions"], 0);
+    assert!(s.totals["sidecar_retries"] > 0);
+}

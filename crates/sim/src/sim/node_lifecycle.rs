@@ -28,6 +28,18 @@ pub struct NodeRt {
     /// Bumped each time the NoExecute taint is added: an eviction timer from an earlier
     /// taint is stale.
     pub taint_epoch: u32,
+    /// The taint key its NotReady condition maps to: unreachable when the kubelet went
+    /// silent, not-ready when it reports NotReady itself.
+    pub taint_key: &'static str,
+}
+
+/// Why the controller sees a node NotReady.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotReadyReason {
+    /// No status from the kubelet within the grace period (condition Unknown).
+    Unreachable,
+    /// The kubelet reports Ready=False: "PLEG is not healthy".
+    PlegUnhealthy,
 }
 
 impl Default for NodeRt {
@@ -39,6 +51,7 @@ impl Default for NodeRt {
             no_execute: false,
             queued: false,
             taint_epoch: 0,
+            taint_key: TAINT_UNREACHABLE,
         }
     }
 }
@@ -145,14 +158,18 @@ impl Simulation<'_> {
         let ids: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
         for id in ids {
             let rt = self.node_rt(id).clone();
-            if rt.up && !rt.ready {
+            // A kubelet that posts status reports NotReady itself while PLEG is unhealthy.
+            let pleg = !rt.up || self.pleg_healthy(id);
+            if rt.up && !pleg && rt.ready {
+                self.mark_not_ready(id, NotReadyReason::PlegUnhealthy);
+            } else if rt.up && pleg && !rt.ready {
                 self.mark_ready(id);
             } else if !rt.up && rt.ready {
                 // The last status the kubelet posted before it stopped.
                 let period = secs(p.node_status_update_frequency_seconds).0.max(1);
                 let last = Time(rt.down_since.0 / period * period);
                 if now - last >= secs(p.node_monitor_grace_period_seconds) {
-                    self.mark_not_ready(id);
+                    self.mark_not_ready(id, NotReadyReason::Unreachable);
                 }
             }
         }
@@ -171,7 +188,7 @@ impl Simulation<'_> {
             .count()
     }
 
-    fn mark_not_ready(&mut self, id: NodeId) {
+    fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
         let now_ms = self.wall_ms();
@@ -188,20 +205,25 @@ impl Simulation<'_> {
             }
             self.svc_call(|w, now, out| w.pod_not_ready(now, p, out));
         }
+        let (key, message) = match reason {
+            NotReadyReason::Unreachable => {
+                (TAINT_UNREACHABLE, "Kubelet stopped posting node status.")
+            }
+            NotReadyReason::PlegUnhealthy => (
+                TAINT_NOT_READY,
+                "container runtime is slow: PLEG is not healthy",
+            ),
+        };
         let rt = self.node_rt(id);
         rt.ready = false;
+        rt.taint_key = key;
         self.metrics.count("node_not_ready_transitions", 1);
-        self.record(
-            "NodeNotReady",
-            format!("node/{name}"),
-            "Kubelet stopped posting node status.".into(),
-            None,
-        );
+        self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
         self.cluster.add_taint(
             id,
             Taint {
-                key: TAINT_UNREACHABLE.into(),
+                key: key.into(),
                 value: String::new(),
                 effect: TaintEffect::NoSchedule,
                 time_added: Some(now_ms),
@@ -355,11 +377,12 @@ impl Simulation<'_> {
     fn untaint_no_execute(&mut self, id: NodeId) {
         let now_ms = self.wall_ms();
         let zone = self.cluster.node(id).zone_key.clone();
-        self.cluster.remove_taints(id, TAINT_UNREACHABLE);
+        let key = self.node_rt(id).taint_key;
+        self.cluster.remove_taints(id, key);
         self.cluster.add_taint(
             id,
             Taint {
-                key: TAINT_UNREACHABLE.into(),
+                key: key.into(),
                 value: String::new(),
                 effect: TaintEffect::NoSchedule,
                 time_added: Some(now_ms),
@@ -377,7 +400,7 @@ impl Simulation<'_> {
     fn taint_no_execute(&mut self, id: NodeId) {
         let now_ms = self.wall_ms();
         let taint = Taint {
-            key: TAINT_UNREACHABLE.into(),
+            key: self.node_rt(id).taint_key.into(),
             value: String::new(),
             effect: TaintEffect::NoExecute,
             time_added: Some(now_ms),

@@ -1,0 +1,234 @@
+//! Each node's container runtime daemon (dockerd, containerd) as a single queue of operations:
+//! container create/start and stop, exec probes, and the work sidecars cause (a reconnecting
+//! log shipper re-attaching to its containers' logs). The kubelet's PLEG relists through the
+//! same queue every second; when a relist waits longer than the PLEG threshold (3 min), the
+//! kubelet reports the node NotReady ("PLEG is not healthy"), and Ready again once the queue
+//! drains (../shared/reference/kubernetes.md, "Kubelet and node health"). This is the choke
+//! point of the Target outage: a shared per-node daemon that cheap, synchronised retries
+//! overwhelm.
+//!
+//! The queue is fluid: work (in operations) arrives in lumps and as a steady rate per running
+//! container, and drains at the daemon's capacity. A new operation waits behind the backlog.
+
+use super::{secs, Ev, Phase, Simulation};
+use crate::scenario::SidecarSpec;
+use cascade_engine::Time;
+use cascade_scheduler::{NodeId, PodId};
+
+/// One node's runtime daemon.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeRt {
+    /// Operations queued, as of `last`.
+    backlog: f64,
+    last: Time,
+    /// Steady operations per second from the running containers (exec probes, log streams).
+    background: f64,
+}
+
+impl RuntimeRt {
+    /// Brings the backlog up to `now`: the steady load arrives, the capacity drains.
+    fn advance(&mut self, now: Time, capacity: f64) {
+        let dt = (now - self.last).as_secs_f64();
+        self.backlog = (self.backlog + (self.background - capacity) * dt).max(0.0);
+        self.last = now;
+    }
+}
+
+/// A sidecar's connection to its dependency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SidecarState {
+    Connected,
+    /// Retrying: attempts so far and the last delay.
+    Retrying {
+        attempt: u32,
+        prev_delay: f64,
+    },
+}
+
+impl Simulation<'_> {
+    fn runtime_capacity(&self) -> f64 {
+        self.p.kubelet.runtime.ops_per_second
+    }
+
+    fn runtime_rt(&mut self, node: NodeId) -> &mut RuntimeRt {
+        if self.runtimes.len() <= node as usize {
+            self.runtimes
+                .resize(node as usize + 1, RuntimeRt::default());
+        }
+        &mut self.runtimes[node as usize]
+    }
+
+    /// Queues `ops` operations on the node's runtime; returns how long until they are done.
+    /// An unlimited runtime (capacity 0) does everything at once.
+    pub(super) fn runtime_submit(&mut self, node: NodeId, ops: f64) -> f64 {
+        let cap = self.runtime_capacity();
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        let now = self.now();
+        let rt = self.runtime_rt(node);
+        rt.advance(now, cap);
+        rt.backlog += ops;
+        rt.backlog / cap
+    }
+
+    /// How long a relist submitted now would wait.
+    pub(super) fn runtime_latency(&mut self, node: NodeId) -> f64 {
+        self.runtime_submit(node, 0.0)
+    }
+
+    /// A container's steady load starts (`sign` 1) or stops (-1).
+    pub(super) fn runtime_background(&mut self, node: NodeId, containers: usize, sign: f64) {
+        let cap = self.runtime_capacity();
+        let rate = self.p.kubelet.runtime.probe_ops_per_container_per_second;
+        if cap <= 0.0 || rate <= 0.0 {
+            return;
+        }
+        let now = self.now();
+        let rt = self.runtime_rt(node);
+        rt.advance(now, cap);
+        rt.background = (rt.background + sign * rate * containers as f64).max(0.0);
+    }
+
+    /// The kubelet's view: is PLEG healthy (the last relist finished within the threshold)?
+    pub(super) fn pleg_healthy(&mut self, node: NodeId) -> bool {
+        self.runtime_latency(node) <= self.p.kubelet.runtime.pleg_threshold_seconds
+    }
+
+    /// Containers in a pod (at least one).
+    pub(super) fn containers(&self, id: PodId) -> usize {
+        self.cluster.pod(id).pod.images.len().max(1)
+    }
+
+    // ----- sidecars -----
+
+    fn sidecar_specs(&self, id: PodId) -> Vec<SidecarSpec> {
+        self.behaviour(id)
+            .map(|b| b.sidecars.clone())
+            .unwrap_or_default()
+    }
+
+    /// The pod's containers started: its sidecars connect (or start retrying).
+    pub(super) fn sidecars_started(&mut self, id: PodId) {
+        let specs = self.sidecar_specs(id);
+        if specs.is_empty() {
+            return;
+        }
+        let starts = self.rt[id as usize].as_ref().map_or(0, |r| r.starts);
+        let states = vec![SidecarState::Connected; specs.len()];
+        self.sidecars.insert(id, (starts, states));
+        for (i, s) in specs.iter().enumerate() {
+            if self.services.refuses(&s.target) {
+                self.sidecar_fail(id, i, starts);
+            }
+        }
+    }
+
+    /// A dependency went away: every connected sidecar bound to it notices on its next send,
+    /// within its send interval, and starts retrying.
+    pub(super) fn sidecars_dependency_down(&mut self, target: &str) {
+        let pods: Vec<(PodId, u32, usize)> = self
+            .sidecars
+            .iter()
+            .flat_map(|(&pod, (starts, states))| {
+                states
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s == SidecarState::Connected)
+                    .map(move |(i, _)| (pod, *starts, i))
+            })
+            .collect();
+        for (pod, starts, i) in pods {
+            let specs = self.sidecar_specs(pod);
+            let Some(spec) = specs.get(i) else { continue };
+            if spec.target != target {
+                continue;
+            }
+            let notice = self.sidecar_rng.unit() * spec.send_interval_seconds;
+            self.engine
+                .schedule_in(secs(notice), Ev::Sidecar(pod, i as u16, starts));
+        }
+    }
+
+    /// The first failure a connected sidecar sees.
+    fn sidecar_fail(&mut self, id: PodId, i: usize, starts: u32) {
+        if let Some((_, states)) = self.sidecars.get_mut(&id) {
+            states[i] = SidecarState::Retrying {
+                attempt: 0,
+                prev_delay: 0.0,
+            };
+        }
+        self.sidecar_attempt(id, i, starts);
+    }
+
+    /// A sidecar's timer: a connected one checks its dependency, a retrying one tries again.
+    /// Every attempt costs its node's runtime `opsPerAttempt`.
+    pub(super) fn sidecar_event(&mut self, id: PodId, i: usize, starts: u32) {
+        let Some((s, states)) = self.sidecars.get(&id) else {
+            return;
+        };
+        if *s != starts || self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        match states[i] {
+            SidecarState::Connected => {
+                let specs = self.sidecar_specs(id);
+                if self.services.refuses(&specs[i].target) {
+                    self.sidecar_fail(id, i, starts);
+                }
+            }
+            SidecarState::Retrying { .. } => self.sidecar_attempt(id, i, starts),
+        }
+    }
+
+    fn sidecar_attempt(&mut self, id: PodId, i: usize, starts: u32) {
+        let specs = self.sidecar_specs(id);
+        let spec = &specs[i];
+        let running = self.rt[id as usize]
+            .as_ref()
+            .is_some_and(|r| r.phase == Phase::Running);
+        let Some(node) = self.cluster.pod(id).node else {
+            return;
+        };
+        if !running {
+            return;
+        }
+        self.metrics.count("sidecar_retries", 1);
+        self.runtime_submit(node, spec.ops_per_attempt);
+        if !self.services.refuses(&spec.target) {
+            if let Some((_, states)) = self.sidecars.get_mut(&id) {
+                states[i] = SidecarState::Connected;
+            }
+            // Reconnected: it replays what it buffered, through the runtime too.
+            self.runtime_submit(node, spec.ops_on_reconnect);
+            return;
+        }
+        let Some((_, states)) = self.sidecars.get_mut(&id) else {
+            return;
+        };
+        let SidecarState::Retrying {
+            attempt,
+            prev_delay,
+        } = states[i]
+        else {
+            return;
+        };
+        let d = cascade_services::backoff::delay(
+            &spec.backoff,
+            attempt + 1,
+            prev_delay,
+            &mut self.sidecar_rng,
+        );
+        states[i] = SidecarState::Retrying {
+            attempt: attempt + 1,
+            prev_delay: d,
+        };
+        self.engine
+            .schedule_in(secs(d), Ev::Sidecar(id, i as u16, starts));
+    }
+
+    /// The pod is gone or its containers died: its sidecars with it.
+    pub(super) fn sidecars_stopped(&mut self, id: PodId) {
+        self.sidecars.remove(&id);
+    }
+}
