@@ -293,6 +293,10 @@ pub struct ClientSpec {
     /// When it starts and stops sending (seconds of simulated time; stop absent: never).
     pub start_seconds: f64,
     pub stop_seconds: Option<f64>,
+    /// A client that protects itself by sealing (Vault with the Consul storage backend): once
+    /// its calls have failed without a single success for this long, it seals and serves
+    /// nothing until an operator unseals it (not modelled: it stays sealed). None: never.
+    pub seal_after_failing_seconds: Option<f64>,
 }
 
 impl Default for ClientSpec {
@@ -308,6 +312,7 @@ impl Default for ClientSpec {
             cache_keys: 1000,
             start_seconds: 0.0,
             stop_seconds: None,
+            seal_after_failing_seconds: None,
         }
     }
 }

@@ -616,3 +616,88 @@ fn a_429_is_dropped_by_2019_prometheus_and_retried_when_configured() {
     assert!(rejected > 100);
     assert_eq!(lost, 0, "retried 429s wait in the WAL");
 }
+
+#[test]
+fn a_call_fails_when_any_of_its_requests_does_and_a_vault_like_client_seals() {
+    // A "vault" client whose storage (consul) disappears: its calls fail, and after 60 s of
+    // nothing but failures it seals and stops calling; the calls of a fan-out client fail
+    // as wholes (one failed request fails the call).
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "consul".into(),
+        ServiceSpec {
+            selector: selector("consul"),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "vault".into(),
+        ClientSpec {
+            target: "consul".into(),
+            rate_per_second: 10.0,
+            max_retries: 1,
+            seal_after_failing_seconds: Some(60.0),
+            ..ClientSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "deploys".into(),
+        ClientSpec {
+            target: "consul".into(),
+            rate_per_second: 1.0,
+            requests_per_call: 5,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 21);
+    d.ready_pod(1, "consul-0", "consul");
+    d.run(100.0, 10.0);
+    let ok_before = d.total("deploys_ok");
+    assert!(ok_before > 80, "{ok_before}");
+    assert_eq!(d.total("deploys_failed"), 0);
+    assert_eq!(d.total("vault_sealed_seconds"), 0);
+    d.call(|w, now, out| w.set_service_reachable(now, "consul", false, out));
+    let rows = d.run(400.0, 10.0);
+    assert!(d.total("deploys_failed") > 250);
+    assert_eq!(d.total("deploys_ok"), ok_before);
+    // Sealed about 60 s after the first failure, and for the rest of the run.
+    let sealed_seconds = d.total("vault_sealed_seconds") as f64;
+    assert!(
+        (220.0..=250.0).contains(&sealed_seconds),
+        "{sealed_seconds}"
+    );
+    assert_eq!(rows.last().expect("row").1["vault_sealed"], 1.0);
+    // A sealed Vault sends nothing, even when its storage is back.
+    d.call(|w, now, out| w.set_service_reachable(now, "consul", true, out));
+    let sent = d.total("vault_requests");
+    d.run(500.0, 10.0);
+    assert_eq!(d.total("vault_requests"), sent);
+    assert!(d.total("deploys_ok") > ok_before + 80);
+}
+
+#[test]
+fn internal_work_loads_a_service_without_retries() {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "consul".into(),
+        ServiceSpec {
+            selector: selector("consul"),
+            workers_per_replica: 1,
+            service_seconds: 0.01,
+            ..ServiceSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 22);
+    d.ready_pod(1, "consul-0", "consul");
+    assert!(d.call(|w, now, out| w.submit(now, "consul", 500, out)));
+    assert!(!d.call(|w, now, out| w.submit(now, "nope", 1, out)));
+    let rows = d.run(20.0, 1.0);
+    assert_eq!(d.total("consul_succeeded"), 500);
+    // 500 writes at 100/s: the last waits about 5 s.
+    let worst = rows
+        .iter()
+        .map(|(_, r)| r["consul_latency_p99_seconds"])
+        .fold(0.0, f64::max);
+    assert!((4.0..=6.5).contains(&worst), "{worst}");
+}

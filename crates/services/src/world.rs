@@ -66,12 +66,7 @@ pub enum SvcEv {
     /// A client's next logical request.
     ClientArrival { client: u16 },
     /// A client retries a failed request.
-    ClientRetry {
-        client: u16,
-        key: u32,
-        attempt: u32,
-        prev_delay: f64,
-    },
+    ClientRetry(ClientAttempt),
     /// An ingester's lifecycle timer (`gen` guards against a restarted process).
     Ingester {
         ring: u16,
@@ -120,13 +115,23 @@ impl Out {
 
 #[derive(Clone, Copy, Debug)]
 enum Origin {
-    Client {
-        client: u16,
-        key: u32,
-        attempt: u32,
-        prev_delay: f64,
-    },
+    Client(ClientAttempt),
     RemoteWrite(Batch),
+    /// Work the cluster itself submits (a Consul agent registering): no retry, nobody waits.
+    Internal,
+}
+
+/// One request of a client's logical call and where it is in its retries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientAttempt {
+    client: u16,
+    /// The cache key the call looked up.
+    key: u32,
+    /// The logical call it belongs to.
+    call: u32,
+    /// Attempts so far after the first.
+    attempt: u32,
+    prev_delay: f64,
 }
 
 /// A remote_write batch and where its shard is in retrying it.
@@ -253,6 +258,16 @@ struct ClientRt {
     gave_up: u64,
     interval_requests: u64,
     interval_succeeded: u64,
+    /// Calls in progress: requests still out, and whether one of them has failed for good.
+    open_calls: BTreeMap<u32, (u32, bool)>,
+    next_call: u32,
+    calls_failed: u64,
+    calls_ok: u64,
+    /// Since when every call has failed (none succeeded since); cleared by a success.
+    failing_since: Option<Time>,
+    /// When it sealed itself (`sealAfterFailingSeconds`): it sends nothing more.
+    sealed_at: Option<Time>,
+    sealed_seconds: f64,
 }
 
 #[derive(Debug, Default)]
@@ -401,6 +416,13 @@ impl World {
                 gave_up: 0,
                 interval_requests: 0,
                 interval_succeeded: 0,
+                open_calls: BTreeMap::new(),
+                next_call: 0,
+                calls_failed: 0,
+                calls_ok: 0,
+                failing_since: None,
+                sealed_at: None,
+                sealed_seconds: 0.0,
             });
         }
         let warmup = secs(cfg.baseline_warmup_seconds);
@@ -788,7 +810,8 @@ impl World {
                 self.check_memory(now, svc, r, out);
             }
         }
-        if self.req(id).is_some_and(|r| !r.client_done) {
+        // Nobody times out internal work (an infinite timeout).
+        if timeout.is_finite() && self.req(id).is_some_and(|r| !r.client_done) {
             out.at(now + secs(timeout), SvcEv::Timeout(id));
         }
     }
@@ -935,34 +958,32 @@ impl World {
         req.client_done = true;
         let (no_endpoints, throttled, svc) = (req.no_endpoints, req.throttled, req.svc);
         match req.origin {
-            Origin::Client {
-                client,
-                key,
-                attempt,
-                prev_delay,
-            } => {
-                let c = &mut self.clients[client as usize];
+            Origin::Client(a) => {
+                let c = &mut self.clients[a.client as usize];
                 if ok {
                     c.succeeded += 1;
                     c.interval_succeeded += 1;
-                    if let Some(slot) = c.cache.get_mut(key as usize) {
+                    if let Some(slot) = c.cache.get_mut(a.key as usize) {
                         *slot = now + secs(c.spec.cache_ttl_seconds);
                     }
-                } else if attempt < c.spec.max_retries {
-                    let d = backoff::delay(&c.spec.backoff, attempt + 1, prev_delay, &mut self.rng);
+                    c.request_done(now, a.call, true);
+                } else if a.attempt < c.spec.max_retries {
+                    let d =
+                        backoff::delay(&c.spec.backoff, a.attempt + 1, a.prev_delay, &mut self.rng);
                     out.at(
                         now + secs(d),
-                        SvcEv::ClientRetry {
-                            client,
-                            key,
-                            attempt: attempt + 1,
+                        SvcEv::ClientRetry(ClientAttempt {
+                            attempt: a.attempt + 1,
                             prev_delay: d,
-                        },
+                            ..a
+                        }),
                     );
                 } else {
                     c.gave_up += 1;
+                    c.request_done(now, a.call, false);
                 }
             }
+            Origin::Internal => {}
             Origin::RemoteWrite(batch) => {
                 let Batch {
                     rw,
@@ -1022,7 +1043,7 @@ impl World {
 
     fn client_arrival(&mut self, now: Time, client: u16, out: &mut Out) {
         let c = &mut self.clients[client as usize];
-        if c.spec.stop_seconds.is_some_and(|s| now >= secs(s)) {
+        if c.spec.stop_seconds.is_some_and(|s| now >= secs(s)) || c.sealed_at.is_some() {
             return;
         }
         let gap = backoff::exponential(1.0 / c.spec.rate_per_second, &mut self.rng);
@@ -1038,36 +1059,43 @@ impl World {
             }
             k
         };
+        if c.spec.requests_per_call == 0 {
+            return;
+        }
+        let call = c.next_call;
+        c.next_call = c.next_call.wrapping_add(1);
+        c.open_calls.insert(call, (c.spec.requests_per_call, false));
         for _ in 0..c.spec.requests_per_call {
-            self.client_send(now, client, key, 0, 0.0, out);
+            let a = ClientAttempt {
+                client,
+                key,
+                call,
+                attempt: 0,
+                prev_delay: 0.0,
+            };
+            self.client_send(now, a, out);
         }
     }
 
-    fn client_send(
-        &mut self,
-        now: Time,
-        client: u16,
-        key: u32,
-        attempt: u32,
-        prev_delay: f64,
-        out: &mut Out,
-    ) {
-        let c = &mut self.clients[client as usize];
+    fn client_send(&mut self, now: Time, a: ClientAttempt, out: &mut Out) {
+        let c = &mut self.clients[a.client as usize];
         c.requests += 1;
         c.interval_requests += 1;
         let (target, timeout) = (c.target, c.spec.timeout_seconds);
-        self.send(
-            now,
-            target,
-            Origin::Client {
-                client,
-                key,
-                attempt,
-                prev_delay,
-            },
-            timeout,
-            out,
-        );
+        self.send(now, target, Origin::Client(a), timeout, out);
+    }
+
+    /// Work the cluster submits to a service (registrations, reconciliation): `n` requests
+    /// that nobody retries or waits for; they load the service like any other. False if there
+    /// is no such service.
+    pub fn submit(&mut self, now: Time, service: &str, n: u32, out: &mut Out) -> bool {
+        let Some(s) = self.services.iter().position(|x| x.name == service) else {
+            return false;
+        };
+        for _ in 0..n {
+            self.send(now, s as u16, Origin::Internal, f64::INFINITY, out);
+        }
+        true
     }
 
     // ----- Prometheus remote_write -----
@@ -1496,12 +1524,13 @@ impl World {
             }
             SvcEv::UpdateShards { rw } => self.update_shards(now, rw, out),
             SvcEv::ClientArrival { client } => self.client_arrival(now, client, out),
-            SvcEv::ClientRetry {
-                client,
-                key,
-                attempt,
-                prev_delay,
-            } => self.client_send(now, client, key, attempt, prev_delay, out),
+            SvcEv::ClientRetry(a) => {
+                if self.clients[a.client as usize].sealed_at.is_none() {
+                    self.client_send(now, a, out);
+                } else {
+                    self.clients[a.client as usize].request_done(now, a.call, false);
+                }
+            }
             SvcEv::Ingester {
                 ring,
                 id,
@@ -1611,6 +1640,9 @@ impl World {
             }
         }
         for c in &mut self.clients {
+            if c.sealed_at.is_some() {
+                c.sealed_seconds += interval;
+            }
             let (offered, goodput) = if interval > 0.0 {
                 (
                     c.interval_requests as f64 / interval,
@@ -1623,6 +1655,12 @@ impl World {
             c.interval_succeeded = 0;
             row.push((format!("{}_offered_qps", c.name), offered));
             row.push((format!("{}_goodput_qps", c.name), goodput));
+            if c.spec.seal_after_failing_seconds.is_some() {
+                row.push((
+                    format!("{}_sealed", c.name),
+                    f64::from(u8::from(c.sealed_at.is_some())),
+                ));
+            }
         }
         row
     }
@@ -1670,6 +1708,14 @@ impl World {
             t.push((format!("{}_requests", c.name), c.requests));
             t.push((format!("{}_succeeded", c.name), c.succeeded));
             t.push((format!("{}_gave_up", c.name), c.gave_up));
+            t.push((format!("{}_failed", c.name), c.calls_failed));
+            t.push((format!("{}_ok", c.name), c.calls_ok));
+            if c.spec.seal_after_failing_seconds.is_some() {
+                t.push((
+                    format!("{}_sealed_seconds", c.name),
+                    c.sealed_seconds.round() as u64,
+                ));
+            }
         }
         t
     }
@@ -1757,5 +1803,35 @@ fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
         "none".into()
     } else {
         v.join(", ")
+    }
+}
+
+impl ClientRt {
+    /// A request of call `call` is finished for good (succeeded, or failed past its retries).
+    /// When the call's last request is in, the call counts as ok or failed, and a client with
+    /// `sealAfterFailingSeconds` seals itself once its calls have failed that long.
+    fn request_done(&mut self, now: Time, call: u32, ok: bool) {
+        let Some(entry) = self.open_calls.get_mut(&call) else {
+            return;
+        };
+        entry.0 = entry.0.saturating_sub(1);
+        entry.1 |= !ok;
+        if entry.0 > 0 {
+            return;
+        }
+        let failed = entry.1;
+        self.open_calls.remove(&call);
+        if failed {
+            self.calls_failed += 1;
+            let since = *self.failing_since.get_or_insert(now);
+            if let Some(after) = self.spec.seal_after_failing_seconds {
+                if self.sealed_at.is_none() && (now - since).as_secs_f64() >= after {
+                    self.sealed_at = Some(now);
+                }
+            }
+        } else {
+            self.calls_ok += 1;
+            self.failing_since = None;
+        }
     }
 }

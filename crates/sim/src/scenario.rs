@@ -224,6 +224,32 @@ pub struct Behaviour {
     /// retry, and every attempt costs the node's container runtime.
     #[serde(default)]
     pub sidecars: Vec<SidecarSpec>,
+    /// Service-discovery registration (a Consul agent sidecar): writes to a service's catalog
+    /// when the pod's containers start and when the pod goes.
+    #[serde(default)]
+    pub registers: Option<Registration>,
+}
+
+/// The catalog writes a pod's agent causes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Registration {
+    /// The service that takes the writes (the Consul servers).
+    pub service: String,
+    /// Writes when the containers start (register the node, its services and checks).
+    #[serde(default = "default_register_writes")]
+    pub on_start: u32,
+    /// Writes when the pod goes (deregister, or the leader reconciling the failed member).
+    #[serde(default = "default_deregister_writes")]
+    pub on_stop: u32,
+}
+
+fn default_register_writes() -> u32 {
+    3
+}
+
+fn default_deregister_writes() -> u32 {
+    1
 }
 
 /// A sidecar that ships to a service and retries while it cannot.
@@ -526,6 +552,29 @@ pub fn load(
     })?;
     // Names the services refer to (a target, a ring, a fault's service) must exist.
     cascade_services::World::new(params.services_config(), 0).map_err(|e| bad(&file, e))?;
+    let known = |name: &str| params.services.contains_key(name);
+    for (i, b) in spec.behaviours.iter().enumerate() {
+        let names = b
+            .sidecars
+            .iter()
+            .map(|c| ("sidecars", c.target.as_str()))
+            .chain(
+                b.registers
+                    .iter()
+                    .map(|r| ("registers", r.service.as_str())),
+            );
+        for (field, name) in names {
+            if !known(name) {
+                return Err(bad(
+                    &file,
+                    format!(
+                        "behaviours[{i}].{field}: no service named {name:?} (declared: {:?})",
+                        params.services.keys().collect::<Vec<_>>()
+                    ),
+                ));
+            }
+        }
+    }
     for (i, f) in spec.faults.iter().enumerate() {
         if let Some(s) = &f.service_down {
             if !params.services.contains_key(s) {

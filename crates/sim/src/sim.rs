@@ -833,6 +833,9 @@ impl<'a> Simulation<'a> {
             }
         }
         self.sidecars_started(id);
+        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
+            self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_start, out));
+        }
         let key = self.cluster.pod(id).pod.key();
         self.record("Started", format!("pod/{key}"), String::new(), Some(id));
         if !self.services.is_empty() {
@@ -926,6 +929,12 @@ impl<'a> Simulation<'a> {
         }
         self.svc_call(|w, now, out| w.pod_gone(now, id, out));
         self.sidecars_stopped(id);
+        let started = self.rt[id as usize].as_ref().is_some_and(|r| r.starts > 0);
+        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
+            if started {
+                self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_stop, out));
+            }
+        }
         if self.rt[id as usize]
             .as_ref()
             .is_some_and(|r| r.runtime_load)
