@@ -1,0 +1,307 @@
+//! A gossip mesh at the message level: SWIM as hashicorp/memberlist implements it (with
+//! Lifeguard), plus the part of hashicorp/serf that keeps failed and left members, as Consul's LAN
+//! pool runs it. A pure, deterministic state machine: no I/O, no wall clock (except inside
+//! [`bench`]); the caller passes simulated time in with [`Mesh::advance_to`], and every random
+//! choice comes from [`cascade_model::Rng`] streams derived from the mesh's seed.
+//!
+//! # The model
+//! Each member runs memberlist's loops as timers on the mesh's own event queue:
+//! - **Probe** (`state.go probe`, `probeNode`): every `probe_interval` it pings the next member of
+//!   its shuffled round-robin list (skipping itself and Dead/Left entries without consuming the
+//!   tick; at the wrap, Dead/Left entries older than `gossip_to_the_dead_time` are forgotten and
+//!   the list is reshuffled). No ack within `probe_timeout`: `indirect_checks` random Alive
+//!   members are asked to ping it and to nack if they get no ack. No ack by
+//!   `probe_interval * (awareness + 1)`: the prober raises its awareness by the missed nacks and
+//!   suspects the target. A probe blocks the loop; ticks that arrive meanwhile collapse into one
+//!   (a Go ticker buffers one tick).
+//! - **Suspicion** (`suspicion.go`): a Suspect entry dies after Lifeguard's dynamic timeout,
+//!   which starts at `suspicion_max_timeout_mult * min` and shrinks towards
+//!   `min = suspicion_timeout(...)` as independent confirmations arrive.
+//! - **Dissemination** (`queue.go TransmitLimitedQueue`): every state change a member applies is
+//!   queued as a broadcast named by its subject (a newer one replaces it), and piggybacked on
+//!   every packet it sends (pings, acks, indirect pings, nacks, gossip) up to the UDP byte budget,
+//!   each at most `retransmit_limit(retransmit_mult, n)` times. Every `gossip_interval` a member
+//!   with something queued sends a compound packet to `gossip_nodes` random members.
+//! - **Handoff queue** (`net.go handleCommand`): ping, ack, nack and indirect ping are handled
+//!   inline by the packet listener; alive, suspect and dead messages are queued for one handler,
+//!   bounded by `handoff_queue_depth` with drop-on-full, served one at a time at the member's
+//!   service time (so a CPU-starved member falls behind and drops). [`HandoffPolicy`] selects the
+//!   pre-1.2.3 single FIFO or memberlist#159's alive-first LIFO.
+//! - **Push/pull** (`state.go pushPull`, `mergeState`): every `push_pull_scale(push_pull_interval,
+//!   n)` a member exchanges its full table with a random Alive member. The merge is asymmetric:
+//!   alive about an unknown node is adopted, suspect/dead about an unknown node is ignored. That
+//!   asymmetry is the phantom mechanism (design §2.4): a member that missed a death re-seeds it
+//!   into members that had already forgotten the dead node.
+//! - **Serf** (`serf.go handleNodeLeave`, `handleReap`): a Dead entry makes the member Failed,
+//!   a Left one Left; they stay listed until `reconnect_timeout` / `tombstone_timeout`, reaped
+//!   every `reap_interval`.
+//! - **Keyring** (`net.go ingestPacket`, `security.go`): encrypted and plaintext members cannot
+//!   exchange packets or streams; two different keys cannot either.
+//!
+//! # Invariants (checked by [`Mesh::check_invariants`] and property tests)
+//! - A member's incarnation never decreases, and it never lists itself Suspect or Dead.
+//! - Each broadcast is sent at most `retransmit_limit` times by each member that queued it.
+//! - A member's probe list holds exactly the members its table knows (`estNumNodes`).
+//! - Same seed and inputs give the same counters and the same trace digest.
+//!
+//! # Memory
+//! Every member keeps a dense table (`Vec` indexed by [`MemberId`]) of every member ever
+//! created: O(n²) memory, 16 bytes per pair (10 000 members: 1.6 GB). The design's canonical
+//! view plus per-member exceptions (design §5.3) is not implemented yet.
+
+use cascade_engine::Time;
+
+mod mesh;
+mod queue;
+#[cfg(test)]
+mod tests;
+
+pub use mesh::{bench, BenchFigures, Counters, MemberState, Mesh, SerfStatus};
+
+/// A member's identity: dense, allocated by [`Mesh::spawn`], never reused (a restarted pod is a
+/// new member, as a Consul node name is a pod name).
+pub type MemberId = u32;
+
+/// A gossip encryption key (`Keyring` in memberlist's `keyring.go`), by identity only: two
+/// members can talk iff they hold the same key, or neither holds one.
+pub type KeyId = u32;
+
+/// How the handoff queue of alive/suspect/dead messages is organised (`net.go handleCommand`,
+/// `getNextMessage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffPolicy {
+    /// memberlist before #159 (Consul < 1.2.3): one FIFO channel of `handoff_queue_depth`; an
+    /// arriving message is dropped when it is full.
+    Fifo,
+    /// memberlist#159 (Consul 1.2.3): alive messages in a high-priority list, the others in a
+    /// low-priority one, each of `handoff_queue_depth`; the handler takes the high list first and
+    /// the newest message first (`Back()`).
+    AlivePriorityLifo,
+}
+
+/// How a member picks the member it probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeSelection {
+    /// memberlist's round-robin over a shuffled list (`state.go probe`, `resetNodes`).
+    RoundRobin,
+    /// SWIM's uniformly random target each period (test mode, for the e/(e-1) result).
+    UniformRandom,
+}
+
+/// The mesh's parameters: memberlist's `DefaultLANConfig()` (`memberlist/config.go`), Serf's
+/// `DefaultConfig()` (`serf/config.go`) with Consul's overrides (`agent/consul/config.go`,
+/// `lib/serf.go`), and the model's own network and CPU parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    // ---- memberlist (config.go DefaultLANConfig) ----
+    /// `ProbeInterval`: one probe per interval (1 s). Scaled by awareness: the ack/nack wait
+    /// deadline is `probe_interval * (awareness + 1)` (`state.go probeNode`).
+    pub probe_interval: Time,
+    /// `ProbeTimeout`: wait for a direct ack before going indirect (500 ms); never scaled by
+    /// awareness ("we don't scale this timeout", `state.go probeNode`).
+    pub probe_timeout: Time,
+    /// `IndirectChecks`: members asked to ping a target that missed its direct ack (3).
+    pub indirect_checks: u32,
+    /// `GossipInterval`: period of the gossip loop (200 ms).
+    pub gossip_interval: Time,
+    /// `GossipNodes`: random members each gossip round sends to (3).
+    pub gossip_nodes: u32,
+    /// `GossipToTheDeadTime`: Dead members still receive gossip this long, and are forgotten at
+    /// the next probe-list wrap after it (30 s, "same as push/pull").
+    pub gossip_to_the_dead_time: Time,
+    /// `RetransmitMult`: a broadcast is sent `retransmit_mult * ceil(log10(n + 1))` times (4).
+    pub retransmit_mult: u32,
+    /// `SuspicionMult`: the minimum suspicion timeout is
+    /// `suspicion_mult * max(1, log10(n)) * probe_interval` (4; 5 before Lifeguard).
+    pub suspicion_mult: u32,
+    /// `SuspicionMaxTimeoutMult`: Lifeguard's suspicion timeout starts at this multiple of the
+    /// minimum (6). 1 turns the dynamic timeout off.
+    pub suspicion_max_timeout_mult: u32,
+    /// `AwarenessMaxMultiplier`: the local health score runs in `0..this` (8; 7 in
+    /// memberlist#83). 1 turns Lifeguard's local health multiplier off.
+    pub awareness_max_multiplier: u32,
+    /// `PushPullInterval`: base period of full state syncs (30 s), scaled by
+    /// [`push_pull_scale`]. `Time::ZERO` disables push/pull, as in memberlist.
+    pub push_pull_interval: Time,
+    /// `HandoffQueueDepth`: capacity of each handoff queue (1024).
+    pub handoff_queue_depth: usize,
+    /// `UDPBufferSize`: the packet byte budget piggybacked broadcasts must fit in (1400 B).
+    pub udp_buffer_size: u32,
+    /// `GossipVerifyIncoming`: a member with a keyring drops plaintext packets (true). When
+    /// false it accepts them (`net.go ingestPacket`).
+    pub gossip_verify_incoming: bool,
+    /// Lifeguard's buddy system (`state.go probeNode`): a probe of a Suspect member carries the
+    /// suspicion so it can refute at once (always on in memberlist since Lifeguard).
+    pub buddy_suspect: bool,
+    /// Which handoff queue organisation to run.
+    pub handoff_policy: HandoffPolicy,
+    /// Probe target selection (memberlist: round robin).
+    pub probe_selection: ProbeSelection,
+    /// memberlist staggers each loop's first tick randomly within its interval (`state.go
+    /// schedule`); `false` puts every member's probe ticks on one grid (test mode for SWIM's
+    /// synchronous periods).
+    pub probe_stagger: bool,
+    // ---- wire sizes (uncompressed, used only for the UDP budget; design §5.1) ----
+    /// `compoundHeaderOverhead` (2 B, `net.go`).
+    pub compound_header_overhead: u32,
+    /// `compoundOverhead` per part (2 B, `net.go`).
+    pub compound_overhead: u32,
+    /// `encryptOverhead(1)`: version byte, nonce and tag (29 B, `security.go`).
+    pub encrypt_overhead: u32,
+    /// Size of a ping, ack, nack or indirect-ping message (model estimate: msgpack of a seq
+    /// number and a node name, ~40 B).
+    pub probe_msg_size: u32,
+    /// Size of an alive message with Consul's tags as meta (design §5.1: ~160 B).
+    pub alive_msg_size: u32,
+    /// Size of a suspect or dead message (design §5.1: ~70 B).
+    pub suspect_msg_size: u32,
+    // ---- Serf (serf/config.go DefaultConfig) and Consul ----
+    /// Serf `ReapInterval`: how often failed and left members are checked for reaping (15 s).
+    pub reap_interval: Time,
+    /// Serf `ReconnectTimeout`: failed members are kept this long. Serf's default is 24 h;
+    /// Consul sets 72 h (`agent/consul/config.go DefaultConfig`, agent `reconnect_timeout`).
+    pub reconnect_timeout: Time,
+    /// Serf `TombstoneTimeout`: left members are kept this long (24 h).
+    pub tombstone_timeout: Time,
+    /// Consul `LeavePropagateDelay` (`lib/serf.go`, 3 s): a leaving member keeps running this
+    /// long after broadcasting its leave (Serf's wait for the broadcast folded in).
+    pub leave_propagate_delay: Time,
+    // ---- network and CPU (the model's own parameters) ----
+    /// One-way latency floor of a packet (LAN: 200 µs).
+    pub latency: Time,
+    /// Mean of the exponential jitter added to each packet's latency (100 µs).
+    pub latency_jitter: Time,
+    /// Probability that a UDP packet is lost, i.i.d. (0). Streams (push/pull) are not lost.
+    pub loss: f64,
+    /// CPU time the packet listener spends on one packet (ping, ack, ... handled inline),
+    /// multiplied by the member's CPU slowdown (model parameter: 20 µs).
+    pub packet_service_time: Time,
+    /// CPU time the handler spends applying one alive/suspect/dead message, including Serf's
+    /// and Consul's event work, multiplied by the member's CPU slowdown (model parameter:
+    /// 100 µs).
+    pub handoff_service_time: Time,
+}
+
+impl Config {
+    /// memberlist `DefaultLANConfig()` + Serf `DefaultConfig()` + Consul's LAN overrides.
+    pub fn default_lan() -> Config {
+        Config {
+            probe_interval: Time::from_secs(1),
+            probe_timeout: Time::from_millis(500),
+            indirect_checks: 3,
+            gossip_interval: Time::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Time::from_secs(30),
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            awareness_max_multiplier: 8,
+            push_pull_interval: Time::from_secs(30),
+            handoff_queue_depth: 1024,
+            udp_buffer_size: 1400,
+            gossip_verify_incoming: true,
+            buddy_suspect: true,
+            handoff_policy: HandoffPolicy::AlivePriorityLifo,
+            probe_selection: ProbeSelection::RoundRobin,
+            probe_stagger: true,
+            compound_header_overhead: 2,
+            compound_overhead: 2,
+            encrypt_overhead: 29,
+            probe_msg_size: 40,
+            alive_msg_size: 160,
+            suspect_msg_size: 70,
+            reap_interval: Time::from_secs(15),
+            reconnect_timeout: Time::from_secs(72 * 3600),
+            tombstone_timeout: Time::from_secs(24 * 3600),
+            leave_propagate_delay: Time::from_secs(3),
+            latency: Time(200),
+            latency_jitter: Time(100),
+            loss: 0.0,
+            packet_service_time: Time(20),
+            handoff_service_time: Time(100),
+        }
+    }
+
+    /// Consul before 1.2.3: the single FIFO handoff queue (memberlist before #159).
+    pub fn pre_1_2_3() -> Config {
+        Config {
+            handoff_policy: HandoffPolicy::Fifo,
+            ..Config::default_lan()
+        }
+    }
+
+    /// Lifeguard off, as the paper's baseline: no local health multiplier
+    /// (`awareness_max_multiplier = 1`), no dynamic suspicion timeout
+    /// (`suspicion_max_timeout_mult = 1`), no buddy suspicion.
+    pub fn without_lifeguard(self) -> Config {
+        Config {
+            awareness_max_multiplier: 1,
+            suspicion_max_timeout_mult: 1,
+            buddy_suspect: false,
+            ..self
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::default_lan()
+    }
+}
+
+fn mul_time(t: Time, k: u64) -> Time {
+    Time(t.0.saturating_mul(k))
+}
+
+/// `util.go suspicionTimeout`: the minimum suspicion timeout,
+/// `suspicion_mult * max(1, log10(max(1, n))) * interval`, with the node scale taken to 1/1000
+/// as memberlist does (`time.Duration(nodeScale*1000) * interval / 1000`).
+pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time {
+    let node_scale = (n.max(1) as f64).log10().max(1.0);
+    let milli = (node_scale * 1000.0) as u64;
+    let us = u128::from(suspicion_mult) * u128::from(milli) * u128::from(interval.0) / 1000;
+    Time(u64::try_from(us).unwrap_or(u64::MAX))
+}
+
+/// `suspicion.go remainingSuspicionTime`: after `confirmations` independent confirmations out of
+/// the `k` wanted, the timeout shrinks logarithmically from `max` towards `min`:
+/// `max - ln(c+1)/ln(k+1) * (max - min)`, floored to the millisecond and never below `min`;
+/// minus the time already `elapsed` (zero if that is past). With `k = 0` there is nothing to
+/// confirm and the timeout is `min` (`newSuspicion`).
+pub fn remaining_suspicion_time(
+    confirmations: u32,
+    k: u32,
+    elapsed: Time,
+    min: Time,
+    max: Time,
+) -> Time {
+    if k == 0 {
+        return min - elapsed;
+    }
+    let frac = f64::from(confirmations + 1).ln() / f64::from(k + 1).ln();
+    let raw = max.as_secs_f64() - frac * (max.as_secs_f64() - min.as_secs_f64());
+    let ms = (1000.0 * raw).floor().max(0.0);
+    let timeout = Time::from_millis(ms as u64).max(min);
+    timeout - elapsed
+}
+
+/// `util.go retransmitLimit`: `retransmit_mult * ceil(log10(n + 1))`, the number of times each
+/// member sends a broadcast it queued; `n` is the member's table size (`estNumNodes`, which
+/// counts unreaped dead entries).
+pub fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
+    let scale = ((n as f64) + 1.0).log10().ceil().max(0.0) as u32;
+    retransmit_mult.saturating_mul(scale)
+}
+
+/// `util.go pushPullScaleThreshold`: push/pull is not slowed down below this many members.
+pub const PUSH_PULL_SCALE_THRESHOLD: usize = 32;
+
+/// `util.go pushPullScale`: the push/pull period, `interval` up to 32 members, then
+/// `interval * (ceil(log2 n - log2 32) + 1)` (300 s at 10 000 members).
+pub fn push_pull_scale(interval: Time, n: usize) -> Time {
+    if n <= PUSH_PULL_SCALE_THRESHOLD {
+        return interval;
+    }
+    let mult = ((n as f64).log2() - (PUSH_PULL_SCALE_THRESHOLD as f64).log2()).ceil() + 1.0;
+    mul_time(interval, mult as u64)
+}

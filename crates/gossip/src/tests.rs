@@ -1,0 +1,733 @@
+use super::*;
+use crate::queue::{BroadcastQueue, Rumor, RumorKind};
+use cascade_model::Rng;
+use proptest::prelude::{prop_assert, prop_assert_eq, proptest, ProptestConfig};
+
+fn secs(s: f64) -> Time {
+    Time::from_secs_f64(s)
+}
+
+fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+// ---- A4: memberlist's formulas, exactly ----
+
+#[test]
+fn suspicion_timeout_matches_memberlist_table() {
+    let s = Time::from_secs(1);
+    assert_eq!(suspicion_timeout(4, 100, s), Time::from_secs(8));
+    assert_eq!(suspicion_timeout(4, 2_000, s), Time::from_millis(13_204));
+    assert_eq!(suspicion_timeout(4, 10_000, s), Time::from_secs(16));
+    assert_eq!(suspicion_timeout(4, 41_000, s), Time::from_millis(18_448));
+    // max(1, log10(max(1, n))): small tables are never below one probe interval per mult.
+    for n in [0, 1, 5, 10] {
+        assert_eq!(suspicion_timeout(4, n, s), Time::from_secs(4), "n={n}");
+    }
+    // The pre-Lifeguard mult of 5.
+    assert_eq!(suspicion_timeout(5, 100, s), Time::from_secs(10));
+}
+
+#[test]
+fn remaining_suspicion_time_matches_the_design_table() {
+    let cases = [
+        (100, 8_000, 22_762),
+        (2_000, 13_204, 37_570),
+        (10_000, 16_000, 45_525),
+        (41_000, 18_448, 52_491),
+    ];
+    for (n, min_ms, c1_ms) in cases {
+        let min = suspicion_timeout(4, n, Time::from_secs(1));
+        assert_eq!(min, Time::from_millis(min_ms));
+        let max = Time(min.0 * 6);
+        // k = SuspicionMult - 2 = 2.
+        assert_eq!(remaining_suspicion_time(0, 2, Time::ZERO, min, max), max);
+        assert_eq!(
+            remaining_suspicion_time(1, 2, Time::ZERO, min, max),
+            Time::from_millis(c1_ms),
+            "n={n}"
+        );
+        // All k confirmations: the minimum, never below it.
+        assert_eq!(remaining_suspicion_time(2, 2, Time::ZERO, min, max), min);
+    }
+    // Elapsed time is subtracted, and the result saturates at zero.
+    let (min, max) = (Time::from_secs(8), Time::from_secs(48));
+    assert_eq!(
+        remaining_suspicion_time(1, 2, Time::from_secs(10), min, max),
+        Time::from_millis(12_762)
+    );
+    assert_eq!(
+        remaining_suspicion_time(1, 2, Time::from_secs(100), min, max),
+        Time::ZERO
+    );
+    // k = 0: nothing to confirm, the minimum.
+    assert_eq!(remaining_suspicion_time(0, 0, Time::ZERO, min, max), min);
+}
+
+#[test]
+fn retransmit_limit_and_push_pull_scale_match_memberlist() {
+    for (n, want) in [
+        (100, 12),
+        (999, 12),
+        (1_000, 16),
+        (2_000, 16),
+        (10_000, 20),
+        (41_000, 20),
+    ] {
+        assert_eq!(retransmit_limit(4, n), want, "n={n}");
+    }
+    assert_eq!(retransmit_limit(4, 0), 0);
+    assert_eq!(retransmit_limit(1, 500), 3);
+    let iv = Time::from_secs(30);
+    assert_eq!(push_pull_scale(iv, 10), iv);
+    assert_eq!(push_pull_scale(iv, 32), iv);
+    assert_eq!(push_pull_scale(iv, 33), Time::from_secs(60));
+    assert_eq!(push_pull_scale(iv, 2_000), Time::from_secs(210));
+    assert_eq!(push_pull_scale(iv, 10_000), Time::from_secs(300));
+    assert_eq!(push_pull_scale(iv, 41_000), Time::from_secs(360));
+}
+
+#[test]
+fn default_config_is_memberlist_lan_with_consul_overrides() {
+    let c = Config::default_lan();
+    assert_eq!(c.probe_interval, Time::from_secs(1));
+    assert_eq!(c.probe_timeout, Time::from_millis(500));
+    assert_eq!((c.indirect_checks, c.gossip_nodes), (3, 3));
+    assert_eq!(c.gossip_interval, Time::from_millis(200));
+    assert_eq!(
+        (
+            c.retransmit_mult,
+            c.suspicion_mult,
+            c.suspicion_max_timeout_mult
+        ),
+        (4, 4, 6)
+    );
+    assert_eq!(c.awareness_max_multiplier, 8);
+    assert_eq!(c.handoff_queue_depth, 1024);
+    assert_eq!(c.reconnect_timeout, Time::from_secs(3 * 24 * 3600));
+    assert_eq!(c.tombstone_timeout, Time::from_secs(24 * 3600));
+    assert_eq!(Config::pre_1_2_3().handoff_policy, HandoffPolicy::Fifo);
+    let off = Config::default_lan().without_lifeguard();
+    assert_eq!(
+        (off.awareness_max_multiplier, off.suspicion_max_timeout_mult),
+        (1, 1)
+    );
+    assert!(!off.buddy_suspect);
+}
+
+// ---- TransmitLimitedQueue ----
+
+fn rumor(kind: RumorKind, subject: MemberId) -> Rumor {
+    Rumor {
+        kind,
+        subject,
+        incarnation: 1,
+        from: subject,
+    }
+}
+
+#[test]
+fn broadcast_queue_sends_fewest_transmits_then_largest_then_newest() {
+    let mut q = BroadcastQueue::default();
+    q.push(rumor(RumorKind::Dead, 1), 70);
+    q.push(rumor(RumorKind::Alive, 2), 160);
+    q.push(rumor(RumorKind::Dead, 3), 70);
+    let mut out = Vec::new();
+    // Room for one 160 B item plus overhead only: the largest goes first.
+    q.get(2, 165, 10, &mut out);
+    assert_eq!(out.iter().map(|r| r.subject).collect::<Vec<_>>(), vec![2]);
+    out.clear();
+    // Then the two never-sent items, newest first, before the once-sent one.
+    q.get(2, 150, 10, &mut out);
+    assert_eq!(
+        out.iter().map(|r| r.subject).collect::<Vec<_>>(),
+        vec![3, 1]
+    );
+    // A newer rumour about a subject replaces the queued one.
+    q.push(rumor(RumorKind::Suspect, 3), 70);
+    assert_eq!(q.len(), 3);
+    out.clear();
+    q.get(2, 10_000, 10, &mut out);
+    assert_eq!(out[0], rumor(RumorKind::Suspect, 3));
+    assert_eq!(out.len(), 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Each queued rumour is sent at most `limit` times, and exactly `limit` times when it is
+    /// never replaced and budgets always have room.
+    #[test]
+    fn broadcast_queue_never_exceeds_the_retransmit_limit(
+        limit in 1u32..8,
+        ops in proptest::collection::vec((0u8..3, 0u32..6, 100u32..1500), 1..60),
+    ) {
+        let mut q = BroadcastQueue::default();
+        let mut sends: std::collections::HashMap<(MemberId, u32), u32> = Default::default();
+        let mut gen = 0u32;
+        let mut replaced = std::collections::HashSet::new();
+        let mut live: std::collections::HashMap<MemberId, u32> = Default::default();
+        for (op, subject, budget) in ops {
+            if op == 0 {
+                gen += 1;
+                if let Some(old) = live.insert(subject, gen) {
+                    replaced.insert((subject, old));
+                }
+                q.push(Rumor { kind: RumorKind::Alive, subject, incarnation: gen, from: subject }, 160);
+            } else {
+                let mut out = Vec::new();
+                let used = q.get(2, budget, limit, &mut out);
+                prop_assert!(used <= budget);
+                for r in out {
+                    *sends.entry((r.subject, r.incarnation)).or_default() += 1;
+                }
+            }
+        }
+        loop {
+            let mut out = Vec::new();
+            q.get(2, 100_000, limit, &mut out);
+            if out.is_empty() { break; }
+            for r in out {
+                *sends.entry((r.subject, r.incarnation)).or_default() += 1;
+            }
+        }
+        for (key, &count) in &sends {
+            prop_assert!(count <= limit, "{:?} sent {} > {}", key, count, limit);
+            if !replaced.contains(key) {
+                prop_assert_eq!(count, limit);
+            }
+        }
+        prop_assert!(q.is_empty());
+    }
+}
+
+// ---- Mesh behaviour ----
+
+#[test]
+fn a_stable_mesh_probes_once_per_interval_and_never_suspects() {
+    let n = 20;
+    let mut mesh = Mesh::with_members(Config::default_lan(), 1, n, None);
+    mesh.advance_to(Time::from_secs(60));
+    let c = mesh.counters().clone();
+    // Every member probes once per second: 60 ticks each, +-1 for the stagger.
+    assert!(
+        (c.pings as i64 - 60 * i64::from(n)).abs() <= i64::from(n),
+        "{c:?}"
+    );
+    // Every probe but those still in flight at the end was acked directly.
+    assert!(
+        c.acks <= c.pings && c.acks + u64::from(n) >= c.pings,
+        "{c:?}"
+    );
+    assert_eq!(c.indirect_pings, 0);
+    assert_eq!(
+        (c.suspicions_raised, c.dead_declarations, c.refutations),
+        (0, 0, 0)
+    );
+    assert_eq!(c.handoff_drops, 0);
+    assert_eq!(mesh.phantom_members(), 0);
+    for id in 0..n {
+        assert_eq!(mesh.view_size(id), n as usize);
+        assert_eq!(mesh.awareness(id), 0);
+    }
+    mesh.check_invariants().unwrap();
+}
+
+#[test]
+fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
+    let n = 20;
+    let mut mesh = Mesh::with_members(Config::default_lan(), 2, n, None);
+    mesh.advance_to(Time::from_secs(5));
+    mesh.crash(Time::from_secs(5), 7);
+    mesh.advance_to(Time::from_secs(120));
+    assert_eq!(mesh.live_members(), n as usize - 1);
+    let (crashed, probed, dead) = mesh.crash_detection(7);
+    let (crashed, probed, dead) = (crashed.unwrap(), probed.unwrap(), dead.unwrap());
+    assert!(probed >= crashed);
+    // Suspected at the first probe + one interval, dead no sooner than the minimum timeout
+    // (4 * max(1, log10 20) = 5.2 s) after that.
+    assert!(dead >= probed + Time::from_secs(1) + suspicion_timeout(4, 20, Time::from_secs(1)));
+    for id in (0..n).filter(|&i| i != 7) {
+        // Dead, or already forgotten by memberlist at a probe-list wrap; failed for Serf.
+        let s = mesh.state_of(id, 7).0;
+        assert!(
+            matches!(s, MemberState::Dead | MemberState::Unknown),
+            "member {id}: {s:?}"
+        );
+        assert_eq!(mesh.serf_status_of(id, 7), SerfStatus::Failed);
+    }
+    assert_eq!(mesh.counters().false_dead_declarations, 0);
+    assert_eq!(mesh.phantom_members(), 0);
+    mesh.check_invariants().unwrap();
+}
+
+/// A6: relays nack `probe_timeout` after their own receipt of the request, i.e. after the
+/// prober's deadline at awareness 0, so a healthy prober of a real crash misses all 3 nacks.
+#[test]
+fn nacks_arrive_after_the_deadline_so_a_real_crash_costs_three_awareness() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 3, 10, None);
+    mesh.advance_to(Time::from_secs(3));
+    mesh.crash(Time::from_secs(3), 0);
+    let mut t = Time::from_secs(3);
+    while mesh.crash_detection(0).1.is_none() && t < Time::from_secs(60) {
+        t = t + Time::from_millis(10);
+        mesh.advance_to(t);
+    }
+    let first = mesh.crash_detection(0).1.unwrap();
+    // The deadline at awareness 0 is first + 1 s; the prober's next probe starts right then
+    // (its tick is pending) and its ack would lower the score again.
+    mesh.advance_to(first + Time::from_secs(1));
+    assert_eq!(mesh.counters().nacks, 0);
+    assert!(mesh.counters().indirect_pings >= 3);
+    let max_awareness = (1..10).map(|i| mesh.awareness(i)).max().unwrap();
+    assert_eq!(max_awareness, 3);
+}
+
+#[test]
+fn join_leave_and_refutation() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 4, 12, None);
+    let newcomer = mesh.spawn(Time::from_secs(2), None);
+    mesh.advance_to(Time::from_secs(20));
+    for id in 0..12 {
+        assert_eq!(
+            mesh.state_of(id, newcomer).0,
+            MemberState::Alive,
+            "member {id}"
+        );
+        assert_eq!(mesh.state_of(newcomer, id).0, MemberState::Alive);
+    }
+    mesh.leave(Time::from_secs(20), 3);
+    mesh.advance_to(Time::from_secs(40));
+    assert!(!mesh.is_running(3));
+    for id in (0..13).filter(|&i| i != 3) {
+        assert_eq!(mesh.state_of(id, 3).0, MemberState::Left, "member {id}");
+        assert_eq!(mesh.serf_status_of(id, 3), SerfStatus::Left);
+    }
+    assert_eq!(mesh.counters().dead_declarations, 0);
+    mesh.check_invariants().unwrap();
+}
+
+#[test]
+fn failed_members_are_forgotten_at_a_wrap_and_reaped_after_reconnect_timeout() {
+    let cfg = Config {
+        reconnect_timeout: Time::from_secs(300),
+        ..Config::default_lan()
+    };
+    let mut mesh = Mesh::with_members(cfg, 5, 10, None);
+    mesh.crash(Time::from_secs(1), 4);
+    mesh.advance_to(Time::from_secs(200));
+    // memberlist forgot it (Dead older than 30 s, and a 9-member list wraps in ~9 s), Serf
+    // still lists it as failed.
+    for id in (0..10).filter(|&i| i != 4) {
+        assert_eq!(mesh.state_of(id, 4).0, MemberState::Unknown);
+        assert_eq!(mesh.serf_status_of(id, 4), SerfStatus::Failed);
+        assert_eq!(mesh.view_size(id), 10);
+        assert_eq!(mesh.known_members(id), 9);
+    }
+    mesh.advance_to(Time::from_secs(400));
+    for id in (0..10).filter(|&i| i != 4) {
+        assert_eq!(mesh.serf_status_of(id, 4), SerfStatus::None);
+        assert_eq!(mesh.view_size(id), 9);
+    }
+    assert_eq!(mesh.counters().reaped, 9);
+}
+
+#[test]
+fn encrypted_and_plaintext_members_cannot_talk() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 6, 12, None);
+    for id in 0..6 {
+        mesh.set_keyring(Time::from_secs(1), id, Some(1));
+    }
+    mesh.advance_to(Time::from_secs(200));
+    for a in 0..12u32 {
+        for b in 0..12u32 {
+            if a == b {
+                continue;
+            }
+            let same_side = (a < 6) == (b < 6);
+            let s = mesh.state_of(a, b).0;
+            if same_side {
+                assert_eq!(s, MemberState::Alive, "{a} about {b}");
+            } else {
+                assert!(
+                    matches!(s, MemberState::Dead | MemberState::Unknown),
+                    "{a} about {b}: {s:?}"
+                );
+            }
+        }
+    }
+    assert!(mesh.counters().packets_undecryptable > 0);
+}
+
+// ---- A1: time to first detection ----
+
+/// The first probe of a crashed member, in probe intervals after the crash, over `trials`
+/// fresh meshes of `n`.
+fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> Vec<f64> {
+    let mut rng = Rng::stream(99, "gossip-a1");
+    let mut out = Vec::new();
+    for trial in 0..trials {
+        let mut mesh = Mesh::with_members(cfg.clone(), 1000 + trial, n, None);
+        let crash_at = if cfg.probe_stagger {
+            secs(3.0 + rng.unit())
+        } else {
+            secs(3.0 + crash_offset)
+        };
+        let victim = rng.below(u64::from(n)) as MemberId;
+        mesh.crash(crash_at, victim);
+        let mut t = crash_at;
+        while mesh.crash_detection(victim).1.is_none() && t < secs(60.0) {
+            t = t + Time::from_secs(1);
+            mesh.advance_to(t);
+        }
+        let probed = mesh.crash_detection(victim).1.unwrap_or(Time::MAX);
+        out.push((probed - crash_at).as_secs_f64());
+    }
+    out
+}
+
+/// memberlist's shuffled round robin: each survivor reaches the victim after a uniform
+/// position in its list of m = n-1, so the first probe is the minimum of m uniforms on
+/// [0, m) intervals: mean m/(m+1) ~ 1 interval.
+#[test]
+fn a1_round_robin_first_probe_takes_about_one_interval() {
+    let n = 100;
+    let xs = first_probe_delays(&Config::default_lan(), n, 300, 0.0);
+    let (mean, se) = mean_se(&xs);
+    let m = f64::from(n - 1);
+    let expected = m / (m + 1.0);
+    eprintln!("A1 round robin: mean {mean:.3} +- {se:.3} intervals, expected {expected:.3}");
+    assert!(
+        (mean - expected).abs() <= 4.0 * se,
+        "mean {mean} +- {se}, expected {expected}"
+    );
+    // Far from SWIM's 1.58 periods.
+    assert!(mean < 1.3);
+}
+
+/// SWIM's uniform random target on synchronous periods: the number of periods until the
+/// first one in which someone pings the victim is geometric with
+/// p = 1 - (1 - 1/(n-1))^(n-1) -> 1 - 1/e, mean 1/p -> e/(e-1) ~ 1.582.
+#[test]
+fn a1_uniform_random_first_probe_takes_e_over_e_minus_1_periods() {
+    let n = 100;
+    let cfg = Config {
+        probe_selection: ProbeSelection::UniformRandom,
+        probe_stagger: false,
+        ..Config::default_lan()
+    };
+    // Crash half a period after a tick; count periods as ticks up to the first probe.
+    let xs: Vec<f64> = first_probe_delays(&cfg, n, 300, 0.5)
+        .into_iter()
+        .map(|d| (d + 0.5).round())
+        .collect();
+    let (mean, se) = mean_se(&xs);
+    let m = f64::from(n - 1);
+    let p = 1.0 - (1.0 - 1.0 / m).powf(m);
+    let expected = 1.0 / p;
+    eprintln!(
+        "A1 uniform: mean {mean:.3} +- {se:.3} periods, expected {expected:.4} (e/(e-1) = 1.582)"
+    );
+    assert!(
+        (mean - expected).abs() <= 4.0 * se,
+        "mean {mean} +- {se}, expected {expected}"
+    );
+    assert!(xs.iter().all(|&x| x >= 1.0));
+}
+
+// ---- A3: dissemination ----
+
+/// Rounds (gossip intervals) until every running member has learned member 0's new
+/// incarnation.
+fn rounds_to_all(n: u32, seed: u64) -> f64 {
+    let cfg = Config {
+        push_pull_interval: Time::ZERO,
+        ..Config::default_lan()
+    };
+    let mut mesh = Mesh::with_members(cfg, seed, n, None);
+    let start = secs(2.0);
+    mesh.advance_to(start);
+    mesh.update_node(start, 0);
+    let step = Time::from_millis(20);
+    let mut t = start;
+    loop {
+        t = t + step;
+        mesh.advance_to(t);
+        let inc = mesh.incarnation(0);
+        if (0..n).all(|i| mesh.state_of(i, 0).1 == inc) || t > secs(30.0) {
+            break;
+        }
+    }
+    (t - start).as_secs_f64() / 0.2
+}
+
+#[test]
+fn a3_dissemination_reaches_everyone_in_logarithmic_rounds() {
+    let sizes = [100u32, 400, 1600];
+    let trials = [6u64, 4, 2];
+    let mut means = Vec::new();
+    for (&n, &tr) in sizes.iter().zip(&trials) {
+        let xs: Vec<f64> = (0..tr).map(|s| rounds_to_all(n, 50 + s)).collect();
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        // Push rounds with fanout 3: ~log4(n) + ln(n)/3 (A3 ii), as a band.
+        let band = (n as f64).ln() / 4f64.ln() + (n as f64).ln() / 3.0;
+        eprintln!("A3 n={n}: {mean:.2} rounds (band estimate {band:.2}), trials {xs:?}");
+        assert!(
+            mean > 0.4 * band && mean < 2.0 * band,
+            "n={n}: {mean} vs {band}"
+        );
+        means.push(mean);
+    }
+    // 16x the members: log n grows 1.6x; linear growth would be 16x, sqrt 4x.
+    let ratio = means[2] / means[0];
+    assert!(ratio > 1.0 && ratio < 2.5, "ratio {ratio}");
+}
+
+/// A3 (i): with a retransmit limit L each informed member sends L copies to ~uniform targets and
+/// passes on only news, so the uninformed fraction s solves s = exp(-L (1 - s)); L = 3 gives
+/// s = 0.0595.
+#[test]
+fn a3_final_size_with_a_small_retransmit_limit() {
+    let n = 500u32;
+    let cfg = Config {
+        push_pull_interval: Time::ZERO,
+        retransmit_mult: 1,
+        ..Config::default_lan()
+    };
+    assert_eq!(retransmit_limit(1, n as usize), 3);
+    let mut fractions = Vec::new();
+    for trial in 0..8 {
+        let mut mesh = Mesh::with_members(cfg.clone(), 300 + trial, n, None);
+        mesh.advance_to(secs(2.0));
+        mesh.update_node(secs(2.0), 0);
+        mesh.advance_to(secs(12.0));
+        let inc = mesh.incarnation(0);
+        let uninformed = (1..n).filter(|&i| mesh.state_of(i, 0).1 != inc).count();
+        fractions.push(uninformed as f64 / f64::from(n - 1));
+        assert_eq!(mesh.queued_broadcasts(1), 0);
+    }
+    let (mean, se) = mean_se(&fractions);
+    let mut s = 0.5f64;
+    for _ in 0..200 {
+        s = (-3.0 * (1.0 - s)).exp();
+    }
+    eprintln!("A3 final size: uninformed {mean:.4} +- {se:.4}, equation {s:.4}");
+    assert!((mean - s).abs() <= 4.0 * se + 0.01, "{mean} +- {se} vs {s}");
+}
+
+// ---- A2: false suspicions under loss ----
+
+/// `P(suspect | probe) = [1 - (1-p)^2] [1 - (1-p)^4]^k` with TCP fallback off (not modelled).
+#[test]
+fn a2_false_suspicions_under_iid_loss_match_the_formula() {
+    let p = 0.2;
+    let cfg = Config {
+        loss: p,
+        ..Config::default_lan()
+    };
+    let mut mesh = Mesh::with_members(cfg, 7, 40, None);
+    mesh.advance_to(secs(150.0));
+    let c = mesh.counters();
+    let probes = c.suspicions_raised + c.acks;
+    let rate = c.false_suspicions as f64 / probes as f64;
+    let q = 1.0 - (1.0 - p) * (1.0 - p);
+    let expected = q * (1.0 - (1.0 - p).powi(4)).powi(3);
+    let se = (expected * (1.0 - expected) / probes as f64).sqrt();
+    eprintln!("A2: {rate:.4} over {probes} probes, expected {expected:.4} +- {se:.4}");
+    assert!(
+        (rate - expected).abs() <= 4.0 * se,
+        "{rate} vs {expected} +- {se}"
+    );
+}
+
+// ---- A5: Lifeguard ----
+
+fn lifeguard_run(cfg: Config, seed: u64) -> Counters {
+    let n = 32;
+    let mut mesh = Mesh::with_members(cfg, seed, n, None);
+    // A quarter of the members get a heavily slowed CPU: their listener takes ~0.4 s a packet.
+    for id in 0..n / 4 {
+        mesh.set_cpu_slowdown(secs(1.0), id, 20_000.0);
+    }
+    mesh.advance_to(secs(200.0));
+    mesh.counters().clone()
+}
+
+#[test]
+fn a5_lifeguard_cuts_false_dead_declarations_of_healthy_members() {
+    let mut off_total = 0u64;
+    let mut on_total = 0u64;
+    for seed in 0..2 {
+        let off = lifeguard_run(Config::default_lan().without_lifeguard(), 40 + seed);
+        let on = lifeguard_run(Config::default_lan(), 40 + seed);
+        off_total += off.false_dead_of_healthy;
+        on_total += on.false_dead_of_healthy;
+    }
+    let factor = off_total as f64 / (on_total.max(1)) as f64;
+    eprintln!(
+        "A5 Lifeguard: off {off_total}, on {on_total} false dead of healthy, factor {factor:.1}"
+    );
+    assert!(
+        off_total >= 20,
+        "the baseline must produce false positives: {off_total}"
+    );
+    assert!(factor >= 5.0, "factor {factor}");
+}
+
+// ---- Phantoms (design §2.4) and the encryption fix ----
+
+/// Runs the poisoned-pool scenario; with `encrypt`, the healthy survivors move to an encrypted
+/// pool at crash + 400 s. Returns the healthy members' resurrections during the last 300 s and
+/// the phantoms they list at the end.
+fn phantom_scenario(encrypt: bool) -> (u64, usize) {
+    // Consul < 1.2.3 (one FIFO handoff queue). Handlers cost 20 ms a message (Serf and Consul
+    // event work); 20 CPU-starved members take 10 s a message, so their small queues overflow
+    // and they miss most deaths, while their packet listeners still ack in time. Dead entries
+    // are forgotten soon (5 s instead of 30 s) to compress Target's hours into minutes.
+    let n = 120u32;
+    let slow = 0..20u32;
+    let healthy = 20..80u32;
+    let cfg = Config {
+        handoff_queue_depth: 32,
+        handoff_service_time: Time::from_millis(20),
+        gossip_to_the_dead_time: Time::from_secs(5),
+        ..Config::pre_1_2_3()
+    };
+    let mut mesh = Mesh::with_members(cfg, 11, n, None);
+    for id in slow.clone() {
+        mesh.set_cpu_slowdown(Time::ZERO, id, 500.0);
+    }
+    // A burst of deaths: 40 members crash at once.
+    let crash_at = secs(5.0);
+    for id in 80..n {
+        mesh.crash(crash_at, id);
+    }
+    // By crash + 180 s every crashed member has been probed by every survivor (a 120-tick
+    // wrap) and its suspicion has run out (max 6 * 8.3 s): whatever is listed alive after that
+    // came back.
+    let late = crash_at + secs(180.0);
+    let mut max_phantoms_late = 0;
+    let mut t = crash_at;
+    while t < crash_at + secs(400.0) {
+        t = t + Time::from_secs(5);
+        mesh.advance_to(t);
+        if t > late {
+            max_phantoms_late = max_phantoms_late.max(mesh.phantom_members());
+        }
+    }
+    let c = mesh.counters().clone();
+    eprintln!(
+        "phantoms: drops {}, resurrections {}, phantoms after crash + 180 s up to {max_phantoms_late}",
+        c.handoff_drops, c.resurrections
+    );
+    assert!(c.handoff_drops > 0);
+    assert!(c.resurrections > 0);
+    assert!(max_phantoms_late > 0);
+
+    // The fix: the healthy survivors move to an encrypted pool.
+    if encrypt {
+        for id in healthy.clone() {
+            mesh.set_keyring(t, id, Some(1));
+        }
+    }
+    let enc_at = t;
+    let healthy_resurrections =
+        |mesh: &Mesh| -> u64 { healthy.clone().map(|i| mesh.resurrections_at(i)).sum() };
+    let before = healthy_resurrections(&mesh);
+    mesh.advance_to(enc_at + secs(300.0));
+    let settled = healthy_resurrections(&mesh);
+    mesh.advance_to(enc_at + secs(600.0));
+    let after = healthy_resurrections(&mesh);
+    let seen = mesh.phantom_members_seen_by(|id| healthy.contains(&id));
+    let seen_by_slow = mesh.phantom_members_seen_by(|id| slow.contains(&id));
+    eprintln!(
+        "encrypt {encrypt}: healthy resurrections {before} -> {settled} -> {after}, phantoms seen by healthy {seen}, by slow {seen_by_slow}"
+    );
+    (after - settled, seen)
+}
+
+#[test]
+fn phantoms_return_through_push_pull_and_encryption_quarantines_them() {
+    let (late_resurrections, seen) = phantom_scenario(true);
+    assert_eq!(seen, 0);
+    assert_eq!(late_resurrections, 0);
+    // Without the fix the waves go on.
+    let (late_resurrections, _) = phantom_scenario(false);
+    assert!(late_resurrections > 0);
+}
+
+// ---- Determinism ----
+
+fn scripted(seed: u64) -> (Counters, u64) {
+    let cfg = Config {
+        loss: 0.05,
+        ..Config::default_lan()
+    };
+    let mut mesh = Mesh::with_members(cfg, seed, 30, None);
+    mesh.crash(secs(3.0), 5);
+    mesh.leave(secs(4.0), 6);
+    mesh.spawn(secs(5.0), None);
+    mesh.set_cpu_slowdown(secs(6.0), 7, 5_000.0);
+    mesh.advance_to(secs(90.0));
+    (mesh.counters().clone(), mesh.trace_digest())
+}
+
+#[test]
+fn same_seed_same_run_different_seed_different_run() {
+    let a = scripted(1);
+    let b = scripted(1);
+    assert_eq!(a, b);
+    let c = scripted(2);
+    assert_ne!(a.1, c.1);
+    assert_ne!(a.0, c.0);
+}
+
+// ---- Properties ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_operations_keep_the_invariants(
+        seed in 0u64..1_000,
+        ops in proptest::collection::vec((0u8..7, 0u32..16, 1u64..4_000), 1..25),
+    ) {
+        let cfg = Config {
+            loss: 0.02,
+            handoff_queue_depth: 8,
+            push_pull_interval: Time::from_secs(5),
+            gossip_to_the_dead_time: Time::from_secs(5),
+            reconnect_timeout: Time::from_secs(40),
+            tombstone_timeout: Time::from_secs(20),
+            ..Config::default_lan()
+        };
+        let mut mesh = Mesh::with_members(cfg, seed, 6, None);
+        let mut t = Time::ZERO;
+        let mut incs: Vec<u32> = Vec::new();
+        for (op, who, dt) in ops {
+            let count = mesh.member_count();
+            let id = who % count.max(1);
+            match op {
+                0 => { mesh.spawn(t, if who % 5 == 0 { Some(1) } else { None }); }
+                1 => mesh.leave(t, id),
+                2 => mesh.crash(t, id),
+                3 => mesh.set_cpu_slowdown(t, id, f64::from(who) * 500.0),
+                4 => mesh.set_keyring(t, id, if who % 2 == 0 { Some(1) } else { None }),
+                5 => mesh.update_node(t, id),
+                _ => mesh.crash(t, who + 1_000), // unknown ids are ignored
+            }
+            t = t + Time::from_millis(dt * 10);
+            mesh.advance_to(t);
+            prop_assert!(mesh.check_invariants().is_ok(), "{:?}", mesh.check_invariants());
+            incs.resize(mesh.member_count() as usize, 0);
+            for i in 0..mesh.member_count() {
+                let inc = mesh.incarnation(i);
+                prop_assert!(inc >= incs[i as usize], "member {} incarnation went down", i);
+                incs[i as usize] = inc;
+            }
+        }
+    }
+}
