@@ -53,6 +53,32 @@ use cascade_engine::Time;
 
 mod mesh;
 mod queue;
+
+/// A hash map keyed by member ids with a fixed multiplicative hash: deterministic iteration
+/// (std's `RandomState` is seeded per process) and no SipHash cost on the per-message path.
+pub(crate) type IdMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Fx-style hasher (rustc's): rotate, xor, multiply.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 #[cfg(test)]
 mod tests;
 

@@ -2,7 +2,7 @@
 //! event queue that drives them.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 use cascade_engine::Time;
 use cascade_model::Rng;
@@ -303,7 +303,7 @@ struct Member {
     relays: Vec<Relay>,
     broadcasts: BroadcastQueue,
     handoff: Handoff,
-    suspicions: HashMap<MemberId, Suspicion>,
+    suspicions: crate::IdMap<MemberId, Suspicion>,
     gossip_armed: bool,
     gossip_phase: Time,
     rng: Rng,
@@ -313,6 +313,12 @@ struct Member {
     failed_log: VecDeque<(Time, MemberId)>,
     left_log: VecDeque<(Time, MemberId)>,
     resurrections: u64,
+    /// Serf member events this member has seen (a status of another member changed: join,
+    /// failed, left, reaped). On a Consul server these are the catalog updates the leader
+    /// reconciles (`leader.go reconcileMember`).
+    serf_events: u64,
+    /// Entries in its table with a Serf status (`consul members`).
+    serf_listed: u32,
 }
 
 /// The simulated gossip pool.
@@ -334,6 +340,13 @@ pub struct Mesh {
     crashed_at: Vec<Option<Time>>,
     first_probe_after_crash: Vec<Option<Time>>,
     first_dead_after_crash: Vec<Option<Time>>,
+    /// The running members, and each member's index in it (u32::MAX when not running), so a
+    /// join picks its peer in O(1) however many members have ever existed.
+    running_ids: Vec<MemberId>,
+    running_pos: Vec<u32>,
+    /// Consul's `retry_join` addresses (the servers): a new member joins through one of these
+    /// that is running; through any running member when empty.
+    join_targets: Vec<MemberId>,
     digest: u64,
 }
 
@@ -366,6 +379,9 @@ impl Mesh {
             crashed_at: Vec::new(),
             first_probe_after_crash: Vec::new(),
             first_dead_after_crash: Vec::new(),
+            running_ids: Vec::new(),
+            running_pos: Vec::new(),
+            join_targets: Vec::new(),
             digest: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -390,6 +406,7 @@ impl Mesh {
                 size
             ];
             m.nodes = (0..n).collect();
+            m.serf_listed = n;
             shuffle(&mut m.nodes, &mut m.rng);
         }
         for c in mesh.listed_alive.iter_mut() {
@@ -424,7 +441,7 @@ impl Mesh {
             relays: Vec::new(),
             broadcasts: BroadcastQueue::default(),
             handoff: Handoff::default(),
-            suspicions: HashMap::new(),
+            suspicions: crate::IdMap::default(),
             gossip_armed: false,
             gossip_phase: Time::ZERO,
             rng,
@@ -432,7 +449,10 @@ impl Mesh {
             failed_log: VecDeque::new(),
             left_log: VecDeque::new(),
             resurrections: 0,
+            serf_events: 0,
+            serf_listed: 0,
         });
+        self.running_pos.push(u32::MAX);
         self.listed_alive.push(0);
         self.crashed_at.push(None);
         self.first_probe_after_crash.push(None);
@@ -448,6 +468,11 @@ impl Mesh {
         let id = self.alloc_member(keyring);
         self.schedule(at, Ev::Start(id));
         id
+    }
+
+    /// Consul's `retry_join`: new members join through one of `ids` (the servers).
+    pub fn set_join_targets(&mut self, ids: Vec<MemberId>) {
+        self.join_targets = ids;
     }
 
     /// Graceful leave (Consul's `leave_on_terminate`): the member broadcasts its own death
@@ -531,8 +556,30 @@ impl Mesh {
     }
 
     /// Members whose process runs.
+    /// Serf member events `id` has seen so far (see `Member::serf_events`).
+    pub fn serf_events(&self, id: MemberId) -> u64 {
+        self.members.get(id as usize).map_or(0, |m| m.serf_events)
+    }
+
+    /// `consul members` as `id` lists them: alive, failed and left members not yet reaped.
+    pub fn serf_members(&self, id: MemberId) -> usize {
+        self.members
+            .get(id as usize)
+            .map_or(0, |m| m.serf_listed as usize)
+    }
+
+    /// Members `id` lists Alive or Suspect (memberlist's live view).
+    pub fn alive_members_seen_by(&self, id: MemberId) -> usize {
+        self.members.get(id as usize).map_or(0, |m| {
+            m.view
+                .iter()
+                .filter(|e| matches!(e.state, MemberState::Alive | MemberState::Suspect))
+                .count()
+        })
+    }
+
     pub fn live_members(&self) -> usize {
-        self.members.iter().filter(|m| m.running).count()
+        self.running_ids.len()
     }
 
     /// How many members `id` lists as alive, suspect, or dead/failed/left not yet reaped
@@ -639,8 +686,15 @@ impl Mesh {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut listed = vec![0u32; self.members.len()];
         for (id, m) in self.members.iter().enumerate() {
-            if !m.started {
+            // A stopped member's table is freed (`stop_member`): nothing to check.
+            if !m.started || !m.running {
+                if self.running_pos[id] != u32::MAX {
+                    return Err(format!("member {id} stopped but in the running list"));
+                }
                 continue;
+            }
+            if self.running_ids.get(self.running_pos[id] as usize) != Some(&(id as MemberId)) {
+                return Err(format!("member {id} running but not in the running list"));
             }
             let me = m.view.get(id).copied().unwrap_or(UNKNOWN);
             match me.state {
@@ -656,6 +710,13 @@ impl Mesh {
             }
             if m.awareness >= self.cfg.awareness_max_multiplier.max(1) {
                 return Err(format!("member {id}: awareness {}", m.awareness));
+            }
+            let serf = m.view.iter().filter(|e| e.serf != SerfStatus::None).count();
+            if serf != m.serf_listed as usize {
+                return Err(format!(
+                    "member {id}: {serf} Serf members, counted {}",
+                    m.serf_listed
+                ));
             }
             let known = m
                 .view
@@ -733,6 +794,14 @@ impl Mesh {
         }
         let old = member.view[si];
         member.view[si] = e;
+        if old.serf != e.serf && mi != si {
+            member.serf_events += 1;
+        }
+        match (old.serf == SerfStatus::None, e.serf == SerfStatus::None) {
+            (true, false) => member.serf_listed += 1,
+            (false, true) => member.serf_listed = member.serf_listed.saturating_sub(1),
+            _ => {}
+        }
         let was = matches!(old.state, MemberState::Alive | MemberState::Suspect);
         let is = matches!(e.state, MemberState::Alive | MemberState::Suspect);
         if member.running && was != is {
@@ -769,6 +838,22 @@ impl Mesh {
         for (sid, e) in m.view.iter().enumerate() {
             if matches!(e.state, MemberState::Alive | MemberState::Suspect) {
                 self.listed_alive[sid] = self.listed_alive[sid].saturating_sub(1);
+            }
+        }
+        // A member id is never reused (a restarted pod is a new member) and a stopped member
+        // handles nothing, so its table can go: memory follows the running members, not
+        // every member that ever existed.
+        let m = &mut self.members[id as usize];
+        m.view = Vec::new();
+        m.nodes = Vec::new();
+        m.suspicions = crate::IdMap::default();
+        m.failed_log = VecDeque::new();
+        m.left_log = VecDeque::new();
+        let pos = std::mem::replace(&mut self.running_pos[id as usize], u32::MAX);
+        if pos != u32::MAX {
+            self.running_ids.swap_remove(pos as usize);
+            if let Some(&moved) = self.running_ids.get(pos as usize) {
+                self.running_pos[moved as usize] = pos;
             }
         }
     }
@@ -930,6 +1015,10 @@ impl Mesh {
     fn start_member(&mut self, id: MemberId, count_listings: bool) {
         let now = self.now;
         let cfg = &self.cfg;
+        if self.running_pos[id as usize] == u32::MAX {
+            self.running_pos[id as usize] = self.running_ids.len() as u32;
+            self.running_ids.push(id);
+        }
         let m = &mut self.members[id as usize];
         m.started = true;
         m.running = true;
@@ -979,13 +1068,27 @@ impl Mesh {
 
     /// Join: a push/pull with a random running member (memberlist `Join` -> `pushPullNode(join)`).
     fn join(&mut self, id: MemberId) {
-        let candidates: Vec<MemberId> = (0..self.members.len() as MemberId)
-            .filter(|&o| o != id && self.members[o as usize].running)
+        let targets: Vec<MemberId> = self
+            .join_targets
+            .iter()
+            .copied()
+            .filter(|&t| t != id && self.members[t as usize].running)
             .collect();
-        if candidates.is_empty() {
+        if !targets.is_empty() {
+            let peer = targets[self.net.below(targets.len() as u64) as usize];
+            self.start_push_pull(id, peer);
             return;
         }
-        let peer = candidates[self.net.below(candidates.len() as u64) as usize];
+        // Every running member but `id` itself (which is running, so in the list).
+        let n = self.running_ids.len() as u64;
+        if n < 2 {
+            return;
+        }
+        let mut k = self.net.below(n - 1) as usize;
+        if self.running_ids[k] == id {
+            k = (n - 1) as usize;
+        }
+        let peer = self.running_ids[k];
         self.start_push_pull(id, peer);
     }
 
@@ -1467,7 +1570,10 @@ impl Mesh {
         if !adopt {
             return;
         }
-        self.members[m as usize].suspicions.remove(&s);
+        let suspicions = &mut self.members[m as usize].suspicions;
+        if !suspicions.is_empty() {
+            suspicions.remove(&s);
+        }
         if matches!(
             e.state,
             MemberState::Unknown | MemberState::Dead | MemberState::Left
@@ -1614,7 +1720,10 @@ impl Mesh {
         if e.state == MemberState::Unknown || r.incarnation < e.inc {
             return;
         }
-        self.members[m as usize].suspicions.remove(&s);
+        let suspicions = &mut self.members[m as usize].suspicions;
+        if !suspicions.is_empty() {
+            suspicions.remove(&s);
+        }
         if matches!(e.state, MemberState::Dead | MemberState::Left) {
             return;
         }
@@ -1784,8 +1893,7 @@ impl Mesh {
                     s != to && local.state != MemberState::Unknown && inc <= local.inc
                 }
                 MemberState::Dead | MemberState::Left => {
-                    matches!(local.state, MemberState::Dead | MemberState::Left)
-                        && inc <= local.inc
+                    matches!(local.state, MemberState::Dead | MemberState::Left) && inc <= local.inc
                 }
                 _ => false,
             };

@@ -2,7 +2,7 @@
 //! fewest-transmits first, then largest, then newest, each at most `retransmit_limit` times.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::MemberId;
 
@@ -33,7 +33,7 @@ pub(crate) struct BroadcastQueue {
     items: BTreeMap<Key, Rumor>,
     /// `memberlistBroadcast.Name() = node`: a newer broadcast about a subject invalidates the
     /// queued one (`queue.go queueBroadcast`, `Invalidates`).
-    by_subject: HashMap<MemberId, Key>,
+    by_subject: crate::IdMap<MemberId, Key>,
     next_id: u64,
 }
 

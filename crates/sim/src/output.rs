@@ -126,6 +126,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         peaks.extend(sim.services.peaks());
         ratios.extend(sim.services.ratios());
     }
+    totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
     for e in &sc.spec.expectations {
         expectations.push(evaluate(sim, e, &totals, &peaks, &ratios)?);

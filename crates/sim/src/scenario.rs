@@ -151,6 +151,9 @@ pub struct ClusterSpec {
 pub struct WorkloadGroup {
     pub name_prefix: String,
     pub count: usize,
+    /// Whether `parameters.generatorScale` resizes this group (true).
+    #[serde(default = "yes")]
+    pub scaled: bool,
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// Deployment (default) or StatefulSet.
@@ -165,6 +168,10 @@ pub struct WorkloadGroup {
     #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
     pub containers: Vec<ContainerShape>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_namespace() -> String {
@@ -193,6 +200,10 @@ pub struct ContainerShape {
 pub struct NodeGroup {
     pub name_prefix: String,
     pub count: usize,
+    /// Whether `parameters.generatorScale` resizes this group (true; false for a fixed
+    /// group such as three dedicated server nodes).
+    #[serde(default = "yes")]
+    pub scaled: bool,
     #[serde(default)]
     pub zones: Vec<String>,
     /// Allocatable resources, as in a Node's status.allocatable.
@@ -228,6 +239,50 @@ pub struct Behaviour {
     /// when the pod's containers start and when the pod goes.
     #[serde(default)]
     pub registers: Option<Registration>,
+    /// A gossip agent in the pod (a Consul agent sidecar): a member of the cluster's gossip
+    /// pool (`parameters.gossip`) from when it joins until the pod goes.
+    #[serde(default)]
+    pub gossip_agent: Option<GossipAgent>,
+}
+
+/// A pod's gossip agent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GossipAgent {
+    /// When it joins the pool, if not `parameters.gossip.joinOn`.
+    #[serde(default)]
+    pub join_on: Option<JoinOn>,
+}
+
+/// When a pod's gossip agent joins: `start`, as soon as the containers start (the Target
+/// case: the agent is a sidecar that runs before the app), or `ready`, once the pod is Ready
+/// (the postmortem's lesson: register on readiness).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JoinOn {
+    #[default]
+    Start,
+    Ready,
+}
+
+/// Gossip encryption turned on (`consul keyring -install/-use`, `encrypt` in the agents'
+/// configuration): the servers take the key at once; every agent started from then on has
+/// it; the agents already running get it when the redeploy reaches them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GossipEncryption {
+    /// The key, by identity: members with different keys (or one with none) cannot talk.
+    #[serde(default = "default_key")]
+    pub key: u32,
+    /// The redeploy that gives every running agent the key: each restarts (a graceful leave,
+    /// then a new member with the key) at a uniformly random time within this many seconds.
+    /// 0: the running agents keep running without the key.
+    #[serde(default)]
+    pub redeploy_seconds: f64,
+}
+
+fn default_key() -> u32 {
+    1
 }
 
 /// The catalog writes a pod's agent causes.
@@ -308,6 +363,9 @@ pub struct Change {
     /// Add nodes (e.g. a node pool scale-up).
     #[serde(default)]
     pub add_nodes: Option<NodeGroup>,
+    /// Turn on gossip encryption in the pool.
+    #[serde(default)]
+    pub gossip_encryption: Option<GossipEncryption>,
 }
 
 /// A fault: something breaks at `at`, for `duration` (forever when absent).
@@ -414,6 +472,12 @@ pub struct Variant {
     /// Indices of the base scenario's changes this variant leaves out.
     #[serde(default)]
     pub skip_changes: Vec<usize>,
+    /// Replaces the scenario's behaviours (e.g. another retry policy for the sidecars).
+    #[serde(default)]
+    pub behaviours: Option<Vec<Behaviour>>,
+    /// Replaces the cluster's generated node groups (e.g. the same workloads on more nodes).
+    #[serde(default)]
+    pub node_groups: Option<Vec<NodeGroup>>,
 }
 
 /// The services part of a scenario document, typed, for located errors.
@@ -540,6 +604,12 @@ pub fn load(
         kept.extend(var.changes.iter().cloned());
         spec.changes = kept;
         spec.faults.extend(var.faults.iter().cloned());
+        if let Some(b) = &var.behaviours {
+            spec.behaviours = b.clone();
+        }
+        if let Some(g) = &var.node_groups {
+            spec.cluster.node_groups = g.clone();
+        }
     }
     for (k, v) in sets {
         set_path(&mut param_tree, k, v).map_err(|e| bad("--set", e))?;
@@ -574,6 +644,16 @@ pub fn load(
                 ));
             }
         }
+    }
+    let catalog = &params.gossip.catalog_service;
+    if !catalog.is_empty() && !known(catalog) {
+        return Err(bad(
+            &file,
+            format!(
+                "parameters.gossip.catalogService: no service named {catalog:?} (declared: {:?})",
+                params.services.keys().collect::<Vec<_>>()
+            ),
+        ));
     }
     for (i, f) in spec.faults.iter().enumerate() {
         if let Some(s) = &f.service_down {

@@ -19,6 +19,7 @@ use cascade_services::{Effect, Out, PodInfo, SvcEv, World};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod autoscaler;
+mod gossip;
 mod node_lifecycle;
 mod runtime;
 
@@ -64,6 +65,10 @@ pub enum Ev {
     Svc(SvcEv),
     /// A sidecar's retry (pod, sidecar index, container start it belongs to).
     Sidecar(PodId, u16, u32),
+    /// The cluster and the gossip pool meet (agents' CPU, catalog writes).
+    GossipStep,
+    /// A redeploy restarts a pod's gossip agent (the member it replaces).
+    GossipRestart(PodId, u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +155,9 @@ pub struct Simulation<'a> {
     sidecar_rng: Rng,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
+    /// The gossip pool, when some behaviour runs a gossip agent.
+    gossip: Option<gossip::GossipRt>,
+    gossip_rng: Rng,
     /// Reused buffer for what the services answer.
     svc_out: Out,
     pub log: Vec<LogEvent>,
@@ -188,6 +196,13 @@ impl<'a> Simulation<'a> {
             runtimes: Vec::new(),
             sidecars: BTreeMap::new(),
             sidecar_rng: Rng::stream(seed, "sidecars"),
+            gossip: sc
+                .spec
+                .behaviours
+                .iter()
+                .any(|b| b.gossip_agent.is_some())
+                .then(|| gossip::GossipRt::new(&p.gossip, seed)),
+            gossip_rng: Rng::stream(seed, "gossip-redeploy"),
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
             names: Rng::stream(seed, "controller-names"),
             seed,
@@ -236,7 +251,16 @@ impl<'a> Simulation<'a> {
     /// bound in the manifests are running; workloads create their missing pods now, before
     /// any change, so they are admitted against the PriorityClasses that exist at time 0.
     fn setup(&mut self) -> Result<(), String> {
-        for g in self.sc.spec.cluster.node_groups.clone() {
+        let scale = |count: usize, scaled: bool, k: f64| {
+            if scaled && k.is_finite() && k > 0.0 && (k - 1.0).abs() > f64::EPSILON {
+                ((count as f64 * k).round() as usize).max(1)
+            } else {
+                count
+            }
+        };
+        let k = self.p.generator_scale;
+        for mut g in self.sc.spec.cluster.node_groups.clone() {
+            g.count = scale(g.count, g.scaled, k);
             self.add_node_group(&g)?;
         }
         let files: Vec<String> = self.sc.spec.cluster.manifests.clone();
@@ -244,7 +268,8 @@ impl<'a> Simulation<'a> {
             let m = &self.sc.files[f].manifests;
             self.apply_manifests(m, true);
         }
-        for g in self.sc.spec.cluster.workload_groups.clone() {
+        for mut g in self.sc.spec.cluster.workload_groups.clone() {
+            g.count = scale(g.count, g.scaled, k);
             for w in crate::generate::generate_workloads(&g)? {
                 self.apply_workload(w);
             }
@@ -262,6 +287,9 @@ impl<'a> Simulation<'a> {
             }
         }
         self.engine.schedule(Time::ZERO, Ev::Sample);
+        if self.gossip.is_some() {
+            self.engine.schedule(Time::ZERO, Ev::GossipStep);
+        }
         if !self.services.is_empty() {
             // The services' steady state is what runs before the first change or fault.
             let first = self
@@ -783,8 +811,10 @@ impl<'a> Simulation<'a> {
             if claimed {
                 let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
                 self.engine.schedule_in(secs(grace), Ev::PodGone(id));
+                self.gossip_leave(id, 0.0);
             } else {
-                self.schedule_pod_gone(id);
+                let sigterm = self.schedule_pod_gone(id);
+                self.gossip_leave(id, sigterm);
             }
         }
         // On a node that is down the kubelet cannot confirm the deletion: the pod stays
@@ -795,7 +825,8 @@ impl<'a> Simulation<'a> {
     }
 
     /// The kubelet stops the pod: gone after min(shutdown time, terminationGracePeriodSeconds).
-    fn schedule_pod_gone(&mut self, id: PodId) {
+    /// Returns how long until the runtime delivers the SIGTERM.
+    fn schedule_pod_gone(&mut self, id: PodId) -> f64 {
         let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
         let shutdown = self
             .behaviour(id)
@@ -812,6 +843,7 @@ impl<'a> Simulation<'a> {
         };
         self.engine
             .schedule_in(secs(shutdown.min(grace).max(stop)), Ev::PodGone(id));
+        stop
     }
 
     fn containers_started(&mut self, id: PodId) {
@@ -833,6 +865,7 @@ impl<'a> Simulation<'a> {
             }
         }
         self.sidecars_started(id);
+        self.gossip_join(id, crate::scenario::JoinOn::Start);
         if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
             self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_start, out));
         }
@@ -920,6 +953,7 @@ impl<'a> Simulation<'a> {
         if let Some(w) = rt.workload {
             self.request_sync(w);
         }
+        self.gossip_join(id, crate::scenario::JoinOn::Ready);
         self.svc_call(|w, now, out| w.pod_ready(now, id, out));
     }
 
@@ -929,6 +963,7 @@ impl<'a> Simulation<'a> {
         }
         self.svc_call(|w, now, out| w.pod_gone(now, id, out));
         self.sidecars_stopped(id);
+        self.gossip_gone(id);
         let started = self.rt[id as usize].as_ref().is_some_and(|r| r.starts > 0);
         if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
             if started {
@@ -1286,6 +1321,9 @@ impl<'a> Simulation<'a> {
                 self.record("ChangeFailed", format!("change/{i}"), e, None);
             }
         }
+        if let Some(enc) = &c.gossip_encryption {
+            self.gossip_encrypt(enc.key, enc.redeploy_seconds);
+        }
     }
 
     /// A fault starts (`start`) or ends.
@@ -1446,6 +1484,7 @@ impl<'a> Simulation<'a> {
         .into_iter()
         .map(|(k, v)| (k.into(), v))
         .collect();
+        self.gossip_sample(&mut row);
         if !self.services.is_empty() {
             row.extend(
                 self.services
@@ -1537,10 +1576,16 @@ impl<'a> Simulation<'a> {
                 Ev::NodeProvisioned(g) => self.node_provisioned(g),
                 Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),
                 Ev::Sidecar(id, i, starts) => self.sidecar_event(id, i as usize, starts),
+                Ev::GossipStep => self.gossip_step(),
+                Ev::GossipRestart(pod, m) => self.gossip_restart(pod, m),
             }
+            // Debug builds recount the cluster after every event of the first million, then
+            // after every 1024th (a recount is O(cluster); end-to-end tests run millions).
             #[cfg(debug_assertions)]
-            if let Err(e) = self.cluster.check_invariants() {
-                panic!("invariant broken at {}: {e}", self.now());
+            if n < 1 << 20 || n % 1024 == 0 {
+                if let Err(e) = self.cluster.check_invariants() {
+                    panic!("invariant broken at {}: {e}", self.now());
+                }
             }
             n += 1;
             if n % 4096 == 0 {

@@ -123,6 +123,7 @@ impl Simulation<'_> {
             for p in self.cluster.node(id).pods.clone() {
                 self.svc_call(|w, now, out| w.process_died(now, p, out));
             }
+            self.gossip_node_down(id);
         }
     }
 

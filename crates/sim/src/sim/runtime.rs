@@ -90,6 +90,23 @@ impl Simulation<'_> {
         rt.background = (rt.background + sign * rate * containers as f64).max(0.0);
     }
 
+    /// How busy the node's daemon is, 0 to 1: 1 while it has a backlog, else its steady load
+    /// over its capacity (an unlimited daemon is never busy).
+    pub(super) fn runtime_utilisation(&mut self, node: NodeId) -> f64 {
+        let cap = self.runtime_capacity();
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        let now = self.now();
+        let rt = self.runtime_rt(node);
+        rt.advance(now, cap);
+        if rt.backlog > 0.0 {
+            1.0
+        } else {
+            (rt.background / cap).min(1.0)
+        }
+    }
+
     /// The kubelet's view: is PLEG healthy (the last relist finished within the threshold)?
     pub(super) fn pleg_healthy(&mut self, node: NodeId) -> bool {
         self.runtime_latency(node) <= self.p.kubelet.runtime.pleg_threshold_seconds

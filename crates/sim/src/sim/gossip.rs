@@ -1,0 +1,296 @@
+//! The cluster's Consul LAN gossip pool: a [`cascade_gossip::Mesh`] at message level whose
+//! members are the gossip agents of pods (a behaviour's `gossipAgent`) plus the Consul servers.
+//!
+//! The cluster drives the mesh and the mesh drives the catalog:
+//! - an agent joins when its pod's containers start (or when the pod is Ready, with
+//!   `joinOn: ready`), leaves gracefully when the pod is deleted (`leave_on_terminate`, once
+//!   the runtime daemon has delivered the SIGTERM), and dies with its pod or its node;
+//! - an agent's message handling slows with its node's container runtime daemon's utilisation
+//!   (`saturatedRuntimeSlowdown`): the Target mechanism by which Docker's load reaches Consul;
+//! - every Serf member event the leader server sees (a join, a failure, a leave, a reap) is a
+//!   catalog write on the `catalogService`, where it competes with Vault's and the deploy
+//!   engine's requests.
+//!
+//! The mesh keeps its own event queue; the simulation advances it to the present every
+//! `stepSeconds` and before any input, so inputs arrive in time order.
+
+use super::{secs, Ev, Simulation};
+use cascade_engine::Time;
+use cascade_gossip::{KeyId, MemberId, Mesh};
+use cascade_scheduler::{NodeId, PodId};
+use std::collections::BTreeMap;
+
+pub struct GossipRt {
+    pub mesh: Mesh,
+    /// The Consul servers; the first is the leader.
+    servers: Vec<MemberId>,
+    /// Each pod's running agent and the CPU slowdown last given to it.
+    agents: BTreeMap<PodId, (MemberId, f64)>,
+    /// Agents that have been told to leave, until their pod is gone.
+    leaving: BTreeMap<PodId, MemberId>,
+    /// The key agents start with (gossip encryption), if any.
+    key: Option<KeyId>,
+    /// Leader member events already written to the catalog.
+    events_written: u64,
+    /// Agents spawned so far (each join is a new member: a Consul node name is a pod name).
+    pub agents_spawned: u64,
+    /// Catalog writes owed but not yet whole (the scale model divides by the fraction).
+    write_remainder: f64,
+}
+
+/// A pod's place in [0, 1), from the run's seed: which pods the scale model simulates.
+fn unit_hash(seed: u64, pod: PodId) -> f64 {
+    let mut h = seed ^ u64::from(pod).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl GossipRt {
+    pub fn new(p: &crate::params::GossipParams, seed: u64) -> GossipRt {
+        let mut mesh = Mesh::new(p.mesh_config(), seed);
+        let servers: Vec<MemberId> = (0..p.servers)
+            .map(|_| mesh.spawn(Time::ZERO, None))
+            .collect();
+        mesh.set_join_targets(servers.clone());
+        GossipRt {
+            mesh,
+            servers,
+            agents: BTreeMap::new(),
+            leaving: BTreeMap::new(),
+            key: None,
+            events_written: 0,
+            agents_spawned: 0,
+            write_remainder: 0.0,
+        }
+    }
+}
+
+impl Simulation<'_> {
+    fn gossip_agent_of(&self, id: PodId) -> Option<crate::scenario::JoinOn> {
+        self.behaviour(id)
+            .and_then(|b| b.gossip_agent.as_ref())
+            .map(|a| a.join_on.unwrap_or(self.p.gossip.join_on))
+    }
+
+    /// The pod reached `moment` (containers started, or Ready): its agent joins if that is
+    /// when it joins and it has not yet.
+    pub(super) fn gossip_join(&mut self, id: PodId, moment: crate::scenario::JoinOn) {
+        if self.gossip_agent_of(id) != Some(moment) {
+            return;
+        }
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        if g.agents.contains_key(&id) || g.leaving.contains_key(&id) {
+            return;
+        }
+        // The scale model: a fixed pseudo-random fraction of the pods run a simulated agent.
+        let f = self.p.gossip.fraction();
+        if f < 1.0 && unit_hash(self.seed, id) >= f {
+            return;
+        }
+        g.mesh.advance_to(now);
+        let m = g.mesh.spawn(now, g.key);
+        g.agents.insert(id, (m, 1.0));
+        g.agents_spawned += 1;
+    }
+
+    /// The pod is being deleted: its agent leaves the pool gracefully once the SIGTERM
+    /// reaches it, `delay` from now.
+    pub(super) fn gossip_leave(&mut self, id: PodId, delay: f64) {
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        if let Some((m, _)) = g.agents.remove(&id) {
+            g.mesh.advance_to(now);
+            g.mesh.leave(now + secs(delay), m);
+            g.leaving.insert(id, m);
+        }
+    }
+
+    /// The pod's processes are gone (the pod was deleted, or its node died): so is its agent,
+    /// whether or not it finished leaving.
+    pub(super) fn gossip_gone(&mut self, id: PodId) {
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        let m = g
+            .agents
+            .remove(&id)
+            .map(|(m, _)| m)
+            .or_else(|| g.leaving.remove(&id));
+        if let Some(m) = m {
+            g.mesh.advance_to(now);
+            g.mesh.crash(now, m);
+        }
+    }
+
+    /// Turns gossip encryption on: the servers take the key now, new agents start with it,
+    /// and the running agents restart with it over `redeploy_seconds`.
+    pub(super) fn gossip_encrypt(&mut self, key: KeyId, redeploy_seconds: f64) {
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        g.mesh.advance_to(now);
+        g.key = Some(key);
+        for &s in &g.servers {
+            g.mesh.set_keyring(now, s, Some(key));
+        }
+        if redeploy_seconds <= 0.0 {
+            return;
+        }
+        let running: Vec<(PodId, MemberId)> = g.agents.iter().map(|(&p, &(m, _))| (p, m)).collect();
+        for (pod, m) in running {
+            let at = self.gossip_rng.unit() * redeploy_seconds;
+            self.engine.schedule_in(secs(at), Ev::GossipRestart(pod, m));
+        }
+    }
+
+    /// The redeploy reaches a pod: its agent leaves and a new one starts with the key.
+    pub(super) fn gossip_restart(&mut self, pod: PodId, member: MemberId) {
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        if g.agents.get(&pod).map(|a| a.0) != Some(member) {
+            return; // the pod went, or its agent already restarted
+        }
+        g.mesh.advance_to(now);
+        g.mesh.leave(now, member);
+        let m = g.mesh.spawn(now, g.key);
+        g.agents.insert(pod, (m, 1.0));
+        g.agents_spawned += 1;
+    }
+
+    /// The machine is gone: every agent on it dies.
+    pub(super) fn gossip_node_down(&mut self, node: NodeId) {
+        for p in self.cluster.node(node).pods.clone() {
+            self.gossip_gone(p);
+        }
+    }
+
+    /// The periodic meeting of the cluster and the mesh.
+    pub(super) fn gossip_step(&mut self) {
+        let now = self.now();
+        let step = self.p.gossip.step_seconds.max(1e-3);
+        self.engine.schedule_in(secs(step), Ev::GossipStep);
+        let Some(mut g) = self.gossip.take() else {
+            return;
+        };
+        // CPU: an agent slows with its node's runtime daemon's utilisation.
+        let max_slowdown = self.p.gossip.saturated_runtime_slowdown.max(1.0);
+        let mut per_node: BTreeMap<NodeId, f64> = BTreeMap::new();
+        for (&pod, (m, last)) in g.agents.iter_mut() {
+            let Some(node) = self.cluster.try_pod(pod).and_then(|e| e.node) else {
+                continue;
+            };
+            let f = match per_node.get(&node) {
+                Some(&f) => f,
+                None => {
+                    let u = self.runtime_utilisation(node);
+                    let f = 1.0 + (max_slowdown - 1.0) * u;
+                    per_node.insert(node, f);
+                    f
+                }
+            };
+            // Only changes that matter reach the mesh (each is an event there).
+            if (f - *last).abs() > 0.05 * *last {
+                *last = f;
+                g.mesh.set_cpu_slowdown(now, *m, f);
+            }
+        }
+        g.mesh.advance_to(now);
+        // The leader writes what it saw to the catalog.
+        let seen = g.servers.first().map_or(0, |&l| g.mesh.serf_events(l));
+        let new = seen.saturating_sub(g.events_written);
+        g.events_written = seen;
+        self.gossip = Some(g);
+        let svc = self.p.gossip.catalog_service.clone();
+        // Scaled back up to the whole pool, carrying the remainder so nothing is lost.
+        let f = self.p.gossip.fraction();
+        let per = f64::from(self.p.gossip.catalog_writes_per_member_event) / f;
+        // Each write wakes the catalog's watchers, who re-read every member listed.
+        let members = self.gossip.as_ref().map_or(0.0, |g| {
+            g.servers
+                .first()
+                .map_or(0.0, |&l| g.mesh.serf_members(l) as f64 / f)
+        });
+        let reads = f64::from(self.p.gossip.catalog_watchers) * members
+            / f64::from(self.p.gossip.catalog_entries_per_request.max(1));
+        let per = per * (1.0 + reads);
+        let exact = new as f64 * per + self.gossip.as_ref().map_or(0.0, |g| g.write_remainder);
+        let writes = exact.floor() as u64;
+        if let Some(g) = self.gossip.as_mut() {
+            g.write_remainder = exact - writes as f64;
+        }
+        if writes > 0 && !svc.is_empty() {
+            let n = u32::try_from(writes).unwrap_or(u32::MAX);
+            self.metrics.count("catalog_member_writes", u64::from(n));
+            self.svc_call(|w, now, out| w.submit(now, &svc, n, out));
+        }
+    }
+
+    /// The pool's columns of metrics.csv, and its peaks.
+    pub(super) fn gossip_sample(&mut self, row: &mut Vec<(std::borrow::Cow<'static, str>, f64)>) {
+        let Some(g) = self.gossip.as_ref() else {
+            return;
+        };
+        // Agents' figures scaled back up to the whole pool (the servers are all simulated).
+        let up = 1.0 / self.p.gossip.fraction();
+        let servers = g.servers.len() as f64;
+        let leader = g.servers.first().copied();
+        let members = leader.map_or(0, |l| g.mesh.serf_members(l)) as f64;
+        let members = servers + (members - servers).max(0.0) * up;
+        let alive = leader.map_or(0, |l| g.mesh.alive_members_seen_by(l)) as f64;
+        let alive = servers + (alive - servers).max(0.0) * up;
+        let phantoms = g.mesh.phantom_members() as f64 * up;
+        let agents = g.agents.len() as f64 * up;
+        let c = g.mesh.counters();
+        let drops = c.handoff_drops as f64;
+        let resurrections = c.resurrections as f64;
+        row.extend([
+            ("gossip_agents".into(), agents),
+            ("gossip_members".into(), members),
+            ("gossip_alive_members".into(), alive),
+            ("phantom_members".into(), phantoms),
+            ("gossip_handoff_drops_total".into(), drops),
+            ("gossip_resurrections_total".into(), resurrections),
+        ]);
+        self.metrics.peak("gossip_members", members);
+        self.metrics.peak("gossip_alive_members", alive);
+        self.metrics.peak("phantom_members", phantoms);
+        self.metrics.peak("gossip_agents", agents);
+    }
+
+    /// The pool's counters for summary.json's totals.
+    pub fn gossip_totals(&self) -> Vec<(String, u64)> {
+        let Some(g) = self.gossip.as_ref() else {
+            return Vec::new();
+        };
+        let c = g.mesh.counters();
+        vec![
+            ("gossip_agents_spawned".into(), g.agents_spawned),
+            ("gossip_handoff_drops".into(), c.handoff_drops),
+            ("gossip_resurrections".into(), c.resurrections),
+            ("gossip_dead_declarations".into(), c.dead_declarations),
+            (
+                "gossip_false_dead_declarations".into(),
+                c.false_dead_declarations,
+            ),
+            ("gossip_packets".into(), c.packets_sent),
+            (
+                "gossip_packets_undecryptable".into(),
+                c.packets_undecryptable,
+            ),
+            ("gossip_events".into(), c.events),
+        ]
+    }
+}
