@@ -171,6 +171,18 @@ fn evaluate(
                 .count() as f64
         }
         Some(("totals", name)) => *totals.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
+        // A window on a peak: the largest sample of the metrics.csv column of that name.
+        Some(("peaks", name)) if windowed && e.selector.is_none() => {
+            let i = sim.metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.metrics.columns.join(",")))?;
+            let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
+            let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
+            sim.metrics
+                .rows
+                .iter()
+                .filter(|(t, _)| *t >= after && *t < before)
+                .filter_map(|(_, row)| row.get(i).copied())
+                .fold(0.0, f64::max)
+        }
         Some(("peaks", name)) if !windowed => *peaks.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
         Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
         _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME", e.name, e.metric)),

@@ -436,7 +436,9 @@ pub struct Scale {
 }
 
 /// A bound on a metric of the summary (`totals.NAME` or `peaks.NAME`); a `totals` counter can
-/// be counted over the pods a selector picks and within a time window.
+/// be counted over the pods a selector picks and within a time window, and a `peaks.NAME`
+/// within a window is the largest sample of the metrics.csv column NAME in it (e.g.
+/// `peaks.phantom_members` after the recovery).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {

@@ -604,3 +604,24 @@ fn jittered_capped_sidecar_backoff_keeps_the_runtime_healthy() {
     assert_eq!(s.totals["node_not_ready_transitions"], 0);
     assert!(s.totals["sidecar_retries"] > 0);
 }
+
+#[test]
+fn a_windowed_peak_is_the_largest_sample_of_its_column_in_the_window() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 20m\n{NODES}  faults:\n  - {{at: 2m, duration: 5m, nodeDown: n-0}}\n  parameters: {{sampleIntervalSeconds: 30}}\n  expectations:\n  - {{name: during, metric: peaks.nodes_not_ready, after: 1m, before: 10m, max: 0}}\n  - {{name: after, metric: peaks.nodes_not_ready, after: 12m, max: 0}}\n"
+    );
+    let path = scenario(
+        "window",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 2, "100m")),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    let during = &s.expectations[0];
+    assert_eq!(during.value, 1.0, "{during:?}");
+    assert!(!during.passed);
+    let after = &s.expectations[1];
+    assert_eq!(after.value, 0.0, "{after:?}");
+    assert!(after.passed);
+}
