@@ -909,16 +909,7 @@ impl Mesh {
             msg,
             piggy,
         };
-        let slot = match self.free_packets.pop() {
-            Some(s) => {
-                self.packets[s as usize] = Some(packet);
-                s
-            }
-            None => {
-                self.packets.push(Some(packet));
-                (self.packets.len() - 1) as u32
-            }
-        };
+        let slot = put_in_slot(&mut self.packets, &mut self.free_packets, packet);
         self.schedule(done, Ev::Deliver(slot));
     }
 
@@ -1845,16 +1836,7 @@ impl Mesh {
 
     fn send_stream(&mut self, pp: PushPull) {
         let at = self.now.saturating_add(self.latency());
-        let slot = match self.free_streams.pop() {
-            Some(s) => {
-                self.streams[s as usize] = Some(pp);
-                s
-            }
-            None => {
-                self.streams.push(Some(pp));
-                (self.streams.len() - 1) as u32
-            }
-        };
+        let slot = put_in_slot(&mut self.streams, &mut self.free_streams, pp);
         self.schedule(at, Ev::Stream(slot));
     }
 
@@ -1922,6 +1904,20 @@ impl Mesh {
                 ),
                 MemberState::Unknown => {}
             }
+        }
+    }
+}
+
+/// Stores `v` in a free slot of `slots` (reusing one from `free` if any) and returns its index.
+fn put_in_slot<T>(slots: &mut Vec<Option<T>>, free: &mut Vec<u32>, v: T) -> u32 {
+    match free.pop() {
+        Some(s) => {
+            slots[s as usize] = Some(v);
+            s
+        }
+        None => {
+            slots.push(Some(v));
+            (slots.len() - 1) as u32
         }
     }
 }

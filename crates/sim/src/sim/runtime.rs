@@ -58,16 +58,25 @@ impl Simulation<'_> {
         &mut self.runtimes[node as usize]
     }
 
-    /// Queues `ops` operations on the node's runtime; returns how long until they are done.
-    /// An unlimited runtime (capacity 0) does everything at once.
-    pub(super) fn runtime_submit(&mut self, node: NodeId, ops: f64) -> f64 {
+    /// The node's runtime brought up to now, with its capacity; None for an unlimited runtime
+    /// (capacity 0), which does everything at once.
+    fn runtime_now(&mut self, node: NodeId) -> Option<(&mut RuntimeRt, f64)> {
         let cap = self.runtime_capacity();
         if cap <= 0.0 {
-            return 0.0;
+            return None;
         }
         let now = self.now();
         let rt = self.runtime_rt(node);
         rt.advance(now, cap);
+        Some((rt, cap))
+    }
+
+    /// Queues `ops` operations on the node's runtime; returns how long until they are done.
+    /// An unlimited runtime (capacity 0) does everything at once.
+    pub(super) fn runtime_submit(&mut self, node: NodeId, ops: f64) -> f64 {
+        let Some((rt, cap)) = self.runtime_now(node) else {
+            return 0.0;
+        };
         rt.backlog += ops;
         rt.backlog / cap
     }
@@ -79,27 +88,22 @@ impl Simulation<'_> {
 
     /// A container's steady load starts (`sign` 1) or stops (-1).
     pub(super) fn runtime_background(&mut self, node: NodeId, containers: usize, sign: f64) {
-        let cap = self.runtime_capacity();
         let rate = self.p.kubelet.runtime.probe_ops_per_container_per_second;
-        if cap <= 0.0 || rate <= 0.0 {
+        if rate <= 0.0 {
             return;
         }
-        let now = self.now();
-        let rt = self.runtime_rt(node);
-        rt.advance(now, cap);
+        let Some((rt, _)) = self.runtime_now(node) else {
+            return;
+        };
         rt.background = (rt.background + sign * rate * containers as f64).max(0.0);
     }
 
     /// How busy the node's daemon is, 0 to 1: 1 while it has a backlog, else its steady load
     /// over its capacity (an unlimited daemon is never busy).
     pub(super) fn runtime_utilisation(&mut self, node: NodeId) -> f64 {
-        let cap = self.runtime_capacity();
-        if cap <= 0.0 {
+        let Some((rt, cap)) = self.runtime_now(node) else {
             return 0.0;
-        }
-        let now = self.now();
-        let rt = self.runtime_rt(node);
-        rt.advance(now, cap);
+        };
         if rt.backlog > 0.0 {
             1.0
         } else {
