@@ -2,7 +2,7 @@
 //! ring losing quorum, the retry surge OOM-killing the gateway, the recovery, and the
 //! mitigations. Shapes, not exact minutes: the timeline comparison is in the note.
 
-use std::process::Command;
+mod common;
 
 struct Run {
     code: i32,
@@ -13,19 +13,10 @@ struct Run {
 }
 
 fn run(args: &[&str], out: &str) -> Run {
-    let dir = std::env::temp_dir().join(format!("cascade-g19-{out}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(["run", "scenarios/grafana-2019.yaml"])
-        .args(args)
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .unwrap();
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    let csv = read("metrics.csv");
-    let mut lines = csv.lines();
+    let mut all = vec!["run", "scenarios/grafana-2019.yaml"];
+    all.extend_from_slice(args);
+    let o = common::cascade_run(&all, &format!("g19-{out}"));
+    let mut lines = o.metrics.lines();
     let header: Vec<String> = lines
         .next()
         .unwrap_or_default()
@@ -41,15 +32,13 @@ fn run(args: &[&str], out: &str) -> Run {
                 .collect()
         })
         .collect();
-    let r = Run {
-        code: o.status.code().unwrap(),
-        summary: serde_json::from_str(&read("summary.json")).unwrap_or_default(),
-        events: read("events.jsonl"),
+    Run {
+        code: o.code,
+        summary: serde_json::from_str(&o.summary).unwrap_or_default(),
+        events: o.events,
         metrics,
-        stderr: String::from_utf8(o.stderr).unwrap(),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    r
+        stderr: o.stderr,
+    }
 }
 
 impl Run {

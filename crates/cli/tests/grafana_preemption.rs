@@ -1,24 +1,10 @@
 //! The Grafana Labs 2019 preemption avalanche, end to end on the bundled scenario.
 
-use std::process::Command;
+mod common;
 
 fn run(args: &[&str], out: &str) -> (i32, String, String, String) {
-    let dir = std::env::temp_dir().join(format!("cascade-e2e-{out}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args(args)
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .unwrap();
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    (
-        o.status.code().unwrap(),
-        read("summary.json"),
-        read("events.jsonl"),
-        String::from_utf8(o.stderr).unwrap(),
-    )
+    let o = common::cascade_run(args, out);
+    (o.code, o.summary, o.events, o.stderr)
 }
 
 const SCENARIO: &str = "scenarios/grafana-2019-preemption.yaml";

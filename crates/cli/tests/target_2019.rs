@@ -2,7 +2,7 @@
 //! (`--set generatorScale=0.1`: 200 workloads on 18 nodes; the full size is a benchmark).
 //! Shapes, not exact figures: the full-size figures are in the note.
 
-use std::process::Command;
+mod common;
 
 struct Run {
     code: i32,
@@ -11,30 +11,20 @@ struct Run {
 }
 
 fn run(args: &[&str], out: &str) -> Run {
-    let dir = std::env::temp_dir().join(format!("cascade-t19-{out}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
-        .args([
-            "run",
-            "scenarios/target-2019.yaml",
-            "--set",
-            "generatorScale=0.1",
-        ])
-        .args(args)
-        .arg("--out")
-        .arg(&dir)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .output()
-        .unwrap();
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    let r = Run {
-        code: o.status.code().unwrap(),
-        summary: serde_json::from_str(&read("summary.json"))
-            .unwrap_or_else(|_| panic!("no summary: {}", String::from_utf8_lossy(&o.stderr))),
-        metrics: read("metrics.csv"),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    r
+    let mut all = vec![
+        "run",
+        "scenarios/target-2019.yaml",
+        "--set",
+        "generatorScale=0.1",
+    ];
+    all.extend_from_slice(args);
+    let o = common::cascade_run(&all, &format!("t19-{out}"));
+    Run {
+        code: o.code,
+        summary: serde_json::from_str(&o.summary)
+            .unwrap_or_else(|_| panic!("no summary: {}", o.stderr)),
+        metrics: o.metrics,
+    }
 }
 
 impl Run {

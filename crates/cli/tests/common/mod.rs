@@ -1,0 +1,38 @@
+//! What the end-to-end tests share: running the built `cascade` from the repository's root,
+//! with its outputs in a fresh directory that is removed afterwards.
+// Each test crate that includes this module uses part of it.
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// A run's exit code, stderr and output files (empty when absent).
+pub struct Outputs {
+    pub code: i32,
+    pub stderr: String,
+    pub summary: String,
+    pub events: String,
+    pub metrics: String,
+}
+
+/// Runs `cascade ARGS --out DIR`, DIR unique to `tag` and this test process.
+pub fn cascade_run(args: &[&str], tag: &str) -> Outputs {
+    let dir = std::env::temp_dir().join(format!("cascade-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(args)
+        .arg("--out")
+        .arg(&dir)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let out = Outputs {
+        code: o.status.code().unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+        summary: read("summary.json"),
+        events: read("events.jsonl"),
+        metrics: read("metrics.csv"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
