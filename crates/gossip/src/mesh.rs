@@ -191,6 +191,7 @@ enum Ev {
     Crash(MemberId),
     Slowdown(MemberId, u64),
     Keyring(MemberId, Option<KeyId>),
+    NetGroup(MemberId, u32),
     UpdateNode(MemberId),
 }
 
@@ -215,6 +216,7 @@ impl Ev {
             Ev::Slowdown(m, f) => (15, u64::from(m) ^ f),
             Ev::Keyring(m, k) => (16, u64::from(m) << 32 | u64::from(k.unwrap_or(u32::MAX))),
             Ev::UpdateNode(m) => (17, u64::from(m)),
+            Ev::NetGroup(m, g) => (18, u64::from(m) << 32 | u64::from(g)),
         }
     }
 }
@@ -293,6 +295,9 @@ struct Member {
     awareness: u32,
     keyring: Option<KeyId>,
     slowdown: f64,
+    /// The side of a network partition the member is on: packets and streams between
+    /// different groups are lost (0 = no partition).
+    net_group: u32,
     view: Vec<Entry>,
     /// memberlist's `m.nodes`: every member the table knows, in probe order.
     nodes: Vec<MemberId>,
@@ -432,6 +437,7 @@ impl Mesh {
             awareness: 0,
             keyring,
             slowdown: 1.0,
+            net_group: 0,
             view: Vec::new(),
             nodes: Vec::new(),
             probe_index: 0,
@@ -503,6 +509,14 @@ impl Mesh {
     pub fn set_keyring(&mut self, at: Time, id: MemberId, keyring: Option<KeyId>) {
         if self.valid(id) {
             self.schedule(at, Ev::Keyring(id, keyring));
+        }
+    }
+
+    /// Puts the member on side `group` of a network partition (0: no partition). Packets and
+    /// push/pull streams between members on different sides are lost.
+    pub fn set_network_group(&mut self, at: Time, id: MemberId, group: u32) {
+        if self.valid(id) {
+            self.schedule(at, Ev::NetGroup(id, group));
         }
     }
 
@@ -891,6 +905,10 @@ impl Mesh {
             self.take_broadcasts(from, budget, &mut piggy);
         }
         self.counters.packets_sent += 1;
+        if self.members[from as usize].net_group != self.members[to as usize].net_group {
+            self.counters.packets_lost += 1;
+            return;
+        }
         if self.cfg.loss > 0.0 && self.net.unit() < self.cfg.loss {
             self.counters.packets_lost += 1;
             return;
@@ -999,6 +1017,7 @@ impl Mesh {
             Ev::Shutdown(id) => self.stop_member(id),
             Ev::Slowdown(id, bits) => self.members[id as usize].slowdown = f64::from_bits(bits),
             Ev::Keyring(id, k) => self.members[id as usize].keyring = k,
+            Ev::NetGroup(id, g) => self.members[id as usize].net_group = g,
             _ => self.member_event(ev),
         }
     }
@@ -1844,7 +1863,10 @@ impl Mesh {
     /// request sends its own state back, then merges; the initiator merges the reply.
     fn on_stream(&mut self, pp: PushPull) {
         let to = pp.to;
-        if !self.members[to as usize].running || !self.can_read(pp.key, to) {
+        if !self.members[to as usize].running
+            || !self.can_read(pp.key, to)
+            || self.members[to as usize].net_group != self.members[pp.from as usize].net_group
+        {
             self.counters.push_pull_failures += 1;
             return;
         }

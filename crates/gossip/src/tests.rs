@@ -362,6 +362,34 @@ fn encrypted_and_plaintext_members_cannot_talk() {
     assert!(mesh.counters().packets_undecryptable > 0);
 }
 
+#[test]
+fn a_network_partition_splits_the_pool_into_its_sides() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 9, 12, None);
+    mesh.advance_to(Time::from_secs(5));
+    for id in 0..4 {
+        mesh.set_network_group(Time::from_secs(5), id, 1);
+    }
+    mesh.advance_to(Time::from_secs(200));
+    for a in 0..12u32 {
+        for b in (0..12u32).filter(|b| *b != a) {
+            let s = mesh.state_of(a, b).0;
+            if (a < 4) == (b < 4) {
+                assert_eq!(s, MemberState::Alive, "{a} about {b}");
+            } else {
+                // Each side declares the other failed; nobody refutes across the cut.
+                assert!(
+                    matches!(s, MemberState::Dead | MemberState::Unknown),
+                    "{a} about {b}: {s:?}"
+                );
+                assert_eq!(mesh.serf_status_of(a, b), SerfStatus::Failed);
+            }
+        }
+    }
+    assert!(mesh.counters().packets_lost > 0);
+    assert_eq!(mesh.live_members(), 12, "every process kept running");
+    mesh.check_invariants().unwrap();
+}
+
 // ---- A1: time to first detection ----
 
 /// The first probe of a crashed member, in probe intervals after the crash, over `trials`

@@ -653,11 +653,39 @@ pub fn workload(w: WorkloadParts<'_>, path: &Path) -> Result<Workload> {
         replicas,
         selector,
         template,
-        max_surge: cascade_model::objects::DEFAULT_MAX_SURGE,
-        max_unavailable: cascade_model::objects::DEFAULT_MAX_UNAVAILABLE,
+        max_surge: Workload::default_rollout(w.kind).0,
+        max_unavailable: Workload::default_rollout(w.kind).1,
         min_ready_seconds: w.min_ready_seconds.unwrap_or(0),
         pod_management_policy: PodManagementPolicy::OrderedReady,
+        update_strategy: cascade_model::UpdateStrategy::RollingUpdate,
+        partition: 0,
     })
+}
+
+/// `spec.strategy.type` / `spec.updateStrategy.type`: one of `allowed`, or the default
+/// (RollingUpdate) when absent.
+fn update_strategy(
+    value: Option<&str>,
+    allowed: &[(&str, cascade_model::UpdateStrategy)],
+    path: &Path,
+) -> Result<cascade_model::UpdateStrategy> {
+    let Some(v) = value else {
+        return Ok(cascade_model::UpdateStrategy::RollingUpdate);
+    };
+    allowed
+        .iter()
+        .find(|(name, _)| *name == v)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            PathError::new(
+                path.clone(),
+                format!(
+                    "unsupported strategy type {v:?}: expected {}",
+                    names.join(" or ")
+                ),
+            )
+        })
 }
 
 pub fn deployment(d: &k8s_openapi::api::apps::v1::Deployment, path: &Path) -> Result<Workload> {
@@ -677,6 +705,17 @@ pub fn deployment(d: &k8s_openapi::api::apps::v1::Deployment, path: &Path) -> Re
             min_ready_seconds: spec.min_ready_seconds,
         },
         path,
+    )?;
+    w.update_strategy = update_strategy(
+        spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
+        &[
+            (
+                "RollingUpdate",
+                cascade_model::UpdateStrategy::RollingUpdate,
+            ),
+            ("Recreate", cascade_model::UpdateStrategy::Recreate),
+        ],
+        &path.key("spec").key("strategy").key("type"),
     )?;
     let rp = path.key("spec").key("strategy").key("rollingUpdate");
     if let Some(ru) = spec
@@ -747,6 +786,31 @@ pub fn stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet, path: &Path) ->
             ))
         }
     };
+    let up = path.key("spec").key("updateStrategy");
+    let strategy = spec.update_strategy.as_ref();
+    w.update_strategy = update_strategy(
+        strategy.and_then(|s| s.type_.as_deref()),
+        &[
+            (
+                "RollingUpdate",
+                cascade_model::UpdateStrategy::RollingUpdate,
+            ),
+            ("OnDelete", cascade_model::UpdateStrategy::OnDelete),
+        ],
+        &up.key("type"),
+    )?;
+    if let Some(p) = strategy
+        .and_then(|s| s.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+    {
+        if p < 0 {
+            return Err(PathError::new(
+                up.key("rollingUpdate").key("partition"),
+                "expected a non-negative partition",
+            ));
+        }
+        w.partition = p;
+    }
     Ok(w)
 }
 
@@ -757,7 +821,7 @@ pub fn daemon_set(d: &k8s_openapi::api::apps::v1::DaemonSet, path: &Path) -> Res
             "expected spec with selector and template",
         ));
     };
-    workload(
+    let mut w = workload(
         WorkloadParts {
             kind: WorkloadKind::DaemonSet,
             meta: &d.metadata,
@@ -767,5 +831,35 @@ pub fn daemon_set(d: &k8s_openapi::api::apps::v1::DaemonSet, path: &Path) -> Res
             min_ready_seconds: spec.min_ready_seconds,
         },
         path,
-    )
+    )?;
+    let up = path.key("spec").key("updateStrategy");
+    let strategy = spec.update_strategy.as_ref();
+    w.update_strategy = update_strategy(
+        strategy.and_then(|s| s.type_.as_deref()),
+        &[
+            (
+                "RollingUpdate",
+                cascade_model::UpdateStrategy::RollingUpdate,
+            ),
+            ("OnDelete", cascade_model::UpdateStrategy::OnDelete),
+        ],
+        &up.key("type"),
+    )?;
+    if let Some(ru) = strategy.and_then(|s| s.rolling_update.as_ref()) {
+        let rp = up.key("rollingUpdate");
+        if let Some(v) = &ru.max_surge {
+            w.max_surge = int_or_percent(v, &rp.key("maxSurge"))?;
+        }
+        if let Some(v) = &ru.max_unavailable {
+            w.max_unavailable = int_or_percent(v, &rp.key("maxUnavailable"))?;
+        }
+        // apps/v1 validation: not both zero.
+        if w.max_surge.scaled(100) == 0 && w.max_unavailable.scaled(100) == 0 {
+            return Err(PathError::new(
+                rp,
+                "expected maxSurge or maxUnavailable above zero (a rollout with neither never moves)",
+            ));
+        }
+    }
+    Ok(w)
 }

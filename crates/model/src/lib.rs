@@ -16,7 +16,7 @@ pub use admission::{AdmissionError, PriorityClasses};
 pub use objects::{
     IntOrPercent, Node, OwnerRef, Pod, PodDisruptionBudget, PodManagementPolicy, PodTemplate,
     PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
-    TolerationOperator, Workload, WorkloadKind,
+    TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
 pub use resources::{ResourceName, Resources};
 pub use rng::Rng;

@@ -292,6 +292,20 @@ pub enum PodManagementPolicy {
     Parallel,
 }
 
+/// How a controller moves its pods onto a changed template: a Deployment's `spec.strategy.type`
+/// (RollingUpdate or Recreate), a StatefulSet's or DaemonSet's `spec.updateStrategy.type`
+/// (RollingUpdate or OnDelete). A ReplicaSet never replaces pods for a template change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UpdateStrategy {
+    #[default]
+    RollingUpdate,
+    /// Deployment: delete every old pod, then create the new ones.
+    Recreate,
+    /// StatefulSet, DaemonSet: the new template applies only to pods created after an old one
+    /// is deleted by someone else.
+    OnDelete,
+}
+
 /// A Deployment, ReplicaSet, StatefulSet or DaemonSet: a pod template and how many to keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
@@ -302,16 +316,38 @@ pub struct Workload {
     pub replicas: i32,
     pub selector: LabelSelector,
     pub template: PodTemplate,
-    /// Deployment rolling update: maxSurge and maxUnavailable (defaults 25% / 25%).
+    /// Rolling update: maxSurge and maxUnavailable (Deployment defaults 25% / 25%;
+    /// DaemonSet defaults 0 / 1; unused by StatefulSets, which replace one pod at a time).
     pub max_surge: IntOrPercent,
     pub max_unavailable: IntOrPercent,
     pub min_ready_seconds: i32,
     pub pod_management_policy: PodManagementPolicy,
+    pub update_strategy: UpdateStrategy,
+    /// StatefulSet `spec.updateStrategy.rollingUpdate.partition` (default 0): ordinals below
+    /// it keep (and are recreated from) the current revision.
+    pub partition: i32,
+}
+
+impl Workload {
+    /// The rolling-update defaults of each kind (apps/v1 SetDefaults_Deployment,
+    /// SetDefaults_DaemonSet: maxUnavailable 1, maxSurge 0).
+    pub fn default_rollout(kind: WorkloadKind) -> (IntOrPercent, IntOrPercent) {
+        match kind {
+            WorkloadKind::DaemonSet => (
+                DEFAULT_DAEMONSET_MAX_SURGE,
+                DEFAULT_DAEMONSET_MAX_UNAVAILABLE,
+            ),
+            _ => (DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE),
+        }
+    }
 }
 
 /// Deployment strategy defaults (apps/v1 SetDefaults_Deployment): 25% surge, 25% unavailable.
 pub const DEFAULT_MAX_SURGE: IntOrPercent = IntOrPercent::Percent(25);
 pub const DEFAULT_MAX_UNAVAILABLE: IntOrPercent = IntOrPercent::Percent(25);
+/// DaemonSet rolling update defaults (apps/v1 SetDefaults_DaemonSet): one node at a time, no surge.
+pub const DEFAULT_DAEMONSET_MAX_SURGE: IntOrPercent = IntOrPercent::Int(0);
+pub const DEFAULT_DAEMONSET_MAX_UNAVAILABLE: IntOrPercent = IntOrPercent::Int(1);
 
 /// A scheduling.k8s.io/v1 PriorityClass.
 #[derive(Clone, Debug, PartialEq, Eq)]

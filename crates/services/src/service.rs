@@ -20,6 +20,9 @@ pub(crate) struct Replica {
     pub in_service: Vec<ReqId>,
     pub queue: VecDeque<ReqId>,
     pub memory_limit: i64,
+    /// On the far side of a network partition from the callers: requests routed here are
+    /// never answered (the caller times out), and answers of requests already here are lost.
+    pub cut_off: bool,
 }
 
 impl Replica {
@@ -126,6 +129,8 @@ pub(crate) enum Admission {
     /// No routable replica (no endpoints): the connection is refused before any replica
     /// sees the request.
     NoEndpoints,
+    /// The replica picked is across a partition: the request vanishes.
+    CutOff,
 }
 
 impl Service {
@@ -162,6 +167,10 @@ impl Service {
         let workers = self.spec.workers_per_replica as usize;
         let cap = self.spec.queue_capacity as usize;
         let rep = &mut self.replicas[r as usize];
+        // kube-proxy still routes to the endpoint until the pod is marked not Ready.
+        if rep.cut_off {
+            return Admission::CutOff;
+        }
         let a = if rep.in_service.len() < workers {
             rep.in_service.push(id);
             Admission::Serve(r)

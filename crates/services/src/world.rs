@@ -543,6 +543,7 @@ impl World {
                         in_service: Vec::new(),
                         queue: Default::default(),
                         memory_limit: info.memory_limit,
+                        cut_off: false,
                     });
                     link.replicas
                         .push((s as u16, svc.replicas.len() as u32 - 1));
@@ -573,6 +574,18 @@ impl World {
         }
         for &(r, id) in &link.ingesters.clone() {
             self.start_ingester(now, r, id, pod, &info.name, out);
+        }
+    }
+
+    /// A network partition puts the pod on the far side from its callers (or takes it back):
+    /// requests routed to it vanish and the answers of those it holds are lost, so callers
+    /// see timeouts until the endpoints drop it (the pod marked not Ready).
+    pub fn set_pod_cut_off(&mut self, pod: PodRef, cut_off: bool) {
+        let Some(link) = self.pods.get(&pod) else {
+            return;
+        };
+        for &(s, r) in &link.replicas {
+            self.services[s as usize].replicas[r as usize].cut_off = cut_off;
         }
     }
 
@@ -799,6 +812,18 @@ impl World {
                 self.server_finished(now, id, false, out);
                 return;
             }
+            Admission::CutOff => {
+                // Nobody will answer: the caller waits out its timeout (internal work, which
+                // has none, fails at once).
+                self.services[svc as usize].stats.failed += 1;
+                if let Some(r) = self.req(id) {
+                    r.server_done = true;
+                }
+                if !timeout.is_finite() {
+                    self.server_finished(now, id, false, out);
+                    return;
+                }
+            }
             Admission::Serve(r) => {
                 self.bind(id, svc, r);
                 let d = self.services[svc as usize].service_time(&mut self.rng);
@@ -883,6 +908,16 @@ impl World {
         let rep = &mut self.services[svc as usize].replicas[r as usize];
         if let Some(i) = rep.in_service.iter().position(|x| *x == id) {
             rep.in_service.swap_remove(i);
+        }
+        if rep.cut_off {
+            // Served, but the answer cannot cross the partition.
+            self.services[svc as usize].stats.failed += 1;
+            if let Some(req) = self.req(id) {
+                req.server_done = true;
+            }
+            self.release_if_done(id);
+            self.next_from_queue(now, svc, r, out);
+            return;
         }
         // A distributor's write: every series in it must reach quorum.
         let ok = match self.services[svc as usize].ring {

@@ -41,12 +41,10 @@ pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, Stri
 pub fn generate_workloads(
     g: &crate::scenario::WorkloadGroup,
 ) -> Result<Vec<cascade_model::Workload>, String> {
-    use cascade_model::objects::{
-        nonzero_container, DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE,
-        DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
-    };
+    use cascade_model::objects::{nonzero_container, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS};
     use cascade_model::{
-        LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, Workload, WorkloadKind,
+        LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, UpdateStrategy,
+        Workload, WorkloadKind,
     };
     let kind = match g.kind.as_deref() {
         None | Some("Deployment") => WorkloadKind::Deployment,
@@ -117,10 +115,12 @@ pub fn generate_workloads(
                 spec_priority: None,
                 spec_preemption_policy: None,
             },
-            max_surge: DEFAULT_MAX_SURGE,
-            max_unavailable: DEFAULT_MAX_UNAVAILABLE,
+            max_surge: Workload::default_rollout(kind).0,
+            max_unavailable: Workload::default_rollout(kind).1,
             min_ready_seconds: 0,
             pod_management_policy: PodManagementPolicy::OrderedReady,
+            update_strategy: UpdateStrategy::RollingUpdate,
+            partition: 0,
         });
     }
     Ok(out)

@@ -393,7 +393,9 @@ pub struct Fault {
     pub flapping: Option<Flapping>,
     /// A network partition: these nodes lose the control plane and the rest of the cluster.
     /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
-    /// time), but their processes keep running.
+    /// time), but their processes keep running. Service callers are on the control plane's
+    /// side: requests routed to the far side's replicas go unanswered until the endpoints
+    /// drop them; gossip agents on each side lose the other side.
     #[serde(default)]
     pub partition: Option<PartitionSpec>,
 }

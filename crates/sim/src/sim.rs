@@ -9,8 +9,8 @@ use cascade_manifest::Manifests;
 use cascade_model::objects::OwnerRef;
 use cascade_model::Requirement;
 use cascade_model::{
-    Node, NodeSelector, NodeSelectorTerm, Pod, PodManagementPolicy, PriorityClasses, Rng, Workload,
-    WorkloadKind,
+    Node, NodeSelector, NodeSelectorTerm, Pod, PodManagementPolicy, PodTemplate, PriorityClasses,
+    Rng, UpdateStrategy, Workload, WorkloadKind,
 };
 use cascade_scheduler::{
     clear_lower_nominations, filter, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler,
@@ -115,7 +115,12 @@ struct PodRt {
 #[derive(Clone, Debug)]
 struct WorkloadRt {
     w: Workload,
+    /// The update revision: bumped when the template changes (except a ReplicaSet's).
     revision: u32,
+    /// A StatefulSet's current revision and its template while an update is under way:
+    /// the ordinals the rolling update has not reached are recreated from it
+    /// (stateful_set_control.go newVersionedStatefulSetPod).
+    current: Option<(u32, PodTemplate)>,
     pods: Vec<PodId>,
     deleted: bool,
     sync_pending: bool,
@@ -477,21 +482,36 @@ impl<'a> Simulation<'a> {
         match existing {
             Some(i) => {
                 let changed = self.workloads[i].w.template != w.template;
-                // Only a Deployment rolls its pods onto a new template. A ReplicaSet's new
-                // template applies to pods it creates from now on; StatefulSet and DaemonSet
-                // rolling updates are not modelled, so they do the same.
-                let rolls = w.kind == WorkloadKind::Deployment;
-                if changed && rolls {
-                    self.workloads[i].revision += 1;
-                }
-                self.workloads[i].w = w;
-                let message = match (changed, rolls) {
-                    (false, _) => String::new(),
-                    (true, true) => "pod template changed: rolling update".into(),
-                    (true, false) => {
-                        "pod template changed: applies to pods created from now on".into()
+                // A ReplicaSet's new template applies to pods it creates from now on; the
+                // other controllers start a new revision and move their pods onto it as their
+                // update strategy says.
+                let message = if !changed {
+                    String::new()
+                } else {
+                    let rt = &mut self.workloads[i];
+                    if w.kind != WorkloadKind::ReplicaSet {
+                        if w.kind == WorkloadKind::StatefulSet && rt.current.is_none() {
+                            rt.current = Some((rt.revision, rt.w.template.clone()));
+                        }
+                        rt.revision += 1;
+                    }
+                    match (w.kind, w.update_strategy) {
+                        (WorkloadKind::ReplicaSet, _) => {
+                            "pod template changed: applies to pods created from now on".into()
+                        }
+                        (_, UpdateStrategy::RollingUpdate) => {
+                            "pod template changed: rolling update".into()
+                        }
+                        (_, UpdateStrategy::Recreate) => {
+                            "pod template changed: recreate (old pods go first)".into()
+                        }
+                        (_, UpdateStrategy::OnDelete) => {
+                            "pod template changed: OnDelete (applies to pods recreated from now on)"
+                                .into()
+                        }
                     }
                 };
+                self.workloads[i].w = w;
                 self.record("WorkloadUpdated", key, message, None);
                 self.request_sync(i);
             }
@@ -499,6 +519,7 @@ impl<'a> Simulation<'a> {
                 self.workloads.push(WorkloadRt {
                     w,
                     revision: 0,
+                    current: None,
                     pods: Vec::new(),
                     deleted: false,
                     sync_pending: false,
@@ -881,6 +902,12 @@ impl<'a> Simulation<'a> {
             };
             self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
         }
+        if let Some(node) = self.cluster.pod(id).node {
+            let side = self.node_rt(node).partition;
+            if side != 0 {
+                self.pod_partition(id, side);
+            }
+        }
         // A container whose memory grows past its limit is OOM-killed when it gets there.
         let limit = self.cluster.pod(id).pod.memory_limit;
         if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
@@ -1019,8 +1046,20 @@ impl<'a> Simulation<'a> {
     }
 
     fn new_pod(&mut self, w: usize, name: String) -> Option<PodId> {
+        let revision = self.workloads[w].revision;
+        self.new_pod_from(w, name, None, revision)
+    }
+
+    /// A pod of workload `w` from `template` (the workload's own when None) at `revision`.
+    fn new_pod_from(
+        &mut self,
+        w: usize,
+        name: String,
+        template: Option<&PodTemplate>,
+        revision: u32,
+    ) -> Option<PodId> {
         let wl = &self.workloads[w];
-        let mut pod = match wl.w.template.admit(&self.classes) {
+        let mut pod = match template.unwrap_or(&wl.w.template).admit(&self.classes) {
             Ok(p) => p,
             Err(e) => {
                 let key = format!("{}/{}", wl.w.namespace, wl.w.name);
@@ -1040,7 +1079,6 @@ impl<'a> Simulation<'a> {
             kind: format!("{:?}", wl.w.kind),
             name: wl.w.name.clone(),
         });
-        let revision = wl.revision;
         let id = self.create_pod(pod, Some(w), revision, false)?;
         self.workloads[w].pods.push(id);
         Some(id)
@@ -1072,8 +1110,11 @@ impl<'a> Simulation<'a> {
         let burst = self.p.controllers.burst_replicas;
         let mut create = 0usize;
         let mut delete: Vec<PodId> = Vec::new();
+        // Recreate waits until the old pods are gone, not just terminating.
+        let old_terminating = self.workloads[w].w.update_strategy == UpdateStrategy::Recreate
+            && self.workloads[w].pods.iter().any(|p| rt(p).revision != rev);
         if old.is_empty() {
-            if new.len() < replicas {
+            if new.len() < replicas && !old_terminating {
                 create = (replicas - new.len()).min(burst);
             } else if new.len() > replicas {
                 let mut surplus = new.clone();
@@ -1091,6 +1132,10 @@ impl<'a> Simulation<'a> {
                     .take((new.len() - replicas).min(burst))
                     .collect();
             }
+        } else if self.workloads[w].w.update_strategy == UpdateStrategy::Recreate {
+            // Recreate: every old pod goes first; the new ones are created only when no old
+            // pod is left, terminating ones included (deployment/recreate.go).
+            delete = old.clone();
         } else {
             let wl = &self.workloads[w].w;
             let surge = wl.max_surge.scaled(replicas as i32).max(0) as usize;
@@ -1138,12 +1183,16 @@ impl<'a> Simulation<'a> {
     }
 
     /// StatefulSet: pods NAME-0..N-1, each recreated with the same name once the old one is
-    /// gone; OrderedReady creates ordinal i only when 0..i are running and ready.
+    /// gone; OrderedReady creates ordinal i only when 0..i are running and ready. A rolling
+    /// update deletes the highest ordinal not at the update revision, one pod at a time, and
+    /// waits for each replacement to be Ready; ordinals below `partition` keep the current
+    /// revision (stateful_set_control.go updateStatefulSet).
     fn sync_stateful(&mut self, w: usize) {
         let replicas = self.workloads[w].w.replicas.max(0) as usize;
         let name = self.workloads[w].w.name.clone();
         let ordered =
             self.workloads[w].w.pod_management_policy == PodManagementPolicy::OrderedReady;
+        let update = self.workloads[w].revision;
         let mut by_ordinal: BTreeMap<usize, PodId> = BTreeMap::new();
         for &p in &self.workloads[w].pods {
             if let Some(o) = self
@@ -1158,17 +1207,57 @@ impl<'a> Simulation<'a> {
                 by_ordinal.insert(o, p);
             }
         }
+        let revision_of = |s: &Self, p: PodId| s.rt[p as usize].as_ref().map(|r| r.revision);
+        let healthy = |s: &Self, p: PodId| {
+            s.rt[p as usize].as_ref().is_some_and(|r| r.ready) && !s.cluster.pod(p).pod.terminating
+        };
+        // The update is done once every pod is at the update revision.
+        if self.workloads[w].current.is_some()
+            && by_ordinal.len() == replicas
+            && by_ordinal
+                .values()
+                .all(|p| revision_of(self, *p) == Some(update))
+        {
+            self.workloads[w].current = None;
+        }
+        // Which ordinals a new pod takes the current revision for: those below the partition,
+        // or (without one) below status.currentReplicas.
+        let current_below = match &self.workloads[w].current {
+            None => 0,
+            Some((rev, _)) => {
+                let partition = self.workloads[w].w.partition.max(0) as usize;
+                if self.workloads[w].w.update_strategy != UpdateStrategy::RollingUpdate {
+                    0
+                } else if partition > 0 {
+                    partition
+                } else {
+                    by_ordinal
+                        .values()
+                        .filter(|p| revision_of(self, **p) == Some(*rev))
+                        .count()
+                }
+            }
+        };
+        let mut all_healthy = true;
         for i in 0..replicas {
             match by_ordinal.get(&i) {
                 Some(p) => {
-                    let healthy = self.rt[*p as usize].as_ref().is_some_and(|r| r.ready)
-                        && !self.cluster.pod(*p).pod.terminating;
-                    if ordered && !healthy {
-                        break;
+                    if !healthy(self, *p) {
+                        all_healthy = false;
+                        if ordered {
+                            break;
+                        }
                     }
                 }
                 None => {
-                    self.new_pod(w, format!("{name}-{i}"));
+                    all_healthy = false;
+                    let current = self.workloads[w].current.clone();
+                    match current {
+                        Some((rev, t)) if i < current_below => {
+                            self.new_pod_from(w, format!("{name}-{i}"), Some(&t), rev)
+                        }
+                        _ => self.new_pod(w, format!("{name}-{i}")),
+                    };
                     if ordered {
                         break;
                     }
@@ -1181,12 +1270,34 @@ impl<'a> Simulation<'a> {
             .rev()
             .map(|(_, p)| *p)
             .collect();
+        let mut scaling_down = false;
         for p in surplus {
+            scaling_down = true;
             if !self.cluster.pod(p).pod.terminating {
                 self.terminate(p);
                 if ordered {
                     break;
                 }
+            }
+        }
+        if self.workloads[w].w.update_strategy != UpdateStrategy::RollingUpdate
+            || self.workloads[w].current.is_none()
+            || scaling_down
+            || (ordered && !all_healthy)
+        {
+            return;
+        }
+        let partition = self.workloads[w].w.partition.max(0) as usize;
+        for target in (partition..replicas).rev() {
+            let Some(&p) = by_ordinal.get(&target) else {
+                return;
+            };
+            if revision_of(self, p) != Some(update) && !self.cluster.pod(p).pod.terminating {
+                self.terminate(p);
+                return;
+            }
+            if !healthy(self, p) {
+                return;
             }
         }
     }
@@ -1219,21 +1330,94 @@ impl<'a> Simulation<'a> {
                 toleration_seconds: None,
             });
         }
-        let covered: BTreeSet<NodeId> = self.workloads[w]
-            .pods
-            .iter()
-            .filter(|p| !self.cluster.pod(**p).pod.terminating)
-            .filter_map(|p| self.rt[*p as usize].as_ref().and_then(|r| r.daemon_node))
-            .collect();
-        let nodes: Vec<(NodeId, String)> = self
+        // Each eligible node's daemon pods that are not terminating: (update revision, older).
+        let rev = self.workloads[w].revision;
+        let mut on_node: BTreeMap<NodeId, (Option<PodId>, Vec<PodId>)> = BTreeMap::new();
+        for &p in &self.workloads[w].pods {
+            if self.cluster.pod(p).pod.terminating {
+                continue;
+            }
+            let Some(r) = self.rt[p as usize].as_ref() else {
+                continue;
+            };
+            let Some(node) = r.daemon_node else {
+                continue;
+            };
+            let e = on_node.entry(node).or_default();
+            if r.revision == rev {
+                e.0 = Some(p);
+            } else {
+                e.1.push(p);
+            }
+        }
+        let eligible: Vec<(NodeId, String)> = self
             .cluster
             .nodes()
-            .filter(|(id, info)| {
-                !covered.contains(id) && filter::static_filters(&template, *id, info).is_ok()
-            })
+            .filter(|(id, info)| filter::static_filters(&template, *id, info).is_ok())
             .map(|(id, info)| (id, info.node.name.clone()))
             .collect();
-        for (node, node_name) in nodes {
+        let ready = |s: &Self, p: PodId| s.rt[p as usize].as_ref().is_some_and(|r| r.ready);
+        let mut create: Vec<(NodeId, String)> = Vec::new();
+        let mut delete: Vec<PodId> = Vec::new();
+        let wl = &self.workloads[w].w;
+        let rolling = wl.update_strategy == UpdateStrategy::RollingUpdate;
+        let desired = eligible.len() as i32;
+        let max_surge = wl.max_surge.scaled(desired).max(0) as usize;
+        let max_unavailable = wl.max_unavailable.scaled(desired).max(0) as usize;
+        // The rolling update (daemon/update.go rollingUpdate): without surge, delete old pods
+        // on at most maxUnavailable nodes at a time (an old pod that is not Ready goes at
+        // once); with surge, start the new pod beside the old one on at most maxSurge nodes
+        // and delete the old one when the new one is Ready.
+        let mut unavailable = 0usize;
+        let mut surging = 0usize;
+        let mut candidates: Vec<(NodeId, String, PodId)> = Vec::new();
+        for (node, node_name) in &eligible {
+            match on_node.get(node) {
+                None => {
+                    unavailable += 1;
+                    create.push((*node, node_name.clone()));
+                }
+                Some((Some(new), olds)) => {
+                    if !ready(self, *new) {
+                        unavailable += 1;
+                    }
+                    if !olds.is_empty() {
+                        if ready(self, *new) {
+                            delete.extend(olds.iter().copied());
+                        } else {
+                            surging += 1;
+                        }
+                    }
+                }
+                // OnDelete: the old pod stays until someone else deletes it.
+                Some((None, _)) if !rolling => {}
+                Some((None, olds)) => {
+                    let old = olds[0];
+                    if !ready(self, old) {
+                        if max_surge == 0 {
+                            delete.push(old);
+                        } else {
+                            create.push((*node, node_name.clone()));
+                        }
+                    } else {
+                        candidates.push((*node, node_name.clone(), old));
+                    }
+                }
+            }
+        }
+        if rolling {
+            if max_surge == 0 {
+                let room = max_unavailable.saturating_sub(unavailable);
+                delete.extend(candidates.iter().take(room).map(|c| c.2));
+            } else {
+                let room = max_surge.saturating_sub(surging);
+                create.extend(candidates.iter().take(room).map(|c| (c.0, c.1.clone())));
+            }
+        }
+        for p in delete {
+            self.terminate(p);
+        }
+        for (node, node_name) in create {
             let suffix = self.suffix();
             let name = format!("{}-{suffix}", self.workloads[w].w.name);
             let mut t = self.workloads[w].w.template.clone();
@@ -1365,12 +1549,15 @@ impl<'a> Simulation<'a> {
                 })
                 .map(|(id, _)| id)
                 .collect();
+            // Each partition fault is its own side; the rest of the cluster is side 0.
+            let side = if start { i as u32 + 1 } else { 0 };
             for id in cut {
                 if start {
                     self.node_partitioned(id);
                 } else {
                     self.node_up(id);
                 }
+                self.set_node_partition(id, side);
             }
         }
         if let Some(name) = &f.service_down {

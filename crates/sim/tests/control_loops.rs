@@ -625,3 +625,222 @@ fn a_windowed_peak_is_the_largest_sample_of_its_column_in_the_window() {
     assert_eq!(after.value, 0.0, "{after:?}");
     assert!(after.passed);
 }
+
+/// (time, pod name) of each log line of `kind`, in log order.
+fn named(log: &[String], kind: &str) -> Vec<(f64, String)> {
+    log.iter()
+        .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .map(|l| {
+            let t: f64 = l[5..l.find(',').unwrap()].parse().unwrap();
+            let name = l.split("pod/default/").nth(1).unwrap_or("");
+            (t, name.split('"').next().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn rollout_scenario(name: &str, v1: &str, v2: &str) -> (output::Summary, Vec<String>) {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 15m\n{NODES}  changes:\n  - at: 2m\n    apply: [v2.yaml]\n"
+    );
+    let path = scenario(
+        name,
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", v1),
+            ("v2.yaml", v2),
+        ],
+    );
+    run(&path, &[])
+}
+
+fn statefulset(strategy: &str, image: &str) -> String {
+    format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n  replicas: 4\n  updateStrategy: {strategy}\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec: {{terminationGracePeriodSeconds: 30, containers: [{{name: c, image: {image}, resources: {{requests: {{cpu: 100m}}}}}}]}}\n")
+}
+
+#[test]
+fn statefulset_rolling_update_replaces_from_the_highest_ordinal_down_to_the_partition() {
+    let strategy = "{type: RollingUpdate, rollingUpdate: {partition: 1}}";
+    let (_, log) = rollout_scenario(
+        "sts-roll",
+        &statefulset(strategy, "x"),
+        &statefulset(strategy, "y"),
+    );
+    let deleted = named(&log, "Deleted");
+    let names: Vec<&str> = deleted.iter().map(|(_, n)| n.as_str()).collect();
+    // db-0 is below the partition: it keeps the old template.
+    assert_eq!(names, ["db-3", "db-2", "db-1"], "{deleted:?}");
+    // One at a time: the next goes only once the replacement is running and Ready
+    // (7 s start + 5 s readiness after its creation).
+    let created: Vec<(f64, String)> = named(&log, "Created")
+        .into_iter()
+        .filter(|(t, _)| *t >= 120.0)
+        .collect();
+    assert_eq!(created.len(), 3, "{created:?}");
+    for i in 0..2 {
+        assert_eq!(created[i].1, deleted[i].1);
+        assert!(
+            deleted[i + 1].0 >= created[i].0 + 12.0,
+            "{deleted:?} {created:?}"
+        );
+    }
+}
+
+#[test]
+fn statefulset_on_delete_leaves_running_pods_alone() {
+    let (s, log) = rollout_scenario(
+        "sts-ondelete",
+        &statefulset("{type: OnDelete}", "x"),
+        &statefulset("{type: OnDelete}", "y"),
+    );
+    assert!(named(&log, "Deleted").is_empty());
+    assert_eq!(s.totals["pods_created"], 4);
+    assert!(log
+        .iter()
+        .any(|l| l.contains("WorkloadUpdated") && l.contains("OnDelete")));
+}
+
+fn daemonset(rolling: &str, image: &str) -> String {
+    format!("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: agent}}\nspec:\n  updateStrategy: {{type: RollingUpdate, rollingUpdate: {rolling}}}\n  selector: {{matchLabels: {{app: agent}}}}\n  template:\n    metadata: {{labels: {{app: agent}}}}\n    spec: {{terminationGracePeriodSeconds: 30, containers: [{{name: c, image: {image}, resources: {{requests: {{cpu: 100m}}}}}}]}}\n")
+}
+
+#[test]
+fn daemonset_rolling_update_takes_down_max_unavailable_nodes_at_a_time() {
+    let rolling = "{maxUnavailable: 1}";
+    let (s, log) = rollout_scenario(
+        "ds-roll",
+        &daemonset(rolling, "x"),
+        &daemonset(rolling, "y"),
+    );
+    assert_eq!(s.totals["pods_created"], 6);
+    // SIGTERM at deletion; the next node's old pod is deleted only once the previous node's
+    // new pod is Ready, so the deletions (pod gone, 30 s grace at most) are at least a start
+    // and a readiness apart.
+    let deleted = named(&log, "Deleted");
+    assert_eq!(deleted.len(), 3, "{deleted:?}");
+    let created: Vec<f64> = named(&log, "Created")
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| *t >= 120.0)
+        .collect();
+    // The replacement is created at the old pod's SIGTERM (the controller skips terminating
+    // daemon pods), and the next old pod is not gone before the previous new one could be
+    // Ready: one node at a time.
+    for i in 0..2 {
+        assert!(
+            deleted[i + 1].0 >= created[i] + 12.0,
+            "{deleted:?} {created:?}"
+        );
+    }
+}
+
+#[test]
+fn daemonset_rolling_update_with_surge_starts_the_new_pod_before_the_old_goes() {
+    let rolling = "{maxSurge: 1, maxUnavailable: 0}";
+    let (s, log) = rollout_scenario(
+        "ds-surge",
+        &daemonset(rolling, "x"),
+        &daemonset(rolling, "y"),
+    );
+    assert_eq!(s.totals["pods_created"], 6);
+    let deleted = named(&log, "Deleted");
+    let created: Vec<f64> = named(&log, "Created")
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| *t >= 120.0)
+        .collect();
+    assert_eq!((deleted.len(), created.len()), (3, 3));
+    for (c, d) in created.iter().zip(&deleted) {
+        // The old pod gets SIGTERM once the new one is Ready (12 s after creation).
+        assert!(d.0 >= c + 12.0, "{deleted:?} {created:?}");
+    }
+    // One node at a time: the next new pod comes after the previous old pod's SIGTERM.
+    assert!(created[1] >= created[0] + 12.0 && created[2] >= created[1] + 12.0);
+}
+
+#[test]
+fn deployment_recreate_removes_every_old_pod_before_creating_new_ones() {
+    let d1 = deployment("web", 3, "100m").replace(
+        "spec:\n  replicas: 3",
+        "spec:\n  replicas: 3\n  strategy: {type: Recreate}",
+    );
+    let d2 = d1.replace("image: x", "image: y");
+    let (s, log) = rollout_scenario("recreate", &d1, &d2);
+    assert_eq!(s.totals["pods_created"], 6);
+    let last_gone = named(&log, "Deleted")
+        .iter()
+        .map(|(t, _)| *t)
+        .fold(0.0, f64::max);
+    let first_new = named(&log, "Created")
+        .iter()
+        .map(|(t, _)| *t)
+        .filter(|t| *t >= 120.0)
+        .fold(f64::MAX, f64::min);
+    assert!(last_gone > 120.0 && first_new >= last_gone, "{log:?}");
+}
+
+#[test]
+fn an_unknown_update_strategy_is_an_error_with_its_place() {
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 1m\n{NODES}"
+    );
+    let path = scenario(
+        "bad-strategy",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &statefulset("{type: Sometimes}", "x")),
+        ],
+    );
+    let e = cascade_sim::load(&path, None, &[], None)
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(
+        e.contains("workloads.yaml:6:") && e.contains("RollingUpdate or OnDelete"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_queue_orders_equal_priority_pods_by_their_last_attempt_not_their_creation() {
+    // One 1-CPU node held by `blocker`. `early` (created at 1m) and `late` (created at 2m)
+    // cannot fit; `early` is retried by the 5-minute unschedulable flush first, which
+    // refreshes its queue timestamp (QueuedPodInfo.Timestamp) past `late`'s. When the
+    // blocker goes, both are moved to the active queue and `late` is at its head.
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 12m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 1, zones: [a], allocatable: {cpu: \"1\", memory: 16Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  changes:\n  - at: 1m\n    apply: [early.yaml]\n  - at: 2m\n    apply: [late.yaml]\n  - at: 6m40s\n    scale: {kind: Deployment, namespace: default, name: blocker, replicas: 0}\n";
+    let path = scenario(
+        "queue-ts",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &deployment("blocker", 1, "1")),
+            ("early.yaml", &deployment("early", 1, "1")),
+            ("late.yaml", &deployment("late", 1, "1")),
+        ],
+    );
+    let (_, log) = run(&path, &[]);
+    let scheduled: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("\"Scheduled\"") && !l.contains("blocker"))
+        .collect();
+    assert_eq!(scheduled.len(), 1, "{log:#?}");
+    assert!(scheduled[0].contains("pod/default/late-"), "{scheduled:?}");
+}
+
+#[test]
+fn a_partition_cuts_service_traffic_until_the_endpoints_drop_the_far_side() {
+    // kafka has a replica on each node; n-0 is cut off at 5m. Requests routed to it vanish
+    // (the client's 1 s timeout) until the node is NotReady and its pods are marked not
+    // Ready (40 s grace + the 5 s monitor), then everything goes to n-1.
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 20m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a], allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  services:\n    kafka: {selector: {matchLabels: {app: kafka}}, workersPerReplica: 16, serviceSeconds: 0.005}\n  clients:\n    shipper: {target: kafka, ratePerSecond: 20, timeoutSeconds: 1, maxRetries: 0, startSeconds: 60}\n  faults:\n  - {at: 5m, duration: 10m, partition: {nodes: [n-0]}}\n";
+    let path = scenario(
+        "partition-traffic",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &deployment("kafka", 2, "5")),
+        ],
+    );
+    let (s, _) = run(&path, &[]);
+    // About half of 20 calls/s for ~45 s.
+    let lost = s.totals["kafka_failed"] as f64;
+    assert!((300.0..700.0).contains(&lost), "{lost}");
+    assert_eq!(s.totals["kafka_unavailable"], 0, "n-1 kept serving");
+}

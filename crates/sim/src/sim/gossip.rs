@@ -98,6 +98,17 @@ impl Simulation<'_> {
         let m = g.mesh.spawn(now, g.key);
         g.agents.insert(id, (m, 1.0));
         g.agents_spawned += 1;
+        self.gossip_node_side(id);
+    }
+
+    /// A new agent starts on its node's side of any partition.
+    fn gossip_node_side(&mut self, pod: PodId) {
+        if let Some(node) = self.cluster.pod(pod).node {
+            let side = self.node_rt(node).partition;
+            if side != 0 {
+                self.gossip_network_group(pod, side);
+            }
+        }
     }
 
     /// The pod is being deleted: its agent leaves the pool gracefully once the SIGTERM
@@ -168,6 +179,19 @@ impl Simulation<'_> {
         let m = g.mesh.spawn(now, g.key);
         g.agents.insert(pod, (m, 1.0));
         g.agents_spawned += 1;
+        self.gossip_node_side(pod);
+    }
+
+    /// The pod's agent is on `side` of a network partition (0: none).
+    pub(super) fn gossip_network_group(&mut self, pod: PodId, side: u32) {
+        let now = self.now();
+        let Some(g) = self.gossip.as_mut() else {
+            return;
+        };
+        if let Some(&(m, _)) = g.agents.get(&pod) {
+            g.mesh.advance_to(now);
+            g.mesh.set_network_group(now, m, side);
+        }
     }
 
     /// The machine is gone: every agent on it dies.

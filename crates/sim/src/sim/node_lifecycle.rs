@@ -31,6 +31,9 @@ pub struct NodeRt {
     /// The taint key its NotReady condition maps to: unreachable when the kubelet went
     /// silent, not-ready when it reports NotReady itself.
     pub taint_key: &'static str,
+    /// The side of a network partition the node is on (0: with the control plane and the
+    /// callers of services).
+    pub partition: u32,
 }
 
 /// Why the controller sees a node NotReady.
@@ -52,6 +55,7 @@ impl Default for NodeRt {
             queued: false,
             taint_epoch: 0,
             taint_key: TAINT_UNREACHABLE,
+            partition: 0,
         }
     }
 }
@@ -136,6 +140,21 @@ impl Simulation<'_> {
             rt.up = false;
             rt.down_since = now;
         }
+    }
+
+    /// Puts the node on `side` of a network partition (0: heals it). Its pods' services
+    /// are cut off from their callers, and its gossip agents from the rest of the pool.
+    pub(super) fn set_node_partition(&mut self, id: NodeId, side: u32) {
+        self.node_rt(id).partition = side;
+        for p in self.cluster.node(id).pods.clone() {
+            self.pod_partition(p, side);
+        }
+    }
+
+    /// Applies the node's partition side to one of its pods' processes.
+    pub(super) fn pod_partition(&mut self, p: PodId, side: u32) {
+        self.svc_call(|w, _, _| w.set_pod_cut_off(p, side != 0));
+        self.gossip_network_group(p, side);
     }
 
     /// The kubelet is back: its terminating pods can now finish.
