@@ -1,8 +1,39 @@
-//! Target's January 2019 cascade on the bundled scenario, at a tenth of its size
-//! (`--set generatorScale=0.1`: 200 workloads on 18 nodes; the full size is a benchmark).
-//! Shapes, not exact figures: the full-size figures are in the note.
+//! Target's January 2019 cascade on the bundled scenario, at a tenth of its size: 200
+//! workloads on 18 nodes (the full size is a benchmark; its figures are in the note).
+//! Shapes, not exact figures.
+//!
+//! The pool's dynamics depend on its size: an agent sees member events at a rate that grows
+//! with the pool, and Serf's snapshot tips at a fixed size (128 KiB, ~2,000 members). So the
+//! reduced runs scale the snapshot and handoff constants with the pool to keep the same
+//! utilisations (sizes × 0.1, per-event times × 10, write bandwidth × 0.01): the same
+//! dynamics at a tenth of the size. Half of the agents are simulated (`agentFraction` 0.5).
 
 mod common;
+
+/// The reduced size and its similarity overrides.
+const REDUCED: &[&str] = &[
+    "--set",
+    "generatorScale=0.1",
+    "--set",
+    "gossip.agentFraction=0.5",
+    "--set",
+    "gossip.snapshot.maxBytes=13107",
+    "--set",
+    "gossip.snapshot.fsyncSeconds=0.2",
+    "--set",
+    "gossip.snapshot.appendSeconds=0.0005",
+    "--set",
+    "gossip.snapshot.writeBytesPerSecond=500000",
+    "--set",
+    "gossip.snapshot.bufferEvents=102",
+    "--set",
+    "gossip.handoffServiceSeconds=0.001",
+    "--set",
+    "gossip.handoffQueueDepth=102",
+];
+
+/// Kafka is intermittent from 30 min to 7 h 30 min.
+const KAFKA_BACK: f64 = 27_000.0;
 
 struct Run {
     code: i32,
@@ -11,12 +42,7 @@ struct Run {
 }
 
 fn run(args: &[&str], out: &str) -> Run {
-    let mut all = vec![
-        "run",
-        "scenarios/target-2019.yaml",
-        "--set",
-        "generatorScale=0.1",
-    ];
+    let mut all = vec!["run", "scenarios/target-2019.yaml"];
     all.extend_from_slice(args);
     let o = common::cascade_run(&all, &format!("t19-{out}"));
     Run {
@@ -25,6 +51,14 @@ fn run(args: &[&str], out: &str) -> Run {
             .unwrap_or_else(|_| panic!("no summary: {}", o.stderr)),
         metrics: o.metrics,
     }
+}
+
+fn reduced(variant: Option<&str>, out: &str) -> Run {
+    let mut args: Vec<&str> = REDUCED.to_vec();
+    if let Some(v) = variant {
+        args.extend_from_slice(&["--variant", v]);
+    }
+    run(&args, out)
 }
 
 impl Run {
@@ -38,48 +72,106 @@ impl Run {
             .as_f64()
             .unwrap_or_else(|| panic!("peaks.{k} in {}", self.summary))
     }
-    /// A column of metrics.csv.
-    fn column(&self, name: &str) -> Vec<f64> {
+    /// (time, value) of a metrics.csv column.
+    fn column(&self, name: &str) -> Vec<(f64, f64)> {
         let mut lines = self.metrics.lines();
         let header: Vec<&str> = lines.next().unwrap().split(',').collect();
         let i = header.iter().position(|h| *h == name).unwrap();
         lines
-            .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].parse().unwrap(), f[i].parse().unwrap())
+            })
             .collect()
+    }
+    /// The largest value of a column in [from, to).
+    fn max_in(&self, name: &str, from: f64, to: f64) -> f64 {
+        self.column(name)
+            .into_iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|(_, v)| v)
+            .fold(0.0, f64::max)
     }
 }
 
 #[test]
-fn the_plain_run_cascades_from_kafka_to_vault_and_exits_1() {
-    let r = run(&[], "plain");
+fn the_plain_run_cascades_and_stays_poisoned_after_kafka_is_back() {
+    let r = reduced(None, "plain");
     assert_eq!(r.code, 1, "{}", r.summary);
-    // 200 workloads: the rescheduling loop creates pods many times over (full size: ~40,000
-    // for 2,000 workloads, about twenty per workload).
+    // The rescheduling loop creates pods many times over (full size: ~40,000 for 2,000
+    // workloads, about twenty per workload).
     let created = r.total("pods_created");
     assert!(created > 10.0 * 200.0, "pods created {created}");
     assert!(r.total("node_not_ready_transitions") > 100.0);
+    // Nothing of it before Kafka's trouble starts (30 min).
+    assert_eq!(r.max_in("nodes_not_ready", 0.0, 1800.0), 0.0);
     // The pool's member list grows far past the live pods (failed members stay 72 h), and
-    // phantom members (listed alive, no pod behind them) appear.
+    // phantom members (listed alive, no pod behind them) come back in waves.
     let agents = r.peak("gossip_agents");
     assert!(r.peak("gossip_members") > 10.0 * agents, "{}", r.summary);
-    assert!(r.peak("phantom_members") > 0.0);
-    assert!(r.total("gossip_handoff_drops") > 0.0);
-    // Consul slow: Vault seals, deploys fail.
+    assert!(r.total("gossip_resurrections") > 1000.0);
+    // Agents stall behind their snapshot, rewritten at every member event.
+    assert!(r.total("gossip_snapshot_stalls") > 0.0);
+    // Half an hour after Kafka is back, the nodes are Ready but the pool is still poisoned
+    // and Consul still slow.
+    let (from, to) = (KAFKA_BACK + 1800.0, KAFKA_BACK + 2400.0);
+    assert_eq!(r.max_in("nodes_not_ready", from, to), 0.0);
+    assert!(r.max_in("phantom_members", from, to) > 0.0);
+    assert!(r.max_in("consul_latency_p99_seconds", from, to) > 5.0);
+    // Vault sealed, and sealed again after the operators unseal it (8 h 5 min).
     assert!(r.total("vault_sealed_seconds") > 3600.0);
+    assert_eq!(r.max_in("vault_sealed", 29_400.0, 30_000.0), 1.0);
     assert!(r.total("deploys_failed") > 10.0);
-    assert!(r.peak("consul_latency_p99_seconds") > 5.0);
-    // Nothing of it before Kafka's trouble starts (30 min): no NotReady node.
-    let t = r.column("time_seconds");
-    let nr = r.column("nodes_not_ready");
-    assert!(t.iter().zip(&nr).all(|(t, n)| *t >= 1800.0 || *n == 0.0));
-    // And the live view heals once Kafka is back (7 h 30 min) and the daemons drain.
-    let ph = r.column("phantom_members");
-    assert!(t.iter().zip(&ph).all(|(t, p)| *t < 28_800.0 || *p == 0.0));
+}
+
+#[test]
+fn gossip_encryption_with_a_redeploy_lets_the_pool_recover() {
+    let r = reduced(Some("gossip-encryption"), "enc");
+    assert_eq!(r.code, 0, "{}", r.summary);
+    // Poisoned before the change (7 h 30 min) ...
+    assert!(r.max_in("phantom_members", 20_000.0, KAFKA_BACK) > 0.0);
+    // ... the servers restart with the key and an empty table: the keyed pool starts from
+    // them and takes in only the agents the redeploy restarts ...
+    let members = r.column("gossip_members");
+    let at_change = members
+        .iter()
+        .find(|(t, _)| *t > KAFKA_BACK)
+        .map(|(_, m)| *m)
+        .unwrap();
+    assert!(at_change < 100.0, "{members:?}");
+    // ... and once every agent has the key (8 h), the leader lists the live agents and no
+    // phantom, and Vault stays unsealed.
+    let agents = r.max_in("gossip_agents", 28_800.0, f64::MAX);
+    assert!(r.max_in("gossip_members", 28_800.0, f64::MAX) <= 1.05 * agents + 10.0);
+    assert_eq!(r.max_in("phantom_members", 28_800.0, f64::MAX), 0.0);
+    assert_eq!(r.max_in("vault_sealed", 29_400.0, f64::MAX), 0.0);
+}
+
+#[test]
+fn consul_1_2_3_lets_the_pool_recover() {
+    let r = reduced(Some("consul-1.2.3"), "consul123");
+    assert_eq!(r.code, 0, "{}", r.summary);
+    // The snapshot never stalls an agent: it drops what it cannot keep up with.
+    assert_eq!(r.total("gossip_snapshot_stalls"), 0.0);
+}
+
+#[test]
+fn smaller_clusters_do_not_stay_poisoned() {
+    // The variant's own size: one of four clusters of 500 workloads. Its pool is below the
+    // snapshot's limit, so it is simulated unchanged.
+    let r = run(&["--variant", "smaller-clusters"], "smaller");
+    assert_eq!(r.code, 0, "{}", r.summary);
+    // The Kafka trouble still flaps its nodes; what it does not do is outlive Kafka.
+    assert!(r.total("node_not_ready_transitions") > 0.0);
+    assert_eq!(
+        r.max_in("phantom_members", KAFKA_BACK + 1800.0, f64::MAX),
+        0.0
+    );
 }
 
 #[test]
 fn jittered_sidecar_backoff_stops_the_cascade() {
-    let r = run(&["--variant", "jittered-backoff"], "jitter");
+    let r = reduced(Some("jittered-backoff"), "jitter");
     assert_eq!(r.code, 0, "{}", r.summary);
     assert_eq!(r.total("node_not_ready_transitions"), 0.0);
     assert_eq!(r.peak("phantom_members"), 0.0);
@@ -87,30 +179,25 @@ fn jittered_sidecar_backoff_stops_the_cascade() {
 
 #[test]
 fn a_sparse_production_cluster_does_not_cascade() {
-    let r = run(&["--variant", "sparse-production"], "sparse");
+    let r = reduced(Some("sparse-production"), "sparse");
     assert_eq!(r.code, 0, "{}", r.summary);
     assert_eq!(r.total("vault_sealed_seconds"), 0.0);
     assert!(r.total("pods_created") < 1.1 * 200.0 + 10.0);
 }
 
 #[test]
-fn gossip_encryption_cuts_the_unkeyed_agents_off() {
-    let r = run(&["--variant", "gossip-encryption"], "enc");
-    // The keyed pool rejects the agents the redeploy has not reached yet.
-    assert!(
-        r.total("gossip_packets_undecryptable") > 0.0,
-        "{}",
-        r.summary
-    );
-    // What the model shows (see the note): encryption alone does not stop the
-    // Docker-daemon loop, so the cluster still fails its SLOs.
-    assert_eq!(r.code, 1);
+fn registering_on_readiness_alone_does_not_stop_it() {
+    // The pods the loop churns through were Ready before their nodes failed, so they joined
+    // all the same: the lesson is sound, but here it is not the fix.
+    let r = reduced(Some("register-on-readiness"), "ready");
+    assert_eq!(r.code, 1, "{}", r.summary);
+    assert!(r.max_in("phantom_members", KAFKA_BACK + 1800.0, f64::MAX) > 0.0);
 }
 
 #[test]
 fn same_seed_same_outputs() {
-    let a = run(&[], "det-a");
-    let b = run(&[], "det-b");
+    let a = reduced(None, "det-a");
+    let b = reduced(None, "det-b");
     assert_eq!(a.metrics, b.metrics);
     let strip = |mut v: serde_json::Value| {
         v.as_object_mut().unwrap().remove("wall_seconds");

@@ -206,6 +206,105 @@ pub struct Config {
     /// and Consul's event work, multiplied by the member's CPU slowdown (model parameter:
     /// 100 µs).
     pub handoff_service_time: Time,
+    /// Serf's snapshot file, if the agents keep one (Consul gives every agent one).
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Serf's snapshot (`serf/snapshot.go`): every member event the agent sees (join, failed,
+/// left) appends a line to a file on the node's disk; past a size limit the file is
+/// compacted, rewritten with one `alive: NAME IP:PORT` line per alive member and fsynced.
+///
+/// Before serf#525 (Consul 1.2.3) the limit was a fixed 128 KiB, so above ~2,000 alive
+/// members the compacted file is itself over it and *every* event rewrites the whole file:
+/// "constantly compacted (synchronously with request handling) on clusters larger than
+/// about 2000 nodes" (consul#4511). Before serf#524 the snapshotter sat in the event path:
+/// memberlist's handler (holding its node lock) waits on Serf, which waits on a full event
+/// buffer, so a snapshotter that falls behind stalls the whole agent: no messages applied,
+/// no probes, gossip or push/pull, and (Serf's broadcast queue asking Serf for the member
+/// count under the same lock) no acks. After serf#524 events reach the snapshotter through a
+/// non-blocking tee and are dropped when it is behind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Bytes of one `alive: NAME IP:PORT` line (64 B: serf#525's review counts 7 + 21 B plus
+    /// the node name, here a pod name of ~36 characters).
+    pub line_bytes: f64,
+    /// When the file is compacted.
+    pub compaction: Compaction,
+    /// Time to append one line, without fsync (model parameter: 50 µs).
+    pub append_time: Time,
+    /// Disk write bandwidth a compaction's rewrite gets (model parameter: 50 MB/s, a shared
+    /// network volume of a busy node).
+    pub write_bytes_per_second: f64,
+    /// fsync of the rewritten file (model parameter: 10 ms).
+    pub fsync_time: Time,
+    /// Member events the path to the snapshotter holds before it is full (1,024: Serf's
+    /// event channel to the snapshotter).
+    pub buffer_events: usize,
+    /// Before serf#524: a full buffer blocks memberlist (the agent stalls). After: the event
+    /// is dropped from the snapshot and the agent carries on.
+    pub blocking: bool,
+    /// How many members of the real pool one simulated member stands for (a scale model of
+    /// the pool: 1 / the simulated fraction). The file holds that many lines per simulated
+    /// alive member, and each simulated event stands for that many events.
+    pub entries_per_member: f64,
+}
+
+/// The snapshot's compaction threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Compaction {
+    /// Before serf#525: a fixed size (`snapshotSizeLimit`, 128 KiB).
+    Fixed { max_bytes: f64 },
+    /// serf#525: `max(min_bytes, bytes_per_node × alive members × factor)` (128 B per node,
+    /// factor 2, at least 128 KiB): compaction amortised over many events.
+    PerNode {
+        bytes_per_node: f64,
+        factor: f64,
+        min_bytes: f64,
+    },
+}
+
+impl Compaction {
+    pub fn max_bytes(self, alive: f64) -> f64 {
+        match self {
+            Compaction::Fixed { max_bytes } => max_bytes,
+            Compaction::PerNode {
+                bytes_per_node,
+                factor,
+                min_bytes,
+            } => (bytes_per_node * alive * factor).max(min_bytes),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Serf as Consul before 1.2.3 ran it: fixed 128 KiB limit, blocking event path.
+    pub fn pre_1_2_3() -> Snapshot {
+        Snapshot {
+            line_bytes: 64.0,
+            compaction: Compaction::Fixed {
+                max_bytes: 128.0 * 1024.0,
+            },
+            append_time: Time(50),
+            write_bytes_per_second: 50e6,
+            fsync_time: Time::from_millis(10),
+            buffer_events: 1024,
+            blocking: true,
+            entries_per_member: 1.0,
+        }
+    }
+
+    /// Serf as Consul 1.2.3 runs it (serf#524, serf#525).
+    pub fn v1_2_3() -> Snapshot {
+        Snapshot {
+            compaction: Compaction::PerNode {
+                bytes_per_node: 128.0,
+                factor: 2.0,
+                min_bytes: 128.0 * 1024.0,
+            },
+            blocking: false,
+            ..Snapshot::pre_1_2_3()
+        }
+    }
 }
 
 impl Config {
@@ -245,6 +344,7 @@ impl Config {
             loss: 0.0,
             packet_service_time: Time(20),
             handoff_service_time: Time(100),
+            snapshot: None,
         }
     }
 

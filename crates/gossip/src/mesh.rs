@@ -98,6 +98,14 @@ pub struct Counters {
     pub forgotten: u64,
     /// Failed/left members reaped by Serf.
     pub reaped: u64,
+    /// Serf snapshot compactions (whole-file rewrites).
+    pub snapshot_compactions: u64,
+    /// Member events the snapshot dropped because it was behind (serf#524's tee).
+    pub snapshot_events_dropped: u64,
+    /// Times a member's full snapshot buffer stalled it (before serf#524).
+    pub snapshot_stalls: u64,
+    /// Simulated time (µs) members spent stalled behind their snapshot, summed.
+    pub snapshot_stalled_us: u64,
 }
 
 /// What `bench` measured.
@@ -324,6 +332,23 @@ struct Member {
     serf_events: u64,
     /// Entries in its table with a Serf status (`consul members`).
     serf_listed: u32,
+    /// Entries Serf lists as alive (the snapshot's `aliveNodes`).
+    serf_alive: u32,
+    /// Bytes in the snapshot file since its last compaction (`offset`).
+    snap_offset: f64,
+    /// When each member event queued for the snapshotter is written, oldest first.
+    snap_queue: VecDeque<Time>,
+    /// Blocked behind a full snapshot buffer until then: no message applied, no probe,
+    /// gossip or push/pull, no packet answered.
+    stalled_until: Time,
+    /// A `HandoffDone` is scheduled to resume the handler at the end of a stall.
+    resume_armed: bool,
+}
+
+/// Bytes of the snapshot's alive lines per simulated member (0 without a snapshot).
+fn cfg_line_bytes(cfg: &Config) -> f64 {
+    cfg.snapshot
+        .map_or(0.0, |s| s.line_bytes * s.entries_per_member.max(1.0))
 }
 
 /// The simulated gossip pool.
@@ -412,6 +437,9 @@ impl Mesh {
             ];
             m.nodes = (0..n).collect();
             m.serf_listed = n;
+            m.serf_alive = n;
+            // The snapshot as compacted at start: every member alive.
+            m.snap_offset = cfg_line_bytes(&mesh.cfg) * f64::from(n);
             shuffle(&mut m.nodes, &mut m.rng);
         }
         for c in mesh.listed_alive.iter_mut() {
@@ -456,6 +484,11 @@ impl Mesh {
             left_log: VecDeque::new(),
             resurrections: 0,
             serf_events: 0,
+            serf_alive: 0,
+            snap_offset: 0.0,
+            snap_queue: VecDeque::new(),
+            stalled_until: Time::ZERO,
+            resume_armed: false,
             serf_listed: 0,
         });
         self.running_pos.push(u32::MAX);
@@ -732,6 +765,20 @@ impl Mesh {
                     m.serf_listed
                 ));
             }
+            let alive = m
+                .view
+                .iter()
+                .filter(|e| e.serf == SerfStatus::Alive)
+                .count();
+            if alive != m.serf_alive as usize {
+                return Err(format!(
+                    "member {id}: {alive} alive for Serf, counted {}",
+                    m.serf_alive
+                ));
+            }
+            if m.stalled_until > self.now && self.cfg.snapshot.is_none_or(|s| !s.blocking) {
+                return Err(format!("member {id} stalled without a blocking snapshot"));
+            }
             let known = m
                 .view
                 .iter()
@@ -808,8 +855,14 @@ impl Mesh {
         }
         let old = member.view[si];
         member.view[si] = e;
-        if old.serf != e.serf && mi != si {
+        let serf_event = old.serf != e.serf && mi != si;
+        if serf_event {
             member.serf_events += 1;
+        }
+        match (old.serf == SerfStatus::Alive, e.serf == SerfStatus::Alive) {
+            (false, true) => member.serf_alive += 1,
+            (true, false) => member.serf_alive = member.serf_alive.saturating_sub(1),
+            _ => {}
         }
         match (old.serf == SerfStatus::None, e.serf == SerfStatus::None) {
             (true, false) => member.serf_listed += 1,
@@ -841,6 +894,66 @@ impl Mesh {
                 }
             }
         }
+        // Join, failed and left reach Serf's snapshot (`processMemberEvent`).
+        if serf_event && e.serf != SerfStatus::None && self.members[mi].running {
+            self.snapshot_event(m);
+        }
+    }
+
+    /// Serf's snapshotter gets a member event: it appends a line, compacting the file when
+    /// it is past its limit. Before serf#524 a full buffer stalls the member until the
+    /// snapshotter has room again; after, the event is dropped from the snapshot.
+    fn snapshot_event(&mut self, m: MemberId) {
+        let Some(sc) = self.cfg.snapshot else {
+            return;
+        };
+        let now = self.now;
+        let member = &mut self.members[m as usize];
+        while member.snap_queue.front().is_some_and(|&t| t <= now) {
+            member.snap_queue.pop_front();
+        }
+        if !sc.blocking && member.snap_queue.len() >= sc.buffer_events {
+            self.counters.snapshot_events_dropped += 1;
+            return;
+        }
+        let reps = sc.entries_per_member.max(1.0);
+        let alive = f64::from(member.serf_alive) * reps;
+        let alive_bytes = alive * sc.line_bytes;
+        let max_bytes = sc.compaction.max_bytes(alive);
+        member.snap_offset += sc.line_bytes * reps;
+        let mut cost = sc.append_time.as_secs_f64() * reps;
+        if member.snap_offset > max_bytes {
+            // Compacted, the file is the alive lines; if that alone is past the limit, every
+            // one of the events this one stands for compacts again.
+            let compactions = if alive_bytes > max_bytes { reps } else { 1.0 };
+            cost += compactions
+                * (alive_bytes / sc.write_bytes_per_second + sc.fsync_time.as_secs_f64());
+            member.snap_offset = alive_bytes;
+            self.counters.snapshot_compactions += compactions.round() as u64;
+        }
+        let member = &mut self.members[m as usize];
+        // The node's contention (its runtime daemon's load) slows the disk work too.
+        let cost = Time::from_secs_f64(cost * member.slowdown);
+        let start = member.snap_queue.back().copied().unwrap_or(now).max(now);
+        member.snap_queue.push_back(start.saturating_add(cost));
+        let len = member.snap_queue.len();
+        if sc.blocking && len > sc.buffer_events {
+            // Blocked until the queue is back to the buffer's size.
+            let free_at = member.snap_queue[len - sc.buffer_events - 1];
+            if free_at > member.stalled_until {
+                let from = member.stalled_until.max(now);
+                if member.stalled_until <= now {
+                    self.counters.snapshot_stalls += 1;
+                }
+                self.counters.snapshot_stalled_us += (free_at - from).0;
+                self.members[m as usize].stalled_until = free_at;
+            }
+        }
+    }
+
+    /// Whether the member is stalled behind its snapshot now.
+    fn stalled(&self, m: MemberId) -> bool {
+        self.members[m as usize].stalled_until > self.now
     }
 
     fn stop_member(&mut self, id: MemberId) {
@@ -863,6 +976,7 @@ impl Mesh {
         m.suspicions = crate::IdMap::default();
         m.failed_log = VecDeque::new();
         m.left_log = VecDeque::new();
+        m.snap_queue = VecDeque::new();
         let pos = std::mem::replace(&mut self.running_pos[id as usize], u32::MAX);
         if pos != u32::MAX {
             self.running_ids.swap_remove(pos as usize);
@@ -918,7 +1032,13 @@ impl Mesh {
         // approximation of arrival order that differs only by latency jitter).
         let cost = self.service(to, self.cfg.packet_service_time);
         let rx = &mut self.members[to as usize];
-        let done = arrive.max(rx.listener_busy).saturating_add(cost);
+        // A stalled member's listener blocks too: answering a ping asks Serf for its
+        // broadcasts, whose queue asks for the member count under the lock the stalled
+        // event path holds.
+        let done = arrive
+            .max(rx.listener_busy)
+            .max(rx.stalled_until)
+            .saturating_add(cost);
         rx.listener_busy = done;
         let packet = Packet {
             from,
@@ -984,6 +1104,17 @@ impl Mesh {
                 self.on_packet(p);
             }
             Ev::Stream(slot) => {
+                // A stalled receiver's merge waits for the node lock.
+                let to = self
+                    .streams
+                    .get(slot as usize)
+                    .and_then(|p| p.as_ref())
+                    .map(|p| p.to);
+                if let Some(to) = to.filter(|&to| self.valid(to) && self.stalled(to)) {
+                    let at = self.members[to as usize].stalled_until;
+                    self.schedule(at, Ev::Stream(slot));
+                    return;
+                }
                 let Some(pp) = self.streams.get_mut(slot as usize).and_then(Option::take) else {
                     return;
                 };
@@ -1124,6 +1255,10 @@ impl Mesh {
             Ev::ProbeTick(m) => {
                 let iv = self.cfg.probe_interval;
                 self.schedule(self.now.saturating_add(iv), Ev::ProbeTick(m));
+                if self.stalled(m) {
+                    // The probe loop waits on the node lock the stalled handler holds.
+                    return;
+                }
                 if self.members[m as usize].probe.is_some() {
                     self.members[m as usize].tick_pending = true;
                 } else {
@@ -1146,6 +1281,9 @@ impl Mesh {
                     .now
                     .saturating_add(push_pull_scale(self.cfg.push_pull_interval, n));
                 self.schedule(next, Ev::PushPullTick(m));
+                if self.stalled(m) {
+                    return;
+                }
                 let peers = self.k_random_nodes(m, 1, None, |e, _| e.state == MemberState::Alive);
                 if let Some(&peer) = peers.first() {
                     self.start_push_pull(m, peer);
@@ -1154,6 +1292,9 @@ impl Mesh {
             Ev::Suspicion(m, s) => self.suspicion_expired(m, s),
             Ev::HandoffDone(m) => {
                 let r = self.members[m as usize].handoff.in_service.take();
+                if r.is_none() {
+                    self.members[m as usize].resume_armed = false;
+                }
                 if let Some(r) = r {
                     self.counters.messages_processed += 1;
                     self.apply(m, r);
@@ -1491,6 +1632,15 @@ impl Mesh {
     fn next_handoff(&mut self, m: MemberId) {
         loop {
             let policy = self.cfg.handoff_policy;
+            if self.stalled(m) {
+                let member = &mut self.members[m as usize];
+                if member.handoff.in_service.is_none() && !member.resume_armed {
+                    member.resume_armed = true;
+                    let at = member.stalled_until;
+                    self.schedule(at, Ev::HandoffDone(m));
+                }
+                return;
+            }
             let h = &mut self.members[m as usize].handoff;
             if h.in_service.is_some() {
                 return;
@@ -1533,6 +1683,9 @@ impl Mesh {
         }
         let iv = self.cfg.gossip_interval;
         self.schedule(self.now.saturating_add(iv), Ev::GossipTick(m));
+        if self.stalled(m) {
+            return;
+        }
         let gttd = self.cfg.gossip_to_the_dead_time;
         let targets = self.k_random_nodes(m, self.cfg.gossip_nodes, None, |e, now| match e.state {
             MemberState::Alive | MemberState::Suspect => true,

@@ -390,6 +390,74 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
     mesh.check_invariants().unwrap();
 }
 
+// ---- Serf's snapshot (consul#4511, serf#524, serf#525) ----
+
+/// A mesh of `n` simulated members standing for `reps` each (the scale model: handling times
+/// × reps, depths ÷ reps), with Consul's pre-1.2.3 FIFO handoff and the given snapshot.
+fn snapshot_mesh(n: u32, reps: f64, snapshot: Option<Snapshot>, seed: u64) -> Mesh {
+    let mut cfg = Config::pre_1_2_3();
+    cfg.snapshot = snapshot.map(|s| Snapshot {
+        entries_per_member: reps,
+        buffer_events: ((s.buffer_events as f64 / reps).round() as usize).max(1),
+        ..s
+    });
+    cfg.handoff_queue_depth = ((cfg.handoff_queue_depth as f64 / reps).round() as usize).max(1);
+    cfg.handoff_service_time = Time((cfg.handoff_service_time.0 as f64 * reps) as u64);
+    cfg.packet_service_time = Time((cfg.packet_service_time.0 as f64 * reps) as u64);
+    Mesh::with_members(cfg, seed, n, None)
+}
+
+#[test]
+fn a_fixed_limit_snapshot_compacts_at_every_event_above_2000_members() {
+    // 100 members standing for 30 each: 3,000 alive lines of 64 B, past 128 KiB.
+    for (snap, every) in [(Snapshot::pre_1_2_3(), true), (Snapshot::v1_2_3(), false)] {
+        let mut mesh = snapshot_mesh(100, 30.0, Some(snap), 3);
+        mesh.advance_to(Time::from_secs(60));
+        let before = mesh.counters().snapshot_compactions;
+        mesh.crash(Time::from_secs(60), 5);
+        mesh.advance_to(Time::from_secs(180));
+        let compactions = mesh.counters().snapshot_compactions - before;
+        // 99 members each see one event (failed), standing for 30 events.
+        if every {
+            assert_eq!(compactions, 99 * 30, "fixed 128 KiB");
+        } else {
+            // serf#525: limit 2 x 128 B x 3,000 = 768 KB against a 192 KB file: none.
+            assert_eq!(compactions, 0, "per-node limit");
+        }
+    }
+}
+
+/// Churn (one member replaced per second for `churn` seconds), then nothing: the phantom
+/// members listed 20 minutes after the churn stopped.
+fn phantoms_after_churn(snapshot: Option<Snapshot>, churn: u64) -> usize {
+    let mut mesh = snapshot_mesh(200, 40.0, snapshot, 1);
+    let mut live: Vec<MemberId> = (0..200).collect();
+    let start = 60;
+    mesh.advance_to(Time::from_secs(start));
+    for k in 1..=churn {
+        let at = Time::from_secs(start + k);
+        mesh.advance_to(at);
+        let victim = live.remove((k * 7919 % live.len() as u64) as usize);
+        mesh.crash(at, victim);
+        live.push(mesh.spawn(at, None));
+    }
+    mesh.advance_to(Time::from_secs(start + churn + 1200));
+    mesh.check_invariants().unwrap();
+    mesh.phantom_members()
+}
+
+#[test]
+fn a_pool_past_the_snapshot_limit_stays_poisoned_after_the_churn_stops() {
+    // 8,000 members (200 standing for 40) and 40 replaced per second for 5 minutes. With
+    // Serf's snapshot in the message path and its fixed limit, agents stall, miss deaths,
+    // are declared dead themselves and come back: the member events that keep them stalled.
+    let stuck = phantoms_after_churn(Some(Snapshot::pre_1_2_3()), 300);
+    assert!(stuck > 100, "phantoms 20 min after the churn: {stuck}");
+    // The same churn heals without the snapshot, and with Consul 1.2.3's.
+    assert_eq!(phantoms_after_churn(None, 300), 0);
+    assert_eq!(phantoms_after_churn(Some(Snapshot::v1_2_3()), 300), 0);
+}
+
 // ---- A1: time to first detection ----
 
 /// The first probe of a crashed member, in probe intervals after the crash, over `trials`

@@ -262,6 +262,8 @@ struct ClientRt {
     open_calls: BTreeMap<u32, (u32, bool)>,
     next_call: u32,
     calls_failed: u64,
+    /// Calls failed since the last sample.
+    interval_calls_failed: u64,
     calls_ok: u64,
     /// Since when every call has failed (none succeeded since); cleared by a success.
     failing_since: Option<Time>,
@@ -419,6 +421,7 @@ impl World {
                 open_calls: BTreeMap::new(),
                 next_call: 0,
                 calls_failed: 0,
+                interval_calls_failed: 0,
                 calls_ok: 0,
                 failing_since: None,
                 sealed_at: None,
@@ -479,6 +482,24 @@ impl World {
             self.unpark(now, s as u16, out);
         }
         was != reachable
+    }
+
+    /// An operator unseals a client that sealed itself (Vault): it starts sending again, and
+    /// seals again if its calls keep failing. False if there is no such sealed client.
+    pub fn unseal(&mut self, now: Time, name: &str, out: &mut Out) -> bool {
+        let Some(i) = self.clients.iter().position(|c| c.name == name) else {
+            return false;
+        };
+        let c = &mut self.clients[i];
+        if c.sealed_at.take().is_none() {
+            return false;
+        }
+        c.failing_since = None;
+        if c.spec.rate_per_second > 0.0 {
+            let gap = backoff::exponential(1.0 / c.spec.rate_per_second, &mut self.rng);
+            out.at(now + secs(gap), SvcEv::ClientArrival { client: i as u16 });
+        }
+        true
     }
 
     /// The steady-state window `peaks.*_qps_ratio` divides by: from the warm-up until `until`
@@ -1690,6 +1711,10 @@ impl World {
             c.interval_succeeded = 0;
             row.push((format!("{}_offered_qps", c.name), offered));
             row.push((format!("{}_goodput_qps", c.name), goodput));
+            row.push((
+                format!("{}_calls_failed", c.name),
+                std::mem::take(&mut c.interval_calls_failed) as f64,
+            ));
             if c.spec.seal_after_failing_seconds.is_some() {
                 row.push((
                     format!("{}_sealed", c.name),
@@ -1858,6 +1883,7 @@ impl ClientRt {
         self.open_calls.remove(&call);
         if failed {
             self.calls_failed += 1;
+            self.interval_calls_failed += 1;
             let since = *self.failing_since.get_or_insert(now);
             if let Some(after) = self.spec.seal_after_failing_seconds {
                 if self.sealed_at.is_none() && (now - since).as_secs_f64() >= after {

@@ -452,6 +452,78 @@ pub struct GossipParams {
     pub agent_fraction: f64,
     /// When pods' agents join the pool (`start` or `ready`), unless their behaviour says.
     pub join_on: crate::scenario::JoinOn,
+    /// Serf's snapshot file on each agent's node (see `cascade_gossip::Snapshot`).
+    pub snapshot: SnapshotParams,
+}
+
+/// Serf's snapshot (`serf/snapshot.go`): each member event an agent sees appends a line to a
+/// file; past a size limit the file is rewritten with one line per alive member and fsynced.
+/// The defaults are Consul 1.2.3's (serf#524, serf#525); Consul before 1.2.3 is
+/// `{compaction: fixed, blocking: true}`, which above ~2,000 alive members rewrites the whole
+/// file at every event, in the agent's message path (consul#4511).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct SnapshotParams {
+    /// Whether agents keep a snapshot (Consul: every agent, servers and clients).
+    pub enabled: bool,
+    /// `fixed`: compact past `maxBytes` (serf before #525: 128 KiB); `perNode`: past
+    /// max(`maxBytes`, `bytesPerNode` × alive members × `compactionFactor`) (serf#525).
+    pub compaction: CompactionParam,
+    /// Before serf#524: a full buffer blocks memberlist, and the agent stalls (false: the
+    /// snapshot drops the event instead).
+    pub blocking: bool,
+    /// Bytes of one `alive: NAME IP:PORT` line (64: 7 + 21 B plus a ~36-character pod name).
+    pub line_bytes: f64,
+    /// The fixed limit, or perNode's minimum (128 KiB: serf's `snapshotSizeLimit`).
+    pub max_bytes: f64,
+    /// serf#525's `snapshotBytesPerNode` (128).
+    pub bytes_per_node: f64,
+    /// serf#525's `snapshotCompactionThreshold` (2).
+    pub compaction_factor: f64,
+    /// Time to append one line, no fsync (model parameter: 50 us).
+    pub append_seconds: f64,
+    /// Write bandwidth a rewrite gets on the node's disk (model parameter: 50 MB/s, a shared
+    /// network block volume).
+    pub write_bytes_per_second: f64,
+    /// fsync of a rewrite (model parameter: 10 ms on a network block volume).
+    pub fsync_seconds: f64,
+    /// Member events buffered on the way to the snapshotter (1,024).
+    pub buffer_events: usize,
+}
+
+impl Default for SnapshotParams {
+    fn default() -> Self {
+        let s = cascade_gossip::Snapshot::v1_2_3();
+        let (bytes_per_node, compaction_factor, max_bytes) = match s.compaction {
+            cascade_gossip::Compaction::PerNode {
+                bytes_per_node,
+                factor,
+                min_bytes,
+            } => (bytes_per_node, factor, min_bytes),
+            cascade_gossip::Compaction::Fixed { max_bytes } => (128.0, 2.0, max_bytes),
+        };
+        SnapshotParams {
+            enabled: true,
+            compaction: CompactionParam::PerNode,
+            blocking: s.blocking,
+            line_bytes: s.line_bytes,
+            max_bytes,
+            bytes_per_node,
+            compaction_factor,
+            append_seconds: s.append_time.as_secs_f64(),
+            write_bytes_per_second: s.write_bytes_per_second,
+            fsync_seconds: s.fsync_time.as_secs_f64(),
+            buffer_events: s.buffer_events,
+        }
+    }
+}
+
+/// When Serf compacts its snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CompactionParam {
+    Fixed,
+    PerNode,
 }
 
 /// How the handoff queue is organised (see `cascade_gossip::HandoffPolicy`).
@@ -496,6 +568,7 @@ impl Default for GossipParams {
             step_seconds: 1.0,
             agent_fraction: 1.0,
             join_on: crate::scenario::JoinOn::Start,
+            snapshot: SnapshotParams::default(),
         }
     }
 }
@@ -541,6 +614,29 @@ impl GossipParams {
             latency_jitter: t(self.latency_jitter_seconds),
             packet_service_time: t(self.packet_service_seconds / f),
             handoff_service_time: t(self.handoff_service_seconds / f),
+            snapshot: self.snapshot.enabled.then(|| {
+                let sp = &self.snapshot;
+                cascade_gossip::Snapshot {
+                    line_bytes: sp.line_bytes,
+                    compaction: match sp.compaction {
+                        CompactionParam::Fixed => cascade_gossip::Compaction::Fixed {
+                            max_bytes: sp.max_bytes,
+                        },
+                        CompactionParam::PerNode => cascade_gossip::Compaction::PerNode {
+                            bytes_per_node: sp.bytes_per_node,
+                            factor: sp.compaction_factor,
+                            min_bytes: sp.max_bytes,
+                        },
+                    },
+                    append_time: t(sp.append_seconds),
+                    write_bytes_per_second: sp.write_bytes_per_second,
+                    fsync_time: t(sp.fsync_seconds),
+                    // The scale model: the same time to fill the buffer.
+                    buffer_events: ((sp.buffer_events as f64 * f).round() as usize).max(1),
+                    blocking: sp.blocking,
+                    entries_per_member: 1.0 / f,
+                }
+            }),
             ..cascade_gossip::Config::default_lan()
         }
     }

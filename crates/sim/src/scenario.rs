@@ -366,6 +366,9 @@ pub struct Change {
     /// Turn on gossip encryption in the pool.
     #[serde(default)]
     pub gossip_encryption: Option<GossipEncryption>,
+    /// An operator unseals a client that sealed itself (a Vault, from `spec.clients`).
+    #[serde(default)]
+    pub unseal: Option<String>,
 }
 
 /// A fault: something breaks at `at`, for `duration` (forever when absent).
@@ -658,6 +661,19 @@ pub fn load(
                 params.services.keys().collect::<Vec<_>>()
             ),
         ));
+    }
+    for (i, c) in spec.changes.iter().enumerate() {
+        if let Some(name) = &c.unseal {
+            if !params.clients.contains_key(name) {
+                return Err(bad(
+                    &file,
+                    format!(
+                        "changes[{i}].unseal: no client named {name:?} (declared: {:?})",
+                        params.clients.keys().collect::<Vec<_>>()
+                    ),
+                ));
+            }
+        }
     }
     for (i, f) in spec.faults.iter().enumerate() {
         if let Some(s) = &f.service_down {

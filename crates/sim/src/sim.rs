@@ -1508,6 +1508,16 @@ impl<'a> Simulation<'a> {
         if let Some(enc) = &c.gossip_encryption {
             self.gossip_encrypt(enc.key, enc.redeploy_seconds);
         }
+        if let Some(name) = &c.unseal {
+            if !self.svc_call(|w, now, out| w.unseal(now, name, out)) {
+                self.record(
+                    "ChangeFailed",
+                    format!("change/{i}"),
+                    format!("client {name} is not sealed"),
+                    None,
+                );
+            }
+        }
     }
 
     /// A fault starts (`start`) or ends.

@@ -143,8 +143,8 @@ impl Simulation<'_> {
         }
     }
 
-    /// Turns gossip encryption on: the servers take the key now, new agents start with it,
-    /// and the running agents restart with it over `redeploy_seconds`.
+    /// Turns gossip encryption on: the servers restart with the key now, new agents start with
+    /// it, and the running agents restart with it over `redeploy_seconds`.
     pub(super) fn gossip_encrypt(&mut self, key: KeyId, redeploy_seconds: f64) {
         let now = self.now();
         let Some(g) = self.gossip.as_mut() else {
@@ -152,9 +152,16 @@ impl Simulation<'_> {
         };
         g.mesh.advance_to(now);
         g.key = Some(key);
-        for &s in &g.servers {
-            g.mesh.set_keyring(now, s, Some(key));
+        // The servers restart with the key first (Consul reads `encrypt` at start): each
+        // comes back with an empty table and rejoins only those who hold the key, so their
+        // old views do not carry the poison into the keyed pool.
+        for s in g.servers.iter_mut() {
+            g.mesh.leave(now, *s);
+            *s = g.mesh.spawn(now, Some(key));
         }
+        g.mesh.set_join_targets(g.servers.clone());
+        // The new leader's events start from nothing.
+        g.events_written = 0;
         if redeploy_seconds <= 0.0 {
             return;
         }
@@ -315,6 +322,16 @@ impl Simulation<'_> {
                 c.packets_undecryptable,
             ),
             ("gossip_events".into(), c.events),
+            ("gossip_snapshot_compactions".into(), c.snapshot_compactions),
+            ("gossip_snapshot_stalls".into(), c.snapshot_stalls),
+            (
+                "gossip_snapshot_stalled_seconds".into(),
+                c.snapshot_stalled_us / 1_000_000,
+            ),
+            (
+                "gossip_snapshot_events_dropped".into(),
+                c.snapshot_events_dropped,
+            ),
         ]
     }
 }
