@@ -1,10 +1,9 @@
 //! The mesh: members as memberlist/Serf state machines, a lossy network with latency, and the
 //! event queue that drives them.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
-use cascade_engine::Time;
+use cascade_engine::{queue_key, RadixQueue, Time};
 use cascade_model::Rng;
 
 use crate::queue::{BroadcastQueue, Rumor, RumorKind};
@@ -229,30 +228,6 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: Time,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        self.at == o.at && self.seq == o.seq
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed: `BinaryHeap` is a max-heap and the earliest (time, seq) must come first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// A probe in flight (`probeNode`'s locals).
 #[derive(Clone, Copy, Debug)]
 struct Probe {
@@ -357,7 +332,7 @@ pub struct Mesh {
     now: Time,
     seed: u64,
     members: Vec<Member>,
-    heap: BinaryHeap<Scheduled>,
+    queue: RadixQueue<Ev>,
     seq: u64,
     packets: Vec<Option<Packet>>,
     free_packets: Vec<u32>,
@@ -397,7 +372,7 @@ impl Mesh {
             now: Time::ZERO,
             seed,
             members: Vec::new(),
-            heap: BinaryHeap::new(),
+            queue: RadixQueue::new(),
             seq: 0,
             packets: Vec::new(),
             free_packets: Vec::new(),
@@ -563,11 +538,12 @@ impl Mesh {
 
     /// Processes every event up to and including `t`.
     pub fn advance_to(&mut self, t: Time) {
-        while let Some(top) = self.heap.peek() {
-            if top.at > t {
+        while let Some(key) = self.queue.peek_key() {
+            let at = Time((key >> 64) as u64);
+            if at > t {
                 break;
             }
-            let Some(Scheduled { at, ev, .. }) = self.heap.pop() else {
+            let Some((_, ev)) = self.queue.pop() else {
                 break;
             };
             self.now = at;
@@ -838,11 +814,7 @@ impl Mesh {
 
     fn schedule(&mut self, at: Time, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(queue_key(at.max(self.now), self.seq), ev);
     }
 
     /// Sets `m`'s record about `s`, keeping `listed_alive` and the probe list in step.

@@ -1,8 +1,7 @@
 //! memberlist's `TransmitLimitedQueue` (`queue.go`): broadcasts named by their subject, sent
 //! fewest-transmits first, then largest, then newest, each at most `retransmit_limit` times.
 
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::BinaryHeap;
 
 use crate::MemberId;
 
@@ -24,37 +23,153 @@ pub(crate) struct Rumor {
     pub from: MemberId,
 }
 
-/// `limitedBroadcast`'s btree order: transmits ascending, message length descending, id
-/// descending (newest first).
-type Key = (u32, Reverse<u32>, Reverse<u64>);
+/// One queued broadcast: ordered by id, so a bucket's max-heap gives the newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Item {
+    id: u64,
+    rumor: Rumor,
+}
 
+impl Ord for Item {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.id.cmp(&o.id)
+    }
+}
+
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Where a subject's live broadcast is.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    id: u64,
+    tier: u32,
+    class: u32,
+}
+
+/// memberlist keeps the queue in a btree ordered by (transmits ascending, length descending,
+/// id descending). Messages come in a handful of lengths, so here each (transmits, length)
+/// pair is a bucket, a max-heap by id, and the buckets are walked in that order: the same
+/// order, without a tree walk per message. A replaced broadcast stays in its heap as garbage
+/// (its id no longer the subject's live one) until it surfaces or the heap is rebuilt.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    items: BTreeMap<Key, Rumor>,
+    /// Distinct message lengths, largest first: a bucket's class is its index here.
+    sizes: Vec<u32>,
+    /// buckets[tier][class].
+    buckets: Vec<Vec<BinaryHeap<Item>>>,
+    /// Live broadcasts per bucket, and replaced ones still in it.
+    live_in: Vec<Vec<u32>>,
+    garbage_in: Vec<Vec<u32>>,
     /// `memberlistBroadcast.Name() = node`: a newer broadcast about a subject invalidates the
     /// queued one (`queue.go queueBroadcast`, `Invalidates`).
-    by_subject: crate::IdMap<MemberId, Key>,
+    by_subject: crate::IdMap<MemberId, Live>,
     next_id: u64,
+    /// Taken items waiting to be put back one tier up (kept to reuse its allocation).
+    scratch: Vec<(u32, u32, Item)>,
 }
 
 impl BroadcastQueue {
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.by_subject.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.by_subject.is_empty()
+    }
+
+    fn class_of(&mut self, size: u32) -> u32 {
+        if let Some(c) = self.sizes.iter().position(|&s| s == size) {
+            return c as u32;
+        }
+        // A new length: a new class in its place among the others, in every tier.
+        let c = self
+            .sizes
+            .iter()
+            .position(|&s| s < size)
+            .unwrap_or(self.sizes.len());
+        self.sizes.insert(c, size);
+        for t in 0..self.buckets.len() {
+            self.buckets[t].insert(c, BinaryHeap::new());
+            self.live_in[t].insert(c, 0);
+            self.garbage_in[t].insert(c, 0);
+        }
+        for l in self.by_subject.values_mut() {
+            if l.class >= c as u32 {
+                l.class += 1;
+            }
+        }
+        c as u32
+    }
+
+    fn ensure_tier(&mut self, tier: u32) {
+        while self.buckets.len() <= tier as usize {
+            let n = self.sizes.len();
+            self.buckets
+                .push((0..n).map(|_| BinaryHeap::new()).collect());
+            self.live_in.push(vec![0; n]);
+            self.garbage_in.push(vec![0; n]);
+        }
+    }
+
+    fn put(&mut self, tier: u32, class: u32, item: Item) {
+        self.ensure_tier(tier);
+        let (t, c) = (tier as usize, class as usize);
+        self.buckets[t][c].push(item);
+        self.live_in[t][c] += 1;
+        self.by_subject.insert(
+            item.rumor.subject,
+            Live {
+                id: item.id,
+                tier,
+                class,
+            },
+        );
+    }
+
+    /// A broadcast left its bucket by being replaced: it stays in the heap as garbage, and
+    /// the heap is rebuilt when garbage outweighs what is live in it.
+    fn retire(&mut self, l: Live) {
+        let (t, c) = (l.tier as usize, l.class as usize);
+        self.live_in[t][c] -= 1;
+        self.garbage_in[t][c] += 1;
+        if self.garbage_in[t][c] > 64 && self.garbage_in[t][c] > self.live_in[t][c] {
+            let live = &self.by_subject;
+            self.buckets[t][c].retain(|i| live.get(&i.rumor.subject).is_some_and(|l| l.id == i.id));
+            self.garbage_in[t][c] = 0;
+        }
     }
 
     /// `QueueBroadcast`: replaces any queued broadcast about the same subject.
     pub fn push(&mut self, rumor: Rumor, size: u32) {
+        let class = self.class_of(size);
         if let Some(old) = self.by_subject.remove(&rumor.subject) {
-            self.items.remove(&old);
+            self.retire(old);
         }
         self.next_id += 1;
-        let key = (0, Reverse(size), Reverse(self.next_id));
-        self.items.insert(key, rumor);
-        self.by_subject.insert(rumor.subject, key);
+        let item = Item {
+            id: self.next_id,
+            rumor,
+        };
+        self.put(0, class, item);
+    }
+
+    /// The newest live item of a bucket, garbage above it dropped.
+    fn pop_live(&mut self, t: usize, c: usize) -> Option<Item> {
+        while let Some(top) = self.buckets[t][c].pop() {
+            match self.by_subject.get(&top.rumor.subject) {
+                Some(l) if l.id == top.id => {
+                    self.by_subject.remove(&top.rumor.subject);
+                    self.live_in[t][c] -= 1;
+                    return Some(top);
+                }
+                _ => self.garbage_in[t][c] = self.garbage_in[t][c].saturating_sub(1),
+            }
+        }
+        None
     }
 
     /// `GetBroadcasts(overhead, limit)`: walks the transmit tiers from the lowest, taking in each
@@ -71,57 +186,50 @@ impl BroadcastQueue {
         out: &mut Vec<Rumor>,
     ) -> u32 {
         let mut used = 0u32;
-        let mut reinsert: Vec<(Key, Rumor)> = Vec::new();
-        let mut tier = match self.items.keys().next() {
-            Some(k) => k.0,
-            None => return 0,
-        };
-        loop {
-            let free = i64::from(budget) - i64::from(used) - i64::from(overhead);
-            if free <= 0 {
-                break;
-            }
-            let lo: Key = (tier, Reverse(free as u32), Reverse(u64::MAX));
-            let found = self
-                .items
-                .range(lo..)
-                .next()
-                .filter(|(k, _)| k.0 == tier)
-                .map(|(k, r)| (*k, *r));
-            let Some((key, rumor)) = found else {
-                // Next tier that exists at all.
-                match self
-                    .items
-                    .range((tier.saturating_add(1), Reverse(u32::MAX), Reverse(u64::MAX))..)
-                    .next()
-                {
-                    Some((k, _)) if tier < u32::MAX => {
-                        tier = k.0;
+        let mut moved = std::mem::take(&mut self.scratch);
+        'tiers: for t in 0..self.buckets.len() {
+            loop {
+                let free = i64::from(budget) - i64::from(used) - i64::from(overhead);
+                if free <= 0 {
+                    break 'tiers;
+                }
+                if self.live_in[t].iter().all(|&n| n == 0) {
+                    break;
+                }
+                // The largest length that fits, with a live item.
+                let mut taken = None;
+                for c in 0..self.sizes.len() {
+                    if i64::from(self.sizes[c]) > free || self.live_in[t][c] == 0 {
                         continue;
                     }
-                    _ => break,
+                    if let Some(item) = self.pop_live(t, c) {
+                        taken = Some((c, item));
+                        break;
+                    }
                 }
-            };
-            self.items.remove(&key);
-            self.by_subject.remove(&rumor.subject);
-            if key.0 >= transmit_limit {
-                continue;
-            }
-            used += overhead + key.1 .0;
-            out.push(rumor);
-            if key.0 + 1 < transmit_limit {
-                reinsert.push(((key.0 + 1, key.1, key.2), rumor));
+                let Some((c, item)) = taken else {
+                    break;
+                };
+                let tier = t as u32;
+                if tier >= transmit_limit {
+                    continue;
+                }
+                used += overhead + self.sizes[c];
+                out.push(item.rumor);
+                if tier + 1 < transmit_limit {
+                    moved.push((tier + 1, c as u32, item));
+                }
             }
         }
-        for (key, rumor) in reinsert {
-            self.items.insert(key, rumor);
-            self.by_subject.insert(rumor.subject, key);
+        for (tier, class, item) in moved.drain(..) {
+            self.put(tier, class, item);
         }
+        self.scratch = moved;
         used
     }
 
     /// Every queued (transmits, subject), for invariant checks.
     pub fn transmits(&self) -> impl Iterator<Item = (u32, MemberId)> + '_ {
-        self.items.iter().map(|(k, r)| (k.0, r.subject))
+        self.by_subject.iter().map(|(s, l)| (l.tier, *s))
     }
 }

@@ -120,6 +120,160 @@ fn default_config_is_memberlist_lan_with_consul_overrides() {
 
 // ---- TransmitLimitedQueue ----
 
+/// The queue as memberlist keeps it, one btree in its order: what `BroadcastQueue` must
+/// match message for message.
+mod reference {
+    use super::*;
+    use std::cmp::Reverse;
+    use std::collections::BTreeMap;
+
+    /// `limitedBroadcast`'s btree order: transmits ascending, message length descending, id
+    /// descending (newest first).
+    type Key = (u32, Reverse<u32>, Reverse<u64>);
+
+    #[derive(Clone, Debug, Default)]
+    pub(super) struct ReferenceQueue {
+        pub(super) items: BTreeMap<Key, Rumor>,
+        /// `memberlistBroadcast.Name() = node`: a newer broadcast about a subject invalidates the
+        /// queued one (`queue.go queueBroadcast`, `Invalidates`).
+        by_subject: crate::IdMap<MemberId, Key>,
+        next_id: u64,
+    }
+
+    impl ReferenceQueue {
+        /// `QueueBroadcast`: replaces any queued broadcast about the same subject.
+        pub(super) fn push(&mut self, rumor: Rumor, size: u32) {
+            if let Some(old) = self.by_subject.remove(&rumor.subject) {
+                self.items.remove(&old);
+            }
+            self.next_id += 1;
+            let key = (0, Reverse(size), Reverse(self.next_id));
+            self.items.insert(key, rumor);
+            self.by_subject.insert(rumor.subject, key);
+        }
+
+        /// `GetBroadcasts(overhead, limit)`: walks the transmit tiers from the lowest, taking in each
+        /// the first item (largest, then newest) that fits the remaining bytes; taken items move up
+        /// a tier, or are finished when `transmits + 1 >= transmit_limit`. Appends to `out` and
+        /// returns the bytes used. An item whose count already reached a limit that shrank (the
+        /// table lost entries) is finished without being sent, so no item is ever sent more than
+        /// the limit in force at the send (memberlist would send it once more).
+        pub(super) fn get(
+            &mut self,
+            overhead: u32,
+            budget: u32,
+            transmit_limit: u32,
+            out: &mut Vec<Rumor>,
+        ) -> u32 {
+            let mut used = 0u32;
+            let mut reinsert: Vec<(Key, Rumor)> = Vec::new();
+            let mut tier = match self.items.keys().next() {
+                Some(k) => k.0,
+                None => return 0,
+            };
+            loop {
+                let free = i64::from(budget) - i64::from(used) - i64::from(overhead);
+                if free <= 0 {
+                    break;
+                }
+                let lo: Key = (tier, Reverse(free as u32), Reverse(u64::MAX));
+                let found = self
+                    .items
+                    .range(lo..)
+                    .next()
+                    .filter(|(k, _)| k.0 == tier)
+                    .map(|(k, r)| (*k, *r));
+                let Some((key, rumor)) = found else {
+                    // Next tier that exists at all.
+                    match self
+                        .items
+                        .range((tier.saturating_add(1), Reverse(u32::MAX), Reverse(u64::MAX))..)
+                        .next()
+                    {
+                        Some((k, _)) if tier < u32::MAX => {
+                            tier = k.0;
+                            continue;
+                        }
+                        _ => break,
+                    }
+                };
+                self.items.remove(&key);
+                self.by_subject.remove(&rumor.subject);
+                if key.0 >= transmit_limit {
+                    continue;
+                }
+                used += overhead + key.1 .0;
+                out.push(rumor);
+                if key.0 + 1 < transmit_limit {
+                    reinsert.push(((key.0 + 1, key.1, key.2), rumor));
+                }
+            }
+            for (key, rumor) in reinsert {
+                self.items.insert(key, rumor);
+                self.by_subject.insert(rumor.subject, key);
+            }
+            used
+        }
+    }
+}
+
+#[test]
+fn broadcast_queue_rebuilds_buckets_full_of_replaced_broadcasts() {
+    // Thousands of replacements of a few subjects: garbage piles up and is swept, and the
+    // queue still sends what memberlist's btree would.
+    let mut q = BroadcastQueue::default();
+    let mut r = reference::ReferenceQueue::default();
+    for i in 0..5_000u32 {
+        let rumor = Rumor {
+            kind: RumorKind::Dead,
+            subject: i % 7,
+            incarnation: i,
+            from: 0,
+        };
+        let size = if i % 3 == 0 { 160 } else { 70 };
+        q.push(rumor, size);
+        r.push(rumor, size);
+        if i % 97 == 0 {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            assert_eq!(q.get(2, 400, 4, &mut a), r.get(2, 400, 4, &mut b));
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(q.len(), 7);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    q.get(2, 100_000, 4, &mut a);
+    r.get(2, 100_000, 4, &mut b);
+    assert_eq!(a, b);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The bucketed queue sends exactly what memberlist's btree would, in the same order.
+    #[test]
+    fn broadcast_queue_matches_memberlists_btree(
+        ops in proptest::collection::vec((0u8..4, 0u32..12, 0u8..3, 60u32..1500, 1u32..6), 1..200),
+    ) {
+        let mut q = BroadcastQueue::default();
+        let mut r = reference::ReferenceQueue::default();
+        for (op, subject, size, budget, limit) in ops {
+            if op == 0 {
+                let size = [70, 160, 110][size as usize];
+                let rumor = Rumor { kind: RumorKind::Alive, subject, incarnation: budget, from: subject };
+                q.push(rumor, size);
+                r.push(rumor, size);
+            } else {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let ua = q.get(2, budget, limit, &mut a);
+                let ub = r.get(2, budget, limit, &mut b);
+                prop_assert_eq!(&a, &b);
+                prop_assert_eq!(ua, ub);
+            }
+            prop_assert_eq!(q.len(), r.items.len());
+        }
+    }
+}
+
 fn rumor(kind: RumorKind, subject: MemberId) -> Rumor {
     Rumor {
         kind,

@@ -155,8 +155,9 @@ pub struct Simulation<'a> {
     fault_active: Vec<bool>,
     /// Each node's container runtime daemon, by NodeId.
     runtimes: Vec<runtime::RuntimeRt>,
-    /// Running pods' sidecars: the container start they belong to, and each one's state.
-    sidecars: BTreeMap<PodId, (u32, Vec<runtime::SidecarState>)>,
+    /// Running pods' sidecars, by PodId: the container start they belong to, and each one's
+    /// state.
+    sidecars: Vec<Option<(u32, Vec<runtime::SidecarState>)>>,
     sidecar_rng: Rng,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
@@ -199,7 +200,7 @@ impl<'a> Simulation<'a> {
             svc_out: Out::default(),
             fault_active: vec![false; sc.spec.faults.len()],
             runtimes: Vec::new(),
-            sidecars: BTreeMap::new(),
+            sidecars: Vec::new(),
             sidecar_rng: Rng::stream(seed, "sidecars"),
             gossip: sc
                 .spec

@@ -45,7 +45,7 @@ pub enum SidecarState {
     },
 }
 
-impl Simulation<'_> {
+impl<'a> Simulation<'a> {
     fn runtime_capacity(&self) -> f64 {
         self.p.kubelet.runtime.ops_per_second
     }
@@ -123,10 +123,18 @@ impl Simulation<'_> {
 
     // ----- sidecars -----
 
-    fn sidecar_specs(&self, id: PodId) -> Vec<SidecarSpec> {
-        self.behaviour(id)
-            .map(|b| b.sidecars.clone())
-            .unwrap_or_default()
+    /// The pod's sidecars as its behaviour declares them (borrowed from the scenario, which
+    /// outlives the run).
+    fn sidecar_specs(&self, id: PodId) -> &'a [SidecarSpec] {
+        let sc: &'a crate::scenario::Scenario = self.sc;
+        match self.rt[id as usize].as_ref().and_then(|r| r.behaviour) {
+            Some(i) => &sc.spec.behaviours[i].sidecars,
+            None => &[],
+        }
+    }
+
+    fn sidecar_states(&mut self, id: PodId) -> Option<&mut (u32, Vec<SidecarState>)> {
+        self.sidecars.get_mut(id as usize).and_then(Option::as_mut)
     }
 
     /// The pod's containers started: its sidecars connect (or start retrying).
@@ -137,7 +145,10 @@ impl Simulation<'_> {
         }
         let starts = self.rt[id as usize].as_ref().map_or(0, |r| r.starts);
         let states = vec![SidecarState::Connected; specs.len()];
-        self.sidecars.insert(id, (starts, states));
+        if self.sidecars.len() <= id as usize {
+            self.sidecars.resize(id as usize + 1, None);
+        }
+        self.sidecars[id as usize] = Some((starts, states));
         for (i, s) in specs.iter().enumerate() {
             if self.services.refuses(&s.target) {
                 self.sidecar_fail(id, i, starts);
@@ -151,7 +162,9 @@ impl Simulation<'_> {
         let pods: Vec<(PodId, u32, usize)> = self
             .sidecars
             .iter()
-            .flat_map(|(&pod, (starts, states))| {
+            .enumerate()
+            .filter_map(|(pod, s)| s.as_ref().map(|s| (pod as PodId, s)))
+            .flat_map(|(pod, (starts, states))| {
                 states
                     .iter()
                     .enumerate()
@@ -173,7 +186,7 @@ impl Simulation<'_> {
 
     /// The first failure a connected sidecar sees.
     fn sidecar_fail(&mut self, id: PodId, i: usize, starts: u32) {
-        if let Some((_, states)) = self.sidecars.get_mut(&id) {
+        if let Some((_, states)) = self.sidecar_states(id) {
             states[i] = SidecarState::Retrying {
                 attempt: 0,
                 prev_delay: 0.0,
@@ -185,7 +198,7 @@ impl Simulation<'_> {
     /// A sidecar's timer: a connected one checks its dependency, a retrying one tries again.
     /// Every attempt costs its node's runtime `opsPerAttempt`.
     pub(super) fn sidecar_event(&mut self, id: PodId, i: usize, starts: u32) {
-        let Some((s, states)) = self.sidecars.get(&id) else {
+        let Some((s, states)) = self.sidecars.get(id as usize).and_then(Option::as_ref) else {
             return;
         };
         if *s != starts || self.cluster.pod(id).pod.terminating {
@@ -217,20 +230,17 @@ impl Simulation<'_> {
         self.metrics.count("sidecar_retries", 1);
         self.runtime_submit(node, spec.ops_per_attempt);
         if !self.services.refuses(&spec.target) {
-            if let Some((_, states)) = self.sidecars.get_mut(&id) {
+            if let Some((_, states)) = self.sidecar_states(id) {
                 states[i] = SidecarState::Connected;
             }
             // Reconnected: it replays what it buffered, through the runtime too.
             self.runtime_submit(node, spec.ops_on_reconnect);
             return;
         }
-        let Some((_, states)) = self.sidecars.get_mut(&id) else {
-            return;
-        };
-        let SidecarState::Retrying {
+        let Some(SidecarState::Retrying {
             attempt,
             prev_delay,
-        } = states[i]
+        }) = self.sidecar_states(id).map(|(_, states)| states[i])
         else {
             return;
         };
@@ -240,6 +250,9 @@ impl Simulation<'_> {
             prev_delay,
             &mut self.sidecar_rng,
         );
+        let Some((_, states)) = self.sidecar_states(id) else {
+            return;
+        };
         states[i] = SidecarState::Retrying {
             attempt: attempt + 1,
             prev_delay: d,
@@ -250,6 +263,8 @@ impl Simulation<'_> {
 
     /// The pod is gone or its containers died: its sidecars with it.
     pub(super) fn sidecars_stopped(&mut self, id: PodId) {
-        self.sidecars.remove(&id);
+        if let Some(s) = self.sidecars.get_mut(id as usize) {
+            *s = None;
+        }
     }
 }
