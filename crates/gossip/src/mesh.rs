@@ -949,6 +949,8 @@ impl Mesh {
         m.failed_log = VecDeque::new();
         m.left_log = VecDeque::new();
         m.snap_queue = VecDeque::new();
+        m.broadcasts = BroadcastQueue::default();
+        m.handoff = Handoff::default();
         let pos = std::mem::replace(&mut self.running_pos[id as usize], u32::MAX);
         if pos != u32::MAX {
             self.running_ids.swap_remove(pos as usize);

@@ -59,11 +59,15 @@ struct Live {
 pub(crate) struct BroadcastQueue {
     /// Distinct message lengths, largest first: a bucket's class is its index here.
     sizes: Vec<u32>,
-    /// buckets[tier][class].
-    buckets: Vec<Vec<BinaryHeap<Item>>>,
+    /// Bucket `tier * sizes.len() + class`, flat (one allocation for all).
+    buckets: Vec<BinaryHeap<Item>>,
     /// Live broadcasts per bucket, and replaced ones still in it.
-    live_in: Vec<Vec<u32>>,
-    garbage_in: Vec<Vec<u32>>,
+    live_in: Vec<u32>,
+    garbage_in: Vec<u32>,
+    /// Live broadcasts per tier (the sum of `live_in[tier]`).
+    tier_live: Vec<u32>,
+    /// Bit t set: tier t (< 64) has live broadcasts, so `get` visits only those.
+    tier_mask: u64,
     /// `memberlistBroadcast.Name() = node`: a newer broadcast about a subject invalidates the
     /// queued one (`queue.go queueBroadcast`, `Invalidates`).
     by_subject: crate::IdMap<MemberId, Live>,
@@ -91,12 +95,17 @@ impl BroadcastQueue {
             .iter()
             .position(|&s| s < size)
             .unwrap_or(self.sizes.len());
+        let old_n = self.sizes.len();
         self.sizes.insert(c, size);
-        for t in 0..self.buckets.len() {
-            self.buckets[t].insert(c, BinaryHeap::new());
-            self.live_in[t].insert(c, 0);
-            self.garbage_in[t].insert(c, 0);
+        let n = self.sizes.len();
+        // Re-lay the flat buckets with the new class in every tier.
+        for t in (0..self.tier_live.len()).rev() {
+            let at = t * old_n + c;
+            self.buckets.insert(at, BinaryHeap::new());
+            self.live_in.insert(at, 0);
+            self.garbage_in.insert(at, 0);
         }
+        debug_assert_eq!(self.buckets.len(), self.tier_live.len() * n);
         for l in self.by_subject.values_mut() {
             if l.class >= c as u32 {
                 l.class += 1;
@@ -106,20 +115,37 @@ impl BroadcastQueue {
     }
 
     fn ensure_tier(&mut self, tier: u32) {
-        while self.buckets.len() <= tier as usize {
-            let n = self.sizes.len();
-            self.buckets
-                .push((0..n).map(|_| BinaryHeap::new()).collect());
-            self.live_in.push(vec![0; n]);
-            self.garbage_in.push(vec![0; n]);
+        let n = self.sizes.len();
+        while self.tier_live.len() <= tier as usize {
+            self.buckets.extend((0..n).map(|_| BinaryHeap::new()));
+            self.live_in.extend(std::iter::repeat_n(0, n));
+            self.garbage_in.extend(std::iter::repeat_n(0, n));
+            self.tier_live.push(0);
+        }
+    }
+
+    /// Puts an item in its bucket (its `by_subject` entry already says where).
+    fn place(&mut self, tier: u32, class: u32, item: Item) {
+        self.ensure_tier(tier);
+        let b = tier as usize * self.sizes.len() + class as usize;
+        self.buckets[b].push(item);
+        self.live_in[b] += 1;
+        self.tier_live[tier as usize] += 1;
+        if tier < 64 {
+            self.tier_mask |= 1 << tier;
+        }
+    }
+
+    /// One live broadcast fewer in tier `t`.
+    fn tier_dec(&mut self, t: usize) {
+        self.tier_live[t] -= 1;
+        if self.tier_live[t] == 0 && t < 64 {
+            self.tier_mask &= !(1 << t);
         }
     }
 
     fn put(&mut self, tier: u32, class: u32, item: Item) {
-        self.ensure_tier(tier);
-        let (t, c) = (tier as usize, class as usize);
-        self.buckets[t][c].push(item);
-        self.live_in[t][c] += 1;
+        self.place(tier, class, item);
         self.by_subject.insert(
             item.rumor.subject,
             Live {
@@ -133,13 +159,14 @@ impl BroadcastQueue {
     /// A broadcast left its bucket by being replaced: it stays in the heap as garbage, and
     /// the heap is rebuilt when garbage outweighs what is live in it.
     fn retire(&mut self, l: Live) {
-        let (t, c) = (l.tier as usize, l.class as usize);
-        self.live_in[t][c] -= 1;
-        self.garbage_in[t][c] += 1;
-        if self.garbage_in[t][c] > 64 && self.garbage_in[t][c] > self.live_in[t][c] {
+        let b = l.tier as usize * self.sizes.len() + l.class as usize;
+        self.live_in[b] -= 1;
+        self.tier_dec(l.tier as usize);
+        self.garbage_in[b] += 1;
+        if self.garbage_in[b] > 64 && self.garbage_in[b] > self.live_in[b] {
             let live = &self.by_subject;
-            self.buckets[t][c].retain(|i| live.get(&i.rumor.subject).is_some_and(|l| l.id == i.id));
-            self.garbage_in[t][c] = 0;
+            self.buckets[b].retain(|i| live.get(&i.rumor.subject).is_some_and(|l| l.id == i.id));
+            self.garbage_in[b] = 0;
         }
     }
 
@@ -157,16 +184,18 @@ impl BroadcastQueue {
         self.put(0, class, item);
     }
 
-    /// The newest live item of a bucket, garbage above it dropped.
+    /// The newest live item of a bucket, garbage above it dropped. The subject's entry in
+    /// `by_subject` stays: the caller moves or removes it.
     fn pop_live(&mut self, t: usize, c: usize) -> Option<Item> {
-        while let Some(top) = self.buckets[t][c].pop() {
+        let b = t * self.sizes.len() + c;
+        while let Some(top) = self.buckets[b].pop() {
             match self.by_subject.get(&top.rumor.subject) {
                 Some(l) if l.id == top.id => {
-                    self.by_subject.remove(&top.rumor.subject);
-                    self.live_in[t][c] -= 1;
+                    self.live_in[b] -= 1;
+                    self.tier_dec(t);
                     return Some(top);
                 }
-                _ => self.garbage_in[t][c] = self.garbage_in[t][c].saturating_sub(1),
+                _ => self.garbage_in[b] = self.garbage_in[b].saturating_sub(1),
             }
         }
         None
@@ -186,20 +215,35 @@ impl BroadcastQueue {
         out: &mut Vec<Rumor>,
     ) -> u32 {
         let mut used = 0u32;
+        if self.by_subject.is_empty() {
+            return 0;
+        }
         let mut moved = std::mem::take(&mut self.scratch);
-        'tiers: for t in 0..self.buckets.len() {
-            loop {
+        let n = self.sizes.len();
+        // The tiers with live broadcasts, lowest first (items taken now go back only after
+        // the walk, so the set only shrinks during it).
+        let mut mask = self.tier_mask;
+        let high = self.tier_live.len() > 64;
+        let mut next_tier = move || -> Option<usize> {
+            if mask != 0 {
+                let t = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                Some(t)
+            } else {
+                None
+            }
+        };
+        let mut beyond = 64..if high { self.tier_live.len() } else { 64 };
+        'tiers: while let Some(t) = next_tier().or_else(|| beyond.next()) {
+            while self.tier_live[t] > 0 {
                 let free = i64::from(budget) - i64::from(used) - i64::from(overhead);
                 if free <= 0 {
                     break 'tiers;
                 }
-                if self.live_in[t].iter().all(|&n| n == 0) {
-                    break;
-                }
                 // The largest length that fits, with a live item.
                 let mut taken = None;
-                for c in 0..self.sizes.len() {
-                    if i64::from(self.sizes[c]) > free || self.live_in[t][c] == 0 {
+                for c in 0..n {
+                    if i64::from(self.sizes[c]) > free || self.live_in[t * n + c] == 0 {
                         continue;
                     }
                     if let Some(item) = self.pop_live(t, c) {
@@ -211,18 +255,23 @@ impl BroadcastQueue {
                     break;
                 };
                 let tier = t as u32;
-                if tier >= transmit_limit {
-                    continue;
+                let subject = item.rumor.subject;
+                if tier < transmit_limit {
+                    used += overhead + self.sizes[c];
+                    out.push(item.rumor);
                 }
-                used += overhead + self.sizes[c];
-                out.push(item.rumor);
                 if tier + 1 < transmit_limit {
+                    if let Some(l) = self.by_subject.get_mut(&subject) {
+                        l.tier = tier + 1;
+                    }
                     moved.push((tier + 1, c as u32, item));
+                } else {
+                    self.by_subject.remove(&subject);
                 }
             }
         }
         for (tier, class, item) in moved.drain(..) {
-            self.put(tier, class, item);
+            self.place(tier, class, item);
         }
         self.scratch = moved;
         used
