@@ -184,6 +184,10 @@ pub struct Config {
     // ---- Serf (serf/config.go DefaultConfig) and Consul ----
     /// Serf `ReapInterval`: how often failed and left members are checked for reaping (15 s).
     pub reap_interval: Time,
+    /// Serf `ReconnectInterval`: every this often a member tries to reach one random failed
+    /// member again (30 s), with probability failed / alive members (`serf.go reconnect`):
+    /// how the halves of a pool find each other after a partition. Zero disables it.
+    pub reconnect_interval: Time,
     /// Serf `ReconnectTimeout`: failed members are kept this long. Serf's default is 24 h;
     /// Consul sets 72 h (`agent/consul/config.go DefaultConfig`, agent `reconnect_timeout`).
     pub reconnect_timeout: Time,
@@ -336,6 +340,7 @@ impl Config {
             alive_msg_size: 160,
             suspect_msg_size: 70,
             reap_interval: Time::from_secs(15),
+            reconnect_interval: Time::from_secs(30),
             reconnect_timeout: Time::from_secs(72 * 3600),
             tombstone_timeout: Time::from_secs(24 * 3600),
             leave_propagate_delay: Time::from_secs(3),

@@ -192,6 +192,7 @@ enum Ev {
     Suspicion(MemberId, MemberId),
     HandoffDone(MemberId),
     ReapTick(MemberId),
+    ReconnectTick(MemberId),
     Start(MemberId),
     Leave(MemberId),
     Shutdown(MemberId),
@@ -224,6 +225,7 @@ impl Ev {
             Ev::Keyring(m, k) => (16, u64::from(m) << 32 | u64::from(k.unwrap_or(u32::MAX))),
             Ev::UpdateNode(m) => (17, u64::from(m)),
             Ev::NetGroup(m, g) => (18, u64::from(m) << 32 | u64::from(g)),
+            Ev::ReconnectTick(m) => (19, u64::from(m)),
         }
     }
 }
@@ -307,8 +309,9 @@ struct Member {
     serf_events: u64,
     /// Entries in its table with a Serf status (`consul members`).
     serf_listed: u32,
-    /// Entries Serf lists as alive (the snapshot's `aliveNodes`).
+    /// Entries Serf lists as alive (the snapshot's `aliveNodes`), and as failed.
     serf_alive: u32,
+    serf_failed: u32,
     /// Bytes in the snapshot file since its last compaction (`offset`).
     snap_offset: f64,
     /// When each member event queued for the snapshotter is written, oldest first.
@@ -460,6 +463,7 @@ impl Mesh {
             resurrections: 0,
             serf_events: 0,
             serf_alive: 0,
+            serf_failed: 0,
             snap_offset: 0.0,
             snap_queue: VecDeque::new(),
             stalled_until: Time::ZERO,
@@ -836,6 +840,11 @@ impl Mesh {
             (true, false) => member.serf_alive = member.serf_alive.saturating_sub(1),
             _ => {}
         }
+        match (old.serf == SerfStatus::Failed, e.serf == SerfStatus::Failed) {
+            (false, true) => member.serf_failed += 1,
+            (true, false) => member.serf_failed = member.serf_failed.saturating_sub(1),
+            _ => {}
+        }
         match (old.serf == SerfStatus::None, e.serf == SerfStatus::None) {
             (true, false) => member.serf_listed += 1,
             (false, true) => member.serf_listed = member.serf_listed.saturating_sub(1),
@@ -1179,6 +1188,11 @@ impl Mesh {
         if has_reap {
             self.schedule(reap_at, Ev::ReapTick(id));
         }
+        if self.cfg.reconnect_interval.0 > 0 {
+            let iv = self.cfg.reconnect_interval;
+            let at = now + stagger(&mut self.members[id as usize].rng, iv);
+            self.schedule(at, Ev::ReconnectTick(id));
+        }
     }
 
     /// Join: a push/pull with a random running member (memberlist `Join` -> `pushPullNode(join)`).
@@ -1218,6 +1232,7 @@ impl Mesh {
             | Ev::Suspicion(m, _)
             | Ev::HandoffDone(m)
             | Ev::ReapTick(m)
+            | Ev::ReconnectTick(m)
             | Ev::Leave(m)
             | Ev::UpdateNode(m) => m,
             _ => return,
@@ -1276,6 +1291,7 @@ impl Mesh {
                 self.next_handoff(m);
             }
             Ev::ReapTick(m) => self.reap(m),
+            Ev::ReconnectTick(m) => self.reconnect(m),
             Ev::Leave(m) => {
                 if self.members[m as usize].leaving {
                     return;
@@ -1952,6 +1968,35 @@ impl Mesh {
                 self.set_entry(m, s, ne);
             }
         }
+    }
+
+    /// Serf's `reconnect`: with probability failed / alive, a push/pull with one random
+    /// failed member (memberlist `Join` to its address). A member that is really gone does
+    /// not answer; one that was only cut off (a partition, a stall) exchanges state, learns
+    /// that it was declared dead and refutes, and the two sides know each other again. The
+    /// pick is uniform over Serf's failed list in failure order, skipping (for this round)
+    /// an entry that has since revived.
+    fn reconnect(&mut self, m: MemberId) {
+        let iv = self.cfg.reconnect_interval;
+        self.schedule(self.now.saturating_add(iv), Ev::ReconnectTick(m));
+        if self.stalled(m) {
+            return;
+        }
+        let member = &mut self.members[m as usize];
+        if member.serf_failed == 0 || member.failed_log.is_empty() {
+            return;
+        }
+        let alive = f64::from(member.serf_alive.max(1));
+        if member.rng.unit() > f64::from(member.serf_failed) / alive {
+            return;
+        }
+        let n = member.failed_log.len() as u64;
+        let (t, s) = member.failed_log[member.rng.below(n) as usize];
+        let e = member.view[s as usize];
+        if e.serf != SerfStatus::Failed || e.change != t {
+            return;
+        }
+        self.start_push_pull(m, s);
     }
 
     // ---------------------------------------------------------------- push/pull

@@ -542,6 +542,19 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
     assert!(mesh.counters().packets_lost > 0);
     assert_eq!(mesh.live_members(), 12, "every process kept running");
     mesh.check_invariants().unwrap();
+    // Healed: Serf's reconnect (every 30 s, to a random failed member) reaches across, the
+    // members declared dead refute, and the pool is whole again.
+    for id in 0..4 {
+        mesh.set_network_group(Time::from_secs(200), id, 0);
+    }
+    mesh.advance_to(Time::from_secs(400));
+    for a in 0..12u32 {
+        for b in (0..12u32).filter(|b| *b != a) {
+            assert_eq!(mesh.state_of(a, b).0, MemberState::Alive, "{a} about {b}");
+            assert_eq!(mesh.serf_status_of(a, b), SerfStatus::Alive);
+        }
+    }
+    mesh.check_invariants().unwrap();
 }
 
 // ---- Serf's snapshot (consul#4511, serf#524, serf#525) ----

@@ -392,6 +392,9 @@ pub struct GossipParams {
     pub handoff_policy: HandoffPolicyParam,
     /// Serf `ReapInterval` (15 s).
     pub reap_interval_seconds: f64,
+    /// Serf `ReconnectInterval` (30 s): each member tries one random failed member again,
+    /// with probability failed / alive (0 disables).
+    pub reconnect_interval_seconds: f64,
     /// Serf `ReconnectTimeout` as Consul sets it (72 h): failed members are kept this long.
     pub reconnect_timeout_seconds: f64,
     /// Serf `TombstoneTimeout` (24 h): left members are kept this long.
@@ -552,6 +555,7 @@ impl Default for GossipParams {
             handoff_queue_depth: c.handoff_queue_depth,
             handoff_policy: HandoffPolicyParam::AlivePriorityLifo,
             reap_interval_seconds: c.reap_interval.as_secs_f64(),
+            reconnect_interval_seconds: c.reconnect_interval.as_secs_f64(),
             reconnect_timeout_seconds: c.reconnect_timeout.as_secs_f64(),
             tombstone_timeout_seconds: c.tombstone_timeout.as_secs_f64(),
             leave_propagate_delay_seconds: c.leave_propagate_delay.as_secs_f64(),
@@ -607,6 +611,7 @@ impl GossipParams {
                 }
             },
             reap_interval: t(self.reap_interval_seconds),
+            reconnect_interval: t(self.reconnect_interval_seconds),
             reconnect_timeout: t(self.reconnect_timeout_seconds),
             tombstone_timeout: t(self.tombstone_timeout_seconds),
             leave_propagate_delay: t(self.leave_propagate_delay_seconds),
