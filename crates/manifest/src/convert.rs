@@ -662,6 +662,21 @@ pub fn workload(w: WorkloadParts<'_>, path: &Path) -> Result<Workload> {
     })
 }
 
+/// A StatefulSet's or DaemonSet's `spec.updateStrategy.type`.
+fn rolling_or_on_delete(value: Option<&str>, path: &Path) -> Result<cascade_model::UpdateStrategy> {
+    update_strategy(
+        value,
+        &[
+            (
+                "RollingUpdate",
+                cascade_model::UpdateStrategy::RollingUpdate,
+            ),
+            ("OnDelete", cascade_model::UpdateStrategy::OnDelete),
+        ],
+        path,
+    )
+}
+
 /// `spec.strategy.type` / `spec.updateStrategy.type`: one of `allowed`, or the default
 /// (RollingUpdate) when absent.
 fn update_strategy(
@@ -788,17 +803,8 @@ pub fn stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet, path: &Path) ->
     };
     let up = path.key("spec").key("updateStrategy");
     let strategy = spec.update_strategy.as_ref();
-    w.update_strategy = update_strategy(
-        strategy.and_then(|s| s.type_.as_deref()),
-        &[
-            (
-                "RollingUpdate",
-                cascade_model::UpdateStrategy::RollingUpdate,
-            ),
-            ("OnDelete", cascade_model::UpdateStrategy::OnDelete),
-        ],
-        &up.key("type"),
-    )?;
+    w.update_strategy =
+        rolling_or_on_delete(strategy.and_then(|s| s.type_.as_deref()), &up.key("type"))?;
     if let Some(p) = strategy
         .and_then(|s| s.rolling_update.as_ref())
         .and_then(|r| r.partition)
@@ -834,17 +840,8 @@ pub fn daemon_set(d: &k8s_openapi::api::apps::v1::DaemonSet, path: &Path) -> Res
     )?;
     let up = path.key("spec").key("updateStrategy");
     let strategy = spec.update_strategy.as_ref();
-    w.update_strategy = update_strategy(
-        strategy.and_then(|s| s.type_.as_deref()),
-        &[
-            (
-                "RollingUpdate",
-                cascade_model::UpdateStrategy::RollingUpdate,
-            ),
-            ("OnDelete", cascade_model::UpdateStrategy::OnDelete),
-        ],
-        &up.key("type"),
-    )?;
+    w.update_strategy =
+        rolling_or_on_delete(strategy.and_then(|s| s.type_.as_deref()), &up.key("type"))?;
     if let Some(ru) = strategy.and_then(|s| s.rolling_update.as_ref()) {
         let rp = up.key("rollingUpdate");
         if let Some(v) = &ru.max_surge {

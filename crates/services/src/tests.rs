@@ -512,6 +512,33 @@ fn an_ingester_that_dies_loses_its_samples_and_two_dead_break_quorum() {
 }
 
 #[test]
+fn ingesters_cut_off_by_a_partition_go_stale_and_come_back_when_it_heals() {
+    let mut d = Driver::new(ring_config(0.0), 14);
+    d.ready_pod(100, "distributor-0", "distributor");
+    for i in 0..3 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    d.run(60.0, 10.0);
+    // Two of three ingesters across a partition: alive, but their heartbeats stop.
+    d.call(|w, now, out| w.set_pod_cut_off(now, 0, true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    let rows = d.run(200.0, 10.0);
+    let at = |rows: &[(f64, BTreeMap<String, f64>)], t: f64| {
+        rows.iter().find(|(x, _)| *x == t).expect("row").1["cortex_write_availability"]
+    };
+    // Healthy until the heartbeat timeout (1 min), then no series has 2 of 3 replicas.
+    assert_eq!(at(&rows, 110.0), 1.0);
+    assert_eq!(at(&rows, 130.0), 0.0);
+    // Nothing was lost: the processes kept running.
+    assert_eq!(d.total("samples_lost"), 0);
+    // Healed: they heartbeat again and the ring is whole.
+    d.call(|w, now, out| w.set_pod_cut_off(now, 0, false, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, 1, false, out));
+    let rows = d.run(260.0, 10.0);
+    assert_eq!(at(&rows, 210.0), 1.0);
+}
+
+#[test]
 fn remote_write_buffers_in_the_wal_while_writes_fail_and_replays_after() {
     let mut d = Driver::new(ring_config(0.0), 14);
     for i in 0..3 {

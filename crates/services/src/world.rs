@@ -191,6 +191,8 @@ struct IngesterRt {
     receiving: bool,
     /// Shutting down: handing over or flushing.
     leaving: bool,
+    /// Across a partition from the ring's KV store: its heartbeats do not arrive.
+    cut_off: bool,
 }
 
 struct RingRt {
@@ -601,12 +603,33 @@ impl World {
     /// A network partition puts the pod on the far side from its callers (or takes it back):
     /// requests routed to it vanish and the answers of those it holds are lost, so callers
     /// see timeouts until the endpoints drop it (the pod marked not Ready).
-    pub fn set_pod_cut_off(&mut self, pod: PodRef, cut_off: bool) {
+    /// An ingester across the partition stops heartbeating to the ring's store, so it turns
+    /// unhealthy after the heartbeat timeout, and heartbeats again once it is healed.
+    pub fn set_pod_cut_off(&mut self, now: Time, pod: PodRef, cut_off: bool, out: &mut Out) {
         let Some(link) = self.pods.get(&pod) else {
             return;
         };
         for &(s, r) in &link.replicas {
             self.services[s as usize].replicas[r as usize].cut_off = cut_off;
+        }
+        for &(r, id) in &link.ingesters {
+            let rr = &mut self.rings[r as usize];
+            let Some(ing) = rr.ingesters.get_mut(&id) else {
+                continue;
+            };
+            if ing.cut_off == cut_off {
+                continue;
+            }
+            // Bring its heartbeat up to now while it still reaches the store.
+            if cut_off && ing.alive {
+                rr.ring.heartbeat(id, now);
+            }
+            ing.cut_off = cut_off;
+            rr.dirty = true;
+            if cut_off {
+                let stale = now + secs(rr.spec.heartbeat_timeout_seconds) + Time(1);
+                out.at(stale, SvcEv::RingHealth { ring: r });
+            }
         }
     }
 
@@ -1312,6 +1335,8 @@ impl World {
         ing.transfer_retries = 0;
         ing.receiving = false;
         ing.leaving = false;
+        // A new process reaches the store unless its node is told to be cut off.
+        ing.cut_off = false;
         let gen = ing.gen;
         rr.ring.register(id, now);
         rr.dirty = true;
@@ -1523,7 +1548,7 @@ impl World {
         let rr = &mut self.rings[r as usize];
         if rr.dirty {
             for (&id, ing) in &rr.ingesters {
-                if ing.alive {
+                if ing.alive && !ing.cut_off {
                     rr.ring.heartbeat(id, now);
                 }
             }

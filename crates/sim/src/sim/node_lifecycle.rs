@@ -153,7 +153,7 @@ impl Simulation<'_> {
 
     /// Applies the node's partition side to one of its pods' processes.
     pub(super) fn pod_partition(&mut self, p: PodId, side: u32) {
-        self.svc_call(|w, _, _| w.set_pod_cut_off(p, side != 0));
+        self.svc_call(|w, now, out| w.set_pod_cut_off(now, p, side != 0, out));
         self.gossip_network_group(p, side);
     }
 
