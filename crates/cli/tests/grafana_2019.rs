@@ -43,12 +43,10 @@ fn run(args: &[&str], out: &str) -> Run {
 
 impl Run {
     fn total(&self, k: &str) -> f64 {
-        self.summary["totals"][k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("totals.{k} in {}", self.summary))
+        common::total(&self.summary, k)
     }
     fn peak(&self, k: &str) -> f64 {
-        self.summary["peaks"][k].as_f64().unwrap()
+        common::peak(&self.summary, k)
     }
     /// Production ingesters preempted at or after `after` seconds (distinct names).
     fn prod_ingesters_preempted(&self, after: f64) -> Vec<String> {

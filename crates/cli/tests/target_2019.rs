@@ -63,14 +63,10 @@ fn reduced(variant: Option<&str>, out: &str) -> Run {
 
 impl Run {
     fn total(&self, k: &str) -> f64 {
-        self.summary["totals"][k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("totals.{k} in {}", self.summary))
+        common::total(&self.summary, k)
     }
     fn peak(&self, k: &str) -> f64 {
-        self.summary["peaks"][k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("peaks.{k} in {}", self.summary))
+        common::peak(&self.summary, k)
     }
     /// (time, value) of a metrics.csv column.
     fn column(&self, name: &str) -> Vec<(f64, f64)> {

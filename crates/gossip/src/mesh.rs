@@ -980,6 +980,20 @@ impl Mesh {
         self.cfg.latency.saturating_add(Time::from_secs_f64(jitter))
     }
 
+    /// Bytes a compound packet from `m` has for messages: the UDP buffer less the compound
+    /// header and, with a keyring, the encryption overhead (`net.go`, `security.go`).
+    fn packet_budget(&self, m: MemberId) -> u32 {
+        let enc = if self.members[m as usize].keyring.is_some() {
+            self.cfg.encrypt_overhead
+        } else {
+            0
+        };
+        self.cfg
+            .udp_buffer_size
+            .saturating_sub(self.cfg.compound_header_overhead)
+            .saturating_sub(enc)
+    }
+
     /// Sends a packet from `from` to `to`, piggybacking `from`'s queued broadcasts
     /// (`net.go sendMsg`) unless it is a gossip packet whose rumours are already in `piggy`.
     fn send(&mut self, from: MemberId, to: MemberId, msg: Msg, mut piggy: Vec<Rumor>) {
@@ -988,17 +1002,9 @@ impl Mesh {
         }
         let key = self.members[from as usize].keyring;
         if msg != Msg::Gossip {
-            let enc = if key.is_some() {
-                self.cfg.encrypt_overhead
-            } else {
-                0
-            };
             let budget = self
-                .cfg
-                .udp_buffer_size
-                .saturating_sub(self.cfg.probe_msg_size)
-                .saturating_sub(self.cfg.compound_header_overhead)
-                .saturating_sub(enc);
+                .packet_budget(from)
+                .saturating_sub(self.cfg.probe_msg_size);
             self.take_broadcasts(from, budget, &mut piggy);
         }
         self.counters.packets_sent += 1;
@@ -1682,16 +1688,7 @@ impl Mesh {
             MemberState::Dead => now - e.change <= gttd,
             _ => false,
         });
-        let enc = if self.members[m as usize].keyring.is_some() {
-            self.cfg.encrypt_overhead
-        } else {
-            0
-        };
-        let budget = self
-            .cfg
-            .udp_buffer_size
-            .saturating_sub(self.cfg.compound_header_overhead)
-            .saturating_sub(enc);
+        let budget = self.packet_budget(m);
         for t in targets {
             let mut msgs = Vec::new();
             self.take_broadcasts(m, budget, &mut msgs);

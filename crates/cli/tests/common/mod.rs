@@ -36,3 +36,17 @@ pub fn cascade_run(args: &[&str], tag: &str) -> Outputs {
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
+
+/// `totals.K` of a summary.json (panics, showing the summary, when it is absent).
+pub fn total(summary: &serde_json::Value, k: &str) -> f64 {
+    summary["totals"][k]
+        .as_f64()
+        .unwrap_or_else(|| panic!("totals.{k} in {summary}"))
+}
+
+/// `peaks.K` of a summary.json (panics, showing the summary, when it is absent).
+pub fn peak(summary: &serde_json::Value, k: &str) -> f64 {
+    summary["peaks"][k]
+        .as_f64()
+        .unwrap_or_else(|| panic!("peaks.{k} in {summary}"))
+}
