@@ -1323,14 +1323,7 @@ impl Mesh {
                 }
                 member.incarnation = member.incarnation.saturating_add(1);
                 let inc = member.incarnation;
-                let e = Entry {
-                    inc,
-                    state: MemberState::Alive,
-                    serf: SerfStatus::Alive,
-                    change: self.now,
-                };
-                self.set_entry(m, m, e);
-                self.queue_broadcast(m, alive(m, inc));
+                self.announce_alive(m, inc);
             }
             _ => {}
         }
@@ -1916,6 +1909,12 @@ impl Mesh {
         member.incarnation = inc;
         self.counters.refutations += 1;
         self.apply_awareness(m, 1);
+        self.announce_alive(m, inc);
+    }
+
+    /// The member records itself alive at incarnation `inc` and broadcasts it (a refutation,
+    /// or `UpdateNode`).
+    fn announce_alive(&mut self, m: MemberId, inc: u32) {
         let e = Entry {
             inc,
             state: MemberState::Alive,
