@@ -253,6 +253,13 @@ pub struct Snapshot {
     pub entries_per_member: f64,
 }
 
+/// serf's `snapshotSizeLimit` (128 KiB): the fixed compaction limit before serf#525, and its
+/// minimum after.
+pub const SNAPSHOT_SIZE_LIMIT: f64 = 128.0 * 1024.0;
+/// serf#525's `snapshotBytesPerNode` (128) and `snapshotCompactionThreshold` (2).
+pub const SNAPSHOT_BYTES_PER_NODE: f64 = 128.0;
+pub const SNAPSHOT_COMPACTION_FACTOR: f64 = 2.0;
+
 /// The snapshot's compaction threshold.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Compaction {
@@ -286,7 +293,7 @@ impl Snapshot {
         Snapshot {
             line_bytes: 64.0,
             compaction: Compaction::Fixed {
-                max_bytes: 128.0 * 1024.0,
+                max_bytes: SNAPSHOT_SIZE_LIMIT,
             },
             append_time: Time(50),
             write_bytes_per_second: 50e6,
@@ -301,9 +308,9 @@ impl Snapshot {
     pub fn v1_2_3() -> Snapshot {
         Snapshot {
             compaction: Compaction::PerNode {
-                bytes_per_node: 128.0,
-                factor: 2.0,
-                min_bytes: 128.0 * 1024.0,
+                bytes_per_node: SNAPSHOT_BYTES_PER_NODE,
+                factor: SNAPSHOT_COMPACTION_FACTOR,
+                min_bytes: SNAPSHOT_SIZE_LIMIT,
             },
             blocking: false,
             ..Snapshot::pre_1_2_3()

@@ -497,11 +497,17 @@ impl World {
             return false;
         }
         c.failing_since = None;
-        if c.spec.rate_per_second > 0.0 {
-            let gap = backoff::exponential(1.0 / c.spec.rate_per_second, &mut self.rng);
-            out.at(now + secs(gap), SvcEv::ClientArrival { client: i as u16 });
-        }
+        self.next_arrival(now, i as u16, out);
         true
+    }
+
+    /// The client's next call, an exponential gap after `from` (Poisson arrivals).
+    fn next_arrival(&mut self, from: Time, client: u16, out: &mut Out) {
+        let rate = self.clients[client as usize].spec.rate_per_second;
+        if rate > 0.0 {
+            let gap = backoff::exponential(1.0 / rate, &mut self.rng);
+            out.at(from + secs(gap), SvcEv::ClientArrival { client });
+        }
     }
 
     /// The steady-state window `peaks.*_qps_ratio` divides by: from the warm-up until `until`
@@ -512,12 +518,9 @@ impl World {
 
     /// The first timers: clients' first arrivals, remote_write's wakes and shard updates.
     pub fn start(&mut self, now: Time, out: &mut Out) {
-        for (i, c) in self.clients.iter().enumerate() {
-            if c.spec.rate_per_second > 0.0 {
-                let first = secs(c.spec.start_seconds).max(now);
-                let gap = backoff::exponential(1.0 / c.spec.rate_per_second, &mut self.rng);
-                out.at(first + secs(gap), SvcEv::ClientArrival { client: i as u16 });
-            }
+        for i in 0..self.clients.len() {
+            let first = secs(self.clients[i].spec.start_seconds).max(now);
+            self.next_arrival(first, i as u16, out);
         }
         for (f, fleet) in self.fleets.iter_mut().enumerate() {
             for s in &mut fleet.servers {
@@ -1121,12 +1124,12 @@ impl World {
     // ----- clients -----
 
     fn client_arrival(&mut self, now: Time, client: u16, out: &mut Out) {
-        let c = &mut self.clients[client as usize];
+        let c = &self.clients[client as usize];
         if c.spec.stop_seconds.is_some_and(|s| now >= secs(s)) || c.sealed_at.is_some() {
             return;
         }
-        let gap = backoff::exponential(1.0 / c.spec.rate_per_second, &mut self.rng);
-        out.at(now + secs(gap), SvcEv::ClientArrival { client });
+        self.next_arrival(now, client, out);
+        let c = &mut self.clients[client as usize];
         c.calls += 1;
         let key = if c.cache.is_empty() {
             0

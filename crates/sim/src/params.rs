@@ -497,22 +497,14 @@ pub struct SnapshotParams {
 impl Default for SnapshotParams {
     fn default() -> Self {
         let s = cascade_gossip::Snapshot::v1_2_3();
-        let (bytes_per_node, compaction_factor, max_bytes) = match s.compaction {
-            cascade_gossip::Compaction::PerNode {
-                bytes_per_node,
-                factor,
-                min_bytes,
-            } => (bytes_per_node, factor, min_bytes),
-            cascade_gossip::Compaction::Fixed { max_bytes } => (128.0, 2.0, max_bytes),
-        };
         SnapshotParams {
             enabled: true,
             compaction: CompactionParam::PerNode,
             blocking: s.blocking,
             line_bytes: s.line_bytes,
-            max_bytes,
-            bytes_per_node,
-            compaction_factor,
+            max_bytes: cascade_gossip::SNAPSHOT_SIZE_LIMIT,
+            bytes_per_node: cascade_gossip::SNAPSHOT_BYTES_PER_NODE,
+            compaction_factor: cascade_gossip::SNAPSHOT_COMPACTION_FACTOR,
             append_seconds: s.append_time.as_secs_f64(),
             write_bytes_per_second: s.write_bytes_per_second,
             fsync_seconds: s.fsync_time.as_secs_f64(),

@@ -903,10 +903,11 @@ impl<'a> Simulation<'a> {
             };
             self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
         }
+        // On a partitioned node its replicas start cut off (its gossip agent already joined
+        // on its node's side).
         if let Some(node) = self.cluster.pod(id).node {
-            let side = self.node_rt(node).partition;
-            if side != 0 {
-                self.pod_partition(id, side);
+            if self.node_rt(node).partition != 0 {
+                self.svc_call(|w, now, out| w.set_pod_cut_off(now, id, true, out));
             }
         }
         // A container whose memory grows past its limit is OOM-killed when it gets there.
@@ -1429,10 +1430,8 @@ impl<'a> Simulation<'a> {
                     match_fields: vec![Requirement::In("metadata.name".into(), vec![node_name])],
                 }],
             });
-            let saved = std::mem::replace(&mut self.workloads[w].w.template, t);
-            let id = self.new_pod(w, name);
-            self.workloads[w].w.template = saved;
-            if let Some(id) = id {
+            let rev = self.workloads[w].revision;
+            if let Some(id) = self.new_pod_from(w, name, Some(&t), rev) {
                 self.rt[id as usize].as_mut().expect("rt").daemon_node = Some(node);
             }
         }

@@ -142,6 +142,20 @@ impl Simulation<'_> {
         }
     }
 
+    /// TaintNodesByCondition's NoSchedule taint for the node's condition (key), so nothing new
+    /// lands there.
+    fn add_no_schedule_taint(&mut self, id: NodeId, key: &'static str, now_ms: i64) {
+        self.cluster.add_taint(
+            id,
+            Taint {
+                key: key.into(),
+                value: String::new(),
+                effect: TaintEffect::NoSchedule,
+                time_added: Some(now_ms),
+            },
+        );
+    }
+
     /// Puts the node on `side` of a network partition (0: heals it). Its pods' services
     /// are cut off from their callers, and its gossip agents from the rest of the pool.
     pub(super) fn set_node_partition(&mut self, id: NodeId, side: u32) {
@@ -240,15 +254,7 @@ impl Simulation<'_> {
         self.metrics.count("node_not_ready_transitions", 1);
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
-        self.cluster.add_taint(
-            id,
-            Taint {
-                key: key.into(),
-                value: String::new(),
-                effect: TaintEffect::NoSchedule,
-                time_added: Some(now_ms),
-            },
-        );
+        self.add_no_schedule_taint(id, key, now_ms);
         let rt = self.node_rt(id);
         if !rt.queued {
             rt.queued = true;
@@ -399,15 +405,7 @@ impl Simulation<'_> {
         let zone = self.cluster.node(id).zone_key.clone();
         let key = self.node_rt(id).taint_key;
         self.cluster.remove_taints(id, key);
-        self.cluster.add_taint(
-            id,
-            Taint {
-                key: key.into(),
-                value: String::new(),
-                effect: TaintEffect::NoSchedule,
-                time_added: Some(now_ms),
-            },
-        );
+        self.add_no_schedule_taint(id, key, now_ms);
         let rt = self.node_rt(id);
         rt.no_execute = false;
         if !rt.queued {
