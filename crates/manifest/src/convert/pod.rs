@@ -1,0 +1,282 @@
+//! Pods and pod templates: requests as kube-scheduler sums them, priority, tolerations,
+//! affinity; PriorityClass.
+
+use super::*;
+
+/// Requests of a pod as kube-scheduler computes them (component-helpers resource.PodRequests,
+/// v1.33): app containers and restartable ("sidecar") init containers run together and are
+/// summed; each ordinary init container runs alone after the sidecars started before it, and
+/// the pod needs the larger of the two phases; the RuntimeClass overhead is added.
+/// Returns (requests, non-zero requests for scoring).
+pub(super) fn pod_requests(
+    spec: &core::PodSpec,
+    path: &Path,
+) -> Result<(Resources, Resources, i64)> {
+    let mut sum = Resources::ZERO;
+    let mut nz_sum = Resources::ZERO;
+    let mut limit_sum: i64 = 0;
+    let mut unlimited = false;
+    for (i, c) in spec.containers.iter().enumerate() {
+        let p = path.key("containers").idx(i).key("resources");
+        let res = c.resources.as_ref();
+        let r = resource_list(res.and_then(|r| r.requests.as_ref()), &p.key("requests"))?;
+        let l = resource_list(res.and_then(|r| r.limits.as_ref()), &p.key("limits"))?;
+        // A container with a limit but no request gets the limit as its request (API defaulting).
+        let r = Resources {
+            milli_cpu: if r.milli_cpu == 0 {
+                l.milli_cpu
+            } else {
+                r.milli_cpu
+            },
+            memory: if r.memory == 0 { l.memory } else { r.memory },
+            ephemeral_storage: if r.ephemeral_storage == 0 {
+                l.ephemeral_storage
+            } else {
+                r.ephemeral_storage
+            },
+            pods: 0,
+        };
+        if l.memory == 0 {
+            unlimited = true;
+        }
+        limit_sum += l.memory;
+        sum += r;
+        nz_sum += nonzero_container(r);
+    }
+    let mut init_max = Resources::ZERO;
+    let mut nz_init_max = Resources::ZERO;
+    let mut sidecars = Resources::ZERO;
+    let mut nz_sidecars = Resources::ZERO;
+    for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+        let p = path.key("initContainers").idx(i).key("resources");
+        let res = c.resources.as_ref();
+        let r = resource_list(res.and_then(|r| r.requests.as_ref()), &p.key("requests"))?;
+        if c.restart_policy.as_deref() == Some("Always") {
+            sidecars += r;
+            nz_sidecars += nonzero_container(r);
+            init_max = init_max.max(sidecars);
+            nz_init_max = nz_init_max.max(nz_sidecars);
+        } else {
+            init_max = init_max.max(sidecars + r);
+            nz_init_max = nz_init_max.max(nz_sidecars + nonzero_container(r));
+        }
+    }
+    let overhead = resource_list(spec.overhead.as_ref(), &path.key("overhead"))?;
+    let mut req = (sum + sidecars).max(init_max) + overhead;
+    let mut nz = (nz_sum + nz_sidecars).max(nz_init_max) + overhead;
+    req.pods = 1;
+    nz.pods = 1;
+    Ok((req, nz, if unlimited { 0 } else { limit_sum }))
+}
+
+pub(super) fn preemption_policy(s: Option<&str>, path: &Path) -> Result<Option<PreemptionPolicy>> {
+    match s {
+        None => Ok(None),
+        Some("PreemptLowerPriority") => Ok(Some(PreemptionPolicy::PreemptLowerPriority)),
+        Some("Never") => Ok(Some(PreemptionPolicy::Never)),
+        Some(other) => Err(PathError::new(
+            path.clone(),
+            format!(
+                "unsupported preemptionPolicy {other:?}: expected PreemptLowerPriority or Never"
+            ),
+        )),
+    }
+}
+
+/// A pod (or a controller's pod template) before admission. `meta` is the pod's (or the
+/// template's) metadata; `path` points at the object holding `metadata` and `spec`.
+pub fn pod_template(
+    meta: &meta::ObjectMeta,
+    name: String,
+    namespace: String,
+    spec: Option<&core::PodSpec>,
+    status: Option<&core::PodStatus>,
+    path: &Path,
+) -> Result<PodTemplate> {
+    let sp = path.key("spec");
+    let Some(spec) = spec else {
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with at least one container",
+        ));
+    };
+    if spec.containers.is_empty() {
+        return Err(PathError::new(
+            sp.clone(),
+            "expected spec.containers with at least one container",
+        ));
+    }
+    for (i, c) in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .enumerate()
+    {
+        if c.name.is_empty() {
+            let p = if i < spec.containers.len() {
+                sp.key("containers").idx(i)
+            } else {
+                sp.key("initContainers").idx(i - spec.containers.len())
+            };
+            return Err(PathError::new(p, "expected a container name"));
+        }
+    }
+    let (requests, nonzero_requests, memory_limit) = pod_requests(spec, &sp)?;
+    let affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
+    let ap = sp.key("affinity").key("nodeAffinity");
+    let required_node_affinity = match affinity.and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }) {
+        Some(sel) => {
+            let rp = ap
+                .key("requiredDuringSchedulingIgnoredDuringExecution")
+                .key("nodeSelectorTerms");
+            let mut terms = Vec::new();
+            for (i, t) in sel.node_selector_terms.iter().enumerate() {
+                terms.push(node_selector_term(t, &rp.idx(i))?);
+            }
+            Some(NodeSelector { terms })
+        }
+        None => None,
+    };
+    let mut preferred_node_affinity = Vec::new();
+    for (i, t) in affinity
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let p = ap
+            .key("preferredDuringSchedulingIgnoredDuringExecution")
+            .idx(i);
+        if !(1..=100).contains(&t.weight) {
+            return Err(PathError::new(
+                p.key("weight"),
+                format!("weight {} out of range: expected 1..100", t.weight),
+            ));
+        }
+        preferred_node_affinity.push(PreferredTerm {
+            weight: t.weight,
+            term: node_selector_term(&t.preference, &p.key("preference"))?,
+        });
+    }
+    let mut tolerations = Vec::new();
+    for (i, t) in spec.tolerations.iter().flatten().enumerate() {
+        tolerations.push(toleration(t, &sp.key("tolerations").idx(i))?);
+    }
+    let owner = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| OwnerRef {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        });
+    let spec_preemption_policy = preemption_policy(
+        spec.preemption_policy.as_deref(),
+        &sp.key("preemptionPolicy"),
+    )?;
+    let grace = spec
+        .termination_grace_period_seconds
+        .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+    if grace < 0 {
+        return Err(PathError::new(
+            sp.key("terminationGracePeriodSeconds"),
+            "expected a non-negative number of seconds",
+        ));
+    }
+    let pod = Pod {
+        namespace,
+        name,
+        labels: meta.labels.clone().unwrap_or_default(),
+        owner,
+        priority_class_name: spec.priority_class_name.clone().filter(|n| !n.is_empty()),
+        priority: spec.priority.unwrap_or(0),
+        preemption_policy: spec_preemption_policy.unwrap_or_default(),
+        requests,
+        nonzero_requests,
+        memory_limit,
+        node_selector: spec.node_selector.clone().unwrap_or_default(),
+        required_node_affinity,
+        preferred_node_affinity,
+        tolerations,
+        node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
+        nominated_node_name: status
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty()),
+        creation_timestamp: meta.creation_timestamp.as_ref().map_or(0, millis),
+        start_time: status.and_then(|s| s.start_time.as_ref()).map(millis),
+        terminating: meta.deletion_timestamp.is_some(),
+        termination_grace_period_seconds: grace,
+        preempted_by_scheduler: status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "DisruptionTarget"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some("PreemptionByScheduler")
+                })
+            }),
+        images: spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .map(|c| c.image.clone().unwrap_or_default())
+            .collect(),
+    };
+    Ok(PodTemplate {
+        pod,
+        spec_priority: spec.priority,
+        spec_preemption_policy,
+    })
+}
+
+pub fn pod(p: &core::Pod, path: &Path) -> Result<PodTemplate> {
+    let name = name_of(&p.metadata, path)?;
+    pod_template(
+        &p.metadata,
+        name,
+        namespace_of(&p.metadata),
+        p.spec.as_ref(),
+        p.status.as_ref(),
+        path,
+    )
+}
+
+pub fn priority_class(
+    c: &k8s_openapi::api::scheduling::v1::PriorityClass,
+    path: &Path,
+) -> Result<PriorityClass> {
+    let name = name_of(&c.metadata, path)?;
+    if c.value > cascade_model::admission::HIGHEST_USER_DEFINABLE_PRIORITY
+        && !name.starts_with("system-")
+    {
+        return Err(PathError::new(
+            path.key("value"),
+            format!(
+                "value {} too large: expected at most {} for a user-defined PriorityClass",
+                c.value,
+                cascade_model::admission::HIGHEST_USER_DEFINABLE_PRIORITY
+            ),
+        ));
+    }
+    Ok(PriorityClass {
+        name,
+        value: c.value,
+        global_default: c.global_default.unwrap_or(false),
+        preemption_policy: preemption_policy(
+            c.preemption_policy.as_deref(),
+            &path.key("preemptionPolicy"),
+        )?
+        .unwrap_or_default(),
+    })
+}
