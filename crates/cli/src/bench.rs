@@ -149,6 +149,7 @@ pub fn print(f: &Figures) {
 /// What a seed sweep measured.
 pub struct Sweep {
     pub scenario: String,
+    /// Seeds attempted: every one is counted, whether it ran, failed or panicked.
     pub runs: u64,
     pub threads: usize,
     pub wall_s: f64,
@@ -157,6 +158,49 @@ pub struct Sweep {
     pub passed: u64,
     /// Per expectation: how many runs broke it.
     pub broken: std::collections::BTreeMap<String, u64>,
+    /// Seeds that produced no verdict, with why: a run that could not be built or summarised,
+    /// or one that panicked. A Monte-Carlo figure that dropped them would be biased, so they
+    /// stay in `runs` and are listed.
+    pub failed: Vec<(u64, String)>,
+}
+
+/// What one seed gave.
+enum SeedRun {
+    Verdict {
+        events: u64,
+        passed: bool,
+        broken: Vec<String>,
+    },
+    NoVerdict(String),
+}
+
+fn run_seed(base: &cascade_sim::Scenario, seed: u64) -> SeedRun {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut sim = cascade_sim::Simulation::with_seed(base, seed)?;
+        sim.run(|_| {});
+        cascade_sim::output::summarize(&sim, 0.0)
+    }));
+    match attempt {
+        Ok(Ok(summary)) => SeedRun::Verdict {
+            events: summary.events_processed,
+            passed: summary.passed(),
+            broken: summary
+                .expectations
+                .iter()
+                .filter(|e| !e.passed)
+                .map(|e| e.name.clone())
+                .collect(),
+        },
+        Ok(Err(e)) => SeedRun::NoVerdict(format!("error: {e}")),
+        Err(panic) => SeedRun::NoVerdict(format!(
+            "panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)")
+        )),
+    }
 }
 
 /// Runs a scenario for seeds `first..first + runs` on `threads` threads (all cores when 0), in
@@ -176,7 +220,7 @@ pub fn sweep(
     };
     let next = std::sync::atomic::AtomicU64::new(first);
     let t0 = Instant::now();
-    let results: Vec<Vec<(u64, bool, Vec<String>)>> = std::thread::scope(|s| {
+    let results: Vec<Vec<(u64, SeedRun)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -186,25 +230,13 @@ pub fn sweep(
                         if seed >= first + runs {
                             break;
                         }
-                        let Ok(mut sim) = cascade_sim::Simulation::with_seed(&base, seed) else {
-                            continue;
-                        };
-                        sim.run(|_| {});
-                        let Ok(summary) = cascade_sim::output::summarize(&sim, 0.0) else {
-                            continue;
-                        };
-                        let broken = summary
-                            .expectations
-                            .iter()
-                            .filter(|e| !e.passed)
-                            .map(|e| e.name.clone())
-                            .collect();
-                        mine.push((summary.events_processed, summary.passed(), broken));
+                        mine.push((seed, run_seed(&base, seed)));
                     }
                     mine
                 })
             })
             .collect();
+        // A worker cannot panic: each seed's panic is caught in `run_seed`.
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
@@ -219,13 +251,25 @@ pub fn sweep(
         events: 0,
         passed: 0,
         broken: Default::default(),
+        failed: Vec::new(),
     };
-    for (events, passed, broken) in results.into_iter().flatten() {
+    let mut all: Vec<(u64, SeedRun)> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(seed, _)| *seed);
+    for (seed, run) in all {
         out.runs += 1;
-        out.events += events;
-        out.passed += u64::from(passed);
-        for b in broken {
-            *out.broken.entry(b).or_default() += 1;
+        match run {
+            SeedRun::Verdict {
+                events,
+                passed,
+                broken,
+            } => {
+                out.events += events;
+                out.passed += u64::from(passed);
+                for b in broken {
+                    *out.broken.entry(b).or_default() += 1;
+                }
+            }
+            SeedRun::NoVerdict(why) => out.failed.push((seed, why)),
         }
     }
     Ok(out)
@@ -245,5 +289,11 @@ pub fn print_sweep(s: &Sweep) {
     println!("  passed: {} of {}", s.passed, s.runs);
     for (name, n) in &s.broken {
         println!("  broken in {n} run(s): {name}");
+    }
+    if !s.failed.is_empty() {
+        println!("  no verdict: {} of {}", s.failed.len(), s.runs);
+        for (seed, why) in &s.failed {
+            println!("    seed {seed}: {why} (reproduce with --seed {seed})");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The `cascade` command line.
 
-use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT};
+use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -138,7 +138,12 @@ fn main() -> ExitCode {
                 },
         } => bench::sweep(&scenario, variant.as_deref(), 1, seeds, threads).map(|s| {
             bench::print_sweep(&s);
-            0
+            // A seed without a verdict is a failure of the sweep, not a dropped sample.
+            if s.failed.is_empty() {
+                0
+            } else {
+                EXIT_EXPECTATION_FAILED
+            }
         }),
     };
     match result {
