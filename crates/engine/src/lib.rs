@@ -13,6 +13,9 @@ impl Time {
     pub const ZERO: Time = Time(0);
     pub const MAX: Time = Time(u64::MAX);
 
+    /// Rounds to the microsecond. A float-to-integer `as` saturates (NaN to 0, beyond the range
+    /// to `Time::MAX`), which is the wanted reading of an out-of-range number of seconds.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn from_secs_f64(s: f64) -> Time {
         Time((s.max(0.0) * 1e6).round() as u64)
     }
@@ -250,6 +253,7 @@ impl<E> Engine<E> {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -89,6 +89,7 @@ fn skip(events: &[(Event<'_>, Span)], i: usize) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

@@ -125,6 +125,7 @@ impl PriorityClasses {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

@@ -370,7 +370,9 @@ impl IntOrPercent {
     pub fn scaled_down(self, total: i32) -> i32 {
         match self {
             IntOrPercent::Int(v) => v,
-            IntOrPercent::Percent(p) => (p as i64 * total as i64 / 100) as i32,
+            IntOrPercent::Percent(p) => {
+                i32::try_from(i64::from(p) * i64::from(total) / 100).unwrap_or(i32::MAX)
+            }
         }
     }
 
@@ -379,7 +381,9 @@ impl IntOrPercent {
     pub fn scaled(self, total: i32) -> i32 {
         match self {
             IntOrPercent::Int(v) => v,
-            IntOrPercent::Percent(p) => ((p as i64 * total as i64 + 99) / 100) as i32,
+            IntOrPercent::Percent(p) => {
+                i32::try_from((i64::from(p) * i64::from(total) + 99) / 100).unwrap_or(i32::MAX)
+            }
         }
     }
 }
@@ -426,6 +430,7 @@ impl PodDisruptionBudget {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

@@ -56,6 +56,8 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0), without modulo bias (Lemire's method).
+    // The casts take the low and the high 64 bits of a 128-bit product: truncation is the method.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "Rng::below(0)");
         let mut m = u128::from(self.next_u64()) * u128::from(n);
@@ -75,6 +77,7 @@ impl Rng {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

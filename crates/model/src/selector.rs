@@ -96,6 +96,7 @@ impl NodeSelector {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
 

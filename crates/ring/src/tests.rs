@@ -1,3 +1,5 @@
+// Tests index small fixtures: truncating casts cannot occur there.
+#![allow(clippy::cast_possible_truncation)]
 use super::*;
 use cascade_model::Rng;
 use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest, ProptestConfig};

@@ -8,6 +8,12 @@ use std::collections::HashMap;
 pub type NodeId = u32;
 pub type PodId = u32;
 
+/// A position in one of the cluster's tables (nodes, pods, PDBs) as the `u32` their ids are.
+/// The tables stay far below 2^32 entries: a run's size is bounded long before that.
+pub(crate) fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).expect("a cluster table of fewer than 2^32 entries")
+}
+
 /// A node and what is placed on it (kube-scheduler's framework.NodeInfo).
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -98,7 +104,7 @@ impl Cluster {
         if self.node_by_name.contains_key(&node.name) {
             return Err(ClusterError::DuplicateNode(node.name));
         }
-        let id = self.nodes.len() as NodeId;
+        let id: NodeId = index_u32(self.nodes.len());
         let zone = node.zone_key();
         match self.zones.iter_mut().find(|(z, _)| *z == zone) {
             Some((_, ids)) => ids.push(id),
@@ -200,7 +206,7 @@ impl Cluster {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.as_ref().map(|n| (i as NodeId, n)))
+            .filter_map(|(i, n)| n.as_ref().map(|n| (index_u32(i), n)))
     }
 
     pub fn node_count(&self) -> usize {
@@ -223,7 +229,7 @@ impl Cluster {
         self.pods
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as PodId, p)))
+            .filter_map(|(i, p)| p.as_ref().map(|p| (index_u32(i), p)))
     }
 
     pub fn pod_count(&self) -> usize {
@@ -269,9 +275,9 @@ impl Cluster {
             .iter()
             .enumerate()
             .filter(|(_, b)| b.pdb.covers(&pod))
-            .map(|(i, _)| i as u32)
+            .map(|(i, _)| index_u32(i))
             .collect();
-        let id = self.pods.len() as PodId;
+        let id: PodId = index_u32(self.pods.len());
         self.pods.push(Some(PodEntry {
             pod,
             node: None,
@@ -398,7 +404,7 @@ impl Cluster {
     /// snapshot has one (desired = healthy now - allowed), else from the spec against the
     /// covered pods (the owners' scale is taken as the number of covered pods).
     pub fn add_pdb(&mut self, pdb: PodDisruptionBudget) -> u32 {
-        let idx = self.pdbs.len() as u32;
+        let idx = index_u32(self.pdbs.len());
         let mut healthy = 0;
         let mut expected = 0;
         for slot in self.pods.iter_mut().flatten() {
@@ -473,9 +479,9 @@ impl Cluster {
         for (i, b) in self.pdbs.iter().enumerate() {
             let healthy = self
                 .pods()
-                .filter(|(_, e)| e.pdbs.contains(&(i as u32)) && Self::healthy(e))
-                .count() as i32;
-            if healthy != b.healthy {
+                .filter(|(_, e)| e.pdbs.contains(&index_u32(i)) && Self::healthy(e))
+                .count();
+            if i32::try_from(healthy) != Ok(b.healthy) {
                 return Err(format!(
                     "pdb {}: healthy {} but recount {}",
                     b.pdb.key(),

@@ -18,7 +18,7 @@ pub enum Reason {
     /// TaintToleration: the first taint the pod does not tolerate (its index on the node).
     UntoleratedTaint {
         node: NodeId,
-        taint: u16,
+        taint: u32,
     },
     /// NodeAffinity (nodeSelector and required node affinity).
     NodeAffinity,
@@ -162,7 +162,7 @@ pub fn static_filters(pod: &Pod, id: NodeId, info: &NodeInfo) -> Result<(), Node
     if let Some(t) = untolerated_taint(pod, &info.node.taints) {
         return Err(NodeStatus::unresolvable(Reason::UntoleratedTaint {
             node: id,
-            taint: t as u16,
+            taint: crate::cluster::index_u32(t),
         }));
     }
     if !matches_node_affinity(pod, info) {

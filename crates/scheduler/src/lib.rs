@@ -68,7 +68,7 @@ impl SchedulerConfig {
         if pct >= 100 {
             return num_all_nodes;
         }
-        let n = num_all_nodes * pct as usize / 100;
+        let n = num_all_nodes * usize::try_from(pct).unwrap_or(0) / 100;
         n.max(self.min_feasible_nodes_to_find)
     }
 
@@ -254,7 +254,8 @@ impl Scheduler {
                 .map(|b| b.disruptions_allowed())
                 .collect();
             let want = self.config.num_candidates(potential.len());
-            let offset = self.rng.below(potential.len() as u64) as usize;
+            let offset = usize::try_from(self.rng.below(potential.len() as u64))
+                .expect("below(n) < n, and n is a usize");
             let mut non_violating = 0;
             for i in 0..potential.len() {
                 let node = potential[(offset + i) % potential.len()];

@@ -67,6 +67,8 @@ pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
 /// NodeResourcesBalancedAllocation: 1 minus the standard deviation of the cpu and memory
 /// fractions (each capped at 1), times MaxNodeScore (noderesources/balanced_allocation.go).
 /// With two resources the standard deviation is |f_cpu - f_mem| / 2.
+// The final `as i64` truncates toward zero, as Go's int64(float64) does upstream.
+#[allow(clippy::cast_possible_truncation)]
 pub fn balanced_allocation(pod: &Pod, info: &NodeInfo) -> i64 {
     let req = info.nonzero_requested + pod.nonzero_requests;
     let a = &info.node.allocatable;

@@ -1,3 +1,5 @@
+// Tests index small fixtures: truncating casts cannot occur there.
+#![allow(clippy::cast_possible_truncation)]
 use super::*;
 use cascade_model::{LabelSelector, Requirement};
 use cascade_model::{Node, PodDisruptionBudget, PreemptionPolicy, Resources, Taint, TaintEffect};

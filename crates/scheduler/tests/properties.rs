@@ -1,3 +1,5 @@
+// Tests index small fixtures: truncating casts cannot occur there.
+#![allow(clippy::cast_possible_truncation)]
 //! Properties of the scheduler over random clusters and random pod sequences.
 
 use cascade_model::{Node, Pod, PreemptionPolicy, Resources, Rng};
