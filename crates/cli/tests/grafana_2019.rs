@@ -1,6 +1,6 @@
 //! The whole Grafana Labs outage of 19 July 2019 on the bundled scenario: the avalanche, the
 //! ring losing quorum, the retry surge OOM-killing the gateway, the recovery, and the
-//! mitigations. Shapes, not exact minutes: the timeline comparison is in the note.
+//! mitigations. Shapes, not exact minutes: the timeline comparison is in docs/postmortems.md#how-the-scenario-maps-onto-the-timeline.
 
 mod common;
 

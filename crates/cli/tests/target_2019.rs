@@ -1,5 +1,5 @@
 //! Target's January 2019 cascade on the bundled scenario, at a tenth of its size: 200
-//! workloads on 18 nodes (the full size is a benchmark; its figures are in the note).
+//! workloads on 18 nodes (the full size is a benchmark; docs/postmortems.md#target-what-the-tests-compare).
 //! Shapes, not exact figures.
 //!
 //! The pool's dynamics depend on its size: an agent sees member events at a rate that grows

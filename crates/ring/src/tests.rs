@@ -37,7 +37,7 @@ fn replicas(ring: &Ring, hash: u32) -> Vec<IngesterId> {
     out
 }
 
-// ---- Analytic check against the reference's hypergeometric formula ----
+// ---- Analytic check against the hypergeometric formula (docs/cortex-and-prometheus.md#quorum-loss-formula) ----
 
 /// k of 30 ACTIVE ingesters stop heartbeating: they stay ACTIVE, so no replica set is extended
 /// and the mean unavailable fraction over random rings and down-sets must be exactly the
