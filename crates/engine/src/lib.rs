@@ -2,6 +2,13 @@
 //! (time, sequence number). Events at the same instant run in the order they were scheduled, so
 //! a run is a pure function of its inputs and seed. No wall clock, no I/O, no knowledge of what
 //! the events mean: models are state machines that the simulation feeds events to.
+//!
+//! Time and randomness live here, in one place (as in TigerBeetle's and madsim's simulators):
+//! [`Time`] is the one clock's unit and [`Rng`] the one generator every model draws from.
+
+pub mod rng;
+
+pub use rng::Rng;
 
 use std::fmt;
 

@@ -9,21 +9,24 @@
 pub mod admission;
 pub mod objects;
 pub mod resources;
-pub mod rng;
+/// The generator lives with the clock in `cascade-engine`; re-exported for the model crates.
+pub use cascade_engine::rng;
 pub mod selector;
 
 pub use admission::{AdmissionError, PriorityClasses};
+pub use cascade_engine::Rng;
 pub use objects::{
     IntOrPercent, Node, OwnerRef, Pod, PodDisruptionBudget, PodManagementPolicy, PodTemplate,
     PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
     TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
 pub use resources::{ResourceName, Resources};
-pub use rng::Rng;
 pub use selector::{
     LabelSelector, Labels, NodeSelector, NodeSelectorTerm, PodSelector, Requirement,
 };
 
-/// Time in milliseconds since the Unix epoch. Manifests carry wall-clock timestamps
-/// (`creationTimestamp`, `status.startTime`); the simulator's clock uses the same unit.
+/// Wall-clock time in milliseconds since the Unix epoch, as manifests carry it
+/// (`creationTimestamp`, `status.startTime`). The simulator's clock is a different thing:
+/// `cascade_engine::Time`, microseconds since the run's start; the scenario's `startTime`
+/// maps one onto the other.
 pub type Millis = i64;

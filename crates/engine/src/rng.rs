@@ -5,6 +5,34 @@
 //! never reshuffles another's. The algorithm is fixed here (not a crate's choice that could
 //! change between versions), so the same seed gives the same run on every machine, forever.
 
+/// One step of FNV-1a over the eight little-endian bytes of `x`, from hash state `h` (start
+/// from [`FNV_OFFSET`]): a stable digest of a sequence of numbers.
+pub fn fnv1a_u64(h: u64, x: u64) -> u64 {
+    let mut h = h;
+    for b in x.to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// FNV-1a's 64-bit offset basis and prime.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV_PRIME: u64 = 0x0000_0100_0000_01B3;
+
+/// A fixed place in [0, 1) for item `x` in a run seeded with `seed` (MurmurHash3's 64-bit
+/// finaliser): the same item gets the same place on every machine, with no draw from any
+/// stream, so choosing a subset by it reshuffles nothing.
+pub fn unit_hash(seed: u64, x: u64) -> f64 {
+    let mut h = seed ^ x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// A deterministic random stream.
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -35,10 +63,10 @@ impl Rng {
     /// The stream of component `name` in a run seeded with `seed` (FNV-1a of the name mixed
     /// into the seed).
     pub fn stream(seed: u64, name: &str) -> Rng {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h: u64 = FNV_OFFSET;
         for b in name.bytes() {
             h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+            h = h.wrapping_mul(FNV_PRIME);
         }
         Rng::new(seed ^ h.rotate_left(17))
     }
