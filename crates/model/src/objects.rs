@@ -10,6 +10,11 @@ use serde::Serialize;
 pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
 /// The well-known region label; kube-scheduler's zone key is region and zone together.
 pub const LABEL_REGION: &str = "topology.kubernetes.io/region";
+/// The deprecated beta zone and region labels, still on nodes registered by old kubelets and
+/// in old dumps. Kubernetes reads them *before* the GA labels (`GetZoneKey`,
+/// docs/kubernetes.md#zones).
+pub const LABEL_ZONE_BETA: &str = "failure-domain.beta.kubernetes.io/zone";
+pub const LABEL_REGION_BETA: &str = "failure-domain.beta.kubernetes.io/region";
 /// Taint the NodeUnschedulable plugin checks when `spec.unschedulable` is set.
 pub const TAINT_NODE_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 
@@ -97,22 +102,33 @@ pub struct Node {
 }
 
 impl Node {
-    /// The node tree's zone key: region and zone labels joined, as kube-scheduler's
-    /// utilnode.GetZoneKey does; empty when neither label is set.
+    /// The node tree's and the node lifecycle controller's zone key: region and zone joined,
+    /// as component-helpers' `GetZoneKey` does (v1.33); empty when both are empty.
     pub fn zone_key(&self) -> String {
-        let region = self.labels.get(LABEL_REGION).map(String::as_str);
-        let zone = self.labels.get(LABEL_ZONE).map(String::as_str);
-        match (region, zone) {
-            (None, None) => String::new(),
-            (r, z) => format!("{}:\x00:{}", r.unwrap_or(""), z.unwrap_or("")),
+        let (region, zone) = (self.region(), self.zone());
+        if region.is_empty() && zone.is_empty() {
+            String::new()
+        } else {
+            format!("{region}:\x00:{zone}")
         }
     }
 
+    /// The node's zone as `GetZoneKey` reads it: the beta label if the node has it (even
+    /// empty), else the GA label, else "".
     pub fn zone(&self) -> &str {
+        self.label_beta_first(LABEL_ZONE_BETA, LABEL_ZONE)
+    }
+
+    /// The node's region, read like [`Node::zone`].
+    pub fn region(&self) -> &str {
+        self.label_beta_first(LABEL_REGION_BETA, LABEL_REGION)
+    }
+
+    fn label_beta_first(&self, beta: &str, ga: &str) -> &str {
         self.labels
-            .get(LABEL_ZONE)
-            .map(String::as_str)
-            .unwrap_or("")
+            .get(beta)
+            .or_else(|| self.labels.get(ga))
+            .map_or("", String::as_str)
     }
 }
 
@@ -433,6 +449,37 @@ impl PodDisruptionBudget {
 #[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
+
+    fn node_with(labels: &[(&str, &str)]) -> Node {
+        Node {
+            name: "n".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            allocatable: Resources::ZERO,
+            taints: Vec::new(),
+            unschedulable: false,
+        }
+    }
+
+    #[test]
+    fn zones_are_read_as_get_zone_key_reads_them_beta_label_first() {
+        let beta_only = node_with(&[
+            (LABEL_ZONE_BETA, "us-east-2a"),
+            (LABEL_REGION_BETA, "us-east-2"),
+        ]);
+        assert_eq!(beta_only.zone(), "us-east-2a");
+        assert_eq!(beta_only.zone_key(), "us-east-2:\x00:us-east-2a");
+        let ga_only = node_with(&[(LABEL_ZONE, "z1")]);
+        assert_eq!(ga_only.zone(), "z1");
+        assert_eq!(ga_only.zone_key(), ":\x00:z1");
+        // Both: the beta label wins, as upstream (it is looked up first).
+        let both = node_with(&[(LABEL_ZONE_BETA, "old"), (LABEL_ZONE, "new")]);
+        assert_eq!(both.zone(), "old");
+        assert_eq!(node_with(&[]).zone_key(), "");
+        assert_eq!(node_with(&[(LABEL_ZONE, "")]).zone_key(), "");
+    }
 
     fn taint(key: &str, value: &str, effect: TaintEffect) -> Taint {
         Taint {

@@ -844,3 +844,44 @@ fn a_partition_cuts_service_traffic_until_the_endpoints_drop_the_far_side() {
     assert!((300.0..700.0).contains(&lost), "{lost}");
     assert_eq!(s.totals["kafka_unavailable"], 0, "n-1 kept serving");
 }
+
+fn node_yaml(name: &str, zone_label: &str, zone: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubernetes.io/hostname: {name}, {zone_label}: {zone}}}\nstatus:\n  allocatable: {{cpu: \"4\", memory: 16Gi, pods: \"110\"}}\n"
+    )
+}
+
+#[test]
+fn a_node_labelled_only_with_the_beta_zone_label_goes_down_with_its_zone() {
+    // An old kubelet's node (OpenShift 4.3 / Kubernetes 1.16 dumps) carries only
+    // failure-domain.beta.kubernetes.io/zone; GetZoneKey reads it first.
+    let nodes = [
+        node_yaml(
+            "old",
+            "failure-domain.beta.kubernetes.io/zone",
+            "us-east-2a",
+        ),
+        node_yaml("new", "topology.kubernetes.io/zone", "us-east-2a"),
+        node_yaml("other", "topology.kubernetes.io/zone", "us-east-2b"),
+    ]
+    .concat();
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 5m\n  cluster:\n    manifests: [nodes.yaml]\n  faults:\n  - {at: 60s, zoneDown: us-east-2a}\n";
+    let path = scenario(
+        "beta-zone",
+        &[("scenario.yaml", sc), ("nodes.yaml", &nodes)],
+    );
+    let (s, log) = run(&path, &[]);
+    let not_ready: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("\"NodeNotReady\""))
+        .collect();
+    assert_eq!(s.totals["node_not_ready_transitions"], 2, "{not_ready:?}");
+    assert!(
+        not_ready.iter().any(|l| l.contains("node/old")),
+        "{not_ready:?}"
+    );
+    assert!(
+        not_ready.iter().any(|l| l.contains("node/new")),
+        "{not_ready:?}"
+    );
+}
