@@ -9,6 +9,7 @@ pub mod convert;
 pub mod error;
 pub mod locate;
 pub mod quantity;
+mod removed_api;
 
 pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity};
 pub use serde_yaml_ng::Value;
@@ -243,6 +244,27 @@ impl Manifests {
             }
             return;
         }
+        if removed_api::pdb_selects_nothing(&api_version, map) {
+            self.deferred.push(Deferred::Warning(
+                origin,
+                format!("skipping {api_version} {kind}: under {api_version} an empty selector selects no pod (policy/v1 would read it as every pod in the namespace)"),
+            ));
+            return;
+        }
+        if let Some(up) = removed_api::upgrade(&kind, &api_version, map) {
+            let defaults = if up.defaults.is_empty() {
+                String::new()
+            } else {
+                format!(", with its defaults ({})", up.defaults.join(", "))
+            };
+            self.deferred.push(Deferred::Warning(
+                origin.clone(),
+                format!(
+                    "reading {} {kind} as {}{defaults}: {} was removed in Kubernetes {}",
+                    up.from, up.to, up.from, up.removed_in
+                ),
+            ));
+        }
         quantities_as_strings(&mut value, false);
         let root = Path::root();
         use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, policy::v1 as policy};
@@ -250,6 +272,23 @@ impl Manifests {
             match kind.as_str() {
                 "Node" => {
                     let n: core::Node = from_value(value)?;
+                    // The API server accepts a Node with no status (a node that has not
+                    // reported yet); with no allocatable nothing can be placed on it.
+                    let reported = n
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.allocatable.is_some() || s.capacity.is_some());
+                    let named = n.metadata.name.as_deref().is_some_and(|s| !s.is_empty());
+                    if !reported && named {
+                        self.deferred.push(Deferred::Warning(
+                            origin.clone(),
+                            format!(
+                                "skipping Node {}: it has no status.allocatable (or status.capacity), so no pod can be placed on it",
+                                n.metadata.name.as_deref().unwrap_or("")
+                            ),
+                        ));
+                        return Ok(());
+                    }
                     let node = convert::node(&n, &root)?;
                     self.unique("Node", node.name.clone(), &origin)?;
                     self.nodes.push(Loaded {

@@ -272,7 +272,8 @@ proptest! {
         let pos = pos.min(text.len() - 1);
         text[pos] = c;
         let text: String = text.into_iter().collect();
-        let lines = text.lines().count() + 1;
+        // YAML breaks lines at \n, \r\n and a lone \r: count both bytes for an upper bound.
+        let lines = text.matches(['\n', '\r']).count() + 1;
         let mut m = load(&text);
         let _ = m.admit_pods();
         if let Err(e) = m.finish() {
@@ -281,4 +282,112 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_node_without_allocatable_is_skipped_with_a_warning() {
+    let text = "apiVersion: v1\nkind: Node\nmetadata: {name: n3}\nspec: {}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n4}\nstatus: {conditions: []}\n";
+    let mut m = load(text);
+    m.finish().unwrap();
+    assert!(m.nodes.is_empty());
+    assert_eq!(m.warnings.len(), 2);
+    assert!(
+        m.warnings[0]
+            .to_string()
+            .starts_with("test.yaml:1:1: warning: skipping Node n3: it has no status.allocatable"),
+        "{}",
+        m.warnings[0]
+    );
+}
+
+#[test]
+fn removed_beta_versions_are_read_with_their_own_defaults_and_a_warning() {
+    let text = r#"
+apiVersion: scheduling.k8s.io/v1beta1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+---
+apiVersion: extensions/v1beta1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c}]}
+---
+apiVersion: extensions/v1beta1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c}]}
+---
+apiVersion: apps/v1beta1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c}]}
+---
+apiVersion: apps/v1beta2
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: c}]}
+---
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata: {name: all}
+spec: {minAvailable: 1, selector: {}}
+"#;
+    let mut m = load(text);
+    m.finish().unwrap();
+    assert_eq!(m.priority_classes[0].object.value, 1000);
+    let w = |name: &str| {
+        &m.workloads
+            .iter()
+            .find(|w| w.object.name == name)
+            .unwrap()
+            .object
+    };
+    // extensions/v1beta1: selector from the template, RollingUpdate 1/1 (not apps/v1's 25%).
+    let web = w("web");
+    assert!(web.selector.matches(&web.template.pod.labels));
+    assert_eq!(web.max_surge, cascade_model::IntOrPercent::Int(1));
+    assert_eq!(web.max_unavailable, cascade_model::IntOrPercent::Int(1));
+    assert_eq!(
+        w("agent").update_strategy,
+        cascade_model::UpdateStrategy::OnDelete
+    );
+    assert_eq!(
+        w("db").update_strategy,
+        cascade_model::UpdateStrategy::OnDelete
+    );
+    // apps/v1beta2 kept apps/v1's defaults.
+    assert_eq!(w("api").max_surge, cascade_model::IntOrPercent::Percent(25));
+    // An empty v1beta1 selector protected nothing: no budget that covers every pod.
+    assert!(m.pdbs.is_empty());
+    let warnings: Vec<String> = m.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 6, "{warnings:#?}");
+    assert!(warnings[0].contains("reading scheduling.k8s.io/v1beta1 PriorityClass as scheduling.k8s.io/v1: scheduling.k8s.io/v1beta1 was removed in Kubernetes 1.22"), "{}", warnings[0]);
+    assert!(
+        warnings[1].contains(
+            "with its defaults (selector: the template's labels, maxUnavailable: 1, maxSurge: 1)"
+        ),
+        "{}",
+        warnings[1]
+    );
+    assert!(
+        warnings[5].contains("skipping policy/v1beta1 PodDisruptionBudget"),
+        "{}",
+        warnings[5]
+    );
 }
