@@ -57,17 +57,21 @@ pub fn run(
         m.load_file(f);
     }
     let first_pod_source = m.pods.len();
+    let first_pod_workload = m.workloads.len();
     for f in pod_files {
         m.load_file(f);
     }
     let pods = m.admit_pods();
     check_bindings(&mut m, true);
+    let workload_pods = expand_workloads(&mut m, first_pod_workload, seed);
     for w in &m.warnings {
         eprintln!("{w}");
     }
     m.finish()?;
 
-    let (state_pods, new_pods) = pods.split_at(first_pod_source);
+    let (state_pods, pod_docs) = pods.split_at(first_pod_source);
+    let new_pods: Vec<cascade_model::Pod> = pod_docs.iter().cloned().chain(workload_pods).collect();
+    let new_pods = new_pods.as_slice();
     for (p, loaded) in state_pods.iter().zip(&m.pods) {
         if p.node_name.is_none() {
             let w = m.diagnostic(
@@ -115,6 +119,54 @@ pub fn run(
             message: format!("cannot write output: {e}"),
         }])),
     }
+}
+
+/// The pods of the workloads in the `--pod` files (from index `first`), in file order; a
+/// workload in a `--cluster` file is cluster state only through the bound Pods given with it,
+/// which a warning says.
+fn expand_workloads(m: &mut Manifests, first: usize, seed: u64) -> Vec<cascade_model::Pod> {
+    let classes = m.priority_class_set();
+    let nodes: Vec<_> = m.nodes.iter().map(|n| n.object.clone()).collect();
+    let mut rng = Rng::stream(seed, "pod-names");
+    let mut pods = Vec::new();
+    let mut problems = Vec::new();
+    for (i, loaded) in m.workloads.iter().enumerate() {
+        let w = &loaded.object;
+        if i < first {
+            problems.push((
+                cascade_manifest::Severity::Warning,
+                loaded.origin.clone(),
+                Path::root(),
+                format!(
+                    "{:?} {}/{} in a cluster file is not expanded: give its running pods as bound Pods (kubectl get pods -o yaml), or the workload with --pod to schedule its pods",
+                    w.kind, w.namespace, w.name
+                ),
+            ));
+            continue;
+        }
+        match crate::expand::workload_pods(w, &classes, &nodes, &mut rng) {
+            Ok(p) => pods.extend(p),
+            Err(e) => problems.push((
+                cascade_manifest::Severity::Error,
+                loaded.origin.clone(),
+                Path::root()
+                    .key("spec")
+                    .key("template")
+                    .key("spec")
+                    .key("priorityClassName"),
+                format!("{:?} {}/{}: {e}", w.kind, w.namespace, w.name),
+            )),
+        }
+    }
+    for (severity, origin, path, message) in problems {
+        if severity == cascade_manifest::Severity::Error {
+            m.report(&origin, path, message);
+        } else {
+            let d = m.diagnostic(severity, &origin, &path, message);
+            m.warnings.push(d);
+        }
+    }
+    pods
 }
 
 /// Builds the cluster from its nodes, its pods (bound ones take their node's resources) and

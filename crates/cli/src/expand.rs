@@ -1,0 +1,148 @@
+//! `schedule --pod` with workloads (what `helm template` prints): each controller's pods as
+//! its controller would create them, so "does my chart fit, and whom would it preempt?" can be
+//! asked of real manifests.
+//!
+//! - Deployment, ReplicaSet: `replicas` pods named `NAME-XXXXX` (a Deployment's ReplicaSet
+//!   adds its template hash in Kubernetes; the suffix here is seeded, so a run is repeatable).
+//! - StatefulSet: `NAME-0` .. `NAME-(replicas-1)`, in ordinal order (OrderedReady creates
+//!   them one at a time; they are scheduled in that order here).
+//! - DaemonSet: one pod per node the DaemonSet controller would run it on
+//!   (`nodeShouldRunDaemonPod`: the node matches the pod's node selector and required affinity
+//!   and its NoSchedule/NoExecute taints are tolerated, with the tolerations the controller
+//!   adds), pinned to that node with required affinity on `metadata.name`, as
+//!   `ReplaceDaemonSetPodNodeNameNodeAffinity` does. docs/kubernetes.md#controllers.
+
+use cascade_model::{
+    Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod, PriorityClasses, Requirement, Rng,
+    TaintEffect, Toleration, TolerationOperator, Workload, WorkloadKind,
+};
+
+/// The characters of a generated name's suffix (apimachinery's rand.String alphabet: no
+/// vowels, no confusable digits).
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn suffix(rng: &mut Rng) -> String {
+    (0..5)
+        .map(|_| {
+            let i = usize::try_from(rng.below(SUFFIX_ALPHABET.len() as u64))
+                .expect("an index below the alphabet's length");
+            char::from(SUFFIX_ALPHABET[i])
+        })
+        .collect()
+}
+
+/// The tolerations the DaemonSet controller adds to every daemon pod
+/// (AddOrUpdateDaemonPodTolerations, v1.33).
+fn daemon_tolerations() -> Vec<Toleration> {
+    [
+        ("node.kubernetes.io/not-ready", TaintEffect::NoExecute),
+        ("node.kubernetes.io/unreachable", TaintEffect::NoExecute),
+        ("node.kubernetes.io/disk-pressure", TaintEffect::NoSchedule),
+        (
+            "node.kubernetes.io/memory-pressure",
+            TaintEffect::NoSchedule,
+        ),
+        ("node.kubernetes.io/pid-pressure", TaintEffect::NoSchedule),
+        ("node.kubernetes.io/unschedulable", TaintEffect::NoSchedule),
+    ]
+    .into_iter()
+    .map(|(key, effect)| Toleration {
+        key: key.into(),
+        operator: TolerationOperator::Exists,
+        value: String::new(),
+        effect: Some(effect),
+        toleration_seconds: None,
+    })
+    .collect()
+}
+
+fn should_run_daemon_pod(pod: &Pod, node: &Node) -> bool {
+    let selector_ok = pod
+        .node_selector
+        .iter()
+        .all(|(k, v)| node.labels.get(k) == Some(v));
+    let affinity_ok = pod
+        .required_node_affinity
+        .as_ref()
+        .is_none_or(|a| a.terms.iter().any(|t| t.matches(&node.name, &node.labels)));
+    let taints_ok = node.taints.iter().all(|t| {
+        t.effect == TaintEffect::PreferNoSchedule || pod.tolerations.iter().any(|x| x.tolerates(t))
+    });
+    selector_ok && affinity_ok && taints_ok
+}
+
+/// Pins a daemon pod to `node`: every required term gets `metadata.name In [node]` as its only
+/// field requirement (a pod without required affinity gets one term with just that).
+fn pin_to_node(pod: &mut Pod, node: &str) {
+    let pin = vec![Requirement::In(
+        "metadata.name".into(),
+        vec![node.to_string()],
+    )];
+    match &mut pod.required_node_affinity {
+        Some(a) if !a.terms.is_empty() => {
+            for t in &mut a.terms {
+                t.match_fields = pin.clone();
+            }
+        }
+        _ => {
+            pod.required_node_affinity = Some(NodeSelector {
+                terms: vec![NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: pin,
+                }],
+            })
+        }
+    }
+}
+
+/// The pods `w` would have, admitted against `classes`, in creation order.
+pub fn workload_pods(
+    w: &Workload,
+    classes: &PriorityClasses,
+    nodes: &[Node],
+    rng: &mut Rng,
+) -> Result<Vec<Pod>, cascade_model::AdmissionError> {
+    let template = w.template.admit(classes)?;
+    let owner = OwnerRef {
+        kind: match w.kind {
+            // A Deployment's pods are owned by its ReplicaSet; the Deployment is what the user
+            // wrote, so it names the owner here.
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        }
+        .into(),
+        name: w.name.clone(),
+    };
+    let make = |name: String| {
+        let mut p = template.clone();
+        p.name = name;
+        p.namespace = w.namespace.clone();
+        p.owner = Some(owner.clone());
+        p
+    };
+    let replicas = usize::try_from(w.replicas).unwrap_or(0);
+    Ok(match w.kind {
+        WorkloadKind::Deployment | WorkloadKind::ReplicaSet => (0..replicas)
+            .map(|_| make(format!("{}-{}", w.name, suffix(rng))))
+            .collect(),
+        WorkloadKind::StatefulSet => (0..replicas)
+            .map(|i| make(format!("{}-{i}", w.name)))
+            .collect(),
+        WorkloadKind::DaemonSet => {
+            let mut t = template.clone();
+            t.tolerations.extend(daemon_tolerations());
+            nodes
+                .iter()
+                .filter(|n| should_run_daemon_pod(&t, n))
+                .map(|n| {
+                    let mut p = make(format!("{}-{}", w.name, suffix(rng)));
+                    p.tolerations.clone_from(&t.tolerations);
+                    pin_to_node(&mut p, &n.name);
+                    p
+                })
+                .collect()
+        }
+    })
+}
