@@ -37,8 +37,8 @@ impl World {
         }
         match admission {
             Admission::NoEndpoints => {
-                if let Some(r) = self.requests.get_mut(id) {
-                    r.no_endpoints = true;
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.no_endpoints = true;
                 }
                 return self.server_finished(now, id, false, out);
             }
@@ -46,8 +46,8 @@ impl World {
                 let s = self.endpoints.get_mut(svc);
                 s.stats.rejected += 1;
                 let throttled = s.spec.reject_status == 429;
-                if let Some(r) = self.requests.get_mut(id) {
-                    r.throttled = throttled;
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.throttled = throttled;
                 }
                 return self.server_finished(now, id, false, out);
             }
@@ -71,7 +71,7 @@ impl World {
                 self.check_memory(now, svc, replica, out);
             }
         }
-        if timeout.is_finite() && self.requests.get(id).is_some_and(|r| !r.answered) {
+        if timeout.is_finite() && self.requests.get(id).is_some_and(|req| !req.answered) {
             out.at(now + secs(timeout), SvcEv::Timeout(id));
         }
     }
@@ -117,7 +117,7 @@ impl World {
 
     /// A worker finishes a request (unless its process died since).
     pub(crate) fn complete(&mut self, now: Time, id: ReqId, out: &mut Out) {
-        let Some(req) = self.requests.get(id).filter(|r| !r.left) else {
+        let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
             return;
         };
         let (svc, arrived, origin) = (req.svc, req.arrived, req.origin);
@@ -192,7 +192,7 @@ impl World {
     /// The origin's timeout: it gives up; the server still holds the request and will serve
     /// it for nobody (the work a metastable overload wastes).
     pub(crate) fn timeout(&mut self, now: Time, id: ReqId, out: &mut Out) {
-        if self.requests.get(id).is_some_and(|r| !r.answered) {
+        if self.requests.get(id).is_some_and(|req| !req.answered) {
             self.respond(now, id, false, out);
         }
     }

@@ -95,11 +95,11 @@ impl Rings {
     /// The ingesters a starting pod is, one per ring whose selector picks it.
     pub fn ingesters_of(&mut self, info: &PodInfo) -> Vec<(RingIdx, IngesterId)> {
         let mut found = Vec::new();
-        for (i, rr) in self.rings.iter_mut().enumerate() {
-            if rr.spec.selector.matches_meta(&info.namespace, &info.labels) {
+        for (i, rt) in self.rings.iter_mut().enumerate() {
+            if rt.spec.selector.matches_meta(&info.namespace, &info.labels) {
                 let key = format!("{}/{}", info.namespace, info.name);
-                let next = rr.ids.len() as IngesterId;
-                let id = *rr.ids.entry(key).or_insert(next);
+                let next = rt.ids.len() as IngesterId;
+                let id = *rt.ids.entry(key).or_insert(next);
                 found.push((RingIdx::at(i), id));
             }
         }
@@ -122,8 +122,8 @@ impl Rings {
         name: &str,
         out: &mut Out,
     ) {
-        let rr = self.get_mut(ring);
-        let ing = rr.ingesters.entry(id).or_default();
+        let rt = self.get_mut(ring);
+        let ing = rt.ingesters.entry(id).or_default();
         ing.pod = Some(pod);
         ing.alive = true;
         ing.gen += 1;
@@ -133,21 +133,21 @@ impl Rings {
         // A new process reaches the store unless its node is told to be cut off.
         ing.cut_off = false;
         let gen = ing.gen;
-        rr.ring.register(id, now);
-        rr.dirty = true;
-        if rr.ring.tokens_of(id) > 0 {
+        rt.ring.register(id, now);
+        rt.dirty = true;
+        if rt.ring.tokens_of(id) > 0 {
             // The lifecycler finds its own entry and tokens ("we exist in the ring, so assume
             // the ring is right") and serves at once.
-            rr.ring.set_state(id, IngesterState::Active);
+            rt.ring.set_state(id, IngesterState::Active);
             out.log(
                 "IngesterActive",
-                format!("ingester/{}/{name}", rr.name),
+                format!("ingester/{}/{name}", rt.name),
                 "rejoined the ring with its tokens".into(),
             );
         } else {
-            rr.ring.set_state(id, IngesterState::Pending);
+            rt.ring.set_state(id, IngesterState::Pending);
             out.at(
-                now + secs(rr.spec.join_after_seconds),
+                now + secs(rt.spec.join_after_seconds),
                 SvcEv::Ingester {
                     ring,
                     id,
@@ -168,8 +168,8 @@ impl Rings {
         cut_off: bool,
         out: &mut Out,
     ) {
-        let rr = self.get_mut(ring);
-        let Some(ing) = rr.ingesters.get_mut(&id) else {
+        let rt = self.get_mut(ring);
+        let Some(ing) = rt.ingesters.get_mut(&id) else {
             return;
         };
         if ing.cut_off == cut_off {
@@ -177,12 +177,12 @@ impl Rings {
         }
         // Bring its heartbeat up to now while it still reaches the store.
         if cut_off && ing.alive {
-            rr.ring.heartbeat(id, now);
+            rt.ring.heartbeat(id, now);
         }
         ing.cut_off = cut_off;
-        rr.dirty = true;
+        rt.dirty = true;
         if cut_off {
-            let stale = now + secs(rr.spec.heartbeat_timeout_seconds) + Time(1);
+            let stale = now + secs(rt.spec.heartbeat_timeout_seconds) + Time(1);
             out.at(stale, SvcEv::RingHealth { ring });
         }
     }
@@ -191,19 +191,19 @@ impl Rings {
     /// JOINING one has nothing to hand over and is gone. True if the process will report its
     /// own exit ([`Effect::Exited`]).
     pub fn terminating(&mut self, now: Time, ring: RingIdx, id: IngesterId, out: &mut Out) -> bool {
-        let rr = self.get_mut(ring);
-        let Some(ing) = rr.ingesters.get_mut(&id) else {
+        let rt = self.get_mut(ring);
+        let Some(ing) = rt.ingesters.get_mut(&id) else {
             return false;
         };
         if !ing.alive || ing.leaving {
             return ing.alive && ing.leaving;
         }
-        match rr.ring.state(id) {
-            Some(IngesterState::Active) if rr.ring.tokens_of(id) > 0 => {
+        match rt.ring.state(id) {
+            Some(IngesterState::Active) if rt.ring.tokens_of(id) > 0 => {
                 ing.leaving = true;
                 ing.transfer_retries = 0;
-                rr.ring.set_state(id, IngesterState::Leaving);
-                rr.dirty = true;
+                rt.ring.set_state(id, IngesterState::Leaving);
+                rt.dirty = true;
                 self.try_transfer(now, ring, id, out);
                 true
             }
@@ -213,8 +213,8 @@ impl Rings {
                 ing.alive = false;
                 ing.gen += 1;
                 ing.receiving = false;
-                rr.ring.remove(id);
-                rr.dirty = true;
+                rt.ring.remove(id);
+                rt.dirty = true;
                 false
             }
         }
@@ -223,8 +223,8 @@ impl Rings {
     /// The process died without hand-over or flush: its in-memory samples are lost, and its
     /// entry (if it has tokens) stays with a frozen heartbeat until it goes stale.
     pub fn died(&mut self, now: Time, ring: RingIdx, id: IngesterId, out: &mut Out) {
-        let rr = self.get_mut(ring);
-        let Some(ing) = rr.ingesters.get_mut(&id) else {
+        let rt = self.get_mut(ring);
+        let Some(ing) = rt.ingesters.get_mut(&id) else {
             return;
         };
         if !ing.alive {
@@ -235,19 +235,19 @@ impl Rings {
         ing.receiving = false;
         ing.leaving = false;
         let lost = std::mem::take(&mut ing.held);
-        rr.samples_lost += lost;
-        rr.dirty = true;
-        if rr.ring.tokens_of(id) == 0 {
-            rr.ring.remove(id);
+        rt.samples_lost += lost;
+        rt.dirty = true;
+        if rt.ring.tokens_of(id) == 0 {
+            rt.ring.remove(id);
         } else {
             // Its entry stays, heartbeat frozen: unhealthy once the timeout passes.
-            rr.ring.heartbeat(id, now);
-            let stale = now + secs(rr.spec.heartbeat_timeout_seconds) + Time(1);
+            rt.ring.heartbeat(id, now);
+            let stale = now + secs(rt.spec.heartbeat_timeout_seconds) + Time(1);
             out.at(stale, SvcEv::RingHealth { ring });
         }
         out.log(
             "IngesterDied",
-            rr.ingester_name(id),
+            rt.ingester_name(id),
             format!("process died without hand-over or flush; {lost:.0} in-memory samples lost"),
         );
     }
@@ -255,43 +255,43 @@ impl Rings {
     /// A leaving ingester looks for a PENDING one to hand its series to (`transferOut`),
     /// retrying up to `maxTransferRetries`, then flushes instead.
     fn try_transfer(&mut self, now: Time, ring: RingIdx, id: IngesterId, out: &mut Out) {
-        let rr = self.get_mut(ring);
-        let Some(gen) = rr.ingesters.get(&id).map(|i| i.gen) else {
+        let rt = self.get_mut(ring);
+        let Some(gen) = rt.ingesters.get(&id).map(|i| i.gen) else {
             return;
         };
-        let target = rr.ingesters.iter().find_map(|(&to, ing)| {
+        let target = rt.ingesters.iter().find_map(|(&to, ing)| {
             (to != id
                 && ing.alive
                 && !ing.leaving
                 && !ing.receiving
-                && rr.ring.state(to) == Some(IngesterState::Pending))
+                && rt.ring.state(to) == Some(IngesterState::Pending))
             .then_some((to, ing.gen))
         });
         let (after, step) = match target {
             Some((to, to_gen)) => {
-                if let Some(t) = rr.ingesters.get_mut(&to) {
+                if let Some(t) = rt.ingesters.get_mut(&to) {
                     t.receiving = true;
                 }
-                rr.ring.set_state(to, IngesterState::Joining);
+                rt.ring.set_state(to, IngesterState::Joining);
                 (
-                    rr.spec.transfer_seconds,
+                    rt.spec.transfer_seconds,
                     IngesterStep::TransferDone { to, to_gen },
                 )
             }
             None => {
-                let retries = rr.ingesters.get_mut(&id).map_or(u32::MAX, |i| {
+                let retries = rt.ingesters.get_mut(&id).map_or(u32::MAX, |i| {
                     i.transfer_retries += 1;
                     i.transfer_retries
                 });
-                if retries <= rr.spec.max_transfer_retries {
-                    (rr.spec.transfer_retry_seconds, IngesterStep::TransferRetry)
+                if retries <= rt.spec.max_transfer_retries {
+                    (rt.spec.transfer_retry_seconds, IngesterStep::TransferRetry)
                 } else {
                     out.log(
                         "IngesterFlushing",
-                        rr.ingester_name(id),
+                        rt.ingester_name(id),
                         "no PENDING ingester to hand over to: flushing chunks to the store".into(),
                     );
-                    (rr.spec.flush_seconds, IngesterStep::FlushDone)
+                    (rt.spec.flush_seconds, IngesterStep::FlushDone)
                 }
             }
         };
@@ -316,8 +316,8 @@ impl Rings {
         step: IngesterStep,
         out: &mut Out,
     ) {
-        let rr = &mut self.rings[ring.ix()];
-        let current = rr
+        let rt = &mut self.rings[ring.ix()];
+        let current = rt
             .ingesters
             .get(&id)
             .is_some_and(|i| i.alive && i.gen == gen);
@@ -326,51 +326,51 @@ impl Rings {
         }
         match step {
             IngesterStep::JoinAfter => {
-                let receiving = rr.ingesters.get(&id).is_some_and(|i| i.receiving);
-                if rr.ring.state(id) == Some(IngesterState::Pending) && !receiving {
-                    rr.ring.claim_random_tokens(id, &mut self.rng);
-                    rr.ring.set_state(id, IngesterState::Active);
-                    rr.dirty = true;
+                let receiving = rt.ingesters.get(&id).is_some_and(|i| i.receiving);
+                if rt.ring.state(id) == Some(IngesterState::Pending) && !receiving {
+                    rt.ring.claim_random_tokens(id, &mut self.rng);
+                    rt.ring.set_state(id, IngesterState::Active);
+                    rt.dirty = true;
                     out.log(
                         "IngesterActive",
-                        rr.ingester_name(id),
+                        rt.ingester_name(id),
                         "no hand-over within join_after: claimed new tokens".into(),
                     );
                 }
             }
             IngesterStep::TransferRetry => self.try_transfer(now, ring, id, out),
             IngesterStep::TransferDone { to, to_gen } => {
-                let receiver_ok = rr
+                let receiver_ok = rt
                     .ingesters
                     .get(&to)
                     .is_some_and(|t| t.alive && t.gen == to_gen && t.receiving);
                 if !receiver_ok {
                     return self.try_transfer(now, ring, id, out);
                 }
-                rr.ring.transfer_tokens(id, to);
-                rr.ring.set_state(to, IngesterState::Active);
-                rr.ring.remove(id);
-                rr.dirty = true;
-                let held = rr.take_held(id);
-                rr.samples_transferred += held;
-                if let Some(t) = rr.ingesters.get_mut(&to) {
+                rt.ring.transfer_tokens(id, to);
+                rt.ring.set_state(to, IngesterState::Active);
+                rt.ring.remove(id);
+                rt.dirty = true;
+                let held = rt.take_held(id);
+                rt.samples_transferred += held;
+                if let Some(t) = rt.ingesters.get_mut(&to) {
                     t.held += held;
                     t.receiving = false;
                 }
-                let to_name = rr.ingester_name(to);
+                let to_name = rt.ingester_name(to);
                 out.log(
                     "IngesterHandedOver",
-                    rr.ingester_name(id),
+                    rt.ingester_name(id),
                     format!("handed {held:.0} in-memory samples and its tokens to {to_name}"),
                 );
-                rr.exited(id, out);
+                rt.exited(id, out);
             }
             IngesterStep::FlushDone => {
-                let held = rr.take_held(id);
-                rr.samples_flushed += held;
-                rr.ring.remove(id);
-                rr.dirty = true;
-                rr.exited(id, out);
+                let held = rt.take_held(id);
+                rt.samples_flushed += held;
+                rt.ring.remove(id);
+                rt.dirty = true;
+                rt.exited(id, out);
             }
         }
     }
@@ -378,17 +378,17 @@ impl Rings {
     /// The ring's write availability now, recomputed if it changed (live ingesters heartbeat
     /// continuously; dead ones keep the heartbeat of their death).
     pub fn availability(&mut self, now: Time, ring: RingIdx) -> f64 {
-        let rr = self.get_mut(ring);
-        if rr.dirty {
-            for (&id, ing) in &rr.ingesters {
+        let rt = self.get_mut(ring);
+        if rt.dirty {
+            for (&id, ing) in &rt.ingesters {
                 if ing.alive && !ing.cut_off {
-                    rr.ring.heartbeat(id, now);
+                    rt.ring.heartbeat(id, now);
                 }
             }
-            rr.availability = rr.ring.write_availability(now);
-            rr.dirty = false;
+            rt.availability = rt.ring.write_availability(now);
+            rt.dirty = false;
         }
-        rr.availability
+        rt.availability
     }
 
     /// Every ring's availability brought up to now.
@@ -406,22 +406,22 @@ impl Rings {
 
     /// Accepted samples go to RF ingesters each; spread evenly over the ACTIVE ones.
     pub fn deposit(&mut self, ring: RingIdx, samples: f64) {
-        let rr = self.get_mut(ring);
-        let active: Vec<IngesterId> = rr
+        let rt = self.get_mut(ring);
+        let active: Vec<IngesterId> = rt
             .ring
             .ingesters()
             .filter(|(id, s)| {
-                *s == IngesterState::Active && rr.ingesters.get(id).is_some_and(|i| i.alive)
+                *s == IngesterState::Active && rt.ingesters.get(id).is_some_and(|i| i.alive)
             })
             .map(|(id, _)| id)
             .collect();
         if active.is_empty() {
             return;
         }
-        let copies = f64::from(rr.spec.replication_factor).min(active.len() as f64);
+        let copies = f64::from(rt.spec.replication_factor).min(active.len() as f64);
         let each = samples * copies / active.len() as f64;
         for id in active {
-            if let Some(i) = rr.ingesters.get_mut(&id) {
+            if let Some(i) = rt.ingesters.get_mut(&id) {
                 i.held += each;
             }
         }

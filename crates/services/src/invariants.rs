@@ -27,22 +27,22 @@ impl World {
             let name = &s.name;
             let workers = s.spec.workers_per_replica as usize;
             let cap = s.spec.queue_capacity as usize;
-            for (r, rep) in s.replicas.iter().enumerate() {
+            for (replica, rep) in s.replicas.iter().enumerate() {
                 if rep.in_service.len() > workers {
                     return Err(format!(
-                        "service {name} replica {r}: {} requests in service, {workers} workers",
+                        "service {name} replica {replica}: {} requests in service, {workers} workers",
                         rep.in_service.len()
                     ));
                 }
                 if rep.queue.len() > cap {
                     return Err(format!(
-                        "service {name} replica {r}: {} queued, capacity {cap}",
+                        "service {name} replica {replica}: {} queued, capacity {cap}",
                         rep.queue.len()
                     ));
                 }
                 if !rep.alive && (rep.requests() > 0 || rep.routable) {
                     return Err(format!(
-                        "service {name} replica {r}: dead but holds {} requests (routable: {})",
+                        "service {name} replica {replica}: dead but holds {} requests (routable: {})",
                         rep.requests(),
                         rep.routable
                     ));
@@ -50,7 +50,7 @@ impl World {
             }
             let listed: BTreeSet<u32> = s.routable.iter().copied().collect();
             let routable: BTreeSet<u32> = (0..s.replicas.len() as u32)
-                .filter(|&r| s.replicas[r as usize].routable)
+                .filter(|&replica| s.replicas[replica as usize].routable)
                 .collect();
             if listed.len() != s.routable.len() || listed != routable {
                 return Err(format!(
@@ -86,31 +86,31 @@ impl World {
                 }
             }
         }
-        for rr in self.rings.iter() {
-            rr.ring
+        for rt in self.rings.iter() {
+            rt.ring
                 .check_invariants()
-                .map_err(|e| format!("ring {}: {e}", rr.name))?;
-            if let Some((id, _)) = rr
+                .map_err(|e| format!("ring {}: {e}", rt.name))?;
+            if let Some((id, _)) = rt
                 .ingesters
                 .iter()
                 .find(|(_, i)| !i.alive && (i.leaving || i.receiving))
             {
                 return Err(format!(
                     "ring {}: ingester {id} is dead but leaving or receiving",
-                    rr.name
+                    rt.name
                 ));
             }
         }
         for (pod, link) in &self.pods {
-            let bad_replica = link.replicas.iter().any(|&(svc, r)| {
+            let bad_replica = link.replicas.iter().any(|&(svc, replica)| {
                 svc.ix() >= self.endpoints.len()
-                    || r as usize >= self.endpoints.get(svc).replicas.len()
+                    || replica as usize >= self.endpoints.get(svc).replicas.len()
             });
             let bad_ring = link.ingesters.iter().any(|&(ring, id)| {
                 self.rings
                     .iter()
                     .nth(ring.ix())
-                    .is_none_or(|rr| !rr.ingesters.contains_key(&id))
+                    .is_none_or(|rt| !rt.ingesters.contains_key(&id))
             });
             if bad_replica || bad_ring {
                 return Err(format!(
@@ -126,20 +126,23 @@ impl World {
     fn check_requests(&self) -> Result<(), String> {
         let mut held = BTreeSet::new();
         for (i, s) in self.endpoints.iter().enumerate() {
-            for (r, rep) in s.replicas.iter().enumerate() {
+            for (replica, rep) in s.replicas.iter().enumerate() {
                 for id in rep.in_service.iter().chain(rep.queue.iter()) {
                     if !held.insert(*id) {
                         return Err(format!("{id:?} is held twice"));
                     }
                     let Some(req) = self.requests.get(*id) else {
                         return Err(format!(
-                            "service {} replica {r} holds {id:?}, which is not in flight",
+                            "service {} replica {replica} holds {id:?}, which is not in flight",
                             s.name
                         ));
                     };
-                    if req.left || req.svc.ix() != i || req.replica != Some((r as u32, rep.gen)) {
+                    if req.left
+                        || req.svc.ix() != i
+                        || req.replica != Some((replica as u32, rep.gen))
+                    {
                         return Err(format!(
-                            "service {} replica {r} (life {}) holds {id:?}, which is {req:?}",
+                            "service {} replica {replica} (life {}) holds {id:?}, which is {req:?}",
                             s.name, rep.gen
                         ));
                     }

@@ -129,8 +129,8 @@ impl ServiceMetrics {
         }
         rings.refresh(now);
         if measured {
-            for (rr, (sum, n)) in rings.iter().zip(&mut self.ring_availability) {
-                *sum += rr.availability();
+            for (rt, (sum, n)) in rings.iter().zip(&mut self.ring_availability) {
+                *sum += rt.availability();
                 *n += 1;
             }
         }
@@ -187,15 +187,15 @@ impl ServiceMetrics {
             ));
             row.push((format!("{}_requests_in_flight", s.name), in_flight as f64));
         }
-        for rr in v.rings.iter() {
-            let active = rr
+        for rt in v.rings.iter() {
+            let active = rt
                 .ring
                 .ingesters()
                 .filter(|(_, s)| *s == IngesterState::Active)
                 .count();
-            row.push((format!("{}_write_availability", rr.name), rr.availability()));
-            row.push((format!("{}_active_ingesters", rr.name), active as f64));
-            row.push((format!("{}_ring_members", rr.name), rr.ring.len() as f64));
+            row.push((format!("{}_write_availability", rt.name), rt.availability()));
+            row.push((format!("{}_active_ingesters", rt.name), active as f64));
+            row.push((format!("{}_ring_members", rt.name), rt.ring.len() as f64));
         }
         for (fleet, qps) in v.fleets.iter().zip(&self.fleet_qps) {
             let shards: u32 = fleet.servers.iter().map(|s| s.shards).sum();
@@ -238,7 +238,7 @@ impl ServiceMetrics {
             let failed = v.fleets.iter().map(|f| f.failed).sum();
             let written: f64 = v.fleets.iter().map(|f| f.samples_written).sum();
             let lost: f64 = v.fleets.iter().map(|f| f.samples_lost).sum::<f64>()
-                + v.rings.iter().map(|r| r.samples_lost).sum::<f64>();
+                + v.rings.iter().map(|rt| rt.samples_lost).sum::<f64>();
             t.push(("write_requests".into(), requests));
             t.push(("write_requests_failed".into(), failed));
             t.push(("samples_written".into(), written.round() as u64));
@@ -248,14 +248,14 @@ impl ServiceMetrics {
                 self.write_outage_seconds.round() as u64,
             ));
         }
-        for r in v.rings.iter() {
+        for rt in v.rings.iter() {
             t.push((
-                format!("{}_samples_transferred", r.name),
-                r.samples_transferred.round() as u64,
+                format!("{}_samples_transferred", rt.name),
+                rt.samples_transferred.round() as u64,
             ));
             t.push((
-                format!("{}_samples_flushed", r.name),
-                r.samples_flushed.round() as u64,
+                format!("{}_samples_flushed", rt.name),
+                rt.samples_flushed.round() as u64,
             ));
         }
         for (c, lv) in v.clients.iter().zip(&self.clients) {
@@ -309,9 +309,9 @@ impl ServiceMetrics {
     /// Fractions for summary.json's `ratios`.
     pub fn ratios(&self, v: View<'_>) -> Vec<(String, f64)> {
         let mut q = Vec::new();
-        for (r, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
+        for (rt, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
             let a = if *n > 0 { sum / f64::from(*n) } else { 1.0 };
-            q.push((format!("{}_write_availability", r.name), a));
+            q.push((format!("{}_write_availability", rt.name), a));
         }
         if !v.fleets.is_empty() {
             let a = if self.sampled_intervals > 0 {
