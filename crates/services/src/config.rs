@@ -114,7 +114,7 @@ impl Default for ServiceSpec {
 }
 
 /// A Cortex ring (cortexproject/cortex pkg/ring and pkg/ingester, 2019; see
-/// ../shared/reference/cortex-and-clients.md) whose ingesters are the pods the selector picks.
+/// docs/cortex-and-prometheus.md) whose ingesters are the pods the selector picks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RingSpec {
@@ -197,7 +197,7 @@ impl Default for Backoff {
 
 /// A fleet of Prometheus servers, each with its own remote_write queue manager
 /// (prometheus/storage/remote/queue_manager.go, 2.8+ reading from the WAL). Defaults are the
-/// 2019 queue_config (../shared/reference/cortex-and-clients.md).
+/// 2019 queue_config (docs/cortex-and-prometheus.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RemoteWriteSpec {

@@ -10,15 +10,32 @@
 //! choices as they were.
 
 pub mod backoff;
+mod clients;
 pub mod config;
+mod contract;
+mod endpoints;
+mod flow;
+mod ingesters;
+mod invariants;
+mod metrics;
+mod remote_write;
+mod requests;
 mod service;
+mod validate;
 mod world;
 
+pub use clients::ClientAttempt;
 pub use config::{
     Backoff, ClientSpec, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
     ServicesConfig,
 };
-pub use world::{Batch, Effect, IngesterStep, Out, PodInfo, PodRef, ReqId, SvcEv, World};
+pub use contract::{
+    ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,
+    SvcEv,
+};
+pub use remote_write::Batch;
+pub use validate::validate;
+pub use world::World;
 
 #[cfg(test)]
 mod tests;

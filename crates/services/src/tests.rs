@@ -90,7 +90,10 @@ impl Driver {
             let next_event = self.queue.peek().map(|Reverse((t, _, _))| *t);
             if next_sample <= until && next_event.is_none_or(|t| t >= next_sample) {
                 self.now = next_sample;
-                let row = self.world.sample(self.now);
+                self.world.roll_interval(self.now);
+                let row = self.world.sample();
+                assert_eq!(self.world.sample(), row, "sampling only reads");
+                self.check();
                 rows.push((self.now.as_secs_f64(), row.into_iter().collect()));
                 next_sample = next_sample + Time::from_secs_f64(interval);
                 continue;
@@ -106,7 +109,30 @@ impl Driver {
             }
         }
         self.now = until;
+        self.check();
         rows
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.world.check_invariants() {
+            panic!("at {:?}: {e}", self.now);
+        }
+    }
+
+    /// Runs events until `until` (no samples), checking the invariants after every one.
+    fn run_checked(&mut self, until: f64) {
+        let until = Time::from_secs_f64(until);
+        while let Some(Reverse((t, _, i))) = self.queue.peek().copied() {
+            if t > until {
+                break;
+            }
+            self.queue.pop();
+            self.now = t;
+            let ev = self.events[i].take().expect("event once");
+            self.call(|w, now, out| w.handle(now, ev, out));
+            self.check();
+        }
+        self.now = until;
     }
 
     fn total(&self, name: &str) -> u64 {
@@ -727,4 +753,148 @@ fn internal_work_loads_a_service_without_retries() {
         .map(|(_, r)| r["consul_latency_p99_seconds"])
         .fold(0.0, f64::max);
     assert!((4.0..=6.5).contains(&worst), "{worst}");
+}
+
+// ---- invariants ----
+
+/// A proxy under a flood, OOM-killed, restarted, cut off and healed, with a client retrying,
+/// a remote_write fleet through it and internal work: the invariants hold after every event.
+fn turbulent() -> Driver {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "proxy".into(),
+        ServiceSpec {
+            selector: selector("proxy"),
+            workers_per_replica: 2,
+            service_seconds: 0.05,
+            queue_capacity: 20,
+            queue_timeout_seconds: Some(0.5),
+            memory_base: cascade_manifest::quantity::Bytes(100),
+            memory_per_request: cascade_manifest::quantity::Bytes(10),
+            memory_limit: cascade_manifest::quantity::Bytes(300),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "proxy".into(),
+            rate_per_second: 60.0,
+            requests_per_call: 2,
+            timeout_seconds: 0.3,
+            max_retries: 2,
+            ..ClientSpec::default()
+        },
+    );
+    cfg.remote_write.insert(
+        "prom".into(),
+        RemoteWriteSpec {
+            target: "proxy".into(),
+            servers: 2,
+            samples_per_second: 500.0,
+            ..RemoteWriteSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 31);
+    d.ready_pod(1, "proxy-0", "proxy");
+    d.ready_pod(2, "proxy-1", "proxy");
+    d
+}
+
+#[test]
+fn the_invariants_hold_after_every_event() {
+    let mut d = turbulent();
+    d.call(|w, now, out| w.submit(now, "proxy", 50, out));
+    d.run_checked(20.0);
+    assert!(d.total("proxy_oom_kills") > 0, "the flood kills replicas");
+    // Whatever the OOM kills left, restart both pods; then a partition, then it heals.
+    for (pod, name) in [(1, "proxy-0"), (2, "proxy-1")] {
+        d.call(|w, now, out| w.pod_gone(now, pod, out));
+        d.ready_pod(pod, name, "proxy");
+    }
+    d.check();
+    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    d.run_checked(30.0);
+    d.call(|w, now, out| w.pod_not_ready(now, 1, out));
+    d.call(|w, now, out| w.pod_not_ready(now, 2, out));
+    d.run_checked(40.0);
+    d.call(|w, now, out| w.set_pod_cut_off(now, 1, false, out));
+    d.call(|w, now, out| w.pod_ready(now, 1, out));
+    d.run_checked(50.0);
+    d.call(|w, now, out| w.set_service_reachable(now, "proxy", false, out));
+    d.run_checked(55.0);
+    d.call(|w, now, out| w.set_service_reachable(now, "proxy", true, out));
+    d.run_checked(60.0);
+    d.call(|w, now, out| w.terminating(now, 2, out));
+    d.run_checked(70.0);
+    assert!(d.total("proxy_succeeded") > 0);
+}
+
+#[test]
+fn check_invariants_catches_a_broken_state() {
+    let svc = ServiceIdx(0);
+    let broken = |f: &dyn Fn(&mut World)| {
+        let mut d = turbulent();
+        d.call(|w, now, out| w.submit(now, "proxy", 10, out));
+        d.check();
+        f(&mut d.world);
+        d.world.check_invariants().expect_err("a broken state")
+    };
+    // A request held twice: in service and queued.
+    let e = broken(&|w| {
+        let rep = &mut w.endpoints.get_mut(svc).replicas[0];
+        let id = rep.in_service[0];
+        rep.queue.push_back(id);
+    });
+    assert!(e.contains("held twice"), "{e}");
+    // A request the server left but a replica still holds.
+    let e = broken(&|w| {
+        let id = w.endpoints.get(svc).replicas[0].in_service[0];
+        w.requests.get_mut(id).expect("in flight").left = true;
+    });
+    assert!(e.contains("holds"), "{e}");
+    // A request in flight that no replica holds.
+    let e = broken(&|w| {
+        w.endpoints.get_mut(svc).replicas[0].queue.clear();
+    });
+    assert!(e.contains("not left by the server"), "{e}");
+    // More requests in service than workers.
+    let e = broken(&|w| {
+        let rep = &mut w.endpoints.get_mut(svc).replicas[0];
+        let id = rep.queue.pop_front().expect("queued");
+        rep.in_service.push(id);
+    });
+    assert!(e.contains("workers"), "{e}");
+    // The routable list and the replicas disagree.
+    let e = broken(&|w| w.endpoints.get_mut(svc).routable.push(0));
+    assert!(e.contains("routable list"), "{e}");
+    let e = broken(&|w| w.endpoints.get_mut(svc).replicas[1].routable = false);
+    assert!(e.contains("routable list"), "{e}");
+    // A shard parked on a service that takes connections.
+    let e = broken(&|w| {
+        let t = Time::from_secs_f64(1.0);
+        w.fleets.fill(t, FleetIdx(0), 0);
+        let batch = w.fleets.take_batch(t, FleetIdx(0), 0, true);
+        w.endpoints.park(svc, batch.expect("a batch"), Time::ZERO);
+    });
+    assert!(e.contains("parked"), "{e}");
+}
+
+#[test]
+fn validate_checks_without_building_a_world() {
+    let mut cfg = ServicesConfig::default();
+    assert_eq!(validate(&cfg), Ok(()));
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "nope".into(),
+            ..ClientSpec::default()
+        },
+    );
+    let e = cfg.validate().expect_err("unknown target");
+    assert_eq!(
+        e,
+        "clients.users.target: no service named \"nope\" (declared: none)"
+    );
+    assert_eq!(World::new(cfg, 0).err(), Some(e));
 }

@@ -628,7 +628,7 @@ pub fn load(
         )
     })?;
     // Names the services refer to (a target, a ring, a fault's service) must exist.
-    cascade_services::World::new(params.services_config(), 0).map_err(|e| bad(&file, e))?;
+    cascade_services::validate(&params.services_config()).map_err(|e| bad(&file, e))?;
     let known = |name: &str| params.services.contains_key(name);
     for (i, b) in spec.behaviours.iter().enumerate() {
         let names = b

@@ -1683,9 +1683,10 @@ impl<'a> Simulation<'a> {
         .collect();
         self.gossip_sample(&mut row);
         if !self.services.is_empty() {
+            self.services.roll_interval(t);
             row.extend(
                 self.services
-                    .sample(t)
+                    .sample()
                     .into_iter()
                     .map(|(k, v)| (k.into(), v)),
             );

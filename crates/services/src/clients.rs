@@ -1,0 +1,281 @@
+//! Open-loop clients: logical calls arrive as a Poisson process whatever happens to earlier
+//! ones, each fans out to `requestsPerCall` requests, an answer may come from a client-side
+//! cache, and failed requests are retried on the client's backoff policy. A client that
+//! protects itself by sealing (Vault on Consul) stops sending once its calls have failed
+//! long enough, until an operator unseals it.
+
+use crate::backoff;
+use crate::config::ClientSpec;
+use crate::contract::{secs, ClientIdx, Out, ServiceIdx, SvcEv};
+use cascade_engine::Time;
+use cascade_model::Rng;
+use std::collections::BTreeMap;
+
+/// One request of a client's logical call and where it is in its retries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientAttempt {
+    pub(crate) client: ClientIdx,
+    /// The cache key the call looked up.
+    key: u32,
+    /// The logical call it belongs to.
+    call: u32,
+    /// Attempts so far after the first.
+    attempt: u32,
+    prev_delay: f64,
+}
+
+/// What a client has counted over the run.
+#[derive(Debug, Default)]
+pub(crate) struct ClientCounts {
+    pub calls: u64,
+    pub cache_hits: u64,
+    pub requests: u64,
+    pub succeeded: u64,
+    pub gave_up: u64,
+    pub calls_failed: u64,
+    pub calls_ok: u64,
+}
+
+/// What a client has counted since the last sample.
+#[derive(Debug, Default)]
+pub(crate) struct ClientInterval {
+    pub requests: u64,
+    pub succeeded: u64,
+    pub calls_failed: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientRt {
+    pub name: String,
+    pub spec: ClientSpec,
+    pub target: ServiceIdx,
+    /// Per cache key, until when the cached answer is fresh.
+    cache: Vec<Time>,
+    pub counts: ClientCounts,
+    pub interval: ClientInterval,
+    /// Calls in progress: requests still out, and whether one of them has failed for good.
+    pub open_calls: BTreeMap<u32, (u32, bool)>,
+    next_call: u32,
+    /// Since when every call has failed (none succeeded since); cleared by a success.
+    failing_since: Option<Time>,
+    /// When it sealed itself (`sealAfterFailingSeconds`): it sends nothing more.
+    pub sealed_at: Option<Time>,
+}
+
+/// Every client of a run.
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    clients: Vec<ClientRt>,
+}
+
+impl Clients {
+    /// `targets`: each client's service, resolved by [`crate::validate`].
+    pub fn new<'a>(
+        specs: impl Iterator<Item = (&'a String, &'a ClientSpec)>,
+        targets: &[ServiceIdx],
+    ) -> Clients {
+        let clients = specs
+            .zip(targets)
+            .map(|((name, spec), &target)| ClientRt {
+                name: name.clone(),
+                target,
+                cache: vec![
+                    Time::ZERO;
+                    if spec.cache_ttl_seconds > 0.0 {
+                        spec.cache_keys.max(1) as usize
+                    } else {
+                        0
+                    }
+                ],
+                spec: spec.clone(),
+                counts: ClientCounts::default(),
+                interval: ClientInterval::default(),
+                open_calls: BTreeMap::new(),
+                next_call: 0,
+                failing_since: None,
+                sealed_at: None,
+            })
+            .collect();
+        Clients { clients }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ClientRt> {
+        self.clients.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut ClientRt> {
+        self.clients.iter_mut()
+    }
+
+    fn get_mut(&mut self, client: ClientIdx) -> &mut ClientRt {
+        &mut self.clients[client.ix()]
+    }
+
+    /// Every client's first call, from its start time on.
+    pub fn start(&mut self, now: Time, rng: &mut Rng, out: &mut Out) {
+        for i in 0..self.clients.len() {
+            let first = secs(self.clients[i].spec.start_seconds).max(now);
+            self.next_arrival(first, ClientIdx::at(i), rng, out);
+        }
+    }
+
+    /// The client's next call, an exponential gap after `from` (Poisson arrivals).
+    fn next_arrival(&self, from: Time, client: ClientIdx, rng: &mut Rng, out: &mut Out) {
+        let rate = self.clients[client.ix()].spec.rate_per_second;
+        if rate > 0.0 {
+            let gap = backoff::exponential(1.0 / rate, rng);
+            out.at(from + secs(gap), SvcEv::ClientArrival { client });
+        }
+    }
+
+    /// An operator unseals a client that sealed itself: it calls again, and seals again if
+    /// its calls keep failing. False if there is no such sealed client.
+    pub fn unseal(&mut self, now: Time, name: &str, rng: &mut Rng, out: &mut Out) -> bool {
+        let Some(i) = self.clients.iter().position(|c| c.name == name) else {
+            return false;
+        };
+        let c = &mut self.clients[i];
+        if c.sealed_at.take().is_none() {
+            return false;
+        }
+        c.failing_since = None;
+        self.next_arrival(now, ClientIdx::at(i), rng, out);
+        true
+    }
+
+    /// The client's next logical call: the next one is scheduled, the cache looked up, and on
+    /// a miss the call opened. Returns the requests to send: one attempt, `n` times.
+    pub fn arrival(
+        &mut self,
+        now: Time,
+        client: ClientIdx,
+        rng: &mut Rng,
+        out: &mut Out,
+    ) -> Option<(ClientAttempt, u32)> {
+        let c = &self.clients[client.ix()];
+        if c.spec.stop_seconds.is_some_and(|s| now >= secs(s)) || c.sealed_at.is_some() {
+            return None;
+        }
+        self.next_arrival(now, client, rng, out);
+        let c = self.get_mut(client);
+        c.counts.calls += 1;
+        let key = if c.cache.is_empty() {
+            0
+        } else {
+            let k = rng.below(c.cache.len() as u64) as u32;
+            if c.cache[k as usize] > now {
+                c.counts.cache_hits += 1;
+                return None;
+            }
+            k
+        };
+        let n = c.spec.requests_per_call;
+        if n == 0 {
+            return None;
+        }
+        let call = c.next_call;
+        c.next_call = c.next_call.wrapping_add(1);
+        c.open_calls.insert(call, (n, false));
+        let a = ClientAttempt {
+            client,
+            key,
+            call,
+            attempt: 0,
+            prev_delay: 0.0,
+        };
+        Some((a, n))
+    }
+
+    /// An attempt goes out: counted, and sent to the returned service with the returned
+    /// timeout.
+    pub fn count_send(&mut self, a: &ClientAttempt) -> (ServiceIdx, f64) {
+        let c = self.get_mut(a.client);
+        c.counts.requests += 1;
+        c.interval.requests += 1;
+        (c.target, c.spec.timeout_seconds)
+    }
+
+    /// A retry's backoff has passed: true if it goes out, false if the client has sealed
+    /// since (the request then fails for good).
+    pub fn retry_due(&mut self, now: Time, a: &ClientAttempt) -> bool {
+        let c = self.get_mut(a.client);
+        if c.sealed_at.is_none() {
+            return true;
+        }
+        c.request_done(now, a.call, false);
+        false
+    }
+
+    /// The outcome of an attempt: a success fills the cache, a failure is retried after the
+    /// backoff or, past `maxRetries`, given up.
+    pub fn answered(
+        &mut self,
+        now: Time,
+        a: ClientAttempt,
+        ok: bool,
+        rng: &mut Rng,
+        out: &mut Out,
+    ) {
+        let c = self.get_mut(a.client);
+        if ok {
+            c.counts.succeeded += 1;
+            c.interval.succeeded += 1;
+            if let Some(slot) = c.cache.get_mut(a.key as usize) {
+                *slot = now + secs(c.spec.cache_ttl_seconds);
+            }
+            c.request_done(now, a.call, true);
+        } else if a.attempt < c.spec.max_retries {
+            let d = backoff::delay(&c.spec.backoff, a.attempt + 1, a.prev_delay, rng);
+            out.at(
+                now + secs(d),
+                SvcEv::ClientRetry(ClientAttempt {
+                    attempt: a.attempt + 1,
+                    prev_delay: d,
+                    ..a
+                }),
+            );
+        } else {
+            c.counts.gave_up += 1;
+            c.request_done(now, a.call, false);
+        }
+    }
+}
+
+impl ClientRt {
+    /// A request of call `call` is finished for good (succeeded, or failed past its retries).
+    /// When the call's last request is in, the call counts as ok or failed, and a client with
+    /// `sealAfterFailingSeconds` seals itself once its calls have failed that long.
+    fn request_done(&mut self, now: Time, call: u32, ok: bool) {
+        let Some(entry) = self.open_calls.get_mut(&call) else {
+            return;
+        };
+        entry.0 = entry.0.saturating_sub(1);
+        entry.1 |= !ok;
+        if entry.0 > 0 {
+            return;
+        }
+        let failed = entry.1;
+        self.open_calls.remove(&call);
+        if failed {
+            self.counts.calls_failed += 1;
+            self.interval.calls_failed += 1;
+            let since = *self.failing_since.get_or_insert(now);
+            if let Some(after) = self.spec.seal_after_failing_seconds {
+                if self.sealed_at.is_none() && (now - since).as_secs_f64() >= after {
+                    self.sealed_at = Some(now);
+                }
+            }
+        } else {
+            self.counts.calls_ok += 1;
+            self.failing_since = None;
+        }
+    }
+}

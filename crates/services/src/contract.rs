@@ -1,0 +1,147 @@
+//! The sans-IO surface of the services: what the caller (cascade-sim) tells [`crate::World`]
+//! about pods, the timers it hands back ([`SvcEv`]) and what the services answer ([`Out`]:
+//! timers to schedule, [`Effect`]s on the cluster). No clock and no I/O behind it.
+
+use crate::clients::ClientAttempt;
+use crate::remote_write::Batch;
+use cascade_engine::Time;
+use cascade_model::Labels;
+use cascade_ring::IngesterId;
+
+/// The caller's name for a pod (cascade-sim's `PodId`).
+pub type PodRef = u32;
+
+slotmap::new_key_type! {
+    /// A request in flight: a slot in the request table and the slot's generation, so that a
+    /// timer for a request already finished (its slot reused) is recognised as stale.
+    pub struct ReqId;
+}
+
+/// Declares a typed index into one of the services' tables (the position of a name in its
+/// `BTreeMap` of the configuration).
+macro_rules! index {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub(crate) u16);
+
+        impl $name {
+            pub(crate) fn ix(self) -> usize {
+                usize::from(self.0)
+            }
+            /// The `i`-th entry (tables are built from the configuration's maps, whose size
+            /// [`crate::validate`] bounds).
+            pub(crate) fn at(i: usize) -> $name {
+                $name(i as u16)
+            }
+        }
+    };
+}
+
+index!(
+    /// A service (`spec.services`), in name order.
+    ServiceIdx
+);
+index!(
+    /// A Cortex ring (`spec.rings`), in name order.
+    RingIdx
+);
+index!(
+    /// A remote_write fleet (`spec.remoteWrite`), in name order.
+    FleetIdx
+);
+index!(
+    /// A client (`spec.clients`), in name order.
+    ClientIdx
+);
+
+/// What the services need to know of a pod whose containers start.
+#[derive(Clone, Debug)]
+pub struct PodInfo {
+    pub name: String,
+    pub namespace: String,
+    pub labels: Labels,
+    /// The container's memory limit in bytes (0: none).
+    pub memory_limit: i64,
+}
+
+/// A step of an ingester's lifecycle (cortex `pkg/ingester/lifecycle.go`, `transfer.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngesterStep {
+    /// `-ingester.join-after` has passed without a hand-over: claim tokens of its own.
+    JoinAfter,
+    /// Try again to find a PENDING ingester to hand the series to.
+    TransferRetry,
+    /// The chunk transfer to `to` is complete.
+    TransferDone { to: IngesterId, to_gen: u32 },
+    /// The flush of in-memory chunks to the store is complete.
+    FlushDone,
+}
+
+/// A timer of the services, scheduled by the caller and handed back to [`crate::World::handle`].
+#[derive(Clone, Debug)]
+pub enum SvcEv {
+    /// A worker finishes a request.
+    Complete(ReqId),
+    /// The client's timeout for a request.
+    Timeout(ReqId),
+    /// A Prometheus server's idle shard looks for a batch (the generation dedupes wakes).
+    ServerWake { rw: FleetIdx, server: u32, gen: u32 },
+    /// A shard resends a failed batch after its backoff.
+    ShardRetry(Batch),
+    /// A fleet's queue managers recompute their shard counts.
+    UpdateShards { rw: FleetIdx },
+    /// A client's next logical request.
+    ClientArrival { client: ClientIdx },
+    /// A client retries a failed request.
+    ClientRetry(ClientAttempt),
+    /// An ingester's lifecycle timer (`gen` guards against a restarted process).
+    Ingester {
+        ring: RingIdx,
+        id: IngesterId,
+        gen: u32,
+        step: IngesterStep,
+    },
+    /// A dead ingester's heartbeat has just gone stale: the ring's health changes.
+    RingHealth { ring: RingIdx },
+}
+
+/// What the services do to the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// The container went past its memory limit: the kubelet's OOM kill and restart.
+    OomKill(PodRef),
+    /// A terminating pod's process has finished its shutdown (hand-over or flush done).
+    Exited(PodRef),
+    /// Something worth a line in the event log.
+    Log {
+        kind: &'static str,
+        object: String,
+        message: String,
+    },
+}
+
+/// Timers to schedule and effects to apply, filled by each call.
+#[derive(Debug, Default)]
+pub struct Out {
+    pub timers: Vec<(Time, SvcEv)>,
+    pub effects: Vec<Effect>,
+}
+
+impl Out {
+    pub(crate) fn at(&mut self, t: Time, ev: SvcEv) {
+        self.timers.push((t, ev));
+    }
+    pub(crate) fn log(&mut self, kind: &'static str, object: String, message: String) {
+        self.effects.push(Effect::Log {
+            kind,
+            object,
+            message,
+        });
+    }
+}
+
+/// Turns seconds into simulated time.
+pub(crate) fn secs(s: f64) -> Time {
+    Time::from_secs_f64(s.max(0.0))
+}

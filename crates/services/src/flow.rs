@@ -1,0 +1,278 @@
+//! The request loop between the parts: a client's call or a remote_write batch becomes a
+//! request to a service, a replica serves, queues or rejects it, a distributor's write asks
+//! the ring for quorum, and the answer goes back to the origin, whose retry policy decides
+//! what happens next. That loop is where retry storms and metastable overload come from:
+//! nothing here scripts them. Each step is the parts' own; this file only wires them, in an
+//! order that keeps every random draw and timer where it was.
+
+use crate::clients::ClientAttempt;
+use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
+use crate::remote_write::{Batch, Next};
+use crate::requests::Origin;
+use crate::service::Admission;
+use crate::world::World;
+use cascade_engine::Time;
+
+impl World {
+    /// Sends a request to a service: a replica picked at random among the routable ones
+    /// (kube-proxy's random endpoint choice), served at once, queued or rejected. Nobody times
+    /// out internal work (an infinite `timeout`).
+    pub(crate) fn send(
+        &mut self,
+        now: Time,
+        svc: ServiceIdx,
+        origin: Origin,
+        timeout: f64,
+        out: &mut Out,
+    ) {
+        let id = self.requests.open(now, svc, origin);
+        let pick = self.rng.next_u64();
+        let s = self.endpoints.get_mut(svc);
+        let admission = s.admit(id, pick);
+        if let Admission::NoEndpoints = admission {
+            s.stats.unavailable += 1;
+        } else {
+            s.stats.arrivals += 1;
+            s.stats.interval_arrivals += 1;
+        }
+        match admission {
+            Admission::NoEndpoints => {
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.no_endpoints = true;
+                }
+                return self.server_finished(now, id, false, out);
+            }
+            Admission::Rejected => {
+                let s = self.endpoints.get_mut(svc);
+                s.stats.rejected += 1;
+                let throttled = s.spec.reject_status == 429;
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.throttled = throttled;
+                }
+                return self.server_finished(now, id, false, out);
+            }
+            Admission::CutOff => {
+                // Nobody will answer: the caller waits out its timeout (internal work, which
+                // has none, fails at once).
+                self.endpoints.get_mut(svc).stats.failed += 1;
+                if !timeout.is_finite() {
+                    return self.server_finished(now, id, false, out);
+                }
+                self.requests.leave(id);
+            }
+            Admission::Serve(replica) => {
+                self.bind(id, svc, replica);
+                let d = self.endpoints.get(svc).service_time(&mut self.rng);
+                out.at(now + secs(d), SvcEv::Complete(id));
+                self.check_memory(now, svc, replica, out);
+            }
+            Admission::Queued(replica) => {
+                self.bind(id, svc, replica);
+                self.check_memory(now, svc, replica, out);
+            }
+        }
+        if timeout.is_finite() && self.requests.get(id).is_some_and(|req| !req.answered) {
+            out.at(now + secs(timeout), SvcEv::Timeout(id));
+        }
+    }
+
+    fn bind(&mut self, id: ReqId, svc: ServiceIdx, replica: u32) {
+        let gen = self.endpoints.get(svc).replicas[replica as usize].gen;
+        self.requests.bind(id, replica, gen);
+    }
+
+    /// Past its memory limit, a replica's container is OOM-killed with every request in it.
+    fn check_memory(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        let s = self.endpoints.get_mut(svc);
+        if !s.over_memory(replica) {
+            return;
+        }
+        let pod = s.replicas[replica as usize].pod;
+        let held = s.replicas[replica as usize].requests();
+        let name = s.name.clone();
+        s.stats.oom_kills += 1;
+        self.kill_replica(now, svc, replica, out);
+        out.log(
+            "ServiceOOMKilled",
+            format!("service/{name}"),
+            format!("a replica holding {held} requests exceeded its memory limit"),
+        );
+        out.effects.push(Effect::OomKill(pod));
+    }
+
+    pub(crate) fn kill_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        let lost = self.endpoints.get_mut(svc).kill(replica);
+        for id in lost {
+            self.endpoints.get_mut(svc).stats.failed += 1;
+            self.server_finished(now, id, false, out);
+        }
+    }
+
+    /// The server is done with a request: its origin, unless it gave up, gets the answer.
+    fn server_finished(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
+        if self.requests.leave(id) {
+            self.respond(now, id, ok, out);
+        }
+    }
+
+    /// A worker finishes a request (unless its process died since).
+    pub(crate) fn complete(&mut self, now: Time, id: ReqId, out: &mut Out) {
+        let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
+            return;
+        };
+        let (svc, arrived, origin) = (req.svc, req.arrived, req.origin);
+        let Some((replica, gen)) = req.replica else {
+            return;
+        };
+        let s = self.endpoints.get_mut(svc);
+        let rep = &mut s.replicas[replica as usize];
+        if rep.gen != gen {
+            return;
+        }
+        if let Some(i) = rep.in_service.iter().position(|x| *x == id) {
+            rep.in_service.swap_remove(i);
+        }
+        if rep.cut_off {
+            // Served, but the answer cannot cross the partition: the caller times out.
+            s.stats.failed += 1;
+            self.requests.leave(id);
+            return self.next_from_queue(now, svc, replica, out);
+        }
+        // A distributor's write: every series in it must reach quorum.
+        let ok = match s.ring {
+            None => true,
+            Some(ring) => {
+                let p = self.rings.write_success_probability(now, ring);
+                let ok = self.rng.unit() < p;
+                if let (true, Origin::RemoteWrite(b)) = (ok, origin) {
+                    self.rings.deposit(ring, f64::from(b.samples));
+                }
+                ok
+            }
+        };
+        let stats = &mut self.endpoints.get_mut(svc).stats;
+        if ok {
+            stats.succeeded += 1;
+            let latency = (now - arrived).as_secs_f64();
+            stats.latency_sum += latency;
+            stats.interval_latency.record(latency);
+        } else {
+            stats.failed += 1;
+        }
+        self.server_finished(now, id, ok, out);
+        self.next_from_queue(now, svc, replica, out);
+    }
+
+    /// A freed worker takes the oldest queued request (shedding those past the queue timeout).
+    fn next_from_queue(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        let spec = &self.endpoints.get(svc).spec;
+        let workers = spec.workers_per_replica as usize;
+        let queue_timeout = spec.queue_timeout_seconds;
+        loop {
+            let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
+            if !rep.alive || rep.in_service.len() >= workers {
+                return;
+            }
+            let Some(next) = rep.queue.pop_front() else {
+                return;
+            };
+            let arrived = self.requests.get(next).map_or(now, |q| q.arrived);
+            if queue_timeout.is_some_and(|t| (now - arrived).as_secs_f64() > t) {
+                self.endpoints.get_mut(svc).stats.shed += 1;
+                self.server_finished(now, next, false, out);
+                continue;
+            }
+            let s = self.endpoints.get_mut(svc);
+            s.replicas[replica as usize].in_service.push(next);
+            let d = s.service_time(&mut self.rng);
+            out.at(now + secs(d), SvcEv::Complete(next));
+        }
+    }
+
+    /// The origin's timeout: it gives up; the server still holds the request and will serve
+    /// it for nobody (the work a metastable overload wastes).
+    pub(crate) fn timeout(&mut self, now: Time, id: ReqId, out: &mut Out) {
+        if self.requests.get(id).is_some_and(|req| !req.answered) {
+            self.respond(now, id, false, out);
+        }
+    }
+
+    /// The origin learns the outcome of an attempt (once: later answers find it answered).
+    fn respond(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
+        let Some(answer) = self.requests.answer(id) else {
+            return;
+        };
+        match answer.origin {
+            Origin::Client(a) => self.clients.answered(now, a, ok, &mut self.rng, out),
+            Origin::Internal => {}
+            Origin::RemoteWrite(batch) => {
+                let refused = answer.no_endpoints && self.endpoints.get(answer.svc).refuses();
+                let next = self.fleets.answered(
+                    now,
+                    batch,
+                    ok,
+                    answer.throttled,
+                    refused,
+                    &mut self.rng,
+                    out,
+                );
+                match next {
+                    Next::TrySend => self.try_send(now, batch.rw, batch.server, false, out),
+                    Next::Park => self.endpoints.park(answer.svc, batch, now),
+                    Next::Retry => {}
+                }
+            }
+        }
+    }
+
+    /// The service has endpoints again: every shard parked on it is fast-forwarded through
+    /// the retries refused meanwhile, and its next retry scheduled.
+    pub(crate) fn unpark(&mut self, now: Time, svc: ServiceIdx, out: &mut Out) {
+        for p in self.endpoints.take_parked(svc) {
+            let rw = p.batch.rw;
+            let u = p.unpark(now, self.fleets.backoff(rw), &mut self.rng);
+            out.at(u.next.0, SvcEv::ShardRetry(u.next.1));
+            self.fleets.count_refused(rw, u.refused);
+            self.endpoints.get_mut(svc).stats.unavailable += u.refused;
+        }
+    }
+
+    // ----- origins -----
+
+    pub(crate) fn client_arrival(&mut self, now: Time, client: ClientIdx, out: &mut Out) {
+        if let Some((a, n)) = self.clients.arrival(now, client, &mut self.rng, out) {
+            for _ in 0..n {
+                self.client_send(now, a, out);
+            }
+        }
+    }
+
+    pub(crate) fn client_send(&mut self, now: Time, a: ClientAttempt, out: &mut Out) {
+        let (target, timeout) = self.clients.count_send(&a);
+        self.send(now, target, Origin::Client(a), timeout, out);
+    }
+
+    /// A server's idle shards take full batches; a partial batch goes once the batch deadline
+    /// passes. `woken`: called by the idle shards' own wake-up, which comes at the batch
+    /// deadline at the latest, so a partial batch may go.
+    pub(crate) fn try_send(
+        &mut self,
+        now: Time,
+        rw: FleetIdx,
+        server: u32,
+        woken: bool,
+        out: &mut Out,
+    ) {
+        self.fleets.fill(now, rw, server);
+        while let Some(batch) = self.fleets.take_batch(now, rw, server, woken) {
+            self.send_batch(now, batch, out);
+        }
+        self.fleets.schedule_wake(now, rw, server, out);
+    }
+
+    /// A batch goes out, first or again.
+    pub(crate) fn send_batch(&mut self, now: Time, batch: Batch, out: &mut Out) {
+        let (target, timeout) = self.fleets.count_send(batch.rw);
+        self.send(now, target, Origin::RemoteWrite(batch), timeout, out);
+    }
+}

@@ -1,0 +1,350 @@
+//! What the services report: a row of metrics.csv per sample, and summary.json's totals,
+//! peaks and ratios. Closing a sample interval ([`ServiceMetrics::roll_interval`]) is the one
+//! step that advances state: it turns the interval's counters into rates, keeps the peaks,
+//! the steady-state baseline and the outage clock, and starts the next interval. Everything
+//! else here only reads.
+
+use crate::clients::Clients;
+use crate::endpoints::Endpoints;
+use crate::ingesters::Rings;
+use crate::remote_write::RemoteWrite;
+use crate::service::Replica;
+use cascade_engine::Time;
+use cascade_ring::IngesterState;
+
+/// Read access to the parts the reports are made of.
+pub(crate) struct View<'a> {
+    pub endpoints: &'a Endpoints,
+    pub rings: &'a Rings,
+    pub fleets: &'a RemoteWrite,
+    pub clients: &'a Clients,
+}
+
+/// A service's levels: those of the last closed interval, and their peaks and baseline.
+#[derive(Debug, Default, Clone)]
+struct ServiceLevels {
+    qps: f64,
+    p50: f64,
+    p99: f64,
+    peak_qps: f64,
+    peak_p99: f64,
+    baseline_sum: f64,
+    baseline_n: u32,
+}
+
+/// A client's rates over the last closed interval, and how long it has been sealed.
+#[derive(Debug, Default, Clone)]
+struct ClientLevels {
+    offered_qps: f64,
+    goodput_qps: f64,
+    calls_failed: u64,
+    sealed_seconds: f64,
+}
+
+/// The sample intervals and what is measured across them.
+#[derive(Debug)]
+pub(crate) struct ServiceMetrics {
+    /// Service levels count from the end of the warm-up: a cluster that starts empty has no
+    /// ring for its first minute, which is a boot, not an outage.
+    baseline_from: Time,
+    /// The steady-state window `peaks.*_qps_ratio` divides by ends here (the first change or
+    /// fault).
+    baseline_until: Time,
+    /// The failed fraction of remote_write requests above which an interval is an outage.
+    outage_error_ratio: f64,
+    /// When the last interval closed.
+    last_roll: Option<Time>,
+    services: Vec<ServiceLevels>,
+    /// Per ring, the sum and count of its availability at each measured roll.
+    ring_availability: Vec<(f64, u32)>,
+    /// Per fleet, its request rate over the last closed interval.
+    fleet_qps: Vec<f64>,
+    write_error_ratio: f64,
+    clients: Vec<ClientLevels>,
+    write_outage_seconds: f64,
+    outage_intervals: u32,
+    sampled_intervals: u32,
+}
+
+impl ServiceMetrics {
+    pub fn new(warmup: Time, outage_error_ratio: f64, view: View<'_>) -> ServiceMetrics {
+        ServiceMetrics {
+            baseline_from: warmup,
+            baseline_until: Time::MAX,
+            outage_error_ratio,
+            last_roll: None,
+            services: vec![ServiceLevels::default(); view.endpoints.len()],
+            ring_availability: vec![(0.0, 0); view.rings.len()],
+            fleet_qps: vec![0.0; view.fleets.len()],
+            write_error_ratio: 0.0,
+            clients: vec![ClientLevels::default(); view.clients.len()],
+            write_outage_seconds: 0.0,
+            outage_intervals: 0,
+            sampled_intervals: 0,
+        }
+    }
+
+    pub fn set_baseline_until(&mut self, until: Time) {
+        self.baseline_until = until;
+    }
+
+    /// Closes the sample interval ending at `now`: the WALs and rings are brought up to now,
+    /// each part's interval counters become rates (and restart from zero), and the peaks, the
+    /// baseline, the ring availability and the outage clock take the interval in. The first
+    /// call opens the first interval (rates 0).
+    pub fn roll_interval(
+        &mut self,
+        now: Time,
+        endpoints: &mut Endpoints,
+        rings: &mut Rings,
+        fleets: &mut RemoteWrite,
+        clients: &mut Clients,
+    ) {
+        let interval = self.last_roll.map_or(0.0, |t| (now - t).as_secs_f64());
+        self.last_roll = Some(now);
+        let in_baseline = now > self.baseline_from && now <= self.baseline_until;
+        let measured = now > self.baseline_from;
+        let rate = |n: u64| {
+            if interval > 0.0 {
+                n as f64 / interval
+            } else {
+                0.0
+            }
+        };
+        for (s, lv) in endpoints.iter_mut().zip(&mut self.services) {
+            let qps = rate(s.stats.interval_arrivals);
+            s.stats.interval_arrivals = 0;
+            if interval > 0.0 {
+                lv.peak_qps = lv.peak_qps.max(qps);
+                if in_baseline {
+                    lv.baseline_sum += qps;
+                    lv.baseline_n += 1;
+                }
+            }
+            lv.qps = qps;
+            lv.p50 = s.stats.interval_latency.quantile(0.5);
+            lv.p99 = s.stats.interval_latency.quantile(0.99);
+            s.stats.interval_latency.clear();
+            lv.peak_p99 = lv.peak_p99.max(lv.p99);
+        }
+        rings.refresh(now);
+        if measured {
+            for (rt, (sum, n)) in rings.iter().zip(&mut self.ring_availability) {
+                *sum += rt.availability();
+                *n += 1;
+            }
+        }
+        fleets.fill_all(now);
+        let (mut failed, mut sent) = (0u64, 0u64);
+        for (fleet, qps) in fleets.iter_mut().zip(&mut self.fleet_qps) {
+            failed += fleet.interval_failed;
+            sent += fleet.interval_requests;
+            *qps = rate(fleet.interval_requests);
+            fleet.interval_failed = 0;
+            fleet.interval_requests = 0;
+        }
+        if !fleets.is_empty() {
+            // Shards parked on a service without endpoints are failing too, silently.
+            let parked = endpoints.any_parked();
+            self.write_error_ratio = if parked {
+                1.0
+            } else if sent > 0 {
+                failed as f64 / sent as f64
+            } else {
+                0.0
+            };
+            if measured && interval > 0.0 {
+                self.sampled_intervals += 1;
+                if parked || (sent > 0 && failed as f64 > self.outage_error_ratio * sent as f64) {
+                    self.write_outage_seconds += interval;
+                    self.outage_intervals += 1;
+                }
+            }
+        }
+        for (c, lv) in clients.iter_mut().zip(&mut self.clients) {
+            if c.sealed_at.is_some() {
+                lv.sealed_seconds += interval;
+            }
+            lv.offered_qps = rate(c.interval.requests);
+            lv.goodput_qps = rate(c.interval.succeeded);
+            lv.calls_failed = c.interval.calls_failed;
+            c.interval = Default::default();
+        }
+    }
+
+    /// One row of series for metrics.csv (always the same columns, in the same order): the
+    /// rates of the last closed interval and the state now.
+    pub fn sample(&self, v: View<'_>) -> Vec<(String, f64)> {
+        let mut row = Vec::new();
+        for (s, lv) in v.endpoints.iter().zip(&self.services) {
+            let in_flight: usize = s.replicas.iter().map(Replica::requests).sum();
+            row.push((format!("{}_qps", s.name), lv.qps));
+            row.push((format!("{}_latency_p50_seconds", s.name), lv.p50));
+            row.push((format!("{}_latency_p99_seconds", s.name), lv.p99));
+            row.push((
+                format!("{}_ready_replicas", s.name),
+                s.routable.len() as f64,
+            ));
+            row.push((format!("{}_requests_in_flight", s.name), in_flight as f64));
+        }
+        for rt in v.rings.iter() {
+            let active = rt
+                .ring
+                .ingesters()
+                .filter(|(_, s)| *s == IngesterState::Active)
+                .count();
+            row.push((format!("{}_write_availability", rt.name), rt.availability()));
+            row.push((format!("{}_active_ingesters", rt.name), active as f64));
+            row.push((format!("{}_ring_members", rt.name), rt.ring.len() as f64));
+        }
+        for (fleet, qps) in v.fleets.iter().zip(&self.fleet_qps) {
+            let shards: u32 = fleet.servers.iter().map(|s| s.shards).sum();
+            let pending: f64 = fleet.servers.iter().map(|s| s.pending).sum();
+            row.push((format!("{}_requests_per_second", fleet.name), *qps));
+            row.push((format!("{}_shards", fleet.name), f64::from(shards)));
+            row.push((format!("{}_pending_samples", fleet.name), pending.round()));
+        }
+        if !v.fleets.is_empty() {
+            row.push(("write_error_ratio".to_string(), self.write_error_ratio));
+        }
+        for (c, lv) in v.clients.iter().zip(&self.clients) {
+            row.push((format!("{}_offered_qps", c.name), lv.offered_qps));
+            row.push((format!("{}_goodput_qps", c.name), lv.goodput_qps));
+            row.push((format!("{}_calls_failed", c.name), lv.calls_failed as f64));
+            if c.spec.seal_after_failing_seconds.is_some() {
+                row.push((
+                    format!("{}_sealed", c.name),
+                    f64::from(u8::from(c.sealed_at.is_some())),
+                ));
+            }
+        }
+        row
+    }
+
+    /// Counters for summary.json's `totals`.
+    pub fn totals(&self, v: View<'_>) -> Vec<(String, u64)> {
+        let mut t = Vec::new();
+        for s in v.endpoints.iter() {
+            t.push((format!("{}_requests", s.name), s.stats.arrivals));
+            t.push((format!("{}_succeeded", s.name), s.stats.succeeded));
+            t.push((format!("{}_rejected", s.name), s.stats.rejected));
+            t.push((format!("{}_failed", s.name), s.stats.failed));
+            t.push((format!("{}_shed", s.name), s.stats.shed));
+            t.push((format!("{}_unavailable", s.name), s.stats.unavailable));
+            t.push((format!("{}_oom_kills", s.name), s.stats.oom_kills));
+        }
+        if !v.fleets.is_empty() || !v.rings.is_empty() {
+            let requests = v.fleets.iter().map(|f| f.requests).sum();
+            let failed = v.fleets.iter().map(|f| f.failed).sum();
+            let written: f64 = v.fleets.iter().map(|f| f.samples_written).sum();
+            let lost: f64 = v.fleets.iter().map(|f| f.samples_lost).sum::<f64>()
+                + v.rings.iter().map(|rt| rt.samples_lost).sum::<f64>();
+            t.push(("write_requests".into(), requests));
+            t.push(("write_requests_failed".into(), failed));
+            t.push(("samples_written".into(), written.round() as u64));
+            t.push(("samples_lost".into(), lost.round() as u64));
+            t.push((
+                "write_outage_seconds".into(),
+                self.write_outage_seconds.round() as u64,
+            ));
+        }
+        for rt in v.rings.iter() {
+            t.push((
+                format!("{}_samples_transferred", rt.name),
+                rt.samples_transferred.round() as u64,
+            ));
+            t.push((
+                format!("{}_samples_flushed", rt.name),
+                rt.samples_flushed.round() as u64,
+            ));
+        }
+        for (c, lv) in v.clients.iter().zip(&self.clients) {
+            let n = &c.counts;
+            t.push((format!("{}_calls", c.name), n.calls));
+            t.push((format!("{}_cache_hits", c.name), n.cache_hits));
+            t.push((format!("{}_requests", c.name), n.requests));
+            t.push((format!("{}_succeeded", c.name), n.succeeded));
+            t.push((format!("{}_gave_up", c.name), n.gave_up));
+            t.push((format!("{}_failed", c.name), n.calls_failed));
+            t.push((format!("{}_ok", c.name), n.calls_ok));
+            if c.spec.seal_after_failing_seconds.is_some() {
+                t.push((
+                    format!("{}_sealed_seconds", c.name),
+                    lv.sealed_seconds.round() as u64,
+                ));
+            }
+        }
+        t
+    }
+
+    /// Maxima for summary.json's `peaks`.
+    pub fn peaks(&self, v: View<'_>) -> Vec<(String, f64)> {
+        let mut p = Vec::new();
+        for (s, lv) in v.endpoints.iter().zip(&self.services) {
+            p.push((format!("{}_qps", s.name), lv.peak_qps));
+            let baseline = if lv.baseline_n > 0 {
+                lv.baseline_sum / f64::from(lv.baseline_n)
+            } else {
+                0.0
+            };
+            let ratio = if baseline > 0.0 {
+                lv.peak_qps / baseline
+            } else {
+                0.0
+            };
+            p.push((format!("{}_baseline_qps", s.name), baseline));
+            p.push((format!("{}_qps_ratio", s.name), ratio));
+            p.push((format!("{}_latency_p99_seconds", s.name), lv.peak_p99));
+            p.push((
+                format!("{}_max_requests_in_replica", s.name),
+                s.stats.peak_requests_in_replica as f64,
+            ));
+        }
+        for f in v.fleets.iter() {
+            p.push((format!("{}_shards", f.name), f64::from(f.peak_shards)));
+        }
+        p
+    }
+
+    /// Fractions for summary.json's `ratios`.
+    pub fn ratios(&self, v: View<'_>) -> Vec<(String, f64)> {
+        let mut q = Vec::new();
+        for (rt, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
+            let a = if *n > 0 { sum / f64::from(*n) } else { 1.0 };
+            q.push((format!("{}_write_availability", rt.name), a));
+        }
+        if !v.fleets.is_empty() {
+            let a = if self.sampled_intervals > 0 {
+                1.0 - f64::from(self.outage_intervals) / f64::from(self.sampled_intervals)
+            } else {
+                1.0
+            };
+            q.push(("write_availability".into(), a));
+        }
+        for s in v.endpoints.iter() {
+            let st = &s.stats;
+            let done = st.succeeded + st.failed + st.rejected + st.shed;
+            let mean = if st.succeeded > 0 {
+                st.latency_sum / st.succeeded as f64
+            } else {
+                0.0
+            };
+            let success = if done > 0 {
+                st.succeeded as f64 / done as f64
+            } else {
+                1.0
+            };
+            q.push((format!("{}_success_ratio", s.name), success));
+            q.push((format!("{}_mean_latency_seconds", s.name), mean));
+        }
+        for c in v.clients.iter() {
+            let amp = if c.counts.calls > 0 {
+                c.counts.requests as f64 / c.counts.calls as f64
+            } else {
+                0.0
+            };
+            q.push((format!("{}_amplification", c.name), amp));
+        }
+        q
+    }
+}

@@ -1,0 +1,123 @@
+//! The requests in flight, each a slot of a generational table ([`slotmap`]): a timer for a
+//! request already finished (its slot reused) carries a stale key and finds nothing.
+//!
+//! A request has two ends, and each is closed exactly once: its origin is *answered* once (a
+//! response, an error or its own timeout), and the server *leaves* it once (served, rejected,
+//! shed, or lost with its process). The slot is freed when both are closed, and not before: a
+//! client that timed out leaves the server holding the request, which it then serves for
+//! nobody (the work a metastable overload wastes).
+
+use crate::clients::ClientAttempt;
+use crate::contract::{ReqId, ServiceIdx};
+use crate::remote_write::Batch;
+use cascade_engine::Time;
+use slotmap::SlotMap;
+
+/// Who sent a request, and so who is answered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Origin {
+    Client(ClientAttempt),
+    RemoteWrite(Batch),
+    /// Work the cluster itself submits (a Consul agent registering): no retry, nobody waits.
+    Internal,
+}
+
+#[derive(Debug)]
+pub(crate) struct Req {
+    pub origin: Origin,
+    pub svc: ServiceIdx,
+    /// The replica serving or queueing it, and that replica's process generation then.
+    pub replica: Option<(u32, u32)>,
+    pub arrived: Time,
+    /// The origin has its answer (a response, an error or its own timeout).
+    pub answered: bool,
+    /// The server is done with it (served, rejected, shed or lost with its process).
+    pub left: bool,
+    /// Refused for want of endpoints.
+    pub no_endpoints: bool,
+    /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
+    pub throttled: bool,
+}
+
+/// What the origin of an answered request needs to know.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Answer {
+    pub origin: Origin,
+    pub svc: ServiceIdx,
+    pub no_endpoints: bool,
+    pub throttled: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    slots: SlotMap<ReqId, Req>,
+}
+
+impl Requests {
+    /// A new request to `svc`, neither answered nor left.
+    pub fn open(&mut self, now: Time, svc: ServiceIdx, origin: Origin) -> ReqId {
+        self.slots.insert(Req {
+            origin,
+            svc,
+            replica: None,
+            arrived: now,
+            answered: false,
+            left: false,
+            no_endpoints: false,
+            throttled: false,
+        })
+    }
+
+    pub fn get(&self, id: ReqId) -> Option<&Req> {
+        self.slots.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: ReqId) -> Option<&mut Req> {
+        self.slots.get_mut(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ReqId, &Req)> {
+        self.slots.iter()
+    }
+
+    /// The request is placed in replica `replica` (of process generation `gen`).
+    pub fn bind(&mut self, id: ReqId, replica: u32, gen: u32) {
+        if let Some(req) = self.slots.get_mut(id) {
+            req.replica = Some((replica, gen));
+        }
+    }
+
+    /// Closes the origin's end: what it needs to know, or None if it already has its answer
+    /// (or the request is gone). Frees the slot if the server has left it too.
+    pub fn answer(&mut self, id: ReqId) -> Option<Answer> {
+        let req = self.slots.get_mut(id).filter(|r| !r.answered)?;
+        req.answered = true;
+        let a = Answer {
+            origin: req.origin,
+            svc: req.svc,
+            no_endpoints: req.no_endpoints,
+            throttled: req.throttled,
+        };
+        self.release_if_done(id);
+        Some(a)
+    }
+
+    /// Closes the server's end. True if the origin still waits for its answer (the caller
+    /// then answers it); false if it has it already or the request is gone (the slot is then
+    /// freed).
+    pub fn leave(&mut self, id: ReqId) -> bool {
+        let Some(req) = self.slots.get_mut(id).filter(|r| !r.left) else {
+            return false;
+        };
+        req.left = true;
+        let waiting = !req.answered;
+        self.release_if_done(id);
+        waiting
+    }
+
+    fn release_if_done(&mut self, id: ReqId) {
+        if self.slots.get(id).is_some_and(|r| r.answered && r.left) {
+            self.slots.remove(id);
+        }
+    }
+}

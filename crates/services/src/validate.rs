@@ -1,0 +1,110 @@
+//! The checks a services configuration must pass before a run: every name it refers to (a
+//! service's ring, a fleet's or client's target) is declared, and the values the model
+//! cannot take are refused. [`validate`] runs them alone (scenario loading); [`resolve`] also
+//! hands back the references resolved to indices (building a [`crate::World`]).
+
+use crate::config::ServicesConfig;
+use crate::contract::{RingIdx, ServiceIdx};
+use std::collections::BTreeMap;
+
+/// Every reference of a configuration, resolved.
+pub(crate) struct Resolved {
+    /// Per service (in name order), the ring it writes to.
+    pub rings: Vec<Option<RingIdx>>,
+    /// Per remote_write fleet, the service it writes to.
+    pub fleet_targets: Vec<ServiceIdx>,
+    /// Per client, the service it calls.
+    pub client_targets: Vec<ServiceIdx>,
+}
+
+/// Checks a configuration without building anything. Errors name the field at fault: a
+/// reference that does not resolve, or a value that is not modelled.
+pub fn validate(cfg: &ServicesConfig) -> Result<(), String> {
+    resolve(cfg).map(|_| ())
+}
+
+impl ServicesConfig {
+    /// See [`validate`].
+    pub fn validate(&self) -> Result<(), String> {
+        validate(self)
+    }
+}
+
+pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
+    for (what, n) in [
+        ("services", cfg.services.len()),
+        ("rings", cfg.rings.len()),
+        ("remoteWrite", cfg.remote_write.len()),
+        ("clients", cfg.clients.len()),
+    ] {
+        if n > usize::from(u16::MAX) + 1 {
+            return Err(format!("{what}: {n} declared, at most 65536 are modelled"));
+        }
+    }
+    let svc_index: BTreeMap<&str, ServiceIdx> = cfg
+        .services
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), ServiceIdx::at(i)))
+        .collect();
+    let ring_index: BTreeMap<&str, RingIdx> = cfg
+        .rings
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), RingIdx::at(i)))
+        .collect();
+    let mut rings = Vec::new();
+    for (name, spec) in &cfg.services {
+        rings.push(match &spec.ring {
+            None => None,
+            Some(r) => Some(*ring_index.get(r.as_str()).ok_or_else(|| {
+                format!(
+                    "services.{name}.ring: no ring named {r:?} (declared: {})",
+                    names(cfg.rings.keys())
+                )
+            })?),
+        });
+        if spec.reject_status != 503 && spec.reject_status != 429 {
+            return Err(format!(
+                "services.{name}.rejectStatus: {} is not modelled: expected 503 or 429",
+                spec.reject_status
+            ));
+        }
+    }
+    let target = |what: &str, name: &str, t: &str| {
+        svc_index.get(t).copied().ok_or_else(|| {
+            format!(
+                "{what}.{name}.target: no service named {t:?} (declared: {})",
+                names(cfg.services.keys())
+            )
+        })
+    };
+    let mut fleet_targets = Vec::new();
+    for (name, spec) in &cfg.remote_write {
+        if spec.max_samples_per_send == 0 || spec.min_shards == 0 {
+            return Err(format!(
+                "remoteWrite.{name}: maxSamplesPerSend and minShards must be at least 1"
+            ));
+        }
+        fleet_targets.push(target("remoteWrite", name, &spec.target)?);
+    }
+    let client_targets = cfg
+        .clients
+        .iter()
+        .map(|(name, spec)| target("clients", name, &spec.target))
+        .collect::<Result<_, _>>()?;
+    Ok(Resolved {
+        rings,
+        fleet_targets,
+        client_targets,
+    })
+}
+
+fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = keys.map(String::as_str).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
