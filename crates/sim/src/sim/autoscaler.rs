@@ -103,7 +103,7 @@ impl Simulation<'_> {
         self.autoscaler.groups[g].upcoming += n;
         self.autoscaler.last_scale_up = Some(self.now());
         let name = self.autoscaler.groups[g].spec.name_prefix.clone();
-        self.metrics.count("autoscaler_scale_ups", 1);
+        self.rec.metrics.count("autoscaler_scale_ups", 1);
         self.record(
             "TriggeredScaleUp",
             format!("nodegroup/{name}"),
@@ -148,8 +148,8 @@ impl Simulation<'_> {
                     continue;
                 }
                 let empty = self.cluster.node(id).pods.iter().all(|p| {
-                    self.rt[*p as usize]
-                        .as_ref()
+                    self.pods
+                        .get(*p)
                         .and_then(|r| r.workload)
                         .is_some_and(|w| self.workloads[w].w.kind == WorkloadKind::DaemonSet)
                 });
@@ -166,7 +166,7 @@ impl Simulation<'_> {
                         "empty node removed".into(),
                         None,
                     );
-                    self.metrics.count("autoscaler_scale_downs", 1);
+                    self.rec.metrics.count("autoscaler_scale_downs", 1);
                     self.remove_node(id);
                     self.autoscaler.groups[g].nodes.retain(|n| *n != id);
                     self.autoscaler.unneeded_since.remove(&id);

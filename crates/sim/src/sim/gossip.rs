@@ -264,7 +264,9 @@ impl Simulation<'_> {
         }
         if writes > 0 && !svc.is_empty() {
             let n = u32::try_from(writes).unwrap_or(u32::MAX);
-            self.metrics.count("catalog_member_writes", u64::from(n));
+            self.rec
+                .metrics
+                .count("catalog_member_writes", u64::from(n));
             self.svc_call(|w, now, out| w.submit(now, &svc, n, out));
         }
     }
@@ -295,10 +297,10 @@ impl Simulation<'_> {
             ("gossip_handoff_drops_total".into(), drops),
             ("gossip_resurrections_total".into(), resurrections),
         ]);
-        self.metrics.peak("gossip_members", members);
-        self.metrics.peak("gossip_alive_members", alive);
-        self.metrics.peak("phantom_members", phantoms);
-        self.metrics.peak("gossip_agents", agents);
+        self.rec.metrics.peak("gossip_members", members);
+        self.rec.metrics.peak("gossip_alive_members", alive);
+        self.rec.metrics.peak("phantom_members", phantoms);
+        self.rec.metrics.peak("gossip_agents", agents);
     }
 
     /// The pool's counters for summary.json's totals.

@@ -209,7 +209,9 @@ impl Simulation<'_> {
         }
         self.taint_zones(p.node_monitor_period_seconds);
         let not_ready = self.not_ready_nodes();
-        self.metrics.peak("max_not_ready_nodes", not_ready as f64);
+        self.rec
+            .metrics
+            .peak("max_not_ready_nodes", not_ready as f64);
         self.engine
             .schedule_in(secs(p.node_monitor_period_seconds), Ev::NodeMonitor);
     }
@@ -229,7 +231,7 @@ impl Simulation<'_> {
         // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
         // unavailable and the endpoints controller drops them from Services.
         for p in self.cluster.node(id).pods.clone() {
-            if let Some(rt) = self.rt[p as usize].as_mut() {
+            if let Some(rt) = self.pods.get_mut(p) {
                 if rt.ready {
                     rt.ready = false;
                     if let Some(w) = rt.workload {
@@ -251,7 +253,7 @@ impl Simulation<'_> {
         let rt = self.node_rt(id);
         rt.ready = false;
         rt.taint_key = key;
-        self.metrics.count("node_not_ready_transitions", 1);
+        self.rec.metrics.count("node_not_ready_transitions", 1);
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
         self.add_no_schedule_taint(id, key, now_ms);
@@ -278,7 +280,7 @@ impl Simulation<'_> {
             if self.cluster.pod(p).pod.terminating {
                 continue;
             }
-            let Some(rt) = self.rt[p as usize].as_mut() else {
+            let Some(rt) = self.pods.get_mut(p) else {
                 continue;
             };
             if rt.phase == Phase::Running && !rt.ready {
@@ -474,7 +476,7 @@ impl Simulation<'_> {
             return;
         }
         let key = e.pod.key();
-        self.metrics.count("pods_evicted", 1);
+        self.rec.metrics.count("pods_evicted", 1);
         self.record(
             "TaintManagerEviction",
             format!("pod/{key}"),

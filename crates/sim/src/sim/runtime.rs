@@ -127,14 +127,14 @@ impl<'a> Simulation<'a> {
     /// outlives the run).
     fn sidecar_specs(&self, id: PodId) -> &'a [SidecarSpec] {
         let sc: &'a crate::scenario::Scenario = self.sc;
-        match self.rt[id as usize].as_ref().and_then(|r| r.behaviour) {
+        match self.pods.get(id).and_then(|r| r.behaviour) {
             Some(i) => &sc.spec.behaviours[i].sidecars,
             None => &[],
         }
     }
 
     fn sidecar_states(&mut self, id: PodId) -> Option<&mut (u32, Vec<SidecarState>)> {
-        self.sidecars.get_mut(id as usize).and_then(Option::as_mut)
+        self.pods.get_mut(id).and_then(|r| r.sidecars.as_mut())
     }
 
     /// The pod's containers started: its sidecars connect (or start retrying).
@@ -143,12 +143,12 @@ impl<'a> Simulation<'a> {
         if specs.is_empty() {
             return;
         }
-        let starts = self.rt[id as usize].as_ref().map_or(0, |r| r.starts);
         let states = vec![SidecarState::Connected; specs.len()];
-        if self.sidecars.len() <= id as usize {
-            self.sidecars.resize(id as usize + 1, None);
-        }
-        self.sidecars[id as usize] = Some((starts, states));
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
+        let starts = rt.starts;
+        rt.sidecars = Some((starts, states));
         for (i, s) in specs.iter().enumerate() {
             if self.services.refuses(&s.target) {
                 self.sidecar_fail(id, i, starts);
@@ -160,10 +160,9 @@ impl<'a> Simulation<'a> {
     /// within its send interval, and starts retrying.
     pub(super) fn sidecars_dependency_down(&mut self, target: &str) {
         let pods: Vec<(PodId, u32, usize)> = self
-            .sidecars
+            .pods
             .iter()
-            .enumerate()
-            .filter_map(|(pod, s)| s.as_ref().map(|s| (pod as PodId, s)))
+            .filter_map(|(pod, r)| r.sidecars.as_ref().map(|s| (pod, s)))
             .flat_map(|(pod, (starts, states))| {
                 states
                     .iter()
@@ -198,7 +197,7 @@ impl<'a> Simulation<'a> {
     /// A sidecar's timer: a connected one checks its dependency, a retrying one tries again.
     /// Every attempt costs its node's runtime `opsPerAttempt`.
     pub(super) fn sidecar_event(&mut self, id: PodId, i: usize, starts: u32) {
-        let Some((s, states)) = self.sidecars.get(id as usize).and_then(Option::as_ref) else {
+        let Some((s, states)) = self.pods.get(id).and_then(|r| r.sidecars.as_ref()) else {
             return;
         };
         if *s != starts || self.cluster.pod(id).pod.terminating {
@@ -218,16 +217,14 @@ impl<'a> Simulation<'a> {
     fn sidecar_attempt(&mut self, id: PodId, i: usize, starts: u32) {
         let specs = self.sidecar_specs(id);
         let spec = &specs[i];
-        let running = self.rt[id as usize]
-            .as_ref()
-            .is_some_and(|r| r.phase == Phase::Running);
+        let running = self.pods.get(id).is_some_and(|r| r.phase == Phase::Running);
         let Some(node) = self.cluster.pod(id).node else {
             return;
         };
         if !running {
             return;
         }
-        self.metrics.count("sidecar_retries", 1);
+        self.rec.metrics.count("sidecar_retries", 1);
         self.runtime_submit(node, spec.ops_per_attempt);
         if !self.services.refuses(&spec.target) {
             if let Some((_, states)) = self.sidecar_states(id) {
@@ -263,8 +260,8 @@ impl<'a> Simulation<'a> {
 
     /// The pod is gone or its containers died: its sidecars with it.
     pub(super) fn sidecars_stopped(&mut self, id: PodId) {
-        if let Some(s) = self.sidecars.get_mut(id as usize) {
-            *s = None;
+        if let Some(rt) = self.pods.get_mut(id) {
+            rt.sidecars = None;
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The simulation: cluster state, the scheduler with its queue, pod controllers and kubelets,
 //! driven by one engine.
 
-use crate::output::{LogEvent, Metrics};
 use crate::params::Params;
 use crate::scenario::{Behaviour, Change, NodeGroup, Scenario};
 use cascade_engine::{Engine, Time};
@@ -21,7 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 mod autoscaler;
 mod gossip;
 mod node_lifecycle;
+mod pods;
+mod recorder;
 mod runtime;
+
+use pods::{Phase, PodRt, PodTable, Queued};
+pub use recorder::Recorder;
 
 /// What happens in the cluster, in simulated time.
 #[derive(Clone, Debug)]
@@ -71,47 +75,6 @@ pub enum Ev {
     GossipRestart(PodId, u32),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Pending,
-    Starting,
-    Running,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Queued {
-    No,
-    Active,
-    Backoff,
-    Unschedulable(Time),
-}
-
-/// What the simulation tracks for a live pod beside the scheduler's view.
-#[derive(Clone, Debug)]
-struct PodRt {
-    workload: Option<usize>,
-    revision: u32,
-    /// For DaemonSet pods: the node they are for.
-    daemon_node: Option<NodeId>,
-    phase: Phase,
-    ready: bool,
-    attempts: u32,
-    last_attempt: Time,
-    /// kube-scheduler's QueuedPodInfo.Timestamp: when the pod was added to the queue,
-    /// refreshed when a failed attempt puts it back (AddUnschedulableIfNotPresent). The active
-    /// queue orders by priority, then by this.
-    queued_at: i64,
-    queued: Queued,
-    behaviour: Option<usize>,
-    /// Container starts so far (stale timers from an earlier start are ignored).
-    starts: u32,
-    /// Restarts counted for CrashLoopBackOff, and when the container last started.
-    restarts: u32,
-    last_start: Time,
-    /// Its containers' steady load is counted on its node's runtime.
-    runtime_load: bool,
-}
-
 #[derive(Clone, Debug)]
 struct WorkloadRt {
     w: Workload,
@@ -135,7 +98,8 @@ pub struct Simulation<'a> {
     scheduler: Scheduler,
     classes: PriorityClasses,
     workloads: Vec<WorkloadRt>,
-    rt: Vec<Option<PodRt>>,
+    /// Each live pod's runtime state.
+    pods: PodTable,
     active: BTreeSet<(i64, i64, PodId)>,
     /// Pods parked as unschedulable (kube-scheduler's unschedulablePods), by id.
     unschedulable: BTreeSet<PodId>,
@@ -150,14 +114,10 @@ pub struct Simulation<'a> {
     start_ms: i64,
     horizon: Time,
     seed: u64,
-    pub metrics: Metrics,
     /// Per fault: whether it is in effect (for flapping ones).
     fault_active: Vec<bool>,
     /// Each node's container runtime daemon, by NodeId.
     runtimes: Vec<runtime::RuntimeRt>,
-    /// Running pods' sidecars, by PodId: the container start they belong to, and each one's
-    /// state.
-    sidecars: Vec<Option<(u32, Vec<runtime::SidecarState>)>>,
     sidecar_rng: Rng,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
@@ -166,9 +126,16 @@ pub struct Simulation<'a> {
     gossip_rng: Rng,
     /// Reused buffer for what the services answer.
     svc_out: Out,
-    pub log: Vec<LogEvent>,
-    /// Namespace and labels of every pod ever created, by PodId (for counting by selector).
-    pub pod_meta: Vec<(String, cascade_model::Labels)>,
+    /// The event log and the metrics.
+    rec: Recorder,
+}
+
+/// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
+impl std::ops::Deref for Simulation<'_> {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.rec
+    }
 }
 
 fn secs(s: f64) -> Time {
@@ -200,7 +167,6 @@ impl<'a> Simulation<'a> {
             svc_out: Out::default(),
             fault_active: vec![false; sc.spec.faults.len()],
             runtimes: Vec::new(),
-            sidecars: Vec::new(),
             sidecar_rng: Rng::stream(seed, "sidecars"),
             gossip: sc
                 .spec
@@ -217,7 +183,7 @@ impl<'a> Simulation<'a> {
             cluster: Cluster::new(),
             classes: PriorityClasses::new(),
             workloads: Vec::new(),
-            rt: Vec::new(),
+            pods: PodTable::default(),
             active: BTreeSet::new(),
             unschedulable: BTreeSet::new(),
             cycle_pending: false,
@@ -227,9 +193,7 @@ impl<'a> Simulation<'a> {
             node_names: BTreeMap::new(),
             start_ms,
             horizon: secs(sc.spec.duration.0),
-            metrics: Metrics::default(),
-            log: Vec::new(),
-            pod_meta: Vec::new(),
+            rec: Recorder::default(),
         };
         sim.setup()?;
         Ok(sim)
@@ -244,13 +208,8 @@ impl<'a> Simulation<'a> {
     }
 
     fn record(&mut self, kind: &'static str, object: String, message: String, pod: Option<PodId>) {
-        self.log.push(LogEvent {
-            t: self.now(),
-            kind,
-            object,
-            message,
-            pod,
-        });
+        let t = self.now();
+        self.rec.record(t, kind, object, message, pod);
     }
 
     /// The cluster as it is at time 0: generated nodes, then the manifests' objects. Pods
@@ -370,7 +329,7 @@ impl<'a> Simulation<'a> {
         match self.cluster.add_node(node) {
             Ok(id) => {
                 *self.node_rt(id) = node_lifecycle::NodeRt::default();
-                self.metrics.count("nodes_added", 1);
+                self.rec.metrics.count("nodes_added", 1);
                 self.record("NodeAdded", format!("node/{name}"), String::new(), None);
                 for i in 0..self.workloads.len() {
                     if self.workloads[i].w.kind == WorkloadKind::DaemonSet {
@@ -412,14 +371,14 @@ impl<'a> Simulation<'a> {
                     let bound = pod.node_name.is_some();
                     if let Some(id) = self.create_pod(pod, None, 0, initial && bound) {
                         let w = self.adopter(id);
-                        if let (Some(w), Some(rt)) = (w, self.rt[id as usize].as_mut()) {
+                        if let (Some(w), Some(rt)) = (w, self.pods.get_mut(id)) {
                             rt.workload = Some(w);
                             self.workloads[w].pods.push(id);
                         }
                     }
                 }
                 Err(e) => {
-                    self.metrics.count("pods_rejected", 1);
+                    self.rec.metrics.count("pods_rejected", 1);
                     self.record(
                         "FailedCreate",
                         format!("pod/{}", p.object.pod.key()),
@@ -530,11 +489,7 @@ impl<'a> Simulation<'a> {
                 let orphans: Vec<PodId> = self
                     .cluster
                     .pods()
-                    .filter(|(id, _)| {
-                        self.rt[*id as usize]
-                            .as_ref()
-                            .is_some_and(|r| r.workload.is_none())
-                    })
+                    .filter(|(id, _)| self.pods.get(*id).is_some_and(|r| r.workload.is_none()))
                     .filter(|(_, e)| {
                         e.pod.namespace == self.workloads[i].w.namespace
                             && self.workloads[i].w.selector.matches(&e.pod.labels)
@@ -542,7 +497,7 @@ impl<'a> Simulation<'a> {
                     .map(|(id, _)| id)
                     .collect();
                 for id in orphans {
-                    if let Some(rt) = self.rt[id as usize].as_mut() {
+                    if let Some(rt) = self.pods.get_mut(id) {
                         rt.workload = Some(i);
                         self.workloads[i].pods.push(id);
                     }
@@ -562,8 +517,8 @@ impl<'a> Simulation<'a> {
     }
 
     fn behaviour(&self, id: PodId) -> Option<&Behaviour> {
-        self.rt[id as usize]
-            .as_ref()
+        self.pods
+            .get(id)
             .and_then(|r| r.behaviour)
             .map(|i| &self.sc.spec.behaviours[i])
     }
@@ -599,35 +554,33 @@ impl<'a> Simulation<'a> {
                 return None;
             }
         };
-        if self.rt.len() <= id as usize {
-            self.rt.resize(id as usize + 1, None);
-            self.pod_meta.resize(id as usize + 1, Default::default());
-        }
-        self.pod_meta[id as usize] = meta;
-        self.rt[id as usize] = Some(PodRt {
-            workload,
-            revision,
-            daemon_node: None,
-            phase: if running {
-                Phase::Running
-            } else {
-                Phase::Pending
+        self.rec.pod_created(id, meta.0, meta.1);
+        self.pods.insert(
+            id,
+            PodRt {
+                workload,
+                revision,
+                daemon_node: None,
+                phase: if running {
+                    Phase::Running
+                } else {
+                    Phase::Pending
+                },
+                ready: running,
+                attempts: 0,
+                last_attempt: Time::ZERO,
+                queued_at: self.cluster.pod(id).pod.creation_timestamp,
+                queued: Queued::No,
+                behaviour,
+                starts: 0,
+                restarts: 0,
+                last_start: Time::ZERO,
+                runtime_load: false,
+                sidecars: None,
             },
-            ready: running,
-            attempts: 0,
-            last_attempt: Time::ZERO,
-            queued_at: 0,
-            queued: Queued::No,
-            behaviour,
-            starts: 0,
-            restarts: 0,
-            last_start: Time::ZERO,
-            runtime_load: false,
-        });
+        );
         let prio = self.cluster.pod(id).pod.priority;
-        let created = self.cluster.pod(id).pod.creation_timestamp;
-        self.rt[id as usize].as_mut().expect("rt").queued_at = created;
-        self.metrics.count("pods_created", 1);
+        self.rec.metrics.count("pods_created", 1);
         self.record(
             "Created",
             format!("pod/{key}"),
@@ -644,7 +597,7 @@ impl<'a> Simulation<'a> {
 
     fn enqueue_active(&mut self, id: PodId) {
         let e = self.cluster.pod(id);
-        let rt = self.rt[id as usize].as_mut().expect("rt");
+        let rt = self.pods.get_mut(id).expect("rt");
         if e.node.is_some() || e.pod.terminating || rt.queued == Queued::Active {
             return;
         }
@@ -677,7 +630,7 @@ impl<'a> Simulation<'a> {
     fn park_unschedulable(&mut self, id: PodId) {
         let now = self.now();
         let now_ms = self.wall_ms();
-        let rt = self.rt[id as usize].as_mut().expect("rt");
+        let rt = self.pods.get_mut(id).expect("rt");
         rt.queued = Queued::Unschedulable(now);
         rt.queued_at = now_ms;
         self.unschedulable.insert(id);
@@ -685,13 +638,13 @@ impl<'a> Simulation<'a> {
 
     fn move_to_active_or_backoff(&mut self, id: PodId) {
         self.unschedulable.remove(&id);
-        let rt = self.rt[id as usize].as_ref().expect("rt");
+        let rt = self.pods.get(id).expect("rt");
         let until = rt.last_attempt + self.backoff(rt.attempts);
         if until <= self.now() {
-            self.rt[id as usize].as_mut().expect("rt").queued = Queued::No;
+            self.pods.get_mut(id).expect("rt").queued = Queued::No;
             self.enqueue_active(id);
         } else {
-            let rt = self.rt[id as usize].as_mut().expect("rt");
+            let rt = self.pods.get_mut(id).expect("rt");
             rt.queued = Queued::Backoff;
             let attempt = rt.attempts;
             self.engine.schedule(until, Ev::BackoffDone(id, attempt));
@@ -709,7 +662,7 @@ impl<'a> Simulation<'a> {
             return self.next_cycle();
         }
         {
-            let rt = self.rt[id as usize].as_mut().expect("rt");
+            let rt = self.pods.get_mut(id).expect("rt");
             rt.queued = Queued::No;
             rt.attempts += 1;
             rt.last_attempt = self.engine.now();
@@ -722,14 +675,16 @@ impl<'a> Simulation<'a> {
                 let at = self.wall_ms();
                 self.cluster.set_start_time(id, at);
                 let node_name = self.cluster.node(node).node.name.clone();
-                self.metrics.count("pods_scheduled", 1);
+                self.rec.metrics.count("pods_scheduled", 1);
                 self.record(
                     "Scheduled",
                     format!("pod/{key}"),
                     format!("Successfully assigned {key} to {node_name}"),
                     Some(id),
                 );
-                self.rt[id as usize].as_mut().expect("rt").phase = Phase::Starting;
+                if let Some(rt) = self.pods.get_mut(id) {
+                    rt.phase = Phase::Starting;
+                }
                 // Creating the containers queues on the node's runtime daemon: a busy one
                 // delays the start by the wait behind its backlog.
                 let ops = self.containers(id) as f64 * self.p.kubelet.runtime.container_start_ops;
@@ -752,7 +707,7 @@ impl<'a> Simulation<'a> {
                         continue; // already being deleted: nothing to do (PreemptPod skips it)
                     }
                     let vkey = self.cluster.pod(v).pod.key();
-                    self.metrics.count("pods_preempted", 1);
+                    self.rec.metrics.count("pods_preempted", 1);
                     self.record(
                         "Preempted",
                         format!("pod/{vkey}"),
@@ -773,13 +728,13 @@ impl<'a> Simulation<'a> {
                 self.park_unschedulable(id);
             }
             Outcome::Unschedulable => {
-                self.metrics.count("scheduling_failures", 1);
+                self.rec.metrics.count("scheduling_failures", 1);
                 // A failed attempt with no new nomination overrides the old one with "" (the
                 // PostFilter result's ModeOverride in handleSchedulingFailure).
                 if self.cluster.pod(id).nominated.is_some() {
                     self.cluster.nominate(id, None);
                 }
-                if self.rt[id as usize].as_ref().expect("rt").attempts == 1 {
+                if self.pods.get(id).expect("rt").attempts == 1 {
                     self.record(
                         "FailedScheduling",
                         format!("pod/{key}"),
@@ -814,7 +769,7 @@ impl<'a> Simulation<'a> {
         }
         let bound = e.node.is_some();
         self.cluster.set_terminating(id);
-        if let Some(rt) = self.rt[id as usize].as_mut() {
+        if let Some(rt) = self.pods.get_mut(id) {
             rt.ready = false;
             if rt.queued == Queued::Active {
                 let e = self.cluster.pod(id);
@@ -841,7 +796,7 @@ impl<'a> Simulation<'a> {
         }
         // On a node that is down the kubelet cannot confirm the deletion: the pod stays
         // Terminating, holding its place, until the node returns.
-        if let Some(w) = self.rt[id as usize].as_ref().and_then(|r| r.workload) {
+        if let Some(w) = self.pods.get(id).and_then(|r| r.workload) {
             self.request_sync(w);
         }
     }
@@ -869,7 +824,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn containers_started(&mut self, id: PodId) {
-        let Some(rt) = self.rt[id as usize].as_mut() else {
+        let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
         if self.cluster.pod(id).pod.terminating {
@@ -924,8 +879,9 @@ impl<'a> Simulation<'a> {
             .behaviour(id)
             .and_then(|b| b.readiness_seconds)
             .unwrap_or(self.p.kubelet.readiness_seconds);
-        let min_ready = self.rt[id as usize]
-            .as_ref()
+        let min_ready = self
+            .pods
+            .get(id)
             .and_then(|r| r.workload)
             .map_or(0, |w| self.workloads[w].w.min_ready_seconds);
         self.engine
@@ -936,7 +892,7 @@ impl<'a> Simulation<'a> {
     fn oom_kill(&mut self, id: PodId, starts: u32) {
         let now = self.now();
         let k = self.p.kubelet.clone();
-        let Some(rt) = self.rt[id as usize].as_mut() else {
+        let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
         if rt.starts != starts || self.cluster.pod(id).pod.terminating {
@@ -949,7 +905,7 @@ impl<'a> Simulation<'a> {
         rt.ready = false;
         rt.phase = Phase::Starting;
         self.svc_call(|w, now, out| w.process_died(now, id, out));
-        let Some(rt) = self.rt[id as usize].as_mut() else {
+        let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
         let delay = (k.crash_loop_initial_backoff_seconds
@@ -957,7 +913,7 @@ impl<'a> Simulation<'a> {
         .min(k.crash_loop_max_backoff_seconds);
         let workload = rt.workload;
         let key = self.cluster.pod(id).pod.key();
-        self.metrics.count("pods_oom_killed", 1);
+        self.rec.metrics.count("pods_oom_killed", 1);
         self.record(
             "OOMKilled",
             format!("pod/{key}"),
@@ -972,7 +928,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn pod_ready(&mut self, id: PodId, starts: u32) {
-        let Some(rt) = self.rt[id as usize].as_mut() else {
+        let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
         if self.cluster.pod(id).pod.terminating || rt.starts != starts {
@@ -993,32 +949,29 @@ impl<'a> Simulation<'a> {
         self.svc_call(|w, now, out| w.pod_gone(now, id, out));
         self.sidecars_stopped(id);
         self.gossip_gone(id);
-        let started = self.rt[id as usize].as_ref().is_some_and(|r| r.starts > 0);
+        let started = self.pods.get(id).is_some_and(|r| r.starts > 0);
         if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
             if started {
                 self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_stop, out));
             }
         }
-        if self.rt[id as usize]
-            .as_ref()
-            .is_some_and(|r| r.runtime_load)
-        {
+        if self.pods.get(id).is_some_and(|r| r.runtime_load) {
             if let Some(node) = self.cluster.pod(id).node {
                 let n = self.containers(id);
                 self.runtime_background(node, n, -1.0);
             }
         }
         let pod = self.cluster.delete_pod(id);
-        let rt = self.rt[id as usize].take().expect("rt");
+        let workload = self.pods.remove(id).and_then(|r| r.workload);
         self.unschedulable.remove(&id);
-        self.metrics.count("pods_deleted", 1);
+        self.rec.metrics.count("pods_deleted", 1);
         self.record(
             "Deleted",
             format!("pod/{}", pod.key()),
             String::new(),
             Some(id),
         );
-        if let Some(w) = rt.workload {
+        if let Some(w) = workload {
             self.workloads[w].pods.retain(|p| *p != id);
             self.request_sync(w);
         }
@@ -1065,7 +1018,7 @@ impl<'a> Simulation<'a> {
             Ok(p) => p,
             Err(e) => {
                 let key = format!("{}/{}", wl.w.namespace, wl.w.name);
-                self.metrics.count("pods_rejected", 1);
+                self.rec.metrics.count("pods_rejected", 1);
                 self.record(
                     "FailedCreate",
                     format!("{:?}/{key}", wl.w.kind).to_lowercase(),
@@ -1106,15 +1059,19 @@ impl<'a> Simulation<'a> {
             .copied()
             .filter(|p| !self.cluster.pod(*p).pod.terminating)
             .collect();
-        let rt = |p: &PodId| self.rt[*p as usize].as_ref().expect("rt");
+        let revision = |p: &PodId| self.pods.get(*p).map(|r| r.revision);
+        let is_ready = |p: &PodId| self.pods.get(*p).is_some_and(|r| r.ready);
         let (new, old): (Vec<PodId>, Vec<PodId>) =
-            active.iter().partition(|p| rt(p).revision == rev);
+            active.iter().partition(|p| revision(p) == Some(rev));
         let burst = self.p.controllers.burst_replicas;
         let mut create = 0usize;
         let mut delete: Vec<PodId> = Vec::new();
         // Recreate waits until the old pods are gone, not just terminating.
         let old_terminating = self.workloads[w].w.update_strategy == UpdateStrategy::Recreate
-            && self.workloads[w].pods.iter().any(|p| rt(p).revision != rev);
+            && self.workloads[w]
+                .pods
+                .iter()
+                .any(|p| revision(p) != Some(rev));
         if old.is_empty() {
             if new.len() < replicas && !old_terminating {
                 create = (replicas - new.len()).min(burst);
@@ -1125,7 +1082,7 @@ impl<'a> Simulation<'a> {
                     let e = self.cluster.pod(*p);
                     (
                         e.node.is_some(),
-                        rt(p).ready,
+                        is_ready(p),
                         std::cmp::Reverse(e.pod.creation_timestamp),
                     )
                 });
@@ -1149,20 +1106,20 @@ impl<'a> Simulation<'a> {
             if new.len() < replicas && total < replicas + surge {
                 create = (replicas - new.len()).min(replicas + surge - total);
             }
-            let ready = active.iter().filter(|p| rt(p).ready).count();
+            let ready = active.iter().filter(|p| is_ready(p)).count();
             let min_available = replicas.saturating_sub(unavailable);
-            let new_unavailable = new.iter().filter(|p| !rt(p).ready).count();
+            let new_unavailable = new.iter().filter(|p| !is_ready(p)).count();
             let may_delete = total
                 .saturating_sub(min_available)
                 .saturating_sub(new_unavailable)
                 .min(
                     ready.saturating_sub(min_available)
-                        + old.iter().filter(|p| !rt(p).ready).count(),
+                        + old.iter().filter(|p| !is_ready(p)).count(),
                 );
             let mut olds = old.clone();
             olds.sort_by_key(|p| {
                 (
-                    rt(p).ready,
+                    is_ready(p),
                     std::cmp::Reverse(self.cluster.pod(*p).pod.creation_timestamp),
                 )
             });
@@ -1209,9 +1166,9 @@ impl<'a> Simulation<'a> {
                 by_ordinal.insert(o, p);
             }
         }
-        let revision_of = |s: &Self, p: PodId| s.rt[p as usize].as_ref().map(|r| r.revision);
+        let revision_of = |s: &Self, p: PodId| s.pods.get(p).map(|r| r.revision);
         let healthy = |s: &Self, p: PodId| {
-            s.rt[p as usize].as_ref().is_some_and(|r| r.ready) && !s.cluster.pod(p).pod.terminating
+            s.pods.get(p).is_some_and(|r| r.ready) && !s.cluster.pod(p).pod.terminating
         };
         // The update is done once every pod is at the update revision.
         if self.workloads[w].current.is_some()
@@ -1339,7 +1296,7 @@ impl<'a> Simulation<'a> {
             if self.cluster.pod(p).pod.terminating {
                 continue;
             }
-            let Some(r) = self.rt[p as usize].as_ref() else {
+            let Some(r) = self.pods.get(p) else {
                 continue;
             };
             let Some(node) = r.daemon_node else {
@@ -1358,7 +1315,7 @@ impl<'a> Simulation<'a> {
             .filter(|(id, info)| filter::static_filters(&template, *id, info).is_ok())
             .map(|(id, info)| (id, info.node.name.clone()))
             .collect();
-        let ready = |s: &Self, p: PodId| s.rt[p as usize].as_ref().is_some_and(|r| r.ready);
+        let ready = |s: &Self, p: PodId| s.pods.get(p).is_some_and(|r| r.ready);
         let mut create: Vec<(NodeId, String)> = Vec::new();
         let mut delete: Vec<PodId> = Vec::new();
         let wl = &self.workloads[w].w;
@@ -1432,7 +1389,9 @@ impl<'a> Simulation<'a> {
             });
             let rev = self.workloads[w].revision;
             if let Some(id) = self.new_pod_from(w, name, Some(&t), rev) {
-                self.rt[id as usize].as_mut().expect("rt").daemon_node = Some(node);
+                if let Some(rt) = self.pods.get_mut(id) {
+                    rt.daemon_node = Some(node);
+                }
             }
         }
     }
@@ -1442,7 +1401,7 @@ impl<'a> Simulation<'a> {
     fn change(&mut self, i: usize) {
         let c: Change = self.sc.spec.changes[i].clone();
         let what = c.description.clone().unwrap_or_default();
-        self.metrics.count("changes_applied", 1);
+        self.rec.metrics.count("changes_applied", 1);
         self.record("ChangeApplied", format!("change/{i}"), what, None);
         for f in &c.apply {
             let m = &self.sc.files[f].manifests;
@@ -1602,7 +1561,7 @@ impl<'a> Simulation<'a> {
             } else {
                 ("dependency_down", "DependencyDown")
             };
-            self.metrics.count(counter, 1);
+            self.rec.metrics.count(counter, 1);
             self.record(kind, format!("service/{name}"), String::new(), None);
             if !reachable {
                 self.sidecars_dependency_down(name);
@@ -1619,12 +1578,12 @@ impl<'a> Simulation<'a> {
         let stale: Vec<PodId> = self
             .unschedulable
             .iter()
-            .map(|i| (*i as usize, &self.rt[*i as usize]))
+            .map(|i| (*i, self.pods.get(*i)))
             .filter_map(|(i, r)| match r {
                 Some(PodRt {
                     queued: Queued::Unschedulable(since),
                     ..
-                }) if *since + limit <= self.now() => Some(i as PodId),
+                }) if *since + limit <= self.now() => Some(i),
                 _ => None,
             })
             .collect();
@@ -1644,7 +1603,9 @@ impl<'a> Simulation<'a> {
         let mut terminating = 0;
         let mut nominated = 0;
         for (id, e) in self.cluster.pods() {
-            let rt = self.rt[id as usize].as_ref().expect("rt");
+            let Some(rt) = self.pods.get(id) else {
+                continue;
+            };
             if e.pod.terminating {
                 terminating += 1;
             } else if e.node.is_none() {
@@ -1671,11 +1632,11 @@ impl<'a> Simulation<'a> {
             ("nodes_not_ready", self.not_ready_nodes() as f64),
             (
                 "pods_created_total",
-                self.metrics.total("pods_created") as f64,
+                self.rec.metrics.total("pods_created") as f64,
             ),
             (
                 "pods_preempted_total",
-                self.metrics.total("pods_preempted") as f64,
+                self.rec.metrics.total("pods_preempted") as f64,
             ),
         ]
         .into_iter()
@@ -1690,9 +1651,10 @@ impl<'a> Simulation<'a> {
                     .map(|(k, v)| (k.into(), v)),
             );
         }
-        self.metrics.sample(t, row);
-        self.metrics.peak("max_pending_pods", pending as f64);
-        self.metrics
+        self.rec.metrics.sample(t, row);
+        self.rec.metrics.peak("max_pending_pods", pending as f64);
+        self.rec
+            .metrics
             .peak("max_terminating_pods", terminating as f64);
         self.engine
             .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
@@ -1719,12 +1681,7 @@ impl<'a> Simulation<'a> {
         for e in effects {
             match e {
                 Effect::OomKill(pod) => {
-                    if let Some(starts) = self
-                        .rt
-                        .get(pod as usize)
-                        .and_then(|r| r.as_ref())
-                        .map(|r| r.starts)
-                    {
+                    if let Some(starts) = self.pods.get(pod).map(|r| r.starts) {
                         self.oom_kill(pod, starts);
                     }
                 }
@@ -1749,9 +1706,9 @@ impl<'a> Simulation<'a> {
             match ev {
                 Ev::SchedulingCycle => self.scheduling_cycle(),
                 Ev::BackoffDone(id, attempt) => {
-                    if let Some(rt) = self.rt.get(id as usize).and_then(Option::as_ref) {
+                    if let Some(rt) = self.pods.get(id) {
                         if rt.queued == Queued::Backoff && rt.attempts == attempt {
-                            self.rt[id as usize].as_mut().expect("rt").queued = Queued::No;
+                            self.pods.get_mut(id).expect("rt").queued = Queued::No;
                             self.enqueue_active(id);
                         }
                     }
@@ -1803,6 +1760,11 @@ impl<'a> Simulation<'a> {
 
     pub fn simulated_seconds(&self) -> f64 {
         self.horizon.as_secs_f64()
+    }
+
+    /// The event log, the metrics and the pods' metadata recorded so far.
+    pub fn recorder(&self) -> &Recorder {
+        &self.rec
     }
 
     pub fn seed(&self) -> u64 {
