@@ -52,9 +52,8 @@ impl Simulation<'_> {
 
     fn scale_up(&mut self) {
         let pending: Vec<PodId> = self
-            .unschedulable
-            .iter()
-            .copied()
+            .queue
+            .unschedulable()
             .filter(|id| {
                 let e = self.cluster.pod(*id);
                 e.nominated.is_none() && e.node.is_none() && !e.pod.terminating

@@ -15,16 +15,18 @@ use cascade_scheduler::{
     clear_lower_nominations, filter, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler,
 };
 use cascade_services::{Effect, Out, PodInfo, SvcEv, World};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 mod autoscaler;
 mod gossip;
 mod node_lifecycle;
 mod pods;
+mod queue;
 mod recorder;
 mod runtime;
 
-use pods::{Phase, PodRt, PodTable, Queued};
+use pods::{Phase, PodRt, PodTable};
+use queue::SchedulingQueue;
 pub use recorder::Recorder;
 
 /// What happens in the cluster, in simulated time.
@@ -100,10 +102,8 @@ pub struct Simulation<'a> {
     workloads: Vec<WorkloadRt>,
     /// Each live pod's runtime state.
     pods: PodTable,
-    active: BTreeSet<(i64, i64, PodId)>,
-    /// Pods parked as unschedulable (kube-scheduler's unschedulablePods), by id.
-    unschedulable: BTreeSet<PodId>,
-    cycle_pending: bool,
+    /// kube-scheduler's scheduling queue.
+    queue: SchedulingQueue,
     /// The node lifecycle controller's view of each node, by NodeId.
     nodes_rt: Vec<node_lifecycle::NodeRt>,
     zones: node_lifecycle::Zones,
@@ -177,6 +177,7 @@ impl<'a> Simulation<'a> {
             gossip_rng: Rng::stream(seed, "gossip-redeploy"),
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
             names: Rng::stream(seed, "controller-names"),
+            queue: SchedulingQueue::new(p.scheduling_queue.clone()),
             seed,
             p,
             engine: Engine::new(),
@@ -184,9 +185,6 @@ impl<'a> Simulation<'a> {
             classes: PriorityClasses::new(),
             workloads: Vec::new(),
             pods: PodTable::default(),
-            active: BTreeSet::new(),
-            unschedulable: BTreeSet::new(),
-            cycle_pending: false,
             nodes_rt: Vec::new(),
             zones: Default::default(),
             autoscaler: Default::default(),
@@ -567,10 +565,6 @@ impl<'a> Simulation<'a> {
                     Phase::Pending
                 },
                 ready: running,
-                attempts: 0,
-                last_attempt: Time::ZERO,
-                queued_at: self.cluster.pod(id).pod.creation_timestamp,
-                queued: Queued::No,
                 behaviour,
                 starts: 0,
                 restarts: 0,
@@ -580,6 +574,8 @@ impl<'a> Simulation<'a> {
             },
         );
         let prio = self.cluster.pod(id).pod.priority;
+        let created = self.cluster.pod(id).pod.creation_timestamp;
+        self.queue.add(id, prio, created);
         self.rec.metrics.count("pods_created", 1);
         self.record(
             "Created",
@@ -596,77 +592,28 @@ impl<'a> Simulation<'a> {
     // ----- the scheduling queue -----
 
     fn enqueue_active(&mut self, id: PodId) {
-        let e = self.cluster.pod(id);
-        let rt = self.pods.get_mut(id).expect("rt");
-        if e.node.is_some() || e.pod.terminating || rt.queued == Queued::Active {
-            return;
-        }
-        rt.queued = Queued::Active;
-        self.active
-            .insert((-(e.pod.priority as i64), rt.queued_at, id));
-        if !self.cycle_pending {
-            self.cycle_pending = true;
-            self.engine.schedule(self.now(), Ev::SchedulingCycle);
-        }
+        self.queue.activate(&self.cluster, id, &mut self.engine);
     }
 
-    fn backoff(&self, attempts: u32) -> Time {
-        let q = &self.p.scheduling_queue;
-        let d =
-            q.pod_initial_backoff_seconds * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
-        secs(d.min(q.pod_max_backoff_seconds))
-    }
-
-    /// MoveAllToActiveOrBackoffQueue: a cluster event (a pod deleted, a node added) may have
-    /// made room; unschedulable pods go back to the active queue, or to backoff if their
-    /// backoff has not expired.
+    /// MoveAllToActiveOrBackoffQueue, on a cluster event that may have made room.
     fn move_all_to_active_or_backoff(&mut self) {
-        let waiting: Vec<PodId> = self.unschedulable.iter().copied().collect();
-        for id in waiting {
-            self.move_to_active_or_backoff(id);
-        }
+        self.queue
+            .move_all_to_active_or_backoff(&self.cluster, &mut self.engine);
     }
 
     fn park_unschedulable(&mut self, id: PodId) {
-        let now = self.now();
-        let now_ms = self.wall_ms();
-        let rt = self.pods.get_mut(id).expect("rt");
-        rt.queued = Queued::Unschedulable(now);
-        rt.queued_at = now_ms;
-        self.unschedulable.insert(id);
-    }
-
-    fn move_to_active_or_backoff(&mut self, id: PodId) {
-        self.unschedulable.remove(&id);
-        let rt = self.pods.get(id).expect("rt");
-        let until = rt.last_attempt + self.backoff(rt.attempts);
-        if until <= self.now() {
-            self.pods.get_mut(id).expect("rt").queued = Queued::No;
-            self.enqueue_active(id);
-        } else {
-            let rt = self.pods.get_mut(id).expect("rt");
-            rt.queued = Queued::Backoff;
-            let attempt = rt.attempts;
-            self.engine.schedule(until, Ev::BackoffDone(id, attempt));
-        }
+        let (now, now_ms) = (self.now(), self.wall_ms());
+        self.queue.park_unschedulable(id, now, now_ms);
     }
 
     fn scheduling_cycle(&mut self) {
-        self.cycle_pending = false;
-        let Some(&head) = self.active.iter().next() else {
+        let Some(id) = self.queue.pop() else {
             return;
         };
-        self.active.remove(&head);
-        let id = head.2;
         if self.cluster.try_pod(id).is_none() {
             return self.next_cycle();
         }
-        {
-            let rt = self.pods.get_mut(id).expect("rt");
-            rt.queued = Queued::No;
-            rt.attempts += 1;
-            rt.last_attempt = self.engine.now();
-        }
+        self.queue.attempt(id, self.engine.now());
         let d = self.scheduler.schedule_one(&mut self.cluster, id);
         let key = self.cluster.pod(id).pod.key();
         match d.outcome {
@@ -734,7 +681,7 @@ impl<'a> Simulation<'a> {
                 if self.cluster.pod(id).nominated.is_some() {
                     self.cluster.nominate(id, None);
                 }
-                if self.pods.get(id).expect("rt").attempts == 1 {
+                if self.queue.attempts(id) == 1 {
                     self.record(
                         "FailedScheduling",
                         format!("pod/{key}"),
@@ -749,13 +696,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn next_cycle(&mut self) {
-        if !self.active.is_empty() && !self.cycle_pending {
-            self.cycle_pending = true;
-            self.engine.schedule_in(
-                secs(self.p.scheduling_queue.scheduling_cycle_seconds),
-                Ev::SchedulingCycle,
-            );
-        }
+        self.queue.next_cycle(&mut self.engine);
     }
 
     // ----- kubelet -----
@@ -771,14 +712,8 @@ impl<'a> Simulation<'a> {
         self.cluster.set_terminating(id);
         if let Some(rt) = self.pods.get_mut(id) {
             rt.ready = false;
-            if rt.queued == Queued::Active {
-                let e = self.cluster.pod(id);
-                self.active
-                    .remove(&(-(e.pod.priority as i64), rt.queued_at, id));
-            }
-            rt.queued = Queued::No;
         }
-        self.unschedulable.remove(&id);
+        self.queue.remove(id);
         // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
         // its exit; the kubelet only enforces the grace period.
         let claimed = self.svc_call(|w, now, out| w.terminating(now, id, out));
@@ -963,7 +898,7 @@ impl<'a> Simulation<'a> {
         }
         let pod = self.cluster.delete_pod(id);
         let workload = self.pods.remove(id).and_then(|r| r.workload);
-        self.unschedulable.remove(&id);
+        self.queue.forget(id);
         self.rec.metrics.count("pods_deleted", 1);
         self.record(
             "Deleted",
@@ -1569,33 +1504,6 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn flush_unschedulable(&mut self) {
-        let limit = secs(
-            self.p
-                .scheduling_queue
-                .pod_max_in_unschedulable_pods_seconds,
-        );
-        let stale: Vec<PodId> = self
-            .unschedulable
-            .iter()
-            .map(|i| (*i, self.pods.get(*i)))
-            .filter_map(|(i, r)| match r {
-                Some(PodRt {
-                    queued: Queued::Unschedulable(since),
-                    ..
-                }) if *since + limit <= self.now() => Some(i),
-                _ => None,
-            })
-            .collect();
-        for id in stale {
-            self.move_to_active_or_backoff(id);
-        }
-        self.engine.schedule_in(
-            secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
-            Ev::FlushUnschedulable,
-        );
-    }
-
     fn sample(&mut self) {
         let mut pending = 0;
         let mut running = 0;
@@ -1706,12 +1614,8 @@ impl<'a> Simulation<'a> {
             match ev {
                 Ev::SchedulingCycle => self.scheduling_cycle(),
                 Ev::BackoffDone(id, attempt) => {
-                    if let Some(rt) = self.pods.get(id) {
-                        if rt.queued == Queued::Backoff && rt.attempts == attempt {
-                            self.pods.get_mut(id).expect("rt").queued = Queued::No;
-                            self.enqueue_active(id);
-                        }
-                    }
+                    self.queue
+                        .backoff_done(&self.cluster, id, attempt, &mut self.engine)
                 }
                 Ev::ContainersStarted(id) => self.containers_started(id),
                 Ev::PodReady(id, n) => self.pod_ready(id, n),
@@ -1720,7 +1624,9 @@ impl<'a> Simulation<'a> {
                 Ev::Sync(w) => self.sync(w),
                 Ev::Change(i) => self.change(i),
                 Ev::Sample => self.sample(),
-                Ev::FlushUnschedulable => self.flush_unschedulable(),
+                Ev::FlushUnschedulable => self
+                    .queue
+                    .flush_unschedulable(&self.cluster, &mut self.engine),
                 Ev::NodeMonitor => self.monitor_nodes(),
                 Ev::Evict(pod, node, epoch) => self.evict(pod, node, epoch),
                 Ev::FaultStart(i) => self.fault(i, true),
@@ -1739,6 +1645,9 @@ impl<'a> Simulation<'a> {
             if n < 1 << 20 || n % 1024 == 0 {
                 if let Err(e) = self.cluster.check_invariants() {
                     panic!("invariant broken at {}: {e}", self.now());
+                }
+                if let Err(e) = self.queue.check_invariants() {
+                    panic!("scheduling queue invariant broken at {}: {e}", self.now());
                 }
             }
             n += 1;

@@ -13,15 +13,6 @@ pub(super) enum Phase {
     Running,
 }
 
-/// Where a pod is in the scheduling queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Queued {
-    No,
-    Active,
-    Backoff,
-    Unschedulable(Time),
-}
-
 /// A running pod's sidecars: the container start they belong to, and each one's state.
 pub(super) type Sidecars = (u32, Vec<SidecarState>);
 
@@ -34,13 +25,6 @@ pub(super) struct PodRt {
     pub daemon_node: Option<NodeId>,
     pub phase: Phase,
     pub ready: bool,
-    pub attempts: u32,
-    pub last_attempt: Time,
-    /// kube-scheduler's QueuedPodInfo.Timestamp: when the pod was added to the queue,
-    /// refreshed when a failed attempt puts it back (AddUnschedulableIfNotPresent). The active
-    /// queue orders by priority, then by this.
-    pub queued_at: i64,
-    pub queued: Queued,
     pub behaviour: Option<usize>,
     /// Container starts so far (stale timers from an earlier start are ignored).
     pub starts: u32,
