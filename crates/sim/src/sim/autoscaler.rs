@@ -6,7 +6,7 @@
 //! have been unneeded for `scaleDownUnneededSeconds` (a simplification of CA's drain
 //! simulation: nodes with movable pods are not drained).
 
-use super::{secs, Ev, Simulation};
+use super::{secs, AutoscalerEv, Ev, Simulation};
 use crate::scenario::NodeGroup;
 use cascade_engine::Time;
 use cascade_model::{Node, Resources, WorkloadKind};
@@ -25,6 +25,9 @@ pub struct Autoscaler {
     pub groups: Vec<Group>,
     pub last_scale_up: Option<Time>,
     pub unneeded_since: BTreeMap<NodeId, Time>,
+    /// Next index for generated node names, per node group prefix (every group's, autoscaled
+    /// or not: the names a cloud provider hands out).
+    pub node_names: BTreeMap<String, usize>,
 }
 
 impl Simulation<'_> {
@@ -42,12 +45,21 @@ impl Simulation<'_> {
         })
     }
 
-    pub(super) fn autoscaler_scan(&mut self) {
+    pub(super) fn on_autoscaler(&mut self, e: AutoscalerEv) {
+        match e {
+            AutoscalerEv::Scan => self.autoscaler_scan(),
+            AutoscalerEv::NodeProvisioned { group } => self.node_provisioned(group),
+        }
+    }
+
+    fn autoscaler_scan(&mut self) {
         let p = self.p.cluster_autoscaler.clone();
         self.scale_up();
         self.scale_down(&p);
-        self.engine
-            .schedule_in(secs(p.scan_interval_seconds), Ev::AutoscalerScan);
+        self.engine.schedule_in(
+            secs(p.scan_interval_seconds),
+            Ev::Autoscaler(AutoscalerEv::Scan),
+        );
     }
 
     fn scale_up(&mut self) {
@@ -111,11 +123,14 @@ impl Simulation<'_> {
         );
         let at = secs(self.p.cluster_autoscaler.provisioning_seconds);
         for _ in 0..n {
-            self.engine.schedule_in(at, Ev::NodeProvisioned(g));
+            self.engine.schedule_in(
+                at,
+                Ev::Autoscaler(AutoscalerEv::NodeProvisioned { group: g }),
+            );
         }
     }
 
-    pub(super) fn node_provisioned(&mut self, g: usize) {
+    fn node_provisioned(&mut self, g: usize) {
         let group = &mut self.autoscaler.groups[g];
         group.upcoming = group.upcoming.saturating_sub(1);
         let spec = group.spec.clone();
@@ -147,10 +162,9 @@ impl Simulation<'_> {
                     continue;
                 }
                 let empty = self.cluster.node(id).pods.iter().all(|p| {
-                    self.pods
-                        .get(*p)
-                        .and_then(|r| r.workload)
-                        .is_some_and(|w| self.workloads[w].w.kind == WorkloadKind::DaemonSet)
+                    self.pods.get(*p).and_then(|r| r.workload).is_some_and(|w| {
+                        self.controllers.workloads[w].w.kind == WorkloadKind::DaemonSet
+                    })
                 });
                 if !empty || count <= min {
                     self.autoscaler.unneeded_since.remove(&id);
@@ -197,7 +211,11 @@ impl Simulation<'_> {
     }
 
     pub(super) fn next_node_index(&mut self, prefix: &str) -> usize {
-        let c = self.node_names.entry(prefix.to_string()).or_insert(0);
+        let c = self
+            .autoscaler
+            .node_names
+            .entry(prefix.to_string())
+            .or_insert(0);
         let i = *c;
         *c += 1;
         i

@@ -1,94 +1,58 @@
 //! The simulation: cluster state, the scheduler with its queue, pod controllers and kubelets,
-//! driven by one engine.
+//! driven by one engine. `Simulation` owns the parts and dispatches each event to the part
+//! it belongs to; the model lives in the parts' files:
+//!
+//! - `event`: the events, one enum per subsystem;
+//! - `bootstrap`, `objects`: the cluster at time 0 and applying objects;
+//! - `pods`, `queue`, `scheduling`, `kubelet`: a pod's runtime state, the scheduling queue, the
+//!   scheduler's loop, the kubelet;
+//! - `controllers`: ReplicaSet/Deployment, StatefulSet, DaemonSet;
+//! - `node_lifecycle`, `autoscaler`: node health and tainting, the cluster autoscaler;
+//! - `runtime`: the nodes' container runtime daemons and the sidecars' retries;
+//! - `services_bridge`, `gossip`: the doors to cascade-services and cascade-gossip;
+//! - `scenario_driver`: the scenario's changes and faults;
+//! - `recorder`: the event log and the metrics.
 
 use crate::params::Params;
-use crate::scenario::{Behaviour, Change, NodeGroup, Scenario};
+use crate::scenario::Scenario;
 use cascade_engine::{Engine, Time};
-use cascade_manifest::Manifests;
-use cascade_model::objects::OwnerRef;
-use cascade_model::Requirement;
-use cascade_model::{
-    Node, NodeSelector, NodeSelectorTerm, Pod, PodManagementPolicy, PodTemplate, PriorityClasses,
-    Rng, UpdateStrategy, Workload, WorkloadKind,
-};
-use cascade_scheduler::{
-    clear_lower_nominations, filter, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler,
-};
-use cascade_services::{Effect, Out, PodInfo, SvcEv, World};
-use std::collections::BTreeMap;
+use cascade_model::{PriorityClasses, Rng};
+use cascade_scheduler::{queue_order, Cluster, PodId, Scheduler};
+use cascade_services::{Out, World};
 
 mod autoscaler;
+mod bootstrap;
+mod controllers;
+mod event;
 mod gossip;
+mod kubelet;
 mod node_lifecycle;
+mod objects;
 mod pods;
 mod queue;
 mod recorder;
 mod runtime;
+mod scenario_driver;
+mod scheduling;
+mod services_bridge;
+mod sidecars;
 
-use pods::{Phase, PodRt, PodTable};
+use controllers::{Controllers, WorkloadRt};
+pub use event::{
+    AutoscalerEv, ControllerEv, Ev, Generation, GossipEv, KubeletEv, NodeLifecycleEv, QueueEv,
+    ScenarioEv,
+};
+use pods::{Phase, PodTable};
 use queue::SchedulingQueue;
 pub use recorder::Recorder;
 
-/// What happens in the cluster, in simulated time.
-#[derive(Clone, Debug)]
-pub enum Ev {
-    /// One scheduling cycle: the scheduler takes the head of its active queue.
-    SchedulingCycle,
-    /// A pod's backoff has expired (the attempt number guards against stale timers).
-    BackoffDone(PodId, u32),
-    /// The kubelet has pulled the image and started the containers.
-    ContainersStarted(PodId),
-    /// The readiness probe first succeeds (after the n-th container start).
-    PodReady(PodId, u32),
-    /// The kernel's OOM killer ends the container (of the n-th start).
-    OomKill(PodId, u32),
-    /// A terminating pod's containers have exited: the pod object is removed.
-    PodGone(PodId),
-    /// A controller syncs a workload.
-    Sync(usize),
-    /// A scenario change.
-    Change(usize),
-    /// Metrics sample.
-    Sample,
-    /// The scheduling queue moves pods that stayed unschedulable too long.
-    FlushUnschedulable,
-    /// The node lifecycle controller checks node health.
-    NodeMonitor,
-    /// The taint manager's eviction of a pod from a NoExecute-tainted node (the taint's epoch
-    /// guards against a timer from an earlier taint).
-    Evict(PodId, NodeId, u32),
-    /// A scenario fault starts.
-    FaultStart(usize),
-    /// A scenario fault ends.
-    FaultEnd(usize),
-    /// A flapping fault's service goes down (true) or up (false).
-    Flap(usize, bool),
-    /// The cluster autoscaler's scan.
-    AutoscalerScan,
-    /// A node the autoscaler asked for joins (node group index).
-    NodeProvisioned(usize),
-    /// A timer of the services on the cluster (cascade-services).
-    Svc(SvcEv),
-    /// A sidecar's retry (pod, sidecar index, container start it belongs to).
-    Sidecar(PodId, u16, u32),
-    /// The cluster and the gossip pool meet (agents' CPU, catalog writes).
-    GossipStep,
-    /// A redeploy restarts a pod's gossip agent (the member it replaces).
-    GossipRestart(PodId, u32),
-}
-
-#[derive(Clone, Debug)]
-struct WorkloadRt {
-    w: Workload,
-    /// The update revision: bumped when the template changes (except a ReplicaSet's).
-    revision: u32,
-    /// A StatefulSet's current revision and its template while an update is under way:
-    /// the ordinals the rolling update has not reached are recreated from it
-    /// (stateful_set_control.go newVersionedStatefulSetPod).
-    current: Option<(u32, PodTemplate)>,
-    pods: Vec<PodId>,
-    deleted: bool,
-    sync_pending: bool,
+/// What identifies the run: its seed, the wall time simulated time 0 stands for, and how
+/// long it lasts.
+#[derive(Clone, Copy, Debug)]
+struct RunInfo {
+    seed: u64,
+    start_ms: i64,
+    horizon: Time,
 }
 
 /// The simulation of one scenario run.
@@ -99,31 +63,26 @@ pub struct Simulation<'a> {
     cluster: Cluster,
     scheduler: Scheduler,
     classes: PriorityClasses,
-    workloads: Vec<WorkloadRt>,
+    /// The pod controllers.
+    controllers: Controllers,
     /// Each live pod's runtime state.
     pods: PodTable,
     /// kube-scheduler's scheduling queue.
     queue: SchedulingQueue,
-    /// The node lifecycle controller's view of each node, by NodeId.
-    nodes_rt: Vec<node_lifecycle::NodeRt>,
-    zones: node_lifecycle::Zones,
+    /// The node lifecycle controller.
+    node_lifecycle: node_lifecycle::NodeLifecycle,
     autoscaler: autoscaler::Autoscaler,
-    /// Next index for generated node names, per prefix.
-    node_names: BTreeMap<String, usize>,
-    names: Rng,
-    start_ms: i64,
-    horizon: Time,
-    seed: u64,
+    /// The run's seed, start time and horizon.
+    info: RunInfo,
     /// Per fault: whether it is in effect (for flapping ones).
     fault_active: Vec<bool>,
     /// Each node's container runtime daemon, by NodeId.
-    runtimes: Vec<runtime::RuntimeRt>,
+    runtimes: runtime::RuntimeDaemons,
     sidecar_rng: Rng,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
     /// The gossip pool, when some behaviour runs a gossip agent.
     gossip: Option<gossip::GossipRt>,
-    gossip_rng: Rng,
     /// Reused buffer for what the services answer.
     svc_out: Out,
     /// The event log and the metrics.
@@ -166,7 +125,6 @@ impl<'a> Simulation<'a> {
             services,
             svc_out: Out::default(),
             fault_active: vec![false; sc.spec.faults.len()],
-            runtimes: Vec::new(),
             sidecar_rng: Rng::stream(seed, "sidecars"),
             gossip: sc
                 .spec
@@ -174,23 +132,22 @@ impl<'a> Simulation<'a> {
                 .iter()
                 .any(|b| b.gossip_agent.is_some())
                 .then(|| gossip::GossipRt::new(&p.gossip, seed)),
-            gossip_rng: Rng::stream(seed, "gossip-redeploy"),
             scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
-            names: Rng::stream(seed, "controller-names"),
+            controllers: Controllers::new(Rng::stream(seed, "controller-names")),
             queue: SchedulingQueue::new(p.scheduling_queue.clone()),
-            seed,
+            runtimes: runtime::RuntimeDaemons::new(p.kubelet.runtime.clone()),
             p,
             engine: Engine::new(),
             cluster: Cluster::new(),
             classes: PriorityClasses::new(),
-            workloads: Vec::new(),
             pods: PodTable::default(),
-            nodes_rt: Vec::new(),
-            zones: Default::default(),
+            node_lifecycle: Default::default(),
             autoscaler: Default::default(),
-            node_names: BTreeMap::new(),
-            start_ms,
-            horizon: secs(sc.spec.duration.0),
+            info: RunInfo {
+                seed,
+                start_ms,
+                horizon: secs(sc.spec.duration.0),
+            },
             rec: Recorder::default(),
         };
         sim.setup()?;
@@ -202,1306 +159,12 @@ impl<'a> Simulation<'a> {
     }
 
     fn wall_ms(&self) -> i64 {
-        self.start_ms + self.now().as_millis() as i64
+        self.info.start_ms + self.now().as_millis() as i64
     }
 
     fn record(&mut self, kind: &'static str, object: String, message: String, pod: Option<PodId>) {
         let t = self.now();
         self.rec.record(t, kind, object, message, pod);
-    }
-
-    /// The cluster as it is at time 0: generated nodes, then the manifests' objects. Pods
-    /// bound in the manifests are running; workloads create their missing pods now, before
-    /// any change, so they are admitted against the PriorityClasses that exist at time 0.
-    fn setup(&mut self) -> Result<(), String> {
-        let scale = |count: usize, scaled: bool, k: f64| {
-            if scaled && k.is_finite() && k > 0.0 && (k - 1.0).abs() > f64::EPSILON {
-                ((count as f64 * k).round() as usize).max(1)
-            } else {
-                count
-            }
-        };
-        let k = self.p.generator_scale;
-        for mut g in self.sc.spec.cluster.node_groups.clone() {
-            g.count = scale(g.count, g.scaled, k);
-            self.add_node_group(&g)?;
-        }
-        let files: Vec<String> = self.sc.spec.cluster.manifests.clone();
-        for f in &files {
-            let m = &self.sc.files[f].manifests;
-            self.apply_manifests(m, true);
-        }
-        for mut g in self.sc.spec.cluster.workload_groups.clone() {
-            g.count = scale(g.count, g.scaled, k);
-            for w in crate::generate::generate_workloads(&g)? {
-                self.apply_workload(w);
-            }
-        }
-        for i in 0..self.workloads.len() {
-            self.sync(i);
-        }
-        for (i, c) in self.sc.spec.changes.iter().enumerate() {
-            self.engine.schedule(secs(c.at.0), Ev::Change(i));
-        }
-        for (i, f) in self.sc.spec.faults.iter().enumerate() {
-            self.engine.schedule(secs(f.at.0), Ev::FaultStart(i));
-            if let Some(d) = f.duration {
-                self.engine.schedule(secs(f.at.0 + d.0), Ev::FaultEnd(i));
-            }
-        }
-        self.engine.schedule(Time::ZERO, Ev::Sample);
-        if self.gossip.is_some() {
-            self.engine.schedule(Time::ZERO, Ev::GossipStep);
-        }
-        if !self.services.is_empty() {
-            // The services' steady state is what runs before the first change or fault.
-            let first = self
-                .sc
-                .spec
-                .changes
-                .iter()
-                .map(|c| c.at.0)
-                .chain(self.sc.spec.faults.iter().map(|f| f.at.0))
-                .fold(self.horizon.as_secs_f64(), f64::min);
-            self.services.set_baseline_until(secs(first));
-            let mut out = std::mem::take(&mut self.svc_out);
-            self.services.start(Time::ZERO, &mut out);
-            self.apply_svc(out);
-        }
-        if !self.autoscaler.groups.is_empty() {
-            let scan = secs(self.p.cluster_autoscaler.scan_interval_seconds);
-            self.engine.schedule(scan, Ev::AutoscalerScan);
-        }
-        self.engine.schedule(
-            secs(self.p.node_lifecycle.node_monitor_period_seconds),
-            Ev::NodeMonitor,
-        );
-        self.engine.schedule(
-            secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
-            Ev::FlushUnschedulable,
-        );
-        Ok(())
-    }
-
-    /// Adds `g.count` nodes of a group; an autoscaled group is registered with the autoscaler.
-    fn add_node_group(&mut self, g: &NodeGroup) -> Result<(), String> {
-        let mut ids = Vec::new();
-        for _ in 0..g.count {
-            let index = self.next_node_index(&g.name_prefix);
-            let node = self.group_node(g, index)?;
-            let name = node.name.clone();
-            self.add_node(node);
-            ids.extend(self.cluster.node_id(&name));
-        }
-        if g.max_size.is_some() {
-            match self
-                .autoscaler
-                .groups
-                .iter_mut()
-                .find(|x| x.spec.name_prefix == g.name_prefix)
-            {
-                Some(group) => group.nodes.extend(ids),
-                None => self.autoscaler.groups.push(autoscaler::Group {
-                    spec: g.clone(),
-                    nodes: ids,
-                    upcoming: 0,
-                }),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes a node and its pods (a deleted Node object; the pod GC removes its pods).
-    fn remove_node(&mut self, id: NodeId) {
-        let pods = self.cluster.node(id).pods.clone();
-        for p in pods {
-            self.pod_gone(p);
-        }
-        let name = self.cluster.node(id).node.name.clone();
-        self.cluster.remove_node(id);
-        self.record("NodeDeleted", format!("node/{name}"), String::new(), None);
-    }
-
-    fn add_node(&mut self, node: Node) {
-        let name = node.name.clone();
-        match self.cluster.add_node(node) {
-            Ok(id) => {
-                *self.node_rt(id) = node_lifecycle::NodeRt::default();
-                self.rec.metrics.count("nodes_added", 1);
-                self.record("NodeAdded", format!("node/{name}"), String::new(), None);
-                for i in 0..self.workloads.len() {
-                    if self.workloads[i].w.kind == WorkloadKind::DaemonSet {
-                        self.request_sync(i);
-                    }
-                }
-                self.move_all_to_active_or_backoff();
-            }
-            Err(e) => self.record("ChangeFailed", format!("node/{name}"), e.to_string(), None),
-        }
-    }
-
-    /// Applies every object of a manifest set (create or update).
-    fn apply_manifests(&mut self, m: &Manifests, initial: bool) {
-        for c in &m.priority_classes {
-            self.classes.apply(c.object.clone());
-            self.record(
-                "PriorityClassApplied",
-                format!("priorityclass/{}", c.object.name),
-                format!(
-                    "value {}{}",
-                    c.object.value,
-                    if c.object.global_default {
-                        ", globalDefault"
-                    } else {
-                        ""
-                    }
-                ),
-                None,
-            );
-        }
-        for n in &m.nodes {
-            self.add_node(n.object.clone());
-        }
-        // Pods: bound ones (a snapshot's) are running; others are created now.
-        for p in &m.pods {
-            match p.object.admit(&self.classes) {
-                Ok(pod) => {
-                    let bound = pod.node_name.is_some();
-                    if let Some(id) = self.create_pod(pod, None, 0, initial && bound) {
-                        let w = self.adopter(id);
-                        if let (Some(w), Some(rt)) = (w, self.pods.get_mut(id)) {
-                            rt.workload = Some(w);
-                            self.workloads[w].pods.push(id);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.rec.metrics.count("pods_rejected", 1);
-                    self.record(
-                        "FailedCreate",
-                        format!("pod/{}", p.object.pod.key()),
-                        e.to_string(),
-                        None,
-                    )
-                }
-            }
-        }
-        for b in &m.pdbs {
-            self.cluster.add_pdb(b.object.clone());
-        }
-        for w in &m.workloads {
-            self.apply_workload(w.object.clone());
-        }
-        self.refresh_pdbs();
-    }
-
-    /// The disruption controller: each PDB expects as many pods as the workloads whose pods
-    /// it covers want (their replicas), recomputed when a workload appears, scales or goes.
-    /// A PDB that covers no workload's pods keeps the count of pods it covered when added.
-    fn refresh_pdbs(&mut self) {
-        let updates: Vec<(u32, i32)> = self
-            .cluster
-            .pdbs()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                let owners = self
-                    .workloads
-                    .iter()
-                    .filter(|w| !w.deleted && b.pdb.covers(&w.w.template.pod));
-                let mut any = false;
-                let expected = owners
-                    .map(|w| {
-                        any = true;
-                        w.w.replicas.max(0)
-                    })
-                    .sum();
-                any.then_some((i as u32, expected))
-            })
-            .collect();
-        for (i, expected) in updates {
-            self.cluster.set_pdb_expected(i, expected);
-        }
-    }
-
-    /// The workload whose selector adopts a pod (controllers adopt matching orphans).
-    fn adopter(&self, id: PodId) -> Option<usize> {
-        let pod = &self.cluster.pod(id).pod;
-        self.workloads.iter().position(|w| {
-            !w.deleted && w.w.namespace == pod.namespace && w.w.selector.matches(&pod.labels)
-        })
-    }
-
-    fn apply_workload(&mut self, w: Workload) {
-        let existing = self.workloads.iter().position(|x| {
-            !x.deleted && x.w.kind == w.kind && x.w.namespace == w.namespace && x.w.name == w.name
-        });
-        let key = format!("{:?}/{}/{}", w.kind, w.namespace, w.name).to_lowercase();
-        match existing {
-            Some(i) => {
-                let changed = self.workloads[i].w.template != w.template;
-                // A ReplicaSet's new template applies to pods it creates from now on; the
-                // other controllers start a new revision and move their pods onto it as their
-                // update strategy says.
-                let message = if !changed {
-                    String::new()
-                } else {
-                    let rt = &mut self.workloads[i];
-                    if w.kind != WorkloadKind::ReplicaSet {
-                        if w.kind == WorkloadKind::StatefulSet && rt.current.is_none() {
-                            rt.current = Some((rt.revision, rt.w.template.clone()));
-                        }
-                        rt.revision += 1;
-                    }
-                    match (w.kind, w.update_strategy) {
-                        (WorkloadKind::ReplicaSet, _) => {
-                            "pod template changed: applies to pods created from now on".into()
-                        }
-                        (_, UpdateStrategy::RollingUpdate) => {
-                            "pod template changed: rolling update".into()
-                        }
-                        (_, UpdateStrategy::Recreate) => {
-                            "pod template changed: recreate (old pods go first)".into()
-                        }
-                        (_, UpdateStrategy::OnDelete) => {
-                            "pod template changed: OnDelete (applies to pods recreated from now on)"
-                                .into()
-                        }
-                    }
-                };
-                self.workloads[i].w = w;
-                self.record("WorkloadUpdated", key, message, None);
-                self.request_sync(i);
-            }
-            None => {
-                self.workloads.push(WorkloadRt {
-                    w,
-                    revision: 0,
-                    current: None,
-                    pods: Vec::new(),
-                    deleted: false,
-                    sync_pending: false,
-                });
-                let i = self.workloads.len() - 1;
-                // Adopt matching orphans.
-                let orphans: Vec<PodId> = self
-                    .cluster
-                    .pods()
-                    .filter(|(id, _)| self.pods.get(*id).is_some_and(|r| r.workload.is_none()))
-                    .filter(|(_, e)| {
-                        e.pod.namespace == self.workloads[i].w.namespace
-                            && self.workloads[i].w.selector.matches(&e.pod.labels)
-                    })
-                    .map(|(id, _)| id)
-                    .collect();
-                for id in orphans {
-                    if let Some(rt) = self.pods.get_mut(id) {
-                        rt.workload = Some(i);
-                        self.workloads[i].pods.push(id);
-                    }
-                }
-                self.record("WorkloadCreated", key, String::new(), None);
-                self.request_sync(i);
-            }
-        }
-    }
-
-    fn behaviour_of(&self, pod: &Pod) -> Option<usize> {
-        self.sc
-            .spec
-            .behaviours
-            .iter()
-            .position(|b| b.selector.matches(pod))
-    }
-
-    fn behaviour(&self, id: PodId) -> Option<&Behaviour> {
-        self.pods
-            .get(id)
-            .and_then(|r| r.behaviour)
-            .map(|i| &self.sc.spec.behaviours[i])
-    }
-
-    /// Adds a pod. `running` pods (a snapshot's bound pods at time 0) start running and ready.
-    fn create_pod(
-        &mut self,
-        mut pod: Pod,
-        workload: Option<usize>,
-        revision: u32,
-        running: bool,
-    ) -> Option<PodId> {
-        self.default_tolerations(&mut pod.tolerations);
-        let key = pod.key();
-        let behaviour = self.behaviour_of(&pod);
-        let meta = (pod.namespace.clone(), pod.labels.clone());
-        let result = if running {
-            self.cluster.add_pod(pod)
-        } else {
-            self.cluster.add_pending_pod(pod)
-        };
-        let id = match result {
-            Ok(id) if running => {
-                if self.cluster.pod(id).pod.start_time.is_none() {
-                    let at = self.wall_ms();
-                    self.cluster.set_start_time(id, at);
-                }
-                id
-            }
-            Ok(id) => id,
-            Err(e) => {
-                self.record("FailedCreate", format!("pod/{key}"), e.to_string(), None);
-                return None;
-            }
-        };
-        self.rec.pod_created(id, meta.0, meta.1);
-        self.pods.insert(
-            id,
-            PodRt {
-                workload,
-                revision,
-                daemon_node: None,
-                phase: if running {
-                    Phase::Running
-                } else {
-                    Phase::Pending
-                },
-                ready: running,
-                behaviour,
-                starts: 0,
-                restarts: 0,
-                last_start: Time::ZERO,
-                runtime_load: false,
-                sidecars: None,
-            },
-        );
-        let prio = self.cluster.pod(id).pod.priority;
-        let created = self.cluster.pod(id).pod.creation_timestamp;
-        self.queue.add(id, prio, created);
-        self.rec.metrics.count("pods_created", 1);
-        self.record(
-            "Created",
-            format!("pod/{key}"),
-            format!("priority {prio}"),
-            Some(id),
-        );
-        if !running {
-            self.enqueue_active(id);
-        }
-        Some(id)
-    }
-
-    // ----- the scheduling queue -----
-
-    fn enqueue_active(&mut self, id: PodId) {
-        self.queue.activate(&self.cluster, id, &mut self.engine);
-    }
-
-    /// MoveAllToActiveOrBackoffQueue, on a cluster event that may have made room.
-    fn move_all_to_active_or_backoff(&mut self) {
-        self.queue
-            .move_all_to_active_or_backoff(&self.cluster, &mut self.engine);
-    }
-
-    fn park_unschedulable(&mut self, id: PodId) {
-        let (now, now_ms) = (self.now(), self.wall_ms());
-        self.queue.park_unschedulable(id, now, now_ms);
-    }
-
-    fn scheduling_cycle(&mut self) {
-        let Some(id) = self.queue.pop() else {
-            return;
-        };
-        if self.cluster.try_pod(id).is_none() {
-            return self.next_cycle();
-        }
-        self.queue.attempt(id, self.engine.now());
-        let d = self.scheduler.schedule_one(&mut self.cluster, id);
-        let key = self.cluster.pod(id).pod.key();
-        match d.outcome {
-            Outcome::Scheduled(node) => {
-                self.cluster.bind(id, node);
-                let at = self.wall_ms();
-                self.cluster.set_start_time(id, at);
-                let node_name = self.cluster.node(node).node.name.clone();
-                self.rec.metrics.count("pods_scheduled", 1);
-                self.record(
-                    "Scheduled",
-                    format!("pod/{key}"),
-                    format!("Successfully assigned {key} to {node_name}"),
-                    Some(id),
-                );
-                if let Some(rt) = self.pods.get_mut(id) {
-                    rt.phase = Phase::Starting;
-                }
-                // Creating the containers queues on the node's runtime daemon: a busy one
-                // delays the start by the wait behind its backlog.
-                let ops = self.containers(id) as f64 * self.p.kubelet.runtime.container_start_ops;
-                let done = self.runtime_submit(node, ops);
-                let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
-                let startup = self
-                    .behaviour(id)
-                    .and_then(|b| b.startup_seconds)
-                    .unwrap_or(
-                        self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds,
-                    )
-                    + wait;
-                self.engine
-                    .schedule_in(secs(startup), Ev::ContainersStarted(id));
-            }
-            Outcome::Preempting { node, victims } => {
-                let node_name = self.cluster.node(node).node.name.clone();
-                for v in victims {
-                    if self.cluster.pod(v).pod.terminating {
-                        continue; // already being deleted: nothing to do (PreemptPod skips it)
-                    }
-                    let vkey = self.cluster.pod(v).pod.key();
-                    self.rec.metrics.count("pods_preempted", 1);
-                    self.record(
-                        "Preempted",
-                        format!("pod/{vkey}"),
-                        format!("Preempted by pod {key} on node {node_name}"),
-                        Some(v),
-                    );
-                    self.cluster.set_preempted(v);
-                    self.terminate(v);
-                }
-                clear_lower_nominations(&mut self.cluster, id, node);
-                self.cluster.nominate(id, Some(node));
-                self.record(
-                    "Nominated",
-                    format!("pod/{key}"),
-                    format!("nominatedNodeName {node_name}: {}", d.message),
-                    Some(id),
-                );
-                self.park_unschedulable(id);
-            }
-            Outcome::Unschedulable => {
-                self.rec.metrics.count("scheduling_failures", 1);
-                // A failed attempt with no new nomination overrides the old one with "" (the
-                // PostFilter result's ModeOverride in handleSchedulingFailure).
-                if self.cluster.pod(id).nominated.is_some() {
-                    self.cluster.nominate(id, None);
-                }
-                if self.queue.attempts(id) == 1 {
-                    self.record(
-                        "FailedScheduling",
-                        format!("pod/{key}"),
-                        d.message,
-                        Some(id),
-                    );
-                }
-                self.park_unschedulable(id);
-            }
-        }
-        self.next_cycle();
-    }
-
-    fn next_cycle(&mut self) {
-        self.queue.next_cycle(&mut self.engine);
-    }
-
-    // ----- kubelet -----
-
-    /// Starts a pod's graceful termination: it keeps its resources until its containers exit,
-    /// after min(shutdown time, terminationGracePeriodSeconds). A pod never bound goes at once.
-    fn terminate(&mut self, id: PodId) {
-        let e = self.cluster.pod(id);
-        if e.pod.terminating {
-            return;
-        }
-        let bound = e.node.is_some();
-        self.cluster.set_terminating(id);
-        if let Some(rt) = self.pods.get_mut(id) {
-            rt.ready = false;
-        }
-        self.queue.remove(id);
-        // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
-        // its exit; the kubelet only enforces the grace period.
-        let claimed = self.svc_call(|w, now, out| w.terminating(now, id, out));
-        if !bound {
-            self.engine.schedule_in(Time::ZERO, Ev::PodGone(id));
-        } else if self.node_is_up(self.cluster.pod(id).node.expect("bound")) {
-            if claimed {
-                let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
-                self.engine.schedule_in(secs(grace), Ev::PodGone(id));
-                self.gossip_leave(id, 0.0);
-            } else {
-                let sigterm = self.schedule_pod_gone(id);
-                self.gossip_leave(id, sigterm);
-            }
-        }
-        // On a node that is down the kubelet cannot confirm the deletion: the pod stays
-        // Terminating, holding its place, until the node returns.
-        if let Some(w) = self.pods.get(id).and_then(|r| r.workload) {
-            self.request_sync(w);
-        }
-    }
-
-    /// The kubelet stops the pod: gone after min(shutdown time, terminationGracePeriodSeconds).
-    /// Returns how long until the runtime delivers the SIGTERM.
-    fn schedule_pod_gone(&mut self, id: PodId) -> f64 {
-        let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
-        let shutdown = self
-            .behaviour(id)
-            .and_then(|b| b.shutdown_seconds)
-            .unwrap_or(self.p.kubelet.default_shutdown_seconds);
-        // Stopping the containers queues on the runtime too: a busy daemon keeps the pod
-        // Terminating longer.
-        let stop = match self.cluster.pod(id).node {
-            Some(node) => {
-                let ops = self.containers(id) as f64 * self.p.kubelet.runtime.container_stop_ops;
-                self.runtime_submit(node, ops)
-            }
-            None => 0.0,
-        };
-        self.engine
-            .schedule_in(secs(shutdown.min(grace).max(stop)), Ev::PodGone(id));
-        stop
-    }
-
-    fn containers_started(&mut self, id: PodId) {
-        let Some(rt) = self.pods.get_mut(id) else {
-            return;
-        };
-        if self.cluster.pod(id).pod.terminating {
-            return;
-        }
-        rt.phase = Phase::Running;
-        rt.starts += 1;
-        rt.last_start = self.engine.now();
-        let starts = rt.starts;
-        let counted = std::mem::replace(&mut rt.runtime_load, true);
-        if let Some(node) = self.cluster.pod(id).node {
-            if !counted {
-                let n = self.containers(id);
-                self.runtime_background(node, n, 1.0);
-            }
-        }
-        self.sidecars_started(id);
-        self.gossip_join(id, crate::scenario::JoinOn::Start);
-        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
-            self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_start, out));
-        }
-        let key = self.cluster.pod(id).pod.key();
-        self.record("Started", format!("pod/{key}"), String::new(), Some(id));
-        if !self.services.is_empty() {
-            let pod = &self.cluster.pod(id).pod;
-            let info = PodInfo {
-                name: pod.name.clone(),
-                namespace: pod.namespace.clone(),
-                labels: pod.labels.clone(),
-                memory_limit: pod.memory_limit,
-            };
-            self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
-        }
-        // On a partitioned node its replicas start cut off (its gossip agent already joined
-        // on its node's side).
-        if let Some(node) = self.cluster.pod(id).node {
-            if self.node_rt(node).partition != 0 {
-                self.svc_call(|w, now, out| w.set_pod_cut_off(now, id, true, out));
-            }
-        }
-        // A container whose memory grows past its limit is OOM-killed when it gets there.
-        let limit = self.cluster.pod(id).pod.memory_limit;
-        if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
-            if limit > 0 && m.growth_per_minute.0 > 0 {
-                let minutes = (limit - m.start.0).max(0) as f64 / m.growth_per_minute.0 as f64;
-                self.engine
-                    .schedule_in(secs(minutes * 60.0), Ev::OomKill(id, starts));
-            }
-        }
-        // Ready, and for a controller available: minReadySeconds after the probe succeeds.
-        let probe = self
-            .behaviour(id)
-            .and_then(|b| b.readiness_seconds)
-            .unwrap_or(self.p.kubelet.readiness_seconds);
-        let min_ready = self
-            .pods
-            .get(id)
-            .and_then(|r| r.workload)
-            .map_or(0, |w| self.workloads[w].w.min_ready_seconds);
-        self.engine
-            .schedule_in(secs(probe + f64::from(min_ready)), Ev::PodReady(id, starts));
-    }
-
-    /// OOMKilled, then restarted after CrashLoopBackOff's delay.
-    fn oom_kill(&mut self, id: PodId, starts: u32) {
-        let now = self.now();
-        let k = self.p.kubelet.clone();
-        let Some(rt) = self.pods.get_mut(id) else {
-            return;
-        };
-        if rt.starts != starts || self.cluster.pod(id).pod.terminating {
-            return;
-        }
-        if now - rt.last_start >= secs(k.crash_loop_reset_seconds) {
-            rt.restarts = 0;
-        }
-        rt.restarts += 1;
-        rt.ready = false;
-        rt.phase = Phase::Starting;
-        self.svc_call(|w, now, out| w.process_died(now, id, out));
-        let Some(rt) = self.pods.get_mut(id) else {
-            return;
-        };
-        let delay = (k.crash_loop_initial_backoff_seconds
-            * 2f64.powi(rt.restarts.saturating_sub(1).min(30) as i32))
-        .min(k.crash_loop_max_backoff_seconds);
-        let workload = rt.workload;
-        let key = self.cluster.pod(id).pod.key();
-        self.rec.metrics.count("pods_oom_killed", 1);
-        self.record(
-            "OOMKilled",
-            format!("pod/{key}"),
-            format!("container exceeded its memory limit; back-off {delay}s restarting failed container"),
-            Some(id),
-        );
-        self.engine
-            .schedule_in(secs(delay), Ev::ContainersStarted(id));
-        if let Some(w) = workload {
-            self.request_sync(w);
-        }
-    }
-
-    fn pod_ready(&mut self, id: PodId, starts: u32) {
-        let Some(rt) = self.pods.get_mut(id) else {
-            return;
-        };
-        if self.cluster.pod(id).pod.terminating || rt.starts != starts {
-            return;
-        }
-        rt.ready = true;
-        if let Some(w) = rt.workload {
-            self.request_sync(w);
-        }
-        self.gossip_join(id, crate::scenario::JoinOn::Ready);
-        self.svc_call(|w, now, out| w.pod_ready(now, id, out));
-    }
-
-    fn pod_gone(&mut self, id: PodId) {
-        if self.cluster.try_pod(id).is_none() {
-            return;
-        }
-        self.svc_call(|w, now, out| w.pod_gone(now, id, out));
-        self.sidecars_stopped(id);
-        self.gossip_gone(id);
-        let started = self.pods.get(id).is_some_and(|r| r.starts > 0);
-        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
-            if started {
-                self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_stop, out));
-            }
-        }
-        if self.pods.get(id).is_some_and(|r| r.runtime_load) {
-            if let Some(node) = self.cluster.pod(id).node {
-                let n = self.containers(id);
-                self.runtime_background(node, n, -1.0);
-            }
-        }
-        let pod = self.cluster.delete_pod(id);
-        let workload = self.pods.remove(id).and_then(|r| r.workload);
-        self.queue.forget(id);
-        self.rec.metrics.count("pods_deleted", 1);
-        self.record(
-            "Deleted",
-            format!("pod/{}", pod.key()),
-            String::new(),
-            Some(id),
-        );
-        if let Some(w) = workload {
-            self.workloads[w].pods.retain(|p| *p != id);
-            self.request_sync(w);
-        }
-        self.move_all_to_active_or_backoff();
-    }
-
-    // ----- controllers -----
-
-    fn request_sync(&mut self, w: usize) {
-        if !self.workloads[w].sync_pending {
-            self.workloads[w].sync_pending = true;
-            self.engine
-                .schedule_in(secs(self.p.controllers.sync_delay_seconds), Ev::Sync(w));
-        }
-    }
-
-    fn sync(&mut self, w: usize) {
-        self.workloads[w].sync_pending = false;
-        if self.workloads[w].deleted {
-            return;
-        }
-        match self.workloads[w].w.kind {
-            WorkloadKind::Deployment | WorkloadKind::ReplicaSet => self.sync_replicas(w),
-            WorkloadKind::StatefulSet => self.sync_stateful(w),
-            WorkloadKind::DaemonSet => self.sync_daemon(w),
-        }
-    }
-
-    fn new_pod(&mut self, w: usize, name: String) -> Option<PodId> {
-        let revision = self.workloads[w].revision;
-        self.new_pod_from(w, name, None, revision)
-    }
-
-    /// A pod of workload `w` from `template` (the workload's own when None) at `revision`.
-    fn new_pod_from(
-        &mut self,
-        w: usize,
-        name: String,
-        template: Option<&PodTemplate>,
-        revision: u32,
-    ) -> Option<PodId> {
-        let wl = &self.workloads[w];
-        let mut pod = match template.unwrap_or(&wl.w.template).admit(&self.classes) {
-            Ok(p) => p,
-            Err(e) => {
-                let key = format!("{}/{}", wl.w.namespace, wl.w.name);
-                self.rec.metrics.count("pods_rejected", 1);
-                self.record(
-                    "FailedCreate",
-                    format!("{:?}/{key}", wl.w.kind).to_lowercase(),
-                    e.to_string(),
-                    None,
-                );
-                return None;
-            }
-        };
-        pod.name = name;
-        pod.creation_timestamp = self.wall_ms();
-        pod.owner = Some(OwnerRef {
-            kind: format!("{:?}", wl.w.kind),
-            name: wl.w.name.clone(),
-        });
-        let id = self.create_pod(pod, Some(w), revision, false)?;
-        self.workloads[w].pods.push(id);
-        Some(id)
-    }
-
-    /// A random 5-character suffix from the alphabet Kubernetes uses for generated names.
-    fn suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5)
-            .map(|_| ALPHABET[self.names.below(ALPHABET.len() as u64) as usize] as char)
-            .collect()
-    }
-
-    /// ReplicaSet and Deployment: keep `replicas` active pods; a pod that is terminating no
-    /// longer counts, so its replacement is created at once (FilterActivePods). When the
-    /// template changes, roll with maxSurge / maxUnavailable.
-    fn sync_replicas(&mut self, w: usize) {
-        let replicas = self.workloads[w].w.replicas.max(0) as usize;
-        let rev = self.workloads[w].revision;
-        let active: Vec<PodId> = self.workloads[w]
-            .pods
-            .iter()
-            .copied()
-            .filter(|p| !self.cluster.pod(*p).pod.terminating)
-            .collect();
-        let revision = |p: &PodId| self.pods.get(*p).map(|r| r.revision);
-        let is_ready = |p: &PodId| self.pods.get(*p).is_some_and(|r| r.ready);
-        let (new, old): (Vec<PodId>, Vec<PodId>) =
-            active.iter().partition(|p| revision(p) == Some(rev));
-        let burst = self.p.controllers.burst_replicas;
-        let mut create = 0usize;
-        let mut delete: Vec<PodId> = Vec::new();
-        // Recreate waits until the old pods are gone, not just terminating.
-        let old_terminating = self.workloads[w].w.update_strategy == UpdateStrategy::Recreate
-            && self.workloads[w]
-                .pods
-                .iter()
-                .any(|p| revision(p) != Some(rev));
-        if old.is_empty() {
-            if new.len() < replicas && !old_terminating {
-                create = (replicas - new.len()).min(burst);
-            } else if new.len() > replicas {
-                let mut surplus = new.clone();
-                // Delete unscheduled, then not ready, then the newest first (ActivePods order).
-                surplus.sort_by_key(|p| {
-                    let e = self.cluster.pod(*p);
-                    (
-                        e.node.is_some(),
-                        is_ready(p),
-                        std::cmp::Reverse(e.pod.creation_timestamp),
-                    )
-                });
-                delete = surplus
-                    .into_iter()
-                    .take((new.len() - replicas).min(burst))
-                    .collect();
-            }
-        } else if self.workloads[w].w.update_strategy == UpdateStrategy::Recreate {
-            // Recreate: every old pod goes first; the new ones are created only when no old
-            // pod is left, terminating ones included (deployment/recreate.go).
-            delete = old.clone();
-        } else {
-            let wl = &self.workloads[w].w;
-            let surge = wl.max_surge.scaled(replicas as i32).max(0) as usize;
-            let mut unavailable = wl.max_unavailable.scaled_down(replicas as i32).max(0) as usize;
-            if surge == 0 && unavailable == 0 {
-                unavailable = 1;
-            }
-            let total = new.len() + old.len();
-            if new.len() < replicas && total < replicas + surge {
-                create = (replicas - new.len()).min(replicas + surge - total);
-            }
-            let ready = active.iter().filter(|p| is_ready(p)).count();
-            let min_available = replicas.saturating_sub(unavailable);
-            let new_unavailable = new.iter().filter(|p| !is_ready(p)).count();
-            let may_delete = total
-                .saturating_sub(min_available)
-                .saturating_sub(new_unavailable)
-                .min(
-                    ready.saturating_sub(min_available)
-                        + old.iter().filter(|p| !is_ready(p)).count(),
-                );
-            let mut olds = old.clone();
-            olds.sort_by_key(|p| {
-                (
-                    is_ready(p),
-                    std::cmp::Reverse(self.cluster.pod(*p).pod.creation_timestamp),
-                )
-            });
-            delete = olds.into_iter().take(may_delete).collect();
-        }
-        let delete_len = delete.len();
-        for p in delete {
-            self.terminate(p);
-        }
-        for _ in 0..create {
-            let suffix = self.suffix();
-            let name = format!("{}-{suffix}", self.workloads[w].w.name);
-            self.new_pod(w, name);
-        }
-        // The creations are observed at once (expectations met), so a controller held back by
-        // burstReplicas syncs again for the rest.
-        if burst > 0 && (create == burst || delete_len == burst) {
-            self.request_sync(w);
-        }
-    }
-
-    /// StatefulSet: pods NAME-0..N-1, each recreated with the same name once the old one is
-    /// gone; OrderedReady creates ordinal i only when 0..i are running and ready. A rolling
-    /// update deletes the highest ordinal not at the update revision, one pod at a time, and
-    /// waits for each replacement to be Ready; ordinals below `partition` keep the current
-    /// revision (stateful_set_control.go updateStatefulSet).
-    fn sync_stateful(&mut self, w: usize) {
-        let replicas = self.workloads[w].w.replicas.max(0) as usize;
-        let name = self.workloads[w].w.name.clone();
-        let ordered =
-            self.workloads[w].w.pod_management_policy == PodManagementPolicy::OrderedReady;
-        let update = self.workloads[w].revision;
-        let mut by_ordinal: BTreeMap<usize, PodId> = BTreeMap::new();
-        for &p in &self.workloads[w].pods {
-            if let Some(o) = self
-                .cluster
-                .pod(p)
-                .pod
-                .name
-                .rsplit('-')
-                .next()
-                .and_then(|s| s.parse().ok())
-            {
-                by_ordinal.insert(o, p);
-            }
-        }
-        let revision_of = |s: &Self, p: PodId| s.pods.get(p).map(|r| r.revision);
-        let healthy = |s: &Self, p: PodId| {
-            s.pods.get(p).is_some_and(|r| r.ready) && !s.cluster.pod(p).pod.terminating
-        };
-        // The update is done once every pod is at the update revision.
-        if self.workloads[w].current.is_some()
-            && by_ordinal.len() == replicas
-            && by_ordinal
-                .values()
-                .all(|p| revision_of(self, *p) == Some(update))
-        {
-            self.workloads[w].current = None;
-        }
-        // Which ordinals a new pod takes the current revision for: those below the partition,
-        // or (without one) below status.currentReplicas.
-        let current_below = match &self.workloads[w].current {
-            None => 0,
-            Some((rev, _)) => {
-                let partition = self.workloads[w].w.partition.max(0) as usize;
-                if self.workloads[w].w.update_strategy != UpdateStrategy::RollingUpdate {
-                    0
-                } else if partition > 0 {
-                    partition
-                } else {
-                    by_ordinal
-                        .values()
-                        .filter(|p| revision_of(self, **p) == Some(*rev))
-                        .count()
-                }
-            }
-        };
-        let mut all_healthy = true;
-        for i in 0..replicas {
-            match by_ordinal.get(&i) {
-                Some(p) => {
-                    if !healthy(self, *p) {
-                        all_healthy = false;
-                        if ordered {
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    all_healthy = false;
-                    let current = self.workloads[w].current.clone();
-                    match current {
-                        Some((rev, t)) if i < current_below => {
-                            self.new_pod_from(w, format!("{name}-{i}"), Some(&t), rev)
-                        }
-                        _ => self.new_pod(w, format!("{name}-{i}")),
-                    };
-                    if ordered {
-                        break;
-                    }
-                }
-            }
-        }
-        // Scale down from the highest ordinal.
-        let surplus: Vec<PodId> = by_ordinal
-            .range(replicas..)
-            .rev()
-            .map(|(_, p)| *p)
-            .collect();
-        let mut scaling_down = false;
-        for p in surplus {
-            scaling_down = true;
-            if !self.cluster.pod(p).pod.terminating {
-                self.terminate(p);
-                if ordered {
-                    break;
-                }
-            }
-        }
-        if self.workloads[w].w.update_strategy != UpdateStrategy::RollingUpdate
-            || self.workloads[w].current.is_none()
-            || scaling_down
-            || (ordered && !all_healthy)
-        {
-            return;
-        }
-        let partition = self.workloads[w].w.partition.max(0) as usize;
-        for target in (partition..replicas).rev() {
-            let Some(&p) = by_ordinal.get(&target) else {
-                return;
-            };
-            if revision_of(self, p) != Some(update) && !self.cluster.pod(p).pod.terminating {
-                self.terminate(p);
-                return;
-            }
-            if !healthy(self, p) {
-                return;
-            }
-        }
-    }
-
-    /// DaemonSet: one pod per node that the pod's template tolerates, pinned with node
-    /// affinity on metadata.name (how the DaemonSet controller lets the scheduler place it).
-    fn sync_daemon(&mut self, w: usize) {
-        let mut template = self.workloads[w].w.template.pod.clone();
-        // The DaemonSet controller adds tolerations for node conditions (daemon_controller.go
-        // AddOrUpdateDaemonPodTolerations).
-        for (key, effect) in [
-            (
-                "node.kubernetes.io/not-ready",
-                cascade_model::TaintEffect::NoExecute,
-            ),
-            (
-                "node.kubernetes.io/unreachable",
-                cascade_model::TaintEffect::NoExecute,
-            ),
-            (
-                "node.kubernetes.io/unschedulable",
-                cascade_model::TaintEffect::NoSchedule,
-            ),
-        ] {
-            template.tolerations.push(cascade_model::Toleration {
-                key: key.into(),
-                operator: cascade_model::TolerationOperator::Exists,
-                value: String::new(),
-                effect: Some(effect),
-                toleration_seconds: None,
-            });
-        }
-        // Each eligible node's daemon pods that are not terminating: (update revision, older).
-        let rev = self.workloads[w].revision;
-        let mut on_node: BTreeMap<NodeId, (Option<PodId>, Vec<PodId>)> = BTreeMap::new();
-        for &p in &self.workloads[w].pods {
-            if self.cluster.pod(p).pod.terminating {
-                continue;
-            }
-            let Some(r) = self.pods.get(p) else {
-                continue;
-            };
-            let Some(node) = r.daemon_node else {
-                continue;
-            };
-            let e = on_node.entry(node).or_default();
-            if r.revision == rev {
-                e.0 = Some(p);
-            } else {
-                e.1.push(p);
-            }
-        }
-        let eligible: Vec<(NodeId, String)> = self
-            .cluster
-            .nodes()
-            .filter(|(id, info)| filter::static_filters(&template, *id, info).is_ok())
-            .map(|(id, info)| (id, info.node.name.clone()))
-            .collect();
-        let ready = |s: &Self, p: PodId| s.pods.get(p).is_some_and(|r| r.ready);
-        let mut create: Vec<(NodeId, String)> = Vec::new();
-        let mut delete: Vec<PodId> = Vec::new();
-        let wl = &self.workloads[w].w;
-        let rolling = wl.update_strategy == UpdateStrategy::RollingUpdate;
-        let desired = eligible.len() as i32;
-        let max_surge = wl.max_surge.scaled(desired).max(0) as usize;
-        let max_unavailable = wl.max_unavailable.scaled(desired).max(0) as usize;
-        // The rolling update (daemon/update.go rollingUpdate): without surge, delete old pods
-        // on at most maxUnavailable nodes at a time (an old pod that is not Ready goes at
-        // once); with surge, start the new pod beside the old one on at most maxSurge nodes
-        // and delete the old one when the new one is Ready.
-        let mut unavailable = 0usize;
-        let mut surging = 0usize;
-        let mut candidates: Vec<(NodeId, String, PodId)> = Vec::new();
-        for (node, node_name) in &eligible {
-            match on_node.get(node) {
-                None => {
-                    unavailable += 1;
-                    create.push((*node, node_name.clone()));
-                }
-                Some((Some(new), olds)) => {
-                    if !ready(self, *new) {
-                        unavailable += 1;
-                    }
-                    if !olds.is_empty() {
-                        if ready(self, *new) {
-                            delete.extend(olds.iter().copied());
-                        } else {
-                            surging += 1;
-                        }
-                    }
-                }
-                // OnDelete: the old pod stays until someone else deletes it.
-                Some((None, _)) if !rolling => {}
-                Some((None, olds)) => {
-                    let old = olds[0];
-                    if !ready(self, old) {
-                        if max_surge == 0 {
-                            delete.push(old);
-                        } else {
-                            create.push((*node, node_name.clone()));
-                        }
-                    } else {
-                        candidates.push((*node, node_name.clone(), old));
-                    }
-                }
-            }
-        }
-        if rolling {
-            if max_surge == 0 {
-                let room = max_unavailable.saturating_sub(unavailable);
-                delete.extend(candidates.iter().take(room).map(|c| c.2));
-            } else {
-                let room = max_surge.saturating_sub(surging);
-                create.extend(candidates.iter().take(room).map(|c| (c.0, c.1.clone())));
-            }
-        }
-        for p in delete {
-            self.terminate(p);
-        }
-        for (node, node_name) in create {
-            let suffix = self.suffix();
-            let name = format!("{}-{suffix}", self.workloads[w].w.name);
-            let mut t = self.workloads[w].w.template.clone();
-            t.pod.tolerations = template.tolerations.clone();
-            t.pod.required_node_affinity = Some(NodeSelector {
-                terms: vec![NodeSelectorTerm {
-                    match_expressions: vec![],
-                    match_fields: vec![Requirement::In("metadata.name".into(), vec![node_name])],
-                }],
-            });
-            let rev = self.workloads[w].revision;
-            if let Some(id) = self.new_pod_from(w, name, Some(&t), rev) {
-                if let Some(rt) = self.pods.get_mut(id) {
-                    rt.daemon_node = Some(node);
-                }
-            }
-        }
-    }
-
-    // ----- scenario changes -----
-
-    fn change(&mut self, i: usize) {
-        let c: Change = self.sc.spec.changes[i].clone();
-        let what = c.description.clone().unwrap_or_default();
-        self.rec.metrics.count("changes_applied", 1);
-        self.record("ChangeApplied", format!("change/{i}"), what, None);
-        for f in &c.apply {
-            let m = &self.sc.files[f].manifests;
-            self.apply_manifests(m, false);
-        }
-        for d in &c.delete {
-            let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
-            match d.kind.as_str() {
-                "PriorityClass" => {
-                    self.classes.delete(&d.name);
-                }
-                "Pod" => {
-                    if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
-                        self.terminate(id);
-                    }
-                }
-                "Node" => {
-                    if let Some(id) = self.cluster.node_id(&d.name) {
-                        self.remove_node(id);
-                    }
-                }
-                kind => {
-                    if let Some(w) = self.workloads.iter().position(|x| {
-                        !x.deleted
-                            && format!("{:?}", x.w.kind) == kind
-                            && x.w.namespace == ns
-                            && x.w.name == d.name
-                    }) {
-                        self.workloads[w].deleted = true;
-                        for p in self.workloads[w].pods.clone() {
-                            self.terminate(p);
-                        }
-                        self.refresh_pdbs();
-                    }
-                }
-            }
-        }
-        if let Some(s) = &c.scale {
-            let ns = s.namespace.clone().unwrap_or_else(|| "default".into());
-            if let Some(w) = self.workloads.iter().position(|x| {
-                !x.deleted
-                    && format!("{:?}", x.w.kind) == s.kind
-                    && x.w.namespace == ns
-                    && x.w.name == s.name
-            }) {
-                self.workloads[w].w.replicas = s.replicas;
-                self.request_sync(w);
-                self.refresh_pdbs();
-            } else {
-                self.record(
-                    "ChangeFailed",
-                    format!("{}/{ns}/{}", s.kind, s.name),
-                    "no such workload".into(),
-                    None,
-                );
-            }
-        }
-        if let Some(g) = &c.add_nodes {
-            if let Err(e) = self.add_node_group(g) {
-                self.record("ChangeFailed", format!("change/{i}"), e, None);
-            }
-        }
-        if let Some(enc) = &c.gossip_encryption {
-            self.gossip_encrypt(enc.key, enc.redeploy_seconds);
-        }
-        if let Some(name) = &c.unseal {
-            if !self.svc_call(|w, now, out| w.unseal(now, name, out)) {
-                self.record(
-                    "ChangeFailed",
-                    format!("change/{i}"),
-                    format!("client {name} is not sealed"),
-                    None,
-                );
-            }
-        }
-    }
-
-    /// A fault starts (`start`) or ends.
-    fn fault(&mut self, i: usize, start: bool) {
-        let f = self.sc.spec.faults[i].clone();
-        let nodes: Vec<NodeId> = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| {
-                f.node_down.as_deref() == Some(n.node.name.as_str())
-                    || f.zone_down.as_deref().is_some_and(|z| n.node.zone() == z)
-            })
-            .map(|(id, _)| id)
-            .collect();
-        let what = f.description.clone().unwrap_or_else(|| {
-            if let Some(svc) = &f.service_down {
-                format!("service {svc} unreachable")
-            } else if f.partition.is_some() {
-                "network partition".to_string()
-            } else {
-                format!("{} node(s) down", nodes.len())
-            }
-        });
-        let kind = if start { "FaultStarted" } else { "FaultEnded" };
-        self.record(kind, format!("fault/{i}"), what, None);
-        for id in nodes {
-            if start {
-                self.node_down(id);
-            } else {
-                self.node_up(id);
-            }
-        }
-        if let Some(p) = &f.partition {
-            let cut: Vec<NodeId> = self
-                .cluster
-                .nodes()
-                .filter(|(_, n)| {
-                    p.nodes.contains(&n.node.name) || p.zones.iter().any(|z| n.node.zone() == z)
-                })
-                .map(|(id, _)| id)
-                .collect();
-            // Each partition fault is its own side; the rest of the cluster is side 0.
-            let side = if start { i as u32 + 1 } else { 0 };
-            for id in cut {
-                if start {
-                    self.node_partitioned(id);
-                } else {
-                    self.node_up(id);
-                }
-                self.set_node_partition(id, side);
-            }
-        }
-        if let Some(name) = &f.service_down {
-            self.fault_active[i] = start;
-            self.set_service_reachable(name, !start);
-            if start {
-                if let Some(fl) = f.flapping {
-                    self.engine.schedule_in(secs(fl.down.0), Ev::Flap(i, false));
-                }
-            }
-        }
-    }
-
-    /// The next phase of a flapping dependency, while its fault lasts.
-    fn flap(&mut self, i: usize, down: bool) {
-        if !self.fault_active[i] {
-            return;
-        }
-        let f = &self.sc.spec.faults[i];
-        let (Some(name), Some(fl)) = (f.service_down.clone(), f.flapping) else {
-            return;
-        };
-        self.set_service_reachable(&name, !down);
-        let next = if down { fl.down.0 } else { fl.up.0 };
-        self.engine.schedule_in(secs(next), Ev::Flap(i, !down));
-    }
-
-    fn set_service_reachable(&mut self, name: &str, reachable: bool) {
-        if self.svc_call(|w, now, out| w.set_service_reachable(now, name, reachable, out)) {
-            let (counter, kind) = if reachable {
-                ("dependency_up", "DependencyUp")
-            } else {
-                ("dependency_down", "DependencyDown")
-            };
-            self.rec.metrics.count(counter, 1);
-            self.record(kind, format!("service/{name}"), String::new(), None);
-            if !reachable {
-                self.sidecars_dependency_down(name);
-            }
-        }
     }
 
     fn sample(&mut self) {
@@ -1568,76 +231,25 @@ impl<'a> Simulation<'a> {
             .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
     }
 
-    // ----- the services -----
-
-    /// Calls into the services with the current time and applies what they answer.
-    fn svc_call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
-        let mut out = std::mem::take(&mut self.svc_out);
-        let now = self.now();
-        let r = f(&mut self.services, now, &mut out);
-        self.apply_svc(out);
-        r
-    }
-
-    /// Schedules the services' timers and carries out their effects on the cluster.
-    fn apply_svc(&mut self, mut out: Out) {
-        for (at, ev) in out.timers.drain(..) {
-            self.engine.schedule(at, Ev::Svc(ev));
-        }
-        let effects = std::mem::take(&mut out.effects);
-        self.svc_out = out;
-        for e in effects {
-            match e {
-                Effect::OomKill(pod) => {
-                    if let Some(starts) = self.pods.get(pod).map(|r| r.starts) {
-                        self.oom_kill(pod, starts);
-                    }
-                }
-                Effect::Exited(pod) => {
-                    if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
-                        self.pod_gone(pod);
-                    }
-                }
-                Effect::Log {
-                    kind,
-                    object,
-                    message,
-                } => self.record(kind, object, message, None),
-            }
-        }
-    }
-
     /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
     pub fn run(&mut self, mut progress: impl FnMut(f64)) {
         let mut n = 0u64;
-        while let Some((_, ev)) = self.engine.next_until(self.horizon) {
+        while let Some((_, ev)) = self.engine.next_until(self.info.horizon) {
             match ev {
-                Ev::SchedulingCycle => self.scheduling_cycle(),
-                Ev::BackoffDone(id, attempt) => {
-                    self.queue
-                        .backoff_done(&self.cluster, id, attempt, &mut self.engine)
-                }
-                Ev::ContainersStarted(id) => self.containers_started(id),
-                Ev::PodReady(id, n) => self.pod_ready(id, n),
-                Ev::OomKill(id, n) => self.oom_kill(id, n),
-                Ev::PodGone(id) => self.pod_gone(id),
-                Ev::Sync(w) => self.sync(w),
-                Ev::Change(i) => self.change(i),
-                Ev::Sample => self.sample(),
-                Ev::FlushUnschedulable => self
-                    .queue
-                    .flush_unschedulable(&self.cluster, &mut self.engine),
-                Ev::NodeMonitor => self.monitor_nodes(),
-                Ev::Evict(pod, node, epoch) => self.evict(pod, node, epoch),
-                Ev::FaultStart(i) => self.fault(i, true),
-                Ev::FaultEnd(i) => self.fault(i, false),
-                Ev::Flap(i, down) => self.flap(i, down),
-                Ev::AutoscalerScan => self.autoscaler_scan(),
-                Ev::NodeProvisioned(g) => self.node_provisioned(g),
+                Ev::Queue(e) => self.on_queue(e),
+                Ev::Kubelet(e) => self.on_kubelet(e),
+                Ev::Controller(ControllerEv::Sync { workload }) => self.sync(workload),
+                Ev::Scenario(e) => self.on_scenario(e),
+                Ev::NodeLifecycle(e) => self.on_node_lifecycle(e),
+                Ev::Autoscaler(e) => self.on_autoscaler(e),
                 Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),
-                Ev::Sidecar(id, i, starts) => self.sidecar_event(id, i as usize, starts),
-                Ev::GossipStep => self.gossip_step(),
-                Ev::GossipRestart(pod, m) => self.gossip_restart(pod, m),
+                Ev::Sidecar {
+                    pod,
+                    sidecar,
+                    start,
+                } => self.sidecar_event(pod, sidecar as usize, start),
+                Ev::Gossip(e) => self.on_gossip(e),
+                Ev::Sample => self.sample(),
             }
             // Debug builds recount the cluster after every event of the first million, then
             // after every 1024th (a recount is O(cluster); end-to-end tests run millions).
@@ -1652,7 +264,7 @@ impl<'a> Simulation<'a> {
             }
             n += 1;
             if n % 4096 == 0 {
-                progress(self.now().as_secs_f64() / self.horizon.as_secs_f64());
+                progress(self.now().as_secs_f64() / self.info.horizon.as_secs_f64());
             }
         }
         progress(1.0);
@@ -1660,7 +272,7 @@ impl<'a> Simulation<'a> {
 
     /// The Unix time simulated time 0 stands for (parameters.startTime).
     pub fn start_unix_seconds(&self) -> f64 {
-        self.start_ms as f64 / 1000.0
+        self.info.start_ms as f64 / 1000.0
     }
 
     pub fn events_processed(&self) -> u64 {
@@ -1668,7 +280,7 @@ impl<'a> Simulation<'a> {
     }
 
     pub fn simulated_seconds(&self) -> f64 {
-        self.horizon.as_secs_f64()
+        self.info.horizon.as_secs_f64()
     }
 
     /// The event log, the metrics and the pods' metadata recorded so far.
@@ -1677,7 +289,7 @@ impl<'a> Simulation<'a> {
     }
 
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.info.seed
     }
 
     pub fn scenario(&self) -> &Scenario {

@@ -1,8 +1,11 @@
 //! What the simulation tracks for each live pod beside the scheduler's view of it (the
 //! kubelet's and the controllers' state), in one table keyed by PodId.
 
-use super::runtime::SidecarState;
+use super::sidecars::SidecarState;
+use crate::scenario::Behaviour;
+use crate::sim::Simulation;
 use cascade_engine::Time;
+use cascade_model::Pod;
 use cascade_scheduler::{NodeId, PodId};
 
 /// The kubelet's view of a pod's containers.
@@ -70,5 +73,90 @@ impl PodTable {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().map(|r| (i as PodId, r)))
+    }
+}
+
+impl Simulation<'_> {
+    pub(super) fn behaviour_of(&self, pod: &Pod) -> Option<usize> {
+        self.sc
+            .spec
+            .behaviours
+            .iter()
+            .position(|b| b.selector.matches(pod))
+    }
+
+    pub(super) fn behaviour(&self, id: PodId) -> Option<&Behaviour> {
+        self.pods
+            .get(id)
+            .and_then(|r| r.behaviour)
+            .map(|i| &self.sc.spec.behaviours[i])
+    }
+
+    /// Adds a pod. `running` pods (a snapshot's bound pods at time 0) start running and ready.
+    pub(super) fn create_pod(
+        &mut self,
+        mut pod: Pod,
+        workload: Option<usize>,
+        revision: u32,
+        running: bool,
+    ) -> Option<PodId> {
+        self.default_tolerations(&mut pod.tolerations);
+        let key = pod.key();
+        let behaviour = self.behaviour_of(&pod);
+        let meta = (pod.namespace.clone(), pod.labels.clone());
+        let result = if running {
+            self.cluster.add_pod(pod)
+        } else {
+            self.cluster.add_pending_pod(pod)
+        };
+        let id = match result {
+            Ok(id) if running => {
+                if self.cluster.pod(id).pod.start_time.is_none() {
+                    let at = self.wall_ms();
+                    self.cluster.set_start_time(id, at);
+                }
+                id
+            }
+            Ok(id) => id,
+            Err(e) => {
+                self.record("FailedCreate", format!("pod/{key}"), e.to_string(), None);
+                return None;
+            }
+        };
+        self.rec.pod_created(id, meta.0, meta.1);
+        self.pods.insert(
+            id,
+            PodRt {
+                workload,
+                revision,
+                daemon_node: None,
+                phase: if running {
+                    Phase::Running
+                } else {
+                    Phase::Pending
+                },
+                ready: running,
+                behaviour,
+                starts: 0,
+                restarts: 0,
+                last_start: Time::ZERO,
+                runtime_load: false,
+                sidecars: None,
+            },
+        );
+        let prio = self.cluster.pod(id).pod.priority;
+        let created = self.cluster.pod(id).pod.creation_timestamp;
+        self.queue.add(id, prio, created);
+        self.rec.metrics.count("pods_created", 1);
+        self.record(
+            "Created",
+            format!("pod/{key}"),
+            format!("priority {prio}"),
+            Some(id),
+        );
+        if !running {
+            self.enqueue_active(id);
+        }
+        Some(id)
     }
 }

@@ -8,7 +8,7 @@
 //! The queue also paces the scheduler's loop (ScheduleOne): a pod entering an idle queue
 //! starts a cycle at once, and while pods wait one cycle follows another.
 
-use super::{secs, Ev};
+use super::{secs, Ev, Generation, QueueEv};
 use crate::params::QueueParams;
 use cascade_engine::{Engine, Time};
 use cascade_scheduler::{Cluster, PodId};
@@ -120,7 +120,7 @@ impl SchedulingQueue {
         self.active.insert(key);
         if !self.cycle_pending {
             self.cycle_pending = true;
-            engine.schedule(engine.now(), Ev::SchedulingCycle);
+            engine.schedule(engine.now(), Ev::Queue(QueueEv::SchedulingCycle));
         }
     }
 
@@ -157,7 +157,13 @@ impl SchedulingQueue {
         } else {
             q.queued = Queued::Backoff;
             let attempt = q.attempts;
-            engine.schedule(until, Ev::BackoffDone(id, attempt));
+            engine.schedule(
+                until,
+                Ev::Queue(QueueEv::BackoffDone {
+                    pod: id,
+                    attempt: Generation(attempt),
+                }),
+            );
         }
     }
 
@@ -167,13 +173,13 @@ impl SchedulingQueue {
         &mut self,
         cluster: &Cluster,
         id: PodId,
-        attempt: u32,
+        attempt: Generation,
         engine: &mut Engine<Ev>,
     ) {
         let Some(q) = self.info_mut(id) else {
             return;
         };
-        if q.queued == Queued::Backoff && q.attempts == attempt {
+        if q.queued == Queued::Backoff && Generation(q.attempts) == attempt {
             q.queued = Queued::No;
             self.activate(cluster, id, engine);
         }
@@ -211,7 +217,10 @@ impl SchedulingQueue {
     pub fn next_cycle(&mut self, engine: &mut Engine<Ev>) {
         if !self.active.is_empty() && !self.cycle_pending {
             self.cycle_pending = true;
-            engine.schedule_in(secs(self.p.scheduling_cycle_seconds), Ev::SchedulingCycle);
+            engine.schedule_in(
+                secs(self.p.scheduling_cycle_seconds),
+                Ev::Queue(QueueEv::SchedulingCycle),
+            );
         }
     }
 
@@ -253,7 +262,7 @@ impl SchedulingQueue {
         }
         engine.schedule_in(
             secs(self.p.unschedulable_flush_interval_seconds),
-            Ev::FlushUnschedulable,
+            Ev::Queue(QueueEv::FlushUnschedulable),
         );
     }
 
@@ -358,7 +367,10 @@ mod tests {
         // One cycle for the whole burst, at once.
         let events = run_until(&mut e, Time::ZERO);
         assert_eq!(events.len(), 1);
-        assert!(matches!(events[0], (Time::ZERO, Ev::SchedulingCycle)));
+        assert!(matches!(
+            events[0],
+            (Time::ZERO, Ev::Queue(QueueEv::SchedulingCycle))
+        ));
         let order: Vec<PodId> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, vec![ids[2], ids[1], ids[0]]);
     }
@@ -413,11 +425,18 @@ mod tests {
         assert_eq!(q.pop(), None);
         let events = run_until(&mut e, secs(5.0));
         assert_eq!(events.len(), 1);
-        let (at, Ev::BackoffDone(pod, attempt)) = events[0].clone() else {
+        let (
+            at,
+            Ev::Queue(QueueEv::BackoffDone {
+                pod,
+                attempt: Generation(attempt),
+            }),
+        ) = events[0].clone()
+        else {
             panic!("expected a backoff timer, got {events:?}");
         };
         assert_eq!((at, pod, attempt), (secs(1.0), a, 1));
-        q.backoff_done(&c, pod, attempt, &mut e);
+        q.backoff_done(&c, pod, Generation(attempt), &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.pop(), Some(a));
     }
@@ -435,7 +454,7 @@ mod tests {
         q.move_all_to_active_or_backoff(&c, &mut e);
         q.check_invariants().unwrap();
         let events = run_until(&mut e, secs(3.0));
-        assert!(matches!(events[..], [(t, Ev::SchedulingCycle)] if t == secs(3.0)));
+        assert!(matches!(events[..], [(t, Ev::Queue(QueueEv::SchedulingCycle))] if t == secs(3.0)));
         assert_eq!(q.pop(), Some(a));
     }
 
@@ -450,15 +469,15 @@ mod tests {
         q.move_all_to_active_or_backoff(&c, &mut e);
         // A timer from another attempt does nothing; nor does the right one once the pod is
         // terminating.
-        q.backoff_done(&c, a, 7, &mut e);
+        q.backoff_done(&c, a, Generation(7), &mut e);
         assert_eq!(q.pop(), None);
         q.remove(a);
-        q.backoff_done(&c, a, 1, &mut e);
+        q.backoff_done(&c, a, Generation(1), &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.pop(), None);
         // Nor once it is gone.
         q.forget(a);
-        q.backoff_done(&c, a, 1, &mut e);
+        q.backoff_done(&c, a, Generation(1), &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.attempts(a), 0);
     }
@@ -499,9 +518,9 @@ mod tests {
         assert_eq!(q.pop(), Some(old));
         // The next flush is due after the flush interval.
         let events = run_until(&mut e, secs(400.0));
-        assert!(events
-            .iter()
-            .any(|(t, ev)| *t == secs(330.0) && matches!(ev, Ev::FlushUnschedulable)));
+        assert!(events.iter().any(
+            |(t, ev)| *t == secs(330.0) && matches!(ev, Ev::Queue(QueueEv::FlushUnschedulable))
+        ));
     }
 
     #[test]
