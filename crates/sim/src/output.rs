@@ -113,11 +113,11 @@ pub const TOTALS: &[&str] = &[
 pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summary, String> {
     let sc: &Scenario = sim.scenario();
     let mut totals: BTreeMap<String, u64> = TOTALS.iter().map(|k| (k.to_string(), 0)).collect();
-    for (k, v) in &sim.metrics.totals {
+    for (k, v) in &sim.recorder().metrics.totals {
         totals.insert(k.to_string(), *v);
     }
     let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
-    for (k, v) in &sim.metrics.peaks {
+    for (k, v) in &sim.recorder().metrics.peaks {
         peaks.insert(k.to_string(), *v);
     }
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
@@ -158,13 +158,15 @@ fn evaluate(
             let kind = event_kind(name).ok_or_else(|| format!("expectation {:?}: totals.{name} cannot be counted by selector or time window", e.name))?;
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
-            sim.log
+            sim.recorder().log
                 .iter()
                 .filter(|l| l.kind == kind && l.t >= after && l.t < before)
                 .filter(|l| match &e.selector {
                     None => true,
                     Some(sel) => l.pod.is_some_and(|p| {
-                        let (ns, labels) = &sim.pod_meta[p as usize];
+                        let Some((ns, labels)) = sim.recorder().pod_meta(p) else {
+                            return false;
+                        };
                         sel.namespace.as_ref().is_none_or(|n| n == ns) && sel.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
                     }),
                 })
@@ -173,10 +175,10 @@ fn evaluate(
         Some(("totals", name)) => *totals.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
         // A window on a peak: the largest sample of the metrics.csv column of that name.
         Some(("peaks", name)) if windowed && e.selector.is_none() => {
-            let i = sim.metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.metrics.columns.join(",")))?;
+            let i = sim.recorder().metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.recorder().metrics.columns.join(",")))?;
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
-            sim.metrics
+            sim.recorder().metrics
                 .rows
                 .iter()
                 .filter(|(t, _)| *t >= after && *t < before)

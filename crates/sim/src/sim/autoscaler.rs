@@ -6,7 +6,7 @@
 //! have been unneeded for `scaleDownUnneededSeconds` (a simplification of CA's drain
 //! simulation: nodes with movable pods are not drained).
 
-use super::{secs, Ev, Simulation};
+use super::{secs, AutoscalerEv, Ev, Simulation};
 use crate::scenario::NodeGroup;
 use cascade_engine::Time;
 use cascade_model::{Node, Resources, WorkloadKind};
@@ -25,6 +25,9 @@ pub struct Autoscaler {
     pub groups: Vec<Group>,
     pub last_scale_up: Option<Time>,
     pub unneeded_since: BTreeMap<NodeId, Time>,
+    /// Next index for generated node names, per node group prefix (every group's, autoscaled
+    /// or not: the names a cloud provider hands out).
+    pub node_names: BTreeMap<String, usize>,
 }
 
 impl Simulation<'_> {
@@ -42,19 +45,27 @@ impl Simulation<'_> {
         })
     }
 
-    pub(super) fn autoscaler_scan(&mut self) {
+    pub(super) fn on_autoscaler(&mut self, e: AutoscalerEv) {
+        match e {
+            AutoscalerEv::Scan => self.autoscaler_scan(),
+            AutoscalerEv::NodeProvisioned { group } => self.node_provisioned(group),
+        }
+    }
+
+    fn autoscaler_scan(&mut self) {
         let p = self.p.cluster_autoscaler.clone();
         self.scale_up();
         self.scale_down(&p);
-        self.engine
-            .schedule_in(secs(p.scan_interval_seconds), Ev::AutoscalerScan);
+        self.engine.schedule_in(
+            secs(p.scan_interval_seconds),
+            Ev::Autoscaler(AutoscalerEv::Scan),
+        );
     }
 
     fn scale_up(&mut self) {
         let pending: Vec<PodId> = self
-            .unschedulable
-            .iter()
-            .copied()
+            .queue
+            .unschedulable()
             .filter(|id| {
                 let e = self.cluster.pod(*id);
                 e.nominated.is_none() && e.node.is_none() && !e.pod.terminating
@@ -103,7 +114,7 @@ impl Simulation<'_> {
         self.autoscaler.groups[g].upcoming += n;
         self.autoscaler.last_scale_up = Some(self.now());
         let name = self.autoscaler.groups[g].spec.name_prefix.clone();
-        self.metrics.count("autoscaler_scale_ups", 1);
+        self.rec.metrics.count("autoscaler_scale_ups", 1);
         self.record(
             "TriggeredScaleUp",
             format!("nodegroup/{name}"),
@@ -112,11 +123,14 @@ impl Simulation<'_> {
         );
         let at = secs(self.p.cluster_autoscaler.provisioning_seconds);
         for _ in 0..n {
-            self.engine.schedule_in(at, Ev::NodeProvisioned(g));
+            self.engine.schedule_in(
+                at,
+                Ev::Autoscaler(AutoscalerEv::NodeProvisioned { group: g }),
+            );
         }
     }
 
-    pub(super) fn node_provisioned(&mut self, g: usize) {
+    fn node_provisioned(&mut self, g: usize) {
         let group = &mut self.autoscaler.groups[g];
         group.upcoming = group.upcoming.saturating_sub(1);
         let spec = group.spec.clone();
@@ -148,10 +162,9 @@ impl Simulation<'_> {
                     continue;
                 }
                 let empty = self.cluster.node(id).pods.iter().all(|p| {
-                    self.rt[*p as usize]
-                        .as_ref()
-                        .and_then(|r| r.workload)
-                        .is_some_and(|w| self.workloads[w].w.kind == WorkloadKind::DaemonSet)
+                    self.pods.get(*p).and_then(|r| r.workload).is_some_and(|w| {
+                        self.controllers.workloads[w].w.kind == WorkloadKind::DaemonSet
+                    })
                 });
                 if !empty || count <= min {
                     self.autoscaler.unneeded_since.remove(&id);
@@ -166,7 +179,7 @@ impl Simulation<'_> {
                         "empty node removed".into(),
                         None,
                     );
-                    self.metrics.count("autoscaler_scale_downs", 1);
+                    self.rec.metrics.count("autoscaler_scale_downs", 1);
                     self.remove_node(id);
                     self.autoscaler.groups[g].nodes.retain(|n| *n != id);
                     self.autoscaler.unneeded_since.remove(&id);
@@ -198,7 +211,11 @@ impl Simulation<'_> {
     }
 
     pub(super) fn next_node_index(&mut self, prefix: &str) -> usize {
-        let c = self.node_names.entry(prefix.to_string()).or_insert(0);
+        let c = self
+            .autoscaler
+            .node_names
+            .entry(prefix.to_string())
+            .or_insert(0);
         let i = *c;
         *c += 1;
         i

@@ -14,9 +14,10 @@
 //! The mesh keeps its own event queue; the simulation advances it to the present every
 //! `stepSeconds` and before any input, so inputs arrive in time order.
 
-use super::{secs, Ev, Simulation};
+use super::{secs, Ev, GossipEv, Simulation};
 use cascade_engine::Time;
 use cascade_gossip::{KeyId, MemberId, Mesh};
+use cascade_model::Rng;
 use cascade_scheduler::{NodeId, PodId};
 use std::collections::BTreeMap;
 
@@ -36,6 +37,8 @@ pub struct GossipRt {
     pub agents_spawned: u64,
     /// Catalog writes owed but not yet whole (the scale model divides by the fraction).
     write_remainder: f64,
+    /// When each running agent restarts in a redeploy.
+    redeploy_rng: Rng,
 }
 
 /// A pod's place in [0, 1), from the run's seed: which pods the scale model simulates.
@@ -65,6 +68,7 @@ impl GossipRt {
             events_written: 0,
             agents_spawned: 0,
             write_remainder: 0.0,
+            redeploy_rng: Rng::stream(seed, "gossip-redeploy"),
         }
     }
 }
@@ -91,7 +95,7 @@ impl Simulation<'_> {
         }
         // The scale model: a fixed pseudo-random fraction of the pods run a simulated agent.
         let f = self.p.gossip.fraction();
-        if f < 1.0 && unit_hash(self.seed, id) >= f {
+        if f < 1.0 && unit_hash(self.info.seed, id) >= f {
             return;
         }
         g.mesh.advance_to(now);
@@ -104,7 +108,7 @@ impl Simulation<'_> {
     /// A new agent starts on its node's side of any partition.
     fn gossip_node_side(&mut self, pod: PodId) {
         if let Some(node) = self.cluster.pod(pod).node {
-            let side = self.node_rt(node).partition;
+            let side = self.node_lifecycle.node(node).partition;
             if side != 0 {
                 self.gossip_network_group(pod, side);
             }
@@ -167,13 +171,21 @@ impl Simulation<'_> {
         }
         let running: Vec<(PodId, MemberId)> = g.agents.iter().map(|(&p, &(m, _))| (p, m)).collect();
         for (pod, m) in running {
-            let at = self.gossip_rng.unit() * redeploy_seconds;
-            self.engine.schedule_in(secs(at), Ev::GossipRestart(pod, m));
+            let at = g.redeploy_rng.unit() * redeploy_seconds;
+            self.engine
+                .schedule_in(secs(at), Ev::Gossip(GossipEv::Restart { pod, member: m }));
+        }
+    }
+
+    pub(super) fn on_gossip(&mut self, e: GossipEv) {
+        match e {
+            GossipEv::Step => self.gossip_step(),
+            GossipEv::Restart { pod, member } => self.gossip_restart(pod, member),
         }
     }
 
     /// The redeploy reaches a pod: its agent leaves and a new one starts with the key.
-    pub(super) fn gossip_restart(&mut self, pod: PodId, member: MemberId) {
+    fn gossip_restart(&mut self, pod: PodId, member: MemberId) {
         let now = self.now();
         let Some(g) = self.gossip.as_mut() else {
             return;
@@ -209,11 +221,12 @@ impl Simulation<'_> {
     }
 
     /// The periodic meeting of the cluster and the mesh.
-    pub(super) fn gossip_step(&mut self) {
+    fn gossip_step(&mut self) {
         let now = self.now();
         let step = self.p.gossip.step_seconds.max(1e-3);
-        self.engine.schedule_in(secs(step), Ev::GossipStep);
-        let Some(mut g) = self.gossip.take() else {
+        self.engine
+            .schedule_in(secs(step), Ev::Gossip(GossipEv::Step));
+        let Some(g) = self.gossip.as_mut() else {
             return;
         };
         // CPU: an agent slows with its node's runtime daemon's utilisation.
@@ -226,7 +239,7 @@ impl Simulation<'_> {
             let f = match per_node.get(&node) {
                 Some(&f) => f,
                 None => {
-                    let u = self.runtime_utilisation(node);
+                    let u = self.runtimes.utilisation(node, now);
                     let f = 1.0 + (max_slowdown - 1.0) * u;
                     per_node.insert(node, f);
                     f
@@ -243,28 +256,26 @@ impl Simulation<'_> {
         let seen = g.servers.first().map_or(0, |&l| g.mesh.serf_events(l));
         let new = seen.saturating_sub(g.events_written);
         g.events_written = seen;
-        self.gossip = Some(g);
         let svc = self.p.gossip.catalog_service.clone();
         // Scaled back up to the whole pool, carrying the remainder so nothing is lost.
         let f = self.p.gossip.fraction();
         let per = f64::from(self.p.gossip.catalog_writes_per_member_event) / f;
         // Each write wakes the catalog's watchers, who re-read every member listed.
-        let members = self.gossip.as_ref().map_or(0.0, |g| {
-            g.servers
-                .first()
-                .map_or(0.0, |&l| g.mesh.serf_members(l) as f64 / f)
-        });
+        let members = g
+            .servers
+            .first()
+            .map_or(0.0, |&l| g.mesh.serf_members(l) as f64 / f);
         let reads = f64::from(self.p.gossip.catalog_watchers) * members
             / f64::from(self.p.gossip.catalog_entries_per_request.max(1));
         let per = per * (1.0 + reads);
-        let exact = new as f64 * per + self.gossip.as_ref().map_or(0.0, |g| g.write_remainder);
+        let exact = new as f64 * per + g.write_remainder;
         let writes = exact.floor() as u64;
-        if let Some(g) = self.gossip.as_mut() {
-            g.write_remainder = exact - writes as f64;
-        }
+        g.write_remainder = exact - writes as f64;
         if writes > 0 && !svc.is_empty() {
             let n = u32::try_from(writes).unwrap_or(u32::MAX);
-            self.metrics.count("catalog_member_writes", u64::from(n));
+            self.rec
+                .metrics
+                .count("catalog_member_writes", u64::from(n));
             self.svc_call(|w, now, out| w.submit(now, &svc, n, out));
         }
     }
@@ -295,10 +306,10 @@ impl Simulation<'_> {
             ("gossip_handoff_drops_total".into(), drops),
             ("gossip_resurrections_total".into(), resurrections),
         ]);
-        self.metrics.peak("gossip_members", members);
-        self.metrics.peak("gossip_alive_members", alive);
-        self.metrics.peak("phantom_members", phantoms);
-        self.metrics.peak("gossip_agents", agents);
+        self.rec.metrics.peak("gossip_members", members);
+        self.rec.metrics.peak("gossip_alive_members", alive);
+        self.rec.metrics.peak("phantom_members", phantoms);
+        self.rec.metrics.peak("gossip_agents", agents);
     }
 
     /// The pool's counters for summary.json's totals.

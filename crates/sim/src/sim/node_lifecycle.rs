@@ -5,7 +5,7 @@
 //! per zone, slower when a zone is mostly down, and not at all when every zone is down
 //! (the controller then assumes its own connectivity is broken).
 
-use super::{secs, Ev, Phase, Simulation};
+use super::{secs, Ev, Generation, NodeLifecycleEv, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_model::objects::tolerated;
 use cascade_model::{Taint, TaintEffect, Toleration, TolerationOperator};
@@ -60,6 +60,33 @@ impl Default for NodeRt {
     }
 }
 
+/// The node lifecycle controller's state: its view of each node, by NodeId, and the zones'
+/// tainting queues.
+#[derive(Clone, Debug, Default)]
+pub struct NodeLifecycle {
+    nodes: Vec<NodeRt>,
+    pub zones: Zones,
+}
+
+impl NodeLifecycle {
+    /// A node's state (a new node's is the default).
+    pub fn node(&mut self, id: NodeId) -> &mut NodeRt {
+        if self.nodes.len() <= id as usize {
+            self.nodes.resize(id as usize + 1, NodeRt::default());
+        }
+        &mut self.nodes[id as usize]
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<&NodeRt> {
+        self.nodes.get(id as usize)
+    }
+
+    /// The node's kubelet is alive (a node never seen is).
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.get(id).is_none_or(|n| n.up)
+    }
+}
+
 /// Per-zone NoExecute tainting queues and their token buckets (burst 1).
 #[derive(Clone, Debug, Default)]
 pub struct Zones {
@@ -105,21 +132,17 @@ impl Simulation<'_> {
         }
     }
 
-    pub(super) fn node_rt(&mut self, id: NodeId) -> &mut NodeRt {
-        if self.nodes_rt.len() <= id as usize {
-            self.nodes_rt.resize(id as usize + 1, NodeRt::default());
+    pub(super) fn on_node_lifecycle(&mut self, e: NodeLifecycleEv) {
+        match e {
+            NodeLifecycleEv::Monitor => self.monitor_nodes(),
+            NodeLifecycleEv::Evict { pod, node, taint } => self.evict(pod, node, taint),
         }
-        &mut self.nodes_rt[id as usize]
-    }
-
-    pub(super) fn node_is_up(&self, id: NodeId) -> bool {
-        self.nodes_rt.get(id as usize).is_none_or(|n| n.up)
     }
 
     /// A fault stops a node's kubelet.
     pub(super) fn node_down(&mut self, id: NodeId) {
         let now = self.now();
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         if rt.up {
             rt.up = false;
             rt.down_since = now;
@@ -135,7 +158,7 @@ impl Simulation<'_> {
     /// controller sees what it sees for a node that is down) but its processes keep running.
     pub(super) fn node_partitioned(&mut self, id: NodeId) {
         let now = self.now();
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         if rt.up {
             rt.up = false;
             rt.down_since = now;
@@ -159,7 +182,7 @@ impl Simulation<'_> {
     /// Puts the node on `side` of a network partition (0: heals it). Its pods' services
     /// are cut off from their callers, and its gossip agents from the rest of the pool.
     pub(super) fn set_node_partition(&mut self, id: NodeId, side: u32) {
-        self.node_rt(id).partition = side;
+        self.node_lifecycle.node(id).partition = side;
         for p in self.cluster.node(id).pods.clone() {
             self.pod_partition(p, side);
         }
@@ -173,10 +196,10 @@ impl Simulation<'_> {
 
     /// The kubelet is back: its terminating pods can now finish.
     pub(super) fn node_up(&mut self, id: NodeId) {
-        if self.node_rt(id).up {
+        if self.node_lifecycle.node(id).up {
             return;
         }
-        self.node_rt(id).up = true;
+        self.node_lifecycle.node(id).up = true;
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
             if self.cluster.pod(p).pod.terminating {
@@ -186,14 +209,14 @@ impl Simulation<'_> {
     }
 
     /// One pass of monitorNodeHealth, then the rate-limited NoExecute tainting.
-    pub(super) fn monitor_nodes(&mut self) {
+    fn monitor_nodes(&mut self) {
         let now = self.now();
         let p = self.p.node_lifecycle.clone();
         let ids: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
         for id in ids {
-            let rt = self.node_rt(id).clone();
+            let rt = self.node_lifecycle.node(id).clone();
             // A kubelet that posts status reports NotReady itself while PLEG is unhealthy.
-            let pleg = !rt.up || self.pleg_healthy(id);
+            let pleg = !rt.up || self.runtimes.pleg_healthy(id, now);
             if rt.up && !pleg && rt.ready {
                 self.mark_not_ready(id, NotReadyReason::PlegUnhealthy);
             } else if rt.up && pleg && !rt.ready {
@@ -209,16 +232,20 @@ impl Simulation<'_> {
         }
         self.taint_zones(p.node_monitor_period_seconds);
         let not_ready = self.not_ready_nodes();
-        self.metrics.peak("max_not_ready_nodes", not_ready as f64);
-        self.engine
-            .schedule_in(secs(p.node_monitor_period_seconds), Ev::NodeMonitor);
+        self.rec
+            .metrics
+            .peak("max_not_ready_nodes", not_ready as f64);
+        self.engine.schedule_in(
+            secs(p.node_monitor_period_seconds),
+            Ev::NodeLifecycle(NodeLifecycleEv::Monitor),
+        );
     }
 
     /// Nodes the controller currently sees as NotReady.
     pub(super) fn not_ready_nodes(&self) -> usize {
         self.cluster
             .nodes()
-            .filter(|(id, _)| self.nodes_rt.get(*id as usize).is_some_and(|r| !r.ready))
+            .filter(|(id, _)| self.node_lifecycle.get(*id).is_some_and(|r| !r.ready))
             .count()
     }
 
@@ -229,7 +256,7 @@ impl Simulation<'_> {
         // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
         // unavailable and the endpoints controller drops them from Services.
         for p in self.cluster.node(id).pods.clone() {
-            if let Some(rt) = self.rt[p as usize].as_mut() {
+            if let Some(rt) = self.pods.get_mut(p) {
                 if rt.ready {
                     rt.ready = false;
                     if let Some(w) = rt.workload {
@@ -248,27 +275,32 @@ impl Simulation<'_> {
                 "container runtime is slow: PLEG is not healthy",
             ),
         };
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         rt.ready = false;
         rt.taint_key = key;
-        self.metrics.count("node_not_ready_transitions", 1);
+        self.rec.metrics.count("node_not_ready_transitions", 1);
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
         self.add_no_schedule_taint(id, key, now_ms);
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         if !rt.queued {
             rt.queued = true;
-            self.zones.queues.entry(zone).or_default().push_back(id);
+            self.node_lifecycle
+                .zones
+                .queues
+                .entry(zone)
+                .or_default()
+                .push_back(id);
         }
     }
 
     fn mark_ready(&mut self, id: NodeId) {
         let name = self.cluster.node(id).node.name.clone();
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         rt.ready = true;
         rt.no_execute = false;
         rt.queued = false;
-        for q in self.zones.queues.values_mut() {
+        for q in self.node_lifecycle.zones.queues.values_mut() {
             q.retain(|n| *n != id);
         }
         self.cluster.remove_taints(id, TAINT_UNREACHABLE);
@@ -278,7 +310,7 @@ impl Simulation<'_> {
             if self.cluster.pod(p).pod.terminating {
                 continue;
             }
-            let Some(rt) = self.rt[p as usize].as_mut() else {
+            let Some(rt) = self.pods.get_mut(p) else {
                 continue;
             };
             if rt.phase == Phase::Running && !rt.ready {
@@ -299,7 +331,7 @@ impl Simulation<'_> {
         for (id, info) in self.cluster.nodes() {
             let c = counts.entry(info.zone_key.as_str()).or_default();
             c.0 += 1;
-            if self.nodes_rt.get(id as usize).is_some_and(|r| !r.ready) {
+            if self.node_lifecycle.get(id).is_some_and(|r| !r.ready) {
                 c.1 += 1;
             }
         }
@@ -331,8 +363,8 @@ impl Simulation<'_> {
                 .iter()
                 .all(|(_, s, _)| *s == ZoneState::FullDisruption);
         if all_down {
-            if !self.zones.master_disruption {
-                self.zones.master_disruption = true;
+            if !self.node_lifecycle.zones.master_disruption {
+                self.node_lifecycle.zones.master_disruption = true;
                 self.record(
                     "MasterDisruption",
                     "node-lifecycle-controller".into(),
@@ -343,11 +375,7 @@ impl Simulation<'_> {
                     .cluster
                     .nodes()
                     .map(|(id, _)| id)
-                    .filter(|id| {
-                        self.nodes_rt
-                            .get(*id as usize)
-                            .is_some_and(|r| r.no_execute)
-                    })
+                    .filter(|id| self.node_lifecycle.get(*id).is_some_and(|r| r.no_execute))
                     .collect();
                 for id in tainted {
                     self.untaint_no_execute(id);
@@ -355,7 +383,7 @@ impl Simulation<'_> {
             }
             return;
         }
-        self.zones.master_disruption = false;
+        self.node_lifecycle.zones.master_disruption = false;
         for (zone, state, size) in states {
             let rate = match state {
                 ZoneState::Normal | ZoneState::FullDisruption => p.node_eviction_rate,
@@ -366,20 +394,33 @@ impl Simulation<'_> {
             };
             // A zone whose state changes gets a new limiter (setLimiterInZone): full when it
             // evicts, never firing when its rate is 0.
-            if self.zones.rates.insert(zone.clone(), rate) != Some(rate) {
-                self.zones
+            if self.node_lifecycle.zones.rates.insert(zone.clone(), rate) != Some(rate) {
+                self.node_lifecycle
+                    .zones
                     .tokens
                     .insert(zone.clone(), if rate > 0.0 { 1.0 } else { 0.0 });
             } else {
-                let tokens = self.zones.tokens.entry(zone.clone()).or_insert(1.0);
+                let tokens = self
+                    .node_lifecycle
+                    .zones
+                    .tokens
+                    .entry(zone.clone())
+                    .or_insert(1.0);
                 *tokens = (*tokens + rate * period).min(1.0);
             }
             loop {
-                let tokens = self.zones.tokens.get(&zone).copied().unwrap_or(0.0);
+                let tokens = self
+                    .node_lifecycle
+                    .zones
+                    .tokens
+                    .get(&zone)
+                    .copied()
+                    .unwrap_or(0.0);
                 if tokens < 1.0 {
                     break;
                 }
                 let Some(id) = self
+                    .node_lifecycle
                     .zones
                     .queues
                     .get_mut(&zone)
@@ -387,12 +428,17 @@ impl Simulation<'_> {
                 else {
                     break;
                 };
-                if self.nodes_rt.get(id as usize).is_some_and(|r| r.ready)
+                if self.node_lifecycle.get(id).is_some_and(|r| r.ready)
                     || !self.cluster.has_node(id)
                 {
                     continue;
                 }
-                *self.zones.tokens.get_mut(&zone).expect("zone") -= 1.0;
+                *self
+                    .node_lifecycle
+                    .zones
+                    .tokens
+                    .get_mut(&zone)
+                    .expect("zone") -= 1.0;
                 self.taint_no_execute(id);
             }
         }
@@ -403,14 +449,19 @@ impl Simulation<'_> {
     fn untaint_no_execute(&mut self, id: NodeId) {
         let now_ms = self.wall_ms();
         let zone = self.cluster.node(id).zone_key.clone();
-        let key = self.node_rt(id).taint_key;
+        let key = self.node_lifecycle.node(id).taint_key;
         self.cluster.remove_taints(id, key);
         self.add_no_schedule_taint(id, key, now_ms);
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         rt.no_execute = false;
         if !rt.queued {
             rt.queued = true;
-            self.zones.queues.entry(zone).or_default().push_back(id);
+            self.node_lifecycle
+                .zones
+                .queues
+                .entry(zone)
+                .or_default()
+                .push_back(id);
         }
     }
 
@@ -418,13 +469,13 @@ impl Simulation<'_> {
     fn taint_no_execute(&mut self, id: NodeId) {
         let now_ms = self.wall_ms();
         let taint = Taint {
-            key: self.node_rt(id).taint_key.into(),
+            key: self.node_lifecycle.node(id).taint_key.into(),
             value: String::new(),
             effect: TaintEffect::NoExecute,
             time_added: Some(now_ms),
         };
         self.cluster.add_taint(id, taint.clone());
-        let rt = self.node_rt(id);
+        let rt = self.node_lifecycle.node(id);
         rt.no_execute = true;
         rt.queued = false;
         rt.taint_epoch += 1;
@@ -453,28 +504,34 @@ impl Simulation<'_> {
                     .map(|d| d.max(0))
             };
             if let Some(d) = delay {
-                self.engine
-                    .schedule_in(secs(d as f64), Ev::Evict(p, id, epoch));
+                self.engine.schedule_in(
+                    secs(d as f64),
+                    Ev::NodeLifecycle(NodeLifecycleEv::Evict {
+                        pod: p,
+                        node: id,
+                        taint: Generation(epoch),
+                    }),
+                );
             }
         }
     }
 
     /// The taint manager deletes a pod whose toleration ran out, if the taint is still there.
-    pub(super) fn evict(&mut self, pod: PodId, node: NodeId, epoch: u32) {
+    fn evict(&mut self, pod: PodId, node: NodeId, epoch: Generation) {
         let Some(e) = self.cluster.try_pod(pod) else {
             return;
         };
         if e.node != Some(node)
             || e.pod.terminating
             || !self
-                .nodes_rt
-                .get(node as usize)
-                .is_some_and(|r| r.no_execute && r.taint_epoch == epoch)
+                .node_lifecycle
+                .get(node)
+                .is_some_and(|r| r.no_execute && Generation(r.taint_epoch) == epoch)
         {
             return;
         }
         let key = e.pod.key();
-        self.metrics.count("pods_evicted", 1);
+        self.rec.metrics.count("pods_evicted", 1);
         self.record(
             "TaintManagerEviction",
             format!("pod/{key}"),

@@ -1,0 +1,113 @@
+//! The pod controllers (pkg/controller): a workload's sync is requested on any change to its
+//! pods and runs after the sync delay; each kind has its own reconcile loop.
+
+use crate::sim::{secs, ControllerEv, Ev, Simulation};
+use cascade_model::objects::OwnerRef;
+use cascade_model::{PodTemplate, Rng, Workload, WorkloadKind};
+use cascade_scheduler::PodId;
+
+mod daemonset;
+mod replicaset;
+mod statefulset;
+
+/// The controllers' state: every workload ever created (a deleted one keeps its index, so
+/// events and pods that name it stay valid), and the stream generated pod names come from.
+#[derive(Clone, Debug)]
+pub(in crate::sim) struct Controllers {
+    pub(in crate::sim) workloads: Vec<WorkloadRt>,
+    names: Rng,
+}
+
+impl Controllers {
+    pub fn new(names: Rng) -> Self {
+        Controllers {
+            workloads: Vec::new(),
+            names,
+        }
+    }
+
+    /// A random 5-character suffix from the alphabet Kubernetes uses for generated names.
+    pub fn suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5)
+            .map(|_| ALPHABET[self.names.below(ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(in crate::sim) struct WorkloadRt {
+    pub(in crate::sim) w: Workload,
+    /// The update revision: bumped when the template changes (except a ReplicaSet's).
+    pub(in crate::sim) revision: u32,
+    /// A StatefulSet's current revision and its template while an update is under way:
+    /// the ordinals the rolling update has not reached are recreated from it
+    /// (stateful_set_control.go newVersionedStatefulSetPod).
+    pub(in crate::sim) current: Option<(u32, PodTemplate)>,
+    pub(in crate::sim) pods: Vec<PodId>,
+    pub(in crate::sim) deleted: bool,
+    pub(in crate::sim) sync_pending: bool,
+}
+
+impl Simulation<'_> {
+    pub(in crate::sim) fn request_sync(&mut self, w: usize) {
+        if !self.controllers.workloads[w].sync_pending {
+            self.controllers.workloads[w].sync_pending = true;
+            self.engine.schedule_in(
+                secs(self.p.controllers.sync_delay_seconds),
+                Ev::Controller(ControllerEv::Sync { workload: w }),
+            );
+        }
+    }
+
+    pub(in crate::sim) fn sync(&mut self, w: usize) {
+        self.controllers.workloads[w].sync_pending = false;
+        if self.controllers.workloads[w].deleted {
+            return;
+        }
+        match self.controllers.workloads[w].w.kind {
+            WorkloadKind::Deployment | WorkloadKind::ReplicaSet => self.sync_replicas(w),
+            WorkloadKind::StatefulSet => self.sync_stateful(w),
+            WorkloadKind::DaemonSet => self.sync_daemon(w),
+        }
+    }
+
+    pub(in crate::sim) fn new_pod(&mut self, w: usize, name: String) -> Option<PodId> {
+        let revision = self.controllers.workloads[w].revision;
+        self.new_pod_from(w, name, None, revision)
+    }
+
+    /// A pod of workload `w` from `template` (the workload's own when None) at `revision`.
+    pub(in crate::sim) fn new_pod_from(
+        &mut self,
+        w: usize,
+        name: String,
+        template: Option<&PodTemplate>,
+        revision: u32,
+    ) -> Option<PodId> {
+        let wl = &self.controllers.workloads[w];
+        let mut pod = match template.unwrap_or(&wl.w.template).admit(&self.classes) {
+            Ok(p) => p,
+            Err(e) => {
+                let key = format!("{}/{}", wl.w.namespace, wl.w.name);
+                self.rec.metrics.count("pods_rejected", 1);
+                self.record(
+                    "FailedCreate",
+                    format!("{:?}/{key}", wl.w.kind).to_lowercase(),
+                    e.to_string(),
+                    None,
+                );
+                return None;
+            }
+        };
+        pod.name = name;
+        pod.creation_timestamp = self.wall_ms();
+        pod.owner = Some(OwnerRef {
+            kind: format!("{:?}", wl.w.kind),
+            name: wl.w.name.clone(),
+        });
+        let id = self.create_pod(pod, Some(w), revision, false)?;
+        self.controllers.workloads[w].pods.push(id);
+        Some(id)
+    }
+}

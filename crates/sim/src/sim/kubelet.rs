@@ -1,0 +1,250 @@
+//! The kubelet's side of a pod: containers started (through the node's runtime daemon),
+//! readiness, OOM kills and CrashLoopBackOff, graceful termination and the pod's removal.
+
+use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
+use cascade_engine::Time;
+use cascade_scheduler::PodId;
+use cascade_services::PodInfo;
+
+impl Simulation<'_> {
+    pub(super) fn on_kubelet(&mut self, e: KubeletEv) {
+        match e {
+            KubeletEv::ContainersStarted { pod } => self.containers_started(pod),
+            KubeletEv::PodReady { pod, start } => self.pod_ready(pod, start),
+            KubeletEv::OomKill { pod, start } => self.oom_kill(pod, start),
+            KubeletEv::PodGone { pod } => self.pod_gone(pod),
+        }
+    }
+
+    /// Starts a pod's graceful termination: it keeps its resources until its containers exit,
+    /// after min(shutdown time, terminationGracePeriodSeconds). A pod never bound goes at once.
+    pub(super) fn terminate(&mut self, id: PodId) {
+        let e = self.cluster.pod(id);
+        if e.pod.terminating {
+            return;
+        }
+        let bound = e.node.is_some();
+        self.cluster.set_terminating(id);
+        if let Some(rt) = self.pods.get_mut(id) {
+            rt.ready = false;
+        }
+        self.queue.remove(id);
+        // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
+        // its exit; the kubelet only enforces the grace period.
+        let claimed = self.svc_call(|w, now, out| w.terminating(now, id, out));
+        if !bound {
+            self.engine
+                .schedule_in(Time::ZERO, Ev::Kubelet(KubeletEv::PodGone { pod: id }));
+        } else if self
+            .node_lifecycle
+            .is_up(self.cluster.pod(id).node.expect("bound"))
+        {
+            if claimed {
+                let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+                self.engine
+                    .schedule_in(secs(grace), Ev::Kubelet(KubeletEv::PodGone { pod: id }));
+                self.gossip_leave(id, 0.0);
+            } else {
+                let sigterm = self.schedule_pod_gone(id);
+                self.gossip_leave(id, sigterm);
+            }
+        }
+        // On a node that is down the kubelet cannot confirm the deletion: the pod stays
+        // Terminating, holding its place, until the node returns.
+        if let Some(w) = self.pods.get(id).and_then(|r| r.workload) {
+            self.request_sync(w);
+        }
+    }
+
+    /// The kubelet stops the pod: gone after min(shutdown time, terminationGracePeriodSeconds).
+    /// Returns how long until the runtime delivers the SIGTERM.
+    pub(super) fn schedule_pod_gone(&mut self, id: PodId) -> f64 {
+        let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+        let shutdown = self
+            .behaviour(id)
+            .and_then(|b| b.shutdown_seconds)
+            .unwrap_or(self.p.kubelet.default_shutdown_seconds);
+        // Stopping the containers queues on the runtime too: a busy daemon keeps the pod
+        // Terminating longer.
+        let stop = match self.cluster.pod(id).node {
+            Some(node) => {
+                let ops = super::runtime::containers(&self.cluster, id) as f64
+                    * self.p.kubelet.runtime.container_stop_ops;
+                self.runtimes.submit(node, self.engine.now(), ops)
+            }
+            None => 0.0,
+        };
+        self.engine.schedule_in(
+            secs(shutdown.min(grace).max(stop)),
+            Ev::Kubelet(KubeletEv::PodGone { pod: id }),
+        );
+        stop
+    }
+
+    pub(super) fn containers_started(&mut self, id: PodId) {
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
+        if self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        rt.phase = Phase::Running;
+        rt.starts += 1;
+        rt.last_start = self.engine.now();
+        let starts = rt.starts;
+        let counted = std::mem::replace(&mut rt.runtime_load, true);
+        if let Some(node) = self.cluster.pod(id).node {
+            if !counted {
+                let n = super::runtime::containers(&self.cluster, id);
+                self.runtimes.background(node, self.engine.now(), n, 1.0);
+            }
+        }
+        self.sidecars_started(id);
+        self.gossip_join(id, crate::scenario::JoinOn::Start);
+        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
+            self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_start, out));
+        }
+        let key = self.cluster.pod(id).pod.key();
+        self.record("Started", format!("pod/{key}"), String::new(), Some(id));
+        if !self.services.is_empty() {
+            let pod = &self.cluster.pod(id).pod;
+            let info = PodInfo {
+                name: pod.name.clone(),
+                namespace: pod.namespace.clone(),
+                labels: pod.labels.clone(),
+                memory_limit: pod.memory_limit,
+            };
+            self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
+        }
+        // On a partitioned node its replicas start cut off (its gossip agent already joined
+        // on its node's side).
+        if let Some(node) = self.cluster.pod(id).node {
+            if self.node_lifecycle.node(node).partition != 0 {
+                self.svc_call(|w, now, out| w.set_pod_cut_off(now, id, true, out));
+            }
+        }
+        // A container whose memory grows past its limit is OOM-killed when it gets there.
+        let limit = self.cluster.pod(id).pod.memory_limit;
+        if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
+            if limit > 0 && m.growth_per_minute.0 > 0 {
+                let minutes = (limit - m.start.0).max(0) as f64 / m.growth_per_minute.0 as f64;
+                self.engine.schedule_in(
+                    secs(minutes * 60.0),
+                    Ev::Kubelet(KubeletEv::OomKill {
+                        pod: id,
+                        start: Generation(starts),
+                    }),
+                );
+            }
+        }
+        // Ready, and for a controller available: minReadySeconds after the probe succeeds.
+        let probe = self
+            .behaviour(id)
+            .and_then(|b| b.readiness_seconds)
+            .unwrap_or(self.p.kubelet.readiness_seconds);
+        let min_ready = self
+            .pods
+            .get(id)
+            .and_then(|r| r.workload)
+            .map_or(0, |w| self.controllers.workloads[w].w.min_ready_seconds);
+        self.engine.schedule_in(
+            secs(probe + f64::from(min_ready)),
+            Ev::Kubelet(KubeletEv::PodReady {
+                pod: id,
+                start: Generation(starts),
+            }),
+        );
+    }
+
+    /// OOMKilled, then restarted after CrashLoopBackOff's delay.
+    pub(super) fn oom_kill(&mut self, id: PodId, starts: Generation) {
+        let now = self.now();
+        let k = self.p.kubelet.clone();
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
+        if Generation(rt.starts) != starts || self.cluster.pod(id).pod.terminating {
+            return;
+        }
+        if now - rt.last_start >= secs(k.crash_loop_reset_seconds) {
+            rt.restarts = 0;
+        }
+        rt.restarts += 1;
+        rt.ready = false;
+        rt.phase = Phase::Starting;
+        self.svc_call(|w, now, out| w.process_died(now, id, out));
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
+        let delay = (k.crash_loop_initial_backoff_seconds
+            * 2f64.powi(rt.restarts.saturating_sub(1).min(30) as i32))
+        .min(k.crash_loop_max_backoff_seconds);
+        let workload = rt.workload;
+        let key = self.cluster.pod(id).pod.key();
+        self.rec.metrics.count("pods_oom_killed", 1);
+        self.record(
+            "OOMKilled",
+            format!("pod/{key}"),
+            format!("container exceeded its memory limit; back-off {delay}s restarting failed container"),
+            Some(id),
+        );
+        self.engine.schedule_in(
+            secs(delay),
+            Ev::Kubelet(KubeletEv::ContainersStarted { pod: id }),
+        );
+        if let Some(w) = workload {
+            self.request_sync(w);
+        }
+    }
+
+    pub(super) fn pod_ready(&mut self, id: PodId, starts: Generation) {
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
+        if self.cluster.pod(id).pod.terminating || Generation(rt.starts) != starts {
+            return;
+        }
+        rt.ready = true;
+        if let Some(w) = rt.workload {
+            self.request_sync(w);
+        }
+        self.gossip_join(id, crate::scenario::JoinOn::Ready);
+        self.svc_call(|w, now, out| w.pod_ready(now, id, out));
+    }
+
+    pub(super) fn pod_gone(&mut self, id: PodId) {
+        if self.cluster.try_pod(id).is_none() {
+            return;
+        }
+        self.svc_call(|w, now, out| w.pod_gone(now, id, out));
+        self.sidecars_stopped(id);
+        self.gossip_gone(id);
+        let started = self.pods.get(id).is_some_and(|r| r.starts > 0);
+        if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
+            if started {
+                self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_stop, out));
+            }
+        }
+        if self.pods.get(id).is_some_and(|r| r.runtime_load) {
+            if let Some(node) = self.cluster.pod(id).node {
+                let n = super::runtime::containers(&self.cluster, id);
+                self.runtimes.background(node, self.engine.now(), n, -1.0);
+            }
+        }
+        let pod = self.cluster.delete_pod(id);
+        let workload = self.pods.remove(id).and_then(|r| r.workload);
+        self.queue.forget(id);
+        self.rec.metrics.count("pods_deleted", 1);
+        self.record(
+            "Deleted",
+            format!("pod/{}", pod.key()),
+            String::new(),
+            Some(id),
+        );
+        if let Some(w) = workload {
+            self.controllers.workloads[w].pods.retain(|p| *p != id);
+            self.request_sync(w);
+        }
+        self.move_all_to_active_or_backoff();
+    }
+}

@@ -1,0 +1,312 @@
+//! The simulation: cluster state, the scheduler with its queue, pod controllers and kubelets,
+//! driven by one engine. `Simulation` owns the parts and dispatches each event to the part
+//! it belongs to; the model lives in the parts' files:
+//!
+//! - `event`: the events, one enum per subsystem;
+//! - `bootstrap`, `objects`: the cluster at time 0 and applying objects;
+//! - `pods`, `queue`, `scheduling`, `kubelet`: a pod's runtime state, the scheduling queue, the
+//!   scheduler's loop, the kubelet;
+//! - `controllers`: ReplicaSet/Deployment, StatefulSet, DaemonSet;
+//! - `node_lifecycle`, `autoscaler`: node health and tainting, the cluster autoscaler;
+//! - `runtime`: the nodes' container runtime daemons and the sidecars' retries;
+//! - `services_bridge`, `gossip`: the doors to cascade-services and cascade-gossip;
+//! - `scenario_driver`: the scenario's changes and faults;
+//! - `recorder`: the event log and the metrics.
+
+use crate::params::Params;
+use crate::scenario::Scenario;
+use cascade_engine::{Engine, Time};
+use cascade_model::{PriorityClasses, Rng};
+use cascade_scheduler::{queue_order, Cluster, PodId, Scheduler};
+use cascade_services::{Out, World};
+
+mod autoscaler;
+mod bootstrap;
+mod controllers;
+mod event;
+mod gossip;
+mod kubelet;
+mod node_lifecycle;
+mod objects;
+mod pods;
+mod queue;
+mod recorder;
+mod runtime;
+mod scenario_driver;
+mod scheduling;
+mod services_bridge;
+mod sidecars;
+
+use controllers::{Controllers, WorkloadRt};
+pub use event::{
+    AutoscalerEv, ControllerEv, Ev, Generation, GossipEv, KubeletEv, NodeLifecycleEv, QueueEv,
+    ScenarioEv,
+};
+use pods::{Phase, PodTable};
+use queue::SchedulingQueue;
+pub use recorder::Recorder;
+
+/// What identifies the run: its seed, the wall time simulated time 0 stands for, and how
+/// long it lasts.
+#[derive(Clone, Copy, Debug)]
+struct RunInfo {
+    seed: u64,
+    start_ms: i64,
+    horizon: Time,
+}
+
+/// The simulation of one scenario run.
+pub struct Simulation<'a> {
+    sc: &'a Scenario,
+    p: Params,
+    engine: Engine<Ev>,
+    cluster: Cluster,
+    scheduler: Scheduler,
+    classes: PriorityClasses,
+    /// The pod controllers.
+    controllers: Controllers,
+    /// Each live pod's runtime state.
+    pods: PodTable,
+    /// kube-scheduler's scheduling queue.
+    queue: SchedulingQueue,
+    /// The node lifecycle controller.
+    node_lifecycle: node_lifecycle::NodeLifecycle,
+    autoscaler: autoscaler::Autoscaler,
+    /// The run's seed, start time and horizon.
+    info: RunInfo,
+    /// Per fault: whether it is in effect (for flapping ones).
+    fault_active: Vec<bool>,
+    /// Each node's container runtime daemon, by NodeId.
+    runtimes: runtime::RuntimeDaemons,
+    sidecar_rng: Rng,
+    /// The services, rings, remote_write fleets and clients living on the cluster.
+    pub services: World,
+    /// The gossip pool, when some behaviour runs a gossip agent.
+    gossip: Option<gossip::GossipRt>,
+    /// Reused buffer for what the services answer.
+    svc_out: Out,
+    /// The event log and the metrics.
+    rec: Recorder,
+}
+
+/// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
+impl std::ops::Deref for Simulation<'_> {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.rec
+    }
+}
+
+fn secs(s: f64) -> Time {
+    Time::from_secs_f64(s)
+}
+
+impl<'a> Simulation<'a> {
+    pub fn new(sc: &'a Scenario) -> Result<Self, String> {
+        Self::with_seed(sc, sc.seed)
+    }
+
+    /// The scenario with another seed (a sweep shares one loaded scenario between runs).
+    pub fn with_seed(sc: &'a Scenario, seed: u64) -> Result<Self, String> {
+        let p = sc.params.clone();
+        let start_ms =
+            jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", p.start_time.replace('Z', "+00:00"))
+                .or_else(|_| p.start_time.parse::<jiff::Timestamp>())
+                .map_err(|e| {
+                    format!(
+                        "parameters.startTime {:?}: expected an RFC 3339 time ({e})",
+                        p.start_time
+                    )
+                })?
+                .as_millisecond();
+        let services = World::new(p.services_config(), seed)?;
+        let mut sim = Simulation {
+            sc,
+            services,
+            svc_out: Out::default(),
+            fault_active: vec![false; sc.spec.faults.len()],
+            sidecar_rng: Rng::stream(seed, "sidecars"),
+            gossip: sc
+                .spec
+                .behaviours
+                .iter()
+                .any(|b| b.gossip_agent.is_some())
+                .then(|| gossip::GossipRt::new(&p.gossip, seed)),
+            scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
+            controllers: Controllers::new(Rng::stream(seed, "controller-names")),
+            queue: SchedulingQueue::new(p.scheduling_queue.clone()),
+            runtimes: runtime::RuntimeDaemons::new(p.kubelet.runtime.clone()),
+            p,
+            engine: Engine::new(),
+            cluster: Cluster::new(),
+            classes: PriorityClasses::new(),
+            pods: PodTable::default(),
+            node_lifecycle: Default::default(),
+            autoscaler: Default::default(),
+            info: RunInfo {
+                seed,
+                start_ms,
+                horizon: secs(sc.spec.duration.0),
+            },
+            rec: Recorder::default(),
+        };
+        sim.setup()?;
+        Ok(sim)
+    }
+
+    fn now(&self) -> Time {
+        self.engine.now()
+    }
+
+    fn wall_ms(&self) -> i64 {
+        self.info.start_ms + self.now().as_millis() as i64
+    }
+
+    fn record(&mut self, kind: &'static str, object: String, message: String, pod: Option<PodId>) {
+        let t = self.now();
+        self.rec.record(t, kind, object, message, pod);
+    }
+
+    fn sample(&mut self) {
+        let mut pending = 0;
+        let mut running = 0;
+        let mut ready = 0;
+        let mut terminating = 0;
+        let mut nominated = 0;
+        for (id, e) in self.cluster.pods() {
+            let Some(rt) = self.pods.get(id) else {
+                continue;
+            };
+            if e.pod.terminating {
+                terminating += 1;
+            } else if e.node.is_none() {
+                pending += 1;
+                if e.nominated.is_some() {
+                    nominated += 1;
+                }
+            } else if rt.phase == Phase::Running {
+                running += 1;
+                if rt.ready {
+                    ready += 1;
+                }
+            }
+        }
+        let nodes = self.cluster.node_count();
+        let t = self.now();
+        let mut row: Vec<(std::borrow::Cow<'static, str>, f64)> = [
+            ("nodes", nodes as f64),
+            ("pods_pending", pending as f64),
+            ("pods_nominated", nominated as f64),
+            ("pods_running", running as f64),
+            ("pods_ready", ready as f64),
+            ("pods_terminating", terminating as f64),
+            ("nodes_not_ready", self.not_ready_nodes() as f64),
+            (
+                "pods_created_total",
+                self.rec.metrics.total("pods_created") as f64,
+            ),
+            (
+                "pods_preempted_total",
+                self.rec.metrics.total("pods_preempted") as f64,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v))
+        .collect();
+        self.gossip_sample(&mut row);
+        if !self.services.is_empty() {
+            // Close the services' interval first: sampling itself only reads.
+            self.services.roll_interval(t);
+            row.extend(
+                self.services
+                    .sample()
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v)),
+            );
+        }
+        self.rec.metrics.sample(t, row);
+        self.rec.metrics.peak("max_pending_pods", pending as f64);
+        self.rec
+            .metrics
+            .peak("max_terminating_pods", terminating as f64);
+        self.engine
+            .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
+    }
+
+    /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
+    pub fn run(&mut self, mut progress: impl FnMut(f64)) {
+        let mut n = 0u64;
+        while let Some((_, ev)) = self.engine.next_until(self.info.horizon) {
+            match ev {
+                Ev::Queue(e) => self.on_queue(e),
+                Ev::Kubelet(e) => self.on_kubelet(e),
+                Ev::Controller(ControllerEv::Sync { workload }) => self.sync(workload),
+                Ev::Scenario(e) => self.on_scenario(e),
+                Ev::NodeLifecycle(e) => self.on_node_lifecycle(e),
+                Ev::Autoscaler(e) => self.on_autoscaler(e),
+                Ev::Svc(ev) => self.svc_call(|w, now, out| w.handle(now, ev, out)),
+                Ev::Sidecar {
+                    pod,
+                    sidecar,
+                    start,
+                } => self.sidecar_event(pod, sidecar as usize, start),
+                Ev::Gossip(e) => self.on_gossip(e),
+                Ev::Sample => self.sample(),
+            }
+            // Debug builds recount the cluster after every event of the first million, then
+            // after every 1024th (a recount is O(cluster); end-to-end tests run millions).
+            #[cfg(debug_assertions)]
+            if n < 1 << 20 || n % 1024 == 0 {
+                if let Err(e) = self.cluster.check_invariants() {
+                    panic!("invariant broken at {}: {e}", self.now());
+                }
+                if let Err(e) = self.queue.check_invariants() {
+                    panic!("scheduling queue invariant broken at {}: {e}", self.now());
+                }
+            }
+            n += 1;
+            if n % 4096 == 0 {
+                progress(self.now().as_secs_f64() / self.info.horizon.as_secs_f64());
+            }
+        }
+        progress(1.0);
+    }
+
+    /// The Unix time simulated time 0 stands for (parameters.startTime).
+    pub fn start_unix_seconds(&self) -> f64 {
+        self.info.start_ms as f64 / 1000.0
+    }
+
+    pub fn events_processed(&self) -> u64 {
+        self.engine.processed()
+    }
+
+    pub fn simulated_seconds(&self) -> f64 {
+        self.info.horizon.as_secs_f64()
+    }
+
+    /// The event log, the metrics and the pods' metadata recorded so far.
+    pub fn recorder(&self) -> &Recorder {
+        &self.rec
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.info.seed
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        self.sc
+    }
+
+    /// Pods in the queue order the scheduler would take them (for tests and reports).
+    pub fn pending_pods(&self) -> Vec<String> {
+        let mut ids: Vec<PodId> = self
+            .cluster
+            .pods()
+            .filter(|(_, e)| e.node.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        ids.sort_by(|a, b| queue_order(&self.cluster.pod(*a).pod, &self.cluster.pod(*b).pod));
+        ids.iter().map(|i| self.cluster.pod(*i).pod.key()).collect()
+    }
+}

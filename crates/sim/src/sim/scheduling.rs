@@ -1,0 +1,132 @@
+//! The scheduler's loop (ScheduleOne): take the head of the queue, run the scheduler, and
+//! carry out its decision: bind, or nominate and preempt the victims, or park the pod as
+//! unschedulable (handleSchedulingFailure).
+
+use crate::sim::{secs, Ev, KubeletEv, Phase, QueueEv, Simulation};
+use cascade_scheduler::{clear_lower_nominations, Outcome, PodId};
+
+impl Simulation<'_> {
+    pub(super) fn enqueue_active(&mut self, id: PodId) {
+        self.queue.activate(&self.cluster, id, &mut self.engine);
+    }
+
+    /// MoveAllToActiveOrBackoffQueue, on a cluster event that may have made room.
+    pub(super) fn move_all_to_active_or_backoff(&mut self) {
+        self.queue
+            .move_all_to_active_or_backoff(&self.cluster, &mut self.engine);
+    }
+
+    pub(super) fn park_unschedulable(&mut self, id: PodId) {
+        let (now, now_ms) = (self.now(), self.wall_ms());
+        self.queue.park_unschedulable(id, now, now_ms);
+    }
+
+    pub(super) fn on_queue(&mut self, e: QueueEv) {
+        match e {
+            QueueEv::SchedulingCycle => self.scheduling_cycle(),
+            QueueEv::BackoffDone { pod, attempt } => {
+                self.queue
+                    .backoff_done(&self.cluster, pod, attempt, &mut self.engine)
+            }
+            QueueEv::FlushUnschedulable => self
+                .queue
+                .flush_unschedulable(&self.cluster, &mut self.engine),
+        }
+    }
+
+    pub(super) fn scheduling_cycle(&mut self) {
+        let Some(id) = self.queue.pop() else {
+            return;
+        };
+        if self.cluster.try_pod(id).is_none() {
+            return self.next_cycle();
+        }
+        self.queue.attempt(id, self.engine.now());
+        let d = self.scheduler.schedule_one(&mut self.cluster, id);
+        let key = self.cluster.pod(id).pod.key();
+        match d.outcome {
+            Outcome::Scheduled(node) => {
+                self.cluster.bind(id, node);
+                let at = self.wall_ms();
+                self.cluster.set_start_time(id, at);
+                let node_name = self.cluster.node(node).node.name.clone();
+                self.rec.metrics.count("pods_scheduled", 1);
+                self.record(
+                    "Scheduled",
+                    format!("pod/{key}"),
+                    format!("Successfully assigned {key} to {node_name}"),
+                    Some(id),
+                );
+                if let Some(rt) = self.pods.get_mut(id) {
+                    rt.phase = Phase::Starting;
+                }
+                // Creating the containers queues on the node's runtime daemon: a busy one
+                // delays the start by the wait behind its backlog.
+                let ops = super::runtime::containers(&self.cluster, id) as f64
+                    * self.p.kubelet.runtime.container_start_ops;
+                let done = self.runtimes.submit(node, self.engine.now(), ops);
+                let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
+                let startup = self
+                    .behaviour(id)
+                    .and_then(|b| b.startup_seconds)
+                    .unwrap_or(
+                        self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds,
+                    )
+                    + wait;
+                self.engine.schedule_in(
+                    secs(startup),
+                    Ev::Kubelet(KubeletEv::ContainersStarted { pod: id }),
+                );
+            }
+            Outcome::Preempting { node, victims } => {
+                let node_name = self.cluster.node(node).node.name.clone();
+                for v in victims {
+                    if self.cluster.pod(v).pod.terminating {
+                        continue; // already being deleted: nothing to do (PreemptPod skips it)
+                    }
+                    let vkey = self.cluster.pod(v).pod.key();
+                    self.rec.metrics.count("pods_preempted", 1);
+                    self.record(
+                        "Preempted",
+                        format!("pod/{vkey}"),
+                        format!("Preempted by pod {key} on node {node_name}"),
+                        Some(v),
+                    );
+                    self.cluster.set_preempted(v);
+                    self.terminate(v);
+                }
+                clear_lower_nominations(&mut self.cluster, id, node);
+                self.cluster.nominate(id, Some(node));
+                self.record(
+                    "Nominated",
+                    format!("pod/{key}"),
+                    format!("nominatedNodeName {node_name}: {}", d.message),
+                    Some(id),
+                );
+                self.park_unschedulable(id);
+            }
+            Outcome::Unschedulable => {
+                self.rec.metrics.count("scheduling_failures", 1);
+                // A failed attempt with no new nomination overrides the old one with "" (the
+                // PostFilter result's ModeOverride in handleSchedulingFailure).
+                if self.cluster.pod(id).nominated.is_some() {
+                    self.cluster.nominate(id, None);
+                }
+                if self.queue.attempts(id) == 1 {
+                    self.record(
+                        "FailedScheduling",
+                        format!("pod/{key}"),
+                        d.message,
+                        Some(id),
+                    );
+                }
+                self.park_unschedulable(id);
+            }
+        }
+        self.next_cycle();
+    }
+
+    pub(super) fn next_cycle(&mut self) {
+        self.queue.next_cycle(&mut self.engine);
+    }
+}

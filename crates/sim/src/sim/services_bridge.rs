@@ -1,0 +1,45 @@
+//! The one door to cascade-services: calls into the services' world with the current time,
+//! and what they answer (timers, effects on pods, log lines) carried out on the cluster.
+
+use crate::sim::{Ev, Generation, Simulation};
+use cascade_engine::Time;
+use cascade_services::{Effect, Out, World};
+
+impl Simulation<'_> {
+    /// Calls into the services with the current time and applies what they answer.
+    pub(super) fn svc_call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
+        let mut out = std::mem::take(&mut self.svc_out);
+        let now = self.now();
+        let r = f(&mut self.services, now, &mut out);
+        self.apply_svc(out);
+        r
+    }
+
+    /// Schedules the services' timers and carries out their effects on the cluster.
+    pub(super) fn apply_svc(&mut self, mut out: Out) {
+        for (at, ev) in out.timers.drain(..) {
+            self.engine.schedule(at, Ev::Svc(ev));
+        }
+        let effects = std::mem::take(&mut out.effects);
+        self.svc_out = out;
+        for e in effects {
+            match e {
+                Effect::OomKill(pod) => {
+                    if let Some(starts) = self.pods.get(pod).map(|r| Generation(r.starts)) {
+                        self.oom_kill(pod, starts);
+                    }
+                }
+                Effect::Exited(pod) => {
+                    if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
+                        self.pod_gone(pod);
+                    }
+                }
+                Effect::Log {
+                    kind,
+                    object,
+                    message,
+                } => self.record(kind, object, message, None),
+            }
+        }
+    }
+}
