@@ -63,6 +63,7 @@ impl Ev {
 
     /// The member whose own loop (a timer, its handler, its leave) runs this event: such an
     /// event does nothing once that member has stopped. `None` for deliveries and inputs.
+    #[inline]
     pub(crate) fn member_loop(&self) -> Option<MemberId> {
         match *self {
             Ev::ProbeTick(m)
@@ -94,6 +95,7 @@ impl Default for TraceDigest {
 }
 
 impl TraceDigest {
+    #[inline]
     pub(crate) fn record(&mut self, at: Time, ev: &Ev) {
         let (code, arg) = ev.code();
         self.0 = fnv(fnv(fnv(self.0, at.0), code), arg);
@@ -104,6 +106,7 @@ impl TraceDigest {
     }
 }
 
+#[inline]
 fn fnv(h: u64, x: u64) -> u64 {
     let mut h = h;
     for b in x.to_le_bytes() {

@@ -96,12 +96,14 @@ pub(crate) struct Change {
 }
 
 impl Table {
+    #[inline]
     pub(crate) fn get(&self, s: MemberId) -> Entry {
         self.view.get(s as usize).copied().unwrap_or(UNKNOWN)
     }
 
     /// Sets the record about `s` in the table of `owner`, keeping Serf's counts and the probe
     /// list in step (`rng` places a newly known member in the probe list).
+    #[inline]
     pub(crate) fn set(&mut self, owner: MemberId, s: MemberId, e: Entry, rng: &mut Rng) -> Change {
         let si = s as usize;
         if self.view.len() <= si {
@@ -138,6 +140,7 @@ impl Table {
     /// memberlist `kRandomNodes`: up to `k` distinct members from the list, trying at most
     /// `3 * len` random positions, keeping those `keep` accepts (never `me` itself nor
     /// `exclude`).
+    #[inline]
     pub(crate) fn k_random_nodes(
         &self,
         rng: &mut Rng,
@@ -168,6 +171,7 @@ impl Table {
 }
 
 /// Moves a count by one when `is` turns on or off between `old` and `new`.
+#[inline]
 fn count(n: &mut u32, old: SerfStatus, new: SerfStatus, is: impl Fn(SerfStatus) -> bool) {
     match (is(old), is(new)) {
         (false, true) => *n += 1,
@@ -217,6 +221,7 @@ impl Member {
     }
 
     /// `base` stretched by the member's CPU slowdown.
+    #[inline]
     pub(crate) fn service(&self, base: Time) -> Time {
         Time::from_secs_f64(base.as_secs_f64() * self.slowdown)
     }

@@ -16,10 +16,11 @@ use crate::{Config, KeyId, MemberId};
 /// The simulated gossip pool.
 ///
 /// The clock contract: the mesh owns its clock and event queue ([`Engine`], ordered by (time,
-/// scheduling order)). Every input method takes the time `at` it happens at, first advances
-/// the mesh to `at` (processing every event up to and including `at`), then queues the input
-/// as an event at `at`, processed at the next advance. So inputs must come in time order, and
-/// an input at `at` comes after every mesh event at `at` that was due when it arrived.
+/// scheduling order)). Every input method takes the time `at` it happens at (never before
+/// [`Mesh::now`]: inputs come in time order). If `at` is later than now, the input first
+/// advances the mesh to `at`, processing every event up to and including `at`; then it queues
+/// itself as an event at `at`, applied at the next advance. So callers need not advance the
+/// mesh before an input, and inputs at one instant are applied together, in call order.
 pub struct Mesh {
     pub(crate) cfg: Config,
     seed: u64,
@@ -109,6 +110,7 @@ impl Mesh {
     /// A new member starts at `at` and joins by a push/pull with a random running member
     /// (Consul's `retry_join` address), if there is one.
     pub fn spawn(&mut self, at: Time, keyring: Option<KeyId>) -> MemberId {
+        self.catch_up(at);
         let id = self.alloc_member(keyring);
         self.schedule(at, Ev::Start(id));
         id
@@ -129,6 +131,7 @@ impl Mesh {
     /// Graceful leave `delay` after `at` (the SIGTERM reaches the agent then): the mesh
     /// advances to `at` only, so inputs between `at` and `at + delay` still come in order.
     pub fn leave_after(&mut self, at: Time, delay: Time, id: MemberId) {
+        self.catch_up(at);
         if self.valid(id) {
             self.schedule(at.saturating_add(delay), Ev::Leave(id));
         }
@@ -142,8 +145,8 @@ impl Mesh {
     /// Multiplies the member's message-processing times (packet listener and handler) by
     /// `factor` (at least 1; non-finite values are ignored).
     pub fn set_cpu_slowdown(&mut self, at: Time, id: MemberId, factor: f64) {
-        if self.valid(id) && factor.is_finite() {
-            self.schedule(at, Ev::Slowdown(id, factor.max(1.0).to_bits()));
+        if factor.is_finite() {
+            self.input(at, id, Ev::Slowdown(id, factor.max(1.0).to_bits()));
         }
     }
 
@@ -166,8 +169,19 @@ impl Mesh {
 
     /// An input about member `id` (ignored if there is no such member) at `at`.
     fn input(&mut self, at: Time, id: MemberId, ev: Ev) {
+        self.catch_up(at);
         if self.valid(id) {
             self.schedule(at, ev);
+        }
+    }
+
+    /// Brings the mesh up to an input's time: if `at` is later than now, processes every event
+    /// up to and including `at`. Inputs at the instant the mesh already stands at are queued
+    /// in call order without processing anything, so a batch of inputs at one instant (with
+    /// [`Mesh::set_join_targets`] among them) is applied together at the next advance.
+    fn catch_up(&mut self, at: Time) {
+        if at > self.now() {
+            self.advance_to(at);
         }
     }
 
@@ -189,6 +203,11 @@ impl Mesh {
 
     /// Queues `ev` at `at`, never in the past.
     pub(crate) fn schedule(&mut self, at: Time, ev: Ev) {
+        debug_assert!(
+            at >= self.now(),
+            "{ev:?} scheduled at {at}, before now {}",
+            self.now()
+        );
         self.clock.schedule(at, ev);
     }
 

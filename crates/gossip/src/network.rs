@@ -69,6 +69,7 @@ impl<T> Default for Slots<T> {
 
 impl<T> Slots<T> {
     /// Stores `v` in a free slot (reusing one if any) and returns its index.
+    #[inline]
     pub(crate) fn put(&mut self, v: T) -> u32 {
         match self.free.pop() {
             Some(s) => {
@@ -87,6 +88,7 @@ impl<T> Slots<T> {
     }
 
     /// Takes the value out, freeing its slot.
+    #[inline]
     pub(crate) fn take(&mut self, slot: u32) -> Option<T> {
         let v = self.items.get_mut(slot as usize).and_then(Option::take)?;
         self.free.push(slot);
@@ -140,11 +142,13 @@ impl Network {
     }
 
     /// Whether `a` and `b` are on the same side of any partition.
+    #[inline]
     pub(crate) fn same_side(&self, a: MemberId, b: MemberId) -> bool {
         self.groups[a as usize] == self.groups[b as usize]
     }
 
     /// One-way latency: the floor plus exponential jitter.
+    #[inline]
     pub(crate) fn latency(&mut self) -> Time {
         let u = self.rng.unit();
         let jitter = -self.jitter.as_secs_f64() * (1.0 - u).ln();
@@ -153,6 +157,7 @@ impl Network {
 
     /// A UDP packet from `from` to `to`: its latency, or `None` when it is lost (across a
     /// partition, or to i.i.d. loss).
+    #[inline]
     fn route(&mut self, from: MemberId, to: MemberId) -> Option<Time> {
         if !self.same_side(from, to) {
             return None;
@@ -165,6 +170,7 @@ impl Network {
 
     /// `to`'s listener takes a packet arriving at `arrive`, once it is free and not before
     /// `not_before`, for `cost`: returns when it is handled.
+    #[inline]
     fn occupy_listener(
         &mut self,
         to: MemberId,
@@ -182,6 +188,7 @@ impl Network {
 impl Config {
     /// Bytes a compound packet has for messages: the UDP buffer less the compound header and,
     /// with a keyring, the encryption overhead (`net.go`, `security.go encryptOverhead`).
+    #[inline]
     pub(crate) fn packet_budget(&self, keyed: bool) -> u32 {
         let enc = if keyed { self.encrypt_overhead } else { 0 };
         self.udp_buffer_size

@@ -257,10 +257,10 @@ impl Mesh {
 
     /// Recounts the bookkeeping and checks the protocol invariants (see the crate docs).
     ///
-    /// Cost: linear in the sum of the running members' table sizes, so O(n²) for a pool of n
-    /// running members (10,000 members: 10⁸ entries, about a tenth of a second in release).
-    /// For a check every few events, use [`Mesh::check_member_invariants`] on one member at a
-    /// time (O(n)).
+    /// Cost: two passes over every running member's table, O(n²) for a pool of n running
+    /// members (release: ~10 ms at 1,000 members, ~0.1 s at 4,000, ~1 s at 10,000). For a
+    /// check every few events, use [`Mesh::check_member_invariants`] on one member at a time
+    /// (O(n): ~10 µs at 1,000 members) and this one rarely.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut listed = vec![0u32; self.members.len()];
         for (id, m) in self.members.iter().enumerate() {
@@ -313,22 +313,19 @@ impl Mesh {
         if awareness >= self.cfg.awareness_max_multiplier.max(1) {
             return Err(format!("member {id}: awareness {awareness}"));
         }
-        let serf = table
-            .view
-            .iter()
-            .filter(|e| e.serf != SerfStatus::None)
-            .count();
+        // One pass over the table: Serf's listed and alive entries, memberlist's known ones.
+        let (mut serf, mut alive, mut known) = (0usize, 0usize, 0usize);
+        for e in &table.view {
+            serf += usize::from(e.serf != SerfStatus::None);
+            alive += usize::from(e.serf == SerfStatus::Alive);
+            known += usize::from(e.state != MemberState::Unknown);
+        }
         if serf != table.serf.listed as usize {
             return Err(format!(
                 "member {id}: {serf} Serf members, counted {}",
                 table.serf.listed
             ));
         }
-        let alive = table
-            .view
-            .iter()
-            .filter(|e| e.serf == SerfStatus::Alive)
-            .count();
         if alive != table.serf.alive as usize {
             return Err(format!(
                 "member {id}: {alive} alive for Serf, counted {}",
@@ -338,11 +335,6 @@ impl Mesh {
         if self.stalled(id) && self.cfg.snapshot.is_none_or(|s| !s.blocking) {
             return Err(format!("member {id} stalled without a blocking snapshot"));
         }
-        let known = table
-            .view
-            .iter()
-            .filter(|e| e.state != MemberState::Unknown)
-            .count();
         if known != table.nodes.len() {
             return Err(format!(
                 "member {id}: {known} known, {} in nodes",

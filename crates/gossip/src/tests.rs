@@ -953,6 +953,46 @@ fn same_seed_same_run_different_seed_different_run() {
     assert_ne!(a.0, c.0);
 }
 
+// ---- The clock contract ----
+
+/// An input advances the mesh to its time itself: a caller that advances first gets the same
+/// run as one that does not.
+#[test]
+fn inputs_advance_the_mesh_so_callers_need_not() {
+    let run = |pre_advance: bool| {
+        let mut mesh = Mesh::with_members(Config::default_lan(), 8, 30, None);
+        for k in 1..20u32 {
+            let at = Time::from_secs(u64::from(k) * 2);
+            if pre_advance {
+                mesh.advance_to(at);
+            }
+            mesh.crash(at, k);
+            assert_eq!(mesh.now(), at);
+            mesh.spawn(at, None);
+            mesh.set_cpu_slowdown(at, k + 1, 3.0);
+        }
+        mesh.advance_to(secs(90.0));
+        mesh.check_invariants().unwrap();
+        (mesh.counters().clone(), mesh.trace_digest())
+    };
+    assert_eq!(run(true), run(false));
+}
+
+/// `leave_after` advances the mesh to `at` only: inputs before the leave still come in order.
+#[test]
+fn a_delayed_leave_lets_earlier_inputs_in() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 8, 10, None);
+    mesh.leave_after(secs(6.0), secs(2.0), 4);
+    assert_eq!(mesh.now(), secs(6.0));
+    mesh.crash(secs(7.0), 5);
+    assert!(mesh.is_running(4));
+    mesh.advance_to(secs(20.0));
+    assert!(!mesh.is_running(4) && !mesh.is_running(5));
+    assert_eq!(mesh.state_of(0, 4).0, MemberState::Left);
+    assert_eq!(mesh.crash_detection(5).0, Some(secs(7.0)));
+    mesh.check_invariants().unwrap();
+}
+
 // ---- Properties ----
 
 proptest! {
