@@ -1,7 +1,7 @@
 //! The mesh's events (memberlist's goroutines and timers, flattened into one queue) and the
 //! digest of the trace they form.
 
-use cascade_engine::Time;
+use cascade_engine::{queue_key, RadixQueue, Time};
 
 use crate::{KeyId, MemberId};
 
@@ -114,4 +114,51 @@ fn fnv(h: u64, x: u64) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }
     h
+}
+
+/// The mesh's clock and event queue: events ordered by (time, scheduling order), as
+/// `cascade_engine::Engine` orders them, kept here so that the per-event path inlines.
+pub(crate) struct Clock {
+    now: Time,
+    seq: u64,
+    queue: RadixQueue<Ev>,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        Clock {
+            now: Time::ZERO,
+            seq: 0,
+            queue: RadixQueue::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Queues `ev` at `at` (never before now: the caller asserts it).
+    #[inline]
+    pub(crate) fn schedule(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(queue_key(at.max(self.now), self.seq), ev);
+    }
+
+    /// The next event at or before `until`, moving the clock to its time; `None` (the clock
+    /// then reads `until`, or stays if that is past) when there is none.
+    #[inline]
+    pub(crate) fn next_until(&mut self, until: Time) -> Option<(Time, Ev)> {
+        match self.queue.peek_key() {
+            Some(key) if Time((key >> 64) as u64) <= until => {
+                let (key, ev) = self.queue.pop()?;
+                self.now = Time((key >> 64) as u64);
+                Some((self.now, ev))
+            }
+            _ => {
+                self.now = self.now.max(until);
+                None
+            }
+        }
+    }
 }

@@ -2,10 +2,10 @@
 //! Inputs (spawn, leave, crash, set_*) arrive here, and each event is dispatched to the part
 //! of memberlist or Serf it belongs to.
 
-use cascade_engine::{Engine, Time};
+use cascade_engine::Time;
 use cascade_model::Rng;
 
-use crate::event::{Ev, TraceDigest};
+use crate::event::{Clock, Ev, TraceDigest};
 use crate::member::{shuffle, Entry, Member, MemberState, Running, SerfStatus, Table};
 use crate::network::Network;
 use crate::observe::{Counters, CrashLog};
@@ -15,16 +15,17 @@ use crate::{Config, KeyId, MemberId};
 
 /// The simulated gossip pool.
 ///
-/// The clock contract: the mesh owns its clock and event queue ([`Engine`], ordered by (time,
-/// scheduling order)). Every input method takes the time `at` it happens at (never before
-/// [`Mesh::now`]: inputs come in time order). If `at` is later than now, the input first
-/// advances the mesh to `at`, processing every event up to and including `at`; then it queues
-/// itself as an event at `at`, applied at the next advance. So callers need not advance the
-/// mesh before an input, and inputs at one instant are applied together, in call order.
+/// The clock contract: the mesh owns its clock and event queue (`event.rs Clock`, ordered by
+/// (time, scheduling order) as `cascade_engine::Engine` is). Every input method takes the time
+/// `at` it happens at (never before [`Mesh::now`]: inputs come in time order). If `at` is
+/// later than now, the input first advances the mesh to `at`, processing every event up to and
+/// including `at`; then it queues itself as an event at `at`, applied at the next advance. So
+/// callers need not advance the mesh before an input, and inputs at one instant are applied
+/// together, in call order.
 pub struct Mesh {
     pub(crate) cfg: Config,
     seed: u64,
-    clock: Engine<Ev>,
+    clock: Clock,
     pub(crate) digest: TraceDigest,
     pub(crate) members: Vec<Member>,
     pub(crate) net: Network,
@@ -45,7 +46,7 @@ impl Mesh {
             net: Network::new(&cfg, seed),
             cfg,
             seed,
-            clock: Engine::new(),
+            clock: Clock::new(),
             digest: TraceDigest::default(),
             members: Vec::new(),
             counters: Counters::default(),
@@ -197,11 +198,13 @@ impl Mesh {
         }
     }
 
+    #[inline]
     pub fn now(&self) -> Time {
         self.clock.now()
     }
 
     /// Queues `ev` at `at`, never in the past.
+    #[inline]
     pub(crate) fn schedule(&mut self, at: Time, ev: Ev) {
         debug_assert!(
             at >= self.now(),
