@@ -1,8 +1,9 @@
 //! A gossip mesh at the message level: SWIM as hashicorp/memberlist implements it (with
 //! Lifeguard), plus the part of hashicorp/serf that keeps failed and left members, as Consul's LAN
-//! pool runs it. A pure, deterministic state machine: no I/O, no wall clock (except inside
-//! [`bench`]); the caller passes simulated time in with [`Mesh::advance_to`], and every random
-//! choice comes from [`cascade_model::Rng`] streams derived from the mesh's seed.
+//! pool runs it. A pure, deterministic state machine: no I/O, no wall clock; the caller passes
+//! simulated time in with [`Mesh::advance_to`] and the inputs' times, and every random choice
+//! comes from [`cascade_model::Rng`] streams derived from the mesh's seed. `docs/gossip.md`
+//! describes the protocols (SWIM probing, Lifeguard, dissemination, push/pull, Serf).
 //!
 //! # The model
 //! Each member runs memberlist's loops as timers on the mesh's own event queue:
@@ -30,8 +31,8 @@
 //! - **Push/pull** (`state.go pushPull`, `mergeState`): every `push_pull_scale(push_pull_interval,
 //!   n)` a member exchanges its full table with a random Alive member. The merge is asymmetric:
 //!   alive about an unknown node is adopted, suspect/dead about an unknown node is ignored. That
-//!   asymmetry is the phantom mechanism (design §2.4): a member that missed a death re-seeds it
-//!   into members that had already forgotten the dead node.
+//!   asymmetry is how phantoms come back: a member that missed a death (its handoff queue was
+//!   full) re-seeds the dead node, alive, into members that had already forgotten it.
 //! - **Serf** (`serf.go handleNodeLeave`, `handleReap`): a Dead entry makes the member Failed,
 //!   a Left one Left; they stay listed until `reconnect_timeout` / `tombstone_timeout`, reaped
 //!   every `reap_interval`.
@@ -45,14 +46,43 @@
 //! - Same seed and inputs give the same counters and the same trace digest.
 //!
 //! # Memory
-//! Every member keeps a dense table (`Vec` indexed by [`MemberId`]) of every member ever
-//! created: O(n²) memory, 16 bytes per pair (10 000 members: 1.6 GB). The design's canonical
-//! view plus per-member exceptions (design §5.3) is not implemented yet.
+//! Each running member keeps a dense table (`Vec` indexed by [`MemberId`], 16 bytes an entry)
+//! up to the highest member id it has heard of; a stopped member's table is freed
+//! (`stop_member`), and ids are never reused. So memory is O(running members × ids ever
+//! created): 10 000 running members in a pool that has created 10 000 ids take 1.6 GB. A shared
+//! canonical view with per-member exceptions would cut that; it is not implemented.
+//!
+//! # Layout (after memberlist's and Serf's own files)
+//! - `mesh.rs`: [`Mesh`], its inputs, its clock, the dispatch of events;
+//! - `event.rs`: the events and the trace digest;
+//! - `member.rs`: a member, its table (`nodeMap`, `nodes`, Serf's counts), start, stop, join;
+//! - `network.rs`: packets, streams, latency, loss, partitions, listeners (`net.go`);
+//! - `security.rs`: the keyring rule (`security.go`, `keyring.go`);
+//! - `probe.rs`: probing and awareness (`state.go probe*`, `awareness.go`);
+//! - `suspicion.rs`: Lifeguard's suspicion timer (`suspicion.go`);
+//! - `state.rs`: `aliveNode`, `suspectNode`, `deadNode`, `refute` (`state.go`);
+//! - `handoff.rs`: the handoff queue (`net.go handleCommand`);
+//! - `dissemination.rs`, `queue.rs`: broadcasts and gossip (`broadcast.go`, `queue.go`);
+//! - `push_pull.rs`: push/pull and `mergeState`;
+//! - `serf.rs`: reap, reconnect, the snapshot (`serf.go`, `snapshot.go`);
+//! - `observe.rs`: counters, queries, invariant checks.
 
 use cascade_engine::Time;
 
+mod dissemination;
+mod event;
+mod handoff;
+mod member;
 mod mesh;
+mod network;
+mod observe;
+mod probe;
+mod push_pull;
 mod queue;
+mod security;
+mod serf;
+mod state;
+mod suspicion;
 
 /// A hash map keyed by member ids with a fixed multiplicative hash: deterministic iteration
 /// (std's `RandomState` is seeded per process) and no SipHash cost on the per-message path.
@@ -82,7 +112,10 @@ impl std::hash::Hasher for IdHasher {
 #[cfg(test)]
 mod tests;
 
-pub use mesh::{bench, BenchFigures, Counters, MemberState, Mesh, SerfStatus};
+pub use member::{MemberState, SerfStatus};
+pub use mesh::Mesh;
+pub use observe::Counters;
+pub use suspicion::{remaining_suspicion_time, suspicion_timeout};
 
 /// A member's identity: dense, allocated by [`Mesh::spawn`], never reused (a restarted pod is a
 /// new member, as a Consul node name is a pod name).
@@ -167,7 +200,7 @@ pub struct Config {
     /// schedule`); `false` puts every member's probe ticks on one grid (test mode for SWIM's
     /// synchronous periods).
     pub probe_stagger: bool,
-    // ---- wire sizes (uncompressed, used only for the UDP budget; design §5.1) ----
+    // ---- wire sizes (uncompressed msgpack, used only for the UDP budget) ----
     /// `compoundHeaderOverhead` (2 B, `net.go`).
     pub compound_header_overhead: u32,
     /// `compoundOverhead` per part (2 B, `net.go`).
@@ -177,9 +210,11 @@ pub struct Config {
     /// Size of a ping, ack, nack or indirect-ping message (model estimate: msgpack of a seq
     /// number and a node name, ~40 B).
     pub probe_msg_size: u32,
-    /// Size of an alive message with Consul's tags as meta (design §5.1: ~160 B).
+    /// Size of an alive message with Consul's tags as meta (model estimate: ~160 B, the node
+    /// name, address, port, incarnation and Consul's dozen meta tags).
     pub alive_msg_size: u32,
-    /// Size of a suspect or dead message (design §5.1: ~70 B).
+    /// Size of a suspect or dead message (model estimate: ~70 B, incarnation and two node
+    /// names).
     pub suspect_msg_size: u32,
     // ---- Serf (serf/config.go DefaultConfig) and Consul ----
     /// Serf `ReapInterval`: how often failed and left members are checked for reaping (15 s).
@@ -389,38 +424,6 @@ impl Default for Config {
 
 fn mul_time(t: Time, k: u64) -> Time {
     Time(t.0.saturating_mul(k))
-}
-
-/// `util.go suspicionTimeout`: the minimum suspicion timeout,
-/// `suspicion_mult * max(1, log10(max(1, n))) * interval`, with the node scale taken to 1/1000
-/// as memberlist does (`time.Duration(nodeScale*1000) * interval / 1000`).
-pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time {
-    let node_scale = (n.max(1) as f64).log10().max(1.0);
-    let milli = (node_scale * 1000.0) as u64;
-    let us = u128::from(suspicion_mult) * u128::from(milli) * u128::from(interval.0) / 1000;
-    Time(u64::try_from(us).unwrap_or(u64::MAX))
-}
-
-/// `suspicion.go remainingSuspicionTime`: after `confirmations` independent confirmations out of
-/// the `k` wanted, the timeout shrinks logarithmically from `max` towards `min`:
-/// `max - ln(c+1)/ln(k+1) * (max - min)`, floored to the millisecond and never below `min`;
-/// minus the time already `elapsed` (zero if that is past). With `k = 0` there is nothing to
-/// confirm and the timeout is `min` (`newSuspicion`).
-pub fn remaining_suspicion_time(
-    confirmations: u32,
-    k: u32,
-    elapsed: Time,
-    min: Time,
-    max: Time,
-) -> Time {
-    if k == 0 {
-        return min - elapsed;
-    }
-    let frac = f64::from(confirmations + 1).ln() / f64::from(k + 1).ln();
-    let raw = max.as_secs_f64() - frac * (max.as_secs_f64() - min.as_secs_f64());
-    let ms = (1000.0 * raw).floor().max(0.0);
-    let timeout = Time::from_millis(ms as u64).max(min);
-    timeout - elapsed
 }
 
 /// `util.go retransmitLimit`: `retransmit_mult * ceil(log10(n + 1))`, the number of times each

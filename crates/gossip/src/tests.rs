@@ -14,7 +14,7 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
-// ---- A4: memberlist's formulas, exactly ----
+// ---- memberlist's formulas, exactly ----
 
 #[test]
 fn suspicion_timeout_matches_memberlist_table() {
@@ -32,7 +32,7 @@ fn suspicion_timeout_matches_memberlist_table() {
 }
 
 #[test]
-fn remaining_suspicion_time_matches_the_design_table() {
+fn remaining_suspicion_time_matches_memberlists_formula() {
     let cases = [
         (100, 8_000, 22_762),
         (2_000, 13_204, 37_570),
@@ -418,7 +418,7 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
     mesh.check_invariants().unwrap();
 }
 
-/// A6: relays nack `probe_timeout` after their own receipt of the request, i.e. after the
+/// Relays nack `probe_timeout` after their own receipt of the request, i.e. after the
 /// prober's deadline at awareness 0, so a healthy prober of a real crash misses all 3 nacks.
 #[test]
 fn nacks_arrive_after_the_deadline_so_a_real_crash_costs_three_awareness() {
@@ -625,7 +625,7 @@ fn a_pool_past_the_snapshot_limit_stays_poisoned_after_the_churn_stops() {
     assert_eq!(phantoms_after_churn(Some(Snapshot::v1_2_3()), 300), 0);
 }
 
-// ---- A1: time to first detection ----
+// ---- Time to the first probe of a crashed member ----
 
 /// The first probe of a crashed member, in probe intervals after the crash, over `trials`
 /// fresh meshes of `n`.
@@ -656,13 +656,15 @@ fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> V
 /// position in its list of m = n-1, so the first probe is the minimum of m uniforms on
 /// [0, m) intervals: mean m/(m+1) ~ 1 interval.
 #[test]
-fn a1_round_robin_first_probe_takes_about_one_interval() {
+fn round_robin_first_probe_of_a_crash_takes_about_one_interval() {
     let n = 100;
     let xs = first_probe_delays(&Config::default_lan(), n, 300, 0.0);
     let (mean, se) = mean_se(&xs);
     let m = f64::from(n - 1);
     let expected = m / (m + 1.0);
-    eprintln!("A1 round robin: mean {mean:.3} +- {se:.3} intervals, expected {expected:.3}");
+    eprintln!(
+        "round robin first probe: mean {mean:.3} +- {se:.3} intervals, expected {expected:.3}"
+    );
     assert!(
         (mean - expected).abs() <= 4.0 * se,
         "mean {mean} +- {se}, expected {expected}"
@@ -675,7 +677,7 @@ fn a1_round_robin_first_probe_takes_about_one_interval() {
 /// first one in which someone pings the victim is geometric with
 /// p = 1 - (1 - 1/(n-1))^(n-1) -> 1 - 1/e, mean 1/p -> e/(e-1) ~ 1.582.
 #[test]
-fn a1_uniform_random_first_probe_takes_e_over_e_minus_1_periods() {
+fn uniform_random_first_probe_of_a_crash_takes_e_over_e_minus_1_periods() {
     let n = 100;
     let cfg = Config {
         probe_selection: ProbeSelection::UniformRandom,
@@ -692,7 +694,7 @@ fn a1_uniform_random_first_probe_takes_e_over_e_minus_1_periods() {
     let p = 1.0 - (1.0 - 1.0 / m).powf(m);
     let expected = 1.0 / p;
     eprintln!(
-        "A1 uniform: mean {mean:.3} +- {se:.3} periods, expected {expected:.4} (e/(e-1) = 1.582)"
+        "uniform random first probe: mean {mean:.3} +- {se:.3} periods, expected {expected:.4} (e/(e-1) = 1.582)"
     );
     assert!(
         (mean - expected).abs() <= 4.0 * se,
@@ -701,7 +703,7 @@ fn a1_uniform_random_first_probe_takes_e_over_e_minus_1_periods() {
     assert!(xs.iter().all(|&x| x >= 1.0));
 }
 
-// ---- A3: dissemination ----
+// ---- Dissemination ----
 
 /// Rounds (gossip intervals) until every running member has learned member 0's new
 /// incarnation.
@@ -728,16 +730,17 @@ fn rounds_to_all(n: u32, seed: u64) -> f64 {
 }
 
 #[test]
-fn a3_dissemination_reaches_everyone_in_logarithmic_rounds() {
+fn dissemination_reaches_everyone_in_logarithmic_rounds() {
     let sizes = [100u32, 400, 1600];
     let trials = [6u64, 4, 2];
     let mut means = Vec::new();
     for (&n, &tr) in sizes.iter().zip(&trials) {
         let xs: Vec<f64> = (0..tr).map(|s| rounds_to_all(n, 50 + s)).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        // Push rounds with fanout 3: ~log4(n) + ln(n)/3 (A3 ii), as a band.
+        // Push rounds with fanout 3: ~log4(n) + ln(n)/3 (the push phase, then the tail of the
+        // epidemic), as a band.
         let band = (n as f64).ln() / 4f64.ln() + (n as f64).ln() / 3.0;
-        eprintln!("A3 n={n}: {mean:.2} rounds (band estimate {band:.2}), trials {xs:?}");
+        eprintln!("dissemination n={n}: {mean:.2} rounds (band estimate {band:.2}), trials {xs:?}");
         assert!(
             mean > 0.4 * band && mean < 2.0 * band,
             "n={n}: {mean} vs {band}"
@@ -749,11 +752,11 @@ fn a3_dissemination_reaches_everyone_in_logarithmic_rounds() {
     assert!(ratio > 1.0 && ratio < 2.5, "ratio {ratio}");
 }
 
-/// A3 (i): with a retransmit limit L each informed member sends L copies to ~uniform targets and
+/// The epidemic's final size: with a retransmit limit L each informed member sends L copies to ~uniform targets and
 /// passes on only news, so the uninformed fraction s solves s = exp(-L (1 - s)); L = 3 gives
 /// s = 0.0595.
 #[test]
-fn a3_final_size_with_a_small_retransmit_limit() {
+fn a_small_retransmit_limit_leaves_the_epidemic_final_size_uninformed() {
     let n = 500u32;
     let cfg = Config {
         push_pull_interval: Time::ZERO,
@@ -777,15 +780,15 @@ fn a3_final_size_with_a_small_retransmit_limit() {
     for _ in 0..200 {
         s = (-3.0 * (1.0 - s)).exp();
     }
-    eprintln!("A3 final size: uninformed {mean:.4} +- {se:.4}, equation {s:.4}");
+    eprintln!("final size: uninformed {mean:.4} +- {se:.4}, equation {s:.4}");
     assert!((mean - s).abs() <= 4.0 * se + 0.01, "{mean} +- {se} vs {s}");
 }
 
-// ---- A2: false suspicions under loss ----
+// ---- False suspicions under loss ----
 
 /// `P(suspect | probe) = [1 - (1-p)^2] [1 - (1-p)^4]^k` with TCP fallback off (not modelled).
 #[test]
-fn a2_false_suspicions_under_iid_loss_match_the_formula() {
+fn false_suspicions_under_iid_loss_match_the_formula() {
     let p = 0.2;
     let cfg = Config {
         loss: p,
@@ -799,14 +802,16 @@ fn a2_false_suspicions_under_iid_loss_match_the_formula() {
     let q = 1.0 - (1.0 - p) * (1.0 - p);
     let expected = q * (1.0 - (1.0 - p).powi(4)).powi(3);
     let se = (expected * (1.0 - expected) / probes as f64).sqrt();
-    eprintln!("A2: {rate:.4} over {probes} probes, expected {expected:.4} +- {se:.4}");
+    eprintln!(
+        "false suspicions: {rate:.4} over {probes} probes, expected {expected:.4} +- {se:.4}"
+    );
     assert!(
         (rate - expected).abs() <= 4.0 * se,
         "{rate} vs {expected} +- {se}"
     );
 }
 
-// ---- A5: Lifeguard ----
+// ---- Lifeguard ----
 
 fn lifeguard_run(cfg: Config, seed: u64) -> Counters {
     let n = 32;
@@ -820,7 +825,7 @@ fn lifeguard_run(cfg: Config, seed: u64) -> Counters {
 }
 
 #[test]
-fn a5_lifeguard_cuts_false_dead_declarations_of_healthy_members() {
+fn lifeguard_cuts_false_dead_declarations_of_healthy_members() {
     let mut off_total = 0u64;
     let mut on_total = 0u64;
     for seed in 0..2 {
@@ -831,7 +836,7 @@ fn a5_lifeguard_cuts_false_dead_declarations_of_healthy_members() {
     }
     let factor = off_total as f64 / (on_total.max(1)) as f64;
     eprintln!(
-        "A5 Lifeguard: off {off_total}, on {on_total} false dead of healthy, factor {factor:.1}"
+        "Lifeguard: off {off_total}, on {on_total} false dead of healthy, factor {factor:.1}"
     );
     assert!(
         off_total >= 20,
@@ -840,7 +845,7 @@ fn a5_lifeguard_cuts_false_dead_declarations_of_healthy_members() {
     assert!(factor >= 5.0, "factor {factor}");
 }
 
-// ---- Phantoms (design §2.4) and the encryption fix ----
+// ---- Phantoms (see docs/gossip.md) and the encryption fix ----
 
 /// Runs the poisoned-pool scenario; with `encrypt`, the healthy survivors move to an encrypted
 /// pool at crash + 400 s. Returns the healthy members' resurrections during the last 300 s and
@@ -946,6 +951,46 @@ fn same_seed_same_run_different_seed_different_run() {
     let c = scripted(2);
     assert_ne!(a.1, c.1);
     assert_ne!(a.0, c.0);
+}
+
+// ---- The clock contract ----
+
+/// An input advances the mesh to its time itself: a caller that advances first gets the same
+/// run as one that does not.
+#[test]
+fn inputs_advance_the_mesh_so_callers_need_not() {
+    let run = |pre_advance: bool| {
+        let mut mesh = Mesh::with_members(Config::default_lan(), 8, 30, None);
+        for k in 1..20u32 {
+            let at = Time::from_secs(u64::from(k) * 2);
+            if pre_advance {
+                mesh.advance_to(at);
+            }
+            mesh.crash(at, k);
+            assert_eq!(mesh.now(), at);
+            mesh.spawn(at, None);
+            mesh.set_cpu_slowdown(at, k + 1, 3.0);
+        }
+        mesh.advance_to(secs(90.0));
+        mesh.check_invariants().unwrap();
+        (mesh.counters().clone(), mesh.trace_digest())
+    };
+    assert_eq!(run(true), run(false));
+}
+
+/// `leave_after` advances the mesh to `at` only: inputs before the leave still come in order.
+#[test]
+fn a_delayed_leave_lets_earlier_inputs_in() {
+    let mut mesh = Mesh::with_members(Config::default_lan(), 8, 10, None);
+    mesh.leave_after(secs(6.0), secs(2.0), 4);
+    assert_eq!(mesh.now(), secs(6.0));
+    mesh.crash(secs(7.0), 5);
+    assert!(mesh.is_running(4));
+    mesh.advance_to(secs(20.0));
+    assert!(!mesh.is_running(4) && !mesh.is_running(5));
+    assert_eq!(mesh.state_of(0, 4).0, MemberState::Left);
+    assert_eq!(mesh.crash_detection(5).0, Some(secs(7.0)));
+    mesh.check_invariants().unwrap();
 }
 
 // ---- Properties ----

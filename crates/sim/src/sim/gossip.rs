@@ -124,7 +124,7 @@ impl Simulation<'_> {
         };
         if let Some((m, _)) = g.agents.remove(&id) {
             g.mesh.advance_to(now);
-            g.mesh.leave(now + secs(delay), m);
+            g.mesh.leave_after(now, secs(delay), m);
             g.leaving.insert(id, m);
         }
     }
