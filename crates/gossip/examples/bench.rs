@@ -5,9 +5,9 @@
 //! crash and one spawn per simulated minute, and measures the wall time. The wall clock is
 //! read here only: the library reads none.
 
+use cascade_engine::Rng;
 use cascade_engine::Time;
 use cascade_gossip::{Config, MemberId, Mesh};
-use cascade_model::Rng;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -108,12 +108,7 @@ impl TraceDigest {
 
 #[inline]
 fn fnv(h: u64, x: u64) -> u64 {
-    let mut h = h;
-    for b in x.to_le_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
+    cascade_engine::rng::fnv1a_u64(h, x)
 }
 
 /// The mesh's clock and event queue: events ordered by (time, scheduling order), as

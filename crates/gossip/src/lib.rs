@@ -2,7 +2,7 @@
 //! Lifeguard), plus the part of hashicorp/serf that keeps failed and left members, as Consul's LAN
 //! pool runs it. A pure, deterministic state machine: no I/O, no wall clock; the caller passes
 //! simulated time in with [`Mesh::advance_to`] and the inputs' times, and every random choice
-//! comes from [`cascade_model::Rng`] streams derived from the mesh's seed. `docs/gossip.md`
+//! comes from [`cascade_engine::Rng`] streams derived from the mesh's seed. `docs/gossip.md`
 //! describes the protocols (SWIM probing, Lifeguard, dissemination, push/pull, Serf).
 //!
 //! # The model

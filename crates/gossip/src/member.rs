@@ -1,8 +1,8 @@
 //! One member: its table about the others (memberlist's `nodeMap` and `nodes`, Serf's
 //! `members`), the parts each loop owns, and how a member starts, stops and joins.
 
+use cascade_engine::Rng;
 use cascade_engine::Time;
-use cascade_model::Rng;
 
 use crate::dissemination::Dissemination;
 use crate::event::Ev;

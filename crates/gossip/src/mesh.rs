@@ -2,8 +2,8 @@
 //! Inputs (spawn, leave, crash, set_*) arrive here, and each event is dispatched to the part
 //! of memberlist or Serf it belongs to.
 
+use cascade_engine::Rng;
 use cascade_engine::Time;
-use cascade_model::Rng;
 
 use crate::event::{Clock, Ev, TraceDigest};
 use crate::member::{shuffle, Entry, Member, MemberState, Running, SerfStatus, Table};

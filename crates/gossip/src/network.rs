@@ -2,8 +2,8 @@
 //! latency, i.i.d. loss and partitions, push/pull streams that are never lost but cannot cross
 //! a partition, and each member's packet listener, which handles one packet at a time.
 
+use cascade_engine::Rng;
 use cascade_engine::Time;
-use cascade_model::Rng;
 
 use crate::event::Ev;
 use crate::mesh::Mesh;

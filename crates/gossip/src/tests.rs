@@ -1,6 +1,6 @@
 use super::*;
 use crate::queue::{BroadcastQueue, Rumor, RumorKind};
-use cascade_model::Rng;
+use cascade_engine::Rng;
 use proptest::prelude::{prop_assert, prop_assert_eq, proptest, ProptestConfig};
 
 fn secs(s: f64) -> Time {

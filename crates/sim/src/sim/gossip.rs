@@ -43,13 +43,7 @@ pub struct GossipRt {
 
 /// A pod's place in [0, 1), from the run's seed: which pods the scale model simulates.
 fn unit_hash(seed: u64, pod: PodId) -> f64 {
-    let mut h = seed ^ u64::from(pod).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    cascade_engine::rng::unit_hash(seed, u64::from(pod))
 }
 
 impl GossipRt {
@@ -98,7 +92,6 @@ impl Simulation<'_> {
         if f < 1.0 && unit_hash(self.info.seed, id) >= f {
             return;
         }
-        g.mesh.advance_to(now);
         let m = g.mesh.spawn(now, g.key);
         g.agents.insert(id, (m, 1.0));
         g.agents_spawned += 1;
@@ -123,7 +116,6 @@ impl Simulation<'_> {
             return;
         };
         if let Some((m, _)) = g.agents.remove(&id) {
-            g.mesh.advance_to(now);
             g.mesh.leave_after(now, secs(delay), m);
             g.leaving.insert(id, m);
         }
@@ -142,7 +134,6 @@ impl Simulation<'_> {
             .map(|(m, _)| m)
             .or_else(|| g.leaving.remove(&id));
         if let Some(m) = m {
-            g.mesh.advance_to(now);
             g.mesh.crash(now, m);
         }
     }
@@ -154,7 +145,6 @@ impl Simulation<'_> {
         let Some(g) = self.gossip.as_mut() else {
             return;
         };
-        g.mesh.advance_to(now);
         g.key = Some(key);
         // The servers restart with the key first (Consul reads `encrypt` at start): each
         // comes back with an empty table and rejoins only those who hold the key, so their
@@ -193,7 +183,6 @@ impl Simulation<'_> {
         if g.agents.get(&pod).map(|a| a.0) != Some(member) {
             return; // the pod went, or its agent already restarted
         }
-        g.mesh.advance_to(now);
         g.mesh.leave(now, member);
         let m = g.mesh.spawn(now, g.key);
         g.agents.insert(pod, (m, 1.0));
@@ -208,7 +197,6 @@ impl Simulation<'_> {
             return;
         };
         if let Some(&(m, _)) = g.agents.get(&pod) {
-            g.mesh.advance_to(now);
             g.mesh.set_network_group(now, m, side);
         }
     }
@@ -251,6 +239,8 @@ impl Simulation<'_> {
                 g.mesh.set_cpu_slowdown(now, *m, f);
             }
         }
+        // A read: bring the mesh to the present before asking what the leader saw (inputs
+        // advance the mesh themselves; queries do not).
         g.mesh.advance_to(now);
         // The leader writes what it saw to the catalog.
         let seen = g.servers.first().map_or(0, |&l| g.mesh.serf_events(l));

@@ -264,6 +264,25 @@ impl<'a> Simulation<'a> {
                     panic!("scheduling queue invariant broken at {}: {e}", self.now());
                 }
             }
+            // The services' and the mesh's own checks, on the thinned cadence only: each is
+            // O(requests in flight + replicas) or O(members), and the services run inside
+            // most events of a large scenario.
+            #[cfg(debug_assertions)]
+            if n % 1024 == 0 {
+                if let Err(e) = self.services.check_invariants() {
+                    panic!("services invariant broken at {}: {e}", self.now());
+                }
+                // The full mesh check is O(members^2): one member's, in rotation.
+                if let Some(g) = &self.gossip {
+                    let members = u64::from(g.mesh.member_count());
+                    if members > 0 {
+                        let id = u32::try_from((n / 1024) % members).unwrap_or(0);
+                        if let Err(e) = g.mesh.check_member_invariants(id) {
+                            panic!("gossip invariant broken at {}: {e}", self.now());
+                        }
+                    }
+                }
+            }
             n += 1;
             if n % 4096 == 0 {
                 progress(self.now().as_secs_f64() / self.info.horizon.as_secs_f64());
