@@ -177,3 +177,23 @@ fn set_paths_and_variants_that_name_nothing_are_errors() {
     assert!(!err.contains(":0:0:"), "{err}");
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn kinds_and_the_start_time_are_read_at_load_with_their_position() {
+    let mut err = String::new();
+    for f in ["bad-kind", "bad-start-time"] {
+        let f = format!("crates/cli/tests/inputs/{f}.yaml");
+        let (code, _, e) = cascade(&["validate", &f]);
+        assert_eq!(code, 2, "{e}");
+        assert_eq!(run_refused(&[&f]), e);
+        err.push_str(&e);
+    }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn a_scenarios_warnings_are_told_once() {
+    let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/skipped-kind.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(err);
+}

@@ -276,7 +276,7 @@ impl PodTemplate {
 }
 
 /// The controllers that create pods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum WorkloadKind {
     Deployment,
     ReplicaSet,

@@ -46,16 +46,7 @@ pub fn generate_workloads(
         LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, UpdateStrategy,
         Workload, WorkloadKind,
     };
-    let kind = match g.kind.as_deref() {
-        None | Some("Deployment") => WorkloadKind::Deployment,
-        Some("StatefulSet") => WorkloadKind::StatefulSet,
-        Some(other) => {
-            return Err(format!(
-                "workload group {}: unsupported kind {other:?}: expected Deployment or StatefulSet",
-                g.name_prefix
-            ))
-        }
-    };
+    let kind = WorkloadKind::from(g.kind);
     if g.containers.is_empty() {
         return Err(format!(
             "workload group {}: expected at least one container",

@@ -10,7 +10,7 @@ mod validate;
 use crate::params::Params;
 pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};
-pub use cascade_model::PodSelector;
+pub use cascade_model::{PodSelector, WorkloadKind};
 pub use duration::{parse_duration, Duration};
 pub use load::load;
 use serde::Deserialize;
@@ -103,7 +103,7 @@ pub struct WorkloadGroup {
     pub namespace: String,
     /// Deployment (default) or StatefulSet.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: GeneratedKind,
     #[serde(default = "one")]
     pub replicas: i32,
     #[serde(default)]
@@ -129,6 +129,23 @@ impl NodeGroup {
     /// How many nodes the group starts with at `parameters.generatorScale` `k`.
     pub fn scaled_count(&self, k: f64) -> usize {
         scaled_count(self.count, self.scaled, k)
+    }
+}
+
+/// What a workload group generates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum GeneratedKind {
+    #[default]
+    Deployment,
+    StatefulSet,
+}
+
+impl From<GeneratedKind> for WorkloadKind {
+    fn from(k: GeneratedKind) -> WorkloadKind {
+        match k {
+            GeneratedKind::Deployment => WorkloadKind::Deployment,
+            GeneratedKind::StatefulSet => WorkloadKind::StatefulSet,
+        }
     }
 }
 
@@ -383,10 +400,35 @@ pub struct PartitionSpec {
     pub nodes: Vec<String>,
 }
 
+/// The kinds of object a change can delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ObjectKind {
+    PriorityClass,
+    Pod,
+    Node,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl ObjectKind {
+    /// The workload kind, for the kinds of workload.
+    pub fn workload(self) -> Option<WorkloadKind> {
+        match self {
+            ObjectKind::PriorityClass | ObjectKind::Pod | ObjectKind::Node => None,
+            ObjectKind::Deployment => Some(WorkloadKind::Deployment),
+            ObjectKind::ReplicaSet => Some(WorkloadKind::ReplicaSet),
+            ObjectKind::StatefulSet => Some(WorkloadKind::StatefulSet),
+            ObjectKind::DaemonSet => Some(WorkloadKind::DaemonSet),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
-    pub kind: String,
+    pub kind: ObjectKind,
     #[serde(default)]
     pub namespace: Option<String>,
     pub name: String,
@@ -395,7 +437,7 @@ pub struct ObjectRef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
-    pub kind: String,
+    pub kind: WorkloadKind,
     #[serde(default)]
     pub namespace: Option<String>,
     pub name: String,
@@ -464,4 +506,9 @@ pub struct Scenario {
     pub params: Params,
     /// Every manifest file named by the cluster or a change, by path as written.
     pub files: BTreeMap<String, ManifestFile>,
+    /// `parameters.startTime`, read: the Unix time in milliseconds simulated time 0 stands for.
+    pub start_ms: i64,
+    /// What loading found worth telling that is not an error (kinds cascade skips), for the
+    /// caller to show.
+    pub warnings: Vec<cascade_manifest::Diagnostic>,
 }

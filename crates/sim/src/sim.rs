@@ -3,7 +3,7 @@
 
 use crate::output::{LogEvent, Metrics};
 use crate::params::Params;
-use crate::scenario::{Behaviour, Change, NodeGroup, Scenario};
+use crate::scenario::{Behaviour, Change, NodeGroup, ObjectKind, Scenario};
 use cascade_engine::{Engine, Time};
 use cascade_manifest::Manifests;
 use cascade_model::objects::OwnerRef;
@@ -183,16 +183,7 @@ impl<'a> Simulation<'a> {
     /// The scenario with another seed (a sweep shares one loaded scenario between runs).
     pub fn with_seed(sc: &'a Scenario, seed: u64) -> Result<Self, String> {
         let p = sc.params.clone();
-        let start_ms =
-            jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", p.start_time.replace('Z', "+00:00"))
-                .or_else(|_| p.start_time.parse::<jiff::Timestamp>())
-                .map_err(|e| {
-                    format!(
-                        "parameters.startTime {:?}: expected an RFC 3339 time ({e})",
-                        p.start_time
-                    )
-                })?
-                .as_millisecond();
+        let start_ms = sc.start_ms;
         let services = World::new(p.services_config(), seed)?;
         let mut sim = Simulation {
             sc,
@@ -1450,16 +1441,16 @@ impl<'a> Simulation<'a> {
         }
         for d in &c.delete {
             let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
-            match d.kind.as_str() {
-                "PriorityClass" => {
+            match d.kind {
+                ObjectKind::PriorityClass => {
                     self.classes.delete(&d.name);
                 }
-                "Pod" => {
+                ObjectKind::Pod => {
                     if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
                         self.terminate(id);
                     }
                 }
-                "Node" => {
+                ObjectKind::Node => {
                     if let Some(id) = self.cluster.node_id(&d.name) {
                         self.remove_node(id);
                     }
@@ -1467,7 +1458,7 @@ impl<'a> Simulation<'a> {
                 kind => {
                     if let Some(w) = self.workloads.iter().position(|x| {
                         !x.deleted
-                            && format!("{:?}", x.w.kind) == kind
+                            && Some(x.w.kind) == kind.workload()
                             && x.w.namespace == ns
                             && x.w.name == d.name
                     }) {
@@ -1483,10 +1474,7 @@ impl<'a> Simulation<'a> {
         if let Some(s) = &c.scale {
             let ns = s.namespace.clone().unwrap_or_else(|| "default".into());
             if let Some(w) = self.workloads.iter().position(|x| {
-                !x.deleted
-                    && format!("{:?}", x.w.kind) == s.kind
-                    && x.w.namespace == ns
-                    && x.w.name == s.name
+                !x.deleted && x.w.kind == s.kind && x.w.namespace == ns && x.w.name == s.name
             }) {
                 self.workloads[w].w.replicas = s.replicas;
                 self.request_sync(w);
@@ -1494,7 +1482,7 @@ impl<'a> Simulation<'a> {
             } else {
                 self.record(
                     "ChangeFailed",
-                    format!("{}/{ns}/{}", s.kind, s.name),
+                    format!("{:?}/{ns}/{}", s.kind, s.name),
                     "no such workload".into(),
                     None,
                 );

@@ -197,6 +197,13 @@ pub fn load(
             return Err(Errors(r.errors));
         }
     };
+    let start_ms = match start_ms(&params.start_time) {
+        Ok(ms) => ms,
+        Err(e) => {
+            r.at(sites.site(&[Seg::Key("startTime".into())]), e);
+            0
+        }
+    };
     if !r.errors.is_empty() {
         return Err(Errors(r.errors));
     }
@@ -212,6 +219,7 @@ pub fn load(
         .unwrap_or_else(|| PathBuf::from("."));
     let mut files = BTreeMap::new();
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let names = spec
         .cluster
         .manifests
@@ -223,9 +231,7 @@ pub fn load(
         }
         let mut fm = Manifests::new();
         fm.load_file(&dir.join(name));
-        for w in &fm.warnings {
-            eprintln!("{w}");
-        }
+        warnings.extend(fm.warnings.iter().cloned());
         if let Err(e) = fm.finish() {
             errors.extend(e.0);
         }
@@ -252,7 +258,19 @@ pub fn load(
         spec,
         params,
         files,
+        start_ms,
+        warnings,
     })
+}
+
+/// `parameters.startTime` (RFC 3339) as Unix milliseconds.
+fn start_ms(t: &str) -> Result<i64, String> {
+    jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", t.replace('Z', "+00:00"))
+        .or_else(|_| t.parse::<jiff::Timestamp>())
+        .map(|ts| ts.as_millisecond())
+        .map_err(|e| {
+            format!("startTime {t:?}: expected an RFC 3339 time such as 2024-01-01T00:00:00Z ({e})")
+        })
 }
 
 /// The path of a parameter as serde_path_to_error reports it.
