@@ -197,3 +197,15 @@ fn a_scenarios_warnings_are_told_once() {
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn one_fault_is_one_kind() {
+    let mut err = String::new();
+    for f in ["bad-fault-two-kinds", "bad-fault-no-kind", "bad-fault-flapping"] {
+        let f = format!("crates/cli/tests/inputs/{f}.yaml");
+        let (code, _, e) = cascade(&["validate", &f]);
+        assert_eq!(code, 2, "{e}");
+        err.push_str(&e);
+    }
+    insta::assert_snapshot!(err);
+}

@@ -350,36 +350,104 @@ pub struct Change {
     pub unseal: Option<String>,
 }
 
-/// A fault: something breaks at `at`, for `duration` (forever when absent).
+/// A fault: something breaks at `at`, for `duration` (forever when absent). One fault is one
+/// kind of breakage; the YAML names it by its field (`nodeDown: NAME`, `zoneDown: ZONE`,
+/// `serviceDown: NAME` with an optional `flapping`, `partition: {...}`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "FaultDoc")]
 pub struct Fault {
     pub at: Duration,
-    #[serde(default)]
     pub duration: Option<Duration>,
-    #[serde(default)]
     pub description: Option<String>,
+    pub kind: FaultKind,
+}
+
+/// What breaks.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
     /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
-    #[serde(default)]
-    pub node_down: Option<String>,
+    NodeDown(String),
     /// Every node of a zone goes down at once.
-    #[serde(default)]
-    pub zone_down: Option<String>,
+    ZoneDown(String),
     /// A dependency is down: a service (from `spec.services`) refuses every connection, as if
-    /// its endpoints were gone, while its pods keep running.
-    #[serde(default)]
-    pub service_down: Option<String>,
-    /// With `serviceDown`: instead of staying down, the service alternates down and up for
-    /// the fault's duration, starting down (an intermittently reachable Kafka).
-    #[serde(default)]
-    pub flapping: Option<Flapping>,
+    /// its endpoints were gone, while its pods keep running. With `flapping`, instead of
+    /// staying down, the service alternates down and up for the fault's duration, starting
+    /// down (an intermittently reachable Kafka).
+    ServiceDown {
+        service: String,
+        flapping: Option<Flapping>,
+    },
     /// A network partition: these nodes lose the control plane and the rest of the cluster.
     /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
     /// time), but their processes keep running. Service callers are on the control plane's
     /// side: requests routed to the far side's replicas go unanswered until the endpoints
     /// drop them; gossip agents on each side lose the other side.
+    Partition(PartitionSpec),
+}
+
+/// A fault as written: one of its kind fields is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultDoc {
+    at: Duration,
     #[serde(default)]
-    pub partition: Option<PartitionSpec>,
+    duration: Option<Duration>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    node_down: Option<String>,
+    #[serde(default)]
+    zone_down: Option<String>,
+    #[serde(default)]
+    service_down: Option<String>,
+    #[serde(default)]
+    flapping: Option<Flapping>,
+    #[serde(default)]
+    partition: Option<PartitionSpec>,
+}
+
+impl TryFrom<FaultDoc> for Fault {
+    type Error = String;
+
+    fn try_from(d: FaultDoc) -> Result<Fault, String> {
+        if d.flapping.is_some() && d.service_down.is_none() {
+            return Err("flapping: expected with serviceDown".into());
+        }
+        if d.flapping.is_some_and(|f| f.up.0 <= 0.0 || f.down.0 <= 0.0) {
+            return Err("flapping: expected up and down longer than 0".into());
+        }
+        let mut kinds = Vec::new();
+        if let Some(n) = d.node_down {
+            kinds.push(("nodeDown", FaultKind::NodeDown(n)));
+        }
+        if let Some(z) = d.zone_down {
+            kinds.push(("zoneDown", FaultKind::ZoneDown(z)));
+        }
+        if let Some(service) = d.service_down {
+            let flapping = d.flapping;
+            kinds.push(("serviceDown", FaultKind::ServiceDown { service, flapping }));
+        }
+        if let Some(p) = d.partition {
+            kinds.push(("partition", FaultKind::Partition(p)));
+        }
+        const EXPECTED: &str = "expected one of nodeDown, zoneDown, serviceDown or partition";
+        match kinds.len() {
+            0 => Err(format!("a fault with nothing that breaks: {EXPECTED}")),
+            1 => Ok(Fault {
+                at: d.at,
+                duration: d.duration,
+                description: d.description,
+                kind: kinds.remove(0).1,
+            }),
+            _ => {
+                let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+                Err(format!(
+                    "one fault is one kind, this one has {}: {EXPECTED} (write one fault each)",
+                    names.join(" and ")
+                ))
+            }
+        }
+    }
 }
 
 /// Down for `down`, up for `up`, repeatedly.

@@ -3,7 +3,7 @@
 
 use crate::output::{LogEvent, Metrics};
 use crate::params::Params;
-use crate::scenario::{Behaviour, Change, NodeGroup, ObjectKind, Scenario};
+use crate::scenario::{Behaviour, Change, FaultKind, NodeGroup, ObjectKind, Scenario};
 use cascade_engine::{Engine, Time};
 use cascade_manifest::Manifests;
 use cascade_model::objects::OwnerRef;
@@ -1514,20 +1514,17 @@ impl<'a> Simulation<'a> {
         let nodes: Vec<NodeId> = self
             .cluster
             .nodes()
-            .filter(|(_, n)| {
-                f.node_down.as_deref() == Some(n.node.name.as_str())
-                    || f.zone_down.as_deref().is_some_and(|z| n.node.zone() == z)
+            .filter(|(_, n)| match &f.kind {
+                FaultKind::NodeDown(name) => n.node.name == *name,
+                FaultKind::ZoneDown(z) => n.node.zone() == z,
+                _ => false,
             })
             .map(|(id, _)| id)
             .collect();
-        let what = f.description.clone().unwrap_or_else(|| {
-            if let Some(svc) = &f.service_down {
-                format!("service {svc} unreachable")
-            } else if f.partition.is_some() {
-                "network partition".to_string()
-            } else {
-                format!("{} node(s) down", nodes.len())
-            }
+        let what = f.description.clone().unwrap_or_else(|| match &f.kind {
+            FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
+            FaultKind::Partition(_) => "network partition".to_string(),
+            _ => format!("{} node(s) down", nodes.len()),
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
         self.record(kind, format!("fault/{i}"), what, None);
@@ -1538,7 +1535,7 @@ impl<'a> Simulation<'a> {
                 self.node_up(id);
             }
         }
-        if let Some(p) = &f.partition {
+        if let FaultKind::Partition(p) = &f.kind {
             let cut: Vec<NodeId> = self
                 .cluster
                 .nodes()
@@ -1558,11 +1555,15 @@ impl<'a> Simulation<'a> {
                 self.set_node_partition(id, side);
             }
         }
-        if let Some(name) = &f.service_down {
+        if let FaultKind::ServiceDown {
+            service: name,
+            flapping,
+        } = &f.kind
+        {
             self.fault_active[i] = start;
             self.set_service_reachable(name, !start);
             if start {
-                if let Some(fl) = f.flapping {
+                if let Some(fl) = flapping {
                     self.engine.schedule_in(secs(fl.down.0), Ev::Flap(i, false));
                 }
             }
@@ -1575,7 +1576,11 @@ impl<'a> Simulation<'a> {
             return;
         }
         let f = &self.sc.spec.faults[i];
-        let (Some(name), Some(fl)) = (f.service_down.clone(), f.flapping) else {
+        let FaultKind::ServiceDown {
+            service: name,
+            flapping: Some(fl),
+        } = f.kind.clone()
+        else {
             return;
         };
         self.set_service_reachable(&name, !down);

@@ -3,7 +3,7 @@
 //! number is one the simulation can run with. Each problem is reported where it was written:
 //! in the scenario file, or in the `--set` that made it.
 
-use super::{ManifestFile, Spec};
+use super::{FaultKind, ManifestFile, Spec};
 use crate::output::MetricNames;
 use crate::params::Params;
 use cascade_manifest::{Diagnostic, Manifests, Origin, Path, Seg, Severity, Value};
@@ -361,38 +361,23 @@ pub(super) fn references(
     };
     let topology = Topology::of(spec, params, files);
     for (f, p) in spec.faults.iter().zip(&src.faults) {
-        if let Some(z) = &f.zone_down {
-            topology.check_zone(r, p.key("zoneDown"), z);
-        }
-        if let Some(n) = &f.node_down {
-            topology.check_node(r, p.key("nodeDown"), n);
-        }
-        if let Some(s) = &f.service_down {
-            service(r, p.key("serviceDown"), s);
-        }
-        if let Some(part) = &f.partition {
-            for (k, z) in part.zones.iter().enumerate() {
-                topology.check_zone(r, p.key("partition").key("zones").idx(k), z);
-            }
-            for (k, n) in part.nodes.iter().enumerate() {
-                topology.check_node(r, p.key("partition").key("nodes").idx(k), n);
-            }
-            if part.zones.is_empty() && part.nodes.is_empty() {
-                r.error(
-                    &p.key("partition"),
-                    "a partition with no nodes: expected zones or nodes",
-                );
-            }
-        }
-        if let Some(fl) = f.flapping {
-            if f.service_down.is_none() {
-                r.error(&p.key("flapping"), "flapping: expected with serviceDown");
-            }
-            if fl.up.0 <= 0.0 || fl.down.0 <= 0.0 {
-                r.error(
-                    &p.key("flapping"),
-                    "flapping: expected up and down longer than 0",
-                );
+        match &f.kind {
+            FaultKind::ZoneDown(z) => topology.check_zone(r, p.key("zoneDown"), z),
+            FaultKind::NodeDown(n) => topology.check_node(r, p.key("nodeDown"), n),
+            FaultKind::ServiceDown { service: s, .. } => service(r, p.key("serviceDown"), s),
+            FaultKind::Partition(part) => {
+                for (k, z) in part.zones.iter().enumerate() {
+                    topology.check_zone(r, p.key("partition").key("zones").idx(k), z);
+                }
+                for (k, n) in part.nodes.iter().enumerate() {
+                    topology.check_node(r, p.key("partition").key("nodes").idx(k), n);
+                }
+                if part.zones.is_empty() && part.nodes.is_empty() {
+                    r.error(
+                        &p.key("partition"),
+                        "a partition with no nodes: expected zones or nodes",
+                    );
+                }
             }
         }
     }
