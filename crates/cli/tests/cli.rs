@@ -201,11 +201,24 @@ fn a_scenarios_warnings_are_told_once() {
 #[test]
 fn one_fault_is_one_kind() {
     let mut err = String::new();
-    for f in ["bad-fault-two-kinds", "bad-fault-no-kind", "bad-fault-flapping"] {
+    for f in [
+        "bad-fault-two-kinds",
+        "bad-fault-no-kind",
+        "bad-fault-flapping",
+    ] {
         let f = format!("crates/cli/tests/inputs/{f}.yaml");
         let (code, _, e) = cascade(&["validate", &f]);
         assert_eq!(code, 2, "{e}");
         err.push_str(&e);
     }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn generated_nodes_and_workloads_are_checked_at_load() {
+    let f = "crates/cli/tests/inputs/bad-generated.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(run_refused(&[f]), err);
     insta::assert_snapshot!(err);
 }

@@ -276,7 +276,7 @@ impl PodTemplate {
 }
 
 /// The controllers that create pods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum WorkloadKind {
     Deployment,
     ReplicaSet,

@@ -493,6 +493,17 @@ impl ObjectKind {
     }
 }
 
+/// `WorkloadKind` as a scenario names it (serde's remote derive: the model stays free of
+/// the scenario format).
+#[derive(Deserialize)]
+#[serde(remote = "WorkloadKind")]
+enum WorkloadKindDoc {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
@@ -505,6 +516,7 @@ pub struct ObjectRef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
+    #[serde(with = "WorkloadKindDoc")]
     pub kind: WorkloadKind,
     #[serde(default)]
     pub namespace: Option<String>,

@@ -327,10 +327,12 @@ pub(super) fn generated(r: &mut Report<'_>, spec: &Spec, src: &Sources) {
         .iter()
         .zip(src.node_groups.iter().cloned());
     for (g, p) in groups.chain(adds) {
-        if let Err(e) = crate::generate::resources_from_map(&g.allocatable) {
+        if let Err(e) = crate::generate::resources_at(&g.allocatable) {
+            let mut at = p.key("allocatable");
+            at.0.extend(e.path.0);
             r.error(
-                &p.key("allocatable"),
-                format!("node group {}: allocatable: {e}", g.name_prefix),
+                &at,
+                format!("node group {}: allocatable: {}", g.name_prefix, e.message),
             );
         }
     }
@@ -339,7 +341,9 @@ pub(super) fn generated(r: &mut Report<'_>, spec: &Spec, src: &Sources) {
         let mut empty = g.clone();
         empty.count = 0;
         if let Err(e) = crate::generate::generate_workloads(&empty) {
-            r.error(&p, e);
+            let mut at = p;
+            at.0.extend(e.path.0);
+            r.error(&at, e.message);
         }
     }
 }
