@@ -130,9 +130,14 @@ pub fn load(
             };
             r.error(
                 &at,
+                // Worded "unknown variant" as before, with the suggestion and the list.
                 format!(
                     "--variant {v}: {}",
-                    super::unknown_name("variant", v, &known)
+                    super::unknown_name("variant", v, &known).replacen(
+                        &format!("no variant named {v:?}"),
+                        &format!("unknown variant {v:?}"),
+                        1
+                    )
                 ),
             );
             return Err(Errors(r.errors));
