@@ -213,6 +213,9 @@ pub fn sweep(
     threads: usize,
 ) -> Result<Sweep, cascade_manifest::Errors> {
     let base = cascade_sim::load(path, variant, &[], None)?;
+    for w in &base.warnings {
+        eprintln!("{w}");
+    }
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {

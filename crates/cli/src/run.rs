@@ -36,6 +36,9 @@ pub fn run(
     out: &Path,
 ) -> Result<u8, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
+    for w in &sc.warnings {
+        eprintln!("{w}");
+    }
     let file = scenario.display().to_string();
     let wall = Instant::now();
     let mut sim = cascade_sim::Simulation::new(&sc).map_err(|e| err(&file, e))?;

@@ -22,10 +22,24 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
         if is_scenario(f) {
             match cascade_sim::load(f, None, &[], None) {
                 Ok(sc) => {
+                    // Each warning once, though the variants load the same manifests again.
+                    let mut told = Vec::new();
+                    let mut tell = |warnings: &[cascade_manifest::Diagnostic]| {
+                        for w in warnings {
+                            if !told.contains(w) {
+                                eprintln!("{w}");
+                                told.push(w.clone());
+                            }
+                        }
+                    };
+                    tell(&sc.warnings);
                     let mut names = vec![sc.name.clone()];
                     for v in sc.spec.variants.keys() {
                         match cascade_sim::load(f, Some(v), &[], None) {
-                            Ok(_) => names.push(format!("{}/{v}", sc.name)),
+                            Ok(variant) => {
+                                tell(&variant.warnings);
+                                names.push(format!("{}/{v}", sc.name));
+                            }
                             Err(e) => errors.extend(e.0),
                         }
                     }

@@ -107,3 +107,118 @@ fn validate_checks_scenarios_and_their_variants() {
     assert_eq!(code, 2);
     insta::assert_snapshot!(err);
 }
+
+/// Runs `cascade run ARGS --out DIR` and checks that it refused before running: exit 2, no
+/// output directory, nothing on stdout. Returns stderr.
+fn run_refused(args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("cascade-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", dir.to_str().unwrap()]);
+    let (code, out, err) = cascade(&all);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert!(!dir.exists(), "a refused run wrote {}", dir.display());
+    err
+}
+
+#[test]
+fn fault_targets_that_do_not_exist_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-fault-targets.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    insta::assert_snapshot!(err);
+    // A variant's faults are located in the variant; the nodes a change adds exist.
+    let variant = run_refused(&[f, "--variant", "later"]);
+    insta::assert_snapshot!(variant.strip_prefix(err.as_str()).unwrap_or(&variant));
+}
+
+#[test]
+fn expectation_metrics_that_no_run_reports_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-expectations.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2);
+    assert_eq!(run_refused(&[f]), err);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn impossible_values_are_errors_at_their_position() {
+    let (code, _, mut err) = cascade(&["validate", "crates/cli/tests/inputs/bad-values.yaml"]);
+    assert_eq!(code, 2);
+    let (code, _, duration) = cascade(&["validate", "crates/cli/tests/inputs/bad-duration.yaml"]);
+    assert_eq!(code, 2);
+    err.push_str(&duration);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn set_paths_and_variants_that_name_nothing_are_errors() {
+    let sc = "scenarios/grafana-2019.yaml";
+    let mut err = String::new();
+    for args in [
+        &[sc, "--set", "services.prxy.memoryLimit=1Gi"][..],
+        &[
+            sc,
+            "--set",
+            "kubelet.imagePullSeconds=1",
+            "--set",
+            "sampleIntervalSeconds=0",
+        ],
+        &[sc, "--set", "kubelet.imagePullSecs=3"],
+        &[sc, "--set", "kubelet.imagePullSeconds=soon"],
+        &[sc, "--variant", "ingesters-hgh"],
+    ] {
+        err.push_str(&run_refused(args));
+    }
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn kinds_and_the_start_time_are_read_at_load_with_their_position() {
+    let mut err = String::new();
+    for f in ["bad-kind", "bad-start-time"] {
+        let f = format!("crates/cli/tests/inputs/{f}.yaml");
+        let (code, _, e) = cascade(&["validate", &f]);
+        assert_eq!(code, 2, "{e}");
+        assert_eq!(run_refused(&[&f]), e);
+        err.push_str(&e);
+    }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn a_scenarios_warnings_are_told_once() {
+    let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/skipped-kind.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn one_fault_is_one_kind() {
+    let mut err = String::new();
+    for f in [
+        "bad-fault-two-kinds",
+        "bad-fault-no-kind",
+        "bad-fault-flapping",
+    ] {
+        let f = format!("crates/cli/tests/inputs/{f}.yaml");
+        let (code, _, e) = cascade(&["validate", &f]);
+        assert_eq!(code, 2, "{e}");
+        err.push_str(&e);
+    }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn generated_nodes_and_workloads_are_checked_at_load() {
+    let f = "crates/cli/tests/inputs/bad-generated.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(run_refused(&[f]), err);
+    insta::assert_snapshot!(err);
+}

@@ -110,3 +110,14 @@ impl PathError {
         }
     }
 }
+
+/// For callers that report in words: the path, then the message.
+impl From<PathError> for String {
+    fn from(e: PathError) -> String {
+        if e.path.0.is_empty() {
+            e.message
+        } else {
+            format!("{}: {}", e.path, e.message)
+        }
+    }
+}

@@ -1,36 +1,42 @@
 //! Synthetic cluster parts a scenario can ask for instead of manifests: resources written as
 //! quantities, and groups of workloads of one shape.
 
-use cascade_manifest::Value;
+use cascade_manifest::{Path, PathError, Value};
 use cascade_model::Resources;
 use std::collections::BTreeMap;
 
 /// Parses a Node-style resource map (`cpu: "16"`, `memory: 64Gi`, `pods: "110"`).
 pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, String> {
+    resources_at(m).map_err(|e| format!("{}: {}", e.path, e.message))
+}
+
+/// [`resources_from_map`], with the problem at its resource's key.
+pub fn resources_at(m: &BTreeMap<String, Value>) -> Result<Resources, PathError> {
     let mut r = Resources::ZERO;
     for (k, v) in m {
+        let at = |message: String| PathError::new(Path::root().key(k), message);
         let s = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(format!("{k}: expected a quantity")),
+            _ => return Err(at("expected a quantity".into())),
         };
         let q = cascade_manifest::quantity::Quantity::parse(&s)
-            .map_err(|e| format!("{k}: invalid quantity {s:?}: expected {e}"))?;
+            .map_err(|e| at(format!("invalid quantity {s:?}: expected {e}")))?;
         let v = if k == "cpu" {
             q.milli_value()
         } else {
             q.value()
         }
-        .map_err(|e| format!("{k}: {e}"))?;
+        .map_err(|e| at(e.to_string()))?;
         match k.as_str() {
             "cpu" => r.milli_cpu = v,
             "memory" => r.memory = v,
             "ephemeral-storage" => r.ephemeral_storage = v,
             "pods" => r.pods = v,
             other => {
-                return Err(format!(
+                return Err(at(format!(
                 "unsupported resource {other:?}: expected cpu, memory, ephemeral-storage or pods"
-            ))
+            )))
             }
         }
     }
@@ -40,45 +46,42 @@ pub fn resources_from_map(m: &BTreeMap<String, Value>) -> Result<Resources, Stri
 /// The Deployments or StatefulSets of a scenario's workload group.
 pub fn generate_workloads(
     g: &crate::scenario::WorkloadGroup,
-) -> Result<Vec<cascade_model::Workload>, String> {
+) -> Result<Vec<cascade_model::Workload>, PathError> {
     use cascade_model::objects::{nonzero_container, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS};
     use cascade_model::{
         LabelSelector, Pod, PodManagementPolicy, PodTemplate, Requirement, UpdateStrategy,
         Workload, WorkloadKind,
     };
-    let kind = match g.kind.as_deref() {
-        None | Some("Deployment") => WorkloadKind::Deployment,
-        Some("StatefulSet") => WorkloadKind::StatefulSet,
-        Some(other) => {
-            return Err(format!(
-                "workload group {}: unsupported kind {other:?}: expected Deployment or StatefulSet",
-                g.name_prefix
-            ))
-        }
-    };
+    let kind = WorkloadKind::from(g.kind);
     if g.containers.is_empty() {
-        return Err(format!(
-            "workload group {}: expected at least one container",
-            g.name_prefix
+        return Err(PathError::new(
+            Path::root().key("containers"),
+            format!(
+                "workload group {}: expected at least one container",
+                g.name_prefix
+            ),
         ));
     }
     let mut requests = Resources::ZERO;
     let mut nonzero = Resources::ZERO;
     let mut limit = 0i64;
     let mut unlimited = false;
-    for c in &g.containers {
-        let r = resources_from_map(&c.requests).map_err(|e| {
-            format!(
-                "workload group {} container {}: requests: {e}",
-                g.name_prefix, c.name
-            )
-        })?;
-        let l = resources_from_map(&c.limits).map_err(|e| {
-            format!(
-                "workload group {} container {}: limits: {e}",
-                g.name_prefix, c.name
-            )
-        })?;
+    for (i, c) in g.containers.iter().enumerate() {
+        let resources = |field: &str, m| {
+            resources_at(m).map_err(|e| {
+                let mut path = Path::root().key("containers").idx(i).key(field);
+                path.0.extend(e.path.0);
+                PathError::new(
+                    path,
+                    format!(
+                        "workload group {} container {}: {field}: {}",
+                        g.name_prefix, c.name, e.message
+                    ),
+                )
+            })
+        };
+        let r = resources("requests", &c.requests)?;
+        let l = resources("limits", &c.limits)?;
         requests += r;
         nonzero += nonzero_container(r);
         if l.memory == 0 {

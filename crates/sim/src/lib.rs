@@ -13,7 +13,7 @@ pub mod params;
 pub mod scenario;
 pub mod sim;
 
-pub use output::{ExpectationResult, Summary};
+pub use output::{ExpectationResult, MetricNames, Summary};
 pub use params::Params;
 pub use scenario::{load, Scenario};
 pub use sim::Simulation;

@@ -2,8 +2,12 @@
 //! the expectations' verdicts, and their renderings (JSON, JSONL, CSV, OpenMetrics, HTML).
 //! Rendering is pure (strings); the CLI writes the files.
 
+mod names;
+
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
+use names::event_kind;
+pub use names::{MetricNames, SIM_COUNTERS, SIM_PEAKS};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -84,17 +88,6 @@ impl Summary {
     }
 }
 
-/// Which log event kind a `totals.*` counter counts, for expectations with a selector.
-fn event_kind(counter: &str) -> Option<&'static str> {
-    Some(match counter {
-        "pods_created" => "Created",
-        "pods_scheduled" => "Scheduled",
-        "pods_preempted" => "Preempted",
-        "pods_deleted" => "Deleted",
-        _ => return None,
-    })
-}
-
 /// Every counter the simulation knows, so that a summary always has the same keys.
 pub const TOTALS: &[&str] = &[
     "pods_created",
@@ -172,7 +165,7 @@ fn evaluate(
                 })
                 .count() as f64
         }
-        Some(("totals", name)) => *totals.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
+        Some(("totals", name)) => *totals.get(name).or(SIM_COUNTERS.contains(&name).then_some(&0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
         // A window on a peak: the largest sample of the metrics.csv column of that name.
         Some(("peaks", name)) if windowed && e.selector.is_none() => {
             let i = sim.recorder().metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.recorder().metrics.columns.join(",")))?;
@@ -185,7 +178,7 @@ fn evaluate(
                 .filter_map(|(_, row)| row.get(i).copied())
                 .fold(0.0, f64::max)
         }
-        Some(("peaks", name)) if !windowed => *peaks.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        Some(("peaks", name)) if !windowed => *peaks.get(name).or(SIM_PEAKS.contains(&name).then_some(&0.0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
         Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
         _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME", e.name, e.metric)),
     };

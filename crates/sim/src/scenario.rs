@@ -3,76 +3,21 @@
 //! schedules faults and changes at simulated times, overrides model parameters, and states the
 //! expectations that decide the exit code. It sets causes, never outcomes.
 
-use crate::params::{merge, set_path, Params};
+mod duration;
+mod load;
+mod validate;
+
+use crate::params::Params;
 pub use cascade_manifest::quantity::Bytes;
-use cascade_manifest::{
-    from_value, Diagnostic, Errors, Manifests, Path, PathError, Severity, Value,
-};
-pub use cascade_model::PodSelector;
+use cascade_manifest::{Manifests, Value};
+pub use cascade_model::{PodSelector, WorkloadKind};
+pub use duration::{parse_duration, Duration};
+pub use load::load;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path as FsPath, PathBuf};
+pub use validate::unknown_name;
 
 pub const API_GROUP: &str = "cascade.dev";
-
-/// A duration: seconds as a number, or a string such as "90s", "5m", "1h30m", "250ms".
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
-pub struct Duration(pub f64);
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(f64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Num(n) if n >= 0.0 => Ok(Duration(n)),
-            Raw::Num(n) => Err(serde::de::Error::custom(format!("invalid duration {n}: expected a non-negative number of seconds"))),
-            Raw::Str(s) => parse_duration(&s).map(Duration).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid duration {s:?}: expected a number of seconds or a duration such as \"90s\", \"5m\", \"1h30m\""
-                ))
-            }),
-        }
-    }
-}
-
-/// Go-style durations: a sequence of number+unit (h, m, s, ms).
-pub fn parse_duration(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(v) = s.parse::<f64>() {
-        return (v >= 0.0).then_some(v);
-    }
-    let mut total = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if n_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let (mult, len) = if rest.starts_with("ms") {
-            (0.001, 2)
-        } else if rest.starts_with('h') {
-            (3600.0, 1)
-        } else if rest.starts_with('m') {
-            (60.0, 1)
-        } else if rest.starts_with('s') {
-            (1.0, 1)
-        } else {
-            return None;
-        };
-        total += n * mult;
-        rest = &rest[len..];
-    }
-    Some(total)
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -158,7 +103,7 @@ pub struct WorkloadGroup {
     pub namespace: String,
     /// Deployment (default) or StatefulSet.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: GeneratedKind,
     #[serde(default = "one")]
     pub replicas: i32,
     #[serde(default)]
@@ -168,6 +113,40 @@ pub struct WorkloadGroup {
     #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
     pub containers: Vec<ContainerShape>,
+}
+
+/// A generated group's size at `parameters.generatorScale` `k`: rounded, at least 1, unless
+/// the group is not `scaled`.
+pub fn scaled_count(count: usize, scaled: bool, k: f64) -> usize {
+    if scaled && k.is_finite() && k > 0.0 && (k - 1.0).abs() > f64::EPSILON {
+        ((count as f64 * k).round() as usize).max(1)
+    } else {
+        count
+    }
+}
+
+impl NodeGroup {
+    /// How many nodes the group starts with at `parameters.generatorScale` `k`.
+    pub fn scaled_count(&self, k: f64) -> usize {
+        scaled_count(self.count, self.scaled, k)
+    }
+}
+
+/// What a workload group generates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum GeneratedKind {
+    #[default]
+    Deployment,
+    StatefulSet,
+}
+
+impl From<GeneratedKind> for WorkloadKind {
+    fn from(k: GeneratedKind) -> WorkloadKind {
+        match k {
+            GeneratedKind::Deployment => WorkloadKind::Deployment,
+            GeneratedKind::StatefulSet => WorkloadKind::StatefulSet,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -371,36 +350,104 @@ pub struct Change {
     pub unseal: Option<String>,
 }
 
-/// A fault: something breaks at `at`, for `duration` (forever when absent).
+/// A fault: something breaks at `at`, for `duration` (forever when absent). One fault is one
+/// kind of breakage; the YAML names it by its field (`nodeDown: NAME`, `zoneDown: ZONE`,
+/// `serviceDown: NAME` with an optional `flapping`, `partition: {...}`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "FaultDoc")]
 pub struct Fault {
     pub at: Duration,
-    #[serde(default)]
     pub duration: Option<Duration>,
-    #[serde(default)]
     pub description: Option<String>,
+    pub kind: FaultKind,
+}
+
+/// What breaks.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
     /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
-    #[serde(default)]
-    pub node_down: Option<String>,
+    NodeDown(String),
     /// Every node of a zone goes down at once.
-    #[serde(default)]
-    pub zone_down: Option<String>,
+    ZoneDown(String),
     /// A dependency is down: a service (from `spec.services`) refuses every connection, as if
-    /// its endpoints were gone, while its pods keep running.
-    #[serde(default)]
-    pub service_down: Option<String>,
-    /// With `serviceDown`: instead of staying down, the service alternates down and up for
-    /// the fault's duration, starting down (an intermittently reachable Kafka).
-    #[serde(default)]
-    pub flapping: Option<Flapping>,
+    /// its endpoints were gone, while its pods keep running. With `flapping`, instead of
+    /// staying down, the service alternates down and up for the fault's duration, starting
+    /// down (an intermittently reachable Kafka).
+    ServiceDown {
+        service: String,
+        flapping: Option<Flapping>,
+    },
     /// A network partition: these nodes lose the control plane and the rest of the cluster.
     /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
     /// time), but their processes keep running. Service callers are on the control plane's
     /// side: requests routed to the far side's replicas go unanswered until the endpoints
     /// drop them; gossip agents on each side lose the other side.
+    Partition(PartitionSpec),
+}
+
+/// A fault as written: one of its kind fields is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultDoc {
+    at: Duration,
     #[serde(default)]
-    pub partition: Option<PartitionSpec>,
+    duration: Option<Duration>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    node_down: Option<String>,
+    #[serde(default)]
+    zone_down: Option<String>,
+    #[serde(default)]
+    service_down: Option<String>,
+    #[serde(default)]
+    flapping: Option<Flapping>,
+    #[serde(default)]
+    partition: Option<PartitionSpec>,
+}
+
+impl TryFrom<FaultDoc> for Fault {
+    type Error = String;
+
+    fn try_from(d: FaultDoc) -> Result<Fault, String> {
+        if d.flapping.is_some() && d.service_down.is_none() {
+            return Err("flapping: expected with serviceDown".into());
+        }
+        if d.flapping.is_some_and(|f| f.up.0 <= 0.0 || f.down.0 <= 0.0) {
+            return Err("flapping: expected up and down longer than 0".into());
+        }
+        let mut kinds = Vec::new();
+        if let Some(n) = d.node_down {
+            kinds.push(("nodeDown", FaultKind::NodeDown(n)));
+        }
+        if let Some(z) = d.zone_down {
+            kinds.push(("zoneDown", FaultKind::ZoneDown(z)));
+        }
+        if let Some(service) = d.service_down {
+            let flapping = d.flapping;
+            kinds.push(("serviceDown", FaultKind::ServiceDown { service, flapping }));
+        }
+        if let Some(p) = d.partition {
+            kinds.push(("partition", FaultKind::Partition(p)));
+        }
+        const EXPECTED: &str = "expected one of nodeDown, zoneDown, serviceDown or partition";
+        match kinds.len() {
+            0 => Err(format!("a fault with nothing that breaks: {EXPECTED}")),
+            1 => Ok(Fault {
+                at: d.at,
+                duration: d.duration,
+                description: d.description,
+                kind: kinds.remove(0).1,
+            }),
+            _ => {
+                let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+                Err(format!(
+                    "one fault is one kind, this one has {}: {EXPECTED} (write one fault each)",
+                    names.join(" and ")
+                ))
+            }
+        }
+    }
 }
 
 /// Down for `down`, up for `up`, repeatedly.
@@ -421,10 +468,46 @@ pub struct PartitionSpec {
     pub nodes: Vec<String>,
 }
 
+/// The kinds of object a change can delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ObjectKind {
+    PriorityClass,
+    Pod,
+    Node,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl ObjectKind {
+    /// The workload kind, for the kinds of workload.
+    pub fn workload(self) -> Option<WorkloadKind> {
+        match self {
+            ObjectKind::PriorityClass | ObjectKind::Pod | ObjectKind::Node => None,
+            ObjectKind::Deployment => Some(WorkloadKind::Deployment),
+            ObjectKind::ReplicaSet => Some(WorkloadKind::ReplicaSet),
+            ObjectKind::StatefulSet => Some(WorkloadKind::StatefulSet),
+            ObjectKind::DaemonSet => Some(WorkloadKind::DaemonSet),
+        }
+    }
+}
+
+/// `WorkloadKind` as a scenario names it (serde's remote derive: the model stays free of
+/// the scenario format).
+#[derive(Deserialize)]
+#[serde(remote = "WorkloadKind")]
+enum WorkloadKindDoc {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
-    pub kind: String,
+    pub kind: ObjectKind,
     #[serde(default)]
     pub namespace: Option<String>,
     pub name: String,
@@ -433,7 +516,8 @@ pub struct ObjectRef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
-    pub kind: String,
+    #[serde(with = "WorkloadKindDoc")]
+    pub kind: WorkloadKind,
     #[serde(default)]
     pub namespace: Option<String>,
     pub name: String,
@@ -487,27 +571,6 @@ pub struct Variant {
     pub node_groups: Option<Vec<NodeGroup>>,
 }
 
-/// The services part of a scenario document, typed, for located errors.
-#[derive(Deserialize)]
-#[allow(dead_code)] // only deserialised, for the errors
-struct ServicesDoc {
-    spec: ServicesSpecDoc,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // only deserialised, for the errors
-struct ServicesSpecDoc {
-    #[serde(default)]
-    services: BTreeMap<String, cascade_services::ServiceSpec>,
-    #[serde(default)]
-    rings: BTreeMap<String, cascade_services::RingSpec>,
-    #[serde(default)]
-    remote_write: BTreeMap<String, cascade_services::RemoteWriteSpec>,
-    #[serde(default)]
-    clients: BTreeMap<String, cascade_services::ClientSpec>,
-}
-
 /// A manifest file read for the scenario.
 pub struct ManifestFile {
     pub path: String,
@@ -523,244 +586,9 @@ pub struct Scenario {
     pub params: Params,
     /// Every manifest file named by the cluster or a change, by path as written.
     pub files: BTreeMap<String, ManifestFile>,
-}
-
-fn located(m: &Manifests, origin: &cascade_manifest::Origin, e: PathError) -> Diagnostic {
-    m.diagnostic(Severity::Error, origin, &e.path, e.message)
-}
-
-fn bad(file: &str, message: String) -> Errors {
-    Errors(vec![Diagnostic {
-        severity: Severity::Error,
-        file: file.to_string(),
-        line: 0,
-        column: 0,
-        message,
-    }])
-}
-
-/// Reads a scenario file, applies `variant` and `--set` overrides, and loads every manifest it
-/// names. All problems are reported together with their positions.
-pub fn load(
-    path: &FsPath,
-    variant: Option<&str>,
-    sets: &[(String, String)],
-    seed: Option<u64>,
-) -> Result<Scenario, Errors> {
-    let file = path.display().to_string();
-    let mut m = Manifests::new();
-    m.claim_group(API_GROUP);
-    m.load_file(path);
-    m.finish()?;
-    let docs: Vec<_> = m
-        .claimed
-        .iter()
-        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Scenario"))
-        .collect();
-    let [doc] = docs.as_slice() else {
-        return Err(bad(&file, format!("expected exactly one document of apiVersion {API_GROUP}/v1alpha1, kind Scenario; found {}", docs.len())));
-    };
-    let origin = doc.origin.clone();
-    let parsed: ScenarioDoc =
-        from_value(doc.object.clone()).map_err(|e| Errors(vec![located(&m, &origin, e)]))?;
-    if parsed.api_version != format!("{API_GROUP}/v1alpha1") {
-        return Err(Errors(vec![located(
-            &m,
-            &origin,
-            PathError::new(
-                Path::root().key("apiVersion"),
-                format!(
-                    "unsupported apiVersion {:?}: expected {API_GROUP}/v1alpha1",
-                    parsed.api_version
-                ),
-            ),
-        )]));
-    }
-    // The services' declarations, checked here so that an error carries its line.
-    from_value::<ServicesDoc>(doc.object.clone())
-        .map_err(|e| Errors(vec![located(&m, &origin, e)]))?;
-    let mut spec = parsed.spec;
-    let mut param_tree = serde_json::to_value(Params::default()).expect("params serialize");
-    for (key, value) in [
-        ("services", &spec.services),
-        ("rings", &spec.rings),
-        ("remoteWrite", &spec.remote_write),
-        ("clients", &spec.clients),
-    ] {
-        merge(&mut param_tree[key], value);
-    }
-    merge(&mut param_tree, &spec.parameters);
-    if let Some(v) = variant {
-        let Some(var) = spec.variants.get(v).cloned() else {
-            let known: Vec<&str> = spec.variants.keys().map(String::as_str).collect();
-            return Err(bad(
-                &file,
-                format!("unknown variant {v:?}: expected one of {known:?}"),
-            ));
-        };
-        merge(&mut param_tree, &var.parameters);
-        if let Some(d) = var.duration {
-            spec.duration = d;
-        }
-        let mut kept: Vec<Change> = Vec::new();
-        for (i, c) in spec.changes.iter().enumerate() {
-            if !var.skip_changes.contains(&i) {
-                kept.push(c.clone());
-            }
-        }
-        kept.extend(var.changes.iter().cloned());
-        spec.changes = kept;
-        spec.faults.extend(var.faults.iter().cloned());
-        if let Some(b) = &var.behaviours {
-            spec.behaviours = b.clone();
-        }
-        if let Some(g) = &var.node_groups {
-            spec.cluster.node_groups = g.clone();
-        }
-    }
-    for (k, v) in sets {
-        set_path(&mut param_tree, k, v).map_err(|e| bad("--set", e))?;
-    }
-    let params: Params = serde_json::from_value(param_tree).map_err(|e| {
-        bad(
-            &file,
-            format!("invalid parameters (spec.parameters, variant or --set): {e}"),
-        )
-    })?;
-    // Names the services refer to (a target, a ring, a fault's service) must exist.
-    cascade_services::validate(&params.services_config()).map_err(|e| bad(&file, e))?;
-    let known = |name: &str| params.services.contains_key(name);
-    for (i, b) in spec.behaviours.iter().enumerate() {
-        let names = b
-            .sidecars
-            .iter()
-            .map(|c| ("sidecars", c.target.as_str()))
-            .chain(
-                b.registers
-                    .iter()
-                    .map(|r| ("registers", r.service.as_str())),
-            );
-        for (field, name) in names {
-            if !known(name) {
-                return Err(bad(
-                    &file,
-                    format!(
-                        "behaviours[{i}].{field}: no service named {name:?} (declared: {:?})",
-                        params.services.keys().collect::<Vec<_>>()
-                    ),
-                ));
-            }
-        }
-    }
-    let catalog = &params.gossip.catalog_service;
-    if !catalog.is_empty() && !known(catalog) {
-        return Err(bad(
-            &file,
-            format!(
-                "parameters.gossip.catalogService: no service named {catalog:?} (declared: {:?})",
-                params.services.keys().collect::<Vec<_>>()
-            ),
-        ));
-    }
-    for (i, c) in spec.changes.iter().enumerate() {
-        if let Some(name) = &c.unseal {
-            if !params.clients.contains_key(name) {
-                return Err(bad(
-                    &file,
-                    format!(
-                        "changes[{i}].unseal: no client named {name:?} (declared: {:?})",
-                        params.clients.keys().collect::<Vec<_>>()
-                    ),
-                ));
-            }
-        }
-    }
-    for (i, f) in spec.faults.iter().enumerate() {
-        if let Some(s) = &f.service_down {
-            if !params.services.contains_key(s) {
-                return Err(bad(
-                    &file,
-                    format!(
-                        "faults[{i}].serviceDown: no service named {s:?} (declared: {:?})",
-                        params.services.keys().collect::<Vec<_>>()
-                    ),
-                ));
-            }
-        }
-        if f.flapping.is_some() && f.service_down.is_none() {
-            return Err(bad(
-                &file,
-                format!("faults[{i}].flapping: expected with serviceDown"),
-            ));
-        }
-        if let Some(fl) = f.flapping {
-            if fl.up.0 <= 0.0 || fl.down.0 <= 0.0 {
-                return Err(bad(
-                    &file,
-                    format!("faults[{i}].flapping: expected up and down longer than 0"),
-                ));
-            }
-        }
-    }
-    // Stable order of changes by time; equal times keep file order.
-    spec.changes.sort_by(|a, b| a.at.0.total_cmp(&b.at.0));
-
-    let base = path
-        .parent()
-        .map(FsPath::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut files = BTreeMap::new();
-    let mut errors = Vec::new();
-    let names = spec
-        .cluster
-        .manifests
-        .iter()
-        .chain(spec.changes.iter().flat_map(|c| c.apply.iter()));
-    for name in names {
-        if files.contains_key(name) {
-            continue;
-        }
-        let mut fm = Manifests::new();
-        fm.load_file(&base.join(name));
-        for w in &fm.warnings {
-            eprintln!("{w}");
-        }
-        if let Err(e) = fm.finish() {
-            errors.extend(e.0);
-        }
-        files.insert(
-            name.clone(),
-            ManifestFile {
-                path: name.clone(),
-                manifests: fm,
-            },
-        );
-    }
-    if !errors.is_empty() {
-        return Err(Errors(errors));
-    }
-    Ok(Scenario {
-        name: parsed.metadata.name,
-        variant: variant.map(str::to_string),
-        seed: seed.unwrap_or(spec.seed),
-        spec,
-        params,
-        files,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(90.0));
-        assert_eq!(parse_duration("1h30m"), Some(5400.0));
-        assert_eq!(parse_duration("250ms"), Some(0.25));
-        assert_eq!(parse_duration("12"), Some(12.0));
-        assert_eq!(parse_duration("5 minutes"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration("-3"), None);
-    }
+    /// `parameters.startTime`, read: the Unix time in milliseconds simulated time 0 stands for.
+    pub start_ms: i64,
+    /// What loading found worth telling that is not an error (kinds cascade skips), for the
+    /// caller to show.
+    pub warnings: Vec<cascade_manifest::Diagnostic>,
 }

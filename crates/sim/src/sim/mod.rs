@@ -109,16 +109,7 @@ impl<'a> Simulation<'a> {
     /// The scenario with another seed (a sweep shares one loaded scenario between runs).
     pub fn with_seed(sc: &'a Scenario, seed: u64) -> Result<Self, String> {
         let p = sc.params.clone();
-        let start_ms =
-            jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", p.start_time.replace('Z', "+00:00"))
-                .or_else(|_| p.start_time.parse::<jiff::Timestamp>())
-                .map_err(|e| {
-                    format!(
-                        "parameters.startTime {:?}: expected an RFC 3339 time ({e})",
-                        p.start_time
-                    )
-                })?
-                .as_millisecond();
+        let start_ms = sc.start_ms;
         let services = World::new(p.services_config(), seed)?;
         let mut sim = Simulation {
             sc,

@@ -1,7 +1,7 @@
 //! The scenario's changes (apply, delete, scale, add nodes, gossip encryption, unseal) and
 //! faults (nodes or zones down, partitions, dependencies down or flapping).
 
-use crate::scenario::Change;
+use crate::scenario::{Change, FaultKind, ObjectKind};
 use crate::sim::{secs, Ev, ScenarioEv, Simulation};
 use cascade_scheduler::NodeId;
 
@@ -26,16 +26,16 @@ impl Simulation<'_> {
         }
         for d in &c.delete {
             let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
-            match d.kind.as_str() {
-                "PriorityClass" => {
+            match d.kind {
+                ObjectKind::PriorityClass => {
                     self.classes.delete(&d.name);
                 }
-                "Pod" => {
+                ObjectKind::Pod => {
                     if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
                         self.terminate(id);
                     }
                 }
-                "Node" => {
+                ObjectKind::Node => {
                     if let Some(id) = self.cluster.node_id(&d.name) {
                         self.remove_node(id);
                     }
@@ -43,7 +43,7 @@ impl Simulation<'_> {
                 kind => {
                     if let Some(w) = self.controllers.workloads.iter().position(|x| {
                         !x.deleted
-                            && format!("{:?}", x.w.kind) == kind
+                            && Some(x.w.kind) == kind.workload()
                             && x.w.namespace == ns
                             && x.w.name == d.name
                     }) {
@@ -59,10 +59,7 @@ impl Simulation<'_> {
         if let Some(s) = &c.scale {
             let ns = s.namespace.clone().unwrap_or_else(|| "default".into());
             if let Some(w) = self.controllers.workloads.iter().position(|x| {
-                !x.deleted
-                    && format!("{:?}", x.w.kind) == s.kind
-                    && x.w.namespace == ns
-                    && x.w.name == s.name
+                !x.deleted && x.w.kind == s.kind && x.w.namespace == ns && x.w.name == s.name
             }) {
                 self.controllers.workloads[w].w.replicas = s.replicas;
                 self.request_sync(w);
@@ -70,7 +67,7 @@ impl Simulation<'_> {
             } else {
                 self.record(
                     "ChangeFailed",
-                    format!("{}/{ns}/{}", s.kind, s.name),
+                    format!("{:?}/{ns}/{}", s.kind, s.name),
                     "no such workload".into(),
                     None,
                 );
@@ -102,20 +99,17 @@ impl Simulation<'_> {
         let nodes: Vec<NodeId> = self
             .cluster
             .nodes()
-            .filter(|(_, n)| {
-                f.node_down.as_deref() == Some(n.node.name.as_str())
-                    || f.zone_down.as_deref().is_some_and(|z| n.node.zone() == z)
+            .filter(|(_, n)| match &f.kind {
+                FaultKind::NodeDown(name) => n.node.name == *name,
+                FaultKind::ZoneDown(z) => n.node.zone() == z,
+                _ => false,
             })
             .map(|(id, _)| id)
             .collect();
-        let what = f.description.clone().unwrap_or_else(|| {
-            if let Some(svc) = &f.service_down {
-                format!("service {svc} unreachable")
-            } else if f.partition.is_some() {
-                "network partition".to_string()
-            } else {
-                format!("{} node(s) down", nodes.len())
-            }
+        let what = f.description.clone().unwrap_or_else(|| match &f.kind {
+            FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
+            FaultKind::Partition(_) => "network partition".to_string(),
+            _ => format!("{} node(s) down", nodes.len()),
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
         self.record(kind, format!("fault/{i}"), what, None);
@@ -126,7 +120,7 @@ impl Simulation<'_> {
                 self.node_up(id);
             }
         }
-        if let Some(p) = &f.partition {
+        if let FaultKind::Partition(p) = &f.kind {
             let cut: Vec<NodeId> = self
                 .cluster
                 .nodes()
@@ -146,11 +140,15 @@ impl Simulation<'_> {
                 self.set_node_partition(id, side);
             }
         }
-        if let Some(name) = &f.service_down {
+        if let FaultKind::ServiceDown {
+            service: name,
+            flapping,
+        } = &f.kind
+        {
             self.fault_active[i] = start;
             self.set_service_reachable(name, !start);
             if start {
-                if let Some(fl) = f.flapping {
+                if let Some(fl) = flapping {
                     self.engine.schedule_in(
                         secs(fl.down.0),
                         Ev::Scenario(ScenarioEv::Flap {
@@ -169,7 +167,11 @@ impl Simulation<'_> {
             return;
         }
         let f = &self.sc.spec.faults[i];
-        let (Some(name), Some(fl)) = (f.service_down.clone(), f.flapping) else {
+        let FaultKind::ServiceDown {
+            service: name,
+            flapping: Some(fl),
+        } = f.kind.clone()
+        else {
             return;
         };
         self.set_service_reachable(&name, !down);

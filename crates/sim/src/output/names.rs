@@ -1,0 +1,165 @@
+//! The metric names a scenario's expectations may use, known at load time, before anything
+//! runs: the simulation's own counters, peaks and metrics.csv columns, and those the services
+//! declare (each service, ring, remote_write fleet and client adds its own).
+
+use super::TOTALS;
+use crate::params::Params;
+use crate::scenario::Expectation;
+use cascade_engine::Time;
+use std::collections::BTreeSet;
+
+/// Counters the simulation counts besides [`TOTALS`]; they appear in summary.json's totals
+/// once they have counted something, and read 0 before.
+pub const SIM_COUNTERS: &[&str] = &[
+    "autoscaler_scale_downs",
+    "autoscaler_scale_ups",
+    "catalog_member_writes",
+    "dependency_down",
+    "dependency_up",
+    "sidecar_retries",
+];
+
+/// The simulation's own peaks (`sim.rs` `sample`, `node_lifecycle.rs` `monitor`).
+pub const SIM_PEAKS: &[&str] = &[
+    "max_not_ready_nodes",
+    "max_pending_pods",
+    "max_terminating_pods",
+];
+
+/// The simulation's own metrics.csv columns (`sim.rs` `sample`).
+pub const SIM_COLUMNS: &[&str] = &[
+    "nodes",
+    "pods_pending",
+    "pods_nominated",
+    "pods_running",
+    "pods_ready",
+    "pods_terminating",
+    "nodes_not_ready",
+    "pods_created_total",
+    "pods_preempted_total",
+];
+
+/// With a gossip pool: its counters (`gossip.rs` `gossip_totals`).
+pub const GOSSIP_TOTALS: &[&str] = &[
+    "gossip_agents_spawned",
+    "gossip_handoff_drops",
+    "gossip_resurrections",
+    "gossip_dead_declarations",
+    "gossip_false_dead_declarations",
+    "gossip_packets",
+    "gossip_packets_undecryptable",
+    "gossip_events",
+    "gossip_snapshot_compactions",
+    "gossip_snapshot_stalls",
+    "gossip_snapshot_stalled_seconds",
+    "gossip_snapshot_events_dropped",
+];
+
+/// With a gossip pool: its peaks and columns (`gossip.rs` `gossip_sample`).
+pub const GOSSIP_PEAKS: &[&str] = &[
+    "gossip_agents",
+    "gossip_members",
+    "gossip_alive_members",
+    "phantom_members",
+];
+pub const GOSSIP_COLUMNS: &[&str] = &[
+    "gossip_agents",
+    "gossip_members",
+    "gossip_alive_members",
+    "phantom_members",
+    "gossip_handoff_drops_total",
+    "gossip_resurrections_total",
+];
+
+/// Which log event kind a `totals.*` counter counts, for expectations with a selector or a
+/// window.
+pub(super) fn event_kind(counter: &str) -> Option<&'static str> {
+    Some(match counter {
+        "pods_created" => "Created",
+        "pods_scheduled" => "Scheduled",
+        "pods_preempted" => "Preempted",
+        "pods_deleted" => "Deleted",
+        _ => return None,
+    })
+}
+
+/// Every metric name a run of a scenario can report.
+#[derive(Clone, Debug, Default)]
+pub struct MetricNames {
+    pub totals: BTreeSet<String>,
+    pub peaks: BTreeSet<String>,
+    pub ratios: BTreeSet<String>,
+    /// metrics.csv's columns, which `peaks.NAME` with a window reads.
+    pub columns: BTreeSet<String>,
+}
+
+impl MetricNames {
+    /// The names for these parameters; `gossip` when a behaviour runs a gossip agent. The
+    /// services' names are read from a services world built, started and sampled once at
+    /// time 0, so they are exactly the names a run reports.
+    pub fn of(params: &Params, gossip: bool) -> Result<MetricNames, String> {
+        let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut n = MetricNames::default();
+        n.totals.extend(owned(TOTALS));
+        n.totals.extend(owned(SIM_COUNTERS));
+        n.peaks.extend(owned(SIM_PEAKS));
+        n.columns.extend(owned(SIM_COLUMNS));
+        if gossip {
+            n.totals.extend(owned(GOSSIP_TOTALS));
+            n.peaks.extend(owned(GOSSIP_PEAKS));
+            n.columns.extend(owned(GOSSIP_COLUMNS));
+        }
+        let mut world = cascade_services::World::new(params.services_config(), 0)?;
+        if !world.is_empty() {
+            let mut out = cascade_services::Out::default();
+            world.start(Time::ZERO, &mut out);
+            world.roll_interval(Time::ZERO);
+            n.columns.extend(world.sample().into_iter().map(|(k, _)| k));
+            n.totals.extend(world.totals().into_iter().map(|(k, _)| k));
+            n.peaks.extend(world.peaks().into_iter().map(|(k, _)| k));
+            n.ratios.extend(world.ratios().into_iter().map(|(k, _)| k));
+        }
+        Ok(n)
+    }
+
+    /// Whether `e` names a metric a run reports, as [`super::summarize`] reads it; the
+    /// message says what was expected instead.
+    pub fn check(&self, e: &Expectation) -> Result<(), String> {
+        let windowed = e.selector.is_some() || e.after.is_some() || e.before.is_some();
+        let unknown = |what: &str, family: &str, known: &BTreeSet<String>| {
+            let known: Vec<String> = known.iter().map(|k| format!("{family}.{k}")).collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            Err(crate::scenario::unknown_name(what, &e.metric, &known))
+        };
+        match e.metric.split_once('.') {
+            Some(("totals", name)) if windowed => match event_kind(name) {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "totals.{name} cannot be counted by selector or time window: expected one of totals.{{pods_created,pods_scheduled,pods_preempted,pods_deleted}}"
+                )),
+            },
+            Some(("totals", name)) if self.totals.contains(name) => Ok(()),
+            Some(("totals", _)) => unknown("metric", "totals", &self.totals),
+            Some(("peaks", _)) if e.selector.is_some() => Err(
+                "a peak cannot be taken over a selector's pods: expected a selector only with totals.NAME".into(),
+            ),
+            Some(("peaks", name)) if windowed && self.columns.contains(name) => Ok(()),
+            Some(("peaks", _)) if windowed => unknown(
+                "metrics.csv column (a peak within a window reads one)",
+                "peaks",
+                &self.columns,
+            ),
+            Some(("peaks", name)) if self.peaks.contains(name) => Ok(()),
+            Some(("peaks", _)) => unknown("metric", "peaks", &self.peaks),
+            Some(("ratios", _)) if windowed => Err(
+                "a ratio cannot be taken by selector or time window: expected no selector, after or before with ratios.NAME".into(),
+            ),
+            Some(("ratios", name)) if self.ratios.contains(name) => Ok(()),
+            Some(("ratios", _)) => unknown("metric", "ratios", &self.ratios),
+            _ => Err(format!(
+                "unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME",
+                e.metric
+            )),
+        }
+    }
+}

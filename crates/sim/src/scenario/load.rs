@@ -1,0 +1,337 @@
+//! Reading a scenario: the document, the variant, the `--set`s, the manifests it names, and
+//! every check that needs all of them, each problem reported at its position.
+
+use super::validate::{self, declared, set_diagnostic, ParamSources, Report, Sources};
+use super::{Change, ManifestFile, Scenario, ScenarioDoc, API_GROUP};
+use crate::params::{merge, set_path, Params};
+use cascade_manifest::{
+    from_value, Diagnostic, Errors, Manifests, Path, PathError, Seg, Severity, Value,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path as FsPath, PathBuf};
+
+/// The services part of a scenario document, typed, for located errors.
+#[derive(Deserialize)]
+#[allow(dead_code)] // only deserialised, for the errors
+struct ServicesDoc {
+    spec: ServicesSpecDoc,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // only deserialised, for the errors
+struct ServicesSpecDoc {
+    #[serde(default)]
+    services: BTreeMap<String, cascade_services::ServiceSpec>,
+    #[serde(default)]
+    rings: BTreeMap<String, cascade_services::RingSpec>,
+    #[serde(default)]
+    remote_write: BTreeMap<String, cascade_services::RemoteWriteSpec>,
+    #[serde(default)]
+    clients: BTreeMap<String, cascade_services::ClientSpec>,
+}
+
+fn located(m: &Manifests, origin: &cascade_manifest::Origin, e: PathError) -> Errors {
+    Errors(vec![m.diagnostic(
+        Severity::Error,
+        origin,
+        &e.path,
+        e.message,
+    )])
+}
+
+/// Reads a scenario file, applies `variant` and `--set` overrides, and loads every manifest it
+/// names. All problems are reported together with their positions; a scenario that loads
+/// refers only to things that exist.
+pub fn load(
+    path: &FsPath,
+    variant: Option<&str>,
+    sets: &[(String, String)],
+    seed: Option<u64>,
+) -> Result<Scenario, Errors> {
+    let file = path.display().to_string();
+    let mut m = Manifests::new();
+    m.claim_group(API_GROUP);
+    m.load_file(path);
+    m.finish()?;
+    let docs: Vec<_> = m
+        .claimed
+        .iter()
+        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Scenario"))
+        .collect();
+    let [doc] = docs.as_slice() else {
+        let message = format!("expected exactly one document of apiVersion {API_GROUP}/v1alpha1, kind Scenario; found {}", docs.len());
+        return Err(Errors(vec![match docs.get(1) {
+            Some(second) => m.diagnostic(Severity::Error, &second.origin, &Path::root(), message),
+            None => Diagnostic {
+                severity: Severity::Error,
+                file,
+                line: 1,
+                column: 1,
+                message,
+            },
+        }]));
+    };
+    let origin = doc.origin.clone();
+    let parsed: ScenarioDoc =
+        from_value(doc.object.clone()).map_err(|e| located(&m, &origin, e))?;
+    if parsed.api_version != format!("{API_GROUP}/v1alpha1") {
+        let message = format!(
+            "unsupported apiVersion {:?}: expected {API_GROUP}/v1alpha1",
+            parsed.api_version
+        );
+        let e = PathError::new(Path::root().key("apiVersion"), message);
+        return Err(located(&m, &origin, e));
+    }
+    // The services' declarations, checked here so that an error carries its line.
+    from_value::<ServicesDoc>(doc.object.clone()).map_err(|e| located(&m, &origin, e))?;
+    let mut r = Report {
+        m: &m,
+        origin: &origin,
+        sets,
+        errors: Vec::new(),
+    };
+    let mut spec = parsed.spec;
+    let mut param_tree = serde_json::to_value(Params::default()).expect("params serialize");
+    for (key, _, value) in declared(&spec) {
+        merge(&mut param_tree[key], value);
+    }
+    undeclared_names(
+        &mut r,
+        &spec,
+        &spec.parameters,
+        &Path::root().key("spec").key("parameters"),
+    );
+    merge(&mut param_tree, &spec.parameters);
+    let spec_path = Path::root().key("spec");
+    let base = spec.clone();
+    let mut sources = Sources {
+        faults: (0..spec.faults.len())
+            .map(|i| spec_path.key("faults").idx(i))
+            .collect(),
+        changes: (0..spec.changes.len())
+            .map(|i| spec_path.key("changes").idx(i))
+            .collect(),
+        behaviours: (0..spec.behaviours.len())
+            .map(|i| spec_path.key("behaviours").idx(i))
+            .collect(),
+        node_groups: (0..spec.cluster.node_groups.len())
+            .map(|i| spec_path.key("cluster").key("nodeGroups").idx(i))
+            .collect(),
+    };
+    if let Some(v) = variant {
+        let Some(var) = base.variants.get(v) else {
+            let known: Vec<&str> = base.variants.keys().map(String::as_str).collect();
+            let at = if known.is_empty() {
+                spec_path.clone()
+            } else {
+                spec_path.key("variants")
+            };
+            r.error(
+                &at,
+                // Worded "unknown variant" as before, with the suggestion and the list.
+                format!(
+                    "--variant {v}: {}",
+                    super::unknown_name("variant", v, &known).replacen(
+                        &format!("no variant named {v:?}"),
+                        &format!("unknown variant {v:?}"),
+                        1
+                    )
+                ),
+            );
+            return Err(Errors(r.errors));
+        };
+        let vpath = spec_path.key("variants").key(v);
+        undeclared_names(&mut r, &base, &var.parameters, &vpath.key("parameters"));
+        merge(&mut param_tree, &var.parameters);
+        if let Some(d) = var.duration {
+            spec.duration = d;
+        }
+        let mut kept: Vec<Change> = Vec::new();
+        let mut kept_paths = Vec::new();
+        for (i, c) in spec.changes.iter().enumerate() {
+            if !var.skip_changes.contains(&i) {
+                kept.push(c.clone());
+                kept_paths.push(sources.changes[i].clone());
+            }
+        }
+        kept.extend(var.changes.iter().cloned());
+        kept_paths.extend((0..var.changes.len()).map(|i| vpath.key("changes").idx(i)));
+        spec.changes = kept;
+        sources.changes = kept_paths;
+        spec.faults.extend(var.faults.iter().cloned());
+        sources
+            .faults
+            .extend((0..var.faults.len()).map(|i| vpath.key("faults").idx(i)));
+        if let Some(b) = &var.behaviours {
+            spec.behaviours = b.clone();
+            sources.behaviours = (0..b.len())
+                .map(|i| vpath.key("behaviours").idx(i))
+                .collect();
+        }
+        if let Some(g) = &var.node_groups {
+            spec.cluster.node_groups = g.clone();
+            sources.node_groups = (0..g.len())
+                .map(|i| vpath.key("nodeGroups").idx(i))
+                .collect();
+        }
+    }
+    for (i, (k, v)) in sets.iter().enumerate() {
+        if let Some(d) = undeclared_set(i, k, &param_tree, &base) {
+            r.errors.push(d);
+        } else if let Err(e) = set_path(&mut param_tree, k, v) {
+            r.errors.push(set_diagnostic(i, 1, e));
+        }
+    }
+    validate::values(&mut r, &doc.object);
+    let sites = ParamSources {
+        spec: &base,
+        variant: variant.and_then(|v| base.variants.get(v).map(|x| (v, &x.parameters))),
+        sets,
+    };
+    let params: Params = match serde_path_to_error::deserialize(param_tree) {
+        Ok(p) => p,
+        Err(e) => {
+            let path = json_path(e.path());
+            let what = e.inner().to_string();
+            r.at(
+                sites.site(&path),
+                format!("invalid parameter {}: {what}", e.path()),
+            );
+            return Err(Errors(r.errors));
+        }
+    };
+    let start_ms = match start_ms(&params.start_time) {
+        Ok(ms) => ms,
+        Err(e) => {
+            r.at(sites.site(&[Seg::Key("startTime".into())]), e);
+            0
+        }
+    };
+    if !r.errors.is_empty() {
+        return Err(Errors(r.errors));
+    }
+    // Stable order of changes by time; equal times keep file order.
+    let mut order: Vec<usize> = (0..spec.changes.len()).collect();
+    order.sort_by(|a, b| spec.changes[*a].at.0.total_cmp(&spec.changes[*b].at.0));
+    spec.changes = order.iter().map(|i| spec.changes[*i].clone()).collect();
+    sources.changes = order.iter().map(|i| sources.changes[*i].clone()).collect();
+
+    let dir = path
+        .parent()
+        .map(FsPath::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut files = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let names = spec
+        .cluster
+        .manifests
+        .iter()
+        .chain(spec.changes.iter().flat_map(|c| c.apply.iter()));
+    for name in names {
+        if files.contains_key(name) {
+            continue;
+        }
+        let mut fm = Manifests::new();
+        fm.load_file(&dir.join(name));
+        warnings.extend(fm.warnings.iter().cloned());
+        if let Err(e) = fm.finish() {
+            errors.extend(e.0);
+        }
+        files.insert(
+            name.clone(),
+            ManifestFile {
+                path: name.clone(),
+                manifests: fm,
+            },
+        );
+    }
+    if !errors.is_empty() {
+        return Err(Errors(errors));
+    }
+    validate::references(&mut r, &spec, &params, &files, &sources, &sites);
+    validate::generated(&mut r, &spec, &sources);
+    if !r.errors.is_empty() {
+        return Err(Errors(r.errors));
+    }
+    Ok(Scenario {
+        name: parsed.metadata.name,
+        variant: variant.map(str::to_string),
+        seed: seed.unwrap_or(spec.seed),
+        spec,
+        params,
+        files,
+        start_ms,
+        warnings,
+    })
+}
+
+/// `parameters.startTime` (RFC 3339) as Unix milliseconds.
+fn start_ms(t: &str) -> Result<i64, String> {
+    jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", t.replace('Z', "+00:00"))
+        .or_else(|_| t.parse::<jiff::Timestamp>())
+        .map(|ts| ts.as_millisecond())
+        .map_err(|e| {
+            format!("startTime {t:?}: expected an RFC 3339 time such as 2024-01-01T00:00:00Z ({e})")
+        })
+}
+
+/// The path of a parameter as serde_path_to_error reports it.
+fn json_path(p: &serde_path_to_error::Path) -> Vec<Seg> {
+    p.iter()
+        .filter_map(|seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => Some(Seg::Key(variant.clone())),
+            serde_path_to_error::Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// `parameters.services.NAME` (and rings, remoteWrite, clients) may only override what
+/// `spec.services` declares: an undeclared name is a typo, and would otherwise become a
+/// service with an empty selector, which selects every pod.
+fn undeclared_names(r: &mut Report<'_>, spec: &super::Spec, over: &serde_json::Value, at: &Path) {
+    for (key, what, declared) in declared(spec) {
+        let Some(names) = over.get(key).and_then(serde_json::Value::as_object) else {
+            continue;
+        };
+        for name in names.keys() {
+            if declared.get(name).is_none() {
+                let known: Vec<&str> = declared
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                r.error(
+                    &at.key(key).key(name),
+                    super::unknown_name(what, name, &known),
+                );
+            }
+        }
+    }
+}
+
+/// The same for `--set services.NAME.FIELD=V`: the error, at the name's column.
+fn undeclared_set(
+    i: usize,
+    key: &str,
+    tree: &serde_json::Value,
+    spec: &super::Spec,
+) -> Option<Diagnostic> {
+    let mut parts = key.split('.');
+    let first = parts.next()?;
+    let name = parts.next()?;
+    let (_, what, _) = declared(spec).into_iter().find(|(k, _, _)| *k == first)?;
+    let names = tree.get(first)?.as_object()?;
+    if names.contains_key(name) {
+        return None;
+    }
+    let known: Vec<&str> = names.keys().map(String::as_str).collect();
+    Some(set_diagnostic(
+        i,
+        first.len() + 2,
+        format!("--set {key}: {}", super::unknown_name(what, name, &known)),
+    ))
+}
