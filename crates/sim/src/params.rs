@@ -1,7 +1,7 @@
 //! Every constant that shapes the simulation, with Kubernetes' defaults, named as Kubernetes
 //! names them. A scenario's `spec.parameters` and `--set path=value` override any of them;
 //! unknown names are errors, so a typo never silently keeps the default.
-//! Sources: ../shared/reference/kubernetes.md and the kube-scheduler / controller-manager /
+//! Sources: docs/kubernetes.md and the kube-scheduler / controller-manager /
 //! kubelet flags cited on each field.
 
 use cascade_scheduler::SchedulerConfig;
@@ -225,7 +225,7 @@ impl Default for ControllerParams {
 }
 
 /// kube-controller-manager's node lifecycle controller, the kubelet's status updates and the
-/// API server's DefaultTolerationSeconds admission plugin (reference/kubernetes.md).
+/// API server's DefaultTolerationSeconds admission plugin (docs/kubernetes.md#node-lifecycle-controller).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeLifecycleParams {

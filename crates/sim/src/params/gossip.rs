@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The Consul LAN gossip pool (cascade-gossip): memberlist's `DefaultLANConfig()`, Serf's
 /// `DefaultConfig()` with Consul's overrides, the Consul servers, and how the cluster feeds it.
-/// Sources: ../shared/reference/gossip.md and hashicorp/memberlist `config.go`, hashicorp/serf
+/// Sources: docs/gossip.md and hashicorp/memberlist `config.go`, hashicorp/serf
 /// `serf/config.go`, hashicorp/consul `agent/consul/config.go` (cited on each field of
 /// `cascade_gossip::Config`, which these map onto one to one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
