@@ -885,3 +885,20 @@ fn a_node_labelled_only_with_the_beta_zone_label_goes_down_with_its_zone() {
         "{not_ready:?}"
     );
 }
+
+#[test]
+fn a_daemonset_selecting_linux_nodes_gets_one_pod_per_generated_node() {
+    // What every kube-prometheus DaemonSet says: nodeSelector kubernetes.io/os: linux.
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: node-exporter}\nspec:\n  selector: {matchLabels: {app: ne}}\n  template:\n    metadata: {labels: {app: ne}}\n    spec:\n      nodeSelector: {kubernetes.io/os: linux}\n      containers: [{name: c, image: x, resources: {requests: {cpu: 100m}}}]\n";
+    let sc = format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 2m\n{NODES}"
+    );
+    let path = scenario(
+        "ds-linux",
+        &[("scenario.yaml", &sc), ("workloads.yaml", ds)],
+    );
+    let (s, log) = run(&path, &[]);
+    let scheduled = log.iter().filter(|l| l.contains("\"Scheduled\"")).count();
+    assert_eq!(s.totals["pods_created"], 3);
+    assert_eq!(scheduled, 3, "{log:#?}");
+}
