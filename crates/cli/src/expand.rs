@@ -65,9 +65,8 @@ fn should_run_daemon_pod(pod: &Pod, node: &Node) -> bool {
         .required_node_affinity
         .as_ref()
         .is_none_or(|a| a.terms.iter().any(|t| t.matches(&node.name, &node.labels)));
-    let taints_ok = node.taints.iter().all(|t| {
-        t.effect == TaintEffect::PreferNoSchedule || pod.tolerations.iter().any(|x| x.tolerates(t))
-    });
+    // The scheduler's own TaintToleration rule (NoSchedule and NoExecute count).
+    let taints_ok = cascade_scheduler::filter::untolerated_taint(pod, &node.taints).is_none();
     selector_ok && affinity_ok && taints_ok
 }
 
