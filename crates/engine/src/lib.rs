@@ -10,6 +10,12 @@ pub mod rng;
 
 pub use rng::Rng;
 
+/// A position in a model's table as the `u32` its ids are. Tables stay far below 2^32 entries
+/// (a run's size is bounded long before that), so a larger one is a bug, not an input.
+pub fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).expect("a table of fewer than 2^32 entries")
+}
+
 use std::fmt;
 
 /// Simulated time in microseconds since the start of the run.

@@ -98,6 +98,13 @@ impl Rng {
         (m >> 64) as u64
     }
 
+    /// Uniform in `0..n` (n > 0) as an index into a table of `n` entries: the same draw as
+    /// `below(n)`, so a caller can switch between the two without changing a run.
+    pub fn below_index(&mut self, n: usize) -> usize {
+        let i = self.below(n as u64);
+        usize::try_from(i).expect("an index below a usize length fits a usize")
+    }
+
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)

@@ -30,7 +30,7 @@ fn main() {
         let next = (t + Time::from_secs(60)).min(end);
         let n = mesh.member_count();
         if n > 0 {
-            let victim = rng.below(u64::from(n)) as MemberId;
+            let victim = MemberId::try_from(rng.below(u64::from(n))).expect("below a u32 count");
             mesh.crash(t, victim);
             mesh.spawn(t, None);
         }

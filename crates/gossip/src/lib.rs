@@ -429,6 +429,8 @@ fn mul_time(t: Time, k: u64) -> Time {
 /// `util.go retransmitLimit`: `retransmit_mult * ceil(log10(n + 1))`, the number of times each
 /// member sends a broadcast it queued; `n` is the member's table size (`estNumNodes`, which
 /// counts unreaped dead entries).
+// ceil(log10(n + 1)) of a table size is at most 20: the cast cannot truncate.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn retransmit_limit(retransmit_mult: u32, n: usize) -> u32 {
     let scale = ((n as f64) + 1.0).log10().ceil().max(0.0) as u32;
     retransmit_mult.saturating_mul(scale)
@@ -439,6 +441,8 @@ pub const PUSH_PULL_SCALE_THRESHOLD: usize = 32;
 
 /// `util.go pushPullScale`: the push/pull period, `interval` up to 32 members, then
 /// `interval * (ceil(log2 n - log2 32) + 1)` (300 s at 10 000 members).
+// The multiplier is a small positive whole number (ceil of a log2 difference, plus one).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn push_pull_scale(interval: Time, n: usize) -> Time {
     if n <= PUSH_PULL_SCALE_THRESHOLD {
         return interval;

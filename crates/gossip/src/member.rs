@@ -124,7 +124,7 @@ impl Table {
             // always probed last ("important to ensure the failure detection bound is low").
             self.nodes.push(s);
             let len = self.nodes.len();
-            let j = rng.below(len as u64) as usize;
+            let j = rng.below_index(len);
             self.nodes.swap(len - 1, j);
         } else if old.state != MemberState::Unknown && e.state == MemberState::Unknown {
             if let Some(pos) = self.nodes.iter().position(|&x| x == s) {
@@ -157,7 +157,7 @@ impl Table {
         let mut i = 0;
         while i < 3 * n && out.len() < k as usize {
             i += 1;
-            let idx = rng.below(n as u64) as usize;
+            let idx = rng.below_index(n);
             let s = self.nodes[idx];
             if s == me || Some(s) == exclude || out.contains(&s) {
                 continue;
@@ -263,7 +263,7 @@ impl Running {
 
     fn insert(&mut self, id: MemberId) {
         if self.pos[id as usize] == u32::MAX {
-            self.pos[id as usize] = self.ids.len() as u32;
+            self.pos[id as usize] = cascade_engine::index_u32(self.ids.len());
             self.ids.push(id);
         }
     }
@@ -370,18 +370,18 @@ impl Mesh {
             .filter(|&t| t != id && self.members[t as usize].running)
             .collect();
         if !targets.is_empty() {
-            let peer = targets[self.net.rng().below(targets.len() as u64) as usize];
+            let peer = targets[self.net.rng().below_index(targets.len())];
             self.start_push_pull(id, peer);
             return;
         }
         // Every running member but `id` itself (which is running, so in the list).
-        let n = self.running.ids.len() as u64;
+        let n = self.running.ids.len();
         if n < 2 {
             return;
         }
-        let mut k = self.net.rng().below(n - 1) as usize;
+        let mut k = self.net.rng().below_index(n - 1);
         if self.running.ids[k] == id {
-            k = (n - 1) as usize;
+            k = n - 1;
         }
         let peer = self.running.ids[k];
         self.start_push_pull(id, peer);
@@ -400,7 +400,7 @@ fn stagger(rng: &mut Rng, iv: Time) -> Time {
 /// Fisher-Yates (`util.go shuffleNodes`).
 pub(crate) fn shuffle(v: &mut [MemberId], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+        let j = rng.below_index(i + 1);
         v.swap(i, j);
     }
 }

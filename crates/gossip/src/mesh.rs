@@ -93,7 +93,7 @@ impl Mesh {
     }
 
     fn alloc_member(&mut self, keyring: Option<KeyId>) -> MemberId {
-        let id = self.members.len() as MemberId;
+        let id: MemberId = cascade_engine::index_u32(self.members.len());
         let rng = Rng::stream(
             self.seed ^ u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             "gossip-member",

@@ -78,7 +78,7 @@ impl<T> Slots<T> {
             }
             None => {
                 self.items.push(Some(v));
-                (self.items.len() - 1) as u32
+                cascade_engine::index_u32(self.items.len() - 1)
             }
         }
     }

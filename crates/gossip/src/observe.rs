@@ -112,7 +112,7 @@ impl Mesh {
 
     /// Members ever created (ids are `0..member_count()`).
     pub fn member_count(&self) -> u32 {
-        self.members.len() as u32
+        cascade_engine::index_u32(self.members.len())
     }
 
     pub fn is_running(&self, id: MemberId) -> bool {
@@ -180,7 +180,7 @@ impl Mesh {
     pub fn phantom_members_seen_by(&self, observer: impl Fn(MemberId) -> bool) -> usize {
         let mut seen = vec![false; self.members.len()];
         for (oid, m) in self.members.iter().enumerate() {
-            if !m.running || !observer(oid as MemberId) {
+            if !m.running || !observer(cascade_engine::index_u32(oid)) {
                 continue;
             }
             for (sid, e) in m.table.view.iter().enumerate() {
@@ -264,7 +264,7 @@ impl Mesh {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut listed = vec![0u32; self.members.len()];
         for (id, m) in self.members.iter().enumerate() {
-            self.check_member_invariants(id as MemberId)?;
+            self.check_member_invariants(cascade_engine::index_u32(id))?;
             if m.running {
                 for (sid, e) in m.table.view.iter().enumerate() {
                     if e.is_live() {

@@ -40,7 +40,8 @@ impl Awareness {
     /// `ApplyDelta`.
     pub(crate) fn apply(&mut self, delta: i64, max_multiplier: u32) {
         let max = i64::from(max_multiplier.max(1)) - 1;
-        self.0 = (i64::from(self.0) + delta).clamp(0, max) as u32;
+        let score = (i64::from(self.0) + delta).clamp(0, max);
+        self.0 = u32::try_from(score).expect("clamped to 0..max_multiplier");
     }
 
     /// `GetHealthScore`.
@@ -214,7 +215,7 @@ impl Mesh {
                 e.state == MemberState::Alive
             });
         if let Some(probe) = member.prober.probe.as_mut() {
-            probe.expected_nacks = relays.len() as u32;
+            probe.expected_nacks = cascade_engine::index_u32(relays.len());
         }
         for r in relays {
             self.counters.indirect_pings += 1;

@@ -87,7 +87,7 @@ impl BroadcastQueue {
 
     fn class_of(&mut self, size: u32) -> u32 {
         if let Some(c) = self.sizes.iter().position(|&s| s == size) {
-            return c as u32;
+            return cascade_engine::index_u32(c);
         }
         // A new length: a new class in its place among the others, in every tier.
         let c = self
@@ -106,12 +106,13 @@ impl BroadcastQueue {
             self.garbage_in.insert(at, 0);
         }
         debug_assert_eq!(self.buckets.len(), self.tier_live.len() * n);
+        let c = cascade_engine::index_u32(c);
         for l in self.by_subject.values_mut() {
-            if l.class >= c as u32 {
+            if l.class >= c {
                 l.class += 1;
             }
         }
-        c as u32
+        c
     }
 
     fn ensure_tier(&mut self, tier: u32) {
@@ -254,7 +255,7 @@ impl BroadcastQueue {
                 let Some((c, item)) = taken else {
                     break;
                 };
-                let tier = t as u32;
+                let tier = cascade_engine::index_u32(t);
                 let subject = item.rumor.subject;
                 if tier < transmit_limit {
                     used += overhead + self.sizes[c];
@@ -264,7 +265,7 @@ impl BroadcastQueue {
                     if let Some(l) = self.by_subject.get_mut(&subject) {
                         l.tier = tier + 1;
                     }
-                    moved.push((tier + 1, c as u32, item));
+                    moved.push((tier + 1, cascade_engine::index_u32(c), item));
                 } else {
                     self.by_subject.remove(&subject);
                 }

@@ -99,7 +99,10 @@ impl Snapshotter {
             cost += compactions
                 * (alive_bytes / sc.write_bytes_per_second + sc.fsync_time.as_secs_f64());
             self.offset = alive_bytes;
-            c.snapshot_compactions += compactions.round() as u64;
+            // `compactions` is 1 or the (small, whole) number of events folded into this one.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let compactions = compactions.round() as u64;
+            c.snapshot_compactions += compactions;
         }
         let cost = Time::from_secs_f64(cost * slowdown);
         let start = self.queue.back().copied().unwrap_or(now).max(now);
@@ -206,8 +209,7 @@ impl Mesh {
         if member.rng.unit() > f64::from(counts.failed) / alive {
             return;
         }
-        let n = failed.len() as u64;
-        let (t, s) = failed[member.rng.below(n) as usize];
+        let (t, s) = failed[member.rng.below_index(failed.len())];
         let e = member.table.view[s as usize];
         if e.serf != SerfStatus::Failed || e.change != t {
             return;

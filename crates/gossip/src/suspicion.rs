@@ -75,6 +75,9 @@ impl Suspicion {
 /// `util.go suspicionTimeout`: the minimum suspicion timeout,
 /// `suspicion_mult * max(1, log10(max(1, n))) * interval`, with the node scale taken to 1/1000
 /// as memberlist does (`time.Duration(nodeScale*1000) * interval / 1000`).
+// memberlist's own conversion, `time.Duration(nodeScale*1000)`: a float to an integer,
+// truncating toward zero, of a value between 1000 and 10^4.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time {
     let node_scale = (n.max(1) as f64).log10().max(1.0);
     let milli = (node_scale * 1000.0) as u64;
@@ -87,6 +90,8 @@ pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time 
 /// `max - ln(c+1)/ln(k+1) * (max - min)`, floored to the millisecond and never below `min`;
 /// minus the time already `elapsed` (zero if that is past). With `k = 0` there is nothing to
 /// confirm and the timeout is `min` (`newSuspicion`).
+// `time.Duration(math.Floor(1000.0*timeout))`: floored milliseconds, never negative here.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn remaining_suspicion_time(
     confirmations: u32,
     k: u32,

@@ -1,3 +1,6 @@
+// Test scenarios scale counts and durations by float factors on purpose (truncation is the rounding).
+#![allow(clippy::cast_possible_truncation)]
+
 use super::*;
 use crate::queue::{BroadcastQueue, Rumor, RumorKind};
 use cascade_engine::Rng;
