@@ -170,7 +170,7 @@ impl Clients {
         let key = if c.cache.is_empty() {
             0
         } else {
-            let k = rng.below(c.cache.len() as u64) as u32;
+            let k = cascade_engine::index_u32(rng.below_index(c.cache.len()));
             if c.cache[k as usize] > now {
                 c.counts.cache_hits += 1;
                 return None;

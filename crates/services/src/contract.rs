@@ -32,7 +32,7 @@ macro_rules! index {
             /// The `i`-th entry (tables are built from the configuration's maps, whose size
             /// [`crate::validate`] bounds).
             pub(crate) fn at(i: usize) -> $name {
-                $name(i as u16)
+                $name(u16::try_from(i).expect("validate bounds the tables below 2^16"))
             }
         }
     };

@@ -153,7 +153,7 @@ impl Parked {
                 if steps > 1 {
                     let skip = steps - 1;
                     failed_at = failed_at + Time(period.0 * skip);
-                    attempt += skip as u32;
+                    attempt += u32::try_from(skip).unwrap_or(u32::MAX);
                     refused += skip;
                 }
             }

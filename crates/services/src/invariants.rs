@@ -49,7 +49,7 @@ impl World {
                 }
             }
             let listed: BTreeSet<u32> = s.routable.iter().copied().collect();
-            let routable: BTreeSet<u32> = (0..s.replicas.len() as u32)
+            let routable: BTreeSet<u32> = (0..cascade_engine::index_u32(s.replicas.len()))
                 .filter(|&replica| s.replicas[replica as usize].routable)
                 .collect();
             if listed.len() != s.routable.len() || listed != routable {
@@ -139,7 +139,7 @@ impl World {
                     };
                     if req.left
                         || req.svc.ix() != i
-                        || req.replica != Some((replica as u32, rep.gen))
+                        || req.replica != Some((cascade_engine::index_u32(replica), rep.gen))
                     {
                         return Err(format!(
                             "service {} replica {replica} (life {}) holds {id:?}, which is {req:?}",

@@ -241,21 +241,21 @@ impl ServiceMetrics {
                 + v.rings.iter().map(|rt| rt.samples_lost).sum::<f64>();
             t.push(("write_requests".into(), requests));
             t.push(("write_requests_failed".into(), failed));
-            t.push(("samples_written".into(), written.round() as u64));
-            t.push(("samples_lost".into(), lost.round() as u64));
+            t.push(("samples_written".into(), round_count(written)));
+            t.push(("samples_lost".into(), round_count(lost)));
             t.push((
                 "write_outage_seconds".into(),
-                self.write_outage_seconds.round() as u64,
+                round_count(self.write_outage_seconds),
             ));
         }
         for rt in v.rings.iter() {
             t.push((
                 format!("{}_samples_transferred", rt.name),
-                rt.samples_transferred.round() as u64,
+                round_count(rt.samples_transferred),
             ));
             t.push((
                 format!("{}_samples_flushed", rt.name),
-                rt.samples_flushed.round() as u64,
+                round_count(rt.samples_flushed),
             ));
         }
         for (c, lv) in v.clients.iter().zip(&self.clients) {
@@ -270,7 +270,7 @@ impl ServiceMetrics {
             if c.spec.seal_after_failing_seconds.is_some() {
                 t.push((
                     format!("{}_sealed_seconds", c.name),
-                    lv.sealed_seconds.round() as u64,
+                    round_count(lv.sealed_seconds),
                 ));
             }
         }
@@ -347,4 +347,11 @@ impl ServiceMetrics {
         }
         q
     }
+}
+
+/// A non-negative tally kept as a float (fluid samples, seconds) as the whole number a total
+/// shows. The cast saturates (Rust's float-to-integer rule), and a tally is never negative.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn round_count(x: f64) -> u64 {
+    x.round() as u64
 }

@@ -124,7 +124,7 @@ impl RemoteWrite {
     }
 
     pub fn servers(&self, rw: FleetIdx) -> u32 {
-        self.fleets[rw.ix()].servers.len() as u32
+        cascade_engine::index_u32(self.fleets[rw.ix()].servers.len())
     }
 
     pub fn backoff(&self, rw: FleetIdx) -> &Backoff {
@@ -159,7 +159,7 @@ impl RemoteWrite {
                     first,
                     SvcEv::ServerWake {
                         rw,
-                        server: server as u32,
+                        server: cascade_engine::index_u32(server),
                         gen: 0,
                     },
                 );
@@ -236,7 +236,7 @@ impl RemoteWrite {
         Some(Batch {
             rw,
             server,
-            samples: n as u32,
+            samples: whole_samples(n),
             first_sent: now,
             attempt: 0,
             prev_delay: 0.0,
@@ -369,6 +369,8 @@ impl RemoteWrite {
         if desired >= lower && desired <= upper {
             return false;
         }
+        // Prometheus' own `int(math.Ceil(desired))`, then clamped; the cast saturates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let shards = (desired.ceil() as u32).clamp(spec.min_shards, spec.max_shards);
         s.shards = shards;
         fleet.peak_shards = fleet.peak_shards.max(shards);
@@ -380,4 +382,11 @@ impl RemoteWrite {
         let every = secs(self.fleets[rw.ix()].spec.shard_update_seconds);
         out.at(now + every, SvcEv::UpdateShards { rw });
     }
+}
+
+/// A batch's size: `n` is whole and at most `max_samples_per_send`, a u32, so the saturating
+/// cast is exact.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn whole_samples(n: f64) -> u32 {
+    n as u32
 }

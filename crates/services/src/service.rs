@@ -76,6 +76,8 @@ impl LatencyHistogram {
     const FLOOR: f64 = 1e-4;
     const PER_OCTAVE: f64 = 4.0;
 
+    // A bucket index: a small non-negative float (at most a few hundred), floored.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn record(&mut self, seconds: f64) {
         let b = ((seconds.max(Self::FLOOR) / Self::FLOOR).log2() * Self::PER_OCTAVE) as usize;
         self.counts[b.min(Self::BUCKETS - 1)] += 1;
@@ -83,6 +85,8 @@ impl LatencyHistogram {
     }
 
     /// The upper bound of the bucket holding the q-quantile (0 when empty).
+    // The rank is ceil(q * total) for q in [0, 1]: at most `total`, a u64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn quantile(&self, q: f64) -> f64 {
         if self.total == 0 {
             return 0.0;
@@ -162,7 +166,8 @@ impl Service {
         if self.refuses() {
             return Admission::NoEndpoints;
         }
-        let replica = self.routable[(pick % self.routable.len() as u64) as usize];
+        let at = pick % self.routable.len() as u64;
+        let replica = self.routable[usize::try_from(at).expect("below a usize length")];
         let workers = self.spec.workers_per_replica as usize;
         let cap = self.spec.queue_capacity as usize;
         let rep = &mut self.replicas[replica as usize];

@@ -153,7 +153,7 @@ impl World {
                         memory_limit: info.memory_limit,
                         cut_off: false,
                     });
-                    let replica = svc.replicas.len() as u32 - 1;
+                    let replica = cascade_engine::index_u32(svc.replicas.len()) - 1;
                     link.replicas.push((ServiceIdx::at(i), replica));
                 }
             }
