@@ -117,6 +117,8 @@ pub struct WorkloadGroup {
 
 /// A generated group's size at `parameters.generatorScale` `k`: rounded, at least 1, unless
 /// the group is not `scaled`.
+// A rounded, positive count times a finite positive factor; the cast saturates.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn scaled_count(count: usize, scaled: bool, k: f64) -> usize {
     if scaled && k.is_finite() && k > 0.0 && (k - 1.0).abs() > f64::EPSILON {
         ((count as f64 * k).round() as usize).max(1)

@@ -368,7 +368,7 @@ fn memory_growth_past_the_limit_is_oom_killed_and_restarted_with_crash_loop_back
     for i in 0..3 {
         let backoff = starts[i + 1] - ooms[i];
         assert!(
-            (backoff - 10.0 * 2f64.powi(i as i32)).abs() < 0.01,
+            (backoff - 10.0 * 2f64.powi(i32::try_from(i).unwrap())).abs() < 0.01,
             "{i}: {backoff}"
         );
     }
@@ -546,7 +546,10 @@ fn a_partitioned_node_goes_not_ready_but_its_processes_keep_running() {
         deleted_on_n0.iter().all(|t| *t >= 1260.0),
         "{deleted_on_n0:?}"
     );
-    assert_eq!(s.totals["pods_evicted"] as usize, evicted.len());
+    assert_eq!(
+        s.totals["pods_evicted"],
+        u64::try_from(evicted.len()).unwrap()
+    );
 }
 
 #[test]

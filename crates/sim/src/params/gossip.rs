@@ -243,7 +243,7 @@ impl GossipParams {
             suspicion_max_timeout_mult: self.suspicion_max_timeout_mult,
             awareness_max_multiplier: self.awareness_max_multiplier,
             push_pull_interval: t(self.push_pull_interval_seconds),
-            handoff_queue_depth: ((self.handoff_queue_depth as f64 * f).round() as usize).max(1),
+            handoff_queue_depth: scaled_depth(self.handoff_queue_depth, f),
             handoff_policy: match self.handoff_policy {
                 HandoffPolicyParam::Fifo => cascade_gossip::HandoffPolicy::Fifo,
                 HandoffPolicyParam::AlivePriorityLifo => {
@@ -277,7 +277,7 @@ impl GossipParams {
                     write_bytes_per_second: sp.write_bytes_per_second,
                     fsync_time: t(sp.fsync_seconds),
                     // The scale model: the same time to fill the buffer.
-                    buffer_events: ((sp.buffer_events as f64 * f).round() as usize).max(1),
+                    buffer_events: scaled_depth(sp.buffer_events, f),
                     blocking: sp.blocking,
                     entries_per_member: 1.0 / f,
                 }
@@ -285,4 +285,11 @@ impl GossipParams {
             ..cascade_gossip::Config::default_lan()
         }
     }
+}
+
+/// A queue or buffer depth in the scale model: `depth * f`, rounded, at least 1 (the cast
+/// saturates; `f` is the finite positive scale factor).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn scaled_depth(depth: usize, f: f64) -> usize {
+    ((depth as f64 * f).round() as usize).max(1)
 }

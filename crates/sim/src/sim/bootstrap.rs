@@ -12,16 +12,9 @@ impl Simulation<'_> {
     /// bound in the manifests are running; workloads create their missing pods now, before
     /// any change, so they are admitted against the PriorityClasses that exist at time 0.
     pub(super) fn setup(&mut self) -> Result<(), String> {
-        let scale = |count: usize, scaled: bool, k: f64| {
-            if scaled && k.is_finite() && k > 0.0 && (k - 1.0).abs() > f64::EPSILON {
-                ((count as f64 * k).round() as usize).max(1)
-            } else {
-                count
-            }
-        };
         let k = self.p.generator_scale;
         for mut g in self.sc.spec.cluster.node_groups.clone() {
-            g.count = scale(g.count, g.scaled, k);
+            g.count = crate::scenario::scaled_count(g.count, g.scaled, k);
             self.add_node_group(&g)?;
         }
         let files: Vec<String> = self.sc.spec.cluster.manifests.clone();
@@ -30,7 +23,7 @@ impl Simulation<'_> {
             self.apply_manifests(m, true);
         }
         for mut g in self.sc.spec.cluster.workload_groups.clone() {
-            g.count = scale(g.count, g.scaled, k);
+            g.count = crate::scenario::scaled_count(g.count, g.scaled, k);
             for w in crate::generate::generate_workloads(&g)? {
                 self.apply_workload(w);
             }

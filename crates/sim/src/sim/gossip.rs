@@ -259,6 +259,8 @@ impl Simulation<'_> {
             / f64::from(self.p.gossip.catalog_entries_per_request.max(1));
         let per = per * (1.0 + reads);
         let exact = new as f64 * per + g.write_remainder;
+        // The whole writes due now; the fraction carries over. Non-negative, saturating.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let writes = exact.floor() as u64;
         g.write_remainder = exact - writes as f64;
         if writes > 0 && !svc.is_empty() {

@@ -114,7 +114,7 @@ impl Simulation<'_> {
                         w.w.replicas.max(0)
                     })
                     .sum();
-                any.then_some((i as u32, expected))
+                any.then_some((cascade_engine::index_u32(i), expected))
             })
             .collect();
         for (i, expected) in updates {

@@ -72,7 +72,7 @@ impl PodTable {
         self.pods
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i as PodId, r)))
+            .filter_map(|(i, r)| r.as_ref().map(|r| (cascade_engine::index_u32(i), r)))
     }
 }
 

@@ -273,7 +273,7 @@ impl SchedulingQueue {
         let mut active = 0;
         for (i, q) in self.pods.iter().enumerate() {
             let Some(q) = q else { continue };
-            let id = i as PodId;
+            let id: PodId = cascade_engine::index_u32(i);
             if q.queued == Queued::Active {
                 active += 1;
                 if !self.active.contains(&q.key(id)) {

@@ -130,7 +130,11 @@ impl Simulation<'_> {
                 .map(|(id, _)| id)
                 .collect();
             // Each partition fault is its own side; the rest of the cluster is side 0.
-            let side = if start { i as u32 + 1 } else { 0 };
+            let side = if start {
+                cascade_engine::index_u32(i) + 1
+            } else {
+                0
+            };
             for id in cut {
                 if start {
                     self.node_partitioned(id);

@@ -78,7 +78,7 @@ impl<'a> Simulation<'a> {
                 secs(notice),
                 Ev::Sidecar {
                     pod,
-                    sidecar: i as u16,
+                    sidecar: u16::try_from(i).expect("fewer than 2^16 sidecars in a pod"),
                     start: Generation(starts),
                 },
             );
@@ -163,7 +163,7 @@ impl<'a> Simulation<'a> {
             secs(d),
             Ev::Sidecar {
                 pod: id,
-                sidecar: i as u16,
+                sidecar: u16::try_from(i).expect("fewer than 2^16 sidecars in a pod"),
                 start: Generation(starts),
             },
         );

@@ -65,7 +65,7 @@ impl Simulation<'_> {
         let mut delete: Vec<PodId> = Vec::new();
         let wl = &self.controllers.workloads[w].w;
         let rolling = wl.update_strategy == UpdateStrategy::RollingUpdate;
-        let desired = eligible.len() as i32;
+        let desired = i32::try_from(eligible.len()).unwrap_or(i32::MAX);
         let max_surge = wl.max_surge.scaled(desired).max(0) as usize;
         let max_unavailable = wl.max_unavailable.scaled(desired).max(0) as usize;
         // The rolling update (daemon/update.go rollingUpdate): without surge, delete old pods

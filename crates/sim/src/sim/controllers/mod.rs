@@ -30,7 +30,7 @@ impl Controllers {
     pub fn suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         (0..5)
-            .map(|_| ALPHABET[self.names.below(ALPHABET.len() as u64) as usize] as char)
+            .map(|_| char::from(ALPHABET[self.names.below_index(ALPHABET.len())]))
             .collect()
     }
 }

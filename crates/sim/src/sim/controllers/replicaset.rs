@@ -56,8 +56,10 @@ impl Simulation<'_> {
             delete = old.clone();
         } else {
             let wl = &self.controllers.workloads[w].w;
-            let surge = wl.max_surge.scaled(replicas as i32).max(0) as usize;
-            let mut unavailable = wl.max_unavailable.scaled_down(replicas as i32).max(0) as usize;
+            let replicas_i32 = i32::try_from(replicas).unwrap_or(i32::MAX);
+            let surge = usize::try_from(wl.max_surge.scaled(replicas_i32)).unwrap_or(0);
+            let mut unavailable =
+                usize::try_from(wl.max_unavailable.scaled_down(replicas_i32)).unwrap_or(0);
             if surge == 0 && unavailable == 0 {
                 unavailable = 1;
             }
