@@ -20,7 +20,7 @@ pub use objects::{
     PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
     TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
-pub use resources::{ResourceName, Resources};
+pub use resources::{ResourceName, Resources, ScalarResources};
 pub use selector::{
     LabelSelector, Labels, NodeSelector, NodeSelectorTerm, PodSelector, Requirement,
 };

@@ -1,7 +1,7 @@
 //! Nodes, Pods, PriorityClasses and PodDisruptionBudgets, reduced to what scheduling and the
 //! simulated control loops need.
 
-use crate::resources::Resources;
+use crate::resources::{Resources, ScalarResources};
 use crate::selector::{LabelSelector, Labels, NodeSelector, NodeSelectorTerm};
 use crate::Millis;
 use serde::Serialize;
@@ -96,6 +96,8 @@ pub struct Node {
     pub labels: Labels,
     /// status.allocatable (capacity when allocatable is absent).
     pub allocatable: Resources,
+    /// Allocatable extended resources, hugepages and other scalar resources.
+    pub scalar_allocatable: ScalarResources,
     pub taints: Vec<Taint>,
     /// spec.unschedulable (cordoned).
     pub unschedulable: bool,
@@ -171,6 +173,9 @@ pub struct Pod {
     /// The same with kube-scheduler's non-zero defaults (100m CPU, 200 MiB memory for a
     /// container that requests none), used only for scoring.
     pub nonzero_requests: Resources,
+    /// Requests of extended resources, hugepages and other scalar resources, summed like
+    /// `requests` (docs/kubernetes.md#extended-resources).
+    pub scalar_requests: ScalarResources,
     /// Memory limit of the pod (sum of container limits); 0 when any container is unlimited.
     pub memory_limit: i64,
     pub node_selector: Labels,
@@ -218,6 +223,7 @@ impl Pod {
             preemption_policy: PreemptionPolicy::PreemptLowerPriority,
             requests,
             nonzero_requests: nonzero_container(requests),
+            scalar_requests: ScalarResources::new(),
             memory_limit: 0,
             node_selector: Labels::new(),
             required_node_affinity: None,
@@ -458,6 +464,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             allocatable: Resources::ZERO,
+            scalar_allocatable: Default::default(),
             taints: Vec::new(),
             unschedulable: false,
         }
