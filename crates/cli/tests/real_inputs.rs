@@ -60,3 +60,52 @@ fn extended_resources_the_api_server_refuses_are_errors() {
     assert_eq!(code, 2);
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn schedule_expands_jobs_into_the_pods_their_controller_starts() {
+    let (d, _) = decisions(
+        &format!("{INPUTS}/dir-cluster"),
+        &format!("{INPUTS}/jobs.yaml"),
+    );
+    let pods: Vec<&str> = d.iter().map(|d| d["pod"].as_str().unwrap()).collect();
+    // migrate: min(parallelism 3, completions 5); web: 1; shard: min(4, 2), indexed; paused: 0.
+    assert_eq!(pods.len(), 6, "{pods:?}");
+    assert_eq!(
+        pods.iter()
+            .filter(|p| p.starts_with("shop/migrate-"))
+            .count(),
+        3
+    );
+    assert!(pods[3].starts_with("shop/web-"), "{pods:?}");
+    assert!(pods[4].starts_with("shop/shard-0-"), "{pods:?}");
+    assert!(pods[5].starts_with("shop/shard-1-"), "{pods:?}");
+}
+
+#[test]
+fn a_directory_is_read_whole_and_bound_pods_are_cluster_state() {
+    let (d, err) = decisions(
+        &format!("{INPUTS}/dir-cluster"),
+        &format!("{INPUTS}/jobs.yaml"),
+    );
+    // worker-a has 1 CPU left beside the bound 7-CPU pod; the finished pod on worker-b holds
+    // nothing. The three 2-CPU migrate pods all go to worker-b.
+    let migrate: Vec<_> = d
+        .iter()
+        .filter(|d| d["pod"].as_str().unwrap().starts_with("shop/migrate-"))
+        .collect();
+    assert!(migrate.iter().all(|d| d["node"] == "worker-b"), "{d:#?}");
+    assert!(
+        err.contains("b-pods.json")
+            && err.contains("skipping Pod finished-batch: its phase is Succeeded"),
+        "{err}"
+    );
+    let (code, out, err) = cascade(&["validate", &format!("{INPUTS}/dir-cluster")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("ok: 2 file(s): 0 scenario(s) and variant(s), 2 node(s), 1 pod(s)"),
+        "{out}"
+    );
+    let (code, _, err) = cascade(&["validate", "crates/cli/tests/snapshots"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no *.yaml, *.yml or *.json file"), "{err}");
+}

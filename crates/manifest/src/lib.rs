@@ -47,6 +47,8 @@ pub struct Manifests {
     pub priority_classes: Vec<Loaded<PriorityClass>>,
     pub pdbs: Vec<Loaded<PodDisruptionBudget>>,
     pub workloads: Vec<Loaded<Workload>>,
+    /// batch/v1 Jobs: `cascade schedule` expands them; the simulator does not run them.
+    pub jobs: Vec<Loaded<cascade_model::Job>>,
     /// Documents of kinds cascade does not model, and other things worth telling.
     pub warnings: Vec<Diagnostic>,
     /// Documents with another apiVersion group that a caller claimed (see
@@ -298,6 +300,19 @@ impl Manifests {
                 }
                 "Pod" => {
                     let p: core::Pod = from_value(value)?;
+                    // kube-scheduler's informer leaves out finished pods (field selector
+                    // status.phase!=Succeeded,Failed): they hold no resources.
+                    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                    if let Some(done @ ("Succeeded" | "Failed")) = phase {
+                        self.deferred.push(Deferred::Warning(
+                            origin.clone(),
+                            format!(
+                                "skipping Pod {}: its phase is {done}, and a finished pod holds no resources",
+                                p.metadata.name.as_deref().unwrap_or("")
+                            ),
+                        ));
+                        return Ok(());
+                    }
                     let pod = convert::pod(&p, &root)?;
                     self.unique("Pod", pod.pod.key(), &origin)?;
                     self.pods.push(Loaded {
@@ -361,6 +376,15 @@ impl Manifests {
                     self.unique(kind_static, key, &origin)?;
                     self.workloads.push(Loaded {
                         object: w,
+                        origin: origin.clone(),
+                    });
+                }
+                "Job" => {
+                    let j: k8s_openapi::api::batch::v1::Job = from_value(value)?;
+                    let job = convert::job(&j, &root)?;
+                    self.unique("Job", format!("{}/{}", job.namespace, job.name), &origin)?;
+                    self.jobs.push(Loaded {
+                        object: job,
                         origin: origin.clone(),
                     });
                 }

@@ -350,6 +350,34 @@ pub struct Workload {
     pub partition: i32,
 }
 
+/// A batch/v1 Job, as far as the pods it creates at once: the Job controller starts
+/// `min(parallelism, completions)` pods (all `parallelism` when completions is unset: a work
+/// queue), none while suspended. docs/kubernetes.md#jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub namespace: String,
+    pub name: String,
+    pub template: PodTemplate,
+    /// spec.parallelism (default 1).
+    pub parallelism: i32,
+    /// spec.completions; None is a work queue.
+    pub completions: Option<i32>,
+    /// spec.completionMode Indexed: pod names carry the completion index.
+    pub indexed: bool,
+    pub suspend: bool,
+}
+
+impl Job {
+    /// How many pods the controller creates at first.
+    pub fn active_pods(&self) -> i32 {
+        if self.suspend {
+            return 0;
+        }
+        let p = self.parallelism.max(0);
+        self.completions.map_or(p, |c| p.min(c.max(0)))
+    }
+}
+
 impl Workload {
     /// The rolling-update defaults of each kind (apps/v1 SetDefaults_Deployment,
     /// SetDefaults_DaemonSet: maxUnavailable 1, maxSurge 0).

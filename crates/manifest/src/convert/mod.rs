@@ -163,6 +163,6 @@ pub use pod::{pod, pod_template, priority_class};
 pub use selectors::label_selector;
 use selectors::{node_selector_term, toleration};
 pub use workloads::{
-    daemon_set, deployment, pod_disruption_budget, replica_set, stateful_set, workload,
+    daemon_set, deployment, job, pod_disruption_budget, replica_set, stateful_set, workload,
     WorkloadParts,
 };

@@ -237,6 +237,17 @@ pub fn load(
         let mut fm = Manifests::new();
         fm.load_file(&dir.join(name));
         warnings.extend(fm.warnings.iter().cloned());
+        for j in &fm.jobs {
+            warnings.push(fm.diagnostic(
+                cascade_manifest::Severity::Warning,
+                &j.origin,
+                &cascade_manifest::Path::root(),
+                format!(
+                    "skipping Job {}/{}: the simulator does not run Jobs (`cascade schedule` places their pods)",
+                    j.object.namespace, j.object.name
+                ),
+            ));
+        }
         if let Err(e) = fm.finish() {
             errors.extend(e.0);
         }
