@@ -314,6 +314,7 @@ impl Manifests {
                         return Ok(());
                     }
                     let pod = convert::pod(&p, &root)?;
+                    self.warn_unmodelled(&origin, "Pod", &pod.pod.key(), p.spec.as_ref());
                     self.unique("Pod", pod.pod.key(), &origin)?;
                     self.pods.push(Loaded {
                         object: pod,
@@ -354,19 +355,34 @@ impl Manifests {
                     });
                 }
                 "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-                    let w = match kind.as_str() {
+                    let (w, spec) = match kind.as_str() {
                         "Deployment" => {
-                            convert::deployment(&from_value::<apps::Deployment>(value)?, &root)?
+                            let d = from_value::<apps::Deployment>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::deployment(&d, &root)?, spec)
                         }
                         "ReplicaSet" => {
-                            convert::replica_set(&from_value::<apps::ReplicaSet>(value)?, &root)?
+                            let d = from_value::<apps::ReplicaSet>(value)?;
+                            let spec = d
+                                .spec
+                                .as_ref()
+                                .and_then(|s| s.template.as_ref())
+                                .and_then(|t| t.spec.clone());
+                            (convert::replica_set(&d, &root)?, spec)
                         }
                         "StatefulSet" => {
-                            convert::stateful_set(&from_value::<apps::StatefulSet>(value)?, &root)?
+                            let d = from_value::<apps::StatefulSet>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::stateful_set(&d, &root)?, spec)
                         }
-                        _ => convert::daemon_set(&from_value::<apps::DaemonSet>(value)?, &root)?,
+                        _ => {
+                            let d = from_value::<apps::DaemonSet>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::daemon_set(&d, &root)?, spec)
+                        }
                     };
                     let key = format!("{}/{}", w.namespace, w.name);
+                    self.warn_unmodelled(&origin, &kind, &key, spec.as_ref());
                     let kind_static = match w.kind {
                         cascade_model::WorkloadKind::Deployment => "Deployment",
                         cascade_model::WorkloadKind::ReplicaSet => "ReplicaSet",
@@ -382,6 +398,9 @@ impl Manifests {
                 "Job" => {
                     let j: k8s_openapi::api::batch::v1::Job = from_value(value)?;
                     let job = convert::job(&j, &root)?;
+                    let key = format!("{}/{}", job.namespace, job.name);
+                    let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+                    self.warn_unmodelled(&origin, "Job", &key, spec);
                     self.unique("Job", format!("{}/{}", job.namespace, job.name), &origin)?;
                     self.jobs.push(Loaded {
                         object: job,
@@ -402,6 +421,29 @@ impl Manifests {
             Err(e) if e.message.is_empty() => {}
             Err(e) => self.defer(&origin, e),
             Ok(()) => {}
+        }
+    }
+
+    /// A warning naming the scheduling constraints of a pod (or a controller's template) that
+    /// kube-scheduler enforces and cascade ignores (docs/kubernetes.md#filters).
+    fn warn_unmodelled(
+        &mut self,
+        origin: &Origin,
+        kind: &str,
+        key: &str,
+        spec: Option<&k8s_openapi::api::core::v1::PodSpec>,
+    ) {
+        let found = spec
+            .map(convert::unmodelled_constraints)
+            .unwrap_or_default();
+        if !found.is_empty() {
+            self.deferred.push(Deferred::Warning(
+                origin.clone(),
+                format!(
+                    "{kind} {key}: cascade does not model {}; kube-scheduler may refuse a node cascade picks",
+                    found.join(", ")
+                ),
+            ));
         }
     }
 

@@ -159,7 +159,7 @@ mod selectors;
 mod workloads;
 
 pub use node::node;
-pub use pod::{pod, pod_template, priority_class};
+pub use pod::{pod, pod_template, priority_class, unmodelled_constraints};
 pub use selectors::label_selector;
 use selectors::{node_selector_term, toleration};
 pub use workloads::{

@@ -360,3 +360,44 @@ pub fn priority_class(
         .unwrap_or_default(),
     })
 }
+
+/// Scheduling constraints in `spec` that kube-scheduler enforces and cascade does not model
+/// (required inter-pod affinity and anti-affinity, topology spread with DoNotSchedule), as
+/// the names of their fields: a placement cascade reports may be one kube-scheduler refuses.
+pub fn unmodelled_constraints(spec: &core::PodSpec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let affinity = spec.affinity.as_ref();
+    let required =
+        |terms: Option<&Vec<core::PodAffinityTerm>>| terms.is_some_and(|t| !t.is_empty());
+    if affinity
+        .and_then(|a| a.pod_affinity.as_ref())
+        .is_some_and(|a| {
+            required(
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            )
+        })
+    {
+        out.push("podAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+    }
+    if affinity
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .is_some_and(|a| {
+            required(
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            )
+        })
+    {
+        out.push("podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+    }
+    if spec
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .any(|c| c.when_unsatisfiable == "DoNotSchedule")
+    {
+        out.push("topologySpreadConstraints (whenUnsatisfiable: DoNotSchedule)");
+    }
+    out
+}
