@@ -174,3 +174,20 @@ fn the_public_manifests_schedule_onto_a_generated_cluster() {
         "{err}"
     );
 }
+
+// Scenario mistakes that used to run in silence.
+
+#[test]
+fn selectors_that_pick_no_pod_and_inert_memory_behaviours_are_warned() {
+    let (code, _, err) = cascade(&["validate", &format!("{INPUTS}/unmatched-selectors.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn changes_that_scale_or_delete_nothing_are_errors_at_their_position() {
+    let (code, out, err) = cascade(&["validate", &format!("{INPUTS}/bad-change-targets.yaml")]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    insta::assert_snapshot!(err);
+}

@@ -5,6 +5,7 @@
 
 mod duration;
 mod load;
+mod selectors;
 mod validate;
 
 use crate::params::Params;

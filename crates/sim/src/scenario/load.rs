@@ -263,6 +263,9 @@ pub fn load(
         return Err(Errors(errors));
     }
     validate::references(&mut r, &spec, &params, &files, &sources, &sites);
+    warnings.extend(super::selectors::check(
+        &mut r, &spec, &params, &files, &sources, &sites,
+    ));
     validate::generated(&mut r, &spec, &sources);
     if !r.errors.is_empty() {
         return Err(Errors(r.errors));
