@@ -191,3 +191,59 @@ fn changes_that_scale_or_delete_nothing_are_errors_at_their_position() {
     assert_eq!(out, "");
     insta::assert_snapshot!(err);
 }
+
+// Bounded runs.
+
+#[test]
+fn a_run_too_large_for_the_machine_is_refused_at_load() {
+    let dir = std::env::temp_dir().join(format!("cascade-huge-{}", std::process::id()));
+    let (code, out, err) = cascade(&[
+        "run",
+        &format!("{INPUTS}/huge.yaml"),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert!(!dir.exists());
+    assert!(
+        err.contains("this run would need about")
+            && err.contains("(1000000000 nodes, 10000000000 pods, 0 gossip members)")
+            && err.contains("--force"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_event_budget_stops_a_run_with_a_summary_marked_truncated() {
+    let dir = std::env::temp_dir().join(format!("cascade-budget-{}", std::process::id()));
+    let run = |extra: &[&str]| {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut args = vec![
+            "run",
+            "scenarios/grafana-2019-preemption.yaml",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = cascade(&args);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        (code, out, err, summary)
+    };
+    let (_, _, err, full) = run(&[]);
+    assert!(full.get("truncated").is_none(), "{err}");
+    let (code, out, err, cut) = run(&["--set", "maxEvents=100"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(cut["truncated"], true);
+    assert_eq!(cut["events_processed"], 100);
+    assert!(
+        cut["simulated_seconds"].as_f64().unwrap() < full["simulated_seconds"].as_f64().unwrap()
+    );
+    assert!(
+        out.starts_with("TRUNCATED: the run reached parameters.maxEvents"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@
 mod duration;
 mod load;
 mod selectors;
+pub mod size;
 mod validate;
 
 use crate::params::Params;

@@ -26,7 +26,12 @@ struct Reach {
     pod_names: Vec<(String, String)>,
     workloads: Vec<(WorkloadKind, String, String)>,
     priority_classes: Vec<String>,
+    /// Generated workload groups: kind, namespace, name prefix, count.
+    generated: Vec<(WorkloadKind, String, String, usize)>,
 }
+
+/// How many of a generated group's workloads are built to stand for its pods' labels.
+const GENERATED_TEMPLATES: usize = 1000;
 
 impl Reach {
     fn of(spec: &Spec, files: &BTreeMap<String, ManifestFile>) -> Reach {
@@ -35,6 +40,7 @@ impl Reach {
             pod_names: Vec::new(),
             workloads: Vec::new(),
             priority_classes: Vec::new(),
+            generated: Vec::new(),
         };
         let template = |r: &mut Reach, p: &cascade_model::Pod| {
             r.pods.push(Candidate {
@@ -60,10 +66,20 @@ impl Reach {
                 .extend(m.priority_classes.iter().map(|c| c.object.name.clone()));
         }
         for g in &spec.cluster.workload_groups {
-            for w in crate::generate::generate_workloads(g).unwrap_or_default() {
+            // The templates of a few workloads stand for the group (they differ only in their
+            // `app` label and name), so that a huge group costs nothing here; its names are
+            // matched by their pattern.
+            let mut few = g.clone();
+            few.count = g.count.min(GENERATED_TEMPLATES);
+            for w in crate::generate::generate_workloads(&few).unwrap_or_default() {
                 template(&mut r, &w.template.pod);
-                r.workloads.push((w.kind, w.namespace, w.name));
             }
+            r.generated.push((
+                cascade_model::WorkloadKind::from(g.kind),
+                g.namespace.clone(),
+                g.name_prefix.clone(),
+                g.count,
+            ));
         }
         r
     }
@@ -78,6 +94,15 @@ impl Reach {
         self.workloads
             .iter()
             .any(|(k, ns, n)| *k == kind && n == name && namespace.is_none_or(|x| x == ns))
+            || self.generated.iter().any(|(k, ns, prefix, count)| {
+                *k == kind
+                    && namespace.is_none_or(|x| x == ns)
+                    && name
+                        .strip_prefix(prefix.as_str())
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .and_then(|i| i.parse::<usize>().ok().filter(|n| format!("{n:04}") == i))
+                        .is_some_and(|i| i < *count)
+            })
     }
 }
 
@@ -208,12 +233,23 @@ pub(super) fn check(
 /// `scale` and `delete` must name something the scenario has.
 fn change_targets(r: &mut Report<'_>, spec: &Spec, reach: &Reach, src: &Sources) {
     let workloads = |kind: WorkloadKind| -> Vec<String> {
-        reach
+        let mut names: Vec<String> = reach
             .workloads
             .iter()
             .filter(|(k, _, _)| *k == kind)
             .map(|(_, ns, n)| format!("{ns}/{n}"))
-            .collect()
+            .collect();
+        names.extend(
+            reach
+                .generated
+                .iter()
+                .filter(|(k, _, _, c)| *k == kind && *c > 0)
+                .map(|(_, ns, p, c)| match c {
+                    1 => format!("{ns}/{p}-0000"),
+                    _ => format!("{ns}/{p}-0000..{ns}/{p}-{:04}", c - 1),
+                }),
+        );
+        names
     };
     let missing = |kind: &str, name: &str, known: &[String]| {
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
