@@ -170,6 +170,9 @@ fn expand_workloads(
         )
         .collect();
     all.sort_by_key(|(o, _)| document_order(o));
+    let max_pods = crate::run::memory_available()
+        .map_or(u64::MAX, |b| b / cascade_sim::scenario::size::BYTES_PER_POD);
+    let mut expanded_total: u64 = 0;
     for (origin, c) in all {
         let (kind, namespace, name, in_cluster) = match c {
             Controller::Workload(i) => {
@@ -191,6 +194,34 @@ fn expand_workloads(
                 ),
             ));
             continue;
+        }
+        // Pods the controller would create, counted before any is built: a replica count
+        // beyond what the machine holds is an error, not an allocation that aborts.
+        let (count, field) = match c {
+            Controller::Workload(i) => {
+                let w = &m.workloads[i].object;
+                if w.kind == cascade_model::WorkloadKind::DaemonSet {
+                    (nodes.len() as u64, "template")
+                } else {
+                    (u64::try_from(w.replicas.max(0)).unwrap_or(0), "replicas")
+                }
+            }
+            Controller::Job(i) => (
+                u64::try_from(m.jobs[i].object.active_pods()).unwrap_or(0),
+                "parallelism",
+            ),
+        };
+        expanded_total = expanded_total.saturating_add(count);
+        if expanded_total > max_pods {
+            problems.push((
+                cascade_manifest::Severity::Error,
+                origin,
+                Path::root().key("spec").key(field),
+                format!(
+                    "{kind} {namespace}/{name}: expanding it would bring the pods to schedule to {expanded_total}, more than this machine's memory holds (about {max_pods}): lower its {field}",
+                ),
+            ));
+            break;
         }
         let expanded = match c {
             Controller::Workload(i) => {

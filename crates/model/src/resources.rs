@@ -99,12 +99,14 @@ impl Resources {
 
 impl Add for Resources {
     type Output = Resources;
+    /// Saturating: absurd manifests (two containers of 4Ei) must not overflow; real amounts
+    /// are far from the limit, so sums are exact.
     fn add(self, o: Resources) -> Resources {
         Resources {
-            milli_cpu: self.milli_cpu + o.milli_cpu,
-            memory: self.memory + o.memory,
-            ephemeral_storage: self.ephemeral_storage + o.ephemeral_storage,
-            pods: self.pods + o.pods,
+            milli_cpu: self.milli_cpu.saturating_add(o.milli_cpu),
+            memory: self.memory.saturating_add(o.memory),
+            ephemeral_storage: self.ephemeral_storage.saturating_add(o.ephemeral_storage),
+            pods: self.pods.saturating_add(o.pods),
         }
     }
 }
@@ -117,12 +119,13 @@ impl AddAssign for Resources {
 
 impl Sub for Resources {
     type Output = Resources;
+    /// Saturating, like [`Add`].
     fn sub(self, o: Resources) -> Resources {
         Resources {
-            milli_cpu: self.milli_cpu - o.milli_cpu,
-            memory: self.memory - o.memory,
-            ephemeral_storage: self.ephemeral_storage - o.ephemeral_storage,
-            pods: self.pods - o.pods,
+            milli_cpu: self.milli_cpu.saturating_sub(o.milli_cpu),
+            memory: self.memory.saturating_sub(o.memory),
+            ephemeral_storage: self.ephemeral_storage.saturating_sub(o.ephemeral_storage),
+            pods: self.pods.saturating_sub(o.pods),
         }
     }
 }
@@ -191,7 +194,7 @@ impl ScalarResources {
 
     /// Adds `v` to the amount of `name`.
     pub fn add(&mut self, name: &str, v: i64) {
-        self.set(name, self.get(name) + v);
+        self.set(name, self.get(name).saturating_add(v));
     }
 
     /// `(name, amount)` in name order.
@@ -215,7 +218,7 @@ impl ScalarResources {
     /// Subtracts every amount of `o`.
     pub fn sub_all(&mut self, o: &ScalarResources) {
         for (n, v) in o.iter() {
-            self.add(n, -v);
+            self.set(n, self.get(n).saturating_sub(v));
         }
     }
 

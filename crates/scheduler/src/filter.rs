@@ -249,7 +249,7 @@ fn fits_native(
         ResourceName::EphemeralStorage,
     ] {
         let want = pod_req.get(r);
-        if want > 0 && want > allocatable.get(r) - requested.get(r) {
+        if want > 0 && want > allocatable.get(r).saturating_sub(requested.get(r)) {
             reasons.push(Reason::Insufficient(r));
         }
     }
@@ -266,7 +266,7 @@ pub fn fits_scalar(
     reasons: &mut Reasons,
 ) {
     for (i, (name, v)) in want.iter().enumerate() {
-        if v > 0 && v > allocatable.get(name) - requested.get(name) {
+        if v > 0 && v > allocatable.get(name).saturating_sub(requested.get(name)) {
             reasons.push(Reason::InsufficientScalar {
                 pod: pod_id,
                 index: crate::cluster::index_u32(i),

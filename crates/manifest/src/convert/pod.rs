@@ -87,7 +87,7 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
         if l.memory == 0 {
             unlimited = true;
         }
-        limit_sum += l.memory;
+        limit_sum = limit_sum.saturating_add(l.memory);
         sum += r;
         nz_sum += nonzero_container(r);
     }
