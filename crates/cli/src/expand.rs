@@ -6,6 +6,9 @@
 //!   adds its template hash in Kubernetes; the suffix here is seeded, so a run is repeatable).
 //! - StatefulSet: `NAME-0` .. `NAME-(replicas-1)`, in ordinal order (OrderedReady creates
 //!   them one at a time; they are scheduled in that order here).
+//! - Job: `min(parallelism, completions)` pods (none while suspended), named `NAME-XXXXX`, or
+//!   `NAME-INDEX-XXXXX` in Indexed mode (indexes from 0), as the Job controller's first sync
+//!   creates them.
 //! - DaemonSet: one pod per node the DaemonSet controller would run it on
 //!   (`nodeShouldRunDaemonPod`: the node matches the pod's node selector and required affinity
 //!   and its NoSchedule/NoExecute taints are tolerated, with the tolerations the controller
@@ -144,4 +147,30 @@ pub fn workload_pods(
                 .collect()
         }
     })
+}
+
+/// The pods a Job's controller creates at first, admitted against `classes`, in index order.
+pub fn job_pods(
+    j: &cascade_model::Job,
+    classes: &PriorityClasses,
+    rng: &mut Rng,
+) -> Result<Vec<Pod>, cascade_model::AdmissionError> {
+    let template = j.template.admit(classes)?;
+    let n = usize::try_from(j.active_pods()).unwrap_or(0);
+    Ok((0..n)
+        .map(|i| {
+            let mut p = template.clone();
+            p.name = if j.indexed {
+                format!("{}-{i}-{}", j.name, suffix(rng))
+            } else {
+                format!("{}-{}", j.name, suffix(rng))
+            };
+            p.namespace = j.namespace.clone();
+            p.owner = Some(OwnerRef {
+                kind: "Job".into(),
+                name: j.name.clone(),
+            });
+            p
+        })
+        .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod expand;
+pub mod inputs;
 pub mod run;
 pub mod schedule;
 pub mod validate;

@@ -33,6 +33,9 @@ enum Command {
         /// Directory for the outputs.
         #[arg(long, default_value = "cascade-out")]
         out: PathBuf,
+        /// Run even if the run's estimated memory exceeds what the machine has available.
+        #[arg(long)]
+        force: bool,
     },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
@@ -112,7 +115,8 @@ fn main() -> ExitCode {
             seed,
             sets,
             out,
-        } => run::run(&scenario, variant.as_deref(), seed, &sets, &out),
+            force,
+        } => run::run(&scenario, variant.as_deref(), seed, &sets, &out, force),
         Command::Validate { files } => validate::run(&files),
         Command::Bench {
             which:

@@ -34,12 +34,16 @@ pub fn run(
     seed: Option<u64>,
     sets: &[(String, String)],
     out: &Path,
+    force: bool,
 ) -> Result<u8, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
     for w in &sc.warnings {
         eprintln!("{w}");
     }
     let file = scenario.display().to_string();
+    if !force {
+        check_size(&sc, &file, memory_available())?;
+    }
     let wall = Instant::now();
     let mut sim = cascade_sim::Simulation::new(&sc).map_err(|e| err(&file, e))?;
     let tty = std::io::stderr().is_terminal();
@@ -90,6 +94,52 @@ pub fn run(
     })
 }
 
+/// Refuses a run whose estimated size exceeds `available` bytes (docs/kubernetes.md#bounded-runs).
+pub fn check_size(
+    sc: &cascade_sim::Scenario,
+    file: &str,
+    available: Option<u64>,
+) -> Result<(), Errors> {
+    let size = cascade_sim::scenario::size::Size::of(sc);
+    let need = size.bytes();
+    let Some(avail) = available else {
+        return Ok(());
+    };
+    if need <= avail {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    Err(err(
+        file,
+        format!(
+            "this run would need about {:.1} GiB ({} nodes, {} pods, {} gossip members), more than the {:.1} GiB this machine has available: lower the counts or parameters.generatorScale, or pass --force to run anyway",
+            gib(need),
+            size.nodes,
+            size.pods,
+            size.gossip_members,
+            gib(avail)
+        ),
+    ))
+}
+
+/// Memory this process may use: the smaller of the kernel's MemAvailable and the cgroup's
+/// memory.max (a container's limit), when either can be read.
+pub fn memory_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Writes every file into a fresh directory beside the outputs, then renames each into place:
 /// a run that fails or is interrupted leaves no half-written file under its final name.
 pub fn write_atomically(dir: &Path, files: &[(&str, String)]) -> std::io::Result<()> {
@@ -107,6 +157,12 @@ pub fn write_atomically(dir: &Path, files: &[(&str, String)]) -> std::io::Result
 }
 
 fn print_summary(s: &cascade_sim::Summary, out: &Path) {
+    if s.truncated {
+        println!(
+            "TRUNCATED: the run reached parameters.maxEvents ({} events) after {:.0} simulated seconds; its figures cover that much only",
+            s.events_processed, s.simulated_seconds
+        );
+    }
     println!(
         "{}{}: {:.0} simulated seconds, {} events, {:.3} s wall",
         s.scenario,

@@ -52,13 +52,15 @@ pub fn run(
     output: Output,
     seed: u64,
 ) -> Result<u8, Errors> {
+    let cluster_files = crate::inputs::files(cluster_files)?;
+    let pod_files = crate::inputs::files(pod_files)?;
     let mut m = Manifests::new();
-    for f in cluster_files {
+    for f in &cluster_files {
         m.load_file(f);
     }
     let first_pod_source = m.pods.len();
-    let first_pod_workload = m.workloads.len();
-    for f in pod_files {
+    let first_pod_workload = (m.workloads.len(), m.jobs.len());
+    for f in &pod_files {
         m.load_file(f);
     }
     let pods = m.admit_pods();
@@ -121,40 +123,123 @@ pub fn run(
     }
 }
 
-/// The pods of the workloads in the `--pod` files (from index `first`), in file order; a
-/// workload in a `--cluster` file is cluster state only through the bound Pods given with it,
-/// which a warning says.
-fn expand_workloads(m: &mut Manifests, first: usize, seed: u64) -> Vec<cascade_model::Pod> {
+/// Where an object was read, as an order: file, document, then its place in a `kind: List`.
+fn document_order(o: &cascade_manifest::Origin) -> (usize, usize, Vec<usize>) {
+    let items = o
+        .path
+        .0
+        .iter()
+        .filter_map(|s| match s {
+            cascade_manifest::Seg::Index(i) => Some(*i),
+            cascade_manifest::Seg::Key(_) => None,
+        })
+        .collect();
+    (o.source, o.doc, items)
+}
+
+/// A controller read from the files: a workload or a Job, by its index in its list.
+#[derive(Clone, Copy)]
+enum Controller {
+    Workload(usize),
+    Job(usize),
+}
+
+/// The pods of the workloads and Jobs in the `--pod` files (from indexes `first`), in the
+/// order the files give them; a controller in a `--cluster` file is cluster state only
+/// through the bound Pods given with it, which a warning says.
+fn expand_workloads(
+    m: &mut Manifests,
+    first: (usize, usize),
+    seed: u64,
+) -> Vec<cascade_model::Pod> {
     let classes = m.priority_class_set();
     let nodes: Vec<_> = m.nodes.iter().map(|n| n.object.clone()).collect();
     let mut rng = Rng::stream(seed, "pod-names");
     let mut pods = Vec::new();
     let mut problems = Vec::new();
-    for (i, loaded) in m.workloads.iter().enumerate() {
-        let w = &loaded.object;
-        if i < first {
+    let mut all: Vec<(cascade_manifest::Origin, Controller)> = m
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.origin.clone(), Controller::Workload(i)))
+        .chain(
+            m.jobs
+                .iter()
+                .enumerate()
+                .map(|(i, j)| (j.origin.clone(), Controller::Job(i))),
+        )
+        .collect();
+    all.sort_by_key(|(o, _)| document_order(o));
+    let max_pods = crate::run::memory_available()
+        .map_or(u64::MAX, |b| b / cascade_sim::scenario::size::BYTES_PER_POD);
+    let mut expanded_total: u64 = 0;
+    for (origin, c) in all {
+        let (kind, namespace, name, in_cluster) = match c {
+            Controller::Workload(i) => {
+                let w = &m.workloads[i].object;
+                (format!("{:?}", w.kind), &w.namespace, &w.name, i < first.0)
+            }
+            Controller::Job(i) => {
+                let j = &m.jobs[i].object;
+                ("Job".to_string(), &j.namespace, &j.name, i < first.1)
+            }
+        };
+        if in_cluster {
             problems.push((
                 cascade_manifest::Severity::Warning,
-                loaded.origin.clone(),
+                origin,
                 Path::root(),
                 format!(
-                    "{:?} {}/{} in a cluster file is not expanded: give its running pods as bound Pods (kubectl get pods -o yaml), or the workload with --pod to schedule its pods",
-                    w.kind, w.namespace, w.name
+                    "{kind} {namespace}/{name} in a cluster file is not expanded: give its running pods as bound Pods (kubectl get pods -o yaml), or the workload with --pod to schedule its pods",
                 ),
             ));
             continue;
         }
-        match crate::expand::workload_pods(w, &classes, &nodes, &mut rng) {
+        // Pods the controller would create, counted before any is built: a replica count
+        // beyond what the machine holds is an error, not an allocation that aborts.
+        let (count, field) = match c {
+            Controller::Workload(i) => {
+                let w = &m.workloads[i].object;
+                if w.kind == cascade_model::WorkloadKind::DaemonSet {
+                    (nodes.len() as u64, "template")
+                } else {
+                    (u64::try_from(w.replicas.max(0)).unwrap_or(0), "replicas")
+                }
+            }
+            Controller::Job(i) => (
+                u64::try_from(m.jobs[i].object.active_pods()).unwrap_or(0),
+                "parallelism",
+            ),
+        };
+        expanded_total = expanded_total.saturating_add(count);
+        if expanded_total > max_pods {
+            problems.push((
+                cascade_manifest::Severity::Error,
+                origin,
+                Path::root().key("spec").key(field),
+                format!(
+                    "{kind} {namespace}/{name}: expanding it would bring the pods to schedule to {expanded_total}, more than this machine's memory holds (about {max_pods}): lower its {field}",
+                ),
+            ));
+            break;
+        }
+        let expanded = match c {
+            Controller::Workload(i) => {
+                crate::expand::workload_pods(&m.workloads[i].object, &classes, &nodes, &mut rng)
+            }
+            Controller::Job(i) => crate::expand::job_pods(&m.jobs[i].object, &classes, &mut rng),
+        };
+        match expanded {
             Ok(p) => pods.extend(p),
             Err(e) => problems.push((
                 cascade_manifest::Severity::Error,
-                loaded.origin.clone(),
+                origin,
                 Path::root()
                     .key("spec")
                     .key("template")
                     .key("spec")
                     .key("priorityClassName"),
-                format!("{:?} {}/{}: {e}", w.kind, w.namespace, w.name),
+                format!("{kind} {namespace}/{name}: {e}"),
             )),
         }
     }

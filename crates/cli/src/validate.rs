@@ -15,6 +15,7 @@ fn is_scenario(path: &std::path::Path) -> bool {
 }
 
 pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
+    let files = &crate::inputs::files(files)?;
     let mut m = Manifests::new();
     let mut errors = Vec::new();
     let mut scenarios = Vec::new();
@@ -63,12 +64,18 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
         return Err(Errors(errors));
     }
     println!(
-        "ok: {} file(s): {} scenario(s) and variant(s), {} node(s), {} pod(s), {} workload(s), {} PriorityClass(es), {} PodDisruptionBudget(s)",
+        "ok: {} file(s): {} scenario(s) and variant(s), {} node(s), {} pod(s), {} workload(s){}, {} PriorityClass(es), {} PodDisruptionBudget(s)",
         files.len(),
         scenarios.len(),
         m.nodes.len(),
         pods.len(),
         m.workloads.len(),
+        // Only said when there are Jobs, so that the line reads as before for other inputs.
+        if m.jobs.is_empty() {
+            String::new()
+        } else {
+            format!(", {} Job(s)", m.jobs.len())
+        },
         m.priority_classes.len(),
         m.pdbs.len()
     );

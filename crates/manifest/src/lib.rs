@@ -47,6 +47,8 @@ pub struct Manifests {
     pub priority_classes: Vec<Loaded<PriorityClass>>,
     pub pdbs: Vec<Loaded<PodDisruptionBudget>>,
     pub workloads: Vec<Loaded<Workload>>,
+    /// batch/v1 Jobs: `cascade schedule` expands them; the simulator does not run them.
+    pub jobs: Vec<Loaded<cascade_model::Job>>,
     /// Documents of kinds cascade does not model, and other things worth telling.
     pub warnings: Vec<Diagnostic>,
     /// Documents with another apiVersion group that a caller claimed (see
@@ -298,7 +300,21 @@ impl Manifests {
                 }
                 "Pod" => {
                     let p: core::Pod = from_value(value)?;
+                    // kube-scheduler's informer leaves out finished pods (field selector
+                    // status.phase!=Succeeded,Failed): they hold no resources.
+                    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                    if let Some(done @ ("Succeeded" | "Failed")) = phase {
+                        self.deferred.push(Deferred::Warning(
+                            origin.clone(),
+                            format!(
+                                "skipping Pod {}: its phase is {done}, and a finished pod holds no resources",
+                                p.metadata.name.as_deref().unwrap_or("")
+                            ),
+                        ));
+                        return Ok(());
+                    }
                     let pod = convert::pod(&p, &root)?;
+                    self.warn_unmodelled(&origin, "Pod", &pod.pod.key(), p.spec.as_ref());
                     self.unique("Pod", pod.pod.key(), &origin)?;
                     self.pods.push(Loaded {
                         object: pod,
@@ -339,19 +355,34 @@ impl Manifests {
                     });
                 }
                 "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-                    let w = match kind.as_str() {
+                    let (w, spec) = match kind.as_str() {
                         "Deployment" => {
-                            convert::deployment(&from_value::<apps::Deployment>(value)?, &root)?
+                            let d = from_value::<apps::Deployment>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::deployment(&d, &root)?, spec)
                         }
                         "ReplicaSet" => {
-                            convert::replica_set(&from_value::<apps::ReplicaSet>(value)?, &root)?
+                            let d = from_value::<apps::ReplicaSet>(value)?;
+                            let spec = d
+                                .spec
+                                .as_ref()
+                                .and_then(|s| s.template.as_ref())
+                                .and_then(|t| t.spec.clone());
+                            (convert::replica_set(&d, &root)?, spec)
                         }
                         "StatefulSet" => {
-                            convert::stateful_set(&from_value::<apps::StatefulSet>(value)?, &root)?
+                            let d = from_value::<apps::StatefulSet>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::stateful_set(&d, &root)?, spec)
                         }
-                        _ => convert::daemon_set(&from_value::<apps::DaemonSet>(value)?, &root)?,
+                        _ => {
+                            let d = from_value::<apps::DaemonSet>(value)?;
+                            let spec = d.spec.as_ref().and_then(|s| s.template.spec.clone());
+                            (convert::daemon_set(&d, &root)?, spec)
+                        }
                     };
                     let key = format!("{}/{}", w.namespace, w.name);
+                    self.warn_unmodelled(&origin, &kind, &key, spec.as_ref());
                     let kind_static = match w.kind {
                         cascade_model::WorkloadKind::Deployment => "Deployment",
                         cascade_model::WorkloadKind::ReplicaSet => "ReplicaSet",
@@ -361,6 +392,18 @@ impl Manifests {
                     self.unique(kind_static, key, &origin)?;
                     self.workloads.push(Loaded {
                         object: w,
+                        origin: origin.clone(),
+                    });
+                }
+                "Job" => {
+                    let j: k8s_openapi::api::batch::v1::Job = from_value(value)?;
+                    let job = convert::job(&j, &root)?;
+                    let key = format!("{}/{}", job.namespace, job.name);
+                    let spec = j.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+                    self.warn_unmodelled(&origin, "Job", &key, spec);
+                    self.unique("Job", format!("{}/{}", job.namespace, job.name), &origin)?;
+                    self.jobs.push(Loaded {
+                        object: job,
                         origin: origin.clone(),
                     });
                 }
@@ -378,6 +421,29 @@ impl Manifests {
             Err(e) if e.message.is_empty() => {}
             Err(e) => self.defer(&origin, e),
             Ok(()) => {}
+        }
+    }
+
+    /// A warning naming the scheduling constraints of a pod (or a controller's template) that
+    /// kube-scheduler enforces and cascade ignores (docs/kubernetes.md#filters).
+    fn warn_unmodelled(
+        &mut self,
+        origin: &Origin,
+        kind: &str,
+        key: &str,
+        spec: Option<&k8s_openapi::api::core::v1::PodSpec>,
+    ) {
+        let found = spec
+            .map(convert::unmodelled_constraints)
+            .unwrap_or_default();
+        if !found.is_empty() {
+            self.deferred.push(Deferred::Warning(
+                origin.clone(),
+                format!(
+                    "{kind} {key}: cascade does not model {}; kube-scheduler may refuse a node cascade picks",
+                    found.join(", ")
+                ),
+            ));
         }
     }
 

@@ -16,11 +16,11 @@ pub mod selector;
 pub use admission::{AdmissionError, PriorityClasses};
 pub use cascade_engine::Rng;
 pub use objects::{
-    IntOrPercent, Node, OwnerRef, Pod, PodDisruptionBudget, PodManagementPolicy, PodTemplate,
+    IntOrPercent, Job, Node, OwnerRef, Pod, PodDisruptionBudget, PodManagementPolicy, PodTemplate,
     PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
     TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
-pub use resources::{ResourceName, Resources};
+pub use resources::{ResourceName, Resources, ScalarResources};
 pub use selector::{
     LabelSelector, Labels, NodeSelector, NodeSelectorTerm, PodSelector, Requirement,
 };

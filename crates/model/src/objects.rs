@@ -1,7 +1,7 @@
 //! Nodes, Pods, PriorityClasses and PodDisruptionBudgets, reduced to what scheduling and the
 //! simulated control loops need.
 
-use crate::resources::Resources;
+use crate::resources::{Resources, ScalarResources};
 use crate::selector::{LabelSelector, Labels, NodeSelector, NodeSelectorTerm};
 use crate::Millis;
 use serde::Serialize;
@@ -96,6 +96,8 @@ pub struct Node {
     pub labels: Labels,
     /// status.allocatable (capacity when allocatable is absent).
     pub allocatable: Resources,
+    /// Allocatable extended resources, hugepages and other scalar resources.
+    pub scalar_allocatable: ScalarResources,
     pub taints: Vec<Taint>,
     /// spec.unschedulable (cordoned).
     pub unschedulable: bool,
@@ -171,6 +173,9 @@ pub struct Pod {
     /// The same with kube-scheduler's non-zero defaults (100m CPU, 200 MiB memory for a
     /// container that requests none), used only for scoring.
     pub nonzero_requests: Resources,
+    /// Requests of extended resources, hugepages and other scalar resources, summed like
+    /// `requests` (docs/kubernetes.md#extended-resources).
+    pub scalar_requests: ScalarResources,
     /// Memory limit of the pod (sum of container limits); 0 when any container is unlimited.
     pub memory_limit: i64,
     pub node_selector: Labels,
@@ -218,6 +223,7 @@ impl Pod {
             preemption_policy: PreemptionPolicy::PreemptLowerPriority,
             requests,
             nonzero_requests: nonzero_container(requests),
+            scalar_requests: ScalarResources::new(),
             memory_limit: 0,
             node_selector: Labels::new(),
             required_node_affinity: None,
@@ -344,6 +350,34 @@ pub struct Workload {
     pub partition: i32,
 }
 
+/// A batch/v1 Job, as far as the pods it creates at once: the Job controller starts
+/// `min(parallelism, completions)` pods (all `parallelism` when completions is unset: a work
+/// queue), none while suspended. docs/kubernetes.md#jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub namespace: String,
+    pub name: String,
+    pub template: PodTemplate,
+    /// spec.parallelism (default 1).
+    pub parallelism: i32,
+    /// spec.completions; None is a work queue.
+    pub completions: Option<i32>,
+    /// spec.completionMode Indexed: pod names carry the completion index.
+    pub indexed: bool,
+    pub suspend: bool,
+}
+
+impl Job {
+    /// How many pods the controller creates at first.
+    pub fn active_pods(&self) -> i32 {
+        if self.suspend {
+            return 0;
+        }
+        let p = self.parallelism.max(0);
+        self.completions.map_or(p, |c| p.min(c.max(0)))
+    }
+}
+
 impl Workload {
     /// The rolling-update defaults of each kind (apps/v1 SetDefaults_Deployment,
     /// SetDefaults_DaemonSet: maxUnavailable 1, maxSurge 0).
@@ -458,6 +492,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             allocatable: Resources::ZERO,
+            scalar_allocatable: Default::default(),
             taints: Vec::new(),
             unschedulable: false,
         }

@@ -25,6 +25,7 @@ fn cluster(nodes: usize) -> Cluster {
                 ephemeral_storage: 0,
                 pods: 110,
             },
+            scalar_allocatable: Default::default(),
             taints: vec![],
             unschedulable: false,
         })

@@ -2,7 +2,7 @@
 //! where they are bound or nominated, and PodDisruptionBudgets with their healthy counts.
 //! Every change goes through a method here so that the per-node sums stay exact.
 
-use cascade_model::{Node, Pod, PodDisruptionBudget, Resources};
+use cascade_model::{Node, Pod, PodDisruptionBudget, Resources, ScalarResources};
 use std::collections::HashMap;
 
 pub type NodeId = u32;
@@ -23,6 +23,8 @@ pub struct NodeInfo {
     pub requested: Resources,
     /// The same with non-zero defaults, for scoring.
     pub nonzero_requested: Resources,
+    /// Sum of the scalar requests (extended resources, hugepages) of the pods bound here.
+    pub scalar_requested: ScalarResources,
     pub pods: Vec<PodId>,
     /// Pending pods whose status.nominatedNodeName is this node.
     pub nominated: Vec<PodId>,
@@ -115,6 +117,7 @@ impl Cluster {
             node,
             requested: Resources::ZERO,
             nonzero_requested: Resources::ZERO,
+            scalar_requested: ScalarResources::new(),
             pods: Vec::new(),
             nominated: Vec::new(),
             zone_key: zone,
@@ -320,6 +323,9 @@ impl Cluster {
         entry.pod.node_name = Some(info.node.name.clone());
         info.requested += entry.pod.requests;
         info.nonzero_requested += entry.pod.nonzero_requests;
+        if !entry.pod.scalar_requests.is_empty() {
+            info.scalar_requested.add_all(&entry.pod.scalar_requests);
+        }
         info.pods.push(id);
         if !entry.pod.terminating {
             self.adjust_pdbs(id, 1);
@@ -393,6 +399,9 @@ impl Cluster {
             let info = self.nodes[n as usize].as_mut().expect("live node");
             info.requested -= entry.pod.requests;
             info.nonzero_requested -= entry.pod.nonzero_requests;
+            if !entry.pod.scalar_requests.is_empty() {
+                info.scalar_requested.sub_all(&entry.pod.scalar_requests);
+            }
             info.pods.retain(|p| *p != id);
         }
         self.pod_by_key.remove(&entry.pod.key());
@@ -446,6 +455,7 @@ impl Cluster {
         for (id, info) in self.nodes() {
             let mut req = Resources::ZERO;
             let mut nz = Resources::ZERO;
+            let mut scalar = ScalarResources::new();
             for p in &info.pods {
                 let e = self.pod(*p);
                 if e.node != Some(id) {
@@ -457,6 +467,7 @@ impl Cluster {
                 }
                 req += e.pod.requests;
                 nz += e.pod.nonzero_requests;
+                scalar.add_all(&e.pod.scalar_requests);
                 placed += 1;
             }
             if req != info.requested || nz != info.nonzero_requested {
@@ -465,7 +476,15 @@ impl Cluster {
                     info.node.name, info.requested, req
                 ));
             }
-            if !info.requested.fits_in(&info.node.allocatable) {
+            if scalar != info.scalar_requested {
+                return Err(format!(
+                    "node {}: scalar requested {:?} but pods sum to {:?}",
+                    info.node.name, info.scalar_requested, scalar
+                ));
+            }
+            if !info.requested.fits_in(&info.node.allocatable)
+                || !info.scalar_requested.fits_in(&info.node.scalar_allocatable)
+            {
                 return Err(format!(
                     "node {} over-committed: requested {:?} > allocatable {:?}",
                     info.node.name, info.requested, info.node.allocatable

@@ -2,9 +2,9 @@
 //! NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodeResourcesFit.
 //! As in the framework, the first plugin that rejects a node decides its status.
 
-use crate::cluster::{Cluster, NodeId, NodeInfo};
+use crate::cluster::{Cluster, NodeId, NodeInfo, PodId};
 use cascade_model::objects::{tolerated, TAINT_NODE_UNSCHEDULABLE};
-use cascade_model::{Pod, ResourceName, Resources, Taint, TaintEffect};
+use cascade_model::{Node, Pod, ResourceName, Resources, ScalarResources, Taint, TaintEffect};
 use std::fmt;
 
 /// Why a node was rejected. Small and `Copy`: a cycle that rejects thousands of nodes records
@@ -25,6 +25,11 @@ pub enum Reason {
     /// NodeResourcesFit.
     TooManyPods,
     Insufficient(ResourceName),
+    /// A scalar resource (extended resource, hugepages): the pod's `index`-th scalar request.
+    InsufficientScalar {
+        pod: PodId,
+        index: u32,
+    },
     /// DefaultPreemption: no pod on the node has lower priority than the preemptor.
     NoPreemptionVictims,
     /// DefaultPreemption: the node was rejected for a reason removing pods cannot fix.
@@ -52,6 +57,10 @@ impl fmt::Display for Describe<'_> {
             }
             Reason::TooManyPods => f.write_str("Too many pods"),
             Reason::Insufficient(r) => write!(f, "Insufficient {}", r.as_str()),
+            Reason::InsufficientScalar { pod, index } => {
+                let scalar = &self.1.pod(pod).pod.scalar_requests;
+                write!(f, "Insufficient {}", scalar.entry(index as usize).0)
+            }
             Reason::NoPreemptionVictims => {
                 f.write_str("No preemption victims found for incoming pod")
             }
@@ -60,18 +69,23 @@ impl fmt::Display for Describe<'_> {
     }
 }
 
-/// Up to four reasons (NodeResourcesFit's most: too many pods, cpu, memory, storage), inline.
+/// How many reasons a node's status holds inline: NodeResourcesFit's four native ones (too
+/// many pods, cpu, memory, storage) and up to four scalar resources. A pod short of more than
+/// four scalar resources on one node is described by its first four (in name order).
+const MAX_REASONS: usize = 8;
+
+/// A node's reasons, inline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reasons {
     len: u8,
-    items: [Reason; 4],
+    items: [Reason; MAX_REASONS],
 }
 
 impl Reasons {
     pub fn one(r: Reason) -> Self {
         let mut s = Reasons {
             len: 0,
-            items: [Reason::Unschedulable; 4],
+            items: [Reason::Unschedulable; MAX_REASONS],
         };
         s.push(r);
         s
@@ -80,13 +94,15 @@ impl Reasons {
     pub fn empty() -> Self {
         Reasons {
             len: 0,
-            items: [Reason::Unschedulable; 4],
+            items: [Reason::Unschedulable; MAX_REASONS],
         }
     }
 
     pub fn push(&mut self, r: Reason) {
-        self.items[self.len as usize] = r;
-        self.len += 1;
+        if (self.len as usize) < MAX_REASONS {
+            self.items[self.len as usize] = r;
+            self.len += 1;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -171,6 +187,30 @@ pub fn static_filters(pod: &Pod, id: NodeId, info: &NodeInfo) -> Result<(), Node
     Ok(())
 }
 
+/// What is requested on a node: the native resources (with the pod count in `pods`) and the
+/// scalar ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requested {
+    pub native: Resources,
+    pub scalar: ScalarResources,
+}
+
+impl Requested {
+    pub fn add_pod(&mut self, pod: &Pod) {
+        self.native += pod.requests;
+        if !pod.scalar_requests.is_empty() {
+            self.scalar.add_all(&pod.scalar_requests);
+        }
+    }
+
+    pub fn remove_pod(&mut self, pod: &Pod) {
+        self.native -= pod.requests;
+        if !pod.scalar_requests.is_empty() {
+            self.scalar.sub_all(&pod.scalar_requests);
+        }
+    }
+}
+
 /// NodeResourcesFit: `requested` (including the pod count in `pods`) against allocatable.
 /// Only resources the pod requests are checked; the pod count always is (fit.go fitsRequest).
 pub fn fits(
@@ -179,19 +219,11 @@ pub fn fits(
     allocatable: &Resources,
 ) -> Result<(), NodeStatus> {
     let mut reasons = Reasons::empty();
-    if requested.pods + 1 > allocatable.pods {
-        reasons.push(Reason::TooManyPods);
-    }
-    for r in [
-        ResourceName::Cpu,
-        ResourceName::Memory,
-        ResourceName::EphemeralStorage,
-    ] {
-        let want = pod_req.get(r);
-        if want > 0 && want > allocatable.get(r) - requested.get(r) {
-            reasons.push(Reason::Insufficient(r));
-        }
-    }
+    fits_native(pod_req, requested, allocatable, &mut reasons);
+    status_of(reasons)
+}
+
+fn status_of(reasons: Reasons) -> Result<(), NodeStatus> {
     if reasons.is_empty() {
         Ok(())
     } else {
@@ -202,21 +234,108 @@ pub fn fits(
     }
 }
 
+fn fits_native(
+    pod_req: &Resources,
+    requested: &Resources,
+    allocatable: &Resources,
+    reasons: &mut Reasons,
+) {
+    if requested.pods + 1 > allocatable.pods {
+        reasons.push(Reason::TooManyPods);
+    }
+    for r in [
+        ResourceName::Cpu,
+        ResourceName::Memory,
+        ResourceName::EphemeralStorage,
+    ] {
+        let want = pod_req.get(r);
+        if want > 0 && want > allocatable.get(r).saturating_sub(requested.get(r)) {
+            reasons.push(Reason::Insufficient(r));
+        }
+    }
+}
+
+/// NodeResourcesFit for scalar resources (extended resources, hugepages): each amount the pod
+/// requests must be left on the node; a node without the resource has none of it
+/// (fit.go fitsRequest, v1.33: "Insufficient nvidia.com/gpu"). Reasons follow name order.
+pub fn fits_scalar(
+    pod_id: PodId,
+    want: &ScalarResources,
+    requested: &ScalarResources,
+    allocatable: &ScalarResources,
+    reasons: &mut Reasons,
+) {
+    for (i, (name, v)) in want.iter().enumerate() {
+        if v > 0 && v > allocatable.get(name).saturating_sub(requested.get(name)) {
+            reasons.push(Reason::InsufficientScalar {
+                pod: pod_id,
+                index: crate::cluster::index_u32(i),
+            });
+        }
+    }
+}
+
+/// NodeResourcesFit for `pod` against `node` with `requested` already placed there.
+pub fn fits_pod(
+    pod_id: PodId,
+    pod: &Pod,
+    requested: &Requested,
+    node: &Node,
+) -> Result<(), NodeStatus> {
+    let mut reasons = Reasons::empty();
+    fits_native(
+        &pod.requests,
+        &requested.native,
+        &node.allocatable,
+        &mut reasons,
+    );
+    if !pod.scalar_requests.is_empty() {
+        fits_scalar(
+            pod_id,
+            &pod.scalar_requests,
+            &requested.scalar,
+            &node.scalar_allocatable,
+            &mut reasons,
+        );
+    }
+    status_of(reasons)
+}
+
 /// What the pods nominated to this node with priority >= the pod's own add to its requests:
 /// kube-scheduler treats them as already there (RunFilterPluginsWithNominatedPods), so a
 /// preemptor's room is not taken by a lower-priority pod.
-pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Resources {
-    let mut extra = Resources::ZERO;
+pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Requested {
+    let mut extra = Requested::default();
     for &n in &info.nominated {
         if n == pod_id {
             continue;
         }
         let np = &cluster.pod(n).pod;
         if np.priority >= pod.priority {
-            extra += np.requests;
+            extra.add_pod(np);
         }
     }
     extra
+}
+
+/// What is requested on the node, with the nominated pods that count (see
+/// [`nominated_requests`]).
+pub fn requested_with_nominated(
+    cluster: &Cluster,
+    pod_id: u32,
+    pod: &Pod,
+    info: &NodeInfo,
+) -> Requested {
+    let mut requested = Requested {
+        native: info.requested,
+        scalar: info.scalar_requested.clone(),
+    };
+    if !info.nominated.is_empty() {
+        let extra = nominated_requests(cluster, pod_id, pod, info);
+        requested.native += extra.native;
+        requested.scalar.add_all(&extra.scalar);
+    }
+    requested
 }
 
 /// Runs every filter for `pod` on `info`.
@@ -228,10 +347,12 @@ pub fn run_filters(
 ) -> Result<(), NodeStatus> {
     let info = cluster.node(id);
     static_filters(pod, id, info)?;
-    let requested = if info.nominated.is_empty() {
-        info.requested
-    } else {
-        info.requested + nominated_requests(cluster, pod_id, pod, info)
-    };
-    fits(&pod.requests, &requested, &info.node.allocatable)
+    if info.nominated.is_empty()
+        && info.scalar_requested.is_empty()
+        && pod.scalar_requests.is_empty()
+    {
+        return fits(&pod.requests, &info.requested, &info.node.allocatable);
+    }
+    let requested = requested_with_nominated(cluster, pod_id, pod, info);
+    fits_pod(pod_id, pod, &requested, &info.node)
 }

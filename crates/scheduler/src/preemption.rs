@@ -18,7 +18,7 @@
 //!    time of its earliest-started highest-priority victim; the first one left.
 
 use crate::cluster::{Cluster, NodeId, PodId};
-use crate::filter::{fits, nominated_requests, NodeStatus, Reason};
+use crate::filter::{fits_pod, requested_with_nominated, NodeStatus, Reason};
 use cascade_model::{Millis, Pod, PreemptionPolicy};
 use std::cmp::Ordering;
 
@@ -86,7 +86,7 @@ pub fn select_victims_on_node(
     pdb_allowed: &[i32],
 ) -> Result<Candidate, NodeStatus> {
     let info = cluster.node(node);
-    let mut requested = info.requested + nominated_requests(cluster, pod_id, pod, info);
+    let mut requested = requested_with_nominated(cluster, pod_id, pod, info);
     let mut potential: Vec<PodId> = info
         .pods
         .iter()
@@ -97,10 +97,9 @@ pub fn select_victims_on_node(
         return Err(NodeStatus::unresolvable(Reason::NoPreemptionVictims));
     }
     for p in &potential {
-        requested -= cluster.pod(*p).pod.requests;
+        requested.remove_pod(&cluster.pod(*p).pod);
     }
-    let alloc = &info.node.allocatable;
-    fits(&pod.requests, &requested, alloc)?;
+    fits_pod(pod_id, pod, &requested, &info.node)?;
     potential.sort_by(|a, b| more_important(&cluster.pod(*a).pod, &cluster.pod(*b).pod));
 
     // filterPodsWithPDBViolation: walk the pods in importance order, spending each covering
@@ -131,10 +130,10 @@ pub fn select_victims_on_node(
     let mut num_pdb_violations = 0;
     for (group, is_violating) in [(violating, true), (non_violating, false)] {
         for p in group {
-            let r = cluster.pod(p).pod.requests;
-            if fits(&pod.requests, &(requested + r), alloc).is_ok() {
-                requested += r; // reprieved
-            } else {
+            let victim = &cluster.pod(p).pod;
+            requested.add_pod(victim);
+            if fits_pod(pod_id, pod, &requested, &info.node).is_err() {
+                requested.remove_pod(victim);
                 victims.push(p);
                 if is_violating {
                     num_pdb_violations += 1;

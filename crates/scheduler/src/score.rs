@@ -40,7 +40,11 @@ fn least_requested(requested: i64, allocatable: i64) -> i64 {
     if allocatable == 0 || requested > allocatable {
         return 0;
     }
-    (allocatable - requested) * MAX_NODE_SCORE / allocatable
+    // In 128 bits: an allocatable beyond i64::MAX / 100 (a hand-written 7Ei node) must not
+    // overflow; the quotient is at most MAX_NODE_SCORE, so it fits back.
+    let score =
+        i128::from(allocatable - requested) * i128::from(MAX_NODE_SCORE) / i128::from(allocatable);
+    i64::try_from(score).unwrap_or(MAX_NODE_SCORE)
 }
 
 /// NodeResourcesFit with the LeastAllocated strategy, cpu and memory weighted 1 each. The

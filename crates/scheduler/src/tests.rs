@@ -16,6 +16,7 @@ fn node(name: &str, cpu: i64, mem: i64) -> Node {
             ephemeral_storage: 0,
             pods: 110,
         },
+        scalar_allocatable: Default::default(),
         taints: vec![],
         unschedulable: false,
     }
@@ -205,4 +206,67 @@ fn node_tree_interleaves_zones() {
         .map(|id| c.node(*id).node.name.as_str())
         .collect::<Vec<_>>();
     assert_eq!(names, ["a1", "b1", "c1", "a2", "c2", "a3"]);
+}
+
+fn gpu_node(name: &str, gpus: i64) -> Node {
+    let mut n = node(name, 8000, 32 * GI);
+    n.scalar_allocatable.set("nvidia.com/gpu", gpus);
+    n
+}
+
+fn gpu_pod(name: &str, gpus: i64, prio: i32) -> Pod {
+    let mut p = pod(name, 100, GI, prio);
+    p.scalar_requests.set("nvidia.com/gpu", gpus);
+    p
+}
+
+#[test]
+fn a_pod_asking_for_a_gpu_goes_only_where_one_is_left() {
+    let mut c = Cluster::new();
+    c.add_node(node("cpu-only", 16000, 64 * GI)).unwrap();
+    c.add_node(gpu_node("gpu", 2)).unwrap();
+    for i in 0..2 {
+        let d = run(&mut c, gpu_pod(&format!("g{i}"), 1, 0));
+        assert_eq!(d.outcome, Outcome::Scheduled(c.node_id("gpu").unwrap()));
+    }
+    let d = run(&mut c, gpu_pod("g2", 1, 0));
+    assert_eq!(d.outcome, Outcome::Unschedulable);
+    assert_eq!(
+        d.message,
+        "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are \
+         available: 2 No preemption victims found for incoming pod."
+    );
+    // A pod with no extended request still uses both nodes.
+    assert!(matches!(
+        run(&mut c, pod("plain", 100, GI, 0)).outcome,
+        Outcome::Scheduled(_)
+    ));
+}
+
+#[test]
+fn preemption_frees_extended_resources() {
+    let mut c = Cluster::new();
+    c.add_node(gpu_node("gpu", 1)).unwrap();
+    c.add_node(node("big", 64000, 256 * GI)).unwrap();
+    c.add_pod(bound(gpu_pod("low", 1, 0), "gpu", 0)).unwrap();
+    // A CPU-only low-priority pod is no victim: removing it frees no GPU.
+    c.add_pod(bound(pod("bystander", 100, GI, 0), "gpu", 0))
+        .unwrap();
+    let d = run(&mut c, gpu_pod("high", 1, 100));
+    let low = c.pod_id("default/low");
+    assert_eq!(low, None, "the GPU holder was deleted");
+    match d.outcome {
+        Outcome::Preempting { node, victims } => {
+            assert_eq!(node, c.node_id("gpu").unwrap());
+            assert_eq!(victims.len(), 1);
+        }
+        other => panic!("expected preemption, got {other:?}"),
+    }
+    assert!(c.pod_id("default/bystander").is_some());
+    assert_eq!(
+        c.node(c.node_id("gpu").unwrap())
+            .scalar_requested
+            .get("nvidia.com/gpu"),
+        0
+    );
 }

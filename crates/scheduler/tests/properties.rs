@@ -49,6 +49,7 @@ fn build(c: &Case) -> (Cluster, Vec<u32>) {
                     ephemeral_storage: 0,
                     pods: *pods,
                 },
+                scalar_allocatable: Default::default(),
                 taints: vec![],
                 unschedulable: false,
             })

@@ -80,11 +80,16 @@ pub struct Summary {
     /// with services have any.
     pub ratios: BTreeMap<String, f64>,
     pub expectations: Vec<ExpectationResult>,
+    /// The run stopped at `parameters.maxEvents` before its horizon: its figures cover
+    /// `simulated_seconds` only. Written only when true, so complete runs read as before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl Summary {
+    /// Every expectation holds, over a complete run (a truncated run has no verdict).
     pub fn passed(&self) -> bool {
-        self.expectations.iter().all(|e| e.passed)
+        !self.truncated && self.expectations.iter().all(|e| e.passed)
     }
 }
 
@@ -135,6 +140,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         peaks,
         ratios,
         expectations,
+        truncated: sim.truncated(),
     })
 }
 

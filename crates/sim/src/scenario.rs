@@ -5,6 +5,8 @@
 
 mod duration;
 mod load;
+mod selectors;
+pub mod size;
 mod validate;
 
 use crate::params::Params;

@@ -7,11 +7,12 @@ use crate::quantity::Quantity;
 use cascade_model::objects::{
     nonzero_container, IntOrPercent, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
 };
+use cascade_model::resources::{is_extended_resource_name, is_scalar_resource_name};
 use cascade_model::{
     LabelSelector, Labels, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod,
     PodDisruptionBudget, PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm,
-    PriorityClass, Requirement, Resources, Taint, TaintEffect, Toleration, TolerationOperator,
-    Workload, WorkloadKind,
+    PriorityClass, Requirement, Resources, ScalarResources, Taint, TaintEffect, Toleration,
+    TolerationOperator, Workload, WorkloadKind,
 };
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -52,14 +53,30 @@ pub(super) fn quantity(q: &str, path: &Path) -> Result<Quantity> {
     })
 }
 
-/// A resource list (requests, limits, allocatable, overhead) as cascade's [`Resources`].
-/// Extended resources (nvidia.com/gpu, hugepages-*) are not modelled and are ignored.
+/// Which object a resource list belongs to: the API server accepts different names in each.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListOf {
+    /// A container's requests or limits: standard container resources (cpu, memory,
+    /// ephemeral-storage, hugepages-<size>) and extended resources only.
+    Container,
+    /// A node's allocatable or capacity, a pod's overhead: any name; names the scheduler does
+    /// not account are ignored, as its `NewResource` ignores them.
+    Other,
+}
+
+/// A resource list (requests, limits, allocatable, overhead) as cascade's [`Resources`] and
+/// the scalar resources (extended resources such as nvidia.com/gpu, hugepages-*) beside them
+/// (docs/kubernetes.md#extended-resources).
 pub(super) fn resource_list(
     list: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
     path: &Path,
-) -> Result<Resources> {
+    of: ListOf,
+) -> Result<(Resources, ScalarResources)> {
     let mut r = Resources::ZERO;
-    let Some(list) = list else { return Ok(r) };
+    let mut scalar = ScalarResources::new();
+    let Some(list) = list else {
+        return Ok((r, scalar));
+    };
     for (name, q) in list {
         let p = path.key(name);
         let parsed = quantity(&q.0, &p)?;
@@ -69,25 +86,46 @@ pub(super) fn resource_list(
                 format!("invalid quantity {:?}: expected a non-negative amount", q.0),
             ));
         }
-        let v = match name.as_str() {
-            "cpu" => parsed.milli_value(),
-            "memory" | "ephemeral-storage" | "pods" => parsed.value(),
-            _ => continue,
-        }
-        .map_err(|e| {
+        let bad = |e: crate::quantity::QuantityError| {
             PathError::new(
                 p.clone(),
                 format!("invalid quantity {:?}: expected {e}", q.0),
             )
-        })?;
+        };
         match name.as_str() {
-            "cpu" => r.milli_cpu = v,
-            "memory" => r.memory = v,
-            "ephemeral-storage" => r.ephemeral_storage = v,
-            _ => r.pods = v,
+            "cpu" => r.milli_cpu = parsed.milli_value().map_err(bad)?,
+            "memory" => r.memory = parsed.value().map_err(bad)?,
+            "ephemeral-storage" => r.ephemeral_storage = parsed.value().map_err(bad)?,
+            "pods" if of == ListOf::Other => r.pods = parsed.value().map_err(bad)?,
+            n if is_scalar_resource_name(n) => {
+                if of == ListOf::Container
+                    && !is_extended_resource_name(n)
+                    && !n.starts_with("hugepages-")
+                {
+                    return Err(PathError::new(
+                        p,
+                        format!("invalid resource name {n:?}: expected a standard container resource (cpu, memory, ephemeral-storage, hugepages-<size>) or an extended resource outside kubernetes.io (such as nvidia.com/gpu)"),
+                    ));
+                }
+                let v = parsed.value().map_err(bad)?;
+                if is_extended_resource_name(n) && parsed.milli_value().map_err(bad)? != v * 1000 {
+                    return Err(PathError::new(
+                        p,
+                        format!("invalid quantity {:?}: expected a whole number (extended resources are counted in whole units)", q.0),
+                    ));
+                }
+                scalar.set(n, v);
+            }
+            n if of == ListOf::Container => {
+                return Err(PathError::new(
+                    p,
+                    format!("invalid resource name {n:?}: expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource with a domain (such as nvidia.com/gpu)"),
+                ));
+            }
+            _ => {}
         }
     }
-    Ok(r)
+    Ok((r, scalar))
 }
 
 pub(super) fn taint_effect(s: &str, path: &Path) -> Result<TaintEffect> {
@@ -121,10 +159,10 @@ mod selectors;
 mod workloads;
 
 pub use node::node;
-pub use pod::{pod, pod_template, priority_class};
+pub use pod::{pod, pod_template, priority_class, unmodelled_constraints};
 pub use selectors::label_selector;
 use selectors::{node_selector_term, toleration};
 pub use workloads::{
-    daemon_set, deployment, pod_disruption_budget, replica_set, stateful_set, workload,
+    daemon_set, deployment, job, pod_disruption_budget, replica_set, stateful_set, workload,
     WorkloadParts,
 };

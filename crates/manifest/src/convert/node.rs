@@ -7,10 +7,10 @@ pub fn node(n: &core::Node, path: &Path) -> Result<Node> {
     let status = n.status.as_ref();
     let st = path.key("status");
     // The scheduler reads allocatable; a hand-written node may give only capacity.
-    let allocatable = match status.and_then(|s| s.allocatable.as_ref()) {
-        Some(a) => resource_list(Some(a), &st.key("allocatable"))?,
+    let (allocatable, scalar_allocatable) = match status.and_then(|s| s.allocatable.as_ref()) {
+        Some(a) => resource_list(Some(a), &st.key("allocatable"), ListOf::Other)?,
         None => match status.and_then(|s| s.capacity.as_ref()) {
-            Some(c) => resource_list(Some(c), &st.key("capacity"))?,
+            Some(c) => resource_list(Some(c), &st.key("capacity"), ListOf::Other)?,
             None => {
                 return Err(PathError::new(
                     path.clone(),
@@ -42,6 +42,7 @@ pub fn node(n: &core::Node, path: &Path) -> Result<Node> {
         name,
         labels: n.metadata.labels.clone().unwrap_or_default(),
         allocatable,
+        scalar_allocatable,
         taints,
         unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
     })

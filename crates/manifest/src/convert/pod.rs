@@ -3,24 +3,72 @@
 
 use super::*;
 
+/// What [`pod_requests`] computes.
+pub(super) struct PodRequests {
+    pub requests: Resources,
+    /// The same with the non-zero defaults, for scoring.
+    pub nonzero: Resources,
+    pub scalar: ScalarResources,
+    /// The sum of the containers' memory limits; 0 when any container has none.
+    pub memory_limit: i64,
+}
+
+/// A container's scalar requests after API defaulting and validation: a limit without a
+/// request is the request; extended resources and hugepages cannot be overcommitted, so a
+/// request needs an equal limit ("must be equal to ... limit", "Limit must be set for non
+/// overcommitable resources").
+fn container_scalars(
+    req: ScalarResources,
+    lim: &ScalarResources,
+    path: &Path,
+) -> Result<ScalarResources> {
+    let mut out = req;
+    for (n, v) in lim.iter() {
+        if out.get(n) == 0 {
+            out.set(n, v);
+        }
+    }
+    for (n, v) in out.iter() {
+        if lim.get(n) != v {
+            let what = if lim.get(n) == 0 {
+                "a limit equal to the request (extended resources and hugepages cannot be overcommitted)"
+            } else {
+                "the request to equal the limit (extended resources and hugepages cannot be overcommitted)"
+            };
+            return Err(PathError::new(
+                path.key("requests").key(n),
+                format!("{n}: expected {what}"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Requests of a pod as kube-scheduler computes them (component-helpers resource.PodRequests,
 /// v1.33): app containers and restartable ("sidecar") init containers run together and are
 /// summed; each ordinary init container runs alone after the sidecars started before it, and
-/// the pod needs the larger of the two phases; the RuntimeClass overhead is added.
-/// Returns (requests, non-zero requests for scoring).
-pub(super) fn pod_requests(
-    spec: &core::PodSpec,
-    path: &Path,
-) -> Result<(Resources, Resources, i64)> {
+/// the pod needs the larger of the two phases; the RuntimeClass overhead is added. Scalar
+/// resources (extended resources, hugepages) are summed the same way.
+pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodRequests> {
     let mut sum = Resources::ZERO;
     let mut nz_sum = Resources::ZERO;
+    let mut sc_sum = ScalarResources::new();
     let mut limit_sum: i64 = 0;
     let mut unlimited = false;
     for (i, c) in spec.containers.iter().enumerate() {
         let p = path.key("containers").idx(i).key("resources");
         let res = c.resources.as_ref();
-        let r = resource_list(res.and_then(|r| r.requests.as_ref()), &p.key("requests"))?;
-        let l = resource_list(res.and_then(|r| r.limits.as_ref()), &p.key("limits"))?;
+        let (r, rs) = resource_list(
+            res.and_then(|r| r.requests.as_ref()),
+            &p.key("requests"),
+            ListOf::Container,
+        )?;
+        let (l, ls) = resource_list(
+            res.and_then(|r| r.limits.as_ref()),
+            &p.key("limits"),
+            ListOf::Container,
+        )?;
+        sc_sum.add_all(&container_scalars(rs, &ls, &p)?);
         // A container with a limit but no request gets the limit as its request (API defaulting).
         let r = Resources {
             milli_cpu: if r.milli_cpu == 0 {
@@ -39,7 +87,7 @@ pub(super) fn pod_requests(
         if l.memory == 0 {
             unlimited = true;
         }
-        limit_sum += l.memory;
+        limit_sum = limit_sum.saturating_add(l.memory);
         sum += r;
         nz_sum += nonzero_container(r);
     }
@@ -47,26 +95,52 @@ pub(super) fn pod_requests(
     let mut nz_init_max = Resources::ZERO;
     let mut sidecars = Resources::ZERO;
     let mut nz_sidecars = Resources::ZERO;
+    let mut sc_init_max = ScalarResources::new();
+    let mut sc_sidecars = ScalarResources::new();
     for (i, c) in spec.init_containers.iter().flatten().enumerate() {
         let p = path.key("initContainers").idx(i).key("resources");
         let res = c.resources.as_ref();
-        let r = resource_list(res.and_then(|r| r.requests.as_ref()), &p.key("requests"))?;
+        let (r, rs) = resource_list(
+            res.and_then(|r| r.requests.as_ref()),
+            &p.key("requests"),
+            ListOf::Container,
+        )?;
+        let (_, ls) = resource_list(
+            res.and_then(|r| r.limits.as_ref()),
+            &p.key("limits"),
+            ListOf::Container,
+        )?;
+        let rs = container_scalars(rs, &ls, &p)?;
         if c.restart_policy.as_deref() == Some("Always") {
             sidecars += r;
             nz_sidecars += nonzero_container(r);
+            sc_sidecars.add_all(&rs);
             init_max = init_max.max(sidecars);
             nz_init_max = nz_init_max.max(nz_sidecars);
+            sc_init_max.max_with(&sc_sidecars);
         } else {
             init_max = init_max.max(sidecars + r);
             nz_init_max = nz_init_max.max(nz_sidecars + nonzero_container(r));
+            let mut phase = sc_sidecars.clone();
+            phase.add_all(&rs);
+            sc_init_max.max_with(&phase);
         }
     }
-    let overhead = resource_list(spec.overhead.as_ref(), &path.key("overhead"))?;
+    let (overhead, sc_overhead) =
+        resource_list(spec.overhead.as_ref(), &path.key("overhead"), ListOf::Other)?;
     let mut req = (sum + sidecars).max(init_max) + overhead;
     let mut nz = (nz_sum + nz_sidecars).max(nz_init_max) + overhead;
     req.pods = 1;
     nz.pods = 1;
-    Ok((req, nz, if unlimited { 0 } else { limit_sum }))
+    sc_sum.add_all(&sc_sidecars);
+    sc_sum.max_with(&sc_init_max);
+    sc_sum.add_all(&sc_overhead);
+    Ok(PodRequests {
+        requests: req,
+        nonzero: nz,
+        scalar: sc_sum,
+        memory_limit: if unlimited { 0 } else { limit_sum },
+    })
 }
 
 pub(super) fn preemption_policy(s: Option<&str>, path: &Path) -> Result<Option<PreemptionPolicy>> {
@@ -121,7 +195,12 @@ pub fn pod_template(
             return Err(PathError::new(p, "expected a container name"));
         }
     }
-    let (requests, nonzero_requests, memory_limit) = pod_requests(spec, &sp)?;
+    let PodRequests {
+        requests,
+        nonzero: nonzero_requests,
+        scalar: scalar_requests,
+        memory_limit,
+    } = pod_requests(spec, &sp)?;
     let affinity = spec
         .affinity
         .as_ref()
@@ -203,6 +282,7 @@ pub fn pod_template(
         preemption_policy: spec_preemption_policy.unwrap_or_default(),
         requests,
         nonzero_requests,
+        scalar_requests,
         memory_limit,
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         required_node_affinity,
@@ -279,4 +359,45 @@ pub fn priority_class(
         )?
         .unwrap_or_default(),
     })
+}
+
+/// Scheduling constraints in `spec` that kube-scheduler enforces and cascade does not model
+/// (required inter-pod affinity and anti-affinity, topology spread with DoNotSchedule), as
+/// the names of their fields: a placement cascade reports may be one kube-scheduler refuses.
+pub fn unmodelled_constraints(spec: &core::PodSpec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let affinity = spec.affinity.as_ref();
+    let required =
+        |terms: Option<&Vec<core::PodAffinityTerm>>| terms.is_some_and(|t| !t.is_empty());
+    if affinity
+        .and_then(|a| a.pod_affinity.as_ref())
+        .is_some_and(|a| {
+            required(
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            )
+        })
+    {
+        out.push("podAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+    }
+    if affinity
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .is_some_and(|a| {
+            required(
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            )
+        })
+    {
+        out.push("podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+    }
+    if spec
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .any(|c| c.when_unsatisfiable == "DoNotSchedule")
+    {
+        out.push("topologySpreadConstraints (whenUnsatisfiable: DoNotSchedule)");
+    }
+    out
 }

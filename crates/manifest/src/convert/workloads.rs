@@ -298,3 +298,76 @@ pub fn daemon_set(d: &k8s_openapi::api::apps::v1::DaemonSet, path: &Path) -> Res
     }
     Ok(w)
 }
+
+/// A batch/v1 Job: its template and how many pods it starts. The API server requires the
+/// template's restartPolicy to be Never or OnFailure, and completions with Indexed mode.
+pub fn job(j: &k8s_openapi::api::batch::v1::Job, path: &Path) -> Result<cascade_model::Job> {
+    let name = name_of(&j.metadata, path)?;
+    let namespace = namespace_of(&j.metadata);
+    let sp = path.key("spec");
+    let Some(spec) = j.spec.as_ref() else {
+        return Err(PathError::new(
+            path.clone(),
+            "expected spec with a template",
+        ));
+    };
+    let tmeta = spec.template.metadata.clone().unwrap_or_default();
+    let restart = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref());
+    if !matches!(restart, Some("Never" | "OnFailure")) {
+        return Err(PathError::new(
+            sp.key("template").key("spec").key("restartPolicy"),
+            format!(
+                "unsupported restartPolicy {:?}: expected Never or OnFailure (a Job's pods must finish)",
+                restart.unwrap_or("Always")
+            ),
+        ));
+    }
+    let non_negative = |v: Option<i32>, key: &str| -> Result<Option<i32>> {
+        match v {
+            Some(n) if n < 0 => Err(PathError::new(
+                sp.key(key),
+                format!("invalid value {n}: expected a non-negative number"),
+            )),
+            v => Ok(v),
+        }
+    };
+    let parallelism = non_negative(spec.parallelism, "parallelism")?.unwrap_or(1);
+    let completions = non_negative(spec.completions, "completions")?;
+    let indexed = match spec.completion_mode.as_deref() {
+        None | Some("NonIndexed") => false,
+        Some("Indexed") => true,
+        Some(other) => {
+            return Err(PathError::new(
+                sp.key("completionMode"),
+                format!("unsupported completionMode {other:?}: expected NonIndexed or Indexed"),
+            ))
+        }
+    };
+    if indexed && completions.is_none() {
+        return Err(PathError::new(
+            sp.key("completions"),
+            "expected completions with completionMode Indexed",
+        ));
+    }
+    let template = pod_template(
+        &tmeta,
+        name.clone(),
+        namespace.clone(),
+        spec.template.spec.as_ref(),
+        None,
+        &sp.key("template"),
+    )?;
+    Ok(cascade_model::Job {
+        namespace,
+        name,
+        template,
+        parallelism,
+        completions,
+        indexed,
+        suspend: spec.suspend.unwrap_or(false),
+    })
+}

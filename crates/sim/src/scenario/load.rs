@@ -237,6 +237,17 @@ pub fn load(
         let mut fm = Manifests::new();
         fm.load_file(&dir.join(name));
         warnings.extend(fm.warnings.iter().cloned());
+        for j in &fm.jobs {
+            warnings.push(fm.diagnostic(
+                cascade_manifest::Severity::Warning,
+                &j.origin,
+                &cascade_manifest::Path::root(),
+                format!(
+                    "skipping Job {}/{}: the simulator does not run Jobs (`cascade schedule` places their pods)",
+                    j.object.namespace, j.object.name
+                ),
+            ));
+        }
         if let Err(e) = fm.finish() {
             errors.extend(e.0);
         }
@@ -252,6 +263,9 @@ pub fn load(
         return Err(Errors(errors));
     }
     validate::references(&mut r, &spec, &params, &files, &sources, &sites);
+    warnings.extend(super::selectors::check(
+        &mut r, &spec, &params, &files, &sources, &sites,
+    ));
     validate::generated(&mut r, &spec, &sources);
     if !r.errors.is_empty() {
         return Err(Errors(r.errors));

@@ -40,6 +40,7 @@ impl Simulation<'_> {
             node,
             requested: Resources::ZERO,
             nonzero_requested: Resources::ZERO,
+            scalar_requested: Default::default(),
             pods: vec![],
             nominated: vec![],
         })
@@ -87,9 +88,14 @@ impl Simulation<'_> {
             let mut placed = 0;
             for &id in &pending {
                 let pod = &self.cluster.pod(id).pod;
+                // Generated node groups carry no extended resources, so a pod asking for one
+                // never counts toward a scale-up (bins track native resources only).
                 if filter::static_filters(pod, 0, &template).is_err()
                     || filter::fits(&pod.requests, &Resources::ZERO, &template.node.allocatable)
                         .is_err()
+                    || !pod
+                        .scalar_requests
+                        .fits_in(&template.node.scalar_allocatable)
                 {
                     continue;
                 }
@@ -216,6 +222,7 @@ impl Simulation<'_> {
             name,
             labels,
             allocatable,
+            scalar_allocatable: Default::default(),
             taints: vec![],
             unschedulable: false,
         })

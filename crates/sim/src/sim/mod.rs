@@ -53,6 +53,8 @@ struct RunInfo {
     seed: u64,
     start_ms: i64,
     horizon: Time,
+    /// Set when the run stopped at `parameters.maxEvents` before its horizon.
+    truncated: bool,
 }
 
 /// The simulation of one scenario run.
@@ -138,6 +140,7 @@ impl<'a> Simulation<'a> {
                 seed,
                 start_ms,
                 horizon: secs(sc.spec.duration.0),
+                truncated: false,
             },
             rec: Recorder::default(),
         };
@@ -225,9 +228,25 @@ impl<'a> Simulation<'a> {
     }
 
     /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
+    /// A run stops early, marked truncated, once it has processed `parameters.maxEvents`.
     pub fn run(&mut self, mut progress: impl FnMut(f64)) {
         let mut n = 0u64;
-        while let Some((_, ev)) = self.engine.next_until(self.info.horizon) {
+        let budget = self.p.max_events;
+        loop {
+            if self.engine.processed() >= budget {
+                // Stopped with events left before the horizon: a runaway run.
+                if self
+                    .engine
+                    .peek_time()
+                    .is_some_and(|t| t <= self.info.horizon)
+                {
+                    self.info.truncated = true;
+                    break;
+                }
+            }
+            let Some((_, ev)) = self.engine.next_until(self.info.horizon) else {
+                break;
+            };
             match ev {
                 Ev::Queue(e) => self.on_queue(e),
                 Ev::Kubelet(e) => self.on_kubelet(e),
@@ -291,8 +310,18 @@ impl<'a> Simulation<'a> {
         self.engine.processed()
     }
 
+    /// Simulated time covered: the horizon, or where a truncated run stopped.
     pub fn simulated_seconds(&self) -> f64 {
-        self.info.horizon.as_secs_f64()
+        if self.info.truncated {
+            self.now().as_secs_f64()
+        } else {
+            self.info.horizon.as_secs_f64()
+        }
+    }
+
+    /// Whether the run stopped at `parameters.maxEvents` before its horizon.
+    pub fn truncated(&self) -> bool {
+        self.info.truncated
     }
 
     /// The event log, the metrics and the pods' metadata recorded so far.
