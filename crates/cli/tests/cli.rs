@@ -223,6 +223,17 @@ fn generated_nodes_and_workloads_are_checked_at_load() {
     insta::assert_snapshot!(err);
 }
 
+#[test]
+fn names_that_become_metrics_and_ids_are_dns1123_labels() {
+    let f = "crates/cli/tests/inputs/bad-names.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    assert_eq!(err.lines().count(), 5, "{err}");
+    insta::assert_snapshot!(err);
+}
+
 // `schedule --pod` with workloads, as `helm template` prints them: each controller's pods.
 
 const WORKLOAD_CLUSTER: &str = "crates/cli/tests/inputs/schedule-cluster.yaml";
