@@ -223,6 +223,17 @@ fn generated_nodes_and_workloads_are_checked_at_load() {
     insta::assert_snapshot!(err);
 }
 
+#[test]
+fn names_that_become_metrics_and_ids_are_dns1123_labels() {
+    let f = "crates/cli/tests/inputs/bad-names.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    assert_eq!(err.lines().count(), 5, "{err}");
+    insta::assert_snapshot!(err);
+}
+
 // `schedule --pod` with workloads, as `helm template` prints them: each controller's pods.
 
 const WORKLOAD_CLUSTER: &str = "crates/cli/tests/inputs/schedule-cluster.yaml";
@@ -295,4 +306,52 @@ fn the_same_seed_gives_the_same_pod_names() {
     let (_, a, _) = cascade(&args);
     let (_, b, _) = cascade(&args);
     assert_eq!(a, b);
+}
+
+// report.html: names from a scenario are shown escaped, never run; the table says when it cuts.
+
+#[test]
+fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
+    let f = "crates/cli/tests/inputs/markup-names.yaml";
+    let dir = std::env::temp_dir().join(format!("cascade-report-{}", std::process::id()));
+    for variant in [None, Some("<img src=x onerror=alert('v')>")] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut args = vec!["run", f, "--out", dir.to_str().unwrap()];
+        args.extend(variant.iter().flat_map(|v| ["--variant", v]));
+        let (code, _, err) = cascade(&args);
+        assert_eq!(code, 0, "{err}");
+        let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(page.starts_with("<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; base-uri &#39;none&#39;; form-action &#39;none&#39;\">"), "{page}");
+        // The page itself has neither scripts nor images, so any of these came from a name.
+        for raw in [
+            "<script",
+            "<img",
+            "<b>",
+            "\"quoted",
+            "quoted'",
+            "onerror=alert(1)>",
+        ] {
+            assert!(!page.contains(raw), "{raw} written raw");
+        }
+        for escaped in [
+            "<h1>&lt;script&gt;alert(1)&lt;/script&gt;",
+            "<td>&lt;img src=x onerror=alert(1)&gt;</td>",
+            "<td>&quot;quoted&#39; &lt;b&gt;</td>",
+        ] {
+            assert!(page.contains(escaped), "{escaped} missing");
+        }
+        if variant.is_some() {
+            assert!(page.contains(" / &lt;img src=x onerror=alert(&#39;v&#39;)&gt;</h1>"));
+        }
+        // 600 pods: 3 NodeAdded, and per pod WorkloadCreated and Scheduled (Created and
+        // Started are left out of the table).
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        assert_eq!(events.lines().count(), 2403);
+        assert!(page.contains("Showing the first 500 of 1203 events (Created and Started are left out; all 2403 events are in events.jsonl)."));
+        assert!(
+            page.contains("Table cut at 500 of 1203 events; the other 703 are in events.jsonl.")
+        );
+        assert_eq!(page.matches("<tr><td>").count(), 2 + 11 + 500);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

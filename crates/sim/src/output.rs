@@ -2,10 +2,12 @@
 //! the expectations' verdicts, and their renderings (JSON, JSONL, CSV, OpenMetrics, HTML).
 //! Rendering is pure (strings); the CLI writes the files.
 
+mod html;
 mod names;
 
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
+pub use html::{report_html, REPORT_CSP, REPORT_EVENT_ROWS};
 use names::event_kind;
 pub use names::{MetricNames, SIM_COUNTERS, SIM_PEAKS};
 use serde::Serialize;
@@ -262,90 +264,4 @@ pub fn metrics_openmetrics(m: &Metrics, start_unix: f64) -> String {
     }
     out.push_str("# EOF\n");
     out
-}
-
-/// report.html: a self-contained page with the summary, the key series as SVG, and the
-/// first events.
-pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent]) -> String {
-    let esc = |x: &str| {
-        x.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let mut h = String::new();
-    let title = format!(
-        "{}{}",
-        s.scenario,
-        s.variant
-            .as_ref()
-            .map(|v| format!(" / {v}"))
-            .unwrap_or_default()
-    );
-    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>cascade: {}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}.fail{{color:#b00}}.pass{{color:#070}}</style></head><body>", esc(&title));
-    let _ = write!(
-        h,
-        "<h1>{}</h1><p>seed {} · {:.0} simulated seconds · {} events</p>",
-        esc(&title),
-        s.seed,
-        s.simulated_seconds,
-        s.events_processed
-    );
-    h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th></th></tr>");
-    for e in &s.expectations {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-            esc(&e.name),
-            esc(&e.metric),
-            e.value,
-            esc(&e.bound),
-            if e.passed { "pass" } else { "fail" },
-            if e.passed { "passed" } else { "FAILED" }
-        );
-    }
-    h.push_str("</table><h2>Totals</h2><table>");
-    for (k, v) in &s.totals {
-        let _ = write!(h, "<tr><td>{k}</td><td>{v}</td></tr>");
-    }
-    h.push_str("</table><h2>Series</h2>");
-    for (i, c) in m.columns.iter().enumerate() {
-        let max = m
-            .rows
-            .iter()
-            .map(|(_, r)| r[i])
-            .fold(0.0f64, f64::max)
-            .max(1.0);
-        let tmax = m.rows.last().map_or(1.0, |(t, _)| t.as_secs_f64()).max(1.0);
-        let pts: Vec<String> = m
-            .rows
-            .iter()
-            .map(|(t, r)| {
-                format!(
-                    "{:.1},{:.1}",
-                    600.0 * t.as_secs_f64() / tmax,
-                    100.0 - 100.0 * r[i] / max
-                )
-            })
-            .collect();
-        let _ = write!(h, "<h3>{c} (max {max})</h3><svg width=\"620\" height=\"110\" viewBox=\"-5 -5 615 110\"><polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{}\"/></svg>", pts.join(" "));
-    }
-    h.push_str(
-        "<h2>Events</h2><table><tr><th>t (s)</th><th>kind</th><th>object</th><th>message</th></tr>",
-    );
-    for l in log
-        .iter()
-        .filter(|l| l.kind != "Created" && l.kind != "Started")
-        .take(500)
-    {
-        let _ = write!(
-            h,
-            "<tr><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            l.t.as_secs_f64(),
-            l.kind,
-            esc(&l.object),
-            esc(&l.message)
-        );
-    }
-    h.push_str("</table></body></html>\n");
-    h
 }

@@ -185,6 +185,7 @@ pub fn load(
         }
     }
     validate::values(&mut r, &doc.object);
+    validate::labels(&mut r, &base);
     let sites = ParamSources {
         spec: &base,
         variant: variant.and_then(|v| base.variants.get(v).map(|x| (v, &x.parameters))),

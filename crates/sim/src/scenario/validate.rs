@@ -512,9 +512,55 @@ pub(super) fn values(r: &mut Report<'_>, doc: &Value) {
     }
 }
 
+/// The names that become metric names and report.html ids (services, rings, remote_write
+/// fleets, clients) must be DNS-1123 labels, as Kubernetes requires of a Service's name: at
+/// most 63 lowercase letters, digits and '-', starting and ending with a letter or digit.
+pub(super) fn labels(r: &mut Report<'_>, spec: &Spec) {
+    for (key, what, tree) in declared(spec) {
+        let Some(names) = tree.as_object() else {
+            continue;
+        };
+        for name in names.keys().filter(|n| !is_dns1123_label(n)) {
+            r.error(
+                &spec_path().key(key).key(name),
+                format!("{what} name {name:?}: expected a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit), as it names metrics and report.html ids"),
+            );
+        }
+    }
+}
+
+fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&b.len())
+        && b.iter().all(|c| inner(c) || *c == b'-')
+        && inner(&b[0])
+        && inner(&b[b.len() - 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns1123_labels() {
+        for ok in ["a", "kafka", "remote-write-2", "0", &"a".repeat(63)] {
+            assert!(is_dns1123_label(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Kafka",
+            "a_b",
+            "a.b",
+            "<img>",
+            &"a".repeat(64),
+            "é",
+        ] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn near_names_are_suggested() {
