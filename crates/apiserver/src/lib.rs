@@ -1,0 +1,11 @@
+//! kube-apiserver's overload protection and its clients' self-limiting, as pure state machines
+//! with no I/O and no clock (time comes in as [`cascade_engine::Time`] arguments).
+//!
+//! - [`client`]: client-go's token bucket rate limiter and the QPS/burst defaults of the
+//!   components that talk to the API server.
+//!
+//! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
+//! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
+//! simulation.
+
+pub mod client;
