@@ -3,9 +3,12 @@
 //!
 //! - [`client`]: client-go's token bucket rate limiter and the QPS/burst defaults of the
 //!   components that talk to the API server.
+//! - [`apf`]: the v1.33 bootstrap PriorityLevelConfigurations and the nominal concurrency
+//!   limits they get from the server limit.
 //!
 //! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
 //! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
 //! simulation.
 
+pub mod apf;
 pub mod client;
