@@ -5,6 +5,7 @@
 //!   components that talk to the API server.
 //! - [`apf`]: the v1.33 bootstrap PriorityLevelConfigurations and the nominal concurrency
 //!   limits they get from the server limit.
+//! - [`queueset`]: shuffle sharding's dealer and one level's fair queues (KEP-1040).
 //!
 //! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
 //! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
@@ -12,3 +13,4 @@
 
 pub mod apf;
 pub mod client;
+pub mod queueset;
