@@ -1,0 +1,16 @@
+//! kube-apiserver's overload protection and its clients' self-limiting, as pure state machines
+//! with no I/O and no clock (time comes in as [`cascade_engine::Time`] arguments).
+//!
+//! - [`client`]: client-go's token bucket rate limiter and the QPS/burst defaults of the
+//!   components that talk to the API server.
+//! - [`apf`]: the v1.33 bootstrap PriorityLevelConfigurations and the nominal concurrency
+//!   limits they get from the server limit.
+//! - [`queueset`]: shuffle sharding's dealer and one level's fair queues (KEP-1040).
+//!
+//! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
+//! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
+//! simulation.
+
+pub mod apf;
+pub mod client;
+pub mod queueset;
