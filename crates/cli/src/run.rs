@@ -1,4 +1,5 @@
-//! `cascade run SCENARIO [--variant NAME] [--seed N] [--set PATH=VALUE]... [--out DIR]`
+//! `cascade run SCENARIO [--variant NAME] [--seed N] [--set PATH=VALUE]... [--out DIR]
+//! [--junit FILE] [--format text|github]`
 
 use cascade_manifest::{Diagnostic, Errors, Severity};
 use cascade_sim::output;
@@ -27,13 +28,16 @@ pub fn parse_set(s: &str) -> Result<(String, String), String> {
 }
 
 /// Runs a scenario and writes its outputs. Returns the exit code: 0 when every expectation
-/// holds, 1 when one fails.
+/// holds, 1 when one fails. `junit` also writes a JUnit XML file there, and `format` adds
+/// GitHub Actions annotations for failed expectations after the summary (see `ci`).
 pub fn run(
     scenario: &Path,
     variant: Option<&str>,
     seed: Option<u64>,
     sets: &[(String, String)],
     out: &Path,
+    junit: Option<&Path>,
+    format: crate::ci::Format,
 ) -> Result<u8, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
     for w in &sc.warnings {
@@ -82,7 +86,18 @@ pub fn run(
             format!("cannot write outputs: {e}"),
         )
     })?;
+    if let Some(path) = junit {
+        crate::ci::write_file_atomically(path, &crate::ci::junit(&sc, &summary)).map_err(|e| {
+            err(
+                &path.display().to_string(),
+                format!("cannot write the JUnit file: {e}"),
+            )
+        })?;
+    }
     print_summary(&summary, out);
+    if format == crate::ci::Format::Github {
+        print!("{}", crate::ci::github(scenario, &sc, &summary));
+    }
     Ok(if summary.passed() {
         0
     } else {
