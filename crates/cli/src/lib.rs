@@ -2,6 +2,7 @@
 //! benchmarks drive exactly what users run.
 
 pub mod bench;
+pub mod ci;
 pub mod expand;
 pub mod inputs;
 pub mod run;

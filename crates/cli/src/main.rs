@@ -1,5 +1,6 @@
 //! The `cascade` command line.
 
+use cascade::ci::Format;
 use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED};
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,14 @@ enum Command {
         /// Run even if the run's estimated memory exceeds what the machine has available.
         #[arg(long)]
         force: bool,
+        /// Also write a JUnit XML file: one test case per expectation, with its value, bound
+        /// and window (for CI test reports).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// `github` adds one GitHub Actions `::error` annotation per failed expectation,
+        /// located at the expectation in the scenario file.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
@@ -116,7 +125,20 @@ fn main() -> ExitCode {
             sets,
             out,
             force,
-        } => run::run(&scenario, variant.as_deref(), seed, &sets, &out, force),
+            junit,
+            format,
+        } => run::run(
+            &scenario,
+            variant.as_deref(),
+            seed,
+            &sets,
+            &out,
+            &run::RunOptions {
+                force,
+                junit: junit.as_deref(),
+                format,
+            },
+        ),
         Command::Validate { files } => validate::run(&files),
         Command::Bench {
             which:

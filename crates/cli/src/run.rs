@@ -1,4 +1,5 @@
-//! `cascade run SCENARIO [--variant NAME] [--seed N] [--set PATH=VALUE]... [--out DIR]`
+//! `cascade run SCENARIO [--variant NAME] [--seed N] [--set PATH=VALUE]... [--out DIR]
+//! [--junit FILE] [--format text|github]`
 
 use cascade_manifest::{Diagnostic, Errors, Severity};
 use cascade_sim::output;
@@ -26,16 +27,33 @@ pub fn parse_set(s: &str) -> Result<(String, String), String> {
         })
 }
 
+/// How `cascade run` treats a run beyond the scenario itself.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions<'a> {
+    /// Run even when the estimated size exceeds the memory available.
+    pub force: bool,
+    /// Also write a JUnit XML file there.
+    pub junit: Option<&'a Path>,
+    /// `github` adds GitHub Actions annotations for failed expectations.
+    pub format: crate::ci::Format,
+}
+
 /// Runs a scenario and writes its outputs. Returns the exit code: 0 when every expectation
-/// holds, 1 when one fails.
+/// holds, 1 when one fails. `junit` also writes a JUnit XML file there, and `format` adds
+/// GitHub Actions annotations for failed expectations after the summary (see `ci`).
 pub fn run(
     scenario: &Path,
     variant: Option<&str>,
     seed: Option<u64>,
     sets: &[(String, String)],
     out: &Path,
-    force: bool,
+    opts: &RunOptions,
 ) -> Result<u8, Errors> {
+    let RunOptions {
+        force,
+        junit,
+        format,
+    } = *opts;
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
     for w in &sc.warnings {
         eprintln!("{w}");
@@ -86,7 +104,18 @@ pub fn run(
             format!("cannot write outputs: {e}"),
         )
     })?;
+    if let Some(path) = junit {
+        crate::ci::write_file_atomically(path, &crate::ci::junit(&sc, &summary)).map_err(|e| {
+            err(
+                &path.display().to_string(),
+                format!("cannot write the JUnit file: {e}"),
+            )
+        })?;
+    }
     print_summary(&summary, out);
+    if format == crate::ci::Format::Github {
+        print!("{}", crate::ci::github(scenario, &sc, &summary));
+    }
     Ok(if summary.passed() {
         0
     } else {

@@ -355,3 +355,109 @@ fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const CI_GATE: &str = "crates/cli/tests/inputs/ci-gate.yaml";
+
+/// A fresh directory for one test's outputs.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cascade-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn junit_has_one_test_case_per_expectation_and_fails_the_failed_ones() {
+    let dir = fresh_dir("junit");
+    let junit = dir.join("reports/junit.xml");
+    let out = dir.join("out");
+    let (code, stdout, err) = cascade(&[
+        "run",
+        CI_GATE,
+        "--out",
+        out.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    // Exit codes as without --junit: 1 when an expectation fails.
+    assert_eq!(code, 1, "{err}");
+    assert!(!stdout.contains("::error"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
+    // The expectation's name is escaped, never written raw.
+    assert!(!xml.contains("<b>"), "{xml}");
+    assert!(xml.contains("some pods &lt;b&gt;scheduled&lt;/b&gt; &amp; &quot;created&quot;"));
+    // Nothing half-written is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.join("reports")).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    insta::assert_snapshot!(xml);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn github_format_annotates_each_failed_expectation_at_its_line() {
+    let dir = fresh_dir("github");
+    let out = dir.join("out");
+    let (code, text, _) = cascade(&["run", CI_GATE, "--out", out.to_str().unwrap()]);
+    let (gcode, github, err) = cascade(&[
+        "run",
+        CI_GATE,
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
+    assert_eq!((code, gcode), (1, 1), "{err}");
+    assert!(!text.contains("::"), "{text}");
+    // The summary as without --format, then the annotations; wall time aside.
+    let (summary, annotations) = github.split_at(github.find("::error").unwrap());
+    let wall = |s: &str| s.split(" s wall").nth(1).map(str::to_string);
+    assert_eq!(wall(summary), wall(&text));
+    assert_eq!(annotations.lines().count(), 2, "{annotations}");
+    // Each annotation points at its expectation's line in the scenario.
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/inputs/ci-gate.yaml"
+    ))
+    .unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    for (a, name) in annotations.lines().zip(["some pods", "late in the run"]) {
+        let line: usize = a
+            .split("line=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(lines[line - 1].contains(name), "{a} -> {}", lines[line - 1]);
+    }
+    insta::assert_snapshot!(annotations);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn passing_runs_write_junit_without_failures_and_print_no_annotation() {
+    let dir = fresh_dir("junit-pass");
+    let junit = dir.join("junit.xml");
+    let (code, out, err) = cascade(&[
+        "run",
+        "crates/cli/tests/inputs/ci-pass.yaml",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("::error"), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"ci-pass\" tests=\"1\" failures=\"0\""),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -234,7 +234,15 @@ fn the_event_budget_stops_a_run_with_a_summary_marked_truncated() {
     };
     let (_, _, err, full) = run(&[]);
     assert!(full.get("truncated").is_none(), "{err}");
-    let (code, out, err, cut) = run(&["--set", "maxEvents=100"]);
+    let junit = dir.with_extension("junit.xml");
+    let (code, out, err, cut) = run(&[
+        "--set",
+        "maxEvents=100",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(cut["truncated"], true);
     assert_eq!(cut["events_processed"], 100);
@@ -245,5 +253,21 @@ fn the_event_budget_stops_a_run_with_a_summary_marked_truncated() {
         out.starts_with("TRUNCATED: the run reached parameters.maxEvents"),
         "{out}"
     );
+    // CI sees it too: a JUnit error and an annotation, and the report says so.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("errors=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"run complete\"") && xml.contains("type=\"truncated\""),
+        "{xml}"
+    );
+    assert!(
+        out.contains(
+            "::error file=scenarios/grafana-2019-preemption.yaml,line=1,col=1,title=truncated::"
+        ),
+        "{out}"
+    );
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("Truncated: the run reached parameters.maxEvents"));
+    let _ = std::fs::remove_file(&junit);
     let _ = std::fs::remove_dir_all(&dir);
 }

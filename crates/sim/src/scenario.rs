@@ -595,4 +595,6 @@ pub struct Scenario {
     /// What loading found worth telling that is not an error (kinds cascade skips), for the
     /// caller to show.
     pub warnings: Vec<cascade_manifest::Diagnostic>,
+    /// Where each of `spec.expectations` is written (line, column), for CI annotations.
+    pub expectation_positions: Vec<(usize, usize)>,
 }

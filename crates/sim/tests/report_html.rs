@@ -23,6 +23,7 @@ fn summary() -> Summary {
         peaks: BTreeMap::new(),
         ratios: BTreeMap::new(),
         expectations: Vec::new(),
+        truncated: false,
     }
 }
 

@@ -50,6 +50,13 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent]) -> String {
         "<h1>{title}</h1><p>seed {} · {:.0} simulated seconds · {} events</p>",
         s.seed, s.simulated_seconds, s.events_processed
     );
+    if s.truncated {
+        let _ = write!(
+            h,
+            "<p class=\"fail\">Truncated: the run reached parameters.maxEvents after {:.0} simulated seconds, so it has no verdict; its figures cover that much only.</p>",
+            s.simulated_seconds
+        );
+    }
     h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th></th></tr>");
     for e in &s.expectations {
         let _ = write!(

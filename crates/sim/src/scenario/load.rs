@@ -271,6 +271,13 @@ pub fn load(
     if !r.errors.is_empty() {
         return Err(Errors(r.errors));
     }
+    let expectation_positions = (0..spec.expectations.len())
+        .map(|i| {
+            let at = spec_path.key("expectations").idx(i);
+            let d = m.diagnostic(Severity::Error, &origin, &at, String::new());
+            (d.line, d.column)
+        })
+        .collect();
     Ok(Scenario {
         name: parsed.metadata.name,
         variant: variant.map(str::to_string),
@@ -280,6 +287,7 @@ pub fn load(
         files,
         start_ms,
         warnings,
+        expectation_positions,
     })
 }
 
