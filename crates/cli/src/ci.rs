@@ -19,14 +19,15 @@ pub enum Format {
 /// One expectation with what CI needs beside its verdict: its time window and where it is
 /// written. `summary.expectations` is in the order of `sc.spec.expectations` (variants add
 /// none), so the two are zipped.
-struct Case<'a> {
-    r: &'a ExpectationResult,
-    window: String,
-    line: usize,
-    column: usize,
+pub struct Case<'a> {
+    pub r: &'a ExpectationResult,
+    /// `AFTERs..BEFOREs`, simulated seconds.
+    pub window: String,
+    pub line: usize,
+    pub column: usize,
 }
 
-fn cases<'a>(sc: &Scenario, summary: &'a Summary) -> Vec<Case<'a>> {
+pub fn cases<'a>(sc: &Scenario, summary: &'a Summary) -> Vec<Case<'a>> {
     let end = summary.simulated_seconds;
     summary
         .expectations
@@ -54,12 +55,26 @@ fn suite_name(summary: &Summary) -> String {
     }
 }
 
-/// `value ..., want ..., window ...`: the facts of a verdict, in one phrase.
-fn verdict(c: &Case) -> String {
+/// `METRIC = VALUE, want BOUND, window W`: the facts of a verdict, in one phrase.
+pub fn verdict(c: &Case) -> String {
     format!(
         "{} = {}, want {}, window {}",
-        c.r.metric, c.r.value, c.r.bound, c.window
+        c.r.metric,
+        value(c.r.value),
+        c.r.bound,
+        c.window
     )
+}
+
+/// A value as people read it: integers without a fraction, others to 6 significant decimals
+/// (0.691542, not 0.691542288557214).
+pub fn value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// Escapes text for XML 1.0 content and attribute values; characters XML 1.0 cannot carry

@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario: simulate the cluster through its faults and changes, write summary.json,
-    /// events.jsonl, metrics.csv, metrics.om and report.html, and exit 1 if an expectation fails.
+    /// events.jsonl, metrics.csv, metrics.om, the Grafana files and report.html, and exit 1 if an expectation fails.
     Run {
         /// The scenario file (apiVersion cascade.dev/v1alpha1, kind Scenario).
         scenario: PathBuf,
@@ -45,6 +45,30 @@ enum Command {
         /// located at the expectation in the scenario file.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print only the verdict line (and, with --format github, the annotations); no
+        /// progress bar.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// What simulated time 0 stands for in metrics.om and the Grafana files (RFC 3339, or
+        /// `now`); default: the scenario's `parameters.startTime`, so the same run writes the
+        /// same bytes. The simulation itself does not move.
+        #[arg(long, value_name = "RFC3339|now")]
+        start_time: Option<String>,
+        /// Print the scenario's variants (name and description) and run nothing.
+        #[arg(long)]
+        list_variants: bool,
+    },
+    /// Print a scenario's effective parameters (defaults, the scenario's, a variant's and the
+    /// --set overrides) as the YAML `spec.parameters` takes.
+    Params {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// With this variant's parameters.
+        #[arg(long)]
+        variant: Option<String>,
+        /// Override a parameter as `cascade run` does (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE", value_parser = run::parse_set)]
+        sets: Vec<(String, String)>,
     },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
@@ -121,12 +145,42 @@ fn main() -> ExitCode {
         Command::Run {
             scenario,
             variant,
+            sets,
+            list_variants: true,
+            ..
+        } => {
+            if variant.is_some() {
+                Err(cascade_manifest::Errors(vec![
+                    cascade_manifest::Diagnostic {
+                        severity: cascade_manifest::Severity::Error,
+                        file: "--list-variants".into(),
+                        line: 0,
+                        column: 0,
+                        message: "--list-variants lists every variant; it takes no --variant"
+                            .into(),
+                    },
+                ]))
+            } else {
+                run::list_variants(&scenario, &sets)
+            }
+        }
+        Command::Params {
+            scenario,
+            variant,
+            sets,
+        } => run::params(&scenario, variant.as_deref(), &sets),
+        Command::Run {
+            scenario,
+            variant,
             seed,
             sets,
             out,
             force,
             junit,
             format,
+            quiet,
+            start_time,
+            list_variants: false,
         } => run::run(
             &scenario,
             variant.as_deref(),
@@ -137,6 +191,8 @@ fn main() -> ExitCode {
                 force,
                 junit: junit.as_deref(),
                 format,
+                quiet,
+                start_time: start_time.as_deref(),
             },
         ),
         Command::Validate { files } => validate::run(&files),

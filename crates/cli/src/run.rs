@@ -1,9 +1,9 @@
 //! `cascade run SCENARIO [--variant NAME] [--seed N] [--set PATH=VALUE]... [--out DIR]
-//! [--junit FILE] [--format text|github]`
+//! [--junit FILE] [--format text|github] [--quiet] [--start-time RFC3339|now] [--force]`
 
+use crate::terminal;
 use cascade_manifest::{Diagnostic, Errors, Severity};
 use cascade_sim::output;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -36,11 +36,17 @@ pub struct RunOptions<'a> {
     pub junit: Option<&'a Path>,
     /// `github` adds GitHub Actions annotations for failed expectations.
     pub format: crate::ci::Format,
+    /// Print the verdict line alone (and the annotations), no progress bar.
+    pub quiet: bool,
+    /// What simulated time 0 stands for in metrics.om and the Grafana files: RFC 3339 or
+    /// `now`; `None` is the scenario's `parameters.startTime`.
+    pub start_time: Option<&'a str>,
 }
 
 /// Runs a scenario and writes its outputs. Returns the exit code: 0 when every expectation
-/// holds, 1 when one fails. `junit` also writes a JUnit XML file there, and `format` adds
-/// GitHub Actions annotations for failed expectations after the summary (see `ci`).
+/// holds, 1 when one fails (or the run was truncated). `junit` also writes a JUnit XML file
+/// there, and `format` adds GitHub Actions annotations for failed expectations after the
+/// summary (see `ci`).
 pub fn run(
     scenario: &Path,
     variant: Option<&str>,
@@ -49,39 +55,39 @@ pub fn run(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<u8, Errors> {
-    let RunOptions {
-        force,
-        junit,
-        format,
-    } = *opts;
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
     for w in &sc.warnings {
         eprintln!("{w}");
     }
     let file = scenario.display().to_string();
-    if !force {
+    if !opts.force {
         check_size(&sc, &file, memory_available())?;
     }
+    // --start-time is checked before the run, so a typo costs no simulation.
+    let start_override = match opts.start_time {
+        None => None,
+        Some("now") => Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64().floor()),
+        ),
+        Some(t) => Some(
+            cascade_sim::scenario::start_ms(t).map_err(|e| err("--start-time", e))? as f64 / 1000.0,
+        ),
+    };
     let wall = Instant::now();
     let mut sim = cascade_sim::Simulation::new(&sc).map_err(|e| err(&file, e))?;
-    let tty = std::io::stderr().is_terminal();
-    let mut last = -1i64;
-    sim.run(|f| {
-        if tty {
-            let pct = (f * 100.0) as i64;
-            if pct != last {
-                last = pct;
-                let bar = "#".repeat((pct / 4) as usize);
-                eprint!("\r[{bar:<25}] {pct:>3}% of {}", sc.name);
-            }
-        }
-    });
-    if tty {
-        eprintln!();
-    }
+    let mut progress = terminal::Progress::new(&sc.name, opts.quiet);
+    sim.run(|f| progress.update(f));
+    progress.finish();
     let summary =
         output::summarize(&sim, wall.elapsed().as_secs_f64()).map_err(|e| err(&file, e))?;
-    let start_unix = sim.start_unix_seconds();
+    let start_unix = start_override.unwrap_or_else(|| sim.start_unix_seconds());
+    let labels = output::RunLabels {
+        scenario: &summary.scenario,
+        variant: summary.variant.as_deref().unwrap_or(""),
+        seed: summary.seed,
+    };
     let files: Vec<(&str, String)> = vec![
         (
             "summary.json",
@@ -91,7 +97,15 @@ pub fn run(
         ("metrics.csv", output::metrics_csv(&sim.metrics)),
         (
             "metrics.om",
-            output::metrics_openmetrics(&sim.metrics, start_unix),
+            output::metrics_openmetrics(&sim.metrics, start_unix, &labels),
+        ),
+        (
+            "grafana-annotations.json",
+            output::grafana::annotations(&sc, start_unix),
+        ),
+        (
+            "grafana-dashboard.json",
+            output::grafana::dashboard(&sim.metrics, start_unix),
         ),
         (
             "report.html",
@@ -104,7 +118,7 @@ pub fn run(
             format!("cannot write outputs: {e}"),
         )
     })?;
-    if let Some(path) = junit {
+    if let Some(path) = opts.junit {
         crate::ci::write_file_atomically(path, &crate::ci::junit(&sc, &summary)).map_err(|e| {
             err(
                 &path.display().to_string(),
@@ -112,8 +126,14 @@ pub fn run(
             )
         })?;
     }
-    print_summary(&summary, out);
-    if format == crate::ci::Format::Github {
+    let colour = terminal::stdout_colour();
+    if opts.quiet {
+        println!("{}", terminal::verdict_line(&summary, colour));
+    } else {
+        let cases = crate::ci::cases(&sc, &summary);
+        print!("{}", terminal::summary(&summary, &cases, out, colour));
+    }
+    if opts.format == crate::ci::Format::Github {
         print!("{}", crate::ci::github(scenario, &sc, &summary));
     }
     Ok(if summary.passed() {
@@ -121,6 +141,60 @@ pub fn run(
     } else {
         crate::EXIT_EXPECTATION_FAILED
     })
+}
+
+/// `cascade run SCENARIO --list-variants`: each variant's name and description, one a line,
+/// in the scenario's order of names (sorted), so a user can pick one without reading YAML.
+pub fn list_variants(scenario: &Path, sets: &[(String, String)]) -> Result<u8, Errors> {
+    let sc = cascade_sim::load(scenario, None, sets, None)?;
+    print!("{}", variants_text(&sc));
+    Ok(0)
+}
+
+/// The text `--list-variants` prints.
+pub fn variants_text(sc: &cascade_sim::Scenario) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    if sc.spec.variants.is_empty() {
+        let _ = writeln!(o, "{} has no variants", sc.name);
+        return o;
+    }
+    let width = sc.spec.variants.keys().map(String::len).max().unwrap_or(0);
+    for (name, v) in &sc.spec.variants {
+        let description = v
+            .description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(o, "{name:<width$}  {description}");
+    }
+    o
+}
+
+/// `cascade params SCENARIO [--variant NAME] [--set PATH=VALUE]...`: the effective
+/// parameters (Kubernetes' defaults, then the scenario's, the variant's and the `--set`s), as
+/// the YAML a scenario's `spec.parameters` takes.
+pub fn params(
+    scenario: &Path,
+    variant: Option<&str>,
+    sets: &[(String, String)],
+) -> Result<u8, Errors> {
+    let sc = cascade_sim::load(scenario, variant, sets, None)?;
+    let file = scenario.display().to_string();
+    let yaml = serde_yaml_ng::to_string(&sc.params)
+        .map_err(|e| err(&file, format!("cannot print the parameters: {e}")))?;
+    println!(
+        "# the effective parameters of {}{}",
+        sc.name,
+        variant
+            .map(|v| format!(" (variant {v})"))
+            .unwrap_or_default()
+    );
+    println!("parameters:");
+    for line in yaml.lines() {
+        println!("  {line}");
+    }
+    Ok(0)
 }
 
 /// Refuses a run whose estimated size exceeds `available` bytes (docs/kubernetes.md#bounded-runs).
@@ -183,42 +257,4 @@ pub fn write_atomically(dir: &Path, files: &[(&str, String)]) -> std::io::Result
         std::fs::rename(tmp.join(name), dir.join(name))?;
     }
     std::fs::remove_dir(&tmp)
-}
-
-fn print_summary(s: &cascade_sim::Summary, out: &Path) {
-    if s.truncated {
-        println!(
-            "TRUNCATED: the run reached parameters.maxEvents ({} events) after {:.0} simulated seconds; its figures cover that much only",
-            s.events_processed, s.simulated_seconds
-        );
-    }
-    println!(
-        "{}{}: {:.0} simulated seconds, {} events, {:.3} s wall",
-        s.scenario,
-        s.variant
-            .as_ref()
-            .map(|v| format!(" (variant {v})"))
-            .unwrap_or_default(),
-        s.simulated_seconds,
-        s.events_processed,
-        s.wall_seconds
-    );
-    let interesting: Vec<String> = s
-        .totals
-        .iter()
-        .filter(|(_, v)| **v > 0)
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    println!("  totals: {}", interesting.join(" "));
-    for e in &s.expectations {
-        println!(
-            "  {} {}: {} = {} (want {})",
-            if e.passed { "ok  " } else { "FAIL" },
-            e.name,
-            e.metric,
-            e.value,
-            e.bound
-        );
-    }
-    println!("  outputs in {}", out.display());
 }

@@ -461,3 +461,63 @@ fn passing_runs_write_junit_without_failures_and_print_no_annotation() {
     assert!(!xml.contains("<failure"), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// Finding one's way in a scenario: its variants, and the parameters a run would use.
+
+#[test]
+fn list_variants_names_each_variant_with_its_description_and_runs_nothing() {
+    let (code, out, err) = cascade(&[
+        "run",
+        "scenarios/grafana-2019.yaml",
+        "--list-variants",
+        "--out",
+        "/nonexistent/never-written",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("client-backoff "), "{out}");
+    insta::assert_snapshot!(out);
+    let (code, _, err) = cascade(&[
+        "run",
+        "scenarios/grafana-2019.yaml",
+        "--list-variants",
+        "--variant",
+        "ingesters-high",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("takes no --variant"), "{err}");
+}
+
+#[test]
+fn params_prints_the_effective_parameters_with_variant_and_set_applied() {
+    let get = |args: &[&str]| {
+        let mut a = vec!["params", "scenarios/grafana-2019.yaml"];
+        a.extend_from_slice(args);
+        let (code, out, err) = cascade(&a);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("# the effective parameters of grafana-2019"));
+        // What it prints is a scenario's `spec.parameters`: it reads back as one.
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+        doc["parameters"].clone()
+    };
+    let base = get(&[]);
+    // The kubelet default, untouched by the scenario.
+    assert!(base["kubelet"]["imagePullSeconds"].as_f64().is_some());
+    let set = get(&["--set", "kubelet.imagePullSeconds=42"]);
+    assert_eq!(set["kubelet"]["imagePullSeconds"].as_f64(), Some(42.0));
+    let mut rest = set.clone();
+    rest["kubelet"]["imagePullSeconds"] = base["kubelet"]["imagePullSeconds"].clone();
+    assert_eq!(rest, base, "--set changes only what it names");
+    let variant = get(&["--variant", "client-backoff"]);
+    assert_eq!(
+        variant["remoteWrite"]["prometheus"]["maxShards"].as_u64(),
+        Some(8)
+    );
+    let (code, _, err) = cascade(&[
+        "params",
+        "scenarios/grafana-2019.yaml",
+        "--set",
+        "kubelet.imagePulSeconds=1",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("imagePulSeconds"), "{err}");
+}

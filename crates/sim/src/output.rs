@@ -2,14 +2,18 @@
 //! the expectations' verdicts, and their renderings (JSON, JSONL, CSV, OpenMetrics, HTML).
 //! Rendering is pure (strings); the CLI writes the files.
 
+pub mod catalog;
+pub mod grafana;
 mod html;
 mod names;
+mod openmetrics;
 
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
 pub use html::{report_html, REPORT_CSP, REPORT_EVENT_ROWS};
 use names::event_kind;
-pub use names::{MetricNames, SIM_COUNTERS, SIM_PEAKS};
+pub use names::{MetricNames, GOSSIP_COLUMNS, SIM_COLUMNS, SIM_COUNTERS, SIM_PEAKS};
+pub use openmetrics::{metrics_openmetrics, RunLabels};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -38,6 +42,14 @@ pub struct Metrics {
 impl Metrics {
     pub fn count(&mut self, name: &'static str, n: u64) {
         *self.totals.entry(name).or_default() += n;
+    }
+    /// The metrics.csv columns, in order.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|c| c.as_ref())
+    }
+    /// The simulated time of the last sample.
+    pub fn last_sample(&self) -> Option<Time> {
+        self.rows.last().map(|(t, _)| *t)
     }
     pub fn total(&self, name: &str) -> u64 {
         self.totals.get(name).copied().unwrap_or(0)
@@ -244,24 +256,5 @@ pub fn metrics_csv(m: &Metrics) -> String {
         }
         out.push('\n');
     }
-    out
-}
-
-/// metrics.om: OpenMetrics text, one gauge per series with a timestamp per sample (seconds
-/// from `start_unix`), loadable with `promtool tsdb create-blocks-from openmetrics`.
-pub fn metrics_openmetrics(m: &Metrics, start_unix: f64) -> String {
-    let mut out = String::new();
-    for (i, c) in m.columns.iter().enumerate() {
-        let _ = writeln!(out, "# TYPE cascade_{c} gauge");
-        for (t, row) in &m.rows {
-            let _ = writeln!(
-                out,
-                "cascade_{c} {} {:.3}",
-                row[i],
-                start_unix + t.as_secs_f64()
-            );
-        }
-    }
-    out.push_str("# EOF\n");
     out
 }

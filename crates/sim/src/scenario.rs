@@ -14,7 +14,7 @@ pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};
 pub use cascade_model::{PodSelector, WorkloadKind};
 pub use duration::{parse_duration, Duration};
-pub use load::load;
+pub use load::{load, start_ms};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 pub use validate::unknown_name;

@@ -292,7 +292,7 @@ pub fn load(
 }
 
 /// `parameters.startTime` (RFC 3339) as Unix milliseconds.
-fn start_ms(t: &str) -> Result<i64, String> {
+pub fn start_ms(t: &str) -> Result<i64, String> {
     jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%:z", t.replace('Z', "+00:00"))
         .or_else(|_| t.parse::<jiff::Timestamp>())
         .map(|ts| ts.as_millisecond())

@@ -1,0 +1,239 @@
+//! One catalog of cascade's series: for each metrics.csv column, its OpenMetrics family name,
+//! type, unit and help text. metrics.om, the Grafana dashboard and the scenario reference all
+//! read it, so a series is described once.
+//!
+//! The simulation's and the gossip pool's columns are listed by name; the services' columns
+//! are named after the object that declares them (`{service}_qps`, `{ring}_ring_members`,
+//! `{fleet}_shards`, `{client}_goodput_qps`) and are described by their suffix.
+
+/// An OpenMetrics type (docs/cortex-and-prometheus.md: cascade's series are gauges sampled at
+/// `parameters.sampleIntervalSeconds`, except cumulative counts, which are counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// How a column is exported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// The family name without the `cascade_` prefix; a counter's samples add `_total`.
+    pub name: String,
+    pub kind: Kind,
+    /// The OpenMetrics unit: the name's unit suffix (`seconds`, `ratio`), or empty.
+    pub unit: &'static str,
+    pub help: String,
+}
+
+/// The simulation's and the gossip pool's columns: (column, help).
+pub const COLUMNS: &[(&str, &str)] = &[
+    ("nodes", "Nodes in the cluster."),
+    (
+        "pods_pending",
+        "Pods not yet bound to a node, nominated ones included.",
+    ),
+    (
+        "pods_nominated",
+        "Pending pods nominated to a node by a preemption, waiting for their victims to go.",
+    ),
+    ("pods_running", "Pods whose containers run."),
+    ("pods_ready", "Running pods that are Ready."),
+    ("pods_terminating", "Pods in their graceful termination."),
+    (
+        "nodes_not_ready",
+        "Nodes the node lifecycle controller holds NotReady.",
+    ),
+    (
+        "pods_created_total",
+        "Pods created since the start (controllers, changes, manifests).",
+    ),
+    (
+        "pods_preempted_total",
+        "Pods preempted by kube-scheduler since the start.",
+    ),
+    (
+        "gossip_agents",
+        "Gossip agents running (one per pod with a gossipAgent, plus the servers).",
+    ),
+    (
+        "gossip_members",
+        "Members of the gossip pool as the Consul servers list them, dead ones included.",
+    ),
+    (
+        "gossip_alive_members",
+        "Members the Consul servers hold alive.",
+    ),
+    (
+        "phantom_members",
+        "Members the servers list whose agent no longer runs.",
+    ),
+    (
+        "gossip_handoff_drops_total",
+        "Gossip messages dropped because an agent's handoff queue was full.",
+    ),
+    (
+        "gossip_resurrections_total",
+        "Dead members brought back to alive by a stale message.",
+    ),
+    (
+        "write_error_ratio",
+        "Share of the remote_write requests of the last interval that failed.",
+    ),
+];
+
+/// The services' columns by suffix: (suffix, what declares it, help).
+pub const SUFFIXES: &[(&str, &str, &str)] = &[
+    (
+        "_latency_p50_seconds",
+        "service",
+        "Median latency of the requests the service answered in the last interval.",
+    ),
+    (
+        "_latency_p99_seconds",
+        "service",
+        "99th-percentile latency of the requests the service answered in the last interval.",
+    ),
+    (
+        "_ready_replicas",
+        "service",
+        "Ready pods the service routes to.",
+    ),
+    (
+        "_requests_in_flight",
+        "service",
+        "Requests the service's replicas are working on or queueing.",
+    ),
+    (
+        "_write_availability",
+        "ring",
+        "Share of the ring's token ranges that can take a write (a quorum of ACTIVE ingesters).",
+    ),
+    (
+        "_active_ingesters",
+        "ring",
+        "Ingesters in the ring in state ACTIVE.",
+    ),
+    ("_ring_members", "ring", "Ingesters in the ring, any state."),
+    (
+        "_requests_per_second",
+        "remoteWrite",
+        "remote_write requests the fleet sent per second in the last interval.",
+    ),
+    (
+        "_shards",
+        "remoteWrite",
+        "remote_write shards across the fleet's servers.",
+    ),
+    (
+        "_pending_samples",
+        "remoteWrite",
+        "Samples the fleet holds in its WAL, not yet sent.",
+    ),
+    (
+        "_offered_qps",
+        "client",
+        "Requests per second the client sent in the last interval, retries included.",
+    ),
+    (
+        "_goodput_qps",
+        "client",
+        "Requests per second that succeeded for the client in the last interval.",
+    ),
+    (
+        "_calls_failed",
+        "client",
+        "Calls that failed for the client in the last interval, after its retries.",
+    ),
+    (
+        "_sealed",
+        "client",
+        "1 while the client is sealed (a Vault that sealed itself), else 0.",
+    ),
+    (
+        "_qps",
+        "service",
+        "Requests per second the service answered in the last interval.",
+    ),
+];
+
+/// The OpenMetrics unit a name carries as its suffix.
+fn unit(name: &str) -> &'static str {
+    ["seconds", "ratio", "bytes"]
+        .into_iter()
+        .find(|u| name.ends_with(&format!("_{u}")))
+        .unwrap_or("")
+}
+
+/// How metrics.om exports a metrics.csv column.
+pub fn family(column: &str) -> Family {
+    let help = COLUMNS
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, h)| h.to_string())
+        .or_else(|| {
+            SUFFIXES.iter().find_map(|(suffix, what, help)| {
+                let object = column.strip_suffix(suffix)?;
+                Some(format!("{help} ({what} {object})"))
+            })
+        })
+        .unwrap_or_else(|| format!("cascade series {column}."));
+    match column.strip_suffix("_total") {
+        Some(name) => Family {
+            name: name.to_string(),
+            kind: Kind::Counter,
+            unit: unit(name),
+            help,
+        },
+        None => Family {
+            name: column.to_string(),
+            kind: Kind::Gauge,
+            unit: unit(column),
+            help,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_column_has_its_own_help() {
+        for (c, h) in COLUMNS {
+            assert_eq!(family(c).help, *h);
+        }
+        for c in super::super::names::SIM_COLUMNS
+            .iter()
+            .chain(super::super::names::GOSSIP_COLUMNS)
+        {
+            assert!(
+                COLUMNS.iter().any(|(k, _)| k == c),
+                "{c} is not in the catalog"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_and_units_follow_the_name() {
+        let f = family("pods_created_total");
+        assert_eq!(
+            (f.name.as_str(), f.kind, f.unit),
+            ("pods_created", Kind::Counter, "")
+        );
+        let f = family("proxy_latency_p99_seconds");
+        assert_eq!((f.kind, f.unit), (Kind::Gauge, "seconds"));
+        assert!(f.help.ends_with("(service proxy)"), "{}", f.help);
+        // The longest suffix wins: `_goodput_qps` is a client's, not a service's `_qps`.
+        assert!(family("vault_goodput_qps").help.ends_with("(client vault)"));
+        assert_eq!(family("write_error_ratio").unit, "ratio");
+    }
+}
