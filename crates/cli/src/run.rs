@@ -109,7 +109,12 @@ pub fn run(
         ),
         (
             "report.html",
-            output::report_html(&summary, &sim.metrics, &sim.log),
+            output::report_html(
+                &summary,
+                &sim.metrics,
+                &sim.log,
+                &output::ReportContext::of(&sc, start_unix),
+            ),
         ),
     ];
     write_atomically(out, &files).map_err(|e| {

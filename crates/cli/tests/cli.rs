@@ -321,7 +321,7 @@ fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
         let (code, _, err) = cascade(&args);
         assert_eq!(code, 0, "{err}");
         let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
-        assert!(page.starts_with("<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; base-uri &#39;none&#39;; form-action &#39;none&#39;\">"), "{page}");
+        assert!(page.starts_with("<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; base-uri &#39;none&#39;; form-action &#39;none&#39;\">"), "{page}");
         // The page itself has neither scripts nor images, so any of these came from a name.
         for raw in [
             "<script",
@@ -351,7 +351,7 @@ fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
         assert!(
             page.contains("Table cut at 500 of 1203 events; the other 703 are in events.jsonl.")
         );
-        assert_eq!(page.matches("<tr><td>").count(), 2 + 11 + 500);
+        assert_eq!(page.matches("<tr id=\"e").count(), 500);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

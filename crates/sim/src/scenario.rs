@@ -41,6 +41,9 @@ pub struct Metadata {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
+    /// What the scenario shows, in a sentence or two (shown at the top of report.html).
+    #[serde(default)]
+    pub description: Option<String>,
     /// How much simulated time to run.
     pub duration: Duration,
     /// Default seed (overridden by `--seed`).

@@ -32,9 +32,183 @@ fn esc(x: &str) -> String {
     out
 }
 
-/// report.html: a self-contained page with the summary, the key series as SVG, and the
-/// first [`REPORT_EVENT_ROWS`] events other than Created and Started.
-pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent]) -> String {
+/// What report.html shows beside the run's figures: the scenario's own words and its timeline.
+/// Plain data, so a page can be rendered without a scenario (tests use the default).
+#[derive(Clone, Debug, Default)]
+pub struct ReportContext {
+    /// `spec.description`.
+    pub description: Option<String>,
+    /// The variant's `description`.
+    pub variant_description: Option<String>,
+    /// The changes and faults, in time order.
+    pub marks: Vec<Mark>,
+    /// Each expectation's window in simulated seconds, in the summary's order.
+    pub windows: Vec<(f64, f64)>,
+    /// The Unix time simulated time 0 stands for (`parameters.startTime`), for wall-clock
+    /// labels under the time axis.
+    pub start_unix: f64,
+}
+
+/// A change (an instant) or a fault (an interval) on the time axis.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub at: f64,
+    /// A fault's end (the run's end when it has no duration); `None` for a change.
+    pub until: Option<f64>,
+    pub text: String,
+}
+
+impl ReportContext {
+    /// The context of a loaded scenario (its variant's changes and faults included).
+    pub fn of(sc: &crate::scenario::Scenario, start_unix: f64) -> ReportContext {
+        let end = sc.spec.duration.0;
+        let mut marks: Vec<Mark> = sc
+            .spec
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Mark {
+                at: c.at.0,
+                until: None,
+                text: format!(
+                    "change: {}",
+                    c.description
+                        .clone()
+                        .unwrap_or_else(|| format!("change {i}"))
+                ),
+            })
+            .chain(sc.spec.faults.iter().map(|f| {
+                let what = super::grafana::fault_text(&f.kind);
+                Mark {
+                    at: f.at.0,
+                    until: Some(f.duration.map_or(end, |d| (f.at.0 + d.0).min(end))),
+                    text: match &f.description {
+                        Some(d) => format!("fault: {d} ({what})"),
+                        None => format!("fault: {what}"),
+                    },
+                }
+            }))
+            .collect();
+        marks.sort_by(|a, b| a.at.total_cmp(&b.at));
+        ReportContext {
+            description: sc.spec.description.clone(),
+            variant_description: sc
+                .variant
+                .as_ref()
+                .and_then(|v| sc.spec.variants.get(v))
+                .map(|v| v.description.clone())
+                .filter(|d| !d.is_empty()),
+            marks,
+            windows: sc
+                .spec
+                .expectations
+                .iter()
+                .map(|e| {
+                    (
+                        e.after.map_or(0.0, |d| d.0),
+                        e.before.map_or(end, |d| d.0.min(end)),
+                    )
+                })
+                .collect(),
+            start_unix,
+        }
+    }
+}
+
+/// A number as people read it: thousands separated, fractions to three significant digits,
+/// a ratio as a percentage (`69.2%`, not `0.691542288557214`).
+pub fn readable(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if unit == "ratio" {
+        return format!("{}%", trim(&format!("{:.1}", v * 100.0)));
+    }
+    let suffix = match unit {
+        "seconds" => " s",
+        "bytes" => " B",
+        _ => "",
+    };
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        let d = format!("{}", whole(v));
+        let mut o = String::new();
+        for (i, c) in d.chars().enumerate() {
+            if i > 0 && (d.len() - i) % 3 == 0 {
+                o.push(',');
+            }
+            o.push(c);
+        }
+        return format!("{}{o}{suffix}", if v < 0.0 { "-" } else { "" });
+    }
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else if v.abs() >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{}{suffix}", trim(&format!("{v:.digits$}")))
+}
+
+/// A non-negative whole number of an f64 (rounded; `as` saturates, it never wraps).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "display only: figures and seconds far below 2^64, and `as` saturates"
+)]
+fn whole(v: f64) -> u64 {
+    v.abs().round() as u64
+}
+
+fn trim(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// `T+1h05m` for a simulated instant.
+fn t_plus(secs: f64) -> String {
+    let s = whole(secs.max(0.0));
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("T+{sec}s"),
+        (0, m, 0) => format!("T+{m}m"),
+        (0, m, sec) => format!("T+{m}m{sec:02}s"),
+        (h, m, _) => format!("T+{h}h{m:02}m"),
+    }
+}
+
+/// `14:05` UTC for a Unix time.
+fn wall(unix: f64) -> String {
+    let s = whole(unix.rem_euclid(86_400.0).floor());
+    format!("{:02}:{:02}", s / 3600, (s % 3600) / 60)
+}
+
+/// `2024-01-01 00:00` for a Unix time.
+fn date_time(unix: f64) -> String {
+    jiff::Timestamp::from_second(i64::try_from(whole(unix.floor())).unwrap_or(0))
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| wall(unix))
+}
+
+/// How far a value is from its bound (`>= 0.999`, `<= 0`), when the bound reads as one.
+fn miss(value: f64, bound: &str, unit: &str) -> Option<String> {
+    let (op, b) = bound.split_once(' ')?;
+    let b: f64 = b.trim().parse().ok()?;
+    match op {
+        ">=" if value < b => Some(format!("short by {}", readable(b - value, unit))),
+        "<=" if value > b => Some(format!("over by {}", readable(value - b, unit))),
+        _ => None,
+    }
+}
+
+/// report.html: one page with the verdict, the scenario's words, a timeline of the changes,
+/// faults and the first event of each kind, the series on one time axis grouped by system
+/// (changes, faults and expectation windows marked), the totals and the first
+/// [`REPORT_EVENT_ROWS`] events other than Created and Started.
+pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportContext) -> String {
     let mut h = String::new();
     let title = esc(&format!(
         "{}{}",
@@ -44,65 +218,450 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent]) -> String {
             .map(|v| format!(" / {v}"))
             .unwrap_or_default()
     ));
-    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><title>cascade: {title}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}.fail{{color:#b00}}.pass{{color:#070}}.note{{font-style:italic}}</style></head><body>", esc(REPORT_CSP));
+    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><title>cascade: {title}</title><style>{STYLE}</style></head><body>", esc(REPORT_CSP));
     let _ = write!(
         h,
-        "<h1>{title}</h1><p>seed {} · {:.0} simulated seconds · {} events</p>",
-        s.seed, s.simulated_seconds, s.events_processed
+        "<h1>{title}</h1><p>seed {} · {} simulated ({}) · {} events</p>",
+        s.seed,
+        t_plus(s.simulated_seconds).trim_start_matches("T+"),
+        if ctx.start_unix != 0.0 {
+            format!("from {} UTC", date_time(ctx.start_unix))
+        } else {
+            "from T+0".into()
+        },
+        readable(s.events_processed as f64, "")
     );
-    if s.truncated {
-        let _ = write!(
-            h,
-            "<p class=\"fail\">Truncated: the run reached parameters.maxEvents after {:.0} simulated seconds, so it has no verdict; its figures cover that much only.</p>",
-            s.simulated_seconds
-        );
+    banner(&mut h, s);
+    for d in [&ctx.description, &ctx.variant_description]
+        .into_iter()
+        .flatten()
+    {
+        let _ = write!(h, "<p class=\"desc\">{}</p>", esc(d));
     }
-    h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th></th></tr>");
-    for e in &s.expectations {
+    h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th>window</th><th></th></tr>");
+    for (i, e) in s.expectations.iter().enumerate() {
+        let window = ctx
+            .windows
+            .get(i)
+            .map(|(a, b)| format!("{} to {}", t_plus(*a), t_plus(*b)))
+            .unwrap_or_default();
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{window}</td><td class=\"{}\">{}</td></tr>",
             esc(&e.name),
             esc(&e.metric),
             e.value,
+            readable(e.value, if e.metric.starts_with("ratios.") { "ratio" } else { "" }),
             esc(&e.bound),
             if e.passed { "pass" } else { "fail" },
             if e.passed { "passed" } else { "FAILED" }
         );
     }
-    h.push_str("</table><h2>Totals</h2><table>");
+    h.push_str("</table>");
+    timeline(&mut h, log, ctx);
+    h.push_str("<h2>Series</h2>");
+    series(&mut h, s, m, ctx);
+    h.push_str("<h2>Totals</h2><table>");
     for (k, v) in &s.totals {
-        let _ = write!(h, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+            esc(k),
+            readable(*v as f64, "")
+        );
     }
-    h.push_str("</table><h2>Series</h2>");
-    series(&mut h, m);
+    h.push_str("</table>");
     events(&mut h, log);
     h.push_str("</body></html>\n");
     h
 }
 
-/// One 620-pixel polyline per metrics.csv column, scaled to its own maximum.
-fn series(h: &mut String, m: &Metrics) {
-    let tmax = m.rows.last().map_or(1.0, |(t, _)| t.as_secs_f64()).max(1.0);
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}td.num{text-align:right}.fail{color:#b00}.pass{color:#070}.note{font-style:italic}.banner{padding:.6em 1em;border-radius:4px;font-weight:bold}.banner.fail{background:#fde8e8;border:1px solid #b00}.banner.pass{background:#e8f6e8;border:1px solid #070;color:#070}.banner ul{font-weight:normal;margin:.3em 0 0}.desc{max-width:80ch}svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#444}.panel{break-inside:avoid}.cap{margin:.8em 0 0;font-size:90%}@media print{body{margin:0;max-width:none}.banner{border-width:2px}}";
+
+/// The verdict first: which expectations failed, and by how much.
+fn banner(h: &mut String, s: &Summary) {
+    let failed: Vec<_> = s.expectations.iter().filter(|e| !e.passed).collect();
+    let n = s.expectations.len();
+    if s.truncated {
+        let _ = write!(
+            h,
+            "<div class=\"banner fail\">NO VERDICT. Truncated: the run reached parameters.maxEvents after {:.0} simulated seconds; its figures cover that much only.</div>",
+            s.simulated_seconds
+        );
+    } else if failed.is_empty() {
+        let _ = write!(
+            h,
+            "<div class=\"banner pass\">PASS: {}</div>",
+            if n == 0 {
+                "the scenario sets no expectations".to_string()
+            } else {
+                format!("{n} of {n} expectations hold")
+            }
+        );
+    } else {
+        let _ = write!(
+            h,
+            "<div class=\"banner fail\">FAIL: {} of {n} expectations failed<ul>",
+            failed.len()
+        );
+        for e in failed {
+            let unit = if e.metric.starts_with("ratios.") {
+                "ratio"
+            } else {
+                ""
+            };
+            let _ = write!(
+                h,
+                "<li>{}: {} = {}, want {}{}</li>",
+                esc(&e.name),
+                esc(&e.metric),
+                readable(e.value, unit),
+                esc(&e.bound),
+                miss(e.value, &e.bound, unit)
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            );
+        }
+        h.push_str("</ul></div>");
+    }
+}
+
+/// Event kinds too routine to be a step of a story (one per pod or node as the cluster
+/// starts).
+const ROUTINE: &[&str] = &[
+    "Created",
+    "Started",
+    "Scheduled",
+    "WorkloadCreated",
+    "NodeAdded",
+];
+
+/// The changes and faults, with the first event of each other kind, in time order: what
+/// happened first, then what followed. Each first event links to its row in the table when
+/// the table shows it.
+fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext) {
+    let shown: Vec<&LogEvent> = log
+        .iter()
+        .filter(|l| l.kind != "Created" && l.kind != "Started")
+        .take(REPORT_EVENT_ROWS)
+        .collect();
+    let mut first: Vec<(f64, String, Option<usize>)> = Vec::new();
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for l in log {
+        if ROUTINE.contains(&l.kind) {
+            continue;
+        }
+        match seen.iter_mut().find(|(k, _)| *k == l.kind) {
+            Some((_, n)) => *n += 1,
+            None => {
+                let row = shown.iter().position(|x| std::ptr::eq(*x, l));
+                first.push((
+                    l.t.as_secs_f64(),
+                    format!("{}: {} ({})", l.kind, l.object, l.message),
+                    row,
+                ));
+                seen.push((l.kind, 1));
+            }
+        }
+    }
+    if ctx.marks.is_empty() && first.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Timeline</h2><p class=\"note\">The scenario's changes and faults, and the first event of each kind (with how many followed).</p><table><tr><th>time</th><th>what</th></tr>");
+    let mut rows: Vec<(f64, String)> = ctx
+        .marks
+        .iter()
+        .map(|m| {
+            let until = m
+                .until
+                .map(|u| format!(" until {}", t_plus(u)))
+                .unwrap_or_default();
+            (m.at, format!("<strong>{}</strong>{until}", esc(&m.text)))
+        })
+        .collect();
+    for (i, (t, text, row)) in first.iter().enumerate() {
+        let count = seen[i].1;
+        let body = esc(text);
+        let body = match row {
+            Some(r) => format!("<a href=\"#e{r}\">{body}</a>"),
+            None => body,
+        };
+        rows.push((
+            *t,
+            format!("{body} · {} in all", readable(count as f64, "")),
+        ));
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (t, what) in rows {
+        let _ = write!(h, "<tr><td>{}</td><td>{what}</td></tr>", t_plus(t));
+    }
+    h.push_str("</table>");
+}
+
+/// Chart geometry: the plot's width and height, and the margins for labels.
+const W: f64 = 900.0;
+const H: f64 = 90.0;
+const LEFT: f64 = 70.0;
+const BOTTOM: f64 = 30.0;
+/// Pixel columns of a chart, each drawn from the samples that fall in it.
+const PIXELS: usize = 900;
+/// Hover buckets per chart (an SVG `<title>` each: values on hover, with no script); divides
+/// [`PIXELS`].
+const HOVER_BUCKETS: usize = 60;
+
+/// The samples of one column that fall in one pixel column.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    lo: f64,
+    hi: f64,
+    /// Whether the lowest value came before the highest.
+    lo_first: bool,
+    last: f64,
+}
+
+/// Column `i`'s samples in `n` equal slices of `[0, tmax]`, in one pass.
+fn buckets(m: &Metrics, i: usize, tmax: f64, n: usize) -> Vec<Option<Bucket>> {
+    let mut out: Vec<Option<Bucket>> = vec![None; n];
+    let mut lo_at = vec![0.0f64; n];
+    let mut hi_at = vec![0.0f64; n];
+    for (t, r) in &m.rows {
+        let t = t.as_secs_f64();
+        let k = slice_index(t / tmax, n);
+        let v = r[i];
+        match &mut out[k] {
+            None => {
+                out[k] = Some(Bucket {
+                    lo: v,
+                    hi: v,
+                    lo_first: true,
+                    last: v,
+                });
+                lo_at[k] = t;
+                hi_at[k] = t;
+            }
+            Some(b) => {
+                if v < b.lo {
+                    b.lo = v;
+                    lo_at[k] = t;
+                }
+                if v > b.hi {
+                    b.hi = v;
+                    hi_at[k] = t;
+                }
+                b.last = v;
+                b.lo_first = lo_at[k] <= hi_at[k];
+            }
+        }
+    }
+    out
+}
+
+/// Which of `n` slices a fraction in [0, 1] falls in (1 itself in the last).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "the fraction is clamped to [0, 1], so the product is within 0..=n"
+)]
+fn slice_index(fraction: f64, n: usize) -> usize {
+    ((fraction.clamp(0.0, 1.0) * n as f64) as usize).min(n - 1)
+}
+
+/// A tick interval for an axis of `span` seconds: about eight ticks, at round minutes.
+fn tick_step(span: f64) -> f64 {
+    [
+        10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0,
+        43200.0, 86400.0,
+    ]
+    .into_iter()
+    .find(|s| span / s <= 8.0)
+    .unwrap_or(86400.0)
+}
+
+/// The series on one time axis, a panel per system (the column's first word: `pods`, `nodes`,
+/// a service's or ring's name, `gossip`), each chart with its faults shaded, changes drawn as
+/// dashed lines, and, for an expectation on `peaks.COLUMN`, its window shaded and its bound
+/// drawn.
+fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
+    let tmax = s
+        .simulated_seconds
+        .max(m.rows.last().map_or(0.0, |(t, _)| t.as_secs_f64()))
+        .max(1.0);
+    let x = |t: f64| LEFT + W * t / tmax;
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
     for (i, c) in m.columns.iter().enumerate() {
-        let max = m
-            .rows
-            .iter()
-            .map(|(_, r)| r[i])
-            .fold(0.0f64, f64::max)
-            .max(1.0);
-        let pts: Vec<String> = m
-            .rows
-            .iter()
-            .map(|(t, r)| {
-                format!(
-                    "{:.1},{:.1}",
-                    600.0 * t.as_secs_f64() / tmax,
-                    100.0 - 100.0 * r[i] / max
-                )
-            })
-            .collect();
-        let _ = write!(h, "<h3>{} (max {max})</h3><svg width=\"620\" height=\"110\" viewBox=\"-5 -5 615 110\"><polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{}\"/></svg>", esc(c), pts.join(" "));
+        let g = c.split('_').next().unwrap_or(c);
+        match groups.iter_mut().find(|(k, _)| *k == g) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((g, vec![i])),
+        }
+    }
+    let step = tick_step(tmax);
+    for (g, cols) in groups {
+        let _ = write!(h, "<h3>{}</h3>", esc(g));
+        for i in cols {
+            let c = &m.columns[i];
+            let fam = super::catalog::family(c);
+            let max = m.rows.iter().map(|(_, r)| r[i]).fold(0.0f64, f64::max);
+            let top = if max > 0.0 { max } else { 1.0 };
+            let y = |v: f64| H - H * v / top;
+            let _ = write!(
+                h,
+                "<div class=\"panel\"><p class=\"cap\"><strong>{}</strong> · max {} · {}</p>",
+                esc(c),
+                readable(max, fam.unit),
+                esc(&fam.help)
+            );
+            let _ = write!(
+                h,
+                "<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\"><title>{}: {}</title>",
+                LEFT + W + 40.0,
+                H + BOTTOM + 10.0,
+                esc(c),
+                esc(c),
+                esc(&fam.help)
+            );
+            // Faults shaded, changes dashed: the same marks on every chart.
+            for mk in &ctx.marks {
+                match mk.until {
+                    Some(u) => {
+                        let _ = write!(
+                            h,
+                            "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{H}\" fill=\"#f5c6c6\" fill-opacity=\"0.5\"><title>{} ({} to {})</title></rect>",
+                            x(mk.at),
+                            (x(u) - x(mk.at)).max(1.0),
+                            esc(&mk.text),
+                            t_plus(mk.at),
+                            t_plus(u)
+                        );
+                    }
+                    None => {
+                        let _ = write!(
+                            h,
+                            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{H}\" stroke=\"#888\" stroke-dasharray=\"3,3\"><title>{1} ({2})</title></line>",
+                            x(mk.at),
+                            esc(&mk.text),
+                            t_plus(mk.at)
+                        );
+                    }
+                }
+            }
+            // An expectation on this column's peak: its window and its bound.
+            for (k, e) in s.expectations.iter().enumerate() {
+                if e.metric.strip_prefix("peaks.") != Some(c.as_ref()) {
+                    continue;
+                }
+                let (a, b) = ctx.windows.get(k).copied().unwrap_or((0.0, tmax));
+                let _ = write!(
+                    h,
+                    "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{H}\" fill=\"#c6d8f5\" fill-opacity=\"0.35\"><title>window of {}</title></rect>",
+                    x(a),
+                    (x(b) - x(a)).max(1.0),
+                    esc(&e.name)
+                );
+                if let Some(bv) = e
+                    .bound
+                    .split_once(' ')
+                    .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+                    .filter(|bv| *bv <= top)
+                {
+                    let _ = write!(
+                        h,
+                        "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{2:.1}\" y2=\"{2:.1}\" stroke=\"{3}\" stroke-width=\"1.5\"><title>{4}: {5}</title></line>",
+                        x(a),
+                        x(b),
+                        y(bv),
+                        if e.passed { "#070" } else { "#b00" },
+                        esc(&e.name),
+                        esc(&e.bound)
+                    );
+                }
+            }
+            // At most two points per pixel column (its lowest and highest value, in time
+            // order), so a peak is never lost and a week-long run stays a small page.
+            let px = buckets(m, i, tmax, PIXELS);
+            let mut pts: Vec<String> = Vec::with_capacity(2 * px.len());
+            for (k, b) in px.iter().enumerate() {
+                let Some(b) = b else { continue };
+                let t = (k as f64 + 0.5) * tmax / PIXELS as f64;
+                let (first, second) = if b.lo_first {
+                    (b.lo, b.hi)
+                } else {
+                    (b.hi, b.lo)
+                };
+                pts.push(format!("{:.1},{:.1}", x(t), y(first)));
+                if second != first {
+                    pts.push(format!("{:.1},{:.1}", x(t), y(second)));
+                }
+            }
+            let _ = write!(
+                h,
+                "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{}\"/>",
+                pts.join(" ")
+            );
+            // Axes: the value's range on the left, time below (T+ and the wall clock).
+            let _ = write!(
+                h,
+                "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"0\" y2=\"{H}\" stroke=\"#999\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{H}\" y2=\"{H}\" stroke=\"#999\"/><text x=\"{:.1}\" y=\"10\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{H}\" text-anchor=\"end\">0</text>",
+                LEFT + W,
+                LEFT - 4.0,
+                readable(max, fam.unit),
+                LEFT - 4.0
+            );
+            let mut t = 0.0;
+            while t <= tmax + 1e-9 {
+                let _ = write!(
+                    h,
+                    "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{H}\" y2=\"{1}\" stroke=\"#999\"/><text x=\"{0:.1}\" y=\"{2}\" text-anchor=\"middle\">{3}</text>",
+                    x(t),
+                    H + 4.0,
+                    H + 15.0,
+                    t_plus(t)
+                );
+                if ctx.start_unix != 0.0 {
+                    let _ = write!(
+                        h,
+                        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#888\">{}</text>",
+                        x(t),
+                        H + 27.0,
+                        wall(ctx.start_unix + t)
+                    );
+                }
+                t += step;
+            }
+            // Hover: a transparent strip per bucket with the values in it.
+            let per = PIXELS / HOVER_BUCKETS;
+            for k in 0..HOVER_BUCKETS {
+                let inside: Vec<&Bucket> = px[k * per..(k + 1) * per].iter().flatten().collect();
+                let Some(last) = inside.last().map(|b| b.last) else {
+                    continue;
+                };
+                let hi = inside.iter().map(|b| b.hi).fold(f64::MIN, f64::max);
+                let lo = inside.iter().map(|b| b.lo).fold(f64::MAX, f64::min);
+                let range = if hi == lo {
+                    readable(last, fam.unit)
+                } else {
+                    format!(
+                        "{} to {}, last {}",
+                        readable(lo, fam.unit),
+                        readable(hi, fam.unit),
+                        readable(last, fam.unit)
+                    )
+                };
+                let (a, b) = (
+                    (k * per) as f64 * tmax / PIXELS as f64,
+                    ((k + 1) * per) as f64 * tmax / PIXELS as f64,
+                );
+                let _ = write!(
+                    h,
+                    "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{H}\" fill=\"transparent\"><title>{}, {} to {}: {range}</title></rect>",
+                    x(a),
+                    x(b) - x(a),
+                    esc(c),
+                    t_plus(a),
+                    t_plus(b)
+                );
+            }
+            h.push_str("</svg></div>");
+        }
     }
 }
 
@@ -120,10 +679,10 @@ fn events(h: &mut String, log: &[LogEvent]) {
         log.len()
     );
     h.push_str("<table><tr><th>t (s)</th><th>kind</th><th>object</th><th>message</th></tr>");
-    for l in log.iter().filter(shown).take(REPORT_EVENT_ROWS) {
+    for (i, l) in log.iter().filter(shown).take(REPORT_EVENT_ROWS).enumerate() {
         let _ = write!(
             h,
-            "<tr><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"e{i}\"><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             l.t.as_secs_f64(),
             esc(l.kind),
             esc(&l.object),
@@ -142,7 +701,54 @@ fn events(h: &mut String, log: &[LogEvent]) {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::*;
+    use cascade_engine::Time;
+    use proptest::prelude::*;
+
+    #[test]
+    fn numbers_read_as_people_read_them() {
+        assert_eq!(readable(0.691542288557214, "ratio"), "69.2%");
+        assert_eq!(readable(1.0, "ratio"), "100%");
+        assert_eq!(readable(7_199_814.0, ""), "7,199,814");
+        assert_eq!(readable(-1500.0, ""), "-1,500");
+        assert_eq!(readable(0.12345, ""), "0.123");
+        assert_eq!(readable(12.345, "seconds"), "12.3 s");
+        assert_eq!(readable(1234.6, ""), "1235");
+    }
+
+    #[test]
+    fn instants_as_t_plus_and_misses_by_their_bound() {
+        assert_eq!(t_plus(0.0), "T+0s");
+        assert_eq!(t_plus(90.0), "T+1m30s");
+        assert_eq!(t_plus(600.0), "T+10m");
+        assert_eq!(t_plus(3900.0), "T+1h05m");
+        assert_eq!(date_time(1_704_067_200.0), "2024-01-01 00:00");
+        assert_eq!(
+            miss(0.69, ">= 0.999", "ratio").as_deref(),
+            Some("short by 30.9%")
+        );
+        assert_eq!(miss(14.0, "<= 0", "").as_deref(), Some("over by 14"));
+        assert_eq!(miss(0.0, "<= 0", ""), None);
+    }
+
+    proptest! {
+        /// Drawing two points per pixel column never loses a sample's extreme: the chart's
+        /// highest and lowest points are the series' maximum and minimum.
+        #[test]
+        fn pixel_columns_keep_every_extreme(values in prop::collection::vec(-1e6f64..1e6, 1..400), n in 1usize..50) {
+            let mut m = Metrics::default();
+            for (k, v) in values.iter().enumerate() {
+                m.sample(Time::from_secs_f64(k as f64), vec![(std::borrow::Cow::Borrowed("x"), *v)]);
+            }
+            let tmax = (values.len() - 1).max(1) as f64;
+            let b = buckets(&m, 0, tmax, n);
+            let hi = b.iter().flatten().map(|b| b.hi).fold(f64::MIN, f64::max);
+            let lo = b.iter().flatten().map(|b| b.lo).fold(f64::MAX, f64::min);
+            prop_assert_eq!(hi, values.iter().copied().fold(f64::MIN, f64::max));
+            prop_assert_eq!(lo, values.iter().copied().fold(f64::MAX, f64::min));
+            prop_assert_eq!(b.iter().flatten().last().map(|b| b.last), values.last().copied());
+        }
+    }
 
     #[test]
     fn escapes_markup_and_both_quotes() {
