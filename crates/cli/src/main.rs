@@ -57,6 +57,10 @@ enum Command {
         /// Print the scenario's variants (name and description) and run nothing.
         #[arg(long)]
         list_variants: bool,
+        /// Run the scenario and each of its variants, each into its own folder under --out,
+        /// and write compare.html with the runs side by side.
+        #[arg(long, conflicts_with = "variant")]
+        all_variants: bool,
     },
     /// Print a scenario's effective parameters (defaults, the scenario's, a variant's and the
     /// --set overrides) as the YAML `spec.parameters` takes.
@@ -181,20 +185,21 @@ fn main() -> ExitCode {
             quiet,
             start_time,
             list_variants: false,
-        } => run::run(
-            &scenario,
-            variant.as_deref(),
-            seed,
-            &sets,
-            &out,
-            &run::RunOptions {
+            all_variants,
+        } => {
+            let opts = run::RunOptions {
                 force,
                 junit: junit.as_deref(),
                 format,
                 quiet,
                 start_time: start_time.as_deref(),
-            },
-        ),
+            };
+            if all_variants {
+                run::run_all_variants(&scenario, seed, &sets, &out, &opts)
+            } else {
+                run::run(&scenario, variant.as_deref(), seed, &sets, &out, &opts)
+            }
+        }
         Command::Validate { files } => validate::run(&files),
         Command::Bench {
             which:

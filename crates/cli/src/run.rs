@@ -55,6 +55,81 @@ pub fn run(
     out: &Path,
     opts: &RunOptions,
 ) -> Result<u8, Errors> {
+    run_one(scenario, variant, seed, sets, out, opts).map(|r| r.code)
+}
+
+/// One finished run: its exit code, summary and series (for a comparison page).
+pub struct Finished {
+    pub code: u8,
+    pub summary: cascade_sim::Summary,
+    pub metrics: output::Metrics,
+    pub start_unix: f64,
+}
+
+/// `cascade run SCENARIO --all-variants`: the scenario, then each variant, each into its own
+/// folder under `out` (`base/`, `VARIANT/`), then `out/compare.html` with the runs side by
+/// side. Exit 1 when any run's expectations fail (an outage and its mitigation: the outage
+/// fails), so the page, not the code, is the answer.
+pub fn run_all_variants(
+    scenario: &Path,
+    seed: Option<u64>,
+    sets: &[(String, String)],
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<u8, Errors> {
+    if opts.junit.is_some() || opts.format != crate::ci::Format::Text {
+        return Err(err(
+            "--all-variants",
+            "--junit and --format github judge one run: run each variant with --variant NAME for CI"
+                .into(),
+        ));
+    }
+    let sc = cascade_sim::load(scenario, None, sets, seed)?;
+    if sc.spec.variants.contains_key(BASE_RUN) {
+        return Err(err(
+            &scenario.display().to_string(),
+            format!("--all-variants writes the base run to {BASE_RUN}/, and a variant has that name: rename the variant"),
+        ));
+    }
+    let names: Vec<Option<&str>> = std::iter::once(None)
+        .chain(sc.spec.variants.keys().map(|k| Some(k.as_str())))
+        .collect();
+    let mut runs: Vec<(String, Finished)> = Vec::new();
+    for v in names {
+        let label = v.unwrap_or(BASE_RUN).to_string();
+        let f = run_one(scenario, v, seed, sets, &out.join(&label), opts)?;
+        runs.push((label, f));
+    }
+    let compared: Vec<output::ComparedRun> = runs
+        .iter()
+        .map(|(label, f)| output::ComparedRun {
+            label,
+            summary: &f.summary,
+            metrics: &f.metrics,
+        })
+        .collect();
+    let page = output::compare_html(&sc.name, &compared);
+    write_atomically(out, &[("compare.html", page)]).map_err(|e| {
+        err(
+            &out.display().to_string(),
+            format!("cannot write compare.html: {e}"),
+        )
+    })?;
+    println!("side by side: {}", out.join("compare.html").display());
+    Ok(runs.iter().map(|(_, f)| f.code).max().unwrap_or(0))
+}
+
+/// The folder of the scenario's own run under `--all-variants`.
+pub const BASE_RUN: &str = "base";
+
+fn run_one(
+    scenario: &Path,
+    variant: Option<&str>,
+    seed: Option<u64>,
+    sets: &[(String, String)],
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<Finished, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
     for w in &sc.warnings {
         eprintln!("{w}");
@@ -141,10 +216,15 @@ pub fn run(
     if opts.format == crate::ci::Format::Github {
         print!("{}", crate::ci::github(scenario, &sc, &summary));
     }
-    Ok(if summary.passed() {
-        0
-    } else {
-        crate::EXIT_EXPECTATION_FAILED
+    Ok(Finished {
+        code: if summary.passed() {
+            0
+        } else {
+            crate::EXIT_EXPECTATION_FAILED
+        },
+        summary,
+        metrics: sim.metrics.clone(),
+        start_unix,
     })
 }
 

@@ -521,3 +521,63 @@ fn params_prints_the_effective_parameters_with_variant_and_set_applied() {
     assert_eq!(code, 2);
     assert!(err.contains("imagePulSeconds"), "{err}");
 }
+
+#[test]
+fn all_variants_runs_each_into_its_folder_and_compares_them_on_one_page() {
+    let dir = std::env::temp_dir().join(format!("cascade-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = cascade(&[
+        "run",
+        "scenarios/grafana-2019-preemption.yaml",
+        "--all-variants",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    // The outage fails its expectation, the mitigation holds: the page is the answer, the
+    // exit code says that something failed.
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.starts_with("FAIL grafana-2019-preemption: ")
+            && out.contains("\nPASS grafana-2019-preemption (variant ingesters-high): "),
+        "{out}"
+    );
+    for run in ["base", "ingesters-high"] {
+        let summary = std::fs::read_to_string(dir.join(run).join("summary.json")).unwrap();
+        assert!(summary.contains("\"scenario\": \"grafana-2019-preemption\""));
+    }
+    // Each run's own outputs are those of a run with --variant.
+    let single = dir.join("single");
+    let (_, _, _) = cascade(&[
+        "run",
+        "scenarios/grafana-2019-preemption.yaml",
+        "--variant",
+        "ingesters-high",
+        "--out",
+        single.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(single.join("events.jsonl")).unwrap(),
+        std::fs::read_to_string(dir.join("ingesters-high/events.jsonl")).unwrap()
+    );
+    let page = std::fs::read_to_string(dir.join("compare.html")).unwrap();
+    assert!(page.contains("<a href=\"base/report.html\">base</a>"));
+    assert!(page.contains("<a href=\"ingesters-high/report.html\">ingesters-high</a>"));
+    assert!(page.contains("<td class=\"fail\">") && page.contains("<td class=\"pass\">"));
+    assert!(page.contains("<h2>Totals that differ</h2>"));
+    assert!(page.contains("<tr><td>pods_preempted</td>"), "preemptions differ");
+    // Every shared series overlaid: one line per run.
+    let charts = page.matches("<svg ").count();
+    assert!(charts > 0);
+    assert_eq!(page.matches("<polyline").count(), 2 * charts);
+    let (code, _, err) = cascade(&[
+        "run",
+        "scenarios/grafana-2019-preemption.yaml",
+        "--all-variants",
+        "--junit",
+        "x.xml",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--junit and --format github judge one run"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

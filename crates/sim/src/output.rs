@@ -10,7 +10,10 @@ mod openmetrics;
 
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
-pub use html::{readable, report_html, Mark, ReportContext, REPORT_CSP, REPORT_EVENT_ROWS};
+pub use html::{
+    compare_html, readable, report_html, ComparedRun, Mark, ReportContext, REPORT_CSP,
+    REPORT_EVENT_ROWS,
+};
 use names::event_kind;
 pub use names::{MetricNames, GOSSIP_COLUMNS, SIM_COLUMNS, SIM_COUNTERS, SIM_PEAKS};
 pub use openmetrics::{metrics_openmetrics, RunLabels};
