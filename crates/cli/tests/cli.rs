@@ -565,7 +565,10 @@ fn all_variants_runs_each_into_its_folder_and_compares_them_on_one_page() {
     assert!(page.contains("<a href=\"ingesters-high/report.html\">ingesters-high</a>"));
     assert!(page.contains("<td class=\"fail\">") && page.contains("<td class=\"pass\">"));
     assert!(page.contains("<h2>Totals that differ</h2>"));
-    assert!(page.contains("<tr><td>pods_preempted</td>"), "preemptions differ");
+    assert!(
+        page.contains("<tr><td>pods_preempted</td>"),
+        "preemptions differ"
+    );
     // Every shared series overlaid: one line per run.
     let charts = page.matches("<svg ").count();
     assert!(charts > 0);
@@ -578,6 +581,9 @@ fn all_variants_runs_each_into_its_folder_and_compares_them_on_one_page() {
         "x.xml",
     ]);
     assert_eq!(code, 2);
-    assert!(err.contains("--junit and --format github judge one run"), "{err}");
+    assert!(
+        err.contains("--junit and --format github judge one run"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,6 +45,9 @@ impl Run {
     fn total(&self, k: &str) -> f64 {
         common::total(&self.summary, k)
     }
+    fn ratio(&self, k: &str) -> f64 {
+        self.summary["ratios"][k].as_f64().unwrap()
+    }
     fn peak(&self, k: &str) -> f64 {
         common::peak(&self.summary, k)
     }
@@ -156,6 +159,28 @@ fn kinder_clients_keep_the_gateway_alive() {
     assert!(r.total("write_outage_seconds") < base.total("write_outage_seconds") / 2.0);
     assert!(r.peak("proxy_qps_ratio") < base.peak("proxy_qps_ratio"));
     assert_eq!(r.total("samples_lost"), 0.0);
+}
+
+#[test]
+fn the_oom_verdict_hangs_on_the_gateway_memory_limit_and_the_outage_does_not() {
+    let base = run(&[], "limit-base");
+    let r = run(&["--variant", "gateway-1gi"], "limit-1gi");
+    // The same avalanche and lost quorum: write availability breaks either way...
+    assert_eq!(r.code, 1);
+    assert!(r.ratio("write_availability") < 0.999);
+    assert_eq!(r.total("pods_preempted"), base.total("pods_preempted"));
+    // ...but 1 GiB holds the queued requests that 256 MiB cannot: no OOM kill.
+    assert!(base.total("proxy_oom_kills") > 0.0);
+    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+    // A service's memoryLimit cannot do the variant's work: the gateway's pods set a limit,
+    // so the --set is inert, and says so instead of leaving the verdict unchanged in silence.
+    let set = run(&["--set", "services.proxy.memoryLimit=1Gi"], "limit-set");
+    assert_eq!(set.total("proxy_oom_kills"), base.total("proxy_oom_kills"));
+    assert!(
+        set.stderr.contains("service proxy: memoryLimit has no effect: it applies to pods without limits.memory, and every pod the service selects sets one (256Mi, 8Gi)"),
+        "{}",
+        set.stderr
+    );
 }
 
 #[test]

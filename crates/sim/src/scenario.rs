@@ -576,6 +576,10 @@ pub struct Variant {
     /// Replaces the cluster's generated node groups (e.g. the same workloads on more nodes).
     #[serde(default)]
     pub node_groups: Option<Vec<NodeGroup>>,
+    /// Replaces the cluster's manifest files (`spec.cluster.manifests`), e.g. the same
+    /// Deployment with another memory limit, present from time 0 as the base run's are.
+    #[serde(default)]
+    pub manifests: Option<Vec<String>>,
 }
 
 /// A manifest file read for the scenario.

@@ -176,6 +176,9 @@ pub fn load(
                 .map(|i| vpath.key("nodeGroups").idx(i))
                 .collect();
         }
+        if let Some(m) = &var.manifests {
+            spec.cluster.manifests = m.clone();
+        }
     }
     for (i, (k, v)) in sets.iter().enumerate() {
         if let Some(d) = undeclared_set(i, k, &param_tree, &base) {

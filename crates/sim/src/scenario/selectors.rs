@@ -106,6 +106,16 @@ impl Reach {
     }
 }
 
+/// Bytes as a manifest would write them (`256Mi`, `1Gi`).
+fn quantity(bytes: i64) -> String {
+    for (suffix, unit) in [("Gi", 1i64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+        if bytes != 0 && bytes % unit == 0 {
+            return format!("{}{suffix}", bytes / unit);
+        }
+    }
+    bytes.to_string()
+}
+
 fn describe(s: &PodSelector) -> String {
     let labels: Vec<String> = s
         .match_labels
@@ -190,6 +200,35 @@ pub(super) fn check(
                     format!("{what} {name}: selector {} {none}", describe(s)),
                 );
             }
+        }
+    }
+    // A service's memoryLimit stands in for a pod's limits.memory only where the pod sets none
+    // (cascade-services ServiceSpec): set over pods that all have one, it changes nothing.
+    for (name, svc) in &params.services {
+        let matched: Vec<&Candidate> = reach.matching(&svc.selector).collect();
+        if svc.memory_limit.0 > 0
+            && !matched.is_empty()
+            && matched.iter().all(|c| c.memory_limit > 0)
+        {
+            let path = [
+                Seg::Key("services".into()),
+                Seg::Key(name.to_string()),
+                Seg::Key("memoryLimit".into()),
+            ];
+            let limits: Vec<String> = {
+                let mut l: Vec<String> = matched.iter().map(|c| quantity(c.memory_limit)).collect();
+                l.sort();
+                l.dedup();
+                l
+            };
+            warn_at(
+                r,
+                sites.site(&path),
+                format!(
+                    "service {name}: memoryLimit has no effect: it applies to pods without limits.memory, and every pod the service selects sets one ({}); change the manifest (a variant can replace spec.cluster.manifests)",
+                    limits.join(", ")
+                ),
+            );
         }
     }
     for (i, e) in spec.expectations.iter().enumerate() {
