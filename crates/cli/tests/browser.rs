@@ -154,7 +154,7 @@ fn chromium_renders_the_reports_of_both_reference_outages() {
         &[
             "scenarios/target-2019.yaml",
             "--set",
-            "generatorScale=0.1",
+            "similarityScale=0.1",
             "--set",
             "gossip.agentFraction=0.5",
         ],

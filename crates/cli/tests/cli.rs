@@ -156,6 +156,24 @@ fn impossible_values_are_errors_at_their_position() {
 }
 
 #[test]
+fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
+    let f = "crates/cli/tests/inputs/bad-similarity.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    insta::assert_snapshot!(err);
+    // A scaled run of a scenario with laws: the sizes shrink and the times grow with it.
+    let (code, out, err) = cascade(&[
+        "params",
+        "scenarios/target-2019.yaml",
+        "--set",
+        "similarityScale=0.1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("    handoffQueueDepth: 102\n"), "{out}");
+    assert!(out.contains("  generatorScale: 0.1\n"), "{out}");
+}
+
+#[test]
 fn set_paths_and_variants_that_name_nothing_are_errors() {
     let sc = "scenarios/grafana-2019.yaml";
     let mut err = String::new();

@@ -4,32 +4,20 @@
 //!
 //! The pool's dynamics depend on its size: an agent sees member events at a rate that grows
 //! with the pool, and Serf's snapshot tips at a fixed size (128 KiB, ~2,000 members). So the
-//! reduced runs scale the snapshot and handoff constants with the pool to keep the same
-//! utilisations (sizes × 0.1, per-event times × 10, write bandwidth × 0.01): the same
-//! dynamics at a tenth of the size. Half of the agents are simulated (`agentFraction` 0.5).
+//! scenario declares how the snapshot and handoff constants scale with the pool
+//! (`spec.similarity`: sizes × 0.1, per-event times × 10, write bandwidth × 0.01 at a tenth),
+//! and the reduced runs set `similarityScale=0.1`: the same utilisations, the same dynamics at
+//! a tenth of the size. Half of the agents are simulated (`agentFraction` 0.5).
 
 mod common;
 
-/// The reduced size and its similarity overrides.
+/// The reduced size: the scenario's own similarity laws (`spec.similarity`) scale the pool's
+/// constants with it; half of the agents are simulated.
 const REDUCED: &[&str] = &[
     "--set",
-    "generatorScale=0.1",
+    "similarityScale=0.1",
     "--set",
     "gossip.agentFraction=0.5",
-    "--set",
-    "gossip.snapshot.maxBytes=13107",
-    "--set",
-    "gossip.snapshot.fsyncSeconds=0.2",
-    "--set",
-    "gossip.snapshot.appendSeconds=0.0005",
-    "--set",
-    "gossip.snapshot.writeBytesPerSecond=500000",
-    "--set",
-    "gossip.snapshot.bufferEvents=102",
-    "--set",
-    "gossip.handoffServiceSeconds=0.001",
-    "--set",
-    "gossip.handoffQueueDepth=102",
 ];
 
 /// Kafka is intermittent from 30 min to 7 h 30 min.

@@ -77,6 +77,11 @@ pub struct Spec {
     pub expectations: Vec<Expectation>,
     #[serde(default)]
     pub variants: BTreeMap<String, Variant>,
+    /// How the scenario's constants scale with `parameters.similarityScale` (a dot path of a
+    /// parameter and the exponent of the scale it is multiplied by: sizes 1, per-event times
+    /// -1, ...), so that a smaller run keeps the dynamics (docs/kubernetes.md#similarity-scaling).
+    #[serde(default)]
+    pub similarity: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -187,6 +187,38 @@ pub fn load(
             r.errors.push(set_diagnostic(i, 1, e));
         }
     }
+    // The scale model, on the effective values (after the variant and the --sets). Its laws
+    // must name numeric parameters whether or not this run scales: a typo is an error now,
+    // not when someone first runs the scenario smaller.
+    let similarity_scale = param_tree
+        .get("similarityScale")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(1.0);
+    let laws: Vec<(&str, f64)> = base
+        .similarity
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let scaling = similarity_scale != 1.0 && similarity_scale.is_finite() && similarity_scale > 0.0;
+    let mut scratch = param_tree.clone();
+    let target = if scaling {
+        &mut param_tree
+    } else {
+        &mut scratch
+    };
+    for (i, why) in
+        crate::params::apply_similarity(target, if scaling { similarity_scale } else { 0.5 }, &laws)
+    {
+        r.error(&spec_path.key("similarity").key(laws[i].0), why);
+    }
+    for (k, e) in &base.similarity {
+        if !e.is_finite() {
+            r.error(
+                &spec_path.key("similarity").key(k),
+                format!("similarity {k}: {e} is not an exponent: expected a finite number (1 for sizes, -1 for per-event times)"),
+            );
+        }
+    }
     validate::values(&mut r, &doc.object);
     validate::labels(&mut r, &base);
     let sites = ParamSources {

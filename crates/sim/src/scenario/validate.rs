@@ -434,6 +434,7 @@ const POSITIVE: &[&str] = &[
     "stepSeconds",
     "sendIntervalSeconds",
     "generatorScale",
+    "similarityScale",
 ];
 
 /// What is wrong with the number `v` written at key `key`, if anything: times, rates and
@@ -487,7 +488,12 @@ fn walk_numbers(v: &Value, path: &Path, found: &mut Vec<(Path, String)>) {
 pub(super) fn values(r: &mut Report<'_>, doc: &Value) {
     let mut found = Vec::new();
     if let Some(spec) = doc.get("spec") {
-        walk_numbers(spec, &spec_path(), &mut found);
+        // `similarity` maps parameter paths to exponents, not to values (checked at load).
+        let mut spec = spec.clone();
+        if let Some(m) = spec.as_mapping_mut() {
+            m.remove("similarity");
+        }
+        walk_numbers(&spec, &spec_path(), &mut found);
     }
     for (path, msg) in found {
         r.error(&path, msg);
