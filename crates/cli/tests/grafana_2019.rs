@@ -184,6 +184,45 @@ fn the_oom_verdict_hangs_on_the_gateway_memory_limit_and_the_outage_does_not() {
 }
 
 #[test]
+fn a_peak_named_like_a_column_is_the_same_figure() {
+    // peaks.X is the largest value X took at any instant; metrics.csv samples X, so no
+    // sample exceeds it. (The fleet's shards peak used to be one server's, 1,000, beside a
+    // column of all four servers' shards, 4,000.)
+    for variant in [None, Some("client-backoff")] {
+        let args: Vec<&str> = variant.iter().flat_map(|v| ["--variant", *v]).collect();
+        let r = run(&args, &format!("peaks-{}", variant.unwrap_or("base")));
+        let peaks = r.summary["peaks"].as_object().unwrap();
+        let mut compared = 0;
+        for (name, peak) in peaks {
+            let Some(largest) = r
+                .metrics
+                .iter()
+                .filter_map(|row| row.get(name))
+                .copied()
+                .reduce(f64::max)
+            else {
+                continue;
+            };
+            let peak = peak.as_f64().unwrap();
+            assert!(
+                largest <= peak + 1e-9,
+                "{name}: a sample of {largest} above its peak {peak}"
+            );
+            compared += 1;
+        }
+        assert!(compared >= 3, "only {compared} peaks share a column's name");
+        // The shards stay put between reshards, so the samples see their peak.
+        assert_eq!(
+            r.peak("prometheus_shards"),
+            r.metrics
+                .iter()
+                .map(|row| row["prometheus_shards"])
+                .fold(0.0, f64::max)
+        );
+    }
+}
+
+#[test]
 fn a_pdb_is_only_best_effort_for_preemption() {
     let r = run(&["--variant", "ingester-pdb"], "pdb");
     // kube-scheduler prefers candidates whose victims violate fewer budgets; here every

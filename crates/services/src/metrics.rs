@@ -323,7 +323,9 @@ impl ServiceMetrics {
         }
         for s in v.endpoints.iter() {
             let st = &s.stats;
-            let done = st.succeeded + st.failed + st.rejected + st.shed;
+            // Every request the service was asked, answered or not: one refused for want of a
+            // Ready replica is a failure too (else a service with no replica reads 100%).
+            let done = st.succeeded + st.failed + st.rejected + st.shed + st.unavailable;
             let mean = if st.succeeded > 0 {
                 st.latency_sum / st.succeeded as f64
             } else {

@@ -58,6 +58,8 @@ pub(crate) struct RwFleet {
     /// Requests sent and failed since the last sample.
     pub interval_requests: u64,
     pub interval_failed: u64,
+    /// The most shards the fleet's servers ran at once, in all (`peaks.{fleet}_shards`, the
+    /// largest value its `{fleet}_shards` column could show).
     pub peak_shards: u32,
 }
 
@@ -101,7 +103,7 @@ impl RemoteWrite {
                 samples_lost: 0.0,
                 interval_requests: 0,
                 interval_failed: 0,
-                peak_shards: 0,
+                peak_shards: spec.servers.saturating_mul(spec.min_shards),
             })
             .collect();
         RemoteWrite { fleets }
@@ -373,7 +375,10 @@ impl RemoteWrite {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let shards = (desired.ceil() as u32).clamp(spec.min_shards, spec.max_shards);
         s.shards = shards;
-        fleet.peak_shards = fleet.peak_shards.max(shards);
+        // The fleet's shards in all, as its metrics.csv column counts them, so that the
+        // summary's peak is the same figure at every instant, not only at the samples.
+        let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
+        fleet.peak_shards = fleet.peak_shards.max(total);
         true
     }
 

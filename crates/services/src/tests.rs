@@ -439,6 +439,33 @@ fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
     assert!(d.total("proxy_unavailable") > 0, "then nothing serves");
 }
 
+#[test]
+fn a_service_without_a_ready_replica_succeeds_at_nothing() {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "proxy".into(),
+        ServiceSpec {
+            selector: selector("proxy"),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "steady".into(),
+        ClientSpec {
+            target: "proxy".into(),
+            rate_per_second: 10.0,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    // No pod is ever Ready: every request is refused for want of an endpoint.
+    let mut d = Driver::new(cfg, 3);
+    d.run(60.0, 10.0);
+    assert!(d.total("proxy_unavailable") > 0);
+    assert_eq!(d.total("proxy_succeeded"), 0);
+    assert_eq!(d.ratio("proxy_success_ratio"), 0.0);
+}
+
 // ---- the ring and its ingesters ----
 
 fn ring_config(join_after: f64) -> ServicesConfig {
