@@ -6,6 +6,9 @@
 //! - [`apf`]: the v1.33 bootstrap PriorityLevelConfigurations and the nominal concurrency
 //!   limits they get from the server limit.
 //! - [`queueset`]: shuffle sharding's dealer and one level's fair queues (KEP-1040).
+//! - [`work`]: the work estimator: the seats a request takes, a LIST's growing with the
+//!   objects stored, a mutation's with its watchers.
+//! - [`reflector`]: client-go's reflector backoff between failed LIST/WATCH attempts.
 //!
 //! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
 //! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
@@ -14,3 +17,5 @@
 pub mod apf;
 pub mod client;
 pub mod queueset;
+pub mod reflector;
+pub mod work;
