@@ -223,6 +223,38 @@ fn a_peak_named_like_a_column_is_the_same_figure() {
 }
 
 #[test]
+fn the_causal_chain_starts_at_the_customer_cortex_and_ends_at_the_fix() {
+    let o = common::cascade_run(&["run", "scenarios/grafana-2019.yaml"], "g19-chain");
+    let chain = common::causal_chain(&o.report);
+    let lines: Vec<&str> = chain.lines().collect();
+    // The trigger is the change in force when health first left its steady state: the
+    // customer's Cortex at T0, not the PriorityClasses or the querier release before it.
+    assert_eq!(
+        lines[0],
+        "Trigger T+20m: change: create the new customer&#39;s Cortex without a priorityClassName",
+        "{chain}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("cortex_write_availability left its steady 1 (worst 0)")),
+        "{chain}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(": proxy_ready_replicas left its steady 2 (worst 0)")),
+        "{chain}"
+    );
+    // No fault here, so nothing outlives a fault: the operators' fix brings it all back.
+    assert!(!chain.contains("Sustains itself"), "{chain}");
+    assert!(
+        lines.last().unwrap().starts_with("Recovered T+40m"),
+        "{chain}"
+    );
+}
+
+#[test]
 fn a_pdb_is_only_best_effort_for_preemption() {
     let r = run(&["--variant", "ingester-pdb"], "pdb");
     // kube-scheduler prefers candidates whose victims violate fewer budgets; here every

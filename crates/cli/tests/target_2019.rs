@@ -189,3 +189,41 @@ fn same_seed_same_outputs() {
     };
     assert_eq!(strip(a.summary), strip(b.summary));
 }
+
+#[test]
+fn the_causal_chain_starts_at_kafka_and_outlives_it() {
+    let mut args = vec!["run", "scenarios/target-2019.yaml"];
+    args.extend_from_slice(REDUCED);
+    let o = common::cascade_run(&args, "t19-chain");
+    let chain = common::causal_chain(&o.report);
+    let lines: Vec<&str> = chain.lines().collect();
+    assert!(
+        lines[0].starts_with("Trigger T+30m: fault: Kafka intermittently reachable"),
+        "{chain}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(": nodes_not_ready left its steady 0")),
+        "{chain}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(": phantom_members left its steady 0")),
+        "{chain}"
+    );
+    // Kafka is back at 7h30m; the pool is not: the step where the failure sustains itself.
+    let sustained = lines
+        .iter()
+        .find(|l| l.starts_with("Sustains itself T+7h30m: the fault ended and "))
+        .unwrap_or_else(|| panic!("{chain}"));
+    assert!(sustained.contains("phantom_members"), "{sustained}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("Not recovered by the end"),
+        "{chain}"
+    );
+}

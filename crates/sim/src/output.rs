@@ -3,6 +3,7 @@
 //! Rendering is pure (strings); the CLI writes the files.
 
 pub mod catalog;
+pub mod chain;
 pub mod grafana;
 mod html;
 mod names;

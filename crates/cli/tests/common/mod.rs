@@ -12,6 +12,7 @@ pub struct Outputs {
     pub summary: String,
     pub events: String,
     pub metrics: String,
+    pub report: String,
 }
 
 /// Runs `cascade ARGS --out DIR`, DIR unique to `tag` and this test process.
@@ -32,6 +33,7 @@ pub fn cascade_run(args: &[&str], tag: &str) -> Outputs {
         summary: read("summary.json"),
         events: read("events.jsonl"),
         metrics: read("metrics.csv"),
+        report: read("report.html"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     out
@@ -49,4 +51,31 @@ pub fn peak(summary: &serde_json::Value, k: &str) -> f64 {
     summary["peaks"][k]
         .as_f64()
         .unwrap_or_else(|| panic!("peaks.{k} in {summary}"))
+}
+
+/// report.html's causal chain as text, a step per line (tags dropped, entities kept).
+pub fn causal_chain(report: &str) -> String {
+    let Some(start) = report.find("<ol class=\"chain\">") else {
+        return String::new();
+    };
+    let end = report[start..]
+        .find("</ol>")
+        .map_or(report.len(), |e| start + e);
+    report[start..end]
+        .split("<li")
+        .skip(1)
+        .map(|li| {
+            let mut text = String::new();
+            let mut in_tag = true;
+            for ch in li.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.trim().to_string() + "\n"
+        })
+        .collect()
 }

@@ -258,6 +258,7 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
         );
     }
     h.push_str("</table>");
+    causal_chain(&mut h, m, ctx, s.simulated_seconds);
     timeline(&mut h, log, ctx);
     h.push_str("<h2>Series</h2>");
     series(&mut h, s, m, ctx);
@@ -324,6 +325,58 @@ fn banner(h: &mut String, s: &Summary) {
         }
         h.push_str("</ul></div>");
     }
+}
+
+/// The chain `chain::derive` reads from the series: trigger, effects in order, the point where
+/// the failure outlived its trigger, recovery or not.
+fn causal_chain(h: &mut String, m: &Metrics, ctx: &ReportContext, end: f64) {
+    let c = super::chain::derive(m, &ctx.marks);
+    h.push_str("<h2>Causal chain</h2>");
+    if c.effects.is_empty() {
+        h.push_str("<p class=\"note\">No health signal left its steady state.</p>");
+        return;
+    }
+    h.push_str("<p class=\"note\">Read from the series: the change or fault in force when the first health signal left its steady state (the last sample before the first change or fault), each signal as it left it for two samples or more, whether the failure outlived a fault that ended, and when every signal was back.</p><ol class=\"chain\">");
+    match &c.trigger {
+        Some(t) => {
+            let _ = write!(
+                h,
+                "<li><strong>Trigger</strong> {}: {}</li>",
+                t_plus(t.at),
+                esc(&t.what)
+            );
+        }
+        None => h.push_str("<li><strong>Trigger</strong>: none before the first effect (the run starts degraded)</li>"),
+    }
+    for e in &c.effects {
+        let _ = write!(h, "<li>{}: {}</li>", t_plus(e.at), esc(&e.what));
+    }
+    if let Some(s) = &c.sustained {
+        let _ = write!(
+            h,
+            "<li class=\"fail\"><strong>Sustains itself</strong> {}: {}</li>",
+            t_plus(s.at),
+            esc(&s.what)
+        );
+    }
+    match &c.recovered {
+        Some(r) => {
+            let _ = write!(
+                h,
+                "<li class=\"pass\"><strong>Recovered</strong> {}: {}</li>",
+                t_plus(r.at),
+                esc(&r.what)
+            );
+        }
+        None => {
+            let _ = write!(
+                h,
+                "<li class=\"fail\"><strong>Not recovered</strong> by the end ({})</li>",
+                t_plus(end)
+            );
+        }
+    }
+    h.push_str("</ol>");
 }
 
 /// Event kinds too routine to be a step of a story (one per pod or node as the cluster
