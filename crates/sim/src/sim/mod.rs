@@ -24,6 +24,7 @@ mod autoscaler;
 mod bootstrap;
 mod controllers;
 mod event;
+pub mod eviction;
 mod gossip;
 mod kubelet;
 mod node_lifecycle;
