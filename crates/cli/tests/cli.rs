@@ -461,3 +461,31 @@ fn passing_runs_write_junit_without_failures_and_print_no_annotation() {
     assert!(!xml.contains("<failure"), "{xml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-memory-leak-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let (code, stdout, err) = cascade(&["run", "scenarios/memory-leak.yaml", "--out", out]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        stdout.contains("FAIL no pod evicted for node memory pressure"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL no node under MemoryPressure"),
+        "{stdout}"
+    );
+    let (code, stdout, err) = cascade(&[
+        "run",
+        "scenarios/memory-leak.yaml",
+        "--variant",
+        "memory-limits",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    // The leak is still there: each worker is OOM-killed at its own limit instead.
+    assert!(!stdout.contains("pods_oom_killed=0"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -59,3 +59,9 @@ fn the_gossip_pools_names_are_known_before_the_run() {
     std::fs::write(&path, sc).unwrap();
     reported_names_are_known(&path, &[]);
 }
+
+#[test]
+fn the_node_memory_names_are_known_before_the_run() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/memory-leak.yaml");
+    reported_names_are_known(&path, &[]);
+}
