@@ -463,6 +463,26 @@ fn passing_runs_write_junit_without_failures_and_print_no_annotation() {
 }
 
 #[test]
+fn eviction_thresholds_the_kubelet_would_refuse_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-eviction.yaml";
+    let (code, out, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    // The same from --set, at the --set's column; a percentage above 100, and a soft
+    // threshold without its grace period.
+    let sc = "scenarios/memory-leak.yaml";
+    for args in [
+        &[sc, "--set", "kubelet.evictionHard={memory.available: 150%}"][..],
+        &[sc, "--set", "kubelet.evictionSoft={memory.available: 1Gi}"],
+    ] {
+        err.push_str(&run_refused(args));
+    }
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
     let dir = std::env::temp_dir().join(format!("cascade-memory-leak-{}", std::process::id()));
     let out = dir.to_str().unwrap();

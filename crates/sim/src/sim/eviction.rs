@@ -186,8 +186,10 @@ pub fn check_signal(name: &str) -> Result<(), String> {
             "eviction signal {name:?} is not modelled: cascade models only \"{MEMORY_AVAILABLE}\""
         ))
     } else {
-        Err(format!(
-            "unsupported eviction signal {name:?}: expected \"{MEMORY_AVAILABLE}\""
+        Err(crate::scenario::unknown_name(
+            "eviction signal",
+            name,
+            &[MEMORY_AVAILABLE],
         ))
     }
 }
@@ -477,7 +479,7 @@ mod tests {
         let errs =
             parse_thresholds(&m(&[("memory.avail", "1Gi")]), &none, &BTreeMap::new()).unwrap_err();
         assert_eq!(errs[0].0, ["kubelet", "evictionHard", "memory.avail"]);
-        assert!(errs[0].1.contains("unsupported eviction signal"));
+        assert!(errs[0].1.contains("did you mean \"memory.available\""));
         let errs = parse_thresholds(&m(&[("nodefs.available", "10%")]), &none, &BTreeMap::new())
             .unwrap_err();
         assert!(errs[0].1.contains("not modelled"));
