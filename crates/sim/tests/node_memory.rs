@@ -165,3 +165,36 @@ fn scenarios_without_memory_behaviours_do_not_model_node_memory() {
     assert!(!s.peaks.contains_key("max_memory_pressure_nodes"));
     assert!(!log.iter().any(|l| l.contains("Memory")));
 }
+
+#[test]
+fn daemonset_pods_tolerate_the_memory_pressure_taint() {
+    // The node is under MemoryPressure from about 11 min to at least 16 min; a DaemonSet
+    // created at 13 min still gets its pod there, a Deployment's new pod does not.
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 64Mi}}}]}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: late}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: late}}\n  template:\n    metadata: {labels: {app: late}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 64Mi}}}]}\n";
+    let sc = format!(
+        "{}  changes:\n  - at: 13m\n    apply: [late.yaml]\n",
+        leak_scenario("256Mi")
+    );
+    let path = scenario(
+        "daemon",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", WORKLOADS),
+            ("late.yaml", ds),
+        ],
+    );
+    let (_, log, _) = run(&path, &[]);
+    let scheduled = |prefix: &str| {
+        log.iter()
+            .find(|l| l.contains("\"Scheduled\"") && l.contains(prefix))
+            .map(|l| time_of(l))
+            .unwrap()
+    };
+    let relieved = log
+        .iter()
+        .find(|l| l.contains("\"NodeHasSufficientMemory\""))
+        .map(|l| time_of(l))
+        .unwrap();
+    assert!(scheduled("pod/default/agent-") < 13.0 * 60.0 + 1.0);
+    assert!(scheduled("pod/default/late-") >= relieved);
+}
