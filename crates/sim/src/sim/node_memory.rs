@@ -29,6 +29,8 @@ pub(super) struct NodeMem {
     pressure: bool,
     /// The current OOM check's timer; older ones are stale.
     oom_check: Generation,
+    /// When that timer fires (None: no timer).
+    oom_check_at: Option<Time>,
 }
 
 /// Node memory, when the scenario models it.
@@ -175,6 +177,11 @@ impl Simulation<'_> {
     /// has its own phase upstream).
     pub(super) fn eviction_pass(&mut self) {
         let nodes: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
+        // A removed node's state goes with it (ids are never reused).
+        if let Some(m) = self.node_memory.as_mut() {
+            let present: std::collections::BTreeSet<NodeId> = nodes.iter().copied().collect();
+            m.nodes.retain(|id, _| present.contains(id));
+        }
         for node in nodes {
             let watched = self
                 .node_memory
@@ -348,28 +355,47 @@ impl Simulation<'_> {
         // The next time the node's growth fills it.
         let (pods, working_set) = self.node_working_set(node);
         let rate: f64 = pods.iter().map(|p| p.growth).sum();
-        let mem = self.node_memory.as_mut().expect("node memory");
-        let state = mem.nodes.entry(node).or_default();
-        state.oom_check = state.oom_check.next();
-        let gen = state.oom_check;
-        if rate > 0.0 && working_set < capacity {
+        let now = self.now();
+        let at = (rate > 0.0 && working_set < capacity).then(|| {
             // At least a millisecond ahead, so rounding can never spin the clock.
             let wait = ((capacity - working_set) as f64 / rate).max(0.001);
-            self.engine.schedule_in(
-                secs(wait) + Time(1),
-                Ev::Kubelet(KubeletEv::NodeOomCheck { node, check: gen }),
-            );
+            now + secs(wait) + Time(1)
+        });
+        let mem = self.node_memory.as_mut().expect("node memory");
+        let state = mem.nodes.entry(node).or_default();
+        // Nothing changed on the node: the timer already set (up to a millisecond early, from
+        // rounding; firing early only checks again) stands, and no stale timer piles up.
+        let keep = match (state.oom_check_at, at) {
+            (Some(old), Some(new)) => old >= now && old <= new && new - old <= secs(0.001),
+            _ => false,
+        };
+        if keep {
+            return;
+        }
+        state.oom_check = state.oom_check.next();
+        state.oom_check_at = at;
+        if let Some(at) = at {
+            let check = state.oom_check;
+            self.engine
+                .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
         }
     }
 
     /// A timer set by [`Self::oom_check`]: ignored if a later check replaced it.
     pub(super) fn node_oom_check(&mut self, node: NodeId, check: Generation) {
-        let current = self
+        let Some(state) = self
             .node_memory
-            .as_ref()
-            .and_then(|m| m.nodes.get(&node))
-            .map(|n| n.oom_check);
-        if current == Some(check) && self.node_lifecycle.is_up(node) {
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
+        else {
+            return;
+        };
+        if state.oom_check != check {
+            return;
+        }
+        // This timer has fired: the check below sets the next one.
+        state.oom_check_at = None;
+        if self.node_lifecycle.is_up(node) {
             self.oom_check(node);
         }
     }
