@@ -198,3 +198,36 @@ fn daemonset_pods_tolerate_the_memory_pressure_taint() {
     assert!(scheduled("pod/default/agent-") < 13.0 * 60.0 + 1.0);
     assert!(scheduled("pod/default/late-") >= relieved);
 }
+
+#[test]
+fn a_soft_threshold_evicts_earlier_after_its_grace_period() {
+    let path = scenario(
+        "soft",
+        &[
+            ("scenario.yaml", &leak_scenario("256Mi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let first_eviction = |sets: &[(&str, &str)]| {
+        let (_, log, _) = run(&path, sets);
+        log.iter()
+            .find(|l| l.contains("\"Evicted\""))
+            .map(|l| time_of(l))
+            .unwrap()
+    };
+    let hard = first_eviction(&[]);
+    // memory.available < 1Gi for 2 min: met about (1Gi - 100Mi) / 256Mi a minute = 3.6 min
+    // before the hard threshold, so the eviction comes about 1.6 min earlier.
+    let soft = first_eviction(&[
+        ("kubelet.evictionSoft", "{memory.available: 1Gi}"),
+        (
+            "kubelet.evictionSoftGracePeriodSeconds",
+            "{memory.available: 120}",
+        ),
+    ]);
+    let earlier = hard - soft;
+    assert!(
+        (80.0..=110.0).contains(&earlier),
+        "hard {hard}, soft {soft}"
+    );
+}
