@@ -231,3 +231,34 @@ fn a_soft_threshold_evicts_earlier_after_its_grace_period() {
         "hard {hard}, soft {soft}"
     );
 }
+
+#[test]
+fn a_node_whose_kubelet_is_down_is_no_longer_under_memory_pressure() {
+    // Pressure from about 11 min; the node is down from 12 to 14 min: its conditions go
+    // Unknown, so it is not counted under MemoryPressure while down.
+    let sc = format!(
+        "{}  faults:\n  - {{at: 12m, duration: 2m, nodeDown: n-0}}\n",
+        leak_scenario("256Mi")
+    );
+    let path = scenario(
+        "down",
+        &[("scenario.yaml", &sc), ("workloads.yaml", WORKLOADS)],
+    );
+    let (_, _, csv) = run(&path, &[]);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|c| *c == "nodes_memory_pressure")
+        .unwrap();
+    let at = |t: f64| {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|r| r[0].parse::<f64>().unwrap() >= t)
+            .map(|r| r[col].parse::<f64>().unwrap())
+            .unwrap()
+    };
+    assert_eq!(at(11.5 * 60.0), 1.0, "{csv}");
+    assert_eq!(at(13.0 * 60.0), 0.0);
+}

@@ -187,7 +187,13 @@ impl Simulation<'_> {
                 .node_memory
                 .as_ref()
                 .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
-            if !(watched || self.node_has_memory_pods(node)) || !self.node_lifecycle.is_up(node) {
+            if !self.node_lifecycle.is_up(node) {
+                if watched {
+                    self.kubelet_gone(node);
+                }
+                continue;
+            }
+            if !(watched || self.node_has_memory_pods(node)) {
                 continue;
             }
             self.synchronize_node(node);
@@ -196,6 +202,21 @@ impl Simulation<'_> {
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
         self.engine
             .schedule_in(period, Ev::Kubelet(KubeletEv::EvictionPass));
+    }
+
+    /// The node's kubelet is down: the node lifecycle controller sets its conditions Unknown,
+    /// so the memory-pressure taint (for MemoryPressure=True only) goes, and the kubelet that
+    /// comes back starts its eviction manager afresh (docs/kubernetes.md#node-memory-pressure).
+    fn kubelet_gone(&mut self, node: NodeId) {
+        if let Some(state) = self
+            .node_memory
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
+        {
+            state.pressure = false;
+            state.manager = EvictionManager::default();
+        }
+        self.cluster.remove_taints(node, TAINT_MEMORY_PRESSURE);
     }
 
     /// The kubelet's eviction manager on one node: MemoryPressure and at most one eviction.
