@@ -80,25 +80,29 @@ pub struct OomCandidate {
     pub oom_score_adj: i64,
 }
 
-/// The kernel's `oom_badness`: the memory a process uses plus `oom_score_adj` thousandths of
-/// the memory the OOM killer is accounting for (`total`), at least 1; None for a process with
-/// `OOM_SCORE_ADJ_MIN`, which is never chosen. In bytes rather than pages: the order is the same.
+/// The kernel's `oom_badness` (mm/oom_kill.c, Linux 6.x, as quoted in secondary sources: see
+/// docs/kubernetes.md#node-memory-pressure): the memory a process uses plus `oom_score_adj`
+/// thousandths of the memory the OOM killer is accounting for (`total`); None for a process
+/// with `OOM_SCORE_ADJ_MIN`, which is never chosen. Since the return type became a signed
+/// `long` (`LONG_MIN` for the unkillable) there is no floor of 1: a negative score can still
+/// be chosen when it is the highest. In bytes rather than pages: the order is the same.
 pub fn badness(c: OomCandidate, total: i64) -> Option<i128> {
     if c.oom_score_adj <= OOM_SCORE_ADJ_MIN {
         return None;
     }
     let points =
         i128::from(c.usage.max(0)) + i128::from(c.oom_score_adj) * i128::from(total.max(0)) / 1000;
-    Some(points.max(1))
+    Some(points)
 }
 
-/// The process the OOM killer chooses: the highest badness; among equals, the first (the
-/// kernel keeps the one it found first, `select_bad_process`). None if none may be chosen.
+/// The process the OOM killer chooses: the highest badness; among equals, the last
+/// (`oom_evaluate_task` skips a task only when its points are below the chosen one's, so an
+/// equal one found later replaces it). None if none may be chosen.
 pub fn oom_victim(candidates: &[OomCandidate], total: i64) -> Option<usize> {
     let mut best: Option<(usize, i128)> = None;
     for (i, c) in candidates.iter().enumerate() {
         if let Some(b) = badness(*c, total) {
-            if best.is_none_or(|(_, bb)| b > bb) {
+            if best.is_none_or(|(_, bb)| b >= bb) {
                 best = Some((i, b));
             }
         }
@@ -651,12 +655,19 @@ mod tests {
             oom_score_adj: -1000,
         }];
         assert_eq!(oom_victim(&c, total), None);
-        // Ties: the first.
+        // Ties: the last found.
         let c = [OomCandidate {
             usage: GI,
             oom_score_adj: 0,
         }; 2];
+        assert_eq!(oom_victim(&c, total), Some(1));
+        // A negative score is still chosen when it is the only one.
+        let c = [OomCandidate {
+            usage: MI,
+            oom_score_adj: -997,
+        }];
         assert_eq!(oom_victim(&c, total), Some(0));
+        assert!(badness(c[0], total).unwrap() < 0);
     }
 
     fn pod_stats() -> impl Strategy<Value = PodStats> {
