@@ -605,3 +605,51 @@ fn all_variants_runs_each_into_its_folder_and_compares_them_on_one_page() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eviction_thresholds_the_kubelet_would_refuse_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-eviction.yaml";
+    let (code, out, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    // The same from --set, at the --set's column; a percentage above 100, and a soft
+    // threshold without its grace period.
+    let sc = "scenarios/memory-leak.yaml";
+    for args in [
+        &[sc, "--set", "kubelet.evictionHard={memory.available: 150%}"][..],
+        &[sc, "--set", "kubelet.evictionSoft={memory.available: 1Gi}"],
+    ] {
+        err.push_str(&run_refused(args));
+    }
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-memory-leak-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let (code, stdout, err) = cascade(&["run", "scenarios/memory-leak.yaml", "--out", out]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        stdout.contains("FAIL no pod evicted for node memory pressure"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL no node under MemoryPressure"),
+        "{stdout}"
+    );
+    let (code, stdout, err) = cascade(&[
+        "run",
+        "scenarios/memory-leak.yaml",
+        "--variant",
+        "memory-limits",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    // The leak is still there: each worker is OOM-killed at its own limit instead.
+    assert!(!stdout.contains("pods_oom_killed=0"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

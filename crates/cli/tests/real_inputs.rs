@@ -178,7 +178,9 @@ fn the_public_manifests_schedule_onto_a_generated_cluster() {
 // Scenario mistakes that used to run in silence.
 
 #[test]
-fn selectors_that_pick_no_pod_and_inert_memory_behaviours_are_warned() {
+fn selectors_that_pick_no_pod_are_warned() {
+    // A memory behaviour on pods without a limit is no longer inert: it fills their node
+    // (docs/kubernetes.md#node-memory-pressure), so it is not warned about.
     let (code, _, err) = cascade(&["validate", &format!("{INPUTS}/unmatched-selectors.yaml")]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(err);

@@ -391,3 +391,27 @@ spec: {minAvailable: 1, selector: {}}
         warnings[5]
     );
 }
+
+#[test]
+fn qos_class_is_computed_as_get_pod_qos_does() {
+    let pod = |resources: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n    resources: {resources}\n")
+    };
+    let class = |resources: &str| {
+        let mut m = load(&pod(resources));
+        m.finish().unwrap();
+        m.pods[0].object.pod.qos_class
+    };
+    use cascade_model::QosClass::*;
+    assert_eq!(class("{}"), BestEffort);
+    assert_eq!(class("{limits: {cpu: 500m, memory: 1Gi}}"), Guaranteed);
+    assert_eq!(
+        class("{requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: 500m, memory: 1Gi}}"),
+        Guaranteed
+    );
+    assert_eq!(class("{requests: {memory: 1Gi}}"), Burstable);
+    assert_eq!(
+        class("{requests: {memory: 1Gi}, limits: {memory: 2Gi}}"),
+        Burstable
+    );
+}

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod objects;
+pub mod qos;
 pub mod resources;
 /// The generator lives with the clock in `cascade-engine`; re-exported for the model crates.
 pub use cascade_engine::rng;
@@ -20,6 +21,7 @@ pub use objects::{
     PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
     TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
+pub use qos::{QosClass, QosTally};
 pub use resources::{ResourceName, Resources, ScalarResources};
 pub use selector::{
     LabelSelector, Labels, NodeSelector, NodeSelectorTerm, PodSelector, Requirement,

@@ -178,6 +178,8 @@ pub struct Pod {
     pub scalar_requests: ScalarResources,
     /// Memory limit of the pod (sum of container limits); 0 when any container is unlimited.
     pub memory_limit: i64,
+    /// status.qosClass, from the containers' requests and limits (`crate::qos`).
+    pub qos_class: crate::QosClass,
     pub node_selector: Labels,
     pub required_node_affinity: Option<NodeSelector>,
     pub preferred_node_affinity: Vec<PreferredTerm>,
@@ -225,6 +227,12 @@ impl Pod {
             nonzero_requests: nonzero_container(requests),
             scalar_requests: ScalarResources::new(),
             memory_limit: 0,
+            // One container with these requests and no limits.
+            qos_class: if milli_cpu > 0 || memory > 0 {
+                crate::QosClass::Burstable
+            } else {
+                crate::QosClass::BestEffort
+            },
             node_selector: Labels::new(),
             required_node_affinity: None,
             preferred_node_affinity: Vec::new(),

@@ -66,6 +66,7 @@ pub fn generate_workloads(
     let mut nonzero = Resources::ZERO;
     let mut limit = 0i64;
     let mut unlimited = false;
+    let mut qos = cascade_model::QosTally::new();
     for (i, c) in g.containers.iter().enumerate() {
         let resources = |field: &str, m| {
             resources_at(m).map_err(|e| {
@@ -82,6 +83,7 @@ pub fn generate_workloads(
         };
         let r = resources("requests", &c.requests)?;
         let l = resources("limits", &c.limits)?;
+        qos.add(r, l);
         requests += r;
         nonzero += nonzero_container(r);
         if l.memory == 0 {
@@ -100,6 +102,7 @@ pub fn generate_workloads(
         pod.requests = requests;
         pod.nonzero_requests = nonzero;
         pod.memory_limit = if unlimited { 0 } else { limit };
+        pod.qos_class = qos.class();
         pod.priority_class_name = g.priority_class_name.clone();
         pod.termination_grace_period_seconds = g
             .termination_grace_period_seconds

@@ -4,6 +4,7 @@
 //! Sources: docs/kubernetes.md and the kube-scheduler / controller-manager /
 //! kubelet flags cited on each field.
 
+use cascade_manifest::quantity::Bytes;
 use cascade_scheduler::SchedulerConfig;
 use cascade_services::{ClientSpec, RemoteWriteSpec, RingSpec, ServiceSpec, ServicesConfig};
 use serde::{Deserialize, Serialize};
@@ -173,6 +174,28 @@ pub struct KubeletParams {
     pub crash_loop_reset_seconds: f64,
     /// The node's container runtime daemon.
     pub runtime: RuntimeParams,
+    /// evictionHard: signal to threshold ("100Mi" or "10%"); the kubelet evicts as soon as
+    /// one is met. Default `memory.available: 100Mi` (k8s.io/kubelet config/v1beta1 v1.33, the
+    /// memory part of `DefaultEvictionHard`; cascade models no disk or PID signal and refuses
+    /// them by name). Setting the map replaces the default, as the kubelet does when
+    /// `mergeDefaultEvictionSettings` is false (its default). docs/kubernetes.md#node-memory-pressure
+    pub eviction_hard: BTreeMap<String, String>,
+    /// evictionSoft: thresholds acted on only once met for their grace period (none by default).
+    pub eviction_soft: BTreeMap<String, String>,
+    /// evictionSoftGracePeriod, in seconds per signal: required for each soft threshold.
+    pub eviction_soft_grace_period_seconds: BTreeMap<String, f64>,
+    /// evictionMaxPodGracePeriod (0): the grace period of a pod evicted for a soft threshold.
+    pub eviction_max_pod_grace_period_seconds: f64,
+    /// evictionPressureTransitionPeriod (5m): MemoryPressure stays True this long after a
+    /// threshold was last met.
+    pub eviction_pressure_transition_period_seconds: f64,
+    /// The eviction manager's monitoring interval: 10 s (`evictionMonitoringPeriod`,
+    /// pkg/kubelet/kubelet.go v1.33; the documentation's "housekeeping interval").
+    pub eviction_monitoring_period_seconds: f64,
+    /// kubeReserved's and systemReserved's memory ("1Gi"; none by default): memory the node's
+    /// daemons use, outside allocatable (docs/kubernetes.md#node-memory-pressure).
+    pub kube_reserved_memory: Bytes,
+    pub system_reserved_memory: Bytes,
 }
 
 /// The container runtime daemon (dockerd, containerd) as one queue of operations per node.
@@ -218,6 +241,14 @@ impl Default for KubeletParams {
             crash_loop_max_backoff_seconds: 300.0,
             crash_loop_reset_seconds: 600.0,
             runtime: RuntimeParams::default(),
+            eviction_hard: [("memory.available".to_string(), "100Mi".to_string())].into(),
+            eviction_soft: BTreeMap::new(),
+            eviction_soft_grace_period_seconds: BTreeMap::new(),
+            eviction_max_pod_grace_period_seconds: 0.0,
+            eviction_pressure_transition_period_seconds: 300.0,
+            eviction_monitoring_period_seconds: 10.0,
+            kube_reserved_memory: Bytes(0),
+            system_reserved_memory: Bytes(0),
         }
     }
 }
@@ -396,6 +427,28 @@ pub fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
             }
         }
         (b, o) => *b = o.clone(),
+    }
+}
+
+impl KubeletParams {
+    /// The eviction manager's settings, or every problem with the thresholds (with the
+    /// parameter path each was found at).
+    pub fn eviction_config(
+        &self,
+    ) -> Result<crate::sim::eviction::EvictionConfig, Vec<crate::sim::eviction::ThresholdError>>
+    {
+        let thresholds = crate::sim::eviction::parse_thresholds(
+            &self.eviction_hard,
+            &self.eviction_soft,
+            &self.eviction_soft_grace_period_seconds,
+        )?;
+        Ok(crate::sim::eviction::EvictionConfig {
+            thresholds,
+            pressure_transition_period: cascade_engine::Time::from_secs_f64(
+                self.eviction_pressure_transition_period_seconds,
+            ),
+            max_pod_grace_period_seconds: self.eviction_max_pod_grace_period_seconds,
+        })
     }
 }
 

@@ -11,8 +11,8 @@ use cascade_model::resources::{is_extended_resource_name, is_scalar_resource_nam
 use cascade_model::{
     LabelSelector, Labels, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod,
     PodDisruptionBudget, PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm,
-    PriorityClass, Requirement, Resources, ScalarResources, Taint, TaintEffect, Toleration,
-    TolerationOperator, Workload, WorkloadKind,
+    PriorityClass, QosClass, QosTally, Requirement, Resources, ScalarResources, Taint, TaintEffect,
+    Toleration, TolerationOperator, Workload, WorkloadKind,
 };
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;

@@ -11,6 +11,8 @@ pub(super) struct PodRequests {
     pub scalar: ScalarResources,
     /// The sum of the containers' memory limits; 0 when any container has none.
     pub memory_limit: i64,
+    /// status.qosClass (`GetPodQOS` over app and init containers).
+    pub qos_class: QosClass,
 }
 
 /// A container's scalar requests after API defaulting and validation: a limit without a
@@ -55,6 +57,7 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
     let mut sc_sum = ScalarResources::new();
     let mut limit_sum: i64 = 0;
     let mut unlimited = false;
+    let mut qos = QosTally::new();
     for (i, c) in spec.containers.iter().enumerate() {
         let p = path.key("containers").idx(i).key("resources");
         let res = c.resources.as_ref();
@@ -69,6 +72,7 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
             ListOf::Container,
         )?;
         sc_sum.add_all(&container_scalars(rs, &ls, &p)?);
+        qos.add(r, l);
         // A container with a limit but no request gets the limit as its request (API defaulting).
         let r = Resources {
             milli_cpu: if r.milli_cpu == 0 {
@@ -105,11 +109,12 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
             &p.key("requests"),
             ListOf::Container,
         )?;
-        let (_, ls) = resource_list(
+        let (l, ls) = resource_list(
             res.and_then(|r| r.limits.as_ref()),
             &p.key("limits"),
             ListOf::Container,
         )?;
+        qos.add(r, l);
         let rs = container_scalars(rs, &ls, &p)?;
         if c.restart_policy.as_deref() == Some("Always") {
             sidecars += r;
@@ -140,6 +145,7 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
         nonzero: nz,
         scalar: sc_sum,
         memory_limit: if unlimited { 0 } else { limit_sum },
+        qos_class: qos.class(),
     })
 }
 
@@ -200,6 +206,7 @@ pub fn pod_template(
         nonzero: nonzero_requests,
         scalar: scalar_requests,
         memory_limit,
+        qos_class,
     } = pod_requests(spec, &sp)?;
     let affinity = spec
         .affinity
@@ -284,6 +291,7 @@ pub fn pod_template(
         nonzero_requests,
         scalar_requests,
         memory_limit,
+        qos_class,
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         required_node_affinity,
         preferred_node_affinity,

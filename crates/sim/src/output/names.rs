@@ -16,6 +16,8 @@ pub const SIM_COUNTERS: &[&str] = &[
     "catalog_member_writes",
     "dependency_down",
     "dependency_up",
+    "node_oom_kills",
+    "pods_evicted_node_pressure",
     "sidecar_retries",
 ];
 
@@ -71,6 +73,11 @@ pub const GOSSIP_COLUMNS: &[&str] = &[
     "gossip_resurrections_total",
 ];
 
+/// With node memory modelled (some behaviour has `memory`): the nodes under MemoryPressure
+/// (`node_memory.rs`).
+pub const MEMORY_PEAKS: &[&str] = &["max_memory_pressure_nodes"];
+pub const MEMORY_COLUMNS: &[&str] = &["nodes_memory_pressure"];
+
 /// Which log event kind a `totals.*` counter counts, for expectations with a selector or a
 /// window.
 pub(super) fn event_kind(counter: &str) -> Option<&'static str> {
@@ -94,10 +101,11 @@ pub struct MetricNames {
 }
 
 impl MetricNames {
-    /// The names for these parameters; `gossip` when a behaviour runs a gossip agent. The
+    /// The names for these parameters; `gossip` when a behaviour runs a gossip agent, `memory`
+    /// when one has a memory behaviour (node memory is then modelled). The
     /// services' names are read from a services world built, started and sampled once at
     /// time 0, so they are exactly the names a run reports.
-    pub fn of(params: &Params, gossip: bool) -> Result<MetricNames, String> {
+    pub fn of(params: &Params, gossip: bool, memory: bool) -> Result<MetricNames, String> {
         let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let mut n = MetricNames::default();
         n.totals.extend(owned(TOTALS));
@@ -108,6 +116,10 @@ impl MetricNames {
             n.totals.extend(owned(GOSSIP_TOTALS));
             n.peaks.extend(owned(GOSSIP_PEAKS));
             n.columns.extend(owned(GOSSIP_COLUMNS));
+        }
+        if memory {
+            n.peaks.extend(owned(MEMORY_PEAKS));
+            n.columns.extend(owned(MEMORY_COLUMNS));
         }
         let mut world = cascade_services::World::new(params.services_config(), 0)?;
         if !world.is_empty() {

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 struct Candidate {
     namespace: String,
     labels: Labels,
-    memory_limit: i64,
 }
 
 /// Every pod and workload the scenario can have.
@@ -46,7 +45,6 @@ impl Reach {
             r.pods.push(Candidate {
                 namespace: p.namespace.clone(),
                 labels: p.labels.clone(),
-                memory_limit: p.memory_limit,
             });
         };
         for f in files.values() {
@@ -160,14 +158,6 @@ pub(super) fn check(
                 r,
                 Site::Doc(p.key("selector")),
                 format!("behaviour {i}: selector {} {none}", describe(&b.selector)),
-            );
-        } else if b.memory.is_some() && matched.iter().all(|c| c.memory_limit == 0) {
-            warn_at(
-                r,
-                Site::Doc(p.key("memory")),
-                format!(
-                    "behaviour {i}: memory has no effect: the pods it selects have no memory limit, and a container is only OOM-killed past its limit (node memory is not modelled)"
-                ),
             );
         }
     }

@@ -409,8 +409,32 @@ pub(super) fn references(
             }
         }
     }
+    // The kubelet's eviction thresholds (docs/kubernetes.md#node-memory-pressure): an unknown
+    // signal or an impossible quantity is an error where it was written.
+    if let Err(errors) = params.kubelet.eviction_config() {
+        for (path, msg) in errors {
+            let path: Vec<Seg> = path.into_iter().map(Seg::Key).collect();
+            r.at(sites.site(&path), msg);
+        }
+    }
+    for (key, b) in [
+        ("kubeReservedMemory", params.kubelet.kube_reserved_memory),
+        (
+            "systemReservedMemory",
+            params.kubelet.system_reserved_memory,
+        ),
+    ] {
+        if b.0 < 0 {
+            let path = [Seg::Key("kubelet".into()), Seg::Key(key.into())];
+            r.at(
+                sites.site(&path),
+                format!("{key} = {}: expected a quantity not below 0", b.0),
+            );
+        }
+    }
     let gossip = spec.behaviours.iter().any(|b| b.gossip_agent.is_some());
-    match MetricNames::of(params, gossip) {
+    let memory = spec.behaviours.iter().any(|b| b.memory.is_some());
+    match MetricNames::of(params, gossip, memory) {
         Ok(names) => {
             for (i, e) in spec.expectations.iter().enumerate() {
                 if let Err(msg) = names.check(e) {
@@ -429,6 +453,7 @@ pub(super) fn references(
 const POSITIVE: &[&str] = &[
     "sampleIntervalSeconds",
     "nodeMonitorPeriodSeconds",
+    "evictionMonitoringPeriodSeconds",
     "unschedulableFlushIntervalSeconds",
     "scanIntervalSeconds",
     "stepSeconds",

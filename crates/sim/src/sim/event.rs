@@ -64,6 +64,10 @@ pub enum KubeletEv {
     OomKill { pod: PodId, start: Generation },
     /// A terminating pod's containers have exited: the pod object is removed.
     PodGone { pod: PodId },
+    /// The kubelets' eviction managers pass over their nodes (node memory modelled only).
+    EvictionPass,
+    /// The node's memory may be full by now: the kernel's OOM killer looks (that check only).
+    NodeOomCheck { node: NodeId, check: Generation },
 }
 
 /// The pod controllers.

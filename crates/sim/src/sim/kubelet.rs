@@ -13,6 +13,18 @@ impl Simulation<'_> {
             KubeletEv::PodReady { pod, start } => self.pod_ready(pod, start),
             KubeletEv::OomKill { pod, start } => self.oom_kill(pod, start),
             KubeletEv::PodGone { pod } => self.pod_gone(pod),
+            KubeletEv::EvictionPass => self.eviction_pass(),
+            KubeletEv::NodeOomCheck { node, check } => self.node_oom_check(node, check),
+        }
+    }
+
+    /// The pod's grace period: terminationGracePeriodSeconds, or the shorter one an
+    /// eviction for node pressure gave it (docs/kubernetes.md#node-memory-pressure).
+    fn grace_period(&self, id: PodId) -> f64 {
+        let spec = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+        match self.pods.get(id).and_then(|r| r.grace_override) {
+            Some(g) => g.min(spec),
+            None => spec,
         }
     }
 
@@ -40,7 +52,7 @@ impl Simulation<'_> {
             .is_up(self.cluster.pod(id).node.expect("bound"))
         {
             if claimed {
-                let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+                let grace = self.grace_period(id);
                 self.engine
                     .schedule_in(secs(grace), Ev::Kubelet(KubeletEv::PodGone { pod: id }));
                 self.gossip_leave(id, 0.0);
@@ -59,7 +71,7 @@ impl Simulation<'_> {
     /// The kubelet stops the pod: gone after min(shutdown time, terminationGracePeriodSeconds).
     /// Returns how long until the runtime delivers the SIGTERM.
     pub(super) fn schedule_pod_gone(&mut self, id: PodId) -> f64 {
-        let grace = self.cluster.pod(id).pod.termination_grace_period_seconds as f64;
+        let grace = self.grace_period(id);
         let shutdown = self
             .behaviour(id)
             .and_then(|b| b.shutdown_seconds)
@@ -137,6 +149,12 @@ impl Simulation<'_> {
                 );
             }
         }
+        // Node memory: the new container's memory counts on its node from now.
+        if self.node_memory.is_some() {
+            if let Some(node) = self.cluster.pod(id).node {
+                self.oom_check(node);
+            }
+        }
         // Ready, and for a controller available: minReadySeconds after the probe succeeds.
         let probe = self
             .behaviour(id)
@@ -156,8 +174,14 @@ impl Simulation<'_> {
         );
     }
 
-    /// OOMKilled, then restarted after CrashLoopBackOff's delay.
+    /// OOMKilled at its memory limit, then restarted after CrashLoopBackOff's delay.
     pub(super) fn oom_kill(&mut self, id: PodId, starts: Generation) {
+        self.oom_kill_because(id, starts, "container exceeded its memory limit");
+    }
+
+    /// OOMKilled (`cause` says by which OOM killer), then restarted after CrashLoopBackOff's
+    /// delay.
+    pub(super) fn oom_kill_because(&mut self, id: PodId, starts: Generation, cause: &str) {
         let now = self.now();
         let k = self.p.kubelet.clone();
         let Some(rt) = self.pods.get_mut(id) else {
@@ -185,7 +209,7 @@ impl Simulation<'_> {
         self.record(
             "OOMKilled",
             format!("pod/{key}"),
-            format!("container exceeded its memory limit; back-off {delay}s restarting failed container"),
+            format!("{cause}; back-off {delay}s restarting failed container"),
             Some(id),
         );
         self.engine.schedule_in(

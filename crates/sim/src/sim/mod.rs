@@ -24,9 +24,11 @@ mod autoscaler;
 mod bootstrap;
 mod controllers;
 mod event;
+pub mod eviction;
 mod gossip;
 mod kubelet;
 mod node_lifecycle;
+mod node_memory;
 mod objects;
 mod pods;
 mod queue;
@@ -89,6 +91,8 @@ pub struct Simulation<'a> {
     svc_out: Out,
     /// The event log and the metrics.
     rec: Recorder,
+    /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
+    node_memory: Option<node_memory::NodeMemory>,
 }
 
 /// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
@@ -113,6 +117,15 @@ impl<'a> Simulation<'a> {
         let p = sc.params.clone();
         let start_ms = sc.start_ms;
         let services = World::new(p.services_config(), seed)?;
+        let node_memory = if sc.spec.behaviours.iter().any(|b| b.memory.is_some()) {
+            let cfg = p
+                .kubelet
+                .eviction_config()
+                .map_err(|e| e.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))?;
+            Some(node_memory::NodeMemory::new(cfg))
+        } else {
+            None
+        };
         let mut sim = Simulation {
             sc,
             services,
@@ -143,6 +156,7 @@ impl<'a> Simulation<'a> {
                 truncated: false,
             },
             rec: Recorder::default(),
+            node_memory,
         };
         sim.setup()?;
         Ok(sim)
@@ -208,6 +222,11 @@ impl<'a> Simulation<'a> {
         .map(|(k, v)| (k.into(), v))
         .collect();
         self.gossip_sample(&mut row);
+        if let Some(m) = &self.node_memory {
+            let n = m.pressure_nodes() as f64;
+            row.push(("nodes_memory_pressure".into(), n));
+            self.rec.metrics.peak("max_memory_pressure_nodes", n);
+        }
         if !self.services.is_empty() {
             // Close the services' interval first: sampling itself only reads.
             self.services.roll_interval(t);

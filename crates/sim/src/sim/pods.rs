@@ -38,6 +38,8 @@ pub(super) struct PodRt {
     pub runtime_load: bool,
     /// Its sidecars' connections, while its containers run.
     pub sidecars: Option<Sidecars>,
+    /// A grace period shorter than its own, given by a node-pressure eviction.
+    pub grace_override: Option<f64>,
 }
 
 /// Every live pod's runtime state, by PodId (the cluster never reuses an id).
@@ -142,6 +144,7 @@ impl Simulation<'_> {
                 last_start: Time::ZERO,
                 runtime_load: false,
                 sidecars: None,
+                grace_override: None,
             },
         );
         let prio = self.cluster.pod(id).pod.priority;

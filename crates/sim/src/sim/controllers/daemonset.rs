@@ -11,7 +11,8 @@ impl Simulation<'_> {
     pub(in crate::sim) fn sync_daemon(&mut self, w: usize) {
         let mut template = self.controllers.workloads[w].w.template.pod.clone();
         // The DaemonSet controller adds tolerations for node conditions (daemon_controller.go
-        // AddOrUpdateDaemonPodTolerations).
+        // AddOrUpdateDaemonPodTolerations), the pressure taints included, so a node under
+        // MemoryPressure still gets its daemon pods (docs/kubernetes.md#node-memory-pressure).
         for (key, effect) in [
             (
                 "node.kubernetes.io/not-ready",
@@ -20,6 +21,18 @@ impl Simulation<'_> {
             (
                 "node.kubernetes.io/unreachable",
                 cascade_model::TaintEffect::NoExecute,
+            ),
+            (
+                "node.kubernetes.io/disk-pressure",
+                cascade_model::TaintEffect::NoSchedule,
+            ),
+            (
+                "node.kubernetes.io/memory-pressure",
+                cascade_model::TaintEffect::NoSchedule,
+            ),
+            (
+                "node.kubernetes.io/pid-pressure",
+                cascade_model::TaintEffect::NoSchedule,
             ),
             (
                 "node.kubernetes.io/unschedulable",

@@ -1,0 +1,423 @@
+//! Node memory in the run (docs/kubernetes.md#node-memory-pressure): each node's working set
+//! from its pods' `memory` behaviours, the kubelet's eviction manager passing over the nodes
+//! every `evictionMonitoringPeriodSeconds`, the MemoryPressure condition and its
+//! `node.kubernetes.io/memory-pressure:NoSchedule` taint, and the kernel's OOM killer when a
+//! node runs out before the kubelet acts. The decisions are `eviction.rs`'s; this file only
+//! gathers the figures and applies what comes back.
+//!
+//! It is switched on only when some behaviour has `memory`, so every other scenario runs
+//! exactly as before (same events, same outputs).
+
+use super::eviction::{
+    oom_score_adj, oom_victim, EvictionConfig, EvictionManager, OomCandidate, PodStats,
+    ThresholdValue, SYSTEM_CRITICAL_PRIORITY,
+};
+use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
+use cascade_engine::Time;
+use cascade_model::{Taint, TaintEffect};
+use cascade_scheduler::{NodeId, PodId};
+use std::collections::BTreeMap;
+
+/// TaintNodesByCondition's key for MemoryPressure=True (effect NoSchedule).
+pub const TAINT_MEMORY_PRESSURE: &str = "node.kubernetes.io/memory-pressure";
+
+/// One node's memory state.
+#[derive(Clone, Debug, Default)]
+pub(super) struct NodeMem {
+    manager: EvictionManager,
+    /// The MemoryPressure condition as last set.
+    pressure: bool,
+    /// The current OOM check's timer; older ones are stale.
+    oom_check: Generation,
+    /// When that timer fires (None: no timer).
+    oom_check_at: Option<Time>,
+}
+
+/// Node memory, when the scenario models it.
+#[derive(Clone, Debug)]
+pub(super) struct NodeMemory {
+    cfg: EvictionConfig,
+    nodes: BTreeMap<NodeId, NodeMem>,
+}
+
+impl NodeMemory {
+    pub fn new(cfg: EvictionConfig) -> NodeMemory {
+        NodeMemory {
+            cfg,
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// Nodes whose MemoryPressure condition is True.
+    pub fn pressure_nodes(&self) -> usize {
+        self.nodes.values().filter(|n| n.pressure).count()
+    }
+}
+
+/// A pod's memory figures at one instant.
+struct PodMem {
+    id: PodId,
+    usage: i64,
+    /// Bytes per second it grows by while running (0 at its limit).
+    growth: f64,
+}
+
+impl Simulation<'_> {
+    /// Starts the eviction manager's passes, if node memory is modelled.
+    pub(super) fn start_node_memory(&mut self) {
+        if self.node_memory.is_some() {
+            let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
+            self.engine
+                .schedule(period, Ev::Kubelet(KubeletEv::EvictionPass));
+        }
+    }
+
+    /// The node's memory capacity: status.allocatable (what the scenario writes) plus what
+    /// the kubelet subtracted to get it, kube-reserved, system-reserved and the hard
+    /// `memory.available` threshold (Allocatable = Capacity - reserved - hard threshold).
+    fn memory_capacity(&self, node: NodeId) -> i64 {
+        let k = &self.p.kubelet;
+        let allocatable = self.cluster.node(node).node.allocatable.memory;
+        let reserved = k
+            .kube_reserved_memory
+            .0
+            .saturating_add(k.system_reserved_memory.0);
+        let below = allocatable.saturating_add(reserved);
+        let cfg = &self.node_memory.as_ref().expect("node memory").cfg;
+        match cfg.thresholds.iter().find(|t| t.is_hard()).map(|t| t.value) {
+            None => below,
+            Some(ThresholdValue::Bytes(b)) => below.saturating_add(b),
+            // A percentage of the capacity itself: capacity = below / (1 - p).
+            Some(ThresholdValue::Percentage(p)) if p < 100.0 => {
+                #[allow(clippy::cast_possible_truncation)]
+                let c = (below as f64 / (1.0 - p / 100.0)).round() as i64;
+                c
+            }
+            Some(ThresholdValue::Percentage(_)) => below,
+        }
+    }
+
+    /// A pod's working set now: its behaviour's `start` plus `growthPerMinute` for the time
+    /// its container has run, held at its memory limit (where it is OOM-killed); a running
+    /// pod without a memory behaviour uses its memory request (a cascade assumption, said in
+    /// docs/kubernetes.md#node-memory-pressure); a pod whose containers are not running, none.
+    fn pod_memory(&self, id: PodId) -> PodMem {
+        let now = self.now();
+        let Some(rt) = self.pods.get(id) else {
+            return PodMem {
+                id,
+                usage: 0,
+                growth: 0.0,
+            };
+        };
+        if rt.phase != Phase::Running {
+            return PodMem {
+                id,
+                usage: 0,
+                growth: 0.0,
+            };
+        }
+        let pod = &self.cluster.pod(id).pod;
+        match self.behaviour(id).and_then(|b| b.memory.as_ref()) {
+            None => PodMem {
+                id,
+                usage: pod.requests.memory,
+                growth: 0.0,
+            },
+            Some(m) => {
+                let ran = i128::from((now - rt.last_start).0);
+                let grown = i128::from(m.growth_per_minute.0) * ran / 60_000_000;
+                let mut usage = i64::try_from(i128::from(m.start.0) + grown).unwrap_or(i64::MAX);
+                let mut growth = m.growth_per_minute.0 as f64 / 60.0;
+                if pod.memory_limit > 0 && usage >= pod.memory_limit {
+                    usage = pod.memory_limit;
+                    growth = 0.0;
+                }
+                PodMem {
+                    id,
+                    usage: usage.max(0),
+                    growth: growth.max(0.0),
+                }
+            }
+        }
+    }
+
+    /// The node's pods' memory and its working set (the pods' plus the reserved memory its
+    /// daemons are taken to use).
+    fn node_working_set(&self, node: NodeId) -> (Vec<PodMem>, i64) {
+        let k = &self.p.kubelet;
+        let mut total = k
+            .kube_reserved_memory
+            .0
+            .saturating_add(k.system_reserved_memory.0);
+        let pods: Vec<PodMem> = self
+            .cluster
+            .node(node)
+            .pods
+            .iter()
+            .map(|&p| self.pod_memory(p))
+            .collect();
+        for p in &pods {
+            total = total.saturating_add(p.usage);
+        }
+        (pods, total)
+    }
+
+    /// Whether some pod on the node has a memory behaviour (only those nodes are watched).
+    fn node_has_memory_pods(&self, node: NodeId) -> bool {
+        self.cluster
+            .node(node)
+            .pods
+            .iter()
+            .any(|&p| self.behaviour(p).is_some_and(|b| b.memory.is_some()))
+    }
+
+    /// One pass of every watched node's eviction manager, then the next in a monitoring
+    /// period. The kubelets' passes are aligned on one clock (a simplification: each kubelet
+    /// has its own phase upstream).
+    pub(super) fn eviction_pass(&mut self) {
+        let nodes: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
+        // A removed node's state goes with it (ids are never reused).
+        if let Some(m) = self.node_memory.as_mut() {
+            let present: std::collections::BTreeSet<NodeId> = nodes.iter().copied().collect();
+            m.nodes.retain(|id, _| present.contains(id));
+        }
+        for node in nodes {
+            let watched = self
+                .node_memory
+                .as_ref()
+                .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
+            if !self.node_lifecycle.is_up(node) {
+                if watched {
+                    self.kubelet_gone(node);
+                }
+                continue;
+            }
+            if !(watched || self.node_has_memory_pods(node)) {
+                continue;
+            }
+            self.synchronize_node(node);
+            self.oom_check(node);
+        }
+        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
+        self.engine
+            .schedule_in(period, Ev::Kubelet(KubeletEv::EvictionPass));
+    }
+
+    /// The node's kubelet is down: the node lifecycle controller sets its conditions Unknown,
+    /// so the memory-pressure taint (for MemoryPressure=True only) goes, and the kubelet that
+    /// comes back starts its eviction manager afresh (docs/kubernetes.md#node-memory-pressure).
+    fn kubelet_gone(&mut self, node: NodeId) {
+        if let Some(state) = self
+            .node_memory
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
+        {
+            state.pressure = false;
+            state.manager = EvictionManager::default();
+        }
+        self.cluster.remove_taints(node, TAINT_MEMORY_PRESSURE);
+    }
+
+    /// The kubelet's eviction manager on one node: MemoryPressure and at most one eviction.
+    fn synchronize_node(&mut self, node: NodeId) {
+        let now = self.now();
+        let capacity = self.memory_capacity(node);
+        let (pods, working_set) = self.node_working_set(node);
+        // Candidates: the node's active pods (a terminating pod is already going).
+        let active: Vec<&PodMem> = pods
+            .iter()
+            .filter(|p| {
+                !self.cluster.pod(p.id).pod.terminating
+                    && self
+                        .pods
+                        .get(p.id)
+                        .is_some_and(|r| r.phase == Phase::Running)
+            })
+            .collect();
+        let stats: Vec<PodStats> = active
+            .iter()
+            .map(|p| {
+                let pod = &self.cluster.pod(p.id).pod;
+                PodStats {
+                    usage: p.usage,
+                    request: pod.requests.memory,
+                    priority: pod.priority,
+                }
+            })
+            .collect();
+        let critical: Vec<bool> = active
+            .iter()
+            .map(|p| self.cluster.pod(p.id).pod.priority >= SYSTEM_CRITICAL_PRIORITY)
+            .collect();
+        let mem = self.node_memory.as_mut().expect("node memory");
+        let state = mem.nodes.entry(node).or_default();
+        let d = state
+            .manager
+            .synchronize(now, &mem.cfg, capacity, working_set, &stats, &critical);
+        let was = std::mem::replace(&mut state.pressure, d.memory_pressure);
+        let name = self.cluster.node(node).node.name.clone();
+        if d.memory_pressure && !was {
+            // TaintNodesByCondition: nothing new is scheduled onto the node. The node
+            // lifecycle controller's delay in adding it is not modelled.
+            self.cluster.add_taint(
+                node,
+                Taint {
+                    key: TAINT_MEMORY_PRESSURE.into(),
+                    value: String::new(),
+                    effect: TaintEffect::NoSchedule,
+                    time_added: Some(self.wall_ms()),
+                },
+            );
+            self.record(
+                "NodeHasInsufficientMemory",
+                format!("node/{name}"),
+                format!(
+                    "Node {name} status is now: NodeHasInsufficientMemory (memory.available {} of capacity {capacity})",
+                    capacity.saturating_sub(working_set)
+                ),
+                None,
+            );
+        } else if !d.memory_pressure && was {
+            self.cluster.remove_taints(node, TAINT_MEMORY_PRESSURE);
+            self.record(
+                "NodeHasSufficientMemory",
+                format!("node/{name}"),
+                format!("Node {name} status is now: NodeHasSufficientMemory"),
+                None,
+            );
+            self.move_all_to_active_or_backoff();
+        }
+        if let Some((i, grace)) = d.evict {
+            let p = active[i];
+            let (id, usage) = (p.id, p.usage);
+            let pod = &self.cluster.pod(id).pod;
+            let key = pod.key();
+            let request = pod.requests.memory;
+            self.rec.metrics.count("pods_evicted_node_pressure", 1);
+            self.record(
+                "Evicted",
+                format!("pod/{key}"),
+                format!(
+                    "The node was low on resource: memory. Available: {}, capacity: {capacity}; the pod was using {usage}, request is {request}.",
+                    capacity.saturating_sub(working_set)
+                ),
+                Some(id),
+            );
+            // The pod ends Failed with reason Evicted; its controller replaces it as it
+            // replaces any pod that goes.
+            if let Some(rt) = self.pods.get_mut(id) {
+                rt.grace_override = Some(grace);
+            }
+            self.terminate(id);
+        }
+    }
+
+    /// The kernel's side: if the node's pods and daemons use all its memory, the OOM killer
+    /// ends the container with the highest badness (again, until they fit); then a timer for
+    /// when the node's growth would next fill it.
+    pub(super) fn oom_check(&mut self, node: NodeId) {
+        if self.node_memory.is_none() || !self.cluster.has_node(node) {
+            return;
+        }
+        let capacity = self.memory_capacity(node);
+        for _ in 0..self.cluster.node(node).pods.len() {
+            let (pods, working_set) = self.node_working_set(node);
+            if working_set < capacity {
+                break;
+            }
+            let running: Vec<&PodMem> = pods.iter().filter(|p| p.usage > 0).collect();
+            let candidates: Vec<OomCandidate> = running
+                .iter()
+                .map(|p| {
+                    let pod = &self.cluster.pod(p.id).pod;
+                    OomCandidate {
+                        usage: p.usage,
+                        oom_score_adj: oom_score_adj(pod.qos_class, pod.requests.memory, capacity),
+                    }
+                })
+                .collect();
+            let Some(v) = oom_victim(&candidates, capacity) else {
+                break;
+            };
+            let id = running[v].id;
+            let starts = Generation(self.pods.get(id).map_or(0, |r| r.starts));
+            let name = self.cluster.node(node).node.name.clone();
+            let key = self.cluster.pod(id).pod.key();
+            self.rec.metrics.count("node_oom_kills", 1);
+            self.record(
+                "SystemOOM",
+                format!("node/{name}"),
+                format!(
+                    "System OOM encountered, victim pod {key} (using {}, oom_score_adj {}); node memory {working_set} of {capacity}",
+                    candidates[v].usage, candidates[v].oom_score_adj
+                ),
+                None,
+            );
+            if self.cluster.pod(id).pod.terminating {
+                // A pod already being stopped (an evicted one, within its grace period): its
+                // killed containers end it now.
+                if let Some(rt) = self.pods.get_mut(id) {
+                    rt.phase = Phase::Starting;
+                }
+                self.record(
+                    "OOMKilled",
+                    format!("pod/{key}"),
+                    "the node ran out of memory (system OOM); the pod was terminating".into(),
+                    Some(id),
+                );
+                self.rec.metrics.count("pods_oom_killed", 1);
+                self.engine
+                    .schedule_in(Time::ZERO, Ev::Kubelet(KubeletEv::PodGone { pod: id }));
+            } else {
+                self.oom_kill_because(id, starts, "the node ran out of memory (system OOM)");
+            }
+        }
+        // The next time the node's growth fills it.
+        let (pods, working_set) = self.node_working_set(node);
+        let rate: f64 = pods.iter().map(|p| p.growth).sum();
+        let now = self.now();
+        let at = (rate > 0.0 && working_set < capacity).then(|| {
+            // At least a millisecond ahead, so rounding can never spin the clock.
+            let wait = ((capacity - working_set) as f64 / rate).max(0.001);
+            now + secs(wait) + Time(1)
+        });
+        let mem = self.node_memory.as_mut().expect("node memory");
+        let state = mem.nodes.entry(node).or_default();
+        // Nothing changed on the node: the timer already set (up to a millisecond early, from
+        // rounding; firing early only checks again) stands, and no stale timer piles up.
+        let keep = match (state.oom_check_at, at) {
+            (Some(old), Some(new)) => old >= now && old <= new && new - old <= secs(0.001),
+            _ => false,
+        };
+        if keep {
+            return;
+        }
+        state.oom_check = state.oom_check.next();
+        state.oom_check_at = at;
+        if let Some(at) = at {
+            let check = state.oom_check;
+            self.engine
+                .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
+        }
+    }
+
+    /// A timer set by [`Self::oom_check`]: ignored if a later check replaced it.
+    pub(super) fn node_oom_check(&mut self, node: NodeId, check: Generation) {
+        let Some(state) = self
+            .node_memory
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
+        else {
+            return;
+        };
+        if state.oom_check != check {
+            return;
+        }
+        // This timer has fired: the check below sets the next one.
+        state.oom_check_at = None;
+        if self.node_lifecycle.is_up(node) {
+            self.oom_check(node);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Node memory against the kubelet's and the kernel's documented behaviour
+//! (docs/kubernetes.md#node-memory-pressure), on one small node: a leak the eviction manager
+//! catches, and one too fast for it that the kernel's OOM killer ends.
+
+use cascade_sim::{output, Simulation};
+use std::path::PathBuf;
+
+fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cascade-mem-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, t) in files {
+        std::fs::write(dir.join(n), t).unwrap();
+    }
+    dir.join("scenario.yaml")
+}
+
+fn run(path: &std::path::Path, sets: &[(&str, &str)]) -> (output::Summary, Vec<String>, String) {
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sc = cascade_sim::load(path, None, &sets, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&sc).unwrap();
+    sim.run(|_| {});
+    let s = output::summarize(&sim, 0.0).unwrap();
+    let lines = output::events_jsonl(&sim.log)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let csv = output::metrics_csv(&sim.metrics);
+    (s, lines, csv)
+}
+
+/// A Guaranteed 1Gi database and a BestEffort leaking worker on one 4Gi node (capacity 4Gi +
+/// the 100Mi hard threshold).
+const WORKLOADS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: db}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: 500m, memory: 1Gi}}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: leak}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: leak}}\n  template:\n    metadata: {labels: {app: leak}}\n    spec:\n      containers: [{name: c, image: x}]\n";
+
+fn leak_scenario(growth: &str) -> String {
+    format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 30m\n  cluster:\n    nodeGroups:\n    - {{namePrefix: n, count: 1, allocatable: {{cpu: \"4\", memory: 4Gi, pods: \"110\"}}}}\n    manifests: [workloads.yaml]\n  behaviours:\n  - selector: {{matchLabels: {{app: leak}}}}\n    memory: {{start: 256Mi, growthPerMinute: {growth}}}\n"
+    )
+}
+
+fn time_of(line: &str) -> f64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["t"].as_f64().unwrap()
+}
+
+#[test]
+fn the_eviction_manager_evicts_the_pod_above_its_request_and_taints_the_node() {
+    // 256Mi a minute is 43Mi per 10 s pass: the kubelet sees memory.available < 100Mi before
+    // the node is full. 1Gi + 256Mi + 256Mi/min * t > 4Gi from t = 11 min.
+    let path = scenario(
+        "evict",
+        &[
+            ("scenario.yaml", &leak_scenario("256Mi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let (s, log, csv) = run(&path, &[]);
+    assert_eq!(s.totals.get("node_oom_kills"), None, "{log:#?}");
+    assert!(s.totals["pods_evicted_node_pressure"] >= 1);
+    let evicted: Vec<&String> = log.iter().filter(|l| l.contains("\"Evicted\"")).collect();
+    // Only the leaking worker (usage above its request of 0) goes, never the database.
+    assert!(
+        evicted.iter().all(|l| l.contains("pod/default/leak-")),
+        "{evicted:#?}"
+    );
+    let first = time_of(evicted[0]);
+    assert!((660.0..=680.0).contains(&first), "evicted at {first}");
+    let pressure = log
+        .iter()
+        .find(|l| l.contains("\"NodeHasInsufficientMemory\""))
+        .unwrap();
+    assert_eq!(time_of(pressure), first);
+    // The replacement waits for the taint to go: MemoryPressure holds for the 5 min
+    // transition period after the last pass that saw the threshold met.
+    let relieved = log
+        .iter()
+        .find(|l| l.contains("\"NodeHasSufficientMemory\""))
+        .map(|l| time_of(l))
+        .unwrap();
+    assert!(relieved >= first + 300.0, "{relieved}");
+    let rescheduled = log
+        .iter()
+        .filter(|l| l.contains("\"Scheduled\"") && l.contains("pod/default/leak-"))
+        .map(|l| time_of(l))
+        .nth(1)
+        .unwrap();
+    assert!(rescheduled >= relieved, "rescheduled at {rescheduled}");
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains("nodes_memory_pressure"));
+    assert_eq!(s.peaks["max_memory_pressure_nodes"], 1.0);
+    // A shorter transition period lets the replacement in sooner.
+    let (_, log, _) = run(
+        &path,
+        &[("kubelet.evictionPressureTransitionPeriodSeconds", "60")],
+    );
+    let relieved_sooner = log
+        .iter()
+        .find(|l| l.contains("\"NodeHasSufficientMemory\""))
+        .map(|l| time_of(l))
+        .unwrap();
+    assert!(relieved_sooner < relieved);
+}
+
+#[test]
+fn a_leak_faster_than_the_kubelet_meets_the_kernels_oom_killer() {
+    // 3Gi a minute is 512Mi per 10 s pass: the node fills between two passes.
+    let path = scenario(
+        "oom",
+        &[
+            ("scenario.yaml", &leak_scenario("3Gi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    assert!(
+        s.totals.get("node_oom_kills").is_some_and(|n| *n >= 1),
+        "{log:#?}"
+    );
+    let system_oom: Vec<&String> = log.iter().filter(|l| l.contains("\"SystemOOM\"")).collect();
+    // The BestEffort worker (oom_score_adj 1000) has the highest badness, never the
+    // Guaranteed database (-997).
+    assert!(system_oom
+        .iter()
+        .all(|l| l.contains("victim pod default/leak-")));
+    let killed = log.iter().find(|l| l.contains("\"OOMKilled\"")).unwrap();
+    assert!(killed.contains("the node ran out of memory"));
+    // The OOM killer acts when the node is full: 3Gi - 256Mi + 100Mi after the worker's
+    // container started, at 3Gi a minute.
+    let started = log
+        .iter()
+        .find(|l| l.contains("\"Started\"") && l.contains("pod/default/leak-"))
+        .map(|l| time_of(l))
+        .unwrap();
+    let t = time_of(system_oom[0]);
+    let full = started + (3.0 * 1024.0 - 256.0 + 100.0) / (3.0 * 1024.0) * 60.0;
+    assert!((t - full).abs() < 0.01, "OOM at {t}, full at {full}");
+    assert!(!log
+        .iter()
+        .any(|l| l.contains("pod/default/db-") && l.contains("Killed")));
+}
+
+#[test]
+fn scenarios_without_memory_behaviours_do_not_model_node_memory() {
+    let sc = leak_scenario("3Gi").replace(
+        "  behaviours:\n  - selector: {matchLabels: {app: leak}}\n    memory: {start: 256Mi, growthPerMinute: 3Gi}\n",
+        "",
+    );
+    let path = scenario(
+        "off",
+        &[("scenario.yaml", &sc), ("workloads.yaml", WORKLOADS)],
+    );
+    let (s, log, csv) = run(&path, &[]);
+    assert!(!csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains("nodes_memory_pressure"));
+    assert!(!s.peaks.contains_key("max_memory_pressure_nodes"));
+    assert!(!log.iter().any(|l| l.contains("Memory")));
+}
+
+#[test]
+fn daemonset_pods_tolerate_the_memory_pressure_taint() {
+    // The node is under MemoryPressure from about 11 min to at least 16 min; a DaemonSet
+    // created at 13 min still gets its pod there, a Deployment's new pod does not.
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 64Mi}}}]}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: late}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: late}}\n  template:\n    metadata: {labels: {app: late}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 64Mi}}}]}\n";
+    let sc = format!(
+        "{}  changes:\n  - at: 13m\n    apply: [late.yaml]\n",
+        leak_scenario("256Mi")
+    );
+    let path = scenario(
+        "daemon",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", WORKLOADS),
+            ("late.yaml", ds),
+        ],
+    );
+    let (_, log, _) = run(&path, &[]);
+    let scheduled = |prefix: &str| {
+        log.iter()
+            .find(|l| l.contains("\"Scheduled\"") && l.contains(prefix))
+            .map(|l| time_of(l))
+            .unwrap()
+    };
+    let relieved = log
+        .iter()
+        .find(|l| l.contains("\"NodeHasSufficientMemory\""))
+        .map(|l| time_of(l))
+        .unwrap();
+    assert!(scheduled("pod/default/agent-") < 13.0 * 60.0 + 1.0);
+    assert!(scheduled("pod/default/late-") >= relieved);
+}
+
+#[test]
+fn a_soft_threshold_evicts_earlier_after_its_grace_period() {
+    let path = scenario(
+        "soft",
+        &[
+            ("scenario.yaml", &leak_scenario("256Mi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let first_eviction = |sets: &[(&str, &str)]| {
+        let (_, log, _) = run(&path, sets);
+        log.iter()
+            .find(|l| l.contains("\"Evicted\""))
+            .map(|l| time_of(l))
+            .unwrap()
+    };
+    let hard = first_eviction(&[]);
+    // memory.available < 1Gi for 2 min: met about (1Gi - 100Mi) / 256Mi a minute = 3.6 min
+    // before the hard threshold, so the eviction comes about 1.6 min earlier.
+    let soft = first_eviction(&[
+        ("kubelet.evictionSoft", "{memory.available: 1Gi}"),
+        (
+            "kubelet.evictionSoftGracePeriodSeconds",
+            "{memory.available: 120}",
+        ),
+    ]);
+    let earlier = hard - soft;
+    assert!(
+        (80.0..=110.0).contains(&earlier),
+        "hard {hard}, soft {soft}"
+    );
+}
+
+#[test]
+fn a_node_whose_kubelet_is_down_is_no_longer_under_memory_pressure() {
+    // Pressure from about 11 min; the node is down from 12 to 14 min: its conditions go
+    // Unknown, so it is not counted under MemoryPressure while down.
+    let sc = format!(
+        "{}  faults:\n  - {{at: 12m, duration: 2m, nodeDown: n-0}}\n",
+        leak_scenario("256Mi")
+    );
+    let path = scenario(
+        "down",
+        &[("scenario.yaml", &sc), ("workloads.yaml", WORKLOADS)],
+    );
+    let (_, _, csv) = run(&path, &[]);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|c| *c == "nodes_memory_pressure")
+        .unwrap();
+    let at = |t: f64| {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|r| r[0].parse::<f64>().unwrap() >= t)
+            .map(|r| r[col].parse::<f64>().unwrap())
+            .unwrap()
+    };
+    assert_eq!(at(11.5 * 60.0), 1.0, "{csv}");
+    assert_eq!(at(13.0 * 60.0), 0.0);
+}
