@@ -137,6 +137,17 @@ fn fault_targets_that_do_not_exist_are_errors_at_their_position() {
 }
 
 #[test]
+fn degradation_faults_are_checked_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-fault-degradation.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn expectation_metrics_that_no_run_reports_are_errors_at_their_position() {
     let f = "crates/cli/tests/inputs/bad-expectations.yaml";
     let (code, _, err) = cascade(&["validate", f]);
@@ -205,6 +216,7 @@ fn one_fault_is_one_kind() {
         "bad-fault-two-kinds",
         "bad-fault-no-kind",
         "bad-fault-flapping",
+        "bad-fault-degradation-alone",
     ] {
         let f = format!("crates/cli/tests/inputs/{f}.yaml");
         let (code, _, e) = cascade(&["validate", &f]);

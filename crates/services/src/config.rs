@@ -113,6 +113,38 @@ impl Default for ServiceSpec {
     }
 }
 
+/// A service running degraded for a while (a scenario's `serviceDegraded` fault): it keeps
+/// its endpoints and answers, but worse. Each field left out leaves that aspect as it was;
+/// docs/retry-defences.md#degradation says what each one models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Degradation {
+    /// Workers per replica while degraded (CPU throttled, a noisy neighbour, a lock held):
+    /// at most the service's own `workersPerReplica`. Requests already in service finish;
+    /// new ones wait in the queue until fewer than this many are served.
+    pub workers_per_replica: Option<u32>,
+    /// Each service time drawn while degraded is multiplied by this (a slow disk, GC).
+    pub service_time_factor: f64,
+    /// Every answer of a request a replica served (success or error) reaches its caller this
+    /// much later, without holding a worker (a slow network path, Envoy's fault-injection
+    /// `delay`). Rejections and refusals are not delayed.
+    pub added_latency_seconds: f64,
+    /// The share of served requests answered with an error (a 500 after the work is done,
+    /// like a failing downstream call): a probability in [0, 1].
+    pub error_rate: f64,
+}
+
+impl Default for Degradation {
+    fn default() -> Self {
+        Degradation {
+            workers_per_replica: None,
+            service_time_factor: 1.0,
+            added_latency_seconds: 0.0,
+            error_rate: 0.0,
+        }
+    }
+}
+
 /// A Cortex ring (cortexproject/cortex pkg/ring and pkg/ingester, 2019; see
 /// docs/cortex-and-prometheus.md) whose ingesters are the pods the selector picks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -85,6 +85,9 @@ pub enum SvcEv {
     Complete(ReqId),
     /// The client's timeout for a request.
     Timeout(ReqId),
+    /// The answer of a request served by a degraded service with added latency reaches its
+    /// caller (unless the caller has timed out meanwhile).
+    Deliver { id: ReqId, ok: bool },
     /// A Prometheus server's idle shard looks for a batch (the generation dedupes wakes).
     ServerWake { rw: FleetIdx, server: u32, gen: u32 },
     /// A shard resends a failed batch after its backoff.

@@ -150,24 +150,41 @@ impl World {
                 ok
             }
         };
+        // A degraded service answers a share of what it served with an error, and its
+        // answers arrive later (docs/retry-defences.md#degradation). The draw is made only
+        // while an error rate is set, so an undegraded run draws what it always did.
+        let (error_rate, added_latency) = self
+            .endpoints
+            .get(svc)
+            .degraded
+            .as_ref()
+            .map_or((0.0, 0.0), |g| (g.error_rate, g.added_latency_seconds));
+        let ok = ok && !(error_rate > 0.0 && self.rng.unit() < error_rate);
         let stats = &mut self.endpoints.get_mut(svc).stats;
         if ok {
             stats.succeeded += 1;
-            let latency = (now - arrived).as_secs_f64();
+            let latency = (now - arrived).as_secs_f64() + added_latency;
             stats.latency_sum += latency;
             stats.interval_latency.record(latency);
         } else {
             stats.failed += 1;
         }
-        self.server_finished(now, id, ok, out);
+        if added_latency > 0.0 {
+            // The worker is free now; the answer is still on its way.
+            if self.requests.leave(id) {
+                out.at(now + secs(added_latency), SvcEv::Deliver { id, ok });
+            }
+        } else {
+            self.server_finished(now, id, ok, out);
+        }
         self.next_from_queue(now, svc, replica, out);
     }
 
     /// A freed worker takes the oldest queued request (shedding those past the queue timeout).
     fn next_from_queue(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
-        let spec = &self.endpoints.get(svc).spec;
-        let workers = spec.workers_per_replica as usize;
-        let queue_timeout = spec.queue_timeout_seconds;
+        let s = self.endpoints.get(svc);
+        let workers = s.workers();
+        let queue_timeout = s.spec.queue_timeout_seconds;
         loop {
             let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
             if !rep.alive || rep.in_service.len() >= workers {
@@ -194,6 +211,19 @@ impl World {
     pub(crate) fn timeout(&mut self, now: Time, id: ReqId, out: &mut Out) {
         if self.requests.get(id).is_some_and(|req| !req.answered) {
             self.respond(now, id, false, out);
+        }
+    }
+
+    /// A delayed answer arrives: the origin learns it unless it has timed out meanwhile.
+    pub(crate) fn deliver(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
+        self.respond(now, id, ok, out);
+    }
+
+    /// Every replica of the service takes queued requests up to its workers (after a
+    /// degradation that took workers away ends).
+    pub(crate) fn refill_workers(&mut self, now: Time, svc: ServiceIdx, out: &mut Out) {
+        for replica in 0..cascade_engine::index_u32(self.endpoints.get(svc).replicas.len()) {
+            self.next_from_queue(now, svc, replica, out);
         }
     }
 

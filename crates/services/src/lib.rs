@@ -26,7 +26,7 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, ClientSpec, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
+    Backoff, ClientSpec, Degradation, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
     ServicesConfig,
 };
 pub use contract::{

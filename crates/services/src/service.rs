@@ -3,7 +3,7 @@
 //! an endpoint at random), memory per request in the replica against the container's limit.
 //! At moderate load with exponential service times a replica is an M/M/c queue.
 
-use crate::config::{ServiceSpec, ServiceTime};
+use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
 use std::collections::VecDeque;
 
@@ -119,6 +119,8 @@ pub(crate) struct Service {
     pub stats: ServiceStats,
     /// A fault cut it off: every connection is refused.
     pub unreachable: bool,
+    /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
+    pub degraded: Option<Degradation>,
 }
 
 /// Where a new request goes.
@@ -146,14 +148,31 @@ impl Service {
             ring,
             stats: ServiceStats::default(),
             unreachable: false,
+            degraded: None,
         }
     }
 
+    /// One request's service time; a degradation's factor scales the same draw, so that a
+    /// degraded run draws exactly what an undegraded one does.
     pub fn service_time(&self, rng: &mut cascade_model::Rng) -> f64 {
-        match self.spec.service_time {
+        let d = match self.spec.service_time {
             ServiceTime::Exponential => crate::backoff::exponential(self.spec.service_seconds, rng),
             ServiceTime::Deterministic => self.spec.service_seconds,
+        };
+        match &self.degraded {
+            Some(g) => d * g.service_time_factor,
+            None => d,
         }
+    }
+
+    /// Workers a replica serves with now: its own, or fewer while degraded.
+    pub fn workers(&self) -> usize {
+        let own = self.spec.workers_per_replica;
+        let w = match self.degraded.as_ref().and_then(|g| g.workers_per_replica) {
+            Some(w) => w.min(own),
+            None => own,
+        };
+        w as usize
     }
 
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).
@@ -168,7 +187,7 @@ impl Service {
         }
         let at = pick % self.routable.len() as u64;
         let replica = self.routable[usize::try_from(at).expect("below a usize length")];
-        let workers = self.spec.workers_per_replica as usize;
+        let workers = self.workers();
         let cap = self.spec.queue_capacity as usize;
         let rep = &mut self.replicas[replica as usize];
         // kube-proxy still routes to the endpoint until the pod is marked not Ready.

@@ -357,6 +357,133 @@ fn jittered_capped_exponential_backoff_recovers() {
     );
 }
 
+// ---- degradation ----
+
+/// One replica of 10 workers at 0.1 s deterministic (capacity 100/s), clients at `rate`
+/// that never retry and wait long; `degradation` from 100 s to 200 s of a 300 s run.
+fn degraded_run(rate: f64, degradation: Degradation, timeout: f64) -> Driver {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: 10,
+            service_seconds: 0.1,
+            service_time: ServiceTime::Deterministic,
+            queue_capacity: 1_000_000,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "api".into(),
+            rate_per_second: rate,
+            timeout_seconds: timeout,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 11);
+    d.ready_pod(1, "api-0", "api");
+    d.run_checked(100.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "api", Some(degradation), out));
+    d
+}
+
+#[test]
+fn a_degraded_service_answers_a_share_with_errors_and_only_while_degraded() {
+    let g = Degradation {
+        error_rate: 0.25,
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(50.0, g, 10.0);
+    assert_eq!(d.total("api_failed"), 0, "no error before the fault");
+    d.run_checked(200.0);
+    let during = d.total("api_failed") as f64;
+    let served = d.total("api_requests") as f64;
+    // ~5,000 requests in the window, a quarter failing: sd ~ 31.
+    assert!((during - 1250.0).abs() < 150.0, "{during} of {served}");
+    assert!(d.call(|w, now, out| w.set_service_degraded(now, "api", None, out)));
+    d.run_checked(300.0);
+    assert_eq!(d.total("api_failed") as f64, during, "no error after it");
+    assert_eq!(
+        d.total("users_gave_up") as f64,
+        during,
+        "each error reached a client"
+    );
+    assert!(!d.call(|w, now, out| w.set_service_degraded(now, "nope", None, out)));
+}
+
+#[test]
+fn fewer_workers_queue_requests_and_the_queue_drains_when_they_come_back() {
+    // 30/s against 1 worker of 0.1 s (10/s): the queue grows by ~20/s for 100 s.
+    let g = Degradation {
+        workers_per_replica: Some(1),
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(30.0, g, 1e6);
+    let mut peak_served = 0;
+    let until = Time::from_secs_f64(200.0);
+    while d.queue.peek().is_some_and(|Reverse((t, _, _))| *t <= until) {
+        d.run_checked(
+            d.queue
+                .peek()
+                .map_or(200.0, |Reverse((t, _, _))| t.as_secs_f64()),
+        );
+        let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+        // Requests already in service when it started finish within 0.1 s.
+        if d.now > Time::from_secs_f64(100.2) {
+            peak_served = peak_served.max(rep.in_service.len());
+        }
+    }
+    assert_eq!(peak_served, 1, "one worker while degraded");
+    let queued = d.world.endpoints.iter().next().expect("api").replicas[0]
+        .queue
+        .len();
+    assert!(queued > 1500, "the queue grew: {queued}");
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+    assert_eq!(rep.in_service.len(), 10, "ten workers at once when it ends");
+    // 10 workers drain ~2000 queued at 70/s net in under 40 s.
+    d.run_checked(300.0);
+    let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+    assert!(rep.queue.is_empty(), "drained: {}", rep.queue.len());
+    assert_eq!(d.total("api_failed"), 0);
+}
+
+#[test]
+fn added_latency_and_a_slower_service_time_reach_the_callers() {
+    // 0.1 s x 3 + 0.5 s = 0.8 s while degraded, against a 0.6 s timeout: every call then
+    // fails although the service succeeds; before and after, none does.
+    let g = Degradation {
+        service_time_factor: 3.0,
+        added_latency_seconds: 0.5,
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(20.0, g, 0.6);
+    assert_eq!(d.total("users_gave_up"), 0);
+    let rows = d.run(200.0, 10.0);
+    let p50 = mean_of(&rows, "api_latency_p50_seconds", 110.0, 200.0);
+    assert!(
+        (0.8..1.0).contains(&p50),
+        "p50 {p50} (0.8 s in a 19% bucket)"
+    );
+    let calls = d.total("users_calls") - d.total("users_ok");
+    assert_eq!(d.total("api_failed"), 0, "the service itself succeeds");
+    assert!(
+        d.total("users_gave_up") > 1800,
+        "{}",
+        d.total("users_gave_up")
+    );
+    assert!(calls >= d.total("users_gave_up"));
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    let before = d.total("users_gave_up");
+    d.run_checked(300.0);
+    // Answers already on their way (at most 0.8 s of calls) still arrive late.
+    assert!(d.total("users_gave_up") - before < 40);
+}
+
 // ---- amplification and caches ----
 
 #[test]
