@@ -278,8 +278,9 @@ impl World {
     }
 
     pub(crate) fn client_send(&mut self, now: Time, a: ClientAttempt, out: &mut Out) {
-        let (target, timeout) = self.clients.count_send(&a);
-        self.send(now, target, Origin::Client(a), timeout, out);
+        if let Some((target, timeout)) = self.clients.send(now, &a) {
+            self.send(now, target, Origin::Client(a), timeout, out);
+        }
     }
 
     /// A server's idle shards take full batches; a partial batch goes once the batch deadline

@@ -13,6 +13,7 @@ pub mod backoff;
 mod clients;
 pub mod config;
 mod contract;
+pub mod defences;
 mod endpoints;
 mod flow;
 mod ingesters;
@@ -26,8 +27,8 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, ClientSpec, Degradation, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
-    ServicesConfig,
+    Backoff, CircuitBreaker, ClientSpec, Degradation, Jitter, RemoteWriteSpec, RetryBudget,
+    RetryThrottling, RingSpec, ServiceSpec, ServiceTime, ServicesConfig,
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,

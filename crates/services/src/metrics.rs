@@ -217,6 +217,16 @@ impl ServiceMetrics {
                     f64::from(u8::from(c.sealed_at.is_some())),
                 ));
             }
+            if let Some(t) = &c.throttle {
+                row.push((format!("{}_retry_tokens", c.name), t.tokens()));
+            }
+            if let Some(b) = &c.breaker {
+                let open = !matches!(b.state(), crate::defences::BreakerState::Closed);
+                row.push((
+                    format!("{}_circuit_open", c.name),
+                    f64::from(u8::from(open)),
+                ));
+            }
         }
         row
     }
@@ -272,6 +282,20 @@ impl ServiceMetrics {
                     format!("{}_sealed_seconds", c.name),
                     round_count(lv.sealed_seconds),
                 ));
+            }
+            // Each defence's refusals, only for a client that has it (existing outputs keep
+            // their keys).
+            if c.throttle.is_some() {
+                t.push((format!("{}_retries_throttled", c.name), n.retries_throttled));
+            }
+            if c.budget.is_some() {
+                t.push((
+                    format!("{}_retries_over_budget", c.name),
+                    n.retries_over_budget,
+                ));
+            }
+            if c.breaker.is_some() {
+                t.push((format!("{}_short_circuited", c.name), n.short_circuited));
             }
         }
         t

@@ -1023,5 +1023,24 @@ fn validate_checks_without_building_a_world() {
         e,
         "clients.users.target: no service named \"nope\" (declared: none)"
     );
-    assert_eq!(World::new(cfg, 0).err(), Some(e));
+    assert_eq!(World::new(cfg.clone(), 0).err(), Some(e));
+    cfg.services.insert("nope".into(), ServiceSpec::default());
+    let c = cfg.clients.get_mut("users").expect("users");
+    c.retry_budget = Some(RetryBudget {
+        budget_percent: 120.0,
+        ..RetryBudget::default()
+    });
+    assert_eq!(
+        cfg.validate(),
+        Err("clients.users.retryBudget.budgetPercent: 120 is out of range: expected a percentage in [0, 100]".into())
+    );
+    let c = cfg.clients.get_mut("users").expect("users");
+    c.retry_budget = None;
+    c.retry_throttling = Some(RetryThrottling {
+        max_tokens: 1001.0,
+        ..RetryThrottling::default()
+    });
+    assert!(cfg
+        .validate()
+        .is_err_and(|e| e.starts_with("clients.users.retryThrottling.maxTokens: 1001")));
 }

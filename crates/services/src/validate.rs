@@ -88,6 +88,9 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         }
         fleet_targets.push(target("remoteWrite", name, &spec.target)?);
     }
+    for (name, spec) in &cfg.clients {
+        defences(name, spec)?;
+    }
     let client_targets = cfg
         .clients
         .iter()
@@ -98,6 +101,58 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         fleet_targets,
         client_targets,
     })
+}
+
+/// The defences' values the upstream mechanisms accept (docs/retry-defences.md).
+fn defences(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| {
+        format!("clients.{name}.{field}: {v} is out of range: expected {expected}")
+    };
+    if let Some(t) = &spec.retry_throttling {
+        if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
+            return Err(at(
+                "retryThrottling.maxTokens",
+                t.max_tokens,
+                "a number in (0, 1000], as gRFC A6 requires",
+            ));
+        }
+        if !(t.token_ratio > 0.0 && t.token_ratio <= 1000.0) {
+            return Err(at(
+                "retryThrottling.tokenRatio",
+                t.token_ratio,
+                "a number greater than 0 (at most 1000)",
+            ));
+        }
+    }
+    if let Some(b) = &spec.retry_budget {
+        if !(0.0..=100.0).contains(&b.budget_percent) {
+            return Err(at(
+                "retryBudget.budgetPercent",
+                b.budget_percent,
+                "a percentage in [0, 100]",
+            ));
+        }
+    }
+    if let Some(c) = &spec.circuit_breaker {
+        if !(0.0..=100.0).contains(&c.error_threshold_percentage) {
+            return Err(at(
+                "circuitBreaker.errorThresholdPercentage",
+                c.error_threshold_percentage,
+                "a percentage in [0, 100]",
+            ));
+        }
+        if !(c.rolling_window_seconds > 0.0 && c.rolling_window_seconds.is_finite()) {
+            return Err(at(
+                "circuitBreaker.rollingWindowSeconds",
+                c.rolling_window_seconds,
+                "a number greater than 0",
+            ));
+        }
+        if c.rolling_window_buckets == 0 {
+            return Err(at("circuitBreaker.rollingWindowBuckets", 0.0, "at least 1"));
+        }
+    }
+    Ok(())
 }
 
 fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
