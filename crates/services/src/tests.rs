@@ -484,6 +484,158 @@ fn added_latency_and_a_slower_service_time_reach_the_callers() {
     assert!(d.total("users_gave_up") - before < 40);
 }
 
+// ---- metastable failure: a degradation as the trigger, and the defences ----
+
+/// A service at 40% load (one replica, 10 workers of 0.1 s: 100/s; clients at 40/s), clients
+/// retrying every 50 ms, unjittered, up to 10 times, with a 1 s timeout; `defend` adds a
+/// defence to them. The trigger: from 60 s, for `trigger` seconds, the service time triples
+/// (capacity 33/s, below the offered 40/s), so the queue builds up. Returns the clients'
+/// goodput per second before the trigger and long after it (400-600 s).
+fn goodput_after_degradation(
+    trigger: f64,
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64) {
+    let (before, after, _) = degraded_storm(trigger, defend, seed);
+    (before, after)
+}
+
+/// [`goodput_after_degradation`], and the run's totals.
+fn degraded_storm(
+    trigger: f64,
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64, BTreeMap<String, u64>) {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: 10,
+            service_seconds: 0.1,
+            queue_capacity: 100_000,
+            ..ServiceSpec::default()
+        },
+    );
+    let mut users = ClientSpec {
+        target: "api".into(),
+        rate_per_second: 40.0,
+        timeout_seconds: 1.0,
+        max_retries: 10,
+        backoff: Backoff {
+            initial_seconds: 0.05,
+            max_seconds: 0.05,
+            multiplier: 1.0,
+            jitter: Jitter::None,
+        },
+        ..ClientSpec::default()
+    };
+    defend(&mut users);
+    cfg.clients.insert("users".into(), users);
+    let mut d = Driver::new(cfg, seed);
+    d.ready_pod(1, "api-0", "api");
+    d.run(60.0, 10.0);
+    let before = d.total("users_succeeded") as f64 / 60.0;
+    let slow = Degradation {
+        service_time_factor: 3.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "api", Some(slow), out));
+    d.run(60.0 + trigger, 10.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    d.run(400.0, 10.0);
+    let at_400 = d.total("users_succeeded");
+    d.run(600.0, 10.0);
+    let after = (d.total("users_succeeded") - at_400) as f64 / 200.0;
+    (before, after, d.world.totals().into_iter().collect())
+}
+
+fn no_defence(_: &mut ClientSpec) {}
+
+/// Whether the service came back: goodput long after the trigger at least 90% of before.
+fn recovered((before, after): (f64, f64)) -> bool {
+    assert!(before > 36.0, "healthy before the trigger: {before}");
+    after > 0.9 * before
+}
+
+#[test]
+fn a_short_degradation_passes_and_a_longer_one_tips_the_retrying_clients_into_a_storm() {
+    // Bronson et al. (HotOS '21), Huang et al. (OSDI '22): the trigger is over, the
+    // sustaining effect (every retry comes back within 50 ms, up to 11 x the load) is not.
+    // The boundary is monotone in the trigger's duration: once a trigger tips the service
+    // over, every longer one does too.
+    let triggers = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+    let outcome: Vec<bool> = triggers
+        .iter()
+        .map(|&t| {
+            let g = goodput_after_degradation(t, no_defence, 1);
+            recovered(g)
+        })
+        .collect();
+    assert!(outcome[0], "a 1 s trigger passes: {outcome:?}");
+    assert!(
+        !outcome[triggers.len() - 1],
+        "a 32 s trigger tips it over: {outcome:?}"
+    );
+    let first_down = outcome.iter().position(|ok| !ok).expect("one tips it");
+    assert!(
+        outcome[first_down..].iter().all(|ok| !ok),
+        "monotone in the trigger's duration: {triggers:?} -> {outcome:?}"
+    );
+}
+
+#[test]
+fn retry_throttling_recovers_where_unthrottled_retries_stay_down() {
+    let (before, after) = goodput_after_degradation(32.0, no_defence, 1);
+    assert!(
+        after < 0.2 * before,
+        "without it: still down ({after} of {before})"
+    );
+    let (b, a, totals) = degraded_storm(
+        32.0,
+        |c| c.retry_throttling = Some(RetryThrottling::default()),
+        1,
+    );
+    let throttled = (b, a);
+    assert!(totals["users_retries_throttled"] > 0, "{totals:?}");
+    assert!(!totals.contains_key("users_retries_over_budget"));
+    assert!(
+        recovered(throttled),
+        "with gRPC retry throttling: {throttled:?}"
+    );
+}
+
+#[test]
+fn a_retry_budget_recovers_where_unbudgeted_retries_stay_down() {
+    let (before, after) = goodput_after_degradation(32.0, no_defence, 2);
+    assert!(
+        after < 0.2 * before,
+        "without it: still down ({after} of {before})"
+    );
+    let (b, a, totals) = degraded_storm(32.0, |c| c.retry_budget = Some(RetryBudget::default()), 2);
+    let budgeted = (b, a);
+    assert!(totals["users_retries_over_budget"] > 0, "{totals:?}");
+    assert!(
+        recovered(budgeted),
+        "with Envoy's retry budget: {budgeted:?}"
+    );
+}
+
+#[test]
+fn a_circuit_breaker_recovers_where_retries_alone_stay_down() {
+    let (b, a, totals) = degraded_storm(
+        32.0,
+        |c| c.circuit_breaker = Some(CircuitBreaker::default()),
+        3,
+    );
+    let breaker = (b, a);
+    assert!(totals["users_short_circuited"] > 0, "{totals:?}");
+    assert!(
+        recovered(breaker),
+        "with Hystrix's circuit breaker: {breaker:?}"
+    );
+}
+
 // ---- amplification and caches ----
 
 #[test]
