@@ -137,6 +137,21 @@ fn fault_targets_that_do_not_exist_are_errors_at_their_position() {
 }
 
 #[test]
+fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-retry-storm-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/retry-storm.yaml";
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(stdout.contains("FAIL no user call fails"), "{stdout}");
+    for v in ["retry-budget", "retry-throttling"] {
+        let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
+        assert_eq!(code, 0, "{v}: {stdout}{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn degradation_faults_are_checked_at_their_position() {
     let f = "crates/cli/tests/inputs/bad-fault-degradation.yaml";
     let (code, out, err) = cascade(&["validate", f]);

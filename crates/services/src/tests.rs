@@ -1062,6 +1062,9 @@ fn turbulent() -> Driver {
             requests_per_call: 2,
             timeout_seconds: 0.3,
             max_retries: 2,
+            retry_throttling: Some(RetryThrottling::default()),
+            retry_budget: Some(RetryBudget::default()),
+            circuit_breaker: Some(CircuitBreaker::default()),
             ..ClientSpec::default()
         },
     );
@@ -1104,6 +1107,17 @@ fn the_invariants_hold_after_every_event() {
     d.run_checked(55.0);
     d.call(|w, now, out| w.set_service_reachable(now, "proxy", true, out));
     d.run_checked(60.0);
+    // Degraded in every way at once: answers still on their way when it ends.
+    let g = Degradation {
+        workers_per_replica: Some(1),
+        service_time_factor: 4.0,
+        added_latency_seconds: 0.2,
+        error_rate: 0.3,
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "proxy", Some(g), out));
+    d.run_checked(63.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "proxy", None, out));
+    d.run_checked(65.0);
     d.call(|w, now, out| w.terminating(now, 2, out));
     d.run_checked(70.0);
     assert!(d.total("proxy_succeeded") > 0);
