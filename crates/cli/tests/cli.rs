@@ -152,6 +152,23 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
 }
 
 #[test]
+fn client_defences_out_of_their_upstream_range_are_errors_at_the_field() {
+    let f = "crates/cli/tests/inputs/bad-defences.yaml";
+    let (code, _, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(run_refused(&[f]), err);
+    err.push_str(&run_refused(&[
+        "scenarios/retry-storm.yaml",
+        "--variant",
+        "retry-throttling",
+        "--set",
+        "clients.users.retryThrottling.maxTokens=2000",
+    ]));
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn degradation_faults_are_checked_at_their_position() {
     let f = "crates/cli/tests/inputs/bad-fault-degradation.yaml";
     let (code, out, err) = cascade(&["validate", f]);

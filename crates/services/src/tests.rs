@@ -585,6 +585,30 @@ fn a_short_degradation_passes_and_a_longer_one_tips_the_retrying_clients_into_a_
 }
 
 #[test]
+fn each_defence_moves_the_boundary_past_every_trigger_swept() {
+    // Every trigger that tipped the unprotected clients over (8, 16, 32 s) passes with any
+    // one of the defences.
+    type Defend = fn(&mut ClientSpec);
+    let defences: [(&str, Defend); 3] = [
+        ("retryThrottling", |c| {
+            c.retry_throttling = Some(RetryThrottling::default())
+        }),
+        ("retryBudget", |c| {
+            c.retry_budget = Some(RetryBudget::default())
+        }),
+        ("circuitBreaker", |c| {
+            c.circuit_breaker = Some(CircuitBreaker::default())
+        }),
+    ];
+    for (name, defend) in defences {
+        for trigger in [8.0, 16.0, 32.0] {
+            let g = goodput_after_degradation(trigger, defend, 1);
+            assert!(recovered(g), "{name}, {trigger} s trigger: {g:?}");
+        }
+    }
+}
+
+#[test]
 fn retry_throttling_recovers_where_unthrottled_retries_stay_down() {
     let (before, after) = goodput_after_degradation(32.0, no_defence, 1);
     assert!(
