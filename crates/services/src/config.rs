@@ -93,6 +93,40 @@ pub struct ServiceSpec {
     /// The status a full queue answers with: 503 (overloaded; clients retry) or 429 (rate
     /// limited, which Prometheus before 2.26 does not retry).
     pub reject_status: u16,
+    /// A service this one calls while serving each request (none by default): services that
+    /// call services. docs/retry-defences.md#services-that-call-services
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<DownstreamCall>,
+}
+
+/// One downstream call a service makes for every request it serves, synchronously: after its
+/// own service time the worker calls `service` and waits, still held, for the answer (a
+/// thread-per-request server, or a handler awaiting its call), retrying a failure up to
+/// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
+/// failing dependency thus fills its callers' workers and queues: how a failure climbs a
+/// chain. docs/retry-defences.md#services-that-call-services
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DownstreamCall {
+    /// The service called (from `spec.services`; no cycles).
+    pub service: String,
+    /// The timeout of one attempt (1 s: our choice, as the clients' default).
+    pub timeout_seconds: f64,
+    /// Retries after the first attempt (0: an Envoy route retries nothing without a
+    /// `retry_policy`).
+    pub max_retries: u32,
+    pub backoff: Backoff,
+}
+
+impl Default for DownstreamCall {
+    fn default() -> Self {
+        DownstreamCall {
+            service: String::new(),
+            timeout_seconds: 1.0,
+            max_retries: 0,
+            backoff: Backoff::default(),
+        }
+    }
 }
 
 impl Default for ServiceSpec {
@@ -109,6 +143,7 @@ impl Default for ServiceSpec {
             memory_limit: Bytes(0),
             ring: None,
             reject_status: 503,
+            calls: None,
         }
     }
 }

@@ -98,6 +98,8 @@ pub enum SvcEv {
     ClientArrival { client: ClientIdx },
     /// A client retries a failed request.
     ClientRetry(ClientAttempt),
+    /// A service retries a failed downstream call for the request it serves.
+    DownstreamRetry(crate::requests::Downstream),
     /// An ingester's lifecycle timer (`gen` guards against a restarted process).
     Ingester {
         ring: RingIdx,

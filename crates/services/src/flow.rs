@@ -8,7 +8,7 @@
 use crate::clients::ClientAttempt;
 use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
 use crate::remote_write::{Batch, Next};
-use crate::requests::Origin;
+use crate::requests::{Downstream, Origin};
 use crate::service::Admission;
 use crate::world::World;
 use cascade_engine::Time;
@@ -115,8 +115,75 @@ impl World {
         }
     }
 
-    /// A worker finishes a request (unless its process died since).
+    /// A worker finishes its own work on a request (unless its process died since): it
+    /// answers, or first makes its service's downstream call, still holding the worker.
     pub(crate) fn complete(&mut self, now: Time, id: ReqId, out: &mut Out) {
+        let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
+            return;
+        };
+        let (svc, calling) = (req.svc, req.calling);
+        let Some((replica, gen)) = req.replica else {
+            return;
+        };
+        if self.endpoints.get(svc).replicas[replica as usize].gen != gen {
+            return;
+        }
+        if !calling && self.endpoints.get(svc).spec.calls.is_some() {
+            if let Some(req) = self.requests.get_mut(id) {
+                req.calling = true;
+            }
+            let first = Downstream {
+                parent: id,
+                attempt: 0,
+                prev_delay: 0.0,
+            };
+            return self.call_downstream(now, first, out);
+        }
+        self.served(now, id, true, out);
+    }
+
+    /// A downstream call attempt goes out for the request `d.parent`, unless that request
+    /// is no longer held (its process died meanwhile).
+    pub(crate) fn call_downstream(&mut self, now: Time, d: Downstream, out: &mut Out) {
+        let Some(parent) = self.requests.get(d.parent).filter(|req| !req.left) else {
+            return;
+        };
+        let Some(call) = self.endpoints.get(parent.svc).spec.calls.as_ref() else {
+            return;
+        };
+        let timeout = call.timeout_seconds;
+        let Some(target) = self.endpoints.find(&call.service) else {
+            return;
+        };
+        self.send(now, target, Origin::Downstream(d), timeout, out);
+    }
+
+    /// The outcome of a downstream call attempt: retried after the backoff, or the request
+    /// that made it is done (ok only if the call succeeded).
+    fn downstream_answered(&mut self, now: Time, d: Downstream, ok: bool, out: &mut Out) {
+        let Some(parent) = self.requests.get(d.parent).filter(|req| !req.left) else {
+            return;
+        };
+        let Some(call) = self.endpoints.get(parent.svc).spec.calls.as_ref() else {
+            return;
+        };
+        if !ok && d.attempt < call.max_retries {
+            let delay =
+                crate::backoff::delay(&call.backoff, d.attempt + 1, d.prev_delay, &mut self.rng);
+            let next = Downstream {
+                attempt: d.attempt + 1,
+                prev_delay: delay,
+                ..d
+            };
+            out.at(now + secs(delay), SvcEv::DownstreamRetry(next));
+            return;
+        }
+        self.served(now, d.parent, ok, out);
+    }
+
+    /// A request's work is over (its own, and its downstream call's, `downstream_ok`): the
+    /// worker is freed and the origin answered.
+    fn served(&mut self, now: Time, id: ReqId, downstream_ok: bool, out: &mut Out) {
         let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
             return;
         };
@@ -138,18 +205,20 @@ impl World {
             self.requests.leave(id);
             return self.next_from_queue(now, svc, replica, out);
         }
-        // A distributor's write: every series in it must reach quorum.
-        let ok = match s.ring {
-            None => true,
-            Some(ring) => {
-                let p = self.rings.write_success_probability(now, ring);
-                let ok = self.rng.unit() < p;
-                if let (true, Origin::RemoteWrite(b)) = (ok, origin) {
-                    self.rings.deposit(ring, f64::from(b.samples));
+        // A distributor's write: every series in it must reach quorum (asked only when the
+        // downstream call, if any, succeeded).
+        let ok = downstream_ok
+            && match s.ring {
+                None => true,
+                Some(ring) => {
+                    let p = self.rings.write_success_probability(now, ring);
+                    let ok = self.rng.unit() < p;
+                    if let (true, Origin::RemoteWrite(b)) = (ok, origin) {
+                        self.rings.deposit(ring, f64::from(b.samples));
+                    }
+                    ok
                 }
-                ok
-            }
-        };
+            };
         // A degraded service answers a share of what it served with an error, and its
         // answers arrive later (docs/retry-defences.md#degradation). The draw is made only
         // while an error rate is set, so an undegraded run draws what it always did.
@@ -234,6 +303,7 @@ impl World {
         };
         match answer.origin {
             Origin::Client(a) => self.clients.answered(now, a, ok, &mut self.rng, out),
+            Origin::Downstream(d) => self.downstream_answered(now, d, ok, out),
             Origin::Internal => {}
             Origin::RemoteWrite(batch) => {
                 let refused = answer.no_endpoints && self.endpoints.get(answer.svc).refuses();

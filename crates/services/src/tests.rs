@@ -660,6 +660,172 @@ fn a_circuit_breaker_recovers_where_retries_alone_stay_down() {
     );
 }
 
+// ---- services that call services ----
+
+/// `front` (10 workers, 0.05 s) calls `back` (10 workers, 0.1 s; capacity 100/s) for every
+/// request, with `retries` retries of 50 ms; users call `front` at 20/s and wait 10 s.
+fn chain(retries: u32) -> Driver {
+    let mut cfg = ServicesConfig::default();
+    let svc = |app: &str, seconds: f64, calls: Option<DownstreamCall>| ServiceSpec {
+        selector: selector(app),
+        workers_per_replica: 10,
+        service_seconds: seconds,
+        service_time: ServiceTime::Deterministic,
+        queue_capacity: 100_000,
+        calls,
+        ..ServiceSpec::default()
+    };
+    let call = DownstreamCall {
+        service: "back".into(),
+        timeout_seconds: 2.0,
+        max_retries: retries,
+        backoff: Backoff {
+            initial_seconds: 0.05,
+            max_seconds: 0.05,
+            multiplier: 1.0,
+            jitter: Jitter::None,
+        },
+    };
+    cfg.services
+        .insert("front".into(), svc("front", 0.05, Some(call)));
+    cfg.services.insert("back".into(), svc("back", 0.1, None));
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "front".into(),
+            rate_per_second: 20.0,
+            timeout_seconds: 10.0,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 5);
+    d.ready_pod(1, "front-0", "front");
+    d.ready_pod(2, "back-0", "back");
+    d
+}
+
+#[test]
+fn a_request_that_calls_a_service_waits_for_it_and_its_latency_adds_up() {
+    let mut d = chain(0);
+    let rows = d.run(200.0, 10.0);
+    // 0.05 s of its own work, then 0.1 s waiting on back, worker held.
+    let p50 = mean_of(&rows, "front_latency_p50_seconds", 20.0, 200.0);
+    assert!((0.15..0.19).contains(&p50), "front p50 {p50}");
+    assert_eq!(
+        d.total("back_requests"),
+        d.total("back_succeeded") + in_flight(&d, "back")
+    );
+    assert!(d.total("front_succeeded") > 3800);
+    assert!(d.total("back_succeeded") >= d.total("front_succeeded"));
+    assert_eq!(d.total("users_gave_up"), 0);
+}
+
+fn in_flight(d: &Driver, svc: &str) -> u64 {
+    let s = d
+        .world
+        .endpoints
+        .iter()
+        .find(|s| s.name == svc)
+        .expect("service");
+    s.replicas.iter().map(|r| r.requests() as u64).sum()
+}
+
+#[test]
+fn a_failing_dependency_fails_its_callers_and_their_retries_multiply_its_load() {
+    // back answers every request with an error: front fails every request, after trying back
+    // three times (two retries).
+    let mut d = chain(2);
+    d.run_checked(50.0);
+    let all = Degradation {
+        error_rate: 1.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+    let (front0, back0) = (d.total("front_requests"), d.total("back_requests"));
+    let failed0 = d.total("front_failed");
+    d.run_checked(150.0);
+    let front = d.total("front_requests") - front0;
+    let back = d.total("back_requests") - back0;
+    let ratio = back as f64 / front as f64;
+    assert!(
+        (2.9..3.1).contains(&ratio),
+        "{back} calls for {front} requests"
+    );
+    assert!(
+        d.total("front_failed") - failed0 + 20 >= front,
+        "every front request fails"
+    );
+    assert_eq!(d.total("front_rejected"), 0);
+}
+
+#[test]
+fn a_slow_dependency_fills_its_callers_workers_and_the_failure_climbs_the_chain() {
+    // back ten times slower (1 s: 10/s, below the 20/s front sends): front's workers wait on
+    // it, front's queue grows, and the users' 10 s timeout passes. front itself is fine.
+    let mut d = chain(0);
+    d.run_checked(50.0);
+    assert_eq!(d.total("users_gave_up"), 0);
+    let slow = Degradation {
+        service_time_factor: 10.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(slow), out));
+    d.run_checked(150.0);
+    let front = d
+        .world
+        .endpoints
+        .iter()
+        .find(|s| s.name == "front")
+        .expect("front");
+    assert_eq!(
+        front.replicas[0].in_service.len(),
+        10,
+        "every front worker waits on back"
+    );
+    assert!(
+        front.replicas[0].queue.len() > 100,
+        "{}",
+        front.replicas[0].queue.len()
+    );
+    assert!(
+        d.total("users_gave_up") > 500,
+        "{}",
+        d.total("users_gave_up")
+    );
+    d.call(|w, now, out| w.set_service_degraded(now, "back", None, out));
+    d.run_checked(400.0);
+    let gave_up = d.total("users_gave_up");
+    d.run_checked(500.0);
+    assert_eq!(d.total("users_gave_up"), gave_up, "recovered once back is");
+}
+
+#[test]
+fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
+    let mut cfg = ServicesConfig::default();
+    let calls = |to: &str| ServiceSpec {
+        calls: Some(DownstreamCall {
+            service: to.into(),
+            ..DownstreamCall::default()
+        }),
+        ..ServiceSpec::default()
+    };
+    cfg.services.insert("a".into(), calls("nope"));
+    assert_eq!(
+        validate(&cfg),
+        Err("services.a.calls.service: no service named \"nope\" (declared: a)".into())
+    );
+    cfg.services.insert("a".into(), calls("b"));
+    cfg.services.insert("b".into(), calls("c"));
+    cfg.services.insert("c".into(), calls("b"));
+    assert_eq!(
+        validate(&cfg),
+        Err("services.a.calls.service: a cycle of calls (a -> b -> c -> b): a request would wait on itself".into())
+    );
+    cfg.services.insert("c".into(), ServiceSpec::default());
+    assert_eq!(validate(&cfg), Ok(()));
+}
+
 // ---- amplification and caches ----
 
 #[test]
@@ -1075,6 +1241,24 @@ fn turbulent() -> Driver {
             memory_base: cascade_manifest::quantity::Bytes(100),
             memory_per_request: cascade_manifest::quantity::Bytes(10),
             memory_limit: cascade_manifest::quantity::Bytes(300),
+            // Each request also calls zdb (named to sort after proxy: ServiceIdx(0) stays
+            // the proxy), retrying once.
+            calls: Some(DownstreamCall {
+                service: "zdb".into(),
+                timeout_seconds: 0.2,
+                max_retries: 1,
+                ..DownstreamCall::default()
+            }),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.services.insert(
+        "zdb".into(),
+        ServiceSpec {
+            selector: selector("zdb"),
+            workers_per_replica: 4,
+            service_seconds: 0.02,
+            queue_capacity: 50,
             ..ServiceSpec::default()
         },
     );
@@ -1084,6 +1268,17 @@ fn turbulent() -> Driver {
             target: "proxy".into(),
             rate_per_second: 60.0,
             requests_per_call: 2,
+            timeout_seconds: 0.3,
+            max_retries: 2,
+            ..ClientSpec::default()
+        },
+    );
+    // The same calls behind every defence at once.
+    cfg.clients.insert(
+        "careful".into(),
+        ClientSpec {
+            target: "proxy".into(),
+            rate_per_second: 20.0,
             timeout_seconds: 0.3,
             max_retries: 2,
             retry_throttling: Some(RetryThrottling::default()),
@@ -1104,6 +1299,7 @@ fn turbulent() -> Driver {
     let mut d = Driver::new(cfg, 31);
     d.ready_pod(1, "proxy-0", "proxy");
     d.ready_pod(2, "proxy-1", "proxy");
+    d.ready_pod(3, "zdb-0", "zdb");
     d
 }
 
@@ -1119,6 +1315,15 @@ fn the_invariants_hold_after_every_event() {
         d.ready_pod(pod, name, "proxy");
     }
     d.check();
+    // The dependency dies (with calls in it, or on their way) and comes back: the callers
+    // wait on it, retry, fail.
+    d.run_checked(22.0);
+    d.call(|w, now, out| w.process_died(now, 3, out));
+    d.run_checked(23.0);
+    d.call(|w, now, out| w.pod_gone(now, 3, out));
+    d.ready_pod(3, "zdb-0", "zdb");
+    d.run_checked(25.0);
+    assert!(d.total("zdb_requests") > 0, "{:?}", d.world.totals());
     d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
     d.run_checked(30.0);
     d.call(|w, now, out| w.pod_not_ready(now, 1, out));

@@ -71,6 +71,7 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
             ));
         }
     }
+    calls(cfg, &svc_index)?;
     let target = |what: &str, name: &str, t: &str| {
         svc_index.get(t).copied().ok_or_else(|| {
             format!(
@@ -101,6 +102,38 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         fleet_targets,
         client_targets,
     })
+}
+
+/// Every service a service calls is declared, and no chain of calls comes back to where it
+/// started (each request would wait on itself).
+fn calls(cfg: &ServicesConfig, svc_index: &BTreeMap<&str, ServiceIdx>) -> Result<(), String> {
+    for (name, spec) in &cfg.services {
+        let Some(call) = &spec.calls else { continue };
+        if !svc_index.contains_key(call.service.as_str()) {
+            return Err(format!(
+                "services.{name}.calls.service: no service named {:?} (declared: {})",
+                call.service,
+                names(cfg.services.keys())
+            ));
+        }
+        let mut chain = vec![name.as_str()];
+        let mut at = call.service.as_str();
+        while let Some(next) = cfg.services.get(at) {
+            if chain.contains(&at) {
+                chain.push(at);
+                return Err(format!(
+                    "services.{name}.calls.service: a cycle of calls ({}): a request would wait on itself",
+                    chain.join(" -> ")
+                ));
+            }
+            chain.push(at);
+            match &next.calls {
+                Some(c) => at = c.service.as_str(),
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The defences' values the upstream mechanisms accept (docs/retry-defences.md).
