@@ -116,6 +116,14 @@ pub struct DownstreamCall {
     /// `retry_policy`).
     pub max_retries: u32,
     pub backoff: Backoff,
+    /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
+    /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_throttling: Option<RetryThrottling>,
+    /// Envoy's retry budget on the calls, one for the whole service, as an Envoy sidecar's
+    /// cluster has (none: retries are not budgeted). docs/retry-defences.md#envoy-retry-budget
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
 }
 
 impl Default for DownstreamCall {
@@ -125,6 +133,8 @@ impl Default for DownstreamCall {
             timeout_seconds: 1.0,
             max_retries: 0,
             backoff: Backoff::default(),
+            retry_throttling: None,
+            retry_budget: None,
         }
     }
 }

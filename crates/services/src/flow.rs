@@ -134,6 +134,7 @@ impl World {
             }
             let first = Downstream {
                 parent: id,
+                caller: svc,
                 attempt: 0,
                 prev_delay: 0.0,
             };
@@ -155,21 +156,48 @@ impl World {
         let Some(target) = self.endpoints.find(&call.service) else {
             return;
         };
+        if let Some(b) = self.endpoints.get_mut(d.caller).call_budget.as_mut() {
+            b.attempt_sent();
+        }
         self.send(now, target, Origin::Downstream(d), timeout, out);
     }
 
     /// The outcome of a downstream call attempt: retried after the backoff, or the request
     /// that made it is done (ok only if the call succeeded).
     fn downstream_answered(&mut self, now: Time, d: Downstream, ok: bool, out: &mut Out) {
-        let Some(parent) = self.requests.get(d.parent).filter(|req| !req.left) else {
+        let left = self.requests.get(d.parent).is_none_or(|req| req.left);
+        // The caller's defences hear every attempt's outcome, even one whose request has died
+        // meanwhile (docs/retry-defences.md), as a client's do.
+        let s = self.endpoints.get_mut(d.caller);
+        if let Some(b) = s.call_budget.as_mut() {
+            b.attempt_answered();
+            if d.attempt > 0 {
+                b.retry_ended();
+            }
+        }
+        if let Some(t) = s.call_throttle.as_mut() {
+            if ok {
+                t.record_success();
+            } else {
+                t.record_failure();
+            }
+        }
+        if left {
+            return;
+        }
+        let Some((max_retries, backoff)) = s
+            .spec
+            .calls
+            .as_ref()
+            .map(|c| (c.max_retries, c.backoff.clone()))
+        else {
             return;
         };
-        let Some(call) = self.endpoints.get(parent.svc).spec.calls.as_ref() else {
-            return;
-        };
-        if !ok && d.attempt < call.max_retries {
-            let delay =
-                crate::backoff::delay(&call.backoff, d.attempt + 1, d.prev_delay, &mut self.rng);
+        if !ok && d.attempt < max_retries && !s.call_retry_refused() {
+            if let Some(b) = s.call_budget.as_mut() {
+                b.retry_started();
+            }
+            let delay = crate::backoff::delay(&backoff, d.attempt + 1, d.prev_delay, &mut self.rng);
             let next = Downstream {
                 attempt: d.attempt + 1,
                 prev_delay: delay,
@@ -179,6 +207,16 @@ impl World {
             return;
         }
         self.served(now, d.parent, ok, out);
+    }
+
+    /// A downstream retry's backoff has passed: it goes out, unless the request it is for has
+    /// died meanwhile (then it leaves the budget).
+    pub(crate) fn downstream_retry(&mut self, now: Time, d: Downstream, out: &mut Out) {
+        if self.requests.get(d.parent).is_some_and(|req| !req.left) {
+            self.call_downstream(now, d, out);
+        } else if let Some(b) = self.endpoints.get_mut(d.caller).call_budget.as_mut() {
+            b.retry_ended();
+        }
     }
 
     /// A request's work is over (its own, and its downstream call's, `downstream_ok`): the

@@ -242,6 +242,19 @@ impl ServiceMetrics {
             t.push((format!("{}_shed", s.name), s.stats.shed));
             t.push((format!("{}_unavailable", s.name), s.stats.unavailable));
             t.push((format!("{}_oom_kills", s.name), s.stats.oom_kills));
+            // Only for a service whose calls have the defence (existing outputs keep their keys).
+            if s.call_throttle.is_some() {
+                t.push((
+                    format!("{}_call_retries_throttled", s.name),
+                    s.stats.call_retries_throttled,
+                ));
+            }
+            if s.call_budget.is_some() {
+                t.push((
+                    format!("{}_call_retries_over_budget", s.name),
+                    s.stats.call_retries_over_budget,
+                ));
+            }
         }
         if !v.fleets.is_empty() || !v.rings.is_empty() {
             let requests = v.fleets.iter().map(|f| f.requests).sum();

@@ -29,6 +29,9 @@ pub(crate) enum Origin {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Downstream {
     pub(crate) parent: ReqId,
+    /// The service serving `parent`, whose defences count the call (kept here: the parent's
+    /// slot may be freed before the call's answer comes).
+    pub(crate) caller: ServiceIdx,
     pub(crate) attempt: u32,
     pub(crate) prev_delay: f64,
 }

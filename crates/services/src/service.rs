@@ -5,6 +5,7 @@
 
 use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
+use crate::defences::{RetryBudget, RetryThrottle};
 use std::collections::VecDeque;
 
 /// One replica: a pod's serving process.
@@ -42,6 +43,9 @@ pub(crate) struct ServiceStats {
     pub shed: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
+    /// Retries of its downstream calls its defences refused.
+    pub call_retries_throttled: u64,
+    pub call_retries_over_budget: u64,
     /// Arrivals since the last sample.
     pub interval_arrivals: u64,
     pub peak_requests_in_replica: usize,
@@ -121,6 +125,9 @@ pub(crate) struct Service {
     pub unreachable: bool,
     /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
     pub degraded: Option<Degradation>,
+    /// The defences on its downstream calls (`calls.retryThrottling`, `calls.retryBudget`).
+    pub call_throttle: Option<RetryThrottle>,
+    pub call_budget: Option<RetryBudget>,
 }
 
 /// Where a new request goes.
@@ -140,6 +147,16 @@ pub(crate) enum Admission {
 
 impl Service {
     pub fn new(name: String, spec: ServiceSpec, ring: Option<RingIdx>) -> Service {
+        let call_throttle = spec
+            .calls
+            .as_ref()
+            .and_then(|c| c.retry_throttling.as_ref())
+            .map(RetryThrottle::new);
+        let call_budget = spec
+            .calls
+            .as_ref()
+            .and_then(|c| c.retry_budget.as_ref())
+            .map(RetryBudget::new);
         Service {
             name,
             spec,
@@ -149,6 +166,8 @@ impl Service {
             stats: ServiceStats::default(),
             unreachable: false,
             degraded: None,
+            call_throttle,
+            call_budget,
         }
     }
 
@@ -173,6 +192,24 @@ impl Service {
             None => own,
         };
         w as usize
+    }
+
+    /// Whether a defence refuses the retry of a failed downstream call (counted; the request
+    /// then fails). Throttling is asked first: a retry it refuses takes no budget.
+    pub fn call_retry_refused(&mut self) -> bool {
+        if self
+            .call_throttle
+            .as_ref()
+            .is_some_and(|t| !t.allows_retry())
+        {
+            self.stats.call_retries_throttled += 1;
+            return true;
+        }
+        if self.call_budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            self.stats.call_retries_over_budget += 1;
+            return true;
+        }
+        false
     }
 
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).

@@ -665,6 +665,11 @@ fn a_circuit_breaker_recovers_where_retries_alone_stay_down() {
 /// `front` (10 workers, 0.05 s) calls `back` (10 workers, 0.1 s; capacity 100/s) for every
 /// request, with `retries` retries of 50 ms; users call `front` at 20/s and wait 10 s.
 fn chain(retries: u32) -> Driver {
+    chain_with(retries, |_| {})
+}
+
+/// [`chain`], with `defend` applied to front's calls.
+fn chain_with(retries: u32, defend: impl Fn(&mut DownstreamCall)) -> Driver {
     let mut cfg = ServicesConfig::default();
     let svc = |app: &str, seconds: f64, calls: Option<DownstreamCall>| ServiceSpec {
         selector: selector(app),
@@ -675,7 +680,7 @@ fn chain(retries: u32) -> Driver {
         calls,
         ..ServiceSpec::default()
     };
-    let call = DownstreamCall {
+    let mut call = DownstreamCall {
         service: "back".into(),
         timeout_seconds: 2.0,
         max_retries: retries,
@@ -685,7 +690,9 @@ fn chain(retries: u32) -> Driver {
             multiplier: 1.0,
             jitter: Jitter::None,
         },
+        ..DownstreamCall::default()
     };
+    defend(&mut call);
     cfg.services
         .insert("front".into(), svc("front", 0.05, Some(call)));
     cfg.services.insert("back".into(), svc("back", 0.1, None));
@@ -798,6 +805,45 @@ fn a_slow_dependency_fills_its_callers_workers_and_the_failure_climbs_the_chain(
     let gave_up = d.total("users_gave_up");
     d.run_checked(500.0);
     assert_eq!(d.total("users_gave_up"), gave_up, "recovered once back is");
+}
+
+#[test]
+fn the_retry_defences_on_a_services_calls_cap_what_a_failing_dependency_costs() {
+    // back fails everything; front retries twice: 3 calls per request without a defence
+    // (the test above). Throttled, the calls stop being retried after five failures in a
+    // row, and no success ever refills the bucket: about one call per request.
+    let throttled = |d: &mut DownstreamCall| d.retry_throttling = Some(RetryThrottling::default());
+    let budgeted = |d: &mut DownstreamCall| {
+        d.retry_budget = Some(RetryBudget {
+            budget_percent: 0.0,
+            min_retry_concurrency: 1,
+        })
+    };
+    for (name, defend, counter, most) in [
+        (
+            "throttled",
+            throttled as fn(&mut DownstreamCall),
+            "front_call_retries_throttled",
+            1.01,
+        ),
+        ("budgeted", budgeted, "front_call_retries_over_budget", 2.5),
+    ] {
+        let mut d = chain_with(2, defend);
+        let all = Degradation {
+            error_rate: 1.0,
+            ..Degradation::default()
+        };
+        d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+        d.run_checked(100.0);
+        let ratio = d.total("back_requests") as f64 / d.total("front_requests") as f64;
+        assert!(ratio < most, "{name}: {ratio} calls per request");
+        assert!(d.total(counter) > 100, "{name}: {}", d.total(counter));
+        assert!(!d
+            .world
+            .totals()
+            .iter()
+            .any(|(k, _)| k.starts_with("back_call")));
+    }
 }
 
 #[test]
@@ -1247,6 +1293,8 @@ fn turbulent() -> Driver {
                 service: "zdb".into(),
                 timeout_seconds: 0.2,
                 max_retries: 1,
+                retry_throttling: Some(RetryThrottling::default()),
+                retry_budget: Some(RetryBudget::default()),
                 ..DownstreamCall::default()
             }),
             ..ServiceSpec::default()

@@ -90,7 +90,21 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         fleet_targets.push(target("remoteWrite", name, &spec.target)?);
     }
     for (name, spec) in &cfg.clients {
-        defences(name, spec)?;
+        defences(
+            &format!("clients.{name}"),
+            spec.retry_throttling.as_ref(),
+            spec.retry_budget.as_ref(),
+        )?;
+        breaker(name, spec)?;
+    }
+    for (name, spec) in &cfg.services {
+        if let Some(c) = &spec.calls {
+            defences(
+                &format!("services.{name}.calls"),
+                c.retry_throttling.as_ref(),
+                c.retry_budget.as_ref(),
+            )?;
+        }
     }
     let client_targets = cfg
         .clients
@@ -136,12 +150,19 @@ fn calls(cfg: &ServicesConfig, svc_index: &BTreeMap<&str, ServiceIdx>) -> Result
     Ok(())
 }
 
-/// The defences' values the upstream mechanisms accept (docs/retry-defences.md).
-fn defences(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> {
-    let at = |field: &str, v: f64, expected: &str| {
-        format!("clients.{name}.{field}: {v} is out of range: expected {expected}")
-    };
-    if let Some(t) = &spec.retry_throttling {
+fn out_of_range(at: &str, field: &str, v: f64, expected: &str) -> String {
+    format!("{at}.{field}: {v} is out of range: expected {expected}")
+}
+
+/// The retry defences' values the upstream mechanisms accept, for the client or the service's
+/// calls at `at` (docs/retry-defences.md).
+fn defences(
+    at: &str,
+    throttling: Option<&crate::config::RetryThrottling>,
+    budget: Option<&crate::config::RetryBudget>,
+) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| out_of_range(at, field, v, expected);
+    if let Some(t) = throttling {
         if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
             return Err(at(
                 "retryThrottling.maxTokens",
@@ -157,7 +178,7 @@ fn defences(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> 
             ));
         }
     }
-    if let Some(b) = &spec.retry_budget {
+    if let Some(b) = budget {
         if !(0.0..=100.0).contains(&b.budget_percent) {
             return Err(at(
                 "retryBudget.budgetPercent",
@@ -166,6 +187,13 @@ fn defences(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> 
             ));
         }
     }
+    Ok(())
+}
+
+/// The circuit breaker's values Hystrix accepts (docs/retry-defences.md#circuit-breaker).
+fn breaker(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> {
+    let prefix = format!("clients.{name}");
+    let at = |field: &str, v: f64, expected: &str| out_of_range(&prefix, field, v, expected);
     if let Some(c) = &spec.circuit_breaker {
         if !(0.0..=100.0).contains(&c.error_threshold_percentage) {
             return Err(at(

@@ -319,7 +319,7 @@ impl World {
                 self.fleets.schedule_update(now, rw, out);
             }
             SvcEv::ClientArrival { client } => self.client_arrival(now, client, out),
-            SvcEv::DownstreamRetry(d) => self.call_downstream(now, d, out),
+            SvcEv::DownstreamRetry(d) => self.downstream_retry(now, d, out),
             SvcEv::ClientRetry(a) => {
                 if self.clients.retry_due(now, &a) {
                     self.client_send(now, a, out);
