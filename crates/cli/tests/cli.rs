@@ -137,6 +137,49 @@ fn fault_targets_that_do_not_exist_are_errors_at_their_position() {
 }
 
 #[test]
+fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-retry-storm-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/retry-storm.yaml";
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(stdout.contains("FAIL no user call fails"), "{stdout}");
+    for v in ["retry-budget", "retry-throttling"] {
+        let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
+        assert_eq!(code, 0, "{v}: {stdout}{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn client_defences_out_of_their_upstream_range_are_errors_at_the_field() {
+    let f = "crates/cli/tests/inputs/bad-defences.yaml";
+    let (code, _, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(run_refused(&[f]), err);
+    err.push_str(&run_refused(&[
+        "scenarios/retry-storm.yaml",
+        "--variant",
+        "retry-throttling",
+        "--set",
+        "clients.users.retryThrottling.maxTokens=2000",
+    ]));
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn degradation_faults_are_checked_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-fault-degradation.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn expectation_metrics_that_no_run_reports_are_errors_at_their_position() {
     let f = "crates/cli/tests/inputs/bad-expectations.yaml";
     let (code, _, err) = cascade(&["validate", f]);
@@ -223,6 +266,7 @@ fn one_fault_is_one_kind() {
         "bad-fault-two-kinds",
         "bad-fault-no-kind",
         "bad-fault-flapping",
+        "bad-fault-degradation-alone",
     ] {
         let f = format!("crates/cli/tests/inputs/{f}.yaml");
         let (code, _, e) = cascade(&["validate", &f]);

@@ -7,6 +7,7 @@
 use crate::backoff;
 use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, ServiceIdx, SvcEv};
+use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use cascade_engine::Time;
 use cascade_model::Rng;
 use std::collections::BTreeMap;
@@ -34,6 +35,12 @@ pub(crate) struct ClientCounts {
     pub gave_up: u64,
     pub calls_failed: u64,
     pub calls_ok: u64,
+    /// Retries the gRPC retry throttle refused (the request failed for good).
+    pub retries_throttled: u64,
+    /// Retries Envoy's retry budget refused (the request failed for good).
+    pub retries_over_budget: u64,
+    /// Attempts the open circuit breaker failed at once, without sending them.
+    pub short_circuited: u64,
 }
 
 /// What a client has counted since the last sample.
@@ -60,6 +67,10 @@ pub(crate) struct ClientRt {
     failing_since: Option<Time>,
     /// When it sealed itself (`sealAfterFailingSeconds`): it sends nothing more.
     pub sealed_at: Option<Time>,
+    /// Its defences against retry storms, those configured (docs/retry-defences.md).
+    pub throttle: Option<RetryThrottle>,
+    pub budget: Option<RetryBudget>,
+    pub breaker: Option<CircuitBreaker>,
 }
 
 /// Every client of a run.
@@ -94,6 +105,9 @@ impl Clients {
                 next_call: 0,
                 failing_since: None,
                 sealed_at: None,
+                throttle: spec.retry_throttling.as_ref().map(RetryThrottle::new),
+                budget: spec.retry_budget.as_ref().map(RetryBudget::new),
+                breaker: spec.circuit_breaker.as_ref().map(CircuitBreaker::new),
             })
             .collect();
         Clients { clients }
@@ -194,13 +208,23 @@ impl Clients {
         Some((a, n))
     }
 
-    /// An attempt goes out: counted, and sent to the returned service with the returned
-    /// timeout.
-    pub fn count_send(&mut self, a: &ClientAttempt) -> (ServiceIdx, f64) {
+    /// An attempt is about to go out: the service to send it to and the timeout, or None if
+    /// an open circuit breaker fails it at once (docs/retry-defences.md#circuit-breaker): the
+    /// request then fails for good without reaching the service.
+    pub fn send(&mut self, now: Time, a: &ClientAttempt) -> Option<(ServiceIdx, f64)> {
         let c = self.get_mut(a.client);
+        if c.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
+            c.counts.short_circuited += 1;
+            c.retry_ended(a);
+            c.request_done(now, a.call, false);
+            return None;
+        }
         c.counts.requests += 1;
         c.interval.requests += 1;
-        (c.target, c.spec.timeout_seconds)
+        if let Some(b) = c.budget.as_mut() {
+            b.attempt_sent();
+        }
+        Some((c.target, c.spec.timeout_seconds))
     }
 
     /// A retry's backoff has passed: true if it goes out, false if the client has sealed
@@ -210,6 +234,7 @@ impl Clients {
         if c.sealed_at.is_none() {
             return true;
         }
+        c.retry_ended(a);
         c.request_done(now, a.call, false);
         false
     }
@@ -225,6 +250,21 @@ impl Clients {
         out: &mut Out,
     ) {
         let c = self.get_mut(a.client);
+        // Every defence hears every attempt's outcome (docs/retry-defences.md).
+        if let Some(b) = c.budget.as_mut() {
+            b.attempt_answered();
+        }
+        c.retry_ended(&a);
+        if let Some(t) = c.throttle.as_mut() {
+            if ok {
+                t.record_success();
+            } else {
+                t.record_failure();
+            }
+        }
+        if let Some(b) = c.breaker.as_mut() {
+            b.record(now, ok);
+        }
         if ok {
             c.counts.succeeded += 1;
             c.interval.succeeded += 1;
@@ -232,7 +272,10 @@ impl Clients {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
             c.request_done(now, a.call, true);
-        } else if a.attempt < c.spec.max_retries {
+        } else if a.attempt < c.spec.max_retries && !c.retry_refused() {
+            if let Some(b) = c.budget.as_mut() {
+                b.retry_started();
+            }
             let d = backoff::delay(&c.spec.backoff, a.attempt + 1, a.prev_delay, rng);
             out.at(
                 now + secs(d),
@@ -250,6 +293,29 @@ impl Clients {
 }
 
 impl ClientRt {
+    /// Whether a defence refuses the retry of a failed attempt (counted; the request then
+    /// fails for good). Throttling is asked first: a retry it refuses takes no budget.
+    fn retry_refused(&mut self) -> bool {
+        if self.throttle.as_ref().is_some_and(|t| !t.allows_retry()) {
+            self.counts.retries_throttled += 1;
+            return true;
+        }
+        if self.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            self.counts.retries_over_budget += 1;
+            return true;
+        }
+        false
+    }
+
+    /// A retry attempt is over (answered, or never sent): it leaves the budget.
+    fn retry_ended(&mut self, a: &ClientAttempt) {
+        if a.attempt > 0 {
+            if let Some(b) = self.budget.as_mut() {
+                b.retry_ended();
+            }
+        }
+    }
+
     /// A request of call `call` is finished for good (succeeded, or failed past its retries).
     /// When the call's last request is in, the call counts as ok or failed, and a client with
     /// `sealAfterFailingSeconds` seals itself once its calls have failed that long.

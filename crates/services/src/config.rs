@@ -93,6 +93,50 @@ pub struct ServiceSpec {
     /// The status a full queue answers with: 503 (overloaded; clients retry) or 429 (rate
     /// limited, which Prometheus before 2.26 does not retry).
     pub reject_status: u16,
+    /// A service this one calls while serving each request (none by default): services that
+    /// call services. docs/retry-defences.md#services-that-call-services
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<DownstreamCall>,
+}
+
+/// One downstream call a service makes for every request it serves, synchronously: after its
+/// own service time the worker calls `service` and waits, still held, for the answer (a
+/// thread-per-request server, or a handler awaiting its call), retrying a failure up to
+/// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
+/// failing dependency thus fills its callers' workers and queues: how a failure climbs a
+/// chain. docs/retry-defences.md#services-that-call-services
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DownstreamCall {
+    /// The service called (from `spec.services`; no cycles).
+    pub service: String,
+    /// The timeout of one attempt (1 s: our choice, as the clients' default).
+    pub timeout_seconds: f64,
+    /// Retries after the first attempt (0: an Envoy route retries nothing without a
+    /// `retry_policy`).
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
+    /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_throttling: Option<RetryThrottling>,
+    /// Envoy's retry budget on the calls, one for the whole service, as an Envoy sidecar's
+    /// cluster has (none: retries are not budgeted). docs/retry-defences.md#envoy-retry-budget
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
+}
+
+impl Default for DownstreamCall {
+    fn default() -> Self {
+        DownstreamCall {
+            service: String::new(),
+            timeout_seconds: 1.0,
+            max_retries: 0,
+            backoff: Backoff::default(),
+            retry_throttling: None,
+            retry_budget: None,
+        }
+    }
 }
 
 impl Default for ServiceSpec {
@@ -109,6 +153,39 @@ impl Default for ServiceSpec {
             memory_limit: Bytes(0),
             ring: None,
             reject_status: 503,
+            calls: None,
+        }
+    }
+}
+
+/// A service running degraded for a while (a scenario's `serviceDegraded` fault): it keeps
+/// its endpoints and answers, but worse. Each field left out leaves that aspect as it was;
+/// docs/retry-defences.md#degradation says what each one models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Degradation {
+    /// Workers per replica while degraded (CPU throttled, a noisy neighbour, a lock held):
+    /// at most the service's own `workersPerReplica`. Requests already in service finish;
+    /// new ones wait in the queue until fewer than this many are served.
+    pub workers_per_replica: Option<u32>,
+    /// Each service time drawn while degraded is multiplied by this (a slow disk, GC).
+    pub service_time_factor: f64,
+    /// Every answer of a request a replica served (success or error) reaches its caller this
+    /// much later, without holding a worker (a slow network path, Envoy's fault-injection
+    /// `delay`). Rejections and refusals are not delayed.
+    pub added_latency_seconds: f64,
+    /// The share of served requests answered with an error (a 500 after the work is done,
+    /// like a failing downstream call): a probability in [0, 1].
+    pub error_rate: f64,
+}
+
+impl Default for Degradation {
+    fn default() -> Self {
+        Degradation {
+            workers_per_replica: None,
+            service_time_factor: 1.0,
+            added_latency_seconds: 0.0,
+            error_rate: 0.0,
         }
     }
 }
@@ -271,6 +348,85 @@ impl Default for RemoteWriteSpec {
     }
 }
 
+/// gRPC retry throttling (gRFC A6 "gRPC Retry Design", the service config's
+/// `retryThrottling`; grpc-core `retry_throttle.cc`): a token bucket per client. Each failed
+/// attempt takes one token, each success adds `tokenRatio`; retries go out only while the
+/// tokens are more than `maxTokens / 2`. gRPC has no default (the policy is off unless
+/// configured); the default here is A6's own example, 10 and 0.1.
+/// docs/retry-defences.md#grpc-retry-throttling
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RetryThrottling {
+    /// In (0, 1000], as A6 requires; three decimals are kept.
+    pub max_tokens: f64,
+    /// Above 0; three decimals are kept.
+    pub token_ratio: f64,
+}
+
+impl Default for RetryThrottling {
+    fn default() -> Self {
+        RetryThrottling {
+            max_tokens: 10.0,
+            token_ratio: 0.1,
+        }
+    }
+}
+
+/// Envoy's retry budget (envoy `config/cluster/v3/circuit_breaker.proto`,
+/// `CircuitBreakers.Thresholds.RetryBudget`, v1.12+): retries outstanding at once are at most
+/// `budgetPercent` of the requests active, and at least `minRetryConcurrency` are allowed.
+/// Defaults are Envoy's: 20% and 3. docs/retry-defences.md#envoy-retry-budget
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RetryBudget {
+    /// A percentage in [0, 100] (Envoy's `budget_percent`, 20.0).
+    pub budget_percent: f64,
+    /// Envoy's `min_retry_concurrency` (3).
+    pub min_retry_concurrency: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            budget_percent: 20.0,
+            min_retry_concurrency: 3,
+        }
+    }
+}
+
+/// Hystrix's circuit breaker (Netflix Hystrix 1.5.x, `HystrixCommandProperties` defaults):
+/// closed, it counts outcomes in a rolling window; it opens when the window holds at least
+/// `requestVolumeThreshold` outcomes of which at least `errorThresholdPercentage` % failed;
+/// open, every request fails at once (never reaching the service) for `sleepWindowSeconds`,
+/// then one trial goes through and its outcome closes or reopens it.
+/// docs/retry-defences.md#circuit-breaker
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CircuitBreaker {
+    /// circuitBreaker.requestVolumeThreshold (20).
+    pub request_volume_threshold: u32,
+    /// circuitBreaker.errorThresholdPercentage (50), in [0, 100].
+    pub error_threshold_percentage: f64,
+    /// circuitBreaker.sleepWindowInMilliseconds (5000), in seconds.
+    pub sleep_window_seconds: f64,
+    /// metrics.rollingStats.timeInMilliseconds (10000), in seconds.
+    pub rolling_window_seconds: f64,
+    /// metrics.rollingStats.numBuckets (10).
+    pub rolling_window_buckets: u32,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        CircuitBreaker {
+            request_volume_threshold: 20,
+            error_threshold_percentage: 50.0,
+            sleep_window_seconds: 5.0,
+            rolling_window_seconds: 10.0,
+            rolling_window_buckets: 10,
+        }
+    }
+}
+
 /// Open-loop clients: requests arrive as a Poisson process whatever happens to earlier ones
 /// (users, sidecars, cron jobs), each retried on failure per the policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -297,6 +453,15 @@ pub struct ClientSpec {
     /// its calls have failed without a single success for this long, it seals and serves
     /// nothing until an operator unseals it (not modelled: it stays sealed). None: never.
     pub seal_after_failing_seconds: Option<f64>,
+    /// gRPC retry throttling (none: retries are not throttled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_throttling: Option<RetryThrottling>,
+    /// Envoy's retry budget (none: retries are not budgeted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
+    /// Hystrix's circuit breaker (none: always closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
 }
 
 impl Default for ClientSpec {
@@ -313,6 +478,9 @@ impl Default for ClientSpec {
             start_seconds: 0.0,
             stop_seconds: None,
             seal_after_failing_seconds: None,
+            retry_throttling: None,
+            retry_budget: None,
+            circuit_breaker: None,
         }
     }
 }

@@ -85,6 +85,9 @@ pub enum SvcEv {
     Complete(ReqId),
     /// The client's timeout for a request.
     Timeout(ReqId),
+    /// The answer of a request served by a degraded service with added latency reaches its
+    /// caller (unless the caller has timed out meanwhile).
+    Deliver { id: ReqId, ok: bool },
     /// A Prometheus server's idle shard looks for a batch (the generation dedupes wakes).
     ServerWake { rw: FleetIdx, server: u32, gen: u32 },
     /// A shard resends a failed batch after its backoff.
@@ -95,6 +98,8 @@ pub enum SvcEv {
     ClientArrival { client: ClientIdx },
     /// A client retries a failed request.
     ClientRetry(ClientAttempt),
+    /// A service retries a failed downstream call for the request it serves.
+    DownstreamRetry(crate::requests::Downstream),
     /// An ingester's lifecycle timer (`gen` guards against a restarted process).
     Ingester {
         ring: RingIdx,

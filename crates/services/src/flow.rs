@@ -8,7 +8,7 @@
 use crate::clients::ClientAttempt;
 use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
 use crate::remote_write::{Batch, Next};
-use crate::requests::Origin;
+use crate::requests::{Downstream, Origin};
 use crate::service::Admission;
 use crate::world::World;
 use cascade_engine::Time;
@@ -115,8 +115,113 @@ impl World {
         }
     }
 
-    /// A worker finishes a request (unless its process died since).
+    /// A worker finishes its own work on a request (unless its process died since): it
+    /// answers, or first makes its service's downstream call, still holding the worker.
     pub(crate) fn complete(&mut self, now: Time, id: ReqId, out: &mut Out) {
+        let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
+            return;
+        };
+        let (svc, calling) = (req.svc, req.calling);
+        let Some((replica, gen)) = req.replica else {
+            return;
+        };
+        if self.endpoints.get(svc).replicas[replica as usize].gen != gen {
+            return;
+        }
+        if !calling && self.endpoints.get(svc).spec.calls.is_some() {
+            if let Some(req) = self.requests.get_mut(id) {
+                req.calling = true;
+            }
+            let first = Downstream {
+                parent: id,
+                caller: svc,
+                attempt: 0,
+                prev_delay: 0.0,
+            };
+            return self.call_downstream(now, first, out);
+        }
+        self.served(now, id, true, out);
+    }
+
+    /// A downstream call attempt goes out for the request `d.parent`, unless that request
+    /// is no longer held (its process died meanwhile).
+    pub(crate) fn call_downstream(&mut self, now: Time, d: Downstream, out: &mut Out) {
+        let Some(parent) = self.requests.get(d.parent).filter(|req| !req.left) else {
+            return;
+        };
+        let Some(call) = self.endpoints.get(parent.svc).spec.calls.as_ref() else {
+            return;
+        };
+        let timeout = call.timeout_seconds;
+        let Some(target) = self.endpoints.find(&call.service) else {
+            return;
+        };
+        if let Some(b) = self.endpoints.get_mut(d.caller).call_budget.as_mut() {
+            b.attempt_sent();
+        }
+        self.send(now, target, Origin::Downstream(d), timeout, out);
+    }
+
+    /// The outcome of a downstream call attempt: retried after the backoff, or the request
+    /// that made it is done (ok only if the call succeeded).
+    fn downstream_answered(&mut self, now: Time, d: Downstream, ok: bool, out: &mut Out) {
+        let left = self.requests.get(d.parent).is_none_or(|req| req.left);
+        // The caller's defences hear every attempt's outcome, even one whose request has died
+        // meanwhile (docs/retry-defences.md), as a client's do.
+        let s = self.endpoints.get_mut(d.caller);
+        if let Some(b) = s.call_budget.as_mut() {
+            b.attempt_answered();
+            if d.attempt > 0 {
+                b.retry_ended();
+            }
+        }
+        if let Some(t) = s.call_throttle.as_mut() {
+            if ok {
+                t.record_success();
+            } else {
+                t.record_failure();
+            }
+        }
+        if left {
+            return;
+        }
+        let Some((max_retries, backoff)) = s
+            .spec
+            .calls
+            .as_ref()
+            .map(|c| (c.max_retries, c.backoff.clone()))
+        else {
+            return;
+        };
+        if !ok && d.attempt < max_retries && !s.call_retry_refused() {
+            if let Some(b) = s.call_budget.as_mut() {
+                b.retry_started();
+            }
+            let delay = crate::backoff::delay(&backoff, d.attempt + 1, d.prev_delay, &mut self.rng);
+            let next = Downstream {
+                attempt: d.attempt + 1,
+                prev_delay: delay,
+                ..d
+            };
+            out.at(now + secs(delay), SvcEv::DownstreamRetry(next));
+            return;
+        }
+        self.served(now, d.parent, ok, out);
+    }
+
+    /// A downstream retry's backoff has passed: it goes out, unless the request it is for has
+    /// died meanwhile (then it leaves the budget).
+    pub(crate) fn downstream_retry(&mut self, now: Time, d: Downstream, out: &mut Out) {
+        if self.requests.get(d.parent).is_some_and(|req| !req.left) {
+            self.call_downstream(now, d, out);
+        } else if let Some(b) = self.endpoints.get_mut(d.caller).call_budget.as_mut() {
+            b.retry_ended();
+        }
+    }
+
+    /// A request's work is over (its own, and its downstream call's, `downstream_ok`): the
+    /// worker is freed and the origin answered.
+    fn served(&mut self, now: Time, id: ReqId, downstream_ok: bool, out: &mut Out) {
         let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
             return;
         };
@@ -138,36 +243,55 @@ impl World {
             self.requests.leave(id);
             return self.next_from_queue(now, svc, replica, out);
         }
-        // A distributor's write: every series in it must reach quorum.
-        let ok = match s.ring {
-            None => true,
-            Some(ring) => {
-                let p = self.rings.write_success_probability(now, ring);
-                let ok = self.rng.unit() < p;
-                if let (true, Origin::RemoteWrite(b)) = (ok, origin) {
-                    self.rings.deposit(ring, f64::from(b.samples));
+        // A distributor's write: every series in it must reach quorum (asked only when the
+        // downstream call, if any, succeeded).
+        let ok = downstream_ok
+            && match s.ring {
+                None => true,
+                Some(ring) => {
+                    let p = self.rings.write_success_probability(now, ring);
+                    let ok = self.rng.unit() < p;
+                    if let (true, Origin::RemoteWrite(b)) = (ok, origin) {
+                        self.rings.deposit(ring, f64::from(b.samples));
+                    }
+                    ok
                 }
-                ok
-            }
-        };
+            };
+        // A degraded service answers a share of what it served with an error, and its
+        // answers arrive later (docs/retry-defences.md#degradation). The draw is made only
+        // while an error rate is set, so an undegraded run draws what it always did.
+        let (error_rate, added_latency) = self
+            .endpoints
+            .get(svc)
+            .degraded
+            .as_ref()
+            .map_or((0.0, 0.0), |g| (g.error_rate, g.added_latency_seconds));
+        let ok = ok && !(error_rate > 0.0 && self.rng.unit() < error_rate);
         let stats = &mut self.endpoints.get_mut(svc).stats;
         if ok {
             stats.succeeded += 1;
-            let latency = (now - arrived).as_secs_f64();
+            let latency = (now - arrived).as_secs_f64() + added_latency;
             stats.latency_sum += latency;
             stats.interval_latency.record(latency);
         } else {
             stats.failed += 1;
         }
-        self.server_finished(now, id, ok, out);
+        if added_latency > 0.0 {
+            // The worker is free now; the answer is still on its way.
+            if self.requests.leave(id) {
+                out.at(now + secs(added_latency), SvcEv::Deliver { id, ok });
+            }
+        } else {
+            self.server_finished(now, id, ok, out);
+        }
         self.next_from_queue(now, svc, replica, out);
     }
 
     /// A freed worker takes the oldest queued request (shedding those past the queue timeout).
     fn next_from_queue(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
-        let spec = &self.endpoints.get(svc).spec;
-        let workers = spec.workers_per_replica as usize;
-        let queue_timeout = spec.queue_timeout_seconds;
+        let s = self.endpoints.get(svc);
+        let workers = s.workers();
+        let queue_timeout = s.spec.queue_timeout_seconds;
         loop {
             let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
             if !rep.alive || rep.in_service.len() >= workers {
@@ -197,6 +321,19 @@ impl World {
         }
     }
 
+    /// A delayed answer arrives: the origin learns it unless it has timed out meanwhile.
+    pub(crate) fn deliver(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
+        self.respond(now, id, ok, out);
+    }
+
+    /// Every replica of the service takes queued requests up to its workers (after a
+    /// degradation that took workers away ends).
+    pub(crate) fn refill_workers(&mut self, now: Time, svc: ServiceIdx, out: &mut Out) {
+        for replica in 0..cascade_engine::index_u32(self.endpoints.get(svc).replicas.len()) {
+            self.next_from_queue(now, svc, replica, out);
+        }
+    }
+
     /// The origin learns the outcome of an attempt (once: later answers find it answered).
     fn respond(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
         let Some(answer) = self.requests.answer(id) else {
@@ -204,6 +341,7 @@ impl World {
         };
         match answer.origin {
             Origin::Client(a) => self.clients.answered(now, a, ok, &mut self.rng, out),
+            Origin::Downstream(d) => self.downstream_answered(now, d, ok, out),
             Origin::Internal => {}
             Origin::RemoteWrite(batch) => {
                 let refused = answer.no_endpoints && self.endpoints.get(answer.svc).refuses();
@@ -248,8 +386,9 @@ impl World {
     }
 
     pub(crate) fn client_send(&mut self, now: Time, a: ClientAttempt, out: &mut Out) {
-        let (target, timeout) = self.clients.count_send(&a);
-        self.send(now, target, Origin::Client(a), timeout, out);
+        if let Some((target, timeout)) = self.clients.send(now, &a) {
+            self.send(now, target, Origin::Client(a), timeout, out);
+        }
     }
 
     /// A server's idle shards take full batches; a partial batch goes once the batch deadline

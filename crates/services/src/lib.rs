@@ -13,6 +13,7 @@ pub mod backoff;
 mod clients;
 pub mod config;
 mod contract;
+pub mod defences;
 mod endpoints;
 mod flow;
 mod ingesters;
@@ -26,14 +27,15 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, ClientSpec, Jitter, RemoteWriteSpec, RingSpec, ServiceSpec, ServiceTime,
-    ServicesConfig,
+    Backoff, CircuitBreaker, ClientSpec, Degradation, DownstreamCall, Jitter, RemoteWriteSpec,
+    RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime, ServicesConfig,
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,
     SvcEv,
 };
 pub use remote_write::Batch;
+pub use requests::Downstream;
 pub use validate::validate;
 pub use world::World;
 

@@ -217,6 +217,16 @@ impl ServiceMetrics {
                     f64::from(u8::from(c.sealed_at.is_some())),
                 ));
             }
+            if let Some(t) = &c.throttle {
+                row.push((format!("{}_retry_tokens", c.name), t.tokens()));
+            }
+            if let Some(b) = &c.breaker {
+                let open = !matches!(b.state(), crate::defences::BreakerState::Closed);
+                row.push((
+                    format!("{}_circuit_open", c.name),
+                    f64::from(u8::from(open)),
+                ));
+            }
         }
         row
     }
@@ -232,6 +242,19 @@ impl ServiceMetrics {
             t.push((format!("{}_shed", s.name), s.stats.shed));
             t.push((format!("{}_unavailable", s.name), s.stats.unavailable));
             t.push((format!("{}_oom_kills", s.name), s.stats.oom_kills));
+            // Only for a service whose calls have the defence (existing outputs keep their keys).
+            if s.call_throttle.is_some() {
+                t.push((
+                    format!("{}_call_retries_throttled", s.name),
+                    s.stats.call_retries_throttled,
+                ));
+            }
+            if s.call_budget.is_some() {
+                t.push((
+                    format!("{}_call_retries_over_budget", s.name),
+                    s.stats.call_retries_over_budget,
+                ));
+            }
         }
         if !v.fleets.is_empty() || !v.rings.is_empty() {
             let requests = v.fleets.iter().map(|f| f.requests).sum();
@@ -272,6 +295,20 @@ impl ServiceMetrics {
                     format!("{}_sealed_seconds", c.name),
                     round_count(lv.sealed_seconds),
                 ));
+            }
+            // Each defence's refusals, only for a client that has it (existing outputs keep
+            // their keys).
+            if c.throttle.is_some() {
+                t.push((format!("{}_retries_throttled", c.name), n.retries_throttled));
+            }
+            if c.budget.is_some() {
+                t.push((
+                    format!("{}_retries_over_budget", c.name),
+                    n.retries_over_budget,
+                ));
+            }
+            if c.breaker.is_some() {
+                t.push((format!("{}_short_circuited", c.name), n.short_circuited));
             }
         }
         t

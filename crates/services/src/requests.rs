@@ -20,6 +20,20 @@ pub(crate) enum Origin {
     RemoteWrite(Batch),
     /// Work the cluster itself submits (a Consul agent registering): no retry, nobody waits.
     Internal,
+    /// A service's downstream call for the request `parent` it is serving (`attempt` 0 for
+    /// the first try).
+    Downstream(Downstream),
+}
+
+/// A downstream call attempt and where it is in its retries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Downstream {
+    pub(crate) parent: ReqId,
+    /// The service serving `parent`, whose defences count the call (kept here: the parent's
+    /// slot may be freed before the call's answer comes).
+    pub(crate) caller: ServiceIdx,
+    pub(crate) attempt: u32,
+    pub(crate) prev_delay: f64,
 }
 
 #[derive(Debug)]
@@ -37,6 +51,8 @@ pub(crate) struct Req {
     pub no_endpoints: bool,
     /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
     pub throttled: bool,
+    /// Its own work is done and its worker waits on its downstream call (`calls`).
+    pub calling: bool,
 }
 
 /// What the origin of an answered request needs to know.
@@ -65,6 +81,7 @@ impl Requests {
             left: false,
             no_endpoints: false,
             throttled: false,
+            calling: false,
         })
     }
 

@@ -3,8 +3,9 @@
 //! an endpoint at random), memory per request in the replica against the container's limit.
 //! At moderate load with exponential service times a replica is an M/M/c queue.
 
-use crate::config::{ServiceSpec, ServiceTime};
+use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
+use crate::defences::{RetryBudget, RetryThrottle};
 use std::collections::VecDeque;
 
 /// One replica: a pod's serving process.
@@ -42,6 +43,9 @@ pub(crate) struct ServiceStats {
     pub shed: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
+    /// Retries of its downstream calls its defences refused.
+    pub call_retries_throttled: u64,
+    pub call_retries_over_budget: u64,
     /// Arrivals since the last sample.
     pub interval_arrivals: u64,
     pub peak_requests_in_replica: usize,
@@ -119,6 +123,11 @@ pub(crate) struct Service {
     pub stats: ServiceStats,
     /// A fault cut it off: every connection is refused.
     pub unreachable: bool,
+    /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
+    pub degraded: Option<Degradation>,
+    /// The defences on its downstream calls (`calls.retryThrottling`, `calls.retryBudget`).
+    pub call_throttle: Option<RetryThrottle>,
+    pub call_budget: Option<RetryBudget>,
 }
 
 /// Where a new request goes.
@@ -138,6 +147,16 @@ pub(crate) enum Admission {
 
 impl Service {
     pub fn new(name: String, spec: ServiceSpec, ring: Option<RingIdx>) -> Service {
+        let call_throttle = spec
+            .calls
+            .as_ref()
+            .and_then(|c| c.retry_throttling.as_ref())
+            .map(RetryThrottle::new);
+        let call_budget = spec
+            .calls
+            .as_ref()
+            .and_then(|c| c.retry_budget.as_ref())
+            .map(RetryBudget::new);
         Service {
             name,
             spec,
@@ -146,14 +165,51 @@ impl Service {
             ring,
             stats: ServiceStats::default(),
             unreachable: false,
+            degraded: None,
+            call_throttle,
+            call_budget,
         }
     }
 
+    /// One request's service time; a degradation's factor scales the same draw, so that a
+    /// degraded run draws exactly what an undegraded one does.
     pub fn service_time(&self, rng: &mut cascade_model::Rng) -> f64 {
-        match self.spec.service_time {
+        let d = match self.spec.service_time {
             ServiceTime::Exponential => crate::backoff::exponential(self.spec.service_seconds, rng),
             ServiceTime::Deterministic => self.spec.service_seconds,
+        };
+        match &self.degraded {
+            Some(g) => d * g.service_time_factor,
+            None => d,
         }
+    }
+
+    /// Workers a replica serves with now: its own, or fewer while degraded.
+    pub fn workers(&self) -> usize {
+        let own = self.spec.workers_per_replica;
+        let w = match self.degraded.as_ref().and_then(|g| g.workers_per_replica) {
+            Some(w) => w.min(own),
+            None => own,
+        };
+        w as usize
+    }
+
+    /// Whether a defence refuses the retry of a failed downstream call (counted; the request
+    /// then fails). Throttling is asked first: a retry it refuses takes no budget.
+    pub fn call_retry_refused(&mut self) -> bool {
+        if self
+            .call_throttle
+            .as_ref()
+            .is_some_and(|t| !t.allows_retry())
+        {
+            self.stats.call_retries_throttled += 1;
+            return true;
+        }
+        if self.call_budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            self.stats.call_retries_over_budget += 1;
+            return true;
+        }
+        false
     }
 
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).
@@ -168,7 +224,7 @@ impl Service {
         }
         let at = pick % self.routable.len() as u64;
         let replica = self.routable[usize::try_from(at).expect("below a usize length")];
-        let workers = self.spec.workers_per_replica as usize;
+        let workers = self.workers();
         let cap = self.spec.queue_capacity as usize;
         let rep = &mut self.replicas[replica as usize];
         // kube-proxy still routes to the endpoint until the pod is marked not Ready.

@@ -357,6 +357,521 @@ fn jittered_capped_exponential_backoff_recovers() {
     );
 }
 
+// ---- degradation ----
+
+/// One replica of 10 workers at 0.1 s deterministic (capacity 100/s), clients at `rate`
+/// that never retry and wait long; `degradation` from 100 s to 200 s of a 300 s run.
+fn degraded_run(rate: f64, degradation: Degradation, timeout: f64) -> Driver {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: 10,
+            service_seconds: 0.1,
+            service_time: ServiceTime::Deterministic,
+            queue_capacity: 1_000_000,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "api".into(),
+            rate_per_second: rate,
+            timeout_seconds: timeout,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 11);
+    d.ready_pod(1, "api-0", "api");
+    d.run_checked(100.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "api", Some(degradation), out));
+    d
+}
+
+#[test]
+fn a_degraded_service_answers_a_share_with_errors_and_only_while_degraded() {
+    let g = Degradation {
+        error_rate: 0.25,
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(50.0, g, 10.0);
+    assert_eq!(d.total("api_failed"), 0, "no error before the fault");
+    d.run_checked(200.0);
+    let during = d.total("api_failed") as f64;
+    let served = d.total("api_requests") as f64;
+    // ~5,000 requests in the window, a quarter failing: sd ~ 31.
+    assert!((during - 1250.0).abs() < 150.0, "{during} of {served}");
+    assert!(d.call(|w, now, out| w.set_service_degraded(now, "api", None, out)));
+    d.run_checked(300.0);
+    assert_eq!(d.total("api_failed") as f64, during, "no error after it");
+    assert_eq!(
+        d.total("users_gave_up") as f64,
+        during,
+        "each error reached a client"
+    );
+    assert!(!d.call(|w, now, out| w.set_service_degraded(now, "nope", None, out)));
+}
+
+#[test]
+fn fewer_workers_queue_requests_and_the_queue_drains_when_they_come_back() {
+    // 30/s against 1 worker of 0.1 s (10/s): the queue grows by ~20/s for 100 s.
+    let g = Degradation {
+        workers_per_replica: Some(1),
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(30.0, g, 1e6);
+    let mut peak_served = 0;
+    let until = Time::from_secs_f64(200.0);
+    while d.queue.peek().is_some_and(|Reverse((t, _, _))| *t <= until) {
+        d.run_checked(
+            d.queue
+                .peek()
+                .map_or(200.0, |Reverse((t, _, _))| t.as_secs_f64()),
+        );
+        let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+        // Requests already in service when it started finish within 0.1 s.
+        if d.now > Time::from_secs_f64(100.2) {
+            peak_served = peak_served.max(rep.in_service.len());
+        }
+    }
+    assert_eq!(peak_served, 1, "one worker while degraded");
+    let queued = d.world.endpoints.iter().next().expect("api").replicas[0]
+        .queue
+        .len();
+    assert!(queued > 1500, "the queue grew: {queued}");
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+    assert_eq!(rep.in_service.len(), 10, "ten workers at once when it ends");
+    // 10 workers drain ~2000 queued at 70/s net in under 40 s.
+    d.run_checked(300.0);
+    let rep = &d.world.endpoints.iter().next().expect("api").replicas[0];
+    assert!(rep.queue.is_empty(), "drained: {}", rep.queue.len());
+    assert_eq!(d.total("api_failed"), 0);
+}
+
+#[test]
+fn added_latency_and_a_slower_service_time_reach_the_callers() {
+    // 0.1 s x 3 + 0.5 s = 0.8 s while degraded, against a 0.6 s timeout: every call then
+    // fails although the service succeeds; before and after, none does.
+    let g = Degradation {
+        service_time_factor: 3.0,
+        added_latency_seconds: 0.5,
+        ..Degradation::default()
+    };
+    let mut d = degraded_run(20.0, g, 0.6);
+    assert_eq!(d.total("users_gave_up"), 0);
+    let rows = d.run(200.0, 10.0);
+    let p50 = mean_of(&rows, "api_latency_p50_seconds", 110.0, 200.0);
+    assert!(
+        (0.8..1.0).contains(&p50),
+        "p50 {p50} (0.8 s in a 19% bucket)"
+    );
+    let calls = d.total("users_calls") - d.total("users_ok");
+    assert_eq!(d.total("api_failed"), 0, "the service itself succeeds");
+    assert!(
+        d.total("users_gave_up") > 1800,
+        "{}",
+        d.total("users_gave_up")
+    );
+    assert!(calls >= d.total("users_gave_up"));
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    let before = d.total("users_gave_up");
+    d.run_checked(300.0);
+    // Answers already on their way (at most 0.8 s of calls) still arrive late.
+    assert!(d.total("users_gave_up") - before < 40);
+}
+
+// ---- metastable failure: a degradation as the trigger, and the defences ----
+
+/// A service at 40% load (one replica, 10 workers of 0.1 s: 100/s; clients at 40/s), clients
+/// retrying every 50 ms, unjittered, up to 10 times, with a 1 s timeout; `defend` adds a
+/// defence to them. The trigger: from 60 s, for `trigger` seconds, the service time triples
+/// (capacity 33/s, below the offered 40/s), so the queue builds up. Returns the clients'
+/// goodput per second before the trigger and long after it (400-600 s).
+fn goodput_after_degradation(
+    trigger: f64,
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64) {
+    let (before, after, _) = degraded_storm(trigger, defend, seed);
+    (before, after)
+}
+
+/// [`goodput_after_degradation`], and the run's totals.
+fn degraded_storm(
+    trigger: f64,
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64, BTreeMap<String, u64>) {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "api".into(),
+        ServiceSpec {
+            selector: selector("api"),
+            workers_per_replica: 10,
+            service_seconds: 0.1,
+            queue_capacity: 100_000,
+            ..ServiceSpec::default()
+        },
+    );
+    let mut users = ClientSpec {
+        target: "api".into(),
+        rate_per_second: 40.0,
+        timeout_seconds: 1.0,
+        max_retries: 10,
+        backoff: Backoff {
+            initial_seconds: 0.05,
+            max_seconds: 0.05,
+            multiplier: 1.0,
+            jitter: Jitter::None,
+        },
+        ..ClientSpec::default()
+    };
+    defend(&mut users);
+    cfg.clients.insert("users".into(), users);
+    let mut d = Driver::new(cfg, seed);
+    d.ready_pod(1, "api-0", "api");
+    d.run(60.0, 10.0);
+    let before = d.total("users_succeeded") as f64 / 60.0;
+    let slow = Degradation {
+        service_time_factor: 3.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "api", Some(slow), out));
+    d.run(60.0 + trigger, 10.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
+    d.run(400.0, 10.0);
+    let at_400 = d.total("users_succeeded");
+    d.run(600.0, 10.0);
+    let after = (d.total("users_succeeded") - at_400) as f64 / 200.0;
+    (before, after, d.world.totals().into_iter().collect())
+}
+
+fn no_defence(_: &mut ClientSpec) {}
+
+/// Whether the service came back: goodput long after the trigger at least 90% of before.
+fn recovered((before, after): (f64, f64)) -> bool {
+    assert!(before > 36.0, "healthy before the trigger: {before}");
+    after > 0.9 * before
+}
+
+#[test]
+fn a_short_degradation_passes_and_a_longer_one_tips_the_retrying_clients_into_a_storm() {
+    // Bronson et al. (HotOS '21), Huang et al. (OSDI '22): the trigger is over, the
+    // sustaining effect (every retry comes back within 50 ms, up to 11 x the load) is not.
+    // The boundary is monotone in the trigger's duration: once a trigger tips the service
+    // over, every longer one does too.
+    let triggers = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+    let outcome: Vec<bool> = triggers
+        .iter()
+        .map(|&t| {
+            let g = goodput_after_degradation(t, no_defence, 1);
+            recovered(g)
+        })
+        .collect();
+    assert!(outcome[0], "a 1 s trigger passes: {outcome:?}");
+    assert!(
+        !outcome[triggers.len() - 1],
+        "a 32 s trigger tips it over: {outcome:?}"
+    );
+    let first_down = outcome.iter().position(|ok| !ok).expect("one tips it");
+    assert!(
+        outcome[first_down..].iter().all(|ok| !ok),
+        "monotone in the trigger's duration: {triggers:?} -> {outcome:?}"
+    );
+}
+
+#[test]
+fn each_defence_moves_the_boundary_past_every_trigger_swept() {
+    // Every trigger that tipped the unprotected clients over (8, 16, 32 s) passes with any
+    // one of the defences.
+    type Defend = fn(&mut ClientSpec);
+    let defences: [(&str, Defend); 3] = [
+        ("retryThrottling", |c| {
+            c.retry_throttling = Some(RetryThrottling::default())
+        }),
+        ("retryBudget", |c| {
+            c.retry_budget = Some(RetryBudget::default())
+        }),
+        ("circuitBreaker", |c| {
+            c.circuit_breaker = Some(CircuitBreaker::default())
+        }),
+    ];
+    for (name, defend) in defences {
+        for trigger in [8.0, 16.0, 32.0] {
+            let g = goodput_after_degradation(trigger, defend, 1);
+            assert!(recovered(g), "{name}, {trigger} s trigger: {g:?}");
+        }
+    }
+}
+
+#[test]
+fn retry_throttling_recovers_where_unthrottled_retries_stay_down() {
+    let (before, after) = goodput_after_degradation(32.0, no_defence, 1);
+    assert!(
+        after < 0.2 * before,
+        "without it: still down ({after} of {before})"
+    );
+    let (b, a, totals) = degraded_storm(
+        32.0,
+        |c| c.retry_throttling = Some(RetryThrottling::default()),
+        1,
+    );
+    let throttled = (b, a);
+    assert!(totals["users_retries_throttled"] > 0, "{totals:?}");
+    assert!(!totals.contains_key("users_retries_over_budget"));
+    assert!(
+        recovered(throttled),
+        "with gRPC retry throttling: {throttled:?}"
+    );
+}
+
+#[test]
+fn a_retry_budget_recovers_where_unbudgeted_retries_stay_down() {
+    let (before, after) = goodput_after_degradation(32.0, no_defence, 2);
+    assert!(
+        after < 0.2 * before,
+        "without it: still down ({after} of {before})"
+    );
+    let (b, a, totals) = degraded_storm(32.0, |c| c.retry_budget = Some(RetryBudget::default()), 2);
+    let budgeted = (b, a);
+    assert!(totals["users_retries_over_budget"] > 0, "{totals:?}");
+    assert!(
+        recovered(budgeted),
+        "with Envoy's retry budget: {budgeted:?}"
+    );
+}
+
+#[test]
+fn a_circuit_breaker_recovers_where_retries_alone_stay_down() {
+    let (b, a, totals) = degraded_storm(
+        32.0,
+        |c| c.circuit_breaker = Some(CircuitBreaker::default()),
+        3,
+    );
+    let breaker = (b, a);
+    assert!(totals["users_short_circuited"] > 0, "{totals:?}");
+    assert!(
+        recovered(breaker),
+        "with Hystrix's circuit breaker: {breaker:?}"
+    );
+}
+
+// ---- services that call services ----
+
+/// `front` (10 workers, 0.05 s) calls `back` (10 workers, 0.1 s; capacity 100/s) for every
+/// request, with `retries` retries of 50 ms; users call `front` at 20/s and wait 10 s.
+fn chain(retries: u32) -> Driver {
+    chain_with(retries, |_| {})
+}
+
+/// [`chain`], with `defend` applied to front's calls.
+fn chain_with(retries: u32, defend: impl Fn(&mut DownstreamCall)) -> Driver {
+    let mut cfg = ServicesConfig::default();
+    let svc = |app: &str, seconds: f64, calls: Option<DownstreamCall>| ServiceSpec {
+        selector: selector(app),
+        workers_per_replica: 10,
+        service_seconds: seconds,
+        service_time: ServiceTime::Deterministic,
+        queue_capacity: 100_000,
+        calls,
+        ..ServiceSpec::default()
+    };
+    let mut call = DownstreamCall {
+        service: "back".into(),
+        timeout_seconds: 2.0,
+        max_retries: retries,
+        backoff: Backoff {
+            initial_seconds: 0.05,
+            max_seconds: 0.05,
+            multiplier: 1.0,
+            jitter: Jitter::None,
+        },
+        ..DownstreamCall::default()
+    };
+    defend(&mut call);
+    cfg.services
+        .insert("front".into(), svc("front", 0.05, Some(call)));
+    cfg.services.insert("back".into(), svc("back", 0.1, None));
+    cfg.clients.insert(
+        "users".into(),
+        ClientSpec {
+            target: "front".into(),
+            rate_per_second: 20.0,
+            timeout_seconds: 10.0,
+            max_retries: 0,
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 5);
+    d.ready_pod(1, "front-0", "front");
+    d.ready_pod(2, "back-0", "back");
+    d
+}
+
+#[test]
+fn a_request_that_calls_a_service_waits_for_it_and_its_latency_adds_up() {
+    let mut d = chain(0);
+    let rows = d.run(200.0, 10.0);
+    // 0.05 s of its own work, then 0.1 s waiting on back, worker held.
+    let p50 = mean_of(&rows, "front_latency_p50_seconds", 20.0, 200.0);
+    assert!((0.15..0.19).contains(&p50), "front p50 {p50}");
+    assert_eq!(
+        d.total("back_requests"),
+        d.total("back_succeeded") + in_flight(&d, "back")
+    );
+    assert!(d.total("front_succeeded") > 3800);
+    assert!(d.total("back_succeeded") >= d.total("front_succeeded"));
+    assert_eq!(d.total("users_gave_up"), 0);
+}
+
+fn in_flight(d: &Driver, svc: &str) -> u64 {
+    let s = d
+        .world
+        .endpoints
+        .iter()
+        .find(|s| s.name == svc)
+        .expect("service");
+    s.replicas.iter().map(|r| r.requests() as u64).sum()
+}
+
+#[test]
+fn a_failing_dependency_fails_its_callers_and_their_retries_multiply_its_load() {
+    // back answers every request with an error: front fails every request, after trying back
+    // three times (two retries).
+    let mut d = chain(2);
+    d.run_checked(50.0);
+    let all = Degradation {
+        error_rate: 1.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+    let (front0, back0) = (d.total("front_requests"), d.total("back_requests"));
+    let failed0 = d.total("front_failed");
+    d.run_checked(150.0);
+    let front = d.total("front_requests") - front0;
+    let back = d.total("back_requests") - back0;
+    let ratio = back as f64 / front as f64;
+    assert!(
+        (2.9..3.1).contains(&ratio),
+        "{back} calls for {front} requests"
+    );
+    assert!(
+        d.total("front_failed") - failed0 + 20 >= front,
+        "every front request fails"
+    );
+    assert_eq!(d.total("front_rejected"), 0);
+}
+
+#[test]
+fn a_slow_dependency_fills_its_callers_workers_and_the_failure_climbs_the_chain() {
+    // back ten times slower (1 s: 10/s, below the 20/s front sends): front's workers wait on
+    // it, front's queue grows, and the users' 10 s timeout passes. front itself is fine.
+    let mut d = chain(0);
+    d.run_checked(50.0);
+    assert_eq!(d.total("users_gave_up"), 0);
+    let slow = Degradation {
+        service_time_factor: 10.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(slow), out));
+    d.run_checked(150.0);
+    let front = d
+        .world
+        .endpoints
+        .iter()
+        .find(|s| s.name == "front")
+        .expect("front");
+    assert_eq!(
+        front.replicas[0].in_service.len(),
+        10,
+        "every front worker waits on back"
+    );
+    assert!(
+        front.replicas[0].queue.len() > 100,
+        "{}",
+        front.replicas[0].queue.len()
+    );
+    assert!(
+        d.total("users_gave_up") > 500,
+        "{}",
+        d.total("users_gave_up")
+    );
+    d.call(|w, now, out| w.set_service_degraded(now, "back", None, out));
+    d.run_checked(400.0);
+    let gave_up = d.total("users_gave_up");
+    d.run_checked(500.0);
+    assert_eq!(d.total("users_gave_up"), gave_up, "recovered once back is");
+}
+
+#[test]
+fn the_retry_defences_on_a_services_calls_cap_what_a_failing_dependency_costs() {
+    // back fails everything; front retries twice: 3 calls per request without a defence
+    // (the test above). Throttled, the calls stop being retried after five failures in a
+    // row, and no success ever refills the bucket: about one call per request.
+    let throttled = |d: &mut DownstreamCall| d.retry_throttling = Some(RetryThrottling::default());
+    let budgeted = |d: &mut DownstreamCall| {
+        d.retry_budget = Some(RetryBudget {
+            budget_percent: 0.0,
+            min_retry_concurrency: 1,
+        })
+    };
+    for (name, defend, counter, most) in [
+        (
+            "throttled",
+            throttled as fn(&mut DownstreamCall),
+            "front_call_retries_throttled",
+            1.01,
+        ),
+        ("budgeted", budgeted, "front_call_retries_over_budget", 2.5),
+    ] {
+        let mut d = chain_with(2, defend);
+        let all = Degradation {
+            error_rate: 1.0,
+            ..Degradation::default()
+        };
+        d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+        d.run_checked(100.0);
+        let ratio = d.total("back_requests") as f64 / d.total("front_requests") as f64;
+        assert!(ratio < most, "{name}: {ratio} calls per request");
+        assert!(d.total(counter) > 100, "{name}: {}", d.total(counter));
+        assert!(!d
+            .world
+            .totals()
+            .iter()
+            .any(|(k, _)| k.starts_with("back_call")));
+    }
+}
+
+#[test]
+fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
+    let mut cfg = ServicesConfig::default();
+    let calls = |to: &str| ServiceSpec {
+        calls: Some(DownstreamCall {
+            service: to.into(),
+            ..DownstreamCall::default()
+        }),
+        ..ServiceSpec::default()
+    };
+    cfg.services.insert("a".into(), calls("nope"));
+    assert_eq!(
+        validate(&cfg),
+        Err("services.a.calls.service: no service named \"nope\" (declared: a)".into())
+    );
+    cfg.services.insert("a".into(), calls("b"));
+    cfg.services.insert("b".into(), calls("c"));
+    cfg.services.insert("c".into(), calls("b"));
+    assert_eq!(
+        validate(&cfg),
+        Err("services.a.calls.service: a cycle of calls (a -> b -> c -> b): a request would wait on itself".into())
+    );
+    cfg.services.insert("c".into(), ServiceSpec::default());
+    assert_eq!(validate(&cfg), Ok(()));
+}
+
 // ---- amplification and caches ----
 
 #[test]
@@ -799,6 +1314,26 @@ fn turbulent() -> Driver {
             memory_base: cascade_manifest::quantity::Bytes(100),
             memory_per_request: cascade_manifest::quantity::Bytes(10),
             memory_limit: cascade_manifest::quantity::Bytes(300),
+            // Each request also calls zdb (named to sort after proxy: ServiceIdx(0) stays
+            // the proxy), retrying once.
+            calls: Some(DownstreamCall {
+                service: "zdb".into(),
+                timeout_seconds: 0.2,
+                max_retries: 1,
+                retry_throttling: Some(RetryThrottling::default()),
+                retry_budget: Some(RetryBudget::default()),
+                ..DownstreamCall::default()
+            }),
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.services.insert(
+        "zdb".into(),
+        ServiceSpec {
+            selector: selector("zdb"),
+            workers_per_replica: 4,
+            service_seconds: 0.02,
+            queue_capacity: 50,
             ..ServiceSpec::default()
         },
     );
@@ -810,6 +1345,20 @@ fn turbulent() -> Driver {
             requests_per_call: 2,
             timeout_seconds: 0.3,
             max_retries: 2,
+            ..ClientSpec::default()
+        },
+    );
+    // The same calls behind every defence at once.
+    cfg.clients.insert(
+        "careful".into(),
+        ClientSpec {
+            target: "proxy".into(),
+            rate_per_second: 20.0,
+            timeout_seconds: 0.3,
+            max_retries: 2,
+            retry_throttling: Some(RetryThrottling::default()),
+            retry_budget: Some(RetryBudget::default()),
+            circuit_breaker: Some(CircuitBreaker::default()),
             ..ClientSpec::default()
         },
     );
@@ -825,6 +1374,7 @@ fn turbulent() -> Driver {
     let mut d = Driver::new(cfg, 31);
     d.ready_pod(1, "proxy-0", "proxy");
     d.ready_pod(2, "proxy-1", "proxy");
+    d.ready_pod(3, "zdb-0", "zdb");
     d
 }
 
@@ -840,6 +1390,15 @@ fn the_invariants_hold_after_every_event() {
         d.ready_pod(pod, name, "proxy");
     }
     d.check();
+    // The dependency dies (with calls in it, or on their way) and comes back: the callers
+    // wait on it, retry, fail.
+    d.run_checked(22.0);
+    d.call(|w, now, out| w.process_died(now, 3, out));
+    d.run_checked(23.0);
+    d.call(|w, now, out| w.pod_gone(now, 3, out));
+    d.ready_pod(3, "zdb-0", "zdb");
+    d.run_checked(25.0);
+    assert!(d.total("zdb_requests") > 0, "{:?}", d.world.totals());
     d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
     d.run_checked(30.0);
     d.call(|w, now, out| w.pod_not_ready(now, 1, out));
@@ -852,6 +1411,17 @@ fn the_invariants_hold_after_every_event() {
     d.run_checked(55.0);
     d.call(|w, now, out| w.set_service_reachable(now, "proxy", true, out));
     d.run_checked(60.0);
+    // Degraded in every way at once: answers still on their way when it ends.
+    let g = Degradation {
+        workers_per_replica: Some(1),
+        service_time_factor: 4.0,
+        added_latency_seconds: 0.2,
+        error_rate: 0.3,
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "proxy", Some(g), out));
+    d.run_checked(63.0);
+    d.call(|w, now, out| w.set_service_degraded(now, "proxy", None, out));
+    d.run_checked(65.0);
     d.call(|w, now, out| w.terminating(now, 2, out));
     d.run_checked(70.0);
     assert!(d.total("proxy_succeeded") > 0);
@@ -923,5 +1493,24 @@ fn validate_checks_without_building_a_world() {
         e,
         "clients.users.target: no service named \"nope\" (declared: none)"
     );
-    assert_eq!(World::new(cfg, 0).err(), Some(e));
+    assert_eq!(World::new(cfg.clone(), 0).err(), Some(e));
+    cfg.services.insert("nope".into(), ServiceSpec::default());
+    let c = cfg.clients.get_mut("users").expect("users");
+    c.retry_budget = Some(RetryBudget {
+        budget_percent: 120.0,
+        ..RetryBudget::default()
+    });
+    assert_eq!(
+        cfg.validate(),
+        Err("clients.users.retryBudget.budgetPercent: 120 is out of range: expected a percentage in [0, 100]".into())
+    );
+    let c = cfg.clients.get_mut("users").expect("users");
+    c.retry_budget = None;
+    c.retry_throttling = Some(RetryThrottling {
+        max_tokens: 1001.0,
+        ..RetryThrottling::default()
+    });
+    assert!(cfg
+        .validate()
+        .is_err_and(|e| e.starts_with("clients.users.retryThrottling.maxTokens: 1001")));
 }

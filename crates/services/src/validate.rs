@@ -71,6 +71,7 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
             ));
         }
     }
+    calls(cfg, &svc_index)?;
     let target = |what: &str, name: &str, t: &str| {
         svc_index.get(t).copied().ok_or_else(|| {
             format!(
@@ -88,6 +89,23 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         }
         fleet_targets.push(target("remoteWrite", name, &spec.target)?);
     }
+    for (name, spec) in &cfg.clients {
+        defences(
+            &format!("clients.{name}"),
+            spec.retry_throttling.as_ref(),
+            spec.retry_budget.as_ref(),
+        )?;
+        breaker(name, spec)?;
+    }
+    for (name, spec) in &cfg.services {
+        if let Some(c) = &spec.calls {
+            defences(
+                &format!("services.{name}.calls"),
+                c.retry_throttling.as_ref(),
+                c.retry_budget.as_ref(),
+            )?;
+        }
+    }
     let client_targets = cfg
         .clients
         .iter()
@@ -98,6 +116,104 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         fleet_targets,
         client_targets,
     })
+}
+
+/// Every service a service calls is declared, and no chain of calls comes back to where it
+/// started (each request would wait on itself).
+fn calls(cfg: &ServicesConfig, svc_index: &BTreeMap<&str, ServiceIdx>) -> Result<(), String> {
+    for (name, spec) in &cfg.services {
+        let Some(call) = &spec.calls else { continue };
+        if !svc_index.contains_key(call.service.as_str()) {
+            return Err(format!(
+                "services.{name}.calls.service: no service named {:?} (declared: {})",
+                call.service,
+                names(cfg.services.keys())
+            ));
+        }
+        let mut chain = vec![name.as_str()];
+        let mut at = call.service.as_str();
+        while let Some(next) = cfg.services.get(at) {
+            if chain.contains(&at) {
+                chain.push(at);
+                return Err(format!(
+                    "services.{name}.calls.service: a cycle of calls ({}): a request would wait on itself",
+                    chain.join(" -> ")
+                ));
+            }
+            chain.push(at);
+            match &next.calls {
+                Some(c) => at = c.service.as_str(),
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn out_of_range(at: &str, field: &str, v: f64, expected: &str) -> String {
+    format!("{at}.{field}: {v} is out of range: expected {expected}")
+}
+
+/// The retry defences' values the upstream mechanisms accept, for the client or the service's
+/// calls at `at` (docs/retry-defences.md).
+fn defences(
+    at: &str,
+    throttling: Option<&crate::config::RetryThrottling>,
+    budget: Option<&crate::config::RetryBudget>,
+) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| out_of_range(at, field, v, expected);
+    if let Some(t) = throttling {
+        if !(t.max_tokens > 0.0 && t.max_tokens <= 1000.0) {
+            return Err(at(
+                "retryThrottling.maxTokens",
+                t.max_tokens,
+                "a number in (0, 1000], as gRFC A6 requires",
+            ));
+        }
+        if !(t.token_ratio > 0.0 && t.token_ratio <= 1000.0) {
+            return Err(at(
+                "retryThrottling.tokenRatio",
+                t.token_ratio,
+                "a number greater than 0 (at most 1000)",
+            ));
+        }
+    }
+    if let Some(b) = budget {
+        if !(0.0..=100.0).contains(&b.budget_percent) {
+            return Err(at(
+                "retryBudget.budgetPercent",
+                b.budget_percent,
+                "a percentage in [0, 100]",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The circuit breaker's values Hystrix accepts (docs/retry-defences.md#circuit-breaker).
+fn breaker(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> {
+    let prefix = format!("clients.{name}");
+    let at = |field: &str, v: f64, expected: &str| out_of_range(&prefix, field, v, expected);
+    if let Some(c) = &spec.circuit_breaker {
+        if !(0.0..=100.0).contains(&c.error_threshold_percentage) {
+            return Err(at(
+                "circuitBreaker.errorThresholdPercentage",
+                c.error_threshold_percentage,
+                "a percentage in [0, 100]",
+            ));
+        }
+        if !(c.rolling_window_seconds > 0.0 && c.rolling_window_seconds.is_finite()) {
+            return Err(at(
+                "circuitBreaker.rollingWindowSeconds",
+                c.rolling_window_seconds,
+                "a number greater than 0",
+            ));
+        }
+        if c.rolling_window_buckets == 0 {
+            return Err(at("circuitBreaker.rollingWindowBuckets", 0.0, "at least 1"));
+        }
+    }
+    Ok(())
 }
 
 fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {

@@ -112,6 +112,25 @@ impl World {
         changed
     }
 
+    /// A degradation fault starts (`Some`) or ends (`None`) on the named service: fewer
+    /// workers, slower service, added latency, an error rate (docs/retry-defences.md#degradation).
+    /// Requests already in service keep the service time they drew; when workers come back,
+    /// queued requests take them at once. False if there is no such service.
+    pub fn set_service_degraded(
+        &mut self,
+        now: Time,
+        name: &str,
+        degradation: Option<crate::config::Degradation>,
+        out: &mut Out,
+    ) -> bool {
+        let Some(svc) = self.endpoints.find(name) else {
+            return false;
+        };
+        self.endpoints.get_mut(svc).degraded = degradation;
+        self.refill_workers(now, svc, out);
+        true
+    }
+
     /// An operator unseals a client that sealed itself (Vault): it starts sending again, and
     /// seals again if its calls keep failing. False if there is no such sealed client.
     pub fn unseal(&mut self, now: Time, name: &str, out: &mut Out) -> bool {
@@ -284,6 +303,7 @@ impl World {
         match ev {
             SvcEv::Complete(id) => self.complete(now, id, out),
             SvcEv::Timeout(id) => self.timeout(now, id, out),
+            SvcEv::Deliver { id, ok } => self.deliver(now, id, ok, out),
             SvcEv::ServerWake { rw, server, gen } => {
                 if self.fleets.woken(rw, server, gen) {
                     self.try_send(now, rw, server, true, out);
@@ -299,6 +319,7 @@ impl World {
                 self.fleets.schedule_update(now, rw, out);
             }
             SvcEv::ClientArrival { client } => self.client_arrival(now, client, out),
+            SvcEv::DownstreamRetry(d) => self.downstream_retry(now, d, out),
             SvcEv::ClientRetry(a) => {
                 if self.clients.retry_due(now, &a) {
                     self.client_send(now, a, out);

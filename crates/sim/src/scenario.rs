@@ -364,7 +364,8 @@ pub struct Change {
 
 /// A fault: something breaks at `at`, for `duration` (forever when absent). One fault is one
 /// kind of breakage; the YAML names it by its field (`nodeDown: NAME`, `zoneDown: ZONE`,
-/// `serviceDown: NAME` with an optional `flapping`, `partition: {...}`).
+/// `serviceDown: NAME` with an optional `flapping`, `serviceDegraded: NAME` with its
+/// `degradation`, `partition: {...}`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "FaultDoc")]
 pub struct Fault {
@@ -388,6 +389,13 @@ pub enum FaultKind {
     ServiceDown {
         service: String,
         flapping: Option<Flapping>,
+    },
+    /// A service (from `spec.services`) runs degraded: fewer workers, a slower service time,
+    /// added latency, an error rate (docs/retry-defences.md#degradation). It keeps its
+    /// endpoints: callers reach it and get worse answers, not refusals.
+    ServiceDegraded {
+        service: String,
+        degradation: cascade_services::Degradation,
     },
     /// A network partition: these nodes lose the control plane and the rest of the cluster.
     /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
@@ -416,6 +424,10 @@ struct FaultDoc {
     flapping: Option<Flapping>,
     #[serde(default)]
     partition: Option<PartitionSpec>,
+    #[serde(default)]
+    service_degraded: Option<String>,
+    #[serde(default)]
+    degradation: Option<cascade_services::Degradation>,
 }
 
 impl TryFrom<FaultDoc> for Fault {
@@ -427,6 +439,15 @@ impl TryFrom<FaultDoc> for Fault {
         }
         if d.flapping.is_some_and(|f| f.up.0 <= 0.0 || f.down.0 <= 0.0) {
             return Err("flapping: expected up and down longer than 0".into());
+        }
+        if d.degradation.is_some() && d.service_degraded.is_none() {
+            return Err("degradation: expected with serviceDegraded".into());
+        }
+        if d.service_degraded.is_some() && d.degradation.is_none() {
+            return Err(
+                "serviceDegraded: expected a degradation (workersPerReplica, serviceTimeFactor, addedLatencySeconds, errorRate)"
+                    .into(),
+            );
         }
         let mut kinds = Vec::new();
         if let Some(n) = d.node_down {
@@ -442,7 +463,17 @@ impl TryFrom<FaultDoc> for Fault {
         if let Some(p) = d.partition {
             kinds.push(("partition", FaultKind::Partition(p)));
         }
-        const EXPECTED: &str = "expected one of nodeDown, zoneDown, serviceDown or partition";
+        if let (Some(service), Some(degradation)) = (d.service_degraded, d.degradation) {
+            kinds.push((
+                "serviceDegraded",
+                FaultKind::ServiceDegraded {
+                    service,
+                    degradation,
+                },
+            ));
+        }
+        const EXPECTED: &str =
+            "expected one of nodeDown, zoneDown, serviceDown, serviceDegraded or partition";
         match kinds.len() {
             0 => Err(format!("a fault with nothing that breaks: {EXPECTED}")),
             1 => Ok(Fault {

@@ -905,3 +905,33 @@ fn a_daemonset_selecting_linux_nodes_gets_one_pod_per_generated_node() {
     assert_eq!(s.totals["pods_created"], 3);
     assert_eq!(scheduled, 3, "{log:#?}");
 }
+
+#[test]
+fn a_degraded_dependency_answers_errors_while_the_fault_lasts() {
+    // Half of what kafka serves fails from 5 to 10 minutes; it never refuses, and once the
+    // fault ends every request succeeds again.
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 15m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a], allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    manifests: [workloads.yaml]\n  services:\n    kafka: {selector: {matchLabels: {app: kafka}}, workersPerReplica: 16, serviceSeconds: 0.005}\n  clients:\n    shipper: {target: kafka, ratePerSecond: 20, maxRetries: 0}\n  faults:\n  - {at: 5m, duration: 5m, serviceDegraded: kafka, degradation: {errorRate: 0.5, addedLatencySeconds: 0.1}}\n";
+    let path = scenario(
+        "degraded",
+        &[
+            ("scenario.yaml", sc),
+            ("workloads.yaml", &deployment("kafka", 2, "100m")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    assert_eq!(times(&log, "FaultStarted"), vec![300.0]);
+    assert_eq!(times(&log, "FaultEnded"), vec![600.0]);
+    // Refused only in the first seconds, before kafka's pods are Ready (20/s): degraded is
+    // not down.
+    let refused = s.totals["kafka_unavailable"];
+    assert!(refused < 400, "{refused}");
+    let failed = s.totals["kafka_failed"] as f64;
+    // 20/s for 300 s, half failing: 3,000 (sd ~ 55).
+    assert!((failed - 3000.0).abs() < 300.0, "{failed}");
+    assert_eq!(
+        s.totals["shipper_gave_up"],
+        s.totals["kafka_failed"] + refused
+    );
+    let p99 = s.peaks["kafka_latency_p99_seconds"];
+    assert!(p99 >= 0.1, "the added latency shows: {p99}");
+}

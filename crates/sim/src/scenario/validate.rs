@@ -369,6 +369,13 @@ pub(super) fn references(
             FaultKind::ZoneDown(z) => topology.check_zone(r, p.key("zoneDown"), z),
             FaultKind::NodeDown(n) => topology.check_node(r, p.key("nodeDown"), n),
             FaultKind::ServiceDown { service: s, .. } => service(r, p.key("serviceDown"), s),
+            FaultKind::ServiceDegraded {
+                service: s,
+                degradation: g,
+            } => {
+                service(r, p.key("serviceDegraded"), s);
+                degradation(r, &p.key("degradation"), g, params.services.get(s));
+            }
             FaultKind::Partition(part) => {
                 for (k, z) in part.zones.iter().enumerate() {
                     topology.check_zone(r, p.key("partition").key("zones").idx(k), z);
@@ -445,6 +452,43 @@ pub(super) fn references(
         }
         // The services' own references (a target, a ring), worded from the parameters' path.
         Err(msg) => r.at(sites.site_of_message(&msg), msg),
+    }
+}
+
+/// A degradation's numbers the model cannot run with (negatives are the generic walk's):
+/// an error rate is a probability, a service time factor a positive number, and degraded
+/// workers are fewer than the service's own (docs/retry-defences.md#degradation).
+fn degradation(
+    r: &mut Report<'_>,
+    p: &Path,
+    g: &cascade_services::Degradation,
+    spec: Option<&cascade_services::ServiceSpec>,
+) {
+    if !(0.0..=1.0).contains(&g.error_rate) && g.error_rate >= 0.0 {
+        r.error(
+            &p.key("errorRate"),
+            format!(
+                "errorRate = {}: expected a probability between 0 and 1",
+                g.error_rate
+            ),
+        );
+    }
+    if g.service_time_factor == 0.0 {
+        r.error(
+            &p.key("serviceTimeFactor"),
+            "serviceTimeFactor = 0: expected a number greater than 0",
+        );
+    }
+    if let (Some(w), Some(spec)) = (g.workers_per_replica, spec) {
+        if w > spec.workers_per_replica {
+            r.error(
+                &p.key("workersPerReplica"),
+                format!(
+                    "workersPerReplica = {w}: expected at most the service's own workersPerReplica ({}), a degradation takes workers away",
+                    spec.workers_per_replica
+                ),
+            );
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The scenario's changes (apply, delete, scale, add nodes, gossip encryption, unseal) and
-//! faults (nodes or zones down, partitions, dependencies down or flapping).
+//! faults (nodes or zones down, partitions, dependencies down, flapping or degraded).
 
 use crate::scenario::{Change, FaultKind, ObjectKind};
 use crate::sim::{secs, Ev, ScenarioEv, Simulation};
@@ -109,6 +109,7 @@ impl Simulation<'_> {
         let what = f.description.clone().unwrap_or_else(|| match &f.kind {
             FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
             FaultKind::Partition(_) => "network partition".to_string(),
+            FaultKind::ServiceDegraded { service, .. } => format!("service {service} degraded"),
             _ => format!("{} node(s) down", nodes.len()),
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
@@ -144,6 +145,13 @@ impl Simulation<'_> {
                 self.set_node_partition(id, side);
             }
         }
+        if let FaultKind::ServiceDegraded {
+            service,
+            degradation,
+        } = &f.kind
+        {
+            self.degrade(service, start.then(|| degradation.clone()));
+        }
         if let FaultKind::ServiceDown {
             service: name,
             flapping,
@@ -163,6 +171,12 @@ impl Simulation<'_> {
                 }
             }
         }
+    }
+
+    /// A degradation fault starts or ends. Two overlapping degradations of one service do not
+    /// stack: the later start wins, and the first end restores the service.
+    fn degrade(&mut self, name: &str, degradation: Option<cascade_services::Degradation>) {
+        self.svc_call(|w, now, out| w.set_service_degraded(now, name, degradation, out));
     }
 
     /// The next phase of a flapping dependency, while its fault lasts.
