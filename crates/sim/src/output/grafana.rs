@@ -29,6 +29,29 @@ pub fn fault_text(kind: &FaultKind) -> String {
             ),
             None => format!("serviceDown {service}"),
         },
+        FaultKind::ServiceDegraded {
+            service,
+            degradation: d,
+        } => {
+            let mut how = Vec::new();
+            if let Some(w) = d.workers_per_replica {
+                how.push(format!("{w} workers per replica"));
+            }
+            if d.service_time_factor != 1.0 {
+                how.push(format!("service time x{}", d.service_time_factor));
+            }
+            if d.added_latency_seconds > 0.0 {
+                how.push(format!("+{} s latency", d.added_latency_seconds));
+            }
+            if d.error_rate > 0.0 {
+                how.push(format!("{}% errors", d.error_rate * 100.0));
+            }
+            if how.is_empty() {
+                format!("serviceDegraded {service}")
+            } else {
+                format!("serviceDegraded {service} ({})", how.join(", "))
+            }
+        }
         FaultKind::Partition(p) => {
             let mut far: Vec<String> = p.zones.iter().map(|z| format!("zone {z}")).collect();
             far.extend(p.nodes.iter().map(|n| format!("node {n}")));

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 struct Candidate {
     namespace: String,
     labels: Labels,
+    memory_limit: i64,
 }
 
 /// Every pod and workload the scenario can have.
@@ -45,6 +46,7 @@ impl Reach {
             r.pods.push(Candidate {
                 namespace: p.namespace.clone(),
                 labels: p.labels.clone(),
+                memory_limit: p.memory_limit,
             });
         };
         for f in files.values() {
