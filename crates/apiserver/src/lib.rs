@@ -9,13 +9,16 @@
 //! - [`work`]: the work estimator: the seats a request takes, a LIST's growing with the
 //!   objects stored, a mutation's with its watchers.
 //! - [`reflector`]: client-go's reflector backoff between failed LIST/WATCH attempts.
+//! - [`server`]: kube-apiserver itself: the bootstrap FlowSchemas, requests queued, executed
+//!   and answered, memory, OOM kills and restarts.
 //!
 //! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
-//! "API Priority and Fairness", "client-go limits and retries"). Not yet wired into the
-//! simulation.
+//! "API Priority and Fairness", "client-go limits and retries"). The simulation's control
+//! plane (`cascade-sim`, `sim/control_plane.rs`) drives the server and its clients.
 
 pub mod apf;
 pub mod client;
 pub mod queueset;
 pub mod reflector;
+pub mod server;
 pub mod work;

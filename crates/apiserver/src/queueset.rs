@@ -5,8 +5,8 @@
 //!
 //! Virtual time here is self-clocked (the start tag of the last dispatch), and a request's
 //! cost is its seats: all requests of a level share one estimated service time, which scales
-//! every finish tag alike and so does not change the order. Queue wait timeouts are not
-//! modelled yet.
+//! every finish tag alike and so does not change the order. A request that waits too long is
+//! withdrawn by its caller ([`QueueSet::withdraw`], the server's queue wait limit).
 
 use std::collections::VecDeque;
 
@@ -209,6 +209,19 @@ impl QueueSet {
     /// Dispatches as many requests as the free seats allow.
     pub fn dispatch_all(&mut self) -> Vec<Dispatched> {
         std::iter::from_fn(|| self.dispatch()).collect()
+    }
+
+    /// Takes a waiting request out of its queue (it timed out there): false when it is not
+    /// waiting any more (dispatched already).
+    pub fn withdraw(&mut self, id: RequestId) -> bool {
+        for q in &mut self.queues {
+            if let Some(i) = q.waiting.iter().position(|w| w.id == id) {
+                let w = q.waiting.remove(i).unwrap_or(Waiting { id, seats: 0 });
+                q.waiting_seats -= w.seats;
+                return true;
+            }
+        }
+        false
     }
 
     /// Releases a dispatched request's seats.

@@ -697,3 +697,43 @@ fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
     assert!(!stdout.contains("pods_oom_killed=0"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn api_clients_and_an_api_server_the_run_cannot_honour_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-api-client.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(run_refused(&[f]), err);
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn the_relist_storm_breaks_its_slos_and_each_mitigation_holds_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-relist-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/apiserver-relist-storm.yaml";
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("FAIL the API server is back within three minutes"),
+        "{stdout}"
+    );
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    // The restart is at 20m: the OOM kills come after it, from the relists.
+    let oom: Vec<f64> = events
+        .lines()
+        .filter(|l| l.contains("\"APIServerOOMKilled\""))
+        .map(|l| l[5..l.find(',').unwrap()].parse().unwrap())
+        .collect();
+    assert!(oom.len() >= 2, "the storm outlives one restart: {oom:?}");
+    assert!(oom.iter().all(|t| *t > 1200.0), "{oom:?}");
+    for variant in ["priority-and-fairness", "node-scoped-informers"] {
+        let (code, stdout, err) = cascade(&["run", sc, "--variant", variant, "--out", out]);
+        assert_eq!(code, 0, "{variant}: {stdout}{err}");
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        assert!(!events.contains("APIServerOOMKilled"), "{variant}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

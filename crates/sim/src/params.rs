@@ -22,6 +22,8 @@ pub struct Params {
     pub controllers: ControllerParams,
     pub node_lifecycle: NodeLifecycleParams,
     pub cluster_autoscaler: AutoscalerParams,
+    /// kube-apiserver: its flags, APF and what requests cost it (`--set apiServer.memoryLimit=8Gi`).
+    pub api_server: ApiServerParams,
     /// The services on the cluster, by name (a scenario's `spec.services`; see
     /// cascade-services `ServiceSpec`): `--set services.proxy.memoryLimit=1Gi`.
     pub services: BTreeMap<String, ServiceSpec>,
@@ -70,6 +72,7 @@ impl Default for Params {
             controllers: ControllerParams::default(),
             node_lifecycle: NodeLifecycleParams::default(),
             cluster_autoscaler: AutoscalerParams::default(),
+            api_server: ApiServerParams::default(),
             services: BTreeMap::new(),
             rings: BTreeMap::new(),
             remote_write: BTreeMap::new(),
@@ -313,6 +316,80 @@ impl Default for NodeLifecycleParams {
             large_cluster_size_threshold: 50,
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
+        }
+    }
+}
+
+/// kube-apiserver, one instance in front of etcd, with the v1.33 bootstrap FlowSchemas and
+/// PriorityLevelConfigurations (docs/control-plane-and-nodes.md#the-api-server-in-the-run).
+/// Kubernetes' flags keep their defaults; the costs are cascade's choices, stated there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiServerParams {
+    /// `--enable-priority-and-fairness` (true since v1.20): false puts the legacy max-inflight
+    /// filter in APF's place (a 429 with `Retry-After: 1` past the inflight limits, no queues).
+    pub priority_and_fairness: bool,
+    /// `--max-requests-inflight` (400).
+    pub max_requests_inflight: u32,
+    /// `--max-mutating-requests-inflight` (200).
+    pub max_mutating_requests_inflight: u32,
+    /// Service time of any request before its objects (5 ms: cascade's choice).
+    pub request_seconds: f64,
+    /// Service time per object a LIST returns (20 microseconds: encoding a pod of a few KiB;
+    /// cascade's choice).
+    pub list_seconds_per_object: f64,
+    /// The API server's CPUs (8: cascade's choice, a common control-plane VM): with more
+    /// requests executing than CPUs, each is slowed in proportion. 0: no CPU limit.
+    pub cpus: f64,
+    /// Memory per object, held once in the watch cache and again in each LIST response being
+    /// built (8 KiB: cascade's choice; a pod object is a few KiB, decoded and encoded).
+    pub bytes_per_object: Bytes,
+    /// The process's memory besides the objects (512 MiB: cascade's choice).
+    pub baseline_memory: Bytes,
+    /// The API server's memory limit (its container's, or its VM's); past it the process is
+    /// OOM-killed. 0 (the default): no limit.
+    pub memory_limit: Bytes,
+    /// From a (re)start to serving: process start, etcd connections, the watch cache filled
+    /// (60 s: cascade's choice; large clusters take minutes).
+    pub startup_seconds: f64,
+    /// The longest a request waits in an APF queue: a quarter of `--request-timeout`'s 60 s.
+    pub queue_wait_limit_seconds: f64,
+}
+
+impl Default for ApiServerParams {
+    fn default() -> Self {
+        let d = cascade_apiserver::server::ApiServerConfig::default();
+        ApiServerParams {
+            priority_and_fairness: d.priority_and_fairness,
+            max_requests_inflight: d.max_requests_inflight,
+            max_mutating_requests_inflight: d.max_mutating_requests_inflight,
+            request_seconds: d.request_seconds,
+            list_seconds_per_object: d.list_seconds_per_object,
+            cpus: d.cpus,
+            bytes_per_object: Bytes(8 * 1024),
+            baseline_memory: Bytes(512 * 1024 * 1024),
+            memory_limit: Bytes(0),
+            startup_seconds: d.startup_seconds,
+            queue_wait_limit_seconds: d.queue_wait_limit_seconds,
+        }
+    }
+}
+
+impl ApiServerParams {
+    /// The server's configuration.
+    pub fn config(&self) -> cascade_apiserver::server::ApiServerConfig {
+        cascade_apiserver::server::ApiServerConfig {
+            priority_and_fairness: self.priority_and_fairness,
+            max_requests_inflight: self.max_requests_inflight,
+            max_mutating_requests_inflight: self.max_mutating_requests_inflight,
+            request_seconds: self.request_seconds,
+            list_seconds_per_object: self.list_seconds_per_object,
+            cpus: self.cpus,
+            bytes_per_object: self.bytes_per_object.0 as f64,
+            baseline_bytes: self.baseline_memory.0 as f64,
+            memory_limit_bytes: self.memory_limit.0 as f64,
+            startup_seconds: self.startup_seconds,
+            queue_wait_limit_seconds: self.queue_wait_limit_seconds,
         }
     }
 }

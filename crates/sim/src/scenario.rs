@@ -234,6 +234,53 @@ pub struct Behaviour {
     /// pool (`parameters.gossip`) from when it joins until the pod goes.
     #[serde(default)]
     pub gossip_agent: Option<GossipAgent>,
+    /// The pods call the API server (an agent's informer, an operator's poll): from when
+    /// their containers start until they stop (docs/control-plane-and-nodes.md#api-clients).
+    #[serde(default)]
+    pub api_client: Option<ApiClient>,
+}
+
+/// A pod's API client: a client-go informer (LIST, then WATCH; a broken watch relists after
+/// the reflector's backoff) or a poller (a LIST every `periodSeconds`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiClient {
+    /// What it lists: `pods` or `nodes`.
+    pub resource: String,
+    /// `cluster` (every object) or `node` (a field selector on its own node: pods only).
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// An informer (true) or a poller (false).
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// A poller's period.
+    #[serde(default)]
+    pub period_seconds: Option<f64>,
+    /// The bootstrap FlowSchema its requests match; default: `kube-system-service-accounts`
+    /// for pods in kube-system, else `service-accounts` (ServiceAccount tokens).
+    #[serde(default)]
+    pub flow_schema: Option<String>,
+    /// client-go's QPS and burst (5 and 10, `rest.Config`'s defaults).
+    #[serde(default = "default_client_qps")]
+    pub qps: f64,
+    #[serde(default = "default_client_burst")]
+    pub burst: u32,
+}
+
+fn default_scope() -> String {
+    "cluster".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_client_qps() -> f64 {
+    cascade_apiserver::client::DEFAULT_QPS
+}
+
+fn default_client_burst() -> u32 {
+    cascade_apiserver::client::DEFAULT_BURST
 }
 
 /// A pod's gossip agent.
@@ -403,6 +450,10 @@ pub enum FaultKind {
     /// side: requests routed to the far side's replicas go unanswered until the endpoints
     /// drop them; gossip agents on each side lose the other side.
     Partition(PartitionSpec),
+    /// kube-apiserver is stopped (`apiServerDown: true`): every request and watch on it
+    /// fails; at the fault's end it starts again and serves after `apiServer.startupSeconds`.
+    /// A restart is this fault with a short duration.
+    ApiServerDown,
 }
 
 /// A fault as written: one of its kind fields is set.
@@ -428,6 +479,8 @@ struct FaultDoc {
     service_degraded: Option<String>,
     #[serde(default)]
     degradation: Option<cascade_services::Degradation>,
+    #[serde(default)]
+    api_server_down: bool,
 }
 
 impl TryFrom<FaultDoc> for Fault {
@@ -472,8 +525,11 @@ impl TryFrom<FaultDoc> for Fault {
                 },
             ));
         }
+        if d.api_server_down {
+            kinds.push(("apiServerDown", FaultKind::ApiServerDown));
+        }
         const EXPECTED: &str =
-            "expected one of nodeDown, zoneDown, serviceDown, serviceDegraded or partition";
+            "expected one of nodeDown, zoneDown, serviceDown, serviceDegraded, partition or apiServerDown";
         match kinds.len() {
             0 => Err(format!("a fault with nothing that breaks: {EXPECTED}")),
             1 => Ok(Fault {

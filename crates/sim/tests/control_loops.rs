@@ -941,3 +941,43 @@ fn a_degraded_dependency_answers_errors_while_the_fault_lasts() {
     let p99 = s.peaks["kafka_latency_p99_seconds"];
     assert!(p99 >= 0.1, "the added latency shows: {p99}");
 }
+
+#[test]
+fn without_an_api_server_no_node_goes_not_ready_and_no_pod_is_created_until_it_serves() {
+    // kube-apiserver is down from 60 s for 20 minutes; a node dies during the outage and
+    // the Deployment is scaled up. The node lifecycle controller and the ReplicaSet
+    // controller act through the API server: nothing until it serves again (at 60 + 1200 +
+    // 60 s of startup = 1320 s), then a fresh grace period for every node's heartbeat.
+    let faults = "  - {at: 60s, duration: 20m, apiServerDown: true}\n  - {at: 120s, nodeDown: n-0}\n  changes:\n  - at: 3m\n    scale: {kind: Deployment, namespace: default, name: web, replicas: 9}\n";
+    let sc = lifecycle_scenario(3, "a", faults, 6);
+    let path = scenario(
+        "apiserverdown",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    let serving = times(&log, "APIServerServing");
+    assert_eq!(serving, vec![1320.0]);
+    let not_ready = times(&log, "NodeNotReady");
+    assert_eq!(not_ready.len(), 1, "{not_ready:?}");
+    assert!(
+        (1370.0..=1375.0).contains(&not_ready[0]),
+        "grace counted from the server's return: {not_ready:?}"
+    );
+    let created = times(&log, "Created");
+    // The scale-up's three pods once the server serves, then the dead node's three
+    // replacements once their tolerations of its NoExecute taint run out.
+    let late: Vec<f64> = created.iter().copied().filter(|t| *t > 1.0).collect();
+    assert_eq!(late.len(), 6, "{created:?}");
+    assert!(
+        late[..3].iter().all(|t| (1320.0..1321.0).contains(t)),
+        "{late:?}"
+    );
+    assert!(
+        late[3..].iter().all(|t| *t >= not_ready[0] + 300.0),
+        "{late:?}"
+    );
+    assert_eq!(s.totals["apiserver_unavailable_seconds"], 1260);
+}

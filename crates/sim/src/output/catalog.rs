@@ -60,6 +60,43 @@ pub const COLUMNS: &[(&str, &str)] = &[
         "pods_preempted_total",
         "Pods preempted by kube-scheduler since the start.",
     ),
+    ("apiserver_up", "1 while kube-apiserver serves, else 0."),
+    (
+        "apiserver_memory_bytes",
+        "kube-apiserver's memory: baseline, the watch cache, LIST responses being built.",
+    ),
+    (
+        "apiserver_seats_in_use",
+        "APF seats occupied (or requests in flight, with APF off).",
+    ),
+    (
+        "apiserver_requests_waiting",
+        "Requests waiting in APF queues.",
+    ),
+    (
+        "apiserver_requests_total",
+        "Requests sent to kube-apiserver.",
+    ),
+    (
+        "apiserver_rejected_total",
+        "Requests answered 429 (queue full, queue wait limit, inflight limit).",
+    ),
+    (
+        "apiserver_unavailable_total",
+        "Requests that found no server (stopped, starting, or killed under them).",
+    ),
+    (
+        "apiserver_oom_kills_total",
+        "Times kube-apiserver was OOM-killed.",
+    ),
+    (
+        "api_clients",
+        "Pods' API clients running (apiClient behaviours).",
+    ),
+    (
+        "api_clients_unsynced",
+        "Pods' API clients not synced: listing, retrying or backing off.",
+    ),
     (
         "gossip_agents",
         "Gossip agents running (one per pod with a gossipAgent, plus the servers).",

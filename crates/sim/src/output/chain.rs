@@ -22,6 +22,7 @@ fn health(column: &str) -> Option<Worse> {
         "pods_pending",
         "write_error_ratio",
         "phantom_members",
+        "api_clients_unsynced",
     ];
     const UP_SUFFIX: &[&str] = &["_sealed", "_calls_failed"];
     const DOWN_SUFFIX: &[&str] = &[
@@ -33,6 +34,7 @@ fn health(column: &str) -> Option<Worse> {
     if UP.contains(&column) || UP_SUFFIX.iter().any(|s| column.ends_with(s)) {
         Some(Worse::Up)
     } else if column == "pods_ready"
+        || column == "apiserver_up"
         || column == "gossip_alive_members"
         || DOWN_SUFFIX.iter().any(|s| column.ends_with(s))
     {

@@ -52,6 +52,7 @@ pub fn fault_text(kind: &FaultKind) -> String {
                 format!("serviceDegraded {service} ({})", how.join(", "))
             }
         }
+        FaultKind::ApiServerDown => "apiServerDown".to_string(),
         FaultKind::Partition(p) => {
             let mut far: Vec<String> = p.zones.iter().map(|z| format!("zone {z}")).collect();
             far.extend(p.nodes.iter().map(|n| format!("node {n}")));

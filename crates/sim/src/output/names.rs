@@ -11,11 +11,17 @@ use std::collections::BTreeSet;
 /// Counters the simulation counts besides [`TOTALS`]; they appear in summary.json's totals
 /// once they have counted something, and read 0 before.
 pub const SIM_COUNTERS: &[&str] = &[
+    "api_client_list_failures",
+    "api_client_lists",
+    "apiserver_oom_kills",
+    "apiserver_unavailable_seconds",
+    "apiserver_watch_breaks",
     "autoscaler_scale_downs",
     "autoscaler_scale_ups",
     "catalog_member_writes",
     "dependency_down",
     "dependency_up",
+    "lease_renewals_failed",
     "node_oom_kills",
     "pods_evicted_node_pressure",
     "sidecar_retries",
@@ -39,6 +45,16 @@ pub const SIM_COLUMNS: &[&str] = &[
     "nodes_not_ready",
     "pods_created_total",
     "pods_preempted_total",
+    "apiserver_up",
+    "apiserver_memory_bytes",
+    "apiserver_seats_in_use",
+    "apiserver_requests_waiting",
+    "apiserver_requests_total",
+    "apiserver_rejected_total",
+    "apiserver_unavailable_total",
+    "apiserver_oom_kills_total",
+    "api_clients",
+    "api_clients_unsynced",
 ];
 
 /// With a gossip pool: its counters (`gossip.rs` `gossip_totals`).

@@ -48,6 +48,7 @@ impl Simulation<'_> {
             }
         }
         self.engine.schedule(Time::ZERO, Ev::Sample);
+        self.start_control_plane();
         self.start_node_memory();
         if self.gossip.is_some() {
             self.engine.schedule(Time::ZERO, Ev::Gossip(GossipEv::Step));

@@ -38,6 +38,8 @@ pub enum Ev {
         start: Generation,
     },
     Gossip(GossipEv),
+    /// kube-apiserver and its clients.
+    ControlPlane(super::control_plane::ControlPlaneEv),
     /// Metrics sample.
     Sample,
 }

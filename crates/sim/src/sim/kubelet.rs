@@ -112,6 +112,7 @@ impl Simulation<'_> {
             }
         }
         self.sidecars_started(id);
+        self.api_client_started(id);
         self.gossip_join(id, crate::scenario::JoinOn::Start);
         if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {
             self.svc_call(|w, now, out| w.submit(now, &r.service, r.on_start, out));
@@ -242,6 +243,7 @@ impl Simulation<'_> {
         }
         self.svc_call(|w, now, out| w.pod_gone(now, id, out));
         self.sidecars_stopped(id);
+        self.api_client_stopped(id);
         self.gossip_gone(id);
         let started = self.pods.get(id).is_some_and(|r| r.starts > 0);
         if let Some(r) = self.behaviour(id).and_then(|b| b.registers.clone()) {

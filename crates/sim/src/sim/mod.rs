@@ -8,6 +8,7 @@
 //!   scheduler's loop, the kubelet;
 //! - `controllers`: ReplicaSet/Deployment, StatefulSet, DaemonSet;
 //! - `node_lifecycle`, `autoscaler`: node health and tainting, the cluster autoscaler;
+//! - `control_plane`: kube-apiserver and its clients (Leases, pods' informers);
 //! - `runtime`: the nodes' container runtime daemons and the sidecars' retries;
 //! - `services_bridge`, `gossip`: the doors to cascade-services and cascade-gossip;
 //! - `scenario_driver`: the scenario's changes and faults;
@@ -22,6 +23,7 @@ use cascade_services::{Out, World};
 
 mod autoscaler;
 mod bootstrap;
+mod control_plane;
 mod controllers;
 mod event;
 pub mod eviction;
@@ -93,6 +95,8 @@ pub struct Simulation<'a> {
     rec: Recorder,
     /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
     node_memory: Option<node_memory::NodeMemory>,
+    /// kube-apiserver and its clients.
+    control_plane: control_plane::ControlPlane,
 }
 
 /// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
@@ -126,6 +130,7 @@ impl<'a> Simulation<'a> {
         } else {
             None
         };
+        let p_api = p.api_server.config();
         let mut sim = Simulation {
             sc,
             services,
@@ -157,6 +162,10 @@ impl<'a> Simulation<'a> {
             },
             rec: Recorder::default(),
             node_memory,
+            control_plane: control_plane::ControlPlane::new(
+                cascade_apiserver::server::ApiServer::new(p_api),
+                seed,
+            ),
         };
         sim.setup()?;
         Ok(sim)
@@ -222,6 +231,7 @@ impl<'a> Simulation<'a> {
         .map(|(k, v)| (k.into(), v))
         .collect();
         self.gossip_sample(&mut row);
+        self.control_plane_sample(&mut row);
         if let Some(m) = &self.node_memory {
             let n = m.pressure_nodes() as f64;
             row.push(("nodes_memory_pressure".into(), n));
@@ -280,12 +290,15 @@ impl<'a> Simulation<'a> {
                     start,
                 } => self.sidecar_event(pod, sidecar as usize, start),
                 Ev::Gossip(e) => self.on_gossip(e),
+                Ev::ControlPlane(e) => self.on_control_plane(e),
                 Ev::Sample => self.sample(),
             }
             // Debug builds recount the cluster after every event of the first million, then
-            // after every 1024th (a recount is O(cluster); end-to-end tests run millions).
+            // after every 1024th (a recount is O(cluster); end-to-end tests run millions). A
+            // cluster past 5,000 pods is recounted every 1024th event from the start: every
+            // event would make the check quadratic in the cluster's size.
             #[cfg(debug_assertions)]
-            if n < 1 << 20 || n % 1024 == 0 {
+            if (n < 1 << 20 && self.cluster.pod_count() < 5000) || n % 1024 == 0 {
                 if let Err(e) = self.cluster.check_invariants() {
                     panic!("invariant broken at {}: {e}", self.now());
                 }
@@ -317,6 +330,7 @@ impl<'a> Simulation<'a> {
                 progress(self.now().as_secs_f64() / self.info.horizon.as_secs_f64());
             }
         }
+        self.finish_control_plane();
         progress(1.0);
     }
 

@@ -200,6 +200,7 @@ impl Simulation<'_> {
             return;
         }
         self.node_lifecycle.node(id).up = true;
+        self.kubelet_heartbeat(id);
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
             if self.cluster.pod(p).pod.terminating {
@@ -212,19 +213,36 @@ impl Simulation<'_> {
     fn monitor_nodes(&mut self) {
         let now = self.now();
         let p = self.p.node_lifecycle.clone();
-        let ids: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
+        let ids: Vec<NodeId> = if self.api_serving() {
+            self.cluster.nodes().map(|(id, _)| id).collect()
+        } else {
+            // The controller reads and writes through the API server: it does nothing until
+            // the server serves again, and then counts heartbeats afresh from that instant.
+            Vec::new()
+        };
+        let grace = secs(p.node_monitor_grace_period_seconds);
         for id in ids {
             let rt = self.node_lifecycle.node(id).clone();
+            // The kubelet runs, but the API server has taken none of its Lease renewals for
+            // the grace period (it refused them, or it was overloaded).
+            let lease_stale = rt.up && now - self.control_plane.heartbeat(id) >= grace;
             // A kubelet that posts status reports NotReady itself while PLEG is unhealthy.
             let pleg = !rt.up || self.runtimes.pleg_healthy(id, now);
-            if rt.up && !pleg && rt.ready {
+            if rt.up && lease_stale {
+                if rt.ready {
+                    self.mark_not_ready(id, NotReadyReason::Unreachable);
+                }
+            } else if rt.up && !pleg && rt.ready {
                 self.mark_not_ready(id, NotReadyReason::PlegUnhealthy);
             } else if rt.up && pleg && !rt.ready {
                 self.mark_ready(id);
             } else if !rt.up && rt.ready {
                 // The last status the kubelet posted before it stopped.
                 let period = secs(p.node_status_update_frequency_seconds).0.max(1);
-                let last = Time(rt.down_since.0 / period * period);
+                // Counted from the API server's return at the latest: the controller's probe
+                // timestamps start afresh then.
+                let last =
+                    Time(rt.down_since.0 / period * period).max(self.control_plane.serving_since());
                 if now - last >= secs(p.node_monitor_grace_period_seconds) {
                     self.mark_not_ready(id, NotReadyReason::Unreachable);
                 }

@@ -24,6 +24,7 @@ impl Simulation<'_> {
         match self.cluster.add_node(node) {
             Ok(id) => {
                 *self.node_lifecycle.node(id) = node_lifecycle::NodeRt::default();
+                self.start_lease(id);
                 self.rec.metrics.count("nodes_added", 1);
                 self.record("NodeAdded", format!("node/{name}"), String::new(), None);
                 for i in 0..self.controllers.workloads.len() {

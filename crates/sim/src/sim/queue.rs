@@ -213,6 +213,20 @@ impl SchedulingQueue {
         }
     }
 
+    /// The scheduler cannot bind (the API server does not serve): no cycle until
+    /// [`SchedulingQueue::resume`].
+    pub fn pause(&mut self) {
+        self.cycle_pending = false;
+    }
+
+    /// The API server serves again: a cycle now if pods wait.
+    pub fn resume(&mut self, engine: &mut Engine<Ev>) {
+        if !self.active.is_empty() && !self.cycle_pending {
+            self.cycle_pending = true;
+            engine.schedule(engine.now(), Ev::Queue(QueueEv::SchedulingCycle));
+        }
+    }
+
     /// After a cycle: the next one, a cycle's time later, while pods wait.
     pub fn next_cycle(&mut self, engine: &mut Engine<Ev>) {
         if !self.active.is_empty() && !self.cycle_pending {

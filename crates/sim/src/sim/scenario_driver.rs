@@ -110,6 +110,7 @@ impl Simulation<'_> {
             FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
             FaultKind::Partition(_) => "network partition".to_string(),
             FaultKind::ServiceDegraded { service, .. } => format!("service {service} degraded"),
+            FaultKind::ApiServerDown => "kube-apiserver down".to_string(),
             _ => format!("{} node(s) down", nodes.len()),
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
@@ -144,6 +145,9 @@ impl Simulation<'_> {
                 }
                 self.set_node_partition(id, side);
             }
+        }
+        if let FaultKind::ApiServerDown = &f.kind {
+            self.api_server_fault(start);
         }
         if let FaultKind::ServiceDegraded {
             service,

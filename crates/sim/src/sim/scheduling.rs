@@ -35,6 +35,11 @@ impl Simulation<'_> {
     }
 
     pub(super) fn scheduling_cycle(&mut self) {
+        if !self.api_serving() {
+            // A binding is a write to the API server: the scheduler waits for it.
+            self.queue.pause();
+            return;
+        }
         let Some(id) = self.queue.pop() else {
             return;
         };

@@ -65,6 +65,11 @@ impl Simulation<'_> {
         if self.controllers.workloads[w].deleted {
             return;
         }
+        if !self.api_serving() {
+            // Creating and deleting pods are writes to the API server: the controller waits.
+            self.defer_sync(w);
+            return;
+        }
         match self.controllers.workloads[w].w.kind {
             WorkloadKind::Deployment | WorkloadKind::ReplicaSet => self.sync_replicas(w),
             WorkloadKind::StatefulSet => self.sync_stateful(w),

@@ -1,0 +1,616 @@
+//! The control plane as a system that can fail: kube-apiserver (`cascade_apiserver::server`)
+//! and its clients. Every kubelet renews its node's Lease through it (`system-node-high`,
+//! every `nodeStatusUpdateFrequencySeconds`); pods whose behaviour has an `apiClient` list
+//! and watch through it; the node lifecycle controller sees a node's heartbeat only through
+//! the Leases it accepted; and while it does not serve, the controllers create no pod and the
+//! scheduler binds none (they wait, and resume when it serves again).
+//! docs/control-plane-and-nodes.md#the-api-server-in-the-run.
+
+use super::{secs, Ev, Generation, Simulation};
+use crate::scenario::ApiClient;
+use cascade_apiserver::client::TokenBucket;
+use cascade_apiserver::queueset::flow_hash;
+use cascade_apiserver::reflector::ReflectorBackoff;
+use cascade_apiserver::server::{
+    flow_schema, Answer, ApiRequest, ApiServer, LevelId, Outcome, ServerEvent,
+};
+use cascade_apiserver::work::Verb;
+use cascade_engine::rng::Rng;
+use cascade_engine::Time;
+use cascade_scheduler::{NodeId, PodId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// client-go's `maxRetries` for a request answered 429 with `Retry-After` (or a GET's
+/// transport error): 10 (client-go v0.33 `rest/request.go`).
+pub const CLIENT_GO_MAX_RETRIES: u32 = 10;
+
+/// The control plane's timers.
+#[derive(Clone, Debug)]
+pub enum ControlPlaneEv {
+    /// The API server asked to be called now.
+    Wake,
+    /// A kubelet renews its node's Lease.
+    RenewLease { node: NodeId },
+    /// A pod's API client acts (lists, retries, polls), for the informer incarnation given.
+    Client { pod: PodId, epoch: Generation },
+}
+
+/// Who sent a request.
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    Lease(NodeId),
+    Client { pod: PodId, epoch: Generation },
+}
+
+/// A pod's API client.
+#[derive(Clone, Debug)]
+struct ClientRt {
+    behaviour: usize,
+    /// Bumped whenever its pending timer or request is superseded.
+    epoch: Generation,
+    state: ClientState,
+    /// Retries of the current request (429s and refused connections).
+    retries: u32,
+    /// Its next request already has its token from the bucket.
+    paid: bool,
+    backoff: ReflectorBackoff,
+    bucket: TokenBucket,
+    node: Option<NodeId>,
+    flow: u64,
+    level: LevelId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientState {
+    /// Waiting for its next attempt.
+    Idle,
+    /// A LIST in flight.
+    Listing,
+    /// Synced and watching (an informer).
+    Watching,
+}
+
+/// The API server and what the simulation knows of its clients.
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub server: ApiServer,
+    /// The wake-up scheduled with the engine, if any.
+    wake_at: Option<Time>,
+    callers: BTreeMap<u64, Caller>,
+    next_token: u64,
+    /// Each node's last Lease renewal the API server accepted, by NodeId.
+    renewed: Vec<Time>,
+    clients: BTreeMap<PodId, ClientRt>,
+    /// When the server last began serving: the node lifecycle controller counts heartbeats
+    /// from here (it restarts with the server, with fresh probe timestamps).
+    serving_since: Time,
+    /// Since when the server has not served, while it does not.
+    down_since: Option<Time>,
+    unavailable_ms: u64,
+    /// Workloads whose sync came while the server did not serve.
+    deferred_syncs: BTreeSet<usize>,
+    rng: Rng,
+}
+
+impl ControlPlane {
+    pub fn new(server: ApiServer, seed: u64) -> ControlPlane {
+        ControlPlane {
+            server,
+            wake_at: None,
+            callers: BTreeMap::new(),
+            next_token: 0,
+            renewed: Vec::new(),
+            clients: BTreeMap::new(),
+            serving_since: Time::ZERO,
+            deferred_syncs: BTreeSet::new(),
+            down_since: None,
+            unavailable_ms: 0,
+            rng: Rng::stream(seed, "control-plane"),
+        }
+    }
+
+    /// The instant from which the node lifecycle controller counts a node's heartbeat: its
+    /// last accepted renewal, or the server's start if later.
+    pub fn heartbeat(&self, node: NodeId) -> Time {
+        let r = self
+            .renewed
+            .get(node as usize)
+            .copied()
+            .unwrap_or(Time::ZERO);
+        r.max(self.serving_since)
+    }
+
+    /// When the server last began serving.
+    pub fn serving_since(&self) -> Time {
+        self.serving_since
+    }
+
+    /// Informers synced and watching, and API clients in all.
+    pub fn clients_synced(&self) -> (usize, usize) {
+        let synced = self
+            .clients
+            .values()
+            .filter(|c| c.state == ClientState::Watching)
+            .count();
+        (synced, self.clients.len())
+    }
+
+    fn renewed_mut(&mut self, node: NodeId) -> &mut Time {
+        if self.renewed.len() <= node as usize {
+            self.renewed.resize(node as usize + 1, Time::ZERO);
+        }
+        &mut self.renewed[node as usize]
+    }
+}
+
+/// A node's Lease phase within the renewal period: kubelets start at different times, so
+/// their renewals are spread over the period (upstream jitters each by up to 4%).
+fn lease_phase(node: NodeId, period: f64) -> f64 {
+    cascade_engine::rng::unit_hash(0x1ea5e, u64::from(node)) * period
+}
+
+impl<'a> Simulation<'a> {
+    /// The server serves.
+    pub(super) fn api_serving(&self) -> bool {
+        self.control_plane.server.serving()
+    }
+
+    /// A controller's sync that must wait for the server.
+    pub(super) fn defer_sync(&mut self, w: usize) {
+        self.control_plane.deferred_syncs.insert(w);
+    }
+
+    /// The cluster as set up: the watch cache holds its objects.
+    pub(super) fn start_control_plane(&mut self) {
+        self.api_stored_objects();
+    }
+
+    /// A node joins: its kubelet posts status (a heartbeat) and renews its Lease from now on.
+    pub(super) fn start_lease(&mut self, id: NodeId) {
+        let now = self.now();
+        if self.api_serving() {
+            *self.control_plane.renewed_mut(id) = now;
+        }
+        let period = self.p.node_lifecycle.node_status_update_frequency_seconds;
+        self.engine.schedule_in(
+            secs(lease_phase(id, period)),
+            Ev::ControlPlane(ControlPlaneEv::RenewLease { node: id }),
+        );
+    }
+
+    /// A kubelet that comes back posts its status at once (a heartbeat, if the server takes it).
+    pub(super) fn kubelet_heartbeat(&mut self, id: NodeId) {
+        if self.api_serving() {
+            let now = self.now();
+            *self.control_plane.renewed_mut(id) = now;
+        }
+    }
+
+    pub(super) fn on_control_plane(&mut self, e: ControlPlaneEv) {
+        match e {
+            ControlPlaneEv::Wake => {
+                let now = self.now();
+                if self.control_plane.wake_at == Some(now) {
+                    self.control_plane.wake_at = None;
+                }
+                self.control_plane.server.advance(now);
+                self.api_after();
+            }
+            ControlPlaneEv::RenewLease { node } => self.renew_lease(node),
+            ControlPlaneEv::Client { pod, epoch } => self.client_attempt(pod, epoch),
+        }
+    }
+
+    /// The objects the server stores (the watch cache, and what a LIST of everything costs).
+    fn api_stored_objects(&mut self) {
+        let n = self.cluster.pod_count() + self.cluster.node_count();
+        self.control_plane.server.set_stored_objects(n as u64);
+    }
+
+    fn renew_lease(&mut self, node: NodeId) {
+        if !self.cluster.has_node(node) {
+            return;
+        }
+        if self.node_lifecycle.is_up(node) {
+            let name = &self.cluster.node(node).node.name;
+            let flow = flow_hash("system-node-high", &format!("system:node:{name}"));
+            self.api_submit(
+                Caller::Lease(node),
+                ApiRequest {
+                    token: 0,
+                    verb: Verb::Update,
+                    level: LevelId::NODE_HIGH,
+                    flow,
+                    stored: 0,
+                    returned: 0,
+                    notify: false,
+                },
+            );
+        }
+        self.engine.schedule_in(
+            secs(self.p.node_lifecycle.node_status_update_frequency_seconds),
+            Ev::ControlPlane(ControlPlaneEv::RenewLease { node }),
+        );
+    }
+
+    fn api_submit(&mut self, caller: Caller, mut req: ApiRequest) {
+        let cp = &mut self.control_plane;
+        cp.next_token += 1;
+        req.token = cp.next_token;
+        cp.callers.insert(req.token, caller);
+        let now = self.engine.now();
+        self.control_plane.server.submit(now, req);
+        self.api_after();
+    }
+
+    /// Routes the server's answers and events, and keeps its wake-up scheduled.
+    fn api_after(&mut self) {
+        let events = self.control_plane.server.take_events();
+        for e in events {
+            self.api_server_event(e);
+        }
+        let answers = self.control_plane.server.take_answers();
+        for a in answers {
+            self.api_answer(a);
+        }
+        if let Some(w) = self.control_plane.server.next_wake() {
+            if self.control_plane.wake_at.is_none_or(|s| w < s) {
+                self.control_plane.wake_at = Some(w);
+                self.engine
+                    .schedule(w, Ev::ControlPlane(ControlPlaneEv::Wake));
+            }
+        }
+    }
+
+    fn api_server_event(&mut self, e: ServerEvent) {
+        match e {
+            ServerEvent::OomKilled { at, .. } | ServerEvent::Stopped { at } => {
+                self.control_plane.down_since.get_or_insert(at);
+            }
+            ServerEvent::Started { at } => self.count_unavailable(at),
+        }
+        match e {
+            ServerEvent::OomKilled { bytes, .. } => {
+                self.rec.metrics.count("apiserver_oom_kills", 1);
+                self.record(
+                    "APIServerOOMKilled",
+                    "apiserver/kube-apiserver".into(),
+                    format!(
+                        "memory {:.1} GiB over its limit: every request and watch on it fails",
+                        bytes / (1024.0 * 1024.0 * 1024.0)
+                    ),
+                    None,
+                );
+                self.watches_broken();
+            }
+            ServerEvent::Stopped { .. } => {
+                self.record(
+                    "APIServerStopped",
+                    "apiserver/kube-apiserver".into(),
+                    String::new(),
+                    None,
+                );
+                self.watches_broken();
+            }
+            ServerEvent::Started { at } => {
+                self.control_plane.serving_since = at;
+                self.record(
+                    "APIServerServing",
+                    "apiserver/kube-apiserver".into(),
+                    String::new(),
+                    None,
+                );
+                // What waited on it goes on.
+                for w in std::mem::take(&mut self.control_plane.deferred_syncs) {
+                    self.request_sync(w);
+                }
+                self.queue.resume(&mut self.engine);
+            }
+        }
+    }
+
+    fn api_answer(&mut self, a: Answer) {
+        let Some(caller) = self.control_plane.callers.remove(&a.token) else {
+            return;
+        };
+        match (caller, a.outcome) {
+            (Caller::Lease(node), Outcome::Ok) => {
+                let r = self.control_plane.renewed_mut(node);
+                *r = (*r).max(a.at);
+            }
+            (Caller::Lease(_), _) => self.rec.metrics.count("lease_renewals_failed", 1),
+            (Caller::Client { pod, epoch }, outcome) => self.client_answer(pod, epoch, outcome),
+        }
+    }
+
+    // Pods' API clients.
+
+    fn api_client_spec(&self, behaviour: usize) -> &'a ApiClient {
+        let sc: &'a crate::scenario::Scenario = self.sc;
+        sc.spec.behaviours[behaviour]
+            .api_client
+            .as_ref()
+            .expect("a client's behaviour has an apiClient")
+    }
+
+    /// The pod's containers started: its API client makes its first LIST.
+    pub(super) fn api_client_started(&mut self, pod: PodId) {
+        let Some(b) = self.pods.get(pod).and_then(|r| r.behaviour) else {
+            return;
+        };
+        let Some(spec) = self.sc.spec.behaviours[b].api_client.as_ref() else {
+            return;
+        };
+        let e = self.cluster.pod(pod);
+        let ns = e.pod.namespace.clone();
+        let default_fs = if ns == "kube-system" {
+            "kube-system-service-accounts"
+        } else {
+            "service-accounts"
+        };
+        let fs_name = spec.flow_schema.as_deref().unwrap_or(default_fs);
+        let fs = flow_schema(fs_name).expect("flow schemas are checked at load");
+        // A workload's pods share its ServiceAccount: one user, one namespace.
+        let owner = self.pods.get(pod).and_then(|r| r.workload).map_or_else(
+            || e.pod.name.clone(),
+            |w| self.controllers.workloads[w].w.name.clone(),
+        );
+        let distinguisher = match fs.distinguisher {
+            cascade_apiserver::server::Distinguisher::ByUser => {
+                format!("system:serviceaccount:{ns}:{owner}")
+            }
+            cascade_apiserver::server::Distinguisher::ByNamespace => ns.clone(),
+            cascade_apiserver::server::Distinguisher::None => String::new(),
+        };
+        let prev = self
+            .control_plane
+            .clients
+            .get(&pod)
+            .map_or(Generation::default(), |c| c.epoch);
+        let c = ClientRt {
+            behaviour: b,
+            epoch: prev.next(),
+            state: ClientState::Idle,
+            retries: 0,
+            paid: false,
+            backoff: ReflectorBackoff::default(),
+            bucket: TokenBucket::new(spec.qps, spec.burst),
+            node: e.node,
+            flow: flow_hash(fs.name, &distinguisher),
+            level: fs.level,
+        };
+        let epoch = c.epoch;
+        // A pod that was running before the run began listed long ago: the run starts from
+        // the cluster's steady state, with its informers synced.
+        let initial = e.pod.creation_timestamp <= self.info.start_ms
+            && self.pods.get(pod).is_some_and(|r| r.starts <= 1);
+        self.control_plane.clients.insert(pod, c);
+        if initial {
+            if let Some(c) = self.control_plane.clients.get_mut(&pod) {
+                c.state = ClientState::Watching;
+            }
+            return;
+        }
+        self.client_attempt(pod, epoch);
+    }
+
+    /// The pod's containers stopped: so did its client.
+    pub(super) fn api_client_stopped(&mut self, pod: PodId) {
+        self.control_plane.clients.remove(&pod);
+    }
+
+    fn client_schedule(&mut self, pod: PodId, delay: f64) {
+        let Some(c) = self.control_plane.clients.get_mut(&pod) else {
+            return;
+        };
+        c.epoch = c.epoch.next();
+        c.state = ClientState::Idle;
+        let epoch = c.epoch;
+        self.engine.schedule_in(
+            secs(delay),
+            Ev::ControlPlane(ControlPlaneEv::Client { pod, epoch }),
+        );
+    }
+
+    /// The client lists now, or when its token bucket lets it (client-go waits for a token,
+    /// it never fails for want of one).
+    fn client_attempt(&mut self, pod: PodId, epoch: Generation) {
+        let now = self.now();
+        let Some(c) = self.control_plane.clients.get_mut(&pod) else {
+            return;
+        };
+        if c.epoch != epoch || c.state != ClientState::Idle {
+            return;
+        }
+        if !c.paid {
+            let at = c.bucket.when(now);
+            if at > now {
+                c.paid = true;
+                c.epoch = c.epoch.next();
+                let epoch = c.epoch;
+                self.engine
+                    .schedule(at, Ev::ControlPlane(ControlPlaneEv::Client { pod, epoch }));
+                return;
+            }
+        }
+        c.paid = false;
+        self.client_list(pod);
+    }
+
+    fn client_list(&mut self, pod: PodId) {
+        let Some(c) = self.control_plane.clients.get(&pod) else {
+            return;
+        };
+        let spec = self.api_client_spec(c.behaviour);
+        let pods = self.cluster.pod_count() as u64;
+        let (stored, returned) = match (spec.resource.as_str(), spec.scope.as_str()) {
+            ("nodes", _) => {
+                let n = self.cluster.node_count() as u64;
+                (n, n)
+            }
+            (_, "node") => {
+                let on_node = c
+                    .node
+                    .filter(|&n| self.cluster.has_node(n))
+                    .map_or(0, |n| self.cluster.node(n).pods.len() as u64);
+                (pods, on_node)
+            }
+            _ => (pods, pods),
+        };
+        let req = ApiRequest {
+            token: 0,
+            verb: Verb::List,
+            level: c.level,
+            flow: c.flow,
+            stored,
+            returned,
+            notify: true,
+        };
+        let epoch = c.epoch;
+        if let Some(c) = self.control_plane.clients.get_mut(&pod) {
+            c.state = ClientState::Listing;
+        }
+        self.rec.metrics.count("api_client_lists", 1);
+        self.api_stored_objects();
+        self.api_submit(Caller::Client { pod, epoch }, req);
+    }
+
+    fn client_answer(&mut self, pod: PodId, epoch: Generation, outcome: Outcome) {
+        let now = self.now();
+        let Some(behaviour) = self.control_plane.clients.get(&pod).map(|c| c.behaviour) else {
+            return;
+        };
+        let spec = self.api_client_spec(behaviour);
+        let Some(c) = self.control_plane.clients.get_mut(&pod) else {
+            return;
+        };
+        if c.epoch != epoch || c.state != ClientState::Listing {
+            return;
+        }
+        match outcome {
+            Outcome::Ok => {
+                c.retries = 0;
+                if spec.watch {
+                    c.state = ClientState::Watching;
+                } else {
+                    let period = spec.period_seconds.unwrap_or(60.0);
+                    self.client_schedule(pod, period);
+                }
+            }
+            Outcome::TooManyRequests {
+                retry_after_seconds,
+            } if c.retries < CLIENT_GO_MAX_RETRIES => {
+                // client-go sleeps Retry-After and sends it again, within the same call.
+                c.retries += 1;
+                self.client_schedule(pod, retry_after_seconds);
+            }
+            Outcome::Reset if c.retries < CLIENT_GO_MAX_RETRIES => {
+                // A LIST is an HTTP GET: a connection reset under it is retried after 1 s
+                // (a refused connection is not: the call fails at once).
+                c.retries += 1;
+                self.client_schedule(pod, 1.0);
+            }
+            _ => {
+                // The call failed: the reflector backs off before it lists again (a poller
+                // waits for its next period).
+                c.retries = 0;
+                self.rec.metrics.count("api_client_list_failures", 1);
+                let delay = if spec.watch {
+                    let u = self.control_plane.rng.unit();
+                    self.control_plane
+                        .clients
+                        .get_mut(&pod)
+                        .map_or(1.0, |c| c.backoff.next_delay_seconds(now, u))
+                } else {
+                    spec.period_seconds.unwrap_or(60.0)
+                };
+                self.client_schedule(pod, delay);
+            }
+        }
+    }
+
+    /// The server went away: every watch on it ends, and each informer relists after its
+    /// reflector's backoff.
+    fn watches_broken(&mut self) {
+        let now = self.now();
+        let watching: Vec<PodId> = self
+            .control_plane
+            .clients
+            .iter()
+            .filter(|(_, c)| c.state == ClientState::Watching)
+            .map(|(p, _)| *p)
+            .collect();
+        for pod in watching {
+            let u = self.control_plane.rng.unit();
+            let Some(c) = self.control_plane.clients.get_mut(&pod) else {
+                continue;
+            };
+            let d = c.backoff.next_delay_seconds(now, u);
+            self.client_schedule(pod, d);
+        }
+        self.rec.metrics.count("apiserver_watch_breaks", 1);
+    }
+
+    /// Counts the time the server did not serve, up to `until`, in whole milliseconds summed
+    /// as seconds (`totals.apiserver_unavailable_seconds`).
+    fn count_unavailable(&mut self, until: Time) {
+        if let Some(since) = self.control_plane.down_since.take() {
+            let ms = (until - since).as_millis();
+            self.control_plane.unavailable_ms += ms;
+        }
+    }
+
+    /// The run ends: a server still down counts until the end.
+    pub(super) fn finish_control_plane(&mut self) {
+        let now = self.now();
+        self.count_unavailable(now);
+        let secs = self.control_plane.unavailable_ms / 1000;
+        if secs > 0 {
+            self.rec
+                .metrics
+                .count("apiserver_unavailable_seconds", secs);
+        }
+    }
+
+    // The server's own faults.
+
+    pub(super) fn api_server_fault(&mut self, start: bool) {
+        let now = self.now();
+        if start {
+            self.control_plane.server.stop(now);
+        } else {
+            self.control_plane.server.start(now);
+        }
+        self.api_after();
+    }
+
+    /// The metrics.csv columns of the control plane.
+    pub(super) fn control_plane_sample(
+        &mut self,
+        row: &mut Vec<(std::borrow::Cow<'static, str>, f64)>,
+    ) {
+        let now = self.now();
+        self.control_plane.server.advance(now);
+        self.api_after();
+        self.api_stored_objects();
+        let s = &self.control_plane.server;
+        let stats = s.stats();
+        let (synced, clients) = self.control_plane.clients_synced();
+        let up = if s.serving() { 1.0 } else { 0.0 };
+        row.extend([
+            ("apiserver_up".into(), up),
+            ("apiserver_memory_bytes".into(), s.memory_bytes()),
+            ("apiserver_seats_in_use".into(), f64::from(s.seats_in_use())),
+            ("apiserver_requests_waiting".into(), s.waiting() as f64),
+            ("apiserver_requests_total".into(), stats.requests as f64),
+            ("apiserver_rejected_total".into(), stats.rejected as f64),
+            (
+                "apiserver_unavailable_total".into(),
+                stats.unavailable as f64,
+            ),
+            ("apiserver_oom_kills_total".into(), stats.oom_kills as f64),
+            ("api_clients".into(), clients as f64),
+            ("api_clients_unsynced".into(), (clients - synced) as f64),
+        ]);
+    }
+}
