@@ -152,6 +152,70 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
 }
 
 #[test]
+fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
+    let dir = std::env::temp_dir().join(format!("cascade-dependency-chain-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/dependency-chain.yaml";
+    let summary = || -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+        serde_json::from_str(&text).expect("json")
+    };
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("FAIL at most three user calls in ten fail"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL the front end answers within"),
+        "{stdout}"
+    );
+    // The slow database fails the users' calls through front, not front itself: front's
+    // queue fills behind workers that wait on auth, and the database never refuses.
+    let s = summary();
+    assert!(s["totals"]["front_rejected"].as_u64() > Some(1000), "{s}");
+    assert_eq!(s["totals"]["database_rejected"], 0, "{s}");
+    for v in ["call-deadlines", "circuit-breaker"] {
+        let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
+        assert_eq!(code, 0, "{v}: {stdout}{err}");
+        // What still fails is about the cache misses: a fifth of the calls (the base: all).
+        let s = summary();
+        let (calls, failed) = (
+            s["totals"]["users_calls"].as_u64().unwrap_or(0),
+            s["totals"]["users_failed"].as_u64().unwrap_or(u64::MAX),
+        );
+        assert!(failed * 10 < calls, "{v}: {failed} of {calls} calls failed");
+        if v == "circuit-breaker" {
+            assert!(
+                s["totals"]["auth_call_short_circuited"].as_u64() > Some(1000),
+                "{s}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn calls_in_a_cycle_to_an_unknown_service_or_out_of_range_are_errors_at_the_field() {
+    let f = "crates/cli/tests/inputs/bad-calls.yaml";
+    let (code, out, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    for v in ["cycle", "unknown-service", "probability", "breaker"] {
+        let run = run_refused(&[f, "--variant", v]);
+        assert_eq!(run.lines().count(), 1, "{v}: {run}");
+        assert!(err.contains(run.as_str()), "{v}: {run} is not in {err}");
+    }
+    err.push_str(&run_refused(&[
+        "scenarios/dependency-chain.yaml",
+        "--set",
+        "services.auth.calls.probability=-0.1",
+    ]));
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn client_defences_out_of_their_upstream_range_are_errors_at_the_field() {
     let f = "crates/cli/tests/inputs/bad-defences.yaml";
     let (code, _, mut err) = cascade(&["validate", f]);

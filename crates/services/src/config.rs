@@ -110,6 +110,11 @@ pub struct ServiceSpec {
 pub struct DownstreamCall {
     /// The service called (from `spec.services`; no cycles).
     pub service: String,
+    /// The probability, in [0, 1], that a request makes the call (1: every request, the
+    /// default). Below 1 the others are answered without it: a cache in front of the
+    /// dependency, requests of a kind that does not need it.
+    /// docs/retry-defences.md#services-that-call-services
+    pub probability: f64,
     /// The timeout of one attempt (1 s: our choice, as the clients' default).
     pub timeout_seconds: f64,
     /// Retries after the first attempt (0: an Envoy route retries nothing without a
@@ -124,17 +129,24 @@ pub struct DownstreamCall {
     /// cluster has (none: retries are not budgeted). docs/retry-defences.md#envoy-retry-budget
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_budget: Option<RetryBudget>,
+    /// Hystrix's circuit breaker on the calls, one for the whole service (none: always
+    /// closed). An attempt it refuses fails the request at once without reaching `service`,
+    /// freeing the worker. docs/retry-defences.md#circuit-breaker
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
 }
 
 impl Default for DownstreamCall {
     fn default() -> Self {
         DownstreamCall {
             service: String::new(),
+            probability: 1.0,
             timeout_seconds: 1.0,
             max_retries: 0,
             backoff: Backoff::default(),
             retry_throttling: None,
             retry_budget: None,
+            circuit_breaker: None,
         }
     }
 }

@@ -128,7 +128,7 @@ impl World {
         if self.endpoints.get(svc).replicas[replica as usize].gen != gen {
             return;
         }
-        if !calling && self.endpoints.get(svc).spec.calls.is_some() {
+        if !calling && self.makes_call(svc) {
             if let Some(req) = self.requests.get_mut(id) {
                 req.calling = true;
             }
@@ -143,8 +143,29 @@ impl World {
         self.served(now, id, true, out);
     }
 
+    /// Whether a request the service has done its own work on makes its downstream call: always
+    /// at a `probability` of 1 (no draw, so a run without a lower one draws what it always
+    /// did), never without `calls`, otherwise as a draw decides.
+    fn makes_call(&mut self, svc: ServiceIdx) -> bool {
+        let Some(p) = self
+            .endpoints
+            .get(svc)
+            .spec
+            .calls
+            .as_ref()
+            .map(|c| c.probability)
+        else {
+            return false;
+        };
+        if p >= 1.0 {
+            return true;
+        }
+        p > 0.0 && self.rng.unit() < p
+    }
+
     /// A downstream call attempt goes out for the request `d.parent`, unless that request
-    /// is no longer held (its process died meanwhile).
+    /// is no longer held (its process died meanwhile). An open circuit breaker on the calls
+    /// fails it at once, without sending: the request fails and its worker is freed.
     pub(crate) fn call_downstream(&mut self, now: Time, d: Downstream, out: &mut Out) {
         let Some(parent) = self.requests.get(d.parent).filter(|req| !req.left) else {
             return;
@@ -156,6 +177,16 @@ impl World {
         let Some(target) = self.endpoints.find(&call.service) else {
             return;
         };
+        let s = self.endpoints.get_mut(d.caller);
+        if s.call_breaker.as_mut().is_some_and(|b| !b.allows(now)) {
+            s.stats.call_short_circuited += 1;
+            if d.attempt > 0 {
+                if let Some(b) = s.call_budget.as_mut() {
+                    b.retry_ended();
+                }
+            }
+            return self.served(now, d.parent, false, out);
+        }
         if let Some(b) = self.endpoints.get_mut(d.caller).call_budget.as_mut() {
             b.attempt_sent();
         }
@@ -181,6 +212,9 @@ impl World {
             } else {
                 t.record_failure();
             }
+        }
+        if let Some(b) = s.call_breaker.as_mut() {
+            b.record(now, ok);
         }
         if left {
             return;

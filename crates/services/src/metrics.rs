@@ -255,6 +255,12 @@ impl ServiceMetrics {
                     s.stats.call_retries_over_budget,
                 ));
             }
+            if s.call_breaker.is_some() {
+                t.push((
+                    format!("{}_call_short_circuited", s.name),
+                    s.stats.call_short_circuited,
+                ));
+            }
         }
         if !v.fleets.is_empty() || !v.rings.is_empty() {
             let requests = v.fleets.iter().map(|f| f.requests).sum();

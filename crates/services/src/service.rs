@@ -5,7 +5,7 @@
 
 use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
-use crate::defences::{RetryBudget, RetryThrottle};
+use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use std::collections::VecDeque;
 
 /// One replica: a pod's serving process.
@@ -46,6 +46,8 @@ pub(crate) struct ServiceStats {
     /// Retries of its downstream calls its defences refused.
     pub call_retries_throttled: u64,
     pub call_retries_over_budget: u64,
+    /// Downstream call attempts the open circuit breaker failed at once, without sending.
+    pub call_short_circuited: u64,
     /// Arrivals since the last sample.
     pub interval_arrivals: u64,
     pub peak_requests_in_replica: usize,
@@ -128,6 +130,8 @@ pub(crate) struct Service {
     /// The defences on its downstream calls (`calls.retryThrottling`, `calls.retryBudget`).
     pub call_throttle: Option<RetryThrottle>,
     pub call_budget: Option<RetryBudget>,
+    /// The circuit breaker on its downstream calls (`calls.circuitBreaker`).
+    pub call_breaker: Option<CircuitBreaker>,
 }
 
 /// Where a new request goes.
@@ -157,6 +161,11 @@ impl Service {
             .as_ref()
             .and_then(|c| c.retry_budget.as_ref())
             .map(RetryBudget::new);
+        let call_breaker = spec
+            .calls
+            .as_ref()
+            .and_then(|c| c.circuit_breaker.as_ref())
+            .map(CircuitBreaker::new);
         Service {
             name,
             spec,
@@ -168,6 +177,7 @@ impl Service {
             degraded: None,
             call_throttle,
             call_budget,
+            call_breaker,
         }
     }
 

@@ -847,6 +847,106 @@ fn the_retry_defences_on_a_services_calls_cap_what_a_failing_dependency_costs() 
 }
 
 #[test]
+fn a_call_made_with_a_probability_is_made_by_that_share_of_requests() {
+    // back fails everything: the share of front's requests that called it fail, the others
+    // are answered without it.
+    let mut d = chain_with(0, |c| c.probability = 0.3);
+    let all = Degradation {
+        error_rate: 1.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+    d.run_checked(200.0);
+    let front = d.total("front_requests") as f64;
+    let back = d.total("back_requests") as f64;
+    assert!(
+        (0.27..0.33).contains(&(back / front)),
+        "{back} calls for {front}"
+    );
+    let failed = d.total("front_failed") as f64;
+    assert!(
+        (0.27..0.33).contains(&(failed / front)),
+        "{failed} of {front} failed"
+    );
+    // Never and always: no call, and every request calls (neither draws).
+    for (p, share) in [(0.0, 0.0), (1.0, 1.0)] {
+        let mut d = chain_with(0, |c| c.probability = p);
+        d.run_checked(50.0);
+        let ratio = d.total("back_requests") as f64 / d.total("front_succeeded") as f64;
+        assert!((ratio - share).abs() < 0.01, "probability {p}: {ratio}");
+    }
+}
+
+#[test]
+fn a_circuit_breaker_on_a_services_calls_fails_fast_and_closes_after_recovery() {
+    // back fails everything: Hystrix's defaults open the circuit after 20 failures in the
+    // window, and from then on front fails its requests without calling back, bar one trial
+    // every 5 s sleep window.
+    let mut d = chain_with(0, |c| c.circuit_breaker = Some(CircuitBreaker::default()));
+    let all = Degradation {
+        error_rate: 1.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(all), out));
+    d.run_checked(100.0);
+    let (front, back) = (d.total("front_requests"), d.total("back_requests"));
+    assert!(back < 50, "{back} calls for {front} requests");
+    assert!(d.total("front_call_short_circuited") + back + 20 >= front);
+    assert!(front > 1900, "{front}");
+    // back recovers: the next trial closes the circuit and every request calls again.
+    d.call(|w, now, out| w.set_service_degraded(now, "back", None, out));
+    d.run_checked(110.0);
+    let (front, back) = (d.total("front_requests"), d.total("back_requests"));
+    d.run_checked(200.0);
+    let calls = d.total("back_requests") - back;
+    let requests = d.total("front_requests") - front;
+    assert!(
+        calls + 20 >= requests,
+        "{calls} calls for {requests} requests"
+    );
+    assert!(!d
+        .world
+        .totals()
+        .iter()
+        .any(|(k, _)| k == "back_call_short_circuited"));
+}
+
+#[test]
+fn a_circuit_breaker_on_a_services_calls_keeps_a_slow_dependency_from_holding_its_workers() {
+    // back ten times slower (the test above it: every front worker waits on it and the users
+    // give up). With a 0.5 s call timeout and the breaker, front's calls time out, the
+    // circuit opens and front fails fast instead: its workers stay free, its queue empty.
+    let mut d = chain_with(0, |c| {
+        c.timeout_seconds = 0.5;
+        c.circuit_breaker = Some(CircuitBreaker::default());
+    });
+    d.run_checked(50.0);
+    let slow = Degradation {
+        service_time_factor: 10.0,
+        ..Degradation::default()
+    };
+    d.call(|w, now, out| w.set_service_degraded(now, "back", Some(slow), out));
+    d.run_checked(150.0);
+    let front = d
+        .world
+        .endpoints
+        .iter()
+        .find(|s| s.name == "front")
+        .expect("front");
+    assert!(
+        front.replicas[0].queue.len() < 10,
+        "{}",
+        front.replicas[0].queue.len()
+    );
+    assert!(
+        front.replicas[0].in_service.len() < 5,
+        "{} workers held",
+        front.replicas[0].in_service.len()
+    );
+    assert!(d.total("front_call_short_circuited") > 1000);
+}
+
+#[test]
 fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
     let mut cfg = ServicesConfig::default();
     let calls = |to: &str| ServiceSpec {
@@ -870,6 +970,28 @@ fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
     );
     cfg.services.insert("c".into(), ServiceSpec::default());
     assert_eq!(validate(&cfg), Ok(()));
+    let mut bad = cfg.clone();
+    if let Some(c) = bad.services.get_mut("a").and_then(|s| s.calls.as_mut()) {
+        c.probability = 1.5;
+    }
+    assert_eq!(
+        validate(&bad),
+        Err(
+            "services.a.calls.probability: 1.5 is out of range: expected a probability in [0, 1]"
+                .into()
+        )
+    );
+    let mut bad = cfg.clone();
+    if let Some(c) = bad.services.get_mut("b").and_then(|s| s.calls.as_mut()) {
+        c.circuit_breaker = Some(CircuitBreaker {
+            error_threshold_percentage: 150.0,
+            ..CircuitBreaker::default()
+        });
+    }
+    assert_eq!(
+        validate(&bad),
+        Err("services.b.calls.circuitBreaker.errorThresholdPercentage: 150 is out of range: expected a percentage in [0, 100]".into())
+    );
 }
 
 // ---- amplification and caches ----

@@ -95,15 +95,13 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
             spec.retry_throttling.as_ref(),
             spec.retry_budget.as_ref(),
         )?;
-        breaker(name, spec)?;
+        breaker(&format!("clients.{name}"), spec.circuit_breaker.as_ref())?;
     }
     for (name, spec) in &cfg.services {
         if let Some(c) = &spec.calls {
-            defences(
-                &format!("services.{name}.calls"),
-                c.retry_throttling.as_ref(),
-                c.retry_budget.as_ref(),
-            )?;
+            let at = format!("services.{name}.calls");
+            defences(&at, c.retry_throttling.as_ref(), c.retry_budget.as_ref())?;
+            breaker(&at, c.circuit_breaker.as_ref())?;
         }
     }
     let client_targets = cfg
@@ -118,11 +116,19 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
     })
 }
 
-/// Every service a service calls is declared, and no chain of calls comes back to where it
-/// started (each request would wait on itself).
+/// Every call's probability is in [0, 1], every service a service calls is declared, and no
+/// chain of calls comes back to where it started (each request would wait on itself).
 fn calls(cfg: &ServicesConfig, svc_index: &BTreeMap<&str, ServiceIdx>) -> Result<(), String> {
     for (name, spec) in &cfg.services {
         let Some(call) = &spec.calls else { continue };
+        if !(0.0..=1.0).contains(&call.probability) {
+            return Err(out_of_range(
+                &format!("services.{name}.calls"),
+                "probability",
+                call.probability,
+                "a probability in [0, 1]",
+            ));
+        }
         if !svc_index.contains_key(call.service.as_str()) {
             return Err(format!(
                 "services.{name}.calls.service: no service named {:?} (declared: {})",
@@ -190,11 +196,11 @@ fn defences(
     Ok(())
 }
 
-/// The circuit breaker's values Hystrix accepts (docs/retry-defences.md#circuit-breaker).
-fn breaker(name: &str, spec: &crate::config::ClientSpec) -> Result<(), String> {
-    let prefix = format!("clients.{name}");
-    let at = |field: &str, v: f64, expected: &str| out_of_range(&prefix, field, v, expected);
-    if let Some(c) = &spec.circuit_breaker {
+/// The circuit breaker's values Hystrix accepts (docs/retry-defences.md#circuit-breaker), for
+/// the client or the service's calls at `prefix`.
+fn breaker(prefix: &str, cb: Option<&crate::config::CircuitBreaker>) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| out_of_range(prefix, field, v, expected);
+    if let Some(c) = cb {
         if !(0.0..=100.0).contains(&c.error_threshold_percentage) {
             return Err(at(
                 "circuitBreaker.errorThresholdPercentage",
