@@ -448,6 +448,37 @@ impl ApiServer {
         }
     }
 
+    /// Seats in use at `now`, counting as free those of requests that completed by then but
+    /// that no call has released yet: a read that changes nothing.
+    pub fn seats_in_use_at(&self, now: Time) -> u32 {
+        let done: u32 = self
+            .completions
+            .iter()
+            .filter(|Reverse((at, _))| *at <= now)
+            .filter_map(|Reverse((_, id))| self.running.get(id))
+            .map(|(r, _)| {
+                if self.cfg.priority_and_fairness {
+                    r.seats
+                } else {
+                    1
+                }
+            })
+            .sum();
+        self.seats_in_use().saturating_sub(done)
+    }
+
+    /// Memory in use at `now` (as [`ApiServer::seats_in_use_at`]: completed responses freed).
+    pub fn memory_bytes_at(&self, now: Time) -> f64 {
+        let done: f64 = self
+            .completions
+            .iter()
+            .filter(|Reverse((at, _))| *at <= now)
+            .filter_map(|Reverse((_, id))| self.running.get(id))
+            .map(|(r, _)| r.bytes)
+            .sum();
+        (self.memory_bytes() - done).max(0.0)
+    }
+
     /// Requests waiting in queues.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
@@ -842,6 +873,10 @@ mod tests {
         assert_eq!(s.memory_bytes(), idle + 30_000.0 * cfg.bytes_per_object);
         let expected = cfg.request_seconds + 30_000.0 * cfg.list_seconds_per_object;
         assert_eq!(s.next_wake(), Some(t(expected)));
+        // Read as of an instant, the figures count what has completed by then as freed.
+        assert_eq!(s.seats_in_use_at(Time::ZERO), 10);
+        assert_eq!(s.seats_in_use_at(t(expected)), 0);
+        assert_eq!(s.memory_bytes_at(t(expected)), idle);
         let a = run_until(&mut s, t(10.0));
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].outcome, a[0].at), (Outcome::Ok, t(expected)));

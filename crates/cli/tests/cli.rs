@@ -793,6 +793,11 @@ fn the_relist_storm_breaks_its_slos_and_each_mitigation_holds_them() {
         .collect();
     assert!(oom.len() >= 2, "the storm outlives one restart: {oom:?}");
     assert!(oom.iter().all(|t| *t > 1200.0), "{oom:?}");
+    // Sampling reads the API server and changes nothing: another interval, the same run.
+    let (code, _, err) = cascade(&["run", sc, "--set", "sampleIntervalSeconds=60", "--out", out]);
+    assert_eq!(code, 1, "{err}");
+    let resampled = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(resampled == events, "the sample interval changed the run");
     for variant in ["priority-and-fairness", "node-scoped-informers"] {
         let (code, stdout, err) = cascade(&["run", sc, "--variant", variant, "--out", out]);
         assert_eq!(code, 0, "{variant}: {stdout}{err}");

@@ -150,6 +150,14 @@ fn lease_phase(node: NodeId, period: f64) -> f64 {
 }
 
 impl<'a> Simulation<'a> {
+    /// Lets the server catch up to now and hands out what it answered (the node lifecycle
+    /// controller does so before it reads the Leases).
+    pub(super) fn api_poll(&mut self) {
+        let now = self.now();
+        self.control_plane.server.advance(now);
+        self.api_after();
+    }
+
     /// The server serves.
     pub(super) fn api_serving(&self) -> bool {
         self.control_plane.server.serving()
@@ -238,6 +246,7 @@ impl<'a> Simulation<'a> {
         cp.next_token += 1;
         req.token = cp.next_token;
         cp.callers.insert(req.token, caller);
+        self.api_stored_objects();
         let now = self.engine.now();
         self.control_plane.server.submit(now, req);
         self.api_after();
@@ -471,7 +480,6 @@ impl<'a> Simulation<'a> {
             c.state = ClientState::Listing;
         }
         self.rec.metrics.count("api_client_lists", 1);
-        self.api_stored_objects();
         self.api_submit(Caller::Client { pod, epoch }, req);
     }
 
@@ -584,23 +592,23 @@ impl<'a> Simulation<'a> {
         self.api_after();
     }
 
-    /// The metrics.csv columns of the control plane.
+    /// The metrics.csv columns of the control plane: read as of now, changing nothing.
     pub(super) fn control_plane_sample(
-        &mut self,
+        &self,
         row: &mut Vec<(std::borrow::Cow<'static, str>, f64)>,
     ) {
         let now = self.now();
-        self.control_plane.server.advance(now);
-        self.api_after();
-        self.api_stored_objects();
         let s = &self.control_plane.server;
         let stats = s.stats();
         let (synced, clients) = self.control_plane.clients_synced();
         let up = if s.serving() { 1.0 } else { 0.0 };
         row.extend([
             ("apiserver_up".into(), up),
-            ("apiserver_memory_bytes".into(), s.memory_bytes()),
-            ("apiserver_seats_in_use".into(), f64::from(s.seats_in_use())),
+            ("apiserver_memory_bytes".into(), s.memory_bytes_at(now)),
+            (
+                "apiserver_seats_in_use".into(),
+                f64::from(s.seats_in_use_at(now)),
+            ),
             ("apiserver_requests_waiting".into(), s.waiting() as f64),
             ("apiserver_requests_total".into(), stats.requests as f64),
             ("apiserver_rejected_total".into(), stats.rejected as f64),

@@ -213,6 +213,7 @@ impl Simulation<'_> {
     fn monitor_nodes(&mut self) {
         let now = self.now();
         let p = self.p.node_lifecycle.clone();
+        self.api_poll();
         let ids: Vec<NodeId> = if self.api_serving() {
             self.cluster.nodes().map(|(id, _)| id).collect()
         } else {
