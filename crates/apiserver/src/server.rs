@@ -504,6 +504,13 @@ impl ApiServer {
             }
             self.notify.pop();
         }
+        // A request dispatched at once leaves its queue timeout behind: no wake-up for it.
+        while let Some(Reverse((_, level, rid))) = self.timeouts.peek() {
+            if self.waiting.contains_key(&(*level, *rid)) {
+                break;
+            }
+            self.timeouts.pop();
+        }
         let mut t = match self.state {
             State::Starting { until } => Some(until),
             _ => None,
@@ -943,6 +950,18 @@ mod tests {
         // The 8th starts with 8 executing on 8 CPUs: full speed; the 16th gets half a CPU.
         assert_eq!(a.iter().find(|a| a.token == 7).unwrap().at, t(one));
         assert_eq!(a.iter().find(|a| a.token == 15).unwrap().at, t(one * 2.0));
+    }
+
+    #[test]
+    fn lease_renewals_that_run_at_once_ask_for_no_wake_up() {
+        let mut s = ApiServer::new(ApiServerConfig::default());
+        for n in 0..100 {
+            s.submit(t(n as f64 * 0.1), lease(n, n));
+        }
+        assert_eq!(s.next_wake(), None, "nobody waits on a Lease renewal");
+        let a = run_until(&mut s, t(20.0));
+        assert_eq!(a.len(), 100);
+        assert!(a.iter().all(|a| a.outcome == Outcome::Ok));
     }
 
     #[test]
