@@ -448,34 +448,28 @@ impl ApiServer {
         }
     }
 
+    /// The requests that completed by `now` but that no call has released yet.
+    fn completed_by(&self, now: Time) -> impl Iterator<Item = &Running> {
+        self.completions
+            .iter()
+            .filter(move |Reverse((at, _))| *at <= now)
+            .filter_map(|Reverse((_, id))| self.running.get(id).map(|(r, _)| r))
+    }
+
     /// Seats in use at `now`, counting as free those of requests that completed by then but
     /// that no call has released yet: a read that changes nothing.
     pub fn seats_in_use_at(&self, now: Time) -> u32 {
+        let apf = self.cfg.priority_and_fairness;
         let done: u32 = self
-            .completions
-            .iter()
-            .filter(|Reverse((at, _))| *at <= now)
-            .filter_map(|Reverse((_, id))| self.running.get(id))
-            .map(|(r, _)| {
-                if self.cfg.priority_and_fairness {
-                    r.seats
-                } else {
-                    1
-                }
-            })
+            .completed_by(now)
+            .map(|r| if apf { r.seats } else { 1 })
             .sum();
         self.seats_in_use().saturating_sub(done)
     }
 
     /// Memory in use at `now` (as [`ApiServer::seats_in_use_at`]: completed responses freed).
     pub fn memory_bytes_at(&self, now: Time) -> f64 {
-        let done: f64 = self
-            .completions
-            .iter()
-            .filter(|Reverse((at, _))| *at <= now)
-            .filter_map(|Reverse((_, id))| self.running.get(id))
-            .map(|(r, _)| r.bytes)
-            .sum();
+        let done: f64 = self.completed_by(now).map(|r| r.bytes).sum();
         (self.memory_bytes() - done).max(0.0)
     }
 

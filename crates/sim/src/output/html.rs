@@ -452,6 +452,19 @@ fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext) {
 }
 
 /// Chart geometry: the plot's width and height, and the margins for labels.
+/// A chart's axes: the value axis on the left with its range (`max` in `unit`, down to 0),
+/// the time axis below.
+fn chart_frame(h: &mut String, max: f64, unit: &str) {
+    let _ = write!(
+        h,
+        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"0\" y2=\"{H}\" stroke=\"#999\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{H}\" y2=\"{H}\" stroke=\"#999\"/><text x=\"{:.1}\" y=\"10\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{H}\" text-anchor=\"end\">0</text>",
+        LEFT + W,
+        LEFT - 4.0,
+        readable(max, unit),
+        LEFT - 4.0
+    );
+}
+
 const W: f64 = 900.0;
 const H: f64 = 90.0;
 const LEFT: f64 = 70.0;
@@ -651,14 +664,7 @@ fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
                 pts.join(" ")
             );
             // Axes: the value's range on the left, time below (T+ and the wall clock).
-            let _ = write!(
-                h,
-                "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"0\" y2=\"{H}\" stroke=\"#999\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{H}\" y2=\"{H}\" stroke=\"#999\"/><text x=\"{:.1}\" y=\"10\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{H}\" text-anchor=\"end\">0</text>",
-                LEFT + W,
-                LEFT - 4.0,
-                readable(max, fam.unit),
-                LEFT - 4.0
-            );
+            chart_frame(h, max, fam.unit);
             let mut t = 0.0;
             while t <= tmax + 1e-9 {
                 let _ = write!(
@@ -908,14 +914,7 @@ pub fn compare_html(scenario: &str, runs: &[ComparedRun]) -> String {
                 esc(r.label)
             );
         }
-        let _ = write!(
-            h,
-            "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"0\" y2=\"{H}\" stroke=\"#999\"/><line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{H}\" y2=\"{H}\" stroke=\"#999\"/><text x=\"{:.1}\" y=\"10\" text-anchor=\"end\">{}</text><text x=\"{:.1}\" y=\"{H}\" text-anchor=\"end\">0</text>",
-            LEFT + W,
-            LEFT - 4.0,
-            readable(max, fam.unit),
-            LEFT - 4.0
-        );
+        chart_frame(&mut h, max, fam.unit);
         let mut t = 0.0;
         while t <= tmax + 1e-9 {
             let _ = write!(

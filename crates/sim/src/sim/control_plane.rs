@@ -175,10 +175,7 @@ impl<'a> Simulation<'a> {
 
     /// A node joins: its kubelet posts status (a heartbeat) and renews its Lease from now on.
     pub(super) fn start_lease(&mut self, id: NodeId) {
-        let now = self.now();
-        if self.api_serving() {
-            *self.control_plane.renewed_mut(id) = now;
-        }
+        self.kubelet_heartbeat(id);
         let period = self.p.node_lifecycle.node_status_update_frequency_seconds;
         self.engine.schedule_in(
             secs(lease_phase(id, period)),
