@@ -2,6 +2,27 @@
 
 use std::process::Command;
 
+mod common;
+
+/// The causal chain of the report.html a run wrote into `dir`, a step per line.
+fn chain_in(dir: &std::path::Path) -> String {
+    common::causal_chain(&std::fs::read_to_string(dir.join("report.html")).unwrap_or_default())
+}
+
+/// Checks that a chain starts at `trigger` and, when `sustains` is given, has a step where the
+/// failure outlives its trigger, at that instant.
+fn assert_chain(chain: &str, trigger: &str, sustains: Option<&str>) {
+    let lines: Vec<&str> = chain.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with(trigger)),
+        "{chain}"
+    );
+    if let Some(at) = sustains {
+        let step = format!("Sustains itself {at}: the fault ended and ");
+        assert!(lines.iter().any(|l| l.starts_with(&step)), "{chain}");
+    }
+}
+
 fn cascade(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .args(args)
@@ -144,6 +165,12 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
     let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(stdout.contains("FAIL no user call fails"), "{stdout}");
+    // The slowdown ends at 6m; the retries keep the api saturated after it.
+    assert_chain(
+        &chain_in(&dir),
+        "Trigger T+5m: fault: the API runs three times slower",
+        Some("T+6m"),
+    );
     for v in ["retry-budget", "retry-throttling"] {
         let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
         assert_eq!(code, 0, "{v}: {stdout}{err}");
@@ -165,6 +192,12 @@ fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
     assert!(
         stdout.contains("FAIL at most three user calls in ten fail"),
         "{stdout}"
+    );
+    // The database is fast again at 10m; the users' calls keep failing after it.
+    assert_chain(
+        &chain_in(&dir),
+        "Trigger T+5m: fault: the database runs a hundred times slower",
+        Some("T+10m"),
     );
     assert!(
         stdout.contains("FAIL the front end answers within"),
@@ -748,6 +781,17 @@ fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
         stdout.contains("FAIL no node under MemoryPressure"),
         "{stdout}"
     );
+    // The leaking release is the trigger; it never ends, so nothing outlives it.
+    let chain = chain_in(&dir);
+    assert_chain(
+        &chain,
+        "Trigger T+1m: change: roll out report-worker 2.3.0",
+        None,
+    );
+    assert!(
+        chain.contains(": nodes_memory_pressure left its steady 0"),
+        "{chain}"
+    );
     let (code, stdout, err) = cascade(&[
         "run",
         "scenarios/memory-leak.yaml",
@@ -793,6 +837,12 @@ fn the_relist_storm_breaks_its_slos_and_each_mitigation_holds_them() {
         .collect();
     assert!(oom.len() >= 2, "the storm outlives one restart: {oom:?}");
     assert!(oom.iter().all(|t| *t > 1200.0), "{oom:?}");
+    // The restart takes 10 s; the relists keep the server down after it.
+    assert_chain(
+        &chain_in(&dir),
+        "Trigger T+20m: fault: kube-apiserver restarted",
+        Some("T+20m10s"),
+    );
     // Sampling reads the API server and changes nothing: another interval, the same run.
     let (code, _, err) = cascade(&["run", sc, "--set", "sampleIntervalSeconds=60", "--out", out]);
     assert_eq!(code, 1, "{err}");

@@ -7,6 +7,19 @@ fn run(args: &[&str], out: &str) -> (i32, String, String, String) {
     (o.code, o.summary, o.events, o.stderr)
 }
 
+#[test]
+fn the_causal_chain_starts_at_the_customer_cluster_not_the_rollout() {
+    let o = common::cascade_run(&["run", SCENARIO], "chain");
+    let chain = common::causal_chain(&o.report);
+    // The rollout at 5m leaves pods pending for a while and is over long before the customer's
+    // cluster arrives: it is not the trigger.
+    assert!(chain.starts_with("Trigger T+1h15m: change: "), "{chain}");
+    assert!(
+        chain.contains("T+1h15m") && chain.contains(": pods_ready left its steady"),
+        "{chain}"
+    );
+}
+
 const SCENARIO: &str = "scenarios/grafana-2019-preemption.yaml";
 
 fn preempted(events: &str) -> Vec<(f64, String, String)> {

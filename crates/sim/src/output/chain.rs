@@ -23,6 +23,7 @@ fn health(column: &str) -> Option<Worse> {
         "write_error_ratio",
         "phantom_members",
         "api_clients_unsynced",
+        "nodes_memory_pressure",
     ];
     const UP_SUFFIX: &[&str] = &["_sealed", "_calls_failed"];
     const DOWN_SUFFIX: &[&str] = &[
@@ -58,6 +59,30 @@ fn departed(column: &str, worse: Worse, steady: f64, v: f64) -> bool {
     }
 }
 
+/// The sample from which the run's failure is looked for. An episode in which health left
+/// its steady state (two bad samples running, any signal) and came all the way back (two good
+/// samples running) before a later change or fault began, with another episode after it, was
+/// that earlier mark's passing effect (a rollout's pending pods), not the failure: the search
+/// starts after it.
+fn failure_start(any_bad: &[bool], times: &[f64], marks: &[Mark]) -> usize {
+    let pair = |k: usize, b: bool| any_bad.get(k) == Some(&b) && any_bad.get(k + 1) == Some(&b);
+    let mut from = 0;
+    loop {
+        let Some(k) = (from..any_bad.len()).find(|&k| pair(k, true)) else {
+            return from;
+        };
+        let Some(back) = (k + 2..any_bad.len()).find(|&j| pair(j, false)) else {
+            return k;
+        };
+        let later_mark = marks.iter().any(|m| m.at > times[back]);
+        let later_episode = (back..any_bad.len()).any(|j| pair(j, true));
+        if !(later_mark && later_episode) {
+            return k;
+        }
+        from = back;
+    }
+}
+
 /// One step of the chain.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
@@ -88,39 +113,46 @@ pub fn derive(m: &Metrics, marks: &[Mark]) -> Chain {
         .rposition(|(t, _)| t.as_secs_f64() < first_mark)
         .unwrap_or(0);
     let mut chain = Chain::default();
-    // (column, departed at, back at)
-    let mut signals: Vec<(&str, f64, Option<f64>, f64, f64)> = Vec::new();
+    let rows = m.rows.get(steady_row..).unwrap_or_default();
+    let times: Vec<f64> = rows.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    // Each health signal's steady value and, per sample, whether it is out of its margin.
+    let mut health_signals: Vec<(usize, &str, Worse, f64, Vec<bool>)> = Vec::new();
     for (i, c) in m.columns.iter().enumerate() {
         let Some(worse) = health(c) else { continue };
-        let Some((_, steady)) = m.rows.get(steady_row).map(|(t, r)| (t, r[i])) else {
+        let Some(steady) = rows.first().map(|(_, r)| r[i]) else {
             continue;
         };
-        let rows = &m.rows[steady_row..];
-        let bad: Vec<bool> = rows
+        let bad = rows
             .iter()
             .map(|(_, r)| departed(c, worse, steady, r[i]))
             .collect();
+        health_signals.push((i, c.as_ref(), worse, steady, bad));
+    }
+    let any_bad: Vec<bool> = (0..rows.len())
+        .map(|r| health_signals.iter().any(|s| s.4[r]))
+        .collect();
+    let from = failure_start(&any_bad, &times, marks);
+    // (column, departed at, back at, steady, worst)
+    let mut signals: Vec<(&str, f64, Option<f64>, f64, f64)> = Vec::new();
+    for (i, c, worse, steady, bad) in &health_signals {
         // Departed: out for two samples running (a rollout's one-sample dip is not a failure).
-        let Some(k) = (0..bad.len().saturating_sub(1)).find(|&k| bad[k] && bad[k + 1]) else {
+        let Some(k) = (from..bad.len().saturating_sub(1)).find(|&k| bad[k] && bad[k + 1]) else {
             continue;
         };
-        let out = Some((rows[k].0.as_secs_f64(), rows[k].1[i]));
         // Back: the first sample from which it stays within its margin to the end.
         let back = bad
             .iter()
             .rposition(|b| *b)
-            .and_then(|last| rows.get(last + 1))
-            .map(|(t, _)| t.as_secs_f64());
+            .and_then(|last| times.get(last + 1))
+            .copied();
         let worst = rows[k..]
             .iter()
-            .map(|(_, r)| r[i])
-            .fold(steady, |w, v| match worse {
+            .map(|(_, r)| r[*i])
+            .fold(*steady, |w, v| match worse {
                 Worse::Up => w.max(v),
                 Worse::Down => w.min(v),
             });
-        if let Some((at, _)) = out {
-            signals.push((c, at, back, steady, worst));
-        }
+        signals.push((c, times[k], back, *steady, worst));
     }
     signals.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
     let Some(first) = signals.first().map(|s| s.1) else {
@@ -253,6 +285,33 @@ mod tests {
             (180.0, 0.0, 100.0),
         ]);
         assert_eq!(derive(&blip, &[fault(90.0, 200.0)]), Chain::default());
+    }
+
+    #[test]
+    fn a_passing_excursion_before_a_later_mark_is_not_the_failure() {
+        // A rollout at 30 s leaves pods pending for two samples and is over; the fault at
+        // 250 s is what the run's failure follows.
+        let m = series(&[
+            (0.0, 0.0, 100.0),
+            (60.0, 2.0, 100.0),
+            (120.0, 2.0, 100.0),
+            (180.0, 0.0, 100.0),
+            (240.0, 0.0, 100.0),
+            (300.0, 4.0, 80.0),
+            (360.0, 5.0, 70.0),
+        ]);
+        let rollout = Mark {
+            at: 30.0,
+            until: None,
+            text: "change: roll out".into(),
+        };
+        let c = derive(&m, &[rollout.clone(), fault(250.0, 330.0)]);
+        assert_eq!(c.trigger.as_ref().map(|s| s.at), Some(250.0), "{c:?}");
+        assert_eq!(c.effects[0].at, 300.0);
+        assert!(c.sustained.is_some());
+        // Without the later fault the excursion is the run's only departure, and it is kept.
+        let c = derive(&m, &[rollout]);
+        assert_eq!(c.effects[0].at, 60.0, "{c:?}");
     }
 
     #[test]
