@@ -175,6 +175,9 @@ pub fn summary(s: &Summary, cases: &[Case<'_>], out: &Path, colour: bool) -> Str
         };
         let _ = writeln!(o, "  {mark} {}: {}", c.r.name, verdict(c));
     }
+    for n in &s.notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
     let _ = writeln!(o, "  outputs in {}", out.display());
     let _ = writeln!(o, "{}", verdict_line(s, colour));
     o

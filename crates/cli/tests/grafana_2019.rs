@@ -114,8 +114,13 @@ fn the_outage_emerges_from_its_causes() {
     let last = failing.last().copied().unwrap();
     assert!(last > SCALE_UP, "still failing after the scale-up: {last}");
     assert!(last < 3600.0, "recovered before the end: {last}");
-    // ... and the WAL keeps every sample.
-    assert_eq!(r.total("samples_lost"), 0.0);
+    // ... and the WAL keeps every sample it still holds, but Prometheus 2.11 reshards by
+    // stopping its shards: those still retrying at the 1-minute flush deadline are shut down
+    // hard and their batches abandoned, whole batches of 100 samples.
+    let lost = r.total("samples_lost");
+    assert!(lost > 0.0, "{}", r.summary);
+    assert_eq!(lost % 100.0, 0.0, "whole batches: {lost}");
+    assert!(lost < r.total("samples_written") / 10.0, "{lost}");
     assert!(r.total("samples_written") > 0.0);
 }
 
@@ -157,8 +162,12 @@ fn kinder_clients_keep_the_gateway_alive() {
     // The ring still lost quorum: writes failed, but for minutes, not tens of minutes.
     assert!(r.total("write_requests_failed") > 0.0);
     assert!(r.total("write_outage_seconds") < base.total("write_outage_seconds") / 2.0);
-    assert!(r.peak("proxy_qps_ratio") < base.peak("proxy_qps_ratio"));
-    assert_eq!(r.total("samples_lost"), 0.0);
+    // A bounded storm: 8 shards a server instead of 1,000, and far fewer samples abandoned
+    // at reshards. (The gateway's own request rate is no measure here: the base gateway is
+    // dead through most of its storm and admits nothing.)
+    assert!(r.peak("prometheus_shards") <= 32.0);
+    assert!(r.total("samples_lost") < base.total("samples_lost") / 10.0);
+    assert!(r.total("write_requests") < base.total("write_requests") / 100.0);
 }
 
 #[test]
@@ -169,9 +178,12 @@ fn the_oom_verdict_hangs_on_the_gateway_memory_limit_and_the_outage_does_not() {
     assert_eq!(r.code, 1);
     assert!(r.ratio("write_availability") < 0.999);
     assert_eq!(r.total("pods_preempted"), base.total("pods_preempted"));
-    // ...but 1 GiB holds the queued requests that 256 MiB cannot: no OOM kill.
+    // ...and with Prometheus 2.11's resharding (4,000 shards retrying) 1 GiB is no more
+    // enough than 256 MiB: the gateway is OOM-killed either way, so the OOM verdict no longer
+    // hangs on this unpublished number.
     assert!(base.total("proxy_oom_kills") > 0.0);
-    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+    assert!(r.total("proxy_oom_kills") > 0.0);
+    assert!(r.total("proxy_oom_kills") <= base.total("proxy_oom_kills"));
     // A service's memoryLimit cannot do the variant's work: the gateway's pods set a limit,
     // so the --set is inert, and says so instead of leaving the verdict unchanged in silence.
     let set = run(&["--set", "services.proxy.memoryLimit=1Gi"], "limit-set");
@@ -299,6 +311,60 @@ fn summary_names_the_documented_figures() {
 fn without_the_wal_data_is_lost_but_there_is_no_backlog_to_replay() {
     let r = run(&["--variant", "no-wal"], "nowal");
     assert!(r.total("samples_lost") > 100_000.0, "{}", r.summary);
-    // The backlog the WAL keeps is also what the catch-up replays into the gateway.
-    assert_eq!(r.total("proxy_oom_kills"), 0.0);
+    // More than with the WAL, which keeps what the queues cannot hold.
+    let base = run(&[], "nowal-base");
+    assert!(r.total("samples_lost") > base.total("samples_lost"));
+}
+
+#[test]
+fn the_qps_ratio_is_the_same_figure_at_every_sample_interval() {
+    // A 1-minute rate on windows aligned on the start, so 1, 10 and 60 s samples agree (it
+    // was 556x, 254x and 54x); the storm is measured up to the operators' fix at 40m.
+    let runs: Vec<Run> = [1, 10, 60]
+        .iter()
+        .map(|i| {
+            run(
+                &["--set", &format!("sampleIntervalSeconds={i}")],
+                &format!("ratio-{i}"),
+            )
+        })
+        .collect();
+    let ratio = runs[0].peak("proxy_qps_ratio");
+    for r in &runs {
+        assert_eq!(r.peak("proxy_qps_ratio"), ratio);
+        assert_eq!(r.peak("proxy_qps_1m"), runs[0].peak("proxy_qps_1m"));
+        assert_eq!(
+            r.peak("proxy_baseline_qps"),
+            20.0,
+            "4 servers x 500 samples/s / 100"
+        );
+    }
+    assert!((3.0..=20.0).contains(&ratio), "{ratio}");
+    // Every ratio and availability column stays in [0, 1] (write_error_ratio reached 1.011:
+    // failures of requests sent in an earlier sample were counted over this one's sends).
+    for r in &runs {
+        for row in &r.metrics {
+            for (k, v) in row {
+                if k.ends_with("_ratio") || k.ends_with("_availability") {
+                    assert!((0.0..=1.0).contains(v), "{k} = {v}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_change_before_the_warm_up_leaves_no_steady_baseline_and_says_so() {
+    // The PDB arrives at 1m, before the 3-minute warm-up: no baseline window, so no ratio,
+    // and a note instead of a huge or empty figure.
+    let r = run(&["--variant", "ingester-pdb"], "ratio-pdb");
+    assert_eq!(r.peak("proxy_qps_ratio"), 0.0);
+    let notes = r.summary["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("peaks.proxy_qps_ratio: not given")),
+        "{notes:?}"
+    );
 }

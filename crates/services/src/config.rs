@@ -26,6 +26,17 @@ pub struct ServicesConfig {
     /// A sample interval counts towards `totals.write_outage_seconds` when more than this
     /// fraction of remote_write requests in it failed (1%: an SRE's "writes are failing").
     pub outage_error_ratio: f64,
+    /// The window of the request rates `peaks.{service}_qps_1m` and `_qps_ratio` are made of
+    /// (60 s: an operator's `rate(...[1m])` at a 1-minute step), counted in windows aligned on
+    /// the start of the run, whatever the sample interval.
+    pub rate_window_seconds: f64,
+    /// The surge's peak is taken from the first change or fault until this instant (None: the
+    /// end of the run); a scenario whose operators fix the outage sets it to the fix, so
+    /// that the replay of the backlog afterwards is not counted as the storm.
+    pub surge_until_seconds: Option<f64>,
+    /// The baseline is steady when every rate window in it is within this fraction of its
+    /// mean (0.5) and it holds at least two windows; otherwise no ratio is given.
+    pub steady_tolerance: f64,
 }
 
 impl Default for ServicesConfig {
@@ -37,6 +48,9 @@ impl Default for ServicesConfig {
             clients: BTreeMap::new(),
             baseline_warmup_seconds: 60.0,
             outage_error_ratio: 0.01,
+            rate_window_seconds: 60.0,
+            surge_until_seconds: None,
+            steady_tolerance: 0.5,
         }
     }
 }
@@ -324,8 +338,18 @@ pub struct RemoteWriteSpec {
     /// shardToleranceFraction (0.3): changes within this fraction are ignored.
     pub shard_tolerance_fraction: f64,
     /// The integral gain on pending samples per shard update (0.1: a tenth of the backlog per
-    /// update interval), Prometheus' catch-up term.
+    /// update interval), v2.16's catch-up term (unused by v2.11's form).
     pub pending_gain: f64,
+    /// The Prometheus release whose `calculateDesiredShards` the fleet runs: "2.11" (the form
+    /// of v2.8-v2.11) or "2.16" (v2.16 on; the default). docs/cortex-and-prometheus.md#desired-shards
+    pub prometheus_version: PrometheusVersion,
+    /// When the servers start sending, in seconds from the start of the run (0): a fleet that
+    /// was running long before the run starts once what it writes to exists, not with an
+    /// empty WAL against a cluster still booting.
+    pub start_seconds: f64,
+    /// `--storage.remote.flush-deadline` (1 min): how long a reshard waits for the old shards
+    /// to flush before abandoning the batches they still hold.
+    pub flush_deadline_seconds: f64,
     /// How long unsent samples survive in the WAL (head compaction truncates it about every
     /// 2 h): older ones are lost.
     pub wal_retention_seconds: f64,
@@ -355,8 +379,73 @@ impl Default for RemoteWriteSpec {
             ewma_weight: 0.2,
             shard_tolerance_fraction: 0.3,
             pending_gain: 0.1,
+            prometheus_version: PrometheusVersion::default(),
+            flush_deadline_seconds: 60.0,
+            start_seconds: 0.0,
             wal_retention_seconds: 7200.0,
         }
+    }
+}
+
+/// The form of `calculateDesiredShards` a remote_write fleet runs
+/// (prometheus/storage/remote/queue_manager.go; docs/cortex-and-prometheus.md#desired-shards).
+/// Written as a string or a number: "2.8" to "2.11" read as the v2.11 form, "2.16" as v2.16's;
+/// any other release is refused (its form is not modelled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrometheusVersion {
+    /// v2.8-v2.11 (July 2019): desired = timePerSample x pending.
+    V2_11,
+    /// v2.16 (February 2020) on: desired = timePerSample x (in + 0.01 x pending).
+    #[default]
+    V2_16,
+}
+
+impl PrometheusVersion {
+    /// The releases accepted, for error messages.
+    pub const EXPECTED: &'static str =
+        "\"2.11\" (also \"2.8\", \"2.9\", \"2.10\": the same form) or \"2.16\"";
+
+    pub fn parse(v: &str) -> Option<PrometheusVersion> {
+        match v.trim().trim_start_matches('v') {
+            "2.8" | "2.9" | "2.10" | "2.11" => Some(PrometheusVersion::V2_11),
+            "2.16" => Some(PrometheusVersion::V2_16),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrometheusVersion::V2_11 => "2.11",
+            PrometheusVersion::V2_16 => "2.16",
+        }
+    }
+}
+
+impl Serialize for PrometheusVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PrometheusVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            // YAML reads an unquoted 2.11 as a number; 2.10 would read as 2.1: quote it.
+            Raw::Number(n) => format!("{n}"),
+        };
+        PrometheusVersion::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "prometheusVersion {text:?} is not modelled: expected {}",
+                PrometheusVersion::EXPECTED
+            ))
+        })
     }
 }
 

@@ -94,6 +94,8 @@ pub enum SvcEv {
     ShardRetry(Batch),
     /// A fleet's queue managers recompute their shard counts.
     UpdateShards { rw: FleetIdx },
+    /// A reshard's flush deadline: the old shards still out are shut down hard.
+    FlushDeadline { rw: FleetIdx, server: u32, gen: u32 },
     /// A client's next logical request.
     ClientArrival { client: ClientIdx },
     /// A client retries a failed request.

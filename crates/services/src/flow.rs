@@ -34,6 +34,11 @@ impl World {
         } else {
             s.stats.arrivals += 1;
             s.stats.interval_arrivals += 1;
+            let w = window_index(now, self.rate_window);
+            if s.stats.window_arrivals.len() <= w {
+                s.stats.window_arrivals.resize(w + 1, 0);
+            }
+            s.stats.window_arrivals[w] += 1;
         }
         match admission {
             Admission::NoEndpoints => {
@@ -391,7 +396,7 @@ impl World {
                 match next {
                     Next::TrySend => self.try_send(now, batch.rw, batch.server, false, out),
                     Next::Park => self.endpoints.park(answer.svc, batch, now),
-                    Next::Retry => {}
+                    Next::Retry | Next::Abandoned => {}
                 }
             }
         }
@@ -448,4 +453,10 @@ impl World {
         let (target, timeout) = self.fleets.count_send(batch.rw);
         self.send(now, target, Origin::RemoteWrite(batch), timeout, out);
     }
+}
+
+/// The rate window an instant falls in (windows of `window` seconds from the start).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub(crate) fn window_index(now: Time, window: f64) -> usize {
+    (now.as_secs_f64() / window).floor() as usize
 }

@@ -27,8 +27,9 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, CircuitBreaker, ClientSpec, Degradation, DownstreamCall, Jitter, RemoteWriteSpec,
-    RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime, ServicesConfig,
+    Backoff, CircuitBreaker, ClientSpec, Degradation, DownstreamCall, Jitter, PrometheusVersion,
+    RemoteWriteSpec, RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime,
+    ServicesConfig,
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,

@@ -28,8 +28,6 @@ struct ServiceLevels {
     p99: f64,
     peak_qps: f64,
     peak_p99: f64,
-    baseline_sum: f64,
-    baseline_n: u32,
 }
 
 /// A client's rates over the last closed interval, and how long it has been sealed.
@@ -41,6 +39,96 @@ struct ClientLevels {
     sealed_seconds: f64,
 }
 
+/// How the 1-minute rates behind `peaks.{service}_qps_1m` and `_qps_ratio` are measured
+/// (docs/services.md#qps-ratio).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateWindows {
+    /// The window, in seconds (aligned on the start of the run).
+    pub seconds: f64,
+    /// The surge's peak is taken up to here (None: the end of the run).
+    pub surge_until: Option<Time>,
+    /// How far from their mean the baseline's windows may be for it to be steady.
+    pub steady_tolerance: f64,
+}
+
+/// A service's 1-minute rates: the steady baseline before the first change or fault, and the
+/// surge's peak after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Surge {
+    /// The mean rate of the baseline's windows, and whether it is steady.
+    pub baseline: f64,
+    pub steady: bool,
+    /// The baseline's lowest and highest window, and how many windows it has.
+    pub baseline_range: (f64, f64),
+    pub baseline_windows: usize,
+    /// The highest window rate from the first change or fault to the end of the surge.
+    pub peak: f64,
+}
+
+impl Surge {
+    /// Peak over baseline, if the baseline is steady.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.steady && self.baseline > 0.0).then(|| self.peak / self.baseline)
+    }
+}
+
+/// The surge of one service from its arrivals per window. Windows count whole: a baseline
+/// window lies in [from, until], a surge window starts at or after `until`'s window and ends
+/// by `surge_end`.
+// Window counts and indices are small whole numbers: the casts are exact.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+pub(crate) fn surge(
+    arrivals: &[u64],
+    w: RateWindows,
+    from: Time,
+    until: Time,
+    surge_end: Time,
+) -> Surge {
+    let width = w.seconds;
+    let (from, until, end) = (
+        from.as_secs_f64(),
+        until.as_secs_f64(),
+        surge_end.as_secs_f64(),
+    );
+    let n_windows = (end / width).floor() as usize;
+    let rate = |i: usize| arrivals.get(i).copied().unwrap_or(0) as f64 / width;
+    let mut base = Vec::new();
+    let mut peak = 0.0f64;
+    // Without a change or fault before the end, the surge is the whole measured run.
+    let surge_from = if until < end { until } else { from };
+    for i in 0..n_windows {
+        let (start, stop) = (i as f64 * width, (i + 1) as f64 * width);
+        if start >= from && stop <= until {
+            base.push(rate(i));
+        }
+        if stop > surge_from {
+            peak = peak.max(rate(i));
+        }
+    }
+    let mean = if base.is_empty() {
+        0.0
+    } else {
+        base.iter().sum::<f64>() / base.len() as f64
+    };
+    let lo = base.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = base.iter().copied().fold(0.0, f64::max);
+    let steady = base.len() >= 2
+        && mean > 0.0
+        && lo >= mean * (1.0 - w.steady_tolerance)
+        && hi <= mean * (1.0 + w.steady_tolerance);
+    Surge {
+        baseline: mean,
+        steady,
+        baseline_range: (if base.is_empty() { 0.0 } else { lo }, hi),
+        baseline_windows: base.len(),
+        peak,
+    }
+}
+
 /// The sample intervals and what is measured across them.
 #[derive(Debug)]
 pub(crate) struct ServiceMetrics {
@@ -50,6 +138,7 @@ pub(crate) struct ServiceMetrics {
     /// The steady-state window `peaks.*_qps_ratio` divides by ends here (the first change or
     /// fault).
     baseline_until: Time,
+    windows: RateWindows,
     /// The failed fraction of remote_write requests above which an interval is an outage.
     outage_error_ratio: f64,
     /// When the last interval closed.
@@ -67,10 +156,16 @@ pub(crate) struct ServiceMetrics {
 }
 
 impl ServiceMetrics {
-    pub fn new(warmup: Time, outage_error_ratio: f64, view: View<'_>) -> ServiceMetrics {
+    pub fn new(
+        warmup: Time,
+        outage_error_ratio: f64,
+        windows: RateWindows,
+        view: View<'_>,
+    ) -> ServiceMetrics {
         ServiceMetrics {
             baseline_from: warmup,
             baseline_until: Time::MAX,
+            windows,
             outage_error_ratio,
             last_roll: None,
             services: vec![ServiceLevels::default(); view.endpoints.len()],
@@ -102,7 +197,6 @@ impl ServiceMetrics {
     ) {
         let interval = self.last_roll.map_or(0.0, |t| (now - t).as_secs_f64());
         self.last_roll = Some(now);
-        let in_baseline = now > self.baseline_from && now <= self.baseline_until;
         let measured = now > self.baseline_from;
         let rate = |n: u64| {
             if interval > 0.0 {
@@ -116,10 +210,6 @@ impl ServiceMetrics {
             s.stats.interval_arrivals = 0;
             if interval > 0.0 {
                 lv.peak_qps = lv.peak_qps.max(qps);
-                if in_baseline {
-                    lv.baseline_sum += qps;
-                    lv.baseline_n += 1;
-                }
             }
             lv.qps = qps;
             lv.p50 = s.stats.interval_latency.quantile(0.5);
@@ -135,12 +225,15 @@ impl ServiceMetrics {
             }
         }
         fleets.fill_all(now);
+        // Failures over answers, both counted when the answer arrives: a request sent in one
+        // interval and failing in the next counts in the next only, so the ratio is in [0, 1].
         let (mut failed, mut sent) = (0u64, 0u64);
         for (fleet, qps) in fleets.iter_mut().zip(&mut self.fleet_qps) {
             failed += fleet.interval_failed;
-            sent += fleet.interval_requests;
+            sent += fleet.interval_answered;
             *qps = rate(fleet.interval_requests);
             fleet.interval_failed = 0;
+            fleet.interval_answered = 0;
             fleet.interval_requests = 0;
         }
         if !fleets.is_empty() {
@@ -325,18 +418,14 @@ impl ServiceMetrics {
         let mut p = Vec::new();
         for (s, lv) in v.endpoints.iter().zip(&self.services) {
             p.push((format!("{}_qps", s.name), lv.peak_qps));
-            let baseline = if lv.baseline_n > 0 {
-                lv.baseline_sum / f64::from(lv.baseline_n)
-            } else {
-                0.0
-            };
-            let ratio = if baseline > 0.0 {
-                lv.peak_qps / baseline
-            } else {
-                0.0
-            };
-            p.push((format!("{}_baseline_qps", s.name), baseline));
-            p.push((format!("{}_qps_ratio", s.name), ratio));
+            let surge = self.surge(&s.stats.window_arrivals);
+            p.push((format!("{}_qps_1m", s.name), surge.peak));
+            p.push((format!("{}_baseline_qps", s.name), surge.baseline));
+            // No steady baseline: no ratio (0, and a note says why).
+            p.push((
+                format!("{}_qps_ratio", s.name),
+                surge.ratio().unwrap_or(0.0),
+            ));
             p.push((format!("{}_latency_p99_seconds", s.name), lv.peak_p99));
             p.push((
                 format!("{}_max_requests_in_replica", s.name),
@@ -347,6 +436,44 @@ impl ServiceMetrics {
             p.push((format!("{}_shards", f.name), f64::from(f.peak_shards)));
         }
         p
+    }
+
+    /// A service's 1-minute rates: its baseline up to the first change or fault, its surge
+    /// after it (up to `surgeUntilSeconds` or the last sample).
+    fn surge(&self, arrivals: &[u64]) -> Surge {
+        let end = self.last_roll.unwrap_or(Time::ZERO);
+        let end = self.windows.surge_until.map_or(end, |u| u.min(end));
+        surge(
+            arrivals,
+            self.windows,
+            self.baseline_from,
+            self.baseline_until,
+            end,
+        )
+    }
+
+    /// A note per service whose baseline is not steady (its `_qps_ratio` is then 0).
+    pub fn notes(&self, v: View<'_>) -> Vec<String> {
+        let mut notes = Vec::new();
+        for s in v.endpoints.iter() {
+            let g = self.surge(&s.stats.window_arrivals);
+            if g.ratio().is_none() {
+                notes.push(format!(
+                    "peaks.{name}_qps_ratio: not given (0): no steady baseline: {n} whole {w} s windows from {from} s to {until} s, \
+                     rates {lo:.3} to {hi:.3} qps, mean {mean:.3} (steady: at least 2 windows, each within {tol}% of the mean)",
+                    name = s.name,
+                    n = g.baseline_windows,
+                    w = self.windows.seconds,
+                    from = self.baseline_from.as_secs_f64(),
+                    until = self.baseline_until.min(self.last_roll.unwrap_or(Time::ZERO)).as_secs_f64(),
+                    lo = g.baseline_range.0,
+                    hi = g.baseline_range.1,
+                    mean = g.baseline,
+                    tol = self.windows.steady_tolerance * 100.0,
+                ));
+            }
+        }
+        notes
     }
 
     /// Fractions for summary.json's `ratios`.

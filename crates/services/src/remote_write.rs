@@ -2,10 +2,13 @@
 //! (prometheus/storage/remote/queue_manager.go, 2019; see docs/cortex-and-prometheus.md): each
 //! server appends samples to its WAL, its shards send them in batches, a failed batch is
 //! retried on a backoff until it succeeds, and the queue manager recomputes the shard count
-//! from the rates it sees (`calculateDesiredShards`).
+//! from the rates it sees (`calculateDesiredShards`, in the form of the fleet's
+//! `prometheusVersion`). Every change of shard count stops the old shards and waits for them
+//! to flush, up to the flush deadline, before the new ones start (`reshardLoop`,
+//! `shards.stop`).
 
 use crate::backoff;
-use crate::config::{Backoff, RemoteWriteSpec};
+use crate::config::{Backoff, PrometheusVersion, RemoteWriteSpec};
 use crate::contract::{secs, FleetIdx, Out, ServiceIdx, SvcEv};
 use cascade_engine::Time;
 use cascade_model::Rng;
@@ -23,6 +26,11 @@ pub struct Batch {
     pub(crate) attempt: u32,
     /// The last backoff delay (for decorrelated jitter).
     pub(crate) prev_delay: f64,
+    /// The server's shards it was taken by: a hard shutdown of those shards abandons it.
+    epoch: u32,
+    /// The WAL position just past its last sample: what the server has sent up to once it
+    /// succeeds (queue_manager.go's highest sent timestamp).
+    end: f64,
 }
 
 #[derive(Debug, Default)]
@@ -33,16 +41,37 @@ pub(crate) struct RwServer {
     /// Samples in the WAL not yet taken by a shard.
     pub pending: f64,
     last_fill: Time,
+    /// When the server started scraping (`startSeconds`).
+    start: Time,
+    /// `received` at the last shard update (the samples in since then).
+    in_mark: f64,
     wake_gen: u32,
     wake_at: Option<Time>,
     // Counters since the last shard update, and their EWMA rates (queue_manager.go's
     // samplesIn, samplesOut, samplesOutDuration).
-    in_count: f64,
     out_count: f64,
     out_duration: f64,
     in_rate: Option<f64>,
     out_rate: Option<f64>,
     duration_rate: Option<f64>,
+    /// Samples appended to the WAL since the start (the newest one's position).
+    received: f64,
+    /// The WAL reader's position: samples taken into batches or lost to truncation.
+    read: f64,
+    /// The position past the newest sample sent successfully (`highestSentTimestamp`: the
+    /// delay behind the WAL is `received - sent_upto` over the scrape rate).
+    sent_upto: f64,
+    /// The last successful send (`lastSendTimestamp`, v2.14+).
+    last_success: Option<Time>,
+    /// Samples in batches that are out (in flight, backing off or parked).
+    in_flight: f64,
+    /// The generation of the running shards: batches of an earlier one were abandoned.
+    epoch: u32,
+    /// A reshard under way: the old shards are flushing; the new count starts once they
+    /// are done, or at the flush deadline.
+    resharding: Option<u32>,
+    /// Numbers the reshards, so that a flush deadline finds its own.
+    reshard_gen: u32,
 }
 
 #[derive(Debug)]
@@ -55,8 +84,10 @@ pub(crate) struct RwFleet {
     pub failed: u64,
     pub samples_written: f64,
     pub samples_lost: f64,
-    /// Requests sent and failed since the last sample.
+    /// Requests sent since the last sample; answers and failed answers since the last sample
+    /// (counted when the answer arrives, so failed <= answered in every interval).
     pub interval_requests: u64,
+    pub interval_answered: u64,
     pub interval_failed: u64,
     /// The most shards the fleet's servers ran at once, in all (`peaks.{fleet}_shards`, the
     /// largest value its `{fleet}_shards` column could show).
@@ -71,6 +102,8 @@ pub(crate) enum Next {
     Park,
     /// It resends the batch after its backoff (scheduled).
     Retry,
+    /// The batch's shards were shut down meanwhile: nobody waits for it.
+    Abandoned,
 }
 
 /// Every remote_write fleet of a run.
@@ -102,6 +135,7 @@ impl RemoteWrite {
                 samples_written: 0.0,
                 samples_lost: 0.0,
                 interval_requests: 0,
+                interval_answered: 0,
                 interval_failed: 0,
                 peak_shards: spec.servers.saturating_mul(spec.min_shards),
             })
@@ -145,8 +179,10 @@ impl RemoteWrite {
     pub fn start(&mut self, now: Time, rng: &mut Rng, out: &mut Out) {
         for (f, fleet) in self.fleets.iter_mut().enumerate() {
             let rw = FleetIdx::at(f);
+            let now = now + secs(fleet.spec.start_seconds);
             for s in &mut fleet.servers {
                 s.last_fill = now;
+                s.start = now;
             }
             out.at(
                 now + secs(fleet.spec.shard_update_seconds),
@@ -174,10 +210,14 @@ impl RemoteWrite {
     pub fn fill(&mut self, now: Time, rw: FleetIdx, server: u32) {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
-        let dt = (now - s.last_fill).as_secs_f64();
-        let added = fleet.spec.samples_per_second * dt;
-        s.pending += added;
-        s.in_count += added;
+        // Before the fleet starts (`startSeconds`) nothing is scraped.
+        if now <= s.last_fill {
+            return;
+        }
+        // What was scraped and what is unread are functions of the instant, not of how often
+        // the WAL was looked at: another sample interval gives the same batches.
+        s.received = fleet.spec.samples_per_second * (now - s.start).as_secs_f64();
+        s.pending = s.received - s.read;
         s.last_fill = now;
         // With the WAL (Prometheus 2.8+) unsent samples wait on disk until truncation; without
         // it they wait in the shards' in-memory queues, and what does not fit is dropped.
@@ -188,6 +228,7 @@ impl RemoteWrite {
         };
         if s.pending > kept {
             fleet.samples_lost += s.pending - kept;
+            s.read += s.pending - kept;
             s.pending = kept;
         }
     }
@@ -223,7 +264,8 @@ impl RemoteWrite {
     ) -> Option<Batch> {
         let batch = f64::from(self.fleets[rw.ix()].spec.max_samples_per_send);
         let s = &mut self.fleets[rw.ix()].servers[server as usize];
-        if s.busy >= s.shards {
+        // While resharding the old shards only flush what they hold: nothing new is enqueued.
+        if s.busy >= s.shards || s.resharding.is_some() {
             return None;
         }
         let n = if s.pending >= batch {
@@ -233,15 +275,20 @@ impl RemoteWrite {
         } else {
             return None;
         };
+        let samples = whole_samples(n);
         s.pending -= n;
+        s.read += f64::from(samples);
+        s.in_flight += f64::from(samples);
         s.busy += 1;
         Some(Batch {
             rw,
             server,
-            samples: whole_samples(n),
+            samples,
             first_sent: now,
             attempt: 0,
             prev_delay: 0.0,
+            epoch: s.epoch,
+            end: s.read,
         })
     }
 
@@ -251,7 +298,7 @@ impl RemoteWrite {
         let spec = &fleet.spec;
         let batch = f64::from(spec.max_samples_per_send);
         let s = &mut fleet.servers[server as usize];
-        if s.busy < s.shards {
+        if s.busy < s.shards && s.resharding.is_none() {
             let fill = (batch - s.pending).max(0.0) / spec.samples_per_second.max(1e-9);
             let at = now + secs(fill.min(spec.batch_send_deadline_seconds)).max(Time(1));
             if s.wake_at.is_none_or(|w| w <= now || w > at) {
@@ -269,6 +316,12 @@ impl RemoteWrite {
         } else {
             s.wake_at = None;
         }
+    }
+
+    /// Whether the shards that took the batch still run (a hard shutdown abandons its
+    /// batches: their retries are not sent).
+    pub fn is_current(&self, batch: &Batch) -> bool {
+        self.fleets[batch.rw.ix()].servers[batch.server as usize].epoch == batch.epoch
     }
 
     /// A batch goes out (first send or retry): counted, and sent to the returned service with
@@ -294,9 +347,16 @@ impl RemoteWrite {
         out: &mut Out,
     ) -> Next {
         let fleet = &mut self.fleets[batch.rw.ix()];
+        if fleet.servers[batch.server as usize].epoch != batch.epoch {
+            return Next::Abandoned;
+        }
         let samples = f64::from(batch.samples);
+        fleet.interval_answered += 1;
         if ok {
             fleet.samples_written += samples;
+            let s = &mut fleet.servers[batch.server as usize];
+            s.sent_upto = s.sent_upto.max(batch.end);
+            s.last_success = Some(now);
         } else if throttled && !fleet.spec.retry_on_http_429 {
             // Before Prometheus 2.26 a 429 was not recoverable: the batch is dropped (counted
             // as sent for the shard calculation, as sendSamples does).
@@ -329,16 +389,29 @@ impl RemoteWrite {
         }
         let s = &mut fleet.servers[batch.server as usize];
         s.busy = s.busy.saturating_sub(1);
+        s.in_flight = (s.in_flight - samples).max(0.0);
         s.out_count += samples;
         s.out_duration += (now - batch.first_sent).as_secs_f64();
+        // The last of the old shards has flushed: the new ones start.
+        if s.busy == 0 {
+            if let Some(n) = s.resharding.take() {
+                s.shards = n;
+                let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
+                fleet.peak_shards = fleet.peak_shards.max(total);
+            }
+        }
         Next::TrySend
     }
 
-    /// `calculateDesiredShards` (queue_manager.go, 2019) for one server: from EWMA rates of
-    /// samples in, samples out and time spent sending (retries included), the shards needed
-    /// to keep up plus a catch-up term for the backlog; changes within the tolerance are
-    /// ignored. True if the shard count changed.
-    pub fn update_shards(&mut self, now: Time, rw: FleetIdx, server: u32) -> bool {
+    /// `calculateDesiredShards` for one server, then `reshardLoop`: the EWMA rates are
+    /// updated, the desired count computed in the form of the fleet's version
+    /// ([`desired_shards`]), and a new count outside the tolerance starts a reshard. The old
+    /// shards stop taking samples and flush the batches they hold; the new count runs once
+    /// they are done, or at the flush deadline, when the batches still out are abandoned and
+    /// their samples lost (`shards.stop`'s hard shutdown). While a reshard is under way the
+    /// update is skipped ("Currently resharding, skipping"). True if the new shards run
+    /// already (nothing was out), so the server's shards should look for work.
+    pub fn update_shards(&mut self, now: Time, rw: FleetIdx, server: u32, out: &mut Out) -> bool {
         self.fill(now, rw, server);
         let fleet = &mut self.fleets[rw.ix()];
         let spec = &fleet.spec;
@@ -351,32 +424,67 @@ impl RemoteWrite {
                 Some(r) => spec.ewma_weight * inst + (1.0 - spec.ewma_weight) * r,
             });
         };
-        ewma(&mut s.in_rate, s.in_count);
+        ewma(&mut s.in_rate, s.received - s.in_mark);
+        s.in_mark = s.received;
         ewma(&mut s.out_rate, s.out_count);
         ewma(&mut s.duration_rate, s.out_duration);
-        s.in_count = 0.0;
         s.out_count = 0.0;
         s.out_duration = 0.0;
-        let out_rate = s.out_rate.unwrap_or(0.0);
-        // "We haven't sent any samples yet": nothing to base a decision on.
-        if out_rate <= 0.0 {
+        let delay = (s.received - s.sent_upto).max(0.0) / spec.samples_per_second.max(1e-9);
+        let failing_since = s.last_success.map(|t| (now - t).as_secs_f64());
+        let Some(shards) = desired_shards(
+            spec,
+            &ShardInputs {
+                current: s.shards,
+                in_rate: s.in_rate.unwrap_or(0.0),
+                out_rate: s.out_rate.unwrap_or(0.0),
+                duration_rate: s.duration_rate.unwrap_or(0.0),
+                delay_seconds: delay,
+                since_last_success_seconds: failing_since,
+            },
+        ) else {
+            return false;
+        };
+        if s.resharding.is_some() {
             return false;
         }
-        let time_per_sample = s.duration_rate.unwrap_or(0.0) / out_rate;
-        let catch_up = spec.pending_gain * s.pending / interval;
-        let desired = time_per_sample * (s.in_rate.unwrap_or(0.0) + catch_up);
-        let current = f64::from(s.shards);
-        let lower = current * (1.0 - spec.shard_tolerance_fraction);
-        let upper = current * (1.0 + spec.shard_tolerance_fraction);
-        if desired >= lower && desired <= upper {
+        if s.busy == 0 {
+            // Nothing to flush: the new shards start at once.
+            s.shards = shards;
+            let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
+            fleet.peak_shards = fleet.peak_shards.max(total);
+            return true;
+        }
+        s.resharding = Some(shards);
+        s.reshard_gen = s.reshard_gen.wrapping_add(1);
+        out.at(
+            now + secs(spec.flush_deadline_seconds),
+            SvcEv::FlushDeadline {
+                rw,
+                server,
+                gen: s.reshard_gen,
+            },
+        );
+        false
+    }
+
+    /// The flush deadline of a reshard: if the old shards still hold batches, they are shut
+    /// down hard (the batches abandoned, their samples lost) and the new count starts. True
+    /// if it did, so the server's shards should look for work.
+    pub fn flush_deadline(&mut self, rw: FleetIdx, server: u32, gen: u32) -> bool {
+        let fleet = &mut self.fleets[rw.ix()];
+        let s = &mut fleet.servers[server as usize];
+        if s.reshard_gen != gen {
             return false;
         }
-        // Prometheus' own `int(math.Ceil(desired))`, then clamped; the cast saturates.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let shards = (desired.ceil() as u32).clamp(spec.min_shards, spec.max_shards);
-        s.shards = shards;
-        // The fleet's shards in all, as its metrics.csv column counts them, so that the
-        // summary's peak is the same figure at every instant, not only at the samples.
+        let Some(n) = s.resharding.take() else {
+            return false;
+        };
+        fleet.samples_lost += s.in_flight;
+        s.in_flight = 0.0;
+        s.busy = 0;
+        s.epoch = s.epoch.wrapping_add(1);
+        s.shards = n;
         let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
         fleet.peak_shards = fleet.peak_shards.max(total);
         true
@@ -394,4 +502,153 @@ impl RemoteWrite {
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn whole_samples(n: f64) -> u32 {
     n as u32
+}
+
+/// What `calculateDesiredShards` reads, per server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShardInputs {
+    /// The shard count now.
+    pub current: u32,
+    /// EWMA rates per second: samples appended, samples out (batches finished, success or
+    /// not), seconds spent sending them (retries included).
+    pub in_rate: f64,
+    pub out_rate: f64,
+    pub duration_rate: f64,
+    /// Newest sample appended minus newest sample sent, in seconds.
+    pub delay_seconds: f64,
+    /// Seconds since the last successful send (None: never).
+    pub since_last_success_seconds: Option<f64>,
+}
+
+/// The shard count `calculateDesiredShards` asks for, or None to keep the current one
+/// (docs/cortex-and-prometheus.md#desired-shards). With `timePerSample` = duration / out and
+/// `pending` = delay × in (cascade drops nothing by relabelling, so the kept ratio is 1):
+/// - v2.11 (v2.8-v2.11): `timePerSample × pending`: the whole backlog, which grows with the
+///   delay behind the WAL, sets the count;
+/// - v2.16: `timePerSample × (in + 0.1 / shardUpdateDuration × pending)`, skipped when the
+///   last successful send is older than 2 × batch_send_deadline (v2.14+), and never lower
+///   while more than 10 s behind.
+///
+/// Both: nothing before a batch has finished (out rate 0); a count within the tolerance of
+/// the current one is kept; the count is `ceil`ed and clamped to [min_shards, max_shards].
+pub(crate) fn desired_shards(spec: &RemoteWriteSpec, x: &ShardInputs) -> Option<u32> {
+    if x.out_rate <= 0.0 {
+        return None;
+    }
+    let time_per_sample = x.duration_rate / x.out_rate;
+    let pending = x.delay_seconds * x.in_rate;
+    let desired = match spec.prometheus_version {
+        PrometheusVersion::V2_11 => time_per_sample * pending,
+        PrometheusVersion::V2_16 => {
+            let stale = 2.0 * spec.batch_send_deadline_seconds;
+            if x.since_last_success_seconds.is_none_or(|d| d > stale) {
+                return None;
+            }
+            let gain = spec.pending_gain / spec.shard_update_seconds.max(1e-9);
+            time_per_sample * (x.in_rate + gain * pending)
+        }
+    };
+    let current = f64::from(x.current);
+    let lower = current * (1.0 - spec.shard_tolerance_fraction);
+    let upper = current * (1.0 + spec.shard_tolerance_fraction);
+    if desired >= lower && desired <= upper {
+        return None;
+    }
+    // Prometheus' own `int(math.Ceil(desired))`, then clamped; the cast saturates.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let wanted = desired.ceil() as u32;
+    if spec.prometheus_version == PrometheusVersion::V2_16
+        && wanted < x.current
+        && x.delay_seconds > 10.0
+    {
+        return None;
+    }
+    let shards = wanted.clamp(spec.min_shards, spec.max_shards);
+    (shards != x.current).then_some(shards)
+}
+
+#[cfg(test)]
+mod desired_shards_tests {
+    use super::{desired_shards, ShardInputs};
+    use crate::config::{PrometheusVersion, RemoteWriteSpec};
+
+    fn spec(v: PrometheusVersion) -> RemoteWriteSpec {
+        RemoteWriteSpec {
+            prometheus_version: v,
+            ..RemoteWriteSpec::default()
+        }
+    }
+
+    /// 500 samples/s in and out, 0.25 s of sending per second: 0.5 ms a sample.
+    fn inputs(delay: f64, since_success: Option<f64>) -> ShardInputs {
+        ShardInputs {
+            current: 4,
+            in_rate: 500.0,
+            out_rate: 500.0,
+            duration_rate: 0.25,
+            delay_seconds: delay,
+            since_last_success_seconds: since_success,
+        }
+    }
+
+    #[test]
+    fn v2_11_sizes_the_shards_to_the_whole_backlog() {
+        let s = spec(PrometheusVersion::V2_11);
+        // 40 s behind: pending 40 x 500 = 20,000; 0.0005 x 20,000 = 10.
+        assert_eq!(desired_shards(&s, &inputs(40.0, Some(1.0))), Some(10));
+        // No skip for want of a successful send in 2.11.
+        assert_eq!(desired_shards(&s, &inputs(40.0, None)), Some(10));
+        // 400 s behind: 100 shards; 4,000 s: 1,000, the max_shards clamp (not 1,001).
+        assert_eq!(desired_shards(&s, &inputs(400.0, Some(1.0))), Some(100));
+        assert_eq!(desired_shards(&s, &inputs(4002.0, Some(1.0))), Some(1000));
+        // 10 s behind: 2.5 -> 3, below the tolerance band [2.8, 5.2]: 3.
+        assert_eq!(desired_shards(&s, &inputs(10.0, Some(1.0))), Some(3));
+        // 16 s: exactly 4, inside the band: kept.
+        assert_eq!(desired_shards(&s, &inputs(16.0, Some(1.0))), None);
+        // Nothing out yet: no decision.
+        let mut x = inputs(40.0, Some(1.0));
+        x.out_rate = 0.0;
+        assert_eq!(desired_shards(&s, &x), None);
+    }
+
+    #[test]
+    fn v2_16_sizes_the_shards_to_the_incoming_rate_plus_a_hundredth_of_the_backlog() {
+        let s = spec(PrometheusVersion::V2_16);
+        // 10 ms a sample: 0.01 x (500 + 0.01 x 40 x 500) = 7 (2.11 would ask for 200).
+        let slow = |delay, since| ShardInputs {
+            duration_rate: 5.0,
+            ..inputs(delay, since)
+        };
+        assert_eq!(desired_shards(&s, &slow(40.0, Some(1.0))), Some(7));
+        assert_eq!(
+            desired_shards(&spec(PrometheusVersion::V2_11), &slow(40.0, Some(1.0))),
+            Some(200)
+        );
+        // The last successful send older than 2 x batch_send_deadline (10 s): skipped.
+        assert_eq!(desired_shards(&s, &slow(40.0, Some(10.5))), None);
+        assert_eq!(desired_shards(&s, &slow(40.0, None)), None);
+        // Fewer shards are wanted (0.0005 x 700 = 0.35 -> 1) but 40 s behind: kept.
+        assert_eq!(desired_shards(&s, &inputs(40.0, Some(1.0))), None);
+        // 5 s behind: 0.0005 x 525 = 0.2625 -> 1.
+        assert_eq!(desired_shards(&s, &inputs(5.0, Some(1.0))), Some(1));
+    }
+
+    #[test]
+    fn versions_read_as_written_and_others_are_refused() {
+        for (text, v) in [
+            ("2.11", PrometheusVersion::V2_11),
+            ("v2.8", PrometheusVersion::V2_11),
+            ("2.10", PrometheusVersion::V2_11),
+            ("2.16", PrometheusVersion::V2_16),
+        ] {
+            assert_eq!(PrometheusVersion::parse(text), Some(v), "{text}");
+        }
+        for text in ["2.12", "2.15", "2.45", "3.0", ""] {
+            assert_eq!(PrometheusVersion::parse(text), None, "{text}");
+        }
+        assert_eq!(
+            RemoteWriteSpec::default().prometheus_version,
+            PrometheusVersion::V2_16
+        );
+    }
 }

@@ -50,6 +50,10 @@ pub(crate) struct ServiceStats {
     pub call_short_circuited: u64,
     /// Arrivals since the last sample.
     pub interval_arrivals: u64,
+    /// Arrivals per rate window (`rateWindowSeconds`, aligned on the start of the run), the
+    /// 1-minute rates `peaks.{service}_qps_1m` and `_qps_ratio` are made of, whatever the
+    /// sample interval.
+    pub window_arrivals: Vec<u64>,
     pub peak_requests_in_replica: usize,
     /// Sum of response times of requests served to completion, for the mean latency.
     pub latency_sum: f64,

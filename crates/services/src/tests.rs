@@ -1324,14 +1324,17 @@ fn a_429_is_dropped_by_2019_prometheus_and_retried_when_configured() {
         (d.total("samples_lost"), d.total("gw_rejected"))
     };
     // 200 requests/s offered to a gateway that serves 20/s: most are throttled.
-    let (lost, rejected) = run(false);
+    let (dropped, rejected) = run(false);
     assert!(
-        rejected > 100 && lost > 10_000,
-        "lost {lost}, rejected {rejected}"
+        rejected > 100 && dropped > 10_000,
+        "lost {dropped}, rejected {rejected}"
     );
     let (lost, rejected) = run(true);
     assert!(rejected > 100);
-    assert_eq!(lost, 0, "retried 429s wait in the WAL");
+    // Retried 429s wait in the WAL; only the batches still retrying when a reshard's flush
+    // deadline passes are abandoned, whole.
+    assert!(lost < dropped / 10, "{lost} of {dropped}");
+    assert_eq!(lost % 100, 0, "{lost}");
 }
 
 #[test]
@@ -1635,4 +1638,53 @@ fn validate_checks_without_building_a_world() {
     assert!(cfg
         .validate()
         .is_err_and(|e| e.starts_with("clients.users.retryThrottling.maxTokens: 1001")));
+}
+
+/// A ring that loses quorum for 10 minutes under a fleet of the given Prometheus version.
+fn quorum_lost_under(version: crate::PrometheusVersion) -> Driver {
+    let mut cfg = ring_config(0.0);
+    cfg.remote_write
+        .get_mut("prom")
+        .expect("prom")
+        .prometheus_version = version;
+    let mut d = Driver::new(cfg, 21);
+    d.ready_pod(100, "distributor-0", "distributor");
+    for i in 0..3 {
+        d.ready_pod(i, &format!("ingester-{i}"), "ingester");
+    }
+    d.run(120.0, 10.0);
+    d.call(|w, now, out| w.set_pod_cut_off(now, 0, true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    d
+}
+
+#[test]
+fn prometheus_2_11_reshards_a_failing_fleet_and_abandons_the_batches_at_the_flush_deadline() {
+    let mut d = quorum_lost_under(crate::PrometheusVersion::V2_11);
+    let before = d.run(130.0, 10.0);
+    let rows = d.run(900.0, 10.0);
+    let shards = |r: &[(f64, BTreeMap<String, f64>)]| r.last().expect("row").1["prom_shards"];
+    // The delay behind the WAL grows while every send fails, and with it the shards: each
+    // reshard waits out the 1-minute flush deadline, then abandons the batches still
+    // retrying, whole batches of 100 samples.
+    assert!(
+        shards(&rows) > 4.0 * shards(&before),
+        "{} then {}",
+        shards(&before),
+        shards(&rows)
+    );
+    let lost = d.total("samples_lost");
+    assert!(lost > 0 && lost % 100 == 0, "{lost}");
+}
+
+#[test]
+fn prometheus_2_16_keeps_its_shards_while_no_send_succeeds() {
+    let mut d = quorum_lost_under(crate::PrometheusVersion::V2_16);
+    let before = d.run(130.0, 10.0);
+    let rows = d.run(900.0, 10.0);
+    let last = |r: &[(f64, BTreeMap<String, f64>)]| r.last().expect("row").1["prom_shards"];
+    // No successful send for more than 2 x batch_send_deadline: resharding is skipped, so
+    // nothing is flushed and nothing abandoned (the WAL keeps every sample).
+    assert_eq!(last(&rows), last(&before));
+    assert_eq!(d.total("samples_lost"), 0);
 }

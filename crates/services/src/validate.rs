@@ -31,6 +31,25 @@ impl ServicesConfig {
 }
 
 pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
+    if !(cfg.rate_window_seconds > 0.0 && cfg.rate_window_seconds.is_finite()) {
+        return Err(format!(
+            "serviceMetrics.rateWindowSeconds: {} is not a window: expected a finite number of seconds above 0",
+            cfg.rate_window_seconds
+        ));
+    }
+    if !(cfg.steady_tolerance >= 0.0 && cfg.steady_tolerance.is_finite()) {
+        return Err(format!(
+            "serviceMetrics.steadyTolerance: {} is not a fraction: expected a finite number, 0 or more",
+            cfg.steady_tolerance
+        ));
+    }
+    if let Some(t) = cfg.surge_until_seconds {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(format!(
+                "serviceMetrics.surgeUntilSeconds: {t} is not an instant: expected a finite number of seconds, 0 or more"
+            ));
+        }
+    }
     for (what, n) in [
         ("services", cfg.services.len()),
         ("rings", cfg.rings.len()),
@@ -85,6 +104,18 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         if spec.max_samples_per_send == 0 || spec.min_shards == 0 {
             return Err(format!(
                 "remoteWrite.{name}: maxSamplesPerSend and minShards must be at least 1"
+            ));
+        }
+        if !(spec.start_seconds >= 0.0 && spec.start_seconds.is_finite()) {
+            return Err(format!(
+                "remoteWrite.{name}.startSeconds: {} is not an instant: expected a finite number of seconds, 0 or more",
+                spec.start_seconds
+            ));
+        }
+        if !(spec.flush_deadline_seconds >= 0.0 && spec.flush_deadline_seconds.is_finite()) {
+            return Err(format!(
+                "remoteWrite.{name}.flushDeadlineSeconds: {} is not a duration: expected a finite number of seconds, 0 or more",
+                spec.flush_deadline_seconds
             ));
         }
         fleet_targets.push(target("remoteWrite", name, &spec.target)?);

@@ -41,6 +41,8 @@ pub struct World {
     pub(crate) pods: BTreeMap<PodRef, PodLink>,
     /// "services": every draw but the ring's tokens.
     pub(crate) rng: Rng,
+    /// The rate window services count their arrivals in (`rateWindowSeconds`).
+    pub(crate) rate_window: f64,
 }
 
 impl World {
@@ -61,6 +63,11 @@ impl World {
         let metrics = ServiceMetrics::new(
             secs(cfg.baseline_warmup_seconds),
             cfg.outage_error_ratio,
+            crate::metrics::RateWindows {
+                seconds: cfg.rate_window_seconds,
+                surge_until: cfg.surge_until_seconds.map(secs),
+                steady_tolerance: cfg.steady_tolerance,
+            },
             View {
                 endpoints: &endpoints,
                 rings: &rings,
@@ -77,6 +84,7 @@ impl World {
             metrics,
             pods: BTreeMap::new(),
             rng: Rng::stream(seed, "services"),
+            rate_window: cfg.rate_window_seconds,
         })
     }
 
@@ -309,14 +317,24 @@ impl World {
                     self.try_send(now, rw, server, true, out);
                 }
             }
-            SvcEv::ShardRetry(batch) => self.send_batch(now, batch, out),
+            SvcEv::ShardRetry(batch) => {
+                // A retry of a batch whose shards were shut down hard is not sent.
+                if self.fleets.is_current(&batch) {
+                    self.send_batch(now, batch, out);
+                }
+            }
             SvcEv::UpdateShards { rw } => {
                 for server in 0..self.fleets.servers(rw) {
-                    if self.fleets.update_shards(now, rw, server) {
+                    if self.fleets.update_shards(now, rw, server, out) {
                         self.try_send(now, rw, server, false, out);
                     }
                 }
                 self.fleets.schedule_update(now, rw, out);
+            }
+            SvcEv::FlushDeadline { rw, server, gen } => {
+                if self.fleets.flush_deadline(rw, server, gen) {
+                    self.try_send(now, rw, server, false, out);
+                }
             }
             SvcEv::ClientArrival { client } => self.client_arrival(now, client, out),
             SvcEv::DownstreamRetry(d) => self.downstream_retry(now, d, out),
@@ -378,5 +396,11 @@ impl World {
     /// Fractions for summary.json's `ratios`.
     pub fn ratios(&self) -> Vec<(String, f64)> {
         self.metrics.ratios(self.view())
+    }
+
+    /// What a reader of the figures must know (summary.json's `notes`): e.g. a service whose
+    /// request rate had no steady baseline, so that its `_qps_ratio` is not given.
+    pub fn notes(&self) -> Vec<String> {
+        self.metrics.notes(self.view())
     }
 }

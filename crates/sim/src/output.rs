@@ -102,6 +102,10 @@ pub struct Summary {
     /// `simulated_seconds` only. Written only when true, so complete runs read as before.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// What a reader of the figures must know: e.g. a `peaks.*_qps_ratio` not given because
+    /// its baseline was not steady. Written only when there is one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -137,10 +141,12 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         peaks.insert(k.to_string(), *v);
     }
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
+    let mut notes = Vec::new();
     if !sim.services.is_empty() {
         totals.extend(sim.services.totals());
         peaks.extend(sim.services.peaks());
         ratios.extend(sim.services.ratios());
+        notes.extend(sim.services.notes());
     }
     totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
@@ -159,6 +165,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         ratios,
         expectations,
         truncated: sim.truncated(),
+        notes,
     })
 }
 

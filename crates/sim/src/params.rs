@@ -98,6 +98,9 @@ impl Params {
             clients: self.clients.clone(),
             baseline_warmup_seconds: self.service_metrics.baseline_warmup_seconds,
             outage_error_ratio: self.service_metrics.outage_error_ratio,
+            rate_window_seconds: self.service_metrics.rate_window_seconds,
+            surge_until_seconds: self.service_metrics.surge_until_seconds,
+            steady_tolerance: self.service_metrics.steady_tolerance,
         }
     }
 }
@@ -114,6 +117,15 @@ pub struct ServiceMetricsParams {
     /// A sample interval counts towards `totals.write_outage_seconds` when more than this
     /// fraction of its remote_write requests failed (1%).
     pub outage_error_ratio: f64,
+    /// The rate window of `peaks.{service}_qps_1m` and `_qps_ratio` (60 s, `rate(...[1m])`),
+    /// independent of `sampleIntervalSeconds`.
+    pub rate_window_seconds: f64,
+    /// The surge's peak is taken from the first change or fault until this instant (absent:
+    /// the end of the run): set it to the operators' fix so the replay is not the storm.
+    pub surge_until_seconds: Option<f64>,
+    /// The baseline is steady when each of its rate windows is within this fraction of their
+    /// mean (0.5) and it holds at least two; otherwise no ratio is given.
+    pub steady_tolerance: f64,
 }
 
 impl Default for ServiceMetricsParams {
@@ -122,6 +134,9 @@ impl Default for ServiceMetricsParams {
         ServiceMetricsParams {
             baseline_warmup_seconds: d.baseline_warmup_seconds,
             outage_error_ratio: d.outage_error_ratio,
+            rate_window_seconds: d.rate_window_seconds,
+            surge_until_seconds: d.surge_until_seconds,
+            steady_tolerance: d.steady_tolerance,
         }
     }
 }

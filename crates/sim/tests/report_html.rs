@@ -24,6 +24,7 @@ fn summary() -> Summary {
         ratios: BTreeMap::new(),
         expectations: Vec::new(),
         truncated: false,
+        notes: Vec::new(),
     }
 }
 

@@ -123,7 +123,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "write_error_ratio",
-        "Share of the remote_write requests of the last interval that failed.",
+        "Share of the remote_write answers received in the last interval that were failures (both counted when the answer arrives, so it stays in [0, 1]).",
     ),
 ];
 
@@ -202,6 +202,61 @@ pub const SUFFIXES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// summary.json's service figures that are no metrics.csv column, by suffix: (suffix, what,
+/// meaning). The peaks named like a column (`{service}_qps`, `{fleet}_shards`) are that
+/// column's largest value and are described with it.
+pub const SUMMARY_SUFFIXES: &[(&str, &str, &str)] = &[
+    (
+        "_qps_1m",
+        "peaks, service",
+        "The highest 1-minute request rate the service admitted (`rate(...[1m])` on windows of `serviceMetrics.rateWindowSeconds`, 60 s, aligned on the start, whatever the sample interval), from the first change or fault to `serviceMetrics.surgeUntilSeconds` or the end.",
+    ),
+    (
+        "_baseline_qps",
+        "peaks, service",
+        "The steady state: the mean 1-minute request rate from the warm-up (`baselineWarmupSeconds`) to the first change or fault.",
+    ),
+    (
+        "_qps_ratio",
+        "peaks, service",
+        "`_qps_1m` over `_baseline_qps`: the surge as an operator's 1-minute dashboard shows it. 0, with a note in summary.json's `notes`, when the baseline is not steady (fewer than 2 windows, or one off the mean by more than `steadyTolerance`, 50%).",
+    ),
+    (
+        "_success_ratio",
+        "ratios, service",
+        "Request-based: requests served over requests asked, refusals for want of a Ready replica included.",
+    ),
+    (
+        "_write_availability",
+        "ratios, ring",
+        "Time-based: the ring's share of writable token ranges, averaged over the samples after the warm-up.",
+    ),
+    (
+        "_mean_latency_seconds",
+        "ratios, service",
+        "Request-based: the mean response time of the requests served to completion.",
+    ),
+    (
+        "_amplification",
+        "ratios, client",
+        "Requests sent per logical call, retries included.",
+    ),
+    (
+        "write_availability",
+        "ratios",
+        "Time-based: the share of sample intervals after the warm-up in which at most `outageErrorRatio` (1%) of remote_write answers failed (`totals.write_outage_seconds` counts the others).",
+    ),
+];
+
+/// What a summary.json figure without a column of its own means.
+pub fn summary_figure(name: &str) -> Option<&'static str> {
+    SUMMARY_SUFFIXES
+        .iter()
+        .filter(|(suffix, _, _)| name.ends_with(suffix))
+        .max_by_key(|(suffix, _, _)| suffix.len())
+        .map(|(_, _, help)| *help)
+}
+
 /// The OpenMetrics unit a name carries as its suffix.
 fn unit(name: &str) -> &'static str {
     ["seconds", "ratio", "bytes"]
@@ -242,6 +297,36 @@ pub fn family(column: &str) -> Family {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_service_figure_without_a_column_is_described() {
+        let mut cfg = cascade_services::ServicesConfig::default();
+        cfg.services.insert("proxy".into(), Default::default());
+        cfg.remote_write.insert(
+            "prom".into(),
+            cascade_services::RemoteWriteSpec {
+                target: "proxy".into(),
+                ..Default::default()
+            },
+        );
+        let w = cascade_services::World::new(cfg, 1).expect("world");
+        let columns: Vec<String> = w.sample().into_iter().map(|(k, _)| k).collect();
+        for (name, _) in w.peaks().into_iter().chain(w.ratios()) {
+            if columns.contains(&name) || name.ends_with("_max_requests_in_replica") {
+                continue;
+            }
+            assert!(summary_figure(&name).is_some(), "{name} is not described");
+        }
+        assert!(summary_figure("proxy_qps_ratio")
+            .unwrap()
+            .contains("steady"));
+        assert!(summary_figure("write_availability")
+            .unwrap()
+            .starts_with("Time-based"));
+        assert!(summary_figure("cortex_write_availability")
+            .unwrap()
+            .contains("ring"));
+    }
 
     #[test]
     fn every_listed_column_has_its_own_help() {
