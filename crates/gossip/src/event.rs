@@ -31,6 +31,8 @@ pub(crate) enum Ev {
     Keyring(MemberId, Option<KeyId>),
     NetGroup(MemberId, u32),
     UpdateNode(MemberId),
+    /// A fallback TCP ping's ack reaches the prober: (prober, probe seq, target).
+    TcpAck(MemberId, u32, MemberId),
 }
 
 impl Ev {
@@ -58,6 +60,7 @@ impl Ev {
             Ev::UpdateNode(m) => (17, u64::from(m)),
             Ev::NetGroup(m, g) => (18, u64::from(m) << 32 | u64::from(g)),
             Ev::ReconnectTick(m) => (19, u64::from(m)),
+            Ev::TcpAck(m, s, _) => (20, u64::from(m) << 32 | u64::from(s)),
         }
     }
 
@@ -70,6 +73,7 @@ impl Ev {
             | Ev::ProbeTimeout(m, _)
             | Ev::ProbeDeadline(m, _)
             | Ev::NackTimer(m, _)
+            | Ev::TcpAck(m, _, _)
             | Ev::GossipTick(m)
             | Ev::PushPullTick(m)
             | Ev::Suspicion(m, _)

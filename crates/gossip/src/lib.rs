@@ -11,8 +11,10 @@
 //!   its shuffled round-robin list (skipping itself and Dead/Left entries without consuming the
 //!   tick; at the wrap, Dead/Left entries older than `gossip_to_the_dead_time` are forgotten and
 //!   the list is reshuffled). No ack within `probe_timeout`: `indirect_checks` random Alive
-//!   members are asked to ping it and to nack if they get no ack. No ack by
-//!   `probe_interval * (awareness + 1)`: the prober raises its awareness by the missed nacks and
+//!   members are asked to ping it and to nack if they get no ack, and (unless
+//!   `disable_tcp_pings`) the prober dials the target over TCP at the same moment. No UDP ack by
+//!   `probe_interval * (awareness + 1)`: if the TCP ping made contact the probe succeeds
+//!   (awareness -1); otherwise the prober raises its awareness by the missed nacks and
 //!   suspects the target. A probe blocks the loop; ticks that arrive meanwhile collapse into one
 //!   (a Go ticker buffers one tick).
 //! - **Suspicion** (`suspicion.go`): a Suspect entry dies after Lifeguard's dynamic timeout,
@@ -59,6 +61,7 @@
 //! - `network.rs`: packets, streams, latency, loss, partitions, listeners (`net.go`);
 //! - `security.rs`: the keyring rule (`security.go`, `keyring.go`);
 //! - `probe.rs`: probing and awareness (`state.go probe*`, `awareness.go`);
+//! - `tcp_ping.rs`: the probe's fallback TCP ping (`probeNode`, `sendPingAndWaitForAck`);
 //! - `suspicion.rs`: Lifeguard's suspicion timer (`suspicion.go`);
 //! - `state.rs`: `aliveNode`, `suspectNode`, `deadNode`, `refute` (`state.go`);
 //! - `handoff.rs`: the handoff queue (`net.go handleCommand`);
@@ -83,6 +86,7 @@ mod security;
 mod serf;
 mod state;
 mod suspicion;
+mod tcp_ping;
 
 /// A hash map keyed by member ids with a fixed multiplicative hash: deterministic iteration
 /// (std's `RandomState` is seeded per process) and no SipHash cost on the per-message path.
@@ -161,6 +165,15 @@ pub struct Config {
     pub probe_timeout: Time,
     /// `IndirectChecks`: members asked to ping a target that missed its direct ack (3).
     pub indirect_checks: u32,
+    /// `DisableTcpPings` (false): when true, a probe that missed its direct ack does not also
+    /// dial the target over TCP (`state.go probeNode`, `tcp_ping.rs`).
+    pub disable_tcp_pings: bool,
+    /// The fallback TCP ping's handshake retransmission timeout, doubling per resend (model
+    /// parameter: 1 s, RFC 6298's initial RTO, Linux `TCP_TIMEOUT_INIT`).
+    pub tcp_syn_rto: Time,
+    /// The fallback TCP ping's data retransmission timeout, doubling per resend (model
+    /// parameter: 200 ms, Linux `TCP_RTO_MIN`, the floor of a LAN connection's RTO).
+    pub tcp_data_rto: Time,
     /// `GossipInterval`: period of the gossip loop (200 ms).
     pub gossip_interval: Time,
     /// `GossipNodes`: random members each gossip round sends to (3).
@@ -236,7 +249,8 @@ pub struct Config {
     pub latency: Time,
     /// Mean of the exponential jitter added to each packet's latency (100 µs).
     pub latency_jitter: Time,
-    /// Probability that a UDP packet is lost, i.i.d. (0). Streams (push/pull) are not lost.
+    /// Probability that a UDP packet is lost, i.i.d. (0). Push/pull streams are not lost; the
+    /// fallback TCP ping's segments are lost at this rate and resent (`tcp_ping.rs`).
     pub loss: f64,
     /// CPU time the packet listener spends on one packet (ping, ack, ... handled inline),
     /// multiplied by the member's CPU slowdown (model parameter: 20 µs).
@@ -360,6 +374,9 @@ impl Config {
             probe_interval: Time::from_secs(1),
             probe_timeout: Time::from_millis(500),
             indirect_checks: 3,
+            disable_tcp_pings: false,
+            tcp_syn_rto: Time::from_secs(1),
+            tcp_data_rto: Time::from_millis(200),
             gossip_interval: Time::from_millis(200),
             gossip_nodes: 3,
             gossip_to_the_dead_time: Time::from_secs(30),

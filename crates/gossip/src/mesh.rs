@@ -272,6 +272,7 @@ impl Mesh {
             Ev::ProbeTimeout(m, seq) => self.probe_timeout(m, seq),
             Ev::ProbeDeadline(m, seq) => self.probe_deadline(m, seq),
             Ev::NackTimer(m, seq) => self.nack_timer(m, seq),
+            Ev::TcpAck(m, seq, target) => self.tcp_ack(m, seq, target),
             Ev::GossipTick(m) => self.gossip(m),
             Ev::PushPullTick(m) => self.push_pull_tick(m),
             Ev::Suspicion(m, s) => self.suspicion_expired(m, s),

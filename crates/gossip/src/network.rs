@@ -1,6 +1,7 @@
 //! The network between members (memberlist `net.go`, `transport.go`): UDP packets with a
 //! latency, i.i.d. loss and partitions, push/pull streams that are never lost but cannot cross
-//! a partition, and each member's packet listener, which handles one packet at a time.
+//! a partition, the fallback TCP ping's exchange (its segments lost and resent: `tcp_ping.rs`),
+//! and each member's packet listener, which handles one packet at a time.
 
 use cascade_engine::Rng;
 use cascade_engine::Time;
@@ -101,6 +102,9 @@ impl<T> Slots<T> {
 /// peers: see [`Network::rng`]).
 pub(crate) struct Network {
     rng: Rng,
+    /// The fallback TCP pings' losses and latencies, a stream of their own so that turning
+    /// them on or off leaves the UDP packets' draws where they were.
+    tcp_rng: Rng,
     latency: Time,
     jitter: Time,
     loss: f64,
@@ -116,6 +120,7 @@ impl Network {
     pub(crate) fn new(cfg: &Config, seed: u64) -> Network {
         Network {
             rng: Rng::stream(seed, "gossip"),
+            tcp_rng: Rng::stream(seed, "gossip-tcp"),
             latency: cfg.latency,
             jitter: cfg.latency_jitter,
             loss: cfg.loss,
@@ -153,6 +158,17 @@ impl Network {
         let u = self.rng.unit();
         let jitter = -self.jitter.as_secs_f64() * (1.0 - u).ln();
         self.latency.saturating_add(Time::from_secs_f64(jitter))
+    }
+
+    /// A fallback TCP ping's exchange time (`tcp_ping.rs`), or `None` if a segment is never
+    /// delivered.
+    pub(crate) fn tcp_exchange(&mut self, cfg: &Config) -> Option<Time> {
+        let (floor, jitter) = (self.latency, self.jitter);
+        crate::tcp_ping::exchange_time(cfg, &mut self.tcp_rng, |rng| {
+            let u = rng.unit();
+            let j = -jitter.as_secs_f64() * (1.0 - u).ln();
+            floor.saturating_add(Time::from_secs_f64(j))
+        })
     }
 
     /// A UDP packet from `from` to `to`: its latency, or `None` when it is lost (across a

@@ -24,6 +24,11 @@ pub struct Counters {
     pub acks: u64,
     /// Indirect ping requests sent.
     pub indirect_pings: u64,
+    /// Fallback TCP pings dialled (`DisableTcpPings` false).
+    pub tcp_pings: u64,
+    /// Failed UDP probes saved by the TCP ping: no ack by the deadline, but the TCP
+    /// exchange made contact, so no suspicion (memberlist's "network may be misconfigured").
+    pub tcp_fallback_acks: u64,
     /// Nacks received in time by probers.
     pub nacks: u64,
     /// Failed probes: the prober suspects its target.

@@ -1,7 +1,8 @@
 //! Failure detection (memberlist `state.go` probe*, `awareness.go`, and the packet listener's
 //! inline handlers in `net.go`): every probe interval a member pings the next member of its
 //! shuffled list; no ack within the probe timeout, it asks `indirect_checks` others to ping
-//! it; no ack by the awareness-scaled deadline, it suspects it.
+//! it and dials it over TCP (`tcp_ping.rs`); no ack by the awareness-scaled deadline and no TCP
+//! contact, it suspects it.
 
 use cascade_engine::Time;
 
@@ -21,6 +22,9 @@ pub(crate) struct Probe {
     deadline: Time,
     expected_nacks: u32,
     nacks: u32,
+    /// The fallback TCP ping made contact (read only at the deadline, as memberlist polls
+    /// `fallbackCh` only after the UDP acks have timed out).
+    tcp_contact: bool,
 }
 
 /// An indirect ping this member relays (`handleIndirectPing`).
@@ -71,6 +75,15 @@ impl Prober {
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
+    }
+
+    /// The fallback TCP ping of probe `seq` made contact (ignored if that probe has ended).
+    pub(crate) fn tcp_contact(&mut self, seq: u32) {
+        if let Some(p) = self.probe.as_mut() {
+            if p.seq == seq {
+                p.tcp_contact = true;
+            }
+        }
     }
 
     /// The relay waiting for the ack of `seq`, removed.
@@ -177,6 +190,7 @@ impl Mesh {
             deadline,
             expected_nacks: 0,
             nacks: 0,
+            tcp_contact: false,
         });
         self.counters.pings += 1;
         if !self.members[target as usize].running {
@@ -199,7 +213,8 @@ impl Mesh {
     }
 
     /// No direct ack within `probe_timeout`: indirect pings through `indirect_checks` random
-    /// Alive members, then wait for the deadline.
+    /// Alive members and, unless `disable_tcp_pings`, a TCP ping to the target with the probe's
+    /// deadline; then wait for the deadline.
     pub(crate) fn probe_timeout(&mut self, m: MemberId, seq: u32) {
         let Some(p) = self.members[m as usize].prober.probe else {
             return;
@@ -225,15 +240,26 @@ impl Mesh {
             };
             self.send(m, r, msg, Vec::new());
         }
+        if self.tcp_pings_enabled() {
+            self.tcp_ping(m, seq, p.target, p.deadline);
+        }
         self.schedule(p.deadline, Ev::ProbeDeadline(m, seq));
     }
 
-    /// No ack by the deadline: awareness rises by the missed nacks and the target is suspected.
+    /// No UDP ack by the deadline: if the TCP ping made contact the probe succeeded (awareness
+    /// -1, as for an ack); otherwise awareness rises by the missed nacks and the target is
+    /// suspected.
     pub(crate) fn probe_deadline(&mut self, m: MemberId, seq: u32) {
         let Some(p) = self.members[m as usize].prober.probe else {
             return;
         };
         if p.seq != seq {
+            return;
+        }
+        if p.tcp_contact {
+            self.counters.tcp_fallback_acks += 1;
+            self.apply_awareness(m, -1);
+            self.probe_done(m);
             return;
         }
         // Awareness: +missed nacks, or +1 with no nack-capable relay.

@@ -16,6 +16,13 @@ pub struct GossipParams {
     pub probe_timeout_seconds: f64,
     /// `IndirectChecks` (3).
     pub indirect_checks: u32,
+    /// `DisableTcpPings` (false): true stops a probe that missed its UDP ack from also
+    /// dialling the target over TCP (docs/gossip.md#the-fallback-tcp-ping).
+    pub disable_tcp_pings: bool,
+    /// The fallback TCP ping's first retransmission timeouts, doubling per resend: the
+    /// handshake's (1 s, RFC 6298's initial RTO) and the data's (200 ms, Linux's minimum RTO).
+    pub tcp_syn_rto_seconds: f64,
+    pub tcp_data_rto_seconds: f64,
     /// `GossipInterval` (200 ms).
     pub gossip_interval_seconds: f64,
     /// `GossipNodes` (3).
@@ -184,6 +191,9 @@ impl Default for GossipParams {
             probe_interval_seconds: c.probe_interval.as_secs_f64(),
             probe_timeout_seconds: c.probe_timeout.as_secs_f64(),
             indirect_checks: c.indirect_checks,
+            disable_tcp_pings: c.disable_tcp_pings,
+            tcp_syn_rto_seconds: c.tcp_syn_rto.as_secs_f64(),
+            tcp_data_rto_seconds: c.tcp_data_rto.as_secs_f64(),
             gossip_interval_seconds: c.gossip_interval.as_secs_f64(),
             gossip_nodes: c.gossip_nodes,
             gossip_to_the_dead_time_seconds: c.gossip_to_the_dead_time.as_secs_f64(),
@@ -235,6 +245,9 @@ impl GossipParams {
             probe_interval: t(self.probe_interval_seconds),
             probe_timeout: t(self.probe_timeout_seconds),
             indirect_checks: self.indirect_checks,
+            disable_tcp_pings: self.disable_tcp_pings,
+            tcp_syn_rto: t(self.tcp_syn_rto_seconds),
+            tcp_data_rto: t(self.tcp_data_rto_seconds),
             gossip_interval: t(self.gossip_interval_seconds),
             gossip_nodes: self.gossip_nodes,
             gossip_to_the_dead_time: t(self.gossip_to_the_dead_time_seconds),

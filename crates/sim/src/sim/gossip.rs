@@ -314,6 +314,8 @@ impl Simulation<'_> {
             ("gossip_agents_spawned".into(), g.agents_spawned),
             ("gossip_handoff_drops".into(), c.handoff_drops),
             ("gossip_resurrections".into(), c.resurrections),
+            ("gossip_suspicions".into(), c.suspicions_raised),
+            ("gossip_tcp_fallback_acks".into(), c.tcp_fallback_acks),
             ("gossip_dead_declarations".into(), c.dead_declarations),
             (
                 "gossip_false_dead_declarations".into(),
