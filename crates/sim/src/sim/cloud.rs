@@ -208,7 +208,7 @@ impl Backoff {
     /// RemoveStaleBackoffData: drops keys whose last failure is older than the reset timeout.
     fn forget_stale(&mut self, c: BackoffConfig, now: Time) {
         self.info
-            .retain(|_, (_, _, last)| !(*last + c.reset_timeout < now));
+            .retain(|_, (_, _, last)| *last + c.reset_timeout >= now);
     }
 }
 
