@@ -856,3 +856,53 @@ fn the_relist_storm_breaks_its_slos_and_each_mitigation_holds_them() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn fault_selectors_fractions_and_skipped_faults_are_errors_at_their_position() {
+    let f = "crates/cli/tests/inputs/bad-fault-selectors.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    insta::assert_snapshot!(err);
+    let variant = run_refused(&[f, "--variant", "skips"]);
+    insta::assert_snapshot!(variant);
+}
+
+#[test]
+fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
+    let dir = std::env::temp_dir().join(format!("cascade-mass-node-loss-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/mass-node-loss.yaml";
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        stdout.contains("FAIL web fully Ready again within 30 minutes"),
+        "{stdout}"
+    );
+    // 12 of 20 nodes NotReady; no zone evicts (each is mostly down in a small cluster).
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert_eq!(events.matches("\"NodeNotReady\"").count(), 12);
+    assert_eq!(events.matches("\"TaintManagerEviction\"").count(), 0);
+    let (code, stdout, err) = cascade(&["run", sc, "--variant", "auto-repair", "--out", out]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    // Every hung node is replaced, never more than three creations at a time: the
+    // replacements join in batches two minutes (the provisioning time) apart.
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert_eq!(events.matches("\"NodeRepair\"").count(), 12);
+    let joined: Vec<f64> = events
+        .lines()
+        .filter(|l| l.contains("\"NodeAdded\""))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["t"]
+                .as_f64()
+                .unwrap()
+        })
+        .filter(|t| *t > 0.0)
+        .collect();
+    assert_eq!(joined.len(), 12);
+    for batch in joined.chunks(3) {
+        assert!(batch[2] - batch[0] < 60.0, "{joined:?}");
+    }
+    assert!(joined[3] - joined[0] >= 120.0, "{joined:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -209,9 +209,24 @@ fn evaluate(
                 .filter_map(|(_, row)| row.get(i).copied())
                 .fold(0.0, f64::max)
         }
+        // The lowest sample of a column, over the run or within a window ("at least one
+        // replica Ready at all times": lows.NAME with a min), and its time-weighted mean
+        // (the share of a window a 0/1 column was 1, a ratio's mean over the window).
+        Some((family @ ("lows" | "means"), name)) if e.selector.is_none() => {
+            let m = &sim.recorder().metrics;
+            let i = m.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: {family}.{name} needs a metrics.csv column named {name}: expected one of {}", e.name, m.columns.join(",")))?;
+            let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
+            let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
+            let samples = m.rows.iter().filter(|(t, _)| *t >= after && *t < before).filter_map(|(t, row)| row.get(i).map(|v| (*t, *v)));
+            if family == "lows" {
+                samples.map(|(_, v)| v).reduce(f64::min).unwrap_or(0.0)
+            } else {
+                window_mean(samples, before.min(Time::from_secs_f64(sim.simulated_seconds())))
+            }
+        }
         Some(("peaks", name)) if !windowed => *peaks.get(name).or(SIM_PEAKS.contains(&name).then_some(&0.0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
         Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
-        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME", e.name, e.metric)),
+        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME", e.name, e.metric)),
     };
     let mut bound = Vec::new();
     let mut passed = true;
@@ -230,6 +245,39 @@ fn evaluate(
         bound: bound.join(" and "),
         passed,
     })
+}
+
+/// The time-weighted mean of a series of samples: each sample holds until the next, the last
+/// until `end`. One sample is its own mean; none reads 0.
+pub fn window_mean(samples: impl Iterator<Item = (Time, f64)>, end: Time) -> f64 {
+    let mut sum = 0.0;
+    let mut span = 0.0;
+    let mut last: Option<(Time, f64)> = None;
+    for (t, v) in samples {
+        if let Some((t0, v0)) = last {
+            let dt = (t - t0).as_secs_f64();
+            sum += v0 * dt;
+            span += dt;
+        }
+        last = Some((t, v));
+    }
+    match last {
+        None => 0.0,
+        Some((t0, v0)) => {
+            let dt = if end > t0 {
+                (end - t0).as_secs_f64()
+            } else {
+                0.0
+            };
+            sum += v0 * dt;
+            span += dt;
+            if span > 0.0 {
+                sum / span
+            } else {
+                v0
+            }
+        }
+    }
 }
 
 fn json_str(s: &str) -> String {

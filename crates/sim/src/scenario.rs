@@ -416,6 +416,9 @@ pub struct Change {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "FaultDoc")]
 pub struct Fault {
+    /// A name for the fault, unique in the scenario, by which a variant's `skipFaults` can
+    /// leave it out.
+    pub name: Option<String>,
     pub at: Duration,
     pub duration: Option<Duration>,
     pub description: Option<String>,
@@ -426,7 +429,9 @@ pub struct Fault {
 #[derive(Debug, Clone)]
 pub enum FaultKind {
     /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
-    NodeDown(String),
+    /// `nodeDown: NAME` names one node; `nodeDown: {selector: {matchLabels: ...}, fraction: F}`
+    /// takes down that share of the nodes the selector picks when the fault starts.
+    NodeDown(NodeTarget),
     /// Every node of a zone goes down at once.
     ZoneDown(String),
     /// A dependency is down: a service (from `spec.services`) refuses every connection, as if
@@ -450,6 +455,9 @@ pub enum FaultKind {
     /// side: requests routed to the far side's replicas go unanswered until the endpoints
     /// drop them; gossip agents on each side lose the other side.
     Partition(PartitionSpec),
+    /// The cloud has no capacity for new instances in a zone (`stockout: ZONE`): every create
+    /// there (the autoscaler's, a repair's) fails after `cloud.stockoutFailureSeconds`.
+    Stockout(String),
     /// kube-apiserver is stopped (`apiServerDown: true`): every request and watch on it
     /// fails; at the fault's end it starts again and serves after `apiServer.startupSeconds`.
     /// A restart is this fault with a short duration.
@@ -460,13 +468,15 @@ pub enum FaultKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultDoc {
+    #[serde(default)]
+    name: Option<String>,
     at: Duration,
     #[serde(default)]
     duration: Option<Duration>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    node_down: Option<String>,
+    node_down: Option<NodeTarget>,
     #[serde(default)]
     zone_down: Option<String>,
     #[serde(default)]
@@ -481,6 +491,8 @@ struct FaultDoc {
     degradation: Option<cascade_services::Degradation>,
     #[serde(default)]
     api_server_down: bool,
+    #[serde(default)]
+    stockout: Option<String>,
 }
 
 impl TryFrom<FaultDoc> for Fault {
@@ -528,11 +540,15 @@ impl TryFrom<FaultDoc> for Fault {
         if d.api_server_down {
             kinds.push(("apiServerDown", FaultKind::ApiServerDown));
         }
+        if let Some(z) = d.stockout {
+            kinds.push(("stockout", FaultKind::Stockout(z)));
+        }
         const EXPECTED: &str =
-            "expected one of nodeDown, zoneDown, serviceDown, serviceDegraded, partition or apiServerDown";
+            "expected one of nodeDown, zoneDown, serviceDown, serviceDegraded, partition, apiServerDown or stockout";
         match kinds.len() {
             0 => Err(format!("a fault with nothing that breaks: {EXPECTED}")),
             1 => Ok(Fault {
+                name: d.name,
                 at: d.at,
                 duration: d.duration,
                 description: d.description,
@@ -557,7 +573,8 @@ pub struct Flapping {
     pub down: Duration,
 }
 
-/// The nodes on the far side of a partition: by zone and/or by name.
+/// The nodes on the far side of a partition: by zone, by name and/or by label selector
+/// (the union of the three), of which `fraction` is cut off when set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PartitionSpec {
@@ -565,6 +582,135 @@ pub struct PartitionSpec {
     pub zones: Vec<String>,
     #[serde(default)]
     pub nodes: Vec<String>,
+    /// Nodes by their labels (`matchLabels`), as they are when the fault starts.
+    #[serde(default)]
+    pub selector: Option<NodeSelector>,
+    /// The share of those nodes cut off, between 0 and 1 (all of them when absent), chosen
+    /// with the run's seed: `ceil(fraction x nodes)` of them.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// Only the nodes' pods lose the network (a CNI or a security-group fault): the kubelets
+    /// keep posting status, so the nodes stay Ready and nothing is evicted, while callers
+    /// and gossip agents lose the pods on them.
+    #[serde(default)]
+    pub pods_only: bool,
+}
+
+/// Nodes picked by their labels, as a Service picks pods: every `matchLabels` pair must be
+/// on the node. An empty selector picks every node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl std::fmt::Display for NodeSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.match_labels.is_empty() {
+            return f.write_str("every node");
+        }
+        let pairs: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        write!(f, "nodes {}", pairs.join(","))
+    }
+}
+
+/// "60% of " before a selection's description, nothing without a fraction.
+pub fn fraction_text(fraction: Option<f64>) -> String {
+    fraction.map_or(String::new(), |x| format!("{}% of ", x * 100.0))
+}
+
+impl std::fmt::Display for NodeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeTarget::Name(n) => f.write_str(n),
+            NodeTarget::Selected(s) => write!(f, "{}{}", fraction_text(s.fraction), s.selector),
+        }
+    }
+}
+
+impl NodeSelector {
+    pub fn matches(&self, labels: &cascade_model::Labels) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+/// The nodes a `nodeDown` fault takes down: one by name, or a share of those a selector
+/// picks.
+#[derive(Debug, Clone)]
+pub enum NodeTarget {
+    Name(String),
+    Selected(NodeSelection),
+}
+
+/// `{selector: {matchLabels: ...}, fraction: F}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSelection {
+    pub selector: NodeSelector,
+    /// The share of the selected nodes, between 0 and 1 (all of them when absent), chosen
+    /// with the run's seed: `ceil(fraction x nodes)` of them.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for NodeTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeTarget, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NodeTarget;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a node's name, or {selector: {matchLabels: ...}, fraction: F}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeTarget, E> {
+                Ok(NodeTarget::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<NodeTarget, A::Error> {
+                NodeSelection::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(NodeTarget::Selected)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A fault by its `name` or by its index in `spec.faults`.
+#[derive(Debug, Clone)]
+pub enum FaultRef {
+    Index(usize),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for FaultRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FaultRef, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = FaultRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a fault's name or its index in spec.faults")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FaultRef, E> {
+                Ok(FaultRef::Name(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FaultRef, E> {
+                usize::try_from(v)
+                    .map(FaultRef::Index)
+                    .map_err(|_| E::custom("index too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FaultRef, E> {
+                usize::try_from(v)
+                    .map(FaultRef::Index)
+                    .map_err(|_| E::custom(format!("index {v}: expected 0 or more")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The kinds of object a change can delete.
@@ -623,8 +769,12 @@ pub struct Scale {
     pub replicas: i32,
 }
 
-/// A bound on a metric of the summary (`totals.NAME` or `peaks.NAME`); a `totals` counter can
-/// be counted over the pods a selector picks and within a time window, and a `peaks.NAME`
+/// A bound on a metric of the summary (`totals.NAME`, `peaks.NAME`, `lows.NAME`, `means.NAME`
+/// or `ratios.NAME`); a `totals` counter can be counted over the pods a selector picks and
+/// within a time window; `lows.NAME` is the lowest sample of the metrics.csv column NAME (over
+/// the run or within the window: "at least one replica Ready at all times" is
+/// `lows.web_ready_replicas` with `min: 1`), `means.NAME` its time-weighted mean (a ratio
+/// over the window: the mean of a 0/1 or a ratio column); a `peaks.NAME`
 /// within a window is the largest sample of the metrics.csv column NAME in it (e.g.
 /// `peaks.phantom_members` after the recovery).
 #[derive(Debug, Clone, Deserialize)]
@@ -662,6 +812,10 @@ pub struct Variant {
     /// Indices of the base scenario's changes this variant leaves out.
     #[serde(default)]
     pub skip_changes: Vec<usize>,
+    /// The base scenario's faults this variant leaves out, each by its `name` or its index in
+    /// `spec.faults` (its own `faults` are added after).
+    #[serde(default)]
+    pub skip_faults: Vec<FaultRef>,
     /// Replaces the scenario's behaviours (e.g. another retry policy for the sidecars).
     #[serde(default)]
     pub behaviours: Option<Vec<Behaviour>>,

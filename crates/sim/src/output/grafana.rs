@@ -53,10 +53,21 @@ pub fn fault_text(kind: &FaultKind) -> String {
             }
         }
         FaultKind::ApiServerDown => "apiServerDown".to_string(),
+        FaultKind::Stockout(z) => format!("stockout {z}"),
         FaultKind::Partition(p) => {
             let mut far: Vec<String> = p.zones.iter().map(|z| format!("zone {z}")).collect();
             far.extend(p.nodes.iter().map(|n| format!("node {n}")));
-            format!("partition of {}", far.join(", "))
+            far.extend(p.selector.iter().map(ToString::to_string));
+            format!(
+                "{} of {}{}",
+                if p.pods_only {
+                    "pod network partition"
+                } else {
+                    "partition"
+                },
+                crate::scenario::fraction_text(p.fraction),
+                far.join(", ")
+            )
         }
     }
 }

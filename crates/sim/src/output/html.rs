@@ -610,9 +610,12 @@ fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
                     }
                 }
             }
-            // An expectation on this column's peak: its window and its bound.
+            // An expectation on this column's peak, low or mean: its window and its bound.
             for (k, e) in s.expectations.iter().enumerate() {
-                if e.metric.strip_prefix("peaks.") != Some(c.as_ref()) {
+                let column = ["peaks.", "lows.", "means."]
+                    .iter()
+                    .find_map(|f| e.metric.strip_prefix(f));
+                if column != Some(c.as_ref()) {
                     continue;
                 }
                 let (a, b) = ctx.windows.get(k).copied().unwrap_or((0.0, tmax));

@@ -16,13 +16,16 @@ pub const SIM_COUNTERS: &[&str] = &[
     "apiserver_oom_kills",
     "apiserver_unavailable_seconds",
     "apiserver_watch_breaks",
+    "autoscaler_failed_scale_ups",
     "autoscaler_scale_downs",
     "autoscaler_scale_ups",
+    "cloud_creates_failed",
     "catalog_member_writes",
     "dependency_down",
     "dependency_up",
     "lease_renewals_failed",
     "node_oom_kills",
+    "nodes_repaired",
     "pods_evicted_node_pressure",
     "sidecar_retries",
 ];
@@ -179,13 +182,22 @@ impl MetricNames {
             ),
             Some(("peaks", name)) if self.peaks.contains(name) => Ok(()),
             Some(("peaks", _)) => unknown("metric", "peaks", &self.peaks),
+            Some(("lows" | "means", _)) if e.selector.is_some() => Err(
+                "a low or a mean cannot be taken over a selector's pods: expected a selector only with totals.NAME".into(),
+            ),
+            Some(("lows", name)) | Some(("means", name)) if self.columns.contains(name) => Ok(()),
+            Some((family @ ("lows" | "means"), _)) => unknown(
+                "metrics.csv column (a low or a mean reads one)",
+                family,
+                &self.columns,
+            ),
             Some(("ratios", _)) if windowed => Err(
                 "a ratio cannot be taken by selector or time window: expected no selector, after or before with ratios.NAME".into(),
             ),
             Some(("ratios", name)) if self.ratios.contains(name) => Ok(()),
             Some(("ratios", _)) => unknown("metric", "ratios", &self.ratios),
             _ => Err(format!(
-                "unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME or ratios.NAME",
+                "unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME",
                 e.metric
             )),
         }

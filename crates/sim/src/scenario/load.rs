@@ -2,7 +2,7 @@
 //! every check that needs all of them, each problem reported at its position.
 
 use super::validate::{self, declared, set_diagnostic, ParamSources, Report, Sources};
-use super::{Change, ManifestFile, Scenario, ScenarioDoc, API_GROUP};
+use super::{Change, FaultRef, ManifestFile, Scenario, ScenarioDoc, API_GROUP};
 use crate::params::{merge, set_path, Params};
 use cascade_manifest::{
     from_value, Diagnostic, Errors, Manifests, Path, PathError, Seg, Severity, Value,
@@ -160,6 +160,69 @@ pub fn load(
         kept_paths.extend((0..var.changes.len()).map(|i| vpath.key("changes").idx(i)));
         spec.changes = kept;
         sources.changes = kept_paths;
+        for (k, &i) in var.skip_changes.iter().enumerate() {
+            if i >= base.changes.len() {
+                r.error(
+                    &vpath.key("skipChanges").idx(k),
+                    match base.changes.len() {
+                        0 => format!("skipChanges: no change {i}: the scenario has no changes"),
+                        n => format!(
+                            "skipChanges: no change {i}: the scenario has {n} change(s), expected an index below {n}"
+                        ),
+                    },
+                );
+            }
+        }
+        let mut skipped = std::collections::BTreeSet::new();
+        for (k, f) in var.skip_faults.iter().enumerate() {
+            let at = vpath.key("skipFaults").idx(k);
+            match f {
+                FaultRef::Index(i) if *i < base.faults.len() => {
+                    skipped.insert(*i);
+                }
+                FaultRef::Index(i) => r.error(
+                    &at,
+                    match base.faults.len() {
+                        0 => format!("skipFaults: no fault {i}: the scenario has no faults"),
+                        n => format!(
+                            "skipFaults: no fault {i}: the scenario has {n} fault(s), expected an index below {n} or a fault's name"
+                        ),
+                    },
+                ),
+                FaultRef::Name(n) => {
+                    match base.faults.iter().position(|f| f.name.as_deref() == Some(n)) {
+                        Some(i) => {
+                            skipped.insert(i);
+                        }
+                        None => {
+                            let names: std::collections::BTreeSet<&str> =
+                                base.faults.iter().filter_map(|f| f.name.as_deref()).collect();
+                            let names: Vec<&str> = names.into_iter().collect();
+                            r.error(
+                                &at,
+                                format!(
+                                    "skipFaults: {}",
+                                    super::unknown_name("fault", n, &names)
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !skipped.is_empty() {
+            let (faults, paths): (Vec<_>, Vec<_>) = spec
+                .faults
+                .iter()
+                .cloned()
+                .zip(sources.faults.iter().cloned())
+                .enumerate()
+                .filter(|(i, _)| !skipped.contains(i))
+                .map(|(_, x)| x)
+                .unzip();
+            spec.faults = faults;
+            sources.faults = paths;
+        }
         spec.faults.extend(var.faults.iter().cloned());
         sources
             .faults
@@ -297,6 +360,21 @@ pub fn load(
     }
     if !errors.is_empty() {
         return Err(Errors(errors));
+    }
+    // A fault's name is how a variant leaves it out: two faults of one name are ambiguous.
+    let mut named: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, f) in spec.faults.iter().enumerate() {
+        if let Some(n) = f.name.as_deref() {
+            if let Some(first) = named.insert(n, i) {
+                r.error(
+                    &sources.faults[i].key("name"),
+                    format!(
+                        "fault name {n:?} is taken (by the fault at {}): expected a name unique in the scenario",
+                        sources.faults[first]
+                    ),
+                );
+            }
+        }
     }
     validate::references(&mut r, &spec, &params, &files, &sources, &sites);
     warnings.extend(super::selectors::check(

@@ -3,7 +3,7 @@
 //! number is one the simulation can run with. Each problem is reported where it was written:
 //! in the scenario file, or in the `--set` that made it.
 
-use super::{FaultKind, ManifestFile, Spec};
+use super::{FaultKind, ManifestFile, NodeTarget, Spec};
 use crate::output::MetricNames;
 use crate::params::Params;
 use cascade_manifest::{Diagnostic, Manifests, Origin, Path, Seg, Severity, Value};
@@ -236,6 +236,10 @@ struct Topology {
     nodes: BTreeSet<String>,
     /// Generated nodes: `{prefix}-{i}` for i below the count.
     generated: BTreeMap<String, usize>,
+    /// The generated groups and how many nodes each can have, and the manifests' Nodes'
+    /// labels, for node selectors.
+    groups: Vec<(super::NodeGroup, usize)>,
+    node_labels: Vec<cascade_model::Labels>,
 }
 
 impl Topology {
@@ -244,6 +248,8 @@ impl Topology {
             zones: BTreeSet::new(),
             nodes: BTreeSet::new(),
             generated: BTreeMap::new(),
+            groups: Vec::new(),
+            node_labels: Vec::new(),
         };
         for g in &spec.cluster.node_groups {
             t.zones.extend(g.zones.iter().cloned());
@@ -251,15 +257,18 @@ impl Topology {
                 .scaled_count(params.generator_scale)
                 .max(g.max_size.unwrap_or(0));
             *t.generated.entry(g.name_prefix.clone()).or_default() += n;
+            t.groups.push((g.clone(), n));
         }
         for g in spec.changes.iter().filter_map(|c| c.add_nodes.as_ref()) {
             t.zones.extend(g.zones.iter().cloned());
             let n = g.count.max(g.max_size.unwrap_or(0));
             *t.generated.entry(g.name_prefix.clone()).or_default() += n;
+            t.groups.push((g.clone(), n));
         }
         for f in files.values() {
             for n in &f.manifests.nodes {
                 t.nodes.insert(n.object.name.clone());
+                t.node_labels.push(n.object.labels.clone());
                 if !n.object.zone().is_empty() {
                     t.zones.insert(n.object.zone().to_string());
                 }
@@ -286,6 +295,64 @@ impl Topology {
             .collect();
         v.extend(self.nodes.iter().cloned());
         v
+    }
+
+    /// Whether the selector picks some node the cluster can have.
+    fn selects_any(&self, sel: &super::NodeSelector) -> bool {
+        self.node_labels.iter().any(|l| sel.matches(l))
+            || self
+                .groups
+                .iter()
+                .any(|(g, n)| (0..*n).any(|i| sel.matches(&crate::generate::node_labels(g, i))))
+    }
+
+    /// A fault's node selector and fraction: a fraction is a share, and a selector that picks
+    /// no node is a typo (the fault would do nothing).
+    fn check_selection(
+        &self,
+        r: &mut Report<'_>,
+        p: &Path,
+        sel: Option<&super::NodeSelector>,
+        fraction: Option<f64>,
+    ) {
+        if let Some(f) = fraction {
+            if !(0.0..=1.0).contains(&f) {
+                r.error(
+                    &p.key("fraction"),
+                    format!("fraction = {f}: expected a share of the nodes between 0 and 1"),
+                );
+            }
+        }
+        if let Some(sel) = sel {
+            if !self.selects_any(sel) {
+                let mut labels: BTreeSet<String> = BTreeSet::new();
+                for l in self.node_labels.iter().cloned().chain(
+                    self.groups
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(g, _)| crate::generate::node_labels(g, 0)),
+                ) {
+                    labels.extend(
+                        l.into_iter()
+                            .filter(|(k, _)| k != "kubernetes.io/hostname")
+                            .map(|(k, v)| format!("{k}={v}")),
+                    );
+                }
+                let known: Vec<&str> = labels.iter().map(String::as_str).collect();
+                r.error(
+                    &p.key("selector"),
+                    format!(
+                        "selector {{{}}} picks no node of the cluster (at time 0, added by a change or by the autoscaler): the nodes' labels include {}",
+                        sel.match_labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if known.is_empty() { "none".to_string() } else { listing(&known) }
+                    ),
+                );
+            }
+        }
     }
 
     fn check_zone(&self, r: &mut Report<'_>, path: Path, zone: &str) {
@@ -367,7 +434,12 @@ pub(super) fn references(
     for (f, p) in spec.faults.iter().zip(&src.faults) {
         match &f.kind {
             FaultKind::ZoneDown(z) => topology.check_zone(r, p.key("zoneDown"), z),
-            FaultKind::NodeDown(n) => topology.check_node(r, p.key("nodeDown"), n),
+            FaultKind::NodeDown(NodeTarget::Name(n)) => {
+                topology.check_node(r, p.key("nodeDown"), n)
+            }
+            FaultKind::NodeDown(NodeTarget::Selected(s)) => {
+                topology.check_selection(r, &p.key("nodeDown"), Some(&s.selector), s.fraction)
+            }
             FaultKind::ServiceDown { service: s, .. } => service(r, p.key("serviceDown"), s),
             FaultKind::ServiceDegraded {
                 service: s,
@@ -383,14 +455,21 @@ pub(super) fn references(
                 for (k, n) in part.nodes.iter().enumerate() {
                     topology.check_node(r, p.key("partition").key("nodes").idx(k), n);
                 }
-                if part.zones.is_empty() && part.nodes.is_empty() {
+                topology.check_selection(
+                    r,
+                    &p.key("partition"),
+                    part.selector.as_ref(),
+                    part.fraction,
+                );
+                if part.zones.is_empty() && part.nodes.is_empty() && part.selector.is_none() {
                     r.error(
                         &p.key("partition"),
-                        "a partition with no nodes: expected zones or nodes",
+                        "a partition with no nodes: expected zones, nodes or a selector",
                     );
                 }
             }
             FaultKind::ApiServerDown => {}
+            FaultKind::Stockout(z) => topology.check_zone(r, p.key("stockout"), z),
         }
     }
     for (b, p) in spec.behaviours.iter().zip(&src.behaviours) {

@@ -103,6 +103,8 @@ pub enum ScenarioEv {
 pub enum NodeLifecycleEv {
     /// The controller checks node health.
     Monitor,
+    /// A node auto-repair's reboot is over: the kubelet starts again.
+    Rebooted { node: NodeId },
     /// The eviction of a pod from a node with that NoExecute taint.
     Evict {
         pod: PodId,
@@ -115,9 +117,17 @@ pub enum NodeLifecycleEv {
 #[derive(Clone, Debug)]
 pub enum AutoscalerEv {
     Scan,
-    /// A node the autoscaler asked for joins its node group.
-    NodeProvisioned {
-        group: usize,
+    /// The cloud answers an admitted create request (an instance, or an error).
+    CreateDone {
+        request: u64,
+        result: Result<(), super::cloud::CreateError>,
+    },
+    /// The cloud's rate limit has a token again for the next queued create.
+    Dispatch,
+    /// A node auto-repair's create failed; its backoff has passed, it asks again.
+    RepairRetry {
+        node: Box<cascade_model::Node>,
+        group: Option<usize>,
     },
 }
 

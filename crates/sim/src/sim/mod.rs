@@ -23,6 +23,7 @@ use cascade_services::{Out, World};
 
 mod autoscaler;
 mod bootstrap;
+pub mod cloud;
 mod control_plane;
 mod controllers;
 mod event;
@@ -82,6 +83,9 @@ pub struct Simulation<'a> {
     info: RunInfo,
     /// Per fault: whether it is in effect (for flapping ones).
     fault_active: Vec<bool>,
+    /// Per fault that picks nodes by selector or fraction: the nodes it picked at its start,
+    /// which its end gives back.
+    fault_nodes: Vec<Vec<cascade_scheduler::NodeId>>,
     /// Each node's container runtime daemon, by NodeId.
     runtimes: runtime::RuntimeDaemons,
     sidecar_rng: Rng,
@@ -136,6 +140,7 @@ impl<'a> Simulation<'a> {
             services,
             svc_out: Out::default(),
             fault_active: vec![false; sc.spec.faults.len()],
+            fault_nodes: vec![Vec::new(); sc.spec.faults.len()],
             sidecar_rng: Rng::stream(seed, "sidecars"),
             gossip: sc
                 .spec
@@ -167,6 +172,11 @@ impl<'a> Simulation<'a> {
                 seed,
             ),
         };
+        sim.autoscaler.cloud = cloud::Cloud::new(
+            sim.p
+                .cloud
+                .limits(sim.p.cluster_autoscaler.provisioning_seconds),
+        );
         sim.setup()?;
         Ok(sim)
     }

@@ -34,6 +34,10 @@ pub struct NodeRt {
     /// The side of a network partition the node is on (0: with the control plane and the
     /// callers of services).
     pub partition: u32,
+    /// When the controller last marked it NotReady.
+    pub not_ready_since: Time,
+    /// A node auto-repair is under way.
+    pub repairing: bool,
 }
 
 /// Why the controller sees a node NotReady.
@@ -56,6 +60,8 @@ impl Default for NodeRt {
             taint_epoch: 0,
             taint_key: TAINT_UNREACHABLE,
             partition: 0,
+            not_ready_since: Time::ZERO,
+            repairing: false,
         }
     }
 }
@@ -66,6 +72,8 @@ impl Default for NodeRt {
 pub struct NodeLifecycle {
     nodes: Vec<NodeRt>,
     pub zones: Zones,
+    /// Node auto-repairs under way (reboots, and replacements not yet joined).
+    pub repairs: usize,
 }
 
 impl NodeLifecycle {
@@ -136,6 +144,7 @@ impl Simulation<'_> {
         match e {
             NodeLifecycleEv::Monitor => self.monitor_nodes(),
             NodeLifecycleEv::Evict { pod, node, taint } => self.evict(pod, node, taint),
+            NodeLifecycleEv::Rebooted { node } => self.rebooted(node),
         }
     }
 
@@ -250,6 +259,9 @@ impl Simulation<'_> {
             }
         }
         self.taint_zones(p.node_monitor_period_seconds);
+        if self.p.node_repair.enabled {
+            self.repair_nodes();
+        }
         let not_ready = self.not_ready_nodes();
         self.rec
             .metrics
@@ -258,6 +270,103 @@ impl Simulation<'_> {
             secs(p.node_monitor_period_seconds),
             Ev::NodeLifecycle(NodeLifecycleEv::Monitor),
         );
+    }
+
+    /// The node auto-repair policy, after a monitor pass: each node NotReady for
+    /// `notReadySeconds` is rebooted or replaced, up to `maxConcurrentRepairs` at once
+    /// (docs/control-plane-and-nodes.md#node-auto-repair).
+    fn repair_nodes(&mut self) {
+        let now = self.now();
+        let r = self.p.node_repair.clone();
+        let due: Vec<NodeId> = self
+            .cluster
+            .nodes()
+            .map(|(id, _)| id)
+            .filter(|id| {
+                self.node_lifecycle.get(*id).is_some_and(|rt| {
+                    !rt.ready
+                        && !rt.repairing
+                        && now - rt.not_ready_since >= secs(r.not_ready_seconds)
+                })
+            })
+            .collect();
+        for id in due {
+            if r.max_concurrent_repairs > 0
+                && self.node_lifecycle.repairs >= r.max_concurrent_repairs
+            {
+                break;
+            }
+            self.node_lifecycle.repairs += 1;
+            self.rec.metrics.count("nodes_repaired", 1);
+            let name = self.cluster.node(id).node.name.clone();
+            match r.action {
+                crate::params::RepairAction::Reboot => {
+                    self.record(
+                        "NodeRepair",
+                        format!("node/{name}"),
+                        format!("NotReady for {} s: rebooting", r.not_ready_seconds),
+                        None,
+                    );
+                    self.node_lifecycle.node(id).repairing = true;
+                    self.node_down(id);
+                    self.engine.schedule_in(
+                        secs(r.reboot_seconds),
+                        Ev::NodeLifecycle(NodeLifecycleEv::Rebooted { node: id }),
+                    );
+                }
+                crate::params::RepairAction::Replace => {
+                    self.record(
+                        "NodeRepair",
+                        format!("node/{name}"),
+                        format!(
+                            "NotReady for {} s: deleting and creating it again",
+                            r.not_ready_seconds
+                        ),
+                        None,
+                    );
+                    // The new instance registers as the Node was declared: the taints the
+                    // node's conditions put on it are not part of that.
+                    let mut node = self.cluster.node(id).node.clone();
+                    node.taints
+                        .retain(|t| !t.key.starts_with("node.kubernetes.io/"));
+                    let zone = node.zone().to_string();
+                    let group = self
+                        .autoscaler
+                        .groups
+                        .iter()
+                        .position(|g| g.nodes.contains(&id));
+                    if let Some(g) = group {
+                        self.autoscaler.groups[g].nodes.retain(|n| *n != id);
+                    }
+                    self.remove_node(id);
+                    self.cloud_request(
+                        &zone,
+                        super::autoscaler::Purpose::Replace {
+                            node: Box::new(node),
+                            group,
+                        },
+                    );
+                    self.cloud_dispatch();
+                }
+            }
+        }
+    }
+
+    /// A repair's reboot is over: the kubelet starts and posts status again, unless the node
+    /// is still cut off by a partition (a reboot does not mend the network).
+    fn rebooted(&mut self, id: NodeId) {
+        self.node_lifecycle.repairs = self.node_lifecycle.repairs.saturating_sub(1);
+        if !self.cluster.has_node(id) {
+            return;
+        }
+        let now = self.now();
+        let rt = self.node_lifecycle.node(id);
+        rt.repairing = false;
+        // A node still NotReady after its reboot waits the policy's time again.
+        rt.not_ready_since = now;
+        if self.node_lifecycle.node(id).partition == 0 {
+            self.node_up(id);
+        }
     }
 
     /// Nodes the controller currently sees as NotReady.
@@ -294,9 +403,11 @@ impl Simulation<'_> {
                 "container runtime is slow: PLEG is not healthy",
             ),
         };
+        let now = self.now();
         let rt = self.node_lifecycle.node(id);
         rt.ready = false;
         rt.taint_key = key;
+        rt.not_ready_since = now;
         self.rec.metrics.count("node_not_ready_transitions", 1);
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.

@@ -1,9 +1,32 @@
 //! The scenario's changes (apply, delete, scale, add nodes, gossip encryption, unseal) and
 //! faults (nodes or zones down, partitions, dependencies down, flapping or degraded).
 
-use crate::scenario::{Change, FaultKind, ObjectKind};
+use crate::scenario::{Change, FaultKind, NodeSelector, NodeTarget, ObjectKind};
 use crate::sim::{secs, Ev, ScenarioEv, Simulation};
+use cascade_model::Rng;
 use cascade_scheduler::NodeId;
+
+/// How many of `n` nodes a fault's `fraction` takes: `ceil(fraction x n)`, so that any
+/// fraction above 0 takes at least one node and 1 takes them all (a hair of tolerance keeps
+/// 0.6 x 10 at 6 despite floating point).
+pub fn fraction_count(fraction: f64, n: usize) -> usize {
+    let want = fraction * n as f64 - 1e-9;
+    (0..=n).find(|&k| k as f64 >= want).unwrap_or(n)
+}
+
+/// `fraction_count` of `ids`, drawn uniformly without replacement (a partial Fisher-Yates
+/// shuffle) from `rng`; all of them without a fraction. The result is in NodeId order.
+pub fn choose_fraction(rng: &mut Rng, mut ids: Vec<NodeId>, fraction: Option<f64>) -> Vec<NodeId> {
+    let Some(f) = fraction else { return ids };
+    let k = fraction_count(f, ids.len());
+    for j in 0..k {
+        let r = j + rng.below_index(ids.len() - j);
+        ids.swap(j, r);
+    }
+    ids.truncate(k);
+    ids.sort_unstable();
+    ids
+}
 
 impl Simulation<'_> {
     pub(super) fn on_scenario(&mut self, e: ScenarioEv) {
@@ -96,21 +119,28 @@ impl Simulation<'_> {
     /// A fault starts (`start`) or ends.
     pub(super) fn fault(&mut self, i: usize, start: bool) {
         let f = self.sc.spec.faults[i].clone();
-        let nodes: Vec<NodeId> = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| match &f.kind {
-                FaultKind::NodeDown(name) => n.node.name == *name,
-                FaultKind::ZoneDown(z) => n.node.zone() == z,
-                _ => false,
-            })
-            .map(|(id, _)| id)
-            .collect();
+        let nodes: Vec<NodeId> = match &f.kind {
+            FaultKind::NodeDown(NodeTarget::Selected(s)) => {
+                self.fault_targets(i, start, &[], &[], Some(&s.selector), s.fraction)
+            }
+            _ => self
+                .cluster
+                .nodes()
+                .filter(|(_, n)| match &f.kind {
+                    FaultKind::NodeDown(NodeTarget::Name(name)) => n.node.name == *name,
+                    FaultKind::ZoneDown(z) => n.node.zone() == z,
+                    _ => false,
+                })
+                .map(|(id, _)| id)
+                .collect(),
+        };
         let what = f.description.clone().unwrap_or_else(|| match &f.kind {
             FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
+            FaultKind::Partition(p) if p.pods_only => "pod network partition".to_string(),
             FaultKind::Partition(_) => "network partition".to_string(),
             FaultKind::ServiceDegraded { service, .. } => format!("service {service} degraded"),
             FaultKind::ApiServerDown => "kube-apiserver down".to_string(),
+            FaultKind::Stockout(z) => format!("zone {z} out of capacity"),
             _ => format!("{} node(s) down", nodes.len()),
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
@@ -123,14 +153,24 @@ impl Simulation<'_> {
             }
         }
         if let FaultKind::Partition(p) = &f.kind {
-            let cut: Vec<NodeId> = self
-                .cluster
-                .nodes()
-                .filter(|(_, n)| {
-                    p.nodes.contains(&n.node.name) || p.zones.iter().any(|z| n.node.zone() == z)
-                })
-                .map(|(id, _)| id)
-                .collect();
+            let cut: Vec<NodeId> = if p.selector.is_some() || p.fraction.is_some() {
+                self.fault_targets(
+                    i,
+                    start,
+                    &p.zones,
+                    &p.nodes,
+                    p.selector.as_ref(),
+                    p.fraction,
+                )
+            } else {
+                self.cluster
+                    .nodes()
+                    .filter(|(_, n)| {
+                        p.nodes.contains(&n.node.name) || p.zones.iter().any(|z| n.node.zone() == z)
+                    })
+                    .map(|(id, _)| id)
+                    .collect()
+            };
             // Each partition fault is its own side; the rest of the cluster is side 0.
             let side = if start {
                 cascade_engine::index_u32(i) + 1
@@ -138,13 +178,19 @@ impl Simulation<'_> {
                 0
             };
             for id in cut {
-                if start {
-                    self.node_partitioned(id);
-                } else {
-                    self.node_up(id);
+                // With podsOnly the kubelet keeps its connection: only the pods are cut off.
+                if !p.pods_only {
+                    if start {
+                        self.node_partitioned(id);
+                    } else {
+                        self.node_up(id);
+                    }
                 }
                 self.set_node_partition(id, side);
             }
+        }
+        if let FaultKind::Stockout(z) = &f.kind {
+            self.autoscaler.cloud.set_stockout(z, start);
         }
         if let FaultKind::ApiServerDown = &f.kind {
             self.api_server_fault(start);
@@ -175,6 +221,42 @@ impl Simulation<'_> {
                 }
             }
         }
+    }
+
+    /// The nodes a selecting fault acts on. At its start: the nodes in `zones`, named in
+    /// `names` or picked by `selector` as the cluster is now, of which `fraction` is drawn
+    /// from the fault's own random stream (`fault/INDEX`, so the draw depends only on the seed
+    /// and the fault), and kept; at its end, the same nodes, those still in the cluster.
+    fn fault_targets(
+        &mut self,
+        i: usize,
+        start: bool,
+        zones: &[String],
+        names: &[String],
+        selector: Option<&NodeSelector>,
+        fraction: Option<f64>,
+    ) -> Vec<NodeId> {
+        if !start {
+            let kept = std::mem::take(&mut self.fault_nodes[i]);
+            return kept
+                .into_iter()
+                .filter(|id| self.cluster.has_node(*id))
+                .collect();
+        }
+        let candidates: Vec<NodeId> = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| {
+                names.contains(&n.node.name)
+                    || zones.iter().any(|z| n.node.zone() == z)
+                    || selector.is_some_and(|s| s.matches(&n.node.labels))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let mut rng = Rng::stream(self.info.seed, &format!("fault/{i}"));
+        let chosen = choose_fraction(&mut rng, candidates, fraction);
+        self.fault_nodes[i] = chosen.clone();
+        chosen
     }
 
     /// A degradation fault starts or ends. Two overlapping degradations of one service do not
@@ -219,6 +301,39 @@ impl Simulation<'_> {
             if !reachable {
                 self.sidecars_dependency_down(name);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_fraction_takes_its_share_rounded_up() {
+        assert_eq!(fraction_count(0.6, 10), 6);
+        assert_eq!(fraction_count(0.6, 7), 5);
+        assert_eq!(fraction_count(0.01, 3), 1);
+        assert_eq!(fraction_count(0.0, 3), 0);
+        assert_eq!(fraction_count(1.0, 3), 3);
+        assert_eq!(fraction_count(0.5, 0), 0);
+        assert_eq!(fraction_count(0.1, 30), 3);
+    }
+
+    proptest! {
+        /// The draw takes exactly its share, of the candidates only, each once, in order;
+        /// the same stream draws the same nodes.
+        #[test]
+        fn the_draw_is_a_subset_of_its_size(n in 0usize..60, f in 0.0f64..=1.0, seed: u64) {
+            let ids: Vec<NodeId> = (0..n).map(|i| cascade_engine::index_u32(i) * 3).collect();
+            let a = choose_fraction(&mut cascade_model::Rng::stream(seed, "fault/0"), ids.clone(), Some(f));
+            let b = choose_fraction(&mut cascade_model::Rng::stream(seed, "fault/0"), ids.clone(), Some(f));
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(a.len(), fraction_count(f, n));
+            prop_assert!(a.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(a.iter().all(|id| ids.contains(id)));
+            prop_assert_eq!(choose_fraction(&mut cascade_model::Rng::stream(seed, "x"), ids.clone(), None), ids);
         }
     }
 }

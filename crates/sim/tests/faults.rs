@@ -1,0 +1,248 @@
+//! Faults that say what users mean: nodes by selector and fraction, partitions of the pods'
+//! network only, variants that leave faults out, and expectations on a window's low and mean.
+
+use cascade_sim::{output, Simulation};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cascade-faults-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (n, t) in files {
+        std::fs::write(dir.join(n), t).unwrap();
+    }
+    dir.join("scenario.yaml")
+}
+
+fn run(
+    path: &std::path::Path,
+    variant: Option<&str>,
+    seed: Option<u64>,
+) -> (output::Summary, Vec<String>) {
+    let sc = cascade_sim::load(path, variant, &[], seed).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&sc).unwrap();
+    sim.run(|_| {});
+    let s = output::summarize(&sim, 0.0).unwrap();
+    let lines = output::events_jsonl(&sim.log)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (s, lines)
+}
+
+/// The objects of the events of `kind`.
+fn objects(log: &[String], kind: &str) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["object"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// Ten blue nodes and four green ones, a web Deployment on them.
+fn cluster(faults: &str, rest: &str) -> String {
+    format!(
+        r#"apiVersion: cascade.dev/v1alpha1
+kind: Scenario
+metadata: {{name: t}}
+spec:
+  duration: 20m
+  cluster:
+    nodeGroups:
+    - {{namePrefix: blue, count: 10, zones: [a, b], labels: {{pool: blue}}, allocatable: {{cpu: "4", memory: 16Gi, pods: "110"}}}}
+    - {{namePrefix: green, count: 4, zones: [a], labels: {{pool: green}}, allocatable: {{cpu: "4", memory: 16Gi, pods: "110"}}}}
+    manifests: [web.yaml]
+  faults:
+{faults}
+{rest}"#
+    )
+}
+
+const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 6\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: 100m}}}]\n";
+
+#[test]
+fn a_fraction_of_the_selected_nodes_goes_down_chosen_by_the_seed() {
+    let sc = cluster(
+        "  - {name: blue-loss, at: 1m, duration: 10m, nodeDown: {selector: {matchLabels: {pool: blue}}, fraction: 0.6}}",
+        "",
+    );
+    let path = scenario("fraction", &[("scenario.yaml", &sc), ("web.yaml", WEB)]);
+    let mut picks = BTreeSet::new();
+    for seed in 0..6 {
+        let (_, log) = run(&path, None, Some(seed));
+        let down: BTreeSet<String> = objects(&log, "NodeNotReady").into_iter().collect();
+        // ceil(0.6 x 10) = 6 of the blue nodes, none of the green ones.
+        assert_eq!(down.len(), 6, "seed {seed}: {down:?}");
+        assert!(down.iter().all(|n| n.starts_with("node/blue-")), "{down:?}");
+        // The fault's end gives back exactly the nodes it took.
+        let ready: BTreeSet<String> = objects(&log, "NodeReady").into_iter().collect();
+        assert_eq!(ready, down, "seed {seed}");
+        // The same seed, the same nodes.
+        let (_, again) = run(&path, None, Some(seed));
+        assert_eq!(again, log);
+        picks.insert(down);
+    }
+    assert!(
+        picks.len() > 1,
+        "every seed picked the same nodes: {picks:?}"
+    );
+}
+
+#[test]
+fn a_partition_by_selector_and_a_pods_only_partition() {
+    let sc = cluster(
+        "  - {at: 1m, duration: 10m, partition: {selector: {matchLabels: {pool: green}}, fraction: 0.5}}\n  - {at: 1m, duration: 10m, partition: {selector: {matchLabels: {pool: blue}}, podsOnly: true}}",
+        "",
+    );
+    let path = scenario("partition", &[("scenario.yaml", &sc), ("web.yaml", WEB)]);
+    let (_, log) = run(&path, None, None);
+    let down: BTreeSet<String> = objects(&log, "NodeNotReady").into_iter().collect();
+    // Half of the green nodes lose the control plane; the blue nodes' kubelets keep posting
+    // status through their pods' partition, so none of them goes NotReady.
+    assert_eq!(down.len(), 2, "{down:?}");
+    assert!(
+        down.iter().all(|n| n.starts_with("node/green-")),
+        "{down:?}"
+    );
+}
+
+#[test]
+fn a_variant_leaves_faults_out_by_name_or_index() {
+    let sc = cluster(
+        "  - {name: first, at: 1m, duration: 5m, nodeDown: blue-0}\n  - {at: 2m, duration: 5m, nodeDown: blue-1}",
+        "  variants:\n    by-name: {skipFaults: [first]}\n    by-index: {skipFaults: [1], faults: [{at: 3m, duration: 5m, nodeDown: green-0}]}\n",
+    );
+    let path = scenario("skip", &[("scenario.yaml", &sc), ("web.yaml", WEB)]);
+    let down = |v| objects(&run(&path, v, None).1, "NodeNotReady");
+    assert_eq!(down(None), ["node/blue-0", "node/blue-1"]);
+    assert_eq!(down(Some("by-name")), ["node/blue-1"]);
+    assert_eq!(down(Some("by-index")), ["node/blue-0", "node/green-0"]);
+}
+
+#[test]
+fn lows_and_means_read_a_window_of_a_column() {
+    // Every node down from 5m to 10m: no pod Ready then.
+    let sc = cluster(
+        "  - {at: 5m, duration: 5m, nodeDown: {selector: {}}}",
+        r#"  parameters: {nodeLifecycle: {defaultUnreachableTolerationSeconds: 3600}}
+  expectations:
+  - {name: ready all along, metric: lows.pods_ready, after: 2m, min: 1}
+  - {name: ready before, metric: lows.pods_ready, after: 2m, before: 5m, min: 6}
+  - {name: mean of nodes not ready, metric: means.nodes_not_ready, after: 0s, before: 20m, max: 14}
+"#,
+    );
+    let path = scenario("lows", &[("scenario.yaml", &sc), ("web.yaml", WEB)]);
+    let (s, _) = run(&path, None, None);
+    let e = &s.expectations;
+    assert_eq!(e[0].value, 0.0);
+    assert!(!e[0].passed);
+    assert_eq!(e[1].value, 6.0);
+    assert!(e[1].passed);
+    // 14 nodes NotReady from about 5m40s (the grace period and a monitor pass) to 10m: a
+    // little under a quarter of 20 minutes at 14.
+    let mean = e[2].value;
+    assert!(
+        mean > 14.0 * 4.0 / 20.0 && mean < 14.0 * 5.0 / 20.0,
+        "{mean}"
+    );
+}
+
+/// One 4-CPU node in an autoscaled group of up to 10, and 6 replicas of 3 CPU: 5 pending.
+fn autoscaled(faults: &str, parameters: &str) -> String {
+    format!(
+        r#"apiVersion: cascade.dev/v1alpha1
+kind: Scenario
+metadata: {{name: t}}
+spec:
+  duration: 45m
+  cluster:
+    nodeGroups:
+    - {{namePrefix: pool, count: 1, zones: [a], minSize: 1, maxSize: 10, allocatable: {{cpu: "4", memory: 16Gi, pods: "110"}}}}
+    manifests: [big.yaml]
+  faults: {faults}
+  parameters: {parameters}
+"#
+    )
+}
+
+const BIG: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: big}\nspec:\n  replicas: 6\n  selector: {matchLabels: {app: big}}\n  template:\n    metadata: {labels: {app: big}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: \"3\"}}}]\n";
+
+fn messages(log: &[String], kind: &str) -> Vec<(f64, String)> {
+    log.iter()
+        .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["t"].as_f64().unwrap(),
+                v["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_stockout_fails_scale_ups_and_backs_the_group_off_exponentially() {
+    let sc = autoscaled("[{at: 0s, duration: 40m, stockout: a}]", "{}");
+    let path = scenario("stockout", &[("scenario.yaml", &sc), ("big.yaml", BIG)]);
+    let (s, log) = run(&path, None, None);
+    let failed = messages(&log, "FailedScaleUp");
+    assert!(failed
+        .iter()
+        .all(|(_, m)| m.contains("ZONE_RESOURCE_POOL_EXHAUSTED")));
+    // The five creates of a scale-up fail together: the first backs the group off for 5
+    // minutes, the others (while it is backed off) keep 5; each later scale-up, asked once
+    // the backoff has passed, doubles it: 10, 20 minutes (capped at 30).
+    let mut durations: Vec<String> = failed
+        .iter()
+        .map(|(_, m)| m.rsplit("backed off for ").next().unwrap().to_string())
+        .collect();
+    durations.dedup();
+    assert_eq!(durations[..3], ["300 s", "600 s", "1200 s"], "{failed:?}");
+    // No scale-up while backed off: the second starts after the first backoff has passed.
+    let ups = messages(&log, "TriggeredScaleUp");
+    assert!(ups[1].0 - failed[0].0 >= 300.0, "{ups:?} {failed:?}");
+    assert_eq!(s.totals["nodes_added"], 1);
+    // Once the zone has capacity again, the group's next scale-up places every pod.
+    let (s, _) = run(
+        &scenario(
+            "stockout-ends",
+            &[
+                (
+                    "scenario.yaml",
+                    &autoscaled("[{at: 0s, duration: 2m, stockout: a}]", "{}"),
+                ),
+                ("big.yaml", BIG),
+            ],
+        ),
+        None,
+        None,
+    );
+    assert_eq!(s.totals["nodes_added"], 1 + 5);
+}
+
+#[test]
+fn max_nodes_total_caps_and_unregistered_nodes_time_out() {
+    let sc = autoscaled("[]", "{clusterAutoscaler: {maxNodesTotal: 3}}");
+    let path = scenario("max-total", &[("scenario.yaml", &sc), ("big.yaml", BIG)]);
+    let (s, _) = run(&path, None, None);
+    assert_eq!(s.totals["nodes_added"], 3);
+    // One create at a time, 10 minutes each: the fifth node cannot register within the
+    // 15 minutes of --max-node-provision-time, nor can the third.
+    let sc = autoscaled(
+        "[]",
+        "{cloud: {maxConcurrentCreates: 1}, clusterAutoscaler: {provisioningSeconds: 600}}",
+    );
+    let path = scenario("timeout", &[("scenario.yaml", &sc), ("big.yaml", BIG)]);
+    let (_, log) = run(&path, None, None);
+    let timed_out = messages(&log, "FailedScaleUp");
+    assert!(!timed_out.is_empty());
+    assert!(
+        timed_out[0].1.starts_with("ScaleUpTimedOut"),
+        "{timed_out:?}"
+    );
+    // Asked at the first scan (10 s), timed out at the first scan 15 minutes later.
+    assert!((910.0..=920.0).contains(&timed_out[0].0), "{timed_out:?}");
+}
