@@ -1,7 +1,9 @@
 //! The `cascade` command line.
 
 use cascade::ci::Format;
-use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED};
+use cascade::{
+    bench, run, schedule, schema, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED,
+};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +76,9 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE", value_parser = run::parse_set)]
         sets: Vec<(String, String)>,
     },
+    /// Print the JSON Schema (draft-07) of scenario files, for editors: save it and point
+    /// yaml-language-server at it (see the README).
+    Schema,
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
     Schedule {
@@ -201,6 +206,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Validate { files } => validate::run(&files),
+        Command::Schema => Ok(schema::print()),
         Command::Bench {
             which:
                 BenchCommand::Schedule {

@@ -147,7 +147,9 @@ mod tests {
 }
 
 /// Which pods a behaviour or a counter applies to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]

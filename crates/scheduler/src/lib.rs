@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// The scheduler's tunables, with kube-scheduler's defaults (KubeSchedulerConfiguration v1 and
 /// pkg/scheduler constants). Every one can be overridden by a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     /// percentageOfNodesToScore; 0 means adaptive: 50 - nodes/125 percent, at least 5%.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NODE_SCORE: i64 = 100;
 
 /// Plugin weights of the default profile; a scenario can override them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScoreWeights {
     pub node_resources_fit: i64,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The services on a cluster, each keyed by the name its metrics carry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServicesConfig {
     /// Capacity-limited request servers backed by pods (an auth proxy, DNS, an API server).
@@ -51,7 +51,9 @@ impl ServicesConfig {
 }
 
 /// How long a request holds a worker.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ServiceTime {
     /// Exponentially distributed (an M/M/c server): the default, and what queueing theory's
@@ -66,7 +68,7 @@ pub enum ServiceTime {
 /// `workersPerReplica` requests at a time and queues the rest up to `queueCapacity`. Every
 /// request in a replica (served or queued) holds `memoryPerRequest`; past the pod's memory
 /// limit the container is OOM-killed, and its requests fail with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServiceSpec {
     /// The pods that serve it. A pod receives requests once Ready, as an Endpoint does.
@@ -105,7 +107,7 @@ pub struct ServiceSpec {
 /// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
 /// failing dependency thus fills its callers' workers and queues: how a failure climbs a
 /// chain. docs/retry-defences.md#services-that-call-services
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DownstreamCall {
     /// The service called (from `spec.services`; no cycles).
@@ -173,7 +175,7 @@ impl Default for ServiceSpec {
 /// A service running degraded for a while (a scenario's `serviceDegraded` fault): it keeps
 /// its endpoints and answers, but worse. Each field left out leaves that aspect as it was;
 /// docs/retry-defences.md#degradation says what each one models.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Degradation {
     /// Workers per replica while degraded (CPU throttled, a noisy neighbour, a lock held):
@@ -204,7 +206,7 @@ impl Default for Degradation {
 
 /// A Cortex ring (cortexproject/cortex pkg/ring and pkg/ingester, 2019; see
 /// docs/cortex-and-prometheus.md) whose ingesters are the pods the selector picks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RingSpec {
     pub selector: PodSelector,
@@ -249,7 +251,9 @@ impl Default for RingSpec {
 }
 
 /// Randomisation of a retry delay (Brooker, "Exponential Backoff And Jitter", AWS 2015).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Jitter {
     /// The delay as computed: clients that failed together retry together.
@@ -264,7 +268,7 @@ pub enum Jitter {
 }
 
 /// Exponential backoff: `initial`, multiplied by `multiplier` per failure up to `max`, jittered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Backoff {
     pub initial_seconds: f64,
@@ -287,7 +291,7 @@ impl Default for Backoff {
 /// A fleet of Prometheus servers, each with its own remote_write queue manager
 /// (prometheus/storage/remote/queue_manager.go, 2.8+ reading from the WAL). Defaults are the
 /// 2019 queue_config (docs/cortex-and-prometheus.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RemoteWriteSpec {
     /// The service the samples are written to (an auth proxy in front of the distributors).
@@ -366,7 +370,7 @@ impl Default for RemoteWriteSpec {
 /// tokens are more than `maxTokens / 2`. gRPC has no default (the policy is off unless
 /// configured); the default here is A6's own example, 10 and 0.1.
 /// docs/retry-defences.md#grpc-retry-throttling
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryThrottling {
     /// In (0, 1000], as A6 requires; three decimals are kept.
@@ -388,7 +392,7 @@ impl Default for RetryThrottling {
 /// `CircuitBreakers.Thresholds.RetryBudget`, v1.12+): retries outstanding at once are at most
 /// `budgetPercent` of the requests active, and at least `minRetryConcurrency` are allowed.
 /// Defaults are Envoy's: 20% and 3. docs/retry-defences.md#envoy-retry-budget
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryBudget {
     /// A percentage in [0, 100] (Envoy's `budget_percent`, 20.0).
@@ -412,7 +416,7 @@ impl Default for RetryBudget {
 /// open, every request fails at once (never reaching the service) for `sleepWindowSeconds`,
 /// then one trial goes through and its outcome closes or reopens it.
 /// docs/retry-defences.md#circuit-breaker
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CircuitBreaker {
     /// circuitBreaker.requestVolumeThreshold (20).
@@ -441,7 +445,7 @@ impl Default for CircuitBreaker {
 
 /// Open-loop clients: requests arrive as a Poisson process whatever happens to earlier ones
 /// (users, sidecars, cron jobs), each retried on failure per the policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClientSpec {
     pub target: String,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 mod gossip;
 pub use gossip::{CompactionParam, GossipParams, HandoffPolicyParam, SnapshotParams};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Params {
     pub scheduler: SchedulerConfig,
@@ -103,7 +103,7 @@ impl Params {
 }
 
 /// How the services' figures in summary.json are measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServiceMetricsParams {
     /// The warm-up: service levels (`ratios.write_availability`, the ring's availability,
@@ -127,7 +127,7 @@ impl Default for ServiceMetricsParams {
 }
 
 /// kube-scheduler's scheduling queue (pkg/scheduler/backend/queue).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct QueueParams {
     /// podInitialBackoffSeconds (default 1): backoff after the first failed attempt, doubling.
@@ -158,7 +158,7 @@ impl Default for QueueParams {
 }
 
 /// What a kubelet takes to start and stop pods. Behaviours can override per workload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct KubeletParams {
     /// Image pull for a pod whose image is not on the node yet.
@@ -202,7 +202,7 @@ pub struct KubeletParams {
 }
 
 /// The container runtime daemon (dockerd, containerd) as one queue of operations per node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RuntimeParams {
     /// Operations per second the daemon completes (0: unlimited, no queueing). 50 is our
@@ -257,7 +257,7 @@ impl Default for KubeletParams {
 }
 
 /// kube-controller-manager's pod controllers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ControllerParams {
     /// Delay between an observed change and the controller's sync (informer + work queue).
@@ -277,7 +277,7 @@ impl Default for ControllerParams {
 
 /// kube-controller-manager's node lifecycle controller, the kubelet's status updates and the
 /// API server's DefaultTolerationSeconds admission plugin (docs/kubernetes.md#node-lifecycle-controller).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeLifecycleParams {
     /// --node-monitor-period (5 s): how often the controller checks node heartbeats.
@@ -323,7 +323,7 @@ impl Default for NodeLifecycleParams {
 /// kube-apiserver, one instance in front of etcd, with the v1.33 bootstrap FlowSchemas and
 /// PriorityLevelConfigurations (docs/control-plane-and-nodes.md#the-api-server-in-the-run).
 /// Kubernetes' flags keep their defaults; the costs are cascade's choices, stated there.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ApiServerParams {
     /// `--enable-priority-and-fairness` (true since v1.20): false puts the legacy max-inflight
@@ -396,7 +396,7 @@ impl ApiServerParams {
 
 /// The cluster autoscaler (kubernetes/autoscaler cluster-autoscaler FAQ defaults), for node
 /// groups with a `maxSize`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AutoscalerParams {
     /// --scan-interval (10 s).

@@ -13,7 +13,7 @@ use crate::params::Params;
 pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};
 pub use cascade_model::{PodSelector, WorkloadKind};
-pub use duration::{parse_duration, Duration};
+pub use duration::{parse_duration, Duration, DURATION_PATTERN};
 pub use load::{load, start_ms};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -21,16 +21,32 @@ pub use validate::unknown_name;
 
 pub const API_GROUP: &str = "cascade.dev";
 
-#[derive(Debug, Deserialize)]
+/// A cascade scenario: the cluster, what happens to it, and what must hold.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "cascade scenario")]
 pub struct ScenarioDoc {
+    /// Always `cascade.dev/v1alpha1`.
+    #[schemars(extend("const" = "cascade.dev/v1alpha1"))]
     pub api_version: String,
+    /// Always `Scenario`.
+    #[schemars(extend("const" = "Scenario"))]
     pub kind: String,
     pub metadata: Metadata,
     pub spec: Spec,
 }
 
-#[derive(Debug, Deserialize)]
+/// The JSON Schema (draft-07, which editors' YAML support reads) of a scenario file, derived
+/// from the types that read it: the same fields, names, defaults and closed objects
+/// (`additionalProperties: false` where the reader denies unknown fields). What a schema cannot
+/// say (one fault is one kind, names that resolve, values in range) the reader checks at load.
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ScenarioDoc>()
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
     pub name: String,
@@ -38,7 +54,7 @@ pub struct Metadata {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     /// What the scenario shows, in a sentence or two (shown at the top of report.html).
@@ -60,18 +76,23 @@ pub struct Spec {
     /// The services on the cluster (cascade-services `ServiceSpec`, by name), merged into the
     /// parameters at `services`, so variants and `--set services.NAME.FIELD=V` override them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::ServiceSpec>")]
     pub services: serde_json::Value,
     /// Cortex rings (`RingSpec`), at `rings`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::RingSpec>")]
     pub rings: serde_json::Value,
     /// Prometheus remote_write fleets (`RemoteWriteSpec`), at `remoteWrite`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::RemoteWriteSpec>")]
     pub remote_write: serde_json::Value,
     /// Clients with retry policies (`ClientSpec`), at `clients`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::ClientSpec>")]
     pub clients: serde_json::Value,
     /// Model parameters (see `Params`), merged over the defaults.
     #[serde(default)]
+    #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
     #[serde(default)]
     pub expectations: Vec<Expectation>,
@@ -84,7 +105,7 @@ pub struct Spec {
     pub similarity: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Manifest files (paths relative to the scenario file) present at time 0.
@@ -101,7 +122,7 @@ pub struct ClusterSpec {
 /// `count` Deployments (or StatefulSets) named `{namePrefix}-{i}` (i from 0, four digits), each
 /// with `replicas` pods of the given containers; every pod is labelled `app: NAME` and with
 /// `labels`, so behaviours can select a whole group.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadGroup {
     pub name_prefix: String,
@@ -145,7 +166,7 @@ impl NodeGroup {
 }
 
 /// What a workload group generates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum GeneratedKind {
     #[default]
     Deployment,
@@ -173,20 +194,47 @@ fn one() -> i32 {
     1
 }
 
+/// Resources by name, each a quantity: `cpu`, `memory`, `ephemeral-storage`, `pods` (what
+/// [`crate::generate::resources_at`] reads; the schema of the maps that hold them).
+pub struct ResourceList;
+
+impl schemars::JsonSchema for ResourceList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceList".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let q = g.subschema_for::<cascade_manifest::quantity::Quantity>();
+        schemars::json_schema!({
+            "description": "Resources by name, each a quantity.",
+            "type": "object",
+            "properties": {
+                "cpu": q,
+                "memory": q,
+                "ephemeral-storage": q,
+                "pods": q
+            },
+            "additionalProperties": false
+        })
+    }
+}
+
 /// A container of a generated workload: a name and its resources.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerShape {
     pub name: String,
     #[serde(default)]
+    #[schemars(with = "ResourceList")]
     pub requests: BTreeMap<String, Value>,
     #[serde(default)]
+    #[schemars(with = "ResourceList")]
     pub limits: BTreeMap<String, Value>,
 }
 
 /// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`; an autoscaled node
 /// group when `maxSize` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeGroup {
     pub name_prefix: String,
@@ -198,6 +246,7 @@ pub struct NodeGroup {
     #[serde(default)]
     pub zones: Vec<String>,
     /// Allocatable resources, as in a Node's status.allocatable.
+    #[schemars(with = "ResourceList")]
     pub allocatable: BTreeMap<String, Value>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -209,7 +258,7 @@ pub struct NodeGroup {
 }
 
 /// How the containers of the selected pods behave.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Behaviour {
     pub selector: PodSelector,
@@ -242,7 +291,7 @@ pub struct Behaviour {
 
 /// A pod's API client: a client-go informer (LIST, then WATCH; a broken watch relists after
 /// the reflector's backoff) or a poller (a LIST every `periodSeconds`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiClient {
     /// What it lists: `pods` or `nodes`.
@@ -284,7 +333,7 @@ fn default_client_burst() -> u32 {
 }
 
 /// A pod's gossip agent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GossipAgent {
     /// When it joins the pool, if not `parameters.gossip.joinOn`.
@@ -295,7 +344,9 @@ pub struct GossipAgent {
 /// When a pod's gossip agent joins: `start`, as soon as the containers start (the Target
 /// case: the agent is a sidecar that runs before the app), or `ready`, once the pod is Ready
 /// (the postmortem's lesson: register on readiness).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum JoinOn {
     #[default]
@@ -306,7 +357,7 @@ pub enum JoinOn {
 /// Gossip encryption turned on (`consul keyring -install/-use`, `encrypt` in the agents'
 /// configuration): the servers take the key at once; every agent started from then on has
 /// it; the agents already running get it when the redeploy reaches them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GossipEncryption {
     /// The key, by identity: members with different keys (or one with none) cannot talk.
@@ -324,7 +375,7 @@ fn default_key() -> u32 {
 }
 
 /// The catalog writes a pod's agent causes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Registration {
     /// The service that takes the writes (the Consul servers).
@@ -346,7 +397,7 @@ fn default_deregister_writes() -> u32 {
 }
 
 /// A sidecar that ships to a service and retries while it cannot.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SidecarSpec {
     /// The service it ships to (from `spec.services`).
@@ -375,7 +426,7 @@ fn default_ops_per_attempt() -> f64 {
 }
 
 /// Memory that starts at `start` and grows by `growthPerMinute` (a leak, a cache that fills).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemoryBehaviour {
     pub start: Bytes,
@@ -383,7 +434,7 @@ pub struct MemoryBehaviour {
 }
 
 /// A change an operator makes at a simulated time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Change {
     pub at: Duration,
@@ -422,6 +473,17 @@ pub struct Fault {
     pub kind: FaultKind,
 }
 
+/// A fault is written as [`FaultDoc`] (one of its kind fields set).
+impl schemars::JsonSchema for Fault {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fault".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FaultDoc::json_schema(g)
+    }
+}
+
 /// What breaks.
 #[derive(Debug, Clone)]
 pub enum FaultKind {
@@ -457,7 +519,7 @@ pub enum FaultKind {
 }
 
 /// A fault as written: one of its kind fields is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultDoc {
     at: Duration,
@@ -550,7 +612,7 @@ impl TryFrom<FaultDoc> for Fault {
 }
 
 /// Down for `down`, up for `up`, repeatedly.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flapping {
     pub up: Duration,
@@ -558,7 +620,7 @@ pub struct Flapping {
 }
 
 /// The nodes on the far side of a partition: by zone and/or by name.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PartitionSpec {
     #[serde(default)]
@@ -568,7 +630,7 @@ pub struct PartitionSpec {
 }
 
 /// The kinds of object a change can delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum ObjectKind {
     PriorityClass,
     Pod,
@@ -594,7 +656,7 @@ impl ObjectKind {
 
 /// `WorkloadKind` as a scenario names it (serde's remote derive: the model stays free of
 /// the scenario format).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(remote = "WorkloadKind")]
 enum WorkloadKindDoc {
     Deployment,
@@ -603,7 +665,7 @@ enum WorkloadKindDoc {
     DaemonSet,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
     pub kind: ObjectKind,
@@ -612,7 +674,7 @@ pub struct ObjectRef {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
     #[serde(with = "WorkloadKindDoc")]
@@ -627,7 +689,7 @@ pub struct Scale {
 /// be counted over the pods a selector picks and within a time window, and a `peaks.NAME`
 /// within a window is the largest sample of the metrics.csv column NAME in it (e.g.
 /// `peaks.phantom_members` after the recovery).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {
     pub name: String,
@@ -645,12 +707,13 @@ pub struct Expectation {
 }
 
 /// A named set of extra parameters and changes, e.g. a mitigation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Variant {
     #[serde(default)]
     pub description: String,
     #[serde(default)]
+    #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
     #[serde(default)]
     pub changes: Vec<Change>,
