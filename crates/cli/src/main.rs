@@ -78,7 +78,12 @@ enum Command {
     },
     /// Print the JSON Schema (draft-07) of scenario files, for editors: save it and point
     /// yaml-language-server at it (see the README).
-    Schema,
+    Schema {
+        /// Print the scenario reference (docs/scenario-reference.md) instead: every field,
+        /// parameter and default, the metrics expectations may use, generated nodes' labels.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
     Schedule {
@@ -206,7 +211,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Validate { files } => validate::run(&files),
-        Command::Schema => Ok(schema::print()),
+        Command::Schema { markdown } => Ok(schema::print(markdown)),
         Command::Bench {
             which:
                 BenchCommand::Schedule {

@@ -301,6 +301,38 @@ fn a_wrong_type_fails_the_schema_and_the_reader() {
     );
 }
 
+#[test]
+fn the_committed_scenario_reference_is_what_the_code_generates() {
+    let path = root().join("docs/scenario-reference.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let out = Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["schema", "--markdown"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        committed == generated,
+        "docs/scenario-reference.md is not what the code generates: regenerate it with `{}` \
+         (from the repository's root; `cargo run -q -p cascade --` for `cascade`) and commit it",
+        cascade::schema::REGENERATE
+    );
+}
+
+#[test]
+fn the_reference_names_every_field_and_metric() {
+    let r = cascade::schema::reference();
+    for needle in [
+        "| `duration` | [Duration](#duration) | required |",
+        "| `imagePullSeconds` |",
+        "`totals.pods_evicted`",
+        "`peaks.phantom_members`",
+        "| `topology.kubernetes.io/zone` | `zone-a` | `zone-b` |",
+    ] {
+        assert!(r.contains(needle), "{needle} missing");
+    }
+}
+
 fn durations() -> impl Strategy<Value = String> {
     prop_oneof![
         "[0-9.]{0,4}(ms|h|m|s)?([0-9.]{0,3}(ms|h|m|s|x))?",

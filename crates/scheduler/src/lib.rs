@@ -35,6 +35,7 @@ pub struct SchedulerConfig {
     pub min_candidate_nodes_percentage: u32,
     /// DefaultPreemption minCandidateNodesAbsolute.
     pub min_candidate_nodes_absolute: usize,
+    /// The score plugins' weights in the default profile (kube-scheduler v1.33).
     pub score_weights: ScoreWeights,
 }
 

@@ -77,6 +77,7 @@ pub struct ServiceSpec {
     pub workers_per_replica: u32,
     /// Mean time one request holds a worker.
     pub service_seconds: f64,
+    /// How service times are drawn around `serviceSeconds`.
     pub service_time: ServiceTime,
     /// Requests a replica queues beyond its workers; more are rejected at once (503).
     pub queue_capacity: u32,
@@ -122,6 +123,7 @@ pub struct DownstreamCall {
     /// Retries after the first attempt (0: an Envoy route retries nothing without a
     /// `retry_policy`).
     pub max_retries: u32,
+    /// The delay before each retry.
     pub backoff: Backoff,
     /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
     /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
@@ -209,6 +211,7 @@ impl Default for Degradation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RingSpec {
+    /// The pods that are the ring's ingesters.
     pub selector: PodSelector,
     /// -ingester.num-tokens (128).
     pub num_tokens: u32,
@@ -271,9 +274,13 @@ pub enum Jitter {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Backoff {
+    /// The first retry's delay.
     pub initial_seconds: f64,
+    /// The largest delay.
     pub max_seconds: f64,
+    /// Each retry's delay is the previous one times this.
     pub multiplier: f64,
+    /// How each delay is randomised.
     pub jitter: Jitter,
 }
 
@@ -448,6 +455,7 @@ impl Default for CircuitBreaker {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClientSpec {
+    /// The service it calls (from `spec.services`).
     pub target: String,
     /// Logical requests per second (cache misses included).
     pub rate_per_second: f64,
@@ -457,13 +465,16 @@ pub struct ClientSpec {
     pub timeout_seconds: f64,
     /// Attempts after the first.
     pub max_retries: u32,
+    /// The delay before each retry.
     pub backoff: Backoff,
     /// A client-side cache: a logical request whose answer is younger than this is served from
     /// it (0: no cache). Keys are drawn uniformly from `cacheKeys`.
     pub cache_ttl_seconds: f64,
+    /// How many distinct keys its requests draw from (with `cacheTtlSeconds`).
     pub cache_keys: u32,
     /// When it starts and stops sending (seconds of simulated time; stop absent: never).
     pub start_seconds: f64,
+    /// When it stops sending; absent: never.
     pub stop_seconds: Option<f64>,
     /// A client that protects itself by sealing (Vault with the Consul storage backend): once
     /// its calls have failed without a single success for this long, it seals and serves

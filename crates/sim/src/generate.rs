@@ -43,6 +43,35 @@ pub fn resources_at(m: &BTreeMap<String, Value>) -> Result<Resources, PathError>
     Ok(r)
 }
 
+/// The labels of node `index` (named `name`) of a generated node group: those a kubelet puts on
+/// every node it registers (docs/kubernetes.md#generated-nodes), so that manifests selecting
+/// `kubernetes.io/os: linux` (most real ones) place pods on generated nodes; then the group's
+/// own `labels`, which win; then the node's hostname and, with `zones`, its zone (round-robin),
+/// which win over the group's.
+pub fn node_labels(
+    g: &crate::scenario::NodeGroup,
+    name: &str,
+    index: usize,
+) -> cascade_model::Labels {
+    let mut labels: cascade_model::Labels = [
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", "amd64"),
+        ("node.kubernetes.io/instance-type", g.name_prefix.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    labels.extend(g.labels.clone());
+    labels.insert("kubernetes.io/hostname".into(), name.to_string());
+    if !g.zones.is_empty() {
+        labels.insert(
+            cascade_model::objects::LABEL_ZONE.into(),
+            g.zones[index % g.zones.len()].clone(),
+        );
+    }
+    labels
+}
+
 /// The Deployments or StatefulSets of a scenario's workload group.
 pub fn generate_workloads(
     g: &crate::scenario::WorkloadGroup,

@@ -16,11 +16,17 @@ pub use gossip::{CompactionParam, GossipParams, HandoffPolicyParam, SnapshotPara
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Params {
+    /// kube-scheduler's configuration (KubeSchedulerConfiguration, default profile).
     pub scheduler: SchedulerConfig,
+    /// kube-scheduler's scheduling queue.
     pub scheduling_queue: QueueParams,
+    /// The kubelets and their container runtime.
     pub kubelet: KubeletParams,
+    /// kube-controller-manager's workload controllers.
     pub controllers: ControllerParams,
+    /// The node lifecycle controller (NotReady, taints, evictions).
     pub node_lifecycle: NodeLifecycleParams,
+    /// The cluster autoscaler of node groups with `maxSize`.
     pub cluster_autoscaler: AutoscalerParams,
     /// kube-apiserver: its flags, APF and what requests cost it (`--set apiServer.memoryLimit=8Gi`).
     pub api_server: ApiServerParams,
@@ -173,7 +179,9 @@ pub struct KubeletParams {
     /// CrashLoopBackOff: the first restart delay (10 s), doubling up to the maximum (5 min),
     /// reset once a container has run for `crashLoopResetSeconds` (10 min) (kubelet).
     pub crash_loop_initial_backoff_seconds: f64,
+    /// CrashLoopBackOff's maximum restart delay (5 min, kubelet).
     pub crash_loop_max_backoff_seconds: f64,
+    /// A container that has run this long has its CrashLoopBackOff delay reset (10 min, kubelet).
     pub crash_loop_reset_seconds: f64,
     /// The node's container runtime daemon.
     pub runtime: RuntimeParams,
@@ -198,6 +206,7 @@ pub struct KubeletParams {
     /// kubeReserved's and systemReserved's memory ("1Gi"; none by default): memory the node's
     /// daemons use, outside allocatable (docs/kubernetes.md#node-memory-pressure).
     pub kube_reserved_memory: Bytes,
+    /// systemReserved's memory (none by default): see `kubeReservedMemory`.
     pub system_reserved_memory: Bytes,
 }
 

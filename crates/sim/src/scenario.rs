@@ -32,7 +32,9 @@ pub struct ScenarioDoc {
     /// Always `Scenario`.
     #[schemars(extend("const" = "Scenario"))]
     pub kind: String,
+    /// The scenario's name (a DNS-1123 label: it names the outputs).
     pub metadata: Metadata,
+    /// What the scenario simulates.
     pub spec: Spec,
 }
 
@@ -49,7 +51,9 @@ pub fn json_schema() -> schemars::Schema {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
+    /// The scenario's name: a DNS-1123 label, shown in the outputs and metric labels.
     pub name: String,
+    /// Free-form notes; cascade reads none.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }
@@ -65,12 +69,16 @@ pub struct Spec {
     /// Default seed (overridden by `--seed`).
     #[serde(default)]
     pub seed: u64,
+    /// The cluster at time 0: manifest files and generated nodes and workloads.
     #[serde(default)]
     pub cluster: ClusterSpec,
+    /// How the containers of the pods a selector picks behave (startup, memory, sidecars, agents).
     #[serde(default)]
     pub behaviours: Vec<Behaviour>,
+    /// What operators do, at simulated times (apply, delete, scale, add nodes).
     #[serde(default)]
     pub changes: Vec<Change>,
+    /// What breaks, at simulated times.
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// The services on the cluster (cascade-services `ServiceSpec`, by name), merged into the
@@ -94,8 +102,10 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
+    /// Bounds on the run's metrics: the verdict, and the exit code (1 when one fails).
     #[serde(default)]
     pub expectations: Vec<Expectation>,
+    /// Named alternatives run with `--variant NAME` (a mitigation, another setting), by name.
     #[serde(default)]
     pub variants: BTreeMap<String, Variant>,
     /// How the scenario's constants scale with `parameters.similarityScale` (a dot path of a
@@ -125,24 +135,32 @@ pub struct ClusterSpec {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadGroup {
+    /// Workloads are named `{namePrefix}-{i}`.
     pub name_prefix: String,
+    /// How many workloads.
     pub count: usize,
     /// Whether `parameters.generatorScale` resizes this group (true).
     #[serde(default = "yes")]
     pub scaled: bool,
+    /// Their namespace.
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// Deployment (default) or StatefulSet.
     #[serde(default)]
     pub kind: GeneratedKind,
+    /// Each workload's replicas.
     #[serde(default = "one")]
     pub replicas: i32,
+    /// Labels on every pod, besides `app: NAME`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The pods' PriorityClass.
     #[serde(default)]
     pub priority_class_name: Option<String>,
+    /// The pods' terminationGracePeriodSeconds (Kubernetes' default 30 when absent).
     #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
+    /// The pods' containers.
     pub containers: Vec<ContainerShape>,
 }
 
@@ -209,24 +227,34 @@ impl schemars::JsonSchema for ResourceList {
             "description": "Resources by name, each a quantity.",
             "type": "object",
             "properties": {
-                "cpu": q,
-                "memory": q,
-                "ephemeral-storage": q,
-                "pods": q
+                "cpu": described(&q, "CPU, in cores (\"500m\" is half a core)."),
+                "memory": described(&q, "Memory, in bytes (\"512Mi\")."),
+                "ephemeral-storage": described(&q, "Local ephemeral storage, in bytes."),
+                "pods": described(&q, "A node's pod capacity (allocatable only).")
             },
             "additionalProperties": false
         })
     }
 }
 
+/// `schema` with a description (beside a `$ref`: validators ignore it, editors show it).
+fn described(schema: &schemars::Schema, text: &str) -> schemars::Schema {
+    let mut s = schema.clone();
+    s.insert("description".into(), text.into());
+    s
+}
+
 /// A container of a generated workload: a name and its resources.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerShape {
+    /// The container's name.
     pub name: String,
+    /// Resource requests.
     #[serde(default)]
     #[schemars(with = "ResourceList")]
     pub requests: BTreeMap<String, Value>,
+    /// Resource limits.
     #[serde(default)]
     #[schemars(with = "ResourceList")]
     pub limits: BTreeMap<String, Value>,
@@ -237,22 +265,27 @@ pub struct ContainerShape {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeGroup {
+    /// Nodes are named `{namePrefix}-{i}`; also their `node.kubernetes.io/instance-type` label.
     pub name_prefix: String,
+    /// How many nodes at the start.
     pub count: usize,
     /// Whether `parameters.generatorScale` resizes this group (true; false for a fixed
     /// group such as three dedicated server nodes).
     #[serde(default = "yes")]
     pub scaled: bool,
+    /// Zones, given to the nodes round-robin (`topology.kubernetes.io/zone`).
     #[serde(default)]
     pub zones: Vec<String>,
     /// Allocatable resources, as in a Node's status.allocatable.
     #[schemars(with = "ResourceList")]
     pub allocatable: BTreeMap<String, Value>,
+    /// Extra node labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// With `maxSize`, the cluster autoscaler manages the group between `minSize` and `maxSize`.
     #[serde(default)]
     pub min_size: Option<usize>,
+    /// The largest size the cluster autoscaler scales the group to.
     #[serde(default)]
     pub max_size: Option<usize>,
 }
@@ -261,6 +294,7 @@ pub struct NodeGroup {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Behaviour {
+    /// The pods it applies to.
     pub selector: PodSelector,
     /// From bound to containers running (image pull and creation), instead of the kubelet's.
     pub startup_seconds: Option<f64>,
@@ -312,6 +346,7 @@ pub struct ApiClient {
     /// client-go's QPS and burst (5 and 10, `rest.Config`'s defaults).
     #[serde(default = "default_client_qps")]
     pub qps: f64,
+    /// client-go's burst (10).
     #[serde(default = "default_client_burst")]
     pub burst: u32,
 }
@@ -429,7 +464,9 @@ fn default_ops_per_attempt() -> f64 {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemoryBehaviour {
+    /// Memory in use when the container starts.
     pub start: Bytes,
+    /// Growth a minute.
     pub growth_per_minute: Bytes,
 }
 
@@ -437,7 +474,9 @@ pub struct MemoryBehaviour {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Change {
+    /// When, from the start of the run.
     pub at: Duration,
+    /// What the change is, for the outputs.
     #[serde(default)]
     pub description: Option<String>,
     /// Manifests to apply (create or update), relative to the scenario file.
@@ -522,25 +561,36 @@ pub enum FaultKind {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultDoc {
+    /// When it breaks, from the start of the run.
     at: Duration,
+    /// How long it stays broken; absent: to the end of the run.
     #[serde(default)]
     duration: Option<Duration>,
+    /// What breaks, for the outputs.
     #[serde(default)]
     description: Option<String>,
+    /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
     #[serde(default)]
     node_down: Option<String>,
+    /// Every node of this zone goes down at once.
     #[serde(default)]
     zone_down: Option<String>,
+    /// A service (from `spec.services`) refuses every connection while its pods keep running.
     #[serde(default)]
     service_down: Option<String>,
+    /// With `serviceDown`: down and up in turn for the fault's duration, starting down.
     #[serde(default)]
     flapping: Option<Flapping>,
+    /// These nodes lose the control plane and the rest of the cluster; their processes keep running.
     #[serde(default)]
     partition: Option<PartitionSpec>,
+    /// A service (from `spec.services`) runs degraded (with `degradation`): callers get worse answers, not refusals.
     #[serde(default)]
     service_degraded: Option<String>,
+    /// With `serviceDegraded`: how it is degraded.
     #[serde(default)]
     degradation: Option<cascade_services::Degradation>,
+    /// kube-apiserver is stopped; at the fault's end it starts again.
     #[serde(default)]
     api_server_down: bool,
 }
@@ -615,7 +665,9 @@ impl TryFrom<FaultDoc> for Fault {
 #[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flapping {
+    /// How long each up phase lasts.
     pub up: Duration,
+    /// How long each down phase lasts.
     pub down: Duration,
 }
 
@@ -623,8 +675,10 @@ pub struct Flapping {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PartitionSpec {
+    /// Every node of these zones.
     #[serde(default)]
     pub zones: Vec<String>,
+    /// These nodes.
     #[serde(default)]
     pub nodes: Vec<String>,
 }
@@ -668,20 +722,27 @@ enum WorkloadKindDoc {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
+    /// The object's kind.
     pub kind: ObjectKind,
+    /// Its namespace (`default` when absent, for namespaced kinds).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Its name.
     pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
+    /// The workload's kind.
     #[serde(with = "WorkloadKindDoc")]
     pub kind: WorkloadKind,
+    /// Its namespace (`default` when absent).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Its name.
     pub name: String,
+    /// The new replica count.
     pub replicas: i32,
 }
 
@@ -692,8 +753,11 @@ pub struct Scale {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {
+    /// What the expectation checks, in words (the outputs' and CI's test name).
     pub name: String,
+    /// `totals.NAME`, `peaks.NAME` or `ratios.NAME` (see Metrics for expectations in docs/scenario-reference.md).
     pub metric: String,
+    /// With `totals.NAME`: count only the events of the pods it picks.
     #[serde(default)]
     pub selector: Option<PodSelector>,
     /// Count only what happens from this simulated time on.
@@ -702,7 +766,9 @@ pub struct Expectation {
     /// Count only what happens before this simulated time.
     #[serde(default)]
     pub before: Option<Duration>,
+    /// The metric must be at most this.
     pub max: Option<f64>,
+    /// The metric must be at least this.
     pub min: Option<f64>,
 }
 
@@ -710,16 +776,20 @@ pub struct Expectation {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Variant {
+    /// What the variant changes and why, in a sentence or two.
     #[serde(default)]
     pub description: String,
+    /// Parameters merged over the scenario's.
     #[serde(default)]
     #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
+    /// Changes added to the scenario's.
     #[serde(default)]
     pub changes: Vec<Change>,
     /// Replaces the scenario's duration.
     #[serde(default)]
     pub duration: Option<Duration>,
+    /// Faults added to the scenario's.
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// Indices of the base scenario's changes this variant leaves out.

@@ -52,6 +52,7 @@ pub struct GossipParams {
     /// One-way packet latency floor (LAN: 200 us) and the mean of its exponential jitter
     /// (100 us): the model's own network parameters.
     pub latency_seconds: f64,
+    /// The mean of the packets' exponential latency jitter (100 us): the model's own.
     pub latency_jitter_seconds: f64,
     /// CPU time of one ping/ack/nack on an unloaded agent (model parameter: 20 us).
     pub packet_service_seconds: f64,

@@ -199,25 +199,7 @@ impl Simulation<'_> {
         let allocatable = crate::generate::resources_from_map(&g.allocatable)
             .map_err(|e| format!("node group {}: allocatable: {e}", g.name_prefix))?;
         let name = format!("{}-{index}", g.name_prefix);
-        // The labels a kubelet puts on every node it registers (docs/kubernetes.md#generated-nodes),
-        // so that manifests selecting `kubernetes.io/os: linux` (most real ones) place pods on
-        // generated nodes; the group's own labels win.
-        let mut labels: cascade_model::Labels = [
-            ("kubernetes.io/os", "linux"),
-            ("kubernetes.io/arch", "amd64"),
-            ("node.kubernetes.io/instance-type", g.name_prefix.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        labels.extend(g.labels.clone());
-        labels.insert("kubernetes.io/hostname".into(), name.clone());
-        if !g.zones.is_empty() {
-            labels.insert(
-                cascade_model::objects::LABEL_ZONE.into(),
-                g.zones[index % g.zones.len()].clone(),
-            );
-        }
+        let labels = crate::generate::node_labels(g, &name, index);
         Ok(Node {
             name,
             labels,
