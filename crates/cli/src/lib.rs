@@ -7,6 +7,7 @@ pub mod expand;
 pub mod inputs;
 pub mod run;
 pub mod schedule;
+pub mod schema;
 pub mod terminal;
 pub mod validate;
 

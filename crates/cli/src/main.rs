@@ -1,7 +1,9 @@
 //! The `cascade` command line.
 
 use cascade::ci::Format;
-use cascade::{bench, run, schedule, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED};
+use cascade::{
+    bench, run, schedule, schema, validate, Output, EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED,
+};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -73,6 +75,14 @@ enum Command {
         /// Override a parameter as `cascade run` does (repeatable).
         #[arg(long = "set", value_name = "PATH=VALUE", value_parser = run::parse_set)]
         sets: Vec<(String, String)>,
+    },
+    /// Print the JSON Schema (draft-07) of scenario files, for editors: save it and point
+    /// yaml-language-server at it (see the README).
+    Schema {
+        /// Print the scenario reference (docs/scenario-reference.md) instead: every field,
+        /// parameter and default, the metrics expectations may use, generated nodes' labels.
+        #[arg(long)]
+        markdown: bool,
     },
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
@@ -201,6 +211,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Validate { files } => validate::run(&files),
+        Command::Schema { markdown } => Ok(schema::print(markdown)),
         Command::Bench {
             which:
                 BenchCommand::Schedule {

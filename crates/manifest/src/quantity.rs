@@ -284,3 +284,39 @@ impl serde::Serialize for Bytes {
         s.serialize_i64(self.0)
     }
 }
+
+/// The pattern of a quantity written as a string, the grammar above as [`Quantity::parse`]
+/// reads it (the JSON Schema of scenario files uses it; a test checks the two agree).
+pub const QUANTITY_PATTERN: &str =
+    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$";
+
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Kubernetes quantity: a number, or a string such as \"500m\", \"512Mi\", \"1.5Gi\", \"1e3\".",
+            "anyOf": [
+                { "type": "number" },
+                { "type": "string", "pattern": QUANTITY_PATTERN }
+            ]
+        })
+    }
+}
+
+/// A memory amount is written as any quantity.
+impl schemars::JsonSchema for Bytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        g.subschema_for::<Quantity>()
+    }
+}

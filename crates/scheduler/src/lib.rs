@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// The scheduler's tunables, with kube-scheduler's defaults (KubeSchedulerConfiguration v1 and
 /// pkg/scheduler constants). Every one can be overridden by a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     /// percentageOfNodesToScore; 0 means adaptive: 50 - nodes/125 percent, at least 5%.
@@ -35,6 +35,7 @@ pub struct SchedulerConfig {
     pub min_candidate_nodes_percentage: u32,
     /// DefaultPreemption minCandidateNodesAbsolute.
     pub min_candidate_nodes_absolute: usize,
+    /// The score plugins' weights in the default profile (kube-scheduler v1.33).
     pub score_weights: ScoreWeights,
 }
 

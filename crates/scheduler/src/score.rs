@@ -14,12 +14,16 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NODE_SCORE: i64 = 100;
 
 /// Plugin weights of the default profile; a scenario can override them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScoreWeights {
+    /// NodeResourcesFit (1).
     pub node_resources_fit: i64,
+    /// NodeResourcesBalancedAllocation (1).
     pub node_resources_balanced_allocation: i64,
+    /// TaintToleration (3).
     pub taint_toleration: i64,
+    /// NodeAffinity (2).
     pub node_affinity: i64,
 }
 

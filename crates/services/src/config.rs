@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The services on a cluster, each keyed by the name its metrics carry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServicesConfig {
     /// Capacity-limited request servers backed by pods (an auth proxy, DNS, an API server).
@@ -65,7 +65,9 @@ impl ServicesConfig {
 }
 
 /// How long a request holds a worker.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ServiceTime {
     /// Exponentially distributed (an M/M/c server): the default, and what queueing theory's
@@ -80,7 +82,7 @@ pub enum ServiceTime {
 /// `workersPerReplica` requests at a time and queues the rest up to `queueCapacity`. Every
 /// request in a replica (served or queued) holds `memoryPerRequest`; past the pod's memory
 /// limit the container is OOM-killed, and its requests fail with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServiceSpec {
     /// The pods that serve it. A pod receives requests once Ready, as an Endpoint does.
@@ -89,6 +91,7 @@ pub struct ServiceSpec {
     pub workers_per_replica: u32,
     /// Mean time one request holds a worker.
     pub service_seconds: f64,
+    /// How service times are drawn around `serviceSeconds`.
     pub service_time: ServiceTime,
     /// Requests a replica queues beyond its workers; more are rejected at once (503).
     pub queue_capacity: u32,
@@ -119,7 +122,7 @@ pub struct ServiceSpec {
 /// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
 /// failing dependency thus fills its callers' workers and queues: how a failure climbs a
 /// chain. docs/retry-defences.md#services-that-call-services
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DownstreamCall {
     /// The service called (from `spec.services`; no cycles).
@@ -134,6 +137,7 @@ pub struct DownstreamCall {
     /// Retries after the first attempt (0: an Envoy route retries nothing without a
     /// `retry_policy`).
     pub max_retries: u32,
+    /// The delay before each retry.
     pub backoff: Backoff,
     /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
     /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
@@ -187,7 +191,7 @@ impl Default for ServiceSpec {
 /// A service running degraded for a while (a scenario's `serviceDegraded` fault): it keeps
 /// its endpoints and answers, but worse. Each field left out leaves that aspect as it was;
 /// docs/retry-defences.md#degradation says what each one models.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Degradation {
     /// Workers per replica while degraded (CPU throttled, a noisy neighbour, a lock held):
@@ -218,9 +222,10 @@ impl Default for Degradation {
 
 /// A Cortex ring (cortexproject/cortex pkg/ring and pkg/ingester, 2019; see
 /// docs/cortex-and-prometheus.md) whose ingesters are the pods the selector picks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RingSpec {
+    /// The pods that are the ring's ingesters.
     pub selector: PodSelector,
     /// -ingester.num-tokens (128).
     pub num_tokens: u32,
@@ -263,7 +268,9 @@ impl Default for RingSpec {
 }
 
 /// Randomisation of a retry delay (Brooker, "Exponential Backoff And Jitter", AWS 2015).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Jitter {
     /// The delay as computed: clients that failed together retry together.
@@ -278,12 +285,16 @@ pub enum Jitter {
 }
 
 /// Exponential backoff: `initial`, multiplied by `multiplier` per failure up to `max`, jittered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Backoff {
+    /// The first retry's delay.
     pub initial_seconds: f64,
+    /// The largest delay.
     pub max_seconds: f64,
+    /// Each retry's delay is the previous one times this.
     pub multiplier: f64,
+    /// How each delay is randomised.
     pub jitter: Jitter,
 }
 
@@ -301,7 +312,7 @@ impl Default for Backoff {
 /// A fleet of Prometheus servers, each with its own remote_write queue manager
 /// (prometheus/storage/remote/queue_manager.go, 2.8+ reading from the WAL). Defaults are the
 /// 2019 queue_config (docs/cortex-and-prometheus.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RemoteWriteSpec {
     /// The service the samples are written to (an auth proxy in front of the distributors).
@@ -427,6 +438,22 @@ impl Serialize for PrometheusVersion {
     }
 }
 
+impl schemars::JsonSchema for PrometheusVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PrometheusVersion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The Prometheus release whose remote_write resharding the fleet runs: 2.8 to 2.11 (the v2.11 form) or 2.16, as a string or a number.",
+            "anyOf": [
+                { "type": "string", "pattern": "^\\s*v?2\\.(8|9|10|11|16)\\s*$" },
+                { "type": "number", "enum": [2.8, 2.9, 2.11, 2.16] }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for PrometheusVersion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -455,7 +482,7 @@ impl<'de> Deserialize<'de> for PrometheusVersion {
 /// tokens are more than `maxTokens / 2`. gRPC has no default (the policy is off unless
 /// configured); the default here is A6's own example, 10 and 0.1.
 /// docs/retry-defences.md#grpc-retry-throttling
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryThrottling {
     /// In (0, 1000], as A6 requires; three decimals are kept.
@@ -477,7 +504,7 @@ impl Default for RetryThrottling {
 /// `CircuitBreakers.Thresholds.RetryBudget`, v1.12+): retries outstanding at once are at most
 /// `budgetPercent` of the requests active, and at least `minRetryConcurrency` are allowed.
 /// Defaults are Envoy's: 20% and 3. docs/retry-defences.md#envoy-retry-budget
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryBudget {
     /// A percentage in [0, 100] (Envoy's `budget_percent`, 20.0).
@@ -501,7 +528,7 @@ impl Default for RetryBudget {
 /// open, every request fails at once (never reaching the service) for `sleepWindowSeconds`,
 /// then one trial goes through and its outcome closes or reopens it.
 /// docs/retry-defences.md#circuit-breaker
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CircuitBreaker {
     /// circuitBreaker.requestVolumeThreshold (20).
@@ -530,9 +557,10 @@ impl Default for CircuitBreaker {
 
 /// Open-loop clients: requests arrive as a Poisson process whatever happens to earlier ones
 /// (users, sidecars, cron jobs), each retried on failure per the policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClientSpec {
+    /// The service it calls (from `spec.services`).
     pub target: String,
     /// Logical requests per second (cache misses included).
     pub rate_per_second: f64,
@@ -542,13 +570,16 @@ pub struct ClientSpec {
     pub timeout_seconds: f64,
     /// Attempts after the first.
     pub max_retries: u32,
+    /// The delay before each retry.
     pub backoff: Backoff,
     /// A client-side cache: a logical request whose answer is younger than this is served from
     /// it (0: no cache). Keys are drawn uniformly from `cacheKeys`.
     pub cache_ttl_seconds: f64,
+    /// How many distinct keys its requests draw from (with `cacheTtlSeconds`).
     pub cache_keys: u32,
     /// When it starts and stops sending (seconds of simulated time; stop absent: never).
     pub start_seconds: f64,
+    /// When it stops sending; absent: never.
     pub stop_seconds: Option<f64>,
     /// A client that protects itself by sealing (Vault with the Consul storage backend): once
     /// its calls have failed without a single success for this long, it seals and serves

@@ -6,7 +6,7 @@ pub mod catalog;
 pub mod chain;
 pub mod grafana;
 mod html;
-mod names;
+pub mod names;
 mod openmetrics;
 
 use crate::scenario::{Expectation, Scenario};

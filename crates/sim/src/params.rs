@@ -13,14 +13,20 @@ use std::collections::BTreeMap;
 mod gossip;
 pub use gossip::{CompactionParam, GossipParams, HandoffPolicyParam, SnapshotParams};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Params {
+    /// kube-scheduler's configuration (KubeSchedulerConfiguration, default profile).
     pub scheduler: SchedulerConfig,
+    /// kube-scheduler's scheduling queue.
     pub scheduling_queue: QueueParams,
+    /// The kubelets and their container runtime.
     pub kubelet: KubeletParams,
+    /// kube-controller-manager's workload controllers.
     pub controllers: ControllerParams,
+    /// The node lifecycle controller (NotReady, taints, evictions).
     pub node_lifecycle: NodeLifecycleParams,
+    /// The cluster autoscaler of node groups with `maxSize`.
     pub cluster_autoscaler: AutoscalerParams,
     /// The cloud provider's instance API: limits on creating nodes (the autoscaler's and the
     /// repairs'), docs/control-plane-and-nodes.md#cloud-provisioning.
@@ -113,7 +119,7 @@ impl Params {
 }
 
 /// How the services' figures in summary.json are measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServiceMetricsParams {
     /// The warm-up: service levels (`ratios.write_availability`, the ring's availability,
@@ -149,7 +155,7 @@ impl Default for ServiceMetricsParams {
 }
 
 /// kube-scheduler's scheduling queue (pkg/scheduler/backend/queue).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct QueueParams {
     /// podInitialBackoffSeconds (default 1): backoff after the first failed attempt, doubling.
@@ -180,7 +186,7 @@ impl Default for QueueParams {
 }
 
 /// What a kubelet takes to start and stop pods. Behaviours can override per workload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct KubeletParams {
     /// Image pull for a pod whose image is not on the node yet.
@@ -195,7 +201,9 @@ pub struct KubeletParams {
     /// CrashLoopBackOff: the first restart delay (10 s), doubling up to the maximum (5 min),
     /// reset once a container has run for `crashLoopResetSeconds` (10 min) (kubelet).
     pub crash_loop_initial_backoff_seconds: f64,
+    /// CrashLoopBackOff's maximum restart delay (5 min, kubelet).
     pub crash_loop_max_backoff_seconds: f64,
+    /// A container that has run this long has its CrashLoopBackOff delay reset (10 min, kubelet).
     pub crash_loop_reset_seconds: f64,
     /// The node's container runtime daemon.
     pub runtime: RuntimeParams,
@@ -220,11 +228,12 @@ pub struct KubeletParams {
     /// kubeReserved's and systemReserved's memory ("1Gi"; none by default): memory the node's
     /// daemons use, outside allocatable (docs/kubernetes.md#node-memory-pressure).
     pub kube_reserved_memory: Bytes,
+    /// systemReserved's memory (none by default): see `kubeReservedMemory`.
     pub system_reserved_memory: Bytes,
 }
 
 /// The container runtime daemon (dockerd, containerd) as one queue of operations per node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RuntimeParams {
     /// Operations per second the daemon completes (0: unlimited, no queueing). 50 is our
@@ -279,7 +288,7 @@ impl Default for KubeletParams {
 }
 
 /// kube-controller-manager's pod controllers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ControllerParams {
     /// Delay between an observed change and the controller's sync (informer + work queue).
@@ -299,7 +308,7 @@ impl Default for ControllerParams {
 
 /// kube-controller-manager's node lifecycle controller, the kubelet's status updates and the
 /// API server's DefaultTolerationSeconds admission plugin (docs/kubernetes.md#node-lifecycle-controller).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeLifecycleParams {
     /// --node-monitor-period (5 s): how often the controller checks node heartbeats.
@@ -345,7 +354,7 @@ impl Default for NodeLifecycleParams {
 /// kube-apiserver, one instance in front of etcd, with the v1.33 bootstrap FlowSchemas and
 /// PriorityLevelConfigurations (docs/control-plane-and-nodes.md#the-api-server-in-the-run).
 /// Kubernetes' flags keep their defaults; the costs are cascade's choices, stated there.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ApiServerParams {
     /// `--enable-priority-and-fairness` (true since v1.20): false puts the legacy max-inflight
@@ -418,7 +427,7 @@ impl ApiServerParams {
 
 /// The cluster autoscaler (kubernetes/autoscaler cluster-autoscaler FAQ defaults), for node
 /// groups with a `maxSize`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AutoscalerParams {
     /// --scan-interval (10 s).
@@ -459,7 +468,7 @@ impl AutoscalerParams {
 
 /// The cloud provider's limits on creating instances; 0 is no limit, the default for each
 /// (the limits are the provider's and the project's, docs/control-plane-and-nodes.md#cloud-provisioning).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CloudParams {
     /// Instance creations in flight at once.
@@ -502,7 +511,7 @@ impl Default for CloudParams {
 }
 
 /// What a node auto-repair does to a node NotReady too long.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum RepairAction {
     /// Restart the machine: its processes stop, its kubelet comes back after `rebootSeconds`
@@ -515,7 +524,7 @@ pub enum RepairAction {
 
 /// A node auto-repair policy: every node monitor pass, a node NotReady for `notReadySeconds`
 /// is repaired (docs/control-plane-and-nodes.md#node-auto-repair).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeRepairParams {
     pub enabled: bool,

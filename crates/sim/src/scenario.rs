@@ -13,7 +13,7 @@ use crate::params::Params;
 pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};
 pub use cascade_model::{PodSelector, WorkloadKind};
-pub use duration::{parse_duration, Duration};
+pub use duration::{parse_duration, Duration, DURATION_PATTERN};
 pub use load::{load, start_ms};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -21,24 +21,44 @@ pub use validate::unknown_name;
 
 pub const API_GROUP: &str = "cascade.dev";
 
-#[derive(Debug, Deserialize)]
+/// A cascade scenario: the cluster, what happens to it, and what must hold.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "cascade scenario")]
 pub struct ScenarioDoc {
+    /// Always `cascade.dev/v1alpha1`.
+    #[schemars(extend("const" = "cascade.dev/v1alpha1"))]
     pub api_version: String,
+    /// Always `Scenario`.
+    #[schemars(extend("const" = "Scenario"))]
     pub kind: String,
+    /// The scenario's name (a DNS-1123 label: it names the outputs).
     pub metadata: Metadata,
+    /// What the scenario simulates.
     pub spec: Spec,
 }
 
-#[derive(Debug, Deserialize)]
+/// The JSON Schema (draft-07, which editors' YAML support reads) of a scenario file, derived
+/// from the types that read it: the same fields, names, defaults and closed objects
+/// (`additionalProperties: false` where the reader denies unknown fields). What a schema cannot
+/// say (one fault is one kind, names that resolve, values in range) the reader checks at load.
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ScenarioDoc>()
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
+    /// The scenario's name: a DNS-1123 label, shown in the outputs and metric labels.
     pub name: String,
+    /// Free-form notes; cascade reads none.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     /// What the scenario shows, in a sentence or two (shown at the top of report.html).
@@ -49,32 +69,43 @@ pub struct Spec {
     /// Default seed (overridden by `--seed`).
     #[serde(default)]
     pub seed: u64,
+    /// The cluster at time 0: manifest files and generated nodes and workloads.
     #[serde(default)]
     pub cluster: ClusterSpec,
+    /// How the containers of the pods a selector picks behave (startup, memory, sidecars, agents).
     #[serde(default)]
     pub behaviours: Vec<Behaviour>,
+    /// What operators do, at simulated times (apply, delete, scale, add nodes).
     #[serde(default)]
     pub changes: Vec<Change>,
+    /// What breaks, at simulated times.
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// The services on the cluster (cascade-services `ServiceSpec`, by name), merged into the
     /// parameters at `services`, so variants and `--set services.NAME.FIELD=V` override them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::ServiceSpec>")]
     pub services: serde_json::Value,
     /// Cortex rings (`RingSpec`), at `rings`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::RingSpec>")]
     pub rings: serde_json::Value,
     /// Prometheus remote_write fleets (`RemoteWriteSpec`), at `remoteWrite`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::RemoteWriteSpec>")]
     pub remote_write: serde_json::Value,
     /// Clients with retry policies (`ClientSpec`), at `clients`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, cascade_services::ClientSpec>")]
     pub clients: serde_json::Value,
     /// Model parameters (see `Params`), merged over the defaults.
     #[serde(default)]
+    #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
+    /// Bounds on the run's metrics: the verdict, and the exit code (1 when one fails).
     #[serde(default)]
     pub expectations: Vec<Expectation>,
+    /// Named alternatives run with `--variant NAME` (a mitigation, another setting), by name.
     #[serde(default)]
     pub variants: BTreeMap<String, Variant>,
     /// How the scenario's constants scale with `parameters.similarityScale` (a dot path of a
@@ -84,7 +115,7 @@ pub struct Spec {
     pub similarity: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterSpec {
     /// Manifest files (paths relative to the scenario file) present at time 0.
@@ -101,27 +132,35 @@ pub struct ClusterSpec {
 /// `count` Deployments (or StatefulSets) named `{namePrefix}-{i}` (i from 0, four digits), each
 /// with `replicas` pods of the given containers; every pod is labelled `app: NAME` and with
 /// `labels`, so behaviours can select a whole group.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadGroup {
+    /// Workloads are named `{namePrefix}-{i}`.
     pub name_prefix: String,
+    /// How many workloads.
     pub count: usize,
     /// Whether `parameters.generatorScale` resizes this group (true).
     #[serde(default = "yes")]
     pub scaled: bool,
+    /// Their namespace.
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// Deployment (default) or StatefulSet.
     #[serde(default)]
     pub kind: GeneratedKind,
+    /// Each workload's replicas.
     #[serde(default = "one")]
     pub replicas: i32,
+    /// Labels on every pod, besides `app: NAME`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The pods' PriorityClass.
     #[serde(default)]
     pub priority_class_name: Option<String>,
+    /// The pods' terminationGracePeriodSeconds (Kubernetes' default 30 when absent).
     #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
+    /// The pods' containers.
     pub containers: Vec<ContainerShape>,
 }
 
@@ -145,7 +184,7 @@ impl NodeGroup {
 }
 
 /// What a workload group generates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum GeneratedKind {
     #[default]
     Deployment,
@@ -173,45 +212,89 @@ fn one() -> i32 {
     1
 }
 
+/// Resources by name, each a quantity: `cpu`, `memory`, `ephemeral-storage`, `pods` (what
+/// [`crate::generate::resources_at`] reads; the schema of the maps that hold them).
+pub struct ResourceList;
+
+impl schemars::JsonSchema for ResourceList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceList".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let q = g.subschema_for::<cascade_manifest::quantity::Quantity>();
+        schemars::json_schema!({
+            "description": "Resources by name, each a quantity.",
+            "type": "object",
+            "properties": {
+                "cpu": described(&q, "CPU, in cores (\"500m\" is half a core)."),
+                "memory": described(&q, "Memory, in bytes (\"512Mi\")."),
+                "ephemeral-storage": described(&q, "Local ephemeral storage, in bytes."),
+                "pods": described(&q, "A node's pod capacity (allocatable only).")
+            },
+            "additionalProperties": false
+        })
+    }
+}
+
+/// `schema` with a description (beside a `$ref`: validators ignore it, editors show it).
+fn described(schema: &schemars::Schema, text: &str) -> schemars::Schema {
+    let mut s = schema.clone();
+    s.insert("description".into(), text.into());
+    s
+}
+
 /// A container of a generated workload: a name and its resources.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerShape {
+    /// The container's name.
     pub name: String,
+    /// Resource requests.
     #[serde(default)]
+    #[schemars(with = "ResourceList")]
     pub requests: BTreeMap<String, Value>,
+    /// Resource limits.
     #[serde(default)]
+    #[schemars(with = "ResourceList")]
     pub limits: BTreeMap<String, Value>,
 }
 
 /// `count` nodes named `{namePrefix}-{i}`, spread round-robin over `zones`; an autoscaled node
 /// group when `maxSize` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeGroup {
+    /// Nodes are named `{namePrefix}-{i}`; also their `node.kubernetes.io/instance-type` label.
     pub name_prefix: String,
+    /// How many nodes at the start.
     pub count: usize,
     /// Whether `parameters.generatorScale` resizes this group (true; false for a fixed
     /// group such as three dedicated server nodes).
     #[serde(default = "yes")]
     pub scaled: bool,
+    /// Zones, given to the nodes round-robin (`topology.kubernetes.io/zone`).
     #[serde(default)]
     pub zones: Vec<String>,
     /// Allocatable resources, as in a Node's status.allocatable.
+    #[schemars(with = "ResourceList")]
     pub allocatable: BTreeMap<String, Value>,
+    /// Extra node labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// With `maxSize`, the cluster autoscaler manages the group between `minSize` and `maxSize`.
     #[serde(default)]
     pub min_size: Option<usize>,
+    /// The largest size the cluster autoscaler scales the group to.
     #[serde(default)]
     pub max_size: Option<usize>,
 }
 
 /// How the containers of the selected pods behave.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Behaviour {
+    /// The pods it applies to.
     pub selector: PodSelector,
     /// From bound to containers running (image pull and creation), instead of the kubelet's.
     pub startup_seconds: Option<f64>,
@@ -242,7 +325,7 @@ pub struct Behaviour {
 
 /// A pod's API client: a client-go informer (LIST, then WATCH; a broken watch relists after
 /// the reflector's backoff) or a poller (a LIST every `periodSeconds`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiClient {
     /// What it lists: `pods` or `nodes`.
@@ -263,6 +346,7 @@ pub struct ApiClient {
     /// client-go's QPS and burst (5 and 10, `rest.Config`'s defaults).
     #[serde(default = "default_client_qps")]
     pub qps: f64,
+    /// client-go's burst (10).
     #[serde(default = "default_client_burst")]
     pub burst: u32,
 }
@@ -284,7 +368,7 @@ fn default_client_burst() -> u32 {
 }
 
 /// A pod's gossip agent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GossipAgent {
     /// When it joins the pool, if not `parameters.gossip.joinOn`.
@@ -295,7 +379,9 @@ pub struct GossipAgent {
 /// When a pod's gossip agent joins: `start`, as soon as the containers start (the Target
 /// case: the agent is a sidecar that runs before the app), or `ready`, once the pod is Ready
 /// (the postmortem's lesson: register on readiness).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum JoinOn {
     #[default]
@@ -306,7 +392,7 @@ pub enum JoinOn {
 /// Gossip encryption turned on (`consul keyring -install/-use`, `encrypt` in the agents'
 /// configuration): the servers take the key at once; every agent started from then on has
 /// it; the agents already running get it when the redeploy reaches them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GossipEncryption {
     /// The key, by identity: members with different keys (or one with none) cannot talk.
@@ -324,7 +410,7 @@ fn default_key() -> u32 {
 }
 
 /// The catalog writes a pod's agent causes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Registration {
     /// The service that takes the writes (the Consul servers).
@@ -346,7 +432,7 @@ fn default_deregister_writes() -> u32 {
 }
 
 /// A sidecar that ships to a service and retries while it cannot.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SidecarSpec {
     /// The service it ships to (from `spec.services`).
@@ -375,18 +461,22 @@ fn default_ops_per_attempt() -> f64 {
 }
 
 /// Memory that starts at `start` and grows by `growthPerMinute` (a leak, a cache that fills).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemoryBehaviour {
+    /// Memory in use when the container starts.
     pub start: Bytes,
+    /// Growth a minute.
     pub growth_per_minute: Bytes,
 }
 
 /// A change an operator makes at a simulated time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Change {
+    /// When, from the start of the run.
     pub at: Duration,
+    /// What the change is, for the outputs.
     #[serde(default)]
     pub description: Option<String>,
     /// Manifests to apply (create or update), relative to the scenario file.
@@ -423,6 +513,17 @@ pub struct Fault {
     pub duration: Option<Duration>,
     pub description: Option<String>,
     pub kind: FaultKind,
+}
+
+/// A fault is written as [`FaultDoc`] (one of its kind fields set).
+impl schemars::JsonSchema for Fault {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fault".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FaultDoc::json_schema(g)
+    }
 }
 
 /// What breaks.
@@ -465,32 +566,48 @@ pub enum FaultKind {
 }
 
 /// A fault as written: one of its kind fields is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultDoc {
+    /// A name for the fault, unique in the scenario, that a variant's `skipFaults` can use.
     #[serde(default)]
     name: Option<String>,
+    /// When it breaks, from the start of the run.
     at: Duration,
+    /// How long it stays broken; absent: to the end of the run.
     #[serde(default)]
     duration: Option<Duration>,
+    /// What breaks, for the outputs.
     #[serde(default)]
     description: Option<String>,
+    /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
+    /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop. A
+    /// node's name, or `{selector: {matchLabels: ...}, fraction: F}` for a share of the nodes a
+    /// selector picks.
     #[serde(default)]
     node_down: Option<NodeTarget>,
+    /// Every node of this zone goes down at once.
     #[serde(default)]
     zone_down: Option<String>,
+    /// A service (from `spec.services`) refuses every connection while its pods keep running.
     #[serde(default)]
     service_down: Option<String>,
+    /// With `serviceDown`: down and up in turn for the fault's duration, starting down.
     #[serde(default)]
     flapping: Option<Flapping>,
+    /// These nodes lose the control plane and the rest of the cluster; their processes keep running.
     #[serde(default)]
     partition: Option<PartitionSpec>,
+    /// A service (from `spec.services`) runs degraded (with `degradation`): callers get worse answers, not refusals.
     #[serde(default)]
     service_degraded: Option<String>,
+    /// With `serviceDegraded`: how it is degraded.
     #[serde(default)]
     degradation: Option<cascade_services::Degradation>,
+    /// kube-apiserver is stopped; at the fault's end it starts again.
     #[serde(default)]
     api_server_down: bool,
+    /// The cloud has no capacity left in this zone: instance creates there fail.
     #[serde(default)]
     stockout: Option<String>,
 }
@@ -566,20 +683,24 @@ impl TryFrom<FaultDoc> for Fault {
 }
 
 /// Down for `down`, up for `up`, repeatedly.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flapping {
+    /// How long each up phase lasts.
     pub up: Duration,
+    /// How long each down phase lasts.
     pub down: Duration,
 }
 
 /// The nodes on the far side of a partition: by zone, by name and/or by label selector
 /// (the union of the three), of which `fraction` is cut off when set.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PartitionSpec {
+    /// Every node of these zones.
     #[serde(default)]
     pub zones: Vec<String>,
+    /// These nodes.
     #[serde(default)]
     pub nodes: Vec<String>,
     /// Nodes by their labels (`matchLabels`), as they are when the fault starts.
@@ -598,9 +719,10 @@ pub struct PartitionSpec {
 
 /// Nodes picked by their labels, as a Service picks pods: every `matchLabels` pair must be
 /// on the node. An empty selector picks every node.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSelector {
+    /// Label pairs every picked node carries.
     #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
 }
@@ -650,14 +772,29 @@ pub enum NodeTarget {
 }
 
 /// `{selector: {matchLabels: ...}, fraction: F}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSelection {
+    /// The nodes to choose from.
     pub selector: NodeSelector,
     /// The share of the selected nodes, between 0 and 1 (all of them when absent), chosen
     /// with the run's seed: `ceil(fraction x nodes)` of them.
     #[serde(default)]
     pub fraction: Option<f64>,
+}
+
+impl schemars::JsonSchema for NodeTarget {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NodeTarget".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let selection = g.subschema_for::<NodeSelection>();
+        schemars::json_schema!({
+            "description": "A node's name, or {selector: {matchLabels: ...}, fraction: F}.",
+            "anyOf": [{ "type": "string" }, selection]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for NodeTarget {
@@ -687,6 +824,19 @@ pub enum FaultRef {
     Name(String),
 }
 
+impl schemars::JsonSchema for FaultRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FaultRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A fault's name, or its index in spec.faults.",
+            "anyOf": [{ "type": "string" }, { "type": "integer", "minimum": 0 }]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for FaultRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FaultRef, D::Error> {
         struct V;
@@ -714,7 +864,7 @@ impl<'de> Deserialize<'de> for FaultRef {
 }
 
 /// The kinds of object a change can delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum ObjectKind {
     PriorityClass,
     Pod,
@@ -740,7 +890,7 @@ impl ObjectKind {
 
 /// `WorkloadKind` as a scenario names it (serde's remote derive: the model stays free of
 /// the scenario format).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(remote = "WorkloadKind")]
 enum WorkloadKindDoc {
     Deployment,
@@ -749,23 +899,30 @@ enum WorkloadKindDoc {
     DaemonSet,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
+    /// The object's kind.
     pub kind: ObjectKind,
+    /// Its namespace (`default` when absent, for namespaced kinds).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Its name.
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
+    /// The workload's kind.
     #[serde(with = "WorkloadKindDoc")]
     pub kind: WorkloadKind,
+    /// Its namespace (`default` when absent).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Its name.
     pub name: String,
+    /// The new replica count.
     pub replicas: i32,
 }
 
@@ -777,11 +934,14 @@ pub struct Scale {
 /// over the window: the mean of a 0/1 or a ratio column); a `peaks.NAME`
 /// within a window is the largest sample of the metrics.csv column NAME in it (e.g.
 /// `peaks.phantom_members` after the recovery).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {
+    /// What the expectation checks, in words (the outputs' and CI's test name).
     pub name: String,
+    /// `totals.NAME`, `peaks.NAME` or `ratios.NAME` (see Metrics for expectations in docs/scenario-reference.md).
     pub metric: String,
+    /// With `totals.NAME`: count only the events of the pods it picks.
     #[serde(default)]
     pub selector: Option<PodSelector>,
     /// Count only what happens from this simulated time on.
@@ -790,23 +950,30 @@ pub struct Expectation {
     /// Count only what happens before this simulated time.
     #[serde(default)]
     pub before: Option<Duration>,
+    /// The metric must be at most this.
     pub max: Option<f64>,
+    /// The metric must be at least this.
     pub min: Option<f64>,
 }
 
 /// A named set of extra parameters and changes, e.g. a mitigation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Variant {
+    /// What the variant changes and why, in a sentence or two.
     #[serde(default)]
     pub description: String,
+    /// Parameters merged over the scenario's.
     #[serde(default)]
+    #[schemars(with = "Option<Params>")]
     pub parameters: serde_json::Value,
+    /// Changes added to the scenario's.
     #[serde(default)]
     pub changes: Vec<Change>,
     /// Replaces the scenario's duration.
     #[serde(default)]
     pub duration: Option<Duration>,
+    /// Faults added to the scenario's.
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// Indices of the base scenario's changes this variant leaves out.

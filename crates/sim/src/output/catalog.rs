@@ -122,6 +122,10 @@ pub const COLUMNS: &[(&str, &str)] = &[
         "Dead members brought back to alive by a stale message.",
     ),
     (
+        "nodes_memory_pressure",
+        "Nodes whose kubelet reports MemoryPressure (node memory modelled).",
+    ),
+    (
         "write_error_ratio",
         "Share of the remote_write answers received in the last interval that were failures (both counted when the answer arrives, so it stays in [0, 1]).",
     ),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Sources: docs/gossip.md and hashicorp/memberlist `config.go`, hashicorp/serf
 /// `serf/config.go`, hashicorp/consul `agent/consul/config.go` (cited on each field of
 /// `cascade_gossip::Config`, which these map onto one to one).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GossipParams {
     /// `ProbeInterval` (1 s).
@@ -59,6 +59,7 @@ pub struct GossipParams {
     /// One-way packet latency floor (LAN: 200 us) and the mean of its exponential jitter
     /// (100 us): the model's own network parameters.
     pub latency_seconds: f64,
+    /// The mean of the packets' exponential latency jitter (100 us): the model's own.
     pub latency_jitter_seconds: f64,
     /// CPU time of one ping/ack/nack on an unloaded agent (model parameter: 20 us).
     pub packet_service_seconds: f64,
@@ -119,7 +120,7 @@ pub struct GossipParams {
 /// The defaults are Consul 1.2.3's (serf#524, serf#525); Consul before 1.2.3 is
 /// `{compaction: fixed, blocking: true}`, which above ~2,000 alive members rewrites the whole
 /// file at every event, in the agent's message path (consul#4511).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SnapshotParams {
     /// Whether agents keep a snapshot (Consul: every agent, servers and clients).
@@ -169,7 +170,7 @@ impl Default for SnapshotParams {
 }
 
 /// When Serf compacts its snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CompactionParam {
     Fixed,
@@ -177,7 +178,7 @@ pub enum CompactionParam {
 }
 
 /// How the handoff queue is organised (see `cascade_gossip::HandoffPolicy`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum HandoffPolicyParam {
     Fifo,

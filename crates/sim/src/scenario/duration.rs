@@ -26,6 +26,27 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// The pattern of a duration written as a string, as [`parse_duration`] reads it: a
+/// non-negative number of seconds, or number+unit pairs (the JSON Schema of scenario files
+/// uses it; a test checks the two agree).
+pub const DURATION_PATTERN: &str = r"^\s*(\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|h|m|s))+)\s*$";
+
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: seconds as a number, or a string such as \"90s\", \"5m\", \"1h30m\", \"250ms\".",
+            "anyOf": [
+                { "type": "number", "minimum": 0 },
+                { "type": "string", "pattern": DURATION_PATTERN }
+            ]
+        })
+    }
+}
+
 /// Go-style durations: a sequence of number+unit (h, m, s, ms).
 pub fn parse_duration(s: &str) -> Option<f64> {
     let s = s.trim();
