@@ -8,7 +8,7 @@
 //! every finish tag alike and so does not change the order. A request that waits too long is
 //! withdrawn by its caller ([`QueueSet::withdraw`], the server's queue wait limit).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use cascade_engine::rng::{FNV_OFFSET, FNV_PRIME};
 
@@ -17,11 +17,17 @@ use crate::apf::Queuing;
 /// The hash of a flow: its FlowSchema's name and its distinguisher (user or namespace), as the
 /// input of the dealer.
 pub fn flow_hash(flow_schema: &str, distinguisher: &str) -> u64 {
+    flow_hash_parts(flow_schema, &[distinguisher])
+}
+
+/// [`flow_hash`] of a distinguisher given in parts (`["system:node:", name]`), without
+/// building the string: the same hash as their concatenation.
+pub fn flow_hash_parts(flow_schema: &str, distinguisher: &[&str]) -> u64 {
     let mut h = FNV_OFFSET;
     for b in flow_schema
         .bytes()
         .chain(std::iter::once(0))
-        .chain(distinguisher.bytes())
+        .chain(distinguisher.iter().flat_map(|p| p.bytes()))
     {
         h ^= u64::from(b);
         h = h.wrapping_mul(FNV_PRIME);
@@ -50,20 +56,22 @@ impl Dealer {
     /// The hand for `hash`, in draw order.
     pub fn deal(&self, mut hash: u64) -> Vec<u32> {
         let mut hand: Vec<u32> = Vec::with_capacity(self.hand_size as usize);
+        // The cards dealt so far, kept in ascending order.
+        let mut dealt: Vec<u32> = Vec::with_capacity(self.hand_size as usize);
         for i in 0..self.hand_size {
             let base = u64::from(self.deck_size - i);
             // The remainder is below `base`, itself a u32.
             let mut card = u32::try_from(hash % base).unwrap_or(0);
             hash /= base;
             // The card-th card not dealt yet: step over the dealt ones, in ascending order.
-            let mut dealt = hand.clone();
-            dealt.sort_unstable();
-            for d in dealt {
+            for &d in &dealt {
                 if card >= d {
                     card += 1;
                 }
             }
             hand.push(card);
+            let at = dealt.partition_point(|&d| d < card);
+            dealt.insert(at, card);
         }
         hand
     }
@@ -111,6 +119,10 @@ pub struct QueueSet {
     concurrency_limit: u32,
     seats_in_use: u32,
     queues: Vec<Queue>,
+    /// Requests waiting in all queues (a level with none dispatches nothing at once).
+    waiting: usize,
+    /// Each flow's hand as dealt: a flow always gets the same hand, so it is dealt once.
+    hands: BTreeMap<u64, Vec<u32>>,
     current_r: u64,
     next_id: u64,
 }
@@ -126,6 +138,8 @@ impl QueueSet {
             concurrency_limit,
             seats_in_use: 0,
             queues: vec![Queue::default(); queuing.queues as usize],
+            waiting: 0,
+            hands: BTreeMap::new(),
             current_r: 0,
             next_id: 0,
         })
@@ -142,7 +156,7 @@ impl QueueSet {
 
     /// Requests waiting in all queues.
     pub fn waiting(&self) -> usize {
-        self.queues.iter().map(|q| q.waiting.len()).sum()
+        self.waiting
     }
 
     /// Queues a request of `seats` seats (at least 1) from the flow `flow_hash` in the least
@@ -150,7 +164,11 @@ impl QueueSet {
     /// or rejects it when that queue is at its length limit.
     pub fn enqueue(&mut self, flow_hash: u64, seats: u32) -> Result<RequestId, Rejected> {
         let seats = seats.max(1);
-        let hand = self.dealer.deal(flow_hash);
+        let dealer = self.dealer;
+        let hand = self
+            .hands
+            .entry(flow_hash)
+            .or_insert_with(|| dealer.deal(flow_hash));
         let q = hand
             .iter()
             .copied()
@@ -171,12 +189,16 @@ impl QueueSet {
         self.next_id += 1;
         queue.waiting.push_back(Waiting { id, seats });
         queue.waiting_seats += seats;
+        self.waiting += 1;
         Ok(id)
     }
 
     /// Dispatches the head of the queue with the smallest virtual finish time (lowest queue
     /// index on a tie) if its seats fit; a request wider than the limit runs alone.
     pub fn dispatch(&mut self) -> Option<Dispatched> {
+        if self.waiting == 0 {
+            return None;
+        }
         let (qi, _) = self
             .queues
             .iter()
@@ -194,6 +216,7 @@ impl QueueSet {
         }
         let queue = &mut self.queues[qi];
         queue.waiting.pop_front();
+        self.waiting -= 1;
         queue.waiting_seats -= head.seats;
         queue.executing_seats += head.seats;
         self.current_r = self.current_r.max(queue.next_r);
@@ -218,6 +241,7 @@ impl QueueSet {
             if let Some(i) = q.waiting.iter().position(|w| w.id == id) {
                 let w = q.waiting.remove(i).unwrap_or(Waiting { id, seats: 0 });
                 q.waiting_seats -= w.seats;
+                self.waiting -= 1;
                 return true;
             }
         }
@@ -328,6 +352,29 @@ mod tests {
         assert!(next.contains(&q), "{next:?} vs {q:?}");
         // The noisy backlog is still there: fairness, not luck, let the quiet request through.
         assert_eq!(qs.waiting(), 200 - 7);
+    }
+
+    #[test]
+    fn waiting_counts_what_enqueue_dispatch_and_withdraw_leave_queued() {
+        let mut qs = QueueSet::new(cfg(8, 2, 10), 1).unwrap();
+        assert_eq!(qs.dispatch(), None);
+        let a = qs.enqueue(1, 1).unwrap();
+        let b = qs.enqueue(2, 1).unwrap();
+        let c = qs.enqueue(3, 1).unwrap();
+        assert_eq!(qs.waiting(), 3);
+        let d = qs.dispatch().unwrap();
+        assert_eq!(qs.waiting(), 2);
+        // One seat: nothing more runs until the first finishes.
+        assert_eq!(qs.dispatch(), None);
+        let rest: Vec<RequestId> = [a, b, c].into_iter().filter(|&r| r != d.id).collect();
+        assert!(qs.withdraw(rest[0]));
+        assert!(!qs.withdraw(d.id));
+        assert_eq!(qs.waiting(), 1);
+        qs.finish(d);
+        assert_eq!(qs.dispatch().map(|x| x.id), Some(rest[1]));
+        assert_eq!((qs.waiting(), qs.dispatch()), (0, None));
+        let total: usize = (0..8).map(|q| qs.queue_len(q)).sum();
+        assert_eq!(total, 0);
     }
 
     #[test]

@@ -125,6 +125,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         preemptors: usize,
     },
+    /// Time one run of a scenario by phase (load, build, until every pod runs, the rest):
+    /// simulated time over wall time and events/s, optionally beside another binary's run.
+    Run {
+        #[arg(value_name = "SCENARIO", default_value = "benches/idle-5000.yaml")]
+        scenario: PathBuf,
+        #[arg(long)]
+        variant: Option<String>,
+        /// Rounds; each figure is the median of its rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Another cascade binary (a previous build) to time in the same rounds, alternating
+        /// with this one, from its `cascade run` summary's wall_seconds.
+        #[arg(long, value_name = "BIN")]
+        previous: Option<PathBuf>,
+    },
     /// Run a scenario for many seeds in one process on all cores (the Monte Carlo use).
     Sweep {
         #[arg(value_name = "SCENARIO", default_value = "scenarios/grafana-2019.yaml")]
@@ -228,6 +243,20 @@ fn main() -> ExitCode {
         }
         Command::Bench {
             which:
+                BenchCommand::Run {
+                    scenario,
+                    variant,
+                    rounds,
+                    previous,
+                },
+        } => bench_run(
+            &scenario,
+            variant.as_deref(),
+            rounds.max(1),
+            previous.as_deref(),
+        ),
+        Command::Bench {
+            which:
                 BenchCommand::Sweep {
                     scenario,
                     variant,
@@ -251,4 +280,43 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// `cascade bench run`: rounds alternate the previous binary's run and this one's, so both
+/// see the same load on the machine.
+fn bench_run(
+    scenario: &std::path::Path,
+    variant: Option<&str>,
+    rounds: usize,
+    previous: Option<&std::path::Path>,
+) -> Result<u8, cascade_manifest::Errors> {
+    let mut mine = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..rounds {
+        if let Some(bin) = previous {
+            match bench::previous(bin, scenario, variant) {
+                Ok(p) => theirs.push(p),
+                Err(message) => {
+                    return Err(cascade_manifest::Errors(vec![
+                        cascade_manifest::Diagnostic {
+                            severity: cascade_manifest::Severity::Error,
+                            file: "--previous".into(),
+                            line: 0,
+                            column: 0,
+                            message,
+                        },
+                    ]))
+                }
+            }
+        }
+        mine.push(bench::phases(scenario, variant)?);
+    }
+    let prev = previous.map(|b| (b.display().to_string(), bench::median_previous(&theirs)));
+    bench::print_phases(
+        &scenario.display().to_string(),
+        rounds,
+        &bench::median_phases(&mine),
+        prev.as_ref().map(|(b, p)| (b.as_str(), p)),
+    );
+    Ok(0)
 }

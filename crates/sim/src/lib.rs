@@ -13,6 +13,7 @@ pub mod params;
 pub mod scenario;
 pub mod sim;
 
+pub use cascade_engine::Time;
 pub use output::{ExpectationResult, MetricNames, Summary};
 pub use params::Params;
 pub use scenario::{load, Scenario};

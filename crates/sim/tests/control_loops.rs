@@ -981,3 +981,37 @@ fn without_an_api_server_no_node_goes_not_ready_and_no_pod_is_created_until_it_s
     );
     assert_eq!(s.totals["apiserver_unavailable_seconds"], 1260);
 }
+
+#[test]
+fn a_run_in_slices_is_the_run_in_one_go() {
+    // A node lost and back, pods evicted and rescheduled: the bench times a run in slices
+    // (run_until, then finish), which must make exactly the run `run` makes.
+    let faults = "  - {at: 2m, duration: 10m, nodeDown: n-0}\n";
+    let path = scenario(
+        "slices",
+        &[
+            ("scenario.yaml", &lifecycle_scenario(4, "a, b", faults, 6)),
+            ("workloads.yaml", &deployment("web", 6, "500m")),
+        ],
+    );
+    let sc = cascade_sim::load(&path, None, &[], None).unwrap_or_else(|e| panic!("{e}"));
+    let outputs = |sim: &Simulation| {
+        (
+            output::events_jsonl(&sim.log),
+            output::metrics_csv(&sim.metrics),
+            sim.events_processed(),
+        )
+    };
+    let mut whole = Simulation::new(&sc).unwrap();
+    whole.run(|_| {});
+    let mut sliced = Simulation::new(&sc).unwrap();
+    for s in [0.0, 7.0, 60.0, 125.0, 600.0, 601.5, 1700.0] {
+        sliced.run_until(cascade_sim::Time::from_secs_f64(s), &mut |_| {});
+    }
+    assert!(sliced.pods_not_running() == 0);
+    sliced.run_until(cascade_sim::Time::from_secs_f64(1e9), &mut |_| {});
+    sliced.finish();
+    let (a, b) = (outputs(&whole), outputs(&sliced));
+    assert!(a.0.contains("NodeNotReady"));
+    assert_eq!(a, b);
+}

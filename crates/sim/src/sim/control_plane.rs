@@ -9,7 +9,7 @@
 use super::{secs, Ev, Generation, Simulation};
 use crate::scenario::ApiClient;
 use cascade_apiserver::client::TokenBucket;
-use cascade_apiserver::queueset::flow_hash;
+use cascade_apiserver::queueset::{flow_hash, flow_hash_parts};
 use cascade_apiserver::reflector::ReflectorBackoff;
 use cascade_apiserver::server::{
     flow_schema, Answer, ApiRequest, ApiServer, LevelId, Outcome, ServerEvent,
@@ -80,6 +80,9 @@ pub struct ControlPlane {
     next_token: u64,
     /// Each node's last Lease renewal the API server accepted, by NodeId.
     renewed: Vec<Time>,
+    /// Each node's kubelet's APF flow (`system-node-high`, user `system:node:NAME`), by
+    /// NodeId: hashed once when the node joins rather than at every renewal.
+    lease_flows: Vec<u64>,
     clients: BTreeMap<PodId, ClientRt>,
     /// When the server last began serving: the node lifecycle controller counts heartbeats
     /// from here (it restarts with the server, with fresh probe timestamps).
@@ -100,6 +103,7 @@ impl ControlPlane {
             callers: BTreeMap::new(),
             next_token: 0,
             renewed: Vec::new(),
+            lease_flows: Vec::new(),
             clients: BTreeMap::new(),
             serving_since: Time::ZERO,
             deferred_syncs: BTreeSet::new(),
@@ -175,6 +179,13 @@ impl<'a> Simulation<'a> {
 
     /// A node joins: its kubelet posts status (a heartbeat) and renews its Lease from now on.
     pub(super) fn start_lease(&mut self, id: NodeId) {
+        let name = &self.cluster.node(id).node.name;
+        let flow = flow_hash_parts("system-node-high", &["system:node:", name]);
+        let flows = &mut self.control_plane.lease_flows;
+        if flows.len() <= id as usize {
+            flows.resize(id as usize + 1, 0);
+        }
+        flows[id as usize] = flow;
         self.kubelet_heartbeat(id);
         let period = self.p.node_lifecycle.node_status_update_frequency_seconds;
         self.engine.schedule_in(
@@ -217,8 +228,7 @@ impl<'a> Simulation<'a> {
             return;
         }
         if self.node_lifecycle.is_up(node) {
-            let name = &self.cluster.node(node).node.name;
-            let flow = flow_hash("system-node-high", &format!("system:node:{name}"));
+            let flow = self.control_plane.lease_flows[node as usize];
             self.api_submit(
                 Caller::Lease(node),
                 ApiRequest {

@@ -60,6 +60,8 @@ struct RunInfo {
     horizon: Time,
     /// Set when the run stopped at `parameters.maxEvents` before its horizon.
     truncated: bool,
+    /// Events run so far (the debug checks' and the progress bar's cadence).
+    events_run: u64,
 }
 
 /// The simulation of one scenario run.
@@ -164,6 +166,7 @@ impl<'a> Simulation<'a> {
                 start_ms,
                 horizon: secs(sc.spec.duration.0),
                 truncated: false,
+                events_run: 0,
             },
             rec: Recorder::default(),
             node_memory,
@@ -269,9 +272,19 @@ impl<'a> Simulation<'a> {
     /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
     /// A run stops early, marked truncated, once it has processed `parameters.maxEvents`.
     pub fn run(&mut self, mut progress: impl FnMut(f64)) {
-        let mut n = 0u64;
+        self.run_until(self.info.horizon, &mut progress);
+        self.finish();
+        progress(1.0);
+    }
+
+    /// Runs the events due by `until` (at most the horizon) and stops there, the run left
+    /// open: calls in increasing `until` followed by [`Simulation::finish`] make exactly the
+    /// run [`Simulation::run`] makes (the bench times a run's phases so).
+    pub fn run_until(&mut self, until: Time, progress: &mut impl FnMut(f64)) {
+        let until = until.min(self.info.horizon);
+        let mut n = self.info.events_run;
         let budget = self.p.max_events;
-        loop {
+        while !self.info.truncated {
             if self.engine.processed() >= budget {
                 // Stopped with events left before the horizon: a runaway run.
                 if self
@@ -283,7 +296,7 @@ impl<'a> Simulation<'a> {
                     break;
                 }
             }
-            let Some((_, ev)) = self.engine.next_until(self.info.horizon) else {
+            let Some((_, ev)) = self.engine.next_until(until) else {
                 break;
             };
             match ev {
@@ -340,8 +353,27 @@ impl<'a> Simulation<'a> {
                 progress(self.now().as_secs_f64() / self.info.horizon.as_secs_f64());
             }
         }
+        self.info.events_run = n;
+    }
+
+    /// Closes a run made with [`Simulation::run_until`]: the totals counted at its end.
+    pub fn finish(&mut self) {
         self.finish_control_plane();
-        progress(1.0);
+    }
+
+    /// Pods that exist and are not Running yet (pending, starting or terminating): 0 once the
+    /// cluster has settled.
+    pub fn pods_not_running(&self) -> usize {
+        self.cluster
+            .pods()
+            .filter(|(id, e)| {
+                e.pod.terminating
+                    || self
+                        .pods
+                        .get(*id)
+                        .is_none_or(|rt| rt.phase != Phase::Running)
+            })
+            .count()
     }
 
     /// The Unix time simulated time 0 stands for (parameters.startTime).
