@@ -56,7 +56,7 @@ fn the_summary_groups_totals_and_ends_with_the_verdict() {
     // Not a terminal: no progress bar either.
     assert!(!err.contains('['), "{err}");
     assert!(out.ends_with(
-        "FAIL grafana-2019: 2 of 3 expectations failed: writes succeed 99.9% of the time; the gateway is never OOM-killed\n"
+        "FAIL grafana-2019: 3 of 3 expectations failed: writes succeed 99.9% of the time; no sample is lost; the gateway is never OOM-killed\n"
     ));
     insta::assert_snapshot!("grafana_2019_terminal", without_wall(&out));
 }

@@ -580,7 +580,6 @@ struct FaultDoc {
     /// What breaks, for the outputs.
     #[serde(default)]
     description: Option<String>,
-    /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop.
     /// A node's kubelet stops (power loss, kernel panic): heartbeats stop, its pods stop. A
     /// node's name, or `{selector: {matchLabels: ...}, fraction: F}` for a share of the nodes a
     /// selector picks.

@@ -67,6 +67,8 @@ pub const GOSSIP_TOTALS: &[&str] = &[
     "gossip_resurrections",
     "gossip_dead_declarations",
     "gossip_false_dead_declarations",
+    "gossip_suspicions",
+    "gossip_tcp_fallback_acks",
     "gossip_packets",
     "gossip_packets_undecryptable",
     "gossip_events",

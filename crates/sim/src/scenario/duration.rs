@@ -53,6 +53,10 @@ pub fn parse_duration(s: &str) -> Option<f64> {
     if s.is_empty() {
         return None;
     }
+    // A sign is refused even on zero ("-0"): a duration is written without one.
+    if s.starts_with('-') {
+        return None;
+    }
     if let Ok(v) = s.parse::<f64>() {
         return (v >= 0.0).then_some(v);
     }
