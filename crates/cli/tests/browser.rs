@@ -142,7 +142,7 @@ fn chromium_renders_the_reports_of_both_reference_outages() {
         &["scenarios/grafana-2019.yaml"],
         Some(1),
         &[
-            "FAIL: 2 of 3 expectations failed",
+            "FAIL: 3 of 3 expectations failed",
             "change: add the four PriorityClasses",
             "Preempted: pod/cortex-prod/",
             "OOMKilled: ",
