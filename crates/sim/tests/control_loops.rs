@@ -3,31 +3,15 @@
 use cascade_sim::{output, Simulation};
 use std::path::PathBuf;
 
-/// Writes `files` (name, text) into a fresh directory and returns the scenario's path.
+mod common;
+
 fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cascade-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (n, t) in files {
-        std::fs::write(dir.join(n), t).unwrap();
-    }
-    dir.join("scenario.yaml")
+    common::scenario("test", name, files)
 }
 
 fn run(path: &std::path::Path, sets: &[(&str, &str)]) -> (output::Summary, Vec<String>) {
-    let sets: Vec<(String, String)> = sets
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let sc = cascade_sim::load(path, None, &sets, None).unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Simulation::new(&sc).unwrap();
-    sim.run(|_| {});
-    let s = output::summarize(&sim, 0.0).unwrap();
-    let lines = output::events_jsonl(&sim.log)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (s, lines)
+    let r = common::run(path, None, sets, None);
+    (r.summary, r.events)
 }
 
 const NODES: &str = r#"

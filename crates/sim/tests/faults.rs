@@ -1,18 +1,14 @@
 //! Faults that say what users mean: nodes by selector and fraction, partitions of the pods'
 //! network only, variants that leave faults out, and expectations on a window's low and mean.
 
-use cascade_sim::{output, Simulation};
+use cascade_sim::output;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+mod common;
+
 fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cascade-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (n, t) in files {
-        std::fs::write(dir.join(n), t).unwrap();
-    }
-    dir.join("scenario.yaml")
+    common::scenario("faults", name, files)
 }
 
 fn run(
@@ -20,15 +16,8 @@ fn run(
     variant: Option<&str>,
     seed: Option<u64>,
 ) -> (output::Summary, Vec<String>) {
-    let sc = cascade_sim::load(path, variant, &[], seed).unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Simulation::new(&sc).unwrap();
-    sim.run(|_| {});
-    let s = output::summarize(&sim, 0.0).unwrap();
-    let lines = output::events_jsonl(&sim.log)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (s, lines)
+    let r = common::run(path, variant, &[], seed);
+    (r.summary, r.events)
 }
 
 /// The objects of the events of `kind`.

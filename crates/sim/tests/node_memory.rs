@@ -2,34 +2,18 @@
 //! (docs/kubernetes.md#node-memory-pressure), on one small node: a leak the eviction manager
 //! catches, and one too fast for it that the kernel's OOM killer ends.
 
-use cascade_sim::{output, Simulation};
+use cascade_sim::output;
 use std::path::PathBuf;
 
+mod common;
+
 fn scenario(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cascade-mem-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (n, t) in files {
-        std::fs::write(dir.join(n), t).unwrap();
-    }
-    dir.join("scenario.yaml")
+    common::scenario("mem", name, files)
 }
 
 fn run(path: &std::path::Path, sets: &[(&str, &str)]) -> (output::Summary, Vec<String>, String) {
-    let sets: Vec<(String, String)> = sets
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let sc = cascade_sim::load(path, None, &sets, None).unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Simulation::new(&sc).unwrap();
-    sim.run(|_| {});
-    let s = output::summarize(&sim, 0.0).unwrap();
-    let lines = output::events_jsonl(&sim.log)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let csv = output::metrics_csv(&sim.metrics);
-    (s, lines, csv)
+    let r = common::run(path, None, sets, None);
+    (r.summary, r.events, r.metrics_csv)
 }
 
 /// A Guaranteed 1Gi database and a BestEffort leaking worker on one 4Gi node (capacity 4Gi +

@@ -59,13 +59,19 @@ fn departed(column: &str, worse: Worse, steady: f64, v: f64) -> bool {
     }
 }
 
+/// Whether samples `k` and `k + 1` both exist and are both `b` (bad or good): two samples
+/// running, the chain's unit of a departure and of a return.
+fn two_running(bad: &[bool], k: usize, b: bool) -> bool {
+    bad.get(k) == Some(&b) && bad.get(k + 1) == Some(&b)
+}
+
 /// The sample from which the run's failure is looked for. An episode in which health left
 /// its steady state (two bad samples running, any signal) and came all the way back (two good
 /// samples running) before a later change or fault began, with another episode after it, was
 /// that earlier mark's passing effect (a rollout's pending pods), not the failure: the search
 /// starts after it.
 fn failure_start(any_bad: &[bool], times: &[f64], marks: &[Mark]) -> usize {
-    let pair = |k: usize, b: bool| any_bad.get(k) == Some(&b) && any_bad.get(k + 1) == Some(&b);
+    let pair = |k: usize, b: bool| two_running(any_bad, k, b);
     let mut from = 0;
     loop {
         let Some(k) = (from..any_bad.len()).find(|&k| pair(k, true)) else {
@@ -136,7 +142,7 @@ pub fn derive(m: &Metrics, marks: &[Mark]) -> Chain {
     let mut signals: Vec<(&str, f64, Option<f64>, f64, f64)> = Vec::new();
     for (i, c, worse, steady, bad) in &health_signals {
         // Departed: out for two samples running (a rollout's one-sample dip is not a failure).
-        let Some(k) = (from..bad.len().saturating_sub(1)).find(|&k| bad[k] && bad[k + 1]) else {
+        let Some(k) = (from..bad.len()).find(|&k| two_running(bad, k, true)) else {
             continue;
         };
         // Back: the first sample from which it stays within its margin to the end.
