@@ -12,8 +12,8 @@ mod openmetrics;
 use crate::scenario::{Expectation, Scenario};
 use cascade_engine::Time;
 pub use html::{
-    compare_html, readable, report_html, ComparedRun, Mark, ReportContext, REPORT_CSP,
-    REPORT_EVENT_ROWS,
+    compare_html, readable, report_html, ComparedRun, Mark, ReportContext, COMPARE_CSP,
+    EVENTS_SCRIPT, REPORT_CSP, REPORT_EVENT_ROWS, REPORT_EVENT_SLICES,
 };
 use names::event_kind;
 pub use names::{MetricNames, GOSSIP_COLUMNS, SIM_COLUMNS, SIM_COUNTERS, SIM_PEAKS};

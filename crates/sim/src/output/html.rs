@@ -1,20 +1,71 @@
-//! report.html: one self-contained page (inline CSS and SVG, no script, no network fetch)
-//! with the summary, the sampled series and the events. Every string that reaches the page
-//! (scenario, variant, expectation, metric, totals key, event kind, object, message) passes
-//! through [`esc`], and a Content-Security-Policy meta tag forbids anything the page does not
-//! itself contain, so a name such as `<img src=x onerror=alert(1)>` is shown, never run.
+//! report.html: one self-contained page (inline CSS and SVG, one inline script, no network
+//! fetch) with the summary, the causal chain, the sampled series and the events. Every string
+//! that reaches the page (scenario, variant, expectation, metric, totals key, event kind,
+//! object, message) passes through [`esc`], and a Content-Security-Policy meta tag forbids
+//! anything the page does not itself contain: its one script runs because the policy names
+//! that script's SHA-256, so a name such as `<img src=x onerror=alert(1)>` is shown, never run.
 
 use super::{LogEvent, Metrics, Summary};
 use std::fmt::Write as _;
 
-/// The page's Content-Security-Policy: it loads nothing (`default-src 'none'`), runs no
-/// script, and allows only its own `<style>` element (charts are inline SVG, not images).
-pub const REPORT_CSP: &str =
+/// report.html's Content-Security-Policy: it loads nothing (`default-src 'none'`), runs only
+/// [`EVENTS_SCRIPT`] (allowed by its SHA-256, never `'unsafe-inline'`; a unit test recomputes
+/// the hash), and allows only its own `<style>` element (charts are inline SVG, not images).
+pub const REPORT_CSP: &str = "default-src 'none'; script-src 'sha256-1kdNYuAaoBSqyEsNA5pQN5Ia0fNM9JwBv8DgziTHFQM='; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+
+/// compare.html's Content-Security-Policy: no script at all.
+pub const COMPARE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
-/// At most this many events are listed in the page's table (a big run logs millions, which a
-/// browser cannot show); the page says so when it cuts, and events.jsonl has them all.
-pub const REPORT_EVENT_ROWS: usize = 500;
+/// At most about this many events are listed in the page's events table (a big run logs
+/// millions, which a browser cannot show). The budget is shared fairly among the kinds in each
+/// of [`REPORT_EVENT_SLICES`] time slices, so a late or rare kind is never crowded out by an
+/// early flood; every cut is a row in place saying how many events of that kind in that slice
+/// are left out, and events.jsonl has them all.
+pub const REPORT_EVENT_ROWS: usize = 2000;
+
+/// The run's length is cut into this many equal time slices for [`REPORT_EVENT_ROWS`]'s fair
+/// share, so any time window the events view is filtered to lists events of each kind it has.
+pub const REPORT_EVENT_SLICES: usize = 60;
+
+/// The events view's filters (kind, object, time) and their URL fragment
+/// (`#events?kind=NodeNotReady&object=node-3&from=10m&to=20m`). It only hides and shows rows
+/// the page already holds, so with scripts off the page shows every listed row and its
+/// notices; the filter form stays `hidden` until the script runs. Times are T+ forms
+/// (`90s`, `10m`, `1h05m`, `T+10m30s`, or plain seconds). No `</` may appear in it (the HTML
+/// parser would end the element there); the CSP names its SHA-256, which a unit test checks.
+pub const EVENTS_SCRIPT: &str = r#"(function(){
+var f=document.getElementById('ef'),tb=document.getElementById('et'),n=document.getElementById('en');
+if(!f||!tb)return;
+f.hidden=false;
+function secs(s){s=(s||'').trim().replace(/^T[+ ]?/i,'');if(!s)return null;
+var m=/^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$/.exec(s);
+if(!m||!(m[1]||m[2]||m[3]))return NaN;return (+m[1]||0)*3600+(+m[2]||0)*60+(+m[3]||0);}
+function apply(){
+var k=f.kind.value,o=f.object.value.trim().toLowerCase(),a=secs(f.from.value),b=secs(f.to.value),bad=[];
+if(a!==null&&isNaN(a)){bad.push('from');a=null;}if(b!==null&&isNaN(b)){bad.push('to');b=null;}
+var rows=tb.tBodies[0].rows,shown=0,listed=0,cut=0,i;
+for(i=0;i<rows.length;i++){var r=rows[i],c=r.classList.contains('cut'),rk=c?r.getAttribute('data-k'):r.cells[1].textContent,
+t0=+r.getAttribute('data-t'),t1=c?+r.getAttribute('data-u'):t0,
+ok=(!k||rk===k)&&(a===null||t1>=a)&&(b===null||t0<=b)&&(c||!o||r.cells[2].textContent.toLowerCase().indexOf(o)>=0);
+r.hidden=!ok;if(!c)listed++;if(ok){if(c)cut+=+r.getAttribute('data-n');else shown++;}}
+var filtered=k||o||a!==null||b!==null;
+n.textContent=(bad.length?'Not a time (T+ form such as 90s, 10m, 1h05m): '+bad.join(', ')+'; ignored. ':'')+
+(filtered?shown+' of the '+listed+' listed events match the filter'+(cut?'; '+(o?'up to ':'')+cut+' more left out of this page in the matching kinds and slices (events.jsonl has them)':'')+'.':'No filter: all '+listed+' listed events shown.');
+}
+function fromHash(){var h=location.hash;if(h.indexOf('#events?')!==0)return false;
+var p=new URLSearchParams(h.slice(8));f.kind.value=p.get('kind')||'';
+if(f.kind.value!==(p.get('kind')||''))f.kind.value='';
+f.object.value=p.get('object')||'';f.from.value=p.get('from')||'';f.to.value=p.get('to')||'';return true;}
+function toHash(){var p=new URLSearchParams();
+[['kind',f.kind.value],['object',f.object.value],['from',f.from.value],['to',f.to.value]].forEach(function(x){if(x[1])p.set(x[0],x[1]);});
+try{history.replaceState(null,'','#events?'+p.toString());}catch(e){}}
+f.addEventListener('input',function(){apply();toHash();});
+f.addEventListener('submit',function(e){e.preventDefault();});
+f.addEventListener('reset',function(){setTimeout(function(){apply();toHash();},0);});
+window.addEventListener('hashchange',function(){if(fromHash()){apply();document.getElementById('events').scrollIntoView();}});
+var go=fromHash();apply();if(go)document.getElementById('events').scrollIntoView();
+})();"#;
 
 /// Escapes text for an HTML element's content and for a quoted attribute value.
 fn esc(x: &str) -> String {
@@ -204,12 +255,18 @@ fn miss(value: f64, bound: &str, unit: &str) -> Option<String> {
     }
 }
 
-/// report.html: one page with the verdict, the scenario's words, a timeline of the changes,
-/// faults and the first event of each kind, the series on one time axis grouped by system
-/// (changes, faults and expectation windows marked), the totals and the first
-/// [`REPORT_EVENT_ROWS`] events other than Created and Started.
+/// report.html: one page with the verdict, the scenario's words, the causal chain (each step
+/// linked to its events), a timeline of the changes, faults and the first event of each kind,
+/// the series on one time axis grouped by system (changes, faults and expectation windows
+/// marked), the totals and the events view (about [`REPORT_EVENT_ROWS`] rows shared fairly
+/// among kinds and time slices, every cut stated in place, filters by [`EVENTS_SCRIPT`]).
 pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportContext) -> String {
     let mut h = String::new();
+    let tmax = s
+        .simulated_seconds
+        .max(log.last().map_or(0.0, |l| l.t.as_secs_f64()))
+        .max(1.0);
+    let ev = EventRows::select(log, tmax);
     let title = esc(&format!(
         "{}{}",
         s.scenario,
@@ -258,8 +315,8 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
         );
     }
     h.push_str("</table>");
-    causal_chain(&mut h, m, ctx, s.simulated_seconds);
-    timeline(&mut h, log, ctx);
+    causal_chain(&mut h, m, ctx, s.simulated_seconds, log, &ev);
+    timeline(&mut h, log, ctx, &ev);
     h.push_str("<h2>Series</h2>");
     series(&mut h, s, m, ctx);
     h.push_str("<h2>Totals</h2><table>");
@@ -272,12 +329,16 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
         );
     }
     h.push_str("</table>");
-    events(&mut h, log);
-    h.push_str("</body></html>\n");
+    events(&mut h, log, &ev);
+    let _ = write!(h, "<script>{EVENTS_SCRIPT}</script></body></html>\n");
     h
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}td.num{text-align:right}.fail{color:#b00}.pass{color:#070}.note{font-style:italic}.banner{padding:.6em 1em;border-radius:4px;font-weight:bold}.banner.fail{background:#fde8e8;border:1px solid #b00}.banner.pass{background:#e8f6e8;border:1px solid #070;color:#070}.banner ul{font-weight:normal;margin:.3em 0 0}.desc{max-width:80ch}svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#444}.panel{break-inside:avoid}.cap{margin:.8em 0 0;font-size:90%}@media print{body{margin:0;max-width:none}.banner{border-width:2px}}";
+/// The page's style. At a laptop's width (about 1366 px) the page is one 1100-px column and
+/// long names wrap instead of widening it; in print the filter form goes, links read as text,
+/// a table's header repeats on each page and no panel, chain step or row is split by a page
+/// break.
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}table{border-collapse:collapse;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;overflow-wrap:anywhere}td.num{text-align:right}[hidden]{display:none!important}.fail{color:#b00}.pass{color:#070}.note{font-style:italic}.banner{padding:.6em 1em;border-radius:4px;font-weight:bold}.banner.fail{background:#fde8e8;border:1px solid #b00}.banner.pass{background:#e8f6e8;border:1px solid #070;color:#070}.banner ul{font-weight:normal;margin:.3em 0 0}.desc{max-width:80ch}svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#444}.panel{break-inside:avoid}.cap{margin:.8em 0 0;font-size:90%}.chain a.ev{font-size:90%;margin-left:.4em}.controls{position:sticky;top:0;background:#f4f4f4;padding:.4em .6em;margin:.5em 0;border:1px solid #ccc}.controls label{margin-right:.6em;white-space:nowrap}table.events{width:100%}tr.cut td{background:#fff6e0;font-style:italic}@media print{body{margin:0;max-width:none;font-size:10pt}.controls{display:none}a{color:inherit;text-decoration:none}*{print-color-adjust:exact;-webkit-print-color-adjust:exact}.banner{border-width:2px}.panel,.banner,li,tr{break-inside:avoid}h2,h3,.cap{break-after:avoid}thead{display:table-header-group}svg{width:100%}}";
 
 /// The verdict first: which expectations failed, and by how much.
 fn banner(h: &mut String, s: &Summary) {
@@ -328,51 +389,95 @@ fn banner(h: &mut String, s: &Summary) {
 }
 
 /// The chain `chain::derive` reads from the series: trigger, effects in order, the point where
-/// the failure outlived its trigger, recovery or not.
-fn causal_chain(h: &mut String, m: &Metrics, ctx: &ReportContext, end: f64) {
+/// the failure outlived its trigger, recovery or not. Each step's time links to the first
+/// listed event of its window (which works with scripts off) and an "events" link opens the
+/// events view filtered to that window: a trigger's runs from its start to the first effect,
+/// another step's from the sample before it to the sample after it.
+fn causal_chain(
+    h: &mut String,
+    m: &Metrics,
+    ctx: &ReportContext,
+    end: f64,
+    log: &[LogEvent],
+    ev: &EventRows,
+) {
     let c = super::chain::derive(m, &ctx.marks);
     h.push_str("<h2>Causal chain</h2>");
     if c.effects.is_empty() {
         h.push_str("<p class=\"note\">No health signal left its steady state.</p>");
         return;
     }
-    h.push_str("<p class=\"note\">Read from the series: the change or fault in force when the first health signal left its steady state (the last sample before the first change or fault), each signal as it left it for two samples or more, whether the failure outlived a fault that ended, and when every signal was back.</p><ol class=\"chain\">");
+    let times: Vec<f64> = m.rows.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    let around = |at: f64| {
+        (
+            times.iter().rev().find(|t| **t < at).copied().unwrap_or(at),
+            times.iter().find(|t| **t > at).copied().unwrap_or(at),
+        )
+    };
+    // The step's time (linked to its window's first listed event) and a link to its window.
+    let when = |at: f64, (from, to): (f64, f64)| {
+        let (a, b) = (from.max(0.0).floor(), to.ceil());
+        let n = log
+            .iter()
+            .filter(|l| (a..=b).contains(&l.t.as_secs_f64()))
+            .count();
+        let time = match ev.first_from(a).filter(|_| n > 0) {
+            Some(r) => format!("<a href=\"#e{r}\">{}</a>", t_plus(at)),
+            None => t_plus(at),
+        };
+        let link = format!(
+            " <a class=\"ev\" href=\"{}\">{} events, {} to {}</a>",
+            events_link(from, to),
+            readable(n as f64, ""),
+            t_plus(a),
+            t_plus(b)
+        );
+        (time, link)
+    };
+    h.push_str("<p class=\"note\">Read from the series: the change or fault in force when the first health signal left its steady state (the last sample before the first change or fault), each signal as it left it for two samples or more, whether the failure outlived a fault that ended, and when every signal was back. Each step links to the events of its window: a trigger's from its start to the first effect, another step's between the samples either side of it.</p><ol class=\"chain\">");
+    let first_effect = c.effects.first().map_or(end, |e| e.at);
     match &c.trigger {
         Some(t) => {
+            let (time, link) = when(t.at, (t.at, first_effect.max(t.at)));
             let _ = write!(
                 h,
-                "<li><strong>Trigger</strong> {}: {}</li>",
-                t_plus(t.at),
+                "<li><strong>Trigger</strong> {time}: {}{link}</li>",
                 esc(&t.what)
             );
         }
         None => h.push_str("<li><strong>Trigger</strong>: none before the first effect (the run starts degraded)</li>"),
     }
     for e in &c.effects {
-        let _ = write!(h, "<li>{}: {}</li>", t_plus(e.at), esc(&e.what));
+        let (time, link) = when(e.at, around(e.at));
+        let _ = write!(h, "<li>{time}: {}{link}</li>", esc(&e.what));
     }
     if let Some(s) = &c.sustained {
+        let (time, link) = when(s.at, around(s.at));
         let _ = write!(
             h,
-            "<li class=\"fail\"><strong>Sustains itself</strong> {}: {}</li>",
-            t_plus(s.at),
+            "<li class=\"fail\"><strong>Sustains itself</strong> {time}: {}{link}</li>",
             esc(&s.what)
         );
     }
     match &c.recovered {
         Some(r) => {
+            let (time, link) = when(r.at, around(r.at));
             let _ = write!(
                 h,
-                "<li class=\"pass\"><strong>Recovered</strong> {}: {}</li>",
-                t_plus(r.at),
+                "<li class=\"pass\"><strong>Recovered</strong> {time}: {}{link}</li>",
                 esc(&r.what)
             );
         }
         None => {
+            let last = c
+                .sustained
+                .as_ref()
+                .map_or(0.0, |s| s.at)
+                .max(c.effects.last().map_or(0.0, |e| e.at));
+            let (time, link) = when(end, (last, end));
             let _ = write!(
                 h,
-                "<li class=\"fail\"><strong>Not recovered</strong> by the end ({})</li>",
-                t_plus(end)
+                "<li class=\"fail\"><strong>Not recovered</strong> by the end ({time}){link}</li>"
             );
         }
     }
@@ -390,14 +495,9 @@ const ROUTINE: &[&str] = &[
 ];
 
 /// The changes and faults, with the first event of each other kind, in time order: what
-/// happened first, then what followed. Each first event links to its row in the table when
-/// the table shows it.
-fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext) {
-    let shown: Vec<&LogEvent> = log
-        .iter()
-        .filter(|l| l.kind != "Created" && l.kind != "Started")
-        .take(REPORT_EVENT_ROWS)
-        .collect();
+/// happened first, then what followed. Each first event links to its row in the events view
+/// (the first of each kind is always listed).
+fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext, ev: &EventRows) {
     let mut first: Vec<(f64, String, Option<usize>)> = Vec::new();
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for l in log {
@@ -407,7 +507,7 @@ fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext) {
         match seen.iter_mut().find(|(k, _)| *k == l.kind) {
             Some((_, n)) => *n += 1,
             None => {
-                let row = shown.iter().position(|x| std::ptr::eq(*x, l));
+                let row = ev.first_of(l.kind);
                 first.push((
                     l.t.as_secs_f64(),
                     format!("{}: {} ({})", l.kind, l.object, l.message),
@@ -746,7 +846,7 @@ const RUN_COLOURS: &[&str] = &[
 pub fn compare_html(scenario: &str, runs: &[ComparedRun]) -> String {
     let mut h = String::new();
     let title = esc(scenario);
-    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><title>cascade: {title}, its variants side by side</title><style>{STYLE}</style></head><body><h1>{title}: {} runs side by side</h1>", esc(REPORT_CSP), runs.len());
+    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><title>cascade: {title}, its variants side by side</title><style>{STYLE}</style></head><body><h1>{title}: {} runs side by side</h1>", esc(COMPARE_CSP), runs.len());
     let colour = |k: usize| RUN_COLOURS[k % RUN_COLOURS.len()];
     h.push_str("<table><tr><th>run</th><th>verdict</th><th>simulated</th><th>events</th></tr>");
     for (k, r) in runs.iter().enumerate() {
@@ -936,38 +1036,209 @@ pub fn compare_html(scenario: &str, runs: &[ComparedRun]) -> String {
     h
 }
 
-/// The events table, without Created and Started (one per pod, they would drown the rest),
-/// cut at [`REPORT_EVENT_ROWS`] with a notice saying how many are shown.
-fn events(h: &mut String, log: &[LogEvent]) {
-    let shown = |l: &&LogEvent| l.kind != "Created" && l.kind != "Started";
-    let listed = log.iter().filter(shown).count();
-    h.push_str("<h2>Events</h2>");
-    let n = listed.min(REPORT_EVENT_ROWS);
+/// The rows the events view lists: for each event kind in each of [`REPORT_EVENT_SLICES`]
+/// time slices, its first `quota` events, where `quota` is the largest number that keeps the
+/// list within [`REPORT_EVENT_ROWS`] (at least one per kind and slice). The rest of a kind in
+/// a slice is one [`Listed::Cut`] row in place, with its count and time span.
+struct EventRows<'a> {
+    rows: Vec<Listed<'a>>,
+    /// Each kind with its count in the whole log and how many of them are listed, by name.
+    kinds: Vec<(&'static str, usize, usize)>,
+    /// Events listed (cut rows not counted).
+    listed: usize,
+    /// Events per kind and slice at most.
+    quota: usize,
+    /// The length of a slice, in simulated seconds.
+    slice: f64,
+}
+
+enum Listed<'a> {
+    /// An event, with its row number (`id="e{n}"`).
+    Event(usize, &'a LogEvent),
+    /// `n` events of `kind` left out, from `from` to `to`.
+    Cut {
+        kind: &'static str,
+        n: usize,
+        from: f64,
+        to: f64,
+    },
+}
+
+impl<'a> EventRows<'a> {
+    fn select(log: &'a [LogEvent], tmax: f64) -> EventRows<'a> {
+        let slice = tmax.max(1.0) / REPORT_EVENT_SLICES as f64;
+        let cell_of =
+            |l: &LogEvent| slice_index(l.t.as_secs_f64() / tmax.max(1.0), REPORT_EVENT_SLICES);
+        // Per (kind, slice): how many, and when the last one was.
+        let mut cells: std::collections::BTreeMap<(&'static str, usize), (usize, f64)> =
+            std::collections::BTreeMap::new();
+        for l in log {
+            let c = cells.entry((l.kind, cell_of(l))).or_insert((0, 0.0));
+            c.0 += 1;
+            c.1 = l.t.as_secs_f64();
+        }
+        let rows_at = |q: usize| cells.values().map(|(n, _)| (*n).min(q)).sum::<usize>();
+        let most = cells.values().map(|(n, _)| *n).max().unwrap_or(0);
+        // The largest quota within the budget (rows_at grows with q): a binary search.
+        let (mut lo, mut hi) = (1, most.max(1));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if rows_at(mid) <= REPORT_EVENT_ROWS {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let quota = lo;
+        let mut seen: std::collections::BTreeMap<(&'static str, usize), usize> =
+            std::collections::BTreeMap::new();
+        let mut rows = Vec::new();
+        let mut kinds: Vec<(&'static str, usize, usize)> = Vec::new();
+        let mut listed = 0;
+        for l in log {
+            let key = (l.kind, cell_of(l));
+            let k = seen.entry(key).or_insert(0);
+            *k += 1;
+            let kind = match kinds.iter_mut().find(|(n, ..)| *n == l.kind) {
+                Some(kind) => kind,
+                None => {
+                    kinds.push((l.kind, 0, 0));
+                    kinds.last_mut().expect("just pushed")
+                }
+            };
+            kind.1 += 1;
+            if *k <= quota {
+                kind.2 += 1;
+                rows.push(Listed::Event(listed, l));
+                listed += 1;
+            } else if *k == quota + 1 {
+                let (n, last) = cells[&key];
+                rows.push(Listed::Cut {
+                    kind: l.kind,
+                    n: n - quota,
+                    from: l.t.as_secs_f64(),
+                    to: last,
+                });
+            }
+        }
+        kinds.sort_by(|a, b| a.0.cmp(b.0));
+        EventRows {
+            rows,
+            kinds,
+            listed,
+            quota,
+            slice,
+        }
+    }
+
+    /// The row of the first listed event of `kind`, if any.
+    fn first_of(&self, kind: &str) -> Option<usize> {
+        self.rows.iter().find_map(|r| match r {
+            Listed::Event(i, l) if l.kind == kind => Some(*i),
+            _ => None,
+        })
+    }
+
+    /// The row of the first listed event at or after `t`, if any.
+    fn first_from(&self, t: f64) -> Option<usize> {
+        self.rows.iter().find_map(|r| match r {
+            Listed::Event(i, l) if l.t.as_secs_f64() >= t => Some(*i),
+            _ => None,
+        })
+    }
+}
+
+/// A simulated instant as the events view's fragment reads it (`90s`, `10m`, `1h05m30s`):
+/// whole seconds, rounded down for a window's start and up for its end.
+fn fragment_time(secs: f64, up: bool) -> String {
+    let s = secs.max(0.0);
+    let s = whole(if up { s.ceil() } else { s.floor() });
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, 0) => format!("{h}h{m:02}m"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}
+
+/// A link into the events view filtered to `[from, to]` (the fragment the page's script reads).
+fn events_link(from: f64, to: f64) -> String {
+    format!(
+        "#events?from={}&amp;to={}",
+        fragment_time(from, false),
+        fragment_time(to, true)
+    )
+}
+
+/// The events view: a filter form (kind with counts, object, time; shown by the page's
+/// script, `hidden` without it) over a table of the listed events, every cut a row in place.
+fn events(h: &mut String, log: &[LogEvent], ev: &EventRows) {
+    h.push_str("<h2 id=\"events\">Events</h2>");
+    let total = log.len();
+    if ev.listed == total {
+        let _ = write!(
+            h,
+            "<p class=\"note\">All {} events of the run are listed (events.jsonl has them too).</p>",
+            readable(total as f64, "")
+        );
+    } else {
+        let _ = write!(
+            h,
+            "<p class=\"note\">{} of the run's {} events are listed: in each of {REPORT_EVENT_SLICES} time slices of {} the first {} of each kind; a row in place says how many more of that kind in that slice are left out ({} in all). events.jsonl has every event.</p>",
+            readable(ev.listed as f64, ""),
+            readable(total as f64, ""),
+            t_plus(ev.slice).trim_start_matches("T+"),
+            readable(ev.quota as f64, ""),
+            readable((total - ev.listed) as f64, "")
+        );
+    }
     let _ = write!(
         h,
-        "<p class=\"note\">{} {n} of {listed} events (Created and Started are left out; all {} events are in events.jsonl).</p>",
-        if n < listed { "Showing the first" } else { "Showing" },
-        log.len()
+        "<form id=\"ef\" class=\"controls\" hidden><label>kind <select name=\"kind\"><option value=\"\">all kinds ({})</option>",
+        readable(total as f64, "")
     );
-    h.push_str("<table><tr><th>t (s)</th><th>kind</th><th>object</th><th>message</th></tr>");
-    for (i, l) in log.iter().filter(shown).take(REPORT_EVENT_ROWS).enumerate() {
+    for (k, n, listed) in &ev.kinds {
         let _ = write!(
             h,
-            "<tr id=\"e{i}\"><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            l.t.as_secs_f64(),
-            esc(l.kind),
-            esc(&l.object),
-            esc(&l.message)
+            "<option value=\"{0}\">{0} ({1}{2})</option>",
+            esc(k),
+            readable(*n as f64, ""),
+            if listed == n {
+                String::new()
+            } else {
+                format!(", {} listed", readable(*listed as f64, ""))
+            }
         );
     }
-    h.push_str("</table>");
-    if n < listed {
-        let _ = write!(
-            h,
-            "<p class=\"note\">Table cut at {n} of {listed} events; the other {} are in events.jsonl.</p>",
-            listed - n
-        );
+    h.push_str("</select></label> <label>object <input name=\"object\" type=\"search\" placeholder=\"part of a name\" size=\"18\"></label> <label>from <input name=\"from\" placeholder=\"T+10m\" size=\"7\"></label> <label>to <input name=\"to\" placeholder=\"T+20m\" size=\"7\"></label> <button type=\"reset\">clear</button></form><p class=\"note\" id=\"en\" aria-live=\"polite\"></p>");
+    h.push_str("<table id=\"et\" class=\"events\"><thead><tr><th>t (s)</th><th>kind</th><th>object</th><th>message</th></tr></thead><tbody>");
+    for r in &ev.rows {
+        match r {
+            Listed::Event(i, l) => {
+                let t = l.t.as_secs_f64();
+                let _ = write!(
+                    h,
+                    "<tr id=\"e{i}\" data-t=\"{t}\"><td>{t:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(l.kind),
+                    esc(&l.object),
+                    esc(&l.message)
+                );
+            }
+            Listed::Cut { kind, n, from, to } => {
+                let _ = write!(
+                    h,
+                    "<tr class=\"cut\" data-k=\"{0}\" data-t=\"{from}\" data-u=\"{to}\" data-n=\"{n}\"><td colspan=\"4\">{1} more {0} events from {2} to {3} are left out of this page; events.jsonl has them.</td></tr>",
+                    esc(kind),
+                    readable(*n as f64, ""),
+                    t_plus(*from),
+                    t_plus(*to)
+                );
+            }
+        }
     }
+    h.push_str("</tbody></table>");
 }
 
 #[cfg(test)]
@@ -1019,6 +1290,57 @@ mod tests {
             prop_assert_eq!(lo, values.iter().copied().fold(f64::MAX, f64::min));
             prop_assert_eq!(b.iter().flatten().last().map(|b| b.last), values.last().copied());
         }
+    }
+
+    /// The CSP allows the page's one script by its SHA-256: recomputed here from the text
+    /// between `<script>` and `</script>`, which must match the hash in [`REPORT_CSP`] (else
+    /// the browser refuses the script and the filters never appear).
+    #[test]
+    fn the_csp_names_the_sha256_of_the_inline_script() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(EVENTS_SCRIPT.as_bytes()));
+        assert!(
+            REPORT_CSP.contains(&format!("script-src 'sha256-{hash}';")),
+            "REPORT_CSP must name 'sha256-{hash}'"
+        );
+        assert!(
+            !REPORT_CSP.contains("unsafe-inline'; base")
+                && !REPORT_CSP.contains("script-src 'unsafe")
+        );
+        assert!(!COMPARE_CSP.contains("script-src"));
+        // The HTML parser would end the script at `</`; the page carries it byte for byte.
+        assert!(!EVENTS_SCRIPT.contains("</"));
+        let s = Summary {
+            scenario: "s".into(),
+            variant: None,
+            seed: 1,
+            simulated_seconds: 60.0,
+            events_processed: 0,
+            wall_seconds: 0.0,
+            totals: Default::default(),
+            peaks: Default::default(),
+            ratios: Default::default(),
+            expectations: Vec::new(),
+            truncated: false,
+            notes: Vec::new(),
+        };
+        let page = report_html(&s, &Metrics::default(), &[], &ReportContext::default());
+        assert_eq!(page.matches("<script>").count(), 1);
+        assert!(page.contains(&format!("<script>{EVENTS_SCRIPT}</script>")));
+    }
+
+    #[test]
+    fn fragment_times_read_back_as_the_script_reads_them() {
+        assert_eq!(fragment_time(0.0, false), "0s");
+        assert_eq!(fragment_time(59.5, false), "59s");
+        assert_eq!(fragment_time(59.5, true), "1m");
+        assert_eq!(fragment_time(630.0, false), "10m30s");
+        assert_eq!(fragment_time(3600.0, false), "1h");
+        assert_eq!(fragment_time(3900.0, false), "1h05m");
+        assert_eq!(fragment_time(3905.0, false), "1h05m05s");
+        assert_eq!(events_link(540.0, 660.2), "#events?from=9m&amp;to=11m01s");
     }
 
     #[test]
