@@ -467,10 +467,11 @@ fn the_same_seed_gives_the_same_pod_names() {
     assert_eq!(a, b);
 }
 
-// report.html: names from a scenario are shown escaped, never run; the table says when it cuts.
+// report.html: names from a scenario are shown escaped, never run; every event left out of the
+// table is counted in a row in place.
 
 #[test]
-fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
+fn report_html_escapes_names_and_counts_every_event_it_leaves_out() {
     let f = "crates/cli/tests/inputs/markup-names.yaml";
     let dir = std::env::temp_dir().join(format!("cascade-report-{}", std::process::id()));
     for variant in [None, Some("<img src=x onerror=alert('v')>")] {
@@ -480,8 +481,19 @@ fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
         let (code, _, err) = cascade(&args);
         assert_eq!(code, 0, "{err}");
         let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
-        assert!(page.starts_with("<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; base-uri &#39;none&#39;; form-action &#39;none&#39;\">"), "{page}");
-        // The page itself has neither scripts nor images, so any of these came from a name.
+        // The policy allows the page's one script by its hash (html.rs's unit test checks it).
+        let csp = cascade_sim::output::REPORT_CSP.replace('\'', "&#39;");
+        assert!(csp.starts_with("default-src &#39;none&#39;; script-src &#39;sha256-"));
+        assert!(page.starts_with(&format!("<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">")), "CSP");
+        // The page's one script is its own (the CSP names its hash); besides it the page has
+        // neither scripts nor images, so any of these came from a name.
+        let own = format!(
+            "<script>{}</script></body></html>\n",
+            cascade_sim::output::EVENTS_SCRIPT
+        );
+        let page = page
+            .strip_suffix(&own)
+            .expect("the page ends with its own script");
         for raw in [
             "<script",
             "<img",
@@ -502,15 +514,20 @@ fn report_html_escapes_names_and_tells_when_it_cuts_the_events() {
         if variant.is_some() {
             assert!(page.contains(" / &lt;img src=x onerror=alert(&#39;v&#39;)&gt;</h1>"));
         }
-        // 600 pods: 3 NodeAdded, and per pod WorkloadCreated and Scheduled (Created and
-        // Started are left out of the table).
+        // 600 pods: 3 NodeAdded, and per pod WorkloadCreated, Scheduled, Created and Started,
+        // most at T+0: the table's 2,000 rows are shared among the kinds of each time slice,
+        // and each cut is a row in place with its count, so nothing is left out unsaid.
         let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
         assert_eq!(events.lines().count(), 2403);
-        assert!(page.contains("Showing the first 500 of 1203 events (Created and Started are left out; all 2403 events are in events.jsonl)."));
-        assert!(
-            page.contains("Table cut at 500 of 1203 events; the other 703 are in events.jsonl.")
-        );
-        assert_eq!(page.matches("<tr id=\"e").count(), 500);
+        assert!(page.contains("2,000 of the run's 2,403 events are listed: in each of 60 time slices of 2s the first 399 of each kind; a row in place says how many more of that kind in that slice are left out (403 in all). events.jsonl has every event."), "events notice");
+        assert_eq!(page.matches("<tr id=\"e").count(), 2000);
+        assert!(page.contains("<td colspan=\"4\">201 more WorkloadCreated events at T+0s are left out of this page; events.jsonl has them.</td>"));
+        let counted: usize = page
+            .split(" data-n=\"")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(2000 + counted, 2403, "listed plus counted is the whole log");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1227,13 +1227,16 @@ fn events(h: &mut String, log: &[LogEvent], ev: &EventRows) {
                 );
             }
             Listed::Cut { kind, n, from, to } => {
+                let (a, b) = (t_plus(*from), t_plus(*to));
                 let _ = write!(
                     h,
-                    "<tr class=\"cut\" data-k=\"{0}\" data-t=\"{from}\" data-u=\"{to}\" data-n=\"{n}\"><td colspan=\"4\">{1} more {0} events from {2} to {3} are left out of this page; events.jsonl has them.</td></tr>",
+                    "<tr class=\"cut\" data-k=\"{0}\" data-t=\"{from}\" data-u=\"{to}\" data-n=\"{n}\"><td colspan=\"4\">{1} more {0} {2} {3} {5} left out of this page; events.jsonl has {4}.</td></tr>",
                     esc(kind),
                     readable(*n as f64, ""),
-                    t_plus(*from),
-                    t_plus(*to)
+                    if *n == 1 { "event" } else { "events" },
+                    if a == b { format!("at {a}") } else { format!("from {a} to {b}") },
+                    if *n == 1 { "it" } else { "them" },
+                    if *n == 1 { "is" } else { "are" }
                 );
             }
         }
