@@ -240,12 +240,16 @@ fn the_causal_chain_starts_at_the_customer_cortex_and_ends_at_the_fix() {
     let chain = common::causal_chain(&o.report);
     let lines: Vec<&str> = chain.lines().collect();
     // The trigger is the change in force when health first left its steady state: the
-    // customer's Cortex at T0, not the PriorityClasses or the querier release before it.
+    // customer's Cortex at T0, not the PriorityClasses or the querier release before it. Its
+    // link opens the events from the change to the first effect.
     assert_eq!(
         lines[0],
-        "Trigger T+20m: change: create the new customer&#39;s Cortex without a priorityClassName",
+        "Trigger T+20m: change: create the new customer&#39;s Cortex without a priorityClassName 32 events, T+20m to T+20m10s",
         "{chain}"
     );
+    assert!(o.report.contains(
+        "<a class=\"ev\" href=\"#events?from=20m&amp;to=20m10s\">32 events, T+20m to T+20m10s</a>"
+    ));
     assert!(
         lines
             .iter()
