@@ -900,6 +900,26 @@ fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
     let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     assert_eq!(events.matches("\"NodeNotReady\"").count(), 12);
     assert_eq!(events.matches("\"TaintManagerEviction\"").count(), 0);
+    // The hung nodes are the trigger; the fault never ends and nothing repairs them, so the
+    // chain ends not recovered.
+    let chain = chain_in(&dir);
+    assert_chain(
+        &chain,
+        "Trigger T+5m: fault: node image with a kernel bug hangs 60% of the general pool",
+        None,
+    );
+    assert!(
+        chain.contains(": nodes_not_ready left its steady 0 (worst 12)"),
+        "{chain}"
+    );
+    assert!(
+        chain
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("Not recovered by the end"),
+        "{chain}"
+    );
     let (code, stdout, err) = cascade(&["run", sc, "--variant", "auto-repair", "--out", out]);
     assert_eq!(code, 0, "{stdout}{err}");
     // Every hung node is replaced, never more than three creations at a time: the
