@@ -171,7 +171,12 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
         "Trigger T+5m: fault: the API runs three times slower",
         Some("T+6m"),
     );
-    for v in ["retry-budget", "retry-throttling"] {
+    for v in [
+        "retry-budget",
+        "retry-throttling",
+        "adaptive-lifo",
+        "concurrency-limit",
+    ] {
         let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
         assert_eq!(code, 0, "{v}: {stdout}{err}");
     }
@@ -208,7 +213,7 @@ fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
     let s = summary();
     assert!(s["totals"]["front_rejected"].as_u64() > Some(1000), "{s}");
     assert_eq!(s["totals"]["database_rejected"], 0, "{s}");
-    for v in ["call-deadlines", "circuit-breaker"] {
+    for v in ["call-deadlines", "deadline-propagation", "circuit-breaker"] {
         let (code, stdout, err) = cascade(&["run", sc, "--variant", v, "--out", out]);
         assert_eq!(code, 0, "{v}: {stdout}{err}");
         // What still fails is about the cache misses: a fifth of the calls (the base: all).
@@ -218,6 +223,13 @@ fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
             s["totals"]["users_failed"].as_u64().unwrap_or(u64::MAX),
         );
         assert!(failed * 10 < calls, "{v}: {failed} of {calls} calls failed");
+        if v == "deadline-propagation" {
+            // The database skips the queries whose callers have given up.
+            assert!(
+                s["totals"]["database_deadline_exceeded"].as_u64() > Some(1000),
+                "{s}"
+            );
+        }
         if v == "circuit-breaker" {
             assert!(
                 s["totals"]["auth_call_short_circuited"].as_u64() > Some(1000),
@@ -260,6 +272,39 @@ fn client_defences_out_of_their_upstream_range_are_errors_at_the_field() {
         "retry-throttling",
         "--set",
         "clients.users.retryThrottling.maxTokens=2000",
+    ]));
+    assert!(!err.contains(":0:0:"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn queue_disciplines_and_concurrency_limits_out_of_range_are_errors_at_the_field() {
+    let f = "crates/cli/tests/inputs/bad-queues.yaml";
+    let (code, out, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    for v in [
+        "unknown-discipline",
+        "unknown-overflow",
+        "zero-limit",
+        "negative-limit",
+        "zero-target",
+    ] {
+        let run = run_refused(&[f, "--variant", v]);
+        assert_eq!(run.lines().count(), 1, "{v}: {run}");
+        assert!(err.contains(run.as_str()), "{v}: {run} is not in {err}");
+    }
+    err.push_str(&run_refused(&[
+        "scenarios/retry-storm.yaml",
+        "--set",
+        "services.api.codel.intervalSeconds=-1",
+    ]));
+    err.push_str(&run_refused(&[
+        "scenarios/retry-storm.yaml",
+        "--variant",
+        "concurrency-limit",
+        "--set",
+        "services.api.concurrencyLimit.maxRequests=0",
     ]));
     assert!(!err.contains(":0:0:"), "{err}");
     insta::assert_snapshot!(err);

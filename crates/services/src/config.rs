@@ -2,6 +2,7 @@
 //! scenario's `spec.parameters.services`, a variant's `parameters.services` and
 //! `--set services.NAME.FIELD=VALUE` override any field.
 
+pub use crate::queue_discipline::{CoDelParams, ConcurrencyLimit, QueueDiscipline, QueueOverflow};
 use cascade_manifest::quantity::Bytes;
 use cascade_model::PodSelector;
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,25 @@ pub struct ServiceSpec {
     /// call services. docs/retry-defences.md#services-that-call-services
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<DownstreamCall>,
+    /// The order workers take queued requests in: fifo (the default), lifo, codel or
+    /// adaptiveLifo. docs/retry-defences.md#queue-disciplines
+    #[serde(skip_serializing_if = "is_default")]
+    pub queue_discipline: QueueDiscipline,
+    /// What a full queue does with one more request: dropTail (refuse it, the default) or
+    /// dropHead (drop the oldest). docs/retry-defences.md#queue-disciplines
+    #[serde(skip_serializing_if = "is_default")]
+    pub queue_overflow: QueueOverflow,
+    /// CoDel's target and interval (5 ms, 100 ms), for the codel and adaptiveLifo disciplines.
+    #[serde(skip_serializing_if = "is_default")]
+    pub codel: CoDelParams,
+    /// Load shedding by concurrency, per replica (none: only the workers and the queue
+    /// bound it). docs/retry-defences.md#concurrency-limit
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency_limit: Option<ConcurrencyLimit>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// One downstream call a service makes for every request it serves, synchronously: after its
@@ -152,6 +172,12 @@ pub struct DownstreamCall {
     /// freeing the worker. docs/retry-defences.md#circuit-breaker
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// gRPC deadline propagation: each attempt carries what is left of the caller's own
+    /// deadline and times out at min(`timeoutSeconds`, that); the service called does not
+    /// start one whose deadline has passed (false: each hop has only its own timeout).
+    /// docs/retry-defences.md#deadline-propagation
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub propagate_deadline: bool,
 }
 
 impl Default for DownstreamCall {
@@ -165,6 +191,7 @@ impl Default for DownstreamCall {
             retry_throttling: None,
             retry_budget: None,
             circuit_breaker: None,
+            propagate_deadline: false,
         }
     }
 }
@@ -184,6 +211,10 @@ impl Default for ServiceSpec {
             ring: None,
             reject_status: 503,
             calls: None,
+            queue_discipline: QueueDiscipline::Fifo,
+            queue_overflow: QueueOverflow::DropTail,
+            codel: CoDelParams::default(),
+            concurrency_limit: None,
         }
     }
 }

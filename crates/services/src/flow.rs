@@ -26,9 +26,19 @@ impl World {
         out: &mut Out,
     ) {
         let id = self.requests.open(now, svc, origin);
+        if timeout.is_finite() {
+            let propagated = match origin {
+                Origin::Downstream(d) => self.propagates_deadline(d.caller),
+                _ => false,
+            };
+            if let Some(req) = self.requests.get_mut(id) {
+                req.deadline = Some(now + secs(timeout));
+                req.deadline_propagated = propagated;
+            }
+        }
         let pick = self.rng.next_u64();
         let s = self.endpoints.get_mut(svc);
-        let admission = s.admit(id, pick);
+        let admission = s.admit(now, id, pick);
         if let Admission::NoEndpoints = admission {
             s.stats.unavailable += 1;
         } else {
@@ -56,6 +66,10 @@ impl World {
                 }
                 return self.server_finished(now, id, false, out);
             }
+            Admission::Overflow => {
+                self.endpoints.get_mut(svc).stats.overflowed += 1;
+                return self.server_finished(now, id, false, out);
+            }
             Admission::CutOff => {
                 // Nobody will answer: the caller waits out its timeout (internal work, which
                 // has none, fails at once).
@@ -74,6 +88,11 @@ impl World {
             Admission::Queued(replica) => {
                 self.bind(id, svc, replica);
                 self.check_memory(now, svc, replica, out);
+            }
+            Admission::QueuedDropping(replica, oldest) => {
+                self.bind(id, svc, replica);
+                self.endpoints.get_mut(svc).stats.queue_dropped += 1;
+                self.server_finished(now, oldest, false, out);
             }
         }
         if timeout.is_finite() && self.requests.get(id).is_some_and(|req| !req.answered) {
@@ -178,10 +197,25 @@ impl World {
         let Some(call) = self.endpoints.get(parent.svc).spec.calls.as_ref() else {
             return;
         };
-        let timeout = call.timeout_seconds;
+        let mut timeout = call.timeout_seconds;
         let Some(target) = self.endpoints.find(&call.service) else {
             return;
         };
+        // gRPC deadline propagation (docs/retry-defences.md#deadline-propagation): the
+        // attempt gets what is left of the request's own deadline, and none if nothing is.
+        if let (true, Some(deadline)) = (call.propagate_deadline, parent.deadline) {
+            if now >= deadline {
+                let s = self.endpoints.get_mut(d.caller);
+                s.stats.call_deadline_exceeded += 1;
+                if d.attempt > 0 {
+                    if let Some(b) = s.call_budget.as_mut() {
+                        b.retry_ended();
+                    }
+                }
+                return self.served(now, d.parent, false, out);
+            }
+            timeout = timeout.min((deadline - now).as_secs_f64());
+        }
         let s = self.endpoints.get_mut(d.caller);
         if s.call_breaker.as_mut().is_some_and(|b| !b.allows(now)) {
             s.stats.call_short_circuited += 1;
@@ -326,22 +360,42 @@ impl World {
         self.next_from_queue(now, svc, replica, out);
     }
 
-    /// A freed worker takes the oldest queued request (shedding those past the queue timeout).
+    /// A freed worker takes the request its queue discipline gives it (FIFO: the oldest),
+    /// shedding those past the queue timeout or their propagated deadline, and failing those
+    /// the discipline drops (docs/retry-defences.md#queue-disciplines).
     fn next_from_queue(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
         let s = self.endpoints.get(svc);
         let workers = s.workers();
         let queue_timeout = s.spec.queue_timeout_seconds;
+        let policy = s.queue_policy;
         loop {
+            let requests = &self.requests;
             let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
             if !rep.alive || rep.in_service.len() >= workers {
                 return;
             }
-            let Some(next) = rep.queue.pop_front() else {
+            let taken = rep.queue_state.take(now, &mut rep.queue, &policy, |id| {
+                requests.get(id).map_or(now, |q| q.arrived)
+            });
+            for id in taken.dropped {
+                self.endpoints.get_mut(svc).stats.queue_dropped += 1;
+                self.server_finished(now, id, false, out);
+            }
+            let Some(next) = taken.serve else {
                 return;
             };
-            let arrived = self.requests.get(next).map_or(now, |q| q.arrived);
+            let (arrived, expired) = self.requests.get(next).map_or((now, false), |q| {
+                let expired = q.deadline_propagated && q.deadline.is_some_and(|d| now >= d);
+                (q.arrived, expired)
+            });
             if queue_timeout.is_some_and(|t| (now - arrived).as_secs_f64() > t) {
                 self.endpoints.get_mut(svc).stats.shed += 1;
+                self.server_finished(now, next, false, out);
+                continue;
+            }
+            if expired {
+                // gRPC: the caller has given up on it; starting it would be work for nobody.
+                self.endpoints.get_mut(svc).stats.deadline_exceeded += 1;
                 self.server_finished(now, next, false, out);
                 continue;
             }
@@ -350,6 +404,16 @@ impl World {
             let d = s.service_time(&mut self.rng);
             out.at(now + secs(d), SvcEv::Complete(next));
         }
+    }
+
+    /// Whether the service's downstream calls propagate their deadline.
+    fn propagates_deadline(&self, svc: ServiceIdx) -> bool {
+        self.endpoints
+            .get(svc)
+            .spec
+            .calls
+            .as_ref()
+            .is_some_and(|c| c.propagate_deadline)
     }
 
     /// The origin's timeout: it gives up; the server still holds the request and will serve

@@ -19,6 +19,7 @@ mod flow;
 mod ingesters;
 mod invariants;
 mod metrics;
+mod queue_discipline;
 mod remote_write;
 mod requests;
 mod service;
@@ -27,9 +28,9 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, CircuitBreaker, ClientSpec, Degradation, DownstreamCall, Jitter, PrometheusVersion,
-    RemoteWriteSpec, RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime,
-    ServicesConfig,
+    Backoff, CircuitBreaker, ClientSpec, CoDelParams, ConcurrencyLimit, Degradation,
+    DownstreamCall, Jitter, PrometheusVersion, QueueDiscipline, QueueOverflow, RemoteWriteSpec,
+    RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime, ServicesConfig,
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,

@@ -354,6 +354,31 @@ impl ServiceMetrics {
                     s.stats.call_short_circuited,
                 ));
             }
+            // The queue disciplines, load shedding and deadlines: only where configured.
+            if s.queue_policy.drops() {
+                t.push((format!("{}_queue_dropped", s.name), s.stats.queue_dropped));
+            }
+            if s.spec.concurrency_limit.is_some() {
+                t.push((format!("{}_overflowed", s.name), s.stats.overflowed));
+            }
+            if s.spec.calls.as_ref().is_some_and(|c| c.propagate_deadline) {
+                t.push((
+                    format!("{}_call_deadline_exceeded", s.name),
+                    s.stats.call_deadline_exceeded,
+                ));
+            }
+            let receives_deadlines = v.endpoints.iter().any(|x| {
+                x.spec
+                    .calls
+                    .as_ref()
+                    .is_some_and(|c| c.propagate_deadline && c.service == s.name)
+            });
+            if receives_deadlines {
+                t.push((
+                    format!("{}_deadline_exceeded", s.name),
+                    s.stats.deadline_exceeded,
+                ));
+            }
         }
         if !v.fleets.is_empty() || !v.rings.is_empty() {
             let requests = v.fleets.iter().map(|f| f.requests).sum();
@@ -495,7 +520,14 @@ impl ServiceMetrics {
             let st = &s.stats;
             // Every request the service was asked, answered or not: one refused for want of a
             // Ready replica is a failure too (else a service with no replica reads 100%).
-            let done = st.succeeded + st.failed + st.rejected + st.shed + st.unavailable;
+            let done = st.succeeded
+                + st.failed
+                + st.rejected
+                + st.shed
+                + st.unavailable
+                + st.queue_dropped
+                + st.overflowed
+                + st.deadline_exceeded;
             let mean = if st.succeeded > 0 {
                 st.latency_sum / st.succeeded as f64
             } else {

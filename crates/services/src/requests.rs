@@ -53,6 +53,12 @@ pub(crate) struct Req {
     pub throttled: bool,
     /// Its own work is done and its worker waits on its downstream call (`calls`).
     pub calling: bool,
+    /// When its sender gives up on it (its attempt's timeout), if ever: what a service's
+    /// calls with `propagateDeadline` pass on.
+    pub deadline: Option<Time>,
+    /// The deadline came with it (a call with `propagateDeadline`): the service does not
+    /// start it once the deadline has passed.
+    pub deadline_propagated: bool,
 }
 
 /// What the origin of an answered request needs to know.
@@ -82,6 +88,8 @@ impl Requests {
             no_endpoints: false,
             throttled: false,
             calling: false,
+            deadline: None,
+            deadline_propagated: false,
         })
     }
 

@@ -6,6 +6,8 @@
 use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
+use crate::queue_discipline::{QueuePolicy, QueueState};
+use cascade_engine::Time;
 use std::collections::VecDeque;
 
 /// One replica: a pod's serving process.
@@ -19,7 +21,10 @@ pub(crate) struct Replica {
     /// Incremented when the process dies: completions of an earlier life are stale.
     pub gen: u32,
     pub in_service: Vec<ReqId>,
+    /// Queued requests in arrival order (the discipline picks which a worker takes).
     pub queue: VecDeque<ReqId>,
+    /// The queue discipline's own state (CoDel's, the last time the queue was empty).
+    pub queue_state: QueueState,
     pub memory_limit: i64,
     /// On the far side of a network partition from the callers: requests routed here are
     /// never answered (the caller times out), and answers of requests already here are lost.
@@ -41,6 +46,14 @@ pub(crate) struct ServiceStats {
     pub succeeded: u64,
     pub oom_kills: u64,
     pub shed: u64,
+    /// Queued requests the discipline dropped unserved (drop-head, CoDel, adaptive LIFO).
+    pub queue_dropped: u64,
+    /// Requests refused at once by the concurrency limit (`concurrencyLimit`).
+    pub overflowed: u64,
+    /// Requests not started because their propagated deadline had passed.
+    pub deadline_exceeded: u64,
+    /// Downstream calls not sent because the request's deadline had passed.
+    pub call_deadline_exceeded: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
     /// Retries of its downstream calls its defences refused.
@@ -136,6 +149,8 @@ pub(crate) struct Service {
     pub call_budget: Option<RetryBudget>,
     /// The circuit breaker on its downstream calls (`calls.circuitBreaker`).
     pub call_breaker: Option<CircuitBreaker>,
+    /// How its replicas' queues order and drop requests.
+    pub queue_policy: QueuePolicy,
 }
 
 /// Where a new request goes.
@@ -144,8 +159,12 @@ pub(crate) enum Admission {
     Serve(u32),
     /// It waits in the replica's queue.
     Queued(u32),
+    /// It waits in the replica's queue, whose oldest request it pushed out (drop-head).
+    QueuedDropping(u32, ReqId),
     /// A full queue: 503 at once.
     Rejected,
+    /// Past the concurrency limit: 503 at once, counted apart (Envoy's overflow).
+    Overflow,
     /// No routable replica (no endpoints): the connection is refused before any replica
     /// sees the request.
     NoEndpoints,
@@ -170,8 +189,10 @@ impl Service {
             .as_ref()
             .and_then(|c| c.circuit_breaker.as_ref())
             .map(CircuitBreaker::new);
+        let queue_policy = QueuePolicy::of(&spec);
         Service {
             name,
+            queue_policy,
             spec,
             replicas: Vec::new(),
             routable: Vec::new(),
@@ -232,7 +253,7 @@ impl Service {
     }
 
     /// Picks a replica for a new request and places it there.
-    pub fn admit(&mut self, id: ReqId, pick: u64) -> Admission {
+    pub fn admit(&mut self, now: Time, id: ReqId, pick: u64) -> Admission {
         if self.refuses() {
             return Admission::NoEndpoints;
         }
@@ -245,12 +266,29 @@ impl Service {
         if rep.cut_off {
             return Admission::CutOff;
         }
-        let a = if rep.in_service.len() < workers {
+        let serve = rep.in_service.len() < workers;
+        if let Some(l) = &self.spec.concurrency_limit {
+            // Envoy's thresholds, asked before the request reaches the replica's process.
+            if rep.requests() >= l.max_requests as usize
+                || (!serve && rep.queue.len() >= l.max_pending_requests as usize)
+            {
+                return Admission::Overflow;
+            }
+        }
+        let a = if serve {
             rep.in_service.push(id);
             Admission::Serve(replica)
         } else if rep.queue.len() < cap {
-            rep.queue.push_back(id);
+            rep.queue_state.push(now, &mut rep.queue, id);
             Admission::Queued(replica)
+        } else if cap > 0 && !self.queue_policy.overflow_drops_tail() {
+            match rep
+                .queue_state
+                .push_dropping_oldest(now, &mut rep.queue, id)
+            {
+                Some(old) => Admission::QueuedDropping(replica, old),
+                None => Admission::Queued(replica),
+            }
         } else {
             return Admission::Rejected;
         };
@@ -295,6 +333,7 @@ impl Service {
         rep.gen += 1;
         let mut lost: Vec<ReqId> = rep.in_service.drain(..).collect();
         lost.extend(rep.queue.drain(..));
+        rep.queue_state.cleared();
         lost
     }
 }

@@ -8,6 +8,8 @@ use cascade_model::{Labels, PodSelector};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+mod queues;
+
 /// A minimal event loop around a [`World`]: the role cascade-sim plays in a real run.
 struct Driver {
     world: World,

@@ -83,6 +83,7 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
                 )
             })?),
         });
+        queue(&format!("services.{name}"), spec)?;
         if spec.reject_status != 503 && spec.reject_status != 429 {
             return Err(format!(
                 "services.{name}.rejectStatus: {} is not modelled: expected 503 or 429",
@@ -248,6 +249,35 @@ fn breaker(prefix: &str, cb: Option<&crate::config::CircuitBreaker>) -> Result<(
         }
         if c.rolling_window_buckets == 0 {
             return Err(at("circuitBreaker.rollingWindowBuckets", 0.0, "at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// A queue discipline's constants and the concurrency limit's thresholds
+/// (docs/retry-defences.md#queue-disciplines, #concurrency-limit): CoDel's target and interval
+/// are durations above 0, and a limit of 0 would refuse every request.
+fn queue(prefix: &str, spec: &crate::config::ServiceSpec) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| out_of_range(prefix, field, v, expected);
+    for (field, v) in [
+        ("codel.targetSeconds", spec.codel.target_seconds),
+        ("codel.intervalSeconds", spec.codel.interval_seconds),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(at(field, v, "a finite number of seconds above 0"));
+        }
+    }
+    if let Some(l) = &spec.concurrency_limit {
+        for (field, v) in [
+            ("concurrencyLimit.maxRequests", l.max_requests),
+            (
+                "concurrencyLimit.maxPendingRequests",
+                l.max_pending_requests,
+            ),
+        ] {
+            if v == 0 {
+                return Err(at(field, 0.0, "at least 1 (0 would refuse every request)"));
+            }
         }
     }
     Ok(())

@@ -177,6 +177,7 @@ impl World {
                         gen: 0,
                         in_service: Vec::new(),
                         queue: Default::default(),
+                        queue_state: Default::default(),
                         memory_limit: info.memory_limit,
                         cut_off: false,
                     });
