@@ -7,9 +7,9 @@
 use crate::backoff;
 use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
+use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use crate::dns::DnsCache;
 use crate::resolver::Query;
-use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use cascade_engine::Time;
 use cascade_model::Rng;
 use std::collections::BTreeMap;
@@ -383,7 +383,11 @@ impl ClientRt {
         client: ClientIdx,
         rng: &mut Rng,
     ) -> Option<(Vec<ClientAttempt>, u32)> {
-        let node_local = self.spec.dns.as_ref().is_some_and(|d| d.node_local_cache.is_some());
+        let node_local = self
+            .spec
+            .dns
+            .as_ref()
+            .is_some_and(|d| d.node_local_cache.is_some());
         // Only a node-local cache makes the calling pod matter: only then is one drawn.
         let node = if node_local && !self.callers.is_empty() {
             self.callers[rng.below_index(self.callers.len())].1

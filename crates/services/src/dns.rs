@@ -122,7 +122,7 @@ pub(crate) fn check_client(at: &str, spec: &crate::config::ClientSpec) -> Result
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CacheSpec {
-    /// `success CAPACITY`: answers with records (and NODATA's are denials) kept at most.
+    /// `success CAPACITY`: answers with records kept at most.
     pub success_capacity: u32,
     /// `success CAPACITY TTL`: the longest a success is kept (the plugin's own default 3600).
     pub success_ttl_seconds: f64,
@@ -253,7 +253,10 @@ mod tests {
         c.insert(&s, t(0.0), 1, true, 60.0);
         c.insert(&s, t(0.0), 2, false, 60.0);
         assert!(c.lookup(t(29.9), 1));
-        assert!(!c.lookup(t(30.0), 1), "a success lives 30 s, not its 60 s TTL");
+        assert!(
+            !c.lookup(t(30.0), 1),
+            "a success lives 30 s, not its 60 s TTL"
+        );
         assert!(c.lookup(t(4.9), 2));
         assert!(!c.lookup(t(5.0), 2), "a denial lives 5 s");
         assert!(c.is_empty(), "expired entries are dropped when looked up");

@@ -95,7 +95,11 @@ impl ResolverSpec {
                 "search: entry {i} is empty: expected a domain such as svc.cluster.local"
             ));
         }
-        if let Some(d) = self.search.iter().find(|d| d.chars().any(char::is_whitespace)) {
+        if let Some(d) = self
+            .search
+            .iter()
+            .find(|d| d.chars().any(char::is_whitespace))
+        {
             return Some(format!(
                 "search: {d:?} holds a space: expected one domain per entry"
             ));
@@ -177,7 +181,11 @@ mod tests {
         }
     }
 
-    const K8S: [&str; 3] = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"];
+    const K8S: [&str; 3] = [
+        "default.svc.cluster.local",
+        "svc.cluster.local",
+        "cluster.local",
+    ];
 
     #[test]
     fn an_external_name_under_kubernetes_defaults_costs_eight_queries() {
@@ -223,9 +231,8 @@ mod tests {
     #[test]
     fn in_cluster_names_stop_at_the_first_domain_that_has_them() {
         let r = spec(5, &K8S, Libc::Glibc);
-        let exists = |n: &str| {
-            n == "redis.default.svc.cluster.local." || n == "db.other.svc.cluster.local."
-        };
+        let exists =
+            |n: &str| n == "redis.default.svc.cluster.local." || n == "db.other.svc.cluster.local.";
         // A service of the pod's own namespace: the first try.
         assert_eq!(lookup_queries("redis", &r, exists).len(), 2);
         // `db.other`: other.default.svc... is NXDOMAIN, then db.other.svc.cluster.local.
@@ -250,7 +257,10 @@ mod tests {
 
     #[test]
     fn problems_are_named() {
-        assert!(spec(16, &K8S, Libc::Glibc).problem().unwrap().starts_with("ndots:"));
+        assert!(spec(16, &K8S, Libc::Glibc)
+            .problem()
+            .unwrap()
+            .starts_with("ndots:"));
         assert!(spec(15, &K8S, Libc::Glibc).problem().is_none());
         assert!(spec(0, &K8S, Libc::Glibc).problem().is_none());
         assert!(spec(5, &["a", ""], Libc::Glibc)
@@ -290,7 +300,7 @@ mod tests {
             prop_assert!(ext.iter().rev().skip(fams as usize).all(|q| !q.exists));
             // Nothing exists: every candidate is tried.
             let none = lookup_queries(&name, &r, |_| false);
-            let all = if trailing { 1 } else if dots >= ndots && musl { 1 } else { domains + 1 };
+            let all = if trailing || (dots >= ndots && musl) { 1 } else { domains + 1 };
             prop_assert_eq!(none.len(), all * fams as usize);
         }
     }

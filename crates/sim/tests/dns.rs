@@ -81,7 +81,11 @@ fn workloads() -> String {
 
 fn storm(name: &str, sc: &str, variant: Option<&str>) -> common::Run {
     let w = workloads();
-    let path = scenario("dns", name, &[("scenario.yaml", sc), ("workloads.yaml", &w)]);
+    let path = scenario(
+        "dns",
+        name,
+        &[("scenario.yaml", sc), ("workloads.yaml", &w)],
+    );
     run(&path, variant, &[], None)
 }
 
@@ -149,7 +153,12 @@ fn bad_lookups_are_located_errors() {
             "perPodOf: {namespace: shop, matchLabel: {app: web}}",
             "matchLabel",
         ),
-        ("negative-rate", "ratePerPod: 2", "ratePerPod: -2", "ratePerPod"),
+        (
+            "negative-rate",
+            "ratePerPod: 2",
+            "ratePerPod: -2",
+            "ratePerPod",
+        ),
         (
             "ndots",
             "dns: {name: api.example.com}",
@@ -173,7 +182,11 @@ fn bad_lookups_are_located_errors() {
         let sc = SCENARIO.replace(from, to);
         assert_ne!(sc, SCENARIO, "{name}");
         let w = workloads();
-        let path = scenario("dns-bad", name, &[("scenario.yaml", &sc), ("workloads.yaml", &w)]);
+        let path = scenario(
+            "dns-bad",
+            name,
+            &[("scenario.yaml", &sc), ("workloads.yaml", &w)],
+        );
         let err = cascade_sim::load(&path, None, &[], None)
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"))
@@ -181,8 +194,15 @@ fn bad_lookups_are_located_errors() {
         assert!(err.contains(expected), "{name}: {err}");
         // Located at the field's line in scenario.yaml (a rate without its selector: at the
         // rate).
-        let line = if name == "rate-without-selector" { "ratePerPod: 2" } else { to };
-        let at = format!("scenario.yaml:{}:", 1 + sc.lines().position(|l| l.contains(line)).unwrap());
+        let line = if name == "rate-without-selector" {
+            "ratePerPod: 2"
+        } else {
+            to
+        };
+        let at = format!(
+            "scenario.yaml:{}:",
+            1 + sc.lines().position(|l| l.contains(line)).unwrap()
+        );
         assert!(err.contains(&at), "{name}: not at {at}: {err}");
     }
 }
@@ -192,13 +212,18 @@ fn bad_lookups_are_located_errors() {
 fn a_per_pod_selector_matching_nothing_warns() {
     let sc = SCENARIO.replace("matchLabels: {app: web}}", "matchLabels: {app: wbe}}");
     let w = workloads();
-    let path = scenario("dns-warn", "nothing", &[("scenario.yaml", &sc), ("workloads.yaml", &w)]);
+    let path = scenario(
+        "dns-warn",
+        "nothing",
+        &[("scenario.yaml", &sc), ("workloads.yaml", &w)],
+    );
     let loaded = cascade_sim::load(&path, None, &[], None).unwrap();
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert!(
         warnings
             .iter()
-            .any(|w| w.contains("client lookups: selector {app=wbe}") && w.contains("matches no pod")),
+            .any(|w| w.contains("client lookups: selector {app=wbe}")
+                && w.contains("matches no pod")),
         "{warnings:?}"
     );
 }

@@ -189,7 +189,11 @@ pub(super) fn check(
     for (key, selectors) in groups {
         for (name, s) in selectors {
             if reach.matching(s).next().is_none() {
-                let field = if key == "clients" { "perPodOf" } else { "selector" };
+                let field = if key == "clients" {
+                    "perPodOf"
+                } else {
+                    "selector"
+                };
                 let path = [
                     Seg::Key(key.into()),
                     Seg::Key(name.to_string()),
