@@ -6,8 +6,10 @@
 
 use crate::backoff;
 use crate::config::ClientSpec;
-use crate::contract::{secs, ClientIdx, Out, ServiceIdx, SvcEv};
+use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
+use crate::dns::DnsCache;
+use crate::resolver::Query;
 use cascade_engine::Time;
 use cascade_model::Rng;
 use std::collections::BTreeMap;
@@ -23,6 +25,8 @@ pub struct ClientAttempt {
     /// Attempts so far after the first.
     attempt: u32,
     prev_delay: f64,
+    /// The node of the pod that sent it (a DNS client's node-local cache; 0 otherwise).
+    node: u32,
 }
 
 /// What a client has counted over the run.
@@ -71,6 +75,14 @@ pub(crate) struct ClientRt {
     pub throttle: Option<RetryThrottle>,
     pub budget: Option<RetryBudget>,
     pub breaker: Option<CircuitBreaker>,
+    /// A `perPodOf` client's Running pods and their nodes, in the order they started.
+    callers: Vec<(PodRef, u32)>,
+    /// Whether its next arrival is scheduled (a `perPodOf` client with no pod has none).
+    armed: bool,
+    /// A DNS client's queries per lookup (docs/dns.md#the-resolver).
+    dns_queries: Vec<Query>,
+    /// A DNS client's node-local caches, per node.
+    node_caches: BTreeMap<u32, DnsCache>,
 }
 
 /// Every client of a run.
@@ -108,6 +120,10 @@ impl Clients {
                 throttle: spec.retry_throttling.as_ref().map(RetryThrottle::new),
                 budget: spec.retry_budget.as_ref().map(RetryBudget::new),
                 breaker: spec.circuit_breaker.as_ref().map(CircuitBreaker::new),
+                callers: Vec::new(),
+                armed: false,
+                dns_queries: spec.dns.as_ref().map(|d| d.queries()).unwrap_or_default(),
+                node_caches: BTreeMap::new(),
             })
             .collect();
         Clients { clients }
@@ -136,18 +152,71 @@ impl Clients {
     /// Every client's first call, from its start time on.
     pub fn start(&mut self, now: Time, rng: &mut Rng, out: &mut Out) {
         for i in 0..self.clients.len() {
+            // A `perPodOf` client whose pods started before this is already armed.
+            if self.clients[i].armed {
+                continue;
+            }
             let first = secs(self.clients[i].spec.start_seconds).max(now);
             self.next_arrival(first, ClientIdx::at(i), rng, out);
         }
     }
 
-    /// The client's next call, an exponential gap after `from` (Poisson arrivals).
-    fn next_arrival(&self, from: Time, client: ClientIdx, rng: &mut Rng, out: &mut Out) {
-        let rate = self.clients[client.ix()].spec.rate_per_second;
+    /// The client's next call, an exponential gap after `from` (Poisson arrivals). A
+    /// `perPodOf` client's rate is its rate per pod times its Running pods, read when the gap
+    /// is drawn: a change of pods shows from the next call on (docs/dns.md#clients-on-pods).
+    fn next_arrival(&mut self, from: Time, client: ClientIdx, rng: &mut Rng, out: &mut Out) {
+        let c = &mut self.clients[client.ix()];
+        let rate = match (&c.spec.per_pod_of, c.spec.rate_per_pod) {
+            #[allow(clippy::cast_precision_loss)]
+            (Some(_), Some(per_pod)) => per_pod * c.callers.len() as f64,
+            _ => c.spec.rate_per_second,
+        };
+        c.armed = rate > 0.0;
         if rate > 0.0 {
             let gap = backoff::exponential(1.0 / rate, rng);
             out.at(from + secs(gap), SvcEv::ClientArrival { client });
         }
+    }
+
+    /// The `perPodOf` clients whose selector picks this pod.
+    pub fn callers_of(&self, info: &PodInfo) -> Vec<ClientIdx> {
+        self.clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.spec
+                    .per_pod_of
+                    .as_ref()
+                    .is_some_and(|s| s.matches_meta(&info.namespace, &info.labels))
+            })
+            .map(|(i, _)| ClientIdx::at(i))
+            .collect()
+    }
+
+    /// A pod of a `perPodOf` client runs: it calls from now on (from the client's start).
+    pub fn caller_up(
+        &mut self,
+        now: Time,
+        client: ClientIdx,
+        pod: PodRef,
+        node: u32,
+        rng: &mut Rng,
+        out: &mut Out,
+    ) {
+        let c = &mut self.clients[client.ix()];
+        if c.callers.iter().any(|(p, _)| *p == pod) {
+            return;
+        }
+        c.callers.push((pod, node));
+        if !c.armed && c.sealed_at.is_none() {
+            let from = secs(c.spec.start_seconds).max(now);
+            self.next_arrival(from, client, rng, out);
+        }
+    }
+
+    /// A pod of a `perPodOf` client stopped (its process died, or it is gone): it calls no more.
+    pub fn caller_down(&mut self, client: ClientIdx, pod: PodRef) {
+        self.clients[client.ix()].callers.retain(|(p, _)| *p != pod);
     }
 
     /// An operator unseals a client that sealed itself: it calls again, and seals again if
@@ -173,14 +242,22 @@ impl Clients {
         client: ClientIdx,
         rng: &mut Rng,
         out: &mut Out,
-    ) -> Option<(ClientAttempt, u32)> {
-        let c = &self.clients[client.ix()];
+    ) -> Option<(Vec<ClientAttempt>, u32)> {
+        let c = &mut self.clients[client.ix()];
         if c.spec.stop_seconds.is_some_and(|s| now >= secs(s)) || c.sealed_at.is_some() {
+            c.armed = false;
             return None;
         }
         self.next_arrival(now, client, rng, out);
         let c = self.get_mut(client);
+        if c.spec.per_pod_of.is_some() && c.callers.is_empty() {
+            // Its last pod stopped since this arrival was drawn.
+            return None;
+        }
         c.counts.calls += 1;
+        if c.spec.dns.is_some() {
+            return c.dns_lookup(now, client, rng);
+        }
         let key = if c.cache.is_empty() {
             0
         } else {
@@ -204,8 +281,9 @@ impl Clients {
             call,
             attempt: 0,
             prev_delay: 0.0,
+            node: 0,
         };
-        Some((a, n))
+        Some((vec![a], n))
     }
 
     /// An attempt is about to go out: the service to send it to and the timeout, or None if
@@ -268,6 +346,7 @@ impl Clients {
         if ok {
             c.counts.succeeded += 1;
             c.interval.succeeded += 1;
+            c.dns_answered(now, &a);
             if let Some(slot) = c.cache.get_mut(a.key as usize) {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
@@ -293,6 +372,76 @@ impl Clients {
 }
 
 impl ClientRt {
+    /// A DNS client's lookup from one of its pods: every query of the lookup its node's cache
+    /// holds is answered there, the others go to the DNS service at once (the resolver's
+    /// tries are sequential; sending them together keeps the load exact and understates the
+    /// lookup's latency: docs/dns.md#lookups-as-a-client). A lookup answered whole by the
+    /// cache counts as a cache hit.
+    fn dns_lookup(
+        &mut self,
+        now: Time,
+        client: ClientIdx,
+        rng: &mut Rng,
+    ) -> Option<(Vec<ClientAttempt>, u32)> {
+        let node_local = self
+            .spec
+            .dns
+            .as_ref()
+            .is_some_and(|d| d.node_local_cache.is_some());
+        // Only a node-local cache makes the calling pod matter: only then is one drawn.
+        let node = if node_local && !self.callers.is_empty() {
+            self.callers[rng.below_index(self.callers.len())].1
+        } else {
+            0
+        };
+        let call = self.next_call;
+        let mut sends = Vec::new();
+        for key in 0..self.dns_queries.len() {
+            let key = cascade_engine::index_u32(key);
+            if node_local && self.node_caches.entry(node).or_default().lookup(now, key) {
+                continue;
+            }
+            sends.push(ClientAttempt {
+                client,
+                key,
+                call,
+                attempt: 0,
+                prev_delay: 0.0,
+                node,
+            });
+        }
+        if sends.is_empty() {
+            self.counts.cache_hits += 1;
+            return None;
+        }
+        let n = cascade_engine::index_u32(sends.len());
+        self.next_call = self.next_call.wrapping_add(1);
+        self.open_calls.insert(call, (n, false));
+        Some((sends, 1))
+    }
+
+    /// A DNS query was answered: its node's cache keeps the answer (a record for the A query
+    /// of the name that exists; NXDOMAIN, or NODATA for its AAAA, a denial).
+    fn dns_answered(&mut self, now: Time, a: &ClientAttempt) {
+        let Some(d) = &self.spec.dns else { return };
+        let Some(spec) = &d.node_local_cache else {
+            return;
+        };
+        let Some(q) = self.dns_queries.get(a.key as usize) else {
+            return;
+        };
+        let success = q.exists && q.family == 0;
+        let ttl = if success {
+            d.record_ttl_seconds
+        } else {
+            d.denial_ttl_seconds
+        };
+        self.node_caches
+            .entry(a.node)
+            .or_default()
+            .insert(spec, now, a.key, success, ttl);
+    }
+
     /// Whether a defence refuses the retry of a failed attempt (counted; the request then
     /// fails for good). Throttling is asked first: a retry it refuses takes no budget.
     fn retry_refused(&mut self) -> bool {

@@ -625,6 +625,18 @@ pub struct ClientSpec {
     /// Hystrix's circuit breaker (none: always closed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// Attach the client to a workload's pods: it calls `ratePerPod` times per second for
+    /// every Running pod this selector picks, so its load follows their count (a scale-up
+    /// multiplies it, pods lost to a fault stop calling); `ratePerSecond` is then unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_pod_of: Option<PodSelector>,
+    /// Logical calls per second per pod of `perPodOf` (required with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_pod: Option<f64>,
+    /// Each call is a DNS lookup by the pod's resolver: `requestsPerCall` is then computed,
+    /// the queries the resolver sends (docs/dns.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::dns::DnsLookup>,
 }
 
 impl Default for ClientSpec {
@@ -644,6 +656,9 @@ impl Default for ClientSpec {
             retry_throttling: None,
             retry_budget: None,
             circuit_breaker: None,
+            per_pod_of: None,
+            rate_per_pod: None,
+            dns: None,
         }
     }
 }

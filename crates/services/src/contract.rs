@@ -63,6 +63,8 @@ pub struct PodInfo {
     pub labels: Labels,
     /// The container's memory limit in bytes (0: none).
     pub memory_limit: i64,
+    /// The node it runs on (its index; a node-local DNS cache is per node).
+    pub node: u32,
 }
 
 /// A step of an ingester's lifecycle (cortex `pkg/ingester/lifecycle.go`, `transfer.go`).

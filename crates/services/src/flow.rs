@@ -481,9 +481,11 @@ impl World {
     // ----- origins -----
 
     pub(crate) fn client_arrival(&mut self, now: Time, client: ClientIdx, out: &mut Out) {
-        if let Some((a, n)) = self.clients.arrival(now, client, &mut self.rng, out) {
-            for _ in 0..n {
-                self.client_send(now, a, out);
+        if let Some((sends, n)) = self.clients.arrival(now, client, &mut self.rng, out) {
+            for a in sends {
+                for _ in 0..n {
+                    self.client_send(now, a, out);
+                }
             }
         }
     }

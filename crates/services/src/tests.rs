@@ -31,6 +31,7 @@ fn info(name: &str, app: &str) -> PodInfo {
         namespace: "default".into(),
         labels: labels(app),
         memory_limit: 0,
+        node: 0,
     }
 }
 

@@ -128,6 +128,7 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
             spec.retry_budget.as_ref(),
         )?;
         breaker(&format!("clients.{name}"), spec.circuit_breaker.as_ref())?;
+        crate::dns::check_client(&format!("clients.{name}"), spec)?;
     }
     for (name, spec) in &cfg.services {
         if let Some(c) = &spec.calls {

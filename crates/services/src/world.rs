@@ -11,7 +11,7 @@
 
 use crate::clients::Clients;
 use crate::config::ServicesConfig;
-use crate::contract::{secs, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
+use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::endpoints::Endpoints;
 use crate::ingesters::Rings;
 use crate::metrics::{ServiceMetrics, View};
@@ -28,6 +28,9 @@ use std::collections::BTreeMap;
 pub(crate) struct PodLink {
     pub replicas: Vec<(ServiceIdx, u32)>,
     pub ingesters: Vec<(crate::contract::RingIdx, IngesterId)>,
+    /// The `perPodOf` clients it calls for, and its node.
+    pub callers: Vec<ClientIdx>,
+    pub node: u32,
 }
 
 /// Every service, ring, remote_write fleet and client of a run.
@@ -186,7 +189,9 @@ impl World {
                 }
             }
             link.ingesters = self.rings.ingesters_of(info);
-            if link.replicas.is_empty() && link.ingesters.is_empty() {
+            link.callers = self.clients.callers_of(info);
+            link.node = info.node;
+            if link.replicas.is_empty() && link.ingesters.is_empty() && link.callers.is_empty() {
                 return;
             }
             self.pods.insert(pod, link);
@@ -199,6 +204,10 @@ impl World {
         }
         for &(ring, id) in &link.ingesters {
             self.rings.start(now, ring, id, pod, &info.name, out);
+        }
+        for &c in &link.callers {
+            self.clients
+                .caller_up(now, c, pod, link.node, &mut self.rng, out);
         }
     }
 
@@ -269,6 +278,9 @@ impl World {
         };
         let replicas = link.replicas.clone();
         let ingesters = link.ingesters.clone();
+        for &c in &link.callers {
+            self.clients.caller_down(c, pod);
+        }
         for (svc, replica) in replicas {
             if self.endpoints.get(svc).replicas[replica as usize].alive {
                 self.kill_replica(now, svc, replica, out);

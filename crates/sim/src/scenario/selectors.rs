@@ -163,7 +163,7 @@ pub(super) fn check(
             );
         }
     }
-    let groups: [(&str, Vec<(&String, &PodSelector)>); 2] = [
+    let groups: [(&str, Vec<(&String, &PodSelector)>); 3] = [
         (
             "services",
             params
@@ -176,14 +176,28 @@ pub(super) fn check(
             "rings",
             params.rings.iter().map(|(n, s)| (n, &s.selector)).collect(),
         ),
+        // A client attached to pods (`perPodOf`) whose pods never run never calls.
+        (
+            "clients",
+            params
+                .clients
+                .iter()
+                .filter_map(|(n, c)| c.per_pod_of.as_ref().map(|s| (n, s)))
+                .collect(),
+        ),
     ];
     for (key, selectors) in groups {
         for (name, s) in selectors {
             if reach.matching(s).next().is_none() {
+                let field = if key == "clients" {
+                    "perPodOf"
+                } else {
+                    "selector"
+                };
                 let path = [
                     Seg::Key(key.into()),
                     Seg::Key(name.to_string()),
-                    Seg::Key("selector".into()),
+                    Seg::Key(field.into()),
                 ];
                 let what = &key[..key.len() - 1];
                 warn_at(

@@ -126,6 +126,7 @@ impl Simulation<'_> {
                 namespace: pod.namespace.clone(),
                 labels: pod.labels.clone(),
                 memory_limit: pod.memory_limit,
+                node: self.cluster.pod(id).node.unwrap_or(u32::MAX),
             };
             self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
         }
