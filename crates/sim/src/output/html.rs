@@ -330,7 +330,7 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
     }
     h.push_str("</table>");
     events(&mut h, log, &ev);
-    let _ = write!(h, "<script>{EVENTS_SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "<script>{EVENTS_SCRIPT}</script></body></html>");
     h
 }
 
@@ -1308,10 +1308,13 @@ mod tests {
             REPORT_CSP.contains(&format!("script-src 'sha256-{hash}';")),
             "REPORT_CSP must name 'sha256-{hash}'"
         );
-        assert!(
-            !REPORT_CSP.contains("unsafe-inline'; base")
-                && !REPORT_CSP.contains("script-src 'unsafe")
-        );
+        // The script directive names the hash alone: no 'unsafe-inline', no other source.
+        let script_src = REPORT_CSP
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src "))
+            .unwrap();
+        assert_eq!(script_src, format!("script-src 'sha256-{hash}'"));
         assert!(!COMPARE_CSP.contains("script-src"));
         // The HTML parser would end the script at `</`; the page carries it byte for byte.
         assert!(!EVENTS_SCRIPT.contains("</"));
