@@ -952,3 +952,24 @@ fn an_infinite_duration_is_an_error_at_its_position() {
         "{err}"
     );
 }
+
+/// A peak has one name over the whole run (`peaks.max_pending_pods`) and its column's name
+/// within a window (`peaks.pods_pending`): each mistaken one is told the other.
+#[test]
+fn a_peak_under_its_other_name_is_told_the_right_one() {
+    let f = "crates/cli/tests/inputs/bad-peak-names.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "{f}:10:23: error: expectation \"a\": peaks.pods_pending reads a metrics.csv column"
+        )) && lines[0].ends_with("expected as peaks.max_pending_pods"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{f}:11:23: error: expectation \"b\": peaks.max_pending_pods is the peak over the whole run"))
+            && lines[1].ends_with("expected peaks.pods_pending"),
+        "{err}"
+    );
+}

@@ -356,7 +356,7 @@ mod tests {
             "{delays:?}"
         );
         let distinct: std::collections::BTreeSet<u64> =
-            delays.iter().map(|d| (d * 1000.0) as u64).collect();
+            delays.iter().map(|d| d.to_bits()).collect();
         assert!(distinct.len() > 150, "{}", distinct.len());
         let mean = delays.iter().sum::<f64>() / delays.len() as f64;
         assert!((303.0..310.0).contains(&mean), "{mean}");
