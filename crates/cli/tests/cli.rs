@@ -985,3 +985,70 @@ fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
     assert!(joined[3] - joined[0] >= 120.0, "{joined:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sequence where the scenario format expects a mapping (a struct) is an error at its
+/// position. The parameters were read through serde_json, whose derived structs take a
+/// sequence as their fields in order: `kubelet: [1, 2]` loaded silently.
+#[test]
+fn a_sequence_where_a_mapping_is_expected_is_an_error_at_its_position() {
+    for (file, at) in [
+        (
+            "bad-sequence-parameters.yaml",
+            "8:14: error: invalid parameter kubelet: invalid type: sequence, expected a mapping (struct KubeletParams)",
+        ),
+        (
+            "bad-sequence-spec.yaml",
+            "12:7: error: invalid type: sequence, expected a mapping (struct NodeGroup) at spec.cluster.nodeGroups[0]",
+        ),
+        (
+            "bad-sequence-service.yaml",
+            "9:17: error: invalid type: sequence, expected a mapping (struct PodSelector) at spec.services.api.selector",
+        ),
+    ] {
+        let f = format!("crates/cli/tests/inputs/{file}");
+        let (code, _, err) = cascade(&["validate", &f]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.starts_with(&format!("{f}:{at}")), "{err}");
+        assert_eq!(run_refused(&[&f]), err);
+    }
+    // The same mistake through --set is refused as well, naming the --set.
+    let err = run_refused(&["scenarios/memory-leak.yaml", "--set", "kubelet=[1, 2]"]);
+    assert!(
+        err.contains("invalid parameter kubelet: invalid type: sequence, expected a mapping (struct KubeletParams)"),
+        "{err}"
+    );
+}
+
+/// "inf" reads as a number in Rust but is no duration, and the JSON Schema refuses it: so does
+/// the reader, at its position.
+#[test]
+fn an_infinite_duration_is_an_error_at_its_position() {
+    let f = "crates/cli/tests/inputs/bad-infinite-duration.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!("{f}:6:13: error: invalid duration \"inf\"")),
+        "{err}"
+    );
+}
+
+/// A peak has one name over the whole run (`peaks.max_pending_pods`) and its column's name
+/// within a window (`peaks.pods_pending`): each mistaken one is told the other.
+#[test]
+fn a_peak_under_its_other_name_is_told_the_right_one() {
+    let f = "crates/cli/tests/inputs/bad-peak-names.yaml";
+    let (code, _, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "{f}:10:23: error: expectation \"a\": peaks.pods_pending reads a metrics.csv column"
+        )) && lines[0].ends_with("expected as peaks.max_pending_pods"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{f}:11:23: error: expectation \"b\": peaks.max_pending_pods is the peak over the whole run"))
+            && lines[1].ends_with("expected peaks.pods_pending"),
+        "{err}"
+    );
+}

@@ -541,7 +541,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Pat
                 serde_path_to_error::Segment::Unknown => {}
             }
         }
-        let msg = strip_location(&e.inner().to_string());
+        let msg = mapping_wording(&strip_location(&e.inner().to_string()));
         PathError::new(
             path,
             format!("{msg} at {}", display_path(&e.path().to_string())),
@@ -554,6 +554,17 @@ fn display_path(p: &str) -> String {
         "the top level".to_string()
     } else {
         p.to_string()
+    }
+}
+
+/// A sequence where a struct is expected: said as a mapping, the word a YAML writer uses
+/// ("invalid type: sequence, expected a mapping (struct NodeGroup)").
+pub fn mapping_wording(msg: &str) -> String {
+    match msg.split_once("invalid type: sequence, expected struct ") {
+        Some((before, name)) => {
+            format!("{before}invalid type: sequence, expected a mapping (struct {name})")
+        }
+        None => msg.to_string(),
     }
 }
 

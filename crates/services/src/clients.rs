@@ -149,8 +149,17 @@ impl Clients {
         &mut self.clients[client.ix()]
     }
 
-    /// Every client's first call, from its start time on.
+    /// Every client's first call, from its start time on; a warm cache's entries each fresh
+    /// for a time uniform in [0, TTL) (`warmCacheAtStart`).
     pub fn start(&mut self, now: Time, rng: &mut Rng, out: &mut Out) {
+        for c in &mut self.clients {
+            if c.spec.warm_cache_at_start {
+                let ttl = c.spec.cache_ttl_seconds;
+                for slot in &mut c.cache {
+                    *slot = now + secs(rng.unit() * ttl);
+                }
+            }
+        }
         for i in 0..self.clients.len() {
             // A `perPodOf` client whose pods started before this is already armed.
             if self.clients[i].armed {

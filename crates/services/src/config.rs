@@ -608,6 +608,12 @@ pub struct ClientSpec {
     pub cache_ttl_seconds: f64,
     /// How many distinct keys its requests draw from (with `cacheTtlSeconds`).
     pub cache_keys: u32,
+    /// The cache is warm when the run begins (true, the default): a client that has run for
+    /// long holds every key it uses, each fetched at a different time, so each entry's
+    /// remaining freshness is uniform in [0, `cacheTtlSeconds`) and they expire spread out.
+    /// False: empty at the start, as after a restart; its first misses then expire together
+    /// one TTL later. docs/retry-defences.md#client-caches
+    pub warm_cache_at_start: bool,
     /// When it starts and stops sending (seconds of simulated time; stop absent: never).
     pub start_seconds: f64,
     /// When it stops sending; absent: never.
@@ -650,6 +656,7 @@ impl Default for ClientSpec {
             backoff: Backoff::default(),
             cache_ttl_seconds: 0.0,
             cache_keys: 1000,
+            warm_cache_at_start: true,
             start_seconds: 0.0,
             stop_seconds: None,
             seal_after_failing_seconds: None,

@@ -1044,6 +1044,53 @@ fn fan_out_amplifies_and_a_cache_absorbs() {
     assert!(d.total("cached_cache_hits") > 25_000);
 }
 
+/// A client's cache at the start of a run (docs/retry-defences.md#client-caches): a cold one
+/// misses on every key in its first second and refetches them all one TTL later, together; a
+/// warm one (the default) holds entries of every age, whose expiries are spread over the TTL.
+#[test]
+fn a_warm_cache_expires_spread_over_its_ttl_and_a_cold_one_in_waves() {
+    let misses_in_windows = |warm: bool| -> (u64, u64) {
+        let mut cfg = ServicesConfig::default();
+        cfg.services.insert(
+            "dns".into(),
+            ServiceSpec {
+                selector: selector("dns"),
+                workers_per_replica: 64,
+                service_seconds: 0.001,
+                ..ServiceSpec::default()
+            },
+        );
+        cfg.clients.insert(
+            "cached".into(),
+            ClientSpec {
+                target: "dns".into(),
+                rate_per_second: 2000.0,
+                cache_ttl_seconds: 60.0,
+                cache_keys: 100,
+                warm_cache_at_start: warm,
+                ..ClientSpec::default()
+            },
+        );
+        let mut d = Driver::new(cfg, 5);
+        d.ready_pod(1, "dns-0", "dns");
+        // A miss sends a request; a hit sends none.
+        let sent = |d: &Driver| d.total("cached_requests");
+        d.run_checked(2.0);
+        let first = sent(&d);
+        assert!(d.total("cached_cache_hits") > 3000);
+        d.run_checked(60.0);
+        let before = sent(&d);
+        d.run_checked(62.0);
+        (first, sent(&d) - before)
+    };
+    // Cold: all 100 keys miss within the first 2 s, and again within 2 s one TTL later.
+    let (first, second) = misses_in_windows(false);
+    assert!(first >= 95 && second >= 95, "cold: {first}, {second}");
+    // Warm: about 100 x 2/60 expire in any 2 s.
+    let (first, second) = misses_in_windows(true);
+    assert!(first <= 15 && second <= 15, "warm: {first}, {second}");
+}
+
 #[test]
 fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
     let mut cfg = ServicesConfig::default();

@@ -198,13 +198,28 @@ pub struct KubeletParams {
     /// How long an application takes to exit after SIGTERM when a behaviour does not say; the
     /// pod is gone after min(this, terminationGracePeriodSeconds).
     pub default_shutdown_seconds: f64,
-    /// CrashLoopBackOff: the first restart delay (10 s), doubling up to the maximum (5 min),
-    /// reset once a container has run for `crashLoopResetSeconds` (10 min) (kubelet).
+    /// CrashLoopBackOff: a container that exits with no back-off entry is restarted at once;
+    /// each later exit waits this long (10 s), doubling up to the maximum (5 min); the entry is
+    /// reset once a container has run for `crashLoopResetSeconds` (10 min) (kubelet's
+    /// flowcontrol.Backoff, no jitter; docs/kubernetes.md#crashloopbackoff).
     pub crash_loop_initial_backoff_seconds: f64,
     /// CrashLoopBackOff's maximum restart delay (5 min, kubelet).
     pub crash_loop_max_backoff_seconds: f64,
     /// A container that has run this long has its CrashLoopBackOff delay reset (10 min, kubelet).
     pub crash_loop_reset_seconds: f64,
+    /// The pod worker retries a sync that failed (a container in back-off) after this long
+    /// (10 s, pod_workers.go backOffPeriod, v1.14 to v1.31), so a container restarts at the
+    /// first retry after its back-off ends. 0: at the back-off's end exactly (v1.32+, which
+    /// requeues at the back-off's expiry). docs/kubernetes.md#crashloopbackoff
+    pub pod_worker_retry_seconds: f64,
+    /// Each retry waits `podWorkerRetrySeconds` x (1 + u x this), u uniform in [0, 1)
+    /// (workerBackOffPeriodJitterFactor, 0.5): what spreads replicas killed together.
+    pub pod_worker_retry_jitter: f64,
+    /// Pods that exist when the run begins have been running for a time uniform in
+    /// [0, this) (7 days: a weekly release; docs/kubernetes.md#pods-at-time-0): a container
+    /// with a memory leak and a limit starts the run at that point of its OOM cycle, not all
+    /// at its start. 0: every pod starts the run freshly started.
+    pub initial_pod_age_max_seconds: f64,
     /// The node's container runtime daemon.
     pub runtime: RuntimeParams,
     /// evictionHard: signal to threshold ("100Mi" or "10%"); the kubelet evicts as soon as
@@ -274,6 +289,9 @@ impl Default for KubeletParams {
             crash_loop_initial_backoff_seconds: 10.0,
             crash_loop_max_backoff_seconds: 300.0,
             crash_loop_reset_seconds: 600.0,
+            pod_worker_retry_seconds: 10.0,
+            pod_worker_retry_jitter: 0.5,
+            initial_pod_age_max_seconds: 7.0 * 86_400.0,
             runtime: RuntimeParams::default(),
             eviction_hard: [("memory.available".to_string(), "100Mi".to_string())].into(),
             eviction_soft: BTreeMap::new(),

@@ -335,12 +335,17 @@ fn memory_growth_past_the_limit_is_oom_killed_and_restarted_with_crash_loop_back
     );
     let w = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: leaky}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: leaky}}\n  template:\n    metadata: {labels: {app: leaky}}\n    spec: {containers: [{name: c, image: x, resources: {requests: {memory: 256Mi}, limits: {memory: 1Gi}}}]}\n";
     let path = scenario("oom", &[("scenario.yaml", &sc), ("workloads.yaml", w)]);
-    let (s, log) = run(&path, &[]);
+    // A freshly started pod and v1.32's pod worker (restart at the back-off's end exactly).
+    let exact = [
+        ("kubelet.initialPodAgeMaxSeconds", "0"),
+        ("kubelet.podWorkerRetrySeconds", "0"),
+    ];
+    let (s, log) = run(&path, &exact);
     let starts = times(&log, "Started");
     let ooms = times(&log, "OOMKilled");
     assert!(ooms.len() >= 4, "{ooms:?}");
     assert_eq!(s.totals["pods_oom_killed"], ooms.len() as u64);
-    // Each run lasts 3 minutes (256Mi -> 1Gi at 256Mi/min); back-off 10 s, 20 s, 40 s, ...
+    // Each run lasts 3 minutes (256Mi -> 1Gi at 256Mi/min).
     for (i, w) in ooms.iter().zip(&starts).enumerate() {
         assert!(
             (w.0 - w.1 - 180.0).abs() < 0.01,
@@ -349,12 +354,25 @@ fn memory_growth_past_the_limit_is_oom_killed_and_restarted_with_crash_loop_back
             w.0
         );
     }
+    // The first exit has no back-off entry and restarts at once; then 10 s, 20 s, ...
+    // (docs/kubernetes.md#crashloopbackoff).
+    let expected = |i: usize| match i {
+        0 => 0.0,
+        _ => 10.0 * 2f64.powi(i32::try_from(i - 1).unwrap()),
+    };
     for i in 0..3 {
         let backoff = starts[i + 1] - ooms[i];
-        assert!(
-            (backoff - 10.0 * 2f64.powi(i32::try_from(i).unwrap())).abs() < 0.01,
-            "{i}: {backoff}"
-        );
+        assert!((backoff - expected(i)).abs() < 0.01, "{i}: {backoff}");
+    }
+    // The pre-1.32 pod worker (the default) restarts at its first retry after the back-off:
+    // never early, at most one longest retry (15 s) late.
+    let (_, log) = run(&path, &[("kubelet.initialPodAgeMaxSeconds", "0")]);
+    let starts = times(&log, "Started");
+    let ooms = times(&log, "OOMKilled");
+    for i in 0..3 {
+        let late = starts[i + 1] - ooms[i] - expected(i);
+        let bound = if i == 0 { 0.01 } else { 15.0 };
+        assert!((-0.01..bound).contains(&late), "{i}: {late}");
     }
 }
 

@@ -246,3 +246,41 @@ fn a_node_whose_kubelet_is_down_is_no_longer_under_memory_pressure() {
     assert_eq!(at(11.5 * 60.0), 1.0, "{csv}");
     assert_eq!(at(13.0 * 60.0), 0.0);
 }
+
+/// Ten replicas of a worker with a 1Gi limit and a leak (256Mi, +64Mi a minute: 12 minutes
+/// to its limit), running when the run begins. A long-running cluster's replicas started at
+/// different times, so each is at its own point of its OOM cycle
+/// (docs/kubernetes.md#pods-at-time-0): their first OOM kills spread over the cycle. With
+/// `initialPodAgeMaxSeconds: 0` every replica starts the run freshly started, and all ten are
+/// killed in the same instant: the artificial lockstep this default removes.
+#[test]
+fn replicas_running_at_time_0_are_not_in_lockstep() {
+    let workers = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: 10\n  selector: {matchLabels: {app: w}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 1Gi}, limits: {memory: 1Gi}}}]\n";
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 20m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    manifests: [workers.yaml]\n  behaviours:\n  - selector: {matchLabels: {app: w}}\n    memory: {start: 256Mi, growthPerMinute: 64Mi}\n";
+    let path = scenario("ages", &[("scenario.yaml", sc), ("workers.yaml", workers)]);
+    let first_kills = |sets: &[(&str, &str)]| -> Vec<f64> {
+        let (_, log, _) = run(&path, sets);
+        let mut seen = std::collections::BTreeMap::new();
+        for l in log.iter().filter(|l| l.contains("\"OOMKilled\"")) {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let pod = v["object"].as_str().unwrap().to_string();
+            seen.entry(pod).or_insert(v["t"].as_f64().unwrap());
+        }
+        seen.into_values().collect()
+    };
+    let fresh = first_kills(&[("kubelet.initialPodAgeMaxSeconds", "0")]);
+    assert_eq!(fresh.len(), 10);
+    let (lo, hi) = (
+        fresh.iter().cloned().fold(f64::MAX, f64::min),
+        fresh.iter().cloned().fold(0.0, f64::max),
+    );
+    assert!(hi - lo < 1.0, "fresh replicas die together: {fresh:?}");
+    let aged = first_kills(&[]);
+    assert_eq!(aged.len(), 10);
+    // Each dies within one cycle (12 min plus its start) and at its own time: the ten first
+    // kills fall in at least 6 distinct minutes of the cycle.
+    assert!(aged.iter().all(|t| *t <= 12.0 * 60.0 + 30.0), "{aged:?}");
+    let minutes: std::collections::BTreeSet<u64> =
+        aged.iter().map(|t| (*t / 60.0).floor().to_bits()).collect();
+    assert!(minutes.len() >= 6, "{aged:?}");
+}

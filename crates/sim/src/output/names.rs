@@ -37,6 +37,28 @@ pub const SIM_PEAKS: &[&str] = &[
     "max_terminating_pods",
 ];
 
+/// The simulation's own peaks and the metrics.csv column each is the largest sample of: the
+/// two names a peak has, with and without a window (a mistaken one is told the other).
+const PEAK_COLUMNS: &[(&str, &str)] = &[
+    ("max_not_ready_nodes", "nodes_not_ready"),
+    ("max_pending_pods", "pods_pending"),
+    ("max_terminating_pods", "pods_terminating"),
+];
+
+fn peak_column(peak: &str) -> Option<&'static str> {
+    PEAK_COLUMNS
+        .iter()
+        .find(|(p, _)| *p == peak)
+        .map(|(_, c)| *c)
+}
+
+fn column_peak(column: &str) -> Option<&'static str> {
+    PEAK_COLUMNS
+        .iter()
+        .find(|(_, c)| *c == column)
+        .map(|(p, _)| *p)
+}
+
 /// The simulation's own metrics.csv columns (`sim.rs` `sample`).
 pub const SIM_COLUMNS: &[&str] = &[
     "nodes",
@@ -177,6 +199,14 @@ impl MetricNames {
                 "a peak cannot be taken over a selector's pods: expected a selector only with totals.NAME".into(),
             ),
             Some(("peaks", name)) if windowed && self.columns.contains(name) => Ok(()),
+            Some(("peaks", name)) if windowed && peak_column(name).is_some() => Err(format!(
+                "peaks.{name} is the peak over the whole run; within a window (after, before) the same figure is read from its metrics.csv column: expected peaks.{}",
+                peak_column(name).unwrap_or_default()
+            )),
+            Some(("peaks", name)) if !windowed && column_peak(name).is_some() => Err(format!(
+                "peaks.{name} reads a metrics.csv column, within a window (after, before); over the whole run the same figure is expected as peaks.{}",
+                column_peak(name).unwrap_or_default()
+            )),
             Some(("peaks", _)) if windowed => unknown(
                 "metrics.csv column (a peak within a window reads one)",
                 "peaks",

@@ -15,8 +15,8 @@ impl<'de> Deserialize<'de> for Duration {
             Str(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(n) if n >= 0.0 => Ok(Duration(n)),
-            Raw::Num(n) => Err(serde::de::Error::custom(format!("invalid duration {n}: expected a non-negative number of seconds"))),
+            Raw::Num(n) if n >= 0.0 && n.is_finite() => Ok(Duration(n)),
+            Raw::Num(n) => Err(serde::de::Error::custom(format!("invalid duration {n}: expected a finite, non-negative number of seconds"))),
             Raw::Str(s) => parse_duration(&s).map(Duration).ok_or_else(|| {
                 serde::de::Error::custom(format!(
                     "invalid duration {s:?}: expected a number of seconds or a duration such as \"90s\", \"5m\", \"1h30m\""
@@ -57,8 +57,10 @@ pub fn parse_duration(s: &str) -> Option<f64> {
     if s.starts_with('-') {
         return None;
     }
+    // Rust reads "inf", "infinity" and "1e999" as infinite and "nan" as NaN: none is a
+    // duration (the JSON Schema's pattern refuses the words; no JSON number is infinite).
     if let Ok(v) = s.parse::<f64>() {
-        return (v >= 0.0).then_some(v);
+        return (v >= 0.0 && v.is_finite()).then_some(v);
     }
     let mut total = 0.0;
     let mut rest = s;
@@ -83,7 +85,7 @@ pub fn parse_duration(s: &str) -> Option<f64> {
         total += n * mult;
         rest = &rest[len..];
     }
-    Some(total)
+    total.is_finite().then_some(total)
 }
 
 #[cfg(test)]
@@ -99,5 +101,22 @@ mod tests {
         assert_eq!(parse_duration("5 minutes"), None);
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("-3"), None);
+    }
+
+    /// What the JSON Schema refuses the reader refuses: no infinite or NaN duration.
+    #[test]
+    fn infinite_and_nan_durations_are_refused_as_the_schema_refuses_them() {
+        for s in ["inf", "+inf", "infinity", "Infinity", "nan", "NaN", "1e999"] {
+            assert_eq!(parse_duration(s), None, "{s}");
+        }
+        assert_eq!(parse_duration(&format!("{}h", "9".repeat(400))), None);
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(".inf").unwrap();
+        let e = serde_yaml_ng::from_value::<Duration>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected a finite, non-negative number of seconds"),
+            "{e}"
+        );
     }
 }

@@ -289,11 +289,15 @@ pub fn load(
         variant: variant.and_then(|v| base.variants.get(v).map(|x| (v, &x.parameters))),
         sets,
     };
-    let params: Params = match serde_path_to_error::deserialize(param_tree) {
+    // Read through a YAML tree, as the rest of the scenario is: serde_json's reader takes a
+    // sequence for a struct (its fields in order: `kubelet: [1, 2]` would set the kubelet's
+    // first two parameters), serde_yaml_ng's refuses it, so the mistake is an error here.
+    let tree = serde_yaml_ng::to_value(&param_tree).expect("a JSON tree is a YAML tree");
+    let params: Params = match serde_path_to_error::deserialize(tree) {
         Ok(p) => p,
         Err(e) => {
             let path = json_path(e.path());
-            let what = e.inner().to_string();
+            let what = cascade_manifest::mapping_wording(&e.inner().to_string());
             r.at(
                 sites.site(&path),
                 format!("invalid parameter {}: {what}", e.path()),

@@ -598,7 +598,8 @@ fn out_of_range(key: &str, v: f64) -> Option<String> {
         || key.ends_with("PerSecond")
         || key.ends_with("PerMinute")
         || key.ends_with("Mult")
-        || key.ends_with("Factor");
+        || key.ends_with("Factor")
+        || key.ends_with("Jitter");
     if (timed || POSITIVE.contains(&key) || key.starts_with("workers")) && !v.is_finite() {
         return Some(format!("{key} = {v}: expected a finite number"));
     }

@@ -31,6 +31,7 @@ impl Simulation<'_> {
         for i in 0..self.controllers.workloads.len() {
             self.sync(i);
         }
+        self.setup_done = true;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
             self.engine
                 .schedule(secs(c.at.0), Ev::Scenario(ScenarioEv::Change { change: i }));

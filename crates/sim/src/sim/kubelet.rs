@@ -103,8 +103,13 @@ impl Simulation<'_> {
         rt.phase = Phase::Running;
         rt.starts += 1;
         rt.last_start = self.engine.now();
+        rt.ran_before = Time::ZERO;
         let starts = rt.starts;
+        // A pod that was running before the run began starts it at some point of its life,
+        // not freshly started (docs/kubernetes.md#pods-at-time-0).
+        let aged = rt.initial && starts == 1;
         let counted = std::mem::replace(&mut rt.runtime_load, true);
+        let age = aged.then(|| self.initial_pod_age(id));
         if let Some(node) = self.cluster.pod(id).node {
             if !counted {
                 let n = super::runtime::containers(&self.cluster, id);
@@ -142,8 +147,18 @@ impl Simulation<'_> {
         if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
             if limit > 0 && m.growth_per_minute.0 > 0 {
                 let minutes = (limit - m.start.0).max(0) as f64 / m.growth_per_minute.0 as f64;
+                let cycle = minutes * 60.0;
+                // Its age within its OOM cycle (the restarts' back-off is small beside a
+                // cycle of minutes to hours, and left out).
+                let ran = match age {
+                    Some(a) if cycle > 0.0 => a % cycle,
+                    _ => 0.0,
+                };
+                if let Some(rt) = self.pods.get_mut(id) {
+                    rt.ran_before = secs(ran);
+                }
                 self.engine.schedule_in(
-                    secs(minutes * 60.0),
+                    secs(cycle - ran),
                     Ev::Kubelet(KubeletEv::OomKill {
                         pod: id,
                         start: Generation(starts),
@@ -192,6 +207,8 @@ impl Simulation<'_> {
         if Generation(rt.starts) != starts || self.cluster.pod(id).pod.terminating {
             return;
         }
+        // The kubelet's back-off entry for the container (flowcontrol.Backoff): forgotten once
+        // the container ran `crashLoopResetSeconds`; a container with no entry restarts at once.
         if now - rt.last_start >= secs(k.crash_loop_reset_seconds) {
             rt.restarts = 0;
         }
@@ -202,16 +219,26 @@ impl Simulation<'_> {
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
-        let delay = (k.crash_loop_initial_backoff_seconds
-            * 2f64.powi(rt.restarts.saturating_sub(1).min(30) as i32))
-        .min(k.crash_loop_max_backoff_seconds);
+        let backoff = if rt.restarts <= 1 {
+            0.0
+        } else {
+            (k.crash_loop_initial_backoff_seconds
+                * 2f64.powi(rt.restarts.saturating_sub(2).min(30) as i32))
+            .min(k.crash_loop_max_backoff_seconds)
+        };
         let workload = rt.workload;
+        let delay = crash_loop_restart(
+            backoff,
+            k.pod_worker_retry_seconds,
+            k.pod_worker_retry_jitter,
+            &mut self.kubelet_rng,
+        );
         let key = self.cluster.pod(id).pod.key();
         self.rec.metrics.count("pods_oom_killed", 1);
         self.record(
             "OOMKilled",
             format!("pod/{key}"),
-            format!("{cause}; back-off {delay}s restarting failed container"),
+            format!("{cause}; back-off {backoff}s restarting failed container"),
             Some(id),
         );
         self.engine.schedule_in(
@@ -221,6 +248,14 @@ impl Simulation<'_> {
         if let Some(w) = workload {
             self.request_sync(w);
         }
+    }
+
+    /// How long a pod that existed when the run began had been running: uniform in
+    /// [0, initialPodAgeMaxSeconds), drawn from the pod's id and the seed alone so that no
+    /// other draw moves (docs/kubernetes.md#pods-at-time-0).
+    pub(super) fn initial_pod_age(&self, id: PodId) -> f64 {
+        cascade_engine::rng::unit_hash(self.info.seed ^ 0xa6e5, u64::from(id))
+            * self.p.kubelet.initial_pod_age_max_seconds
     }
 
     pub(super) fn pod_ready(&mut self, id: PodId, starts: Generation) {
@@ -273,5 +308,58 @@ impl Simulation<'_> {
             self.request_sync(w);
         }
         self.move_all_to_active_or_backoff();
+    }
+}
+
+/// When a crashed container restarts, `backoff` seconds being its back-off: the pod worker
+/// syncs at once, finds the container in back-off and retries every `retry` x (1 + u x
+/// `jitter`) seconds (u uniform in [0, 1)); the first retry at or after the back-off's end
+/// restarts it. No back-off: at once. `retry` 0: at the back-off's end exactly.
+/// docs/kubernetes.md#crashloopbackoff
+pub(super) fn crash_loop_restart(
+    backoff: f64,
+    retry: f64,
+    jitter: f64,
+    rng: &mut cascade_engine::rng::Rng,
+) -> f64 {
+    if backoff <= 0.0 || retry <= 0.0 {
+        return backoff.max(0.0);
+    }
+    let mut t = 0.0;
+    while t < backoff {
+        t += retry * (1.0 + jitter * rng.unit());
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crash_loop_restart;
+    use cascade_engine::rng::Rng;
+
+    #[test]
+    fn a_restart_waits_for_the_first_pod_worker_retry_after_its_back_off() {
+        let mut rng = Rng::stream(1, "t");
+        // No back-off entry: at once, whatever the retries.
+        assert_eq!(crash_loop_restart(0.0, 10.0, 0.5, &mut rng), 0.0);
+        // v1.32+: at the back-off's end exactly.
+        assert_eq!(crash_loop_restart(40.0, 0.0, 0.5, &mut rng), 40.0);
+        // No jitter: the retries fall every 10 s, and a 40 s back-off ends on one.
+        assert_eq!(crash_loop_restart(40.0, 10.0, 0.0, &mut rng), 40.0);
+        assert_eq!(crash_loop_restart(41.0, 10.0, 0.0, &mut rng), 50.0);
+        // With the upstream jitter: never before the back-off ends, never later than one
+        // longest retry (15 s) after it, and replicas killed together spread out.
+        let delays: Vec<f64> = (0..200)
+            .map(|_| crash_loop_restart(300.0, 10.0, 0.5, &mut rng))
+            .collect();
+        assert!(
+            delays.iter().all(|d| (300.0..315.0).contains(d)),
+            "{delays:?}"
+        );
+        let distinct: std::collections::BTreeSet<u64> =
+            delays.iter().map(|d| d.to_bits()).collect();
+        assert!(distinct.len() > 150, "{}", distinct.len());
+        let mean = delays.iter().sum::<f64>() / delays.len() as f64;
+        assert!((303.0..310.0).contains(&mean), "{mean}");
     }
 }

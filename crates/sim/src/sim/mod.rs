@@ -91,6 +91,11 @@ pub struct Simulation<'a> {
     /// Each node's container runtime daemon, by NodeId.
     runtimes: runtime::RuntimeDaemons,
     sidecar_rng: Rng,
+    /// The pod workers' retry jitter (CrashLoopBackOff restarts).
+    kubelet_rng: Rng,
+    /// The setup at time 0 is over: pods created from now on are new, not pods that were
+    /// already running when the run began.
+    setup_done: bool,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
     /// The gossip pool, when some behaviour runs a gossip agent.
@@ -144,6 +149,8 @@ impl<'a> Simulation<'a> {
             fault_active: vec![false; sc.spec.faults.len()],
             fault_nodes: vec![Vec::new(); sc.spec.faults.len()],
             sidecar_rng: Rng::stream(seed, "sidecars"),
+            kubelet_rng: Rng::stream(seed, "kubelet"),
+            setup_done: false,
             gossip: sc
                 .spec
                 .behaviours

@@ -125,7 +125,7 @@ impl Simulation<'_> {
                 growth: 0.0,
             },
             Some(m) => {
-                let ran = i128::from((now - rt.last_start).0);
+                let ran = i128::from((now - rt.last_start).0) + i128::from(rt.ran_before.0);
                 let grown = i128::from(m.growth_per_minute.0) * ran / 60_000_000;
                 let mut usage = i64::try_from(i128::from(m.start.0) + grown).unwrap_or(i64::MAX);
                 let mut growth = m.growth_per_minute.0 as f64 / 60.0;

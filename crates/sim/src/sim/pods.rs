@@ -34,6 +34,11 @@ pub(super) struct PodRt {
     /// Restarts counted for CrashLoopBackOff, and when the container last started.
     pub restarts: u32,
     pub last_start: Time,
+    /// How long the current container had already run at `last_start`: for a pod that
+    /// existed before the run, its age in its memory cycle (docs/kubernetes.md#pods-at-time-0).
+    pub ran_before: Time,
+    /// The pod existed when the run began (created during the setup at time 0).
+    pub initial: bool,
     /// Its containers' steady load is counted on its node's runtime.
     pub runtime_load: bool,
     /// Its sidecars' connections, while its containers run.
@@ -142,6 +147,8 @@ impl Simulation<'_> {
                 starts: 0,
                 restarts: 0,
                 last_start: Time::ZERO,
+                ran_before: Time::ZERO,
+                initial: !self.setup_done,
                 runtime_load: false,
                 sidecars: None,
                 grace_override: None,
