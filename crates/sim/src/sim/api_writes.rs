@@ -19,7 +19,7 @@ use cascade_apiserver::server::{ApiRequest, LevelId, Outcome};
 use cascade_apiserver::work::Verb;
 use cascade_model::objects::Pod;
 use cascade_scheduler::{NodeId, PodId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Who writes: each has its own client and token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +90,11 @@ pub struct Writes {
     parked: Vec<u64>,
     /// The cluster's set-up: writes take effect without a request.
     pub before_the_run: bool,
+    /// Workloads whose pods from before the run are still being created (their first sync
+    /// stopped at `burstReplicas` and goes on): those creations, too, take no request.
+    pub bootstrap: BTreeSet<usize>,
+    /// Pods from before the run not bound yet: their bindings take no request either.
+    initial_pods: BTreeSet<PodId>,
 }
 
 impl Writes {
@@ -127,8 +132,19 @@ impl Simulation<'_> {
                 paid: false,
             },
         );
-        if self.control_plane.writes.before_the_run {
-            self.write_done(id);
+        let wr = &self.control_plane.writes;
+        let initial = wr.before_the_run
+            || match &wr.pending[&id].write {
+                Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
+                Write::Bind { pod, .. } => wr.initial_pods.contains(pod),
+            };
+        if initial {
+            if let Write::Bind { pod, .. } = &wr.pending[&id].write {
+                let pod = *pod;
+                self.control_plane.writes.initial_pods.remove(&pod);
+            }
+            let created = self.write_done(id);
+            self.control_plane.writes.initial_pods.extend(created);
         } else {
             self.write_attempt(id);
         }
@@ -193,7 +209,9 @@ impl Simulation<'_> {
             return;
         };
         match outcome {
-            Outcome::Ok => self.write_done(id),
+            Outcome::Ok => {
+                self.write_done(id);
+            }
             Outcome::TooManyRequests {
                 retry_after_seconds,
             } if pw.retries < CLIENT_GO_MAX_RETRIES => {
@@ -209,11 +227,12 @@ impl Simulation<'_> {
         }
     }
 
-    /// The write took effect.
-    fn write_done(&mut self, id: u64) {
+    /// The write took effect; the pod it created, if any.
+    fn write_done(&mut self, id: u64) -> Option<PodId> {
         let Some(pw) = self.control_plane.writes.pending.remove(&id) else {
-            return;
+            return None;
         };
+        let mut made = None;
         let settled = pw.write.workload();
         match pw.write {
             Write::Create {
@@ -229,6 +248,7 @@ impl Simulation<'_> {
                     self.create_pod(*pod, Some(w), revision, false)
                 };
                 if let Some(pid) = created {
+                    made = Some(pid);
                     self.controllers.workloads[w].pods.push(pid);
                     if let Some(rt) = self.pods.get_mut(pid) {
                         rt.daemon_node = daemon_node;
@@ -249,6 +269,7 @@ impl Simulation<'_> {
         if let Some(w) = settled {
             self.write_settled(w, false);
         }
+        made
     }
 
     /// The write failed for good.

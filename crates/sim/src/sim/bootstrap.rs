@@ -33,6 +33,9 @@ impl Simulation<'_> {
         self.control_plane.writes.before_the_run = true;
         for i in 0..self.controllers.workloads.len() {
             self.sync(i);
+            if self.controllers.workloads[i].sync_pending {
+                self.control_plane.writes.bootstrap.insert(i);
+            }
         }
         self.control_plane.writes.before_the_run = false;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {

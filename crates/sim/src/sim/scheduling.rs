@@ -57,7 +57,8 @@ impl Simulation<'_> {
                 // run's API server.
                 self.cluster.bind(id, node);
                 let e = self.cluster.pod(id);
-                if e.pod.creation_timestamp <= self.info.start_ms {
+                if e.pod.creation_timestamp <= self.info.start_ms && e.pod.owner.is_none() {
+                    // A bare pod of the manifests the cluster starts with.
                     self.bound(id, node);
                 } else {
                     let ns = e.pod.namespace.clone();

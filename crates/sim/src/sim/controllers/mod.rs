@@ -81,6 +81,11 @@ impl Simulation<'_> {
             WorkloadKind::StatefulSet => self.sync_stateful(w),
             WorkloadKind::DaemonSet => self.sync_daemon(w),
         }
+        // A workload's pods from before the run are all created once its sync stops asking
+        // for another.
+        if !self.controllers.workloads[w].sync_pending {
+            self.control_plane.writes.bootstrap.remove(&w);
+        }
     }
 
     pub(in crate::sim) fn new_pod(&mut self, w: usize, name: String) {
