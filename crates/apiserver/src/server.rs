@@ -912,7 +912,10 @@ mod tests {
         s.advance(t(1.0));
         let a = s.take_answers();
         assert_eq!(a.len(), 1);
-        assert_eq!((a[0].token, a[0].outcome, a[0].at), (1, Outcome::Ok, t(0.005)));
+        assert_eq!(
+            (a[0].token, a[0].outcome, a[0].at),
+            (1, Outcome::Ok, t(0.005))
+        );
     }
 
     #[test]

@@ -229,9 +229,7 @@ impl Simulation<'_> {
 
     /// The write took effect; the pod it created, if any.
     fn write_done(&mut self, id: u64) -> Option<PodId> {
-        let Some(pw) = self.control_plane.writes.pending.remove(&id) else {
-            return None;
-        };
+        let pw = self.control_plane.writes.pending.remove(&id)?;
         let mut made = None;
         let settled = pw.write.workload();
         match pw.write {
