@@ -35,6 +35,27 @@ pub const SCHEDULER_QPS: f64 = 50.0;
 /// kube-scheduler `clientConnection.burst` default (same file).
 pub const SCHEDULER_BURST: u32 = 100;
 
+/// The controllers' work queue retries a key whose sync failed after 5 ms, doubling at each
+/// further failure (`workqueue.DefaultControllerRateLimiter`'s per-item exponential limiter,
+/// client-go v0.33 `util/workqueue/default_rate_limiters.go`)...
+pub const WORKQUEUE_BASE_DELAY_SECONDS: f64 = 0.005;
+
+/// ...up to 1000 s (same limiter)...
+pub const WORKQUEUE_MAX_DELAY_SECONDS: f64 = 1000.0;
+
+/// ...and, over all keys, no faster than 10 a second (the same rate limiter's overall bucket)...
+pub const WORKQUEUE_QPS: f64 = 10.0;
+
+/// ...after a burst of 100.
+pub const WORKQUEUE_BURST: u32 = 100;
+
+/// The per-item delay after `failures` failed syncs (1 or more): `base * 2^(failures-1)`,
+/// at most `max`.
+pub fn workqueue_item_delay_seconds(failures: u32, base: f64, max: f64) -> f64 {
+    let exp = failures.saturating_sub(1).min(63);
+    (base * 2f64.powi(exp as i32)).min(max)
+}
+
 /// `flowcontrol.NewTokenBucketRateLimiter(qps, burst)`: a `golang.org/x/time/rate` limiter
 /// that starts full with `burst` tokens and refills at `qps` tokens per second, up to `burst`.
 /// Each request reserves one token; when none is left the reservation goes into debt and the
@@ -105,6 +126,24 @@ impl TokenBucket {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_work_queue_backs_off_from_5_ms_doubling_to_1000_s() {
+        let d = |n| {
+            workqueue_item_delay_seconds(
+                n,
+                WORKQUEUE_BASE_DELAY_SECONDS,
+                WORKQUEUE_MAX_DELAY_SECONDS,
+            )
+        };
+        assert_eq!(d(1), 0.005);
+        assert_eq!(d(2), 0.01);
+        assert_eq!(d(11), 0.005 * 1024.0);
+        // 5 ms * 2^17 = 655 s; 2^18 passes 1000 s.
+        assert_eq!(d(18), 655.36);
+        assert_eq!(d(19), 1000.0);
+        assert_eq!(d(u32::MAX), 1000.0);
+    }
 
     #[test]
     fn starts_full_then_paces_at_qps() {

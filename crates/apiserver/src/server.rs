@@ -322,6 +322,8 @@ struct Running {
     mutating: bool,
     bytes: f64,
     dispatched: Option<Dispatched>,
+    /// It got a whole CPU when it started.
+    full_speed: bool,
 }
 
 /// A request in a queue, with what it will cost once dispatched.
@@ -478,6 +480,30 @@ impl ApiServer {
         self.waiting.len()
     }
 
+    /// Whether the request `token` is executing at full speed: true right after
+    /// [`ApiServer::submit`] when the server dispatched it at once (it neither waits in a
+    /// queue nor was rejected) and its service time is not stretched by a CPU shortage.
+    pub fn executing_at_full_speed(&self, token: u64) -> bool {
+        // Requests are numbered in the order they start: one dispatched at once is the last.
+        self.running
+            .values()
+            .next_back()
+            .is_some_and(|(r, _)| r.token == token && r.full_speed)
+    }
+
+    /// The caller of the request `token`, executing, no longer waits on its answer: it will
+    /// be given lazily, like a Lease renewal's, with no wake-up of its own.
+    pub fn answer_lazily(&mut self, token: u64) {
+        if let Some((_, notify)) = self
+            .running
+            .values_mut()
+            .rev()
+            .find(|(r, _)| r.token == token)
+        {
+            *notify = false;
+        }
+    }
+
     /// The answers given since the last call, in the order given.
     pub fn take_answers(&mut self) -> Vec<Answer> {
         std::mem::take(&mut self.answers)
@@ -493,7 +519,7 @@ impl ApiServer {
     /// while requests wait for its seats.
     pub fn next_wake(&mut self) -> Option<Time> {
         while let Some(Reverse((_, id))) = self.notify.peek() {
-            if self.running.contains_key(id) {
+            if self.running.get(id).is_some_and(|(_, notify)| *notify) {
                 break;
             }
             self.notify.pop();
@@ -696,6 +722,7 @@ impl ApiServer {
                     mutating,
                     bytes: w.bytes,
                     dispatched,
+                    full_speed: stretch <= 1.0,
                 },
                 w.req.notify,
             ),
@@ -861,6 +888,56 @@ mod tests {
         }
         s.advance(until);
         s.take_answers()
+    }
+
+    fn create(token: u64) -> ApiRequest {
+        ApiRequest {
+            token,
+            verb: Verb::Create,
+            level: LevelId::WORKLOAD_HIGH,
+            flow: flow_hash("kube-controller-manager", "default"),
+            stored: 0,
+            returned: 0,
+            notify: true,
+        }
+    }
+
+    #[test]
+    fn a_request_answered_lazily_asks_for_no_wake_up_and_keeps_its_instant() {
+        let mut s = ApiServer::new(ApiServerConfig::default());
+        s.submit(Time::ZERO, create(1));
+        assert_eq!(s.next_wake(), Some(t(0.005)));
+        s.answer_lazily(1);
+        assert_eq!(s.next_wake(), None);
+        s.advance(t(1.0));
+        let a = s.take_answers();
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            (a[0].token, a[0].outcome, a[0].at),
+            (1, Outcome::Ok, t(0.005))
+        );
+    }
+
+    #[test]
+    fn a_write_runs_at_full_speed_only_while_the_cpus_are_not_all_busy() {
+        let cfg = ApiServerConfig {
+            cpus: 2.0,
+            ..ApiServerConfig::default()
+        };
+        let mut s = ApiServer::new(cfg);
+        s.set_stored_objects(1000);
+        s.submit(Time::ZERO, create(1));
+        assert!(s.executing_at_full_speed(1));
+        // A second request on the second CPU still runs at full speed; a third shares them.
+        s.submit(Time::ZERO, list(2, LevelId::WORKLOAD_LOW, 7, 1000));
+        s.submit(Time::ZERO, create(3));
+        assert!(!s.executing_at_full_speed(3));
+        // Asked of an earlier request, or of one not running, the answer is no.
+        assert!(!s.executing_at_full_speed(1));
+        assert!(!s.executing_at_full_speed(99));
+        run_until(&mut s, t(10.0));
+        s.submit(t(10.0), create(4));
+        assert!(s.executing_at_full_speed(4));
     }
 
     #[test]

@@ -313,6 +313,26 @@ pub struct ControllerParams {
     pub sync_delay_seconds: f64,
     /// ReplicaSet burstReplicas: at most this many pods created or deleted per sync.
     pub burst_replicas: usize,
+    /// kube-controller-manager `--kube-api-qps` (20, v1.33): each controller's client (the
+    /// ReplicaSet, StatefulSet and DaemonSet controllers each have their own) sends at most
+    /// this many requests a second once its burst is spent.
+    pub kube_api_qps: f64,
+    /// kube-controller-manager `--kube-api-burst` (30, v1.33).
+    pub kube_api_burst: u32,
+    /// The scheduler's `clientConnection.qps` (50, v1.33): its bindings' rate once its burst
+    /// is spent.
+    pub scheduler_qps: f64,
+    /// The scheduler's `clientConnection.burst` (100, v1.33).
+    pub scheduler_burst: u32,
+    /// The controllers' work queue (`DefaultControllerRateLimiter`, client-go v0.33): a sync
+    /// whose write failed is retried after this delay, doubled at each further failure...
+    pub workqueue_base_delay_seconds: f64,
+    /// ...up to this (1000 s)...
+    pub workqueue_max_delay_seconds: f64,
+    /// ...and no faster than this overall rate (10 a second)...
+    pub workqueue_qps: f64,
+    /// ...after a burst of this many (100).
+    pub workqueue_burst: u32,
 }
 
 impl Default for ControllerParams {
@@ -320,6 +340,14 @@ impl Default for ControllerParams {
         ControllerParams {
             sync_delay_seconds: 0.1,
             burst_replicas: 500,
+            kube_api_qps: cascade_apiserver::client::CONTROLLER_MANAGER_KUBE_API_QPS,
+            kube_api_burst: cascade_apiserver::client::CONTROLLER_MANAGER_KUBE_API_BURST,
+            scheduler_qps: cascade_apiserver::client::SCHEDULER_QPS,
+            scheduler_burst: cascade_apiserver::client::SCHEDULER_BURST,
+            workqueue_base_delay_seconds: cascade_apiserver::client::WORKQUEUE_BASE_DELAY_SECONDS,
+            workqueue_max_delay_seconds: cascade_apiserver::client::WORKQUEUE_MAX_DELAY_SECONDS,
+            workqueue_qps: cascade_apiserver::client::WORKQUEUE_QPS,
+            workqueue_burst: cascade_apiserver::client::WORKQUEUE_BURST,
         }
     }
 }

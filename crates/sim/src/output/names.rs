@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 pub const SIM_COUNTERS: &[&str] = &[
     "api_client_list_failures",
     "api_client_lists",
+    "api_writes_failed",
     "apiserver_oom_kills",
     "apiserver_unavailable_seconds",
     "apiserver_watch_breaks",

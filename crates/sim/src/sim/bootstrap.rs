@@ -28,10 +28,17 @@ impl Simulation<'_> {
                 self.apply_workload(w);
             }
         }
+        // The cluster as it was before the run: its pods were created long ago, not through
+        // the run's API server.
+        self.control_plane.writes.before_the_run = true;
         for i in 0..self.controllers.workloads.len() {
             self.sync(i);
+            if self.controllers.workloads[i].sync_pending {
+                self.control_plane.writes.bootstrap.insert(i);
+            }
         }
         self.setup_done = true;
+        self.control_plane.writes.before_the_run = false;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
             self.engine
                 .schedule(secs(c.at.0), Ev::Scenario(ScenarioEv::Change { change: i }));

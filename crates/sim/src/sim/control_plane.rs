@@ -33,13 +33,22 @@ pub enum ControlPlaneEv {
     RenewLease { node: NodeId },
     /// A pod's API client acts (lists, retries, polls), for the informer incarnation given.
     Client { pod: PodId, epoch: Generation },
+    /// A controller's or the scheduler's write is sent (again).
+    SendWrite { id: u64 },
 }
 
 /// Who sent a request.
 #[derive(Clone, Copy, Debug)]
-enum Caller {
+pub(super) enum Caller {
     Lease(NodeId),
-    Client { pod: PodId, epoch: Generation },
+    Client {
+        pod: PodId,
+        epoch: Generation,
+    },
+    /// A controller's or the scheduler's write (`api_writes`).
+    Write(u64),
+    /// A write already taken when the server dispatched it: its answer changes nothing.
+    Applied,
 }
 
 /// A pod's API client.
@@ -92,6 +101,8 @@ pub struct ControlPlane {
     unavailable_ms: u64,
     /// Workloads whose sync came while the server did not serve.
     deferred_syncs: BTreeSet<usize>,
+    /// The controllers' and the scheduler's writes.
+    pub(super) writes: super::api_writes::Writes,
     rng: Rng,
 }
 
@@ -109,6 +120,7 @@ impl ControlPlane {
             deferred_syncs: BTreeSet::new(),
             down_since: None,
             unavailable_ms: 0,
+            writes: Default::default(),
             rng: Rng::stream(seed, "control-plane"),
         }
     }
@@ -214,6 +226,7 @@ impl<'a> Simulation<'a> {
             }
             ControlPlaneEv::RenewLease { node } => self.renew_lease(node),
             ControlPlaneEv::Client { pod, epoch } => self.client_attempt(pod, epoch),
+            ControlPlaneEv::SendWrite { id } => self.write_attempt(id),
         }
     }
 
@@ -248,15 +261,25 @@ impl<'a> Simulation<'a> {
         );
     }
 
-    fn api_submit(&mut self, caller: Caller, mut req: ApiRequest) {
+    /// Sends a request; true when it is a write the server dispatched at once at full speed
+    /// (its answer will then change nothing: the caller takes it now).
+    pub(super) fn api_submit(&mut self, caller: Caller, mut req: ApiRequest) -> bool {
         let cp = &mut self.control_plane;
         cp.next_token += 1;
-        req.token = cp.next_token;
-        cp.callers.insert(req.token, caller);
+        let token = cp.next_token;
+        req.token = token;
+        cp.callers.insert(token, caller);
         self.api_stored_objects();
         let now = self.engine.now();
         self.control_plane.server.submit(now, req);
+        let at_once = matches!(caller, Caller::Write(_))
+            && self.control_plane.server.executing_at_full_speed(token);
+        if at_once {
+            self.control_plane.callers.insert(token, Caller::Applied);
+            self.control_plane.server.answer_lazily(token);
+        }
         self.api_after();
+        at_once
     }
 
     /// Routes the server's answers and events, and keeps its wake-up scheduled.
@@ -321,6 +344,7 @@ impl<'a> Simulation<'a> {
                     self.request_sync(w);
                 }
                 self.queue.resume(&mut self.engine);
+                self.writes_resume();
             }
         }
     }
@@ -336,6 +360,8 @@ impl<'a> Simulation<'a> {
             }
             (Caller::Lease(_), _) => self.rec.metrics.count("lease_renewals_failed", 1),
             (Caller::Client { pod, epoch }, outcome) => self.client_answer(pod, epoch, outcome),
+            (Caller::Write(id), outcome) => self.write_answer(id, outcome),
+            (Caller::Applied, _) => {}
         }
     }
 

@@ -9,6 +9,7 @@
 //! - `controllers`: ReplicaSet/Deployment, StatefulSet, DaemonSet;
 //! - `node_lifecycle`, `autoscaler`: node health and tainting, the cluster autoscaler;
 //! - `control_plane`: kube-apiserver and its clients (Leases, pods' informers);
+//! - `api_writes`: the controllers' pod creates and deletes and the scheduler's binds as requests;
 //! - `runtime`: the nodes' container runtime daemons and the sidecars' retries;
 //! - `services_bridge`, `gossip`: the doors to cascade-services and cascade-gossip;
 //! - `scenario_driver`: the scenario's changes and faults;
@@ -21,6 +22,7 @@ use cascade_model::{PriorityClasses, Rng};
 use cascade_scheduler::{queue_order, Cluster, PodId, Scheduler};
 use cascade_services::{Out, World};
 
+mod api_writes;
 mod autoscaler;
 mod bootstrap;
 pub mod cloud;

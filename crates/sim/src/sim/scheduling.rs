@@ -2,8 +2,9 @@
 //! carry out its decision: bind, or nominate and preempt the victims, or park the pod as
 //! unschedulable (handleSchedulingFailure).
 
+use crate::sim::api_writes::{Write, Writer};
 use crate::sim::{secs, Ev, KubeletEv, Phase, QueueEv, Simulation};
-use cascade_scheduler::{clear_lower_nominations, Outcome, PodId};
+use cascade_scheduler::{clear_lower_nominations, NodeId, Outcome, PodId};
 
 impl Simulation<'_> {
     pub(super) fn enqueue_active(&mut self, id: PodId) {
@@ -48,42 +49,24 @@ impl Simulation<'_> {
         }
         self.queue.attempt(id, self.engine.now());
         let d = self.scheduler.schedule_one(&mut self.cluster, id);
-        let key = self.cluster.pod(id).pod.key();
         match d.outcome {
             Outcome::Scheduled(node) => {
+                // The scheduler assumes the pod on its node at once (its cache) and binds it
+                // through the API server; the pod is bound when the server takes the binding.
+                // The cluster as it was before the run was placed long ago, not through the
+                // run's API server.
                 self.cluster.bind(id, node);
-                let at = self.wall_ms();
-                self.cluster.set_start_time(id, at);
-                let node_name = self.cluster.node(node).node.name.clone();
-                self.rec.metrics.count("pods_scheduled", 1);
-                self.record(
-                    "Scheduled",
-                    format!("pod/{key}"),
-                    format!("Successfully assigned {key} to {node_name}"),
-                    Some(id),
-                );
-                if let Some(rt) = self.pods.get_mut(id) {
-                    rt.phase = Phase::Starting;
+                let e = self.cluster.pod(id);
+                if e.pod.creation_timestamp <= self.info.start_ms && e.pod.owner.is_none() {
+                    // A bare pod of the manifests the cluster starts with.
+                    self.bound(id, node);
+                } else {
+                    let ns = e.pod.namespace.clone();
+                    self.api_write(Writer::Scheduler, &ns, Write::Bind { pod: id, node });
                 }
-                // Creating the containers queues on the node's runtime daemon: a busy one
-                // delays the start by the wait behind its backlog.
-                let ops = super::runtime::containers(&self.cluster, id) as f64
-                    * self.p.kubelet.runtime.container_start_ops;
-                let done = self.runtimes.submit(node, self.engine.now(), ops);
-                let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
-                let startup = self
-                    .behaviour(id)
-                    .and_then(|b| b.startup_seconds)
-                    .unwrap_or(
-                        self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds,
-                    )
-                    + wait;
-                self.engine.schedule_in(
-                    secs(startup),
-                    Ev::Kubelet(KubeletEv::ContainersStarted { pod: id }),
-                );
             }
             Outcome::Preempting { node, victims } => {
+                let key = self.cluster.pod(id).pod.key();
                 let node_name = self.cluster.node(node).node.name.clone();
                 for v in victims {
                     if self.cluster.pod(v).pod.terminating {
@@ -111,6 +94,7 @@ impl Simulation<'_> {
                 self.park_unschedulable(id);
             }
             Outcome::Unschedulable => {
+                let key = self.cluster.pod(id).pod.key();
                 self.rec.metrics.count("scheduling_failures", 1);
                 // A failed attempt with no new nomination overrides the old one with "" (the
                 // PostFilter result's ModeOverride in handleSchedulingFailure).
@@ -129,6 +113,46 @@ impl Simulation<'_> {
             }
         }
         self.next_cycle();
+    }
+
+    /// The pod's binding took effect: the kubelet starts its containers.
+    pub(super) fn bound(&mut self, id: PodId, node: NodeId) {
+        if self
+            .cluster
+            .try_pod(id)
+            .is_none_or(|e| e.node != Some(node) || e.pod.terminating)
+        {
+            return;
+        }
+        let key = self.cluster.pod(id).pod.key();
+        let at = self.wall_ms();
+        self.cluster.set_start_time(id, at);
+        let node_name = self.cluster.node(node).node.name.clone();
+        self.rec.metrics.count("pods_scheduled", 1);
+        self.record(
+            "Scheduled",
+            format!("pod/{key}"),
+            format!("Successfully assigned {key} to {node_name}"),
+            Some(id),
+        );
+        if let Some(rt) = self.pods.get_mut(id) {
+            rt.phase = Phase::Starting;
+        }
+        // Creating the containers queues on the node's runtime daemon: a busy one
+        // delays the start by the wait behind its backlog.
+        let ops = super::runtime::containers(&self.cluster, id) as f64
+            * self.p.kubelet.runtime.container_start_ops;
+        let done = self.runtimes.submit(node, self.engine.now(), ops);
+        let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
+        let startup = self
+            .behaviour(id)
+            .and_then(|b| b.startup_seconds)
+            .unwrap_or(self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds)
+            + wait;
+        self.engine.schedule_in(
+            secs(startup),
+            Ev::Kubelet(KubeletEv::ContainersStarted { pod: id }),
+        );
     }
 
     pub(super) fn next_cycle(&mut self) {

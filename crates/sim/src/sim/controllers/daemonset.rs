@@ -132,7 +132,7 @@ impl Simulation<'_> {
             }
         }
         for p in delete {
-            self.terminate(p);
+            self.controller_delete(w, p);
         }
         for (node, node_name) in create {
             let suffix = self.controllers.suffix();
@@ -146,11 +146,7 @@ impl Simulation<'_> {
                 }],
             });
             let rev = self.controllers.workloads[w].revision;
-            if let Some(id) = self.new_pod_from(w, name, Some(&t), rev) {
-                if let Some(rt) = self.pods.get_mut(id) {
-                    rt.daemon_node = Some(node);
-                }
-            }
+            self.new_pod_from(w, name, Some(&t), rev, Some(node));
         }
     }
 }

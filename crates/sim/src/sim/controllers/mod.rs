@@ -1,10 +1,11 @@
 //! The pod controllers (pkg/controller): a workload's sync is requested on any change to its
 //! pods and runs after the sync delay; each kind has its own reconcile loop.
 
+use crate::sim::api_writes::{Write, Writer};
 use crate::sim::{secs, ControllerEv, Ev, Simulation};
 use cascade_model::objects::OwnerRef;
 use cascade_model::{PodTemplate, Rng, Workload, WorkloadKind};
-use cascade_scheduler::PodId;
+use cascade_scheduler::{NodeId, PodId};
 
 mod daemonset;
 mod replicaset;
@@ -70,26 +71,53 @@ impl Simulation<'_> {
             self.defer_sync(w);
             return;
         }
+        if !self.control_plane.writes.settled(w) {
+            // Its writes are not all answered: the controller's expectations are not met, so
+            // the sync does nothing and comes back when they are (ControllerExpectations).
+            return;
+        }
         match self.controllers.workloads[w].w.kind {
             WorkloadKind::Deployment | WorkloadKind::ReplicaSet => self.sync_replicas(w),
             WorkloadKind::StatefulSet => self.sync_stateful(w),
             WorkloadKind::DaemonSet => self.sync_daemon(w),
         }
+        // A workload's pods from before the run are all created once its sync stops asking
+        // for another.
+        if !self.controllers.workloads[w].sync_pending {
+            self.control_plane.writes.bootstrap.remove(&w);
+        }
     }
 
-    pub(in crate::sim) fn new_pod(&mut self, w: usize, name: String) -> Option<PodId> {
+    pub(in crate::sim) fn new_pod(&mut self, w: usize, name: String) {
         let revision = self.controllers.workloads[w].revision;
-        self.new_pod_from(w, name, None, revision)
+        self.new_pod_from(w, name, None, revision, None);
     }
 
-    /// A pod of workload `w` from `template` (the workload's own when None) at `revision`.
+    /// The writer of workload `w`'s pods: its controller's client.
+    fn writer(&self, w: usize) -> Writer {
+        match self.controllers.workloads[w].w.kind {
+            WorkloadKind::StatefulSet => Writer::StatefulSet,
+            WorkloadKind::DaemonSet => Writer::DaemonSet,
+            WorkloadKind::Deployment | WorkloadKind::ReplicaSet => Writer::ReplicaSet,
+        }
+    }
+
+    /// The controller deletes pod `p` of workload `w` through the API server.
+    pub(in crate::sim) fn controller_delete(&mut self, w: usize, p: PodId) {
+        let ns = self.controllers.workloads[w].w.namespace.clone();
+        self.api_write(self.writer(w), &ns, Write::Delete { w, pod: p });
+    }
+
+    /// A pod of workload `w` from `template` (the workload's own when None) at `revision`
+    /// (a DaemonSet's for `daemon_node`), created through the API server.
     pub(in crate::sim) fn new_pod_from(
         &mut self,
         w: usize,
         name: String,
         template: Option<&PodTemplate>,
         revision: u32,
-    ) -> Option<PodId> {
+        daemon_node: Option<NodeId>,
+    ) {
         let wl = &self.controllers.workloads[w];
         let mut pod = match template.unwrap_or(&wl.w.template).admit(&self.classes) {
             Ok(p) => p,
@@ -102,7 +130,7 @@ impl Simulation<'_> {
                     e.to_string(),
                     None,
                 );
-                return None;
+                return;
             }
         };
         pod.name = name;
@@ -111,8 +139,13 @@ impl Simulation<'_> {
             kind: format!("{:?}", wl.w.kind),
             name: wl.w.name.clone(),
         });
-        let id = self.create_pod(pod, Some(w), revision, false)?;
-        self.controllers.workloads[w].pods.push(id);
-        Some(id)
+        let ns = pod.namespace.clone();
+        let write = Write::Create {
+            w,
+            pod: Box::new(pod),
+            revision,
+            daemon_node,
+        };
+        self.api_write(self.writer(w), &ns, write);
     }
 }

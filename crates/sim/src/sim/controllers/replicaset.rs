@@ -88,7 +88,7 @@ impl Simulation<'_> {
         }
         let delete_len = delete.len();
         for p in delete {
-            self.terminate(p);
+            self.controller_delete(w, p);
         }
         for _ in 0..create {
             let suffix = self.controllers.suffix();

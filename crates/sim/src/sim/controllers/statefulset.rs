@@ -79,7 +79,7 @@ impl Simulation<'_> {
                     let current = self.controllers.workloads[w].current.clone();
                     match current {
                         Some((rev, t)) if i < current_below => {
-                            self.new_pod_from(w, format!("{name}-{i}"), Some(&t), rev)
+                            self.new_pod_from(w, format!("{name}-{i}"), Some(&t), rev, None)
                         }
                         _ => self.new_pod(w, format!("{name}-{i}")),
                     };
@@ -99,7 +99,7 @@ impl Simulation<'_> {
         for p in surplus {
             scaling_down = true;
             if !self.cluster.pod(p).pod.terminating {
-                self.terminate(p);
+                self.controller_delete(w, p);
                 if ordered {
                     break;
                 }
@@ -118,7 +118,7 @@ impl Simulation<'_> {
                 return;
             };
             if revision_of(self, p) != Some(update) && !self.cluster.pod(p).pod.terminating {
-                self.terminate(p);
+                self.controller_delete(w, p);
                 return;
             }
             if !healthy(self, p) {
