@@ -16,7 +16,10 @@ use common::{run, scenario};
 /// pods: 480 queries/s, 120% of CoreDNS. With ndots 1 or a final dot a lookup is 2 queries
 /// (120/s, 30%). The resolver's retry is glibc's `attempts:2` (one retry) after its
 /// `timeout:5`. Lookups start at 1m, once CoreDNS is Ready (a lookup before it has no
-/// answer, which is not the storm).
+/// answer, which is not the storm). The p99 bound, 250 ms, is fifty service times: it lets
+/// through the short bursts of misses when many pods' or nodes' cache entries expire close
+/// together (tens of queries at once on 2 workers: up to ~100-200 ms), and fails a standing
+/// queue, which is what the storm builds (p99 above 1 s).
 const SCENARIO: &str = r#"apiVersion: cascade.dev/v1alpha1
 kind: Scenario
 metadata: {name: dns-lookup-storm}
@@ -52,10 +55,10 @@ spec:
   - name: no lookup fails
     metric: totals.lookups_failed
     max: 0
-  - name: CoreDNS answers within 100 ms (p99)
+  - name: CoreDNS answers within 250 ms (p99)
     metric: peaks.coredns_latency_p99_seconds
     after: 1m
-    max: 0.1
+    max: 0.25
   variants:
     ndots-1:
       parameters: {clients: {lookups: {dns: {resolver: {ndots: 1}}}}}
