@@ -176,7 +176,7 @@ fn run_one(
         ),
         (
             "grafana-annotations.json",
-            output::grafana::annotations(&sc, start_unix),
+            output::grafana::annotations(&sc, &sim.metrics, start_unix),
         ),
         (
             "grafana-dashboard.json",

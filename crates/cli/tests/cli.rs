@@ -171,6 +171,32 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
         "Trigger T+5m: fault: the API runs three times slower",
         Some("T+6m"),
     );
+    // The same chain, step by step, as Grafana annotations tagged cascade-chain, beside the
+    // fault (tagged fault) that set it off.
+    let annotations = std::fs::read_to_string(dir.join("grafana-annotations.json")).unwrap();
+    let list: Vec<serde_json::Value> = serde_json::from_str(&annotations).unwrap();
+    let tagged = |tag: &str| {
+        list.iter()
+            .filter(|a| a["tags"].as_array().unwrap().iter().any(|t| t == tag))
+            .map(|a| a["text"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let steps = tagged("cascade-chain");
+    assert_eq!(tagged("fault").len(), 1, "{annotations}");
+    assert!(
+        steps.first().is_some_and(
+            |s| s.starts_with("chain: trigger: fault: the API runs three times slower")
+        ),
+        "{annotations}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("chain: the fault ended and ")
+                && s.ends_with("the failure sustains itself")),
+        "{annotations}"
+    );
+    insta::assert_snapshot!(annotations);
     for v in [
         "retry-budget",
         "retry-throttling",

@@ -1,10 +1,11 @@
-//! Grafana files written beside metrics.om: the run's changes and faults as annotations (the
-//! body of Grafana's `POST /api/annotations`, one object each) and a dashboard of the run's
-//! series, a panel per metrics.om family, filtered by the `scenario`, `variant` and `seed`
-//! labels and showing the annotations tagged `cascade`.
+//! Grafana files written beside metrics.om: the run's changes, faults and causal chain as
+//! annotations (the body of Grafana's `POST /api/annotations`, one object each) and a dashboard
+//! of the run's series, a panel per metrics.om family, filtered by the `scenario`, `variant` and
+//! `seed` labels and showing the annotations tagged `cascade`.
 
 use super::catalog::{family, Kind};
-use super::Metrics;
+use super::chain::derive;
+use super::{Metrics, ReportContext};
 use crate::scenario::{FaultKind, Scenario};
 use serde_json::{json, Value};
 
@@ -72,38 +73,52 @@ pub fn fault_text(kind: &FaultKind) -> String {
     }
 }
 
-/// The changes and faults as Grafana annotations: `time` (and a fault's `timeEnd`) in Unix
-/// milliseconds from `start_unix`, tags `cascade`, `change` or `fault`, and the run's labels.
-pub fn annotations(sc: &Scenario, start_unix: f64) -> String {
+/// The changes, faults and causal chain as Grafana annotations: `time` (and a fault's
+/// `timeEnd`) in Unix milliseconds from `start_unix`, tags `cascade`, the run's labels and
+/// `change`, `fault` or `cascade-chain`. The chain's steps are those report.html tells
+/// ([`super::chain::derive`] over the same marks): the trigger, each first effect, the point
+/// where the failure sustains itself, and the recovery or its absence at the run's end.
+pub fn annotations(sc: &Scenario, m: &Metrics, start_unix: f64) -> String {
     let ms = |secs: f64| unix_ms(start_unix + secs);
     let end = sc.spec.duration.0;
+    let marks = ReportContext::of(sc, start_unix).marks;
     let mut out: Vec<(f64, Value)> = Vec::new();
-    for (i, c) in sc.spec.changes.iter().enumerate() {
+    for k in &marks {
         let mut tags = run_tags(sc);
-        tags.push("change".into());
-        let what = c
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("change {i}"));
-        out.push((
-            c.at.0,
-            json!({"time": ms(c.at.0), "tags": tags, "text": format!("change: {what}")}),
-        ));
-    }
-    for f in &sc.spec.faults {
-        let mut tags = run_tags(sc);
-        tags.push("fault".into());
-        let what = fault_text(&f.kind);
-        let text = match &f.description {
-            Some(d) => format!("fault: {d} ({what})"),
-            None => format!("fault: {what}"),
+        let a = match k.until {
+            None => {
+                tags.push("change".into());
+                json!({"time": ms(k.at), "tags": tags, "text": k.text})
+            }
+            Some(until) => {
+                tags.push("fault".into());
+                json!({"time": ms(k.at), "timeEnd": ms(until), "tags": tags, "text": k.text})
+            }
         };
-        let until = f.duration.map_or(end, |d| (f.at.0 + d.0).min(end));
-        out.push((
-            f.at.0,
-            json!({"time": ms(f.at.0), "timeEnd": ms(until), "tags": tags, "text": text}),
-        ));
+        out.push((k.at, a));
     }
+    let chain = derive(m, &marks);
+    let mut step = |at: f64, text: String| {
+        let mut tags = run_tags(sc);
+        tags.push("cascade-chain".into());
+        out.push((at, json!({"time": ms(at), "tags": tags, "text": text})));
+    };
+    if !chain.effects.is_empty() {
+        if let Some(t) = &chain.trigger {
+            step(t.at, format!("chain: trigger: {}", t.what));
+        }
+        for e in &chain.effects {
+            step(e.at, format!("chain: effect: {}", e.what));
+        }
+        if let Some(s) = &chain.sustained {
+            step(s.at, format!("chain: {}", s.what));
+        }
+        match &chain.recovered {
+            Some(r) => step(r.at, format!("chain: recovered: {}", r.what)),
+            None => step(end, "chain: not recovered by the end".to_string()),
+        }
+    }
+    // Stable: at one instant, changes and faults before the chain's steps, each in its order.
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
     let list: Vec<Value> = out.into_iter().map(|(_, v)| v).collect();
     serde_json::to_string_pretty(&list).expect("annotations") + "\n"

@@ -338,7 +338,7 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
 /// long names wrap instead of widening it; in print the filter form goes, links read as text,
 /// a table's header repeats on each page and no panel, chain step or row is split by a page
 /// break.
-const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}table{border-collapse:collapse;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;overflow-wrap:anywhere}td.num{text-align:right}[hidden]{display:none!important}.fail{color:#b00}.pass{color:#070}.note{font-style:italic}.banner{padding:.6em 1em;border-radius:4px;font-weight:bold}.banner.fail{background:#fde8e8;border:1px solid #b00}.banner.pass{background:#e8f6e8;border:1px solid #070;color:#070}.banner ul{font-weight:normal;margin:.3em 0 0}.desc{max-width:80ch}svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#444}.panel{break-inside:avoid}.cap{margin:.8em 0 0;font-size:90%}.chain a.ev{font-size:90%;margin-left:.4em}.controls{position:sticky;top:0;background:#f4f4f4;padding:.4em .6em;margin:.5em 0;border:1px solid #ccc}.controls label{margin-right:.6em;white-space:nowrap}table.events{width:100%}tr.cut td{background:#fff6e0;font-style:italic}@media print{body{margin:0;max-width:none;font-size:10pt}.controls{display:none}a{color:inherit;text-decoration:none}*{print-color-adjust:exact;-webkit-print-color-adjust:exact}.banner{border-width:2px}.panel,.banner,li,tr{break-inside:avoid}h2,h3,.cap{break-after:avoid}thead{display:table-header-group}svg{width:100%}}";
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1100px;padding:0 1em}table{border-collapse:collapse;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;overflow-wrap:anywhere}td.num{text-align:right}td.t{white-space:nowrap;overflow-wrap:normal}[hidden]{display:none!important}.fail{color:#b00}.pass{color:#070}.note{font-style:italic}.banner{padding:.6em 1em;border-radius:4px;font-weight:bold}.banner.fail{background:#fde8e8;border:1px solid #b00}.banner.pass{background:#e8f6e8;border:1px solid #070;color:#070}.banner ul{font-weight:normal;margin:.3em 0 0}.desc{max-width:80ch}svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#444}.panel{break-inside:avoid}.cap{margin:.8em 0 0;font-size:90%}.chain a.ev{font-size:90%;margin-left:.4em}.controls{position:sticky;top:0;background:#f4f4f4;padding:.4em .6em;margin:.5em 0;border:1px solid #ccc}.controls label{margin-right:.6em;white-space:nowrap}table.events{width:100%}tr.cut td{background:#fff6e0;font-style:italic}@media print{body{margin:0;max-width:none;font-size:10pt}.controls{display:none}a{color:inherit;text-decoration:none}*{print-color-adjust:exact;-webkit-print-color-adjust:exact}.banner{border-width:2px}.panel,.banner,li,tr{break-inside:avoid}h2,h3,.cap{break-after:avoid}thead{display:table-header-group}svg{width:100%}}";
 
 /// The verdict first: which expectations failed, and by how much.
 fn banner(h: &mut String, s: &Summary) {
@@ -546,7 +546,11 @@ fn timeline(h: &mut String, log: &[LogEvent], ctx: &ReportContext, ev: &EventRow
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (t, what) in rows {
-        let _ = write!(h, "<tr><td>{}</td><td>{what}</td></tr>", t_plus(t));
+        let _ = write!(
+            h,
+            "<tr><td class=\"t\">{}</td><td>{what}</td></tr>",
+            t_plus(t)
+        );
     }
     h.push_str("</table>");
 }
@@ -1335,6 +1339,27 @@ mod tests {
         let page = report_html(&s, &Metrics::default(), &[], &ReportContext::default());
         assert_eq!(page.matches("<script>").count(), 1);
         assert!(page.contains(&format!("<script>{EVENTS_SCRIPT}</script>")));
+    }
+
+    /// The timeline's time column never breaks inside a time (`T+6m0` over `2s`): its cells
+    /// carry the class the style keeps on one line.
+    #[test]
+    fn timeline_times_stay_on_one_line() {
+        assert!(STYLE.contains("td.t{white-space:nowrap;"));
+        let ctx = ReportContext {
+            marks: vec![Mark {
+                at: 362.0,
+                until: Some(400.0),
+                text: "fault: x".into(),
+            }],
+            ..ReportContext::default()
+        };
+        let mut h = String::new();
+        timeline(&mut h, &[], &ctx, &EventRows::select(&[], 600.0));
+        assert!(
+            h.contains(&format!("<tr><td class=\"t\">{}</td>", t_plus(362.0))),
+            "{h}"
+        );
     }
 
     #[test]
