@@ -509,17 +509,30 @@ fn degraded_storm(
     defend: impl Fn(&mut ClientSpec),
     seed: u64,
 ) -> (f64, f64, BTreeMap<String, u64>) {
+    degraded_storm_of(trigger, |_| {}, defend, seed)
+}
+
+/// The retry-storm experiment itself: one replica of 10 workers at 0.1 s (100/s), users at
+/// 40/s retrying every 50 ms up to 10 times with a 1 s timeout; from 60 s for `trigger`
+/// seconds the service time triples. `serve` shapes the service (its queue), `defend` the
+/// clients. Returns the users' goodput per second before the trigger and over 400-600 s, and
+/// the totals.
+fn degraded_storm_of(
+    trigger: f64,
+    serve: impl Fn(&mut ServiceSpec),
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64, BTreeMap<String, u64>) {
     let mut cfg = ServicesConfig::default();
-    cfg.services.insert(
-        "api".into(),
-        ServiceSpec {
-            selector: selector("api"),
-            workers_per_replica: 10,
-            service_seconds: 0.1,
-            queue_capacity: 100_000,
-            ..ServiceSpec::default()
-        },
-    );
+    let mut api = ServiceSpec {
+        selector: selector("api"),
+        workers_per_replica: 10,
+        service_seconds: 0.1,
+        queue_capacity: 100_000,
+        ..ServiceSpec::default()
+    };
+    serve(&mut api);
+    cfg.services.insert("api".into(), api);
     let mut users = ClientSpec {
         target: "api".into(),
         rate_per_second: 40.0,

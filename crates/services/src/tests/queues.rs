@@ -5,57 +5,14 @@
 
 use super::*;
 
-/// One replica of 10 workers at 0.1 s (100/s), users at 40/s retrying every 50 ms up to 10
-/// times with a 1 s timeout; from 60 s for `trigger` seconds the service time triples. As
-/// `degraded_storm` in `tests.rs`, with `queue` applied to the service. Returns the users'
-/// goodput per second before the trigger and over 400-600 s, and the totals.
+/// The retry-storm experiment of `tests.rs` ([`degraded_storm_of`]) with `queue` applied to
+/// the service and no client defence.
 fn storm_with(
     trigger: f64,
     queue: impl Fn(&mut ServiceSpec),
     seed: u64,
 ) -> (f64, f64, BTreeMap<String, u64>) {
-    let mut cfg = ServicesConfig::default();
-    let mut api = ServiceSpec {
-        selector: selector("api"),
-        workers_per_replica: 10,
-        service_seconds: 0.1,
-        queue_capacity: 100_000,
-        ..ServiceSpec::default()
-    };
-    queue(&mut api);
-    cfg.services.insert("api".into(), api);
-    cfg.clients.insert(
-        "users".into(),
-        ClientSpec {
-            target: "api".into(),
-            rate_per_second: 40.0,
-            timeout_seconds: 1.0,
-            max_retries: 10,
-            backoff: Backoff {
-                initial_seconds: 0.05,
-                max_seconds: 0.05,
-                multiplier: 1.0,
-                jitter: Jitter::None,
-            },
-            ..ClientSpec::default()
-        },
-    );
-    let mut d = Driver::new(cfg, seed);
-    d.ready_pod(1, "api-0", "api");
-    d.run(60.0, 10.0);
-    let before = d.total("users_succeeded") as f64 / 60.0;
-    let slow = Degradation {
-        service_time_factor: 3.0,
-        ..Degradation::default()
-    };
-    d.call(|w, now, out| w.set_service_degraded(now, "api", Some(slow), out));
-    d.run(60.0 + trigger, 10.0);
-    d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
-    d.run(400.0, 10.0);
-    let at_400 = d.total("users_succeeded");
-    d.run(600.0, 10.0);
-    let after = (d.total("users_succeeded") - at_400) as f64 / 200.0;
-    (before, after, d.world.totals().into_iter().collect())
+    degraded_storm_of(trigger, queue, |_| {}, seed)
 }
 
 fn fifo(_: &mut ServiceSpec) {}

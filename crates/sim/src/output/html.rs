@@ -98,6 +98,48 @@ pub struct ReportContext {
     /// The Unix time simulated time 0 stands for (`parameters.startTime`), for wall-clock
     /// labels under the time axis.
     pub start_unix: f64,
+    /// The scenario's named systems, which the series panels are grouped by.
+    pub systems: Systems,
+}
+
+/// The names a scenario gives its services, rings, remote_write fleets and clients: a series
+/// whose first word is one of them belongs to that system's panel group (names are DNS-1123
+/// labels, so they hold no `_`).
+#[derive(Clone, Debug, Default)]
+pub struct Systems {
+    pub services: Vec<String>,
+    pub rings: Vec<String>,
+    pub fleets: Vec<String>,
+    pub clients: Vec<String>,
+}
+
+impl Systems {
+    /// The panel group of a series, and its rank in the page's order: cluster and scheduling,
+    /// nodes, control plane, each service, each ring, each remote_write fleet, gossip,
+    /// clients, then anything else under its first word.
+    fn of(&self, column: &str) -> (u8, String) {
+        let first = column.split('_').next().unwrap_or(column);
+        let named = |names: &[String]| names.iter().any(|n| n == first);
+        if column.starts_with("apiserver_") || column.starts_with("api_clients") {
+            (2, "control plane".into())
+        } else if first == "pods" || first == "scheduler" {
+            (0, "cluster and scheduling".into())
+        } else if first == "nodes" {
+            (1, "nodes".into())
+        } else if named(&self.services) {
+            (3, format!("service {first}"))
+        } else if named(&self.rings) {
+            (4, format!("ring {first}"))
+        } else if named(&self.fleets) {
+            (5, format!("remote_write {first}"))
+        } else if first == "gossip" || first == "phantom" {
+            (6, "gossip".into())
+        } else if named(&self.clients) {
+            (7, "clients".into())
+        } else {
+            (8, first.to_string())
+        }
+    }
 }
 
 /// A change (an instant) or a fault (an interval) on the time axis.
@@ -141,7 +183,19 @@ impl ReportContext {
             }))
             .collect();
         marks.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let systems = Systems {
+            services: names(&sc.spec.services),
+            rings: names(&sc.spec.rings),
+            fleets: names(&sc.spec.remote_write),
+            clients: names(&sc.spec.clients),
+        };
         ReportContext {
+            systems,
             description: sc.spec.description.clone(),
             variant_description: sc
                 .variant
@@ -646,8 +700,22 @@ fn tick_step(span: f64) -> f64 {
     .unwrap_or(86400.0)
 }
 
-/// The series on one time axis, a panel per system (the column's first word: `pods`, `nodes`,
-/// a service's or ring's name, `gossip`), each chart with its faults shaded, changes drawn as
+/// The columns grouped by system ([`Systems::of`]), the groups in the page's order and the
+/// columns in each in the metrics' order.
+fn panel_groups<S: AsRef<str>>(columns: &[S], systems: &Systems) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(u8, String, Vec<usize>)> = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let (rank, g) = systems.of(c.as_ref());
+        match groups.iter_mut().find(|(_, k, _)| *k == g) {
+            Some((_, _, v)) => v.push(i),
+            None => groups.push((rank, g, vec![i])),
+        }
+    }
+    groups.sort_by_key(|(rank, _, _)| *rank);
+    groups.into_iter().map(|(_, g, v)| (g, v)).collect()
+}
+
+/// The series on one time axis, a panel group per system ([`panel_groups`]), each chart with its faults shaded, changes drawn as
 /// dashed lines, and, for an expectation on `peaks.COLUMN`, its window shaded and its bound
 /// drawn.
 fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
@@ -656,17 +724,10 @@ fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
         .max(m.rows.last().map_or(0.0, |(t, _)| t.as_secs_f64()))
         .max(1.0);
     let x = |t: f64| LEFT + W * t / tmax;
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, c) in m.columns.iter().enumerate() {
-        let g = c.split('_').next().unwrap_or(c);
-        match groups.iter_mut().find(|(k, _)| *k == g) {
-            Some((_, v)) => v.push(i),
-            None => groups.push((g, vec![i])),
-        }
-    }
+    let groups = panel_groups(&m.columns, &ctx.systems);
     let step = tick_step(tmax);
     for (g, cols) in groups {
-        let _ = write!(h, "<h3>{}</h3>", esc(g));
+        let _ = write!(h, "<h3>{}</h3>", esc(&g));
         for i in cols {
             let c = &m.columns[i];
             let fam = super::catalog::family(c);
@@ -1339,6 +1400,58 @@ mod tests {
         let page = report_html(&s, &Metrics::default(), &[], &ReportContext::default());
         assert_eq!(page.matches("<script>").count(), 1);
         assert!(page.contains(&format!("<script>{EVENTS_SCRIPT}</script>")));
+    }
+
+    /// Series land in the groups the issue names, in the page's order: a service called `api`
+    /// keeps its series, the API server's clients stay with the control plane, and a name the
+    /// scenario does not give keeps its first word.
+    #[test]
+    fn series_are_grouped_by_system() {
+        let systems = Systems {
+            services: vec!["api".into(), "proxy".into()],
+            rings: vec!["cortex".into()],
+            fleets: vec!["prometheus".into()],
+            clients: vec!["users".into()],
+        };
+        let columns: Vec<String> = [
+            "users_goodput_qps",
+            "api_qps",
+            "api_clients_unsynced",
+            "gossip_members",
+            "proxy_qps",
+            "nodes_ready",
+            "pods_pending",
+            "write_error_ratio",
+            "prometheus_shards",
+            "cortex_ingesters_active",
+            "apiserver_up",
+            "api_latency_p99_seconds",
+        ]
+        .map(String::from)
+        .into();
+        let groups: Vec<(String, Vec<&str>)> = panel_groups(&columns, &systems)
+            .into_iter()
+            .map(|(g, v)| (g, v.iter().map(|&i| columns[i].as_str()).collect()))
+            .collect();
+        let want: Vec<(String, Vec<&str>)> = vec![
+            ("cluster and scheduling".into(), vec!["pods_pending"]),
+            ("nodes".into(), vec!["nodes_ready"]),
+            (
+                "control plane".into(),
+                vec!["api_clients_unsynced", "apiserver_up"],
+            ),
+            (
+                "service api".into(),
+                vec!["api_qps", "api_latency_p99_seconds"],
+            ),
+            ("service proxy".into(), vec!["proxy_qps"]),
+            ("ring cortex".into(), vec!["cortex_ingesters_active"]),
+            ("remote_write prometheus".into(), vec!["prometheus_shards"]),
+            ("gossip".into(), vec!["gossip_members"]),
+            ("clients".into(), vec!["users_goodput_qps"]),
+            ("write".into(), vec!["write_error_ratio"]),
+        ];
+        assert_eq!(groups, want);
     }
 
     /// The timeline's time column never breaks inside a time (`T+6m0` over `2s`): its cells
