@@ -222,11 +222,10 @@ fn mm_c_mean_response_time_matches_erlang_c() {
     assert_eq!(d.total("api_rejected"), 0);
 }
 
-#[test]
-fn mm1_response_time_quantiles_match_the_exponential_law() {
-    // M/M/1: the response time is exponential with rate μ - λ, so its p-quantile is
-    // -ln(1 - p) / (μ - λ). The histogram's quarter-octave buckets are within 19%.
-    let (mu, lambda) = (10.0, 6.0);
+/// An M/M/1 queue: one replica of one worker serving at rate `mu` (exponential service
+/// times), users arriving at rate `lambda` who neither time out nor retry, and a queue too long
+/// to fill, served in `discipline`'s order.
+fn mm1(mu: f64, lambda: f64, discipline: QueueDiscipline, seed: u64) -> Driver {
     let mut cfg = ServicesConfig::default();
     cfg.services.insert(
         "api".into(),
@@ -235,6 +234,7 @@ fn mm1_response_time_quantiles_match_the_exponential_law() {
             workers_per_replica: 1,
             service_seconds: 1.0 / mu,
             queue_capacity: 1_000_000,
+            queue_discipline: discipline,
             ..ServiceSpec::default()
         },
     );
@@ -248,8 +248,17 @@ fn mm1_response_time_quantiles_match_the_exponential_law() {
             ..ClientSpec::default()
         },
     );
-    let mut d = Driver::new(cfg, 9);
+    let mut d = Driver::new(cfg, seed);
     d.ready_pod(1, "api-0", "api");
+    d
+}
+
+#[test]
+fn mm1_response_time_quantiles_match_the_exponential_law() {
+    // M/M/1: the response time is exponential with rate μ - λ, so its p-quantile is
+    // -ln(1 - p) / (μ - λ). The histogram's quarter-octave buckets are within 19%.
+    let (mu, lambda) = (10.0, 6.0);
+    let mut d = mm1(mu, lambda, QueueDiscipline::Fifo, 9);
     let rows = d.run(40_000.0, 40_000.0);
     let row = &rows.last().expect("one sample").1;
     for (col, p) in [

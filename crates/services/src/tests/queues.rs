@@ -170,30 +170,7 @@ fn lifo_keeps_the_m_m_1_mean_response_time_and_widens_its_spread() {
     // waiting from the many to the few, so its p99 is above FIFO's.
     let (mu, lambda) = (10.0, 7.0);
     let run = |discipline: QueueDiscipline| {
-        let mut cfg = ServicesConfig::default();
-        cfg.services.insert(
-            "api".into(),
-            ServiceSpec {
-                selector: selector("api"),
-                workers_per_replica: 1,
-                service_seconds: 1.0 / mu,
-                queue_capacity: 1_000_000,
-                queue_discipline: discipline,
-                ..ServiceSpec::default()
-            },
-        );
-        cfg.clients.insert(
-            "users".into(),
-            ClientSpec {
-                target: "api".into(),
-                rate_per_second: lambda,
-                timeout_seconds: 1e6,
-                max_retries: 0,
-                ..ClientSpec::default()
-            },
-        );
-        let mut d = Driver::new(cfg, 21);
-        d.ready_pod(1, "api-0", "api");
+        let mut d = mm1(mu, lambda, discipline, 21);
         let rows = d.run(20_000.0, 20_000.0);
         let p99 = rows.last().expect("a sample").1["api_latency_p99_seconds"];
         (d.ratio("api_mean_latency_seconds"), p99)
