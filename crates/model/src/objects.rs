@@ -178,6 +178,9 @@ pub struct Pod {
     pub scalar_requests: ScalarResources,
     /// Memory limit of the pod (sum of container limits); 0 when any container is unlimited.
     pub memory_limit: i64,
+    /// CPU limit of the pod in millicores (sum of container limits); 0 when any container is
+    /// unlimited. The kubelet sets the pod cgroup's CFS quota from it only then.
+    pub cpu_limit: i64,
     /// status.qosClass, from the containers' requests and limits (`crate::qos`).
     pub qos_class: crate::QosClass,
     pub node_selector: Labels,
@@ -227,6 +230,7 @@ impl Pod {
             nonzero_requests: nonzero_container(requests),
             scalar_requests: ScalarResources::new(),
             memory_limit: 0,
+            cpu_limit: 0,
             // One container with these requests and no limits.
             qos_class: if milli_cpu > 0 || memory > 0 {
                 crate::QosClass::Burstable

@@ -91,6 +91,8 @@ pub fn generate_workloads(
     let mut nonzero = Resources::ZERO;
     let mut limit = 0i64;
     let mut unlimited = false;
+    let mut cpu_limit = 0i64;
+    let mut cpu_unlimited = false;
     let mut qos = cascade_model::QosTally::new();
     for (i, c) in g.containers.iter().enumerate() {
         let resources = |field: &str, m| {
@@ -114,7 +116,11 @@ pub fn generate_workloads(
         if l.memory == 0 {
             unlimited = true;
         }
+        if l.milli_cpu == 0 {
+            cpu_unlimited = true;
+        }
         limit += l.memory;
+        cpu_limit = cpu_limit.saturating_add(l.milli_cpu);
     }
     requests.pods = 1;
     nonzero.pods = 1;
@@ -127,6 +133,7 @@ pub fn generate_workloads(
         pod.requests = requests;
         pod.nonzero_requests = nonzero;
         pod.memory_limit = if unlimited { 0 } else { limit };
+        pod.cpu_limit = if cpu_unlimited { 0 } else { cpu_limit };
         pod.qos_class = qos.class();
         pod.priority_class_name = g.priority_class_name.clone();
         pod.termination_grace_period_seconds = g

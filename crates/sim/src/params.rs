@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod gossip;
+mod node_cpu;
 pub use gossip::{CompactionParam, GossipParams, HandoffPolicyParam, SnapshotParams};
+pub use node_cpu::NodeCpuParams;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -245,6 +247,8 @@ pub struct KubeletParams {
     pub kube_reserved_memory: Bytes,
     /// systemReserved's memory (none by default): see `kubeReservedMemory`.
     pub system_reserved_memory: Bytes,
+    /// Node CPU: CFS quota, a saturated node's slowdown (docs/kubernetes.md#node-cpu).
+    pub cpu: NodeCpuParams,
 }
 
 /// The container runtime daemon (dockerd, containerd) as one queue of operations per node.
@@ -301,6 +305,7 @@ impl Default for KubeletParams {
             eviction_monitoring_period_seconds: 10.0,
             kube_reserved_memory: Bytes(0),
             system_reserved_memory: Bytes(0),
+            cpu: NodeCpuParams::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! schedules faults and changes at simulated times, overrides model parameters, and states the
 //! expectations that decide the exit code. It sets causes, never outcomes.
 
+mod cpu;
 mod duration;
 mod load;
 mod selectors;
@@ -13,6 +14,7 @@ use crate::params::Params;
 pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};
 pub use cascade_model::{PodSelector, WorkloadKind};
+pub use cpu::{Cores, CpuBehaviour, CpuSpike};
 pub use duration::{parse_duration, Duration, DURATION_PATTERN};
 pub use load::{load, start_ms};
 use serde::Deserialize;
@@ -305,6 +307,10 @@ pub struct Behaviour {
     /// Memory use over time; past the pod's memory limit the container is OOM-killed.
     #[serde(default)]
     pub memory: Option<MemoryBehaviour>,
+    /// CPU demand over time, summed per node against its CPU; above the pod's CPU limit the
+    /// container is throttled (docs/kubernetes.md#node-cpu).
+    #[serde(default)]
+    pub cpu: Option<CpuBehaviour>,
     /// Sidecars bound to a dependency (a log shipper to Kafka): while it refuses them they
     /// retry, and every attempt costs the node's container runtime.
     #[serde(default)]

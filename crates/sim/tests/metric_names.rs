@@ -8,7 +8,10 @@ fn reported_names_are_known(path: &Path, sets: &[(String, String)]) {
     let sc = cascade_sim::load(path, None, sets, None).unwrap_or_else(|e| panic!("{e}"));
     let gossip = sc.spec.behaviours.iter().any(|b| b.gossip_agent.is_some());
     let memory = sc.spec.behaviours.iter().any(|b| b.memory.is_some());
-    let names = MetricNames::of(&sc.params, gossip, memory).unwrap();
+    let cpu = sc.spec.behaviours.iter().any(|b| b.cpu.is_some());
+    let names = MetricNames::of(&sc.params, gossip, memory)
+        .unwrap()
+        .with_cpu(cpu);
     let mut sim = Simulation::new(&sc).unwrap();
     sim.run(|_| {});
     let s = output::summarize(&sim, 0.0).unwrap();

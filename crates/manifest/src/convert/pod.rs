@@ -11,6 +11,8 @@ pub(super) struct PodRequests {
     pub scalar: ScalarResources,
     /// The sum of the containers' memory limits; 0 when any container has none.
     pub memory_limit: i64,
+    /// The sum of the containers' CPU limits in millicores; 0 when any container has none.
+    pub cpu_limit: i64,
     /// status.qosClass (`GetPodQOS` over app and init containers).
     pub qos_class: QosClass,
 }
@@ -57,6 +59,8 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
     let mut sc_sum = ScalarResources::new();
     let mut limit_sum: i64 = 0;
     let mut unlimited = false;
+    let mut cpu_limit_sum: i64 = 0;
+    let mut cpu_unlimited = false;
     let mut qos = QosTally::new();
     for (i, c) in spec.containers.iter().enumerate() {
         let p = path.key("containers").idx(i).key("resources");
@@ -91,7 +95,11 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
         if l.memory == 0 {
             unlimited = true;
         }
+        if l.milli_cpu == 0 {
+            cpu_unlimited = true;
+        }
         limit_sum = limit_sum.saturating_add(l.memory);
+        cpu_limit_sum = cpu_limit_sum.saturating_add(l.milli_cpu);
         sum += r;
         nz_sum += nonzero_container(r);
     }
@@ -145,6 +153,7 @@ pub(super) fn pod_requests(spec: &core::PodSpec, path: &Path) -> Result<PodReque
         nonzero: nz,
         scalar: sc_sum,
         memory_limit: if unlimited { 0 } else { limit_sum },
+        cpu_limit: if cpu_unlimited { 0 } else { cpu_limit_sum },
         qos_class: qos.class(),
     })
 }
@@ -206,6 +215,7 @@ pub fn pod_template(
         nonzero: nonzero_requests,
         scalar: scalar_requests,
         memory_limit,
+        cpu_limit,
         qos_class,
     } = pod_requests(spec, &sp)?;
     let affinity = spec
@@ -291,6 +301,7 @@ pub fn pod_template(
         nonzero_requests,
         scalar_requests,
         memory_limit,
+        cpu_limit,
         qos_class,
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         required_node_affinity,

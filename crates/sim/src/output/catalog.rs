@@ -126,6 +126,26 @@ pub const COLUMNS: &[(&str, &str)] = &[
         "Nodes whose kubelet reports MemoryPressure (node memory modelled).",
     ),
     (
+        "nodes_cpu_saturated",
+        "Nodes whose pods' CPU demand (each held at its CFS quota) exceeds allocatable (node CPU modelled).",
+    ),
+    (
+        "node_cpu_pressure_max",
+        "The largest node CPU pressure: the pods' CPU demand over allocatable (above 1: the node is saturated).",
+    ),
+    (
+        "containers_cpu_throttled",
+        "Pods whose CPU demand is above their CPU limit now (CFS-throttled every period).",
+    ),
+    (
+        "containers_cpu_starved",
+        "Pods on saturated nodes that cpu.shares holds below their CPU demand (BestEffort first).",
+    ),
+    (
+        "cpu_cfs_throttled_ratio",
+        "Share of the CFS periods in the last interval, over the pods with a CPU limit, in which the pod was throttled.",
+    ),
+    (
         "write_error_ratio",
         "Share of the remote_write answers received in the last interval that were failures (both counted when the answer arrives, so it stays in [0, 1]).",
     ),
@@ -340,6 +360,7 @@ mod tests {
         for c in super::super::names::SIM_COLUMNS
             .iter()
             .chain(super::super::names::GOSSIP_COLUMNS)
+            .chain(super::super::names::CPU_COLUMNS)
         {
             assert!(
                 COLUMNS.iter().any(|(k, _)| k == c),

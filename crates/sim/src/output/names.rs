@@ -122,6 +122,27 @@ pub const GOSSIP_COLUMNS: &[&str] = &[
 pub const MEMORY_PEAKS: &[&str] = &["max_memory_pressure_nodes"];
 pub const MEMORY_COLUMNS: &[&str] = &["nodes_memory_pressure"];
 
+/// With node CPU modelled (some behaviour has `cpu`, `sim/node_cpu.rs`): CFS periods and
+/// throttled periods, kubelet operations a saturated node slowed.
+pub const CPU_TOTALS: &[&str] = &[
+    "container_cpu_cfs_periods",
+    "container_cpu_cfs_throttled_periods",
+    "kubelet_operations_cpu_delayed",
+];
+pub const CPU_PEAKS: &[&str] = &[
+    "max_containers_cpu_starved",
+    "max_containers_cpu_throttled",
+    "max_node_cpu_pressure",
+    "max_nodes_cpu_saturated",
+];
+pub const CPU_COLUMNS: &[&str] = &[
+    "containers_cpu_starved",
+    "containers_cpu_throttled",
+    "cpu_cfs_throttled_ratio",
+    "node_cpu_pressure_max",
+    "nodes_cpu_saturated",
+];
+
 /// Which log event kind a `totals.*` counter counts, for expectations with a selector or a
 /// window.
 pub(super) fn event_kind(counter: &str) -> Option<&'static str> {
@@ -176,6 +197,17 @@ impl MetricNames {
             n.ratios.extend(world.ratios().into_iter().map(|(k, _)| k));
         }
         Ok(n)
+    }
+
+    /// The same with node CPU's names when `cpu` (some behaviour has `cpu`).
+    pub fn with_cpu(mut self, cpu: bool) -> MetricNames {
+        if cpu {
+            let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            self.totals.extend(owned(CPU_TOTALS));
+            self.peaks.extend(owned(CPU_PEAKS));
+            self.columns.extend(owned(CPU_COLUMNS));
+        }
+        self
     }
 
     /// Whether `e` names a metric a run reports, as [`super::summarize`] reads it; the

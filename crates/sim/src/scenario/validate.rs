@@ -523,9 +523,50 @@ pub(super) fn references(
             );
         }
     }
+    // The kubelet's CPU settings (docs/kubernetes.md#node-cpu): `--cpu-cfs-quota-period`
+    // must be from 1 ms to 1 s, as the kubelet validates it; the slowdown is a factor.
+    let c = &params.kubelet.cpu;
+    let cpu_path = |key: &str| {
+        [
+            Seg::Key("kubelet".into()),
+            Seg::Key("cpu".into()),
+            Seg::Key(key.into()),
+        ]
+    };
+    if !(0.001..=1.0).contains(&c.cfs_quota_period_seconds) {
+        r.at(
+            sites.site(&cpu_path("cfsQuotaPeriodSeconds")),
+            format!(
+                "cfsQuotaPeriodSeconds = {}: expected from 0.001 (1ms) to 1 (1s)",
+                c.cfs_quota_period_seconds
+            ),
+        );
+    }
+    if !(c.saturation_slowdown.is_finite() && c.saturation_slowdown >= 0.0) {
+        r.at(
+            sites.site(&cpu_path("saturationSlowdown")),
+            format!(
+                "saturationSlowdown = {}: expected a number not below 0",
+                c.saturation_slowdown
+            ),
+        );
+    }
+    // A CPU burst's timing (docs/kubernetes.md#node-cpu).
+    for (i, b) in spec.behaviours.iter().enumerate() {
+        if let Some((key, msg)) = b.cpu.as_ref().and_then(|c| c.spike.as_ref()?.problem()) {
+            let p = spec_path()
+                .key("behaviours")
+                .idx(i)
+                .key("cpu")
+                .key("spike")
+                .key(key);
+            r.error(&p, msg);
+        }
+    }
     let gossip = spec.behaviours.iter().any(|b| b.gossip_agent.is_some());
     let memory = spec.behaviours.iter().any(|b| b.memory.is_some());
-    match MetricNames::of(params, gossip, memory) {
+    let cpu = spec.behaviours.iter().any(|b| b.cpu.is_some());
+    match MetricNames::of(params, gossip, memory).map(|n| n.with_cpu(cpu)) {
         Ok(names) => {
             for (i, e) in spec.expectations.iter().enumerate() {
                 if let Err(msg) = names.check(e) {

@@ -173,10 +173,16 @@ impl Simulation<'_> {
             }
         }
         // Ready, and for a controller available: minReadySeconds after the probe succeeds.
-        let probe = self
+        let mut probe = self
             .behaviour(id)
             .and_then(|b| b.readiness_seconds)
             .unwrap_or(self.p.kubelet.readiness_seconds);
+        // The prober runs in the kubelet: a saturated node delays it (docs/kubernetes.md#node-cpu).
+        if self.node_cpu.is_some() {
+            if let Some(node) = self.cluster.pod(id).node {
+                probe *= self.kubelet_cpu_slowdown(node);
+            }
+        }
         let min_ready = self
             .pods
             .get(id)

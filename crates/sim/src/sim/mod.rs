@@ -32,6 +32,7 @@ mod event;
 pub mod eviction;
 mod gossip;
 mod kubelet;
+pub mod node_cpu;
 mod node_lifecycle;
 mod node_memory;
 mod objects;
@@ -108,6 +109,8 @@ pub struct Simulation<'a> {
     rec: Recorder,
     /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
     node_memory: Option<node_memory::NodeMemory>,
+    /// Node CPU, when some behaviour has `cpu`.
+    node_cpu: Option<node_cpu::NodeCpu>,
     /// kube-apiserver and its clients.
     control_plane: control_plane::ControlPlane,
 }
@@ -143,6 +146,12 @@ impl<'a> Simulation<'a> {
         } else {
             None
         };
+        let node_cpu = sc
+            .spec
+            .behaviours
+            .iter()
+            .any(|b| b.cpu.is_some())
+            .then(|| node_cpu::NodeCpu::new(p.kubelet.cpu.clone()));
         let p_api = p.api_server.config();
         let mut sim = Simulation {
             sc,
@@ -179,6 +188,7 @@ impl<'a> Simulation<'a> {
             },
             rec: Recorder::default(),
             node_memory,
+            node_cpu,
             control_plane: control_plane::ControlPlane::new(
                 cascade_apiserver::server::ApiServer::new(p_api),
                 seed,
@@ -259,6 +269,7 @@ impl<'a> Simulation<'a> {
             row.push(("nodes_memory_pressure".into(), n));
             self.rec.metrics.peak("max_memory_pressure_nodes", n);
         }
+        self.node_cpu_sample(&mut row);
         if !self.services.is_empty() {
             // Close the services' interval first: sampling itself only reads.
             self.services.roll_interval(t);

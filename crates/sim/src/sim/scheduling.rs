@@ -144,11 +144,15 @@ impl Simulation<'_> {
             * self.p.kubelet.runtime.container_start_ops;
         let done = self.runtimes.submit(node, self.engine.now(), ops);
         let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
-        let startup = self
+        let mut startup = self
             .behaviour(id)
             .and_then(|b| b.startup_seconds)
             .unwrap_or(self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds)
             + wait;
+        // A saturated node's kubelet and runtime are slower at it (docs/kubernetes.md#node-cpu).
+        if self.node_cpu.is_some() {
+            startup *= self.kubelet_cpu_slowdown(node);
+        }
         self.engine.schedule_in(
             secs(startup),
             Ev::Kubelet(KubeletEv::ContainersStarted { pod: id }),
