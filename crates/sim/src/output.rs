@@ -197,8 +197,12 @@ fn evaluate(
                 .count() as f64
         }
         Some(("totals", name)) => *totals.get(name).or(SIM_COUNTERS.contains(&name).then_some(&0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
-        // A window on a peak: the largest sample of the metrics.csv column of that name.
-        Some(("peaks", name)) if windowed && e.selector.is_none() => {
+        // A peak is named by its metrics.csv column: within a window, the largest sample of
+        // the column there; over the whole run, summary.json's peak (the largest value the
+        // model saw, at least every sample's), or the largest sample of a column the summary
+        // keeps no peak of.
+        Some(("peaks", name)) if !windowed && peaks.contains_key(name) => peaks[name],
+        Some(("peaks", name)) if e.selector.is_none() && (windowed || sim.recorder().metrics.columns.iter().any(|c| c == name)) => {
             let i = sim.recorder().metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.recorder().metrics.columns.join(",")))?;
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
@@ -224,7 +228,7 @@ fn evaluate(
                 window_mean(samples, before.min(Time::from_secs_f64(sim.simulated_seconds())))
             }
         }
-        Some(("peaks", name)) if !windowed => *peaks.get(name).or(SIM_PEAKS.contains(&name).then_some(&0.0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        Some(("peaks", name)) if !windowed => *SIM_PEAKS.contains(&name).then_some(&0.0).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
         Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
         _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME", e.name, e.metric)),
     };

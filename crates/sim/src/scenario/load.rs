@@ -380,6 +380,28 @@ pub fn load(
             }
         }
     }
+    // A peak is named by its metrics.csv column; the names the simulation's peaks had before
+    // (`peaks.max_pending_pods`) still read, with a warning naming the new one.
+    for (i, e) in spec.expectations.iter_mut().enumerate() {
+        let Some(new) = e
+            .metric
+            .strip_prefix("peaks.")
+            .and_then(crate::output::names::legacy_peak)
+        else {
+            continue;
+        };
+        let at = spec_path.key("expectations").idx(i).key("metric");
+        warnings.push(m.diagnostic(
+            Severity::Warning,
+            &origin,
+            &at,
+            format!(
+                "expectation {:?}: {} is the old name of peaks.{new} (a peak is named by its metrics.csv column, with or without a window): read as peaks.{new}",
+                e.name, e.metric
+            ),
+        ));
+        e.metric = format!("peaks.{new}");
+    }
     validate::references(&mut r, &spec, &params, &files, &sources, &sites);
     warnings.extend(super::selectors::check(
         &mut r, &spec, &params, &files, &sources, &sites,

@@ -129,8 +129,9 @@ fn describe(s: &PodSelector) -> String {
     format!("{{{}}}{ns}", labels.join(", "))
 }
 
-/// Selectors that pick no pod (warnings), `memory` behaviours that cannot act (warnings), and
-/// change targets that name nothing (errors, in `r`).
+/// Selectors that pick no pod (warnings) and change targets that name nothing (errors, in
+/// `r`). A `memory` behaviour on pods without a memory limit is no warning: it fills their
+/// node (docs/kubernetes.md#node-memory-pressure).
 pub(super) fn check(
     r: &mut Report<'_>,
     spec: &Spec,
