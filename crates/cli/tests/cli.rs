@@ -379,6 +379,19 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("    handoffQueueDepth: 102\n"), "{out}");
     assert!(out.contains("  generatorScale: 0.1\n"), "{out}");
+    // Its counts alone resized: the smaller cluster at the larger one's timings is warned of.
+    let (code, _, err) = cascade(&[
+        "params",
+        "scenarios/target-2019.yaml",
+        "--set",
+        "generatorScale=0.1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--set generatorScale=0.1: generatorScale = 0.1 resizes only the generated groups' counts")
+            && err.contains("expected similarityScale = 0.1 instead"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1121,5 +1134,22 @@ fn a_peak_is_named_by_its_column_and_the_old_names_read_with_a_warning() {
     assert_eq!(summary["expectations"][3]["value"], largest);
     assert_eq!(summary["expectations"][4]["value"], largest);
     assert!(!out.contains("max_pending_pods"), "{out}");
+    // Each expectation's window is in summary.json (a selector too, when it has one).
+    let e = &summary["expectations"];
+    assert_eq!(
+        (
+            e[0]["after_seconds"].as_f64(),
+            e[0]["before_seconds"].as_f64()
+        ),
+        (Some(0.0), Some(300.0))
+    );
+    assert_eq!(
+        (
+            e[1]["after_seconds"].as_f64(),
+            e[1]["before_seconds"].as_f64()
+        ),
+        (Some(60.0), Some(300.0))
+    );
+    assert!(e[1].get("selector").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -81,6 +81,13 @@ pub struct ExpectationResult {
     pub value: f64,
     pub bound: String,
     pub passed: bool,
+    /// The window the expectation judged, simulated seconds from the start (the whole run:
+    /// 0 to the end).
+    pub after_seconds: f64,
+    pub before_seconds: f64,
+    /// The pods it counted, when it has a selector: `{app=web} in namespace shop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// summary.json.
@@ -242,12 +249,16 @@ fn evaluate(
         bound.push(format!(">= {min}"));
         passed &= value >= min;
     }
+    let end = sim.simulated_seconds();
     Ok(ExpectationResult {
         name: e.name.clone(),
         metric: e.metric.clone(),
         value,
         bound: bound.join(" and "),
         passed,
+        after_seconds: e.after.map_or(0.0, |d| d.0.min(end)),
+        before_seconds: e.before.map_or(end, |d| d.0.min(end)),
+        selector: e.selector.as_ref().map(crate::scenario::describe_selector),
     })
 }
 

@@ -116,7 +116,8 @@ fn quantity(bytes: i64) -> String {
     bytes.to_string()
 }
 
-fn describe(s: &PodSelector) -> String {
+/// A selector in words: `{app=web} in namespace shop`.
+pub fn describe(s: &PodSelector) -> String {
     let labels: Vec<String> = s
         .match_labels
         .iter()
