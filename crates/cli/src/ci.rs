@@ -28,19 +28,15 @@ pub struct Case<'a> {
 }
 
 pub fn cases<'a>(sc: &Scenario, summary: &'a Summary) -> Vec<Case<'a>> {
-    let end = summary.simulated_seconds;
     summary
         .expectations
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let e = sc.spec.expectations.get(i);
-            let after = e.and_then(|e| e.after).map_or(0.0, |d| d.0);
-            let before = e.and_then(|e| e.before).map_or(end, |d| d.0.min(end));
             let (line, column) = sc.expectation_positions.get(i).copied().unwrap_or((1, 1));
             Case {
                 r,
-                window: format!("{after}s..{before}s"),
+                window: format!("{}s..{}s", r.after_seconds, r.before_seconds),
                 line,
                 column,
             }
@@ -55,10 +51,15 @@ fn suite_name(summary: &Summary) -> String {
     }
 }
 
-/// `METRIC = VALUE, want BOUND, window W`: the facts of a verdict, in one phrase.
+/// `METRIC = VALUE, want BOUND, window W[, pods SELECTOR]`: the facts of a verdict, in one
+/// phrase.
 pub fn verdict(c: &Case) -> String {
+    let pods =
+        c.r.selector
+            .as_ref()
+            .map_or(String::new(), |s| format!(", pods {s}"));
     format!(
-        "{} = {}, want {}, window {}",
+        "{} = {}, want {}, window {}{pods}",
         c.r.metric,
         value(c.r.value),
         c.r.bound,
@@ -97,8 +98,8 @@ fn xml(s: &str) -> String {
 }
 
 /// The JUnit XML of a run: one `<testsuite>` named after the scenario (and variant), one
-/// `<testcase>` per expectation named by its metric and bound, its value, bound and window as
-/// properties, a failed one with a `<failure>`. No wall-clock time, so that a seed gives the
+/// `<testcase>` per expectation named by its metric and bound, its value, bound, window (and
+/// selector, when it has one) as properties, a failed one with a `<failure>`. No wall-clock time, so that a seed gives the
 /// same bytes.
 pub fn junit(sc: &Scenario, summary: &Summary) -> String {
     let cases = cases(sc, summary);
@@ -130,14 +131,20 @@ pub fn junit(sc: &Scenario, summary: &Summary) -> String {
             xml(&format!("{} {}", c.r.metric, c.r.bound))
         );
         x.push_str("      <properties>\n");
+        // The pods it counted, only when it has a selector (no empty property).
+        let selector = c.r.selector.clone().map(|s| ("selector", s));
         for (k, v) in [
-            ("expectation", c.r.name.clone()),
-            ("metric", c.r.metric.clone()),
-            ("value", c.r.value.to_string()),
-            ("bound", c.r.bound.clone()),
-            ("window", c.window.clone()),
-            ("line", c.line.to_string()),
-        ] {
+            Some(("expectation", c.r.name.clone())),
+            Some(("metric", c.r.metric.clone())),
+            Some(("value", c.r.value.to_string())),
+            Some(("bound", c.r.bound.clone())),
+            Some(("window", c.window.clone())),
+            selector,
+            Some(("line", c.line.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = writeln!(x, "        <property name=\"{k}\" value=\"{}\"/>", xml(&v));
         }
         x.push_str("      </properties>\n");

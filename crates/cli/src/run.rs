@@ -265,6 +265,10 @@ pub fn params(
     sets: &[(String, String)],
 ) -> Result<u8, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, None)?;
+    // What loading warned of (on stderr, so stdout stays the parameters' YAML).
+    for w in &sc.warnings {
+        eprintln!("{w}");
+    }
     let file = scenario.display().to_string();
     let yaml = serde_yaml_ng::to_string(&sc.params)
         .map_err(|e| err(&file, format!("cannot print the parameters: {e}")))?;

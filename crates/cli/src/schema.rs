@@ -186,10 +186,17 @@ fn list(out: &mut String, family: &str, names: &[&str]) {
 
 fn metrics(out: &mut String) {
     out.push_str(
-        "An expectation's `metric` is `totals.NAME` (a counter of summary.json), `peaks.NAME` (a \
-         peak of summary.json; with `after` or `before`, the largest sample of the metrics.csv \
-         column NAME in the window) or `ratios.NAME` (a service level). `cascade run` refuses a \
-         name no run of the scenario reports, and says which ones it does.\n\n",
+        "An expectation's `metric` is `totals.NAME` (a counter of summary.json), `peaks.NAME`, \
+         `lows.NAME` or `means.NAME` (the largest, the lowest or the time-weighted mean value of \
+         the metrics.csv column NAME, over the run or within `after` and `before`) or \
+         `ratios.NAME` (a service level). A peak has one name with or without a window, its \
+         column's: summary.json's `peaks` keeps the whole run's (the largest value the model \
+         saw, never below the column's largest sample), and a column it keeps none of reads its \
+         largest sample. The names the simulation's peaks had before (`peaks.max_pending_pods`, \
+         `peaks.max_not_ready_nodes`, `peaks.max_terminating_pods`, \
+         `peaks.max_memory_pressure_nodes`) still read, with a warning naming the new one. \
+         `cascade run` refuses a name no run of the scenario reports, and says which ones it \
+         does.\n\n",
     );
     writeln!(out, "### Counters (`totals.`)\n\nAlways:\n").unwrap();
     let mut always: Vec<&str> = TOTALS.to_vec();
@@ -203,7 +210,11 @@ fn metrics(out: &mut String) {
     )
     .unwrap();
     list(out, "totals", names::GOSSIP_TOTALS);
-    writeln!(out, "### Peaks (`peaks.`)\n\nAlways:\n").unwrap();
+    writeln!(
+        out,
+        "### Peaks kept in summary.json (`peaks.`)\n\nAlways:\n"
+    )
+    .unwrap();
     list(out, "peaks", names::SIM_PEAKS);
     writeln!(out, "With a gossip pool:\n").unwrap();
     list(out, "peaks", names::GOSSIP_PEAKS);
@@ -215,7 +226,7 @@ fn metrics(out: &mut String) {
     list(out, "peaks", names::MEMORY_PEAKS);
     writeln!(
         out,
-        "### metrics.csv columns (`peaks.NAME` within a window)\n\n\
+        "### metrics.csv columns (`peaks.NAME`, `lows.NAME`, `means.NAME`)\n\n\
          | column | when | meaning |\n|---|---|---|"
     )
     .unwrap();
@@ -238,6 +249,23 @@ fn metrics(out: &mut String) {
     .unwrap();
     for (suffix, what, help) in catalog::SUFFIXES {
         writeln!(out, "| `{suffix}` | {what} | {} |", cell(help)).unwrap();
+    }
+    writeln!(
+        out,
+        "\n### The services' figures without a column\n\nsummary.json's peaks and ratios of \
+         the services that no metrics.csv column holds. An availability or success figure says \
+         whether it is time-based (the share of time, or of sample intervals, a condition held) \
+         or request-based (the share of requests answered successfully).\n\n\
+         | name | in | meaning |\n|---|---|---|"
+    )
+    .unwrap();
+    for (suffix, what, help) in catalog::SUMMARY_SUFFIXES {
+        let name = if suffix.starts_with('_') {
+            format!("{{NAME}}{suffix}")
+        } else {
+            suffix.to_string()
+        };
+        writeln!(out, "| `{name}` | {what} | {} |", cell(help)).unwrap();
     }
     writeln!(out).unwrap();
 }

@@ -379,6 +379,19 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("    handoffQueueDepth: 102\n"), "{out}");
     assert!(out.contains("  generatorScale: 0.1\n"), "{out}");
+    // Its counts alone resized: the smaller cluster at the larger one's timings is warned of.
+    let (code, _, err) = cascade(&[
+        "params",
+        "scenarios/target-2019.yaml",
+        "--set",
+        "generatorScale=0.1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--set generatorScale=0.1: generatorScale = 0.1 resizes only the generated groups' counts")
+            && err.contains("expected similarityScale = 0.1 instead"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1058,23 +1071,85 @@ fn an_infinite_duration_is_an_error_at_its_position() {
     );
 }
 
-/// A peak has one name over the whole run (`peaks.max_pending_pods`) and its column's name
-/// within a window (`peaks.pods_pending`): each mistaken one is told the other.
+/// A peak has one name, its metrics.csv column's, over the whole run and within a window; the
+/// old whole-run names (`peaks.max_pending_pods`) still read, each with a warning naming the
+/// new one, and summary.json, the terminal and the expectations use the column's name.
 #[test]
-fn a_peak_under_its_other_name_is_told_the_right_one() {
-    let f = "crates/cli/tests/inputs/bad-peak-names.yaml";
+fn a_peak_is_named_by_its_column_and_the_old_names_read_with_a_warning() {
+    let f = "crates/cli/tests/inputs/peak-names.yaml";
     let (code, _, err) = cascade(&["validate", f]);
-    assert_eq!(code, 2, "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert!(
-        lines[0].starts_with(&format!(
-            "{f}:10:23: error: expectation \"a\": peaks.pods_pending reads a metrics.csv column"
-        )) && lines[0].ends_with("expected as peaks.max_pending_pods"),
-        "{err}"
+    assert_eq!(code, 0, "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    for (line, name) in [(19, "b"), (20, "c")] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(&format!(
+                "{f}:{line}:23: warning: expectation \"{name}\": peaks.max_pending_pods is the old name of peaks.pods_pending"
+            ))),
+            "{err}"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("cascade-peak-names-{}", std::process::id()));
+    let (code, out, err) = cascade(&["run", f, "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let peaks = summary["peaks"].as_object().unwrap();
+    for (name, _) in cascade_sim::output::names::LEGACY_PEAKS {
+        assert!(!peaks.contains_key(*name), "{summary}");
+    }
+    let metrics: Vec<&str> = summary["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "peaks.pods_pending",
+            "peaks.pods_pending",
+            "peaks.pods_pending",
+            "peaks.pods_running",
+            "peaks.pods_running"
+        ]
     );
-    assert!(
-        lines[1].starts_with(&format!("{f}:11:23: error: expectation \"b\": peaks.max_pending_pods is the peak over the whole run"))
-            && lines[1].ends_with("expected peaks.pods_pending"),
-        "{err}"
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let largest = |column: &str| {
+        let i = header.iter().position(|c| *c == column).unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(i).unwrap().parse::<f64>().unwrap())
+            .fold(0.0, f64::max)
+    };
+    // The summary's peak is its column's largest sample (the pods pending at the start).
+    assert_eq!(peaks["pods_pending"], largest("pods_pending"));
+    assert!(largest("pods_pending") > 0.0);
+    assert_eq!(summary["expectations"][0]["value"], largest("pods_pending"));
+    assert_eq!(summary["expectations"][2]["value"], largest("pods_pending"));
+    // A column the summary keeps no peak of: its largest sample, over the run or a window.
+    let largest = largest("pods_running");
+    assert_eq!(largest, 3.0);
+    assert_eq!(summary["expectations"][3]["value"], largest);
+    assert_eq!(summary["expectations"][4]["value"], largest);
+    assert!(!out.contains("max_pending_pods"), "{out}");
+    // Each expectation's window is in summary.json (a selector too, when it has one).
+    let e = &summary["expectations"];
+    assert_eq!(
+        (
+            e[0]["after_seconds"].as_f64(),
+            e[0]["before_seconds"].as_f64()
+        ),
+        (Some(0.0), Some(300.0))
     );
+    assert_eq!(
+        (
+            e[1]["after_seconds"].as_f64(),
+            e[1]["before_seconds"].as_f64()
+        ),
+        (Some(60.0), Some(300.0))
+    );
+    assert!(e[1].get("selector").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -132,3 +132,48 @@ fn bad_set_and_unknown_variant_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("expected PATH=VALUE"), "{err}");
 }
+
+/// An expectation counted over a selector's pods within a window says both, in the same words,
+/// wherever its verdict is shown: summary.json, the terminal, the JUnit case and the report.
+#[test]
+fn an_expectation_shows_its_window_and_selector_everywhere() {
+    let dir = std::env::temp_dir().join(format!("cascade-e2e-window-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let junit = dir.join("junit.xml");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cascade"))
+        .args(["run", SCENARIO, "--out"])
+        .arg(&dir)
+        .arg("--junit")
+        .arg(&junit)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let pods = "{name=ingester} in namespace cortex-prod";
+    // The scenario's `after: 75m` and its 2 h duration.
+    let s: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
+    let e = &s["expectations"][0];
+    assert_eq!(e["after_seconds"], 4500.0);
+    assert_eq!(e["before_seconds"], 7200.0);
+    assert_eq!(e["selector"], pods);
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "totals.pods_preempted = 8, want <= 0, window 4500s..7200s, pods {pods}"
+        )),
+        "{stdout}"
+    );
+    let xml = read("junit.xml");
+    assert!(
+        xml.contains("<property name=\"window\" value=\"4500s..7200s\"/>")
+            && xml.contains(&format!("<property name=\"selector\" value=\"{pods}\"/>")),
+        "{xml}"
+    );
+    let report = read("report.html");
+    assert!(
+        report.contains(&format!("<td>T+1h15m to T+2h00m, pods {pods}</td>")),
+        "the report's window cell"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

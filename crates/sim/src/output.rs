@@ -81,6 +81,13 @@ pub struct ExpectationResult {
     pub value: f64,
     pub bound: String,
     pub passed: bool,
+    /// The window the expectation judged, simulated seconds from the start (the whole run:
+    /// 0 to the end).
+    pub after_seconds: f64,
+    pub before_seconds: f64,
+    /// The pods it counted, when it has a selector: `{app=web} in namespace shop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// summary.json.
@@ -197,8 +204,12 @@ fn evaluate(
                 .count() as f64
         }
         Some(("totals", name)) => *totals.get(name).or(SIM_COUNTERS.contains(&name).then_some(&0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of totals.{{{}}}", e.name, e.metric, TOTALS.join(",")))? as f64,
-        // A window on a peak: the largest sample of the metrics.csv column of that name.
-        Some(("peaks", name)) if windowed && e.selector.is_none() => {
+        // A peak is named by its metrics.csv column: within a window, the largest sample of
+        // the column there; over the whole run, summary.json's peak (the largest value the
+        // model saw, at least every sample's), or the largest sample of a column the summary
+        // keeps no peak of.
+        Some(("peaks", name)) if !windowed && peaks.contains_key(name) => peaks[name],
+        Some(("peaks", name)) if e.selector.is_none() && (windowed || sim.recorder().metrics.columns.iter().any(|c| c == name)) => {
             let i = sim.recorder().metrics.columns.iter().position(|c| c == name).ok_or_else(|| format!("expectation {:?}: peaks.{name} with a window needs a metrics.csv column named {name}: expected one of {}", e.name, sim.recorder().metrics.columns.join(",")))?;
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
@@ -224,7 +235,7 @@ fn evaluate(
                 window_mean(samples, before.min(Time::from_secs_f64(sim.simulated_seconds())))
             }
         }
-        Some(("peaks", name)) if !windowed => *peaks.get(name).or(SIM_PEAKS.contains(&name).then_some(&0.0)).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        Some(("peaks", name)) if !windowed => *SIM_PEAKS.contains(&name).then_some(&0.0).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
         Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
         _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME", e.name, e.metric)),
     };
@@ -238,12 +249,16 @@ fn evaluate(
         bound.push(format!(">= {min}"));
         passed &= value >= min;
     }
+    let end = sim.simulated_seconds();
     Ok(ExpectationResult {
         name: e.name.clone(),
         metric: e.metric.clone(),
         value,
         bound: bound.join(" and "),
         passed,
+        after_seconds: e.after.map_or(0.0, |d| d.0.min(end)),
+        before_seconds: e.before.map_or(end, |d| d.0.min(end)),
+        selector: e.selector.as_ref().map(crate::scenario::describe_selector),
     })
 }
 

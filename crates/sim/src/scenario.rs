@@ -17,6 +17,7 @@ pub use cascade_model::{PodSelector, WorkloadKind};
 pub use cpu::{Cores, CpuBehaviour, CpuSpike};
 pub use duration::{parse_duration, Duration, DURATION_PATTERN};
 pub use load::{load, start_ms};
+pub use selectors::describe as describe_selector;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 pub use validate::unknown_name;
@@ -936,15 +937,17 @@ pub struct Scale {
 /// within a time window; `lows.NAME` is the lowest sample of the metrics.csv column NAME (over
 /// the run or within the window: "at least one replica Ready at all times" is
 /// `lows.web_ready_replicas` with `min: 1`), `means.NAME` its time-weighted mean (a ratio
-/// over the window: the mean of a 0/1 or a ratio column); a `peaks.NAME`
-/// within a window is the largest sample of the metrics.csv column NAME in it (e.g.
-/// `peaks.phantom_members` after the recovery).
+/// over the window: the mean of a 0/1 or a ratio column); a `peaks.NAME` is named by its
+/// metrics.csv column with or without a window: within one the largest sample of the column in
+/// it (e.g. `peaks.phantom_members` after the recovery), over the whole run summary.json's peak
+/// (never below the column's largest sample).
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {
     /// What the expectation checks, in words (the outputs' and CI's test name).
     pub name: String,
-    /// `totals.NAME`, `peaks.NAME` or `ratios.NAME` (see Metrics for expectations in docs/scenario-reference.md).
+    /// `totals.NAME`, `peaks.NAME`, `lows.NAME`, `means.NAME` or `ratios.NAME` (see Metrics for
+    /// expectations in docs/scenario-reference.md).
     pub metric: String,
     /// With `totals.NAME`: count only the events of the pods it picks.
     #[serde(default)]

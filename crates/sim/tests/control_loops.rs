@@ -204,7 +204,7 @@ fn lost_node_goes_not_ready_after_grace_and_its_pods_are_evicted_after_toleratio
     // Their replacements run elsewhere: 6 pods scheduled at start plus one per eviction.
     assert_eq!(s.totals["pods_scheduled"], 6 + evicted.len() as u64);
     assert_eq!(s.totals["node_not_ready_transitions"], 1);
-    assert_eq!(s.peaks["max_not_ready_nodes"], 1.0);
+    assert_eq!(s.peaks["nodes_not_ready"], 1.0);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! catches, and one too fast for it that the kernel's OOM killer ends.
 
 use cascade_sim::output;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 mod common;
@@ -78,7 +79,7 @@ fn the_eviction_manager_evicts_the_pod_above_its_request_and_taints_the_node() {
         .next()
         .unwrap()
         .contains("nodes_memory_pressure"));
-    assert_eq!(s.peaks["max_memory_pressure_nodes"], 1.0);
+    assert_eq!(s.peaks["nodes_memory_pressure"], 1.0);
     // A shorter transition period lets the replacement in sooner.
     let (_, log, _) = run(
         &path,
@@ -146,7 +147,7 @@ fn scenarios_without_memory_behaviours_do_not_model_node_memory() {
         .next()
         .unwrap()
         .contains("nodes_memory_pressure"));
-    assert!(!s.peaks.contains_key("max_memory_pressure_nodes"));
+    assert!(!s.peaks.contains_key("nodes_memory_pressure"));
     assert!(!log.iter().any(|l| l.contains("Memory")));
 }
 
@@ -283,4 +284,51 @@ fn replicas_running_at_time_0_are_not_in_lockstep() {
     let minutes: std::collections::BTreeSet<u64> =
         aged.iter().map(|t| (*t / 60.0).floor().to_bits()).collect();
     assert!(minutes.len() >= 6, "{aged:?}");
+}
+
+/// A leaking DaemonSet without a memory limit on four identical nodes: the leak counts against
+/// each node (a `memory` behaviour is never inert, docs/kubernetes.md#node-memory-pressure),
+/// and each kubelet's eviction manager passes at its own phase, drawn from the seed: one node's
+/// events all fall on its phase, the nodes' phases differ, and another seed moves them.
+#[test]
+fn each_kubelet_passes_at_its_own_phase_and_a_leak_without_a_limit_fills_its_node() {
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: leak}\nspec:\n  selector: {matchLabels: {app: leak}}\n  template:\n    metadata: {labels: {app: leak}}\n    spec:\n      containers: [{name: c, image: x}]\n";
+    let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 20m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 4, allocatable: {cpu: \"4\", memory: 4Gi, pods: \"110\"}}\n    manifests: [leak.yaml]\n  behaviours:\n  - selector: {matchLabels: {app: leak}}\n    memory: {start: 256Mi, growthPerMinute: 256Mi}\n";
+    let path = scenario("phase", &[("scenario.yaml", sc), ("leak.yaml", ds)]);
+    let loaded = cascade_sim::load(&path, None, &[], None).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Each node's kubelet events (pressure on and off) by node, as phases in the period.
+    let phases = |seed: u64| {
+        let r = common::run(&path, None, &[], Some(seed));
+        assert_eq!(r.summary.totals.get("node_oom_kills"), None);
+        assert!(r.summary.totals["pods_evicted_node_pressure"] >= 4);
+        let mut by_node: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for l in &r.events {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let node = match v["kind"].as_str().unwrap() {
+                "NodeHasInsufficientMemory" | "NodeHasSufficientMemory" => {
+                    v["object"].as_str().unwrap().to_string()
+                }
+                _ => continue,
+            };
+            let t = v["t"].as_f64().unwrap();
+            by_node.entry(node).or_default().push(t.rem_euclid(10.0));
+        }
+        assert_eq!(by_node.len(), 4, "{by_node:?}");
+        by_node
+            .into_values()
+            .map(|ts| {
+                assert!(
+                    ts.iter().all(|t| (t - ts[0]).abs() < 1e-3),
+                    "one kubelet, one phase: {ts:?}"
+                );
+                format!("{:.3}", ts[0])
+            })
+            .collect::<Vec<String>>()
+    };
+    let a = phases(1);
+    let distinct: std::collections::BTreeSet<&String> = a.iter().collect();
+    assert_eq!(distinct.len(), 4, "phases in step: {a:?}");
+    assert_eq!(phases(1), a);
+    assert_ne!(phases(2), a);
 }

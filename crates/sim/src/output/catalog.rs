@@ -60,7 +60,10 @@ pub const COLUMNS: &[(&str, &str)] = &[
         "pods_preempted_total",
         "Pods preempted by kube-scheduler since the start.",
     ),
-    ("apiserver_up", "1 while kube-apiserver serves, else 0."),
+    (
+        "apiserver_up",
+        "1 while kube-apiserver serves, else 0 (`means.apiserver_up` over a window is the time-based share of it the server served).",
+    ),
     (
         "apiserver_memory_bytes",
         "kube-apiserver's memory: baseline, the watch cache, LIST responses being built.",
@@ -147,7 +150,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "write_error_ratio",
-        "Share of the remote_write answers received in the last interval that were failures (both counted when the answer arrives, so it stays in [0, 1]).",
+        "Request-based: the share of the remote_write answers received in the last interval that were failures (both counted when the answer arrives, so it stays in [0, 1]).",
     ),
 ];
 
@@ -176,7 +179,7 @@ pub const SUFFIXES: &[(&str, &str, &str)] = &[
     (
         "_write_availability",
         "ring",
-        "Share of the ring's token ranges that can take a write (a quorum of ACTIVE ingesters).",
+        "At the sample instant (neither time- nor request-based): the share of the ring's token ranges that can take a write (a quorum of ACTIVE ingesters).",
     ),
     (
         "_active_ingesters",
@@ -244,6 +247,11 @@ pub const SUMMARY_SUFFIXES: &[(&str, &str, &str)] = &[
         "_qps_ratio",
         "peaks, service",
         "`_qps_1m` over `_baseline_qps`: the surge as an operator's 1-minute dashboard shows it. 0, with a note in summary.json's `notes`, when the baseline is not steady (fewer than 2 windows, or one off the mean by more than `steadyTolerance`, 50%).",
+    ),
+    (
+        "_max_requests_in_replica",
+        "peaks, service",
+        "The most requests one replica of the service held at once, served and queued (what its memory per request is charged on).",
     ),
     (
         "_success_ratio",
@@ -336,7 +344,7 @@ mod tests {
         let w = cascade_services::World::new(cfg, 1).expect("world");
         let columns: Vec<String> = w.sample().into_iter().map(|(k, _)| k).collect();
         for (name, _) in w.peaks().into_iter().chain(w.ratios()) {
-            if columns.contains(&name) || name.ends_with("_max_requests_in_replica") {
+            if columns.contains(&name) {
                 continue;
             }
             assert!(summary_figure(&name).is_some(), "{name} is not described");

@@ -93,8 +93,6 @@ pub struct ReportContext {
     pub variant_description: Option<String>,
     /// The changes and faults, in time order.
     pub marks: Vec<Mark>,
-    /// Each expectation's window in simulated seconds, in the summary's order.
-    pub windows: Vec<(f64, f64)>,
     /// The Unix time simulated time 0 stands for (`parameters.startTime`), for wall-clock
     /// labels under the time axis.
     pub start_unix: f64,
@@ -204,17 +202,6 @@ impl ReportContext {
                 .map(|v| v.description.clone())
                 .filter(|d| !d.is_empty()),
             marks,
-            windows: sc
-                .spec
-                .expectations
-                .iter()
-                .map(|e| {
-                    (
-                        e.after.map_or(0.0, |d| d.0),
-                        e.before.map_or(end, |d| d.0.min(end)),
-                    )
-                })
-                .collect(),
             start_unix,
         }
     }
@@ -350,12 +337,18 @@ pub fn report_html(s: &Summary, m: &Metrics, log: &[LogEvent], ctx: &ReportConte
         let _ = write!(h, "<p class=\"desc\">{}</p>", esc(d));
     }
     h.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>metric</th><th>value</th><th>bound</th><th>window</th><th></th></tr>");
-    for (i, e) in s.expectations.iter().enumerate() {
-        let window = ctx
-            .windows
-            .get(i)
-            .map(|(a, b)| format!("{} to {}", t_plus(*a), t_plus(*b)))
-            .unwrap_or_default();
+    for e in &s.expectations {
+        // The window the expectation judged (summary.json's), and the pods it counted when
+        // it has a selector: what the terminal's verdict and the JUnit case say too.
+        let window = format!(
+            "{} to {}",
+            t_plus(e.after_seconds),
+            t_plus(e.before_seconds)
+        );
+        let window = match &e.selector {
+            Some(sel) => format!("{window}, pods {}", esc(sel)),
+            None => window,
+        };
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{window}</td><td class=\"{}\">{}</td></tr>",
@@ -776,14 +769,14 @@ fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportContext) {
                 }
             }
             // An expectation on this column's peak, low or mean: its window and its bound.
-            for (k, e) in s.expectations.iter().enumerate() {
+            for e in &s.expectations {
                 let column = ["peaks.", "lows.", "means."]
                     .iter()
                     .find_map(|f| e.metric.strip_prefix(f));
                 if column != Some(c.as_ref()) {
                     continue;
                 }
-                let (a, b) = ctx.windows.get(k).copied().unwrap_or((0.0, tmax));
+                let (a, b) = (e.after_seconds, e.before_seconds);
                 let _ = write!(
                     h,
                     "<rect x=\"{:.1}\" y=\"0\" width=\"{:.1}\" height=\"{H}\" fill=\"#c6d8f5\" fill-opacity=\"0.35\"><title>window of {}</title></rect>",

@@ -31,33 +31,27 @@ pub const SIM_COUNTERS: &[&str] = &[
     "sidecar_retries",
 ];
 
-/// The simulation's own peaks (`sim.rs` `sample`, `node_lifecycle.rs` `monitor`).
-pub const SIM_PEAKS: &[&str] = &[
-    "max_not_ready_nodes",
-    "max_pending_pods",
-    "max_terminating_pods",
-];
+/// The simulation's own peaks, each named by the metrics.csv column it is the largest value of
+/// (`sim.rs` `sample`; `nodes_not_ready` also at each `node_lifecycle.rs` `monitor` pass).
+/// A peak has one name with or without a window: over the whole run it is summary.json's
+/// figure, within one the largest sample of the column in the window.
+pub const SIM_PEAKS: &[&str] = &["nodes_not_ready", "pods_pending", "pods_terminating"];
 
-/// The simulation's own peaks and the metrics.csv column each is the largest sample of: the
-/// two names a peak has, with and without a window (a mistaken one is told the other).
-const PEAK_COLUMNS: &[(&str, &str)] = &[
+/// The names these peaks had before they were named by their column: still read in scenarios,
+/// with a warning naming the new one (`scenario/load.rs`).
+pub const LEGACY_PEAKS: &[(&str, &str)] = &[
     ("max_not_ready_nodes", "nodes_not_ready"),
     ("max_pending_pods", "pods_pending"),
     ("max_terminating_pods", "pods_terminating"),
+    ("max_memory_pressure_nodes", "nodes_memory_pressure"),
 ];
 
-fn peak_column(peak: &str) -> Option<&'static str> {
-    PEAK_COLUMNS
+/// The column a legacy peak name (`max_pending_pods`) now reads (`pods_pending`).
+pub fn legacy_peak(name: &str) -> Option<&'static str> {
+    LEGACY_PEAKS
         .iter()
-        .find(|(p, _)| *p == peak)
-        .map(|(_, c)| *c)
-}
-
-fn column_peak(column: &str) -> Option<&'static str> {
-    PEAK_COLUMNS
-        .iter()
-        .find(|(_, c)| *c == column)
-        .map(|(p, _)| *p)
+        .find(|(old, _)| *old == name)
+        .map(|(_, new)| *new)
 }
 
 /// The simulation's own metrics.csv columns (`sim.rs` `sample`).
@@ -119,7 +113,7 @@ pub const GOSSIP_COLUMNS: &[&str] = &[
 
 /// With node memory modelled (some behaviour has `memory`): the nodes under MemoryPressure
 /// (`node_memory.rs`).
-pub const MEMORY_PEAKS: &[&str] = &["max_memory_pressure_nodes"];
+pub const MEMORY_PEAKS: &[&str] = &["nodes_memory_pressure"];
 pub const MEMORY_COLUMNS: &[&str] = &["nodes_memory_pressure"];
 
 /// With node CPU modelled (some behaviour has `cpu`, `sim/node_cpu.rs`): CFS periods and
@@ -231,22 +225,25 @@ impl MetricNames {
             Some(("peaks", _)) if e.selector.is_some() => Err(
                 "a peak cannot be taken over a selector's pods: expected a selector only with totals.NAME".into(),
             ),
+            Some(("peaks", name)) if legacy_peak(name).is_some() => Err(format!(
+                "peaks.{name} is the old name of peaks.{}: a peak is named by its metrics.csv column, with or without a window",
+                legacy_peak(name).unwrap_or_default()
+            )),
             Some(("peaks", name)) if windowed && self.columns.contains(name) => Ok(()),
-            Some(("peaks", name)) if windowed && peak_column(name).is_some() => Err(format!(
-                "peaks.{name} is the peak over the whole run; within a window (after, before) the same figure is read from its metrics.csv column: expected peaks.{}",
-                peak_column(name).unwrap_or_default()
-            )),
-            Some(("peaks", name)) if !windowed && column_peak(name).is_some() => Err(format!(
-                "peaks.{name} reads a metrics.csv column, within a window (after, before); over the whole run the same figure is expected as peaks.{}",
-                column_peak(name).unwrap_or_default()
-            )),
             Some(("peaks", _)) if windowed => unknown(
                 "metrics.csv column (a peak within a window reads one)",
                 "peaks",
                 &self.columns,
             ),
-            Some(("peaks", name)) if self.peaks.contains(name) => Ok(()),
-            Some(("peaks", _)) => unknown("metric", "peaks", &self.peaks),
+            // Over the whole run: a summary peak, or the largest sample of any column.
+            Some(("peaks", name)) if self.peaks.contains(name) || self.columns.contains(name) => {
+                Ok(())
+            }
+            Some(("peaks", _)) => unknown(
+                "metric",
+                "peaks",
+                &self.peaks.union(&self.columns).cloned().collect(),
+            ),
             Some(("lows" | "means", _)) if e.selector.is_some() => Err(
                 "a low or a mean cannot be taken over a selector's pods: expected a selector only with totals.NAME".into(),
             ),

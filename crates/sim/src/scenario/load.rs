@@ -1,7 +1,7 @@
 //! Reading a scenario: the document, the variant, the `--set`s, the manifests it names, and
 //! every check that needs all of them, each problem reported at its position.
 
-use super::validate::{self, declared, set_diagnostic, ParamSources, Report, Sources};
+use super::validate::{self, declared, set_diagnostic, ParamSources, Report, Site, Sources};
 use super::{Change, FaultRef, ManifestFile, Scenario, ScenarioDoc, API_GROUP};
 use crate::params::{merge, set_path, Params};
 use cascade_manifest::{
@@ -379,6 +379,45 @@ pub fn load(
                 );
             }
         }
+    }
+    // A scenario with a scale model resized by its counts alone: a smaller cluster with the
+    // larger one's timings, whose verdict can flip (docs/kubernetes.md#similarity-scaling).
+    if !scaling && !base.similarity.is_empty() && params.generator_scale != 1.0 {
+        let g = params.generator_scale;
+        let message = format!(
+            "generatorScale = {g} resizes only the generated groups' counts, and this scenario declares a scale model (spec.similarity) that keeps its dynamics at another size: expected similarityScale = {g} instead"
+        );
+        warnings.push(match sites.site(&[Seg::Key("generatorScale".into())]) {
+            Site::Doc(p) => m.diagnostic(Severity::Warning, &origin, &p, message),
+            Site::Set(i, column) => {
+                let (k, v) = &sets[i];
+                let mut d = set_diagnostic(i, column, format!("--set {k}={v}: {message}"));
+                d.severity = Severity::Warning;
+                d
+            }
+        });
+    }
+    // A peak is named by its metrics.csv column; the names the simulation's peaks had before
+    // (`peaks.max_pending_pods`) still read, with a warning naming the new one.
+    for (i, e) in spec.expectations.iter_mut().enumerate() {
+        let Some(new) = e
+            .metric
+            .strip_prefix("peaks.")
+            .and_then(crate::output::names::legacy_peak)
+        else {
+            continue;
+        };
+        let at = spec_path.key("expectations").idx(i).key("metric");
+        warnings.push(m.diagnostic(
+            Severity::Warning,
+            &origin,
+            &at,
+            format!(
+                "expectation {:?}: {} is the old name of peaks.{new} (a peak is named by its metrics.csv column, with or without a window): read as peaks.{new}",
+                e.name, e.metric
+            ),
+        ));
+        e.metric = format!("peaks.{new}");
     }
     validate::references(&mut r, &spec, &params, &files, &sources, &sites);
     warnings.extend(super::selectors::check(

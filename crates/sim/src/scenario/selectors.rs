@@ -116,7 +116,8 @@ fn quantity(bytes: i64) -> String {
     bytes.to_string()
 }
 
-fn describe(s: &PodSelector) -> String {
+/// A selector in words: `{app=web} in namespace shop`.
+pub fn describe(s: &PodSelector) -> String {
     let labels: Vec<String> = s
         .match_labels
         .iter()
@@ -129,8 +130,9 @@ fn describe(s: &PodSelector) -> String {
     format!("{{{}}}{ns}", labels.join(", "))
 }
 
-/// Selectors that pick no pod (warnings), `memory` behaviours that cannot act (warnings), and
-/// change targets that name nothing (errors, in `r`).
+/// Selectors that pick no pod (warnings) and change targets that name nothing (errors, in
+/// `r`). A `memory` behaviour on pods without a memory limit is no warning: it fills their
+/// node (docs/kubernetes.md#node-memory-pressure).
 pub(super) fn check(
     r: &mut Report<'_>,
     spec: &Spec,

@@ -66,8 +66,8 @@ pub enum KubeletEv {
     OomKill { pod: PodId, start: Generation },
     /// A terminating pod's containers have exited: the pod object is removed.
     PodGone { pod: PodId },
-    /// The kubelets' eviction managers pass over their nodes (node memory modelled only).
-    EvictionPass,
+    /// A kubelet's eviction manager passes over its node (node memory modelled only).
+    EvictionPass { node: NodeId },
     /// The node's memory may be full by now: the kernel's OOM killer looks (that check only).
     NodeOomCheck { node: NodeId, check: Generation },
 }

@@ -13,7 +13,7 @@ impl Simulation<'_> {
             KubeletEv::PodReady { pod, start } => self.pod_ready(pod, start),
             KubeletEv::OomKill { pod, start } => self.oom_kill(pod, start),
             KubeletEv::PodGone { pod } => self.pod_gone(pod),
-            KubeletEv::EvictionPass => self.eviction_pass(),
+            KubeletEv::EvictionPass { node } => self.eviction_pass(node),
             KubeletEv::NodeOomCheck { node, check } => self.node_oom_check(node, check),
         }
     }

@@ -241,6 +241,7 @@ impl<'a> Simulation<'a> {
             }
         }
         let nodes = self.cluster.node_count();
+        let not_ready = self.not_ready_nodes();
         let t = self.now();
         let mut row: Vec<(std::borrow::Cow<'static, str>, f64)> = [
             ("nodes", nodes as f64),
@@ -249,7 +250,7 @@ impl<'a> Simulation<'a> {
             ("pods_running", running as f64),
             ("pods_ready", ready as f64),
             ("pods_terminating", terminating as f64),
-            ("nodes_not_ready", self.not_ready_nodes() as f64),
+            ("nodes_not_ready", not_ready as f64),
             (
                 "pods_created_total",
                 self.rec.metrics.total("pods_created") as f64,
@@ -267,7 +268,7 @@ impl<'a> Simulation<'a> {
         if let Some(m) = &self.node_memory {
             let n = m.pressure_nodes() as f64;
             row.push(("nodes_memory_pressure".into(), n));
-            self.rec.metrics.peak("max_memory_pressure_nodes", n);
+            self.rec.metrics.peak("nodes_memory_pressure", n);
         }
         self.node_cpu_sample(&mut row);
         if !self.services.is_empty() {
@@ -281,10 +282,13 @@ impl<'a> Simulation<'a> {
             );
         }
         self.rec.metrics.sample(t, row);
-        self.rec.metrics.peak("max_pending_pods", pending as f64);
+        // Each peak is named by its column and is at least its largest sample (the NotReady
+        // count is also taken at every monitor pass, `node_lifecycle.rs`).
+        self.rec.metrics.peak("pods_pending", pending as f64);
         self.rec
             .metrics
-            .peak("max_terminating_pods", terminating as f64);
+            .peak("pods_terminating", terminating as f64);
+        self.rec.metrics.peak("nodes_not_ready", not_ready as f64);
         self.engine
             .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
     }

@@ -263,9 +263,7 @@ impl Simulation<'_> {
             self.repair_nodes();
         }
         let not_ready = self.not_ready_nodes();
-        self.rec
-            .metrics
-            .peak("max_not_ready_nodes", not_ready as f64);
+        self.rec.metrics.peak("nodes_not_ready", not_ready as f64);
         self.engine.schedule_in(
             secs(p.node_monitor_period_seconds),
             Ev::NodeLifecycle(NodeLifecycleEv::Monitor),

@@ -54,6 +54,13 @@ impl NodeMemory {
     }
 }
 
+/// When a kubelet's first eviction pass comes after it joins, in (0, period]: uniform, drawn
+/// from the seed and the node alone, so that no other draw moves and a run stays a function
+/// of its seed (docs/kubernetes.md#node-memory-pressure).
+fn eviction_phase(seed: u64, node: NodeId, period: f64) -> f64 {
+    (1.0 - cascade_engine::rng::unit_hash(seed ^ 0xe71c7, u64::from(node))) * period
+}
+
 /// A pod's memory figures at one instant.
 struct PodMem {
     id: PodId,
@@ -63,12 +70,26 @@ struct PodMem {
 }
 
 impl Simulation<'_> {
-    /// Starts the eviction manager's passes, if node memory is modelled.
+    /// Starts every node's eviction manager, if node memory is modelled (nodes added later
+    /// start theirs as they join, `objects.rs` `add_node`).
     pub(super) fn start_node_memory(&mut self) {
+        let nodes: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
+        for node in nodes {
+            self.start_eviction_manager(node);
+        }
+    }
+
+    /// The node's kubelet runs its eviction manager's passes from now on, each kubelet at its
+    /// own phase within the monitoring period: kubelets start at different times, so their
+    /// passes are spread over the period rather than in step
+    /// (docs/kubernetes.md#node-memory-pressure).
+    pub(super) fn start_eviction_manager(&mut self, node: NodeId) {
         if self.node_memory.is_some() {
-            let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
-            self.engine
-                .schedule(period, Ev::Kubelet(KubeletEv::EvictionPass));
+            let period = self.p.kubelet.eviction_monitoring_period_seconds;
+            self.engine.schedule_in(
+                secs(eviction_phase(self.info.seed, node, period)),
+                Ev::Kubelet(KubeletEv::EvictionPass { node }),
+            );
         }
     }
 
@@ -172,36 +193,30 @@ impl Simulation<'_> {
             .any(|&p| self.behaviour(p).is_some_and(|b| b.memory.is_some()))
     }
 
-    /// One pass of every watched node's eviction manager, then the next in a monitoring
-    /// period. The kubelets' passes are aligned on one clock (a simplification: each kubelet
-    /// has its own phase upstream).
-    pub(super) fn eviction_pass(&mut self) {
-        let nodes: Vec<NodeId> = self.cluster.nodes().map(|(id, _)| id).collect();
-        // A removed node's state goes with it (ids are never reused).
-        if let Some(m) = self.node_memory.as_mut() {
-            let present: std::collections::BTreeSet<NodeId> = nodes.iter().copied().collect();
-            m.nodes.retain(|id, _| present.contains(id));
+    /// One pass of the node's eviction manager, then its next one a monitoring period later;
+    /// a node that is gone takes its state and its passes with it (ids are never reused).
+    pub(super) fn eviction_pass(&mut self, node: NodeId) {
+        if !self.cluster.has_node(node) {
+            if let Some(m) = self.node_memory.as_mut() {
+                m.nodes.remove(&node);
+            }
+            return;
         }
-        for node in nodes {
-            let watched = self
-                .node_memory
-                .as_ref()
-                .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
-            if !self.node_lifecycle.is_up(node) {
-                if watched {
-                    self.kubelet_gone(node);
-                }
-                continue;
+        let watched = self
+            .node_memory
+            .as_ref()
+            .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
+        if !self.node_lifecycle.is_up(node) {
+            if watched {
+                self.kubelet_gone(node);
             }
-            if !(watched || self.node_has_memory_pods(node)) {
-                continue;
-            }
+        } else if watched || self.node_has_memory_pods(node) {
             self.synchronize_node(node);
             self.oom_check(node);
         }
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
         self.engine
-            .schedule_in(period, Ev::Kubelet(KubeletEv::EvictionPass));
+            .schedule_in(period, Ev::Kubelet(KubeletEv::EvictionPass { node }));
     }
 
     /// The node's kubelet is down: the node lifecycle controller sets its conditions Unknown,

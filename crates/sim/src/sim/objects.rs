@@ -25,6 +25,10 @@ impl Simulation<'_> {
             Ok(id) => {
                 *self.node_lifecycle.node(id) = node_lifecycle::NodeRt::default();
                 self.start_lease(id);
+                if self.setup_done {
+                    // At setup, `start_node_memory` starts them all once the cluster is built.
+                    self.start_eviction_manager(id);
+                }
                 self.rec.metrics.count("nodes_added", 1);
                 self.record("NodeAdded", format!("node/{name}"), String::new(), None);
                 for i in 0..self.controllers.workloads.len() {
