@@ -63,8 +63,8 @@ fn besteffort_hogs_saturate_the_node_and_slow_its_kubelet() {
     );
     let r = common::run(&path, None, &[], None);
     // Demand 2 x 3 = 6 cores on 4: pressure 1.5 before web starts.
-    assert!((r.summary.peaks["max_node_cpu_pressure"] - 1.625).abs() < 1e-9);
-    assert_eq!(r.summary.peaks["max_nodes_cpu_saturated"], 1.0);
+    assert!((r.summary.peaks["node_cpu_pressure_max"] - 1.625).abs() < 1e-9);
+    assert_eq!(r.summary.peaks["nodes_cpu_saturated"], 1.0);
     // The image pull and container start (5 s + 2 s) stretched by 1 + (1.5 - 1) = 1.5.
     let (scheduled, started) = web_start(&r.events);
     assert!(
@@ -103,8 +103,8 @@ fn cpu_limits_throttle_the_hogs_and_keep_the_kubelet_on_time() {
     );
     let r = common::run(&path, None, &[], None);
     // Each hog held at its 1-core quota: 2 + 0.5 on 4 cores.
-    assert!((r.summary.peaks["max_node_cpu_pressure"] - 2.5 / 4.0).abs() < 1e-9);
-    assert_eq!(r.summary.peaks["max_nodes_cpu_saturated"], 0.0);
+    assert!((r.summary.peaks["node_cpu_pressure_max"] - 2.5 / 4.0).abs() < 1e-9);
+    assert_eq!(r.summary.peaks["nodes_cpu_saturated"], 0.0);
     let (scheduled, started) = web_start(&r.events);
     assert!(((started - scheduled) - 7.0).abs() < 1e-3);
     assert_eq!(r.summary.totals.get("kubelet_operations_cpu_delayed"), None);
@@ -139,7 +139,7 @@ fn spikes_above_the_limit_are_throttled_for_their_share_of_time() {
     let throttled = r.summary.totals["container_cpu_cfs_throttled_periods"] as f64;
     let ratio = throttled / periods;
     assert!((0.09..=0.11).contains(&ratio), "{throttled} / {periods}");
-    assert_eq!(r.summary.peaks["max_nodes_cpu_saturated"], 0.0);
+    assert_eq!(r.summary.peaks["nodes_cpu_saturated"], 0.0);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn without_cpu_behaviours_there_are_no_cpu_columns() {
     );
     let r = common::run(&path, None, &[], None);
     assert!(!r.metrics_csv.lines().next().unwrap().contains("cpu"));
-    assert!(!r.summary.peaks.contains_key("max_node_cpu_pressure"));
+    assert!(!r.summary.peaks.contains_key("node_cpu_pressure_max"));
     // And the kubelet is not slowed: 5 s + 2 s.
     let (scheduled, started) = web_start(&r.events);
     assert!(((started - scheduled) - 7.0).abs() < 1e-3);

@@ -124,10 +124,10 @@ pub const CPU_TOTALS: &[&str] = &[
     "kubelet_operations_cpu_delayed",
 ];
 pub const CPU_PEAKS: &[&str] = &[
-    "max_containers_cpu_starved",
-    "max_containers_cpu_throttled",
-    "max_node_cpu_pressure",
-    "max_nodes_cpu_saturated",
+    "containers_cpu_starved",
+    "containers_cpu_throttled",
+    "node_cpu_pressure_max",
+    "nodes_cpu_saturated",
 ];
 pub const CPU_COLUMNS: &[&str] = &[
     "containers_cpu_starved",

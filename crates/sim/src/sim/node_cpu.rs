@@ -354,14 +354,14 @@ impl Simulation<'_> {
         row.push(("cpu_cfs_throttled_ratio".into(), ratio));
         self.rec
             .metrics
-            .peak("max_nodes_cpu_saturated", saturated as f64);
-        self.rec.metrics.peak("max_node_cpu_pressure", pressure_max);
+            .peak("nodes_cpu_saturated", saturated as f64);
+        self.rec.metrics.peak("node_cpu_pressure_max", pressure_max);
         self.rec
             .metrics
-            .peak("max_containers_cpu_throttled", throttled_now as f64);
+            .peak("containers_cpu_throttled", throttled_now as f64);
         self.rec
             .metrics
-            .peak("max_containers_cpu_starved", starved as f64);
+            .peak("containers_cpu_starved", starved as f64);
     }
 }
 
