@@ -44,7 +44,27 @@ use cascade_model::Rng;
 mod tests;
 
 /// Opaque ingester identity, chosen by the caller (Cortex uses the ingester's hostname).
-pub type IngesterId = u32;
+/// A newtype, so that no other id (a pod's, a gossip member's) can be passed for one; it
+/// orders as its number, which the ring's tie-breaks and iteration order rely on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct IngesterId(u32);
+
+impl IngesterId {
+    pub const fn new(n: u32) -> IngesterId {
+        IngesterId(n)
+    }
+
+    /// The number the caller chose.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for IngesterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// The size of the hash space: keys and tokens are `u32`.
 const HASH_SPACE: u64 = 1 << 32;
@@ -477,7 +497,7 @@ impl IdSet {
 
     fn new() -> IdSet {
         IdSet {
-            inline: [0; IdSet::INLINE],
+            inline: [IngesterId(0); IdSet::INLINE],
             inline_len: 0,
             spill: Vec::new(),
         }

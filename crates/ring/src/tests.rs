@@ -13,9 +13,9 @@ const NOW: Time = Time::from_secs(120);
 fn random_ring(cfg: RingConfig, n: u32, rng: &mut Rng, now: Time) -> Ring {
     let mut ring = Ring::new(cfg);
     for id in 0..n {
-        ring.register(id, now);
-        ring.claim_random_tokens(id, rng);
-        ring.set_state(id, Active);
+        ring.register(ing(id), now);
+        ring.claim_random_tokens(ing(id), rng);
+        ring.set_state(ing(id), Active);
     }
     ring
 }
@@ -24,17 +24,23 @@ fn random_ring(cfg: RingConfig, n: u32, rng: &mut Rng, now: Time) -> Ring {
 fn hand_ring(count: u32) -> Ring {
     let mut ring = Ring::new(RingConfig::default());
     for id in 1..=count {
-        ring.register(id, NOW);
-        ring.set_tokens(id, vec![id * 100]);
-        ring.set_state(id, Active);
+        ring.register(ing(id), NOW);
+        ring.set_tokens(ing(id), vec![id * 100]);
+        ring.set_state(ing(id), Active);
     }
     ring
 }
 
-fn replicas(ring: &Ring, hash: u32) -> Vec<IngesterId> {
+/// Ingester `n` of a test's fixture.
+const fn ing(n: u32) -> IngesterId {
+    IngesterId::new(n)
+}
+
+/// The numbers of the ingesters a write of `hash` goes to, in the ring's order.
+fn replicas(ring: &Ring, hash: u32) -> Vec<u32> {
     let mut out = Vec::new();
     ring.write_replicas(hash, &mut out);
-    out
+    out.into_iter().map(IngesterId::get).collect()
 }
 
 // ---- Analytic check against the hypergeometric formula (docs/cortex-and-prometheus.md#quorum-loss-formula) ----
@@ -51,7 +57,7 @@ fn stale_ingesters_lose_quorum_as_the_hypergeometric_formula_says() {
     let trials = 200;
     let mut rng = Rng::stream(42, "ring-analytic");
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(trials); ks.len()];
-    let mut ids: Vec<IngesterId> = (0..n).collect();
+    let mut ids: Vec<IngesterId> = (0..n).map(ing).collect();
     for _ in 0..trials {
         let mut ring = random_ring(RingConfig::default(), n, &mut rng, NOW);
         for (ki, &k) in ks.iter().enumerate() {
@@ -130,18 +136,18 @@ fn walk_starts_after_the_first_token_greater_than_the_key_and_wraps() {
 #[test]
 fn walk_skips_repeated_owners_and_stops_when_ingesters_run_out() {
     let mut ring = Ring::new(RingConfig::default());
-    ring.register(1, NOW);
-    ring.register(2, NOW);
-    ring.set_tokens(1, vec![10, 20, 30]);
-    ring.set_tokens(2, vec![40]);
-    ring.set_state(1, Active);
-    ring.set_state(2, Active);
+    ring.register(ing(1), NOW);
+    ring.register(ing(2), NOW);
+    ring.set_tokens(ing(1), vec![10, 20, 30]);
+    ring.set_tokens(ing(2), vec![40]);
+    ring.set_state(ing(1), Active);
+    ring.set_state(ing(2), Active);
     assert_eq!(replicas(&ring, 0), vec![1, 2]);
     assert_eq!(replicas(&ring, 35), vec![2, 1]);
     // Two of RF=3: minSuccess is still 3/2 + 1 = 2, and both are healthy.
     assert!(ring.write_ok(0, NOW));
     assert_eq!(ring.write_availability(NOW), 1.0);
-    ring.heartbeat(2, Time::ZERO);
+    ring.heartbeat(ing(2), Time::ZERO);
     assert!(!ring.write_ok(0, NOW));
     assert_eq!(ring.write_availability(NOW), 0.0);
 }
@@ -149,7 +155,7 @@ fn walk_skips_repeated_owners_and_stops_when_ingesters_run_out() {
 #[test]
 fn one_leaving_ingester_extends_the_set_to_four_and_writes_succeed() {
     let mut ring = hand_ring(6);
-    ring.set_state(2, Leaving);
+    ring.set_state(ing(2), Leaving);
     assert_eq!(replicas(&ring, 50), vec![1, 2, 3, 4]);
     // minSuccess = max(3, 4)/2 + 1 = 3; healthy: 1, 3, 4.
     assert!(ring.write_ok(50, NOW));
@@ -158,9 +164,9 @@ fn one_leaving_ingester_extends_the_set_to_four_and_writes_succeed() {
 #[test]
 fn three_non_active_in_the_walk_need_four_of_six_and_fail() {
     let mut ring = hand_ring(6);
-    ring.set_state(2, Leaving);
-    ring.set_state(3, Joining);
-    ring.set_state(4, Pending);
+    ring.set_state(ing(2), Leaving);
+    ring.set_state(ing(3), Joining);
+    ring.set_state(ing(4), Pending);
     assert_eq!(replicas(&ring, 50), vec![1, 2, 3, 4, 5, 6]);
     // minSuccess = 6/2 + 1 = 4; healthy: 1, 5, 6.
     assert!(!ring.write_ok(50, NOW));
@@ -169,21 +175,21 @@ fn three_non_active_in_the_walk_need_four_of_six_and_fail() {
 #[test]
 fn two_stale_active_replicas_of_three_fail_and_one_does_not() {
     let mut ring = hand_ring(6);
-    ring.heartbeat(1, Time::ZERO);
+    ring.heartbeat(ing(1), Time::ZERO);
     // Stale but ACTIVE: no extension, and one failure is tolerated.
     assert_eq!(replicas(&ring, 50), vec![1, 2, 3]);
     assert!(ring.write_ok(50, NOW));
-    ring.heartbeat(2, Time::ZERO);
+    ring.heartbeat(ing(2), Time::ZERO);
     assert_eq!(replicas(&ring, 50), vec![1, 2, 3]);
     assert!(!ring.write_ok(50, NOW));
-    assert!(!ring.is_healthy(1, NOW));
+    assert!(!ring.is_healthy(ing(1), NOW));
 }
 
 #[test]
 fn heartbeat_exactly_timeout_old_is_healthy() {
     let mut ring = hand_ring(3);
-    ring.heartbeat(1, Time::ZERO);
-    ring.heartbeat(2, Time::ZERO);
+    ring.heartbeat(ing(1), Time::ZERO);
+    ring.heartbeat(ing(2), Time::ZERO);
     assert!(ring.write_ok(50, TIMEOUT));
     assert!(!ring.write_ok(50, Time(TIMEOUT.0 + 1)));
 }
@@ -194,8 +200,8 @@ fn availability_weighs_each_token_range_exactly() {
     // 200 {2,3,4} ok, 300 {3,4,5} ok, 400 {4,5,6} ok, 500 {5,6,1} ok, 600 {6,1,2} fail.
     // Keys starting at token i+1 are [token i, token i+1): the ok ranges are 100..500.
     let mut ring = hand_ring(6);
-    ring.heartbeat(1, Time::ZERO);
-    ring.heartbeat(2, Time::ZERO);
+    ring.heartbeat(ing(1), Time::ZERO);
+    ring.heartbeat(ing(2), Time::ZERO);
     assert_eq!(ring.write_availability(NOW), 400.0 / HASH_SPACE as f64);
     assert!(!ring.write_ok(99, NOW));
     assert!(ring.write_ok(100, NOW));
@@ -209,9 +215,9 @@ fn empty_ring_has_no_replicas_and_no_availability() {
     assert!(ring.is_empty());
     assert_eq!(ring.write_availability(NOW), 0.0);
     assert!(!ring.write_ok(7, NOW));
-    ring.register(1, NOW);
-    assert_eq!(ring.state(1), Some(Pending));
-    assert_eq!(ring.tokens_of(1), 0);
+    ring.register(ing(1), NOW);
+    assert_eq!(ring.state(ing(1)), Some(Pending));
+    assert_eq!(ring.tokens_of(ing(1)), 0);
     assert!(replicas(&ring, 7).is_empty());
     assert_eq!(ring.write_availability(NOW), 0.0);
 }
@@ -223,38 +229,43 @@ fn lifecycle_claim_transfer_remove() {
     let mut ring = random_ring(cfg, 4, &mut rng, NOW);
     assert_eq!(ring.len(), 4);
     assert_eq!(ring.tokens().len(), 4 * 128);
-    assert!((0..4).all(|id| ring.tokens_of(id) == 128));
+    assert!((0..4).all(|id| ring.tokens_of(ing(id)) == 128));
     ring.check_invariants().unwrap();
 
     // Claiming again tops up to num_tokens: nothing new.
-    ring.claim_random_tokens(0, &mut rng);
-    assert_eq!(ring.tokens_of(0), 128);
+    ring.claim_random_tokens(ing(0), &mut rng);
+    assert_eq!(ring.tokens_of(ing(0)), 128);
 
     // Re-registering an existing ingester keeps its tokens and state.
-    ring.register(0, Time::from_secs(5));
-    assert_eq!(ring.tokens_of(0), 128);
-    assert_eq!(ring.state(0), Some(Active));
-    assert_eq!(ring.last_heartbeat(0), Some(Time::from_secs(5)));
+    ring.register(ing(0), Time::from_secs(5));
+    assert_eq!(ring.tokens_of(ing(0)), 128);
+    assert_eq!(ring.state(ing(0)), Some(Active));
+    assert_eq!(ring.last_heartbeat(ing(0)), Some(Time::from_secs(5)));
 
     // Hand-over from a LEAVING ingester to a JOINING one.
-    ring.set_state(3, Leaving);
-    ring.register(9, NOW);
-    ring.set_state(9, Joining);
-    ring.transfer_tokens(3, 9);
-    assert_eq!(ring.tokens_of(3), 0);
-    assert_eq!(ring.tokens_of(9), 128);
-    ring.set_state(9, Active);
+    ring.set_state(ing(3), Leaving);
+    ring.register(ing(9), NOW);
+    ring.set_state(ing(9), Joining);
+    ring.transfer_tokens(ing(3), ing(9));
+    assert_eq!(ring.tokens_of(ing(3)), 0);
+    assert_eq!(ring.tokens_of(ing(9)), 128);
+    ring.set_state(ing(9), Active);
     ring.check_invariants().unwrap();
-    ring.remove(3);
-    assert_eq!(ring.state(3), None);
+    ring.remove(ing(3));
+    assert_eq!(ring.state(ing(3)), None);
     assert_eq!(
         ring.ingesters().collect::<Vec<_>>(),
-        vec![(0, Active), (1, Active), (2, Active), (9, Active)]
+        vec![
+            (ing(0), Active),
+            (ing(1), Active),
+            (ing(2), Active),
+            (ing(9), Active)
+        ]
     );
     assert_eq!(ring.write_availability(NOW), 1.0);
 
     // Clean shutdown without hand-over: tokens leave with the ingester.
-    ring.remove(9);
+    ring.remove(ing(9));
     assert_eq!(ring.tokens().len(), 3 * 128);
     ring.check_invariants().unwrap();
 }
@@ -341,8 +352,8 @@ fn prop_ring(n: u32, num_tokens: u32, rf: u32, seed: u64, mix: Option<&[(u8, boo
     let mut ring = random_ring(cfg, n, &mut Rng::new(seed), NOW);
     if let Some(mix) = mix {
         for (id, &(code, fresh)) in (0..n).zip(mix) {
-            ring.set_state(id, state_of(code));
-            ring.heartbeat(id, if fresh { NOW } else { Time::ZERO });
+            ring.set_state(ing(id), state_of(code));
+            ring.heartbeat(ing(id), if fresh { NOW } else { Time::ZERO });
         }
     }
     ring
@@ -403,15 +414,15 @@ proptest! {
     ) {
         let mut ring = prop_ring(n, num_tokens, 3, seed, None);
         // `to` may be a fresh PENDING ingester (id n), as in a real hand-over.
-        ring.register(n, NOW);
+        ring.register(ing(n), NOW);
         let (from, to) = (from % n, to % (n + 1));
         let total = ring.tokens().len();
-        let (had_from, had_to) = (ring.tokens_of(from), ring.tokens_of(to));
-        ring.transfer_tokens(from, to);
+        let (had_from, had_to) = (ring.tokens_of(ing(from)), ring.tokens_of(ing(to)));
+        ring.transfer_tokens(ing(from), ing(to));
         prop_assert_eq!(ring.tokens().len(), total);
         if from != to {
-            prop_assert_eq!(ring.tokens_of(from), 0);
-            prop_assert_eq!(ring.tokens_of(to), had_from + had_to);
+            prop_assert_eq!(ring.tokens_of(ing(from)), 0);
+            prop_assert_eq!(ring.tokens_of(ing(to)), had_from + had_to);
         }
         prop_assert!(ring.check_invariants().is_ok());
     }

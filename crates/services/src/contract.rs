@@ -8,8 +8,27 @@ use cascade_engine::Time;
 use cascade_model::Labels;
 use cascade_ring::IngesterId;
 
-/// The caller's name for a pod (cascade-sim's `PodId`).
-pub type PodRef = u32;
+/// The caller's name for a pod (cascade-sim's `PodId`). A newtype, so that no other number
+/// (an ingester's, a replica's index) can be passed for one; it orders as the caller's id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct PodRef(u32);
+
+impl PodRef {
+    pub const fn new(id: u32) -> PodRef {
+        PodRef(id)
+    }
+
+    /// The caller's id.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 slotmap::new_key_type! {
     /// A request in flight: a slot in the request table and the slot's generation, so that a

@@ -98,7 +98,7 @@ impl Rings {
         for (i, rt) in self.rings.iter_mut().enumerate() {
             if rt.spec.selector.matches_meta(&info.namespace, &info.labels) {
                 let key = format!("{}/{}", info.namespace, info.name);
-                let next: IngesterId = cascade_engine::index_u32(rt.ids.len());
+                let next = IngesterId::new(cascade_engine::index_u32(rt.ids.len()));
                 let id = *rt.ids.entry(key).or_insert(next);
                 found.push((RingIdx::at(i), id));
             }

@@ -78,8 +78,8 @@ impl Driver {
     }
 
     /// A pod that starts and is Ready at once.
-    fn ready_pod(&mut self, pod: PodRef, name: &str, app: &str) {
-        let i = info(name, app);
+    fn ready_pod(&mut self, pod: u32, name: &str, app: &str) {
+        let (pod, i) = (PodRef::new(pod), info(name, app));
         self.call(|w, now, out| w.container_started(now, pod, &i, out));
         self.call(|w, now, out| w.pod_ready(now, pod, out));
     }
@@ -1219,11 +1219,11 @@ fn a_leaving_ingester_hands_over_to_a_pending_one_and_nothing_is_lost() {
     let failed_before = d.total("write_requests_failed");
     // A replacement starts (PENDING, waiting join_after), then ingester-0 is told to stop.
     d.ready_pod(4, "ingester-4", "ingester");
-    let claimed = d.call(|w, now, out| w.terminating(now, 0, out));
+    let claimed = d.call(|w, now, out| w.terminating(now, PodRef::new(0), out));
     assert!(claimed, "a leaving ingester reports its own exit");
     let rows = d.run(400.0, 10.0);
     assert_eq!(d.exited.len(), 1);
-    assert_eq!(d.exited[0].1, 0);
+    assert_eq!(d.exited[0].1, PodRef::new(0));
     // Hand-over takes transferSeconds (60 s).
     assert!((d.exited[0].0.as_secs_f64() - 180.0).abs() < 1.0);
     assert_eq!(d.total("samples_lost"), 0);
@@ -1244,7 +1244,7 @@ fn with_no_pending_ingester_a_leaving_one_retries_then_flushes() {
         d.ready_pod(i, &format!("ingester-{i}"), "ingester");
     }
     d.run(60.0, 10.0);
-    d.call(|w, now, out| w.terminating(now, 0, out));
+    d.call(|w, now, out| w.terminating(now, PodRef::new(0), out));
     d.run(1000.0, 10.0);
     // 60 attempts 5 s apart (300 s), then a 120 s flush: exit 7 minutes after SIGTERM.
     assert_eq!(d.exited.len(), 1);
@@ -1262,8 +1262,8 @@ fn an_ingester_that_dies_loses_its_samples_and_two_dead_break_quorum() {
         d.ready_pod(i, &format!("ingester-{i}"), "ingester");
     }
     d.run(60.0, 10.0);
-    d.call(|w, now, out| w.process_died(now, 0, out));
-    d.call(|w, now, out| w.process_died(now, 1, out));
+    d.call(|w, now, out| w.process_died(now, PodRef::new(0), out));
+    d.call(|w, now, out| w.process_died(now, PodRef::new(1), out));
     assert!(d.total("samples_lost") > 0);
     // Healthy until the heartbeat timeout (1 min), then no series has 2 of 3 replicas.
     let rows = d.run(200.0, 10.0);
@@ -1282,8 +1282,8 @@ fn ingesters_cut_off_by_a_partition_go_stale_and_come_back_when_it_heals() {
     }
     d.run(60.0, 10.0);
     // Two of three ingesters across a partition: alive, but their heartbeats stop.
-    d.call(|w, now, out| w.set_pod_cut_off(now, 0, true, out));
-    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(0), true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), true, out));
     let rows = d.run(200.0, 10.0);
     let at = |rows: &[(f64, BTreeMap<String, f64>)], t: f64| {
         rows.iter().find(|(x, _)| *x == t).expect("row").1["cortex_write_availability"]
@@ -1294,8 +1294,8 @@ fn ingesters_cut_off_by_a_partition_go_stale_and_come_back_when_it_heals() {
     // Nothing was lost: the processes kept running.
     assert_eq!(d.total("samples_lost"), 0);
     // Healed: they heartbeat again and the ring is whole.
-    d.call(|w, now, out| w.set_pod_cut_off(now, 0, false, out));
-    d.call(|w, now, out| w.set_pod_cut_off(now, 1, false, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(0), false, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), false, out));
     let rows = d.run(260.0, 10.0);
     assert_eq!(at(&rows, 210.0), 1.0);
 }
@@ -1583,26 +1583,26 @@ fn the_invariants_hold_after_every_event() {
     assert!(d.total("proxy_oom_kills") > 0, "the flood kills replicas");
     // Whatever the OOM kills left, restart both pods; then a partition, then it heals.
     for (pod, name) in [(1, "proxy-0"), (2, "proxy-1")] {
-        d.call(|w, now, out| w.pod_gone(now, pod, out));
+        d.call(|w, now, out| w.pod_gone(now, PodRef::new(pod), out));
         d.ready_pod(pod, name, "proxy");
     }
     d.check();
     // The dependency dies (with calls in it, or on their way) and comes back: the callers
     // wait on it, retry, fail.
     d.run_checked(22.0);
-    d.call(|w, now, out| w.process_died(now, 3, out));
+    d.call(|w, now, out| w.process_died(now, PodRef::new(3), out));
     d.run_checked(23.0);
-    d.call(|w, now, out| w.pod_gone(now, 3, out));
+    d.call(|w, now, out| w.pod_gone(now, PodRef::new(3), out));
     d.ready_pod(3, "zdb-0", "zdb");
     d.run_checked(25.0);
     assert!(d.total("zdb_requests") > 0, "{:?}", d.world.totals());
-    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), true, out));
     d.run_checked(30.0);
-    d.call(|w, now, out| w.pod_not_ready(now, 1, out));
-    d.call(|w, now, out| w.pod_not_ready(now, 2, out));
+    d.call(|w, now, out| w.pod_not_ready(now, PodRef::new(1), out));
+    d.call(|w, now, out| w.pod_not_ready(now, PodRef::new(2), out));
     d.run_checked(40.0);
-    d.call(|w, now, out| w.set_pod_cut_off(now, 1, false, out));
-    d.call(|w, now, out| w.pod_ready(now, 1, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), false, out));
+    d.call(|w, now, out| w.pod_ready(now, PodRef::new(1), out));
     d.run_checked(50.0);
     d.call(|w, now, out| w.set_service_reachable(now, "proxy", false, out));
     d.run_checked(55.0);
@@ -1619,7 +1619,7 @@ fn the_invariants_hold_after_every_event() {
     d.run_checked(63.0);
     d.call(|w, now, out| w.set_service_degraded(now, "proxy", None, out));
     d.run_checked(65.0);
-    d.call(|w, now, out| w.terminating(now, 2, out));
+    d.call(|w, now, out| w.terminating(now, PodRef::new(2), out));
     d.run_checked(70.0);
     assert!(d.total("proxy_succeeded") > 0);
 }
@@ -1725,8 +1725,8 @@ fn quorum_lost_under(version: crate::PrometheusVersion) -> Driver {
         d.ready_pod(i, &format!("ingester-{i}"), "ingester");
     }
     d.run(120.0, 10.0);
-    d.call(|w, now, out| w.set_pod_cut_off(now, 0, true, out));
-    d.call(|w, now, out| w.set_pod_cut_off(now, 1, true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(0), true, out));
+    d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), true, out));
     d
 }
 

@@ -12,7 +12,7 @@
 //! docs/control-plane-and-nodes.md#controllers-and-the-scheduler-as-api-clients.
 
 use super::control_plane::{Caller, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
-use super::{secs, ControllerEv, Ev, Simulation};
+use super::{secs, ControllerEv, Ev, Simulation, Stage};
 use cascade_apiserver::client::{workqueue_item_delay_seconds, TokenBucket};
 use cascade_apiserver::queueset::flow_hash_parts;
 use cascade_apiserver::server::{ApiRequest, LevelId, Outcome};
@@ -88,8 +88,6 @@ pub struct Writes {
     in_flight: BTreeMap<usize, (u32, bool, u32)>,
     /// Binds that failed while the server did not serve: sent again when it does.
     parked: Vec<u64>,
-    /// The cluster's set-up: writes take effect without a request.
-    pub before_the_run: bool,
     /// Workloads whose pods from before the run are still being created (their first sync
     /// stopped at `burstReplicas` and goes on): those creations, too, take no request.
     pub bootstrap: BTreeSet<usize>,
@@ -133,7 +131,7 @@ impl Simulation<'_> {
             },
         );
         let wr = &self.control_plane.writes;
-        let initial = wr.before_the_run
+        let initial = self.stage == Stage::Bootstrap
             || match &wr.pending[&id].write {
                 Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
                 Write::Bind { pod, .. } => wr.initial_pods.contains(pod),

@@ -4,6 +4,7 @@
 use crate::scenario::NodeGroup;
 use crate::sim::{
     autoscaler, secs, AutoscalerEv, Ev, GossipEv, NodeLifecycleEv, QueueEv, ScenarioEv, Simulation,
+    Stage,
 };
 use cascade_engine::Time;
 
@@ -28,17 +29,17 @@ impl Simulation<'_> {
                 self.apply_workload(w);
             }
         }
-        // The cluster as it was before the run: its pods were created long ago, not through
-        // the run's API server.
-        self.control_plane.writes.before_the_run = true;
+        // The workloads' first sync, still in `Stage::Bootstrap`: the pods it creates and
+        // binds are the cluster as it was before the run, not requests to the run's API
+        // server. (Nothing above writes: objects are applied directly, and syncs are only
+        // requested.)
         for i in 0..self.controllers.workloads.len() {
             self.sync(i);
             if self.controllers.workloads[i].sync_pending {
                 self.control_plane.writes.bootstrap.insert(i);
             }
         }
-        self.setup_done = true;
-        self.control_plane.writes.before_the_run = false;
+        self.stage = Stage::Run;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
             self.engine
                 .schedule(secs(c.at.0), Ev::Scenario(ScenarioEv::Change { change: i }));

@@ -4,7 +4,7 @@
 use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_scheduler::PodId;
-use cascade_services::PodInfo;
+use cascade_services::{PodInfo, PodRef};
 
 impl Simulation<'_> {
     pub(super) fn on_kubelet(&mut self, e: KubeletEv) {
@@ -43,7 +43,7 @@ impl Simulation<'_> {
         self.queue.remove(id);
         // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
         // its exit; the kubelet only enforces the grace period.
-        let claimed = self.svc_call(|w, now, out| w.terminating(now, id, out));
+        let claimed = self.svc_call(|w, now, out| w.terminating(now, PodRef::new(id), out));
         if !bound {
             self.engine
                 .schedule_in(Time::ZERO, Ev::Kubelet(KubeletEv::PodGone { pod: id }));
@@ -133,13 +133,13 @@ impl Simulation<'_> {
                 memory_limit: pod.memory_limit,
                 node: self.cluster.pod(id).node.unwrap_or(u32::MAX),
             };
-            self.svc_call(|w, now, out| w.container_started(now, id, &info, out));
+            self.svc_call(|w, now, out| w.container_started(now, PodRef::new(id), &info, out));
         }
         // On a partitioned node its replicas start cut off (its gossip agent already joined
         // on its node's side).
         if let Some(node) = self.cluster.pod(id).node {
             if self.node_lifecycle.node(node).partition != 0 {
-                self.svc_call(|w, now, out| w.set_pod_cut_off(now, id, true, out));
+                self.svc_call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(id), true, out));
             }
         }
         // A container whose memory grows past its limit is OOM-killed when it gets there.
@@ -221,7 +221,7 @@ impl Simulation<'_> {
         rt.restarts += 1;
         rt.ready = false;
         rt.phase = Phase::Starting;
-        self.svc_call(|w, now, out| w.process_died(now, id, out));
+        self.svc_call(|w, now, out| w.process_died(now, PodRef::new(id), out));
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
@@ -276,14 +276,14 @@ impl Simulation<'_> {
             self.request_sync(w);
         }
         self.gossip_join(id, crate::scenario::JoinOn::Ready);
-        self.svc_call(|w, now, out| w.pod_ready(now, id, out));
+        self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(id), out));
     }
 
     pub(super) fn pod_gone(&mut self, id: PodId) {
         if self.cluster.try_pod(id).is_none() {
             return;
         }
-        self.svc_call(|w, now, out| w.pod_gone(now, id, out));
+        self.svc_call(|w, now, out| w.pod_gone(now, PodRef::new(id), out));
         self.sidecars_stopped(id);
         self.api_client_stopped(id);
         self.gossip_gone(id);

@@ -96,9 +96,8 @@ pub struct Simulation<'a> {
     sidecar_rng: Rng,
     /// The pod workers' retry jitter (CrashLoopBackOff restarts).
     kubelet_rng: Rng,
-    /// The setup at time 0 is over: pods created from now on are new, not pods that were
-    /// already running when the run began.
-    setup_done: bool,
+    /// Building the cluster that exists before the run, or running it.
+    stage: Stage,
     /// The services, rings, remote_write fleets and clients living on the cluster.
     pub services: World,
     /// The gossip pool, when some behaviour runs a gossip agent.
@@ -121,6 +120,16 @@ impl std::ops::Deref for Simulation<'_> {
     fn deref(&self) -> &Recorder {
         &self.rec
     }
+}
+
+/// The one bootstrap flag. During `Bootstrap` (the scenario's nodes, manifests, workloads
+/// and the workloads' first sync, all at time 0) the cluster is the one that existed before
+/// the run: its pods were created long ago (they get spread ages) and its writes take effect
+/// without a request to the API server. `Run` is everything after.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    Bootstrap,
+    Run,
 }
 
 fn secs(s: f64) -> Time {
@@ -161,7 +170,7 @@ impl<'a> Simulation<'a> {
             fault_nodes: vec![Vec::new(); sc.spec.faults.len()],
             sidecar_rng: Rng::stream(seed, "sidecars"),
             kubelet_rng: Rng::stream(seed, "kubelet"),
-            setup_done: false,
+            stage: Stage::Bootstrap,
             gossip: sc
                 .spec
                 .behaviours

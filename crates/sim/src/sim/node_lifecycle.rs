@@ -10,6 +10,7 @@ use cascade_engine::Time;
 use cascade_model::objects::tolerated;
 use cascade_model::{Taint, TaintEffect, Toleration, TolerationOperator};
 use cascade_scheduler::{NodeId, PodId};
+use cascade_services::PodRef;
 use std::collections::{BTreeMap, VecDeque};
 
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -157,7 +158,7 @@ impl Simulation<'_> {
             rt.down_since = now;
             // The machine is gone: so are the processes on it.
             for p in self.cluster.node(id).pods.clone() {
-                self.svc_call(|w, now, out| w.process_died(now, p, out));
+                self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p), out));
             }
             self.gossip_node_down(id);
         }
@@ -199,7 +200,7 @@ impl Simulation<'_> {
 
     /// Applies the node's partition side to one of its pods' processes.
     pub(super) fn pod_partition(&mut self, p: PodId, side: u32) {
-        self.svc_call(|w, now, out| w.set_pod_cut_off(now, p, side != 0, out));
+        self.svc_call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(p), side != 0, out));
         self.gossip_network_group(p, side);
     }
 
@@ -390,7 +391,7 @@ impl Simulation<'_> {
                     }
                 }
             }
-            self.svc_call(|w, now, out| w.pod_not_ready(now, p, out));
+            self.svc_call(|w, now, out| w.pod_not_ready(now, PodRef::new(p), out));
         }
         let (key, message) = match reason {
             NotReadyReason::Unreachable => {
@@ -446,7 +447,7 @@ impl Simulation<'_> {
                 if let Some(w) = rt.workload {
                     self.request_sync(w);
                 }
-                self.svc_call(|w, now, out| w.pod_ready(now, p, out));
+                self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(p), out));
             }
         }
         self.record("NodeReady", format!("node/{name}"), String::new(), None);

@@ -3,7 +3,7 @@
 
 use super::sidecars::SidecarState;
 use crate::scenario::Behaviour;
-use crate::sim::Simulation;
+use crate::sim::{Simulation, Stage};
 use cascade_engine::Time;
 use cascade_model::Pod;
 use cascade_scheduler::{NodeId, PodId};
@@ -148,7 +148,7 @@ impl Simulation<'_> {
                 restarts: 0,
                 last_start: Time::ZERO,
                 ran_before: Time::ZERO,
-                initial: !self.setup_done,
+                initial: self.stage == Stage::Bootstrap,
                 runtime_load: false,
                 sidecars: None,
                 grace_override: None,

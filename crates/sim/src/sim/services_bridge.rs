@@ -25,11 +25,13 @@ impl Simulation<'_> {
         for e in effects {
             match e {
                 Effect::OomKill(pod) => {
+                    let pod = pod.get();
                     if let Some(starts) = self.pods.get(pod).map(|r| Generation(r.starts)) {
                         self.oom_kill(pod, starts);
                     }
                 }
                 Effect::Exited(pod) => {
+                    let pod = pod.get();
                     if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
                         self.pod_gone(pod);
                     }
