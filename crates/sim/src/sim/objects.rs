@@ -2,7 +2,7 @@
 //! added and deleted, manifests applied (create or update), workloads and their adoption of
 //! matching orphans, and the disruption controller's expected pod counts.
 
-use crate::sim::{node_lifecycle, Simulation, WorkloadRt};
+use crate::sim::{node_lifecycle, Simulation, Stage, WorkloadRt};
 use cascade_manifest::Manifests;
 use cascade_model::{Node, UpdateStrategy, Workload, WorkloadKind};
 use cascade_scheduler::{NodeId, PodId};
@@ -25,7 +25,7 @@ impl Simulation<'_> {
             Ok(id) => {
                 *self.node_lifecycle.node(id) = node_lifecycle::NodeRt::default();
                 self.start_lease(id);
-                if self.setup_done {
+                if self.stage == Stage::Run {
                     // At setup, `start_node_memory` starts them all once the cluster is built.
                     self.start_eviction_manager(id);
                 }
