@@ -523,6 +523,20 @@ pub(super) fn references(
             );
         }
     }
+    let thrash = params.memory_thrashing.memory_available;
+    if thrash.0 < 0 {
+        let path = [
+            Seg::Key("memoryThrashing".into()),
+            Seg::Key("memoryAvailable".into()),
+        ];
+        r.at(
+            sites.site(&path),
+            format!(
+                "memoryAvailable = {}: expected a quantity not below 0 (0 turns thrashing off)",
+                thrash.0
+            ),
+        );
+    }
     let gossip = spec.behaviours.iter().any(|b| b.gossip_agent.is_some());
     let memory = spec.behaviours.iter().any(|b| b.memory.is_some());
     match MetricNames::of(params, gossip, memory) {

@@ -43,6 +43,7 @@ mod scenario_driver;
 mod scheduling;
 mod services_bridge;
 mod sidecars;
+mod thrashing;
 
 use controllers::{Controllers, WorkloadRt};
 pub use event::{
@@ -108,6 +109,8 @@ pub struct Simulation<'a> {
     rec: Recorder,
     /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
     node_memory: Option<node_memory::NodeMemory>,
+    /// Nodes thrashing for want of memory, when node memory is modelled.
+    thrashing: Option<thrashing::Thrashing>,
     /// kube-apiserver and its clients.
     control_plane: control_plane::ControlPlane,
 }
@@ -143,6 +146,9 @@ impl<'a> Simulation<'a> {
         } else {
             None
         };
+        let thrashing = node_memory
+            .is_some()
+            .then(|| thrashing::Thrashing::new(&p.memory_thrashing));
         let p_api = p.api_server.config();
         let mut sim = Simulation {
             sc,
@@ -179,6 +185,7 @@ impl<'a> Simulation<'a> {
             },
             rec: Recorder::default(),
             node_memory,
+            thrashing,
             control_plane: control_plane::ControlPlane::new(
                 cascade_apiserver::server::ApiServer::new(p_api),
                 seed,
@@ -258,6 +265,9 @@ impl<'a> Simulation<'a> {
             let n = m.pressure_nodes() as f64;
             row.push(("nodes_memory_pressure".into(), n));
             self.rec.metrics.peak("max_memory_pressure_nodes", n);
+            let t = self.thrashing.as_ref().map_or(0, |t| t.thrashing_nodes()) as f64;
+            row.push(("nodes_thrashing".into(), t));
+            self.rec.metrics.peak("max_thrashing_nodes", t);
         }
         if !self.services.is_empty() {
             // Close the services' interval first: sampling itself only reads.
