@@ -12,8 +12,10 @@ use std::collections::BTreeMap;
 
 mod gossip;
 mod node_cpu;
+mod thrashing;
 pub use gossip::{CompactionParam, GossipParams, HandoffPolicyParam, SnapshotParams};
 pub use node_cpu::NodeCpuParams;
+pub use thrashing::ThrashingParams;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -35,6 +37,8 @@ pub struct Params {
     pub cloud: CloudParams,
     /// A managed node auto-repair policy (GKE's, AKS's): off unless enabled.
     pub node_repair: NodeRepairParams,
+    /// When a node short of memory thrashes and stops answering (docs/kubernetes.md#a-thrashing-node).
+    pub memory_thrashing: ThrashingParams,
     /// kube-apiserver: its flags, APF and what requests cost it (`--set apiServer.memoryLimit=8Gi`).
     pub api_server: ApiServerParams,
     /// The services on the cluster, by name (a scenario's `spec.services`; see
@@ -87,6 +91,7 @@ impl Default for Params {
             cluster_autoscaler: AutoscalerParams::default(),
             cloud: CloudParams::default(),
             node_repair: NodeRepairParams::default(),
+            memory_thrashing: ThrashingParams::default(),
             api_server: ApiServerParams::default(),
             services: BTreeMap::new(),
             rings: BTreeMap::new(),

@@ -235,3 +235,93 @@ fn max_nodes_total_caps_and_unregistered_nodes_time_out() {
     // Asked at the first scan (10 s), timed out at the first scan 15 minutes later.
     assert!((910.0..=920.0).contains(&timed_out[0].0), "{timed_out:?}");
 }
+
+/// Two 8-CPU nodes, n-0 in zone a and n-1 in zone b, four replicas of 3 CPU (two a node), and
+/// a node repair that replaces a node NotReady for 2 minutes.
+fn zone_fault(faults: &str, parameters: &str) -> String {
+    format!(
+        r#"apiVersion: cascade.dev/v1alpha1
+kind: Scenario
+metadata: {{name: t}}
+spec:
+  duration: 40m
+  cluster:
+    nodeGroups:
+    - {{namePrefix: n, count: 2, zones: [a, b], allocatable: {{cpu: "8", memory: 16Gi, pods: "110"}}}}
+    manifests: [work.yaml]
+  faults: {faults}
+  parameters: {parameters}
+"#
+    )
+}
+
+const WORK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: work}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: work}}\n  template:\n    metadata: {labels: {app: work}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: \"3\"}}}]\n";
+
+/// The pods bound to `node` within [from, to).
+fn bound_to(log: &[String], node: &str, from: f64, to: f64) -> Vec<(f64, String)> {
+    messages(log, "Scheduled")
+        .into_iter()
+        .filter(|(t, m)| *t >= from && *t < to && m.ends_with(&format!(" to {node}")))
+        .collect()
+}
+
+/// When the events of `kind` on `object` happened.
+fn times(log: &[String], kind: &str, object: &str) -> Vec<f64> {
+    log.iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind && v["object"] == object)
+        .map(|v| v["t"].as_f64().unwrap())
+        .collect()
+}
+
+/// A repair's replacement for a node of a zone that is down, or partitioned, joins that zone
+/// while the fault lasts: it is under the fault as every machine there is (NotReady, nothing
+/// scheduled onto it) until the fault ends, and only then takes the pods waiting for room.
+#[test]
+fn a_node_joining_a_zone_under_a_fault_is_under_it_too() {
+    let repair = "{nodeRepair: {enabled: true, notReadySeconds: 120}}";
+    for fault in [
+        "[{at: 1m, duration: 30m, zoneDown: a}]",
+        "[{at: 1m, duration: 30m, partition: {zones: [a]}}]",
+    ] {
+        let path = scenario(
+            "zone-join",
+            &[
+                ("scenario.yaml", &zone_fault(fault, repair)),
+                ("work.yaml", WORK),
+            ],
+        );
+        let (s, log) = run(&path, None, None);
+        let end = 31.0 * 60.0;
+        // The repair replaced n-0 (deleted, created again through the cloud) during the fault.
+        let joined: Vec<f64> = messages(&log, "NodeAdded")
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| *t > 60.0 && *t < end)
+            .collect();
+        assert!(!joined.is_empty(), "{fault}: {log:#?}");
+        assert!(s.totals["nodes_repaired"] >= 1);
+        // Nothing is scheduled onto zone a's node while the fault lasts: the two replicas
+        // n-0 held wait for room.
+        let during = bound_to(&log, "n-0", 60.0, end);
+        assert!(during.is_empty(), "{fault}: {during:?}");
+        let under = messages(&log, "NodeJoinedUnderFault");
+        assert_eq!(under.len(), joined.len(), "{fault}: {under:?}");
+        assert!(under
+            .iter()
+            .all(|(_, m)| m.starts_with("fault/0: its zone is")));
+        // Each replacement is NotReady as it joins, and no node of zone a is Ready before the
+        // fault ends; after it, n-0 is Ready again.
+        let not_ready = times(&log, "NodeNotReady", "node/n-0");
+        assert!(
+            joined.iter().all(|t| not_ready.contains(t)),
+            "{not_ready:?}"
+        );
+        let ready = times(&log, "NodeReady", "node/n-0");
+        assert!(ready.iter().all(|t| *t >= end), "{fault}: {ready:?}");
+        assert!(!ready.is_empty(), "{fault}: {log:#?}");
+        // Once it ends the node that is there comes back and takes them.
+        let after = bound_to(&log, "n-0", end, 40.0 * 60.0);
+        assert_eq!(after.len(), 2, "{fault}: {log:#?}");
+    }
+}

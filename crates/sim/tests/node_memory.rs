@@ -332,3 +332,174 @@ fn each_kubelet_passes_at_its_own_phase_and_a_leak_without_a_limit_fills_its_nod
     assert_eq!(phases(1), a);
     assert_ne!(phases(2), a);
 }
+
+/// Two 4Gi nodes in one zone, a leaking BestEffort worker (256Mi, growing by `growth` a
+/// minute) and two web replicas of 256Mi each.
+fn thrash_scenario(duration: &str, growth: &str, parameters: &str) -> String {
+    format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: {duration}\n  cluster:\n    nodeGroups:\n    - {{namePrefix: n, count: 2, zones: [a], allocatable: {{cpu: \"4\", memory: 4Gi, pods: \"110\"}}}}\n    manifests: [workloads.yaml]\n  behaviours:\n  - selector: {{matchLabels: {{app: leak}}}}\n    memory: {{start: 256Mi, growthPerMinute: {growth}}}\n  parameters: {parameters}\n"
+    )
+}
+
+const THRASH_WORKLOADS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: x, resources: {requests: {cpu: 100m, memory: 256Mi}}}]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: leak}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: leak}}\n  template:\n    metadata: {labels: {app: leak}}\n    spec:\n      containers: [{name: c, image: x}]\n";
+
+fn event(line: &str) -> (f64, String, String) {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    (
+        v["t"].as_f64().unwrap(),
+        v["object"].as_str().unwrap_or_default().to_string(),
+        v["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn events_of(log: &[String], kind: &str) -> Vec<(f64, String, String)> {
+    log.iter()
+        .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .map(|l| event(l))
+        .collect()
+}
+
+/// docs/kubernetes.md#a-thrashing-node: a limitless leak holds the node below the thrashing
+/// threshold (here 2Gi, with the kubelet's hard threshold at its default 100Mi, so reclaim
+/// thrashes long before the kubelet would evict): the node's daemons stall after the onset,
+/// its Lease goes stale, the node lifecycle controller marks it NotReady and taints it, its
+/// pods are evicted and replaced on the other node; the kernel's OOM killer, which still
+/// runs, frees the memory, and the node answers again after the recovery delay.
+#[test]
+fn a_thrashing_node_stops_heartbeating_goes_not_ready_and_its_pods_move() {
+    // 8Mi a second; pods tolerate the unreachable taint 10 s (instead of 300) so that they
+    // are evicted while the node still thrashes.
+    let sc = thrash_scenario(
+        "12m",
+        "480Mi",
+        "{memoryThrashing: {memoryAvailable: 2Gi}, nodeLifecycle: {defaultUnreachableTolerationSeconds: 10}}",
+    );
+    let path = scenario(
+        "thrash",
+        &[("scenario.yaml", &sc), ("workloads.yaml", THRASH_WORKLOADS)],
+    );
+    let (s, log, csv) = run(&path, &[]);
+    let thrash = events_of(&log, "NodeThrashing");
+    assert!(!thrash.is_empty(), "{log:#?}");
+    let (t_thrash, node, _) = thrash[0].clone();
+    // The leak's node: the one the first leaking pod was scheduled on.
+    // (time, pod, node) of each binding ("Successfully assigned NS/NAME to NODE").
+    let scheduled: Vec<(f64, String, String)> = events_of(&log, "Scheduled")
+        .into_iter()
+        .map(|(t, o, m)| (t, o, m.rsplit(' ').next().unwrap().to_string()))
+        .collect();
+    let (t_started, leak_pod, _) = events_of(&log, "Started")
+        .into_iter()
+        .find(|(_, o, _)| o.starts_with("pod/default/leak-"))
+        .unwrap();
+    let leak_node = scheduled
+        .iter()
+        .find(|(_, o, _)| *o == leak_pod)
+        .map(|(_, _, m)| m.clone())
+        .unwrap();
+    assert_eq!(format!("node/{leak_node}"), node);
+    // The web replicas on the leak's node count their requests: the node's memory.available
+    // is capacity (4Gi + 100Mi) minus them and the leak. It goes below 2Gi, and the node
+    // thrashes 10 s (the onset) after that.
+    let web_here = scheduled
+        .iter()
+        .filter(|(t, o, m)| *t < t_started && o.starts_with("pod/default/web-") && *m == leak_node)
+        .count() as f64;
+    let mi = 1024.0 * 1024.0;
+    let available_at_start = (4096.0 + 100.0 - 256.0 * web_here - 256.0) * mi;
+    let below = t_started + (available_at_start - 2048.0 * mi) / (8.0 * mi);
+    assert!(
+        (t_thrash - (below + 10.0)).abs() < 0.01,
+        "thrashing at {t_thrash}, expected {} ({web_here} web replicas there)",
+        below + 10.0
+    );
+    // No kubelet eviction on that node: its eviction manager stalls with it.
+    assert!(events_of(&log, "Evicted")
+        .iter()
+        .all(|(t, _, _)| *t < t_thrash));
+    // NotReady once the Lease is older than the grace period (50 s), read at a monitor pass
+    // (5 s): within a renewal period (10 s) and a pass of the grace period's end.
+    let (t_not_ready, _, why) = events_of(&log, "NodeNotReady")
+        .into_iter()
+        .find(|(_, o, _)| *o == node)
+        .unwrap();
+    assert_eq!(why, "Kubelet stopped posting node status.");
+    assert!(
+        t_not_ready >= t_thrash + 40.0 && t_not_ready <= t_thrash + 50.0 + 5.0,
+        "thrashing at {t_thrash}, NotReady at {t_not_ready}"
+    );
+    // The taint-based eviction, 10 s after the NoExecute taint, and the replacements go to
+    // the other node.
+    let evicted = events_of(&log, "TaintManagerEviction");
+    assert!(!evicted.is_empty());
+    let t_evicted = evicted[0].0;
+    assert!(t_evicted >= t_not_ready + 10.0 && t_evicted <= t_not_ready + 20.0);
+    // The kernel's OOM killer frees the node, which answers again 30 s later and is Ready.
+    let (t_oom, _, _) = events_of(&log, "SystemOOM")
+        .into_iter()
+        .find(|(_, o, _)| *o == node)
+        .unwrap();
+    assert!(t_oom > t_evicted);
+    let (t_back, _, _) = events_of(&log, "NodeThrashingEnded")
+        .into_iter()
+        .find(|(_, o, _)| *o == node)
+        .unwrap();
+    let moved: Vec<_> = scheduled
+        .iter()
+        .filter(|(t, _, _)| *t >= t_evicted && *t < t_back)
+        .collect();
+    assert!(moved.len() as f64 >= 1.0 + web_here, "{moved:?}");
+    assert!(moved.iter().all(|(_, _, n)| *n != leak_node), "{moved:?}");
+    assert!(
+        (t_back - (t_oom + 30.0)).abs() < 0.01,
+        "OOM {t_oom}, back {t_back}"
+    );
+    let (t_ready, _, _) = events_of(&log, "NodeReady")
+        .into_iter()
+        .find(|(t, o, _)| *o == node && *t > t_not_ready)
+        .unwrap();
+    assert!(t_ready >= t_back && t_ready <= t_back + 5.0 + 0.01);
+    assert!(s.totals["node_thrashing_episodes"] >= 1);
+    assert!(s.peaks["nodes_thrashing"] >= 1.0);
+    assert!(csv.lines().next().unwrap().contains("nodes_thrashing"));
+}
+
+/// The same cluster with the default threshold (50Mi, below the kubelet's 100Mi): a leak the
+/// eviction manager catches (20Mi per 10 s pass) never takes memory.available down to it, and
+/// a leak held by its container's limit never comes near: the nodes stay Ready.
+#[test]
+fn a_node_that_never_reaches_the_threshold_stays_ready() {
+    let path = scenario(
+        "no-thrash",
+        &[
+            ("scenario.yaml", &thrash_scenario("40m", "120Mi", "{}")),
+            ("workloads.yaml", THRASH_WORKLOADS),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    assert!(s.totals["pods_evicted_node_pressure"] >= 1, "{log:#?}");
+    assert!(events_of(&log, "NodeThrashing").is_empty(), "{log:#?}");
+    assert!(events_of(&log, "NodeNotReady").is_empty());
+    assert_eq!(s.totals.get("node_thrashing_episodes"), None);
+    assert_eq!(s.peaks["nodes_thrashing"], 0.0);
+    assert_eq!(s.peaks["nodes_not_ready"], 0.0);
+    // The same leak as in the thrashing test, held at a 1Gi limit.
+    let limited = THRASH_WORKLOADS.replace(
+        "containers: [{name: c, image: x}]",
+        "containers: [{name: c, image: x, resources: {limits: {memory: 1Gi}}}]",
+    );
+    let path = scenario(
+        "limited",
+        &[
+            (
+                "scenario.yaml",
+                &thrash_scenario("12m", "480Mi", "{memoryThrashing: {memoryAvailable: 2Gi}}"),
+            ),
+            ("workloads.yaml", &limited),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    assert!(s.totals["pods_oom_killed"] >= 1, "{log:#?}");
+    assert!(events_of(&log, "NodeThrashing").is_empty(), "{log:#?}");
+    assert_eq!(s.peaks["nodes_not_ready"], 0.0);
+}

@@ -26,6 +26,7 @@ pub const SIM_COUNTERS: &[&str] = &[
     "dependency_up",
     "lease_renewals_failed",
     "node_oom_kills",
+    "node_thrashing_episodes",
     "nodes_repaired",
     "pods_evicted_node_pressure",
     "sidecar_retries",
@@ -112,9 +113,9 @@ pub const GOSSIP_COLUMNS: &[&str] = &[
 ];
 
 /// With node memory modelled (some behaviour has `memory`): the nodes under MemoryPressure
-/// (`node_memory.rs`).
-pub const MEMORY_PEAKS: &[&str] = &["nodes_memory_pressure"];
-pub const MEMORY_COLUMNS: &[&str] = &["nodes_memory_pressure"];
+/// (`node_memory.rs`) and the nodes thrashing (`thrashing.rs`).
+pub const MEMORY_PEAKS: &[&str] = &["nodes_memory_pressure", "nodes_thrashing"];
+pub const MEMORY_COLUMNS: &[&str] = &["nodes_memory_pressure", "nodes_thrashing"];
 
 /// With node CPU modelled (some behaviour has `cpu`, `sim/node_cpu.rs`): CFS periods and
 /// throttled periods, kubelet operations a saturated node slowed.

@@ -563,6 +563,20 @@ pub(super) fn references(
             r.error(&p, msg);
         }
     }
+    let thrash = params.memory_thrashing.memory_available;
+    if thrash.0 < 0 {
+        let path = [
+            Seg::Key("memoryThrashing".into()),
+            Seg::Key("memoryAvailable".into()),
+        ];
+        r.at(
+            sites.site(&path),
+            format!(
+                "memoryAvailable = {}: expected a quantity not below 0 (0 turns thrashing off)",
+                thrash.0
+            ),
+        );
+    }
     let gossip = spec.behaviours.iter().any(|b| b.gossip_agent.is_some());
     let memory = spec.behaviours.iter().any(|b| b.memory.is_some());
     let cpu = spec.behaviours.iter().any(|b| b.cpu.is_some());

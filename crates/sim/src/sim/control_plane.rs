@@ -240,7 +240,8 @@ impl<'a> Simulation<'a> {
         if !self.cluster.has_node(node) {
             return;
         }
-        if self.node_lifecycle.is_up(node) {
+        // A thrashing kubelet renews nothing (docs/kubernetes.md#a-thrashing-node).
+        if self.kubelet_answers(node) {
             let flow = self.control_plane.lease_flows[node as usize];
             self.api_submit(
                 Caller::Lease(node),

@@ -70,6 +70,8 @@ pub enum KubeletEv {
     EvictionPass { node: NodeId },
     /// The node's memory may be full by now: the kernel's OOM killer looks (that check only).
     NodeOomCheck { node: NodeId, check: Generation },
+    /// The node's thrashing may start or end by now (that node only; thrashing.rs).
+    ThrashCheck { node: NodeId, check: Generation },
 }
 
 /// The pod controllers.

@@ -15,6 +15,7 @@ impl Simulation<'_> {
             KubeletEv::PodGone { pod } => self.pod_gone(pod),
             KubeletEv::EvictionPass { node } => self.eviction_pass(node),
             KubeletEv::NodeOomCheck { node, check } => self.node_oom_check(node, check),
+            KubeletEv::ThrashCheck { node, check } => self.thrash_check(node, check),
         }
     }
 
@@ -47,10 +48,7 @@ impl Simulation<'_> {
         if !bound {
             self.engine
                 .schedule_in(Time::ZERO, Ev::Kubelet(KubeletEv::PodGone { pod: id }));
-        } else if self
-            .node_lifecycle
-            .is_up(self.cluster.pod(id).node.expect("bound"))
-        {
+        } else if self.kubelet_answers(self.cluster.pod(id).node.expect("bound")) {
             if claimed {
                 let grace = self.grace_period(id);
                 self.engine
@@ -61,8 +59,9 @@ impl Simulation<'_> {
                 self.gossip_leave(id, sigterm);
             }
         }
-        // On a node that is down the kubelet cannot confirm the deletion: the pod stays
-        // Terminating, holding its place, until the node returns.
+        // On a node that is down, or thrashing (docs/kubernetes.md#a-thrashing-node), the
+        // kubelet cannot confirm the deletion: the pod stays Terminating, holding its place,
+        // until the node returns.
         if let Some(w) = self.pods.get(id).and_then(|r| r.workload) {
             self.request_sync(w);
         }

@@ -44,6 +44,7 @@ mod scenario_driver;
 mod scheduling;
 mod services_bridge;
 mod sidecars;
+mod thrashing;
 
 use controllers::{Controllers, WorkloadRt};
 pub use event::{
@@ -110,6 +111,8 @@ pub struct Simulation<'a> {
     node_memory: Option<node_memory::NodeMemory>,
     /// Node CPU, when some behaviour has `cpu`.
     node_cpu: Option<node_cpu::NodeCpu>,
+    /// Nodes thrashing for want of memory, when node memory is modelled.
+    thrashing: Option<thrashing::Thrashing>,
     /// kube-apiserver and its clients.
     control_plane: control_plane::ControlPlane,
 }
@@ -161,6 +164,9 @@ impl<'a> Simulation<'a> {
             .iter()
             .any(|b| b.cpu.is_some())
             .then(|| node_cpu::NodeCpu::new(p.kubelet.cpu.clone()));
+        let thrashing = node_memory
+            .is_some()
+            .then(|| thrashing::Thrashing::new(&p.memory_thrashing));
         let p_api = p.api_server.config();
         let mut sim = Simulation {
             sc,
@@ -198,6 +204,7 @@ impl<'a> Simulation<'a> {
             rec: Recorder::default(),
             node_memory,
             node_cpu,
+            thrashing,
             control_plane: control_plane::ControlPlane::new(
                 cascade_apiserver::server::ApiServer::new(p_api),
                 seed,
@@ -278,6 +285,9 @@ impl<'a> Simulation<'a> {
             let n = m.pressure_nodes() as f64;
             row.push(("nodes_memory_pressure".into(), n));
             self.rec.metrics.peak("nodes_memory_pressure", n);
+            let t = self.thrashing.as_ref().map_or(0, |t| t.thrashing_nodes()) as f64;
+            row.push(("nodes_thrashing".into(), t));
+            self.rec.metrics.peak("nodes_thrashing", t);
         }
         self.node_cpu_sample(&mut row);
         if !self.services.is_empty() {

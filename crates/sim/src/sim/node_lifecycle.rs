@@ -376,7 +376,7 @@ impl Simulation<'_> {
             .count()
     }
 
-    fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
+    pub(super) fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
         let now_ms = self.wall_ms();

@@ -200,18 +200,26 @@ impl Simulation<'_> {
             if let Some(m) = self.node_memory.as_mut() {
                 m.nodes.remove(&node);
             }
+            self.thrash_forget(node);
             return;
         }
         let watched = self
             .node_memory
             .as_ref()
             .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
+        let thrashing = self.node_thrashing(node);
         if !self.node_lifecycle.is_up(node) {
             if watched {
                 self.kubelet_gone(node);
             }
-        } else if watched || self.node_has_memory_pods(node) {
-            self.synchronize_node(node);
+            // A machine that restarts starts with its memory free.
+            self.thrash_forget(node);
+        } else if watched || thrashing || self.node_has_memory_pods(node) {
+            // A thrashing kubelet's eviction manager does not run; the kernel's OOM killer
+            // still does (docs/kubernetes.md#a-thrashing-node).
+            if !thrashing {
+                self.synchronize_node(node);
+            }
             self.oom_check(node);
         }
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
@@ -405,16 +413,26 @@ impl Simulation<'_> {
             (Some(old), Some(new)) => old >= now && old <= new && new - old <= secs(0.001),
             _ => false,
         };
-        if keep {
-            return;
+        if !keep {
+            state.oom_check = state.oom_check.next();
+            state.oom_check_at = at;
+            if let Some(at) = at {
+                let check = state.oom_check;
+                self.engine
+                    .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
+            }
         }
-        state.oom_check = state.oom_check.next();
-        state.oom_check_at = at;
-        if let Some(at) = at {
-            let check = state.oom_check;
-            self.engine
-                .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
-        }
+        // Whether the node thrashes, with the memory as the OOM killer left it.
+        self.thrash_observe(node);
+    }
+
+    /// The node's `memory.available` (capacity minus working set) and how fast it falls, in
+    /// bytes a second (thrashing.rs reads it).
+    pub(super) fn node_memory_available(&self, node: NodeId) -> (i64, f64) {
+        let capacity = self.memory_capacity(node);
+        let (pods, working_set) = self.node_working_set(node);
+        let rate: f64 = pods.iter().map(|p| p.growth).sum();
+        (capacity.saturating_sub(working_set), rate)
     }
 
     /// A timer set by [`Self::oom_check`]: ignored if a later check replaced it.

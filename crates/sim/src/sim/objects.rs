@@ -31,6 +31,8 @@ impl Simulation<'_> {
                 }
                 self.rec.metrics.count("nodes_added", 1);
                 self.record("NodeAdded", format!("node/{name}"), String::new(), None);
+                // A node that joins a zone under a fault is under it too.
+                self.join_active_zone_faults(id);
                 for i in 0..self.controllers.workloads.len() {
                     if self.controllers.workloads[i].w.kind == WorkloadKind::DaemonSet {
                         self.request_sync(i);

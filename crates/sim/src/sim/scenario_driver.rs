@@ -145,6 +145,10 @@ impl Simulation<'_> {
         });
         let kind = if start { "FaultStarted" } else { "FaultEnded" };
         self.record(kind, format!("fault/{i}"), what, None);
+        if matches!(f.kind, FaultKind::ZoneDown(_) | FaultKind::Partition(_)) {
+            // Nodes that join while it lasts are put under it (join_active_zone_faults).
+            self.fault_active[i] = start;
+        }
         for id in nodes {
             if start {
                 self.node_down(id);
@@ -220,6 +224,54 @@ impl Simulation<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// A node that joins (a repair's replacement, an autoscaler's or a change's new node) in a
+    /// zone under a `zoneDown` or a partition of zones is under that fault while it lasts, as
+    /// any machine in the zone is: a zone down stops its kubelet, a partition cuts it (and its
+    /// pods) off. Its kubelet cannot have posted status through the fault, so the controller
+    /// sees it NotReady at once and nothing is scheduled onto it. Partitions drawn by
+    /// `fraction` keep the nodes drawn at their start (a new node was not in the draw).
+    /// (docs/control-plane-and-nodes.md#cloud-provisioning)
+    pub(super) fn join_active_zone_faults(&mut self, id: NodeId) {
+        let zone = self.cluster.node(id).node.zone().to_string();
+        for i in 0..self.sc.spec.faults.len() {
+            if !self.fault_active[i] {
+                continue;
+            }
+            let kind = self.sc.spec.faults[i].kind.clone();
+            match &kind {
+                FaultKind::ZoneDown(z) if *z == zone => {
+                    self.node_down(id);
+                    self.joined_under_fault(id, i, "its zone is down");
+                }
+                FaultKind::Partition(p) if p.fraction.is_none() && p.zones.contains(&zone) => {
+                    if p.selector.is_some() {
+                        // Its end gives back the nodes it kept.
+                        self.fault_nodes[i].push(id);
+                    }
+                    if !p.pods_only {
+                        self.node_partitioned(id);
+                        self.joined_under_fault(id, i, "its zone is partitioned");
+                    }
+                    self.set_node_partition(id, cascade_engine::index_u32(i) + 1);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn joined_under_fault(&mut self, id: NodeId, fault: usize, why: &str) {
+        let name = self.cluster.node(id).node.name.clone();
+        self.record(
+            "NodeJoinedUnderFault",
+            format!("node/{name}"),
+            format!("fault/{fault}: {why}; the kubelet cannot reach the control plane"),
+            None,
+        );
+        if self.node_lifecycle.node(id).ready {
+            self.mark_not_ready(id, super::node_lifecycle::NotReadyReason::Unreachable);
         }
     }
 
