@@ -581,6 +581,7 @@ fn degradation(
 const POSITIVE: &[&str] = &[
     "sampleIntervalSeconds",
     "nodeMonitorPeriodSeconds",
+    "nodeStatusUpdateFrequencySeconds",
     "evictionMonitoringPeriodSeconds",
     "unschedulableFlushIntervalSeconds",
     "scanIntervalSeconds",
