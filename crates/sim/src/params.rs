@@ -372,8 +372,14 @@ pub struct NodeLifecycleParams {
     /// --node-monitor-grace-period (50 s from v1.32, 40 s before): a node whose heartbeat is
     /// older is marked NotReady/Unknown.
     pub node_monitor_grace_period_seconds: f64,
-    /// The kubelet's lease renewal / status update period (10 s).
+    /// The kubelet's lease renewal / status update period (10 s): `nodeStatusUpdateFrequency`,
+    /// how often it computes its node's status (and renews its Lease, every quarter of the
+    /// 40 s lease duration).
     pub node_status_update_frequency_seconds: f64,
+    /// The kubelet's `nodeStatusReportFrequency` (5 min, v1.33): a status that has not changed
+    /// is still PATCHed to `nodes/status` once this long has passed since the last report;
+    /// a changed one goes at once.
+    pub node_status_report_frequency_seconds: f64,
     /// --node-eviction-rate (0.1 nodes/s per zone): how fast unhealthy nodes get the NoExecute
     /// taint that starts evicting their pods.
     pub node_eviction_rate: f64,
@@ -397,6 +403,7 @@ impl Default for NodeLifecycleParams {
             node_monitor_period_seconds: 5.0,
             node_monitor_grace_period_seconds: 50.0,
             node_status_update_frequency_seconds: 10.0,
+            node_status_report_frequency_seconds: 300.0,
             node_eviction_rate: 0.1,
             secondary_node_eviction_rate: 0.01,
             unhealthy_zone_threshold: 0.55,

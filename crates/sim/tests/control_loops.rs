@@ -1017,3 +1017,50 @@ fn a_run_in_slices_is_the_run_in_one_go() {
     assert!(a.0.contains("NodeNotReady"));
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_taint_managers_evictions_wait_for_the_api_server() {
+    // n-0 is lost at 60 s: NotReady and tainted NoExecute at about 115 s, its pods evicted
+    // 300 s later (about 415 s). With the API server down from 5 to 10 minutes the taint
+    // eviction controller's deletions are refused: they happen once it serves again.
+    let faults = "  - {at: 60s, nodeDown: n-0}\n  - {at: 5m, duration: 5m, apiServerDown: true}\n";
+    let sc = lifecycle_scenario(3, "a", faults, 6);
+    let path = scenario(
+        "evict-wait",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s, log) = run(&path, &[]);
+    let serving = *times(&log, "APIServerServing")
+        .iter()
+        .find(|t| **t > 300.0)
+        .unwrap();
+    let evicted = times(&log, "TaintManagerEviction");
+    assert!(!evicted.is_empty());
+    assert_eq!(evicted.len() as u64, s.totals["pods_evicted"]);
+    for t in &evicted {
+        assert!(
+            (serving..=serving + 1.0).contains(t),
+            "evicted at {t}, the server serving at {serving}"
+        );
+    }
+    // The same without the outage: at the toleration's end, while the server would be down.
+    let sc = lifecycle_scenario(3, "a", "  - {at: 60s, nodeDown: n-0}\n", 6);
+    let path = scenario(
+        "evict-healthy",
+        &[
+            ("scenario.yaml", &sc),
+            ("workloads.yaml", &deployment("web", 6, "1")),
+        ],
+    );
+    let (s2, log) = run(&path, &[]);
+    let healthy = times(&log, "TaintManagerEviction");
+    assert_eq!(healthy.len(), evicted.len());
+    assert_eq!(s2.totals["pods_evicted"], s.totals["pods_evicted"]);
+    assert!(
+        healthy.iter().all(|t| (300.0..serving).contains(t)),
+        "{healthy:?}"
+    );
+}

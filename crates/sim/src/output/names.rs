@@ -26,6 +26,7 @@ pub const SIM_COUNTERS: &[&str] = &[
     "dependency_up",
     "lease_renewals_failed",
     "node_oom_kills",
+    "node_status_patches",
     "node_thrashing_episodes",
     "nodes_repaired",
     "pods_evicted_node_pressure",

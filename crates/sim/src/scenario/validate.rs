@@ -636,6 +636,7 @@ fn degradation(
 const POSITIVE: &[&str] = &[
     "sampleIntervalSeconds",
     "nodeMonitorPeriodSeconds",
+    "nodeStatusUpdateFrequencySeconds",
     "evictionMonitoringPeriodSeconds",
     "unschedulableFlushIntervalSeconds",
     "scanIntervalSeconds",

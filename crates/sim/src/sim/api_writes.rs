@@ -1,5 +1,7 @@
 //! The controllers' and the scheduler's writes as API requests: a pod created or deleted by
-//! the ReplicaSet, StatefulSet or DaemonSet controller, a pod bound by the scheduler. Each
+//! the ReplicaSet, StatefulSet or DaemonSet controller, a pod bound by the scheduler, a node's
+//! taints changed by the node lifecycle controller, a pod deleted by the taint eviction
+//! controller (`node_lifecycle.rs`). Each
 //! writer is a client-go client with its own token bucket (kube-controller-manager gives each
 //! controller its own client; the scheduler has one), its requests go to the `workload-high`
 //! priority level (FlowSchemas `kube-controller-manager` and `kube-scheduler`, flows
@@ -12,7 +14,7 @@
 //! docs/control-plane-and-nodes.md#controllers-and-the-scheduler-as-api-clients.
 
 use super::control_plane::{Caller, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
-use super::{secs, ControllerEv, Ev, Simulation, Stage};
+use super::{secs, ControllerEv, Ev, Generation, Simulation, Stage};
 use cascade_apiserver::client::{workqueue_item_delay_seconds, TokenBucket};
 use cascade_apiserver::queueset::flow_hash_parts;
 use cascade_apiserver::server::{ApiRequest, LevelId, Outcome};
@@ -28,6 +30,10 @@ pub enum Writer {
     StatefulSet,
     DaemonSet,
     Scheduler,
+    /// The node lifecycle controller (its taints).
+    NodeLifecycle,
+    /// The taint eviction controller (the taint manager, its own controller since v1.29).
+    TaintEviction,
 }
 
 impl Writer {
@@ -53,13 +59,41 @@ pub enum Write {
     Delete { w: usize, pod: PodId },
     /// The scheduler binds a pod it has assumed on `node`.
     Bind { pod: PodId, node: NodeId },
+    /// The node lifecycle controller changes a node's taints.
+    NodeTaint { node: NodeId, change: TaintChange },
+    /// The taint eviction controller deletes a pod whose toleration of the node's NoExecute
+    /// taint (added as `epoch`) ran out.
+    Evict {
+        pod: PodId,
+        node: NodeId,
+        epoch: Generation,
+    },
+}
+
+/// A change of a node's taints by the node lifecycle controller; applied when taken, if the
+/// controller's view still calls for it (a later decision may have overtaken it).
+#[derive(Clone, Copy, Debug)]
+pub enum TaintChange {
+    /// NotReady: `key:NoSchedule` (TaintNodesByCondition).
+    NoSchedule { key: &'static str },
+    /// `key:NoExecute`, the zone's rate limiter allowing (added as `epoch`).
+    NoExecute {
+        key: &'static str,
+        epoch: Generation,
+    },
+    /// The NoExecute taint taken back, NoSchedule kept (master disruption mode).
+    BackToNoSchedule { key: &'static str },
+    /// Ready again: the not-ready and unreachable taints go.
+    Ready,
+    /// The MemoryPressure condition's NoSchedule taint, added or removed.
+    MemoryPressure { on: bool },
 }
 
 impl Write {
     fn workload(&self) -> Option<usize> {
         match self {
             Write::Create { w, .. } | Write::Delete { w, .. } => Some(*w),
-            Write::Bind { .. } => None,
+            Write::Bind { .. } | Write::NodeTaint { .. } | Write::Evict { .. } => None,
         }
     }
 }
@@ -86,7 +120,8 @@ pub struct Writes {
     /// Per workload: writes not yet answered, whether a sync was skipped for them, and the
     /// failed syncs in a row (the work queue's per-item backoff).
     in_flight: BTreeMap<usize, (u32, bool, u32)>,
-    /// Binds that failed while the server did not serve: sent again when it does.
+    /// Binds, taint changes and evictions that failed while the server did not serve: sent
+    /// again when it does.
     parked: Vec<u64>,
     /// Workloads whose pods from before the run are still being created (their first sync
     /// stopped at `burstReplicas` and goes on): those creations, too, take no request.
@@ -135,6 +170,7 @@ impl Simulation<'_> {
             || match &wr.pending[&id].write {
                 Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
                 Write::Bind { pod, .. } => wr.initial_pods.contains(pod),
+                Write::NodeTaint { .. } | Write::Evict { .. } => false,
             };
         if initial {
             if let Write::Bind { pod, .. } = &wr.pending[&id].write {
@@ -185,7 +221,9 @@ impl Simulation<'_> {
         pw.paid = false;
         let verb = match pw.write {
             Write::Create { .. } | Write::Bind { .. } => Verb::Create,
-            Write::Delete { .. } => Verb::Delete,
+            Write::Delete { .. } | Write::Evict { .. } => Verb::Delete,
+            // Taints are changed with a strategic-merge PATCH of the Node.
+            Write::NodeTaint { .. } => Verb::Patch,
         };
         let req = ApiRequest {
             token: 0,
@@ -261,6 +299,8 @@ impl Simulation<'_> {
                 }
             }
             Write::Bind { pod, node } => self.bound(pod, node),
+            Write::NodeTaint { node, change } => self.taint_taken(node, change),
+            Write::Evict { pod, node, epoch } => self.eviction_taken(pod, node, epoch),
         }
         if let Some(w) = settled {
             self.write_settled(w, false);
@@ -314,6 +354,20 @@ impl Simulation<'_> {
             Write::Delete { w, .. } => {
                 self.control_plane.writes.pending.remove(&id);
                 self.write_settled(w, true);
+            }
+            Write::NodeTaint { .. } | Write::Evict { .. } => {
+                // Sent again: when the server serves again, else after a monitor period
+                // (the controller's next pass decides again upstream; docs/control-plane-and-nodes.md).
+                if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
+                    pw.retries = 0;
+                }
+                if self.control_plane.server.serving() {
+                    let d = self.p.node_lifecycle.node_monitor_period_seconds;
+                    self.engine
+                        .schedule_in(secs(d), Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
+                } else {
+                    self.control_plane.writes.parked.push(id);
+                }
             }
         }
     }

@@ -1,12 +1,14 @@
 //! The control plane as a system that can fail: kube-apiserver (`cascade_apiserver::server`)
 //! and its clients. Every kubelet renews its node's Lease through it (`system-node-high`,
-//! every `nodeStatusUpdateFrequencySeconds`); pods whose behaviour has an `apiClient` list
+//! every `nodeStatusUpdateFrequencySeconds`) and PATCHes its node's status when the status
+//! changed or `nodeStatusReportFrequencySeconds` passed since its last report (a changed
+//! condition reaches the scheduler and the controllers when that PATCH is taken); pods whose behaviour has an `apiClient` list
 //! and watch through it; the node lifecycle controller sees a node's heartbeat only through
 //! the Leases it accepted; and while it does not serve, the controllers create no pod and the
 //! scheduler binds none (they wait, and resume when it serves again).
 //! docs/control-plane-and-nodes.md#the-api-server-in-the-run.
 
-use super::{secs, Ev, Generation, Simulation};
+use super::{secs, Ev, Generation, Simulation, Stage};
 use crate::scenario::ApiClient;
 use cascade_apiserver::client::TokenBucket;
 use cascade_apiserver::queueset::{flow_hash, flow_hash_parts};
@@ -41,6 +43,12 @@ pub enum ControlPlaneEv {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Caller {
     Lease(NodeId),
+    /// A kubelet's PATCH of its node's status, computed at `sent`.
+    NodeStatus {
+        node: NodeId,
+        conditions: NodeConditions,
+        sent: Time,
+    },
     Client {
         pod: PodId,
         epoch: Generation,
@@ -49,6 +57,26 @@ pub(super) enum Caller {
     Write(u64),
     /// A write already taken when the server dispatched it: its answer changes nothing.
     Applied,
+}
+
+/// The node conditions a kubelet reports that cascade models as changing (Ready is read from
+/// the Lease and the runtime's health; the rest never change in a run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct NodeConditions {
+    /// MemoryPressure, from the kubelet's eviction manager.
+    pub memory_pressure: bool,
+}
+
+/// A kubelet's node status loop.
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeStatusRt {
+    /// The conditions the API server holds: those of the last PATCH it took.
+    reported: NodeConditions,
+    /// When an unchanged status is next reported anyway (upstream's `lastStatusReportTime` +
+    /// `nodeStatusReportFrequency`).
+    next_report: Time,
+    /// A PATCH is unanswered (the kubelet's status loop waits for it).
+    in_flight: bool,
 }
 
 /// A pod's API client.
@@ -92,6 +120,8 @@ pub struct ControlPlane {
     /// Each node's kubelet's APF flow (`system-node-high`, user `system:node:NAME`), by
     /// NodeId: hashed once when the node joins rather than at every renewal.
     lease_flows: Vec<u64>,
+    /// Each node's status loop, by NodeId.
+    status: Vec<NodeStatusRt>,
     clients: BTreeMap<PodId, ClientRt>,
     /// When the server last began serving: the node lifecycle controller counts heartbeats
     /// from here (it restarts with the server, with fresh probe timestamps).
@@ -115,6 +145,7 @@ impl ControlPlane {
             next_token: 0,
             renewed: Vec::new(),
             lease_flows: Vec::new(),
+            status: Vec::new(),
             clients: BTreeMap::new(),
             serving_since: Time::ZERO,
             deferred_syncs: BTreeSet::new(),
@@ -151,6 +182,22 @@ impl ControlPlane {
         (synced, self.clients.len())
     }
 
+    fn status_mut(&mut self, node: NodeId) -> &mut NodeStatusRt {
+        if self.status.len() <= node as usize {
+            self.status
+                .resize(node as usize + 1, NodeStatusRt::default());
+        }
+        &mut self.status[node as usize]
+    }
+
+    /// Whether the API server holds MemoryPressure=True for the node (what the scheduler and
+    /// the controllers see).
+    pub fn memory_pressure_reported(&self, node: NodeId) -> bool {
+        self.status
+            .get(node as usize)
+            .is_some_and(|s| s.reported.memory_pressure)
+    }
+
     fn renewed_mut(&mut self, node: NodeId) -> &mut Time {
         if self.renewed.len() <= node as usize {
             self.renewed.resize(node as usize + 1, Time::ZERO);
@@ -163,6 +210,12 @@ impl ControlPlane {
 /// their renewals are spread over the period (upstream jitters each by up to 4%).
 fn lease_phase(node: NodeId, period: f64) -> f64 {
     cascade_engine::rng::unit_hash(0x1ea5e, u64::from(node)) * period
+}
+
+/// Where a node that ran before the run began is within its status report period: the
+/// kubelets started at different times, so their 5-minute reports are spread over it.
+fn report_phase(node: NodeId, period: f64) -> f64 {
+    cascade_engine::rng::unit_hash(0x5747, u64::from(node)) * period
 }
 
 impl<'a> Simulation<'a> {
@@ -199,6 +252,18 @@ impl<'a> Simulation<'a> {
         }
         flows[id as usize] = flow;
         self.kubelet_heartbeat(id);
+        // A kubelet that registers now reports at its first status update (its last report
+        // time is zero); one that ran before the run reported at a point of its own.
+        let report = self.p.node_lifecycle.node_status_report_frequency_seconds;
+        let next_report = if self.stage == Stage::Run {
+            self.now()
+        } else {
+            secs(report_phase(id, report))
+        };
+        *self.control_plane.status_mut(id) = NodeStatusRt {
+            next_report,
+            ..NodeStatusRt::default()
+        };
         let period = self.p.node_lifecycle.node_status_update_frequency_seconds;
         self.engine.schedule_in(
             secs(lease_phase(id, period)),
@@ -208,9 +273,85 @@ impl<'a> Simulation<'a> {
 
     /// A kubelet that comes back posts its status at once (a heartbeat, if the server takes it).
     pub(super) fn kubelet_heartbeat(&mut self, id: NodeId) {
+        let now = self.now();
         if self.api_serving() {
-            let now = self.now();
             *self.control_plane.renewed_mut(id) = now;
+        }
+        // Its next status update reports, changed or not.
+        let st = self.control_plane.status_mut(id);
+        st.next_report = st.next_report.min(now);
+    }
+
+    /// The node's kubelet is gone: the node lifecycle controller sets its conditions Unknown,
+    /// so the API server no longer holds MemoryPressure=True for it.
+    pub(super) fn node_status_unknown(&mut self, id: NodeId) {
+        self.control_plane.status_mut(id).reported = NodeConditions::default();
+    }
+
+    /// The conditions the node's kubelet computes now.
+    fn node_conditions(&self, node: NodeId) -> NodeConditions {
+        NodeConditions {
+            memory_pressure: self.kubelet_memory_pressure(node),
+        }
+    }
+
+    /// The kubelet's status update (every `nodeStatusUpdateFrequencySeconds`, at its Lease's
+    /// phase): a PATCH of `nodes/status` when the conditions differ from those the server
+    /// holds or the report period has passed (`tryUpdateNodeStatus`, v1.33). A failed PATCH is
+    /// tried again at the next update.
+    fn node_status_update(&mut self, node: NodeId) {
+        let now = self.now();
+        let conditions = self.node_conditions(node);
+        let st = self.control_plane.status_mut(node);
+        if st.in_flight {
+            return;
+        }
+        let changed = conditions != st.reported;
+        if !changed && now < st.next_report {
+            return;
+        }
+        st.in_flight = true;
+        let flow = self.control_plane.lease_flows[node as usize];
+        self.rec.metrics.count("node_status_patches", 1);
+        let caller = Caller::NodeStatus {
+            node,
+            conditions,
+            sent: now,
+        };
+        let req = ApiRequest {
+            token: 0,
+            verb: Verb::Patch,
+            level: LevelId::NODE_HIGH,
+            flow,
+            stored: 0,
+            returned: 0,
+            // Only a changed condition has someone waiting on it (the scheduler, the
+            // controllers); an unchanged report is answered lazily, as a Lease renewal.
+            notify: changed,
+        };
+        if self.api_submit(caller, req) {
+            self.node_status_taken(node, conditions, now, now);
+        }
+    }
+
+    /// The server took a kubelet's status PATCH: its conditions are the node's now (a changed
+    /// one reaches the node lifecycle controller, which taints for it), and it is a heartbeat.
+    fn node_status_taken(
+        &mut self,
+        node: NodeId,
+        conditions: NodeConditions,
+        sent: Time,
+        at: Time,
+    ) {
+        let report = secs(self.p.node_lifecycle.node_status_report_frequency_seconds);
+        let st = self.control_plane.status_mut(node);
+        st.in_flight = false;
+        st.next_report = sent.saturating_add(report);
+        let was = std::mem::replace(&mut st.reported, conditions);
+        let r = self.control_plane.renewed_mut(node);
+        *r = (*r).max(at);
+        if was.memory_pressure != conditions.memory_pressure && self.cluster.has_node(node) {
+            self.memory_pressure_condition(node, conditions.memory_pressure);
         }
     }
 
@@ -255,6 +396,7 @@ impl<'a> Simulation<'a> {
                     notify: false,
                 },
             );
+            self.node_status_update(node);
         }
         self.engine.schedule_in(
             secs(self.p.node_lifecycle.node_status_update_frequency_seconds),
@@ -273,7 +415,7 @@ impl<'a> Simulation<'a> {
         self.api_stored_objects();
         let now = self.engine.now();
         self.control_plane.server.submit(now, req);
-        let at_once = matches!(caller, Caller::Write(_))
+        let at_once = matches!(caller, Caller::Write(_) | Caller::NodeStatus { .. })
             && self.control_plane.server.executing_at_full_speed(token);
         if at_once {
             self.control_plane.callers.insert(token, Caller::Applied);
@@ -360,6 +502,17 @@ impl<'a> Simulation<'a> {
                 *r = (*r).max(a.at);
             }
             (Caller::Lease(_), _) => self.rec.metrics.count("lease_renewals_failed", 1),
+            (
+                Caller::NodeStatus {
+                    node,
+                    conditions,
+                    sent,
+                },
+                Outcome::Ok,
+            ) => self.node_status_taken(node, conditions, sent, a.at),
+            (Caller::NodeStatus { node, .. }, _) => {
+                self.control_plane.status_mut(node).in_flight = false;
+            }
             (Caller::Client { pod, epoch }, outcome) => self.client_answer(pod, epoch, outcome),
             (Caller::Write(id), outcome) => self.write_answer(id, outcome),
             (Caller::Applied, _) => {}

@@ -281,8 +281,14 @@ impl<'a> Simulation<'a> {
         .collect();
         self.gossip_sample(&mut row);
         self.control_plane_sample(&mut row);
-        if let Some(m) = &self.node_memory {
-            let n = m.pressure_nodes() as f64;
+        if self.node_memory.is_some() {
+            // The nodes whose MemoryPressure condition the API server holds (what `kubectl
+            // get nodes` shows), not the kubelets' own view.
+            let n = self
+                .cluster
+                .nodes()
+                .filter(|(id, _)| self.control_plane.memory_pressure_reported(*id))
+                .count() as f64;
             row.push(("nodes_memory_pressure".into(), n));
             self.rec.metrics.peak("nodes_memory_pressure", n);
             let t = self.thrashing.as_ref().map_or(0, |t| t.thrashing_nodes()) as f64;

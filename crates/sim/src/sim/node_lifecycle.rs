@@ -3,8 +3,13 @@
 //! tainted `node.kubernetes.io/unreachable:NoSchedule` at once; the NoExecute taint, which
 //! starts evicting its pods once their tolerationSeconds run out, is added at a rate limited
 //! per zone, slower when a zone is mostly down, and not at all when every zone is down
-//! (the controller then assumes its own connectivity is broken).
+//! (the controller then assumes its own connectivity is broken). Its taints and the taint
+//! eviction controller's pod deletions are writes through the API server (`api_writes.rs`),
+//! taking effect when the server takes them
+//! (docs/control-plane-and-nodes.md#the-node-lifecycle-controllers-writes).
 
+use super::api_writes::{TaintChange, Write, Writer};
+use super::node_memory::TAINT_MEMORY_PRESSURE;
 use super::{secs, Ev, Generation, NodeLifecycleEv, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_model::objects::tolerated;
@@ -379,7 +384,6 @@ impl Simulation<'_> {
     pub(super) fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
-        let now_ms = self.wall_ms();
         // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
         // unavailable and the endpoints controller drops them from Services.
         for p in self.cluster.node(id).pods.clone() {
@@ -409,8 +413,8 @@ impl Simulation<'_> {
         rt.not_ready_since = now;
         self.rec.metrics.count("node_not_ready_transitions", 1);
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
-        // TaintNodesByCondition: NoSchedule at once, so nothing new lands here.
-        self.add_no_schedule_taint(id, key, now_ms);
+        // TaintNodesByCondition: NoSchedule, so nothing new lands here.
+        self.taint_write(id, TaintChange::NoSchedule { key });
         let rt = self.node_lifecycle.node(id);
         if !rt.queued {
             rt.queued = true;
@@ -432,8 +436,6 @@ impl Simulation<'_> {
         for q in self.node_lifecycle.zones.queues.values_mut() {
             q.retain(|n| *n != id);
         }
-        self.cluster.remove_taints(id, TAINT_UNREACHABLE);
-        self.cluster.remove_taints(id, TAINT_NOT_READY);
         // The kubelet posts its pods' status again: running containers are Ready again.
         for p in self.cluster.node(id).pods.clone() {
             if self.cluster.pod(p).pod.terminating {
@@ -451,7 +453,7 @@ impl Simulation<'_> {
             }
         }
         self.record("NodeReady", format!("node/{name}"), String::new(), None);
-        self.move_all_to_active_or_backoff();
+        self.taint_write(id, TaintChange::Ready);
     }
 
     /// Every zone's state and size (ComputeZoneState), in one pass over the nodes.
@@ -576,11 +578,9 @@ impl Simulation<'_> {
     /// Takes a node's NoExecute taint back (keeping NoSchedule) and queues it to be tainted
     /// again.
     fn untaint_no_execute(&mut self, id: NodeId) {
-        let now_ms = self.wall_ms();
         let zone = self.cluster.node(id).zone_key.clone();
         let key = self.node_lifecycle.node(id).taint_key;
-        self.cluster.remove_taints(id, key);
-        self.add_no_schedule_taint(id, key, now_ms);
+        self.taint_write(id, TaintChange::BackToNoSchedule { key });
         let rt = self.node_lifecycle.node(id);
         rt.no_execute = false;
         if !rt.queued {
@@ -594,21 +594,84 @@ impl Simulation<'_> {
         }
     }
 
-    /// The NoExecute taint: each pod is evicted once its toleration runs out (taint manager).
+    /// The NoExecute taint, sent to the API server.
     fn taint_no_execute(&mut self, id: NodeId) {
+        let rt = self.node_lifecycle.node(id);
+        rt.no_execute = true;
+        rt.queued = false;
+        rt.taint_epoch += 1;
+        let (key, epoch) = (rt.taint_key, Generation(rt.taint_epoch));
+        self.taint_write(id, TaintChange::NoExecute { key, epoch });
+    }
+
+    /// A taint change of the node lifecycle controller, as a request (the node is cluster-
+    /// scoped: one flow).
+    fn taint_write(&mut self, node: NodeId, change: TaintChange) {
+        self.api_write(Writer::NodeLifecycle, "", Write::NodeTaint { node, change });
+    }
+
+    /// The node's MemoryPressure condition, as the API server now holds it, reaches the node
+    /// lifecycle controller, which adds or removes its NoSchedule taint (TaintNodesByCondition).
+    pub(super) fn memory_pressure_condition(&mut self, node: NodeId, on: bool) {
+        self.taint_write(node, TaintChange::MemoryPressure { on });
+    }
+
+    /// The server took a taint change: it is the node's, if the controller's view still calls
+    /// for it (a later decision may have overtaken a change that waited).
+    pub(super) fn taint_taken(&mut self, id: NodeId, change: TaintChange) {
+        if !self.cluster.has_node(id) {
+            return;
+        }
         let now_ms = self.wall_ms();
+        let rt = self.node_lifecycle.node(id).clone();
+        match change {
+            TaintChange::NoSchedule { key } => {
+                if !rt.ready {
+                    self.add_no_schedule_taint(id, key, now_ms);
+                }
+            }
+            TaintChange::NoExecute { key, epoch } => {
+                if rt.no_execute && Generation(rt.taint_epoch) == epoch {
+                    self.no_execute_taken(id, key, epoch, now_ms);
+                }
+            }
+            TaintChange::BackToNoSchedule { key } => {
+                if !rt.no_execute {
+                    self.cluster.remove_taints(id, key);
+                    if !rt.ready {
+                        self.add_no_schedule_taint(id, key, now_ms);
+                    }
+                }
+            }
+            TaintChange::Ready => {
+                if rt.ready {
+                    self.cluster.remove_taints(id, TAINT_UNREACHABLE);
+                    self.cluster.remove_taints(id, TAINT_NOT_READY);
+                    self.move_all_to_active_or_backoff();
+                }
+            }
+            TaintChange::MemoryPressure { on } => {
+                let held = self.control_plane.memory_pressure_reported(id);
+                if on && held {
+                    self.add_no_schedule_taint(id, TAINT_MEMORY_PRESSURE, now_ms);
+                } else if !on && !held {
+                    self.cluster.remove_taints(id, TAINT_MEMORY_PRESSURE);
+                    self.move_all_to_active_or_backoff();
+                }
+            }
+        }
+    }
+
+    /// The NoExecute taint is on the node: each pod is evicted once its toleration runs out
+    /// (the taint eviction controller watches the node).
+    fn no_execute_taken(&mut self, id: NodeId, key: &'static str, epoch: Generation, now_ms: i64) {
         let taint = Taint {
-            key: self.node_lifecycle.node(id).taint_key.into(),
+            key: key.into(),
             value: String::new(),
             effect: TaintEffect::NoExecute,
             time_added: Some(now_ms),
         };
         self.cluster.add_taint(id, taint.clone());
-        let rt = self.node_lifecycle.node(id);
-        rt.no_execute = true;
-        rt.queued = false;
-        rt.taint_epoch += 1;
-        let epoch = rt.taint_epoch;
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
             let pod = &self.cluster.pod(p).pod;
@@ -638,28 +701,45 @@ impl Simulation<'_> {
                     Ev::NodeLifecycle(NodeLifecycleEv::Evict {
                         pod: p,
                         node: id,
-                        taint: Generation(epoch),
+                        taint: epoch,
                     }),
                 );
             }
         }
     }
 
-    /// The taint manager deletes a pod whose toleration ran out, if the taint is still there.
+    /// The pod is still on the node under the NoExecute taint added as `epoch`.
+    fn still_evictable(&self, pod: PodId, node: NodeId, epoch: Generation) -> bool {
+        self.cluster.try_pod(pod).is_some_and(|e| {
+            e.node == Some(node)
+                && !e.pod.terminating
+                && self
+                    .node_lifecycle
+                    .get(node)
+                    .is_some_and(|r| r.no_execute && Generation(r.taint_epoch) == epoch)
+        })
+    }
+
+    /// The taint manager deletes a pod whose toleration ran out, if the taint is still there:
+    /// a DELETE through the API server, taking effect when taken.
     fn evict(&mut self, pod: PodId, node: NodeId, epoch: Generation) {
-        let Some(e) = self.cluster.try_pod(pod) else {
-            return;
-        };
-        if e.node != Some(node)
-            || e.pod.terminating
-            || !self
-                .node_lifecycle
-                .get(node)
-                .is_some_and(|r| r.no_execute && Generation(r.taint_epoch) == epoch)
-        {
+        if !self.still_evictable(pod, node, epoch) {
             return;
         }
-        let key = e.pod.key();
+        let ns = self.cluster.pod(pod).pod.namespace.clone();
+        self.api_write(
+            Writer::TaintEviction,
+            &ns,
+            Write::Evict { pod, node, epoch },
+        );
+    }
+
+    /// The server took the taint manager's deletion of the pod.
+    pub(super) fn eviction_taken(&mut self, pod: PodId, node: NodeId, epoch: Generation) {
+        if !self.still_evictable(pod, node, epoch) {
+            return;
+        }
+        let key = self.cluster.pod(pod).pod.key();
         self.rec.metrics.count("pods_evicted", 1);
         self.record(
             "TaintManagerEviction",

@@ -14,7 +14,6 @@ use super::eviction::{
 };
 use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
 use cascade_engine::Time;
-use cascade_model::{Taint, TaintEffect};
 use cascade_scheduler::{NodeId, PodId};
 use std::collections::BTreeMap;
 
@@ -48,9 +47,9 @@ impl NodeMemory {
         }
     }
 
-    /// Nodes whose MemoryPressure condition is True.
-    pub fn pressure_nodes(&self) -> usize {
-        self.nodes.values().filter(|n| n.pressure).count()
+    /// Whether the node's kubelet computes MemoryPressure=True.
+    pub fn pressure(&self, node: NodeId) -> bool {
+        self.nodes.get(&node).is_some_and(|n| n.pressure)
     }
 }
 
@@ -70,6 +69,11 @@ struct PodMem {
 }
 
 impl Simulation<'_> {
+    /// The MemoryPressure condition the node's kubelet computes (its eviction manager's).
+    pub(super) fn kubelet_memory_pressure(&self, node: NodeId) -> bool {
+        self.node_memory.as_ref().is_some_and(|m| m.pressure(node))
+    }
+
     /// Starts every node's eviction manager, if node memory is modelled (nodes added later
     /// start theirs as they join, `objects.rs` `add_node`).
     pub(super) fn start_node_memory(&mut self) {
@@ -203,10 +207,8 @@ impl Simulation<'_> {
             self.thrash_forget(node);
             return;
         }
-        let watched = self
-            .node_memory
-            .as_ref()
-            .is_some_and(|m| m.nodes.get(&node).is_some_and(|n| n.pressure));
+        let watched =
+            self.kubelet_memory_pressure(node) || self.control_plane.memory_pressure_reported(node);
         let thrashing = self.node_thrashing(node);
         if !self.node_lifecycle.is_up(node) {
             if watched {
@@ -228,8 +230,9 @@ impl Simulation<'_> {
     }
 
     /// The node's kubelet is down: the node lifecycle controller sets its conditions Unknown,
-    /// so the memory-pressure taint (for MemoryPressure=True only) goes, and the kubelet that
-    /// comes back starts its eviction manager afresh (docs/kubernetes.md#node-memory-pressure).
+    /// so the memory-pressure taint (for MemoryPressure=True only) goes (a write of the
+    /// controller's), and the kubelet that comes back starts its eviction manager afresh
+    /// (docs/kubernetes.md#node-memory-pressure).
     fn kubelet_gone(&mut self, node: NodeId) {
         if let Some(state) = self
             .node_memory
@@ -239,7 +242,10 @@ impl Simulation<'_> {
             state.pressure = false;
             state.manager = EvictionManager::default();
         }
-        self.cluster.remove_taints(node, TAINT_MEMORY_PRESSURE);
+        if self.control_plane.memory_pressure_reported(node) {
+            self.node_status_unknown(node);
+            self.memory_pressure_condition(node, false);
+        }
     }
 
     /// The kubelet's eviction manager on one node: MemoryPressure and at most one eviction.
@@ -280,18 +286,10 @@ impl Simulation<'_> {
             .synchronize(now, &mem.cfg, capacity, working_set, &stats, &critical);
         let was = std::mem::replace(&mut state.pressure, d.memory_pressure);
         let name = self.cluster.node(node).node.name.clone();
+        // The condition reaches the API server with the kubelet's next status update, and the
+        // scheduler through the taint the node lifecycle controller then adds
+        // (docs/control-plane-and-nodes.md#node-status-in-the-run).
         if d.memory_pressure && !was {
-            // TaintNodesByCondition: nothing new is scheduled onto the node. The node
-            // lifecycle controller's delay in adding it is not modelled.
-            self.cluster.add_taint(
-                node,
-                Taint {
-                    key: TAINT_MEMORY_PRESSURE.into(),
-                    value: String::new(),
-                    effect: TaintEffect::NoSchedule,
-                    time_added: Some(self.wall_ms()),
-                },
-            );
             self.record(
                 "NodeHasInsufficientMemory",
                 format!("node/{name}"),
@@ -302,14 +300,12 @@ impl Simulation<'_> {
                 None,
             );
         } else if !d.memory_pressure && was {
-            self.cluster.remove_taints(node, TAINT_MEMORY_PRESSURE);
             self.record(
                 "NodeHasSufficientMemory",
                 format!("node/{name}"),
                 format!("Node {name} status is now: NodeHasSufficientMemory"),
                 None,
             );
-            self.move_all_to_active_or_backoff();
         }
         if let Some((i, grace)) = d.evict {
             let p = active[i];
