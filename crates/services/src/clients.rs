@@ -8,7 +8,7 @@ use crate::backoff;
 use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
-use crate::dns::DnsCache;
+use crate::dns::{DnsCache, Hit};
 use crate::resolver::{external_lookup, Query, ResolverSpec};
 use cascade_engine::Time;
 use cascade_model::PodDns;
@@ -28,6 +28,9 @@ pub struct ClientAttempt {
     prev_delay: f64,
     /// The node of the pod that sent it (a DNS client's node-local cache; 0 otherwise).
     node: u32,
+    /// A DNS query the node-local cache sends behind an answer it gave (`prefetch`,
+    /// `serve_stale`): part of no call, never retried, its answer only refreshing the cache.
+    background: bool,
 }
 
 /// What a client has counted over the run.
@@ -321,6 +324,7 @@ impl Clients {
             attempt: 0,
             prev_delay: 0.0,
             node: 0,
+            background: false,
         };
         Some((vec![a], n))
     }
@@ -333,7 +337,11 @@ impl Clients {
         if c.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
             c.counts.short_circuited += 1;
             c.retry_ended(a);
-            c.request_done(now, a.call, false);
+            if a.background {
+                c.dns_refresh_ended(a);
+            } else {
+                c.request_done(now, a.call, false);
+            }
             return None;
         }
         c.counts.requests += 1;
@@ -382,10 +390,19 @@ impl Clients {
         if let Some(b) = c.breaker.as_mut() {
             b.record(now, ok);
         }
-        if ok {
+        if a.background {
+            // A cache's refresh: its answer only refreshes the entry (docs/dns.md#the-cache-plugin).
+            if ok {
+                c.counts.succeeded += 1;
+                c.interval.succeeded += 1;
+                c.dns_answered(now, &a, rng);
+            } else {
+                c.dns_refresh_ended(&a);
+            }
+        } else if ok {
             c.counts.succeeded += 1;
             c.interval.succeeded += 1;
-            c.dns_answered(now, &a);
+            c.dns_answered(now, &a, rng);
             if let Some(slot) = c.cache.get_mut(a.key as usize) {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
@@ -466,10 +483,29 @@ impl ClientRt {
             };
         let call = self.next_call;
         let mut sends = Vec::new();
+        let mut foreground = 0;
+        let spec = self
+            .spec
+            .dns
+            .as_ref()
+            .and_then(|d| d.node_local_cache.as_ref());
         for &key in &self.dns_resolvers[resolver as usize].1 {
-            if node_local && self.node_caches.entry(node).or_default().lookup(now, key) {
-                continue;
-            }
+            let hit = match spec {
+                Some(spec) => self
+                    .node_caches
+                    .entry(node)
+                    .or_default()
+                    .lookup(spec, now, key),
+                None => Hit::Miss,
+            };
+            let background = match hit {
+                Hit::Fresh { prefetch: false } | Hit::Stale { refresh: false } => continue,
+                Hit::Fresh { prefetch: true } | Hit::Stale { refresh: true } => true,
+                Hit::Miss => {
+                    foreground += 1;
+                    false
+                }
+            };
             sends.push(ClientAttempt {
                 client,
                 key,
@@ -477,21 +513,24 @@ impl ClientRt {
                 attempt: 0,
                 prev_delay: 0.0,
                 node,
+                background,
             });
         }
-        if sends.is_empty() {
+        if foreground == 0 {
             self.counts.cache_hits += 1;
+        } else {
+            self.next_call = self.next_call.wrapping_add(1);
+            self.open_calls.insert(call, (foreground, false));
+        }
+        if sends.is_empty() {
             return None;
         }
-        let n = cascade_engine::index_u32(sends.len());
-        self.next_call = self.next_call.wrapping_add(1);
-        self.open_calls.insert(call, (n, false));
         Some((sends, 1))
     }
 
     /// A DNS query was answered: its node's cache keeps the answer (a record for the A query
     /// of the name that exists; NXDOMAIN, or NODATA for its AAAA, a denial).
-    fn dns_answered(&mut self, now: Time, a: &ClientAttempt) {
+    fn dns_answered(&mut self, now: Time, a: &ClientAttempt, rng: &mut Rng) {
         let Some(d) = &self.spec.dns else { return };
         let Some(spec) = &d.node_local_cache else {
             return;
@@ -508,7 +547,14 @@ impl ClientRt {
         self.node_caches
             .entry(a.node)
             .or_default()
-            .insert(spec, now, a.key, success, ttl);
+            .insert(spec, now, a.key, success, ttl, rng);
+    }
+
+    /// A cache's refresh failed: its entry may be refreshed again (docs/dns.md#the-cache-plugin).
+    fn dns_refresh_ended(&mut self, a: &ClientAttempt) {
+        if let Some(c) = self.node_caches.get_mut(&a.node) {
+            c.refresh_ended(a.key);
+        }
     }
 
     /// Whether a defence refuses the retry of a failed attempt (counted; the request then
