@@ -258,3 +258,34 @@ fn bad_dns_configs_are_located_errors() {
         assert!(cascade_sim::load(&path, None, &[], None).is_ok(), "{name}");
     }
 }
+
+/// `serve_stale` on the node-local caches (docs/dns.md#the-cache-plugin): once a node holds a
+/// name's answers, every later lookup there is answered from its cache, stale or not, and
+/// the refreshes go behind the answers, one per entry at a time; only the first lookups of
+/// each of the 10 nodes (a few at once before the first answers land) wait for CoreDNS.
+#[test]
+fn serve_stale_answers_every_lookup_after_a_nodes_first_from_its_cache() {
+    let plain = storm("nlc-plain", BUNDLED, Some("node-local-cache"));
+    let sc = BUNDLED.replace(
+        "dns: {nodeLocalCache: {}}",
+        "dns: {nodeLocalCache: {serveStale: {}}}",
+    );
+    assert_ne!(sc, BUNDLED);
+    let stale = storm("nlc-stale", &sc, Some("node-local-cache"));
+    assert!(stale.summary.passed(), "{:?}", stale.summary.expectations);
+    let (calls, hits, waited) = (
+        total(&stale, "lookups_calls"),
+        total(&stale, "lookups_cache_hits"),
+        total(&stale, "lookups_ok"),
+    );
+    assert_eq!(hits + waited, calls, "every lookup answered once");
+    assert!(
+        (10..20).contains(&waited),
+        "{waited} lookups waited for CoreDNS"
+    );
+    assert!(total(&plain, "lookups_ok") > 50 * waited);
+    assert_eq!(total(&stale, "lookups_failed"), 0);
+    // Each refresh is a query CoreDNS serves: one per entry per expiry at most, fewer than
+    // the plain cache's misses (8 queries per miss lookup).
+    assert!(total(&stale, "lookups_requests") < total(&plain, "lookups_requests"));
+}
