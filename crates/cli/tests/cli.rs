@@ -1025,6 +1025,52 @@ fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The bundled DNS lookup storm: the scale-up saturates CoreDNS under ndots 5 (exit 1); each
+/// mitigation holds the SLOs (exit 0), with the queries per lookup its resolver computes.
+#[test]
+fn dns_lookup_storm_fails_and_each_mitigation_holds() {
+    let dir = std::env::temp_dir().join(format!("cascade-dns-lookup-storm-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/dns-lookup-storm.yaml";
+    let totals = |k: &str| -> u64 {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        s["totals"][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no total {k}"))
+    };
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(stdout.contains("FAIL no lookup fails"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL CoreDNS answers within 250 ms (p99)"),
+        "{stdout}"
+    );
+    // 8 queries a lookup, and the resolver's retries on top.
+    assert!(totals("lookups_requests") > 8 * totals("lookups_calls"));
+    for (variant, per_lookup) in [
+        ("ndots-1", Some(2)),
+        ("fqdn", Some(2)),
+        ("node-local-cache", None),
+    ] {
+        let (code, stdout, err) = cascade(&["run", sc, "--variant", variant, "--out", out]);
+        assert_eq!(code, 0, "{variant}: {stdout}{err}");
+        assert!(
+            stdout.contains("2 of 2 expectations hold"),
+            "{variant}: {stdout}"
+        );
+        let (sent, calls) = (totals("lookups_requests"), totals("lookups_calls"));
+        match per_lookup {
+            Some(n) => assert_eq!(sent, n * calls, "{variant}"),
+            // The node caches answer most lookups whole: fewer than one query a lookup
+            // reaches CoreDNS.
+            None => assert!(sent < calls, "{variant}: {sent} queries, {calls} lookups"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A sequence where the scenario format expects a mapping (a struct) is an error at its
 /// position. The parameters were read through serde_json, whose derived structs take a
 /// sequence as their fields in order: `kubelet: [1, 2]` loaded silently.

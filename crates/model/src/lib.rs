@@ -17,9 +17,9 @@ pub mod selector;
 pub use admission::{AdmissionError, PriorityClasses};
 pub use cascade_engine::Rng;
 pub use objects::{
-    IntOrPercent, Job, Node, OwnerRef, Pod, PodDisruptionBudget, PodManagementPolicy, PodTemplate,
-    PreemptionPolicy, PreferredTerm, PriorityClass, Taint, TaintEffect, Toleration,
-    TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
+    DnsPolicy, IntOrPercent, Job, Node, OwnerRef, Pod, PodDisruptionBudget, PodDns,
+    PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm, PriorityClass, Taint,
+    TaintEffect, Toleration, TolerationOperator, UpdateStrategy, Workload, WorkloadKind,
 };
 pub use qos::{QosClass, QosTally};
 pub use resources::{ResourceName, Resources, ScalarResources};

@@ -202,7 +202,46 @@ pub struct Pod {
     /// Condition DisruptionTarget=True with reason PreemptionByScheduler: the pod is being
     /// deleted because the scheduler preempted it.
     pub preempted_by_scheduler: bool,
+    /// spec.dnsPolicy and spec.dnsConfig; None when neither is set (ClusterFirst, nothing
+    /// added): boxed, as most pods have none.
+    pub dns: Option<Box<PodDns>>,
 }
+
+/// spec.dnsPolicy: where a pod's resolv.conf comes from (docs/dns.md#a-pods-dnsconfig).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DnsPolicy {
+    /// The cluster's DNS service, its search list and `ndots:5` (the default).
+    #[default]
+    ClusterFirst,
+    /// The same for a pod on the host's network.
+    ClusterFirstWithHostNet,
+    /// The node's own resolv.conf: lookups do not go through the cluster's DNS.
+    Default,
+    /// Only what spec.dnsConfig says.
+    None,
+}
+
+/// A pod's DNS settings as written (spec.dnsPolicy, spec.dnsConfig), merged into its
+/// resolv.conf by kubelet (docs/dns.md#a-pods-dnsconfig).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDns {
+    pub policy: DnsPolicy,
+    /// dnsConfig.nameservers, in order.
+    pub nameservers: Vec<String>,
+    /// dnsConfig.searches, in order.
+    pub searches: Vec<String>,
+    /// dnsConfig.options, in order: each name and its value (None: an option without one,
+    /// such as `single-request`).
+    pub options: Vec<(String, Option<String>)>,
+    /// The `ndots` dnsConfig.options sets, read (the last one written wins, as kubelet merges
+    /// options by name), within 0..=[`MAX_NDOTS`].
+    pub ndots: Option<u32>,
+}
+
+/// The resolv.conf `ndots` option's upper bound: glibc and musl both cap it at 15 (glibc
+/// `RES_MAXNDOTS`, musl `resolvconf.c`); cascade refuses a value above rather than capping it
+/// silently. docs/dns.md#the-resolver
+pub const MAX_NDOTS: u32 = 15;
 
 impl Pod {
     /// NAMESPACE/NAME, the key kubectl and kube-scheduler's messages use.
@@ -249,6 +288,7 @@ impl Pod {
             termination_grace_period_seconds: DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
             images: Vec::new(),
             preempted_by_scheduler: false,
+            dns: None,
         }
     }
 }

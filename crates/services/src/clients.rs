@@ -8,9 +8,10 @@ use crate::backoff;
 use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
-use crate::dns::DnsCache;
-use crate::resolver::Query;
+use crate::dns::{DnsCache, Hit};
+use crate::resolver::{external_lookup, Query, ResolverSpec};
 use cascade_engine::Time;
+use cascade_model::PodDns;
 use cascade_model::Rng;
 use std::collections::BTreeMap;
 
@@ -27,6 +28,9 @@ pub struct ClientAttempt {
     prev_delay: f64,
     /// The node of the pod that sent it (a DNS client's node-local cache; 0 otherwise).
     node: u32,
+    /// A DNS query the node-local cache sends behind an answer it gave (`prefetch`,
+    /// `serve_stale`): part of no call, never retried, its answer only refreshing the cache.
+    background: bool,
 }
 
 /// What a client has counted over the run.
@@ -75,12 +79,18 @@ pub(crate) struct ClientRt {
     pub throttle: Option<RetryThrottle>,
     pub budget: Option<RetryBudget>,
     pub breaker: Option<CircuitBreaker>,
-    /// A `perPodOf` client's Running pods and their nodes, in the order they started.
-    callers: Vec<(PodRef, u32)>,
+    /// A `perPodOf` client's Running pods, their nodes and (a DNS client's) the index of
+    /// their resolver in `dns_resolvers`, in the order they started.
+    callers: Vec<(PodRef, u32, u32)>,
     /// Whether its next arrival is scheduled (a `perPodOf` client with no pod has none).
     armed: bool,
-    /// A DNS client's queries per lookup (docs/dns.md#the-resolver).
+    /// A DNS client's distinct queries, its callers' together (a query's cache key is its
+    /// index here).
     dns_queries: Vec<Query>,
+    /// A DNS client's resolvers: the keys of the queries one lookup sends, per resolver
+    /// configuration its pods have (docs/dns.md#a-pods-dnsconfig). The first is the
+    /// client's own `dns.resolver`, used when no pod is drawn.
+    dns_resolvers: Vec<(ResolverSpec, Vec<u32>)>,
     /// A DNS client's node-local caches, per node.
     node_caches: BTreeMap<u32, DnsCache>,
 }
@@ -122,11 +132,19 @@ impl Clients {
                 breaker: spec.circuit_breaker.as_ref().map(CircuitBreaker::new),
                 callers: Vec::new(),
                 armed: false,
-                dns_queries: spec.dns.as_ref().map(|d| d.queries()).unwrap_or_default(),
+                dns_queries: Vec::new(),
+                dns_resolvers: Vec::new(),
                 node_caches: BTreeMap::new(),
             })
             .collect();
-        Clients { clients }
+        let mut c = Clients { clients };
+        for rt in &mut c.clients {
+            if let Some(d) = &rt.spec.dns {
+                let r = d.resolver.clone();
+                rt.resolver_index(r);
+            }
+        }
+        c
     }
 
     pub fn is_empty(&self) -> bool {
@@ -202,21 +220,34 @@ impl Clients {
             .collect()
     }
 
-    /// A pod of a `perPodOf` client runs: it calls from now on (from the client's start).
+    /// The resolver a pod of a DNS client looks up with (its index, for [`Self::caller_up`]):
+    /// the client's `dns.resolver` with the pod's dnsConfig merged in as kubelet merges it
+    /// (docs/dns.md#a-pods-dnsconfig). 0 for a client without `dns`.
+    pub fn resolver_of(&mut self, client: ClientIdx, pod: Option<&PodDns>) -> u32 {
+        let c = &mut self.clients[client.ix()];
+        let Some(d) = &c.spec.dns else { return 0 };
+        let r = crate::dns::pod_resolver(&d.resolver, pod);
+        c.resolver_index(r)
+    }
+
+    /// A pod of a `perPodOf` client runs: it calls from now on (from the client's start),
+    /// with the resolver [`Self::resolver_of`] gave.
+    #[allow(clippy::too_many_arguments)]
     pub fn caller_up(
         &mut self,
         now: Time,
         client: ClientIdx,
         pod: PodRef,
         node: u32,
+        resolver: u32,
         rng: &mut Rng,
         out: &mut Out,
     ) {
         let c = &mut self.clients[client.ix()];
-        if c.callers.iter().any(|(p, _)| *p == pod) {
+        if c.callers.iter().any(|(p, _, _)| *p == pod) {
             return;
         }
-        c.callers.push((pod, node));
+        c.callers.push((pod, node, resolver));
         if !c.armed && c.sealed_at.is_none() {
             let from = secs(c.spec.start_seconds).max(now);
             self.next_arrival(from, client, rng, out);
@@ -225,7 +256,9 @@ impl Clients {
 
     /// A pod of a `perPodOf` client stopped (its process died, or it is gone): it calls no more.
     pub fn caller_down(&mut self, client: ClientIdx, pod: PodRef) {
-        self.clients[client.ix()].callers.retain(|(p, _)| *p != pod);
+        self.clients[client.ix()]
+            .callers
+            .retain(|(p, _, _)| *p != pod);
     }
 
     /// An operator unseals a client that sealed itself: it calls again, and seals again if
@@ -291,6 +324,7 @@ impl Clients {
             attempt: 0,
             prev_delay: 0.0,
             node: 0,
+            background: false,
         };
         Some((vec![a], n))
     }
@@ -303,7 +337,11 @@ impl Clients {
         if c.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
             c.counts.short_circuited += 1;
             c.retry_ended(a);
-            c.request_done(now, a.call, false);
+            if a.background {
+                c.dns_refresh_ended(a);
+            } else {
+                c.request_done(now, a.call, false);
+            }
             return None;
         }
         c.counts.requests += 1;
@@ -352,10 +390,19 @@ impl Clients {
         if let Some(b) = c.breaker.as_mut() {
             b.record(now, ok);
         }
-        if ok {
+        if a.background {
+            // A cache's refresh: its answer only refreshes the entry (docs/dns.md#the-cache-plugin).
+            if ok {
+                c.counts.succeeded += 1;
+                c.interval.succeeded += 1;
+                c.dns_answered(now, &a, rng);
+            } else {
+                c.dns_refresh_ended(&a);
+            }
+        } else if ok {
             c.counts.succeeded += 1;
             c.interval.succeeded += 1;
-            c.dns_answered(now, &a);
+            c.dns_answered(now, &a, rng);
             if let Some(slot) = c.cache.get_mut(a.key as usize) {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
@@ -381,6 +428,34 @@ impl Clients {
 }
 
 impl ClientRt {
+    /// The index of resolver `r` in `dns_resolvers`, added (with its queries interned) if new.
+    fn resolver_index(&mut self, r: ResolverSpec) -> u32 {
+        if let Some(i) = self.dns_resolvers.iter().position(|(x, _)| *x == r) {
+            return cascade_engine::index_u32(i);
+        }
+        let name = self
+            .spec
+            .dns
+            .as_ref()
+            .map(|d| d.name.clone())
+            .unwrap_or_default();
+        let keys = external_lookup(&name, &r)
+            .into_iter()
+            .map(|q| {
+                let i = match self.dns_queries.iter().position(|x| *x == q) {
+                    Some(i) => i,
+                    None => {
+                        self.dns_queries.push(q);
+                        self.dns_queries.len() - 1
+                    }
+                };
+                cascade_engine::index_u32(i)
+            })
+            .collect();
+        self.dns_resolvers.push((r, keys));
+        cascade_engine::index_u32(self.dns_resolvers.len() - 1)
+    }
+
     /// A DNS client's lookup from one of its pods: every query of the lookup its node's cache
     /// holds is answered there, the others go to the DNS service at once (the resolver's
     /// tries are sequential; sending them together keeps the load exact and understates the
@@ -397,19 +472,40 @@ impl ClientRt {
             .dns
             .as_ref()
             .is_some_and(|d| d.node_local_cache.is_some());
-        // Only a node-local cache makes the calling pod matter: only then is one drawn.
-        let node = if node_local && !self.callers.is_empty() {
-            self.callers[rng.below_index(self.callers.len())].1
-        } else {
-            0
-        };
+        // Only a node-local cache, or pods whose resolvers differ, make the calling pod
+        // matter: only then is one drawn.
+        let (node, resolver) =
+            if (node_local || self.dns_resolvers.len() > 1) && !self.callers.is_empty() {
+                let (_, node, resolver) = self.callers[rng.below_index(self.callers.len())];
+                (node, resolver)
+            } else {
+                (0, self.callers.first().map_or(0, |c| c.2))
+            };
         let call = self.next_call;
         let mut sends = Vec::new();
-        for key in 0..self.dns_queries.len() {
-            let key = cascade_engine::index_u32(key);
-            if node_local && self.node_caches.entry(node).or_default().lookup(now, key) {
-                continue;
-            }
+        let mut foreground = 0;
+        let spec = self
+            .spec
+            .dns
+            .as_ref()
+            .and_then(|d| d.node_local_cache.as_ref());
+        for &key in &self.dns_resolvers[resolver as usize].1 {
+            let hit = match spec {
+                Some(spec) => self
+                    .node_caches
+                    .entry(node)
+                    .or_default()
+                    .lookup(spec, now, key),
+                None => Hit::Miss,
+            };
+            let background = match hit {
+                Hit::Fresh { prefetch: false } | Hit::Stale { refresh: false } => continue,
+                Hit::Fresh { prefetch: true } | Hit::Stale { refresh: true } => true,
+                Hit::Miss => {
+                    foreground += 1;
+                    false
+                }
+            };
             sends.push(ClientAttempt {
                 client,
                 key,
@@ -417,21 +513,24 @@ impl ClientRt {
                 attempt: 0,
                 prev_delay: 0.0,
                 node,
+                background,
             });
         }
-        if sends.is_empty() {
+        if foreground == 0 {
             self.counts.cache_hits += 1;
+        } else {
+            self.next_call = self.next_call.wrapping_add(1);
+            self.open_calls.insert(call, (foreground, false));
+        }
+        if sends.is_empty() {
             return None;
         }
-        let n = cascade_engine::index_u32(sends.len());
-        self.next_call = self.next_call.wrapping_add(1);
-        self.open_calls.insert(call, (n, false));
         Some((sends, 1))
     }
 
     /// A DNS query was answered: its node's cache keeps the answer (a record for the A query
     /// of the name that exists; NXDOMAIN, or NODATA for its AAAA, a denial).
-    fn dns_answered(&mut self, now: Time, a: &ClientAttempt) {
+    fn dns_answered(&mut self, now: Time, a: &ClientAttempt, rng: &mut Rng) {
         let Some(d) = &self.spec.dns else { return };
         let Some(spec) = &d.node_local_cache else {
             return;
@@ -448,7 +547,14 @@ impl ClientRt {
         self.node_caches
             .entry(a.node)
             .or_default()
-            .insert(spec, now, a.key, success, ttl);
+            .insert(spec, now, a.key, success, ttl, rng);
+    }
+
+    /// A cache's refresh failed: its entry may be refreshed again (docs/dns.md#the-cache-plugin).
+    fn dns_refresh_ended(&mut self, a: &ClientAttempt) {
+        if let Some(c) = self.node_caches.get_mut(&a.node) {
+            c.refresh_ended(a.key);
+        }
     }
 
     /// Whether a defence refuses the retry of a failed attempt (counted; the request then

@@ -84,6 +84,9 @@ pub struct PodInfo {
     pub memory_limit: i64,
     /// The node it runs on (its index; a node-local DNS cache is per node).
     pub node: u32,
+    /// Its spec.dnsPolicy and spec.dnsConfig (None: ClusterFirst, nothing added): a DNS
+    /// client's lookups from it use its resolv.conf (docs/dns.md#a-pods-dnsconfig).
+    pub dns: Option<Box<cascade_model::PodDns>>,
 }
 
 /// A step of an ingester's lifecycle (cortex `pkg/ingester/lifecycle.go`, `transfer.go`).

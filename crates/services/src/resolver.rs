@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The resolv.conf `ndots` option's upper bound: glibc and musl both cap it at 15
 /// (glibc `RES_MAXNDOTS`, musl `resolvconf.c`); a value above is refused here rather than
 /// silently capped. docs/dns.md#the-resolver
-pub const MAX_NDOTS: u32 = 15;
+pub const MAX_NDOTS: u32 = cascade_model::objects::MAX_NDOTS;
 
 /// The `ndots` Kubernetes writes into a pod's resolv.conf under `dnsPolicy: ClusterFirst`
 /// (kubelet `pkg/kubelet/network/dns`, every release since 1.x: `options ndots:5`).

@@ -32,6 +32,7 @@ fn info(name: &str, app: &str) -> PodInfo {
         labels: labels(app),
         memory_limit: 0,
         node: 0,
+        dns: None,
     }
 }
 

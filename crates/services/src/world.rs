@@ -28,8 +28,9 @@ use std::collections::BTreeMap;
 pub(crate) struct PodLink {
     pub replicas: Vec<(ServiceIdx, u32)>,
     pub ingesters: Vec<(crate::contract::RingIdx, IngesterId)>,
-    /// The `perPodOf` clients it calls for, and its node.
-    pub callers: Vec<ClientIdx>,
+    /// The `perPodOf` clients it calls for, each with its resolver (`Clients::resolver_of`),
+    /// and its node.
+    pub callers: Vec<(ClientIdx, u32)>,
     pub node: u32,
 }
 
@@ -189,7 +190,12 @@ impl World {
                 }
             }
             link.ingesters = self.rings.ingesters_of(info);
-            link.callers = self.clients.callers_of(info);
+            link.callers = self
+                .clients
+                .callers_of(info)
+                .into_iter()
+                .map(|c| (c, self.clients.resolver_of(c, info.dns.as_deref())))
+                .collect();
             link.node = info.node;
             if link.replicas.is_empty() && link.ingesters.is_empty() && link.callers.is_empty() {
                 return;
@@ -205,9 +211,9 @@ impl World {
         for &(ring, id) in &link.ingesters {
             self.rings.start(now, ring, id, pod, &info.name, out);
         }
-        for &c in &link.callers {
+        for &(c, resolver) in &link.callers {
             self.clients
-                .caller_up(now, c, pod, link.node, &mut self.rng, out);
+                .caller_up(now, c, pod, link.node, resolver, &mut self.rng, out);
         }
     }
 
@@ -278,7 +284,7 @@ impl World {
         };
         let replicas = link.replicas.clone();
         let ingesters = link.ingesters.clone();
-        for &c in &link.callers {
+        for &(c, _) in &link.callers {
             self.clients.caller_down(c, pod);
         }
         for (svc, replica) in replicas {

@@ -1,95 +1,55 @@
-//! A DNS lookup storm computed from configuration (docs/dns.md#a-lookup-storm): the pods of a
-//! workload look up an external name through CoreDNS; under Kubernetes' ndots 5 each lookup
-//! costs 8 queries, and when the workload scales up CoreDNS saturates. The mitigations
-//! (ndots 1, a trailing-dot name, NodeLocal DNSCache) are variants that hold the SLOs.
+//! A DNS lookup storm computed from configuration (docs/dns.md#a-lookup-storm), the bundled
+//! `scenarios/dns-lookup-storm.yaml`: the pods of a workload look up an external name through
+//! CoreDNS; under Kubernetes' ndots 5 each lookup costs 8 queries, and when the workload
+//! scales up CoreDNS saturates. The mitigations (the pods' dnsConfig ndots 1, a trailing-dot
+//! name, NodeLocal DNSCache) are variants that hold the SLOs.
 
 mod common;
 
 use common::{run, scenario};
+use std::path::PathBuf;
 
-/// Nothing here is written as "8 queries per lookup": the resolver computes it.
-///
-/// The numbers: 10 nodes, CoreDNS's 2 replicas of one worker at 5 ms per query (our choice,
-/// scaled down so that the test runs in seconds: 400 queries/s in all; only the ratios to
-/// the load matter). `web` starts with 10 pods each looking up api.example.com twice a
-/// second: 20 lookups/s x 8 queries = 160 queries/s, 40% of CoreDNS. At 2m it scales to 30
-/// pods: 480 queries/s, 120% of CoreDNS. With ndots 1 or a final dot a lookup is 2 queries
-/// (120/s, 30%). The resolver's retry is glibc's `attempts:2` (one retry) after its
-/// `timeout:5`. Lookups start at 1m, once CoreDNS is Ready (a lookup before it has no
-/// answer, which is not the storm). The p99 bound, 250 ms, is fifty service times: it lets
-/// through the short bursts of misses when many pods' or nodes' cache entries expire close
-/// together (tens of queries at once on 2 workers: up to ~100-200 ms), and fails a standing
-/// queue, which is what the storm builds (p99 above 1 s).
-const SCENARIO: &str = r#"apiVersion: cascade.dev/v1alpha1
-kind: Scenario
-metadata: {name: dns-lookup-storm}
-spec:
-  duration: 6m
-  seed: 1
-  cluster:
-    nodeGroups:
-    - {namePrefix: node, count: 10, zones: [zone-a], allocatable: {cpu: "16", memory: 64Gi, pods: "110"}}
-    manifests: [workloads.yaml]
-  services:
-    coredns:
-      selector: {namespace: kube-system, matchLabels: {k8s-app: kube-dns}}
-      workersPerReplica: 1
-      serviceSeconds: 0.005
-      queueCapacity: 200
-      memoryPerRequest: 0
-  clients:
-    lookups:
-      target: coredns
-      perPodOf: {namespace: shop, matchLabels: {app: web}}
-      ratePerPod: 2
-      timeoutSeconds: 5
-      maxRetries: 1
-      startSeconds: 60
-      dns: {name: api.example.com}
-  changes:
-  - at: 2m
-    scale: {kind: Deployment, namespace: shop, name: web, replicas: 30}
-  parameters:
-    sampleIntervalSeconds: 10
-  expectations:
-  - name: no lookup fails
-    metric: totals.lookups_failed
-    max: 0
-  - name: CoreDNS answers within 250 ms (p99)
-    metric: peaks.coredns_latency_p99_seconds
-    after: 1m
-    max: 0.25
-  variants:
-    ndots-1:
-      parameters: {clients: {lookups: {dns: {resolver: {ndots: 1}}}}}
-    fqdn:
-      parameters: {clients: {lookups: {dns: {name: api.example.com.}}}}
-    node-local-cache:
-      parameters: {clients: {lookups: {dns: {nodeLocalCache: {}}}}}
-"#;
+/// The bundled scenario, `scenarios/dns-lookup-storm.yaml` (its numbers and why are in its
+/// comments): nothing there is written as "8 queries per lookup", the resolver computes it.
+const BUNDLED: &str = include_str!("../../../scenarios/dns-lookup-storm.yaml");
 
-fn deployment(ns: &str, name: &str, labels: &str, replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {labels}\n  template:\n    metadata:\n      labels: {labels}\n    spec:\n      containers:\n      - name: c\n        image: example.com/{name}:1\n        resources:\n          requests: {{cpu: 100m, memory: 128Mi}}\n"
-    )
-}
+/// Its manifests, as the scenario names them.
+const MANIFESTS: [(&str, &str); 3] = [
+    (
+        "dns-lookup-storm/coredns.yaml",
+        include_str!("../../../scenarios/dns-lookup-storm/coredns.yaml"),
+    ),
+    (
+        "dns-lookup-storm/web.yaml",
+        include_str!("../../../scenarios/dns-lookup-storm/web.yaml"),
+    ),
+    (
+        "dns-lookup-storm/web-ndots-1.yaml",
+        include_str!("../../../scenarios/dns-lookup-storm/web-ndots-1.yaml"),
+    ),
+];
 
-fn workloads() -> String {
-    format!(
-        "{}---\n{}",
-        deployment("kube-system", "coredns", "{k8s-app: kube-dns}", 2),
-        deployment("shop", "web", "{app: web}", 10)
-    )
+/// The scenario `sc` (the bundled one, or an edit of it) in a directory of its own, with the
+/// bundled manifests, `replace` changing one of them (name, from, to).
+fn write(suite: &str, name: &str, sc: &str, replace: Option<(&str, &str, &str)>) -> PathBuf {
+    let path = scenario(suite, name, &[("scenario.yaml", sc)]);
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir.join("dns-lookup-storm")).unwrap();
+    for (n, text) in MANIFESTS {
+        let text = match replace {
+            Some((m, from, to)) if m == n => {
+                assert!(text.contains(from), "{n}: no {from:?}");
+                text.replace(from, to)
+            }
+            _ => text.to_string(),
+        };
+        std::fs::write(dir.join(n), text).unwrap();
+    }
+    path
 }
 
 fn storm(name: &str, sc: &str, variant: Option<&str>) -> common::Run {
-    let w = workloads();
-    let path = scenario(
-        "dns",
-        name,
-        &[("scenario.yaml", sc), ("workloads.yaml", &w)],
-    );
-    run(&path, variant, &[], None)
+    run(&write("dns", name, sc, None), variant, &[], None)
 }
 
 fn total(r: &common::Run, k: &str) -> u64 {
@@ -101,11 +61,11 @@ fn total(r: &common::Run, k: &str) -> u64 {
 
 #[test]
 fn ndots_5_saturates_coredns_when_the_workload_scales_and_each_mitigation_holds() {
-    let base = storm("base", SCENARIO, None);
+    let base = storm("base", BUNDLED, None);
     assert!(!base.summary.passed(), "{:?}", base.summary.expectations);
     assert!(base.summary.expectations.iter().all(|e| !e.passed));
     for v in ["ndots-1", "fqdn", "node-local-cache"] {
-        let r = storm(v, SCENARIO, Some(v));
+        let r = storm(v, BUNDLED, Some(v));
         assert!(r.summary.passed(), "{v}: {:?}", r.summary.expectations);
     }
 }
@@ -113,7 +73,7 @@ fn ndots_5_saturates_coredns_when_the_workload_scales_and_each_mitigation_holds(
 #[test]
 fn queries_per_lookup_come_from_the_resolver_and_load_follows_the_pods() {
     // No scale-up and a CoreDNS far from saturation: the counts are the resolver's.
-    let calm = SCENARIO.replace("replicas: 30", "replicas: 10");
+    let calm = BUNDLED.replace("replicas: 30", "replicas: 10");
     let base = storm("calm", &calm, None);
     let lookups = total(&base, "lookups_calls");
     let sent = total(&base, "lookups_requests");
@@ -130,7 +90,7 @@ fn queries_per_lookup_come_from_the_resolver_and_load_follows_the_pods() {
     #[allow(clippy::cast_precision_loss)]
     let rate = lookups as f64 / secs;
     assert!((17.0..21.0).contains(&rate), "{rate} lookups/s");
-    let scaled = storm("scaled-fqdn", SCENARIO, Some("fqdn"));
+    let scaled = storm("scaled-fqdn", BUNDLED, Some("fqdn"));
     #[allow(clippy::cast_precision_loss)]
     let ratio = total(&scaled, "lookups_calls") as f64 / total(&fqdn, "lookups_calls") as f64;
     assert!((2.4..2.8).contains(&ratio), "{ratio}");
@@ -182,14 +142,9 @@ fn bad_lookups_are_located_errors() {
         ),
     ];
     for (name, from, to, expected) in cases {
-        let sc = SCENARIO.replace(from, to);
-        assert_ne!(sc, SCENARIO, "{name}");
-        let w = workloads();
-        let path = scenario(
-            "dns-bad",
-            name,
-            &[("scenario.yaml", &sc), ("workloads.yaml", &w)],
-        );
+        let sc = BUNDLED.replace(from, to);
+        assert_ne!(sc, BUNDLED, "{name}");
+        let path = write("dns-bad", name, &sc, None);
         let err = cascade_sim::load(&path, None, &[], None)
             .err()
             .unwrap_or_else(|| panic!("{name}: accepted"))
@@ -213,13 +168,8 @@ fn bad_lookups_are_located_errors() {
 /// A client attached to pods no workload has gets the warning other selectors get.
 #[test]
 fn a_per_pod_selector_matching_nothing_warns() {
-    let sc = SCENARIO.replace("matchLabels: {app: web}}", "matchLabels: {app: wbe}}");
-    let w = workloads();
-    let path = scenario(
-        "dns-warn",
-        "nothing",
-        &[("scenario.yaml", &sc), ("workloads.yaml", &w)],
-    );
+    let sc = BUNDLED.replace("matchLabels: {app: web}}", "matchLabels: {app: wbe}}");
+    let path = write("dns-warn", "nothing", &sc, None);
     let loaded = cascade_sim::load(&path, None, &[], None).unwrap();
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert!(
@@ -229,4 +179,113 @@ fn a_per_pod_selector_matching_nothing_warns() {
                 && w.contains("matches no pod")),
         "{warnings:?}"
     );
+}
+
+/// The `ndots-1` variant changes no client field: the pods' dnsConfig does it, merged into
+/// their resolv.conf as kubelet merges it (docs/dns.md#a-pods-dnsconfig). A lookup then costs
+/// 2 queries; a dnsConfig adding a search domain without ndots costs one try more (10).
+#[test]
+fn a_pods_dns_config_sets_the_queries_per_lookup() {
+    let calm = BUNDLED.replace("replicas: 30", "replicas: 10");
+    let r = storm("calm-ndots-1", &calm, Some("ndots-1"));
+    let lookups = total(&r, "lookups_calls");
+    assert!(lookups > 0);
+    assert_eq!(total(&r, "lookups_requests"), 2 * lookups);
+    let path = write(
+        "dns",
+        "calm-search",
+        &calm,
+        Some((
+            "dns-lookup-storm/web-ndots-1.yaml",
+            "options:\n        - name: ndots\n          value: \"1\"",
+            "searches: [corp.example.com]",
+        )),
+    );
+    let r = run(&path, Some("ndots-1"), &[], None);
+    let lookups = total(&r, "lookups_calls");
+    assert!(lookups > 0);
+    assert_eq!(total(&r, "lookups_requests"), 10 * lookups);
+}
+
+/// A dnsConfig cascade cannot read as the resolvers would, and pods whose lookups do not go
+/// to the cluster's DNS under a DNS client, are located errors (exit 2 in the CLI).
+#[test]
+fn bad_dns_configs_are_located_errors() {
+    let cases: [(&str, &str, &str, &str, &str); 4] = [
+        (
+            "ndots-not-a-number",
+            "value: \"1\"",
+            "value: \"one\"",
+            "ndots value \"one\": expected a number of dots from 0 to 15",
+            "web-ndots-1.yaml:",
+        ),
+        (
+            "ndots-over-cap",
+            "value: \"1\"",
+            "value: \"16\"",
+            "ndots value \"16\"",
+            "web-ndots-1.yaml:",
+        ),
+        (
+            "policy-default",
+            "dnsConfig:",
+            "dnsPolicy: Default\n      dnsConfig:",
+            "client lookups: selects pods with dnsPolicy Default",
+            "scenario.yaml:",
+        ),
+        (
+            "policy-typo",
+            "dnsConfig:",
+            "dnsPolicy: ClusterFrist\n      dnsConfig:",
+            "unsupported dnsPolicy \"ClusterFrist\"",
+            "web-ndots-1.yaml:",
+        ),
+    ];
+    for (name, from, to, expected, at) in cases {
+        let path = write(
+            "dns-bad-config",
+            name,
+            BUNDLED,
+            Some(("dns-lookup-storm/web-ndots-1.yaml", from, to)),
+        );
+        let err = cascade_sim::load(&path, Some("ndots-1"), &[], None)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"))
+            .to_string();
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(err.contains(at), "{name}: not in {at}: {err}");
+        // The base run, whose pods have no dnsConfig, is not affected.
+        assert!(cascade_sim::load(&path, None, &[], None).is_ok(), "{name}");
+    }
+}
+
+/// `serve_stale` on the node-local caches (docs/dns.md#the-cache-plugin): once a node holds a
+/// name's answers, every later lookup there is answered from its cache, stale or not, and
+/// the refreshes go behind the answers, one per entry at a time; only the first lookups of
+/// each of the 10 nodes (a few at once before the first answers land) wait for CoreDNS.
+#[test]
+fn serve_stale_answers_every_lookup_after_a_nodes_first_from_its_cache() {
+    let plain = storm("nlc-plain", BUNDLED, Some("node-local-cache"));
+    let sc = BUNDLED.replace(
+        "dns: {nodeLocalCache: {}}",
+        "dns: {nodeLocalCache: {serveStale: {}}}",
+    );
+    assert_ne!(sc, BUNDLED);
+    let stale = storm("nlc-stale", &sc, Some("node-local-cache"));
+    assert!(stale.summary.passed(), "{:?}", stale.summary.expectations);
+    let (calls, hits, waited) = (
+        total(&stale, "lookups_calls"),
+        total(&stale, "lookups_cache_hits"),
+        total(&stale, "lookups_ok"),
+    );
+    assert_eq!(hits + waited, calls, "every lookup answered once");
+    assert!(
+        (10..20).contains(&waited),
+        "{waited} lookups waited for CoreDNS"
+    );
+    assert!(total(&plain, "lookups_ok") > 50 * waited);
+    assert_eq!(total(&stale, "lookups_failed"), 0);
+    // Each refresh is a query CoreDNS serves: one per entry per expiry at most, fewer than
+    // the plain cache's misses (8 queries per miss lookup).
+    assert!(total(&stale, "lookups_requests") < total(&plain, "lookups_requests"));
 }

@@ -5,12 +5,12 @@
 use crate::error::{Path, PathError};
 use crate::quantity::Quantity;
 use cascade_model::objects::{
-    nonzero_container, IntOrPercent, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
+    nonzero_container, IntOrPercent, DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, MAX_NDOTS,
 };
 use cascade_model::resources::{is_extended_resource_name, is_scalar_resource_name};
 use cascade_model::{
-    LabelSelector, Labels, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod,
-    PodDisruptionBudget, PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm,
+    DnsPolicy, LabelSelector, Labels, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod,
+    PodDisruptionBudget, PodDns, PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm,
     PriorityClass, QosClass, QosTally, Requirement, Resources, ScalarResources, Taint, TaintEffect,
     Toleration, TolerationOperator, Workload, WorkloadKind,
 };

@@ -172,6 +172,81 @@ pub(super) fn preemption_policy(s: Option<&str>, path: &Path) -> Result<Option<P
     }
 }
 
+/// spec.dnsPolicy and spec.dnsConfig as the API server accepts them and kubelet reads them
+/// (docs/dns.md#a-pods-dnsconfig): None when neither is set. An `ndots` option must be a
+/// number of dots within the resolvers' cap (glibc reads anything else as 0 and musl ignores
+/// it; cascade refuses it rather than guess which), and `dnsPolicy: None` needs a nameserver
+/// (the API server's validation).
+fn pod_dns(spec: &core::PodSpec, sp: &Path) -> Result<Option<Box<PodDns>>> {
+    let policy = match spec.dns_policy.as_deref() {
+        None | Some("ClusterFirst") => DnsPolicy::ClusterFirst,
+        Some("ClusterFirstWithHostNet") => DnsPolicy::ClusterFirstWithHostNet,
+        Some("Default") => DnsPolicy::Default,
+        Some("None") => DnsPolicy::None,
+        Some(other) => {
+            return Err(PathError::new(
+                sp.key("dnsPolicy"),
+                format!(
+                    "unsupported dnsPolicy {other:?}: expected ClusterFirst, ClusterFirstWithHostNet, Default or None"
+                ),
+            ))
+        }
+    };
+    let Some(cfg) = &spec.dns_config else {
+        if policy == DnsPolicy::None {
+            return Err(PathError::new(
+                sp.key("dnsConfig"),
+                "dnsPolicy None without dnsConfig: expected dnsConfig with at least one nameserver",
+            ));
+        }
+        return Ok((policy != DnsPolicy::ClusterFirst).then(|| {
+            Box::new(PodDns {
+                policy,
+                ..PodDns::default()
+            })
+        }));
+    };
+    let cp = sp.key("dnsConfig");
+    let nameservers = cfg.nameservers.clone().unwrap_or_default();
+    if policy == DnsPolicy::None && nameservers.is_empty() {
+        return Err(PathError::new(
+            cp.key("nameservers"),
+            "dnsPolicy None without a nameserver: expected at least one",
+        ));
+    }
+    let mut options = Vec::new();
+    let mut ndots = None;
+    for (i, o) in cfg.options.iter().flatten().enumerate() {
+        let op = cp.key("options").idx(i);
+        let name = o.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            return Err(PathError::new(op.key("name"), "expected an option name"));
+        }
+        if name == "ndots" {
+            let v = o.value.as_deref().unwrap_or_default();
+            match v.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_NDOTS => ndots = Some(n),
+                _ => {
+                    return Err(PathError::new(
+                        op.key("value"),
+                        format!(
+                            "ndots value {v:?}: expected a number of dots from 0 to {MAX_NDOTS} (the resolv.conf cap of glibc and musl)"
+                        ),
+                    ))
+                }
+            }
+        }
+        options.push((name, o.value.clone()));
+    }
+    Ok(Some(Box::new(PodDns {
+        policy,
+        nameservers,
+        searches: cfg.searches.clone().unwrap_or_default(),
+        options,
+        ndots,
+    })))
+}
+
 /// A pod (or a controller's pod template) before admission. `meta` is the pod's (or the
 /// template's) metadata; `path` points at the object holding `metadata` and `spec`.
 pub fn pod_template(
@@ -289,7 +364,9 @@ pub fn pod_template(
             "expected a non-negative number of seconds",
         ));
     }
+    let dns = pod_dns(spec, &sp)?;
     let pod = Pod {
+        dns,
         namespace,
         name,
         labels: meta.labels.clone().unwrap_or_default(),

@@ -17,6 +17,7 @@ struct Candidate {
     namespace: String,
     labels: Labels,
     memory_limit: i64,
+    dns_policy: cascade_model::DnsPolicy,
 }
 
 /// Every pod and workload the scenario can have.
@@ -47,6 +48,7 @@ impl Reach {
                 namespace: p.namespace.clone(),
                 labels: p.labels.clone(),
                 memory_limit: p.memory_limit,
+                dns_policy: p.dns.as_ref().map(|d| d.policy).unwrap_or_default(),
             });
         };
         for f in files.values() {
@@ -208,6 +210,33 @@ pub(super) fn check(
                     format!("{what} {name}: selector {} {none}", describe(s)),
                 );
             }
+        }
+    }
+    // A DNS client's pods look up through the cluster's DNS (ClusterFirst): a pod whose
+    // resolv.conf is the node's (`Default`) or its own (`None`) sends its queries elsewhere,
+    // which cascade does not model: an error rather than a load put on the wrong server
+    // (docs/dns.md#a-pods-dnsconfig).
+    for (name, c) in &params.clients {
+        let (Some(sel), Some(_)) = (&c.per_pod_of, &c.dns) else {
+            continue;
+        };
+        use cascade_model::DnsPolicy;
+        if let Some(p) = reach
+            .matching(sel)
+            .map(|p| p.dns_policy)
+            .find(|p| matches!(p, DnsPolicy::Default | DnsPolicy::None))
+        {
+            let path = [
+                Seg::Key("clients".into()),
+                Seg::Key(name.to_string()),
+                Seg::Key("perPodOf".into()),
+            ];
+            r.at(
+                sites.site(&path),
+                format!(
+                    "client {name}: selects pods with dnsPolicy {p:?}, whose lookups do not go to the cluster's DNS service: not modelled; expected pods with dnsPolicy ClusterFirst (the default) or ClusterFirstWithHostNet"
+                ),
+            );
         }
     }
     // A service's memoryLimit stands in for a pod's limits.memory only where the pod sets none

@@ -131,6 +131,7 @@ impl Simulation<'_> {
                 labels: pod.labels.clone(),
                 memory_limit: pod.memory_limit,
                 node: self.cluster.pod(id).node.unwrap_or(u32::MAX),
+                dns: pod.dns.clone(),
             };
             self.svc_call(|w, now, out| w.container_started(now, PodRef::new(id), &info, out));
         }
