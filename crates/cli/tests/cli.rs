@@ -392,6 +392,15 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
             && err.contains("expected similarityScale = 0.1 instead"),
         "{err}"
     );
+    // A variant's own generatorScale is the author's smaller cluster: no warning.
+    let (code, _, err) = cascade(&[
+        "params",
+        "scenarios/target-2019.yaml",
+        "--variant",
+        "smaller-clusters",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("similarityScale"), "{err}");
 }
 
 #[test]

@@ -380,22 +380,24 @@ pub fn load(
             }
         }
     }
-    // A scenario with a scale model resized by its counts alone: a smaller cluster with the
-    // larger one's timings, whose verdict can flip (docs/kubernetes.md#similarity-scaling).
+    // A scenario with a scale model resized by its counts alone, from the command line: a
+    // smaller cluster with the larger one's timings, whose verdict can flip
+    // (docs/kubernetes.md#similarity-scaling). In the file (a variant's `generatorScale`) it is
+    // the author's own smaller cluster, as target-2019's `smaller-clusters`, and is not warned of.
     if !scaling && !base.similarity.is_empty() && params.generator_scale != 1.0 {
-        let g = params.generator_scale;
-        let message = format!(
-            "generatorScale = {g} resizes only the generated groups' counts, and this scenario declares a scale model (spec.similarity) that keeps its dynamics at another size: expected similarityScale = {g} instead"
-        );
-        warnings.push(match sites.site(&[Seg::Key("generatorScale".into())]) {
-            Site::Doc(p) => m.diagnostic(Severity::Warning, &origin, &p, message),
-            Site::Set(i, column) => {
-                let (k, v) = &sets[i];
-                let mut d = set_diagnostic(i, column, format!("--set {k}={v}: {message}"));
-                d.severity = Severity::Warning;
-                d
-            }
-        });
+        if let Site::Set(i, column) = sites.site(&[Seg::Key("generatorScale".into())]) {
+            let g = params.generator_scale;
+            let (k, v) = &sets[i];
+            let mut d = set_diagnostic(
+                i,
+                column,
+                format!(
+                    "--set {k}={v}: generatorScale = {g} resizes only the generated groups' counts, and this scenario declares a scale model (spec.similarity) that keeps its dynamics at another size: expected similarityScale = {g} instead"
+                ),
+            );
+            d.severity = Severity::Warning;
+            warnings.push(d);
+        }
     }
     // A peak is named by its metrics.csv column; the names the simulation's peaks had before
     // (`peaks.max_pending_pods`) still read, with a warning naming the new one.
