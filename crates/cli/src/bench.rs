@@ -247,7 +247,11 @@ pub fn sweep(
     });
     let wall_s = t0.elapsed().as_secs_f64();
     let mut out = Sweep {
-        scenario: base.name.clone(),
+        // The variant swept is named, as `cascade run` names its folder.
+        scenario: match variant {
+            Some(v) => format!("{}@{v}", base.name),
+            None => base.name.clone(),
+        },
         runs: 0,
         threads,
         wall_s,

@@ -108,6 +108,8 @@ enum Command {
     },
     /// Check manifests without running anything; reports every problem found.
     Validate {
+        /// Manifests (Kubernetes YAML, multi-document or `kind: List`), scenario files, or
+        /// directories of them (read whole, as `kubectl apply -f DIR` reads one).
         #[arg(value_name = "FILE", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
@@ -117,8 +119,10 @@ enum Command {
 enum BenchCommand {
     /// Schedule 150,000 pods onto 5,000 nodes from YAML, then a preemption-heavy case.
     Schedule {
+        /// Nodes in the generated cluster.
         #[arg(long, default_value_t = 5000)]
         nodes: usize,
+        /// Pods to schedule onto them.
         #[arg(long, default_value_t = 150_000)]
         pods: usize,
         /// High-priority pods in the preemption case (0 skips it).
@@ -130,6 +134,7 @@ enum BenchCommand {
     Run {
         #[arg(value_name = "SCENARIO", default_value = "benches/idle-5000.yaml")]
         scenario: PathBuf,
+        /// Time this one of the scenario's variants instead of the scenario itself.
         #[arg(long)]
         variant: Option<String>,
         /// Rounds; each figure is the median of its rounds.
@@ -144,10 +149,11 @@ enum BenchCommand {
     Sweep {
         #[arg(value_name = "SCENARIO", default_value = "scenarios/grafana-2019.yaml")]
         scenario: PathBuf,
+        /// Sweep this one of the scenario's variants instead of the scenario itself.
         #[arg(long)]
         variant: Option<String>,
-        /// How many seeds (1, 2, ... N).
-        #[arg(long, default_value_t = 1000)]
+        /// How many seeds (1, 2, ... N); at least 1.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
         seeds: u64,
         /// Worker threads (0: one per core).
         #[arg(long, default_value_t = 0)]

@@ -90,6 +90,10 @@ fn missing_file_and_bad_usage_exit_2() {
     assert!(err.contains("--pod <FILE>"), "{err}");
     let (code, _, _) = cascade(&["frobnicate"]);
     assert_eq!(code, 2);
+    // A sweep of no seed measures nothing: refused, not "0 runs ... passed 0 of 0".
+    let (code, _, err) = cascade(&["bench", "sweep", "--seeds", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--seeds"), "{err}");
 }
 
 #[test]
