@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 mod queues;
+mod storm_size;
 
 /// A minimal event loop around a [`World`]: the role cascade-sim plays in a real run.
 struct Driver {
@@ -533,6 +534,22 @@ fn degraded_storm_of(
     defend: impl Fn(&mut ClientSpec),
     seed: u64,
 ) -> (f64, f64, BTreeMap<String, u64>) {
+    let tripled = Degradation {
+        service_time_factor: 3.0,
+        ..Degradation::default()
+    };
+    storm_after(tripled, trigger, serve, defend, seed)
+}
+
+/// [`degraded_storm_of`] with the trigger's size as well as its duration: from 60 s, for
+/// `trigger` seconds, the service runs `slow`.
+fn storm_after(
+    slow: Degradation,
+    trigger: f64,
+    serve: impl Fn(&mut ServiceSpec),
+    defend: impl Fn(&mut ClientSpec),
+    seed: u64,
+) -> (f64, f64, BTreeMap<String, u64>) {
     let mut cfg = ServicesConfig::default();
     let mut api = ServiceSpec {
         selector: selector("api"),
@@ -562,10 +579,6 @@ fn degraded_storm_of(
     d.ready_pod(1, "api-0", "api");
     d.run(60.0, 10.0);
     let before = d.total("users_succeeded") as f64 / 60.0;
-    let slow = Degradation {
-        service_time_factor: 3.0,
-        ..Degradation::default()
-    };
     d.call(|w, now, out| w.set_service_degraded(now, "api", Some(slow), out));
     d.run(60.0 + trigger, 10.0);
     d.call(|w, now, out| w.set_service_degraded(now, "api", None, out));
