@@ -29,7 +29,8 @@ fn corpus(kind: &str) -> Vec<(PathBuf, String)> {
 
 #[test]
 fn the_corpus_replays_without_a_panic() {
-    let readers: [(&str, fn(&str)); 4] = [
+    type Reader = fn(&str);
+    let readers: [(&str, Reader); 4] = [
         ("manifest", read_manifest),
         ("quantity", read_quantity),
         ("scenario", read_scenario),
