@@ -16,5 +16,5 @@ pub mod sim;
 pub use cascade_engine::Time;
 pub use output::{ExpectationResult, MetricNames, Summary};
 pub use params::Params;
-pub use scenario::{load, Scenario};
+pub use scenario::{load, load_str, Scenario};
 pub use sim::Simulation;

@@ -16,7 +16,7 @@ use cascade_manifest::{Manifests, Value};
 pub use cascade_model::{PodSelector, WorkloadKind};
 pub use cpu::{Cores, CpuBehaviour, CpuSpike};
 pub use duration::{parse_duration, Duration, DURATION_PATTERN};
-pub use load::{load, start_ms};
+pub use load::{load, load_str, start_ms};
 pub use selectors::describe as describe_selector;
 use serde::Deserialize;
 use std::collections::BTreeMap;

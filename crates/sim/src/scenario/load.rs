@@ -50,10 +50,37 @@ pub fn load(
     sets: &[(String, String)],
     seed: Option<u64>,
 ) -> Result<Scenario, Errors> {
-    let file = path.display().to_string();
     let mut m = Manifests::new();
     m.claim_group(API_GROUP);
     m.load_file(path);
+    load_read(m, path, variant, sets, seed)
+}
+
+/// [`load`] on a scenario's text already in memory, as though it were the file at `path`:
+/// positions name `path`, and the manifests the scenario names are read beside it. For tests
+/// and the fuzzers (fuzz/), which hand the reader text that is on no disk.
+pub fn load_str(
+    path: &FsPath,
+    text: String,
+    variant: Option<&str>,
+    sets: &[(String, String)],
+    seed: Option<u64>,
+) -> Result<Scenario, Errors> {
+    let mut m = Manifests::new();
+    m.claim_group(API_GROUP);
+    m.load_str(&path.display().to_string(), text);
+    load_read(m, path, variant, sets, seed)
+}
+
+/// The rest of [`load`], once the scenario file is read into `m`.
+fn load_read(
+    mut m: Manifests,
+    path: &FsPath,
+    variant: Option<&str>,
+    sets: &[(String, String)],
+    seed: Option<u64>,
+) -> Result<Scenario, Errors> {
+    let file = path.display().to_string();
     m.finish()?;
     let docs: Vec<_> = m
         .claimed
