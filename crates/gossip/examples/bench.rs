@@ -30,7 +30,8 @@ fn main() {
         let next = (t + Time::from_secs(60)).min(end);
         let n = mesh.member_count();
         if n > 0 {
-            let victim = MemberId::try_from(rng.below(u64::from(n))).expect("below a u32 count");
+            let victim =
+                MemberId::new(u32::try_from(rng.below(u64::from(n))).expect("below a u32 count"));
             mesh.crash(t, victim);
             mesh.spawn(t, None);
         }

@@ -45,7 +45,7 @@ impl Mesh {
         };
         let now = self.now();
         let iv = self.cfg.gossip_interval.0;
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         member.gossip.queue.push(rumor, size);
         if !member.gossip.armed && member.running && iv > 0 {
             member.gossip.armed = true;
@@ -57,7 +57,7 @@ impl Mesh {
     /// `GetBroadcasts`: appends to `out` what of `from`'s queue fits in `budget` bytes, each
     /// broadcast at most `retransmit_limit` times for its table size.
     pub(crate) fn take_broadcasts(&mut self, from: MemberId, budget: u32, out: &mut Vec<Rumor>) {
-        let m = &mut self.members[from as usize];
+        let m = &mut self.members[from.idx()];
         if m.gossip.queue.is_empty() {
             return;
         }
@@ -72,7 +72,7 @@ impl Mesh {
     /// `state.go gossip`: a compound packet of queued broadcasts to each of `gossip_nodes`
     /// random members (Alive, Suspect, or Dead for up to `gossip_to_the_dead_time`).
     pub(crate) fn gossip(&mut self, m: MemberId) {
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         if member.gossip.queue.is_empty() {
             member.gossip.armed = false;
             return;
@@ -85,7 +85,7 @@ impl Mesh {
         let now = self.now();
         let gttd = self.cfg.gossip_to_the_dead_time;
         let k = self.cfg.gossip_nodes;
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let targets = member
             .table
             .k_random_nodes(&mut member.rng, m, k, None, |e| match e.state {

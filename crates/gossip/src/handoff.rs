@@ -54,7 +54,7 @@ impl Mesh {
     /// if its queue is full.
     pub(crate) fn handoff(&mut self, m: MemberId, r: Rumor) {
         let (policy, depth) = (self.cfg.handoff_policy, self.cfg.handoff_queue_depth);
-        let h = &mut self.members[m as usize].handoff;
+        let h = &mut self.members[m.idx()].handoff;
         if !h.offer(policy, depth, r) {
             self.counters.handoff_drops += 1;
             return;
@@ -66,7 +66,7 @@ impl Mesh {
 
     /// The handler finished its message (or a stall ended): apply it, take the next.
     pub(crate) fn handoff_done(&mut self, m: MemberId) {
-        let h = &mut self.members[m as usize].handoff;
+        let h = &mut self.members[m.idx()].handoff;
         let r = h.in_service.take();
         if r.is_none() {
             h.resume_armed = false;
@@ -85,7 +85,7 @@ impl Mesh {
         loop {
             let policy = self.cfg.handoff_policy;
             if self.stalled(m) {
-                let member = &mut self.members[m as usize];
+                let member = &mut self.members[m.idx()];
                 let h = &mut member.handoff;
                 if h.in_service.is_none() && !h.resume_armed {
                     h.resume_armed = true;
@@ -94,7 +94,7 @@ impl Mesh {
                 }
                 return;
             }
-            let member = &mut self.members[m as usize];
+            let member = &mut self.members[m.idx()];
             if member.handoff.in_service.is_some() {
                 return;
             }
@@ -116,7 +116,7 @@ impl Mesh {
 
     /// The handler applies one message (`handleAlive`, `handleSuspect`, `handleDead`).
     fn apply(&mut self, m: MemberId, r: Rumor) {
-        if !self.members[m as usize].running {
+        if !self.members[m.idx()].running {
             return;
         }
         match r.kind {

@@ -122,12 +122,61 @@ pub use observe::Counters;
 pub use suspicion::{remaining_suspicion_time, suspicion_timeout};
 
 /// A member's identity: dense, allocated by [`Mesh::spawn`], never reused (a restarted pod is a
-/// new member, as a Consul node name is a pod name).
-pub type MemberId = u32;
+/// new member, as a Consul node name is a pod name). A newtype, so that no other id (a pod's, a
+/// key's) can be passed for one; it orders, hashes and displays as its number, which the
+/// tables' iteration orders and the trace digest rely on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct MemberId(u32);
+
+impl MemberId {
+    pub const fn new(n: u32) -> MemberId {
+        MemberId(n)
+    }
+
+    /// The member's number (the order [`Mesh::spawn`] allocated it in).
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The member's position in the mesh's dense tables.
+    pub(crate) const fn idx(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The member at position `i` of a dense table.
+    pub(crate) fn at(i: usize) -> MemberId {
+        MemberId(cascade_engine::index_u32(i))
+    }
+}
+
+impl std::fmt::Display for MemberId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A gossip encryption key (`Keyring` in memberlist's `keyring.go`), by identity only: two
-/// members can talk iff they hold the same key, or neither holds one.
-pub type KeyId = u32;
+/// members can talk iff they hold the same key, or neither holds one. A newtype like
+/// [`MemberId`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct KeyId(u32);
+
+impl KeyId {
+    pub const fn new(n: u32) -> KeyId {
+        KeyId(n)
+    }
+
+    /// The number the caller chose.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// How the handoff queue of alive/suspect/dead messages is organised (`net.go handleCommand`,
 /// `getNextMessage`).

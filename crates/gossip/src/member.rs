@@ -98,14 +98,14 @@ pub(crate) struct Change {
 impl Table {
     #[inline]
     pub(crate) fn get(&self, s: MemberId) -> Entry {
-        self.view.get(s as usize).copied().unwrap_or(UNKNOWN)
+        self.view.get(s.idx()).copied().unwrap_or(UNKNOWN)
     }
 
     /// Sets the record about `s` in the table of `owner`, keeping Serf's counts and the probe
     /// list in step (`rng` places a newly known member in the probe list).
     #[inline]
     pub(crate) fn set(&mut self, owner: MemberId, s: MemberId, e: Entry, rng: &mut Rng) -> Change {
-        let si = s as usize;
+        let si = s.idx();
         if self.view.len() <= si {
             self.view.resize(si + 1, UNKNOWN);
         }
@@ -253,27 +253,27 @@ impl Running {
     }
 
     pub(crate) fn contains(&self, id: MemberId) -> bool {
-        self.pos[id as usize] != u32::MAX
+        self.pos[id.idx()] != u32::MAX
     }
 
     /// Whether `id` is where its recorded position says (for the invariant checks).
     pub(crate) fn consistent(&self, id: MemberId) -> bool {
-        self.ids.get(self.pos[id as usize] as usize) == Some(&id)
+        self.ids.get(self.pos[id.idx()] as usize) == Some(&id)
     }
 
     fn insert(&mut self, id: MemberId) {
-        if self.pos[id as usize] == u32::MAX {
-            self.pos[id as usize] = cascade_engine::index_u32(self.ids.len());
+        if self.pos[id.idx()] == u32::MAX {
+            self.pos[id.idx()] = cascade_engine::index_u32(self.ids.len());
             self.ids.push(id);
         }
     }
 
     fn remove(&mut self, id: MemberId) {
-        let pos = std::mem::replace(&mut self.pos[id as usize], u32::MAX);
+        let pos = std::mem::replace(&mut self.pos[id.idx()], u32::MAX);
         if pos != u32::MAX {
             self.ids.swap_remove(pos as usize);
             if let Some(&moved) = self.ids.get(pos as usize) {
-                self.pos[moved as usize] = pos;
+                self.pos[moved.idx()] = pos;
             }
         }
     }
@@ -283,11 +283,11 @@ impl Mesh {
     /// Sets `m`'s record about `s`, keeping Serf's counts, `listed_alive` and the probe list in
     /// step, and telling Serf's snapshotter about member events.
     pub(crate) fn set_entry(&mut self, m: MemberId, s: MemberId, e: Entry) {
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let Change { old, serf_event } = member.table.set(m, s, e, &mut member.rng);
         let running = member.running;
         if running && old.is_live() != e.is_live() {
-            let c = &mut self.listed_alive[s as usize];
+            let c = &mut self.listed_alive[s.idx()];
             if e.is_live() {
                 *c += 1;
             } else {
@@ -306,7 +306,7 @@ impl Mesh {
         let now = self.now();
         let cfg = &self.cfg;
         self.running.insert(id);
-        let m = &mut self.members[id as usize];
+        let m = &mut self.members[id.idx()];
         m.started = true;
         m.running = true;
         let probe_at = if cfg.probe_stagger {
@@ -339,14 +339,14 @@ impl Mesh {
             }
         }
         if reconnect_iv.0 > 0 {
-            let at = now + stagger(&mut self.members[id as usize].rng, reconnect_iv);
+            let at = now + stagger(&mut self.members[id.idx()].rng, reconnect_iv);
             self.schedule(at, Ev::ReconnectTick(id));
         }
     }
 
     /// The member's process stops (a crash, or the end of a leave).
     pub(crate) fn stop_member(&mut self, id: MemberId) {
-        let m = &mut self.members[id as usize];
+        let m = &mut self.members[id.idx()];
         if !m.running {
             return;
         }
@@ -356,7 +356,7 @@ impl Mesh {
                 self.listed_alive[sid] = self.listed_alive[sid].saturating_sub(1);
             }
         }
-        self.members[id as usize].free();
+        self.members[id.idx()].free();
         self.running.remove(id);
     }
 
@@ -367,7 +367,7 @@ impl Mesh {
             .join_targets
             .iter()
             .copied()
-            .filter(|&t| t != id && self.members[t as usize].running)
+            .filter(|&t| t != id && self.members[t.idx()].running)
             .collect();
         if !targets.is_empty() {
             let peer = targets[self.net.rng().below_index(targets.len())];

@@ -75,7 +75,7 @@ impl Mesh {
             let m = &mut mesh.members[id as usize];
             m.table = Table {
                 view: vec![alive; size],
-                nodes: (0..n).collect(),
+                nodes: (0..n).map(MemberId::new).collect(),
                 ..Table::default()
             };
             m.table.serf.listed = n;
@@ -87,15 +87,15 @@ impl Mesh {
             *c = n;
         }
         for id in 0..n {
-            mesh.start_member(id, false);
+            mesh.start_member(MemberId::new(id), false);
         }
         mesh
     }
 
     fn alloc_member(&mut self, keyring: Option<KeyId>) -> MemberId {
-        let id: MemberId = cascade_engine::index_u32(self.members.len());
+        let id = MemberId::at(self.members.len());
         let rng = Rng::stream(
-            self.seed ^ u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            self.seed ^ u64::from(id.get()).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             "gossip-member",
         );
         self.members.push(Member::new(keyring, rng));
@@ -215,7 +215,7 @@ impl Mesh {
     }
 
     pub(crate) fn valid(&self, id: MemberId) -> bool {
-        (id as usize) < self.members.len()
+        id.idx() < self.members.len()
     }
 
     // ---------------------------------------------------------------- dispatch
@@ -226,14 +226,14 @@ impl Mesh {
             Ev::Stream(slot) => self.stream_arrives(slot),
             Ev::Start(id) => self.start(id),
             Ev::Crash(id) => {
-                if self.members[id as usize].running {
+                if self.members[id.idx()].running {
                     self.stop_member(id);
                     self.crashes.crashed(id, self.now());
                 }
             }
             Ev::Shutdown(id) => self.stop_member(id),
-            Ev::Slowdown(id, bits) => self.members[id as usize].slowdown = f64::from_bits(bits),
-            Ev::Keyring(id, k) => self.members[id as usize].keyring = k,
+            Ev::Slowdown(id, bits) => self.members[id.idx()].slowdown = f64::from_bits(bits),
+            Ev::Keyring(id, k) => self.members[id.idx()].keyring = k,
             Ev::NetGroup(id, g) => self.net.set_group(id, g),
             _ => self.member_loop(ev),
         }
@@ -242,7 +242,7 @@ impl Mesh {
     /// A spawned member starts: it lists itself alive, starts its loops, queues its alive
     /// broadcast (`setAlive`) and joins.
     fn start(&mut self, id: MemberId) {
-        let m = &self.members[id as usize];
+        let m = &self.members[id.idx()];
         if m.started {
             return;
         }
@@ -254,7 +254,7 @@ impl Mesh {
         };
         self.set_entry(id, id, me);
         self.start_member(id, true);
-        let inc = self.members[id as usize].incarnation;
+        let inc = self.members[id.idx()].incarnation;
         self.queue_broadcast(id, alive(id, inc));
         self.join(id);
     }
@@ -264,7 +264,7 @@ impl Mesh {
         let Some(id) = ev.member_loop() else {
             return;
         };
-        if !self.members[id as usize].running {
+        if !self.members[id.idx()].running {
             return;
         }
         match ev {

@@ -143,13 +143,13 @@ impl Network {
     }
 
     pub(crate) fn set_group(&mut self, id: MemberId, group: u32) {
-        self.groups[id as usize] = group;
+        self.groups[id.idx()] = group;
     }
 
     /// Whether `a` and `b` are on the same side of any partition.
     #[inline]
     pub(crate) fn same_side(&self, a: MemberId, b: MemberId) -> bool {
-        self.groups[a as usize] == self.groups[b as usize]
+        self.groups[a.idx()] == self.groups[b.idx()]
     }
 
     /// One-way latency: the floor plus exponential jitter.
@@ -194,7 +194,7 @@ impl Network {
         not_before: Time,
         cost: Time,
     ) -> Time {
-        let free = &mut self.listener_free[to as usize];
+        let free = &mut self.listener_free[to.idx()];
         let done = arrive.max(*free).max(not_before).saturating_add(cost);
         *free = done;
         done
@@ -220,7 +220,7 @@ impl Mesh {
         if !self.valid(to) {
             return;
         }
-        let key = self.members[from as usize].keyring;
+        let key = self.members[from.idx()].keyring;
         if msg != Msg::Gossip {
             let budget = self
                 .cfg
@@ -238,7 +238,7 @@ impl Mesh {
         // approximation of arrival order that differs only by latency jitter). A stalled
         // member's listener blocks too: answering a ping asks Serf for its broadcasts, whose
         // queue asks for the member count under the lock the stalled event path holds.
-        let rx = &self.members[to as usize];
+        let rx = &self.members[to.idx()];
         let cost = rx.service(self.cfg.packet_service_time);
         let stalled_until = rx.serf.snapshot.stalled_until();
         let done = self.net.occupy_listener(to, arrive, stalled_until, cost);

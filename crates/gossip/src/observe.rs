@@ -86,12 +86,12 @@ impl CrashLog {
     }
 
     pub(crate) fn crashed(&mut self, id: MemberId, at: Time) {
-        self.crashed_at[id as usize] = Some(at);
+        self.crashed_at[id.idx()] = Some(at);
     }
 
     /// Someone probed `id` at `at` (recorded if it is the first probe after its crash).
     pub(crate) fn probed(&mut self, id: MemberId, at: Time) {
-        let i = id as usize;
+        let i = id.idx();
         if self.crashed_at[i].is_some() && self.first_probe[i].is_none() {
             self.first_probe[i] = Some(at);
         }
@@ -99,7 +99,7 @@ impl CrashLog {
 
     /// Someone declared `id` dead at `at`.
     pub(crate) fn declared_dead(&mut self, id: MemberId, at: Time) {
-        let i = id as usize;
+        let i = id.idx();
         if self.crashed_at[i].is_some() && self.first_dead[i].is_none() {
             self.first_dead[i] = Some(at);
         }
@@ -121,28 +121,28 @@ impl Mesh {
     }
 
     pub fn is_running(&self, id: MemberId) -> bool {
-        self.members.get(id as usize).is_some_and(|m| m.running)
+        self.members.get(id.idx()).is_some_and(|m| m.running)
     }
 
     /// Serf member events `id` has seen so far: joins, failures, leaves and reaps of other
     /// members (on a Consul server, the catalog updates the leader reconciles).
     pub fn serf_events(&self, id: MemberId) -> u64 {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.table.serf.events)
     }
 
     /// `consul members` as `id` lists them: alive, failed and left members not yet reaped.
     pub fn serf_members(&self, id: MemberId) -> usize {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.table.serf.listed as usize)
     }
 
     /// Members `id` lists Alive or Suspect (memberlist's live view).
     pub fn alive_members_seen_by(&self, id: MemberId) -> usize {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.table.view.iter().filter(|e| e.is_live()).count())
     }
 
@@ -154,7 +154,7 @@ impl Mesh {
     /// How many members `id` lists as alive, suspect, or dead/failed/left not yet reaped
     /// (itself included): what `consul members` would print.
     pub fn view_size(&self, id: MemberId) -> usize {
-        self.members.get(id as usize).map_or(0, |m| {
+        self.members.get(id.idx()).map_or(0, |m| {
             m.table
                 .view
                 .iter()
@@ -166,7 +166,7 @@ impl Mesh {
     /// memberlist's table size (`estNumNodes`), the `n` of every formula.
     pub fn known_members(&self, id: MemberId) -> usize {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.table.nodes.len())
     }
 
@@ -185,7 +185,7 @@ impl Mesh {
     pub fn phantom_members_seen_by(&self, observer: impl Fn(MemberId) -> bool) -> usize {
         let mut seen = vec![false; self.members.len()];
         for (oid, m) in self.members.iter().enumerate() {
-            if !m.running || !observer(cascade_engine::index_u32(oid)) {
+            if !m.running || !observer(MemberId::at(oid)) {
                 continue;
             }
             for (sid, e) in m.table.view.iter().enumerate() {
@@ -210,29 +210,29 @@ impl Mesh {
     }
 
     pub fn incarnation(&self, id: MemberId) -> u32 {
-        self.members.get(id as usize).map_or(0, |m| m.incarnation)
+        self.members.get(id.idx()).map_or(0, |m| m.incarnation)
     }
 
     /// The local health score (`awareness.go`).
     pub fn awareness(&self, id: MemberId) -> u32 {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.prober.awareness.score())
     }
 
     pub fn keyring(&self, id: MemberId) -> Option<KeyId> {
-        self.members.get(id as usize).and_then(|m| m.keyring)
+        self.members.get(id.idx()).and_then(|m| m.keyring)
     }
 
     /// Phantom revivals adopted by `id` (see [`Counters::resurrections`]).
     pub fn resurrections_at(&self, id: MemberId) -> u64 {
-        self.members.get(id as usize).map_or(0, |m| m.resurrections)
+        self.members.get(id.idx()).map_or(0, |m| m.resurrections)
     }
 
     /// Crash time, first probe of the crashed member by anyone after it, first Dead
     /// declaration of it after it.
     pub fn crash_detection(&self, id: MemberId) -> (Option<Time>, Option<Time>, Option<Time>) {
-        let i = id as usize;
+        let i = id.idx();
         let c = &self.crashes;
         (
             c.crashed_at.get(i).copied().flatten(),
@@ -250,13 +250,13 @@ impl Mesh {
     /// Items in `id`'s broadcast queue.
     pub fn queued_broadcasts(&self, id: MemberId) -> usize {
         self.members
-            .get(id as usize)
+            .get(id.idx())
             .map_or(0, |m| m.gossip.queue.len())
     }
 
     pub(crate) fn entry(&self, observer: MemberId, subject: MemberId) -> Entry {
         self.members
-            .get(observer as usize)
+            .get(observer.idx())
             .map_or(UNKNOWN, |m| m.table.get(subject))
     }
 
@@ -269,7 +269,7 @@ impl Mesh {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut listed = vec![0u32; self.members.len()];
         for (id, m) in self.members.iter().enumerate() {
-            self.check_member_invariants(cascade_engine::index_u32(id))?;
+            self.check_member_invariants(MemberId::at(id))?;
             if m.running {
                 for (sid, e) in m.table.view.iter().enumerate() {
                     if e.is_live() {
@@ -288,7 +288,7 @@ impl Mesh {
     /// entry and incarnation, its awareness, its Serf counts, its probe list against its
     /// table, its broadcasts' transmit counts. Cost: linear in its table (O(n)).
     pub fn check_member_invariants(&self, id: MemberId) -> Result<(), String> {
-        let Some(m) = self.members.get(id as usize) else {
+        let Some(m) = self.members.get(id.idx()) else {
             return Err(format!("member {id} does not exist"));
         };
         // A stopped member's table is freed (`stop_member`): nothing to check.

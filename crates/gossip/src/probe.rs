@@ -102,7 +102,7 @@ impl Mesh {
             // The probe loop waits on the node lock the stalled handler holds.
             return;
         }
-        let prober = &mut self.members[m as usize].prober;
+        let prober = &mut self.members[m.idx()].prober;
         if prober.probe.is_some() {
             prober.tick_pending = true;
         } else {
@@ -114,7 +114,7 @@ impl Mesh {
     fn probe(&mut self, m: MemberId) {
         let target = match self.cfg.probe_selection {
             ProbeSelection::UniformRandom => {
-                let member = &mut self.members[m as usize];
+                let member = &mut self.members[m.idx()];
                 member
                     .table
                     .k_random_nodes(&mut member.rng, m, 1, None, Entry::is_live)
@@ -133,18 +133,18 @@ impl Mesh {
     fn next_round_robin(&mut self, m: MemberId) -> Option<MemberId> {
         let mut checks = 0usize;
         loop {
-            let table = &self.members[m as usize].table;
+            let table = &self.members[m.idx()].table;
             let len = table.nodes.len();
             if checks >= len {
                 return None;
             }
             if table.probe_index >= len {
                 self.reset_nodes(m);
-                self.members[m as usize].table.probe_index = 0;
+                self.members[m.idx()].table.probe_index = 0;
                 checks += 1;
                 continue;
             }
-            let table = &mut self.members[m as usize].table;
+            let table = &mut self.members[m.idx()].table;
             let s = table.nodes[table.probe_index];
             table.probe_index += 1;
             if s == m || table.get(s).is_gone() {
@@ -160,11 +160,11 @@ impl Mesh {
     fn reset_nodes(&mut self, m: MemberId) {
         let now = self.now();
         let gttd = self.cfg.gossip_to_the_dead_time;
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let table = &mut member.table;
         let mut forget = Vec::new();
         table.nodes.retain(|&s| {
-            let e = table.view[s as usize];
+            let e = table.view[s.idx()];
             let old = e.is_gone() && now - e.change > gttd;
             if old {
                 forget.push(s);
@@ -172,7 +172,7 @@ impl Mesh {
             !old
         });
         for &s in &forget {
-            table.view[s as usize].state = MemberState::Unknown;
+            table.view[s.idx()].state = MemberState::Unknown;
         }
         self.counters.forgotten += forget.len() as u64;
         shuffle(&mut table.nodes, &mut member.rng);
@@ -181,7 +181,7 @@ impl Mesh {
     /// `state.go probeNode`, up to the wait for the direct ack.
     fn probe_node(&mut self, m: MemberId, target: MemberId) {
         let now = self.now();
-        let prober = &mut self.members[m as usize].prober;
+        let prober = &mut self.members[m.idx()].prober;
         let seq = prober.next_seq();
         let deadline = now.saturating_add(prober.awareness.scale(self.cfg.probe_interval));
         prober.probe = Some(Probe {
@@ -193,7 +193,7 @@ impl Mesh {
             tcp_contact: false,
         });
         self.counters.pings += 1;
-        if !self.members[target as usize].running {
+        if !self.members[target.idx()].running {
             self.crashes.probed(target, now);
         }
         let e = self.entry(m, target);
@@ -216,14 +216,14 @@ impl Mesh {
     /// Alive members and, unless `disable_tcp_pings`, a TCP ping to the target with the probe's
     /// deadline; then wait for the deadline.
     pub(crate) fn probe_timeout(&mut self, m: MemberId, seq: u32) {
-        let Some(p) = self.members[m as usize].prober.probe else {
+        let Some(p) = self.members[m.idx()].prober.probe else {
             return;
         };
         if p.seq != seq {
             return;
         }
         let k = self.cfg.indirect_checks;
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let relays = member
             .table
             .k_random_nodes(&mut member.rng, m, k, Some(p.target), |e| {
@@ -250,7 +250,7 @@ impl Mesh {
     /// -1, as for an ack); otherwise awareness rises by the missed nacks and the target is
     /// suspected.
     pub(crate) fn probe_deadline(&mut self, m: MemberId, seq: u32) {
-        let Some(p) = self.members[m as usize].prober.probe else {
+        let Some(p) = self.members[m.idx()].prober.probe else {
             return;
         };
         if p.seq != seq {
@@ -270,7 +270,7 @@ impl Mesh {
         };
         self.apply_awareness(m, i64::from(delta));
         self.counters.suspicions_raised += 1;
-        if self.members[p.target as usize].running {
+        if self.members[p.target.idx()].running {
             self.counters.false_suspicions += 1;
         }
         let inc = self.entry(m, p.target).inc;
@@ -287,7 +287,7 @@ impl Mesh {
     }
 
     fn probe_done(&mut self, m: MemberId) {
-        let prober = &mut self.members[m as usize].prober;
+        let prober = &mut self.members[m.idx()].prober;
         prober.probe = None;
         if prober.tick_pending {
             prober.tick_pending = false;
@@ -297,13 +297,13 @@ impl Mesh {
 
     pub(crate) fn apply_awareness(&mut self, m: MemberId, delta: i64) {
         let max = self.cfg.awareness_max_multiplier;
-        self.members[m as usize].prober.awareness.apply(delta, max);
+        self.members[m.idx()].prober.awareness.apply(delta, max);
     }
 
     /// A relay got no ack for the ping it forwarded in time: it nacks the origin
     /// (`handleIndirectPing`'s nack timer).
     pub(crate) fn nack_timer(&mut self, m: MemberId, seq: u32) {
-        if let Some(r) = self.members[m as usize].prober.take_relay(seq) {
+        if let Some(r) = self.members[m.idx()].prober.take_relay(seq) {
             self.send(m, r.origin, Msg::Nack { seq: r.origin_seq }, Vec::new());
         }
     }
@@ -312,7 +312,7 @@ impl Mesh {
     /// inline; the piggybacked alive/suspect/dead messages go to the handoff queue.
     pub(crate) fn on_packet(&mut self, p: Packet) {
         let to = p.to;
-        let rx = &self.members[to as usize];
+        let rx = &self.members[to.idx()];
         if !rx.running {
             return;
         }
@@ -325,7 +325,7 @@ impl Mesh {
                 self.send(to, p.from, Msg::Ack { seq }, Vec::new());
             }
             Msg::IndirectPing { seq, target } => {
-                let prober = &mut self.members[to as usize].prober;
+                let prober = &mut self.members[to.idx()].prober;
                 let local = prober.next_seq();
                 prober.relays.push(Relay {
                     seq: local,
@@ -338,7 +338,7 @@ impl Mesh {
             }
             Msg::Ack { seq } => {
                 let now = self.now();
-                let prober = &mut self.members[to as usize].prober;
+                let prober = &mut self.members[to.idx()].prober;
                 if let Some(r) = prober.take_relay(seq) {
                     self.send(to, r.origin, Msg::Ack { seq: r.origin_seq }, Vec::new());
                 } else if let Some(probe) = prober.probe {
@@ -351,7 +351,7 @@ impl Mesh {
             }
             Msg::Nack { seq } => {
                 let now = self.now();
-                if let Some(probe) = self.members[to as usize].prober.probe.as_mut() {
+                if let Some(probe) = self.members[to.idx()].prober.probe.as_mut() {
                     if probe.seq == seq && now <= probe.deadline {
                         probe.nacks += 1;
                         self.counters.nacks += 1;

@@ -15,7 +15,7 @@ use crate::{push_pull_scale, MemberId};
 impl Mesh {
     /// The push/pull loop's tick.
     pub(crate) fn push_pull_tick(&mut self, m: MemberId) {
-        let n = self.members[m as usize].table.nodes.len();
+        let n = self.members[m.idx()].table.nodes.len();
         let next = self
             .now()
             .saturating_add(push_pull_scale(self.cfg.push_pull_interval, n));
@@ -23,7 +23,7 @@ impl Mesh {
         if self.stalled(m) {
             return;
         }
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let peers = member
             .table
             .k_random_nodes(&mut member.rng, m, 1, None, |e| {
@@ -37,7 +37,7 @@ impl Mesh {
     /// `pushPullNode`: sends `from`'s table to `to`.
     pub(crate) fn start_push_pull(&mut self, from: MemberId, to: MemberId) {
         let entries = self.local_state(from);
-        let key = self.members[from as usize].keyring;
+        let key = self.members[from.idx()].keyring;
         self.send_stream(PushPull {
             from,
             to,
@@ -50,12 +50,12 @@ impl Mesh {
     /// `sendLocalState`'s `localNodes`: every member the table knows, with its incarnation and
     /// state.
     fn local_state(&self, m: MemberId) -> Vec<(MemberId, u32, MemberState)> {
-        let table = &self.members[m as usize].table;
+        let table = &self.members[m.idx()].table;
         table
             .nodes
             .iter()
             .map(|&s| {
-                let e = table.view[s as usize];
+                let e = table.view[s.idx()];
                 (s, e.inc, e.state)
             })
             .collect()
@@ -71,7 +71,7 @@ impl Mesh {
     pub(crate) fn stream_arrives(&mut self, slot: u32) {
         let to = self.net.streams.get(slot).map(|p| p.to);
         if let Some(to) = to.filter(|&to| self.valid(to) && self.stalled(to)) {
-            let at = self.members[to as usize].serf.snapshot.stalled_until();
+            let at = self.members[to.idx()].serf.snapshot.stalled_until();
             self.schedule(at, Ev::Stream(slot));
             return;
         }
@@ -84,7 +84,7 @@ impl Mesh {
     /// request sends its own state back, then merges; the initiator merges the reply.
     fn on_stream(&mut self, pp: PushPull) {
         let to = pp.to;
-        let rx = &self.members[to as usize];
+        let rx = &self.members[to.idx()];
         if !rx.running
             || !crate::security::can_read(pp.key, rx.keyring, self.cfg.gossip_verify_incoming)
             || !self.net.same_side(to, pp.from)

@@ -130,7 +130,7 @@ impl Mesh {
             return;
         };
         let now = self.now();
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let alive = member.table.serf.alive;
         let slowdown = member.slowdown;
         member
@@ -141,7 +141,7 @@ impl Mesh {
 
     /// Whether the member is stalled behind its snapshot now.
     pub(crate) fn stalled(&self, m: MemberId) -> bool {
-        self.members[m as usize].serf.snapshot.stalled_until > self.now()
+        self.members[m.idx()].serf.snapshot.stalled_until > self.now()
     }
 
     /// Serf `handleReap`: erase failed members older than `reconnect_timeout` and left ones
@@ -155,7 +155,7 @@ impl Mesh {
             (false, self.cfg.tombstone_timeout),
         ] {
             loop {
-                let member = &mut self.members[m as usize];
+                let member = &mut self.members[m.idx()];
                 let reaper = &mut member.serf.reaper;
                 let log = if failed {
                     &mut reaper.failed
@@ -167,7 +167,7 @@ impl Mesh {
                     break;
                 }
                 log.pop_front();
-                let e = member.table.view[s as usize];
+                let e = member.table.view[s.idx()];
                 let want = if failed {
                     SerfStatus::Failed
                 } else {
@@ -199,7 +199,7 @@ impl Mesh {
         if self.stalled(m) {
             return;
         }
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let counts = member.table.serf;
         let failed = &member.serf.reaper.failed;
         if counts.failed == 0 || failed.is_empty() {
@@ -210,7 +210,7 @@ impl Mesh {
             return;
         }
         let (t, s) = failed[member.rng.below_index(failed.len())];
-        let e = member.table.view[s as usize];
+        let e = member.table.view[s.idx()];
         if e.serf != SerfStatus::Failed || e.change != t {
             return;
         }

@@ -26,7 +26,7 @@ impl Mesh {
         let e = self.entry(m, s);
         if s == m {
             // About ourselves: older or equal is ignored; a newer one is refuted.
-            let me = &self.members[m as usize];
+            let me = &self.members[m.idx()];
             if inc > me.incarnation && !me.leaving {
                 self.refute(m, inc);
             }
@@ -39,14 +39,14 @@ impl Mesh {
         if !adopt {
             return;
         }
-        let suspicions = &mut self.members[m as usize].suspicions;
+        let suspicions = &mut self.members[m.idx()].suspicions;
         if !suspicions.is_empty() {
             suspicions.remove(&s);
         }
-        let subject = &self.members[s as usize];
+        let subject = &self.members[s.idx()];
         if (e.state == MemberState::Unknown || e.is_gone()) && subject.started && !subject.running {
             self.counters.resurrections += 1;
-            self.members[m as usize].resurrections += 1;
+            self.members[m.idx()].resurrections += 1;
         }
         let change = if e.state == MemberState::Alive {
             e.change
@@ -74,7 +74,7 @@ impl Mesh {
         if e.state == MemberState::Unknown || r.incarnation < e.inc {
             return;
         }
-        if let Some(susp) = self.members[m as usize].suspicions.get_mut(&s) {
+        if let Some(susp) = self.members[m.idx()].suspicions.get_mut(&s) {
             if let Some(at) = susp.confirm(r.from, now) {
                 self.schedule(at, Ev::Suspicion(m, s));
                 self.queue_broadcast(m, r);
@@ -85,7 +85,7 @@ impl Mesh {
             return;
         }
         if s == m {
-            if !self.members[m as usize].leaving {
+            if !self.members[m.idx()].leaving {
                 self.refute(m, r.incarnation);
             }
             return;
@@ -101,7 +101,7 @@ impl Mesh {
             },
         );
         self.queue_broadcast(m, r);
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let susp = Suspicion::new(&self.cfg, member.table.nodes.len(), r.from, now);
         let at = susp.fire_at();
         member.suspicions.insert(s, susp);
@@ -112,7 +112,7 @@ impl Mesh {
     /// dead, unless the timer is stale or the suspicion was lifted.
     pub(crate) fn suspicion_expired(&mut self, m: MemberId, s: MemberId) {
         let now = self.now();
-        let suspicions = &mut self.members[m as usize].suspicions;
+        let suspicions = &mut self.members[m.idx()].suspicions;
         match suspicions.get(&s) {
             Some(susp) if susp.fire_at() == now => {}
             // None, or a stale timer: the suspicion was shortened.
@@ -124,7 +124,7 @@ impl Mesh {
             return;
         }
         self.counters.dead_declarations += 1;
-        let subject = &self.members[s as usize];
+        let subject = &self.members[s.idx()];
         if subject.running {
             self.counters.false_dead_declarations += 1;
             if subject.slowdown <= 1.0 {
@@ -151,14 +151,14 @@ impl Mesh {
         if e.state == MemberState::Unknown || r.incarnation < e.inc {
             return;
         }
-        let suspicions = &mut self.members[m as usize].suspicions;
+        let suspicions = &mut self.members[m.idx()].suspicions;
         if !suspicions.is_empty() {
             suspicions.remove(&s);
         }
         if e.is_gone() {
             return;
         }
-        if s == m && !self.members[m as usize].leaving {
+        if s == m && !self.members[m.idx()].leaving {
             self.refute(m, r.incarnation);
             return;
         }
@@ -179,13 +179,13 @@ impl Mesh {
                 change: now,
             },
         );
-        self.members[m as usize].serf.reaper.record(left, now, s);
+        self.members[m.idx()].serf.reaper.record(left, now, s);
         self.queue_broadcast(m, r);
     }
 
     /// `state.go refute`: `inc = max(own + 1, accused + 1)`, awareness +1, broadcast alive.
     fn refute(&mut self, m: MemberId, accused: u32) {
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         let inc = member
             .incarnation
             .saturating_add(1)
@@ -212,11 +212,11 @@ impl Mesh {
     /// memberlist `Leave`: the member broadcasts its own death (which others record as Left)
     /// and stops after Consul's `leave_propagate_delay`.
     pub(crate) fn leave_pool(&mut self, m: MemberId) {
-        if self.members[m as usize].leaving {
+        if self.members[m.idx()].leaving {
             return;
         }
-        self.members[m as usize].leaving = true;
-        let inc = self.members[m as usize].incarnation;
+        self.members[m.idx()].leaving = true;
+        let inc = self.members[m.idx()].incarnation;
         self.dead_node(
             m,
             Rumor {
@@ -232,7 +232,7 @@ impl Mesh {
 
     /// memberlist `UpdateNode`: a new incarnation, broadcast alive.
     pub(crate) fn update_node_now(&mut self, m: MemberId) {
-        let member = &mut self.members[m as usize];
+        let member = &mut self.members[m.idx()];
         if member.leaving {
             return;
         }

@@ -76,8 +76,8 @@ impl Mesh {
     pub(crate) fn tcp_ping(&mut self, m: MemberId, seq: u32, target: MemberId, deadline: Time) {
         self.counters.tcp_pings += 1;
         let now = self.now();
-        let tx = &self.members[m as usize];
-        let rx = &self.members[target as usize];
+        let tx = &self.members[m.idx()];
+        let rx = &self.members[target.idx()];
         let verify = self.cfg.gossip_verify_incoming;
         // The target reads the ping, the prober reads the ack: both must decrypt.
         let keys_ok =
@@ -101,9 +101,9 @@ impl Mesh {
 
     /// The TCP ack arrives: the target was still there to send it (running, same side).
     pub(crate) fn tcp_ack(&mut self, m: MemberId, seq: u32, target: MemberId) {
-        if !self.members[target as usize].running || !self.net.same_side(m, target) {
+        if !self.members[target.idx()].running || !self.net.same_side(m, target) {
             return;
         }
-        self.members[m as usize].prober.tcp_contact(seq);
+        self.members[m.idx()].prober.tcp_contact(seq);
     }
 }

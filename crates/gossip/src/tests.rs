@@ -229,9 +229,9 @@ fn broadcast_queue_rebuilds_buckets_full_of_replaced_broadcasts() {
     for i in 0..5_000u32 {
         let rumor = Rumor {
             kind: RumorKind::Dead,
-            subject: i % 7,
+            subject: MemberId::new(i % 7),
             incarnation: i,
-            from: 0,
+            from: MemberId::new(0),
         };
         let size = if i % 3 == 0 { 160 } else { 70 };
         q.push(rumor, size);
@@ -262,7 +262,7 @@ proptest! {
         for (op, subject, size, budget, limit) in ops {
             if op == 0 {
                 let size = [70, 160, 110][size as usize];
-                let rumor = Rumor { kind: RumorKind::Alive, subject, incarnation: budget, from: subject };
+                let rumor = Rumor { kind: RumorKind::Alive, subject: MemberId::new(subject), incarnation: budget, from: MemberId::new(subject) };
                 q.push(rumor, size);
                 r.push(rumor, size);
             } else {
@@ -289,26 +289,29 @@ fn rumor(kind: RumorKind, subject: MemberId) -> Rumor {
 #[test]
 fn broadcast_queue_sends_fewest_transmits_then_largest_then_newest() {
     let mut q = BroadcastQueue::default();
-    q.push(rumor(RumorKind::Dead, 1), 70);
-    q.push(rumor(RumorKind::Alive, 2), 160);
-    q.push(rumor(RumorKind::Dead, 3), 70);
+    q.push(rumor(RumorKind::Dead, MemberId::new(1)), 70);
+    q.push(rumor(RumorKind::Alive, MemberId::new(2)), 160);
+    q.push(rumor(RumorKind::Dead, MemberId::new(3)), 70);
     let mut out = Vec::new();
     // Room for one 160 B item plus overhead only: the largest goes first.
     q.get(2, 165, 10, &mut out);
-    assert_eq!(out.iter().map(|r| r.subject).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        out.iter().map(|r| r.subject).collect::<Vec<_>>(),
+        vec![MemberId::new(2)]
+    );
     out.clear();
     // Then the two never-sent items, newest first, before the once-sent one.
     q.get(2, 150, 10, &mut out);
     assert_eq!(
         out.iter().map(|r| r.subject).collect::<Vec<_>>(),
-        vec![3, 1]
+        vec![MemberId::new(3), MemberId::new(1)]
     );
     // A newer rumour about a subject replaces the queued one.
-    q.push(rumor(RumorKind::Suspect, 3), 70);
+    q.push(rumor(RumorKind::Suspect, MemberId::new(3)), 70);
     assert_eq!(q.len(), 3);
     out.clear();
     q.get(2, 10_000, 10, &mut out);
-    assert_eq!(out[0], rumor(RumorKind::Suspect, 3));
+    assert_eq!(out[0], rumor(RumorKind::Suspect, MemberId::new(3)));
     assert_eq!(out.len(), 3);
 }
 
@@ -330,10 +333,10 @@ proptest! {
         for (op, subject, budget) in ops {
             if op == 0 {
                 gen += 1;
-                if let Some(old) = live.insert(subject, gen) {
-                    replaced.insert((subject, old));
+                if let Some(old) = live.insert(MemberId::new(subject), gen) {
+                    replaced.insert((MemberId::new(subject), old));
                 }
-                q.push(Rumor { kind: RumorKind::Alive, subject, incarnation: gen, from: subject }, 160);
+                q.push(Rumor { kind: RumorKind::Alive, subject: MemberId::new(subject), incarnation: gen, from: MemberId::new(subject) }, 160);
             } else {
                 let mut out = Vec::new();
                 let used = q.get(2, budget, limit, &mut out);
@@ -387,8 +390,8 @@ fn a_stable_mesh_probes_once_per_interval_and_never_suspects() {
     assert_eq!(c.handoff_drops, 0);
     assert_eq!(mesh.phantom_members(), 0);
     for id in 0..n {
-        assert_eq!(mesh.view_size(id), n as usize);
-        assert_eq!(mesh.awareness(id), 0);
+        assert_eq!(mesh.view_size(MemberId::new(id)), n as usize);
+        assert_eq!(mesh.awareness(MemberId::new(id)), 0);
     }
     mesh.check_invariants().unwrap();
 }
@@ -398,10 +401,10 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
     let n = 20;
     let mut mesh = Mesh::with_members(Config::default_lan(), 2, n, None);
     mesh.advance_to(Time::from_secs(5));
-    mesh.crash(Time::from_secs(5), 7);
+    mesh.crash(Time::from_secs(5), MemberId::new(7));
     mesh.advance_to(Time::from_secs(120));
     assert_eq!(mesh.live_members(), n as usize - 1);
-    let (crashed, probed, dead) = mesh.crash_detection(7);
+    let (crashed, probed, dead) = mesh.crash_detection(MemberId::new(7));
     let (crashed, probed, dead) = (crashed.unwrap(), probed.unwrap(), dead.unwrap());
     assert!(probed >= crashed);
     // Suspected at the first probe + one interval, dead no sooner than the minimum timeout
@@ -409,12 +412,15 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
     assert!(dead >= probed + Time::from_secs(1) + suspicion_timeout(4, 20, Time::from_secs(1)));
     for id in (0..n).filter(|&i| i != 7) {
         // Dead, or already forgotten by memberlist at a probe-list wrap; failed for Serf.
-        let s = mesh.state_of(id, 7).0;
+        let s = mesh.state_of(MemberId::new(id), MemberId::new(7)).0;
         assert!(
             matches!(s, MemberState::Dead | MemberState::Unknown),
             "member {id}: {s:?}"
         );
-        assert_eq!(mesh.serf_status_of(id, 7), SerfStatus::Failed);
+        assert_eq!(
+            mesh.serf_status_of(MemberId::new(id), MemberId::new(7)),
+            SerfStatus::Failed
+        );
     }
     assert_eq!(mesh.counters().false_dead_declarations, 0);
     assert_eq!(mesh.phantom_members(), 0);
@@ -427,19 +433,22 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
 fn nacks_arrive_after_the_deadline_so_a_real_crash_costs_three_awareness() {
     let mut mesh = Mesh::with_members(Config::default_lan(), 3, 10, None);
     mesh.advance_to(Time::from_secs(3));
-    mesh.crash(Time::from_secs(3), 0);
+    mesh.crash(Time::from_secs(3), MemberId::new(0));
     let mut t = Time::from_secs(3);
-    while mesh.crash_detection(0).1.is_none() && t < Time::from_secs(60) {
+    while mesh.crash_detection(MemberId::new(0)).1.is_none() && t < Time::from_secs(60) {
         t = t + Time::from_millis(10);
         mesh.advance_to(t);
     }
-    let first = mesh.crash_detection(0).1.unwrap();
+    let first = mesh.crash_detection(MemberId::new(0)).1.unwrap();
     // The deadline at awareness 0 is first + 1 s; the prober's next probe starts right then
     // (its tick is pending) and its ack would lower the score again.
     mesh.advance_to(first + Time::from_secs(1));
     assert_eq!(mesh.counters().nacks, 0);
     assert!(mesh.counters().indirect_pings >= 3);
-    let max_awareness = (1..10).map(|i| mesh.awareness(i)).max().unwrap();
+    let max_awareness = (1..10)
+        .map(|i| mesh.awareness(MemberId::new(i)))
+        .max()
+        .unwrap();
     assert_eq!(max_awareness, 3);
 }
 
@@ -450,18 +459,28 @@ fn join_leave_and_refutation() {
     mesh.advance_to(Time::from_secs(20));
     for id in 0..12 {
         assert_eq!(
-            mesh.state_of(id, newcomer).0,
+            mesh.state_of(MemberId::new(id), newcomer).0,
             MemberState::Alive,
             "member {id}"
         );
-        assert_eq!(mesh.state_of(newcomer, id).0, MemberState::Alive);
+        assert_eq!(
+            mesh.state_of(newcomer, MemberId::new(id)).0,
+            MemberState::Alive
+        );
     }
-    mesh.leave(Time::from_secs(20), 3);
+    mesh.leave(Time::from_secs(20), MemberId::new(3));
     mesh.advance_to(Time::from_secs(40));
-    assert!(!mesh.is_running(3));
+    assert!(!mesh.is_running(MemberId::new(3)));
     for id in (0..13).filter(|&i| i != 3) {
-        assert_eq!(mesh.state_of(id, 3).0, MemberState::Left, "member {id}");
-        assert_eq!(mesh.serf_status_of(id, 3), SerfStatus::Left);
+        assert_eq!(
+            mesh.state_of(MemberId::new(id), MemberId::new(3)).0,
+            MemberState::Left,
+            "member {id}"
+        );
+        assert_eq!(
+            mesh.serf_status_of(MemberId::new(id), MemberId::new(3)),
+            SerfStatus::Left
+        );
     }
     assert_eq!(mesh.counters().dead_declarations, 0);
     mesh.check_invariants().unwrap();
@@ -474,20 +493,29 @@ fn failed_members_are_forgotten_at_a_wrap_and_reaped_after_reconnect_timeout() {
         ..Config::default_lan()
     };
     let mut mesh = Mesh::with_members(cfg, 5, 10, None);
-    mesh.crash(Time::from_secs(1), 4);
+    mesh.crash(Time::from_secs(1), MemberId::new(4));
     mesh.advance_to(Time::from_secs(200));
     // memberlist forgot it (Dead older than 30 s, and a 9-member list wraps in ~9 s), Serf
     // still lists it as failed.
     for id in (0..10).filter(|&i| i != 4) {
-        assert_eq!(mesh.state_of(id, 4).0, MemberState::Unknown);
-        assert_eq!(mesh.serf_status_of(id, 4), SerfStatus::Failed);
-        assert_eq!(mesh.view_size(id), 10);
-        assert_eq!(mesh.known_members(id), 9);
+        assert_eq!(
+            mesh.state_of(MemberId::new(id), MemberId::new(4)).0,
+            MemberState::Unknown
+        );
+        assert_eq!(
+            mesh.serf_status_of(MemberId::new(id), MemberId::new(4)),
+            SerfStatus::Failed
+        );
+        assert_eq!(mesh.view_size(MemberId::new(id)), 10);
+        assert_eq!(mesh.known_members(MemberId::new(id)), 9);
     }
     mesh.advance_to(Time::from_secs(400));
     for id in (0..10).filter(|&i| i != 4) {
-        assert_eq!(mesh.serf_status_of(id, 4), SerfStatus::None);
-        assert_eq!(mesh.view_size(id), 9);
+        assert_eq!(
+            mesh.serf_status_of(MemberId::new(id), MemberId::new(4)),
+            SerfStatus::None
+        );
+        assert_eq!(mesh.view_size(MemberId::new(id)), 9);
     }
     assert_eq!(mesh.counters().reaped, 9);
 }
@@ -496,7 +524,7 @@ fn failed_members_are_forgotten_at_a_wrap_and_reaped_after_reconnect_timeout() {
 fn encrypted_and_plaintext_members_cannot_talk() {
     let mut mesh = Mesh::with_members(Config::default_lan(), 6, 12, None);
     for id in 0..6 {
-        mesh.set_keyring(Time::from_secs(1), id, Some(1));
+        mesh.set_keyring(Time::from_secs(1), MemberId::new(id), Some(KeyId::new(1)));
     }
     mesh.advance_to(Time::from_secs(200));
     for a in 0..12u32 {
@@ -505,7 +533,7 @@ fn encrypted_and_plaintext_members_cannot_talk() {
                 continue;
             }
             let same_side = (a < 6) == (b < 6);
-            let s = mesh.state_of(a, b).0;
+            let s = mesh.state_of(MemberId::new(a), MemberId::new(b)).0;
             if same_side {
                 assert_eq!(s, MemberState::Alive, "{a} about {b}");
             } else {
@@ -524,12 +552,12 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
     let mut mesh = Mesh::with_members(Config::default_lan(), 9, 12, None);
     mesh.advance_to(Time::from_secs(5));
     for id in 0..4 {
-        mesh.set_network_group(Time::from_secs(5), id, 1);
+        mesh.set_network_group(Time::from_secs(5), MemberId::new(id), 1);
     }
     mesh.advance_to(Time::from_secs(200));
     for a in 0..12u32 {
         for b in (0..12u32).filter(|b| *b != a) {
-            let s = mesh.state_of(a, b).0;
+            let s = mesh.state_of(MemberId::new(a), MemberId::new(b)).0;
             if (a < 4) == (b < 4) {
                 assert_eq!(s, MemberState::Alive, "{a} about {b}");
             } else {
@@ -538,7 +566,10 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
                     matches!(s, MemberState::Dead | MemberState::Unknown),
                     "{a} about {b}: {s:?}"
                 );
-                assert_eq!(mesh.serf_status_of(a, b), SerfStatus::Failed);
+                assert_eq!(
+                    mesh.serf_status_of(MemberId::new(a), MemberId::new(b)),
+                    SerfStatus::Failed
+                );
             }
         }
     }
@@ -548,13 +579,20 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
     // Healed: Serf's reconnect (every 30 s, to a random failed member) reaches across, the
     // members declared dead refute, and the pool is whole again.
     for id in 0..4 {
-        mesh.set_network_group(Time::from_secs(200), id, 0);
+        mesh.set_network_group(Time::from_secs(200), MemberId::new(id), 0);
     }
     mesh.advance_to(Time::from_secs(400));
     for a in 0..12u32 {
         for b in (0..12u32).filter(|b| *b != a) {
-            assert_eq!(mesh.state_of(a, b).0, MemberState::Alive, "{a} about {b}");
-            assert_eq!(mesh.serf_status_of(a, b), SerfStatus::Alive);
+            assert_eq!(
+                mesh.state_of(MemberId::new(a), MemberId::new(b)).0,
+                MemberState::Alive,
+                "{a} about {b}"
+            );
+            assert_eq!(
+                mesh.serf_status_of(MemberId::new(a), MemberId::new(b)),
+                SerfStatus::Alive
+            );
         }
     }
     mesh.check_invariants().unwrap();
@@ -585,7 +623,7 @@ fn a_fixed_limit_snapshot_compacts_at_every_event_above_2000_members() {
         let mut mesh = snapshot_mesh(100, 30.0, Some(snap), 3, true);
         mesh.advance_to(Time::from_secs(60));
         let before = mesh.counters().snapshot_compactions;
-        mesh.crash(Time::from_secs(60), 5);
+        mesh.crash(Time::from_secs(60), MemberId::new(5));
         mesh.advance_to(Time::from_secs(180));
         let compactions = mesh.counters().snapshot_compactions - before;
         // 99 members each see one event (failed), standing for 30 events.
@@ -602,7 +640,7 @@ fn a_fixed_limit_snapshot_compacts_at_every_event_above_2000_members() {
 /// members listed 20 minutes after the churn stopped.
 fn phantoms_after_churn(snapshot: Option<Snapshot>, churn: u64, tcp_pings: bool) -> usize {
     let mut mesh = snapshot_mesh(200, 40.0, snapshot, 1, tcp_pings);
-    let mut live: Vec<MemberId> = (0..200).collect();
+    let mut live: Vec<MemberId> = (0..200).map(MemberId::new).collect();
     let start = 60;
     mesh.advance_to(Time::from_secs(start));
     for k in 1..=churn {
@@ -655,7 +693,7 @@ fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> V
         } else {
             secs(3.0 + crash_offset)
         };
-        let victim = rng.below(u64::from(n)) as MemberId;
+        let victim = MemberId::new(rng.below(u64::from(n)) as u32);
         mesh.crash(crash_at, victim);
         let mut t = crash_at;
         while mesh.crash_detection(victim).1.is_none() && t < secs(60.0) {
@@ -731,14 +769,16 @@ fn rounds_to_all(n: u32, seed: u64) -> f64 {
     let mut mesh = Mesh::with_members(cfg, seed, n, None);
     let start = secs(2.0);
     mesh.advance_to(start);
-    mesh.update_node(start, 0);
+    mesh.update_node(start, MemberId::new(0));
     let step = Time::from_millis(20);
     let mut t = start;
     loop {
         t = t + step;
         mesh.advance_to(t);
-        let inc = mesh.incarnation(0);
-        if (0..n).all(|i| mesh.state_of(i, 0).1 == inc) || t > secs(30.0) {
+        let inc = mesh.incarnation(MemberId::new(0));
+        if (0..n).all(|i| mesh.state_of(MemberId::new(i), MemberId::new(0)).1 == inc)
+            || t > secs(30.0)
+        {
             break;
         }
     }
@@ -784,12 +824,14 @@ fn a_small_retransmit_limit_leaves_the_epidemic_final_size_uninformed() {
     for trial in 0..8 {
         let mut mesh = Mesh::with_members(cfg.clone(), 300 + trial, n, None);
         mesh.advance_to(secs(2.0));
-        mesh.update_node(secs(2.0), 0);
+        mesh.update_node(secs(2.0), MemberId::new(0));
         mesh.advance_to(secs(12.0));
-        let inc = mesh.incarnation(0);
-        let uninformed = (1..n).filter(|&i| mesh.state_of(i, 0).1 != inc).count();
+        let inc = mesh.incarnation(MemberId::new(0));
+        let uninformed = (1..n)
+            .filter(|&i| mesh.state_of(MemberId::new(i), MemberId::new(0)).1 != inc)
+            .count();
         fractions.push(uninformed as f64 / f64::from(n - 1));
-        assert_eq!(mesh.queued_broadcasts(1), 0);
+        assert_eq!(mesh.queued_broadcasts(MemberId::new(1)), 0);
     }
     let (mean, se) = mean_se(&fractions);
     let mut s = 0.5f64;
@@ -882,9 +924,9 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
         };
         let mut mesh = Mesh::with_members(cfg, 2, n, None);
         mesh.advance_to(Time::from_secs(5));
-        mesh.crash(Time::from_secs(5), 7);
+        mesh.crash(Time::from_secs(5), MemberId::new(7));
         mesh.advance_to(Time::from_secs(120));
-        let (crashed, probed, dead) = mesh.crash_detection(7);
+        let (crashed, probed, dead) = mesh.crash_detection(MemberId::new(7));
         let (crashed, probed, dead) = (crashed.unwrap(), probed.unwrap(), dead.unwrap());
         assert!(probed >= crashed);
         let min = suspicion_timeout(4, 20, Time::from_secs(1));
@@ -901,7 +943,7 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
         assert!(mesh.counters().tcp_pings > 0);
         for id in (0..n).filter(|&i| i != 7) {
             assert_eq!(
-                mesh.serf_status_of(id, 7),
+                mesh.serf_status_of(MemberId::new(id), MemberId::new(7)),
                 SerfStatus::Failed,
                 "loss {loss}"
             );
@@ -909,7 +951,7 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
     }
     // No loss: only probes of the crashed member fail, and TCP saves none of them.
     let mut mesh = Mesh::with_members(Config::default_lan(), 2, n, None);
-    mesh.crash(Time::from_secs(5), 7);
+    mesh.crash(Time::from_secs(5), MemberId::new(7));
     mesh.advance_to(Time::from_secs(60));
     let c = mesh.counters();
     assert!(c.tcp_pings > 0);
@@ -930,7 +972,7 @@ fn lifeguard_run(cfg: Config, seed: u64) -> Counters {
     let mut mesh = Mesh::with_members(cfg, seed, n, None);
     // A quarter of the members get a heavily slowed CPU: their listener takes ~0.4 s a packet.
     for id in 0..n / 4 {
-        mesh.set_cpu_slowdown(secs(1.0), id, 20_000.0);
+        mesh.set_cpu_slowdown(secs(1.0), MemberId::new(id), 20_000.0);
     }
     mesh.advance_to(secs(200.0));
     mesh.counters().clone()
@@ -978,12 +1020,12 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     };
     let mut mesh = Mesh::with_members(cfg, 11, n, None);
     for id in slow.clone() {
-        mesh.set_cpu_slowdown(Time::ZERO, id, 500.0);
+        mesh.set_cpu_slowdown(Time::ZERO, MemberId::new(id), 500.0);
     }
     // A burst of deaths: 40 members crash at once.
     let crash_at = secs(5.0);
     for id in 80..n {
-        mesh.crash(crash_at, id);
+        mesh.crash(crash_at, MemberId::new(id));
     }
     // By crash + 180 s every crashed member has been probed by every survivor (a 120-tick
     // wrap) and its suspicion has run out (max 6 * 8.3 s): whatever is listed alive after that
@@ -1010,19 +1052,23 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     // The fix: the healthy survivors move to an encrypted pool.
     if encrypt {
         for id in healthy.clone() {
-            mesh.set_keyring(t, id, Some(1));
+            mesh.set_keyring(t, MemberId::new(id), Some(KeyId::new(1)));
         }
     }
     let enc_at = t;
-    let healthy_resurrections =
-        |mesh: &Mesh| -> u64 { healthy.clone().map(|i| mesh.resurrections_at(i)).sum() };
+    let healthy_resurrections = |mesh: &Mesh| -> u64 {
+        healthy
+            .clone()
+            .map(|i| mesh.resurrections_at(MemberId::new(i)))
+            .sum()
+    };
     let before = healthy_resurrections(&mesh);
     mesh.advance_to(enc_at + secs(300.0));
     let settled = healthy_resurrections(&mesh);
     mesh.advance_to(enc_at + secs(600.0));
     let after = healthy_resurrections(&mesh);
-    let seen = mesh.phantom_members_seen_by(|id| healthy.contains(&id));
-    let seen_by_slow = mesh.phantom_members_seen_by(|id| slow.contains(&id));
+    let seen = mesh.phantom_members_seen_by(|id| healthy.contains(&id.get()));
+    let seen_by_slow = mesh.phantom_members_seen_by(|id| slow.contains(&id.get()));
     eprintln!(
         "encrypt {encrypt}: healthy resurrections {before} -> {settled} -> {after}, phantoms seen by healthy {seen}, by slow {seen_by_slow}"
     );
@@ -1047,10 +1093,10 @@ fn scripted(seed: u64) -> (Counters, u64) {
         ..Config::default_lan()
     };
     let mut mesh = Mesh::with_members(cfg, seed, 30, None);
-    mesh.crash(secs(3.0), 5);
-    mesh.leave(secs(4.0), 6);
+    mesh.crash(secs(3.0), MemberId::new(5));
+    mesh.leave(secs(4.0), MemberId::new(6));
     mesh.spawn(secs(5.0), None);
-    mesh.set_cpu_slowdown(secs(6.0), 7, 5_000.0);
+    mesh.set_cpu_slowdown(secs(6.0), MemberId::new(7), 5_000.0);
     mesh.advance_to(secs(90.0));
     (mesh.counters().clone(), mesh.trace_digest())
 }
@@ -1078,10 +1124,10 @@ fn inputs_advance_the_mesh_so_callers_need_not() {
             if pre_advance {
                 mesh.advance_to(at);
             }
-            mesh.crash(at, k);
+            mesh.crash(at, MemberId::new(k));
             assert_eq!(mesh.now(), at);
             mesh.spawn(at, None);
-            mesh.set_cpu_slowdown(at, k + 1, 3.0);
+            mesh.set_cpu_slowdown(at, MemberId::new(k + 1), 3.0);
         }
         mesh.advance_to(secs(90.0));
         mesh.check_invariants().unwrap();
@@ -1094,14 +1140,17 @@ fn inputs_advance_the_mesh_so_callers_need_not() {
 #[test]
 fn a_delayed_leave_lets_earlier_inputs_in() {
     let mut mesh = Mesh::with_members(Config::default_lan(), 8, 10, None);
-    mesh.leave_after(secs(6.0), secs(2.0), 4);
+    mesh.leave_after(secs(6.0), secs(2.0), MemberId::new(4));
     assert_eq!(mesh.now(), secs(6.0));
-    mesh.crash(secs(7.0), 5);
-    assert!(mesh.is_running(4));
+    mesh.crash(secs(7.0), MemberId::new(5));
+    assert!(mesh.is_running(MemberId::new(4)));
     mesh.advance_to(secs(20.0));
-    assert!(!mesh.is_running(4) && !mesh.is_running(5));
-    assert_eq!(mesh.state_of(0, 4).0, MemberState::Left);
-    assert_eq!(mesh.crash_detection(5).0, Some(secs(7.0)));
+    assert!(!mesh.is_running(MemberId::new(4)) && !mesh.is_running(MemberId::new(5)));
+    assert_eq!(
+        mesh.state_of(MemberId::new(0), MemberId::new(4)).0,
+        MemberState::Left
+    );
+    assert_eq!(mesh.crash_detection(MemberId::new(5)).0, Some(secs(7.0)));
     mesh.check_invariants().unwrap();
 }
 
@@ -1131,20 +1180,20 @@ proptest! {
             let count = mesh.member_count();
             let id = who % count.max(1);
             match op {
-                0 => { mesh.spawn(t, if who % 5 == 0 { Some(1) } else { None }); }
-                1 => mesh.leave(t, id),
-                2 => mesh.crash(t, id),
-                3 => mesh.set_cpu_slowdown(t, id, f64::from(who) * 500.0),
-                4 => mesh.set_keyring(t, id, if who % 2 == 0 { Some(1) } else { None }),
-                5 => mesh.update_node(t, id),
-                _ => mesh.crash(t, who + 1_000), // unknown ids are ignored
+                0 => { mesh.spawn(t, if who % 5 == 0 { Some(KeyId::new(1)) } else { None }); }
+                1 => mesh.leave(t, MemberId::new(id)),
+                2 => mesh.crash(t, MemberId::new(id)),
+                3 => mesh.set_cpu_slowdown(t, MemberId::new(id), f64::from(who) * 500.0),
+                4 => mesh.set_keyring(t, MemberId::new(id), if who % 2 == 0 { Some(KeyId::new(1)) } else { None }),
+                5 => mesh.update_node(t, MemberId::new(id)),
+                _ => mesh.crash(t, MemberId::new(who + 1_000)), // unknown ids are ignored
             }
             t = t + Time::from_millis(dt * 10);
             mesh.advance_to(t);
             prop_assert!(mesh.check_invariants().is_ok(), "{:?}", mesh.check_invariants());
             incs.resize(mesh.member_count() as usize, 0);
             for i in 0..mesh.member_count() {
-                let inc = mesh.incarnation(i);
+                let inc = mesh.incarnation(MemberId::new(i));
                 prop_assert!(inc >= incs[i as usize], "member {} incarnation went down", i);
                 incs[i as usize] = inc;
             }

@@ -391,6 +391,7 @@ impl<'a> Simulation<'a> {
                     let members = u64::from(g.mesh.member_count());
                     if members > 0 {
                         let id = u32::try_from((n / 1024) % members).unwrap_or(0);
+                        let id = cascade_gossip::MemberId::new(id);
                         if let Err(e) = g.mesh.check_member_invariants(id) {
                             panic!("gossip invariant broken at {}: {e}", self.now());
                         }

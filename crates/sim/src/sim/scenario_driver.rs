@@ -102,7 +102,7 @@ impl Simulation<'_> {
             }
         }
         if let Some(enc) = &c.gossip_encryption {
-            self.gossip_encrypt(enc.key, enc.redeploy_seconds);
+            self.gossip_encrypt(cascade_gossip::KeyId::new(enc.key), enc.redeploy_seconds);
         }
         if let Some(name) = &c.unseal {
             if !self.svc_call(|w, now, out| w.unseal(now, name, out)) {
