@@ -118,7 +118,9 @@ impl Simulation<'_> {
     /// (docs/kubernetes.md#node-memory-pressure).
     pub(super) fn eviction_pass_due(&mut self, node: NodeId) {
         let now = self.now();
-        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds).0.max(1);
+        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds)
+            .0
+            .max(1);
         let Some(state) = self
             .node_memory
             .as_mut()
@@ -306,10 +308,9 @@ impl Simulation<'_> {
         }
         let now = self.now();
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
-        let at = match self.quiet_passes(node, period) {
-            None => None,
-            Some(k) => Some(Time(now.0 + period.0 * (k + 1))),
-        };
+        let at = self
+            .quiet_passes(node, period)
+            .map(|k| Time(now.0 + period.0 * (k + 1)));
         let state = self
             .node_memory
             .as_mut()
@@ -370,7 +371,8 @@ impl Simulation<'_> {
             floor = floor.max(t.bytes(capacity));
         }
         let (working_set, rate, growing) = self.node_memory_totals(node);
-        let headroom = i128::from(capacity) - i128::from(working_set)
+        let headroom = i128::from(capacity)
+            - i128::from(working_set)
             - i128::from(floor)
             - i128::from(growing)
             - 1;
@@ -386,6 +388,8 @@ impl Simulation<'_> {
         if until <= 0.0 {
             return Some(0);
         }
+        // Saturating: a wait past u64's microseconds is as good as never.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let k = (until * 1e6) as u64 / period.0.max(1);
         Some(k)
     }
