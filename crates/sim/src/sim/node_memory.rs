@@ -330,7 +330,7 @@ impl Simulation<'_> {
     /// After a pass: how many of the node's next passes are sure to change nothing (Some(0):
     /// the next may; None: none will until something on the node changes). They are the
     /// passes that find no threshold met while none was met before, MemoryPressure off and
-    /// not reported, the node up and not thrashing nor on its way to it, and no OOM kill:
+    /// not reported, the node up (a node down with nothing reported: none) and not thrashing nor on its way to it, and no OOM kill:
     /// true while `memory.available` stays at or above the highest threshold, the thrashing
     /// threshold and one byte. The pods' memory grows linearly from their `start` (held at
     /// their limits), so the working set `t` seconds on is at most today's plus the growth
@@ -339,9 +339,17 @@ impl Simulation<'_> {
     /// whose outcome is already known, so every pass that could change state still comes at
     /// its own instant (docs/kubernetes.md#node-memory-pressure).
     fn quiet_passes(&self, node: NodeId, period: Time) -> Option<u64> {
-        if !self.cluster.has_node(node)
-            || !self.node_lifecycle.is_up(node)
-            || self.node_thrashing(node)
+        if !self.cluster.has_node(node) {
+            return Some(0);
+        }
+        if !self.node_lifecycle.is_up(node) {
+            // A node that is down with nothing reported: its passes find nothing to withdraw
+            // and nothing to forget until it comes back (or goes).
+            let watched = self.kubelet_memory_pressure(node)
+                || self.control_plane.memory_pressure_reported(node);
+            return if watched { Some(0) } else { None };
+        }
+        if self.node_thrashing(node)
             || self.kubelet_memory_pressure(node)
             || self.control_plane.memory_pressure_reported(node)
         {
