@@ -66,8 +66,9 @@ pub enum KubeletEv {
     OomKill { pod: PodId, start: Generation },
     /// A terminating pod's containers have exited: the pod object is removed.
     PodGone { pod: PodId },
-    /// A kubelet's eviction manager passes over its node (node memory modelled only).
-    EvictionPass { node: NodeId },
+    /// A kubelet's eviction manager passes over its node (node memory modelled only); a pass
+    /// whose generation a later one replaced is stale (node_memory.rs).
+    EvictionPass { node: NodeId, pass: Generation },
     /// The node's memory may be full by now: the kernel's OOM killer looks (that check only).
     NodeOomCheck { node: NodeId, check: Generation },
     /// The node's thrashing may start or end by now (that node only; thrashing.rs).

@@ -330,6 +330,12 @@ pub struct SyncDecision {
 }
 
 impl EvictionManager {
+    /// Whether no threshold was met at the last pass (so no soft threshold's grace period is
+    /// running).
+    pub fn no_threshold_met(&self) -> bool {
+        self.first_observed.iter().all(Option::is_none)
+    }
+
     /// One pass (eviction_manager.go synchronize, v1.33) at `now`, for a node with this
     /// memory capacity and working set and these pods (`critical[i]`: never evicted). At most
     /// one pod is evicted per pass.

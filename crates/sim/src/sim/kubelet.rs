@@ -13,7 +13,7 @@ impl Simulation<'_> {
             KubeletEv::PodReady { pod, start } => self.pod_ready(pod, start),
             KubeletEv::OomKill { pod, start } => self.oom_kill(pod, start),
             KubeletEv::PodGone { pod } => self.pod_gone(pod),
-            KubeletEv::EvictionPass { node } => self.eviction_pass(node),
+            KubeletEv::EvictionPass { node, pass } => self.eviction_pass(node, pass),
             KubeletEv::NodeOomCheck { node, check } => self.node_oom_check(node, check),
             KubeletEv::ThrashCheck { node, check } => self.thrash_check(node, check),
         }
@@ -170,6 +170,7 @@ impl Simulation<'_> {
         if self.node_memory.is_some() {
             if let Some(node) = self.cluster.pod(id).node {
                 self.oom_check(node);
+                self.eviction_pass_due(node);
             }
         }
         // Ready, and for a controller available: minReadySeconds after the probe succeeds.

@@ -166,6 +166,7 @@ impl Simulation<'_> {
                 self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p), out));
             }
             self.gossip_node_down(id);
+            self.eviction_pass_due(id);
         }
     }
 
@@ -177,6 +178,7 @@ impl Simulation<'_> {
         if rt.up {
             rt.up = false;
             rt.down_since = now;
+            self.eviction_pass_due(id);
         }
     }
 
@@ -215,6 +217,7 @@ impl Simulation<'_> {
             return;
         }
         self.node_lifecycle.node(id).up = true;
+        self.eviction_pass_due(id);
         self.kubelet_heartbeat(id);
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {

@@ -30,6 +30,13 @@ pub(super) struct NodeMem {
     oom_check: Generation,
     /// When that timer fires (None: no timer).
     oom_check_at: Option<Time>,
+    /// The current eviction pass's timer; older ones are stale.
+    pass: Generation,
+    /// The instant of the last pass (or when the manager started, less its phase): the
+    /// node's passes fall on this instant plus whole monitoring periods.
+    pass_grid: Time,
+    /// When the next pass comes (None: not before something on the node changes).
+    pass_at: Option<Time>,
 }
 
 /// Node memory, when the scenario models it.
@@ -88,13 +95,51 @@ impl Simulation<'_> {
     /// passes are spread over the period rather than in step
     /// (docs/kubernetes.md#node-memory-pressure).
     pub(super) fn start_eviction_manager(&mut self, node: NodeId) {
-        if self.node_memory.is_some() {
-            let period = self.p.kubelet.eviction_monitoring_period_seconds;
-            self.engine.schedule_in(
-                secs(eviction_phase(self.info.seed, node, period)),
-                Ev::Kubelet(KubeletEv::EvictionPass { node }),
-            );
+        let now = self.now();
+        let period = self.p.kubelet.eviction_monitoring_period_seconds;
+        let Some(mem) = self.node_memory.as_mut() else {
+            return;
+        };
+        let at = now + secs(eviction_phase(self.info.seed, node, period));
+        let state = mem.nodes.entry(node).or_default();
+        state.pass = state.pass.next();
+        state.pass_at = Some(at);
+        // The grid's instant before the first pass (possibly before the run's start: only
+        // differences from it are used).
+        state.pass_grid = Time(at.0.wrapping_sub(secs(period).0));
+        let pass = state.pass;
+        self.engine
+            .schedule(at, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
+    }
+
+    /// Something changed the node's pods, their memory or the node itself: a pass put off
+    /// because nothing could change before it comes back to the node's next instant on its
+    /// grid, the instant it would have had without being put off
+    /// (docs/kubernetes.md#node-memory-pressure).
+    pub(super) fn eviction_pass_due(&mut self, node: NodeId) {
+        let now = self.now();
+        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds)
+            .0
+            .max(1);
+        let Some(state) = self
+            .node_memory
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
+        else {
+            return;
+        };
+        // The first instant on the grid after the last pass that is not before now.
+        let since = now.0.wrapping_sub(state.pass_grid.0);
+        let k = since.div_ceil(period).max(1);
+        let next = Time(state.pass_grid.0.wrapping_add(k * period));
+        if state.pass_at.is_some_and(|at| at <= next) {
+            return;
         }
+        state.pass = state.pass.next();
+        state.pass_at = Some(next);
+        let pass = state.pass;
+        self.engine
+            .schedule(next, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
     }
 
     /// The node's memory capacity: status.allocatable (what the scenario writes) plus what
@@ -188,6 +233,33 @@ impl Simulation<'_> {
         (pods, total)
     }
 
+    /// The node's working set, how fast it grows (bytes a second, summed as
+    /// [`Self::node_working_set`]'s callers sum it), and how many of its pods grow, without
+    /// gathering the pods.
+    fn node_memory_totals(&self, node: NodeId) -> (i64, f64, u32) {
+        let k = &self.p.kubelet;
+        let mut total = k
+            .kube_reserved_memory
+            .0
+            .saturating_add(k.system_reserved_memory.0);
+        let mut growing = 0;
+        let rate: f64 = self
+            .cluster
+            .node(node)
+            .pods
+            .iter()
+            .map(|&p| {
+                let m = self.pod_memory(p);
+                total = total.saturating_add(m.usage);
+                if m.growth > 0.0 {
+                    growing += 1;
+                }
+                m.growth
+            })
+            .sum();
+        (total, rate, growing)
+    }
+
     /// Whether some pod on the node has a memory behaviour (only those nodes are watched).
     fn node_has_memory_pods(&self, node: NodeId) -> bool {
         self.cluster
@@ -197,9 +269,19 @@ impl Simulation<'_> {
             .any(|&p| self.behaviour(p).is_some_and(|b| b.memory.is_some()))
     }
 
-    /// One pass of the node's eviction manager, then its next one a monitoring period later;
-    /// a node that is gone takes its state and its passes with it (ids are never reused).
-    pub(super) fn eviction_pass(&mut self, node: NodeId) {
+    /// One pass of the node's eviction manager, then its next one a monitoring period later,
+    /// or later on its grid when no pass before could change anything (see
+    /// [`Self::quiet_passes`]); a node that is gone takes its state and its passes with it
+    /// (ids are never reused).
+    pub(super) fn eviction_pass(&mut self, node: NodeId, pass: Generation) {
+        if self
+            .node_memory
+            .as_ref()
+            .and_then(|m| m.nodes.get(&node))
+            .is_none_or(|s| s.pass != pass)
+        {
+            return;
+        }
         if !self.cluster.has_node(node) {
             if let Some(m) = self.node_memory.as_mut() {
                 m.nodes.remove(&node);
@@ -224,9 +306,100 @@ impl Simulation<'_> {
             }
             self.oom_check(node);
         }
+        let now = self.now();
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
-        self.engine
-            .schedule_in(period, Ev::Kubelet(KubeletEv::EvictionPass { node }));
+        let at = self
+            .quiet_passes(node, period)
+            .map(|k| Time(now.0 + period.0 * (k + 1)));
+        let state = self
+            .node_memory
+            .as_mut()
+            .expect("node memory")
+            .nodes
+            .entry(node)
+            .or_default();
+        state.pass_grid = now;
+        state.pass_at = at;
+        if let Some(at) = at {
+            let pass = state.pass;
+            self.engine
+                .schedule(at, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
+        }
+    }
+
+    /// After a pass: how many of the node's next passes are sure to change nothing (Some(0):
+    /// the next may; None: none will until something on the node changes). They are the
+    /// passes that find no threshold met while none was met before, MemoryPressure off and
+    /// not reported, the node up (a node down with nothing reported: none) and not thrashing nor on its way to it, and no OOM kill:
+    /// true while `memory.available` stays at or above the highest threshold, the thrashing
+    /// threshold and one byte. The pods' memory grows linearly from their `start` (held at
+    /// their limits), so the working set `t` seconds on is at most today's plus the growth
+    /// rate times `t` plus a byte a growing pod for the rounding; anything that adds a pod or
+    /// its memory brings the pass back ([`Self::eviction_pass_due`]). A pass put off is one
+    /// whose outcome is already known, so every pass that could change state still comes at
+    /// its own instant (docs/kubernetes.md#node-memory-pressure).
+    fn quiet_passes(&self, node: NodeId, period: Time) -> Option<u64> {
+        if !self.cluster.has_node(node) {
+            return Some(0);
+        }
+        if !self.node_lifecycle.is_up(node) {
+            // A node that is down with nothing reported: its passes find nothing to withdraw
+            // and nothing to forget until it comes back (or goes).
+            let watched = self.kubelet_memory_pressure(node)
+                || self.control_plane.memory_pressure_reported(node);
+            return if watched { Some(0) } else { None };
+        }
+        if self.node_thrashing(node)
+            || self.kubelet_memory_pressure(node)
+            || self.control_plane.memory_pressure_reported(node)
+        {
+            return Some(0);
+        }
+        let mem = self.node_memory.as_ref().expect("node memory");
+        if mem
+            .nodes
+            .get(&node)
+            .is_some_and(|s| !s.manager.no_threshold_met())
+        {
+            return Some(0);
+        }
+        let mut floor = 1i64;
+        if let Some(t) = self.thrashing.as_ref() {
+            if !t.node_quiet(node) {
+                return Some(0);
+            }
+            floor = floor.max(t.memory_available());
+        }
+        if !self.node_has_memory_pods(node) {
+            // Nothing on the node is watched: no pass does anything until a pod starts.
+            return None;
+        }
+        let capacity = self.memory_capacity(node);
+        for t in &mem.cfg.thresholds {
+            floor = floor.max(t.bytes(capacity));
+        }
+        let (working_set, rate, growing) = self.node_memory_totals(node);
+        let headroom = i128::from(capacity)
+            - i128::from(working_set)
+            - i128::from(floor)
+            - i128::from(growing)
+            - 1;
+        if headroom < 0 {
+            return Some(0);
+        }
+        if rate <= 0.0 {
+            return None;
+        }
+        // Seconds until the working set could reach the floor, a little short of it so the
+        // float arithmetic can only err early.
+        let until = headroom as f64 / rate * (1.0 - 1e-9) - 0.001;
+        if until <= 0.0 {
+            return Some(0);
+        }
+        // Saturating: a wait past u64's microseconds is as good as never.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let k = (until * 1e6) as u64 / period.0.max(1);
+        Some(k)
     }
 
     /// The node's kubelet is down: the node lifecycle controller sets its conditions Unknown,
@@ -285,11 +458,11 @@ impl Simulation<'_> {
             .manager
             .synchronize(now, &mem.cfg, capacity, working_set, &stats, &critical);
         let was = std::mem::replace(&mut state.pressure, d.memory_pressure);
-        let name = self.cluster.node(node).node.name.clone();
         // The condition reaches the API server with the kubelet's next status update, and the
         // scheduler through the taint the node lifecycle controller then adds
         // (docs/control-plane-and-nodes.md#node-status-in-the-run).
         if d.memory_pressure && !was {
+            let name = self.cluster.node(node).node.name.clone();
             self.record(
                 "NodeHasInsufficientMemory",
                 format!("node/{name}"),
@@ -300,6 +473,7 @@ impl Simulation<'_> {
                 None,
             );
         } else if !d.memory_pressure && was {
+            let name = self.cluster.node(node).node.name.clone();
             self.record(
                 "NodeHasSufficientMemory",
                 format!("node/{name}"),
@@ -341,10 +515,10 @@ impl Simulation<'_> {
         }
         let capacity = self.memory_capacity(node);
         for _ in 0..self.cluster.node(node).pods.len() {
-            let (pods, working_set) = self.node_working_set(node);
-            if working_set < capacity {
+            if self.node_memory_totals(node).0 < capacity {
                 break;
             }
+            let (pods, working_set) = self.node_working_set(node);
             let running: Vec<&PodMem> = pods.iter().filter(|p| p.usage > 0).collect();
             let candidates: Vec<OomCandidate> = running
                 .iter()
@@ -393,8 +567,7 @@ impl Simulation<'_> {
             }
         }
         // The next time the node's growth fills it.
-        let (pods, working_set) = self.node_working_set(node);
-        let rate: f64 = pods.iter().map(|p| p.growth).sum();
+        let (working_set, rate, _) = self.node_memory_totals(node);
         let now = self.now();
         let at = (rate > 0.0 && working_set < capacity).then(|| {
             // At least a millisecond ahead, so rounding can never spin the clock.
@@ -426,8 +599,7 @@ impl Simulation<'_> {
     /// bytes a second (thrashing.rs reads it).
     pub(super) fn node_memory_available(&self, node: NodeId) -> (i64, f64) {
         let capacity = self.memory_capacity(node);
-        let (pods, working_set) = self.node_working_set(node);
-        let rate: f64 = pods.iter().map(|p| p.growth).sum();
+        let (working_set, rate, _) = self.node_memory_totals(node);
         (capacity.saturating_sub(working_set), rate)
     }
 

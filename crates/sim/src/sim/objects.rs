@@ -15,6 +15,7 @@ impl Simulation<'_> {
             self.pod_gone(p);
         }
         let name = self.cluster.node(id).node.name.clone();
+        self.eviction_pass_due(id);
         self.cluster.remove_node(id);
         self.record("NodeDeleted", format!("node/{name}"), String::new(), None);
     }

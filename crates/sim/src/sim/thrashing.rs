@@ -47,6 +47,11 @@ pub struct ThrashState {
 }
 
 impl ThrashState {
+    /// Neither thrashing nor below the threshold, nor recovering.
+    pub fn quiet(&self) -> bool {
+        !self.thrashing && self.below_since.is_none() && self.recover_at.is_none()
+    }
+
     /// The node at `now`, with `available` bytes of `memory.available` falling by `falling`
     /// bytes a second (0 or more): what changes, and when to look again (the onset's or the
     /// recovery's end, or the instant the fall crosses the threshold), if ever.
@@ -118,6 +123,16 @@ impl Thrashing {
             },
             nodes: BTreeMap::new(),
         }
+    }
+
+    /// The bytes of `memory.available` below which nodes thrash (0: never).
+    pub fn memory_available(&self) -> i64 {
+        self.cfg.memory_available
+    }
+
+    /// Whether the node is neither thrashing nor on its way to it nor recovering.
+    pub fn node_quiet(&self, node: NodeId) -> bool {
+        self.nodes.get(&node).is_none_or(|n| n.state.quiet())
     }
 
     /// Nodes thrashing now.
