@@ -3,7 +3,9 @@
 use crate::Output;
 use cascade_manifest::{Errors, Manifests, Path};
 use cascade_model::Rng;
-use cascade_scheduler::{apply_now, queue_order, Cluster, Outcome, Scheduler, SchedulerConfig};
+use cascade_scheduler::{
+    apply_now, queue_order, Cluster, NodeId, Outcome, Scheduler, SchedulerConfig,
+};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Write;
@@ -285,7 +287,7 @@ pub fn decide(
     for id in queue {
         let d = scheduler.schedule_one(&mut cluster, id);
         let key = cluster.pod(id).pod.key();
-        let node_name = |n: u32| cluster.node(n).node.name.clone();
+        let node_name = |n: NodeId| cluster.node(n).node.name.clone();
         let out = match &d.outcome {
             Outcome::Scheduled(n) => DecisionOut {
                 message: format!("Successfully assigned {key} to {}", node_name(*n)),

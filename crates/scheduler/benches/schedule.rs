@@ -2,7 +2,7 @@
 //! The end-to-end figure from YAML is `cascade bench schedule`.
 
 use cascade_model::{Node, Pod, Resources, Rng};
-use cascade_scheduler::{apply_now, Cluster, Scheduler, SchedulerConfig};
+use cascade_scheduler::{apply_now, Cluster, PodId, Scheduler, SchedulerConfig};
 
 fn main() {
     divan::main();
@@ -41,7 +41,7 @@ fn schedule_pods(bencher: divan::Bencher, nodes: usize) {
     bencher
         .with_inputs(|| {
             let mut c = cluster(nodes);
-            let ids: Vec<u32> = (0..pods)
+            let ids: Vec<PodId> = (0..pods)
                 .map(|i| {
                     c.add_pod(Pod::new(
                         "bench",
@@ -79,7 +79,7 @@ fn preempt(bencher: divan::Bencher, nodes: usize) {
                     c.add_pod(p).unwrap();
                 }
             }
-            let ids: Vec<u32> = (0..preemptors)
+            let ids: Vec<PodId> = (0..preemptors)
                 .map(|i| {
                     let mut p = Pod::new("bench", &format!("high-{i}"), 4000, 8 << 30);
                     p.priority = 1000;

@@ -5,8 +5,61 @@
 use cascade_model::{Node, Pod, PodDisruptionBudget, Resources, ScalarResources};
 use std::collections::HashMap;
 
-pub type NodeId = u32;
-pub type PodId = u32;
+/// Declares a dense table id: a newtype over `u32`, so that no other id (a node's for a pod's,
+/// a PDB index) can be passed for one. It orders, hashes, displays and debug-prints as its
+/// number, so maps keyed by it iterate, and everything that prints it reads, exactly as the
+/// plain `u32` did.
+macro_rules! table_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(u32);
+
+        impl $name {
+            pub const fn new(n: u32) -> $name {
+                $name(n)
+            }
+
+            /// The id's number (its position in the cluster's table).
+            pub const fn get(self) -> u32 {
+                self.0
+            }
+
+            /// Its position in a dense table indexed by this id.
+            pub const fn idx(self) -> usize {
+                self.0 as usize
+            }
+
+            /// The id at position `i` of a dense table.
+            pub fn at(i: usize) -> $name {
+                $name(index_u32(i))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+table_id!(
+    /// A node: its position in the [`Cluster`]'s node table, allocated by
+    /// [`Cluster::add_node`] and never reused within a run.
+    NodeId
+);
+table_id!(
+    /// A pod: its position in the [`Cluster`]'s pod table, allocated by [`Cluster::add_pod`]
+    /// and never reused within a run.
+    PodId
+);
 
 /// A position in one of the cluster's tables (nodes, pods, PDBs) as the `u32` their ids are.
 /// The tables stay far below 2^32 entries: a run's size is bounded long before that.
@@ -106,7 +159,7 @@ impl Cluster {
         if self.node_by_name.contains_key(&node.name) {
             return Err(ClusterError::DuplicateNode(node.name));
         }
-        let id: NodeId = index_u32(self.nodes.len());
+        let id = NodeId::at(self.nodes.len());
         let zone = node.zone_key();
         match self.zones.iter_mut().find(|(z, _)| *z == zone) {
             Some((_, ids)) => ids.push(id),
@@ -128,7 +181,7 @@ impl Cluster {
 
     /// Removes a node; its pods are deleted with it (as the pod garbage collector would).
     pub fn remove_node(&mut self, id: NodeId) -> Vec<PodId> {
-        let Some(info) = self.nodes[id as usize].as_ref() else {
+        let Some(info) = self.nodes[id.idx()].as_ref() else {
             return Vec::new();
         };
         let pods = info.pods.clone();
@@ -139,7 +192,7 @@ impl Cluster {
         for p in nominated {
             self.nominate(p, None);
         }
-        let info = self.nodes[id as usize].take().expect("node exists");
+        let info = self.nodes[id.idx()].take().expect("node exists");
         self.node_by_name.remove(&info.node.name);
         for (_, ids) in &mut self.zones {
             ids.retain(|n| *n != id);
@@ -151,7 +204,7 @@ impl Cluster {
 
     /// Adds a taint to a node (the node lifecycle controller's NotReady/Unreachable taints).
     pub fn add_taint(&mut self, id: NodeId, taint: cascade_model::Taint) {
-        let info = self.nodes[id as usize].as_mut().expect("live node");
+        let info = self.nodes[id.idx()].as_mut().expect("live node");
         if !info
             .node
             .taints
@@ -164,7 +217,7 @@ impl Cluster {
 
     /// Removes every taint with this key from a node.
     pub fn remove_taints(&mut self, id: NodeId, key: &str) {
-        let info = self.nodes[id as usize].as_mut().expect("live node");
+        let info = self.nodes[id.idx()].as_mut().expect("live node");
         info.node.taints.retain(|t| t.key != key);
     }
 
@@ -194,11 +247,11 @@ impl Cluster {
     }
 
     pub fn node(&self, id: NodeId) -> &NodeInfo {
-        self.nodes[id as usize].as_ref().expect("live node")
+        self.nodes[id.idx()].as_ref().expect("live node")
     }
 
     pub fn has_node(&self, id: NodeId) -> bool {
-        self.nodes.get(id as usize).is_some_and(Option::is_some)
+        self.nodes.get(id.idx()).is_some_and(Option::is_some)
     }
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
@@ -209,7 +262,7 @@ impl Cluster {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.as_ref().map(|n| (index_u32(i), n)))
+            .filter_map(|(i, n)| n.as_ref().map(|n| (NodeId::at(i), n)))
     }
 
     pub fn node_count(&self) -> usize {
@@ -217,11 +270,11 @@ impl Cluster {
     }
 
     pub fn pod(&self, id: PodId) -> &PodEntry {
-        self.pods[id as usize].as_ref().expect("live pod")
+        self.pods[id.idx()].as_ref().expect("live pod")
     }
 
     pub fn try_pod(&self, id: PodId) -> Option<&PodEntry> {
-        self.pods.get(id as usize).and_then(Option::as_ref)
+        self.pods.get(id.idx()).and_then(Option::as_ref)
     }
 
     pub fn pod_id(&self, key: &str) -> Option<PodId> {
@@ -232,7 +285,7 @@ impl Cluster {
         self.pods
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (index_u32(i), p)))
+            .filter_map(|(i, p)| p.as_ref().map(|p| (PodId::at(i), p)))
     }
 
     pub fn pod_count(&self) -> usize {
@@ -248,7 +301,7 @@ impl Cluster {
     pub fn add_pending_pod(&mut self, mut pod: Pod) -> Result<PodId, ClusterError> {
         let node_name = pod.node_name.take();
         let id = self.add_pod(pod)?;
-        self.pods[id as usize].as_mut().expect("pod").pod.node_name = node_name;
+        self.pods[id.idx()].as_mut().expect("pod").pod.node_name = node_name;
         Ok(id)
     }
 
@@ -280,7 +333,7 @@ impl Cluster {
             .filter(|(_, b)| b.pdb.covers(&pod))
             .map(|(i, _)| index_u32(i))
             .collect();
-        let id: PodId = index_u32(self.pods.len());
+        let id = PodId::at(self.pods.len());
         self.pods.push(Some(PodEntry {
             pod,
             node: None,
@@ -302,24 +355,24 @@ impl Cluster {
     }
 
     fn adjust_pdbs(&mut self, id: PodId, delta: i32) {
-        let pdbs = std::mem::take(&mut self.pods[id as usize].as_mut().expect("pod").pdbs);
+        let pdbs = std::mem::take(&mut self.pods[id.idx()].as_mut().expect("pod").pdbs);
         for b in &pdbs {
             self.pdbs[*b as usize].healthy += delta;
         }
-        self.pods[id as usize].as_mut().expect("pod").pdbs = pdbs;
+        self.pods[id.idx()].as_mut().expect("pod").pdbs = pdbs;
     }
 
     /// Binds a pending pod to a node (the scheduler's Bind; spec.nodeName is set).
     pub fn bind(&mut self, id: PodId, node: NodeId) {
         self.nominate(id, None);
-        let entry = self.pods[id as usize].as_mut().expect("live pod");
+        let entry = self.pods[id.idx()].as_mut().expect("live pod");
         debug_assert!(
             entry.node.is_none(),
             "pod {} already bound",
             entry.pod.key()
         );
         entry.node = Some(node);
-        let info = self.nodes[node as usize].as_mut().expect("live node");
+        let info = self.nodes[node.idx()].as_mut().expect("live node");
         entry.pod.node_name = Some(info.node.name.clone());
         info.requested += entry.pod.requests;
         info.nonzero_requested += entry.pod.nonzero_requests;
@@ -334,7 +387,7 @@ impl Cluster {
 
     /// status.startTime: when the kubelet accepted the pod (preemption's tie-breaks use it).
     pub fn set_start_time(&mut self, id: PodId, at: cascade_model::Millis) {
-        self.pods[id as usize]
+        self.pods[id.idx()]
             .as_mut()
             .expect("live pod")
             .pod
@@ -343,17 +396,17 @@ impl Cluster {
 
     /// Sets or clears a pending pod's nominated node.
     pub fn nominate(&mut self, id: PodId, node: Option<NodeId>) {
-        let entry = self.pods[id as usize].as_mut().expect("live pod");
+        let entry = self.pods[id.idx()].as_mut().expect("live pod");
         if let Some(old) = entry.nominated.take() {
-            if let Some(info) = self.nodes[old as usize].as_mut() {
+            if let Some(info) = self.nodes[old.idx()].as_mut() {
                 info.nominated.retain(|p| *p != id);
             }
         }
-        let entry = self.pods[id as usize].as_mut().expect("live pod");
+        let entry = self.pods[id.idx()].as_mut().expect("live pod");
         entry.nominated = node;
         entry.pod.nominated_node_name = None;
         if let Some(n) = node {
-            let info = self.nodes[n as usize].as_mut().expect("live node");
+            let info = self.nodes[n.idx()].as_mut().expect("live node");
             entry.pod.nominated_node_name = Some(info.node.name.clone());
             info.nominated.push(id);
         }
@@ -362,16 +415,12 @@ impl Cluster {
     /// Marks a pod terminating (metadata.deletionTimestamp set): it keeps its resources until
     /// [`Cluster::delete_pod`], but no longer counts as healthy for its PDBs.
     pub fn set_terminating(&mut self, id: PodId) {
-        let entry = self.pods[id as usize].as_ref().expect("live pod");
+        let entry = self.pods[id.idx()].as_ref().expect("live pod");
         if entry.pod.terminating {
             return;
         }
         let was_healthy = Self::healthy(entry);
-        self.pods[id as usize]
-            .as_mut()
-            .expect("pod")
-            .pod
-            .terminating = true;
+        self.pods[id.idx()].as_mut().expect("pod").pod.terminating = true;
         if was_healthy {
             self.adjust_pdbs(id, -1);
         }
@@ -380,7 +429,7 @@ impl Cluster {
     /// Marks a pod as a victim of preemption (condition DisruptionTarget, reason
     /// PreemptionByScheduler); its termination is started separately.
     pub fn set_preempted(&mut self, id: PodId) {
-        self.pods[id as usize]
+        self.pods[id.idx()]
             .as_mut()
             .expect("live pod")
             .pod
@@ -390,13 +439,13 @@ impl Cluster {
     /// Removes a pod from the cluster and returns it.
     pub fn delete_pod(&mut self, id: PodId) -> Pod {
         self.nominate(id, None);
-        let entry = self.pods[id as usize].as_ref().expect("live pod");
+        let entry = self.pods[id.idx()].as_ref().expect("live pod");
         if Self::healthy(entry) {
             self.adjust_pdbs(id, -1);
         }
-        let entry = self.pods[id as usize].take().expect("live pod");
+        let entry = self.pods[id.idx()].take().expect("live pod");
         if let Some(n) = entry.node {
-            let info = self.nodes[n as usize].as_mut().expect("live node");
+            let info = self.nodes[n.idx()].as_mut().expect("live node");
             info.requested -= entry.pod.requests;
             info.nonzero_requested -= entry.pod.nonzero_requests;
             if !entry.pod.scalar_requests.is_empty() {

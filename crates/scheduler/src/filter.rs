@@ -304,7 +304,12 @@ pub fn fits_pod(
 /// What the pods nominated to this node with priority >= the pod's own add to its requests:
 /// kube-scheduler treats them as already there (RunFilterPluginsWithNominatedPods), so a
 /// preemptor's room is not taken by a lower-priority pod.
-pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &NodeInfo) -> Requested {
+pub fn nominated_requests(
+    cluster: &Cluster,
+    pod_id: PodId,
+    pod: &Pod,
+    info: &NodeInfo,
+) -> Requested {
     let mut extra = Requested::default();
     for &n in &info.nominated {
         if n == pod_id {
@@ -322,7 +327,7 @@ pub fn nominated_requests(cluster: &Cluster, pod_id: u32, pod: &Pod, info: &Node
 /// [`nominated_requests`]).
 pub fn requested_with_nominated(
     cluster: &Cluster,
-    pod_id: u32,
+    pod_id: PodId,
     pod: &Pod,
     info: &NodeInfo,
 ) -> Requested {
@@ -341,7 +346,7 @@ pub fn requested_with_nominated(
 /// Runs every filter for `pod` on `info`.
 pub fn run_filters(
     cluster: &Cluster,
-    pod_id: u32,
+    pod_id: PodId,
     pod: &Pod,
     id: NodeId,
 ) -> Result<(), NodeStatus> {

@@ -95,16 +95,16 @@ fn preemption_takes_the_lowest_priority_victims_and_reprieves_the_rest() {
     let Outcome::Preempting { node, victims } = &d.outcome else {
         panic!("{d:?}")
     };
-    assert_eq!(*node, 0);
+    assert_eq!(*node, NodeId::new(0));
     // Removing both priority-0 pods frees 2 CPU; "mid" (more important) is reprieved first.
     assert_eq!(victims.len(), 2);
     assert!(c.pod_id("default/low").is_none() && c.pod_id("default/other").is_none());
     assert!(c.pod_id("default/mid").is_some());
     let p = c.pod_id("default/p").unwrap();
-    assert_eq!(c.pod(p).nominated, Some(0));
+    assert_eq!(c.pod(p).nominated, Some(NodeId::new(0)));
     // Scheduling the preemptor again now binds it to its nominated node.
     let d = sched().schedule_one(&mut c, p);
-    assert_eq!(d.outcome, Outcome::Scheduled(0));
+    assert_eq!(d.outcome, Outcome::Scheduled(NodeId::new(0)));
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn nominated_pods_reserve_room_for_higher_priority_only() {
     assert_eq!(d.outcome, Outcome::Unschedulable);
     // ... but a higher-priority one can.
     let d = run(&mut c, pod("urgent", 1000, GI, 1000));
-    assert_eq!(d.outcome, Outcome::Scheduled(0));
+    assert_eq!(d.outcome, Outcome::Scheduled(NodeId::new(0)));
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! Properties of the scheduler over random clusters and random pod sequences.
 
 use cascade_model::{Node, Pod, PreemptionPolicy, Resources, Rng};
-use cascade_scheduler::{apply_now, queue_order, Cluster, Outcome, Scheduler, SchedulerConfig};
+use cascade_scheduler::{
+    apply_now, queue_order, Cluster, NodeId, Outcome, PodId, Scheduler, SchedulerConfig,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -36,7 +38,7 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// Builds the cluster (bound pods only where they fit, as a real cluster would have them) and
 /// returns it with the pending pods in queue order.
-fn build(c: &Case) -> (Cluster, Vec<u32>) {
+fn build(c: &Case) -> (Cluster, Vec<PodId>) {
     let mut cluster = Cluster::new();
     for (i, (cpu, mem, pods)) in c.nodes.iter().enumerate() {
         cluster
@@ -65,7 +67,7 @@ fn build(c: &Case) -> (Cluster, Vec<u32>) {
             p.preemption_policy = PreemptionPolicy::Never;
         }
         if let Some(n) = node {
-            let info = cluster.node(*n as u32);
+            let info = cluster.node(NodeId::new(*n as u32));
             let fits = (info.requested + p.requests).fits_in(&info.node.allocatable);
             if fits {
                 p.node_name = Some(format!("n{n}"));
@@ -115,7 +117,7 @@ proptest! {
         let (mut cluster, _) = run(&c);
         // A second pass binds the nominated preemptors: they must fit where they were nominated.
         let mut s = Scheduler::new(SchedulerConfig::default(), Rng::new(c.seed));
-        let nominated: Vec<(u32, u32)> = cluster
+        let nominated: Vec<(PodId, NodeId)> = cluster
             .pods()
             .filter_map(|(id, e)| e.nominated.map(|n| (id, n)))
             .collect();

@@ -31,7 +31,7 @@ pub struct LogEvent {
     pub object: String,
     pub message: String,
     /// The pod the event is about, for counting by selector.
-    pub pod: Option<u32>,
+    pub pod: Option<cascade_scheduler::PodId>,
 }
 
 /// Counters, peaks and sampled series.

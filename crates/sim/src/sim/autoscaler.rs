@@ -290,7 +290,7 @@ impl Simulation<'_> {
                 let pod = &self.cluster.pod(id).pod;
                 // Generated node groups carry no extended resources, so a pod asking for one
                 // never counts toward a scale-up (bins track native resources only).
-                if filter::static_filters(pod, 0, &template).is_err()
+                if filter::static_filters(pod, NodeId::new(0), &template).is_err()
                     || filter::fits(&pod.requests, &Resources::ZERO, &template.node.allocatable)
                         .is_err()
                     || !pod

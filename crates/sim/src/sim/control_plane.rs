@@ -159,11 +159,7 @@ impl ControlPlane {
     /// The instant from which the node lifecycle controller counts a node's heartbeat: its
     /// last accepted renewal, or the server's start if later.
     pub fn heartbeat(&self, node: NodeId) -> Time {
-        let r = self
-            .renewed
-            .get(node as usize)
-            .copied()
-            .unwrap_or(Time::ZERO);
+        let r = self.renewed.get(node.idx()).copied().unwrap_or(Time::ZERO);
         r.max(self.serving_since)
     }
 
@@ -183,39 +179,38 @@ impl ControlPlane {
     }
 
     fn status_mut(&mut self, node: NodeId) -> &mut NodeStatusRt {
-        if self.status.len() <= node as usize {
-            self.status
-                .resize(node as usize + 1, NodeStatusRt::default());
+        if self.status.len() <= node.idx() {
+            self.status.resize(node.idx() + 1, NodeStatusRt::default());
         }
-        &mut self.status[node as usize]
+        &mut self.status[node.idx()]
     }
 
     /// Whether the API server holds MemoryPressure=True for the node (what the scheduler and
     /// the controllers see).
     pub fn memory_pressure_reported(&self, node: NodeId) -> bool {
         self.status
-            .get(node as usize)
+            .get(node.idx())
             .is_some_and(|s| s.reported.memory_pressure)
     }
 
     fn renewed_mut(&mut self, node: NodeId) -> &mut Time {
-        if self.renewed.len() <= node as usize {
-            self.renewed.resize(node as usize + 1, Time::ZERO);
+        if self.renewed.len() <= node.idx() {
+            self.renewed.resize(node.idx() + 1, Time::ZERO);
         }
-        &mut self.renewed[node as usize]
+        &mut self.renewed[node.idx()]
     }
 }
 
 /// A node's Lease phase within the renewal period: kubelets start at different times, so
 /// their renewals are spread over the period (upstream jitters each by up to 4%).
 fn lease_phase(node: NodeId, period: f64) -> f64 {
-    cascade_engine::rng::unit_hash(0x1ea5e, u64::from(node)) * period
+    cascade_engine::rng::unit_hash(0x1ea5e, u64::from(node.get())) * period
 }
 
 /// Where a node that ran before the run began is within its status report period: the
 /// kubelets started at different times, so their 5-minute reports are spread over it.
 fn report_phase(node: NodeId, period: f64) -> f64 {
-    cascade_engine::rng::unit_hash(0x5747, u64::from(node)) * period
+    cascade_engine::rng::unit_hash(0x5747, u64::from(node.get())) * period
 }
 
 impl<'a> Simulation<'a> {
@@ -247,10 +242,10 @@ impl<'a> Simulation<'a> {
         let name = &self.cluster.node(id).node.name;
         let flow = flow_hash_parts("system-node-high", &["system:node:", name]);
         let flows = &mut self.control_plane.lease_flows;
-        if flows.len() <= id as usize {
-            flows.resize(id as usize + 1, 0);
+        if flows.len() <= id.idx() {
+            flows.resize(id.idx() + 1, 0);
         }
-        flows[id as usize] = flow;
+        flows[id.idx()] = flow;
         self.kubelet_heartbeat(id);
         // A kubelet that registers now reports at its first status update (its last report
         // time is zero); one that ran before the run reported at a point of its own.
@@ -311,7 +306,7 @@ impl<'a> Simulation<'a> {
             return;
         }
         st.in_flight = true;
-        let flow = self.control_plane.lease_flows[node as usize];
+        let flow = self.control_plane.lease_flows[node.idx()];
         self.rec.metrics.count("node_status_patches", 1);
         let caller = Caller::NodeStatus {
             node,
@@ -383,7 +378,7 @@ impl<'a> Simulation<'a> {
         }
         // A thrashing kubelet renews nothing (docs/kubernetes.md#a-thrashing-node).
         if self.kubelet_answers(node) {
-            let flow = self.control_plane.lease_flows[node as usize];
+            let flow = self.control_plane.lease_flows[node.idx()];
             self.api_submit(
                 Caller::Lease(node),
                 ApiRequest {

@@ -43,7 +43,7 @@ pub struct GossipRt {
 
 /// A pod's place in [0, 1), from the run's seed: which pods the scale model simulates.
 fn unit_hash(seed: u64, pod: PodId) -> f64 {
-    cascade_engine::rng::unit_hash(seed, u64::from(pod))
+    cascade_engine::rng::unit_hash(seed, u64::from(pod.get()))
 }
 
 impl GossipRt {

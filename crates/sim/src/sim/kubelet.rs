@@ -3,7 +3,7 @@
 
 use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
 use cascade_engine::Time;
-use cascade_scheduler::PodId;
+use cascade_scheduler::{NodeId, PodId};
 use cascade_services::{PodInfo, PodRef};
 
 impl Simulation<'_> {
@@ -44,7 +44,7 @@ impl Simulation<'_> {
         self.queue.remove(id);
         // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
         // its exit; the kubelet only enforces the grace period.
-        let claimed = self.svc_call(|w, now, out| w.terminating(now, PodRef::new(id), out));
+        let claimed = self.svc_call(|w, now, out| w.terminating(now, PodRef::new(id.get()), out));
         if !bound {
             self.engine
                 .schedule_in(Time::ZERO, Ev::Kubelet(KubeletEv::PodGone { pod: id }));
@@ -130,16 +130,20 @@ impl Simulation<'_> {
                 namespace: pod.namespace.clone(),
                 labels: pod.labels.clone(),
                 memory_limit: pod.memory_limit,
-                node: self.cluster.pod(id).node.unwrap_or(u32::MAX),
+                node: self.cluster.pod(id).node.map_or(u32::MAX, NodeId::get),
                 dns: pod.dns.clone(),
             };
-            self.svc_call(|w, now, out| w.container_started(now, PodRef::new(id), &info, out));
+            self.svc_call(|w, now, out| {
+                w.container_started(now, PodRef::new(id.get()), &info, out)
+            });
         }
         // On a partitioned node its replicas start cut off (its gossip agent already joined
         // on its node's side).
         if let Some(node) = self.cluster.pod(id).node {
             if self.node_lifecycle.node(node).partition != 0 {
-                self.svc_call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(id), true, out));
+                self.svc_call(|w, now, out| {
+                    w.set_pod_cut_off(now, PodRef::new(id.get()), true, out)
+                });
             }
         }
         // A container whose memory grows past its limit is OOM-killed when it gets there.
@@ -222,7 +226,7 @@ impl Simulation<'_> {
         rt.restarts += 1;
         rt.ready = false;
         rt.phase = Phase::Starting;
-        self.svc_call(|w, now, out| w.process_died(now, PodRef::new(id), out));
+        self.svc_call(|w, now, out| w.process_died(now, PodRef::new(id.get()), out));
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
@@ -261,7 +265,7 @@ impl Simulation<'_> {
     /// [0, initialPodAgeMaxSeconds), drawn from the pod's id and the seed alone so that no
     /// other draw moves (docs/kubernetes.md#pods-at-time-0).
     pub(super) fn initial_pod_age(&self, id: PodId) -> f64 {
-        cascade_engine::rng::unit_hash(self.info.seed ^ 0xa6e5, u64::from(id))
+        cascade_engine::rng::unit_hash(self.info.seed ^ 0xa6e5, u64::from(id.get()))
             * self.p.kubelet.initial_pod_age_max_seconds
     }
 
@@ -277,14 +281,14 @@ impl Simulation<'_> {
             self.request_sync(w);
         }
         self.gossip_join(id, crate::scenario::JoinOn::Ready);
-        self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(id), out));
+        self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(id.get()), out));
     }
 
     pub(super) fn pod_gone(&mut self, id: PodId) {
         if self.cluster.try_pod(id).is_none() {
             return;
         }
-        self.svc_call(|w, now, out| w.pod_gone(now, PodRef::new(id), out));
+        self.svc_call(|w, now, out| w.pod_gone(now, PodRef::new(id.get()), out));
         self.sidecars_stopped(id);
         self.api_client_stopped(id);
         self.gossip_gone(id);

@@ -85,14 +85,14 @@ pub struct NodeLifecycle {
 impl NodeLifecycle {
     /// A node's state (a new node's is the default).
     pub fn node(&mut self, id: NodeId) -> &mut NodeRt {
-        if self.nodes.len() <= id as usize {
-            self.nodes.resize(id as usize + 1, NodeRt::default());
+        if self.nodes.len() <= id.idx() {
+            self.nodes.resize(id.idx() + 1, NodeRt::default());
         }
-        &mut self.nodes[id as usize]
+        &mut self.nodes[id.idx()]
     }
 
     pub fn get(&self, id: NodeId) -> Option<&NodeRt> {
-        self.nodes.get(id as usize)
+        self.nodes.get(id.idx())
     }
 
     /// The node's kubelet is alive (a node never seen is).
@@ -163,7 +163,7 @@ impl Simulation<'_> {
             rt.down_since = now;
             // The machine is gone: so are the processes on it.
             for p in self.cluster.node(id).pods.clone() {
-                self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p), out));
+                self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p.get()), out));
             }
             self.gossip_node_down(id);
             self.eviction_pass_due(id);
@@ -207,7 +207,7 @@ impl Simulation<'_> {
 
     /// Applies the node's partition side to one of its pods' processes.
     pub(super) fn pod_partition(&mut self, p: PodId, side: u32) {
-        self.svc_call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(p), side != 0, out));
+        self.svc_call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(p.get()), side != 0, out));
         self.gossip_network_group(p, side);
     }
 
@@ -398,7 +398,7 @@ impl Simulation<'_> {
                     }
                 }
             }
-            self.svc_call(|w, now, out| w.pod_not_ready(now, PodRef::new(p), out));
+            self.svc_call(|w, now, out| w.pod_not_ready(now, PodRef::new(p.get()), out));
         }
         let (key, message) = match reason {
             NotReadyReason::Unreachable => {
@@ -452,7 +452,7 @@ impl Simulation<'_> {
                 if let Some(w) = rt.workload {
                     self.request_sync(w);
                 }
-                self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(p), out));
+                self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(p.get()), out));
             }
         }
         self.record("NodeReady", format!("node/{name}"), String::new(), None);

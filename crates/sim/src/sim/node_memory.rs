@@ -64,7 +64,7 @@ impl NodeMemory {
 /// from the seed and the node alone, so that no other draw moves and a run stays a function
 /// of its seed (docs/kubernetes.md#node-memory-pressure).
 fn eviction_phase(seed: u64, node: NodeId, period: f64) -> f64 {
-    (1.0 - cascade_engine::rng::unit_hash(seed ^ 0xe71c7, u64::from(node))) * period
+    (1.0 - cascade_engine::rng::unit_hash(seed ^ 0xe71c7, u64::from(node.get()))) * period
 }
 
 /// A pod's memory figures at one instant.

@@ -55,23 +55,23 @@ pub(super) struct PodTable {
 
 impl PodTable {
     pub fn get(&self, id: PodId) -> Option<&PodRt> {
-        self.pods.get(id as usize).and_then(Option::as_ref)
+        self.pods.get(id.idx()).and_then(Option::as_ref)
     }
 
     pub fn get_mut(&mut self, id: PodId) -> Option<&mut PodRt> {
-        self.pods.get_mut(id as usize).and_then(Option::as_mut)
+        self.pods.get_mut(id.idx()).and_then(Option::as_mut)
     }
 
     pub fn insert(&mut self, id: PodId, rt: PodRt) {
-        if self.pods.len() <= id as usize {
-            self.pods.resize(id as usize + 1, None);
+        if self.pods.len() <= id.idx() {
+            self.pods.resize(id.idx() + 1, None);
         }
-        self.pods[id as usize] = Some(rt);
+        self.pods[id.idx()] = Some(rt);
     }
 
     /// The pod is gone: its state with it.
     pub fn remove(&mut self, id: PodId) -> Option<PodRt> {
-        self.pods.get_mut(id as usize).and_then(Option::take)
+        self.pods.get_mut(id.idx()).and_then(Option::take)
     }
 
     /// Live pods in id order.
@@ -79,7 +79,7 @@ impl PodTable {
         self.pods
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (cascade_engine::index_u32(i), r)))
+            .filter_map(|(i, r)| r.as_ref().map(|r| (PodId::at(i), r)))
     }
 }
 

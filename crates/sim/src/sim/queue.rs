@@ -71,19 +71,19 @@ impl SchedulingQueue {
     }
 
     fn info(&self, id: PodId) -> Option<&QueuedPodInfo> {
-        self.pods.get(id as usize).and_then(Option::as_ref)
+        self.pods.get(id.idx()).and_then(Option::as_ref)
     }
 
     fn info_mut(&mut self, id: PodId) -> Option<&mut QueuedPodInfo> {
-        self.pods.get_mut(id as usize).and_then(Option::as_mut)
+        self.pods.get_mut(id.idx()).and_then(Option::as_mut)
     }
 
     /// A new pod, created at `created_ms` (its first timestamp); not yet in any sub-queue.
     pub fn add(&mut self, id: PodId, priority: i32, created_ms: i64) {
-        if self.pods.len() <= id as usize {
-            self.pods.resize(id as usize + 1, None);
+        if self.pods.len() <= id.idx() {
+            self.pods.resize(id.idx() + 1, None);
         }
-        self.pods[id as usize] = Some(QueuedPodInfo {
+        self.pods[id.idx()] = Some(QueuedPodInfo {
             priority,
             attempts: 0,
             last_attempt: Time::ZERO,
@@ -240,7 +240,7 @@ impl SchedulingQueue {
 
     /// The pod is terminating: out of every sub-queue (its attempts are kept).
     pub fn remove(&mut self, id: PodId) {
-        if let Some(q) = self.pods.get_mut(id as usize).and_then(Option::as_mut) {
+        if let Some(q) = self.pods.get_mut(id.idx()).and_then(Option::as_mut) {
             if q.queued == Queued::Active {
                 self.active.remove(&q.key(id));
             }
@@ -251,7 +251,7 @@ impl SchedulingQueue {
 
     /// The pod is gone: the queue forgets it (a stale backoff timer then finds nothing).
     pub fn forget(&mut self, id: PodId) {
-        if let Some(q) = self.pods.get_mut(id as usize) {
+        if let Some(q) = self.pods.get_mut(id.idx()) {
             *q = None;
         }
         self.unschedulable.remove(&id);
@@ -287,7 +287,7 @@ impl SchedulingQueue {
         let mut active = 0;
         for (i, q) in self.pods.iter().enumerate() {
             let Some(q) = q else { continue };
-            let id: PodId = cascade_engine::index_u32(i);
+            let id = PodId::at(i);
             if q.queued == Queued::Active {
                 active += 1;
                 if !self.active.contains(&q.key(id)) {

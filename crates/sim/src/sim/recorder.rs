@@ -39,14 +39,14 @@ impl Recorder {
 
     /// A new pod's namespace and labels, kept after it is gone.
     pub fn pod_created(&mut self, id: PodId, namespace: String, labels: Labels) {
-        if self.pod_meta.len() <= id as usize {
-            self.pod_meta.resize(id as usize + 1, Default::default());
+        if self.pod_meta.len() <= id.idx() {
+            self.pod_meta.resize(id.idx() + 1, Default::default());
         }
-        self.pod_meta[id as usize] = (namespace, labels);
+        self.pod_meta[id.idx()] = (namespace, labels);
     }
 
     /// A pod's namespace and labels (None for an id never created).
     pub fn pod_meta(&self, id: PodId) -> Option<&(String, Labels)> {
-        self.pod_meta.get(id as usize)
+        self.pod_meta.get(id.idx())
     }
 }

@@ -55,10 +55,10 @@ impl RuntimeDaemons {
         if cap <= 0.0 {
             return None;
         }
-        if self.daemons.len() <= node as usize {
-            self.daemons.resize(node as usize + 1, RuntimeRt::default());
+        if self.daemons.len() <= node.idx() {
+            self.daemons.resize(node.idx() + 1, RuntimeRt::default());
         }
-        let rt = &mut self.daemons[node as usize];
+        let rt = &mut self.daemons[node.idx()];
         rt.advance(now, cap);
         Some((rt, cap))
     }

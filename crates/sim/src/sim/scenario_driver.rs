@@ -378,7 +378,7 @@ mod tests {
         /// the same stream draws the same nodes.
         #[test]
         fn the_draw_is_a_subset_of_its_size(n in 0usize..60, f in 0.0f64..=1.0, seed: u64) {
-            let ids: Vec<NodeId> = (0..n).map(|i| cascade_engine::index_u32(i) * 3).collect();
+            let ids: Vec<NodeId> = (0..n).map(|i| NodeId::at(i * 3)).collect();
             let a = choose_fraction(&mut cascade_model::Rng::stream(seed, "fault/0"), ids.clone(), Some(f));
             let b = choose_fraction(&mut cascade_model::Rng::stream(seed, "fault/0"), ids.clone(), Some(f));
             prop_assert_eq!(&a, &b);

@@ -3,6 +3,7 @@
 
 use crate::sim::{Ev, Generation, Simulation};
 use cascade_engine::Time;
+use cascade_scheduler::PodId;
 use cascade_services::{Effect, Out, World};
 
 impl Simulation<'_> {
@@ -25,13 +26,13 @@ impl Simulation<'_> {
         for e in effects {
             match e {
                 Effect::OomKill(pod) => {
-                    let pod = pod.get();
+                    let pod = PodId::new(pod.get());
                     if let Some(starts) = self.pods.get(pod).map(|r| Generation(r.starts)) {
                         self.oom_kill(pod, starts);
                     }
                 }
                 Effect::Exited(pod) => {
-                    let pod = pod.get();
+                    let pod = PodId::new(pod.get());
                     if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
                         self.pod_gone(pod);
                     }
