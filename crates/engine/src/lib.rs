@@ -18,6 +18,49 @@ pub fn index_u32(i: usize) -> u32 {
 
 use std::fmt;
 
+/// Which incarnation of something a timer belongs to: a pod's container start, a node's
+/// NoExecute taint, a replica's process, a Prometheus shard's wake. The owner keeps the current
+/// generation and [`bump`](Generation::bump)s it whenever what its timers refer to is replaced;
+/// each timer carries the generation it was set under, and is stale, to be dropped, unless the
+/// owner's [`is_current`](Generation::is_current) for it. One type for every stale-timer guard,
+/// so that a guard cannot be compared with a count or an id of another kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Generation(u32);
+
+impl Generation {
+    /// The generation before any bump.
+    pub const FIRST: Generation = Generation(0);
+
+    /// The generation numbered `n`: for a count that serves as one (a pod's container starts,
+    /// its scheduling attempts).
+    pub const fn new(n: u32) -> Generation {
+        Generation(n)
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The generation after this one. Wraps at 2^32: a guard only needs to differ from the
+    /// generations of the timers still pending, never 2^32 bumps old.
+    #[must_use]
+    pub const fn next(self) -> Generation {
+        Generation(self.0.wrapping_add(1))
+    }
+
+    /// Moves the owner on to its next generation, making every timer set under an earlier one
+    /// stale; returns the new one, for the timers set from now on.
+    pub fn bump(&mut self) -> Generation {
+        *self = self.next();
+        *self
+    }
+
+    /// Whether a timer set under `timer` still belongs to this owner's current generation.
+    pub fn is_current(self, timer: Generation) -> bool {
+        self == timer
+    }
+}
+
 /// Simulated time in microseconds since the start of the run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time(pub u64);

@@ -4,7 +4,7 @@
 
 use crate::clients::ClientAttempt;
 use crate::remote_write::Batch;
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use cascade_model::Labels;
 use cascade_ring::IngesterId;
 
@@ -97,7 +97,7 @@ pub enum IngesterStep {
     /// Try again to find a PENDING ingester to hand the series to.
     TransferRetry,
     /// The chunk transfer to `to` is complete.
-    TransferDone { to: IngesterId, to_gen: u32 },
+    TransferDone { to: IngesterId, to_gen: Generation },
     /// The flush of in-memory chunks to the store is complete.
     FlushDone,
 }
@@ -113,13 +113,21 @@ pub enum SvcEv {
     /// caller (unless the caller has timed out meanwhile).
     Deliver { id: ReqId, ok: bool },
     /// A Prometheus server's idle shard looks for a batch (the generation dedupes wakes).
-    ServerWake { rw: FleetIdx, server: u32, gen: u32 },
+    ServerWake {
+        rw: FleetIdx,
+        server: u32,
+        gen: Generation,
+    },
     /// A shard resends a failed batch after its backoff.
     ShardRetry(Batch),
     /// A fleet's queue managers recompute their shard counts.
     UpdateShards { rw: FleetIdx },
     /// A reshard's flush deadline: the old shards still out are shut down hard.
-    FlushDeadline { rw: FleetIdx, server: u32, gen: u32 },
+    FlushDeadline {
+        rw: FleetIdx,
+        server: u32,
+        gen: Generation,
+    },
     /// A client's next logical request.
     ClientArrival { client: ClientIdx },
     /// A client retries a failed request.
@@ -130,7 +138,7 @@ pub enum SvcEv {
     Ingester {
         ring: RingIdx,
         id: IngesterId,
-        gen: u32,
+        gen: Generation,
         step: IngesterStep,
     },
     /// A dead ingester's heartbeat has just gone stale: the ring's health changes.

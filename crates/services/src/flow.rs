@@ -149,7 +149,10 @@ impl World {
         let Some((replica, gen)) = req.replica else {
             return;
         };
-        if self.endpoints.get(svc).replicas[replica as usize].gen != gen {
+        if !self.endpoints.get(svc).replicas[replica as usize]
+            .gen
+            .is_current(gen)
+        {
             return;
         }
         if !calling && self.makes_call(svc) {
@@ -304,7 +307,7 @@ impl World {
         };
         let s = self.endpoints.get_mut(svc);
         let rep = &mut s.replicas[replica as usize];
-        if rep.gen != gen {
+        if !rep.gen.is_current(gen) {
             return;
         }
         if let Some(i) = rep.in_service.iter().position(|x| *x == id) {

@@ -7,7 +7,7 @@
 
 use crate::config::RingSpec;
 use crate::contract::{secs, Effect, IngesterStep, Out, PodInfo, PodRef, RingIdx, SvcEv};
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use cascade_model::Rng;
 use cascade_ring::{IngesterId, IngesterState, Ring, RingConfig};
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub(crate) struct IngesterRt {
     pod: Option<PodRef>,
     pub alive: bool,
     /// Bumped at every process start and death: timers of an earlier life are stale.
-    gen: u32,
+    gen: Generation,
     /// In-memory samples (chunks not yet flushed).
     held: f64,
     transfer_retries: u32,
@@ -126,13 +126,12 @@ impl Rings {
         let ing = rt.ingesters.entry(id).or_default();
         ing.pod = Some(pod);
         ing.alive = true;
-        ing.gen += 1;
+        let gen = ing.gen.bump();
         ing.transfer_retries = 0;
         ing.receiving = false;
         ing.leaving = false;
         // A new process reaches the store unless its node is told to be cut off.
         ing.cut_off = false;
-        let gen = ing.gen;
         rt.ring.register(id, now);
         rt.dirty = true;
         if rt.ring.tokens_of(id) > 0 {
@@ -211,7 +210,7 @@ impl Rings {
             // sees it gone and tries again.
             _ => {
                 ing.alive = false;
-                ing.gen += 1;
+                ing.gen.bump();
                 ing.receiving = false;
                 rt.ring.remove(id);
                 rt.dirty = true;
@@ -231,7 +230,7 @@ impl Rings {
             return;
         }
         ing.alive = false;
-        ing.gen += 1;
+        ing.gen.bump();
         ing.receiving = false;
         ing.leaving = false;
         let lost = std::mem::take(&mut ing.held);
@@ -312,7 +311,7 @@ impl Rings {
         now: Time,
         ring: RingIdx,
         id: IngesterId,
-        gen: u32,
+        gen: Generation,
         step: IngesterStep,
         out: &mut Out,
     ) {
@@ -320,7 +319,7 @@ impl Rings {
         let current = rt
             .ingesters
             .get(&id)
-            .is_some_and(|i| i.alive && i.gen == gen);
+            .is_some_and(|i| i.alive && i.gen.is_current(gen));
         if !current {
             return;
         }
@@ -343,7 +342,7 @@ impl Rings {
                 let receiver_ok = rt
                     .ingesters
                     .get(&to)
-                    .is_some_and(|t| t.alive && t.gen == to_gen && t.receiving);
+                    .is_some_and(|t| t.alive && t.gen.is_current(to_gen) && t.receiving);
                 if !receiver_ok {
                     return self.try_transfer(now, ring, id, out);
                 }
@@ -456,7 +455,7 @@ impl RingRt {
         };
         ing.alive = false;
         ing.leaving = false;
-        ing.gen += 1;
+        ing.gen.bump();
         if let Some(pod) = ing.pod {
             out.effects.push(Effect::Exited(pod));
         }

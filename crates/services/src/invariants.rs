@@ -143,7 +143,8 @@ impl World {
                     {
                         return Err(format!(
                             "service {} replica {replica} (life {}) holds {id:?}, which is {req:?}",
-                            s.name, rep.gen
+                            s.name,
+                            rep.gen.get()
                         ));
                     }
                 }

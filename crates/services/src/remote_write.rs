@@ -10,7 +10,7 @@
 use crate::backoff;
 use crate::config::{Backoff, PrometheusVersion, RemoteWriteSpec};
 use crate::contract::{secs, FleetIdx, Out, ServiceIdx, SvcEv};
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use cascade_model::Rng;
 
 /// A remote_write batch and where its shard is in retrying it.
@@ -27,7 +27,7 @@ pub struct Batch {
     /// The last backoff delay (for decorrelated jitter).
     pub(crate) prev_delay: f64,
     /// The server's shards it was taken by: a hard shutdown of those shards abandons it.
-    epoch: u32,
+    epoch: Generation,
     /// The WAL position just past its last sample: what the server has sent up to once it
     /// succeeds (queue_manager.go's highest sent timestamp).
     end: f64,
@@ -45,7 +45,7 @@ pub(crate) struct RwServer {
     start: Time,
     /// `received` at the last shard update (the samples in since then).
     in_mark: f64,
-    wake_gen: u32,
+    wake_gen: Generation,
     wake_at: Option<Time>,
     // Counters since the last shard update, and their EWMA rates (queue_manager.go's
     // samplesIn, samplesOut, samplesOutDuration).
@@ -66,12 +66,12 @@ pub(crate) struct RwServer {
     /// Samples in batches that are out (in flight, backing off or parked).
     in_flight: f64,
     /// The generation of the running shards: batches of an earlier one were abandoned.
-    epoch: u32,
+    epoch: Generation,
     /// A reshard under way: the old shards are flushing; the new count starts once they
     /// are done, or at the flush deadline.
     resharding: Option<u32>,
     /// Numbers the reshards, so that a flush deadline finds its own.
-    reshard_gen: u32,
+    reshard_gen: Generation,
 }
 
 #[derive(Debug)]
@@ -198,7 +198,7 @@ impl RemoteWrite {
                     SvcEv::ServerWake {
                         rw,
                         server: cascade_engine::index_u32(server),
-                        gen: 0,
+                        gen: Generation::FIRST,
                     },
                 );
             }
@@ -244,9 +244,9 @@ impl RemoteWrite {
     }
 
     /// The wake of an idle shard: false if a later wake superseded it.
-    pub fn woken(&mut self, rw: FleetIdx, server: u32, gen: u32) -> bool {
+    pub fn woken(&mut self, rw: FleetIdx, server: u32, gen: Generation) -> bool {
         let s = &mut self.fleets[rw.ix()].servers[server as usize];
-        if s.wake_gen != gen {
+        if !s.wake_gen.is_current(gen) {
             return false;
         }
         s.wake_at = None;
@@ -302,16 +302,9 @@ impl RemoteWrite {
             let fill = (batch - s.pending).max(0.0) / spec.samples_per_second.max(1e-9);
             let at = now + secs(fill.min(spec.batch_send_deadline_seconds)).max(Time(1));
             if s.wake_at.is_none_or(|w| w <= now || w > at) {
-                s.wake_gen = s.wake_gen.wrapping_add(1);
+                let gen = s.wake_gen.bump();
                 s.wake_at = Some(at);
-                out.at(
-                    at,
-                    SvcEv::ServerWake {
-                        rw,
-                        server,
-                        gen: s.wake_gen,
-                    },
-                );
+                out.at(at, SvcEv::ServerWake { rw, server, gen });
             }
         } else {
             s.wake_at = None;
@@ -321,7 +314,9 @@ impl RemoteWrite {
     /// Whether the shards that took the batch still run (a hard shutdown abandons its
     /// batches: their retries are not sent).
     pub fn is_current(&self, batch: &Batch) -> bool {
-        self.fleets[batch.rw.ix()].servers[batch.server as usize].epoch == batch.epoch
+        self.fleets[batch.rw.ix()].servers[batch.server as usize]
+            .epoch
+            .is_current(batch.epoch)
     }
 
     /// A batch goes out (first send or retry): counted, and sent to the returned service with
@@ -347,7 +342,10 @@ impl RemoteWrite {
         out: &mut Out,
     ) -> Next {
         let fleet = &mut self.fleets[batch.rw.ix()];
-        if fleet.servers[batch.server as usize].epoch != batch.epoch {
+        if !fleet.servers[batch.server as usize]
+            .epoch
+            .is_current(batch.epoch)
+        {
             return Next::Abandoned;
         }
         let samples = f64::from(batch.samples);
@@ -456,14 +454,10 @@ impl RemoteWrite {
             return true;
         }
         s.resharding = Some(shards);
-        s.reshard_gen = s.reshard_gen.wrapping_add(1);
+        let gen = s.reshard_gen.bump();
         out.at(
             now + secs(spec.flush_deadline_seconds),
-            SvcEv::FlushDeadline {
-                rw,
-                server,
-                gen: s.reshard_gen,
-            },
+            SvcEv::FlushDeadline { rw, server, gen },
         );
         false
     }
@@ -471,10 +465,10 @@ impl RemoteWrite {
     /// The flush deadline of a reshard: if the old shards still hold batches, they are shut
     /// down hard (the batches abandoned, their samples lost) and the new count starts. True
     /// if it did, so the server's shards should look for work.
-    pub fn flush_deadline(&mut self, rw: FleetIdx, server: u32, gen: u32) -> bool {
+    pub fn flush_deadline(&mut self, rw: FleetIdx, server: u32, gen: Generation) -> bool {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
-        if s.reshard_gen != gen {
+        if !s.reshard_gen.is_current(gen) {
             return false;
         }
         let Some(n) = s.resharding.take() else {
@@ -483,7 +477,7 @@ impl RemoteWrite {
         fleet.samples_lost += s.in_flight;
         s.in_flight = 0.0;
         s.busy = 0;
-        s.epoch = s.epoch.wrapping_add(1);
+        s.epoch.bump();
         s.shards = n;
         let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
         fleet.peak_shards = fleet.peak_shards.max(total);

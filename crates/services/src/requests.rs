@@ -10,7 +10,7 @@
 use crate::clients::ClientAttempt;
 use crate::contract::{ReqId, ServiceIdx};
 use crate::remote_write::Batch;
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use slotmap::SlotMap;
 
 /// Who sent a request, and so who is answered.
@@ -41,7 +41,7 @@ pub(crate) struct Req {
     pub origin: Origin,
     pub svc: ServiceIdx,
     /// The replica serving or queueing it, and that replica's process generation then.
-    pub replica: Option<(u32, u32)>,
+    pub replica: Option<(u32, Generation)>,
     pub arrived: Time,
     /// The origin has its answer (a response, an error or its own timeout).
     pub answered: bool,
@@ -106,7 +106,7 @@ impl Requests {
     }
 
     /// The request is placed in replica `replica` (of process generation `gen`).
-    pub fn bind(&mut self, id: ReqId, replica: u32, gen: u32) {
+    pub fn bind(&mut self, id: ReqId, replica: u32, gen: Generation) {
         if let Some(req) = self.slots.get_mut(id) {
             req.replica = Some((replica, gen));
         }

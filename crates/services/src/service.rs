@@ -7,7 +7,7 @@ use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use crate::queue_discipline::{QueuePolicy, QueueState};
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use std::collections::VecDeque;
 
 /// One replica: a pod's serving process.
@@ -19,7 +19,7 @@ pub(crate) struct Replica {
     /// The process is running (requests in it are served); false after a crash.
     pub alive: bool,
     /// Incremented when the process dies: completions of an earlier life are stale.
-    pub gen: u32,
+    pub gen: Generation,
     pub in_service: Vec<ReqId>,
     /// Queued requests in arrival order (the discipline picks which a worker takes).
     pub queue: VecDeque<ReqId>,
@@ -330,7 +330,7 @@ impl Service {
         self.set_routable(replica, false);
         let rep = &mut self.replicas[replica as usize];
         rep.alive = false;
-        rep.gen += 1;
+        rep.gen.bump();
         let mut lost: Vec<ReqId> = rep.in_service.drain(..).collect();
         lost.extend(rep.queue.drain(..));
         rep.queue_state.cleared();

@@ -18,7 +18,7 @@ use crate::metrics::{ServiceMetrics, View};
 use crate::remote_write::RemoteWrite;
 use crate::requests::Requests;
 use crate::service::{Replica, Service};
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 use cascade_model::Rng;
 use cascade_ring::IngesterId;
 use std::collections::BTreeMap;
@@ -178,7 +178,7 @@ impl World {
                         pod,
                         routable: false,
                         alive: false,
-                        gen: 0,
+                        gen: Generation::FIRST,
                         in_service: Vec::new(),
                         queue: Default::default(),
                         queue_state: Default::default(),

@@ -557,7 +557,7 @@ impl<'a> Simulation<'a> {
             .control_plane
             .clients
             .get(&pod)
-            .map_or(Generation::default(), |c| c.epoch);
+            .map_or(Generation::FIRST, |c| c.epoch);
         let c = ClientRt {
             behaviour: b,
             epoch: prev.next(),
@@ -594,9 +594,8 @@ impl<'a> Simulation<'a> {
         let Some(c) = self.control_plane.clients.get_mut(&pod) else {
             return;
         };
-        c.epoch = c.epoch.next();
+        let epoch = c.epoch.bump();
         c.state = ClientState::Idle;
-        let epoch = c.epoch;
         self.engine.schedule_in(
             secs(delay),
             Ev::ControlPlane(ControlPlaneEv::Client { pod, epoch }),
@@ -610,15 +609,14 @@ impl<'a> Simulation<'a> {
         let Some(c) = self.control_plane.clients.get_mut(&pod) else {
             return;
         };
-        if c.epoch != epoch || c.state != ClientState::Idle {
+        if !c.epoch.is_current(epoch) || c.state != ClientState::Idle {
             return;
         }
         if !c.paid {
             let at = c.bucket.when(now);
             if at > now {
                 c.paid = true;
-                c.epoch = c.epoch.next();
-                let epoch = c.epoch;
+                let epoch = c.epoch.bump();
                 self.engine
                     .schedule(at, Ev::ControlPlane(ControlPlaneEv::Client { pod, epoch }));
                 return;
@@ -674,7 +672,7 @@ impl<'a> Simulation<'a> {
         let Some(c) = self.control_plane.clients.get_mut(&pod) else {
             return;
         };
-        if c.epoch != epoch || c.state != ClientState::Listing {
+        if !c.epoch.is_current(epoch) || c.state != ClientState::Listing {
             return;
         }
         match outcome {

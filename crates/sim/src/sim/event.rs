@@ -7,17 +7,9 @@ use cascade_scheduler::{NodeId, PodId};
 use cascade_services::SvcEv;
 
 /// Which incarnation of something a timer belongs to: a pod's scheduling attempt, its
-/// container start, a node's NoExecute taint. A timer whose generation is not the current one
-/// is stale.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Generation(pub u32);
-
-impl Generation {
-    /// The next incarnation.
-    pub fn next(self) -> Generation {
-        Generation(self.0 + 1)
-    }
-}
+/// container start, a node's NoExecute taint, its eviction pass. The engine's one stale-timer
+/// guard type.
+pub use cascade_engine::Generation;
 
 /// Every event, by the subsystem that handles it.
 #[derive(Clone, Debug)]

@@ -165,7 +165,7 @@ impl Simulation<'_> {
                     secs(cycle - ran),
                     Ev::Kubelet(KubeletEv::OomKill {
                         pod: id,
-                        start: Generation(starts),
+                        start: Generation::new(starts),
                     }),
                 );
             }
@@ -197,7 +197,7 @@ impl Simulation<'_> {
             secs(probe + f64::from(min_ready)),
             Ev::Kubelet(KubeletEv::PodReady {
                 pod: id,
-                start: Generation(starts),
+                start: Generation::new(starts),
             }),
         );
     }
@@ -215,7 +215,7 @@ impl Simulation<'_> {
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
-        if Generation(rt.starts) != starts || self.cluster.pod(id).pod.terminating {
+        if !Generation::new(rt.starts).is_current(starts) || self.cluster.pod(id).pod.terminating {
             return;
         }
         // The kubelet's back-off entry for the container (flowcontrol.Backoff): forgotten once
@@ -273,7 +273,7 @@ impl Simulation<'_> {
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
-        if self.cluster.pod(id).pod.terminating || Generation(rt.starts) != starts {
+        if self.cluster.pod(id).pod.terminating || !Generation::new(rt.starts).is_current(starts) {
             return;
         }
         rt.ready = true;

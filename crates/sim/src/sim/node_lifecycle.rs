@@ -33,7 +33,7 @@ pub struct NodeRt {
     pub queued: bool,
     /// Bumped each time the NoExecute taint is added: an eviction timer from an earlier
     /// taint is stale.
-    pub taint_epoch: u32,
+    pub taint_epoch: Generation,
     /// The taint key its NotReady condition maps to: unreachable when the kubelet went
     /// silent, not-ready when it reports NotReady itself.
     pub taint_key: &'static str,
@@ -63,7 +63,7 @@ impl Default for NodeRt {
             ready: true,
             no_execute: false,
             queued: false,
-            taint_epoch: 0,
+            taint_epoch: Generation::FIRST,
             taint_key: TAINT_UNREACHABLE,
             partition: 0,
             not_ready_since: Time::ZERO,
@@ -602,8 +602,7 @@ impl Simulation<'_> {
         let rt = self.node_lifecycle.node(id);
         rt.no_execute = true;
         rt.queued = false;
-        rt.taint_epoch += 1;
-        let (key, epoch) = (rt.taint_key, Generation(rt.taint_epoch));
+        let (key, epoch) = (rt.taint_key, rt.taint_epoch.bump());
         self.taint_write(id, TaintChange::NoExecute { key, epoch });
     }
 
@@ -634,7 +633,7 @@ impl Simulation<'_> {
                 }
             }
             TaintChange::NoExecute { key, epoch } => {
-                if rt.no_execute && Generation(rt.taint_epoch) == epoch {
+                if rt.no_execute && rt.taint_epoch.is_current(epoch) {
                     self.no_execute_taken(id, key, epoch, now_ms);
                 }
             }
@@ -719,7 +718,7 @@ impl Simulation<'_> {
                 && self
                     .node_lifecycle
                     .get(node)
-                    .is_some_and(|r| r.no_execute && Generation(r.taint_epoch) == epoch)
+                    .is_some_and(|r| r.no_execute && r.taint_epoch.is_current(epoch))
         })
     }
 

@@ -102,12 +102,11 @@ impl Simulation<'_> {
         };
         let at = now + secs(eviction_phase(self.info.seed, node, period));
         let state = mem.nodes.entry(node).or_default();
-        state.pass = state.pass.next();
+        let pass = state.pass.bump();
         state.pass_at = Some(at);
         // The grid's instant before the first pass (possibly before the run's start: only
         // differences from it are used).
         state.pass_grid = Time(at.0.wrapping_sub(secs(period).0));
-        let pass = state.pass;
         self.engine
             .schedule(at, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
     }
@@ -135,9 +134,8 @@ impl Simulation<'_> {
         if state.pass_at.is_some_and(|at| at <= next) {
             return;
         }
-        state.pass = state.pass.next();
+        let pass = state.pass.bump();
         state.pass_at = Some(next);
-        let pass = state.pass;
         self.engine
             .schedule(next, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
     }
@@ -278,7 +276,7 @@ impl Simulation<'_> {
             .node_memory
             .as_ref()
             .and_then(|m| m.nodes.get(&node))
-            .is_none_or(|s| s.pass != pass)
+            .is_none_or(|s| !s.pass.is_current(pass))
         {
             return;
         }
@@ -534,7 +532,7 @@ impl Simulation<'_> {
                 break;
             };
             let id = running[v].id;
-            let starts = Generation(self.pods.get(id).map_or(0, |r| r.starts));
+            let starts = Generation::new(self.pods.get(id).map_or(0, |r| r.starts));
             let name = self.cluster.node(node).node.name.clone();
             let key = self.cluster.pod(id).pod.key();
             self.rec.metrics.count("node_oom_kills", 1);
@@ -583,10 +581,9 @@ impl Simulation<'_> {
             _ => false,
         };
         if !keep {
-            state.oom_check = state.oom_check.next();
+            let check = state.oom_check.bump();
             state.oom_check_at = at;
             if let Some(at) = at {
-                let check = state.oom_check;
                 self.engine
                     .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
             }
@@ -612,7 +609,7 @@ impl Simulation<'_> {
         else {
             return;
         };
-        if state.oom_check != check {
+        if !state.oom_check.is_current(check) {
             return;
         }
         // This timer has fired: the check below sets the next one.

@@ -161,7 +161,7 @@ impl SchedulingQueue {
                 until,
                 Ev::Queue(QueueEv::BackoffDone {
                     pod: id,
-                    attempt: Generation(attempt),
+                    attempt: Generation::new(attempt),
                 }),
             );
         }
@@ -179,7 +179,7 @@ impl SchedulingQueue {
         let Some(q) = self.info_mut(id) else {
             return;
         };
-        if q.queued == Queued::Backoff && Generation(q.attempts) == attempt {
+        if q.queued == Queued::Backoff && Generation::new(q.attempts).is_current(attempt) {
             q.queued = Queued::No;
             self.activate(cluster, id, engine);
         }
@@ -439,18 +439,11 @@ mod tests {
         assert_eq!(q.pop(), None);
         let events = run_until(&mut e, secs(5.0));
         assert_eq!(events.len(), 1);
-        let (
-            at,
-            Ev::Queue(QueueEv::BackoffDone {
-                pod,
-                attempt: Generation(attempt),
-            }),
-        ) = events[0].clone()
-        else {
+        let (at, Ev::Queue(QueueEv::BackoffDone { pod, attempt })) = events[0].clone() else {
             panic!("expected a backoff timer, got {events:?}");
         };
-        assert_eq!((at, pod, attempt), (secs(1.0), a, 1));
-        q.backoff_done(&c, pod, Generation(attempt), &mut e);
+        assert_eq!((at, pod, attempt), (secs(1.0), a, Generation::new(1)));
+        q.backoff_done(&c, pod, attempt, &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.pop(), Some(a));
     }
@@ -483,15 +476,15 @@ mod tests {
         q.move_all_to_active_or_backoff(&c, &mut e);
         // A timer from another attempt does nothing; nor does the right one once the pod is
         // terminating.
-        q.backoff_done(&c, a, Generation(7), &mut e);
+        q.backoff_done(&c, a, Generation::new(7), &mut e);
         assert_eq!(q.pop(), None);
         q.remove(a);
-        q.backoff_done(&c, a, Generation(1), &mut e);
+        q.backoff_done(&c, a, Generation::new(1), &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.pop(), None);
         // Nor once it is gone.
         q.forget(a);
-        q.backoff_done(&c, a, Generation(1), &mut e);
+        q.backoff_done(&c, a, Generation::new(1), &mut e);
         q.check_invariants().unwrap();
         assert_eq!(q.attempts(a), 0);
     }

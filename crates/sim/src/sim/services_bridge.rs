@@ -27,7 +27,7 @@ impl Simulation<'_> {
             match e {
                 Effect::OomKill(pod) => {
                     let pod = PodId::new(pod.get());
-                    if let Some(starts) = self.pods.get(pod).map(|r| Generation(r.starts)) {
+                    if let Some(starts) = self.pods.get(pod).map(|r| Generation::new(r.starts)) {
                         self.oom_kill(pod, starts);
                     }
                 }

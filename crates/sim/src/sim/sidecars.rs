@@ -79,7 +79,7 @@ impl<'a> Simulation<'a> {
                 Ev::Sidecar {
                     pod,
                     sidecar: u16::try_from(i).expect("fewer than 2^16 sidecars in a pod"),
-                    start: Generation(starts),
+                    start: Generation::new(starts),
                 },
             );
         }
@@ -99,7 +99,7 @@ impl<'a> Simulation<'a> {
     /// A sidecar's timer: a connected one checks its dependency, a retrying one tries again.
     /// Every attempt costs its node's runtime `opsPerAttempt`.
     pub(super) fn sidecar_event(&mut self, id: PodId, i: usize, start: Generation) {
-        let starts = start.0;
+        let starts = start.get();
         let Some((s, states)) = self.pods.get(id).and_then(|r| r.sidecars.as_ref()) else {
             return;
         };
@@ -164,7 +164,7 @@ impl<'a> Simulation<'a> {
             Ev::Sidecar {
                 pod: id,
                 sidecar: u16::try_from(i).expect("fewer than 2^16 sidecars in a pod"),
-                start: Generation(starts),
+                start: Generation::new(starts),
             },
         );
     }

@@ -186,10 +186,9 @@ impl Simulation<'_> {
             _ => false,
         };
         if !keep {
-            n.check = n.check.next();
+            let check = n.check.bump();
             n.check_at = next;
             if let Some(at) = next {
-                let check = n.check;
                 self.engine
                     .schedule(at, Ev::Kubelet(KubeletEv::ThrashCheck { node, check }));
             }
@@ -206,7 +205,7 @@ impl Simulation<'_> {
         let Some(n) = self.thrashing.as_mut().and_then(|t| t.nodes.get_mut(&node)) else {
             return;
         };
-        if n.check != check {
+        if !n.check.is_current(check) {
             return;
         }
         n.check_at = None;
