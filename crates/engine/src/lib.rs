@@ -4,7 +4,8 @@
 //! the events mean: models are state machines that the simulation feeds events to.
 //!
 //! Time and randomness live here, in one place (as in TigerBeetle's and madsim's simulators):
-//! [`Time`] is the one clock's unit and [`Rng`] the one generator every model draws from.
+//! [`Time`] is the one clock's instants, [`Duration`] the lengths between them, and [`Rng`] the
+//! one generator every model draws from.
 
 pub mod rng;
 
@@ -61,7 +62,13 @@ impl Generation {
     }
 }
 
-/// Simulated time in microseconds since the start of the run.
+/// Simulated time in microseconds since the start of the run: an instant.
+///
+/// **Instants and durations are kept apart** (ARCHITECTURE.md, "Time, identity, randomness"):
+/// the length between two instants is a [`Duration`]; `Time - Time` read as one
+/// ([`Time::since`]), `Time + Duration` is an instant ([`Time::after`] saturates), and two
+/// instants do not add. The `Time + Time` and `Time - Time -> Time` operators below remain only
+/// for the crates not yet converted, which still hold durations as `Time`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time(pub u64);
 
@@ -89,6 +96,99 @@ impl Time {
     }
     pub fn saturating_add(self, d: Time) -> Time {
         Time(self.0.saturating_add(d.0))
+    }
+
+    /// The instant `d` after this one, saturating at [`Time::MAX`] (a timer "never").
+    pub fn after(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(d.0))
+    }
+
+    /// How long after `earlier` this instant is; zero if it is not after it (as Go's
+    /// `time.Since` of a future instant is negative, which every comparison in the models
+    /// reads as fresh).
+    pub fn since(self, earlier: Time) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::ops::Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        Time(self.0 + d.0)
+    }
+}
+
+impl std::ops::AddAssign<Duration> for Time {
+    fn add_assign(&mut self, d: Duration) {
+        self.0 += d.0;
+    }
+}
+
+impl std::ops::Sub<Duration> for Time {
+    type Output = Time;
+    /// The instant `d` before this one, or the run's start.
+    fn sub(self, d: Duration) -> Time {
+        Time(self.0.saturating_sub(d.0))
+    }
+}
+
+/// A length of simulated time in microseconds: what lies between two instants ([`Time`]), a
+/// timeout, an interval, a delay. A config field or an argument that is a length is a
+/// `Duration`, so an instant cannot be passed for one nor one for an instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(u64);
+
+impl Duration {
+    pub const ZERO: Duration = Duration(0);
+    pub const MAX: Duration = Duration(u64::MAX);
+
+    /// Rounds to the microsecond, as [`Time::from_secs_f64`] does (negative and NaN are zero,
+    /// beyond the range is [`Duration::MAX`]).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn from_secs_f64(s: f64) -> Duration {
+        Duration((s.max(0.0) * 1e6).round() as u64)
+    }
+    pub const fn from_secs(s: u64) -> Duration {
+        Duration(s * 1_000_000)
+    }
+    pub const fn from_millis(ms: u64) -> Duration {
+        Duration(ms * 1_000)
+    }
+    pub const fn from_micros(us: u64) -> Duration {
+        Duration(us)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.0 / 1_000
+    }
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+    pub fn saturating_add(self, d: Duration) -> Duration {
+        Duration(self.0.saturating_add(d.0))
+    }
+}
+
+impl std::ops::Add for Duration {
+    type Output = Duration;
+    fn add(self, o: Duration) -> Duration {
+        Duration(self.0 + o.0)
+    }
+}
+
+impl std::ops::Sub for Duration {
+    type Output = Duration;
+    /// Saturates at zero, as `Time - Time` does.
+    fn sub(self, o: Duration) -> Duration {
+        Duration(self.0.saturating_sub(o.0))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}s", self.as_secs_f64())
     }
 }
 
@@ -286,6 +386,11 @@ impl<E> Engine<E> {
         self.schedule(self.now.saturating_add(delay), event);
     }
 
+    /// Schedules `event` after `delay` (saturating: `Duration::MAX` is never).
+    pub fn schedule_after(&mut self, delay: Duration, event: E) {
+        self.schedule(self.now.after(delay), event);
+    }
+
     /// The next event, advancing the clock to its time; None when the queue is empty or the next
     /// event is after `until` (the clock then stops at `until`).
     pub fn next_until(&mut self, until: Time) -> Option<(Time, E)> {
@@ -326,6 +431,53 @@ mod tests {
             .collect();
         assert_eq!(order, ["a", "b", "c"]);
         assert_eq!(e.now(), horizon);
+    }
+
+    #[test]
+    fn a_bumped_generation_makes_earlier_timers_stale() {
+        let mut owner = Generation::FIRST;
+        let first = owner.bump();
+        assert!(owner.is_current(first));
+        let second = owner.bump();
+        assert_ne!(first, second);
+        assert!(!owner.is_current(first) && owner.is_current(second));
+        // A count that serves as a generation: the third start is generation 3.
+        assert_eq!(Generation::new(3).next(), Generation::new(4));
+        // Wraps instead of overflowing.
+        let mut last = Generation::new(u32::MAX);
+        assert_eq!(last.bump(), Generation::FIRST);
+    }
+
+    #[test]
+    fn instants_and_durations() {
+        let t = Time::from_secs(10);
+        let d = Duration::from_millis(2_500);
+        assert_eq!(t + d, Time::from_millis(12_500));
+        assert_eq!((t + d).since(t), d);
+        // An instant not after the other is zero after it, as a heartbeat from the future is
+        // fresh.
+        assert_eq!(t.since(t + d), Duration::ZERO);
+        assert_eq!(t - d, Time::from_millis(7_500));
+        assert_eq!(Time::ZERO - d, Time::ZERO);
+        assert_eq!(t.after(Duration::MAX), Time::MAX);
+        assert_eq!(
+            Duration::from_secs_f64(1.5),
+            Duration::from_micros(1_500_000)
+        );
+        assert_eq!(Duration::from_secs_f64(-1.0), Duration::ZERO);
+        assert_eq!(
+            Duration::from_secs_f64(0.25).as_micros(),
+            Time::from_secs_f64(0.25).0,
+            "the same rounding as an instant's"
+        );
+        let mut e = Engine::new();
+        e.schedule(Time::from_secs(3), "first");
+        assert_eq!(e.next_until(Time::MAX), Some((Time::from_secs(3), "first")));
+        e.schedule_after(d, "later");
+        assert_eq!(
+            e.next_until(Time::MAX),
+            Some((Time::from_millis(5_500), "later"))
+        );
     }
 
     #[test]

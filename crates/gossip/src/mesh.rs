@@ -3,7 +3,7 @@
 //! of memberlist or Serf it belongs to.
 
 use cascade_engine::Rng;
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::event::{Clock, Ev, TraceDigest};
 use crate::member::{shuffle, Entry, Member, MemberState, Running, SerfStatus, Table};
@@ -126,15 +126,15 @@ impl Mesh {
     /// death (memberlist `Leave`: dead about itself, which others record as Left), keeps
     /// running for `leave_propagate_delay`, then stops.
     pub fn leave(&mut self, at: Time, id: MemberId) {
-        self.leave_after(at, Time::ZERO, id);
+        self.leave_after(at, Duration::ZERO, id);
     }
 
     /// Graceful leave `delay` after `at` (the SIGTERM reaches the agent then): the mesh
     /// advances to `at` only, so inputs between `at` and `at + delay` still come in order.
-    pub fn leave_after(&mut self, at: Time, delay: Time, id: MemberId) {
+    pub fn leave_after(&mut self, at: Time, delay: Duration, id: MemberId) {
         self.catch_up(at);
         if self.valid(id) {
-            self.schedule(at.saturating_add(delay), Ev::Leave(id));
+            self.schedule(at.after(delay), Ev::Leave(id));
         }
     }
 

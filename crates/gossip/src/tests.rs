@@ -1140,7 +1140,11 @@ fn inputs_advance_the_mesh_so_callers_need_not() {
 #[test]
 fn a_delayed_leave_lets_earlier_inputs_in() {
     let mut mesh = Mesh::with_members(Config::default_lan(), 8, 10, None);
-    mesh.leave_after(secs(6.0), secs(2.0), MemberId::new(4));
+    mesh.leave_after(
+        secs(6.0),
+        cascade_engine::Duration::from_secs(2),
+        MemberId::new(4),
+    );
     assert_eq!(mesh.now(), secs(6.0));
     mesh.crash(secs(7.0), MemberId::new(5));
     assert!(mesh.is_running(MemberId::new(4)));

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 use cascade_model::Rng;
 
 #[cfg(test)]
@@ -78,7 +78,7 @@ pub struct RingConfig {
     pub replication_factor: u32,
     /// `-ring.heartbeat-timeout`: an ingester whose last heartbeat is older is unhealthy
     /// (default 1 min).
-    pub heartbeat_timeout: Time,
+    pub heartbeat_timeout: Duration,
 }
 
 impl Default for RingConfig {
@@ -86,7 +86,7 @@ impl Default for RingConfig {
         RingConfig {
             num_tokens: 128,
             replication_factor: 3,
-            heartbeat_timeout: Time::from_secs(60),
+            heartbeat_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -129,9 +129,8 @@ struct IngesterDesc {
 impl IngesterDesc {
     /// `IsHealthy(ingester, Write)`: ACTIVE and heartbeated within the timeout. A heartbeat in
     /// the future counts as fresh, as Go's negative `time.Since` does.
-    fn healthy_for_write(&self, now: Time, heartbeat_timeout: Time) -> bool {
-        self.state == IngesterState::Active
-            && now.0.saturating_sub(self.last_heartbeat.0) <= heartbeat_timeout.0
+    fn healthy_for_write(&self, now: Time, heartbeat_timeout: Duration) -> bool {
+        self.state == IngesterState::Active && now.since(self.last_heartbeat) <= heartbeat_timeout
     }
 }
 

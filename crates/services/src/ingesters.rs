@@ -7,7 +7,7 @@
 
 use crate::config::RingSpec;
 use crate::contract::{secs, Effect, IngesterStep, Out, PodInfo, PodRef, RingIdx, SvcEv};
-use cascade_engine::{Generation, Time};
+use cascade_engine::{Duration, Generation, Time};
 use cascade_model::Rng;
 use cascade_ring::{IngesterId, IngesterState, Ring, RingConfig};
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ impl Rings {
                 ring: Ring::new(RingConfig {
                     num_tokens: spec.num_tokens,
                     replication_factor: spec.replication_factor,
-                    heartbeat_timeout: secs(spec.heartbeat_timeout_seconds),
+                    heartbeat_timeout: Duration::from_secs_f64(spec.heartbeat_timeout_seconds),
                 }),
                 ids: BTreeMap::new(),
                 ingesters: BTreeMap::new(),
@@ -181,7 +181,7 @@ impl Rings {
         ing.cut_off = cut_off;
         rt.dirty = true;
         if cut_off {
-            let stale = now + secs(rt.spec.heartbeat_timeout_seconds) + Time(1);
+            let stale = now + rt.ring.config().heartbeat_timeout + Duration::from_micros(1);
             out.at(stale, SvcEv::RingHealth { ring });
         }
     }
@@ -241,7 +241,7 @@ impl Rings {
         } else {
             // Its entry stays, heartbeat frozen: unhealthy once the timeout passes.
             rt.ring.heartbeat(id, now);
-            let stale = now + secs(rt.spec.heartbeat_timeout_seconds) + Time(1);
+            let stale = now + rt.ring.config().heartbeat_timeout + Duration::from_micros(1);
             out.at(stale, SvcEv::RingHealth { ring });
         }
         out.log(

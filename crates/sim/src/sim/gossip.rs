@@ -15,7 +15,7 @@
 //! `stepSeconds` and before any input, so inputs arrive in time order.
 
 use super::{secs, Ev, GossipEv, Simulation};
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 use cascade_gossip::{KeyId, MemberId, Mesh};
 use cascade_model::Rng;
 use cascade_scheduler::{NodeId, PodId};
@@ -116,7 +116,7 @@ impl Simulation<'_> {
             return;
         };
         if let Some((m, _)) = g.agents.remove(&id) {
-            g.mesh.leave_after(now, secs(delay), m);
+            g.mesh.leave_after(now, Duration::from_secs_f64(delay), m);
             g.leaving.insert(id, m);
         }
     }
