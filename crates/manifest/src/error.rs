@@ -10,7 +10,9 @@ pub enum Severity {
 }
 
 /// A problem in an input file, at a line and column (both 1-based), in the form editors and
-/// compilers use: `file:line:column: error: message`.
+/// compilers use: `file:line:column: error: message`. Line 0 stands for no position (a file
+/// that cannot be read, a run refused as a whole, a command-line option): it prints
+/// `file: error: message`, never a made-up `file:0:0`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
@@ -26,11 +28,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {sev}: {}",
-            self.file, self.line, self.column, self.message
-        )
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {sev}: {}", self.file, self.message),
+            (line, 0) => write!(f, "{}:{line}: {sev}: {}", self.file, self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {sev}: {}", self.file, self.message),
+        }
     }
 }
 
