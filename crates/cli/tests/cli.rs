@@ -124,11 +124,42 @@ fn same_seed_same_bytes() {
     assert_eq!(a, b);
 }
 
+/// A directory of scenarios validates each scenario on its own, with the manifests it names;
+/// their alternatives (a variant's gateway beside the base one) are not one cluster. The same
+/// manifests given without their scenario are one cluster, duplicates and all.
+#[test]
+fn a_directory_of_scenarios_validates_each_on_its_own() {
+    let (code, out, err) = cascade(&["validate", "scenarios/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("error"), "{err}");
+    // Every bundled scenario and variant is counted.
+    let n: usize = out
+        .split(" file(s): ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 30, "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(" manifest file(s), "), "{out}");
+    let (code, _, err) = cascade(&["validate", "scenarios/grafana-2019"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error: duplicate Deployment cortex-prod/cortex-gw"),
+        "{err}"
+    );
+}
+
 #[test]
 fn validate_checks_scenarios_and_their_variants() {
     let (code, out, err) = cascade(&["validate", "scenarios/grafana-2019-preemption.yaml"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("2 scenario(s) and variant(s)"), "{out}");
+    // The objects counted are those of the manifest files the scenario and its variant name
+    // (production, its ingesters and their two upgrades, the classes, the customer's Cortex).
+    assert_eq!(
+        out,
+        "ok: 1 file(s): 2 scenario(s) and variant(s) naming 6 manifest file(s), 0 node(s), 0 pod(s), 5 workload(s), 4 PriorityClass(es), 0 PodDisruptionBudget(s)\n"
+    );
     let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/bad-scenario.yaml"]);
     assert_eq!(code, 2);
     insta::assert_snapshot!(err);
