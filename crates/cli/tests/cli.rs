@@ -439,6 +439,36 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
     assert!(!err.contains("similarityScale"), "{err}");
 }
 
+/// `--quiet` summarises the skipped kinds (the same on every run of a chart) in one line naming
+/// them, and still prints every warning that may mean a wrong answer in full, at its line.
+#[test]
+fn quiet_summarises_skipped_kinds_and_keeps_every_other_warning() {
+    let f = "crates/cli/tests/inputs/quiet-warnings.yaml";
+    let dir = std::env::temp_dir().join(format!("cascade-quiet-{}", std::process::id()));
+    let run = |quiet: bool| {
+        let mut args = vec!["run", f, "--out", dir.to_str().unwrap()];
+        if quiet {
+            args.push("--quiet");
+        }
+        let (code, _, err) = cascade(&args);
+        assert_eq!(code, 0, "{err}");
+        err
+    };
+    let selector = "crates/cli/tests/inputs/quiet-warnings.yaml:16:21: warning: service web: selector {app=wbe} matches no pod";
+    let loud = run(false);
+    assert_eq!(
+        loud.matches("cascade does not model this kind").count(),
+        4,
+        "{loud}"
+    );
+    assert!(loud.contains(selector), "{loud}");
+    let quiet = run(true);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(quiet.contains(selector), "{quiet}");
+    assert!(!quiet.contains("cascade does not model this kind"), "{quiet}");
+    insta::assert_snapshot!(quiet);
+}
+
 #[test]
 fn set_paths_and_variants_that_name_nothing_are_errors() {
     let sc = "scenarios/grafana-2019.yaml";

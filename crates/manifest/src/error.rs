@@ -36,6 +36,25 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// How a skipped document of a kind cascade does not model is worded (`skipping v1 ConfigMap:
+/// ...`): informational, since such an object places or runs nothing in the model, and so the
+/// one warning `--quiet` summarises instead of listing (see [`Diagnostic::skipped_kind`]).
+pub const UNMODELLED_KIND: &str = "cascade does not model this kind";
+
+impl Diagnostic {
+    /// The kind (`v1 ConfigMap`) when this is the warning of a skipped document of a kind
+    /// cascade does not model; `None` for every other diagnostic.
+    pub fn skipped_kind(&self) -> Option<&str> {
+        if self.severity != Severity::Warning {
+            return None;
+        }
+        self.message
+            .strip_prefix("skipping ")?
+            .strip_suffix(UNMODELLED_KIND)?
+            .strip_suffix(": ")
+    }
+}
+
 /// Every error found in a set of inputs (loading reports all of them, not only the first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Errors(pub Vec<Diagnostic>);
