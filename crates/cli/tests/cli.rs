@@ -607,6 +607,36 @@ fn schedule_expands_deployments_statefulsets_and_daemonsets_into_their_pods() {
     );
 }
 
+/// The table says what the JSON says: the message of a scheduled pod too, and each pod's
+/// priority, what the queue orders by and preemption compares.
+#[test]
+fn the_schedule_table_shows_each_pods_priority_and_message() {
+    let (code, out, err) = cascade(&[
+        "schedule",
+        "--cluster",
+        WORKLOAD_CLUSTER,
+        "--pod",
+        WORKLOADS,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["POD", "PRIORITY", "RESULT", "NODE", "VICTIMS", "MESSAGE"]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 6, "{out}");
+    for r in &rows {
+        assert_eq!(r[2], "scheduled", "{out}");
+        assert!(r[1].parse::<i32>().is_ok(), "{out}");
+        assert_eq!(
+            r[5..].join(" "),
+            format!("Successfully assigned {} to {}", r[0], r[3])
+        );
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_pod_names() {
     let args = [
