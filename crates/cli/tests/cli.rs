@@ -475,6 +475,14 @@ fn set_paths_and_variants_that_name_nothing_are_errors() {
     let mut err = String::new();
     for args in [
         &[sc, "--set", "services.prxy.memoryLimit=1Gi"][..],
+        // A ring's or a fleet's name mistyped would be a new, empty object: refused too.
+        &[sc, "--set", "rings.cortx.joinAfterSeconds=0"],
+        &[sc, "--set", "remoteWrite.prometheos.servers=8"],
+        &[
+            "scenarios/target-2019.yaml",
+            "--set",
+            "clients.vualt.maxRetries=0",
+        ],
         &[
             sc,
             "--set",
