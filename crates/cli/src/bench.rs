@@ -183,9 +183,7 @@ fn run_seed(base: &cascade_sim::Scenario, seed: u64) -> SeedRun {
 }
 
 /// One seed's run, with its error or panic turned into a seed without a verdict.
-fn guarded(
-    run: impl FnOnce() -> Result<cascade_sim::output::Summary, String>,
-) -> SeedRun {
+fn guarded(run: impl FnOnce() -> Result<cascade_sim::output::Summary, String>) -> SeedRun {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(summary)) => SeedRun::Verdict {
             events: summary.events_processed,
@@ -587,12 +585,14 @@ mod tests {
         );
         let report = sweep_report(&s);
         assert!(report.contains("  passed: 1 of 4\n"), "{report}");
-        assert!(report.contains("  broken in 1 run(s): stays up\n"), "{report}");
+        assert!(
+            report.contains("  broken in 1 run(s): stays up\n"),
+            "{report}"
+        );
         assert!(report.contains("  no verdict: 2 of 4\n"), "{report}");
         assert!(
-            report.contains(
-                "    seed 5: panicked: index out of bounds (reproduce with --seed 5)\n"
-            ),
+            report
+                .contains("    seed 5: panicked: index out of bounds (reproduce with --seed 5)\n"),
             "{report}"
         );
         assert!(

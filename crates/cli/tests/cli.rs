@@ -465,7 +465,10 @@ fn quiet_summarises_skipped_kinds_and_keeps_every_other_warning() {
     let quiet = run(true);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(quiet.contains(selector), "{quiet}");
-    assert!(!quiet.contains("cascade does not model this kind"), "{quiet}");
+    assert!(
+        !quiet.contains("cascade does not model this kind"),
+        "{quiet}"
+    );
     insta::assert_snapshot!(quiet);
 }
 

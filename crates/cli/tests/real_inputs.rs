@@ -210,7 +210,9 @@ fn a_run_too_large_for_the_machine_is_refused_at_load() {
     assert!(!dir.exists());
     // The refusal is about the run as a whole: the file, no made-up position.
     assert!(
-        err.starts_with(&format!("{INPUTS}/huge.yaml: error: this run would need about")),
+        err.starts_with(&format!(
+            "{INPUTS}/huge.yaml: error: this run would need about"
+        )),
         "{err}"
     );
     assert!(

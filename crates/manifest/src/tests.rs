@@ -69,7 +69,10 @@ fn a_diagnostic_prints_only_the_position_it_has() {
     let mut m = Manifests::new();
     m.load_file(std::path::Path::new("no/such.yaml"));
     let e = m.finish().unwrap_err().to_string();
-    assert!(e.starts_with("no/such.yaml: error: cannot read file: "), "{e}");
+    assert!(
+        e.starts_with("no/such.yaml: error: cannot read file: "),
+        "{e}"
+    );
 }
 
 #[test]
