@@ -175,12 +175,16 @@ enum SeedRun {
 }
 
 fn run_seed(base: &cascade_sim::Scenario, seed: u64) -> SeedRun {
-    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    guarded(|| {
         let mut sim = cascade_sim::Simulation::with_seed(base, seed)?;
         sim.run(|_| {});
         cascade_sim::output::summarize(&sim, 0.0)
-    }));
-    match attempt {
+    })
+}
+
+/// One seed's run, with its error or panic turned into a seed without a verdict.
+fn guarded(run: impl FnOnce() -> Result<cascade_sim::output::Summary, String>) -> SeedRun {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(summary)) => SeedRun::Verdict {
             events: summary.events_processed,
             passed: summary.passed(),
@@ -246,12 +250,24 @@ pub fn sweep(
             .collect()
     });
     let wall_s = t0.elapsed().as_secs_f64();
+    // The variant swept is named, as `cascade run` names its folder.
+    let scenario = match variant {
+        Some(v) => format!("{}@{v}", base.name),
+        None => base.name.clone(),
+    };
+    Ok(tally(
+        scenario,
+        threads,
+        wall_s,
+        results.into_iter().flatten().collect(),
+    ))
+}
+
+/// The sweep's figures from each seed's run, in seed order: every seed attempted counts in
+/// `runs`, those without a verdict included.
+fn tally(scenario: String, threads: usize, wall_s: f64, mut all: Vec<(u64, SeedRun)>) -> Sweep {
     let mut out = Sweep {
-        // The variant swept is named, as `cascade run` names its folder.
-        scenario: match variant {
-            Some(v) => format!("{}@{v}", base.name),
-            None => base.name.clone(),
-        },
+        scenario,
         runs: 0,
         threads,
         wall_s,
@@ -260,7 +276,6 @@ pub fn sweep(
         broken: Default::default(),
         failed: Vec::new(),
     };
-    let mut all: Vec<(u64, SeedRun)> = results.into_iter().flatten().collect();
     all.sort_by_key(|(seed, _)| *seed);
     for (seed, run) in all {
         out.runs += 1;
@@ -279,30 +294,40 @@ pub fn sweep(
             SeedRun::NoVerdict(why) => out.failed.push((seed, why)),
         }
     }
-    Ok(out)
+    out
 }
 
 pub fn print_sweep(s: &Sweep) {
-    println!(
+    print!("{}", sweep_report(s));
+}
+
+/// What `bench sweep` prints.
+fn sweep_report(s: &Sweep) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "sweep {}: {} runs on {} thread(s)",
         s.scenario, s.runs, s.threads
     );
-    println!(
+    let _ = writeln!(
+        o,
         "  wall:   {:>7.3} s  ({:.1} ms per run, {:.1} M events/s)",
         s.wall_s,
         1e3 * s.wall_s / s.runs.max(1) as f64,
         s.events as f64 / s.wall_s / 1e6
     );
-    println!("  passed: {} of {}", s.passed, s.runs);
+    let _ = writeln!(o, "  passed: {} of {}", s.passed, s.runs);
     for (name, n) in &s.broken {
-        println!("  broken in {n} run(s): {name}");
+        let _ = writeln!(o, "  broken in {n} run(s): {name}");
     }
     if !s.failed.is_empty() {
-        println!("  no verdict: {} of {}", s.failed.len(), s.runs);
+        let _ = writeln!(o, "  no verdict: {} of {}", s.failed.len(), s.runs);
         for (seed, why) in &s.failed {
-            println!("    seed {seed}: {why} (reproduce with --seed {seed})");
+            let _ = writeln!(o, "    seed {seed}: {why} (reproduce with --seed {seed})");
         }
     }
+    o
 }
 
 /// One round of `bench run` in this process: each phase's wall time and events.
@@ -523,6 +548,56 @@ pub fn print_phases(scenario: &str, rounds: usize, p: &Phases, prev: Option<(&st
         println!(
             "this/previous build+run: {:.3}",
             (p.build_s + p.run_s()) / q.wall_s.max(1e-9)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seed that panics or fails to build has no verdict: it stays in the sweep's
+    /// denominators and is listed with how to reproduce it, never dropped (a Monte-Carlo
+    /// pass rate over the seeds that happened to finish would be biased).
+    #[test]
+    fn a_seed_without_a_verdict_is_counted_and_listed() {
+        let verdict = |passed: bool, broken: &[&str]| SeedRun::Verdict {
+            events: 10,
+            passed,
+            broken: broken.iter().map(|b| b.to_string()).collect(),
+        };
+        let panicked = guarded(|| panic!("index out of bounds"));
+        let error = guarded(|| Err("no node fits".into()));
+        let runs = vec![
+            (7, verdict(false, &["stays up"])),
+            (5, panicked),
+            (4, verdict(true, &[])),
+            (6, error),
+        ];
+        let s = tally("storm".into(), 2, 1.0, runs);
+        assert_eq!((s.runs, s.passed, s.events), (4, 1, 20));
+        assert_eq!(
+            s.failed,
+            [
+                (5, "panicked: index out of bounds".to_string()),
+                (6, "error: no node fits".to_string())
+            ]
+        );
+        let report = sweep_report(&s);
+        assert!(report.contains("  passed: 1 of 4\n"), "{report}");
+        assert!(
+            report.contains("  broken in 1 run(s): stays up\n"),
+            "{report}"
+        );
+        assert!(report.contains("  no verdict: 2 of 4\n"), "{report}");
+        assert!(
+            report
+                .contains("    seed 5: panicked: index out of bounds (reproduce with --seed 5)\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains("    seed 6: error: no node fits (reproduce with --seed 6)\n"),
+            "{report}"
         );
     }
 }

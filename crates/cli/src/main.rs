@@ -48,7 +48,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Print only the verdict line (and, with --format github, the annotations); no
-        /// progress bar.
+        /// progress bar. Skipped kinds are summarised in one warning; every other warning is
+        /// still printed.
         #[arg(long, short = 'q')]
         quiet: bool,
         /// What simulated time 0 stands for in metrics.om and the Grafana files (RFC 3339, or

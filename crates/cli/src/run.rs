@@ -17,6 +17,46 @@ fn err(file: &str, message: String) -> Errors {
     }])
 }
 
+/// The warnings to print. With `--quiet`, the skipped documents of kinds cascade does not
+/// model (a chart's ConfigMaps and Services, the same on every run) are summarised in one line
+/// naming the kinds; every other warning is printed in full, since each may mean the run's
+/// answer differs from the cluster's (a selector that matches nothing, a Node skipped for want
+/// of allocatable, a removed API version read with its defaults, a field cascade ignores).
+pub fn shown_warnings(warnings: &[Diagnostic], quiet: bool, file: &str) -> Vec<Diagnostic> {
+    if !quiet {
+        return warnings.to_vec();
+    }
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut shown = Vec::new();
+    for w in warnings {
+        match w.skipped_kind() {
+            Some(kind) => *kinds.entry(kind).or_default() += 1,
+            None => shown.push(w.clone()),
+        }
+    }
+    if !kinds.is_empty() {
+        let n: usize = kinds.values().sum();
+        let listed: Vec<String> = kinds
+            .iter()
+            .map(|(k, c)| match c {
+                1 => (*k).to_string(),
+                c => format!("{k} x{c}"),
+            })
+            .collect();
+        shown.push(Diagnostic {
+            severity: Severity::Warning,
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "skipped {n} document(s) of kinds cascade does not model: {} (they place and run nothing in the model; without --quiet each is listed at its line)",
+                listed.join(", ")
+            ),
+        });
+    }
+    shown
+}
+
 /// Parses `PATH=VALUE`.
 pub fn parse_set(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
@@ -131,10 +171,10 @@ fn run_one(
     opts: &RunOptions,
 ) -> Result<Finished, Errors> {
     let sc = cascade_sim::load(scenario, variant, sets, seed)?;
-    for w in &sc.warnings {
+    let file = scenario.display().to_string();
+    for w in shown_warnings(&sc.warnings, opts.quiet, &file) {
         eprintln!("{w}");
     }
-    let file = scenario.display().to_string();
     if !opts.force {
         check_size(&sc, &file, memory_available())?;
     }

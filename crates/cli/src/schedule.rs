@@ -13,6 +13,9 @@ use std::io::Write;
 #[derive(Serialize)]
 pub struct DecisionOut {
     pub pod: String,
+    /// The pod's priority after admission (its PriorityClass's value, or the globalDefault):
+    /// what the queue orders by and preemption compares.
+    pub priority: i32,
     pub result: &'static str,
     pub node: Option<String>,
     pub victims: Vec<String>,
@@ -287,11 +290,13 @@ pub fn decide(
     for id in queue {
         let d = scheduler.schedule_one(&mut cluster, id);
         let key = cluster.pod(id).pod.key();
+        let priority = cluster.pod(id).pod.priority;
         let node_name = |n: NodeId| cluster.node(n).node.name.clone();
         let out = match &d.outcome {
             Outcome::Scheduled(n) => DecisionOut {
                 message: format!("Successfully assigned {key} to {}", node_name(*n)),
                 pod: key,
+                priority,
                 result: "scheduled",
                 node: Some(node_name(*n)),
                 victims: vec![],
@@ -302,6 +307,7 @@ pub fn decide(
                 v.sort();
                 DecisionOut {
                     pod: key,
+                    priority,
                     result: "preempting",
                     node: Some(node_name(*node)),
                     victims: v,
@@ -310,6 +316,7 @@ pub fn decide(
             }
             Outcome::Unschedulable => DecisionOut {
                 pod: key,
+                priority,
                 result: "unschedulable",
                 node: None,
                 victims: vec![],
@@ -324,11 +331,13 @@ pub fn decide(
 
 /// Aligned columns for people: POD, RESULT, NODE, VICTIMS, then the message.
 pub fn write_table(w: &mut impl Write, decisions: &[DecisionOut]) -> std::io::Result<()> {
-    let rows: Vec<[String; 5]> = decisions
+    // The message in every row, as `kubectl get events` shows Scheduled events too.
+    let rows: Vec<[String; 6]> = decisions
         .iter()
         .map(|d| {
             [
                 d.pod.clone(),
+                d.priority.to_string(),
                 d.result.to_string(),
                 d.node.clone().unwrap_or_else(|| "<none>".into()),
                 if d.victims.is_empty() {
@@ -336,32 +345,28 @@ pub fn write_table(w: &mut impl Write, decisions: &[DecisionOut]) -> std::io::Re
                 } else {
                     d.victims.join(",")
                 },
-                if d.result == "scheduled" {
-                    String::new()
-                } else {
-                    d.message.clone()
-                },
+                d.message.clone(),
             ]
         })
         .collect();
-    let header = ["POD", "RESULT", "NODE", "VICTIMS", "MESSAGE"];
+    let header = ["POD", "PRIORITY", "RESULT", "NODE", "VICTIMS", "MESSAGE"];
     let mut widths = header.map(str::len);
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.len());
         }
     }
-    let line = |w: &mut dyn Write, cells: [&str; 5]| -> std::io::Result<()> {
+    let line = |w: &mut dyn Write, cells: [&str; 6]| -> std::io::Result<()> {
         let mut s = String::new();
-        for (i, c) in cells.iter().enumerate().take(4) {
+        for (i, c) in cells.iter().enumerate().take(5) {
             s.push_str(&format!("{:<width$}   ", c, width = widths[i]));
         }
-        s.push_str(cells[4]);
+        s.push_str(cells[5]);
         writeln!(w, "{}", s.trim_end())
     };
     line(w, header)?;
     for r in &rows {
-        line(w, [&r[0], &r[1], &r[2], &r[3], &r[4]])?;
+        line(w, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]])?;
     }
     Ok(())
 }

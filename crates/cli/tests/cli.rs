@@ -82,9 +82,10 @@ fn missing_file_and_bad_usage_exit_2() {
     let (code, _, err) = cascade(&["validate", "no/such/file.yaml"]);
     assert_eq!(code, 2);
     assert!(
-        err.starts_with("no/such/file.yaml:0:0: error: cannot read file:"),
+        err.starts_with("no/such/file.yaml: error: cannot read file:"),
         "{err}"
     );
+    assert!(!err.contains(":0:"), "no made-up position: {err}");
     let (code, _, err) = cascade(&["schedule", "--cluster", CLUSTER]);
     assert_eq!(code, 2);
     assert!(err.contains("--pod <FILE>"), "{err}");
@@ -123,11 +124,42 @@ fn same_seed_same_bytes() {
     assert_eq!(a, b);
 }
 
+/// A directory of scenarios validates each scenario on its own, with the manifests it names;
+/// their alternatives (a variant's gateway beside the base one) are not one cluster. The same
+/// manifests given without their scenario are one cluster, duplicates and all.
+#[test]
+fn a_directory_of_scenarios_validates_each_on_its_own() {
+    let (code, out, err) = cascade(&["validate", "scenarios/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("error"), "{err}");
+    // Every bundled scenario and variant is counted.
+    let n: usize = out
+        .split(" file(s): ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 30, "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(out.contains(" manifest file(s), "), "{out}");
+    let (code, _, err) = cascade(&["validate", "scenarios/grafana-2019"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error: duplicate Deployment cortex-prod/cortex-gw"),
+        "{err}"
+    );
+}
+
 #[test]
 fn validate_checks_scenarios_and_their_variants() {
     let (code, out, err) = cascade(&["validate", "scenarios/grafana-2019-preemption.yaml"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("2 scenario(s) and variant(s)"), "{out}");
+    // The objects counted are those of the manifest files the scenario and its variant name
+    // (production, its ingesters and their two upgrades, the classes, the customer's Cortex).
+    assert_eq!(
+        out,
+        "ok: 1 file(s): 2 scenario(s) and variant(s) naming 6 manifest file(s), 0 node(s), 0 pod(s), 5 workload(s), 4 PriorityClass(es), 0 PodDisruptionBudget(s)\n"
+    );
     let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/bad-scenario.yaml"]);
     assert_eq!(code, 2);
     insta::assert_snapshot!(err);
@@ -407,12 +439,53 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
     assert!(!err.contains("similarityScale"), "{err}");
 }
 
+/// `--quiet` summarises the skipped kinds (the same on every run of a chart) in one line naming
+/// them, and still prints every warning that may mean a wrong answer in full, at its line.
+#[test]
+fn quiet_summarises_skipped_kinds_and_keeps_every_other_warning() {
+    let f = "crates/cli/tests/inputs/quiet-warnings.yaml";
+    let dir = std::env::temp_dir().join(format!("cascade-quiet-{}", std::process::id()));
+    let run = |quiet: bool| {
+        let mut args = vec!["run", f, "--out", dir.to_str().unwrap()];
+        if quiet {
+            args.push("--quiet");
+        }
+        let (code, _, err) = cascade(&args);
+        assert_eq!(code, 0, "{err}");
+        err
+    };
+    let selector = "crates/cli/tests/inputs/quiet-warnings.yaml:16:21: warning: service web: selector {app=wbe} matches no pod";
+    let loud = run(false);
+    assert_eq!(
+        loud.matches("cascade does not model this kind").count(),
+        4,
+        "{loud}"
+    );
+    assert!(loud.contains(selector), "{loud}");
+    let quiet = run(true);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(quiet.contains(selector), "{quiet}");
+    assert!(
+        !quiet.contains("cascade does not model this kind"),
+        "{quiet}"
+    );
+    insta::assert_snapshot!(quiet);
+}
+
 #[test]
 fn set_paths_and_variants_that_name_nothing_are_errors() {
     let sc = "scenarios/grafana-2019.yaml";
     let mut err = String::new();
     for args in [
         &[sc, "--set", "services.prxy.memoryLimit=1Gi"][..],
+        // A ring's or a fleet's name mistyped would be a new, empty object: refused too.
+        &[sc, "--set", "rings.cortx.joinAfterSeconds=0"],
+        &[sc, "--set", "remoteWrite.prometheos.servers=8"],
+        &[
+            "scenarios/target-2019.yaml",
+            "--set",
+            "clients.vualt.maxRetries=0",
+        ],
         &[
             sc,
             "--set",
@@ -543,6 +616,36 @@ fn schedule_expands_deployments_statefulsets_and_daemonsets_into_their_pods() {
         err.contains("schedule-cluster.yaml:29:1: warning: Deployment default/already-running in a cluster file is not expanded"),
         "{err}"
     );
+}
+
+/// The table says what the JSON says: the message of a scheduled pod too, and each pod's
+/// priority, what the queue orders by and preemption compares.
+#[test]
+fn the_schedule_table_shows_each_pods_priority_and_message() {
+    let (code, out, err) = cascade(&[
+        "schedule",
+        "--cluster",
+        WORKLOAD_CLUSTER,
+        "--pod",
+        WORKLOADS,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["POD", "PRIORITY", "RESULT", "NODE", "VICTIMS", "MESSAGE"]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 6, "{out}");
+    for r in &rows {
+        assert_eq!(r[2], "scheduled", "{out}");
+        assert!(r[1].parse::<i32>().is_ok(), "{out}");
+        assert_eq!(
+            r[5..].join(" "),
+            format!("Successfully assigned {} to {}", r[0], r[3])
+        );
+    }
 }
 
 #[test]

@@ -208,6 +208,13 @@ fn a_run_too_large_for_the_machine_is_refused_at_load() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(out, "");
     assert!(!dir.exists());
+    // The refusal is about the run as a whole: the file, no made-up position.
+    assert!(
+        err.starts_with(&format!(
+            "{INPUTS}/huge.yaml: error: this run would need about"
+        )),
+        "{err}"
+    );
     assert!(
         err.contains("this run would need about")
             && err.contains("(1000000000 nodes, 10000000000 pods, 0 gossip members)")

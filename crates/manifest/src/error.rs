@@ -10,7 +10,9 @@ pub enum Severity {
 }
 
 /// A problem in an input file, at a line and column (both 1-based), in the form editors and
-/// compilers use: `file:line:column: error: message`.
+/// compilers use: `file:line:column: error: message`. Line 0 stands for no position (a file
+/// that cannot be read, a run refused as a whole, a command-line option): it prints
+/// `file: error: message`, never a made-up `file:0:0`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
@@ -26,11 +28,30 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {sev}: {}",
-            self.file, self.line, self.column, self.message
-        )
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {sev}: {}", self.file, self.message),
+            (line, 0) => write!(f, "{}:{line}: {sev}: {}", self.file, self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {sev}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// How a skipped document of a kind cascade does not model is worded (`skipping v1 ConfigMap:
+/// ...`): informational, since such an object places or runs nothing in the model, and so the
+/// one warning `--quiet` summarises instead of listing (see [`Diagnostic::skipped_kind`]).
+pub const UNMODELLED_KIND: &str = "cascade does not model this kind";
+
+impl Diagnostic {
+    /// The kind (`v1 ConfigMap`) when this is the warning of a skipped document of a kind
+    /// cascade does not model; `None` for every other diagnostic.
+    pub fn skipped_kind(&self) -> Option<&str> {
+        if self.severity != Severity::Warning {
+            return None;
+        }
+        self.message
+            .strip_prefix("skipping ")?
+            .strip_suffix(UNMODELLED_KIND)?
+            .strip_suffix(": ")
     }
 }
 

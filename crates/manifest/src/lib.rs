@@ -11,7 +11,7 @@ pub mod locate;
 pub mod quantity;
 mod removed_api;
 
-pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity};
+pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity, UNMODELLED_KIND};
 pub use serde_yaml_ng::Value;
 
 use cascade_model::{
@@ -410,7 +410,7 @@ impl Manifests {
                 other => {
                     self.deferred.push(Deferred::Warning(
                         origin.clone(),
-                        format!("skipping {api_version} {other}: cascade does not model this kind"),
+                        format!("skipping {api_version} {other}: {}", error::UNMODELLED_KIND),
                     ));
                 }
             }

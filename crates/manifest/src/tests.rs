@@ -52,6 +52,29 @@ items:
   metadata: {name: ignored}
 "#;
 
+/// A diagnostic prints the position it has, and none it lacks (line 0): `file: error: ...`
+/// for an unreadable file or a refusal of the whole input, never `file:0:0:`.
+#[test]
+fn a_diagnostic_prints_only_the_position_it_has() {
+    let d = |line, column| Diagnostic {
+        severity: Severity::Error,
+        file: "a.yaml".into(),
+        line,
+        column,
+        message: "m".into(),
+    };
+    assert_eq!(d(3, 7).to_string(), "a.yaml:3:7: error: m");
+    assert_eq!(d(3, 0).to_string(), "a.yaml:3: error: m");
+    assert_eq!(d(0, 0).to_string(), "a.yaml: error: m");
+    let mut m = Manifests::new();
+    m.load_file(std::path::Path::new("no/such.yaml"));
+    let e = m.finish().unwrap_err().to_string();
+    assert!(
+        e.starts_with("no/such.yaml: error: cannot read file: "),
+        "{e}"
+    );
+}
+
 #[test]
 fn reads_nodes_lists_and_numeric_quantities() {
     let mut m = load(NODE_AND_LIST);

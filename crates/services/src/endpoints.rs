@@ -84,22 +84,24 @@ impl Endpoints {
     /// A dependency fault cuts the service off (or heals). Returns whether that changed
     /// anything and whether the service now takes connections again (its parked shards are
     /// then due).
-    pub fn set_reachable(&mut self, svc: ServiceIdx, reachable: bool) -> (bool, bool) {
+    pub fn set_reachable(&mut self, now: Time, svc: ServiceIdx, reachable: bool) -> (bool, bool) {
         let s = self.get_mut(svc);
         let was = !s.unreachable;
         s.unreachable = !reachable;
+        s.note_refusals(now);
         (was != reachable, reachable && !was && !s.refuses())
     }
 
     /// A replica's readiness changes. True if the service took no connections before and
     /// does now (its parked shards are then due).
-    pub fn set_routable(&mut self, svc: ServiceIdx, replica: u32, on: bool) -> bool {
+    pub fn set_routable(&mut self, now: Time, svc: ServiceIdx, replica: u32, on: bool) -> bool {
         let s = self.get_mut(svc);
         if on && !s.replicas[replica as usize].alive {
             return false;
         }
         let refused = s.refuses();
         s.set_routable(replica, on);
+        s.note_refusals(now);
         refused && !s.refuses()
     }
 

@@ -125,7 +125,9 @@ impl World {
     }
 
     pub(crate) fn kill_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
-        let lost = self.endpoints.get_mut(svc).kill(replica);
+        let s = self.endpoints.get_mut(svc);
+        let lost = s.kill(replica);
+        s.note_refusals(now);
         for id in lost {
             self.endpoints.get_mut(svc).stats.failed += 1;
             self.server_finished(now, id, false, out);

@@ -26,6 +26,8 @@ struct ServiceLevels {
     qps: f64,
     p50: f64,
     p99: f64,
+    /// The share of the interval in which it took connections.
+    up_ratio: f64,
     peak_qps: f64,
     peak_p99: f64,
 }
@@ -195,7 +197,8 @@ impl ServiceMetrics {
         fleets: &mut RemoteWrite,
         clients: &mut Clients,
     ) {
-        let interval = self.last_roll.map_or(0.0, |t| (now - t).as_secs_f64());
+        let span = self.last_roll.map_or(Time::ZERO, |t| now - t);
+        let interval = span.as_secs_f64();
         self.last_roll = Some(now);
         let measured = now > self.baseline_from;
         let rate = |n: u64| {
@@ -216,6 +219,7 @@ impl ServiceMetrics {
             lv.p99 = s.stats.interval_latency.quantile(0.99);
             s.stats.interval_latency.clear();
             lv.peak_p99 = lv.peak_p99.max(lv.p99);
+            lv.up_ratio = s.roll_up_ratio(now, span);
         }
         rings.refresh(now);
         if measured {
@@ -279,6 +283,7 @@ impl ServiceMetrics {
                 s.routable.len() as f64,
             ));
             row.push((format!("{}_requests_in_flight", s.name), in_flight as f64));
+            row.push((format!("{}_up_ratio", s.name), lv.up_ratio));
         }
         for rt in v.rings.iter() {
             let active = rt

@@ -142,6 +142,12 @@ pub(crate) struct Service {
     pub stats: ServiceStats,
     /// A fault cut it off: every connection is refused.
     pub unreachable: bool,
+    /// Since when it refuses every connection, while it does (see [`Service::refuses`]); a
+    /// service starts without a replica, so refusing from time 0.
+    pub refusing_since: Option<Time>,
+    /// How long it refused connections in the current sample interval, before
+    /// `refusing_since`: with it, what `{service}_up_ratio` is made of.
+    pub interval_refusing: Time,
     /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
     pub degraded: Option<Degradation>,
     /// The defences on its downstream calls (`calls.retryThrottling`, `calls.retryBudget`).
@@ -199,6 +205,8 @@ impl Service {
             ring,
             stats: ServiceStats::default(),
             unreachable: false,
+            refusing_since: Some(Time::ZERO),
+            interval_refusing: Time::ZERO,
             degraded: None,
             call_throttle,
             call_budget,
@@ -250,6 +258,34 @@ impl Service {
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).
     pub fn refuses(&self) -> bool {
         self.routable.is_empty() || self.unreachable
+    }
+
+    /// After a change of its replicas' readiness or of its reachability: starts or stops the
+    /// clock of refused connections.
+    pub fn note_refusals(&mut self, now: Time) {
+        match (self.refuses(), self.refusing_since) {
+            (true, None) => self.refusing_since = Some(now),
+            (false, Some(since)) => {
+                self.interval_refusing = self.interval_refusing + (now - since);
+                self.refusing_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes the sample interval `[now - interval, now]`: the share of it in which the
+    /// service took connections (time-based; with an empty interval, 1 or 0 as it is now).
+    /// The count restarts.
+    pub fn roll_up_ratio(&mut self, now: Time, interval: Time) -> f64 {
+        if let Some(since) = self.refusing_since {
+            self.interval_refusing = self.interval_refusing + (now - since);
+            self.refusing_since = Some(now);
+        }
+        let refusing = std::mem::replace(&mut self.interval_refusing, Time::ZERO);
+        if interval == Time::ZERO {
+            return if self.refuses() { 0.0 } else { 1.0 };
+        }
+        (1.0 - refusing.as_secs_f64() / interval.as_secs_f64()).clamp(0.0, 1.0)
     }
 
     /// Picks a replica for a new request and places it there.

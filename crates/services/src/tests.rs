@@ -1482,6 +1482,62 @@ fn a_call_fails_when_any_of_its_requests_does_and_a_vault_like_client_seals() {
     assert!(d.total("deploys_ok") > ok_before + 80);
 }
 
+/// `{service}_up_ratio` shows a dependency fault, which `_ready_replicas` does not (its pods
+/// stay Ready), as the share of each interval the service took connections: a flapping
+/// dependency reads between 0 and 1, where a reading at the sample instant alone would have
+/// read "down" throughout (down 90 s, up 30 s, sampled every 60 s lands in the down phase).
+#[test]
+fn the_up_ratio_is_the_share_of_each_interval_the_service_took_connections() {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "kafka".into(),
+        ServiceSpec {
+            selector: selector("kafka"),
+            ..ServiceSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 23);
+    let sample = |d: &mut Driver, at: f64| {
+        d.run_checked(at);
+        d.world.roll_interval(d.now);
+        let row: BTreeMap<String, f64> = d.world.sample().into_iter().collect();
+        (row["kafka_up_ratio"], row["kafka_ready_replicas"])
+    };
+    // No replica yet: refusing. The first roll opens the first interval and reads the state.
+    assert_eq!(sample(&mut d, 0.0), (0.0, 0.0));
+    // Ready from 15 s of the interval [0, 60].
+    d.run_checked(15.0);
+    d.ready_pod(1, "kafka-0", "kafka");
+    assert_eq!(sample(&mut d, 60.0), (0.75, 1.0));
+    assert_eq!(sample(&mut d, 120.0), (1.0, 1.0));
+    // Flapping from 120 s: down 90 s, up 30 s; the pod stays Ready throughout.
+    let reachable = |d: &mut Driver, at: f64, on: bool| {
+        d.run_checked(at);
+        assert!(d.call(|w, now, out| w.set_service_reachable(now, "kafka", on, out)));
+    };
+    let mut readings = Vec::new();
+    for cycle in 0..3 {
+        let t0 = 120.0 + 120.0 * f64::from(cycle);
+        reachable(&mut d, t0, false);
+        readings.push(sample(&mut d, t0 + 60.0));
+        reachable(&mut d, t0 + 90.0, true);
+        readings.push(sample(&mut d, t0 + 120.0));
+    }
+    assert_eq!(
+        readings,
+        [(0.0, 1.0), (0.5, 1.0)].repeat(3),
+        "down 60 of 60 s, then down 30 and up 30 of the next 60 s"
+    );
+    // Back for good.
+    assert_eq!(sample(&mut d, 540.0), (1.0, 1.0));
+    // No Ready replica refuses too: the pod goes not Ready for 6 s of the next 60.
+    d.run_checked(570.0);
+    d.call(|w, now, out| w.pod_not_ready(now, PodRef::new(1), out));
+    d.run_checked(576.0);
+    d.call(|w, now, out| w.pod_ready(now, PodRef::new(1), out));
+    assert_eq!(sample(&mut d, 600.0), (0.9, 1.0));
+}
+
 #[test]
 fn internal_work_loads_a_service_without_retries() {
     let mut cfg = ServicesConfig::default();

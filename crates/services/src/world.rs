@@ -117,7 +117,7 @@ impl World {
         let Some(svc) = self.endpoints.find(name) else {
             return false;
         };
-        let (changed, reopened) = self.endpoints.set_reachable(svc, reachable);
+        let (changed, reopened) = self.endpoints.set_reachable(now, svc, reachable);
         if reopened {
             self.unpark(now, svc, out);
         }
@@ -250,7 +250,7 @@ impl World {
         };
         let mut reopened = Vec::new();
         for &(svc, replica) in &link.replicas {
-            if self.endpoints.set_routable(svc, replica, on) {
+            if self.endpoints.set_routable(now, svc, replica, on) {
                 reopened.push(svc);
             }
         }

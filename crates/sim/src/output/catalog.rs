@@ -177,6 +177,11 @@ pub const SUFFIXES: &[(&str, &str, &str)] = &[
         "Requests the service's replicas are working on or queueing.",
     ),
     (
+        "_up_ratio",
+        "service",
+        "Time-based: the share of the last interval in which the service took connections, i.e. had a Ready replica and no `serviceDown` fault on it (1 up throughout, 0 down throughout; a flapping dependency reads in between). Prometheus's `avg_over_time(up[interval])` of a probe against the Service. Its pods stay Ready through a `serviceDown`, so `_ready_replicas` does not show the fault; this column does.",
+    ),
+    (
         "_write_availability",
         "ring",
         "At the sample instant (neither time- nor request-based): the share of the ring's token ranges that can take a write (a quorum of ACTIVE ingesters).",
@@ -390,5 +395,9 @@ mod tests {
         // The longest suffix wins: `_goodput_qps` is a client's, not a service's `_qps`.
         assert!(family("vault_goodput_qps").help.ends_with("(client vault)"));
         assert_eq!(family("write_error_ratio").unit, "ratio");
+        let f = family("kafka_up_ratio");
+        assert_eq!((f.kind, f.unit), (Kind::Gauge, "ratio"));
+        assert!(f.help.starts_with("Time-based"), "{}", f.help);
+        assert!(f.help.ends_with("(service kafka)"), "{}", f.help);
     }
 }

@@ -28,6 +28,7 @@ fn health(column: &str) -> Option<Worse> {
     const UP_SUFFIX: &[&str] = &["_sealed", "_calls_failed"];
     const DOWN_SUFFIX: &[&str] = &[
         "_ready_replicas",
+        "_up_ratio",
         "_write_availability",
         "_active_ingesters",
         "_goodput_qps",
@@ -183,11 +184,16 @@ pub fn derive(m: &Metrics, marks: &[Mark]) -> Chain {
             ),
         })
         .collect();
-    // A fault that ended with signals still out: the failure outlived its cause.
+    // A fault that ended with signals still out: the failure outlived its cause. Still out
+    // means out at the first sample after the end: a sample at the end (or a column over the
+    // interval up to it, `_up_ratio`) still shows the fault itself.
     if let Some(end) = trigger.and_then(|k| k.until) {
+        let first_after = times.iter().copied().find(|&t| t > end);
         let still: Vec<&str> = signals
             .iter()
-            .filter(|(_, at, back, _, _)| *at <= end && back.is_none_or(|b| b > end))
+            .filter(|(_, at, back, _, _)| {
+                *at <= end && back.is_none_or(|b| first_after.is_none_or(|f| b > f))
+            })
             .map(|(c, ..)| *c)
             .collect();
         if !still.is_empty() && end < m.rows.last().map_or(0.0, |(t, _)| t.as_secs_f64()) {
@@ -318,6 +324,46 @@ mod tests {
         // Without the later fault the excursion is the run's only departure, and it is kept.
         let c = derive(&m, &[rollout]);
         assert_eq!(c.effects[0].at, 60.0, "{c:?}");
+    }
+
+    /// A dependency's `_up_ratio` shows the fault itself, up to the sample at its end (the
+    /// interval before it); back at the first sample after the end, it ended with its fault.
+    /// A signal still out at that sample outlived it.
+    #[test]
+    fn a_signal_back_at_the_first_sample_after_the_fault_ended_with_it() {
+        let mut m = Metrics::default();
+        for (t, up, not_ready) in [
+            (0.0, 1.0, 0.0),
+            (60.0, 1.0, 0.0),
+            (120.0, 0.0, 0.0),
+            (180.0, 0.5, 2.0),
+            (240.0, 0.0, 2.0),
+            (300.0, 1.0, 2.0),
+            (360.0, 1.0, 0.0),
+            (420.0, 1.0, 0.0),
+        ] {
+            m.sample(
+                Time::from_secs_f64(t),
+                vec![
+                    (Cow::Borrowed("kafka_up_ratio"), up),
+                    (Cow::Borrowed("nodes_not_ready"), not_ready),
+                ],
+            );
+        }
+        let c = derive(&m, &[fault(60.0, 240.0)]);
+        assert!(
+            c.effects[0]
+                .what
+                .starts_with("kafka_up_ratio left its steady 100% (worst 0%)"),
+            "{c:?}"
+        );
+        let s = c.sustained.expect("nodes_not_ready outlived the fault");
+        assert!(
+            s.what.contains("and nodes_not_ready stayed out"),
+            "{}",
+            s.what
+        );
+        assert_eq!(c.recovered.map(|s| s.at), Some(360.0));
     }
 
     #[test]
