@@ -8,6 +8,7 @@ use cascade_model::{Labels, PodSelector};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+mod chains;
 mod queues;
 mod storm_size;
 
