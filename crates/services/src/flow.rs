@@ -494,7 +494,12 @@ impl World {
             assert!(e.1 <= e.0, "{key}: {} answers to {} requests", e.1, e.0);
         }
         match answer.origin {
-            Origin::Client(a) => self.clients.answered(now, a, ok, &mut self.rng, out),
+            Origin::Client(a) => {
+                // A DNS lookup's next try goes out as soon as the last answer of this one is in.
+                for next in self.clients.answered(now, a, ok, &mut self.rng, out) {
+                    self.client_send(now, next, out);
+                }
+            }
             Origin::Downstream(d) => self.downstream_answered(now, d, ok, out),
             Origin::Internal => {}
             Origin::RemoteWrite(batch) => {

@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 mod chains;
+mod lookups;
 mod queues;
 mod storm_size;
 
