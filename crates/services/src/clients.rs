@@ -93,6 +93,28 @@ pub(crate) struct ClientRt {
     dns_resolvers: Vec<(ResolverSpec, Vec<u32>)>,
     /// A DNS client's node-local caches, per node.
     node_caches: BTreeMap<u32, DnsCache>,
+    /// A DNS client's lookups in progress, per call: where each is in its tries.
+    dns_lookups: BTreeMap<u32, LookupState>,
+}
+
+/// Where a lookup is in its resolver's tries (docs/dns.md#lookups-as-a-client).
+#[derive(Clone, Copy, Debug)]
+struct LookupState {
+    client: ClientIdx,
+    /// The pod's resolver (an index into `dns_resolvers`) and node.
+    resolver: u32,
+    node: u32,
+    /// The try to send once every query of the current one has its answer.
+    next_try: usize,
+}
+
+/// What one try of a lookup sends: its queries the node's cache did not answer (and the
+/// refreshes the cache sends behind the answers it gave), how many of them the lookup waits
+/// for, and the try after it.
+struct TrySends {
+    sends: Vec<ClientAttempt>,
+    foreground: u32,
+    next_try: usize,
 }
 
 /// Every client of a run.
@@ -135,6 +157,7 @@ impl Clients {
                 dns_queries: Vec::new(),
                 dns_resolvers: Vec::new(),
                 node_caches: BTreeMap::new(),
+                dns_lookups: BTreeMap::new(),
             })
             .collect();
         let mut c = Clients { clients };
@@ -340,7 +363,8 @@ impl Clients {
             if a.background {
                 c.dns_refresh_ended(a);
             } else {
-                c.request_done(now, a.call, false);
+                // A failure: the lookup, if it is one, sends no further try.
+                let _ = c.request_done(now, a.call, false);
             }
             return None;
         }
@@ -360,12 +384,13 @@ impl Clients {
             return true;
         }
         c.retry_ended(a);
-        c.request_done(now, a.call, false);
+        let _ = c.request_done(now, a.call, false);
         false
     }
 
     /// The outcome of an attempt: a success fills the cache, a failure is retried after the
-    /// backoff or, past `maxRetries`, given up.
+    /// backoff or, past `maxRetries`, given up. Returns what to send now: a DNS lookup's next
+    /// try, once every query of its current one has its answer (docs/dns.md#lookups-as-a-client).
     pub fn answered(
         &mut self,
         now: Time,
@@ -373,7 +398,7 @@ impl Clients {
         ok: bool,
         rng: &mut Rng,
         out: &mut Out,
-    ) {
+    ) -> Vec<ClientAttempt> {
         let c = self.get_mut(a.client);
         // Every defence hears every attempt's outcome (docs/retry-defences.md).
         if let Some(b) = c.budget.as_mut() {
@@ -406,7 +431,7 @@ impl Clients {
             if let Some(slot) = c.cache.get_mut(a.key as usize) {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
-            c.request_done(now, a.call, true);
+            return c.request_done(now, a.call, true);
         } else if a.attempt < c.spec.max_retries && !c.retry_refused() {
             if let Some(b) = c.budget.as_mut() {
                 b.retry_started();
@@ -422,8 +447,9 @@ impl Clients {
             );
         } else {
             c.counts.gave_up += 1;
-            c.request_done(now, a.call, false);
+            let _ = c.request_done(now, a.call, false);
         }
+        Vec::new()
     }
 }
 
@@ -456,11 +482,12 @@ impl ClientRt {
         cascade_engine::index_u32(self.dns_resolvers.len() - 1)
     }
 
-    /// A DNS client's lookup from one of its pods: every query of the lookup its node's cache
-    /// holds is answered there, the others go to the DNS service at once (the resolver's
-    /// tries are sequential; sending them together keeps the load exact and understates the
-    /// lookup's latency: docs/dns.md#lookups-as-a-client). A lookup answered whole by the
-    /// cache counts as a cache hit.
+    /// A DNS client's lookup from one of its pods: its first try whose queries the node's
+    /// cache does not all hold goes to the DNS service (a try the cache answers whole is
+    /// passed at once: its name does not exist), and the next try waits until every query of
+    /// this one has its answer, as glibc's and musl's resolvers walk the search list
+    /// (docs/dns.md#lookups-as-a-client). A lookup answered whole by the cache counts as a
+    /// cache hit.
     fn dns_lookup(
         &mut self,
         now: Time,
@@ -482,50 +509,88 @@ impl ClientRt {
                 (0, self.callers.first().map_or(0, |c| c.2))
             };
         let call = self.next_call;
-        let mut sends = Vec::new();
-        let mut foreground = 0;
+        let state = LookupState {
+            client,
+            resolver,
+            node,
+            next_try: 0,
+        };
+        let t = self.dns_try(now, call, state);
+        if t.foreground == 0 {
+            self.counts.cache_hits += 1;
+        } else {
+            self.next_call = self.next_call.wrapping_add(1);
+            self.open_calls.insert(call, (t.foreground, false));
+            self.dns_lookups.insert(
+                call,
+                LookupState {
+                    next_try: t.next_try,
+                    ..state
+                },
+            );
+        }
+        if t.sends.is_empty() {
+            return None;
+        }
+        Some((t.sends, 1))
+    }
+
+    /// The lookup's tries from `state.next_try` on: the first one that sends a query the
+    /// lookup must wait for, with every query the node's cache answered on the way there
+    /// (foreground 0: the cache answered every try left).
+    fn dns_try(&mut self, now: Time, call: u32, state: LookupState) -> TrySends {
         let spec = self
             .spec
             .dns
             .as_ref()
             .and_then(|d| d.node_local_cache.as_ref());
-        for &key in &self.dns_resolvers[resolver as usize].1 {
-            let hit = match spec {
-                Some(spec) => self
-                    .node_caches
-                    .entry(node)
-                    .or_default()
-                    .lookup(spec, now, key),
-                None => Hit::Miss,
-            };
-            let background = match hit {
-                Hit::Fresh { prefetch: false } | Hit::Stale { refresh: false } => continue,
-                Hit::Fresh { prefetch: true } | Hit::Stale { refresh: true } => true,
-                Hit::Miss => {
-                    foreground += 1;
-                    false
-                }
-            };
-            sends.push(ClientAttempt {
-                client,
-                key,
-                call,
-                attempt: 0,
-                prev_delay: 0.0,
-                node,
-                background,
-            });
+        let (r, keys) = &self.dns_resolvers[state.resolver as usize];
+        let per_try = r.address_families.max(1) as usize;
+        let mut sends = Vec::new();
+        let mut try_ix = state.next_try;
+        while try_ix * per_try < keys.len() {
+            let mut foreground = 0;
+            for &key in keys.iter().skip(try_ix * per_try).take(per_try) {
+                let hit = match spec {
+                    Some(spec) => self
+                        .node_caches
+                        .entry(state.node)
+                        .or_default()
+                        .lookup(spec, now, key),
+                    None => Hit::Miss,
+                };
+                let background = match hit {
+                    Hit::Fresh { prefetch: false } | Hit::Stale { refresh: false } => continue,
+                    Hit::Fresh { prefetch: true } | Hit::Stale { refresh: true } => true,
+                    Hit::Miss => {
+                        foreground += 1;
+                        false
+                    }
+                };
+                sends.push(ClientAttempt {
+                    client: state.client,
+                    key,
+                    call,
+                    attempt: 0,
+                    prev_delay: 0.0,
+                    node: state.node,
+                    background,
+                });
+            }
+            try_ix += 1;
+            if foreground > 0 {
+                return TrySends {
+                    sends,
+                    foreground,
+                    next_try: try_ix,
+                };
+            }
         }
-        if foreground == 0 {
-            self.counts.cache_hits += 1;
-        } else {
-            self.next_call = self.next_call.wrapping_add(1);
-            self.open_calls.insert(call, (foreground, false));
+        TrySends {
+            sends,
+            foreground: 0,
+            next_try: try_ix,
         }
-        if sends.is_empty() {
-            return None;
-        }
-        Some((sends, 1))
     }
 
     /// A DNS query was answered: its node's cache keeps the answer (a record for the A query
@@ -581,18 +646,43 @@ impl ClientRt {
     }
 
     /// A request of call `call` is finished for good (succeeded, or failed past its retries).
-    /// When the call's last request is in, the call counts as ok or failed, and a client with
-    /// `sealAfterFailingSeconds` seals itself once its calls have failed that long.
-    fn request_done(&mut self, now: Time, call: u32, ok: bool) {
+    /// When the call's last request is in, a DNS lookup whose queries all succeeded goes on
+    /// to its next try (returned, to send now), unless none is left; otherwise the call counts
+    /// as ok or failed, and a client with `sealAfterFailingSeconds` seals itself once its
+    /// calls have failed that long. A query that failed for good ends its lookup: musl stops
+    /// searching on any failure, glibc on a timeout (docs/dns.md#lookups-as-a-client).
+    #[must_use]
+    fn request_done(&mut self, now: Time, call: u32, ok: bool) -> Vec<ClientAttempt> {
         let Some(entry) = self.open_calls.get_mut(&call) else {
-            return;
+            return Vec::new();
         };
         entry.0 = entry.0.saturating_sub(1);
         entry.1 |= !ok;
         if entry.0 > 0 {
-            return;
+            return Vec::new();
         }
         let failed = entry.1;
+        if let Some(state) = self.dns_lookups.remove(&call) {
+            if !failed {
+                let t = self.dns_try(now, call, state);
+                if t.foreground > 0 {
+                    self.open_calls.insert(call, (t.foreground, false));
+                    self.dns_lookups.insert(
+                        call,
+                        LookupState {
+                            next_try: t.next_try,
+                            ..state
+                        },
+                    );
+                    return t.sends;
+                }
+                // The cache answered every try left: the lookup is done, its refreshes sent.
+                self.open_calls.remove(&call);
+                self.counts.calls_ok += 1;
+                self.failing_since = None;
+                return t.sends;
+            }
+        }
         self.open_calls.remove(&call);
         if failed {
             self.counts.calls_failed += 1;
@@ -607,5 +697,6 @@ impl ClientRt {
             self.counts.calls_ok += 1;
             self.failing_since = None;
         }
+        Vec::new()
     }
 }

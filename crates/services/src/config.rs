@@ -130,6 +130,14 @@ pub struct ServiceSpec {
     /// bound it). docs/retry-defences.md#concurrency-limit
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency_limit: Option<ConcurrencyLimit>,
+    /// The service stops work on a request once its caller has given up on it (false, the
+    /// default: it finishes the work for nobody). A gRPC server whose handlers return when
+    /// their context is cancelled, behind callers whose timeouts reach it (gRPC's deadline,
+    /// Envoy resetting the upstream stream at its route timeout): the worker, or the queue
+    /// slot, is freed at once and the request counts in `totals.{service}_cancelled`.
+    /// docs/retry-defences.md#cancellation
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub honor_cancellation: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -215,6 +223,7 @@ impl Default for ServiceSpec {
             queue_overflow: QueueOverflow::DropTail,
             codel: CoDelParams::default(),
             concurrency_limit: None,
+            honor_cancellation: false,
         }
     }
 }

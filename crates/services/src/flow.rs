@@ -26,6 +26,10 @@ impl World {
         out: &mut Out,
     ) {
         let id = self.requests.open(now, svc, origin);
+        #[cfg(test)]
+        if let Some(l) = self.ledger.as_mut() {
+            l.entry(format!("{origin:?}")).or_default().0 += 1;
+        }
         if timeout.is_finite() {
             let propagated = match origin {
                 Origin::Downstream(d) => self.propagates_deadline(d.caller),
@@ -422,11 +426,51 @@ impl World {
     }
 
     /// The origin's timeout: it gives up; the server still holds the request and will serve
-    /// it for nobody (the work a metastable overload wastes).
+    /// it for nobody (the work a metastable overload wastes), unless it honours cancellation:
+    /// then the request leaves its worker, which takes the next one, or its queue slot
+    /// (docs/retry-defences.md#cancellation).
     pub(crate) fn timeout(&mut self, now: Time, id: ReqId, out: &mut Out) {
-        if self.requests.get(id).is_some_and(|req| !req.answered) {
-            self.respond(now, id, false, out);
+        let Some(req) = self.requests.get(id).filter(|req| !req.answered) else {
+            return;
+        };
+        let (svc, left, bound) = (req.svc, req.left, req.replica);
+        let freed = match bound {
+            Some((replica, gen)) if !left && self.endpoints.get(svc).spec.honor_cancellation => {
+                self.cancel(id, svc, replica, gen)
+            }
+            _ => None,
+        };
+        self.respond(now, id, false, out);
+        if let Some(replica) = freed {
+            self.next_from_queue(now, svc, replica, out);
         }
+    }
+
+    /// Takes a request its caller gave up on out of the replica holding it (in service or
+    /// queued): the replica it freed a worker of, if it did. Nothing if the process holding
+    /// it has died since, or a partition keeps the cancellation from reaching it.
+    fn cancel(&mut self, id: ReqId, svc: ServiceIdx, replica: u32, gen: u32) -> Option<u32> {
+        let s = self.endpoints.get_mut(svc);
+        let rep = &mut s.replicas[replica as usize];
+        if rep.gen != gen || rep.cut_off {
+            return None;
+        }
+        let worker = if let Some(i) = rep.in_service.iter().position(|x| *x == id) {
+            rep.in_service.swap_remove(i);
+            true
+        } else if let Some(i) = rep.queue.iter().position(|x| *x == id) {
+            rep.queue.remove(i);
+            if rep.queue.is_empty() {
+                // The queue's "last empty time" (adaptive LIFO) starts again from here.
+                rep.queue_state.nonempty_since = None;
+            }
+            false
+        } else {
+            return None;
+        };
+        s.stats.cancelled += 1;
+        self.requests.leave(id);
+        worker.then_some(replica)
     }
 
     /// A delayed answer arrives: the origin learns it unless it has timed out meanwhile.
@@ -447,8 +491,20 @@ impl World {
         let Some(answer) = self.requests.answer(id) else {
             return;
         };
+        #[cfg(test)]
+        if let Some(l) = self.ledger.as_mut() {
+            let key = format!("{:?}", answer.origin);
+            let e = l.entry(key.clone()).or_default();
+            e.1 += 1;
+            assert!(e.1 <= e.0, "{key}: {} answers to {} requests", e.1, e.0);
+        }
         match answer.origin {
-            Origin::Client(a) => self.clients.answered(now, a, ok, &mut self.rng, out),
+            Origin::Client(a) => {
+                // A DNS lookup's next try goes out as soon as the last answer of this one is in.
+                for next in self.clients.answered(now, a, ok, &mut self.rng, out) {
+                    self.client_send(now, next, out);
+                }
+            }
             Origin::Downstream(d) => self.downstream_answered(now, d, ok, out),
             Origin::Internal => {}
             Origin::RemoteWrite(batch) => {

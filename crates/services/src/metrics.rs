@@ -372,6 +372,9 @@ impl ServiceMetrics {
                     s.stats.call_deadline_exceeded,
                 ));
             }
+            if s.spec.honor_cancellation {
+                t.push((format!("{}_cancelled", s.name), s.stats.cancelled));
+            }
             let receives_deadlines = v.endpoints.iter().any(|x| {
                 x.spec
                     .calls
@@ -532,7 +535,8 @@ impl ServiceMetrics {
                 + st.unavailable
                 + st.queue_dropped
                 + st.overflowed
-                + st.deadline_exceeded;
+                + st.deadline_exceeded
+                + st.cancelled;
             let mean = if st.succeeded > 0 {
                 st.latency_sum / st.succeeded as f64
             } else {

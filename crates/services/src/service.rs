@@ -54,6 +54,9 @@ pub(crate) struct ServiceStats {
     pub deadline_exceeded: u64,
     /// Downstream calls not sent because the request's deadline had passed.
     pub call_deadline_exceeded: u64,
+    /// Requests stopped, in service or queued, when their caller gave up on them
+    /// (`honorCancellation`).
+    pub cancelled: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
     /// Retries of its downstream calls its defences refused.

@@ -8,6 +8,8 @@ use cascade_model::{Labels, PodSelector};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+mod chains;
+mod lookups;
 mod queues;
 mod storm_size;
 

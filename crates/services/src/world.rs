@@ -47,6 +47,10 @@ pub struct World {
     pub(crate) rng: Rng,
     /// The rate window services count their arrivals in (`rateWindowSeconds`).
     pub(crate) rate_window: f64,
+    /// Tests only, when set: per origin (its `Debug` form), the requests sent for it and
+    /// the answers it was given, to check that each is answered exactly once.
+    #[cfg(test)]
+    pub(crate) ledger: Option<BTreeMap<String, (u32, u32)>>,
 }
 
 impl World {
@@ -89,6 +93,8 @@ impl World {
             pods: BTreeMap::new(),
             rng: Rng::stream(seed, "services"),
             rate_window: cfg.rate_window_seconds,
+            #[cfg(test)]
+            ledger: None,
         })
     }
 

@@ -250,6 +250,11 @@ fn a_concurrency_limit_refuses_at_once_past_its_threshold() {
 /// 0.1 s), front's call with a 30 s timeout, propagating the deadline or not. From 10 s,
 /// back runs a thousand times slower (100 s a request).
 fn deadline_chain(propagate: bool) -> Driver {
+    deadline_chain_with(propagate, false)
+}
+
+/// [`deadline_chain`], with back honouring cancellation or not.
+fn deadline_chain_with(propagate: bool, cancel: bool) -> Driver {
     let mut cfg = ServicesConfig::default();
     let svc = |app: &str, seconds: f64, calls: Option<DownstreamCall>| ServiceSpec {
         selector: selector(app),
@@ -257,6 +262,7 @@ fn deadline_chain(propagate: bool) -> Driver {
         service_seconds: seconds,
         service_time: ServiceTime::Deterministic,
         queue_capacity: 100_000,
+        honor_cancellation: cancel && app == "back",
         calls,
         ..ServiceSpec::default()
     };
@@ -344,4 +350,43 @@ fn a_deadline_already_passed_fails_the_call_without_sending_it() {
     assert!(propagated.total("front_call_deadline_exceeded") > 50);
     let plain = run(false);
     assert!(plain.total("back_requests") > propagated.total("back_requests") + 50);
+}
+
+#[test]
+fn cancelling_work_its_caller_gave_up_on_frees_a_slow_hops_workers_and_goodput_recovers() {
+    // back a thousand times slower (100 s a request) from 10 s to 20 s, then healthy again.
+    // Without cancellation, the ten requests back's workers took at 10 s hold them for 100 s
+    // (each started request is finished for nobody) and no request succeeds until 110 s.
+    // With it, a request leaves its worker when its caller gives up: with the deadline
+    // propagated, at the users' 1 s, so every worker is free by 21 s; without, at front's own
+    // 30 s call timeout, so by 40 s (then the queue's stale requests are cancelled in turn,
+    // also by 50 s, while the fresh ones are served in 0.15 s).
+    for (propagate, recovered) in [(true, 21.0), (false, 41.0)] {
+        let run = |cancel: bool| {
+            let mut d = deadline_chain_with(propagate, cancel);
+            d.run_checked(20.0);
+            d.call(|w, now, out| w.set_service_degraded(now, "back", None, out));
+            d.run_checked(recovered);
+            let before = d.total("users_succeeded");
+            d.run_checked(recovered + 20.0);
+            (d.total("users_succeeded") - before, d)
+        };
+        let (plain, plain_d) = run(false);
+        let (cancelled, d) = run(true);
+        assert_eq!(
+            plain, 0,
+            "propagate {propagate}: back's workers are held until 110 s"
+        );
+        // 20 s at 5/s: 100 expected; Poisson's spread is 10.
+        assert!(
+            (70..=130).contains(&cancelled),
+            "propagate {propagate}: {cancelled} succeeded in 20 s at 5/s"
+        );
+        assert!(d.total("back_cancelled") > 0, "propagate {propagate}");
+        assert!(!plain_d
+            .world
+            .totals()
+            .iter()
+            .any(|(k, _)| k == "back_cancelled"));
+    }
 }

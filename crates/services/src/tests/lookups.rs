@@ -1,0 +1,100 @@
+//! A DNS lookup's tries, one after another (docs/dns.md#lookups-as-a-client): the search
+//! list's candidates are tried in order, each once the previous one's answers (NXDOMAIN) are
+//! in, with a try's A and AAAA queries sent together.
+
+use super::*;
+use crate::dns::DnsLookup;
+
+/// A client making lookups of `name` (Kubernetes' ndots 5 and search list) against a DNS
+/// service with ample workers and a deterministic 0.1 s per query; its first lookup comes at a
+/// random time, the next long after.
+fn one_lookup(name: &str, fail: bool) -> Driver {
+    let mut cfg = ServicesConfig::default();
+    cfg.services.insert(
+        "dns".into(),
+        ServiceSpec {
+            selector: selector("dns"),
+            workers_per_replica: 100,
+            service_seconds: 0.1,
+            service_time: ServiceTime::Deterministic,
+            ..ServiceSpec::default()
+        },
+    );
+    cfg.clients.insert(
+        "lookups".into(),
+        ClientSpec {
+            target: "dns".into(),
+            rate_per_second: 0.001,
+            timeout_seconds: 5.0,
+            max_retries: 0,
+            dns: Some(DnsLookup {
+                name: name.into(),
+                ..DnsLookup::default()
+            }),
+            ..ClientSpec::default()
+        },
+    );
+    let mut d = Driver::new(cfg, 4);
+    d.ready_pod(1, "dns-0", "dns");
+    if fail {
+        let all = Degradation {
+            error_rate: 1.0,
+            ..Degradation::default()
+        };
+        d.call(|w, now, out| w.set_service_degraded(now, "dns", Some(all), out));
+    }
+    d
+}
+
+/// Steps `d` through its first lookup: the times (from the lookup's start) at which the
+/// DNS service received each query, and when the lookup ended.
+fn trace(d: &mut Driver) -> (Vec<f64>, f64) {
+    let mut start = None;
+    let mut sent = Vec::new();
+    loop {
+        let Reverse((t, _, i)) = d.queue.pop().expect("an event");
+        d.now = t;
+        let ev = d.events[i].take().expect("event once");
+        let before = d.total("dns_requests");
+        d.call(|w, now, out| w.handle(now, ev, out));
+        d.check();
+        let t = t.as_secs_f64();
+        let t0 = *start.get_or_insert(t);
+        for _ in before..d.total("dns_requests") {
+            sent.push(((t - t0) * 1000.0).round() / 1000.0);
+        }
+        let c = d.world.clients.iter().next().expect("client");
+        if c.counts.calls > 0 && c.open_calls.is_empty() {
+            return (sent, ((t - t0) * 1000.0).round() / 1000.0);
+        }
+    }
+}
+
+#[test]
+fn a_lookups_tries_go_one_after_another_and_its_latency_is_their_sum() {
+    // api.example.com under ndots 5: three search domains, then as written; each try an A
+    // and an AAAA query, answered in 0.1 s: 8 queries, a pair every 0.1 s, done at 0.4 s.
+    let mut d = one_lookup("api.example.com", false);
+    let (sent, done) = trace(&mut d);
+    assert_eq!(sent, [0.0, 0.0, 0.1, 0.1, 0.2, 0.2, 0.3, 0.3]);
+    assert_eq!(done, 0.4);
+    assert_eq!(d.world.clients.iter().next().unwrap().counts.calls_ok, 1);
+    // An absolute name: one try, 0.1 s.
+    let mut d = one_lookup("api.example.com.", false);
+    let (sent, done) = trace(&mut d);
+    assert_eq!((sent.as_slice(), done), ([0.0, 0.0].as_slice(), 0.1));
+}
+
+#[test]
+fn a_try_that_fails_ends_the_lookup() {
+    // Every answer an error: musl stops searching on any failure (SERVFAIL or a timeout),
+    // glibc on a timeout (cascade does not tell a SERVFAIL apart); the first try's pair is
+    // all the lookup sends.
+    let mut d = one_lookup("api.example.com", true);
+    let (sent, done) = trace(&mut d);
+    assert_eq!((sent.as_slice(), done), ([0.0, 0.0].as_slice(), 0.1));
+    assert_eq!(
+        d.world.clients.iter().next().unwrap().counts.calls_failed,
+        1
+    );
+}
