@@ -11,7 +11,7 @@ use crate::remote_write::{Batch, Next};
 use crate::requests::{Downstream, Origin};
 use crate::service::Admission;
 use crate::world::World;
-use cascade_engine::Time;
+use cascade_engine::{Generation, Time};
 
 impl World {
     /// Sends a request to a service: a replica picked at random among the routable ones
@@ -449,7 +449,7 @@ impl World {
     /// Takes a request its caller gave up on out of the replica holding it (in service or
     /// queued): the replica it freed a worker of, if it did. Nothing if the process holding
     /// it has died since, or a partition keeps the cancellation from reaching it.
-    fn cancel(&mut self, id: ReqId, svc: ServiceIdx, replica: u32, gen: u32) -> Option<u32> {
+    fn cancel(&mut self, id: ReqId, svc: ServiceIdx, replica: u32, gen: Generation) -> Option<u32> {
         let s = self.endpoints.get_mut(svc);
         let rep = &mut s.replicas[replica as usize];
         if rep.gen != gen || rep.cut_off {
