@@ -205,7 +205,8 @@ fn check(
     expect: &[&str],
     fragment_filter: Option<(&str, &str, &str)>,
 ) {
-    let dir = std::env::temp_dir().join(format!("cascade-browser-{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.join("out");
     let got = run(args, &out);

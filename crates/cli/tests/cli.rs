@@ -168,7 +168,8 @@ fn validate_checks_scenarios_and_their_variants() {
 /// Runs `cascade run ARGS --out DIR` and checks that it refused before running: exit 2, no
 /// output directory, nothing on stdout. Returns stderr.
 fn run_refused(args: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("cascade-refused-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-refused-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut all = vec!["run"];
     all.extend_from_slice(args);
@@ -195,7 +196,8 @@ fn fault_targets_that_do_not_exist_are_errors_at_their_position() {
 
 #[test]
 fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
-    let dir = std::env::temp_dir().join(format!("cascade-retry-storm-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-retry-storm-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let sc = "scenarios/retry-storm.yaml";
     let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
@@ -247,7 +249,8 @@ fn the_retry_storm_breaks_its_slos_and_each_defence_holds_them() {
 
 #[test]
 fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
-    let dir = std::env::temp_dir().join(format!("cascade-dependency-chain-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-dependency-chain-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let sc = "scenarios/dependency-chain.yaml";
     let summary = || -> serde_json::Value {
@@ -444,7 +447,8 @@ fn similarity_laws_that_name_no_numeric_parameter_are_errors_at_their_line() {
 #[test]
 fn quiet_summarises_skipped_kinds_and_keeps_every_other_warning() {
     let f = "crates/cli/tests/inputs/quiet-warnings.yaml";
-    let dir = std::env::temp_dir().join(format!("cascade-quiet-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-quiet-{}", std::process::id()));
     let run = |quiet: bool| {
         let mut args = vec!["run", f, "--out", dir.to_str().unwrap()];
         if quiet {
@@ -670,7 +674,8 @@ fn the_same_seed_gives_the_same_pod_names() {
 #[test]
 fn report_html_escapes_names_and_counts_every_event_it_leaves_out() {
     let f = "crates/cli/tests/inputs/markup-names.yaml";
-    let dir = std::env::temp_dir().join(format!("cascade-report-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-report-{}", std::process::id()));
     for variant in [None, Some("<img src=x onerror=alert('v')>")] {
         let _ = std::fs::remove_dir_all(&dir);
         let mut args = vec!["run", f, "--out", dir.to_str().unwrap()];
@@ -733,7 +738,8 @@ const CI_GATE: &str = "crates/cli/tests/inputs/ci-gate.yaml";
 
 /// A fresh directory for one test's outputs.
 fn fresh_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cascade-{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -897,7 +903,8 @@ fn params_prints_the_effective_parameters_with_variant_and_set_applied() {
 
 #[test]
 fn all_variants_runs_each_into_its_folder_and_compares_them_on_one_page() {
-    let dir = std::env::temp_dir().join(format!("cascade-compare-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (code, out, err) = cascade(&[
         "run",
@@ -983,7 +990,8 @@ fn eviction_thresholds_the_kubelet_would_refuse_are_errors_at_their_position() {
 
 #[test]
 fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
-    let dir = std::env::temp_dir().join(format!("cascade-memory-leak-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-memory-leak-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let (code, stdout, err) = cascade(&["run", "scenarios/memory-leak.yaml", "--out", out]);
     assert_eq!(code, 1, "{err}");
@@ -1033,7 +1041,8 @@ fn api_clients_and_an_api_server_the_run_cannot_honour_are_errors_at_their_posit
 
 #[test]
 fn the_relist_storm_breaks_its_slos_and_each_mitigation_holds_them() {
-    let dir = std::env::temp_dir().join(format!("cascade-relist-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-relist-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let sc = "scenarios/apiserver-relist-storm.yaml";
     let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
@@ -1084,7 +1093,8 @@ fn fault_selectors_fractions_and_skipped_faults_are_errors_at_their_position() {
 
 #[test]
 fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
-    let dir = std::env::temp_dir().join(format!("cascade-mass-node-loss-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-mass-node-loss-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let sc = "scenarios/mass-node-loss.yaml";
     let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
@@ -1145,7 +1155,8 @@ fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
 /// mitigation holds the SLOs (exit 0), with the queries per lookup its resolver computes.
 #[test]
 fn dns_lookup_storm_fails_and_each_mitigation_holds() {
-    let dir = std::env::temp_dir().join(format!("cascade-dns-lookup-storm-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-dns-lookup-storm-{}", std::process::id()));
     let out = dir.to_str().unwrap();
     let sc = "scenarios/dns-lookup-storm.yaml";
     let totals = |k: &str| -> u64 {
@@ -1251,7 +1262,8 @@ fn a_peak_is_named_by_its_column_and_the_old_names_read_with_a_warning() {
             "{err}"
         );
     }
-    let dir = std::env::temp_dir().join(format!("cascade-peak-names-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-peak-names-{}", std::process::id()));
     let (code, out, err) = cascade(&["run", f, "--out", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     let summary: serde_json::Value =

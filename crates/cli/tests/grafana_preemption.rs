@@ -137,7 +137,8 @@ fn bad_set_and_unknown_variant_exit_2() {
 /// wherever its verdict is shown: summary.json, the terminal, the JUnit case and the report.
 #[test]
 fn an_expectation_shows_its_window_and_selector_everywhere() {
-    let dir = std::env::temp_dir().join(format!("cascade-e2e-window-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-e2e-window-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let junit = dir.join("junit.xml");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_cascade"))

@@ -25,7 +25,8 @@ fn bad_cpu_settings_are_errors_at_their_position() {
     let (code, _, cores) = cascade(&["validate", "crates/cli/tests/inputs/bad-cpu-cores.yaml"]);
     assert_eq!(code, 2);
     insta::assert_snapshot!(cores);
-    let dir = std::env::temp_dir().join(format!("cascade-bad-cpu-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-bad-cpu-{}", std::process::id()));
     let (code, out, run) = cascade(&[
         "run",
         "crates/cli/tests/inputs/bad-cpu-cores.yaml",

@@ -47,7 +47,8 @@ fn total(summary: &Path, name: &str) -> f64 {
 #[test]
 fn two_runs_backfilled_into_one_tsdb_stay_apart_by_their_labels() {
     let Some(promtool) = promtool() else { return };
-    let dir = std::env::temp_dir().join(format!("cascade-promtool-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-promtool-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (outage, mitigation, tsdb) = (dir.join("outage"), dir.join("mitigation"), dir.join("tsdb"));
     let scenario = "scenarios/grafana-2019-preemption.yaml";

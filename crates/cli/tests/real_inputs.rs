@@ -198,7 +198,8 @@ fn changes_that_scale_or_delete_nothing_are_errors_at_their_position() {
 
 #[test]
 fn a_run_too_large_for_the_machine_is_refused_at_load() {
-    let dir = std::env::temp_dir().join(format!("cascade-huge-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-huge-{}", std::process::id()));
     let (code, out, err) = cascade(&[
         "run",
         &format!("{INPUTS}/huge.yaml"),
@@ -225,7 +226,8 @@ fn a_run_too_large_for_the_machine_is_refused_at_load() {
 
 #[test]
 fn the_event_budget_stops_a_run_with_a_summary_marked_truncated() {
-    let dir = std::env::temp_dir().join(format!("cascade-budget-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-budget-{}", std::process::id()));
     let run = |extra: &[&str]| {
         let _ = std::fs::remove_dir_all(&dir);
         let mut args = vec![

@@ -4,7 +4,8 @@
 use std::process::Command;
 
 fn run(args: &[&str], tag: &str, no_color: bool) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("cascade-term-{tag}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-term-{tag}-{}", std::process::id()));
     let mut c = Command::new(env!("CARGO_BIN_EXE_cascade"));
     c.arg("run")
         .args(args)

@@ -55,7 +55,8 @@ fn the_services_names_are_known_before_the_run() {
 
 #[test]
 fn the_gossip_pools_names_are_known_before_the_run() {
-    let dir = std::env::temp_dir().join(format!("cascade-test-names-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-test-names-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sc = "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\nspec:\n  duration: 2m\n  cluster:\n    nodeGroups:\n    - {namePrefix: n, count: 2, zones: [a], allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n    workloadGroups:\n    - {namePrefix: app, count: 2, replicas: 3, labels: {tier: web}, containers: [{name: c, requests: {cpu: 100m}}]}\n  behaviours:\n  - selector: {matchLabels: {tier: web}}\n    gossipAgent: {}\n  faults:\n  - {at: 60s, nodeDown: n-0}\n";
     let path = dir.join("scenario.yaml");

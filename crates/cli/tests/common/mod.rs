@@ -17,7 +17,8 @@ pub struct Outputs {
 
 /// Runs `cascade ARGS --out DIR`, DIR unique to `tag` and this test process.
 pub fn cascade_run(args: &[&str], tag: &str) -> Outputs {
-    let dir = std::env::temp_dir().join(format!("cascade-e2e-{tag}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-e2e-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let o = Command::new(env!("CARGO_BIN_EXE_cascade"))
         .args(args)

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 /// Writes `files` (name, text) into a fresh directory named for `suite` and `name`, and returns
 /// the path of its `scenario.yaml`.
 pub fn scenario(suite: &str, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cascade-{suite}-{name}-{}", std::process::id()));
+    // Under Cargo's own scratch directory for integration tests (target/tmp), never the
+    // system's /tmp, so nothing a test writes outlives `cargo clean`.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-{suite}-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for (n, t) in files {
