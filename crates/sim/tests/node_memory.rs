@@ -679,3 +679,58 @@ fn with_the_default_thresholds_a_steady_leak_never_thrashes() {
         assert!(acted >= 3, "{growth}: {:?}", s.totals);
     }
 }
+
+/// docs/kubernetes.md#node-memory-pressure: passes on a quiet node are put off to the first
+/// instant of its own grid at which memory could reach a threshold. With the passes every
+/// period, each eviction comes at the first pass strictly after memory.available falls below
+/// 100Mi, and every pass is on the node's grid (its phase plus whole periods); the put-off
+/// passes must give the same. Over eight seeds (eight phases): each leaking worker is evicted
+/// within one period after the instant its growth crosses the threshold (worked out from its
+/// Started event), and every eviction and MemoryPressure change of the run falls on one grid.
+#[test]
+fn put_off_passes_evict_at_the_pass_a_pass_every_period_would() {
+    let path = scenario(
+        "put-off",
+        &[
+            ("scenario.yaml", &leak_scenario("256Mi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let mut phases = Vec::new();
+    for seed in 1..=8 {
+        let r = common::run(&path, None, &[], Some(seed));
+        let log = r.events;
+        let started: Vec<(f64, String, String)> = events_of(&log, "Started")
+            .into_iter()
+            .filter(|(_, o, _)| o.starts_with("pod/default/leak-"))
+            .collect();
+        let evicted = events_of(&log, "Evicted");
+        assert!(evicted.len() >= 2, "seed {seed}: {evicted:?}");
+        for (t, pod, _) in &evicted {
+            // 4Gi + 100Mi of capacity, the database's 1Gi and the worker's 256Mi at its start:
+            // 2816Mi to go at 256Mi a minute, 660 s.
+            let (t_start, _, _) = started.iter().find(|(_, o, _)| o == pod).unwrap();
+            let crossing = t_start + 660.0;
+            assert!(
+                *t > crossing && *t <= crossing + 10.0 + 1e-6,
+                "seed {seed}: {pod} evicted at {t}, threshold crossed at {crossing}"
+            );
+        }
+        // One grid per node: every pass's outcome at the phase plus whole periods.
+        let t0 = evicted[0].0;
+        let on_grid = |t: f64| {
+            let k = ((t - t0) / 10.0).round();
+            ((t - t0) - 10.0 * k).abs() < 1e-3
+        };
+        for kind in ["Evicted", "NodeHasInsufficientMemory", "NodeHasSufficientMemory"] {
+            for (t, _, _) in events_of(&log, kind) {
+                assert!(on_grid(t), "seed {seed}: {kind} at {t}, off the grid of {t0}");
+            }
+        }
+        phases.push((t0 * 1000.0).round() as i64 % 10_000);
+    }
+    // The seeds did give different phases.
+    phases.sort_unstable();
+    phases.dedup();
+    assert!(phases.len() >= 6, "{phases:?}");
+}
