@@ -335,7 +335,8 @@ fn a_node_joining_a_zone_under_a_fault_is_under_it_too() {
 #[test]
 fn a_reboot_repair_brings_the_same_node_back_after_its_reboot() {
     let fault = "[{at: 1m, duration: 30m, nodeDown: n-0}]";
-    let repair = "{nodeRepair: {enabled: true, action: reboot, notReadySeconds: 120, rebootSeconds: 60}}";
+    let repair =
+        "{nodeRepair: {enabled: true, action: reboot, notReadySeconds: 120, rebootSeconds: 60}}";
     let path = scenario(
         "reboot",
         &[
@@ -346,7 +347,10 @@ fn a_reboot_repair_brings_the_same_node_back_after_its_reboot() {
     let (s, log) = run(&path, None, None);
     let not_ready = times(&log, "NodeNotReady", "node/n-0");
     let t_down = not_ready[0];
-    assert!(t_down > 60.0 && t_down <= 60.0 + 50.0 + 10.0 + 5.0, "{t_down}");
+    assert!(
+        t_down > 60.0 && t_down <= 60.0 + 50.0 + 10.0 + 5.0,
+        "{t_down}"
+    );
     let repairs = times(&log, "NodeRepair", "node/n-0");
     assert_eq!(repairs.len(), 1, "{log:#?}");
     let t_repair = repairs[0];

@@ -596,7 +596,10 @@ fn a_thrashing_nodes_pods_move_on_and_take_the_next_nodes_down() {
     assert_eq!(evicted.len(), 2, "{evicted:?}");
     for (t, pod, _) in &evicted {
         assert_eq!(bound[pod], "node/small-0");
-        assert!(*t >= t_not_ready + 300.0 && *t <= t_not_ready + 310.0, "{t}");
+        assert!(
+            *t >= t_not_ready + 300.0 && *t <= t_not_ready + 310.0,
+            "{t}"
+        );
     }
     let t_evicted = evicted[0].0;
     let moved: Vec<_> = events_of(&log, "Scheduled")
@@ -605,7 +608,10 @@ fn a_thrashing_nodes_pods_move_on_and_take_the_next_nodes_down() {
         .map(|(_, o, _)| bound[&o].clone())
         .collect();
     assert_eq!(moved.len(), 2);
-    assert!(moved.iter().all(|n| n.starts_with("node/big-")), "{moved:?}");
+    assert!(
+        moved.iter().all(|n| n.starts_with("node/big-")),
+        "{moved:?}"
+    );
     // Both big nodes then thrash and go NotReady, each at the instant its pods (its own two
     // and the one moved to it) give, before the small node is back.
     for big in ["node/big-0", "node/big-1"] {
@@ -669,12 +675,19 @@ fn with_the_default_thresholds_a_steady_leak_never_thrashes() {
             .replace("80m", "40m");
         let path = scenario(
             &format!("defaults-{growth}"),
-            &[("scenario.yaml", &sc), ("workloads.yaml", CASCADE_WORKLOADS)],
+            &[
+                ("scenario.yaml", &sc),
+                ("workloads.yaml", CASCADE_WORKLOADS),
+            ],
         );
         let (s, log, _) = run(&path, &[]);
         assert!(events_of(&log, "NodeThrashing").is_empty(), "{growth}");
         assert_eq!(s.peaks["nodes_not_ready"], 0.0, "{growth}");
-        let acted = s.totals.get("pods_evicted_node_pressure").copied().unwrap_or(0)
+        let acted = s
+            .totals
+            .get("pods_evicted_node_pressure")
+            .copied()
+            .unwrap_or(0)
             + s.totals.get("node_oom_kills").copied().unwrap_or(0);
         assert!(acted >= 3, "{growth}: {:?}", s.totals);
     }
@@ -722,12 +735,19 @@ fn put_off_passes_evict_at_the_pass_a_pass_every_period_would() {
             let k = ((t - t0) / 10.0).round();
             ((t - t0) - 10.0 * k).abs() < 1e-3
         };
-        for kind in ["Evicted", "NodeHasInsufficientMemory", "NodeHasSufficientMemory"] {
+        for kind in [
+            "Evicted",
+            "NodeHasInsufficientMemory",
+            "NodeHasSufficientMemory",
+        ] {
             for (t, _, _) in events_of(&log, kind) {
-                assert!(on_grid(t), "seed {seed}: {kind} at {t}, off the grid of {t0}");
+                assert!(
+                    on_grid(t),
+                    "seed {seed}: {kind} at {t}, off the grid of {t0}"
+                );
             }
         }
-        phases.push((t0 * 1000.0).round() as i64 % 10_000);
+        phases.push(format!("{:.3}", t0 % 10.0));
     }
     // The seeds did give different phases.
     phases.sort_unstable();

@@ -24,7 +24,11 @@ fn retry_storm(name: &str, expectations: &str) -> PathBuf {
 }
 
 fn value(s: &output::Summary, name: &str) -> f64 {
-    s.expectations.iter().find(|e| e.name == name).unwrap().value
+    s.expectations
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap()
+        .value
 }
 
 #[test]
@@ -42,7 +46,11 @@ fn a_ratio_over_a_window_is_taken_from_its_counts_between_the_edges() {
     // Before the fault every request is served (80/s against 300/s of capacity), in the
     // unloaded service time of 0.1 s.
     assert_eq!(value(s, "quiet"), 1.0);
-    assert!((value(s, "mean latency") - 0.1).abs() < 0.01, "{}", value(s, "mean latency"));
+    assert!(
+        (value(s, "mean latency") - 0.1).abs() < 0.01,
+        "{}",
+        value(s, "mean latency")
+    );
     // From the fault on fewer are (the storm outlasts the run: about 64% served from 5m to
     // 16m, 62% after), so both windows read below the whole run, which the quiet minutes
     // raise; and retries multiply the calls.
