@@ -189,7 +189,14 @@ fn metrics(out: &mut String) {
         "An expectation's `metric` is `totals.NAME` (a counter of summary.json), `peaks.NAME`, \
          `lows.NAME` or `means.NAME` (the largest, the lowest or the time-weighted mean value of \
          the metrics.csv column NAME, over the run or within `after` and `before`) or \
-         `ratios.NAME` (a service level). A peak has one name with or without a window, its \
+         `ratios.NAME` (a service level: over the run summary.json's figure; within `after` \
+         and `before`, the same ratio of what its two counts (requests served and requests \
+         asked, say) gained between the window's edges, each edge read at the last sample at \
+         or before it, so the window falls on the `sampleIntervalSeconds` grid; an edge at or \
+         past the end reads the run's final counts, and a window with nothing counted reads \
+         what the summary reads then: 1 for an availability or success ratio, 0 for a mean or \
+         an amplification; a ratio is a service's, a ring's or a client's own, so it takes no \
+         selector). A peak has one name with or without a window, its \
          column's: summary.json's `peaks` keeps the whole run's (the largest value the model \
          saw, never below the column's largest sample), and a column it keeps none of reads its \
          largest sample. The names the simulation's peaks had before (`peaks.max_pending_pods`, \

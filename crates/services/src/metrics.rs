@@ -509,20 +509,37 @@ impl ServiceMetrics {
         notes
     }
 
-    /// Fractions for summary.json's `ratios`.
+    /// Fractions for summary.json's `ratios`: each [`RatioParts::value`] of
+    /// [`Self::ratio_parts`].
     pub fn ratios(&self, v: View<'_>) -> Vec<(String, f64)> {
+        self.ratio_parts(v)
+            .into_iter()
+            .map(|(name, p)| (name, p.value()))
+            .collect()
+    }
+
+    /// Each ratio's two running counts, so that a ratio can also be taken over a window (the
+    /// counts' differences between its edges).
+    pub fn ratio_parts(&self, v: View<'_>) -> Vec<(String, RatioParts)> {
         let mut q = Vec::new();
         for (rt, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
-            let a = if *n > 0 { sum / f64::from(*n) } else { 1.0 };
-            q.push((format!("{}_write_availability", rt.name), a));
+            q.push((
+                format!("{}_write_availability", rt.name),
+                RatioParts::of(*sum, f64::from(*n), 1.0),
+            ));
         }
         if !v.fleets.is_empty() {
-            let a = if self.sampled_intervals > 0 {
-                1.0 - f64::from(self.outage_intervals) / f64::from(self.sampled_intervals)
-            } else {
-                1.0
-            };
-            q.push(("write_availability".into(), a));
+            q.push((
+                "write_availability".into(),
+                RatioParts {
+                    complement: true,
+                    ..RatioParts::of(
+                        f64::from(self.outage_intervals),
+                        f64::from(self.sampled_intervals),
+                        1.0,
+                    )
+                },
+            ));
         }
         for s in v.endpoints.iter() {
             let st = &s.stats;
@@ -537,28 +554,67 @@ impl ServiceMetrics {
                 + st.overflowed
                 + st.deadline_exceeded
                 + st.cancelled;
-            let mean = if st.succeeded > 0 {
-                st.latency_sum / st.succeeded as f64
-            } else {
-                0.0
-            };
-            let success = if done > 0 {
-                st.succeeded as f64 / done as f64
-            } else {
-                1.0
-            };
-            q.push((format!("{}_success_ratio", s.name), success));
-            q.push((format!("{}_mean_latency_seconds", s.name), mean));
+            q.push((
+                format!("{}_success_ratio", s.name),
+                RatioParts::of(st.succeeded as f64, done as f64, 1.0),
+            ));
+            q.push((
+                format!("{}_mean_latency_seconds", s.name),
+                RatioParts::of(st.latency_sum, st.succeeded as f64, 0.0),
+            ));
         }
         for c in v.clients.iter() {
-            let amp = if c.counts.calls > 0 {
-                c.counts.requests as f64 / c.counts.calls as f64
-            } else {
-                0.0
-            };
-            q.push((format!("{}_amplification", c.name), amp));
+            q.push((
+                format!("{}_amplification", c.name),
+                RatioParts::of(c.counts.requests as f64, c.counts.calls as f64, 0.0),
+            ));
         }
         q
+    }
+}
+
+/// A ratio as two running counts (requests served and requests asked, say): its value is
+/// `numerator / denominator` (one minus that for a complement, e.g. the share of intervals
+/// without an outage), or `empty` while the denominator is 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RatioParts {
+    pub numerator: f64,
+    pub denominator: f64,
+    pub complement: bool,
+    pub empty: f64,
+}
+
+impl RatioParts {
+    fn of(numerator: f64, denominator: f64, empty: f64) -> RatioParts {
+        RatioParts {
+            numerator,
+            denominator,
+            complement: false,
+            empty,
+        }
+    }
+
+    /// The ratio.
+    pub fn value(&self) -> f64 {
+        if self.denominator > 0.0 {
+            let r = self.numerator / self.denominator;
+            if self.complement {
+                1.0 - r
+            } else {
+                r
+            }
+        } else {
+            self.empty
+        }
+    }
+
+    /// The same ratio over what was counted after `earlier` (the counts' differences).
+    pub fn since(&self, earlier: &RatioParts) -> RatioParts {
+        RatioParts {
+            numerator: self.numerator - earlier.numerator,
+            denominator: self.denominator - earlier.denominator,
+            ..*self
+        }
     }
 }
 

@@ -423,6 +423,11 @@ impl World {
         self.metrics.ratios(self.view())
     }
 
+    /// Each ratio's running counts (`ratios` over a window differences them).
+    pub fn ratio_parts(&self) -> Vec<(String, crate::metrics::RatioParts)> {
+        self.metrics.ratio_parts(self.view())
+    }
+
     /// What a reader of the figures must know (summary.json's `notes`): e.g. a service whose
     /// request rate had no steady baseline, so that its `_qps_ratio` is not given.
     pub fn notes(&self) -> Vec<String> {

@@ -236,7 +236,37 @@ fn evaluate(
             }
         }
         Some(("peaks", name)) if !windowed => *SIM_PEAKS.contains(&name).then_some(&0.0).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of peaks.{{{}}}", e.name, e.metric, peaks.keys().cloned().collect::<Vec<_>>().join(",")))?,
-        Some(("ratios", name)) if !windowed => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        // Over a window: the ratio of what its two running counts gained between the window's
+        // edges, each edge read at the last sample at or before it (the run's start reads
+        // nothing counted; an edge at or past the end reads the run's final counts), so the
+        // window falls on the sampling grid and over the whole run it is summary.json's figure.
+        Some(("ratios", name)) if e.selector.is_none() && windowed && ratios.contains_key(name) => {
+            let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
+            let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
+            let samples = &sim.recorder().ratio_samples;
+            let at = |edge: Time| {
+                samples
+                    .iter()
+                    .take_while(|(t, _)| *t <= edge)
+                    .last()
+                    .and_then(|(_, parts)| parts.iter().find(|(k, _)| k == name).map(|(_, p)| *p))
+            };
+            let end = Time::from_secs_f64(sim.simulated_seconds());
+            let last = if before >= end {
+                sim.services.ratio_parts().into_iter().find(|(k, _)| k == name).map(|(_, p)| p)
+            } else {
+                at(before)
+            };
+            match last {
+                None => ratios[name],
+                Some(last) => {
+                    let first = at(after).unwrap_or(cascade_services::RatioParts { numerator: 0.0, denominator: 0.0, ..last });
+                    last.since(&first).value()
+                }
+            }
+        }
+        Some(("ratios", _)) if e.selector.is_some() => return Err(format!("expectation {:?}: a ratio is a service's, a ring's or a client's own, not counted by pod: expected no selector with ratios.NAME (after and before take it over a window)", e.name)),
+        Some(("ratios", name)) => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
         _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME", e.name, e.metric)),
     };
     let mut bound = Vec::new();

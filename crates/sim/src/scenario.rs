@@ -940,7 +940,8 @@ pub struct Scale {
 /// over the window: the mean of a 0/1 or a ratio column); a `peaks.NAME` is named by its
 /// metrics.csv column with or without a window: within one the largest sample of the column in
 /// it (e.g. `peaks.phantom_members` after the recovery), over the whole run summary.json's peak
-/// (never below the column's largest sample).
+/// (never below the column's largest sample); a `ratios.NAME` within a window is the ratio of
+/// what its counts gained between the window's edges, read at the samples.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expectation {

@@ -325,3 +325,67 @@ fn a_node_joining_a_zone_under_a_fault_is_under_it_too() {
         assert_eq!(after.len(), 2, "{fault}: {log:#?}");
     }
 }
+
+/// docs/control-plane-and-nodes.md#node-auto-repair, `action: reboot`: a node whose kernel
+/// hangs (nodeDown for 30 minutes) is NotReady after the grace period; `notReadySeconds` later
+/// (read at a monitor pass) the policy reboots it, the same machine, and `rebootSeconds` after
+/// that its kubelet posts status again and the node is Ready, long before the hang would have
+/// ended and before the 300 s toleration runs out, so none of its pods is evicted. Without the
+/// policy it stays NotReady until the fault ends.
+#[test]
+fn a_reboot_repair_brings_the_same_node_back_after_its_reboot() {
+    let fault = "[{at: 1m, duration: 30m, nodeDown: n-0}]";
+    let repair =
+        "{nodeRepair: {enabled: true, action: reboot, notReadySeconds: 120, rebootSeconds: 60}}";
+    let path = scenario(
+        "reboot",
+        &[
+            ("scenario.yaml", &zone_fault(fault, repair)),
+            ("work.yaml", WORK),
+        ],
+    );
+    let (s, log) = run(&path, None, None);
+    let not_ready = times(&log, "NodeNotReady", "node/n-0");
+    let t_down = not_ready[0];
+    assert!(
+        t_down > 60.0 && t_down <= 60.0 + 50.0 + 10.0 + 5.0,
+        "{t_down}"
+    );
+    let repairs = times(&log, "NodeRepair", "node/n-0");
+    assert_eq!(repairs.len(), 1, "{log:#?}");
+    let t_repair = repairs[0];
+    assert!(
+        t_repair >= t_down + 120.0 && t_repair <= t_down + 125.0,
+        "NotReady {t_down}, repair {t_repair}"
+    );
+    assert!(messages(&log, "NodeRepair")[0].1.ends_with("rebooting"));
+    assert_eq!(s.totals["nodes_repaired"], 1);
+    // The same machine: nothing deleted or added, no cloud request.
+    assert!(messages(&log, "NodeAdded").iter().all(|(t, _)| *t == 0.0));
+    assert!(times(&log, "NodeDeleted", "node/n-0").is_empty());
+    // Ready once the reboot is over (its kubelet posts status at once; the controller reads it
+    // at its next monitor pass).
+    let ready = times(&log, "NodeReady", "node/n-0");
+    assert_eq!(ready.len(), 1, "{ready:?}");
+    assert!(
+        ready[0] >= t_repair + 60.0 && ready[0] <= t_repair + 60.0 + 5.0 + 0.01,
+        "repair {t_repair}, Ready {}",
+        ready[0]
+    );
+    assert!(messages(&log, "TaintManagerEviction").is_empty());
+    // The fault's end brings back a node that is already up: no second NotReady.
+    assert_eq!(not_ready.len(), 1, "{not_ready:?}");
+
+    // Without the policy: NotReady until the hang ends.
+    let path = scenario(
+        "no-reboot",
+        &[
+            ("scenario.yaml", &zone_fault(fault, "{}")),
+            ("work.yaml", WORK),
+        ],
+    );
+    let (_, log) = run(&path, None, None);
+    let ready = times(&log, "NodeReady", "node/n-0");
+    assert!(ready.iter().all(|t| *t >= 31.0 * 60.0), "{ready:?}");
+    assert!(times(&log, "NodeRepair", "node/n-0").is_empty());
+}

@@ -522,3 +522,235 @@ fn a_node_that_never_reaches_the_threshold_stays_ready() {
     assert!(events_of(&log, "NodeThrashing").is_empty(), "{log:#?}");
     assert_eq!(s.peaks["nodes_not_ready"], 0.0);
 }
+
+/// Six BestEffort leaking replicas (256Mi, 24Mi a minute each) spread over a 3Gi node and two
+/// 4Gi nodes whose reclaim thrashes below 512Mi of `memory.available` (the machines' own
+/// figure, above the kubelet's default 100Mi hard threshold, which is left as it is).
+const CASCADE_WORKLOADS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: leak}\nspec:\n  replicas: 6\n  selector: {matchLabels: {app: leak}}\n  template:\n    metadata: {labels: {app: leak}}\n    spec:\n      containers: [{name: c, image: x}]\n";
+
+fn cascade_scenario(parameters: &str) -> String {
+    format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 80m\n  cluster:\n    nodeGroups:\n    - {{namePrefix: small, count: 1, zones: [a], allocatable: {{cpu: \"4\", memory: 3Gi, pods: \"110\"}}}}\n    - {{namePrefix: big, count: 2, zones: [a], allocatable: {{cpu: \"4\", memory: 4Gi, pods: \"110\"}}}}\n    manifests: [workloads.yaml]\n  behaviours:\n  - selector: {{matchLabels: {{app: leak}}}}\n    memory: {{start: 256Mi, growthPerMinute: 24Mi}}\n  parameters: {parameters}\n"
+    )
+}
+
+/// The node each pod was bound to ("Successfully assigned NS/NAME to NODE").
+fn bindings(log: &[String]) -> BTreeMap<String, String> {
+    events_of(log, "Scheduled")
+        .into_iter()
+        .map(|(_, o, m)| (o, format!("node/{}", m.rsplit(' ').next().unwrap())))
+        .collect()
+}
+
+/// When `node`'s `memory.available` first falls below `threshold` MiB, from the pods that
+/// started on it (each `start` 256Mi, growing 24Mi a minute) and its capacity in MiB: the
+/// instant, worked out from the Started events alone.
+fn crossing(log: &[String], node: &str, capacity: f64, threshold: f64, before: f64) -> f64 {
+    let bound = bindings(log);
+    let starts: Vec<f64> = events_of(log, "Started")
+        .into_iter()
+        .filter(|(t, o, _)| *t < before && bound.get(o).map(String::as_str) == Some(node))
+        .map(|(t, _, _)| t)
+        .collect();
+    // capacity - sum(256 + 24 (t - s) / 60) = threshold, for t after every start.
+    let n = starts.len() as f64;
+    let sum: f64 = starts.iter().sum();
+    (capacity - threshold - 256.0 * n + 0.4 * sum) / (0.4 * n)
+}
+
+/// docs/kubernetes.md#a-thrashing-node, the cascade the issue describes: the smallest node
+/// fills first and thrashes, goes NotReady, and after the default 300 s toleration its pods
+/// are evicted by the taint manager; their replacements go to the two other nodes, where they
+/// add their leak to the pods already there, and both go the same way sooner than their own
+/// pods would take them. Nothing is scripted: the leak rate, the node sizes and the default
+/// thresholds and tolerations decide. Against the same run with the unreachable toleration
+/// long enough that no pod moves, the big nodes thrash 8 minutes later, at the instant their
+/// own pods alone give.
+#[test]
+fn a_thrashing_nodes_pods_move_on_and_take_the_next_nodes_down() {
+    let thrash = "{memoryThrashing: {memoryAvailable: 512Mi}}";
+    let path = scenario(
+        "cascade",
+        &[
+            ("scenario.yaml", &cascade_scenario(thrash)),
+            ("workloads.yaml", CASCADE_WORKLOADS),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    let thrashes = events_of(&log, "NodeThrashing");
+    // The small node first (capacity 3Gi + 100Mi, two leaking pods).
+    let (t_small, first, _) = thrashes[0].clone();
+    assert_eq!(first, "node/small-0", "{thrashes:?}");
+    let expected = crossing(&log, "node/small-0", 3072.0 + 100.0, 512.0, t_small) + 10.0;
+    assert!((t_small - expected).abs() < 0.05, "{t_small} vs {expected}");
+    let (t_not_ready, _, why) = events_of(&log, "NodeNotReady")[0].clone();
+    assert_eq!(why, "Kubelet stopped posting node status.");
+    assert!(t_not_ready > t_small && t_not_ready <= t_small + 55.0);
+    // The taint manager evicts its two pods once the default 300 s toleration has run out,
+    // and the replicas' replacements are bound to the big nodes.
+    let bound = bindings(&log);
+    let evicted: Vec<_> = events_of(&log, "TaintManagerEviction")
+        .into_iter()
+        .filter(|(t, _, _)| *t < t_not_ready + 400.0)
+        .collect();
+    assert_eq!(evicted.len(), 2, "{evicted:?}");
+    for (t, pod, _) in &evicted {
+        assert_eq!(bound[pod], "node/small-0");
+        assert!(
+            *t >= t_not_ready + 300.0 && *t <= t_not_ready + 310.0,
+            "{t}"
+        );
+    }
+    let t_evicted = evicted[0].0;
+    let moved: Vec<_> = events_of(&log, "Scheduled")
+        .into_iter()
+        .filter(|(t, _, _)| *t >= t_evicted && *t < t_evicted + 5.0)
+        .map(|(_, o, _)| bound[&o].clone())
+        .collect();
+    assert_eq!(moved.len(), 2);
+    assert!(
+        moved.iter().all(|n| n.starts_with("node/big-")),
+        "{moved:?}"
+    );
+    // Both big nodes then thrash and go NotReady, each at the instant its pods (its own two
+    // and the one moved to it) give, before the small node is back.
+    for big in ["node/big-0", "node/big-1"] {
+        let (t, _, _) = thrashes
+            .iter()
+            .find(|(_, o, _)| o == big)
+            .unwrap_or_else(|| panic!("{big} never thrashed: {thrashes:?}"))
+            .clone();
+        let with_moved = crossing(&log, big, 4096.0 + 100.0, 512.0, t) + 10.0;
+        assert!((t - with_moved).abs() < 0.05, "{big}: {t} vs {with_moved}");
+        let own_only = crossing(&log, big, 4096.0 + 100.0, 512.0, t_evicted) + 10.0;
+        assert!(own_only - t > 400.0, "{big}: {t}, alone {own_only}");
+        assert!(events_of(&log, "NodeNotReady")
+            .iter()
+            .any(|(tn, o, _)| o == big && *tn > t && *tn <= t + 55.0));
+    }
+    assert!(s.totals["node_thrashing_episodes"] >= 3);
+    assert!(s.peaks["nodes_not_ready"] >= 2.0);
+    // The kubelet's own 100Mi threshold is never met: each node stalls before it.
+    assert_eq!(s.totals.get("pods_evicted_node_pressure"), None);
+
+    // Counterfactual: pods tolerate an unreachable node for an hour, so none moves; the big
+    // nodes thrash only when their own pods take them there.
+    let path = scenario(
+        "cascade-still",
+        &[
+            (
+                "scenario.yaml",
+                &cascade_scenario(
+                    "{memoryThrashing: {memoryAvailable: 512Mi}, nodeLifecycle: {defaultUnreachableTolerationSeconds: 3600}}",
+                ),
+            ),
+            ("workloads.yaml", CASCADE_WORKLOADS),
+        ],
+    );
+    let (_, still, _) = run(&path, &[]);
+    assert!(events_of(&still, "TaintManagerEviction").is_empty());
+    for big in ["node/big-0", "node/big-1"] {
+        let (t, _, _) = events_of(&still, "NodeThrashing")
+            .into_iter()
+            .find(|(_, o, _)| o == big)
+            .unwrap();
+        let own = crossing(&still, big, 4096.0 + 100.0, 512.0, t) + 10.0;
+        assert!((t - own).abs() < 0.05, "{big}: {t} vs {own}");
+        let (cascaded, _, _) = thrashes.iter().find(|(_, o, _)| o == big).unwrap();
+        assert!(t - cascaded > 400.0, "{big}: {t} against {cascaded}");
+    }
+}
+
+/// With every default (the kubelet's 100Mi hard threshold polled every 10 s, thrashing below
+/// 50Mi after 10 s), no leak that grows at a steady rate thrashes, however fast: below 5 MiB/s
+/// a pass finds the node under 100Mi and evicts before memory has been under 50Mi for 10 s;
+/// above it, memory falls from 50Mi to nothing in under 10 s and the kernel's OOM killer ends
+/// the leak first (docs/kubernetes.md#a-thrashing-node). Between the two the kubelet or the
+/// kernel acts, at every rate.
+#[test]
+fn with_the_default_thresholds_a_steady_leak_never_thrashes() {
+    for growth in ["48Mi", "240Mi", "300Mi", "360Mi", "1Gi", "4Gi"] {
+        let sc = cascade_scenario("{}")
+            .replace("24Mi", growth)
+            .replace("80m", "40m");
+        let path = scenario(
+            &format!("defaults-{growth}"),
+            &[
+                ("scenario.yaml", &sc),
+                ("workloads.yaml", CASCADE_WORKLOADS),
+            ],
+        );
+        let (s, log, _) = run(&path, &[]);
+        assert!(events_of(&log, "NodeThrashing").is_empty(), "{growth}");
+        assert_eq!(s.peaks["nodes_not_ready"], 0.0, "{growth}");
+        let acted = s
+            .totals
+            .get("pods_evicted_node_pressure")
+            .copied()
+            .unwrap_or(0)
+            + s.totals.get("node_oom_kills").copied().unwrap_or(0);
+        assert!(acted >= 3, "{growth}: {:?}", s.totals);
+    }
+}
+
+/// docs/kubernetes.md#node-memory-pressure: passes on a quiet node are put off to the first
+/// instant of its own grid at which memory could reach a threshold. With the passes every
+/// period, each eviction comes at the first pass strictly after memory.available falls below
+/// 100Mi, and every pass is on the node's grid (its phase plus whole periods); the put-off
+/// passes must give the same. Over eight seeds (eight phases): each leaking worker is evicted
+/// within one period after the instant its growth crosses the threshold (worked out from its
+/// Started event), and every eviction and MemoryPressure change of the run falls on one grid.
+#[test]
+fn put_off_passes_evict_at_the_pass_a_pass_every_period_would() {
+    let path = scenario(
+        "put-off",
+        &[
+            ("scenario.yaml", &leak_scenario("256Mi")),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let mut phases = Vec::new();
+    for seed in 1..=8 {
+        let r = common::run(&path, None, &[], Some(seed));
+        let log = r.events;
+        let started: Vec<(f64, String, String)> = events_of(&log, "Started")
+            .into_iter()
+            .filter(|(_, o, _)| o.starts_with("pod/default/leak-"))
+            .collect();
+        let evicted = events_of(&log, "Evicted");
+        assert!(evicted.len() >= 2, "seed {seed}: {evicted:?}");
+        for (t, pod, _) in &evicted {
+            // 4Gi + 100Mi of capacity, the database's 1Gi and the worker's 256Mi at its start:
+            // 2816Mi to go at 256Mi a minute, 660 s.
+            let (t_start, _, _) = started.iter().find(|(_, o, _)| o == pod).unwrap();
+            let crossing = t_start + 660.0;
+            assert!(
+                *t > crossing && *t <= crossing + 10.0 + 1e-6,
+                "seed {seed}: {pod} evicted at {t}, threshold crossed at {crossing}"
+            );
+        }
+        // One grid per node: every pass's outcome at the phase plus whole periods.
+        let t0 = evicted[0].0;
+        let on_grid = |t: f64| {
+            let k = ((t - t0) / 10.0).round();
+            ((t - t0) - 10.0 * k).abs() < 1e-3
+        };
+        for kind in [
+            "Evicted",
+            "NodeHasInsufficientMemory",
+            "NodeHasSufficientMemory",
+        ] {
+            for (t, _, _) in events_of(&log, kind) {
+                assert!(
+                    on_grid(t),
+                    "seed {seed}: {kind} at {t}, off the grid of {t0}"
+                );
+            }
+        }
+        phases.push(format!("{:.3}", t0 % 10.0));
+    }
+    // The seeds did give different phases.
+    phases.sort_unstable();
+    phases.dedup();
+    assert!(phases.len() >= 6, "{phases:?}");
+}

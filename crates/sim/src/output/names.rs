@@ -255,8 +255,8 @@ impl MetricNames {
                 family,
                 &self.columns,
             ),
-            Some(("ratios", _)) if windowed => Err(
-                "a ratio cannot be taken by selector or time window: expected no selector, after or before with ratios.NAME".into(),
+            Some(("ratios", _)) if e.selector.is_some() => Err(
+                "a ratio is a service's, a ring's or a client's own, not counted by pod: expected no selector with ratios.NAME (after and before take it over a window)".into(),
             ),
             Some(("ratios", name)) if self.ratios.contains(name) => Ok(()),
             Some(("ratios", _)) => unknown("metric", "ratios", &self.ratios),

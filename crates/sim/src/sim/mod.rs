@@ -305,6 +305,8 @@ impl<'a> Simulation<'a> {
                     .into_iter()
                     .map(|(k, v)| (k.into(), v)),
             );
+            let parts = self.services.ratio_parts();
+            self.rec.ratio_samples.push((t, parts));
         }
         self.rec.metrics.sample(t, row);
         // Each peak is named by its column and is at least its largest sample (the NotReady

@@ -12,6 +12,9 @@ pub struct Recorder {
     pub metrics: Metrics,
     /// Namespace and labels of every pod ever created, by PodId (for counting by selector).
     pub pod_meta: Vec<(String, Labels)>,
+    /// The services' ratios as running counts at each sample (not written out: `ratios.NAME`
+    /// over a window differences them, `output.rs` `evaluate`).
+    pub ratio_samples: Vec<(Time, Vec<(String, cascade_services::RatioParts)>)>,
 }
 
 impl Recorder {
