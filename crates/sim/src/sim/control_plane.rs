@@ -37,11 +37,13 @@ pub enum ControlPlaneEv {
     Client { pod: PodId, epoch: Generation },
     /// A controller's or the scheduler's write is sent (again).
     SendWrite { id: u64 },
+    /// The endpointslice controller syncs a Service, its batch period over.
+    SliceSync { svc: cascade_services::ServiceIdx },
 }
 
 /// Who sent a request.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Caller {
+pub(in crate::sim) enum Caller {
     Lease(NodeId),
     /// A kubelet's PATCH of its node's status, computed at `sent`.
     NodeStatus {
@@ -368,6 +370,7 @@ impl<'a> Simulation<'a> {
             ControlPlaneEv::RenewLease { node } => self.renew_lease(node),
             ControlPlaneEv::Client { pod, epoch } => self.client_attempt(pod, epoch),
             ControlPlaneEv::SendWrite { id } => self.write_attempt(id),
+            ControlPlaneEv::SliceSync { svc } => self.slice_sync(svc),
         }
     }
 
