@@ -55,7 +55,10 @@ fn run(name: &str, extra: &str) -> common::Run {
 fn column(r: &common::Run, col: &str) -> Vec<(f64, f64)> {
     let mut lines = r.metrics_csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let i = header.iter().position(|h| *h == col).unwrap_or_else(|| panic!("no {col}"));
+    let i = header
+        .iter()
+        .position(|h| *h == col)
+        .unwrap_or_else(|| panic!("no {col}"));
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
@@ -110,10 +113,14 @@ fn with_the_api_server_down_a_dead_pod_keeps_its_traffic_until_the_slice_is_writ
             assert_eq!(*v, 0.0, "calls failed at {t}s");
         }
     }
-    assert!(failed.iter().any(|(t, v)| (190.0..=back).contains(t) && *v > 0.0));
+    assert!(failed
+        .iter()
+        .any(|(t, v)| (190.0..=back).contains(t) && *v > 0.0));
     // Ready replicas (the kubelet's view) fall at once; routing does not follow.
     let ready = column(&down, "api_ready_replicas");
-    assert!(ready.iter().any(|(t, v)| (190.0..300.0).contains(t) && *v == 2.0));
+    assert!(ready
+        .iter()
+        .any(|(t, v)| (190.0..300.0).contains(t) && *v == 2.0));
     assert!(down.summary.totals["endpoint_slice_writes"] >= 1);
 }
 

@@ -42,13 +42,21 @@ fn a_dead_replica_keeps_its_traffic_until_the_slice_is_written() {
     d.world.set_slice_writes(SliceWrites::Deferred);
     let api = d.world.endpoints.find("api").expect("api");
     d.call(|w, now, out| w.process_died(now, PodRef::new(1), out));
-    assert_eq!(d.slices, vec![(false, api)], "one SliceStale for the service");
+    assert_eq!(
+        d.slices,
+        vec![(false, api)],
+        "one SliceStale for the service"
+    );
     d.run_checked(60.0);
     let stale = d.total("api_stale_endpoint_failures");
     let sent = d.total("api_requests");
     // About half of ~1,000 requests go to the gone replica: sd ~ 16.
     assert!((stale as f64 - 500.0).abs() < 80.0, "{stale} of {sent}");
-    assert_eq!(d.total("api_failed"), stale, "every failure is a refused connection");
+    assert_eq!(
+        d.total("api_failed"),
+        stale,
+        "every failure is a refused connection"
+    );
     // Further changes ride along with the stale slice: no second effect.
     d.call(|w, now, out| w.pod_gone(now, PodRef::new(1), out));
     assert_eq!(d.slices.len(), 1);
@@ -94,7 +102,11 @@ fn a_new_ready_replica_gets_no_traffic_until_the_slice_is_written() {
     let api = d.world.endpoints.find("api").expect("api");
     d.call(|w, now, out| w.write_slice(now, api, out));
     d.run_checked(20.0);
-    assert_eq!(d.total("api_unavailable"), refused, "none refused once written");
+    assert_eq!(
+        d.total("api_unavailable"),
+        refused,
+        "none refused once written"
+    );
     assert!(d.total("api_succeeded") > 150);
 }
 

@@ -546,7 +546,8 @@ pub(super) fn references(
             format!(
                 "endpointSliceMaxSyncBackoffSeconds = {}: expected seconds not below \
                  endpointSliceSyncBackoffSeconds ({})",
-                ctl.endpoint_slice_max_sync_backoff_seconds, ctl.endpoint_slice_sync_backoff_seconds
+                ctl.endpoint_slice_max_sync_backoff_seconds,
+                ctl.endpoint_slice_sync_backoff_seconds
             ),
         );
     }

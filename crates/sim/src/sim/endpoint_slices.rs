@@ -47,7 +47,11 @@ impl Simulation<'_> {
         if self.stage == Stage::Bootstrap {
             return SliceWrites::Immediate;
         }
-        if self.p.controllers.endpoint_slice_updates_batch_period_seconds > 0.0
+        if self
+            .p
+            .controllers
+            .endpoint_slice_updates_batch_period_seconds
+            > 0.0
             || !self.control_plane.server.serving()
         {
             return SliceWrites::Deferred;
@@ -93,7 +97,10 @@ impl Simulation<'_> {
             return;
         }
         st.pending = true;
-        let batch = self.p.controllers.endpoint_slice_updates_batch_period_seconds;
+        let batch = self
+            .p
+            .controllers
+            .endpoint_slice_updates_batch_period_seconds;
         if batch > 0.0 {
             self.engine.schedule_in(
                 secs(batch),
