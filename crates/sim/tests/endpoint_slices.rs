@@ -220,3 +220,118 @@ fn a_bad_batch_period_or_backoff_is_a_located_error() {
     let e = e.to_string();
     assert!(e.contains("--set:1:") && e.contains("not below 0"), "{e}");
 }
+
+/// Two CoreDNS-like pods whose container leaks to its limit (an OOM kill every ~2 minutes),
+/// each with an informer (`apiClient`); the API server is down from 2m to 7m.
+fn dns_run(name: &str, ready_when_synced: bool) -> common::Run {
+    let text = format!(
+        r#"apiVersion: cascade.dev/v1alpha1
+kind: Scenario
+metadata: {{name: t}}
+spec:
+  duration: 10m
+  cluster:
+    nodeGroups:
+    - {{namePrefix: node, count: 3, zones: [a, b, c], allocatable: {{cpu: "4", memory: 16Gi, pods: "110"}}}}
+    manifests: [dns.yaml]
+  behaviours:
+  - selector: {{namespace: kube-system, matchLabels: {{k8s-app: kube-dns}}}}
+    memory: {{start: 100Mi, growthPerMinute: 100Mi}}
+    apiClient: {{resource: pods, scope: cluster, watch: true, readyWhenSynced: {ready_when_synced}}}
+  faults:
+  - {{at: 2m, duration: 5m, apiServerDown: true}}
+"#
+    );
+    let dns = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: coredns, namespace: kube-system}
+spec:
+  replicas: 2
+  selector: {matchLabels: {k8s-app: kube-dns}}
+  template:
+    metadata: {labels: {k8s-app: kube-dns}}
+    spec:
+      containers: [{name: coredns, image: x, resources: {requests: {cpu: 100m, memory: 70Mi}, limits: {memory: 300Mi}}}]
+"#;
+    let path = common::scenario(
+        "ready-when-synced",
+        name,
+        &[("scenario.yaml", &text), ("dns.yaml", dns)],
+    );
+    common::run(&path, None, &[], None)
+}
+
+#[test]
+fn a_pod_ready_when_its_informer_syncs_stays_unready_after_a_restart_while_the_server_is_down() {
+    let waits = dns_run("waits", true);
+    let plain = dns_run("plain", false);
+    let back = *event_times(&waits, "APIServerServing")
+        .iter()
+        .find(|&&t| t >= 420.0)
+        .expect("serves again");
+    assert_eq!(
+        event_times(&plain, "APIServerServing"),
+        event_times(&waits, "APIServerServing")
+    );
+    // Both pods were OOM-killed and restarted during the outage (every ~2 minutes).
+    let ooms = |r: &common::Run| {
+        event_times(r, "OOMKilled")
+            .into_iter()
+            .filter(|t| (120.0..back).contains(t))
+            .count()
+    };
+    assert!(ooms(&waits) >= 4, "{}", ooms(&waits));
+    let ready = |r: &common::Run| column(r, "pods_ready");
+    // Before the outage both are Ready in both runs (a restart's few seconds aside).
+    let before = |r: &common::Run| {
+        ready(r)
+            .iter()
+            .filter(|(t, _)| (60.0..120.0).contains(t))
+            .map(|(_, v)| *v)
+            .fold(0.0, f64::max)
+    };
+    assert_eq!(before(&waits), 2.0);
+    // Once each has restarted in the outage, the informer cannot sync: neither is Ready
+    // until the server serves again; without the gate they come back after each restart.
+    let late = |r: &common::Run| {
+        ready(r)
+            .into_iter()
+            .filter(|(t, _)| (300.0..back).contains(t))
+            .map(|(_, v)| v)
+            .collect::<Vec<f64>>()
+    };
+    assert!(late(&waits).iter().all(|&v| v == 0.0), "{:?}", late(&waits));
+    assert!(
+        late(&plain).iter().filter(|&&v| v > 0.0).count() > late(&plain).len() / 2,
+        "{:?}",
+        late(&plain)
+    );
+    // The server serves: they sync and turn Ready within seconds (unless OOM-killed again).
+    let after: f64 = ready(&waits)
+        .into_iter()
+        .filter(|(t, _)| (back..back + 30.0).contains(t))
+        .map(|(_, v)| v)
+        .fold(0.0, f64::max);
+    assert!(after >= 1.0, "{after}");
+}
+
+#[test]
+fn ready_when_synced_on_a_poller_is_a_located_error() {
+    let text = scenario(
+        "  behaviours:\n  - selector: {matchLabels: {app: api}}\n    apiClient: {resource: pods, watch: false, periodSeconds: 60, readyWhenSynced: true}\n",
+    );
+    let path = common::scenario(
+        "endpoint-slices",
+        "poller",
+        &[("scenario.yaml", &text), ("api.yaml", API)],
+    );
+    let Err(e) = cascade_sim::load(&path, None, &[], None) else {
+        panic!("loaded");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("scenario.yaml:12:83:")
+            && e.contains("readyWhenSynced: expected only with watch: true"),
+        "{e}"
+    );
+}

@@ -823,6 +823,12 @@ fn api_client(r: &mut Report<'_>, p: &Path, c: &crate::scenario::ApiClient) {
         ),
         _ => {}
     }
+    if c.ready_when_synced && !c.watch {
+        r.error(
+            &p.key("readyWhenSynced"),
+            "readyWhenSynced: expected only with watch: true (a poller never syncs an informer)",
+        );
+    }
     if let Some(name) = &c.flow_schema {
         if cascade_apiserver::server::flow_schema(name).is_none() {
             let names: Vec<&str> = cascade_apiserver::server::BOOTSTRAP_FLOW_SCHEMAS

@@ -272,6 +272,12 @@ impl Simulation<'_> {
         if self.cluster.pod(id).pod.terminating || Generation(rt.starts) != starts {
             return;
         }
+        if self.ready_waits_for_sync(id, starts) {
+            return;
+        }
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
         rt.ready = true;
         // A pod from before the run, Ready for the first time in it, was in its Services'
         // EndpointSlices already: no write (docs/control-plane-and-nodes.md#endpointslices).
