@@ -49,6 +49,19 @@ pub const WORKQUEUE_QPS: f64 = 10.0;
 /// ...after a burst of 100.
 pub const WORKQUEUE_BURST: u32 = 100;
 
+/// kube-controller-manager `--endpointslice-updates-batch-period` default (kubernetes v1.33,
+/// `pkg/controller/endpointslice/config/v1alpha1/defaults.go` leaves it unset): a pod's change
+/// queues its Services' syncs this long later; 0 queues them at once.
+pub const ENDPOINTSLICE_UPDATES_BATCH_PERIOD_SECONDS: f64 = 0.0;
+
+/// The endpointslice controller's per-Service retry delay after a failed sync (kubernetes
+/// v1.33 `pkg/controller/endpointslice/endpointslice_controller.go` `defaultSyncBackOff`),
+/// doubled at each failure in a row...
+pub const ENDPOINTSLICE_SYNC_BACKOFF_SECONDS: f64 = 1.0;
+
+/// ...up to `maxSyncBackOff`.
+pub const ENDPOINTSLICE_MAX_SYNC_BACKOFF_SECONDS: f64 = 1000.0;
+
 /// The per-item delay after `failures` failed syncs (1 or more): `base * 2^(failures-1)`,
 /// at most `max`.
 pub fn workqueue_item_delay_seconds(failures: u32, base: f64, max: f64) -> f64 {

@@ -152,12 +152,36 @@ pub enum Effect {
     OomKill(PodRef),
     /// A terminating pod's process has finished its shutdown (hand-over or flush done).
     Exited(PodRef),
+    /// A readiness change was written into the service's EndpointSlice at once (under
+    /// [`SliceWrites::Requested`]): the endpointslice controller's write, for the caller to
+    /// count against its client and the API server.
+    SliceWritten(ServiceIdx),
+    /// A readiness change waits for the endpointslice controller (under
+    /// [`SliceWrites::Deferred`], or while an earlier one waits): the caller writes the slice
+    /// with `World::write_slice` when the controller's write is taken. Given once per
+    /// service until then.
+    SliceStale(ServiceIdx),
     /// Something worth a line in the event log.
     Log {
         kind: &'static str,
         object: String,
         message: String,
     },
+}
+
+/// How a readiness change reaches the EndpointSlice that routing follows
+/// (docs/control-plane-and-nodes.md#endpointslices). The caller sets it before each call
+/// (`World::set_slice_writes`) from the endpointslice controller's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SliceWrites {
+    /// At once and for free: no controller is modelled, or the pod was listed before the run.
+    #[default]
+    Immediate,
+    /// At once, unless the service's slice already waits on a write: the controller could
+    /// write it now ([`Effect::SliceWritten`] says it did).
+    Requested,
+    /// Later: the controller cannot write now ([`Effect::SliceStale`]).
+    Deferred,
 }
 
 /// Timers to schedule and effects to apply, filled by each call.

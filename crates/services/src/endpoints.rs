@@ -4,7 +4,7 @@
 
 use crate::backoff;
 use crate::config::{Backoff, Jitter};
-use crate::contract::{secs, ServiceIdx};
+use crate::contract::{secs, Effect, Out, ServiceIdx, SliceWrites};
 use crate::remote_write::Batch;
 use crate::service::Service;
 use cascade_engine::Time;
@@ -35,6 +35,8 @@ pub(crate) struct Endpoints {
     services: Vec<Service>,
     /// Per service, the shards parked while it has no endpoints.
     parked: Vec<Vec<Parked>>,
+    /// How a readiness change reaches the slices now (set by the caller before each call).
+    pub slice_writes: SliceWrites,
 }
 
 impl Endpoints {
@@ -42,6 +44,7 @@ impl Endpoints {
         Endpoints {
             parked: vec![Vec::new(); services.len()],
             services,
+            slice_writes: SliceWrites::Immediate,
         }
     }
 
@@ -92,15 +95,52 @@ impl Endpoints {
         (was != reachable, reachable && !was && !s.refuses())
     }
 
-    /// A replica's readiness changes. True if the service took no connections before and
-    /// does now (its parked shards are then due).
-    pub fn set_routable(&mut self, now: Time, svc: ServiceIdx, replica: u32, on: bool) -> bool {
+    /// A replica's readiness changes (the kubelet's view). Its slice entry follows at once
+    /// or when the endpointslice controller writes the slice, as `slice_writes` says. True if
+    /// the service took no connections before and does now (its parked shards are then due).
+    pub fn set_ready(
+        &mut self,
+        now: Time,
+        svc: ServiceIdx,
+        replica: u32,
+        on: bool,
+        out: &mut Out,
+    ) -> bool {
+        let mode = self.slice_writes;
         let s = self.get_mut(svc);
-        if on && !s.replicas[replica as usize].alive {
+        let rep = &mut s.replicas[replica as usize];
+        if (on && !rep.alive) || rep.ready == on {
             return false;
+        }
+        rep.ready = on;
+        match mode {
+            SliceWrites::Immediate => {}
+            SliceWrites::Requested if !s.slice_stale => out.effects.push(Effect::SliceWritten(svc)),
+            _ => {
+                if !s.slice_stale {
+                    s.slice_stale = true;
+                    out.effects.push(Effect::SliceStale(svc));
+                }
+                return false;
+            }
         }
         let refused = s.refuses();
         s.set_routable(replica, on);
+        s.note_refusals(now);
+        refused && !s.refuses()
+    }
+
+    /// The endpointslice controller's write of the service's slice is taken: every replica is
+    /// listed as it is Ready now. True if the service took no connections before and does now.
+    pub fn write_slice(&mut self, now: Time, svc: ServiceIdx) -> bool {
+        let s = self.get_mut(svc);
+        s.slice_stale = false;
+        let refused = s.refuses();
+        for replica in 0..cascade_engine::index_u32(s.replicas.len()) {
+            let ready = s.replicas[replica as usize].ready;
+            s.set_routable(replica, ready);
+        }
+        // The up-ratio's clock follows what routing sees, which is the slice as written.
         s.note_refusals(now);
         refused && !s.refuses()
     }

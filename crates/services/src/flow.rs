@@ -83,6 +83,14 @@ impl World {
                 }
                 self.requests.leave(id);
             }
+            Admission::Gone => {
+                // kube-proxy still sends it to a pod whose process is gone: the connection
+                // is refused at once (docs/control-plane-and-nodes.md#endpointslices).
+                let stats = &mut self.endpoints.get_mut(svc).stats;
+                stats.failed += 1;
+                stats.stale_endpoint += 1;
+                return self.server_finished(now, id, false, out);
+            }
             Admission::Serve(replica) => {
                 self.bind(id, svc, replica);
                 let d = self.endpoints.get(svc).service_time(&mut self.rng);
@@ -129,6 +137,7 @@ impl World {
     }
 
     pub(crate) fn kill_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        self.endpoints.set_ready(now, svc, replica, false, out);
         let s = self.endpoints.get_mut(svc);
         let lost = s.kill(replica);
         s.note_refusals(now);

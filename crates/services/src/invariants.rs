@@ -12,7 +12,9 @@ impl World {
     ///   replica (in service or queued): the one it is bound to, in the same process life;
     /// - every request a replica holds is in flight, bound there, not left by the server;
     /// - a replica serves at most `workersPerReplica` requests and queues at most
-    ///   `queueCapacity`; a dead replica holds nothing and is not routable;
+    ///   `queueCapacity`; a dead replica holds nothing and is not Ready; a replica is
+    ///   routable exactly when Ready unless the service's slice awaits a write (then it may
+    ///   still list a replica that is gone);
     /// - a service's routable list names each routable replica once, and nothing else;
     /// - shards are parked on a service only while it refuses connections;
     /// - a client's open calls each have a request out; a fleet's servers keep their shard
@@ -40,11 +42,17 @@ impl World {
                         rep.queue.len()
                     ));
                 }
-                if !rep.alive && (rep.requests() > 0 || rep.routable) {
+                if !rep.alive && (rep.requests() > 0 || rep.ready) {
                     return Err(format!(
-                        "service {name} replica {replica}: dead but holds {} requests (routable: {})",
+                        "service {name} replica {replica}: dead but holds {} requests (ready: {})",
                         rep.requests(),
-                        rep.routable
+                        rep.ready
+                    ));
+                }
+                if !s.slice_stale && rep.routable != rep.ready {
+                    return Err(format!(
+                        "service {name} replica {replica}: routable {} but ready {} with its slice written",
+                        rep.routable, rep.ready
                     ));
                 }
             }

@@ -36,7 +36,7 @@ pub use config::{
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,
-    SvcEv,
+    SliceWrites, SvcEv,
 };
 pub use metrics::RatioParts;
 pub use remote_write::Batch;

@@ -278,10 +278,10 @@ impl ServiceMetrics {
             row.push((format!("{}_qps", s.name), lv.qps));
             row.push((format!("{}_latency_p50_seconds", s.name), lv.p50));
             row.push((format!("{}_latency_p99_seconds", s.name), lv.p99));
-            row.push((
-                format!("{}_ready_replicas", s.name),
-                s.routable.len() as f64,
-            ));
+            // Ready as the kubelet reports it; routing follows the slice (`routable`), which
+            // may lag (docs/control-plane-and-nodes.md#endpointslices).
+            let ready = s.replicas.iter().filter(|r| r.ready).count();
+            row.push((format!("{}_ready_replicas", s.name), ready as f64));
             row.push((format!("{}_requests_in_flight", s.name), in_flight as f64));
             row.push((format!("{}_up_ratio", s.name), lv.up_ratio));
         }
@@ -339,6 +339,10 @@ impl ServiceMetrics {
             t.push((format!("{}_failed", s.name), s.stats.failed));
             t.push((format!("{}_shed", s.name), s.stats.shed));
             t.push((format!("{}_unavailable", s.name), s.stats.unavailable));
+            t.push((
+                format!("{}_stale_endpoint_failures", s.name),
+                s.stats.stale_endpoint,
+            ));
             t.push((format!("{}_oom_kills", s.name), s.stats.oom_kills));
             // Only for a service whose calls have the defence (existing outputs keep their keys).
             if s.call_throttle.is_some() {

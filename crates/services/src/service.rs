@@ -14,8 +14,12 @@ use std::collections::VecDeque;
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub pod: PodRef,
-    /// Receives new requests (Ready and not terminating).
+    /// Listed as ready in the service's EndpointSlice as kube-proxy has it: receives new
+    /// requests. It follows `ready` when the endpointslice controller's write is taken, so
+    /// it may still name a replica that is gone or not Ready (docs/control-plane-and-nodes.md#endpointslices).
     pub routable: bool,
+    /// Ready and not terminating, as the kubelet reports it: what the slice is written from.
+    pub ready: bool,
     /// The process is running (requests in it are served); false after a crash.
     pub alive: bool,
     /// Incremented when the process dies: completions of an earlier life are stale.
@@ -59,6 +63,9 @@ pub(crate) struct ServiceStats {
     pub cancelled: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
+    /// Requests routed by a stale EndpointSlice to a replica whose process is gone: the
+    /// connection is refused (also counted in `failed`).
+    pub stale_endpoint: u64,
     /// Retries of its downstream calls its defences refused.
     pub call_retries_throttled: u64,
     pub call_retries_over_budget: u64,
@@ -141,6 +148,9 @@ pub(crate) struct Service {
     pub replicas: Vec<Replica>,
     /// Indices of routable replicas.
     pub routable: Vec<u32>,
+    /// A readiness change is not in its EndpointSlice yet: `routable` awaits the
+    /// endpointslice controller's write (`World::write_slice`).
+    pub slice_stale: bool,
     pub ring: Option<RingIdx>,
     pub stats: ServiceStats,
     /// A fault cut it off: every connection is refused.
@@ -179,6 +189,9 @@ pub(crate) enum Admission {
     NoEndpoints,
     /// The replica picked is across a partition: the request vanishes.
     CutOff,
+    /// The replica picked is still in the slice but its process is gone: the connection is
+    /// refused at once.
+    Gone,
 }
 
 impl Service {
@@ -205,6 +218,7 @@ impl Service {
             spec,
             replicas: Vec::new(),
             routable: Vec::new(),
+            slice_stale: false,
             ring,
             stats: ServiceStats::default(),
             unreachable: false,
@@ -305,6 +319,9 @@ impl Service {
         if rep.cut_off {
             return Admission::CutOff;
         }
+        if !rep.alive {
+            return Admission::Gone;
+        }
         let serve = rep.in_service.len() < workers;
         if let Some(l) = &self.spec.concurrency_limit {
             // Envoy's thresholds, asked before the request reaches the replica's process.
@@ -365,8 +382,9 @@ impl Service {
     }
 
     /// The process dies: it takes every request in it along (returned so they can fail).
+    /// Its readiness is taken away first (`Endpoints::set_ready`), its slice entry with it
+    /// when the slice is written.
     pub fn kill(&mut self, replica: u32) -> Vec<ReqId> {
-        self.set_routable(replica, false);
         let rep = &mut self.replicas[replica as usize];
         rep.alive = false;
         rep.gen.bump();

@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 mod chains;
+mod endpoint_slices;
 mod lookups;
 mod queues;
 mod storm_size;
@@ -22,6 +23,8 @@ struct Driver {
     now: Time,
     oom_kills: Vec<(Time, PodRef)>,
     exited: Vec<(Time, PodRef)>,
+    /// The slice effects given: (written at once, service).
+    slices: Vec<(bool, ServiceIdx)>,
 }
 
 fn labels(app: &str) -> Labels {
@@ -56,6 +59,7 @@ impl Driver {
             now: Time::ZERO,
             oom_kills: Vec::new(),
             exited: Vec::new(),
+            slices: Vec::new(),
         };
         d.world.set_baseline_until(Time::MAX);
         d.call(|w, now, out| w.start(now, out));
@@ -76,6 +80,8 @@ impl Driver {
                 Effect::OomKill(p) => self.oom_kills.push((self.now, p)),
                 Effect::Exited(p) => self.exited.push((self.now, p)),
                 Effect::Log { .. } => {}
+                Effect::SliceWritten(svc) => self.slices.push((true, svc)),
+                Effect::SliceStale(svc) => self.slices.push((false, svc)),
             }
         }
         r
@@ -1735,7 +1741,10 @@ fn check_invariants_catches_a_broken_state() {
     let e = broken(&|w| w.endpoints.get_mut(svc).routable.push(0));
     assert!(e.contains("routable list"), "{e}");
     let e = broken(&|w| w.endpoints.get_mut(svc).replicas[1].routable = false);
-    assert!(e.contains("routable list"), "{e}");
+    assert!(e.contains("routable false but ready true"), "{e}");
+    // A replica that is Ready without a process.
+    let e = broken(&|w| w.endpoints.get_mut(svc).replicas[1].alive = false);
+    assert!(e.contains("dead but"), "{e}");
     // A shard parked on a service that takes connections.
     let e = broken(&|w| {
         let t = Time::from_secs_f64(1.0);

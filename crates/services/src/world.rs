@@ -11,7 +11,7 @@
 
 use crate::clients::Clients;
 use crate::config::ServicesConfig;
-use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
+use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SliceWrites, SvcEv};
 use crate::endpoints::Endpoints;
 use crate::ingesters::Rings;
 use crate::metrics::{ServiceMetrics, View};
@@ -183,6 +183,7 @@ impl World {
                     svc.replicas.push(Replica {
                         pod,
                         routable: false,
+                        ready: false,
                         alive: false,
                         gen: Generation::FIRST,
                         in_service: Vec::new(),
@@ -256,13 +257,38 @@ impl World {
         };
         let mut reopened = Vec::new();
         for &(svc, replica) in &link.replicas {
-            if self.endpoints.set_routable(now, svc, replica, on) {
+            if self.endpoints.set_ready(now, svc, replica, on, out) {
                 reopened.push(svc);
             }
         }
         for svc in reopened {
             self.unpark(now, svc, out);
         }
+    }
+
+    /// How the readiness changes of the calls that follow reach the EndpointSlices: the
+    /// caller's endpointslice controller decides (docs/control-plane-and-nodes.md#endpointslices).
+    pub fn set_slice_writes(&mut self, mode: SliceWrites) {
+        self.endpoints.slice_writes = mode;
+    }
+
+    /// The endpointslice controller's write of the service's slice is taken: kube-proxy now
+    /// routes to the replicas Ready at this instant, and no longer to the others.
+    pub fn write_slice(&mut self, now: Time, svc: ServiceIdx, out: &mut Out) {
+        if self.endpoints.write_slice(now, svc) {
+            self.unpark(now, svc, out);
+        }
+    }
+
+    /// The namespace a service's pods are selected in (the flow its slice writes belong to).
+    pub fn service_namespace(&self, svc: ServiceIdx) -> &str {
+        self.endpoints
+            .get(svc)
+            .spec
+            .selector
+            .namespace
+            .as_deref()
+            .unwrap_or("default")
     }
 
     /// The pod got SIGTERM (deleted, preempted, evicted): its replicas leave the endpoints and

@@ -343,6 +343,16 @@ pub struct ControllerParams {
     pub workqueue_qps: f64,
     /// ...after a burst of this many (100).
     pub workqueue_burst: u32,
+    /// kube-controller-manager `--endpointslice-updates-batch-period` (0, v1.33): the
+    /// endpointslice controller syncs a Service this long after a change of one of its pods,
+    /// so that the changes meanwhile go out in one write
+    /// (docs/control-plane-and-nodes.md#endpointslices).
+    pub endpoint_slice_updates_batch_period_seconds: f64,
+    /// The endpointslice controller's work queue (v1.33 `defaultSyncBackOff`, 1 s): a sync
+    /// whose write failed is retried after this delay, doubled at each further failure...
+    pub endpoint_slice_sync_backoff_seconds: f64,
+    /// ...up to this (`maxSyncBackOff`, 1000 s).
+    pub endpoint_slice_max_sync_backoff_seconds: f64,
 }
 
 impl Default for ControllerParams {
@@ -358,6 +368,12 @@ impl Default for ControllerParams {
             workqueue_max_delay_seconds: cascade_apiserver::client::WORKQUEUE_MAX_DELAY_SECONDS,
             workqueue_qps: cascade_apiserver::client::WORKQUEUE_QPS,
             workqueue_burst: cascade_apiserver::client::WORKQUEUE_BURST,
+            endpoint_slice_updates_batch_period_seconds:
+                cascade_apiserver::client::ENDPOINTSLICE_UPDATES_BATCH_PERIOD_SECONDS,
+            endpoint_slice_sync_backoff_seconds:
+                cascade_apiserver::client::ENDPOINTSLICE_SYNC_BACKOFF_SECONDS,
+            endpoint_slice_max_sync_backoff_seconds:
+                cascade_apiserver::client::ENDPOINTSLICE_MAX_SYNC_BACKOFF_SECONDS,
         }
     }
 }

@@ -356,6 +356,12 @@ pub struct ApiClient {
     /// client-go's burst (10).
     #[serde(default = "default_client_burst")]
     pub burst: u32,
+    /// The pod is Ready only once its informer has synced (its first LIST answered), as
+    /// CoreDNS's `ready` plugin waits for its kubernetes plugin (`Ready()` is the informers'
+    /// `HasSynced`). A watch that breaks later does not take it back: the informer keeps
+    /// serving what it has (docs/control-plane-and-nodes.md#readiness-that-waits-for-an-informer).
+    #[serde(default)]
+    pub ready_when_synced: bool,
 }
 
 fn default_scope() -> String {

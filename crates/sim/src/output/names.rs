@@ -24,6 +24,7 @@ pub const SIM_COUNTERS: &[&str] = &[
     "catalog_member_writes",
     "dependency_down",
     "dependency_up",
+    "endpoint_slice_writes",
     "lease_renewals_failed",
     "node_oom_kills",
     "node_status_patches",

@@ -523,6 +523,34 @@ pub(super) fn references(
             );
         }
     }
+    // The endpointslice controller (docs/control-plane-and-nodes.md#endpointslices): its
+    // backoff is a positive delay up to its maximum (the batch period, like every `*Seconds`,
+    // is checked not below 0 by `out_of_range`).
+    let ctl = &params.controllers;
+    let ctl_path = |key: &str| [Seg::Key("controllers".into()), Seg::Key(key.into())];
+    if !(ctl.endpoint_slice_sync_backoff_seconds.is_finite()
+        && ctl.endpoint_slice_sync_backoff_seconds > 0.0)
+    {
+        r.at(
+            sites.site(&ctl_path("endpointSliceSyncBackoffSeconds")),
+            format!(
+                "endpointSliceSyncBackoffSeconds = {}: expected seconds above 0",
+                ctl.endpoint_slice_sync_backoff_seconds
+            ),
+        );
+    } else if !(ctl.endpoint_slice_max_sync_backoff_seconds.is_finite()
+        && ctl.endpoint_slice_max_sync_backoff_seconds >= ctl.endpoint_slice_sync_backoff_seconds)
+    {
+        r.at(
+            sites.site(&ctl_path("endpointSliceMaxSyncBackoffSeconds")),
+            format!(
+                "endpointSliceMaxSyncBackoffSeconds = {}: expected seconds not below \
+                 endpointSliceSyncBackoffSeconds ({})",
+                ctl.endpoint_slice_max_sync_backoff_seconds,
+                ctl.endpoint_slice_sync_backoff_seconds
+            ),
+        );
+    }
     // The kubelet's CPU settings (docs/kubernetes.md#node-cpu): `--cpu-cfs-quota-period`
     // must be from 1 ms to 1 s, as the kubelet validates it; the slowdown is a factor.
     let c = &params.kubelet.cpu;
@@ -794,6 +822,12 @@ fn api_client(r: &mut Report<'_>, p: &Path, c: &crate::scenario::ApiClient) {
             "periodSeconds: expected only with watch: false (an informer lists once, then watches)",
         ),
         _ => {}
+    }
+    if c.ready_when_synced && !c.watch {
+        r.error(
+            &p.key("readyWhenSynced"),
+            "readyWhenSynced: expected only with watch: true (a poller never syncs an informer)",
+        );
     }
     if let Some(name) = &c.flow_schema {
         if cascade_apiserver::server::flow_schema(name).is_none() {

@@ -21,6 +21,7 @@ use cascade_apiserver::server::{ApiRequest, LevelId, Outcome};
 use cascade_apiserver::work::Verb;
 use cascade_model::objects::Pod;
 use cascade_scheduler::{NodeId, PodId};
+use cascade_services::ServiceIdx;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who writes: each has its own client and token bucket.
@@ -34,6 +35,8 @@ pub enum Writer {
     NodeLifecycle,
     /// The taint eviction controller (the taint manager, its own controller since v1.29).
     TaintEviction,
+    /// The endpointslice controller (`endpoint_slices.rs`).
+    EndpointSlice,
 }
 
 impl Writer {
@@ -68,6 +71,8 @@ pub enum Write {
         node: NodeId,
         epoch: Generation,
     },
+    /// The endpointslice controller writes a Service's EndpointSlice.
+    Slice { svc: ServiceIdx },
 }
 
 /// A change of a node's taints by the node lifecycle controller; applied when taken, if the
@@ -93,7 +98,10 @@ impl Write {
     fn workload(&self) -> Option<usize> {
         match self {
             Write::Create { w, .. } | Write::Delete { w, .. } => Some(*w),
-            Write::Bind { .. } | Write::NodeTaint { .. } | Write::Evict { .. } => None,
+            Write::Bind { .. }
+            | Write::NodeTaint { .. }
+            | Write::Evict { .. }
+            | Write::Slice { .. } => None,
         }
     }
 }
@@ -170,7 +178,7 @@ impl Simulation<'_> {
             || match &wr.pending[&id].write {
                 Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
                 Write::Bind { pod, .. } => wr.initial_pods.contains(pod),
-                Write::NodeTaint { .. } | Write::Evict { .. } => false,
+                Write::NodeTaint { .. } | Write::Evict { .. } | Write::Slice { .. } => false,
             };
         if initial {
             if let Write::Bind { pod, .. } = &wr.pending[&id].write {
@@ -184,7 +192,7 @@ impl Simulation<'_> {
         }
     }
 
-    fn writer_bucket(&mut self, writer: Writer) -> &mut TokenBucket {
+    pub(super) fn writer_bucket(&mut self, writer: Writer) -> &mut TokenBucket {
         let c = &self.p.controllers;
         let (qps, burst) = match writer {
             Writer::Scheduler => (c.scheduler_qps, c.scheduler_burst),
@@ -224,6 +232,7 @@ impl Simulation<'_> {
             Write::Delete { .. } | Write::Evict { .. } => Verb::Delete,
             // Taints are changed with a strategic-merge PATCH of the Node.
             Write::NodeTaint { .. } => Verb::Patch,
+            Write::Slice { .. } => Verb::Update,
         };
         let req = ApiRequest {
             token: 0,
@@ -301,6 +310,7 @@ impl Simulation<'_> {
             Write::Bind { pod, node } => self.bound(pod, node),
             Write::NodeTaint { node, change } => self.taint_taken(node, change),
             Write::Evict { pod, node, epoch } => self.eviction_taken(pod, node, epoch),
+            Write::Slice { svc } => self.slice_taken(svc),
         }
         if let Some(w) = settled {
             self.write_settled(w, false);
@@ -354,6 +364,20 @@ impl Simulation<'_> {
             Write::Delete { w, .. } => {
                 self.control_plane.writes.pending.remove(&id);
                 self.write_settled(w, true);
+            }
+            Write::Slice { svc } => {
+                // Sent again: when the server serves again (the controller's informers relist
+                // and queue the Service), else after the work queue's backoff.
+                if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
+                    pw.retries = 0;
+                }
+                if self.control_plane.server.serving() {
+                    let d = self.slice_retry_delay(svc);
+                    self.engine
+                        .schedule_in(secs(d), Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
+                } else {
+                    self.control_plane.writes.parked.push(id);
+                }
             }
             Write::NodeTaint { .. } | Write::Evict { .. } => {
                 // Sent again: when the server serves again, else after a monitor period

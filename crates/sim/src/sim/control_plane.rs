@@ -37,11 +37,13 @@ pub enum ControlPlaneEv {
     Client { pod: PodId, epoch: Generation },
     /// A controller's or the scheduler's write is sent (again).
     SendWrite { id: u64 },
+    /// The endpointslice controller syncs a Service, its batch period over.
+    SliceSync { svc: cascade_services::ServiceIdx },
 }
 
 /// Who sent a request.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Caller {
+pub(in crate::sim) enum Caller {
     Lease(NodeId),
     /// A kubelet's PATCH of its node's status, computed at `sent`.
     NodeStatus {
@@ -95,6 +97,12 @@ struct ClientRt {
     node: Option<NodeId>,
     flow: u64,
     level: LevelId,
+    /// Its informer has synced once (client-go's `HasSynced`: true from then on, a broken
+    /// watch and a relist included).
+    synced: bool,
+    /// The pod's readiness probe passed (for this start) while the informer had not synced:
+    /// with `readyWhenSynced` the pod turns Ready when it syncs.
+    ready_waiting: Option<Generation>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -363,6 +371,7 @@ impl<'a> Simulation<'a> {
             ControlPlaneEv::RenewLease { node } => self.renew_lease(node),
             ControlPlaneEv::Client { pod, epoch } => self.client_attempt(pod, epoch),
             ControlPlaneEv::SendWrite { id } => self.write_attempt(id),
+            ControlPlaneEv::SliceSync { svc } => self.slice_sync(svc),
         }
     }
 
@@ -569,6 +578,8 @@ impl<'a> Simulation<'a> {
             node: e.node,
             flow: flow_hash(fs.name, &distinguisher),
             level: fs.level,
+            synced: false,
+            ready_waiting: None,
         };
         let epoch = c.epoch;
         // A pod that was running before the run began listed long ago: the run starts from
@@ -579,10 +590,26 @@ impl<'a> Simulation<'a> {
         if initial {
             if let Some(c) = self.control_plane.clients.get_mut(&pod) {
                 c.state = ClientState::Watching;
+                c.synced = true;
             }
             return;
         }
         self.client_attempt(pod, epoch);
+    }
+
+    /// With `readyWhenSynced`, whether the pod's readiness waits for its informer's first
+    /// sync; if so the probe's pass (`starts`) is kept, and the pod turns Ready when it syncs.
+    pub(super) fn ready_waits_for_sync(&mut self, pod: PodId, starts: Generation) -> bool {
+        let Some(c) = self.control_plane.clients.get(&pod) else {
+            return false;
+        };
+        if c.synced || !self.api_client_spec(c.behaviour).ready_when_synced {
+            return false;
+        }
+        if let Some(c) = self.control_plane.clients.get_mut(&pod) {
+            c.ready_waiting = Some(starts);
+        }
+        true
     }
 
     /// The pod's containers stopped: so did its client.
@@ -680,6 +707,14 @@ impl<'a> Simulation<'a> {
                 c.retries = 0;
                 if spec.watch {
                     c.state = ClientState::Watching;
+                    c.synced = true;
+                    // Synced: a probe that passed meanwhile makes the pod Ready now.
+                    if let Some(start) = c.ready_waiting.take() {
+                        self.engine.schedule_in(
+                            Time::ZERO,
+                            Ev::Kubelet(super::KubeletEv::PodReady { pod, start }),
+                        );
+                    }
                 } else {
                     let period = spec.period_seconds.unwrap_or(60.0);
                     self.client_schedule(pod, period);

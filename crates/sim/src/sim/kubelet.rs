@@ -276,12 +276,27 @@ impl Simulation<'_> {
         if self.cluster.pod(id).pod.terminating || !Generation::new(rt.starts).is_current(starts) {
             return;
         }
+        if self.ready_waits_for_sync(id, starts) {
+            return;
+        }
+        let Some(rt) = self.pods.get_mut(id) else {
+            return;
+        };
         rt.ready = true;
+        // A pod from before the run, Ready for the first time in it, was in its Services'
+        // EndpointSlices already: no write (docs/control-plane-and-nodes.md#endpointslices).
+        let listed = rt.initial && rt.starts == 1;
         if let Some(w) = rt.workload {
             self.request_sync(w);
         }
         self.gossip_join(id, crate::scenario::JoinOn::Ready);
-        self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(id.get()), out));
+        if listed {
+            self.svc_call_with(cascade_services::SliceWrites::Immediate, |w, now, out| {
+                w.pod_ready(now, PodRef::new(id.get()), out)
+            });
+        } else {
+            self.svc_call(|w, now, out| w.pod_ready(now, PodRef::new(id.get()), out));
+        }
     }
 
     pub(super) fn pod_gone(&mut self, id: PodId) {

@@ -28,6 +28,7 @@ mod bootstrap;
 pub mod cloud;
 mod control_plane;
 mod controllers;
+mod endpoint_slices;
 mod event;
 pub mod eviction;
 mod gossip;
@@ -115,6 +116,8 @@ pub struct Simulation<'a> {
     thrashing: Option<thrashing::Thrashing>,
     /// kube-apiserver and its clients.
     control_plane: control_plane::ControlPlane,
+    /// The endpointslice controller's per-Service syncs.
+    endpoint_slices: endpoint_slices::EndpointSlices,
 }
 
 /// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
@@ -209,6 +212,7 @@ impl<'a> Simulation<'a> {
                 cascade_apiserver::server::ApiServer::new(p_api),
                 seed,
             ),
+            endpoint_slices: endpoint_slices::EndpointSlices::default(),
         };
         sim.autoscaler.cloud = cloud::Cloud::new(
             sim.p

@@ -4,13 +4,31 @@
 use crate::sim::{Ev, Generation, Simulation};
 use cascade_engine::Time;
 use cascade_scheduler::PodId;
-use cascade_services::{Effect, Out, World};
+use cascade_services::{Effect, Out, SliceWrites, World};
 
 impl Simulation<'_> {
     /// Calls into the services with the current time and applies what they answer.
+    /// Readiness changes reach the slices as the endpointslice controller can write them
+    /// (`endpoint_slices.rs`).
     pub(super) fn svc_call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
+        let mode = if self.services.is_empty() {
+            SliceWrites::Immediate
+        } else {
+            self.slice_writes_mode()
+        };
+        self.svc_call_with(mode, f)
+    }
+
+    /// The same, with readiness changes reaching the slices as `mode` says (a pod from before
+    /// the run was listed already).
+    pub(super) fn svc_call_with<R>(
+        &mut self,
+        mode: SliceWrites,
+        f: impl FnOnce(&mut World, Time, &mut Out) -> R,
+    ) -> R {
         let mut out = std::mem::take(&mut self.svc_out);
         let now = self.now();
+        self.services.set_slice_writes(mode);
         let r = f(&mut self.services, now, &mut out);
         self.apply_svc(out);
         r
@@ -42,6 +60,8 @@ impl Simulation<'_> {
                     object,
                     message,
                 } => self.record(kind, object, message, None),
+                Effect::SliceWritten(svc) => self.slice_written_at_once(svc),
+                Effect::SliceStale(svc) => self.slice_stale(svc),
             }
         }
     }
