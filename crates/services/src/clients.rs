@@ -520,14 +520,7 @@ impl ClientRt {
             self.counts.cache_hits += 1;
         } else {
             self.next_call = self.next_call.wrapping_add(1);
-            self.open_calls.insert(call, (t.foreground, false));
-            self.dns_lookups.insert(
-                call,
-                LookupState {
-                    next_try: t.next_try,
-                    ..state
-                },
-            );
+            self.await_try(call, &t, state);
         }
         if t.sends.is_empty() {
             return None;
@@ -538,6 +531,19 @@ impl ClientRt {
     /// The lookup's tries from `state.next_try` on: the first one that sends a query the
     /// lookup must wait for, with every query the node's cache answered on the way there
     /// (foreground 0: the cache answered every try left).
+    /// The lookup waits for the `foreground` answers of the try just sent; the try after it is
+    /// `t.next_try`.
+    fn await_try(&mut self, call: u32, t: &TrySends, state: LookupState) {
+        self.open_calls.insert(call, (t.foreground, false));
+        self.dns_lookups.insert(
+            call,
+            LookupState {
+                next_try: t.next_try,
+                ..state
+            },
+        );
+    }
+
     fn dns_try(&mut self, now: Time, call: u32, state: LookupState) -> TrySends {
         let spec = self
             .spec
@@ -666,14 +672,7 @@ impl ClientRt {
             if !failed {
                 let t = self.dns_try(now, call, state);
                 if t.foreground > 0 {
-                    self.open_calls.insert(call, (t.foreground, false));
-                    self.dns_lookups.insert(
-                        call,
-                        LookupState {
-                            next_try: t.next_try,
-                            ..state
-                        },
-                    );
+                    self.await_try(call, &t, state);
                     return t.sends;
                 }
                 // The cache answered every try left: the lookup is done, its refreshes sent.

@@ -120,11 +120,7 @@ impl Simulation<'_> {
         let period = secs(self.p.kubelet.eviction_monitoring_period_seconds)
             .0
             .max(1);
-        let Some(state) = self
-            .node_memory
-            .as_mut()
-            .and_then(|m| m.nodes.get_mut(&node))
-        else {
+        let Some(state) = self.node_mem_mut(node) else {
             return;
         };
         // The first instant on the grid after the last pass that is not before now.
@@ -138,6 +134,13 @@ impl Simulation<'_> {
         state.pass_at = Some(next);
         self.engine
             .schedule(next, Ev::Kubelet(KubeletEv::EvictionPass { node, pass }));
+    }
+
+    /// The node's memory state, if node memory is modelled and the node has one.
+    fn node_mem_mut(&mut self, node: NodeId) -> Option<&mut NodeMem> {
+        self.node_memory
+            .as_mut()
+            .and_then(|m| m.nodes.get_mut(&node))
     }
 
     /// The node's memory capacity: status.allocatable (what the scenario writes) plus what
@@ -405,11 +408,7 @@ impl Simulation<'_> {
     /// controller's), and the kubelet that comes back starts its eviction manager afresh
     /// (docs/kubernetes.md#node-memory-pressure).
     fn kubelet_gone(&mut self, node: NodeId) {
-        if let Some(state) = self
-            .node_memory
-            .as_mut()
-            .and_then(|m| m.nodes.get_mut(&node))
-        {
+        if let Some(state) = self.node_mem_mut(node) {
             state.pressure = false;
             state.manager = EvictionManager::default();
         }
@@ -602,11 +601,7 @@ impl Simulation<'_> {
 
     /// A timer set by [`Self::oom_check`]: ignored if a later check replaced it.
     pub(super) fn node_oom_check(&mut self, node: NodeId, check: Generation) {
-        let Some(state) = self
-            .node_memory
-            .as_mut()
-            .and_then(|m| m.nodes.get_mut(&node))
-        else {
+        let Some(state) = self.node_mem_mut(node) else {
             return;
         };
         if !state.oom_check.is_current(check) {
