@@ -8,6 +8,9 @@ use cascade_model::PodSelector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod calls;
+pub use calls::{Backoff, CircuitBreaker, DownstreamCall, Jitter, RetryBudget, RetryThrottling};
+
 /// The services on a cluster, each keyed by the name its metrics carry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -144,66 +147,6 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
-/// One downstream call a service makes for every request it serves, synchronously: after its
-/// own service time the worker calls `service` and waits, still held, for the answer (a
-/// thread-per-request server, or a handler awaiting its call), retrying a failure up to
-/// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
-/// failing dependency thus fills its callers' workers and queues: how a failure climbs a
-/// chain. docs/retry-defences.md#services-that-call-services
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct DownstreamCall {
-    /// The service called (from `spec.services`; no cycles).
-    pub service: String,
-    /// The probability, in [0, 1], that a request makes the call (1: every request, the
-    /// default). Below 1 the others are answered without it: a cache in front of the
-    /// dependency, requests of a kind that does not need it.
-    /// docs/retry-defences.md#services-that-call-services
-    pub probability: f64,
-    /// The timeout of one attempt (1 s: our choice, as the clients' default).
-    pub timeout_seconds: f64,
-    /// Retries after the first attempt (0: an Envoy route retries nothing without a
-    /// `retry_policy`).
-    pub max_retries: u32,
-    /// The delay before each retry.
-    pub backoff: Backoff,
-    /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
-    /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_throttling: Option<RetryThrottling>,
-    /// Envoy's retry budget on the calls, one for the whole service, as an Envoy sidecar's
-    /// cluster has (none: retries are not budgeted). docs/retry-defences.md#envoy-retry-budget
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_budget: Option<RetryBudget>,
-    /// Hystrix's circuit breaker on the calls, one for the whole service (none: always
-    /// closed). An attempt it refuses fails the request at once without reaching `service`,
-    /// freeing the worker. docs/retry-defences.md#circuit-breaker
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub circuit_breaker: Option<CircuitBreaker>,
-    /// gRPC deadline propagation: each attempt carries what is left of the caller's own
-    /// deadline and times out at min(`timeoutSeconds`, that); the service called does not
-    /// start one whose deadline has passed (false: each hop has only its own timeout).
-    /// docs/retry-defences.md#deadline-propagation
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub propagate_deadline: bool,
-}
-
-impl Default for DownstreamCall {
-    fn default() -> Self {
-        DownstreamCall {
-            service: String::new(),
-            probability: 1.0,
-            timeout_seconds: 1.0,
-            max_retries: 0,
-            backoff: Backoff::default(),
-            retry_throttling: None,
-            retry_budget: None,
-            circuit_breaker: None,
-            propagate_deadline: false,
-        }
-    }
-}
-
 impl Default for ServiceSpec {
     fn default() -> Self {
         ServiceSpec {
@@ -303,48 +246,6 @@ impl Default for RingSpec {
             transfer_seconds: 60.0,
             flush_seconds: 120.0,
             series_per_write: 100,
-        }
-    }
-}
-
-/// Randomisation of a retry delay (Brooker, "Exponential Backoff And Jitter", AWS 2015).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Jitter {
-    /// The delay as computed: clients that failed together retry together.
-    #[default]
-    None,
-    /// Uniform in [0, delay].
-    Full,
-    /// delay/2 plus uniform in [0, delay/2].
-    Equal,
-    /// Uniform in [base, 3 x the previous delay], capped.
-    Decorrelated,
-}
-
-/// Exponential backoff: `initial`, multiplied by `multiplier` per failure up to `max`, jittered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct Backoff {
-    /// The first retry's delay.
-    pub initial_seconds: f64,
-    /// The largest delay.
-    pub max_seconds: f64,
-    /// Each retry's delay is the previous one times this.
-    pub multiplier: f64,
-    /// How each delay is randomised.
-    pub jitter: Jitter,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial_seconds: 0.1,
-            max_seconds: 10.0,
-            multiplier: 2.0,
-            jitter: Jitter::None,
         }
     }
 }
@@ -513,85 +414,6 @@ impl<'de> Deserialize<'de> for PrometheusVersion {
                 PrometheusVersion::EXPECTED
             ))
         })
-    }
-}
-
-/// gRPC retry throttling (gRFC A6 "gRPC Retry Design", the service config's
-/// `retryThrottling`; grpc-core `retry_throttle.cc`): a token bucket per client. Each failed
-/// attempt takes one token, each success adds `tokenRatio`; retries go out only while the
-/// tokens are more than `maxTokens / 2`. gRPC has no default (the policy is off unless
-/// configured); the default here is A6's own example, 10 and 0.1.
-/// docs/retry-defences.md#grpc-retry-throttling
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct RetryThrottling {
-    /// In (0, 1000], as A6 requires; three decimals are kept.
-    pub max_tokens: f64,
-    /// Above 0; three decimals are kept.
-    pub token_ratio: f64,
-}
-
-impl Default for RetryThrottling {
-    fn default() -> Self {
-        RetryThrottling {
-            max_tokens: 10.0,
-            token_ratio: 0.1,
-        }
-    }
-}
-
-/// Envoy's retry budget (envoy `config/cluster/v3/circuit_breaker.proto`,
-/// `CircuitBreakers.Thresholds.RetryBudget`, v1.12+): retries outstanding at once are at most
-/// `budgetPercent` of the requests active, and at least `minRetryConcurrency` are allowed.
-/// Defaults are Envoy's: 20% and 3. docs/retry-defences.md#envoy-retry-budget
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct RetryBudget {
-    /// A percentage in [0, 100] (Envoy's `budget_percent`, 20.0).
-    pub budget_percent: f64,
-    /// Envoy's `min_retry_concurrency` (3).
-    pub min_retry_concurrency: u32,
-}
-
-impl Default for RetryBudget {
-    fn default() -> Self {
-        RetryBudget {
-            budget_percent: 20.0,
-            min_retry_concurrency: 3,
-        }
-    }
-}
-
-/// Hystrix's circuit breaker (Netflix Hystrix 1.5.x, `HystrixCommandProperties` defaults):
-/// closed, it counts outcomes in a rolling window; it opens when the window holds at least
-/// `requestVolumeThreshold` outcomes of which at least `errorThresholdPercentage` % failed;
-/// open, every request fails at once (never reaching the service) for `sleepWindowSeconds`,
-/// then one trial goes through and its outcome closes or reopens it.
-/// docs/retry-defences.md#circuit-breaker
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct CircuitBreaker {
-    /// circuitBreaker.requestVolumeThreshold (20).
-    pub request_volume_threshold: u32,
-    /// circuitBreaker.errorThresholdPercentage (50), in [0, 100].
-    pub error_threshold_percentage: f64,
-    /// circuitBreaker.sleepWindowInMilliseconds (5000), in seconds.
-    pub sleep_window_seconds: f64,
-    /// metrics.rollingStats.timeInMilliseconds (10000), in seconds.
-    pub rolling_window_seconds: f64,
-    /// metrics.rollingStats.numBuckets (10).
-    pub rolling_window_buckets: u32,
-}
-
-impl Default for CircuitBreaker {
-    fn default() -> Self {
-        CircuitBreaker {
-            request_volume_threshold: 20,
-            error_threshold_percentage: 50.0,
-            sleep_window_seconds: 5.0,
-            rolling_window_seconds: 10.0,
-            rolling_window_buckets: 10,
-        }
     }
 }
 
