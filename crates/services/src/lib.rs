@@ -13,6 +13,7 @@ pub mod backoff;
 mod clients;
 pub mod config;
 mod contract;
+mod downstream;
 pub mod defences;
 pub mod dns;
 mod endpoints;
