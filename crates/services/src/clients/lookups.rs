@@ -1,0 +1,207 @@
+//! A DNS client's lookups (docs/dns.md#lookups-as-a-client): the queries each resolver
+//! configuration of its pods sends, interned once; a lookup's tries walked one after another,
+//! each past the node-local cache; the cache filled by the answers. Part of [`super`]'s
+//! `ClientRt`, kept apart as the one concern only a client with `dns` has.
+
+use super::{ClientAttempt, ClientRt};
+use crate::contract::ClientIdx;
+use crate::dns::Hit;
+use crate::resolver::{external_lookup, ResolverSpec};
+use cascade_engine::Time;
+use cascade_model::Rng;
+
+/// Where a lookup is in its resolver's tries (docs/dns.md#lookups-as-a-client).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LookupState {
+    client: ClientIdx,
+    /// The pod's resolver (an index into `dns_resolvers`) and node.
+    resolver: u32,
+    node: u32,
+    /// The try to send once every query of the current one has its answer.
+    next_try: usize,
+}
+
+/// What one try of a lookup sends: its queries the node's cache did not answer (and the
+/// refreshes the cache sends behind the answers it gave), how many of them the lookup waits
+/// for, and the try after it.
+pub(super) struct TrySends {
+    pub(super) sends: Vec<ClientAttempt>,
+    pub(super) foreground: u32,
+    next_try: usize,
+}
+
+impl ClientRt {
+    /// The index of resolver `r` in `dns_resolvers`, added (with its queries interned) if new.
+    pub(super) fn resolver_index(&mut self, r: ResolverSpec) -> u32 {
+        if let Some(i) = self.dns_resolvers.iter().position(|(x, _)| *x == r) {
+            return cascade_engine::index_u32(i);
+        }
+        let name = self
+            .spec
+            .dns
+            .as_ref()
+            .map(|d| d.name.clone())
+            .unwrap_or_default();
+        let keys = external_lookup(&name, &r)
+            .into_iter()
+            .map(|q| {
+                let i = match self.dns_queries.iter().position(|x| *x == q) {
+                    Some(i) => i,
+                    None => {
+                        self.dns_queries.push(q);
+                        self.dns_queries.len() - 1
+                    }
+                };
+                cascade_engine::index_u32(i)
+            })
+            .collect();
+        self.dns_resolvers.push((r, keys));
+        cascade_engine::index_u32(self.dns_resolvers.len() - 1)
+    }
+
+    /// A DNS client's lookup from one of its pods: its first try whose queries the node's
+    /// cache does not all hold goes to the DNS service (a try the cache answers whole is
+    /// passed at once: its name does not exist), and the next try waits until every query of
+    /// this one has its answer, as glibc's and musl's resolvers walk the search list
+    /// (docs/dns.md#lookups-as-a-client). A lookup answered whole by the cache counts as a
+    /// cache hit.
+    pub(super) fn dns_lookup(
+        &mut self,
+        now: Time,
+        client: ClientIdx,
+        rng: &mut Rng,
+    ) -> Option<(Vec<ClientAttempt>, u32)> {
+        let node_local = self
+            .spec
+            .dns
+            .as_ref()
+            .is_some_and(|d| d.node_local_cache.is_some());
+        // Only a node-local cache, or pods whose resolvers differ, make the calling pod
+        // matter: only then is one drawn.
+        let (node, resolver) =
+            if (node_local || self.dns_resolvers.len() > 1) && !self.callers.is_empty() {
+                let (_, node, resolver) = self.callers[rng.below_index(self.callers.len())];
+                (node, resolver)
+            } else {
+                (0, self.callers.first().map_or(0, |c| c.2))
+            };
+        let call = self.next_call;
+        let state = LookupState {
+            client,
+            resolver,
+            node,
+            next_try: 0,
+        };
+        let t = self.dns_try(now, call, state);
+        if t.foreground == 0 {
+            self.counts.cache_hits += 1;
+        } else {
+            self.next_call = self.next_call.wrapping_add(1);
+            self.await_try(call, &t, state);
+        }
+        if t.sends.is_empty() {
+            return None;
+        }
+        Some((t.sends, 1))
+    }
+
+    /// The lookup's tries from `state.next_try` on: the first one that sends a query the
+    /// lookup must wait for, with every query the node's cache answered on the way there
+    /// (foreground 0: the cache answered every try left).
+    /// The lookup waits for the `foreground` answers of the try just sent; the try after it is
+    /// `t.next_try`.
+    pub(super) fn await_try(&mut self, call: u32, t: &TrySends, state: LookupState) {
+        self.open_calls.insert(call, (t.foreground, false));
+        self.dns_lookups.insert(
+            call,
+            LookupState {
+                next_try: t.next_try,
+                ..state
+            },
+        );
+    }
+
+    pub(super) fn dns_try(&mut self, now: Time, call: u32, state: LookupState) -> TrySends {
+        let spec = self
+            .spec
+            .dns
+            .as_ref()
+            .and_then(|d| d.node_local_cache.as_ref());
+        let (r, keys) = &self.dns_resolvers[state.resolver as usize];
+        let per_try = r.address_families.max(1) as usize;
+        let mut sends = Vec::new();
+        let mut try_ix = state.next_try;
+        while try_ix * per_try < keys.len() {
+            let mut foreground = 0;
+            for &key in keys.iter().skip(try_ix * per_try).take(per_try) {
+                let hit = match spec {
+                    Some(spec) => self
+                        .node_caches
+                        .entry(state.node)
+                        .or_default()
+                        .lookup(spec, now, key),
+                    None => Hit::Miss,
+                };
+                let background = match hit {
+                    Hit::Fresh { prefetch: false } | Hit::Stale { refresh: false } => continue,
+                    Hit::Fresh { prefetch: true } | Hit::Stale { refresh: true } => true,
+                    Hit::Miss => {
+                        foreground += 1;
+                        false
+                    }
+                };
+                sends.push(ClientAttempt {
+                    client: state.client,
+                    key,
+                    call,
+                    attempt: 0,
+                    prev_delay: 0.0,
+                    node: state.node,
+                    background,
+                });
+            }
+            try_ix += 1;
+            if foreground > 0 {
+                return TrySends {
+                    sends,
+                    foreground,
+                    next_try: try_ix,
+                };
+            }
+        }
+        TrySends {
+            sends,
+            foreground: 0,
+            next_try: try_ix,
+        }
+    }
+
+    /// A DNS query was answered: its node's cache keeps the answer (a record for the A query
+    /// of the name that exists; NXDOMAIN, or NODATA for its AAAA, a denial).
+    pub(super) fn dns_answered(&mut self, now: Time, a: &ClientAttempt, rng: &mut Rng) {
+        let Some(d) = &self.spec.dns else { return };
+        let Some(spec) = &d.node_local_cache else {
+            return;
+        };
+        let Some(q) = self.dns_queries.get(a.key as usize) else {
+            return;
+        };
+        let success = q.exists && q.family == 0;
+        let ttl = if success {
+            d.record_ttl_seconds
+        } else {
+            d.denial_ttl_seconds
+        };
+        self.node_caches
+            .entry(a.node)
+            .or_default()
+            .insert(spec, now, a.key, success, ttl, rng);
+    }
+
+    /// A cache's refresh failed: its entry may be refreshed again (docs/dns.md#the-cache-plugin).
+    pub(super) fn dns_refresh_ended(&mut self, a: &ClientAttempt) {
+        if let Some(c) = self.node_caches.get_mut(&a.node) {
+            c.refresh_ended(a.key);
+        }
+    }
+}
