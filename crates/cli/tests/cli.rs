@@ -326,6 +326,24 @@ fn calls_in_a_cycle_to_an_unknown_service_or_out_of_range_are_errors_at_the_fiel
 }
 
 #[test]
+fn fan_out_cycles_and_unknown_services_are_errors_at_the_call() {
+    let f = "crates/cli/tests/inputs/bad-fan-out.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    for v in ["cycle", "unknown-service"] {
+        let run = run_refused(&[f, "--variant", v]);
+        assert_eq!(
+            run.lines().filter(|l| l.contains("error")).count(),
+            1,
+            "{v}: {run}"
+        );
+        assert!(!run.contains(":0:0:"), "{v}: {run}");
+    }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn client_defences_out_of_their_upstream_range_are_errors_at_the_field() {
     let f = "crates/cli/tests/inputs/bad-defences.yaml";
     let (code, _, mut err) = cascade(&["validate", f]);

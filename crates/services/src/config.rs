@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod calls;
-pub use calls::{Backoff, CircuitBreaker, DownstreamCall, Jitter, RetryBudget, RetryThrottling};
+pub use calls::{
+    Backoff, Calls, CircuitBreaker, DownstreamCall, FanOut, Jitter, RetryBudget, RetryThrottling,
+};
 
 /// The services on a cluster, each keyed by the name its metrics carry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -114,10 +116,14 @@ pub struct ServiceSpec {
     /// The status a full queue answers with: 503 (overloaded; clients retry) or 429 (rate
     /// limited, which Prometheus before 2.26 does not retry).
     pub reject_status: u16,
-    /// A service this one calls while serving each request (none by default): services that
-    /// call services. docs/retry-defences.md#services-that-call-services
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub calls: Option<DownstreamCall>,
+    /// The services this one calls while serving each request (none by default): one call,
+    /// or a list of them run as `fanOut` says. docs/retry-defences.md#services-that-call-services
+    #[serde(skip_serializing_if = "Calls::is_empty")]
+    pub calls: Calls,
+    /// How a list of `calls` runs: serial (one after another, the default) or parallel (all
+    /// at once, answered when the last has ended). docs/retry-defences.md#fan-out
+    #[serde(skip_serializing_if = "is_default")]
+    pub fan_out: FanOut,
     /// The order workers take queued requests in: fifo (the default), lifo, codel or
     /// adaptiveLifo. docs/retry-defences.md#queue-disciplines
     #[serde(skip_serializing_if = "is_default")]
@@ -161,7 +167,8 @@ impl Default for ServiceSpec {
             memory_limit: Bytes(0),
             ring: None,
             reject_status: 503,
-            calls: None,
+            calls: Calls::default(),
+            fan_out: FanOut::Serial,
             queue_discipline: QueueDiscipline::Fifo,
             queue_overflow: QueueOverflow::DropTail,
             codel: CoDelParams::default(),

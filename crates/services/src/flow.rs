@@ -8,7 +8,7 @@
 use crate::clients::ClientAttempt;
 use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
 use crate::remote_write::{Batch, Next};
-use crate::requests::{Downstream, Origin};
+use crate::requests::Origin;
 use crate::service::Admission;
 use crate::world::World;
 use cascade_engine::{Generation, Time};
@@ -32,7 +32,7 @@ impl World {
         }
         if timeout.is_finite() {
             let propagated = match origin {
-                Origin::Downstream(d) => self.propagates_deadline(d.caller),
+                Origin::Downstream(d) => self.propagates_deadline(d.caller, d.call),
                 _ => false,
             };
             if let Some(req) = self.requests.get_mut(id) {
@@ -155,7 +155,7 @@ impl World {
     }
 
     /// A worker finishes its own work on a request (unless its process died since): it
-    /// answers, or first makes its service's downstream call, still holding the worker.
+    /// answers, or first makes its service's downstream calls, still holding the worker.
     pub(crate) fn complete(&mut self, now: Time, id: ReqId, out: &mut Out) {
         let Some(req) = self.requests.get(id).filter(|req| !req.left) else {
             return;
@@ -170,17 +170,8 @@ impl World {
         {
             return;
         }
-        if !calling && self.makes_call(svc) {
-            if let Some(req) = self.requests.get_mut(id) {
-                req.calling = true;
-            }
-            let first = Downstream {
-                parent: id,
-                caller: svc,
-                attempt: 0,
-                prev_delay: 0.0,
-            };
-            return self.call_downstream(now, first, out);
+        if !calling && !self.endpoints.get(svc).spec.calls.is_empty() {
+            return self.start_calls(now, id, svc, out);
         }
         self.served(now, id, true, out);
     }

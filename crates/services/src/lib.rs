@@ -13,9 +13,9 @@ pub mod backoff;
 mod clients;
 pub mod config;
 mod contract;
-mod downstream;
 pub mod defences;
 pub mod dns;
+mod downstream;
 mod endpoints;
 mod flow;
 mod ingesters;
@@ -31,9 +31,10 @@ mod world;
 
 pub use clients::ClientAttempt;
 pub use config::{
-    Backoff, CircuitBreaker, ClientSpec, CoDelParams, ConcurrencyLimit, Degradation,
-    DownstreamCall, Jitter, PrometheusVersion, QueueDiscipline, QueueOverflow, RemoteWriteSpec,
-    RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime, ServicesConfig,
+    Backoff, Calls, CircuitBreaker, ClientSpec, CoDelParams, ConcurrencyLimit, Degradation,
+    DownstreamCall, FanOut, Jitter, PrometheusVersion, QueueDiscipline, QueueOverflow,
+    RemoteWriteSpec, RetryBudget, RetryThrottling, RingSpec, ServiceSpec, ServiceTime,
+    ServicesConfig,
 };
 pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,

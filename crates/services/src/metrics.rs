@@ -345,19 +345,19 @@ impl ServiceMetrics {
             ));
             t.push((format!("{}_oom_kills", s.name), s.stats.oom_kills));
             // Only for a service whose calls have the defence (existing outputs keep their keys).
-            if s.call_throttle.is_some() {
+            if s.has_call_throttle() {
                 t.push((
                     format!("{}_call_retries_throttled", s.name),
                     s.stats.call_retries_throttled,
                 ));
             }
-            if s.call_budget.is_some() {
+            if s.has_call_budget() {
                 t.push((
                     format!("{}_call_retries_over_budget", s.name),
                     s.stats.call_retries_over_budget,
                 ));
             }
-            if s.call_breaker.is_some() {
+            if s.has_call_breaker() {
                 t.push((
                     format!("{}_call_short_circuited", s.name),
                     s.stats.call_short_circuited,
@@ -370,7 +370,7 @@ impl ServiceMetrics {
             if s.spec.concurrency_limit.is_some() {
                 t.push((format!("{}_overflowed", s.name), s.stats.overflowed));
             }
-            if s.spec.calls.as_ref().is_some_and(|c| c.propagate_deadline) {
+            if s.spec.calls.iter().any(|c| c.propagate_deadline) {
                 t.push((
                     format!("{}_call_deadline_exceeded", s.name),
                     s.stats.call_deadline_exceeded,
@@ -382,8 +382,8 @@ impl ServiceMetrics {
             let receives_deadlines = v.endpoints.iter().any(|x| {
                 x.spec
                     .calls
-                    .as_ref()
-                    .is_some_and(|c| c.propagate_deadline && c.service == s.name)
+                    .iter()
+                    .any(|c| c.propagate_deadline && c.service == s.name)
             });
             if receives_deadlines {
                 t.push((

@@ -32,6 +32,8 @@ pub struct Downstream {
     /// The service serving `parent`, whose defences count the call (kept here: the parent's
     /// slot may be freed before the call's answer comes).
     pub(crate) caller: ServiceIdx,
+    /// Which of the caller's `calls` (its position in the list; 0 for the one-call form).
+    pub(crate) call: u16,
     pub(crate) attempt: u32,
     pub(crate) prev_delay: f64,
 }
@@ -51,8 +53,13 @@ pub(crate) struct Req {
     pub no_endpoints: bool,
     /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
     pub throttled: bool,
-    /// Its own work is done and its worker waits on its downstream call (`calls`).
+    /// Its own work is done and its worker waits on its downstream calls (`calls`).
     pub calling: bool,
+    /// Parallel calls (`fanOut: parallel`) not yet ended.
+    pub calls_pending: u16,
+    /// A parallel call that is not `optional` has failed: the request fails once the others
+    /// have ended.
+    pub calls_failed: bool,
     /// When its sender gives up on it (its attempt's timeout), if ever: what a service's
     /// calls with `propagateDeadline` pass on.
     pub deadline: Option<Time>,
@@ -88,6 +95,8 @@ impl Requests {
             no_endpoints: false,
             throttled: false,
             calling: false,
+            calls_pending: 0,
+            calls_failed: false,
             deadline: None,
             deadline_propagated: false,
         })

@@ -163,13 +163,30 @@ pub(crate) struct Service {
     pub interval_refusing: Time,
     /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
     pub degraded: Option<Degradation>,
-    /// The defences on its downstream calls (`calls.retryThrottling`, `calls.retryBudget`).
-    pub call_throttle: Option<RetryThrottle>,
-    pub call_budget: Option<RetryBudget>,
-    /// The circuit breaker on its downstream calls (`calls.circuitBreaker`).
-    pub call_breaker: Option<CircuitBreaker>,
+    /// The defences on each of its downstream calls, in the order of `calls`.
+    pub call_defences: Vec<CallDefences>,
     /// How its replicas' queues order and drop requests.
     pub queue_policy: QueuePolicy,
+}
+
+/// The defences of one downstream call (`calls[i].retryThrottling`, `.retryBudget`,
+/// `.circuitBreaker`): each call keeps its own, as each upstream cluster of an Envoy sidecar
+/// or each Hystrix command does. docs/retry-defences.md#fan-out
+#[derive(Debug)]
+pub(crate) struct CallDefences {
+    pub throttle: Option<RetryThrottle>,
+    pub budget: Option<RetryBudget>,
+    pub breaker: Option<CircuitBreaker>,
+}
+
+impl CallDefences {
+    fn of(c: &crate::config::DownstreamCall) -> CallDefences {
+        CallDefences {
+            throttle: c.retry_throttling.as_ref().map(RetryThrottle::new),
+            budget: c.retry_budget.as_ref().map(RetryBudget::new),
+            breaker: c.circuit_breaker.as_ref().map(CircuitBreaker::new),
+        }
+    }
 }
 
 /// Where a new request goes.
@@ -196,21 +213,7 @@ pub(crate) enum Admission {
 
 impl Service {
     pub fn new(name: String, spec: ServiceSpec, ring: Option<RingIdx>) -> Service {
-        let call_throttle = spec
-            .calls
-            .as_ref()
-            .and_then(|c| c.retry_throttling.as_ref())
-            .map(RetryThrottle::new);
-        let call_budget = spec
-            .calls
-            .as_ref()
-            .and_then(|c| c.retry_budget.as_ref())
-            .map(RetryBudget::new);
-        let call_breaker = spec
-            .calls
-            .as_ref()
-            .and_then(|c| c.circuit_breaker.as_ref())
-            .map(CircuitBreaker::new);
+        let call_defences = spec.calls.iter().map(CallDefences::of).collect();
         let queue_policy = QueuePolicy::of(&spec);
         Service {
             name,
@@ -225,9 +228,7 @@ impl Service {
             refusing_since: Some(Time::ZERO),
             interval_refusing: Time::ZERO,
             degraded: None,
-            call_throttle,
-            call_budget,
-            call_breaker,
+            call_defences,
         }
     }
 
@@ -254,22 +255,36 @@ impl Service {
         w as usize
     }
 
-    /// Whether a defence refuses the retry of a failed downstream call (counted; the request
-    /// then fails). Throttling is asked first: a retry it refuses takes no budget.
-    pub fn call_retry_refused(&mut self) -> bool {
-        if self
-            .call_throttle
-            .as_ref()
-            .is_some_and(|t| !t.allows_retry())
-        {
+    /// Whether a defence refuses the retry of a failed downstream call `call` (counted; the
+    /// call then fails). Throttling is asked first: a retry it refuses takes no budget.
+    pub fn call_retry_refused(&mut self, call: usize) -> bool {
+        let Some(d) = self.call_defences.get(call) else {
+            return false;
+        };
+        if d.throttle.as_ref().is_some_and(|t| !t.allows_retry()) {
             self.stats.call_retries_throttled += 1;
             return true;
         }
-        if self.call_budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+        if d.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
             self.stats.call_retries_over_budget += 1;
             return true;
         }
         false
+    }
+
+    /// Whether any of its calls has gRPC retry throttling (its totals then count refusals).
+    pub fn has_call_throttle(&self) -> bool {
+        self.call_defences.iter().any(|d| d.throttle.is_some())
+    }
+
+    /// Whether any of its calls has a retry budget.
+    pub fn has_call_budget(&self) -> bool {
+        self.call_defences.iter().any(|d| d.budget.is_some())
+    }
+
+    /// Whether any of its calls has a circuit breaker.
+    pub fn has_call_breaker(&self) -> bool {
+        self.call_defences.iter().any(|d| d.breaker.is_some())
     }
 
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 mod chains;
 mod endpoint_slices;
+mod fan_out;
 mod lookups;
 mod queues;
 mod storm_size;
@@ -724,7 +725,7 @@ fn chain_with(retries: u32, defend: impl Fn(&mut DownstreamCall)) -> Driver {
         service_seconds: seconds,
         service_time: ServiceTime::Deterministic,
         queue_capacity: 100_000,
-        calls,
+        calls: calls.map(Into::into).unwrap_or_default(),
         ..ServiceSpec::default()
     };
     let mut call = DownstreamCall {
@@ -997,10 +998,11 @@ fn a_circuit_breaker_on_a_services_calls_keeps_a_slow_dependency_from_holding_it
 fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
     let mut cfg = ServicesConfig::default();
     let calls = |to: &str| ServiceSpec {
-        calls: Some(DownstreamCall {
+        calls: DownstreamCall {
             service: to.into(),
             ..DownstreamCall::default()
-        }),
+        }
+        .into(),
         ..ServiceSpec::default()
     };
     cfg.services.insert("a".into(), calls("nope"));
@@ -1018,7 +1020,11 @@ fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
     cfg.services.insert("c".into(), ServiceSpec::default());
     assert_eq!(validate(&cfg), Ok(()));
     let mut bad = cfg.clone();
-    if let Some(c) = bad.services.get_mut("a").and_then(|s| s.calls.as_mut()) {
+    if let Some(c) = bad
+        .services
+        .get_mut("a")
+        .and_then(|s| s.calls.iter_mut().next())
+    {
         c.probability = 1.5;
     }
     assert_eq!(
@@ -1029,7 +1035,11 @@ fn calls_to_unknown_services_and_cycles_of_calls_are_refused() {
         )
     );
     let mut bad = cfg.clone();
-    if let Some(c) = bad.services.get_mut("b").and_then(|s| s.calls.as_mut()) {
+    if let Some(c) = bad
+        .services
+        .get_mut("b")
+        .and_then(|s| s.calls.iter_mut().next())
+    {
         c.circuit_breaker = Some(CircuitBreaker {
             error_threshold_percentage: 150.0,
             ..CircuitBreaker::default()
@@ -1591,14 +1601,15 @@ fn turbulent() -> Driver {
             memory_limit: cascade_manifest::quantity::Bytes(300),
             // Each request also calls zdb (named to sort after proxy: ServiceIdx(0) stays
             // the proxy), retrying once.
-            calls: Some(DownstreamCall {
+            calls: DownstreamCall {
                 service: "zdb".into(),
                 timeout_seconds: 0.2,
                 max_retries: 1,
                 retry_throttling: Some(RetryThrottling::default()),
                 retry_budget: Some(RetryBudget::default()),
                 ..DownstreamCall::default()
-            }),
+            }
+            .into(),
             ..ServiceSpec::default()
         },
     );

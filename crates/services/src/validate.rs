@@ -5,7 +5,7 @@
 
 use crate::config::ServicesConfig;
 use crate::contract::{RingIdx, ServiceIdx};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Every reference of a configuration, resolved.
 pub(crate) struct Resolved {
@@ -131,8 +131,8 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
         crate::dns::check_client(&format!("clients.{name}"), spec)?;
     }
     for (name, spec) in &cfg.services {
-        if let Some(c) = &spec.calls {
-            let at = format!("services.{name}.calls");
+        for (i, c) in spec.calls.iter().enumerate() {
+            let at = format!("services.{name}.{}", spec.calls.path(i));
             defences(&at, c.retry_throttling.as_ref(), c.retry_budget.as_ref())?;
             breaker(&at, c.circuit_breaker.as_ref())?;
         }
@@ -150,43 +150,78 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
 }
 
 /// Every call's probability is in [0, 1], every service a service calls is declared, and no
-/// chain of calls comes back to where it started (each request would wait on itself).
+/// path of calls comes back to where it started (each request would wait on itself). The
+/// services are walked in name order, each one's calls in the order listed, so the cycle
+/// reported is the first such a walk meets, at the call of the service it started from.
 fn calls(cfg: &ServicesConfig, svc_index: &BTreeMap<&str, ServiceIdx>) -> Result<(), String> {
+    // Services from which no cycle can be reached (walked already).
+    let mut acyclic: BTreeSet<&str> = BTreeSet::new();
     for (name, spec) in &cfg.services {
-        let Some(call) = &spec.calls else { continue };
-        if !(0.0..=1.0).contains(&call.probability) {
-            return Err(out_of_range(
-                &format!("services.{name}.calls"),
-                "probability",
-                call.probability,
-                "a probability in [0, 1]",
-            ));
-        }
-        if !svc_index.contains_key(call.service.as_str()) {
+        if spec.calls.len() > usize::from(u16::MAX) {
             return Err(format!(
-                "services.{name}.calls.service: no service named {:?} (declared: {})",
-                call.service,
-                names(cfg.services.keys())
+                "services.{name}.calls: {} calls, at most 65535 are modelled",
+                spec.calls.len()
             ));
         }
-        let mut chain = vec![name.as_str()];
-        let mut at = call.service.as_str();
-        while let Some(next) = cfg.services.get(at) {
-            if chain.contains(&at) {
-                chain.push(at);
-                return Err(format!(
-                    "services.{name}.calls.service: a cycle of calls ({}): a request would wait on itself",
-                    chain.join(" -> ")
+        for (i, call) in spec.calls.iter().enumerate() {
+            let at = format!("services.{name}.{}", spec.calls.path(i));
+            if !(0.0..=1.0).contains(&call.probability) {
+                return Err(out_of_range(
+                    &at,
+                    "probability",
+                    call.probability,
+                    "a probability in [0, 1]",
                 ));
             }
-            chain.push(at);
-            match &next.calls {
-                Some(c) => at = c.service.as_str(),
-                None => break,
+            if !svc_index.contains_key(call.service.as_str()) {
+                return Err(format!(
+                    "{at}.service: no service named {:?} (declared: {})",
+                    call.service,
+                    names(cfg.services.keys())
+                ));
             }
+        }
+        let mut path = vec![name.as_str()];
+        if let Some((first, chain)) = cycle_from(cfg, &mut path, &mut acyclic) {
+            return Err(format!(
+                "services.{name}.{}.service: a cycle of calls ({}): a request would wait on itself",
+                spec.calls.path(first),
+                chain.join(" -> ")
+            ));
         }
     }
     Ok(())
+}
+
+/// A depth-first walk of the calls from the last service of `path`: the first cycle met (the
+/// position, among the first service's calls, of the call it goes through, and the path
+/// that closes it), or None after marking every service reached as `acyclic`.
+fn cycle_from<'a>(
+    cfg: &'a ServicesConfig,
+    path: &mut Vec<&'a str>,
+    acyclic: &mut BTreeSet<&'a str>,
+) -> Option<(usize, Vec<&'a str>)> {
+    let at = *path.last()?;
+    let spec = cfg.services.get(at)?;
+    for (i, call) in spec.calls.iter().enumerate() {
+        let next = call.service.as_str();
+        if path.contains(&next) {
+            let mut chain = path.clone();
+            chain.push(next);
+            return Some((i, chain));
+        }
+        if acyclic.contains(next) || !cfg.services.contains_key(next) {
+            continue;
+        }
+        path.push(next);
+        let found = cycle_from(cfg, path, acyclic);
+        path.pop();
+        if let Some((_, chain)) = found {
+            return Some((i, chain));
+        }
+    }
+    acyclic.insert(at);
+    None
 }
 
 fn out_of_range(at: &str, field: &str, v: f64, expected: &str) -> String {

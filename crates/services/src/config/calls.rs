@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 /// One downstream call a service makes for every request it serves, synchronously: after its
 /// own service time the worker calls `service` and waits, still held, for the answer (a
 /// thread-per-request server, or a handler awaiting its call), retrying a failure up to
-/// `maxRetries` times after `backoff`; the request succeeds only if the call does. A slow or
-/// failing dependency thus fills its callers' workers and queues: how a failure climbs a
-/// chain. docs/retry-defences.md#services-that-call-services
+/// `maxRetries` times after `backoff`; the request succeeds only if the call does (unless it
+/// is `optional`). A slow or failing dependency thus fills its callers' workers and queues:
+/// how a failure climbs a chain. docs/retry-defences.md#services-that-call-services
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DownstreamCall {
@@ -27,15 +27,15 @@ pub struct DownstreamCall {
     pub max_retries: u32,
     /// The delay before each retry.
     pub backoff: Backoff,
-    /// gRPC retry throttling on the calls, one bucket for the whole service (none: retries
+    /// gRPC retry throttling on this call, one bucket for the whole service (none: retries
     /// are not throttled). docs/retry-defences.md#grpc-retry-throttling
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_throttling: Option<RetryThrottling>,
-    /// Envoy's retry budget on the calls, one for the whole service, as an Envoy sidecar's
+    /// Envoy's retry budget on this call, one for the whole service, as an Envoy sidecar's
     /// cluster has (none: retries are not budgeted). docs/retry-defences.md#envoy-retry-budget
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_budget: Option<RetryBudget>,
-    /// Hystrix's circuit breaker on the calls, one for the whole service (none: always
+    /// Hystrix's circuit breaker on this call, one for the whole service (none: always
     /// closed). An attempt it refuses fails the request at once without reaching `service`,
     /// freeing the worker. docs/retry-defences.md#circuit-breaker
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +46,12 @@ pub struct DownstreamCall {
     /// docs/retry-defences.md#deadline-propagation
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub propagate_deadline: bool,
+    /// A failure of this call does not fail the request (false: it does): the service
+    /// answers without that part, as a page rendered without its recommendations. Only
+    /// meaningful among several calls, or to let a request succeed whatever its dependency
+    /// does. docs/retry-defences.md#fan-out
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 impl Default for DownstreamCall {
@@ -60,8 +66,156 @@ impl Default for DownstreamCall {
             retry_budget: None,
             circuit_breaker: None,
             propagate_deadline: false,
+            optional: false,
         }
     }
+}
+
+/// The downstream calls a service makes for each request it serves: written as one call (a
+/// mapping, the form every scenario before fan-out used) or as a list of them, each with its
+/// own target, timeout, retries and defences. `fanOut` on the service says whether a list
+/// runs one call after another or all at once. A variant's `calls` merges into a single
+/// call field by field but replaces a list whole. docs/retry-defences.md#fan-out
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Calls {
+    calls: Vec<DownstreamCall>,
+    /// Written as a list (even of one call): error paths then name the call's index, and the
+    /// configuration serializes back as it was written.
+    listed: bool,
+}
+
+impl Calls {
+    /// One call, written as a mapping.
+    pub fn one(call: DownstreamCall) -> Calls {
+        Calls {
+            calls: vec![call],
+            listed: false,
+        }
+    }
+
+    /// Calls written as a list.
+    pub fn list(calls: Vec<DownstreamCall>) -> Calls {
+        Calls {
+            calls,
+            listed: true,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&DownstreamCall> {
+        self.calls.get(i)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, DownstreamCall> {
+        self.calls.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, DownstreamCall> {
+        self.calls.iter_mut()
+    }
+
+    /// The parameter path of call `i` below the service: `calls` for the one-call form,
+    /// `calls.I` in a list.
+    pub fn path(&self, i: usize) -> String {
+        if self.listed {
+            format!("calls.{i}")
+        } else {
+            "calls".into()
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Calls {
+    type Item = &'a DownstreamCall;
+    type IntoIter = std::slice::Iter<'a, DownstreamCall>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.calls.iter()
+    }
+}
+
+impl From<DownstreamCall> for Calls {
+    fn from(call: DownstreamCall) -> Calls {
+        Calls::one(call)
+    }
+}
+
+impl Serialize for Calls {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.listed, self.calls.as_slice()) {
+            (false, [one]) => one.serialize(s),
+            _ => self.calls.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Calls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Calls;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a downstream call (a mapping) or a list of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Calls, A::Error> {
+                DownstreamCall::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(Calls::one)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, s: A) -> Result<Calls, A::Error> {
+                Vec::<DownstreamCall>::deserialize(serde::de::value::SeqAccessDeserializer::new(s))
+                    .map(Calls::list)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Calls, E> {
+                Ok(Calls::default())
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Calls, E> {
+                Ok(Calls::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl schemars::JsonSchema for Calls {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Calls".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one = g.subschema_for::<DownstreamCall>();
+        schemars::json_schema!({
+            "description": "One downstream call (a mapping) or a list of them, run as the service's fanOut says.",
+            "anyOf": [
+                one,
+                { "type": "array", "items": one },
+                { "type": "null" }
+            ]
+        })
+    }
+}
+
+/// How a service runs a list of downstream calls. docs/retry-defences.md#fan-out
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum FanOut {
+    /// One after another, in the order listed: the next call goes out when the previous one
+    /// has ended (its last attempt answered), and the first failed call that is not
+    /// `optional` fails the request without making the calls after it (the default: a
+    /// handler awaiting each call in turn).
+    #[default]
+    Serial,
+    /// All at once: the request is answered when every call has ended (Go's errgroup
+    /// `Wait`, `Promise.all` without cancellation), failed if any call that is not
+    /// `optional` failed.
+    Parallel,
 }
 
 /// Randomisation of a retry delay (Brooker, "Exponential Backoff And Jitter", AWS 2015).

@@ -1,16 +1,18 @@
-//! Exactly-once answers along a chain of services (issue 17, "How it is checked"): random
-//! chains of 2 to 4 hops, each hop calling the next with its own timeout, retries, backoff
-//! and defences, under random degradations and process deaths. After every event the
-//! invariants hold and no request waits on two attempts of its call at once; once the
-//! clients stop and the last timer has fired, every request at every hop has been answered
-//! exactly once and left its server exactly once, and every hop's arrivals are accounted for
-//! by exactly one outcome. docs/retry-defences.md#services-that-call-services
+//! Exactly-once answers along a graph of services (issue 17, "How it is checked"): random
+//! graphs of 2 to 5 hops, each hop calling one to three of the hops after it (fan-out),
+//! serially or in parallel, each call with its own timeout, retries, backoff, defences and
+//! optionality, under random degradations and process deaths. After every event the
+//! invariants hold, no request waits on two attempts of one call at once, and a request whose
+//! calls run serially waits on one call at a time; once the clients stop and the last timer
+//! has fired, every request at every hop has been answered exactly once and left its server
+//! exactly once, and every hop's arrivals are accounted for by exactly one outcome.
+//! docs/retry-defences.md#services-that-call-services, #fan-out
 
 use super::*;
 use crate::requests::Origin;
 use proptest::prelude::*;
 
-/// One hop of a random chain: its own service, and its call to the next hop.
+/// One hop of a random graph: its own service, and its calls to hops after it.
 #[derive(Clone, Debug)]
 struct Hop {
     replicas: u32,
@@ -22,7 +24,19 @@ struct Hop {
     overflow: QueueOverflow,
     queue_timeout_ms: Option<u32>,
     limit: Option<(u32, u32)>,
-    /// The call to the next hop (unused on the last one).
+    /// The service stops work on a request whose caller has given up
+    /// (`honorCancellation`, docs/retry-defences.md#cancellation).
+    cancel: bool,
+    /// Its calls run all at once (`fanOut: parallel`) rather than one after another.
+    parallel: bool,
+    /// Its calls (unused on the last hop), written as a list when there are several.
+    edges: Vec<Edge>,
+}
+
+/// One call of a hop: to the hop `to` places after the next one (modulo those left).
+#[derive(Clone, Debug)]
+struct Edge {
+    to: usize,
     probability: f64,
     timeout_ms: u32,
     retries: u32,
@@ -31,9 +45,7 @@ struct Hop {
     propagate: bool,
     /// Throttling, budget, breaker on the call.
     defences: (bool, bool, bool),
-    /// The service stops work on a request whose caller has given up
-    /// (`honorCancellation`, docs/retry-defences.md#cancellation).
-    cancel: bool,
+    optional: bool,
 }
 
 /// Something that happens to a hop during the run, at `at_ms`.
@@ -50,6 +62,50 @@ enum Trouble {
     Died { hop: usize, at_ms: u32, for_ms: u32 },
 }
 
+fn edge() -> impl Strategy<Value = Edge> {
+    (
+        0usize..4,
+        prop_oneof![Just(1.0), Just(0.5)],
+        20u32..1500,
+        0u32..4,
+        1u32..200,
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated)
+        ],
+        any::<bool>(),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                to,
+                probability,
+                timeout_ms,
+                retries,
+                backoff_ms,
+                jitter,
+                propagate,
+                defences,
+                optional,
+            )| {
+                Edge {
+                    to,
+                    probability,
+                    timeout_ms,
+                    retries,
+                    backoff_ms,
+                    jitter,
+                    propagate,
+                    defences,
+                    optional,
+                }
+            },
+        )
+}
+
 fn hop() -> impl Strategy<Value = Hop> {
     (
         (1u32..3, 1u32..6, 2u32..60, any::<bool>(), 2u32..60),
@@ -64,27 +120,17 @@ fn hop() -> impl Strategy<Value = Hop> {
             proptest::option::of(20u32..500),
             proptest::option::of((2u32..20, 1u32..20)),
         ),
-        (
-            prop_oneof![Just(1.0), Just(0.5)],
-            20u32..1500,
-            0u32..4,
-            1u32..200,
-            prop_oneof![
-                Just(Jitter::None),
-                Just(Jitter::Full),
-                Just(Jitter::Equal),
-                Just(Jitter::Decorrelated)
-            ],
-            any::<bool>(),
-            (any::<bool>(), any::<bool>(), any::<bool>()),
-            any::<bool>(),
-        ),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::collection::vec(edge(), 1..=3),
     )
         .prop_map(
             |(
                 (replicas, workers, service_ms, deterministic, queue_capacity),
                 (discipline, overflow, queue_timeout_ms, limit),
-                (probability, timeout_ms, retries, backoff_ms, jitter, propagate, defences, cancel),
+                cancel,
+                parallel,
+                edges,
             )| Hop {
                 replicas,
                 workers,
@@ -95,14 +141,9 @@ fn hop() -> impl Strategy<Value = Hop> {
                 overflow,
                 queue_timeout_ms,
                 limit,
-                probability,
-                timeout_ms,
-                retries,
-                backoff_ms,
-                jitter,
-                propagate,
-                defences,
                 cancel,
+                parallel,
+                edges,
             },
         )
 }
@@ -176,25 +217,39 @@ fn name(i: usize) -> String {
 /// The clients stop at 25 s; the troubles all start before 20 s.
 const STOP: f64 = 25.0;
 
-fn chain_config(hops: &[Hop], u: &Users) -> ServicesConfig {
+fn graph_config(hops: &[Hop], u: &Users) -> ServicesConfig {
     let mut cfg = ServicesConfig::default();
     for (i, h) in hops.iter().enumerate() {
-        let calls = (i + 1 < hops.len()).then(|| DownstreamCall {
-            service: name(i + 1),
-            probability: h.probability,
-            timeout_seconds: ms(h.timeout_ms),
-            max_retries: h.retries,
-            backoff: Backoff {
-                initial_seconds: ms(h.backoff_ms),
-                max_seconds: ms(h.backoff_ms) * 8.0,
-                multiplier: 2.0,
-                jitter: h.jitter,
-            },
-            retry_throttling: h.defences.0.then(RetryThrottling::default),
-            retry_budget: h.defences.1.then(RetryBudget::default),
-            circuit_breaker: h.defences.2.then(CircuitBreaker::default),
-            propagate_deadline: h.propagate,
-        });
+        let after = hops.len() - i - 1;
+        let list: Vec<DownstreamCall> = if after == 0 {
+            Vec::new()
+        } else {
+            h.edges
+                .iter()
+                .map(|e| DownstreamCall {
+                    service: name(i + 1 + e.to % after),
+                    probability: e.probability,
+                    timeout_seconds: ms(e.timeout_ms),
+                    max_retries: e.retries,
+                    backoff: Backoff {
+                        initial_seconds: ms(e.backoff_ms),
+                        max_seconds: ms(e.backoff_ms) * 8.0,
+                        multiplier: 2.0,
+                        jitter: e.jitter,
+                    },
+                    retry_throttling: e.defences.0.then(RetryThrottling::default),
+                    retry_budget: e.defences.1.then(RetryBudget::default),
+                    circuit_breaker: e.defences.2.then(CircuitBreaker::default),
+                    propagate_deadline: e.propagate,
+                    optional: e.optional,
+                })
+                .collect()
+        };
+        let calls = if list.len() == 1 {
+            Calls::one(list[0].clone())
+        } else {
+            Calls::list(list)
+        };
         cfg.services.insert(
             name(i),
             ServiceSpec {
@@ -218,6 +273,11 @@ fn chain_config(hops: &[Hop], u: &Users) -> ServicesConfig {
                     }
                 }),
                 calls,
+                fan_out: if h.parallel {
+                    FanOut::Parallel
+                } else {
+                    FanOut::Serial
+                },
                 ..ServiceSpec::default()
             },
         );
@@ -245,23 +305,33 @@ fn chain_config(hops: &[Hop], u: &Users) -> ServicesConfig {
     cfg
 }
 
-/// Every request that waits on a downstream call has at most one attempt of it out.
+/// Every request that waits on a downstream call has at most one attempt of it out, and one
+/// whose calls run serially has at most one attempt out at all.
 fn one_attempt_at_a_time(w: &World) -> Result<(), String> {
-    let mut out: BTreeMap<ReqId, u32> = BTreeMap::new();
+    let mut out: BTreeMap<(ReqId, u16), u32> = BTreeMap::new();
+    let mut serial: BTreeMap<ReqId, u32> = BTreeMap::new();
     for (_, req) in w.requests.iter() {
         if let (Origin::Downstream(d), false) = (req.origin, req.answered) {
-            *out.entry(d.parent).or_default() += 1;
+            *out.entry((d.parent, d.call)).or_default() += 1;
+            if w.endpoints.get(d.caller).spec.fan_out == FanOut::Serial {
+                *serial.entry(d.parent).or_default() += 1;
+            }
         }
     }
-    match out.into_iter().find(|(_, n)| *n > 1) {
-        Some((parent, n)) => Err(format!("{parent:?} waits on {n} attempts at once")),
+    if let Some(((parent, call), n)) = out.into_iter().find(|(_, n)| *n > 1) {
+        return Err(format!(
+            "{parent:?} waits on {n} attempts of call {call} at once"
+        ));
+    }
+    match serial.into_iter().find(|(_, n)| *n > 1) {
+        Some((parent, n)) => Err(format!("{parent:?} calls serially but waits on {n} calls")),
         None => Ok(()),
     }
 }
 
-/// Runs a random chain to its end; returns the totals.
-fn run_chain(hops: &[Hop], u: &Users, troubles: &[Trouble], seed: u64) -> BTreeMap<String, u64> {
-    let mut d = Driver::new(chain_config(hops, u), seed);
+/// Runs a random graph to its end; returns the totals.
+fn run_graph(hops: &[Hop], u: &Users, troubles: &[Trouble], seed: u64) -> BTreeMap<String, u64> {
+    let mut d = Driver::new(graph_config(hops, u), seed);
     d.world.ledger = Some(BTreeMap::new());
     let mut pod = 0u32;
     let mut pods: Vec<Vec<u32>> = Vec::new();
@@ -396,10 +466,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_request_at_every_hop_of_a_chain_is_answered_exactly_once(
-        hops in proptest::collection::vec(hop(), 2..=4),
+    fn every_request_at_every_hop_of_a_call_graph_is_answered_exactly_once(
+        hops in proptest::collection::vec(hop(), 2..=5),
         u in users(),
-        troubles in proptest::collection::vec(trouble(4), 0..6),
+        troubles in proptest::collection::vec(trouble(5), 0..6),
         seed in 0u64..1000,
     ) {
         let n = hops.len();
@@ -414,7 +484,7 @@ proptest! {
                 }
             })
             .collect();
-        let totals = run_chain(&hops, &u, &troubles, seed);
+        let totals = run_graph(&hops, &u, &troubles, seed);
         prop_assert!(totals["s0_requests"] + totals["s0_unavailable"] > 0);
     }
 }
@@ -433,14 +503,19 @@ fn a_chain_under_every_trouble_at_once_answers_everything_once() {
         overflow: QueueOverflow::DropTail,
         queue_timeout_ms: None,
         limit: None,
-        probability: 1.0,
-        timeout_ms: 300,
-        retries: 2,
-        backoff_ms: 20,
-        jitter: Jitter::Full,
-        propagate: true,
-        defences: (false, false, false),
         cancel: false,
+        parallel: false,
+        edges: vec![Edge {
+            to: 0,
+            probability: 1.0,
+            timeout_ms: 300,
+            retries: 2,
+            backoff_ms: 20,
+            jitter: Jitter::Full,
+            propagate: true,
+            defences: (false, false, false),
+            optional: false,
+        }],
     };
     let hops = vec![deep.clone(), deep.clone(), deep.clone(), deep];
     let u = Users {
@@ -473,10 +548,88 @@ fn a_chain_under_every_trouble_at_once_answers_everything_once() {
             for_ms: 0,
         },
     ];
-    let totals = run_chain(&hops, &u, &troubles, 7);
+    let totals = run_graph(&hops, &u, &troubles, 7);
     assert!(
         totals["s3_failed"] > 0 && totals["s0_call_deadline_exceeded"] > 0,
         "{totals:?}"
     );
     assert!(totals["s0_succeeded"] > 500, "{totals:?}");
+}
+
+#[test]
+fn a_diamond_of_parallel_and_serial_calls_under_trouble_answers_everything_once() {
+    // s0 calls s1 and s2 at once; s1 calls s2, then s3 (optional), one after the other; s2
+    // calls s3. s3 slowed and failing, s2's process killed while calls wait on it.
+    let base = Hop {
+        replicas: 1,
+        workers: 8,
+        service_ms: 20,
+        deterministic: false,
+        queue_capacity: 40,
+        discipline: QueueDiscipline::Fifo,
+        overflow: QueueOverflow::DropTail,
+        queue_timeout_ms: None,
+        limit: None,
+        cancel: false,
+        parallel: false,
+        edges: Vec::new(),
+    };
+    let edge = |to: usize, optional: bool| Edge {
+        to,
+        probability: 1.0,
+        timeout_ms: 400,
+        retries: 1,
+        backoff_ms: 30,
+        jitter: Jitter::Full,
+        propagate: true,
+        defences: (false, true, false),
+        optional,
+    };
+    let hops = vec![
+        Hop {
+            parallel: true,
+            edges: vec![edge(0, false), edge(1, false)],
+            ..base.clone()
+        },
+        Hop {
+            edges: vec![edge(0, false), edge(1, true)],
+            ..base.clone()
+        },
+        Hop {
+            edges: vec![edge(0, false)],
+            ..base.clone()
+        },
+        base,
+    ];
+    let u = Users {
+        rate: 20.0,
+        timeout_ms: 1500,
+        retries: 1,
+        per_call: 1,
+        side_door: true,
+    };
+    let troubles = vec![
+        Trouble::Degraded {
+            hop: 3,
+            at_ms: 4_000,
+            for_ms: 6_000,
+            g: Degradation {
+                service_time_factor: 8.0,
+                error_rate: 0.3,
+                ..Degradation::default()
+            },
+        },
+        Trouble::Died {
+            hop: 2,
+            at_ms: 7_000,
+            for_ms: 1_500,
+        },
+    ];
+    let totals = run_graph(&hops, &u, &troubles, 3);
+    // s0's calls reach s2 both directly and through s1.
+    assert!(totals["s2_requests"] > totals["s0_requests"], "{totals:?}");
+    assert!(
+        totals["s0_failed"] > 0 && totals["s0_succeeded"] > 300,
+        "{totals:?}"
+    );
 }

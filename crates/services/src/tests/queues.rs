@@ -263,7 +263,7 @@ fn deadline_chain_with(propagate: bool, cancel: bool) -> Driver {
         service_time: ServiceTime::Deterministic,
         queue_capacity: 100_000,
         honor_cancellation: cancel && app == "back",
-        calls,
+        calls: calls.map(Into::into).unwrap_or_default(),
         ..ServiceSpec::default()
     };
     let call = DownstreamCall {

@@ -155,7 +155,14 @@ impl ParamSources<'_> {
         if head.is_empty() || head.contains(' ') {
             return Site::Doc(spec_path());
         }
-        let path: Vec<Seg> = head.split('.').map(|s| Seg::Key(s.to_string())).collect();
+        // A number is a position in a list (`services.front.calls.1.service`).
+        let path: Vec<Seg> = head
+            .split('.')
+            .map(|s| match s.parse::<usize>() {
+                Ok(i) => Seg::Index(i),
+                Err(_) => Seg::Key(s.to_string()),
+            })
+            .collect();
         self.site(&path)
     }
 }
