@@ -10,6 +10,7 @@ use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use crate::dns::DnsCache;
 use crate::resolver::{Query, ResolverSpec};
+use crate::service::LatencyHistogram;
 use cascade_engine::Time;
 use cascade_model::PodDns;
 use cascade_model::Rng;
@@ -60,6 +61,9 @@ pub(crate) struct ClientInterval {
     pub requests: u64,
     pub succeeded: u64,
     pub calls_failed: u64,
+    /// A DNS client's lookups that ended, each from the application's call to its answer
+    /// (every try, one after another, and their retries): docs/dns.md#lookup-latency.
+    pub lookup_latency: LatencyHistogram,
 }
 
 #[derive(Debug)]
@@ -460,6 +464,14 @@ impl ClientRt {
         }
     }
 
+    /// A DNS lookup that began at `started` has ended (answered, or failed): the application
+    /// waited this long.
+    fn lookup_ended(&mut self, now: Time, started: Time) {
+        self.interval
+            .lookup_latency
+            .record((now - started).as_secs_f64());
+    }
+
     /// A request of call `call` is finished for good (succeeded, or failed past its retries).
     /// When the call's last request is in, a DNS lookup whose queries all succeeded goes on
     /// to its next try (returned, to send now), unless none is left; otherwise the call counts
@@ -477,7 +489,8 @@ impl ClientRt {
             return Vec::new();
         }
         let failed = entry.1;
-        if let Some(state) = self.dns_lookups.remove(&call) {
+        let lookup = self.dns_lookups.remove(&call);
+        if let Some(state) = lookup {
             if !failed {
                 let t = self.dns_try(now, call, state);
                 if t.foreground > 0 {
@@ -485,11 +498,15 @@ impl ClientRt {
                     return t.sends;
                 }
                 // The cache answered every try left: the lookup is done, its refreshes sent.
+                self.lookup_ended(now, state.started);
                 self.open_calls.remove(&call);
                 self.counts.calls_ok += 1;
                 self.failing_since = None;
                 return t.sends;
             }
+        }
+        if let Some(state) = lookup {
+            self.lookup_ended(now, state.started);
         }
         self.open_calls.remove(&call);
         if failed {

@@ -39,6 +39,9 @@ struct ClientLevels {
     goodput_qps: f64,
     calls_failed: u64,
     sealed_seconds: f64,
+    /// A DNS client's lookups as the application sees them (docs/dns.md#lookup-latency).
+    lookup_p50: f64,
+    lookup_p99: f64,
 }
 
 /// How the 1-minute rates behind `peaks.{service}_qps_1m` and `_qps_ratio` are measured
@@ -265,6 +268,8 @@ impl ServiceMetrics {
             lv.offered_qps = rate(c.interval.requests);
             lv.goodput_qps = rate(c.interval.succeeded);
             lv.calls_failed = c.interval.calls_failed;
+            lv.lookup_p50 = c.interval.lookup_latency.quantile(0.5);
+            lv.lookup_p99 = c.interval.lookup_latency.quantile(0.99);
             c.interval = Default::default();
         }
     }
@@ -309,6 +314,11 @@ impl ServiceMetrics {
             row.push((format!("{}_offered_qps", c.name), lv.offered_qps));
             row.push((format!("{}_goodput_qps", c.name), lv.goodput_qps));
             row.push((format!("{}_calls_failed", c.name), lv.calls_failed as f64));
+            if c.spec.dns.is_some() {
+                let name = &c.name;
+                row.push((format!("{name}_lookup_latency_p50_seconds"), lv.lookup_p50));
+                row.push((format!("{name}_lookup_latency_p99_seconds"), lv.lookup_p99));
+            }
             if c.spec.seal_after_failing_seconds.is_some() {
                 row.push((
                     format!("{}_sealed", c.name),

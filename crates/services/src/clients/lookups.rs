@@ -19,6 +19,9 @@ pub(super) struct LookupState {
     node: u32,
     /// The try to send once every query of the current one has its answer.
     next_try: usize,
+    /// When the application asked (its `getaddrinfo` call began): what
+    /// `{client}_lookup_latency_*` measure from.
+    pub(super) started: Time,
 }
 
 /// What one try of a lookup sends: its queries the node's cache did not answer (and the
@@ -91,10 +94,13 @@ impl ClientRt {
             resolver,
             node,
             next_try: 0,
+            started: now,
         };
         let t = self.dns_try(now, call, state);
         if t.foreground == 0 {
+            // Answered whole by the node's cache: at once, as the application sees it.
             self.counts.cache_hits += 1;
+            self.interval.lookup_latency.record(0.0);
         } else {
             self.next_call = self.next_call.wrapping_add(1);
             self.await_try(call, &t, state);

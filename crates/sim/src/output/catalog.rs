@@ -157,6 +157,16 @@ pub const COLUMNS: &[(&str, &str)] = &[
 /// The services' columns by suffix: (suffix, what declares it, help).
 pub const SUFFIXES: &[(&str, &str, &str)] = &[
     (
+        "_lookup_latency_p50_seconds",
+        "client",
+        "Median time a DNS lookup took as the application saw it (getaddrinfo's call to its answer: every try of the search list one after another, their retries, node-cache answers at once), over the lookups that ended in the last interval, failed ones included.",
+    ),
+    (
+        "_lookup_latency_p99_seconds",
+        "client",
+        "99th-percentile time a DNS lookup took as the application saw it (every try, one after another, and their retries), over the lookups that ended in the last interval, failed ones included.",
+    ),
+    (
         "_latency_p50_seconds",
         "service",
         "Median latency of the requests the service answered in the last interval.",
