@@ -213,7 +213,7 @@ impl ServiceMetrics {
         }
         for (fleet, qps) in v.fleets.iter().zip(&self.fleet_qps) {
             let shards: u32 = fleet.servers.iter().map(|s| s.shards).sum();
-            let pending: f64 = fleet.servers.iter().map(|s| s.pending).sum();
+            let pending: f64 = fleet.servers.iter().map(|s| s.wal.pending).sum();
             row.push((format!("{}_requests_per_second", fleet.name), *qps));
             row.push((format!("{}_shards", fleet.name), f64::from(shards)));
             row.push((format!("{}_pending_samples", fleet.name), pending.round()));

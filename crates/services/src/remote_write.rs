@@ -36,27 +36,28 @@ pub struct Batch {
     end: f64,
 }
 
+/// One Prometheus server's queue manager: its shards, its WAL and what it has measured.
 #[derive(Debug, Default)]
 pub(crate) struct RwServer {
     pub shards: u32,
     /// Shards with a batch out (in flight or waiting out a backoff).
     pub busy: u32,
+    pub wal: Wal,
+    /// The idle shards' wake-up: when, and the generation that keeps only the latest.
+    wake_gen: Generation,
+    wake_at: Option<Time>,
+    rates: Rates,
+    reshard: Reshard,
+}
+
+/// The write-ahead log as the shards read it: positions in samples since the server started.
+#[derive(Debug, Default)]
+pub(crate) struct Wal {
     /// Samples in the WAL not yet taken by a shard.
     pub pending: f64,
     last_fill: Time,
     /// When the server started scraping (`startSeconds`).
     start: Time,
-    /// `received` at the last shard update (the samples in since then).
-    in_mark: f64,
-    wake_gen: Generation,
-    wake_at: Option<Time>,
-    // Counters since the last shard update, and their EWMA rates (queue_manager.go's
-    // samplesIn, samplesOut, samplesOutDuration).
-    out_count: f64,
-    out_duration: f64,
-    in_rate: Option<f64>,
-    out_rate: Option<f64>,
-    duration_rate: Option<f64>,
     /// Samples appended to the WAL since the start (the newest one's position).
     received: f64,
     /// The WAL reader's position: samples taken into batches or lost to truncation.
@@ -64,17 +65,56 @@ pub(crate) struct RwServer {
     /// The position past the newest sample sent successfully (`highestSentTimestamp`: the
     /// delay behind the WAL is `received - sent_upto` over the scrape rate).
     sent_upto: f64,
-    /// The last successful send (`lastSendTimestamp`, v2.14+).
-    last_success: Option<Time>,
     /// Samples in batches that are out (in flight, backing off or parked).
     in_flight: f64,
+}
+
+/// What the shard calculation measures between shard updates, and its EWMA rates
+/// (queue_manager.go's samplesIn, samplesOut, samplesOutDuration).
+#[derive(Debug, Default)]
+struct Rates {
+    /// `received` at the last shard update (the samples in since then).
+    in_mark: f64,
+    out_count: f64,
+    out_duration: f64,
+    in_rate: Option<f64>,
+    out_rate: Option<f64>,
+    duration_rate: Option<f64>,
+    /// The last successful send (`lastSendTimestamp`, v2.14+).
+    last_success: Option<Time>,
+}
+
+impl Rates {
+    /// A shard update: the counts since the last one folded into the EWMA rates
+    /// (`spec.ewma_weight`), the counts restarted.
+    fn update(&mut self, spec: &RemoteWriteSpec, received: f64) {
+        let interval = spec.shard_update_seconds.max(1e-9);
+        let ewma = |rate: &mut Option<f64>, count: f64| {
+            let inst = count / interval;
+            *rate = Some(match *rate {
+                None => inst,
+                Some(r) => spec.ewma_weight * inst + (1.0 - spec.ewma_weight) * r,
+            });
+        };
+        ewma(&mut self.in_rate, received - self.in_mark);
+        self.in_mark = received;
+        ewma(&mut self.out_rate, self.out_count);
+        ewma(&mut self.duration_rate, self.out_duration);
+        self.out_count = 0.0;
+        self.out_duration = 0.0;
+    }
+}
+
+/// The shards' generations and a reshard under way.
+#[derive(Debug, Default)]
+struct Reshard {
     /// The generation of the running shards: batches of an earlier one were abandoned.
     epoch: Generation,
     /// A reshard under way: the old shards are flushing; the new count starts once they
     /// are done, or at the flush deadline.
-    resharding: Option<u32>,
+    to: Option<u32>,
     /// Numbers the reshards, so that a flush deadline finds its own.
-    reshard_gen: Generation,
+    gen: Generation,
 }
 
 #[derive(Debug)]
@@ -184,8 +224,8 @@ impl RemoteWrite {
             let rw = FleetIdx::at(f);
             let now = now + secs(fleet.spec.start_seconds);
             for s in &mut fleet.servers {
-                s.last_fill = now;
-                s.start = now;
+                s.wal.last_fill = now;
+                s.wal.start = now;
             }
             out.at(
                 now + secs(fleet.spec.shard_update_seconds),
@@ -214,14 +254,15 @@ impl RemoteWrite {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
         // Before the fleet starts (`startSeconds`) nothing is scraped.
-        if now <= s.last_fill {
+        let wal = &mut s.wal;
+        if now <= wal.last_fill {
             return;
         }
         // What was scraped and what is unread are functions of the instant, not of how often
         // the WAL was looked at: another sample interval gives the same batches.
-        s.received = fleet.spec.samples_per_second * (now - s.start).as_secs_f64();
-        s.pending = s.received - s.read;
-        s.last_fill = now;
+        wal.received = fleet.spec.samples_per_second * (now - wal.start).as_secs_f64();
+        wal.pending = wal.received - wal.read;
+        wal.last_fill = now;
         // With the WAL (Prometheus 2.8+) unsent samples wait on disk until truncation; without
         // it they wait in the shards' in-memory queues, and what does not fit is dropped.
         let kept = if fleet.spec.wal {
@@ -229,10 +270,10 @@ impl RemoteWrite {
         } else {
             f64::from(fleet.spec.capacity) * f64::from(s.shards)
         };
-        if s.pending > kept {
-            fleet.samples_lost += s.pending - kept;
-            s.read += s.pending - kept;
-            s.pending = kept;
+        if wal.pending > kept {
+            fleet.samples_lost += wal.pending - kept;
+            wal.read += wal.pending - kept;
+            wal.pending = kept;
         }
     }
 
@@ -268,20 +309,20 @@ impl RemoteWrite {
         let batch = f64::from(self.fleets[rw.ix()].spec.max_samples_per_send);
         let s = &mut self.fleets[rw.ix()].servers[server as usize];
         // While resharding the old shards only flush what they hold: nothing new is enqueued.
-        if s.busy >= s.shards || s.resharding.is_some() {
+        if s.busy >= s.shards || s.reshard.to.is_some() {
             return None;
         }
-        let n = if s.pending >= batch {
+        let n = if s.wal.pending >= batch {
             batch
-        } else if deadline_due && s.pending >= 1.0 {
-            s.pending.floor()
+        } else if deadline_due && s.wal.pending >= 1.0 {
+            s.wal.pending.floor()
         } else {
             return None;
         };
         let samples = whole_samples(n);
-        s.pending -= n;
-        s.read += f64::from(samples);
-        s.in_flight += f64::from(samples);
+        s.wal.pending -= n;
+        s.wal.read += f64::from(samples);
+        s.wal.in_flight += f64::from(samples);
         s.busy += 1;
         Some(Batch {
             rw,
@@ -290,8 +331,8 @@ impl RemoteWrite {
             first_sent: now,
             attempt: 0,
             prev_delay: 0.0,
-            epoch: s.epoch,
-            end: s.read,
+            epoch: s.reshard.epoch,
+            end: s.wal.read,
         })
     }
 
@@ -301,8 +342,8 @@ impl RemoteWrite {
         let spec = &fleet.spec;
         let batch = f64::from(spec.max_samples_per_send);
         let s = &mut fleet.servers[server as usize];
-        if s.busy < s.shards && s.resharding.is_none() {
-            let fill = (batch - s.pending).max(0.0) / spec.samples_per_second.max(1e-9);
+        if s.busy < s.shards && s.reshard.to.is_none() {
+            let fill = (batch - s.wal.pending).max(0.0) / spec.samples_per_second.max(1e-9);
             let at = now + secs(fill.min(spec.batch_send_deadline_seconds)).max(Time(1));
             if s.wake_at.is_none_or(|w| w <= now || w > at) {
                 let gen = s.wake_gen.bump();
@@ -318,6 +359,7 @@ impl RemoteWrite {
     /// batches: their retries are not sent).
     pub fn is_current(&self, batch: &Batch) -> bool {
         self.fleets[batch.rw.ix()].servers[batch.server as usize]
+            .reshard
             .epoch
             .is_current(batch.epoch)
     }
@@ -346,6 +388,7 @@ impl RemoteWrite {
     ) -> Next {
         let fleet = &mut self.fleets[batch.rw.ix()];
         if !fleet.servers[batch.server as usize]
+            .reshard
             .epoch
             .is_current(batch.epoch)
         {
@@ -356,8 +399,8 @@ impl RemoteWrite {
         if ok {
             fleet.samples_written += samples;
             let s = &mut fleet.servers[batch.server as usize];
-            s.sent_upto = s.sent_upto.max(batch.end);
-            s.last_success = Some(now);
+            s.wal.sent_upto = s.wal.sent_upto.max(batch.end);
+            s.rates.last_success = Some(now);
         } else if throttled && !fleet.spec.retry_on_http_429 {
             // Before Prometheus 2.26 a 429 was not recoverable: the batch is dropped (counted
             // as sent for the shard calculation, as sendSamples does).
@@ -390,12 +433,12 @@ impl RemoteWrite {
         }
         let s = &mut fleet.servers[batch.server as usize];
         s.busy = s.busy.saturating_sub(1);
-        s.in_flight = (s.in_flight - samples).max(0.0);
-        s.out_count += samples;
-        s.out_duration += (now - batch.first_sent).as_secs_f64();
+        s.wal.in_flight = (s.wal.in_flight - samples).max(0.0);
+        s.rates.out_count += samples;
+        s.rates.out_duration += (now - batch.first_sent).as_secs_f64();
         // The last of the old shards has flushed: the new ones start.
         if s.busy == 0 {
-            if let Some(n) = s.resharding.take() {
+            if let Some(n) = s.reshard.to.take() {
                 s.shards = n;
                 let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
                 fleet.peak_shards = fleet.peak_shards.max(total);
@@ -417,36 +460,23 @@ impl RemoteWrite {
         let fleet = &mut self.fleets[rw.ix()];
         let spec = &fleet.spec;
         let s = &mut fleet.servers[server as usize];
-        let interval = spec.shard_update_seconds.max(1e-9);
-        let ewma = |rate: &mut Option<f64>, count: f64| {
-            let inst = count / interval;
-            *rate = Some(match *rate {
-                None => inst,
-                Some(r) => spec.ewma_weight * inst + (1.0 - spec.ewma_weight) * r,
-            });
-        };
-        ewma(&mut s.in_rate, s.received - s.in_mark);
-        s.in_mark = s.received;
-        ewma(&mut s.out_rate, s.out_count);
-        ewma(&mut s.duration_rate, s.out_duration);
-        s.out_count = 0.0;
-        s.out_duration = 0.0;
-        let delay = (s.received - s.sent_upto).max(0.0) / spec.samples_per_second.max(1e-9);
-        let failing_since = s.last_success.map(|t| (now - t).as_secs_f64());
+        s.rates.update(spec, s.wal.received);
+        let delay = (s.wal.received - s.wal.sent_upto).max(0.0) / spec.samples_per_second.max(1e-9);
+        let failing_since = s.rates.last_success.map(|t| (now - t).as_secs_f64());
         let Some(shards) = desired_shards(
             spec,
             &ShardInputs {
                 current: s.shards,
-                in_rate: s.in_rate.unwrap_or(0.0),
-                out_rate: s.out_rate.unwrap_or(0.0),
-                duration_rate: s.duration_rate.unwrap_or(0.0),
+                in_rate: s.rates.in_rate.unwrap_or(0.0),
+                out_rate: s.rates.out_rate.unwrap_or(0.0),
+                duration_rate: s.rates.duration_rate.unwrap_or(0.0),
                 delay_seconds: delay,
                 since_last_success_seconds: failing_since,
             },
         ) else {
             return false;
         };
-        if s.resharding.is_some() {
+        if s.reshard.to.is_some() {
             return false;
         }
         if s.busy == 0 {
@@ -456,8 +486,8 @@ impl RemoteWrite {
             fleet.peak_shards = fleet.peak_shards.max(total);
             return true;
         }
-        s.resharding = Some(shards);
-        let gen = s.reshard_gen.bump();
+        s.reshard.to = Some(shards);
+        let gen = s.reshard.gen.bump();
         out.at(
             now + secs(spec.flush_deadline_seconds),
             SvcEv::FlushDeadline { rw, server, gen },
@@ -471,16 +501,16 @@ impl RemoteWrite {
     pub fn flush_deadline(&mut self, rw: FleetIdx, server: u32, gen: Generation) -> bool {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
-        if !s.reshard_gen.is_current(gen) {
+        if !s.reshard.gen.is_current(gen) {
             return false;
         }
-        let Some(n) = s.resharding.take() else {
+        let Some(n) = s.reshard.to.take() else {
             return false;
         };
-        fleet.samples_lost += s.in_flight;
-        s.in_flight = 0.0;
+        fleet.samples_lost += s.wal.in_flight;
+        s.wal.in_flight = 0.0;
         s.busy = 0;
-        s.epoch.bump();
+        s.reshard.epoch.bump();
         s.shards = n;
         let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
         fleet.peak_shards = fleet.peak_shards.max(total);
