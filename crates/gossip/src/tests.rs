@@ -10,6 +10,10 @@ fn secs(s: f64) -> Time {
     Time::from_secs_f64(s)
 }
 
+fn span(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
 fn mean_se(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -462,13 +466,13 @@ fn nacks_arrive_after_the_deadline_so_a_real_crash_costs_three_awareness() {
     mesh.crash(Time::from_secs(3), MemberId::new(0));
     let mut t = Time::from_secs(3);
     while mesh.crash_detection(MemberId::new(0)).1.is_none() && t < Time::from_secs(60) {
-        t = t + Time::from_millis(10);
+        t += Duration::from_millis(10);
         mesh.advance_to(t);
     }
     let first = mesh.crash_detection(MemberId::new(0)).1.unwrap();
     // The deadline at awareness 0 is first + 1 s; the prober's next probe starts right then
     // (its tick is pending) and its ack would lower the score again.
-    mesh.advance_to(first + Time::from_secs(1));
+    mesh.advance_to(first + Duration::from_secs(1));
     assert_eq!(mesh.counters().probe.nacks, 0);
     assert!(mesh.counters().probe.indirect_pings >= 3);
     let max_awareness = (1..10)
@@ -722,11 +726,11 @@ fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> V
         mesh.crash(crash_at, victim);
         let mut t = crash_at;
         while mesh.crash_detection(victim).1.is_none() && t < secs(60.0) {
-            t = t + Time::from_secs(1);
+            t += Duration::from_secs(1);
             mesh.advance_to(t);
         }
         let probed = mesh.crash_detection(victim).1.unwrap_or(Time::MAX);
-        out.push((probed - crash_at).as_secs_f64());
+        out.push(probed.since(crash_at).as_secs_f64());
     }
     out
 }
@@ -791,10 +795,10 @@ fn rounds_to_all(n: u32, seed: u64) -> f64 {
     let start = secs(2.0);
     mesh.advance_to(start);
     mesh.update_node(start, MemberId::new(0));
-    let step = Time::from_millis(20);
+    let step = Duration::from_millis(20);
     let mut t = start;
     loop {
-        t = t + step;
+        t += step;
         mesh.advance_to(t);
         let inc = mesh.incarnation(MemberId::new(0));
         if (0..n).all(|i| mesh.state_of(MemberId::new(i), MemberId::new(0)).1 == inc)
@@ -803,7 +807,7 @@ fn rounds_to_all(n: u32, seed: u64) -> f64 {
             break;
         }
     }
-    (t - start).as_secs_f64() / 0.2
+    t.since(start).as_secs_f64() / 0.2
 }
 
 #[test]
@@ -1049,11 +1053,11 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     // By crash + 180 s every crashed member has been probed by every survivor (a 120-tick
     // wrap) and its suspicion has run out (max 6 * 8.3 s): whatever is listed alive after that
     // came back.
-    let late = crash_at + secs(180.0);
+    let late = crash_at + span(180.0);
     let mut max_phantoms_late = 0;
     let mut t = crash_at;
-    while t < crash_at + secs(400.0) {
-        t = t + Time::from_secs(5);
+    while t < crash_at + span(400.0) {
+        t += Duration::from_secs(5);
         mesh.advance_to(t);
         if t > late {
             max_phantoms_late = max_phantoms_late.max(mesh.phantom_members());
@@ -1082,9 +1086,9 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
             .sum()
     };
     let before = healthy_resurrections(&mesh);
-    mesh.advance_to(enc_at + secs(300.0));
+    mesh.advance_to(enc_at + span(300.0));
     let settled = healthy_resurrections(&mesh);
-    mesh.advance_to(enc_at + secs(600.0));
+    mesh.advance_to(enc_at + span(600.0));
     let after = healthy_resurrections(&mesh);
     let seen = mesh.phantom_members_seen_by(|id| healthy.contains(&id.get()));
     let seen_by_slow = mesh.phantom_members_seen_by(|id| slow.contains(&id.get()));
@@ -1207,7 +1211,7 @@ proptest! {
                 5 => mesh.update_node(t, MemberId::new(id)),
                 _ => mesh.crash(t, MemberId::new(who + 1_000)), // unknown ids are ignored
             }
-            t = t + Time::from_millis(dt * 10);
+            t += Duration::from_millis(dt * 10);
             mesh.advance_to(t);
             prop_assert!(mesh.check_invariants().is_ok(), "{:?}", mesh.check_invariants());
             incs.resize(mesh.member_count() as usize, 0);
