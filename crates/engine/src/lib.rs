@@ -169,6 +169,14 @@ impl Duration {
     pub fn saturating_add(self, d: Duration) -> Duration {
         Duration(self.0.saturating_add(d.0))
     }
+    /// `k` times this length, saturating at [`Duration::MAX`].
+    #[must_use]
+    pub const fn saturating_mul(self, k: u64) -> Duration {
+        Duration(self.0.saturating_mul(k))
+    }
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
 }
 
 impl std::ops::Add for Duration {

@@ -6,7 +6,7 @@
 //! read here only: the library reads none.
 
 use cascade_engine::Rng;
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 use cascade_gossip::{Config, MemberId, Mesh};
 
 fn main() {
@@ -27,7 +27,7 @@ fn main() {
     let end = Time::from_secs_f64(seconds);
     let mut t = Time::ZERO;
     while t < end {
-        let next = (t + Time::from_secs(60)).min(end);
+        let next = t.after(Duration::from_secs(60)).min(end);
         let n = mesh.member_count();
         if n > 0 {
             let victim =
@@ -43,8 +43,8 @@ fn main() {
     println!(
         "members {members} simulated {seconds:.0} s: {} events, {} packets, {} handoff messages in {wall:.2} s wall ({:.2} M events/s, {:.0}x real time)",
         c.events,
-        c.packets_sent,
-        c.messages_processed,
+        c.network.packets_sent,
+        c.handoff.messages_processed,
         c.events as f64 / wall.max(1e-9) / 1e6,
         seconds / wall.max(1e-9),
     );

@@ -40,11 +40,11 @@ impl Mesh {
     /// `QueueBroadcast`: queues `rumor` on `m`, starting its gossip ticker if it was idle.
     pub(crate) fn queue_broadcast(&mut self, m: MemberId, rumor: Rumor) {
         let size = match rumor.kind {
-            RumorKind::Alive => self.cfg.alive_msg_size,
-            RumorKind::Suspect | RumorKind::Dead => self.cfg.suspect_msg_size,
+            RumorKind::Alive => self.cfg.wire.alive_msg_size,
+            RumorKind::Suspect | RumorKind::Dead => self.cfg.wire.suspect_msg_size,
         };
         let now = self.now();
-        let iv = self.cfg.gossip_interval.0;
+        let iv = self.cfg.gossip.interval.as_micros();
         let member = &mut self.members[m.idx()];
         member.gossip.queue.push(rumor, size);
         if !member.gossip.armed && member.running && iv > 0 {
@@ -61,12 +61,12 @@ impl Mesh {
         if m.gossip.queue.is_empty() {
             return;
         }
-        let limit = retransmit_limit(self.cfg.retransmit_mult, m.table.nodes.len());
+        let limit = retransmit_limit(self.cfg.gossip.retransmit_mult, m.table.nodes.len());
         let before = out.len();
         m.gossip
             .queue
-            .get(self.cfg.compound_overhead, budget, limit, out);
-        self.counters.broadcasts_sent += (out.len() - before) as u64;
+            .get(self.cfg.wire.compound_overhead, budget, limit, out);
+        self.counters.network.broadcasts_sent += (out.len() - before) as u64;
     }
 
     /// `state.go gossip`: a compound packet of queued broadcasts to each of `gossip_nodes`
@@ -77,23 +77,23 @@ impl Mesh {
             member.gossip.armed = false;
             return;
         }
-        let iv = self.cfg.gossip_interval;
-        self.schedule(self.now().saturating_add(iv), Ev::GossipTick(m));
+        let iv = self.cfg.gossip.interval;
+        self.schedule(self.now().after(iv), Ev::GossipTick(m));
         if self.stalled(m) {
             return;
         }
         let now = self.now();
-        let gttd = self.cfg.gossip_to_the_dead_time;
-        let k = self.cfg.gossip_nodes;
+        let gttd = self.cfg.gossip.to_the_dead_time;
+        let k = self.cfg.gossip.nodes;
         let member = &mut self.members[m.idx()];
         let targets = member
             .table
             .k_random_nodes(&mut member.rng, m, k, None, |e| match e.state {
                 MemberState::Alive | MemberState::Suspect => true,
-                MemberState::Dead => now - e.change <= gttd,
+                MemberState::Dead => now.since(e.change) <= gttd,
                 _ => false,
             });
-        let budget = self.cfg.packet_budget(member.keyring.is_some());
+        let budget = self.cfg.wire.packet_budget(member.keyring.is_some());
         for t in targets {
             let mut msgs = Vec::new();
             self.take_broadcasts(m, budget, &mut msgs);

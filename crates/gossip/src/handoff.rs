@@ -53,10 +53,10 @@ impl Mesh {
     /// `net.go handleCommand`: queue an alive/suspect/dead message for the handler, dropping it
     /// if its queue is full.
     pub(crate) fn handoff(&mut self, m: MemberId, r: Rumor) {
-        let (policy, depth) = (self.cfg.handoff_policy, self.cfg.handoff_queue_depth);
+        let (policy, depth) = (self.cfg.handoff.policy, self.cfg.handoff.queue_depth);
         let h = &mut self.members[m.idx()].handoff;
         if !h.offer(policy, depth, r) {
-            self.counters.handoff_drops += 1;
+            self.counters.handoff.drops += 1;
             return;
         }
         if h.in_service.is_none() {
@@ -72,7 +72,7 @@ impl Mesh {
             h.resume_armed = false;
         }
         if let Some(r) = r {
-            self.counters.messages_processed += 1;
+            self.counters.handoff.messages_processed += 1;
             self.apply(m, r);
         }
         self.next_handoff(m);
@@ -83,7 +83,7 @@ impl Mesh {
     /// behind its snapshot takes nothing until the stall ends.
     fn next_handoff(&mut self, m: MemberId) {
         loop {
-            let policy = self.cfg.handoff_policy;
+            let policy = self.cfg.handoff.policy;
             if self.stalled(m) {
                 let member = &mut self.members[m.idx()];
                 let h = &mut member.handoff;
@@ -101,14 +101,14 @@ impl Mesh {
             let Some(r) = member.handoff.next(policy) else {
                 return;
             };
-            let cost = member.service(self.cfg.handoff_service_time);
-            if cost.0 == 0 {
-                self.counters.messages_processed += 1;
+            let cost = member.service(self.cfg.handoff.service_time);
+            if cost.is_zero() {
+                self.counters.handoff.messages_processed += 1;
                 self.apply(m, r);
                 continue;
             }
             member.handoff.in_service = Some(r);
-            let at = self.now().saturating_add(cost);
+            let at = self.now().after(cost);
             self.schedule(at, Ev::HandoffDone(m));
             return;
         }

@@ -2,7 +2,7 @@
 //! `members`), the parts each loop owns, and how a member starts, stops and joins.
 
 use cascade_engine::Rng;
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::dissemination::Dissemination;
 use crate::event::Ev;
@@ -222,8 +222,8 @@ impl Member {
 
     /// `base` stretched by the member's CPU slowdown.
     #[inline]
-    pub(crate) fn service(&self, base: Time) -> Time {
-        Time::from_secs_f64(base.as_secs_f64() * self.slowdown)
+    pub(crate) fn service(&self, base: Duration) -> Duration {
+        Duration::from_secs_f64(base.as_secs_f64() * self.slowdown)
     }
 
     /// Frees what only a running member uses. A member id is never reused (a restarted pod is
@@ -309,21 +309,21 @@ impl Mesh {
         let m = &mut self.members[id.idx()];
         m.started = true;
         m.running = true;
-        let probe_at = if cfg.probe_stagger {
-            now + stagger(&mut m.rng, cfg.probe_interval)
+        let probe_at = if cfg.probe.stagger {
+            now + stagger(&mut m.rng, cfg.probe.interval)
         } else {
             // Next multiple of the interval: every member on one grid.
-            let iv = cfg.probe_interval.0.max(1);
+            let iv = cfg.probe.interval.as_micros().max(1);
             Time(now.0.div_ceil(iv).saturating_mul(iv))
         };
-        m.gossip.phase = now + stagger(&mut m.rng, cfg.gossip_interval);
-        let pp_at = now + stagger(&mut m.rng, cfg.push_pull_interval);
-        let reap_at = now + stagger(&mut m.rng, cfg.reap_interval);
-        let reconnect_iv = cfg.reconnect_interval;
+        m.gossip.phase = now + stagger(&mut m.rng, cfg.gossip.interval);
+        let pp_at = now + stagger(&mut m.rng, cfg.push_pull.interval);
+        let reap_at = now + stagger(&mut m.rng, cfg.serf.reap_interval);
+        let reconnect_iv = cfg.serf.reconnect_interval;
         let timers = [
-            (cfg.probe_interval, probe_at, Ev::ProbeTick(id)),
-            (cfg.push_pull_interval, pp_at, Ev::PushPullTick(id)),
-            (cfg.reap_interval, reap_at, Ev::ReapTick(id)),
+            (cfg.probe.interval, probe_at, Ev::ProbeTick(id)),
+            (cfg.push_pull.interval, pp_at, Ev::PushPullTick(id)),
+            (cfg.serf.reap_interval, reap_at, Ev::ReapTick(id)),
         ];
         if count_listings {
             // `set_entry` counts listings of running members only; this one just started.
@@ -334,11 +334,11 @@ impl Mesh {
             }
         }
         for (iv, at, ev) in timers {
-            if iv.0 > 0 {
+            if !iv.is_zero() {
                 self.schedule(at, ev);
             }
         }
-        if reconnect_iv.0 > 0 {
+        if !reconnect_iv.is_zero() {
             let at = now + stagger(&mut self.members[id.idx()].rng, reconnect_iv);
             self.schedule(at, Ev::ReconnectTick(id));
         }
@@ -389,11 +389,11 @@ impl Mesh {
 }
 
 /// A loop's first tick, uniform in its first interval (none for a disabled loop).
-fn stagger(rng: &mut Rng, iv: Time) -> Time {
-    if iv.0 == 0 {
-        Time::ZERO
+fn stagger(rng: &mut Rng, iv: Duration) -> Duration {
+    if iv.is_zero() {
+        Duration::ZERO
     } else {
-        Time(rng.below(iv.0))
+        Duration::from_micros(rng.below(iv.as_micros()))
     }
 }
 

@@ -4,7 +4,7 @@
 //! and each member's packet listener, which handles one packet at a time.
 
 use cascade_engine::Rng;
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::event::Ev;
 use crate::mesh::Mesh;
@@ -105,8 +105,8 @@ pub(crate) struct Network {
     /// The fallback TCP pings' losses and latencies, a stream of their own so that turning
     /// them on or off leaves the UDP packets' draws where they were.
     tcp_rng: Rng,
-    latency: Time,
-    jitter: Time,
+    latency: Duration,
+    jitter: Duration,
     loss: f64,
     /// Each member's side of a network partition (0 = no partition).
     groups: Vec<u32>,
@@ -121,9 +121,9 @@ impl Network {
         Network {
             rng: Rng::stream(seed, "gossip"),
             tcp_rng: Rng::stream(seed, "gossip-tcp"),
-            latency: cfg.latency,
-            jitter: cfg.latency_jitter,
-            loss: cfg.loss,
+            latency: cfg.network.latency,
+            jitter: cfg.network.latency_jitter,
+            loss: cfg.network.loss,
             groups: Vec::new(),
             listener_free: Vec::new(),
             packets: Slots::default(),
@@ -154,27 +154,27 @@ impl Network {
 
     /// One-way latency: the floor plus exponential jitter.
     #[inline]
-    pub(crate) fn latency(&mut self) -> Time {
+    pub(crate) fn latency(&mut self) -> Duration {
         let u = self.rng.unit();
         let jitter = -self.jitter.as_secs_f64() * (1.0 - u).ln();
-        self.latency.saturating_add(Time::from_secs_f64(jitter))
+        self.latency.saturating_add(Duration::from_secs_f64(jitter))
     }
 
     /// A fallback TCP ping's exchange time (`tcp_ping.rs`), or `None` if a segment is never
     /// delivered.
-    pub(crate) fn tcp_exchange(&mut self, cfg: &Config) -> Option<Time> {
+    pub(crate) fn tcp_exchange(&mut self, cfg: &Config) -> Option<Duration> {
         let (floor, jitter) = (self.latency, self.jitter);
         crate::tcp_ping::exchange_time(cfg, &mut self.tcp_rng, |rng| {
             let u = rng.unit();
             let j = -jitter.as_secs_f64() * (1.0 - u).ln();
-            floor.saturating_add(Time::from_secs_f64(j))
+            floor.saturating_add(Duration::from_secs_f64(j))
         })
     }
 
     /// A UDP packet from `from` to `to`: its latency, or `None` when it is lost (across a
     /// partition, or to i.i.d. loss).
     #[inline]
-    fn route(&mut self, from: MemberId, to: MemberId) -> Option<Time> {
+    fn route(&mut self, from: MemberId, to: MemberId) -> Option<Duration> {
         if !self.same_side(from, to) {
             return None;
         }
@@ -192,24 +192,12 @@ impl Network {
         to: MemberId,
         arrive: Time,
         not_before: Time,
-        cost: Time,
+        cost: Duration,
     ) -> Time {
         let free = &mut self.listener_free[to.idx()];
-        let done = arrive.max(*free).max(not_before).saturating_add(cost);
+        let done = arrive.max(*free).max(not_before).after(cost);
         *free = done;
         done
-    }
-}
-
-impl Config {
-    /// Bytes a compound packet has for messages: the UDP buffer less the compound header and,
-    /// with a keyring, the encryption overhead (`net.go`, `security.go encryptOverhead`).
-    #[inline]
-    pub(crate) fn packet_budget(&self, keyed: bool) -> u32 {
-        let enc = if keyed { self.encrypt_overhead } else { 0 };
-        self.udp_buffer_size
-            .saturating_sub(self.compound_header_overhead)
-            .saturating_sub(enc)
     }
 }
 
@@ -224,22 +212,23 @@ impl Mesh {
         if msg != Msg::Gossip {
             let budget = self
                 .cfg
+                .wire
                 .packet_budget(key.is_some())
-                .saturating_sub(self.cfg.probe_msg_size);
+                .saturating_sub(self.cfg.wire.probe_msg_size);
             self.take_broadcasts(from, budget, &mut piggy);
         }
-        self.counters.packets_sent += 1;
+        self.counters.network.packets_sent += 1;
         let Some(latency) = self.net.route(from, to) else {
-            self.counters.packets_lost += 1;
+            self.counters.network.packets_lost += 1;
             return;
         };
-        let arrive = self.now().saturating_add(latency);
+        let arrive = self.now().after(latency);
         // The receiver's listener handles packets one at a time (in send order, an
         // approximation of arrival order that differs only by latency jitter). A stalled
         // member's listener blocks too: answering a ping asks Serf for its broadcasts, whose
         // queue asks for the member count under the lock the stalled event path holds.
         let rx = &self.members[to.idx()];
-        let cost = rx.service(self.cfg.packet_service_time);
+        let cost = rx.service(self.cfg.network.packet_service_time);
         let stalled_until = rx.serf.snapshot.stalled_until();
         let done = self.net.occupy_listener(to, arrive, stalled_until, cost);
         let slot = self.net.packets.put(Packet {

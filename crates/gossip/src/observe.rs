@@ -7,30 +7,61 @@ use crate::member::{Entry, MemberState, SerfStatus, UNKNOWN};
 use crate::mesh::Mesh;
 use crate::{retransmit_limit, Config, KeyId, MemberId};
 
-/// Counters over the whole mesh.
+/// Counters over the whole mesh, one group per concern (as [`Config`] is grouped).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Events the mesh processed.
     pub events: u64,
+    /// What went over the wire (`net.go`).
+    pub network: NetworkCounters,
+    /// Probes (`state.go probeNode`).
+    pub probe: ProbeCounters,
+    /// Suspicions, deaths and refutations (`state.go suspectNode`, `deadNode`, `refute`).
+    pub detection: DetectionCounters,
+    /// The handoff queue (`net.go handleCommand`).
+    pub handoff: HandoffCounters,
+    /// Push/pull (`state.go pushPull`, `mergeState`).
+    pub push_pull: PushPullCounters,
+    /// Entries leaving the tables: memberlist's forgetting and Serf's reaping.
+    pub membership: MembershipCounters,
+    /// Serf's snapshot (`snapshot.go`).
+    pub snapshot: SnapshotCounters,
+}
+
+/// Packets and the broadcasts they carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkCounters {
     /// UDP packets sent (each compound packet counts once), lost ones included.
     pub packets_sent: u64,
-    /// Packets lost by the network (`Config::loss`).
+    /// Packets lost by the network (`NetworkConfig::loss`).
     pub packets_lost: u64,
     /// Packets dropped because sender and receiver keyrings do not match.
     pub packets_undecryptable: u64,
+    /// Broadcasts piggybacked or gossiped (each copy counts).
+    pub broadcasts_sent: u64,
+}
+
+/// Probes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeCounters {
     /// Direct probes started (`probeNode`).
     pub pings: u64,
     /// Acks that completed a probe (direct or forwarded by a relay).
     pub acks: u64,
     /// Indirect ping requests sent.
     pub indirect_pings: u64,
+    /// Nacks received in time by probers.
+    pub nacks: u64,
     /// Fallback TCP pings dialled (`DisableTcpPings` false).
     pub tcp_pings: u64,
     /// Failed UDP probes saved by the TCP ping: no ack by the deadline, but the TCP
     /// exchange made contact, so no suspicion (memberlist's "network may be misconfigured").
     pub tcp_fallback_acks: u64,
-    /// Nacks received in time by probers.
-    pub nacks: u64,
+}
+
+/// Failure detection's verdicts, right and wrong.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DetectionCounters {
     /// Failed probes: the prober suspects its target.
     pub suspicions_raised: u64,
     /// Failed probes of a member that was running.
@@ -43,30 +74,48 @@ pub struct Counters {
     pub false_dead_of_healthy: u64,
     /// Refutations (a member raised its incarnation to deny suspicion or death).
     pub refutations: u64,
+}
+
+/// The handoff queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandoffCounters {
     /// Alive/suspect/dead messages dropped because a handoff queue was full.
-    pub handoff_drops: u64,
+    pub drops: u64,
     /// Alive/suspect/dead messages applied by handlers.
     pub messages_processed: u64,
-    /// Broadcasts piggybacked or gossiped (each copy counts).
-    pub broadcasts_sent: u64,
+}
+
+/// Push/pull.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushPullCounters {
     /// Push/pull exchanges completed (each direction's merge counts once).
-    pub push_pull_merges: u64,
+    pub merges: u64,
     /// Push/pull exchanges that failed (peer gone or keyring mismatch).
-    pub push_pull_failures: u64,
+    pub failures: u64,
     /// A member adopted as Alive a member that was not running (a phantom revived).
     pub resurrections: u64,
+}
+
+/// Entries leaving the tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipCounters {
     /// Members forgotten by memberlist at a probe-list wrap.
     pub forgotten: u64,
     /// Failed/left members reaped by Serf.
     pub reaped: u64,
-    /// Serf snapshot compactions (whole-file rewrites).
-    pub snapshot_compactions: u64,
+}
+
+/// Serf's snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotCounters {
+    /// Snapshot compactions (whole-file rewrites).
+    pub compactions: u64,
     /// Member events the snapshot dropped because it was behind (serf#524's tee).
-    pub snapshot_events_dropped: u64,
+    pub events_dropped: u64,
     /// Times a member's full snapshot buffer stalled it (before serf#524).
-    pub snapshot_stalls: u64,
+    pub stalls: u64,
     /// Simulated time (µs) members spent stalled behind their snapshot, summed.
-    pub snapshot_stalled_us: u64,
+    pub stalled_us: u64,
 }
 
 /// For each member: when it crashed, when anyone first probed it after that, and when anyone
@@ -315,7 +364,7 @@ impl Mesh {
             ));
         }
         let awareness = m.prober.awareness.score();
-        if awareness >= self.cfg.awareness_max_multiplier.max(1) {
+        if awareness >= self.cfg.probe.awareness_max_multiplier.max(1) {
             return Err(format!("member {id}: awareness {awareness}"));
         }
         // One pass over the table: Serf's listed and alive entries, memberlist's known ones.
@@ -337,7 +386,7 @@ impl Mesh {
                 table.serf.alive
             ));
         }
-        if self.stalled(id) && self.cfg.snapshot.is_none_or(|s| !s.blocking) {
+        if self.stalled(id) && self.cfg.serf.snapshot.is_none_or(|s| !s.blocking) {
             return Err(format!("member {id} stalled without a blocking snapshot"));
         }
         if known != table.nodes.len() {
@@ -353,7 +402,7 @@ impl Mesh {
         }
         // A queued item has been sent fewer times than the limit of its last send, and
         // every limit is at most the one for the largest table possible.
-        let bound = retransmit_limit(self.cfg.retransmit_mult, self.members.len());
+        let bound = retransmit_limit(self.cfg.gossip.retransmit_mult, self.members.len());
         for (tr, subject) in m.gossip.queue.transmits() {
             if tr > 0 && tr >= bound {
                 return Err(format!(

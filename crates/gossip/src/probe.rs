@@ -4,7 +4,7 @@
 //! it and dials it over TCP (`tcp_ping.rs`); no ack by the awareness-scaled deadline and no TCP
 //! contact, it suspects it.
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::event::Ev;
 use crate::member::{shuffle, Entry, MemberState};
@@ -54,8 +54,8 @@ impl Awareness {
     }
 
     /// `ScaleTimeout`: `t * (score + 1)`.
-    fn scale(&self, t: Time) -> Time {
-        Time(t.0.saturating_mul(u64::from(self.0) + 1))
+    fn scale(&self, t: Duration) -> Duration {
+        t.saturating_mul(u64::from(self.0) + 1)
     }
 }
 
@@ -96,8 +96,8 @@ impl Prober {
 impl Mesh {
     /// The probe loop's tick (`state.go schedule` -> `probe`).
     pub(crate) fn probe_tick(&mut self, m: MemberId) {
-        let iv = self.cfg.probe_interval;
-        self.schedule(self.now().saturating_add(iv), Ev::ProbeTick(m));
+        let iv = self.cfg.probe.interval;
+        self.schedule(self.now().after(iv), Ev::ProbeTick(m));
         if self.stalled(m) {
             // The probe loop waits on the node lock the stalled handler holds.
             return;
@@ -112,7 +112,7 @@ impl Mesh {
 
     /// `state.go probe`: pick the next target and probe it.
     fn probe(&mut self, m: MemberId) {
-        let target = match self.cfg.probe_selection {
+        let target = match self.cfg.probe.selection {
             ProbeSelection::UniformRandom => {
                 let member = &mut self.members[m.idx()];
                 member
@@ -159,13 +159,13 @@ impl Mesh {
     /// (memberlist's only forgetting; Serf keeps them as failed/left), then shuffle.
     fn reset_nodes(&mut self, m: MemberId) {
         let now = self.now();
-        let gttd = self.cfg.gossip_to_the_dead_time;
+        let gttd = self.cfg.gossip.to_the_dead_time;
         let member = &mut self.members[m.idx()];
         let table = &mut member.table;
         let mut forget = Vec::new();
         table.nodes.retain(|&s| {
             let e = table.view[s.idx()];
-            let old = e.is_gone() && now - e.change > gttd;
+            let old = e.is_gone() && now.since(e.change) > gttd;
             if old {
                 forget.push(s);
             }
@@ -174,7 +174,7 @@ impl Mesh {
         for &s in &forget {
             table.view[s.idx()].state = MemberState::Unknown;
         }
-        self.counters.forgotten += forget.len() as u64;
+        self.counters.membership.forgotten += forget.len() as u64;
         shuffle(&mut table.nodes, &mut member.rng);
     }
 
@@ -183,7 +183,7 @@ impl Mesh {
         let now = self.now();
         let prober = &mut self.members[m.idx()].prober;
         let seq = prober.next_seq();
-        let deadline = now.saturating_add(prober.awareness.scale(self.cfg.probe_interval));
+        let deadline = now.after(prober.awareness.scale(self.cfg.probe.interval));
         prober.probe = Some(Probe {
             seq,
             target,
@@ -192,13 +192,13 @@ impl Mesh {
             nacks: 0,
             tcp_contact: false,
         });
-        self.counters.pings += 1;
+        self.counters.probe.pings += 1;
         if !self.members[target.idx()].running {
             self.crashes.probed(target, now);
         }
         let e = self.entry(m, target);
         let mut piggy = Vec::new();
-        if e.state != MemberState::Alive && self.cfg.buddy_suspect {
+        if e.state != MemberState::Alive && self.cfg.suspicion.buddy {
             // Lifeguard's buddy system: tell the suspect directly so it can refute at once.
             piggy.push(Rumor {
                 kind: RumorKind::Suspect,
@@ -208,7 +208,7 @@ impl Mesh {
             });
         }
         self.send(m, target, Msg::Ping { seq }, piggy);
-        let at = now.saturating_add(self.cfg.probe_timeout);
+        let at = now.after(self.cfg.probe.timeout);
         self.schedule(at, Ev::ProbeTimeout(m, seq));
     }
 
@@ -222,7 +222,7 @@ impl Mesh {
         if p.seq != seq {
             return;
         }
-        let k = self.cfg.indirect_checks;
+        let k = self.cfg.probe.indirect_checks;
         let member = &mut self.members[m.idx()];
         let relays = member
             .table
@@ -233,7 +233,7 @@ impl Mesh {
             probe.expected_nacks = cascade_engine::index_u32(relays.len());
         }
         for r in relays {
-            self.counters.indirect_pings += 1;
+            self.counters.probe.indirect_pings += 1;
             let msg = Msg::IndirectPing {
                 seq,
                 target: p.target,
@@ -257,7 +257,7 @@ impl Mesh {
             return;
         }
         if p.tcp_contact {
-            self.counters.tcp_fallback_acks += 1;
+            self.counters.probe.tcp_fallback_acks += 1;
             self.apply_awareness(m, -1);
             self.probe_done(m);
             return;
@@ -269,9 +269,9 @@ impl Mesh {
             1
         };
         self.apply_awareness(m, i64::from(delta));
-        self.counters.suspicions_raised += 1;
+        self.counters.detection.suspicions_raised += 1;
         if self.members[p.target.idx()].running {
-            self.counters.false_suspicions += 1;
+            self.counters.detection.false_suspicions += 1;
         }
         let inc = self.entry(m, p.target).inc;
         self.suspect_node(
@@ -296,7 +296,7 @@ impl Mesh {
     }
 
     pub(crate) fn apply_awareness(&mut self, m: MemberId, delta: i64) {
-        let max = self.cfg.awareness_max_multiplier;
+        let max = self.cfg.probe.awareness_max_multiplier;
         self.members[m.idx()].prober.awareness.apply(delta, max);
     }
 
@@ -316,8 +316,8 @@ impl Mesh {
         if !rx.running {
             return;
         }
-        if !crate::security::can_read(p.key, rx.keyring, self.cfg.gossip_verify_incoming) {
-            self.counters.packets_undecryptable += 1;
+        if !crate::security::can_read(p.key, rx.keyring, self.cfg.network.gossip_verify_incoming) {
+            self.counters.network.packets_undecryptable += 1;
             return;
         }
         match p.msg {
@@ -333,7 +333,7 @@ impl Mesh {
                     origin_seq: seq,
                 });
                 self.send(to, target, Msg::Ping { seq: local }, Vec::new());
-                let at = self.now().saturating_add(self.cfg.probe_timeout);
+                let at = self.now().after(self.cfg.probe.timeout);
                 self.schedule(at, Ev::NackTimer(to, local));
             }
             Msg::Ack { seq } => {
@@ -343,7 +343,7 @@ impl Mesh {
                     self.send(to, r.origin, Msg::Ack { seq: r.origin_seq }, Vec::new());
                 } else if let Some(probe) = prober.probe {
                     if probe.seq == seq && now <= probe.deadline {
-                        self.counters.acks += 1;
+                        self.counters.probe.acks += 1;
                         self.apply_awareness(to, -1);
                         self.probe_done(to);
                     }
@@ -354,7 +354,7 @@ impl Mesh {
                 if let Some(probe) = self.members[to.idx()].prober.probe.as_mut() {
                     if probe.seq == seq && now <= probe.deadline {
                         probe.nacks += 1;
-                        self.counters.nacks += 1;
+                        self.counters.probe.nacks += 1;
                     }
                 }
             }

@@ -18,7 +18,7 @@ impl Mesh {
         let n = self.members[m.idx()].table.nodes.len();
         let next = self
             .now()
-            .saturating_add(push_pull_scale(self.cfg.push_pull_interval, n));
+            .after(push_pull_scale(self.cfg.push_pull.interval, n));
         self.schedule(next, Ev::PushPullTick(m));
         if self.stalled(m) {
             return;
@@ -62,7 +62,7 @@ impl Mesh {
     }
 
     fn send_stream(&mut self, pp: PushPull) {
-        let at = self.now().saturating_add(self.net.latency());
+        let at = self.now().after(self.net.latency());
         let slot = self.net.streams.put(pp);
         self.schedule(at, Ev::Stream(slot));
     }
@@ -86,10 +86,14 @@ impl Mesh {
         let to = pp.to;
         let rx = &self.members[to.idx()];
         if !rx.running
-            || !crate::security::can_read(pp.key, rx.keyring, self.cfg.gossip_verify_incoming)
+            || !crate::security::can_read(
+                pp.key,
+                rx.keyring,
+                self.cfg.network.gossip_verify_incoming,
+            )
             || !self.net.same_side(to, pp.from)
         {
-            self.counters.push_pull_failures += 1;
+            self.counters.push_pull.failures += 1;
             return;
         }
         if !pp.reply {
@@ -103,7 +107,7 @@ impl Mesh {
                 entries,
             });
         }
-        self.counters.push_pull_merges += 1;
+        self.counters.push_pull.merges += 1;
         self.merge_state(to, pp.entries);
     }
 

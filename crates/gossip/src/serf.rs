@@ -4,12 +4,12 @@
 
 use std::collections::VecDeque;
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::event::Ev;
 use crate::member::{MemberState, SerfStatus};
 use crate::mesh::Mesh;
-use crate::observe::Counters;
+use crate::observe::SnapshotCounters;
 use crate::{Config, MemberId, Snapshot};
 
 /// Serf's state of one member beside its table.
@@ -62,6 +62,7 @@ impl Snapshotter {
     /// The snapshot as compacted at start, with `alive` members alive.
     pub(crate) fn compacted(cfg: &Config, alive: u32) -> Snapshotter {
         let line_bytes = cfg
+            .serf
             .snapshot
             .map_or(0.0, |s| s.line_bytes * s.entries_per_member.max(1.0));
         Snapshotter {
@@ -78,12 +79,19 @@ impl Snapshotter {
     /// appends a line, compacting the file when it is past its limit. Before serf#524 a full
     /// buffer stalls the member until the snapshotter has room again; after, the event is
     /// dropped from the snapshot. The node's contention (`slowdown`) slows the disk work too.
-    fn event(&mut self, sc: &Snapshot, now: Time, alive: u32, slowdown: f64, c: &mut Counters) {
+    fn event(
+        &mut self,
+        sc: &Snapshot,
+        now: Time,
+        alive: u32,
+        slowdown: f64,
+        c: &mut SnapshotCounters,
+    ) {
         while self.queue.front().is_some_and(|&t| t <= now) {
             self.queue.pop_front();
         }
         if !sc.blocking && self.queue.len() >= sc.buffer_events {
-            c.snapshot_events_dropped += 1;
+            c.events_dropped += 1;
             return;
         }
         let reps = sc.entries_per_member.max(1.0);
@@ -102,11 +110,11 @@ impl Snapshotter {
             // `compactions` is 1 or the (small, whole) number of events folded into this one.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let compactions = compactions.round() as u64;
-            c.snapshot_compactions += compactions;
+            c.compactions += compactions;
         }
-        let cost = Time::from_secs_f64(cost * slowdown);
+        let cost = Duration::from_secs_f64(cost * slowdown);
         let start = self.queue.back().copied().unwrap_or(now).max(now);
-        self.queue.push_back(start.saturating_add(cost));
+        self.queue.push_back(start.after(cost));
         let len = self.queue.len();
         if sc.blocking && len > sc.buffer_events {
             // Blocked until the queue is back to the buffer's size.
@@ -114,9 +122,9 @@ impl Snapshotter {
             if free_at > self.stalled_until {
                 let from = self.stalled_until.max(now);
                 if self.stalled_until <= now {
-                    c.snapshot_stalls += 1;
+                    c.stalls += 1;
                 }
-                c.snapshot_stalled_us += (free_at - from).0;
+                c.stalled_us += free_at.since(from).as_micros();
                 self.stalled_until = free_at;
             }
         }
@@ -126,7 +134,7 @@ impl Snapshotter {
 impl Mesh {
     /// Serf's snapshotter gets a member event of `m`'s.
     pub(crate) fn snapshot_event(&mut self, m: MemberId) {
-        let Some(sc) = self.cfg.snapshot else {
+        let Some(sc) = self.cfg.serf.snapshot else {
             return;
         };
         let now = self.now();
@@ -136,7 +144,7 @@ impl Mesh {
         member
             .serf
             .snapshot
-            .event(&sc, now, alive, slowdown, &mut self.counters);
+            .event(&sc, now, alive, slowdown, &mut self.counters.snapshot);
     }
 
     /// Whether the member is stalled behind its snapshot now.
@@ -148,11 +156,11 @@ impl Mesh {
     /// older than `tombstone_timeout`.
     pub(crate) fn reap(&mut self, m: MemberId) {
         let now = self.now();
-        let iv = self.cfg.reap_interval;
-        self.schedule(now.saturating_add(iv), Ev::ReapTick(m));
+        let iv = self.cfg.serf.reap_interval;
+        self.schedule(now.after(iv), Ev::ReapTick(m));
         for (failed, timeout) in [
-            (true, self.cfg.reconnect_timeout),
-            (false, self.cfg.tombstone_timeout),
+            (true, self.cfg.serf.reconnect_timeout),
+            (false, self.cfg.serf.tombstone_timeout),
         ] {
             loop {
                 let member = &mut self.members[m.idx()];
@@ -163,7 +171,7 @@ impl Mesh {
                     &mut reaper.left
                 };
                 let Some(&(t, s)) = log.front() else { break };
-                if now - t <= timeout {
+                if now.since(t) <= timeout {
                     break;
                 }
                 log.pop_front();
@@ -176,7 +184,7 @@ impl Mesh {
                 if e.serf != want || e.change != t {
                     continue; // revived or re-failed since
                 }
-                self.counters.reaped += 1;
+                self.counters.membership.reaped += 1;
                 let mut ne = e;
                 ne.serf = SerfStatus::None;
                 if e.is_gone() {
@@ -194,8 +202,8 @@ impl Mesh {
     /// pick is uniform over Serf's failed list in failure order, skipping (for this round)
     /// an entry that has since revived.
     pub(crate) fn reconnect(&mut self, m: MemberId) {
-        let iv = self.cfg.reconnect_interval;
-        self.schedule(self.now().saturating_add(iv), Ev::ReconnectTick(m));
+        let iv = self.cfg.serf.reconnect_interval;
+        self.schedule(self.now().after(iv), Ev::ReconnectTick(m));
         if self.stalled(m) {
             return;
         }

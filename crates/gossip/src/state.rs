@@ -45,7 +45,7 @@ impl Mesh {
         }
         let subject = &self.members[s.idx()];
         if (e.state == MemberState::Unknown || e.is_gone()) && subject.started && !subject.running {
-            self.counters.resurrections += 1;
+            self.counters.push_pull.resurrections += 1;
             self.members[m.idx()].resurrections += 1;
         }
         let change = if e.state == MemberState::Alive {
@@ -123,12 +123,12 @@ impl Mesh {
         if e.state != MemberState::Suspect {
             return;
         }
-        self.counters.dead_declarations += 1;
+        self.counters.detection.dead_declarations += 1;
         let subject = &self.members[s.idx()];
         if subject.running {
-            self.counters.false_dead_declarations += 1;
+            self.counters.detection.false_dead_declarations += 1;
             if subject.slowdown <= 1.0 {
-                self.counters.false_dead_of_healthy += 1;
+                self.counters.detection.false_dead_of_healthy += 1;
             }
         }
         self.crashes.declared_dead(s, now);
@@ -191,7 +191,7 @@ impl Mesh {
             .saturating_add(1)
             .max(accused.saturating_add(1));
         member.incarnation = inc;
-        self.counters.refutations += 1;
+        self.counters.detection.refutations += 1;
         self.apply_awareness(m, 1);
         self.announce_alive(m, inc);
     }
@@ -226,7 +226,7 @@ impl Mesh {
                 from: m,
             },
         );
-        let at = self.now().saturating_add(self.cfg.leave_propagate_delay);
+        let at = self.now().after(self.cfg.serf.leave_propagate_delay);
         self.schedule(at, Ev::Shutdown(m));
     }
 

@@ -3,7 +3,7 @@
 //! `suspicion_max_timeout_mult * min` and shrinks towards `min` as independent confirmations
 //! arrive.
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 use crate::{Config, MemberId};
 
@@ -13,8 +13,8 @@ pub(crate) struct Suspicion {
     start: Time,
     /// Confirmations wanted before the timeout reaches `min`.
     k: u32,
-    min: Time,
-    max: Time,
+    min: Duration,
+    max: Duration,
     /// The first accuser is pre-registered and never counted.
     confirmers: Vec<MemberId>,
     confirmations: u32,
@@ -26,15 +26,12 @@ impl Suspicion {
     /// suspicion_mult - 2` confirmations (none if the table has too few other members to give
     /// them), `min = suspicion_timeout(...)`, `max = suspicion_max_timeout_mult * min`.
     pub(crate) fn new(cfg: &Config, n: usize, from: MemberId, now: Time) -> Suspicion {
-        let mut k = cfg.suspicion_mult.saturating_sub(2);
+        let mut k = cfg.suspicion.mult.saturating_sub(2);
         if (n as i64 - 2) < i64::from(k) {
             k = 0;
         }
-        let min = suspicion_timeout(cfg.suspicion_mult, n, cfg.probe_interval);
-        let max = Time(
-            min.0
-                .saturating_mul(u64::from(cfg.suspicion_max_timeout_mult)),
-        );
+        let min = suspicion_timeout(cfg.suspicion.mult, n, cfg.probe.interval);
+        let max = min.saturating_mul(u64::from(cfg.suspicion.max_timeout_mult));
         let timeout = if k < 1 { min } else { max };
         Suspicion {
             start: now,
@@ -43,7 +40,7 @@ impl Suspicion {
             max,
             confirmers: vec![from],
             confirmations: 0,
-            fire_at: now.saturating_add(timeout),
+            fire_at: now.after(timeout),
         }
     }
 
@@ -63,11 +60,11 @@ impl Suspicion {
         let left = remaining_suspicion_time(
             self.confirmations,
             self.k,
-            now - self.start,
+            now.since(self.start),
             self.min,
             self.max,
         );
-        self.fire_at = now.saturating_add(left);
+        self.fire_at = now.after(left);
         Some(self.fire_at)
     }
 }
@@ -78,11 +75,12 @@ impl Suspicion {
 // memberlist's own conversion, `time.Duration(nodeScale*1000)`: a float to an integer,
 // truncating toward zero, of a value between 1000 and 10^4.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time {
+pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Duration) -> Duration {
     let node_scale = (n.max(1) as f64).log10().max(1.0);
     let milli = (node_scale * 1000.0) as u64;
-    let us = u128::from(suspicion_mult) * u128::from(milli) * u128::from(interval.0) / 1000;
-    Time(u64::try_from(us).unwrap_or(u64::MAX))
+    let us =
+        u128::from(suspicion_mult) * u128::from(milli) * u128::from(interval.as_micros()) / 1000;
+    Duration::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
 }
 
 /// `suspicion.go remainingSuspicionTime`: after `confirmations` independent confirmations out of
@@ -95,16 +93,16 @@ pub fn suspicion_timeout(suspicion_mult: u32, n: usize, interval: Time) -> Time 
 pub fn remaining_suspicion_time(
     confirmations: u32,
     k: u32,
-    elapsed: Time,
-    min: Time,
-    max: Time,
-) -> Time {
+    elapsed: Duration,
+    min: Duration,
+    max: Duration,
+) -> Duration {
     if k == 0 {
         return min - elapsed;
     }
     let frac = f64::from(confirmations + 1).ln() / f64::from(k + 1).ln();
     let raw = max.as_secs_f64() - frac * (max.as_secs_f64() - min.as_secs_f64());
     let ms = (1000.0 * raw).floor().max(0.0);
-    let timeout = Time::from_millis(ms as u64).max(min);
+    let timeout = Duration::from_millis(ms as u64).max(min);
     timeout - elapsed
 }

@@ -22,7 +22,7 @@
 //! is not running, or across a partition, or whose keyring does
 //! not match, does not.
 
-use cascade_engine::{Rng, Time};
+use cascade_engine::{Duration, Rng, Time};
 
 use crate::event::Ev;
 use crate::mesh::Mesh;
@@ -39,24 +39,20 @@ const MAX_RESENDS: u32 = 8;
 pub(crate) fn exchange_time(
     cfg: &Config,
     rng: &mut Rng,
-    mut latency: impl FnMut(&mut Rng) -> Time,
-) -> Option<Time> {
-    let mut t = Time::ZERO;
-    for rto in [
-        cfg.tcp_syn_rto,
-        cfg.tcp_syn_rto,
-        cfg.tcp_data_rto,
-        cfg.tcp_data_rto,
-    ] {
+    mut latency: impl FnMut(&mut Rng) -> Duration,
+) -> Option<Duration> {
+    let (tcp, loss) = (&cfg.tcp_ping, cfg.network.loss);
+    let mut t = Duration::ZERO;
+    for rto in [tcp.syn_rto, tcp.syn_rto, tcp.data_rto, tcp.data_rto] {
         let mut wait = rto;
         let mut resends = 0;
-        while cfg.loss > 0.0 && rng.unit() < cfg.loss {
+        while loss > 0.0 && rng.unit() < loss {
             resends += 1;
             if resends > MAX_RESENDS {
                 return None;
             }
             t = t.saturating_add(wait);
-            wait = Time(wait.0.saturating_mul(2));
+            wait = wait.saturating_mul(2);
         }
         t = t.saturating_add(latency(rng));
     }
@@ -68,17 +64,17 @@ impl Mesh {
     /// per-node `DisableTcpPingsForNode` is not modelled: Consul sets it only for WAN
     /// members reached through mesh gateways).
     pub(crate) fn tcp_pings_enabled(&self) -> bool {
-        !self.cfg.disable_tcp_pings
+        !self.cfg.tcp_ping.disabled
     }
 
     /// `probeNode`'s fallback goroutine: dial `target` now, deadline `deadline`. A contact
     /// that makes it in time is recorded at its arrival by [`Ev::TcpAck`].
     pub(crate) fn tcp_ping(&mut self, m: MemberId, seq: u32, target: MemberId, deadline: Time) {
-        self.counters.tcp_pings += 1;
+        self.counters.probe.tcp_pings += 1;
         let now = self.now();
         let tx = &self.members[m.idx()];
         let rx = &self.members[target.idx()];
-        let verify = self.cfg.gossip_verify_incoming;
+        let verify = self.cfg.network.gossip_verify_incoming;
         // The target reads the ping, the prober reads the ack: both must decrypt.
         let keys_ok =
             can_read(tx.keyring, rx.keyring, verify) && can_read(rx.keyring, tx.keyring, verify);
@@ -88,12 +84,12 @@ impl Mesh {
         // Each side reads one message (the ping, the ack) on its own goroutine, at its CPU's
         // pace: a starved process answers late over TCP too.
         let handling = rx
-            .service(self.cfg.packet_service_time)
-            .saturating_add(tx.service(self.cfg.packet_service_time));
+            .service(self.cfg.network.packet_service_time)
+            .saturating_add(tx.service(self.cfg.network.packet_service_time));
         let Some(took) = self.net.tcp_exchange(&self.cfg) else {
             return;
         };
-        let at = now.saturating_add(took).saturating_add(handling);
+        let at = now.after(took).after(handling);
         if at <= deadline {
             self.schedule(at, Ev::TcpAck(m, seq, target));
         }

@@ -3,11 +3,15 @@
 
 use super::*;
 use crate::queue::{BroadcastQueue, Rumor, RumorKind};
-use cascade_engine::Rng;
+use cascade_engine::{Duration, Rng, Time};
 use proptest::prelude::{prop_assert, prop_assert_eq, proptest, ProptestConfig};
 
 fn secs(s: f64) -> Time {
     Time::from_secs_f64(s)
+}
+
+fn span(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
 }
 
 fn mean_se(xs: &[f64]) -> (f64, f64) {
@@ -21,17 +25,23 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
 
 #[test]
 fn suspicion_timeout_matches_memberlist_table() {
-    let s = Time::from_secs(1);
-    assert_eq!(suspicion_timeout(4, 100, s), Time::from_secs(8));
-    assert_eq!(suspicion_timeout(4, 2_000, s), Time::from_millis(13_204));
-    assert_eq!(suspicion_timeout(4, 10_000, s), Time::from_secs(16));
-    assert_eq!(suspicion_timeout(4, 41_000, s), Time::from_millis(18_448));
+    let s = Duration::from_secs(1);
+    assert_eq!(suspicion_timeout(4, 100, s), Duration::from_secs(8));
+    assert_eq!(
+        suspicion_timeout(4, 2_000, s),
+        Duration::from_millis(13_204)
+    );
+    assert_eq!(suspicion_timeout(4, 10_000, s), Duration::from_secs(16));
+    assert_eq!(
+        suspicion_timeout(4, 41_000, s),
+        Duration::from_millis(18_448)
+    );
     // max(1, log10(max(1, n))): small tables are never below one probe interval per mult.
     for n in [0, 1, 5, 10] {
-        assert_eq!(suspicion_timeout(4, n, s), Time::from_secs(4), "n={n}");
+        assert_eq!(suspicion_timeout(4, n, s), Duration::from_secs(4), "n={n}");
     }
     // The pre-Lifeguard mult of 5.
-    assert_eq!(suspicion_timeout(5, 100, s), Time::from_secs(10));
+    assert_eq!(suspicion_timeout(5, 100, s), Duration::from_secs(10));
 }
 
 #[test]
@@ -43,31 +53,40 @@ fn remaining_suspicion_time_matches_memberlists_formula() {
         (41_000, 18_448, 52_491),
     ];
     for (n, min_ms, c1_ms) in cases {
-        let min = suspicion_timeout(4, n, Time::from_secs(1));
-        assert_eq!(min, Time::from_millis(min_ms));
-        let max = Time(min.0 * 6);
+        let min = suspicion_timeout(4, n, Duration::from_secs(1));
+        assert_eq!(min, Duration::from_millis(min_ms));
+        let max = min.saturating_mul(6);
         // k = SuspicionMult - 2 = 2.
-        assert_eq!(remaining_suspicion_time(0, 2, Time::ZERO, min, max), max);
         assert_eq!(
-            remaining_suspicion_time(1, 2, Time::ZERO, min, max),
-            Time::from_millis(c1_ms),
+            remaining_suspicion_time(0, 2, Duration::ZERO, min, max),
+            max
+        );
+        assert_eq!(
+            remaining_suspicion_time(1, 2, Duration::ZERO, min, max),
+            Duration::from_millis(c1_ms),
             "n={n}"
         );
         // All k confirmations: the minimum, never below it.
-        assert_eq!(remaining_suspicion_time(2, 2, Time::ZERO, min, max), min);
+        assert_eq!(
+            remaining_suspicion_time(2, 2, Duration::ZERO, min, max),
+            min
+        );
     }
     // Elapsed time is subtracted, and the result saturates at zero.
-    let (min, max) = (Time::from_secs(8), Time::from_secs(48));
+    let (min, max) = (Duration::from_secs(8), Duration::from_secs(48));
     assert_eq!(
-        remaining_suspicion_time(1, 2, Time::from_secs(10), min, max),
-        Time::from_millis(12_762)
+        remaining_suspicion_time(1, 2, Duration::from_secs(10), min, max),
+        Duration::from_millis(12_762)
     );
     assert_eq!(
-        remaining_suspicion_time(1, 2, Time::from_secs(100), min, max),
-        Time::ZERO
+        remaining_suspicion_time(1, 2, Duration::from_secs(100), min, max),
+        Duration::ZERO
     );
     // k = 0: nothing to confirm, the minimum.
-    assert_eq!(remaining_suspicion_time(0, 0, Time::ZERO, min, max), min);
+    assert_eq!(
+        remaining_suspicion_time(0, 0, Duration::ZERO, min, max),
+        min
+    );
 }
 
 #[test]
@@ -84,41 +103,44 @@ fn retransmit_limit_and_push_pull_scale_match_memberlist() {
     }
     assert_eq!(retransmit_limit(4, 0), 0);
     assert_eq!(retransmit_limit(1, 500), 3);
-    let iv = Time::from_secs(30);
+    let iv = Duration::from_secs(30);
     assert_eq!(push_pull_scale(iv, 10), iv);
     assert_eq!(push_pull_scale(iv, 32), iv);
-    assert_eq!(push_pull_scale(iv, 33), Time::from_secs(60));
-    assert_eq!(push_pull_scale(iv, 2_000), Time::from_secs(210));
-    assert_eq!(push_pull_scale(iv, 10_000), Time::from_secs(300));
-    assert_eq!(push_pull_scale(iv, 41_000), Time::from_secs(360));
+    assert_eq!(push_pull_scale(iv, 33), Duration::from_secs(60));
+    assert_eq!(push_pull_scale(iv, 2_000), Duration::from_secs(210));
+    assert_eq!(push_pull_scale(iv, 10_000), Duration::from_secs(300));
+    assert_eq!(push_pull_scale(iv, 41_000), Duration::from_secs(360));
 }
 
 #[test]
 fn default_config_is_memberlist_lan_with_consul_overrides() {
     let c = Config::default_lan();
-    assert_eq!(c.probe_interval, Time::from_secs(1));
-    assert_eq!(c.probe_timeout, Time::from_millis(500));
-    assert_eq!((c.indirect_checks, c.gossip_nodes), (3, 3));
-    assert_eq!(c.gossip_interval, Time::from_millis(200));
+    assert_eq!(c.probe.interval, Duration::from_secs(1));
+    assert_eq!(c.probe.timeout, Duration::from_millis(500));
+    assert_eq!((c.probe.indirect_checks, c.gossip.nodes), (3, 3));
+    assert_eq!(c.gossip.interval, Duration::from_millis(200));
     assert_eq!(
         (
-            c.retransmit_mult,
-            c.suspicion_mult,
-            c.suspicion_max_timeout_mult
+            c.gossip.retransmit_mult,
+            c.suspicion.mult,
+            c.suspicion.max_timeout_mult
         ),
         (4, 4, 6)
     );
-    assert_eq!(c.awareness_max_multiplier, 8);
-    assert_eq!(c.handoff_queue_depth, 1024);
-    assert_eq!(c.reconnect_timeout, Time::from_secs(3 * 24 * 3600));
-    assert_eq!(c.tombstone_timeout, Time::from_secs(24 * 3600));
-    assert_eq!(Config::pre_1_2_3().handoff_policy, HandoffPolicy::Fifo);
+    assert_eq!(c.probe.awareness_max_multiplier, 8);
+    assert_eq!(c.handoff.queue_depth, 1024);
+    assert_eq!(c.serf.reconnect_timeout, Duration::from_secs(3 * 24 * 3600));
+    assert_eq!(c.serf.tombstone_timeout, Duration::from_secs(24 * 3600));
+    assert_eq!(Config::pre_1_2_3().handoff.policy, HandoffPolicy::Fifo);
     let off = Config::default_lan().without_lifeguard();
     assert_eq!(
-        (off.awareness_max_multiplier, off.suspicion_max_timeout_mult),
+        (
+            off.probe.awareness_max_multiplier,
+            off.suspicion.max_timeout_mult
+        ),
         (1, 1)
     );
-    assert!(!off.buddy_suspect);
+    assert!(!off.suspicion.buddy);
 }
 
 // ---- TransmitLimitedQueue ----
@@ -374,20 +396,24 @@ fn a_stable_mesh_probes_once_per_interval_and_never_suspects() {
     let c = mesh.counters().clone();
     // Every member probes once per second: 60 ticks each, +-1 for the stagger.
     assert!(
-        (c.pings as i64 - 60 * i64::from(n)).abs() <= i64::from(n),
+        (c.probe.pings as i64 - 60 * i64::from(n)).abs() <= i64::from(n),
         "{c:?}"
     );
     // Every probe but those still in flight at the end was acked directly.
     assert!(
-        c.acks <= c.pings && c.acks + u64::from(n) >= c.pings,
+        c.probe.acks <= c.probe.pings && c.probe.acks + u64::from(n) >= c.probe.pings,
         "{c:?}"
     );
-    assert_eq!(c.indirect_pings, 0);
+    assert_eq!(c.probe.indirect_pings, 0);
     assert_eq!(
-        (c.suspicions_raised, c.dead_declarations, c.refutations),
+        (
+            c.detection.suspicions_raised,
+            c.detection.dead_declarations,
+            c.detection.refutations
+        ),
         (0, 0, 0)
     );
-    assert_eq!(c.handoff_drops, 0);
+    assert_eq!(c.handoff.drops, 0);
     assert_eq!(mesh.phantom_members(), 0);
     for id in 0..n {
         assert_eq!(mesh.view_size(MemberId::new(id)), n as usize);
@@ -409,7 +435,11 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
     assert!(probed >= crashed);
     // Suspected at the first probe + one interval, dead no sooner than the minimum timeout
     // (4 * max(1, log10 20) = 5.2 s) after that.
-    assert!(dead >= probed + Time::from_secs(1) + suspicion_timeout(4, 20, Time::from_secs(1)));
+    assert!(
+        dead >= probed
+            .after(Duration::from_secs(1))
+            .after(suspicion_timeout(4, 20, Duration::from_secs(1)))
+    );
     for id in (0..n).filter(|&i| i != 7) {
         // Dead, or already forgotten by memberlist at a probe-list wrap; failed for Serf.
         let s = mesh.state_of(MemberId::new(id), MemberId::new(7)).0;
@@ -422,7 +452,7 @@ fn a_crashed_member_is_suspected_declared_dead_and_failed_everywhere() {
             SerfStatus::Failed
         );
     }
-    assert_eq!(mesh.counters().false_dead_declarations, 0);
+    assert_eq!(mesh.counters().detection.false_dead_declarations, 0);
     assert_eq!(mesh.phantom_members(), 0);
     mesh.check_invariants().unwrap();
 }
@@ -436,15 +466,15 @@ fn nacks_arrive_after_the_deadline_so_a_real_crash_costs_three_awareness() {
     mesh.crash(Time::from_secs(3), MemberId::new(0));
     let mut t = Time::from_secs(3);
     while mesh.crash_detection(MemberId::new(0)).1.is_none() && t < Time::from_secs(60) {
-        t = t + Time::from_millis(10);
+        t += Duration::from_millis(10);
         mesh.advance_to(t);
     }
     let first = mesh.crash_detection(MemberId::new(0)).1.unwrap();
     // The deadline at awareness 0 is first + 1 s; the prober's next probe starts right then
     // (its tick is pending) and its ack would lower the score again.
-    mesh.advance_to(first + Time::from_secs(1));
-    assert_eq!(mesh.counters().nacks, 0);
-    assert!(mesh.counters().indirect_pings >= 3);
+    mesh.advance_to(first + Duration::from_secs(1));
+    assert_eq!(mesh.counters().probe.nacks, 0);
+    assert!(mesh.counters().probe.indirect_pings >= 3);
     let max_awareness = (1..10)
         .map(|i| mesh.awareness(MemberId::new(i)))
         .max()
@@ -482,16 +512,14 @@ fn join_leave_and_refutation() {
             SerfStatus::Left
         );
     }
-    assert_eq!(mesh.counters().dead_declarations, 0);
+    assert_eq!(mesh.counters().detection.dead_declarations, 0);
     mesh.check_invariants().unwrap();
 }
 
 #[test]
 fn failed_members_are_forgotten_at_a_wrap_and_reaped_after_reconnect_timeout() {
-    let cfg = Config {
-        reconnect_timeout: Time::from_secs(300),
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.serf.reconnect_timeout = Duration::from_secs(300);
     let mut mesh = Mesh::with_members(cfg, 5, 10, None);
     mesh.crash(Time::from_secs(1), MemberId::new(4));
     mesh.advance_to(Time::from_secs(200));
@@ -517,7 +545,7 @@ fn failed_members_are_forgotten_at_a_wrap_and_reaped_after_reconnect_timeout() {
         );
         assert_eq!(mesh.view_size(MemberId::new(id)), 9);
     }
-    assert_eq!(mesh.counters().reaped, 9);
+    assert_eq!(mesh.counters().membership.reaped, 9);
 }
 
 #[test]
@@ -544,7 +572,7 @@ fn encrypted_and_plaintext_members_cannot_talk() {
             }
         }
     }
-    assert!(mesh.counters().packets_undecryptable > 0);
+    assert!(mesh.counters().network.packets_undecryptable > 0);
 }
 
 #[test]
@@ -573,7 +601,7 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
             }
         }
     }
-    assert!(mesh.counters().packets_lost > 0);
+    assert!(mesh.counters().network.packets_lost > 0);
     assert_eq!(mesh.live_members(), 12, "every process kept running");
     mesh.check_invariants().unwrap();
     // Healed: Serf's reconnect (every 30 s, to a random failed member) reaches across, the
@@ -604,15 +632,16 @@ fn a_network_partition_splits_the_pool_into_its_sides() {
 /// × reps, depths ÷ reps), with Consul's pre-1.2.3 FIFO handoff and the given snapshot.
 fn snapshot_mesh(n: u32, reps: f64, snapshot: Option<Snapshot>, seed: u64, tcp: bool) -> Mesh {
     let mut cfg = Config::pre_1_2_3();
-    cfg.disable_tcp_pings = !tcp;
-    cfg.snapshot = snapshot.map(|s| Snapshot {
+    cfg.tcp_ping.disabled = !tcp;
+    cfg.serf.snapshot = snapshot.map(|s| Snapshot {
         entries_per_member: reps,
         buffer_events: ((s.buffer_events as f64 / reps).round() as usize).max(1),
         ..s
     });
-    cfg.handoff_queue_depth = ((cfg.handoff_queue_depth as f64 / reps).round() as usize).max(1);
-    cfg.handoff_service_time = Time((cfg.handoff_service_time.0 as f64 * reps) as u64);
-    cfg.packet_service_time = Time((cfg.packet_service_time.0 as f64 * reps) as u64);
+    cfg.handoff.queue_depth = ((cfg.handoff.queue_depth as f64 / reps).round() as usize).max(1);
+    let scaled = |d: Duration| Duration::from_micros((d.as_micros() as f64 * reps) as u64);
+    cfg.handoff.service_time = scaled(cfg.handoff.service_time);
+    cfg.network.packet_service_time = scaled(cfg.network.packet_service_time);
     Mesh::with_members(cfg, seed, n, None)
 }
 
@@ -622,10 +651,10 @@ fn a_fixed_limit_snapshot_compacts_at_every_event_above_2000_members() {
     for (snap, every) in [(Snapshot::pre_1_2_3(), true), (Snapshot::v1_2_3(), false)] {
         let mut mesh = snapshot_mesh(100, 30.0, Some(snap), 3, true);
         mesh.advance_to(Time::from_secs(60));
-        let before = mesh.counters().snapshot_compactions;
+        let before = mesh.counters().snapshot.compactions;
         mesh.crash(Time::from_secs(60), MemberId::new(5));
         mesh.advance_to(Time::from_secs(180));
-        let compactions = mesh.counters().snapshot_compactions - before;
+        let compactions = mesh.counters().snapshot.compactions - before;
         // 99 members each see one event (failed), standing for 30 events.
         if every {
             assert_eq!(compactions, 99 * 30, "fixed 128 KiB");
@@ -688,7 +717,7 @@ fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> V
     let mut out = Vec::new();
     for trial in 0..trials {
         let mut mesh = Mesh::with_members(cfg.clone(), 1000 + trial, n, None);
-        let crash_at = if cfg.probe_stagger {
+        let crash_at = if cfg.probe.stagger {
             secs(3.0 + rng.unit())
         } else {
             secs(3.0 + crash_offset)
@@ -697,11 +726,11 @@ fn first_probe_delays(cfg: &Config, n: u32, trials: u64, crash_offset: f64) -> V
         mesh.crash(crash_at, victim);
         let mut t = crash_at;
         while mesh.crash_detection(victim).1.is_none() && t < secs(60.0) {
-            t = t + Time::from_secs(1);
+            t += Duration::from_secs(1);
             mesh.advance_to(t);
         }
         let probed = mesh.crash_detection(victim).1.unwrap_or(Time::MAX);
-        out.push((probed - crash_at).as_secs_f64());
+        out.push(probed.since(crash_at).as_secs_f64());
     }
     out
 }
@@ -733,11 +762,9 @@ fn round_robin_first_probe_of_a_crash_takes_about_one_interval() {
 #[test]
 fn uniform_random_first_probe_of_a_crash_takes_e_over_e_minus_1_periods() {
     let n = 100;
-    let cfg = Config {
-        probe_selection: ProbeSelection::UniformRandom,
-        probe_stagger: false,
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.probe.selection = ProbeSelection::UniformRandom;
+    cfg.probe.stagger = false;
     // Crash half a period after a tick; count periods as ticks up to the first probe.
     let xs: Vec<f64> = first_probe_delays(&cfg, n, 300, 0.5)
         .into_iter()
@@ -762,18 +789,16 @@ fn uniform_random_first_probe_of_a_crash_takes_e_over_e_minus_1_periods() {
 /// Rounds (gossip intervals) until every running member has learned member 0's new
 /// incarnation.
 fn rounds_to_all(n: u32, seed: u64) -> f64 {
-    let cfg = Config {
-        push_pull_interval: Time::ZERO,
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.push_pull.interval = Duration::ZERO;
     let mut mesh = Mesh::with_members(cfg, seed, n, None);
     let start = secs(2.0);
     mesh.advance_to(start);
     mesh.update_node(start, MemberId::new(0));
-    let step = Time::from_millis(20);
+    let step = Duration::from_millis(20);
     let mut t = start;
     loop {
-        t = t + step;
+        t += step;
         mesh.advance_to(t);
         let inc = mesh.incarnation(MemberId::new(0));
         if (0..n).all(|i| mesh.state_of(MemberId::new(i), MemberId::new(0)).1 == inc)
@@ -782,7 +807,7 @@ fn rounds_to_all(n: u32, seed: u64) -> f64 {
             break;
         }
     }
-    (t - start).as_secs_f64() / 0.2
+    t.since(start).as_secs_f64() / 0.2
 }
 
 #[test]
@@ -814,11 +839,9 @@ fn dissemination_reaches_everyone_in_logarithmic_rounds() {
 #[test]
 fn a_small_retransmit_limit_leaves_the_epidemic_final_size_uninformed() {
     let n = 500u32;
-    let cfg = Config {
-        push_pull_interval: Time::ZERO,
-        retransmit_mult: 1,
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.push_pull.interval = Duration::ZERO;
+    cfg.gossip.retransmit_mult = 1;
     assert_eq!(retransmit_limit(1, n as usize), 3);
     let mut fractions = Vec::new();
     for trial in 0..8 {
@@ -848,16 +871,14 @@ fn a_small_retransmit_limit_leaves_the_epidemic_final_size_uninformed() {
 #[test]
 fn false_suspicions_under_iid_loss_match_the_formula() {
     let p = 0.2;
-    let cfg = Config {
-        loss: p,
-        disable_tcp_pings: true,
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.network.loss = p;
+    cfg.tcp_ping.disabled = true;
     let mut mesh = Mesh::with_members(cfg, 7, 40, None);
     mesh.advance_to(secs(150.0));
     let c = mesh.counters();
-    let probes = c.suspicions_raised + c.acks;
-    let rate = c.false_suspicions as f64 / probes as f64;
+    let probes = c.detection.suspicions_raised + c.probe.acks;
+    let rate = c.detection.false_suspicions as f64 / probes as f64;
     let q = 1.0 - (1.0 - p) * (1.0 - p);
     let expected = q * (1.0 - (1.0 - p).powi(4)).powi(3);
     let se = (expected * (1.0 - expected) / probes as f64).sqrt();
@@ -876,11 +897,9 @@ fn false_suspicions_under_iid_loss_match_the_formula() {
 #[test]
 fn the_tcp_fallback_prevents_false_suspicions_under_udp_loss() {
     let run = |disable_tcp_pings: bool| {
-        let cfg = Config {
-            loss: 0.3,
-            disable_tcp_pings,
-            ..Config::default_lan()
-        };
+        let mut cfg = Config::default_lan();
+        cfg.network.loss = 0.3;
+        cfg.tcp_ping.disabled = disable_tcp_pings;
         let mut mesh = Mesh::with_members(cfg, 11, 30, None);
         mesh.advance_to(secs(120.0));
         mesh.counters().clone()
@@ -889,25 +908,31 @@ fn the_tcp_fallback_prevents_false_suspicions_under_udp_loss() {
     let with_tcp = run(false);
     eprintln!(
         "30% loss: UDP only {} false suspicions, {} dead; with TCP {} ({} dead), {} TCP pings, {} saved",
-        udp_only.false_suspicions,
-        udp_only.false_dead_declarations,
-        with_tcp.false_suspicions,
-        with_tcp.false_dead_declarations,
-        with_tcp.tcp_pings,
-        with_tcp.tcp_fallback_acks
+        udp_only.detection.false_suspicions,
+        udp_only.detection.false_dead_declarations,
+        with_tcp.detection.false_suspicions,
+        with_tcp.detection.false_dead_declarations,
+        with_tcp.probe.tcp_pings,
+        with_tcp.probe.tcp_fallback_acks
     );
-    assert_eq!((udp_only.tcp_pings, udp_only.tcp_fallback_acks), (0, 0));
-    assert!(udp_only.false_suspicions >= 100, "{udp_only:?}");
-    assert!(with_tcp.tcp_fallback_acks > 0 && with_tcp.tcp_pings >= with_tcp.tcp_fallback_acks);
+    assert_eq!(
+        (udp_only.probe.tcp_pings, udp_only.probe.tcp_fallback_acks),
+        (0, 0)
+    );
+    assert!(udp_only.detection.false_suspicions >= 100, "{udp_only:?}");
+    assert!(
+        with_tcp.probe.tcp_fallback_acks > 0
+            && with_tcp.probe.tcp_pings >= with_tcp.probe.tcp_fallback_acks
+    );
     // A lost SYN or SYN-ACK fails the exchange at awareness 0 (its resend comes after 1 s, the
     // deadline after 0.5 s): about 40% of the failed UDP probes are saved, more once a prober
     // is degraded. The flaps (healthy members declared dead) go.
     assert!(
-        with_tcp.false_suspicions * 4 <= udp_only.false_suspicions * 3,
+        with_tcp.detection.false_suspicions * 4 <= udp_only.detection.false_suspicions * 3,
         "{with_tcp:?}"
     );
-    assert!(udp_only.false_dead_declarations > 0);
-    assert_eq!(with_tcp.false_dead_declarations, 0);
+    assert!(udp_only.detection.false_dead_declarations > 0);
+    assert_eq!(with_tcp.detection.false_dead_declarations, 0);
 }
 
 /// Without loss a probe that misses its UDP ack is saved by TCP only if the target answers
@@ -918,10 +943,8 @@ fn the_tcp_fallback_prevents_false_suspicions_under_udp_loss() {
 fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
     let n = 20;
     for loss in [0.0, 0.3] {
-        let cfg = Config {
-            loss,
-            ..Config::default_lan()
-        };
+        let mut cfg = Config::default_lan();
+        cfg.network.loss = loss;
         let mut mesh = Mesh::with_members(cfg, 2, n, None);
         mesh.advance_to(Time::from_secs(5));
         mesh.crash(Time::from_secs(5), MemberId::new(7));
@@ -929,18 +952,20 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
         let (crashed, probed, dead) = mesh.crash_detection(MemberId::new(7));
         let (crashed, probed, dead) = (crashed.unwrap(), probed.unwrap(), dead.unwrap());
         assert!(probed >= crashed);
-        let min = suspicion_timeout(4, 20, Time::from_secs(1));
+        let min = suspicion_timeout(4, 20, Duration::from_secs(1));
         // Suspected at the first probe's deadline (one interval), dead between the minimum
         // suspicion timeout and its Lifeguard maximum (6x) after that. (Under loss a false
         // suspicion before the crash may already be running: only the upper bound holds.)
         if loss == 0.0 {
-            assert!(dead >= probed + Time::from_secs(1) + min);
+            assert!(dead >= probed.after(Duration::from_secs(1)).after(min));
         }
         assert!(
-            dead <= probed + Time::from_secs(2) + Time(min.0 * 6),
+            dead <= probed
+                .after(Duration::from_secs(2))
+                .after(min.saturating_mul(6)),
             "loss {loss}: probed {probed}, dead {dead}"
         );
-        assert!(mesh.counters().tcp_pings > 0);
+        assert!(mesh.counters().probe.tcp_pings > 0);
         for id in (0..n).filter(|&i| i != 7) {
             assert_eq!(
                 mesh.serf_status_of(MemberId::new(id), MemberId::new(7)),
@@ -954,8 +979,11 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
     mesh.crash(Time::from_secs(5), MemberId::new(7));
     mesh.advance_to(Time::from_secs(60));
     let c = mesh.counters();
-    assert!(c.tcp_pings > 0);
-    assert_eq!((c.tcp_fallback_acks, c.false_suspicions), (0, 0));
+    assert!(c.probe.tcp_pings > 0);
+    assert_eq!(
+        (c.probe.tcp_fallback_acks, c.detection.false_suspicions),
+        (0, 0)
+    );
 }
 
 // ---- Lifeguard ----
@@ -963,11 +991,8 @@ fn the_tcp_fallback_still_lets_a_crashed_member_be_declared_dead_on_time() {
 /// Lifeguard acts on the UDP failure detector, which is what the paper measures: the TCP
 /// fallback is off here (with it, the starved members' streams still answer in time and there
 /// is nothing left for Lifeguard to cut).
-fn lifeguard_run(cfg: Config, seed: u64) -> Counters {
-    let cfg = Config {
-        disable_tcp_pings: true,
-        ..cfg
-    };
+fn lifeguard_run(mut cfg: Config, seed: u64) -> Counters {
+    cfg.tcp_ping.disabled = true;
     let n = 32;
     let mut mesh = Mesh::with_members(cfg, seed, n, None);
     // A quarter of the members get a heavily slowed CPU: their listener takes ~0.4 s a packet.
@@ -985,8 +1010,8 @@ fn lifeguard_cuts_false_dead_declarations_of_healthy_members() {
     for seed in 0..2 {
         let off = lifeguard_run(Config::default_lan().without_lifeguard(), 40 + seed);
         let on = lifeguard_run(Config::default_lan(), 40 + seed);
-        off_total += off.false_dead_of_healthy;
-        on_total += on.false_dead_of_healthy;
+        off_total += off.detection.false_dead_of_healthy;
+        on_total += on.detection.false_dead_of_healthy;
     }
     let factor = off_total as f64 / (on_total.max(1)) as f64;
     eprintln!(
@@ -1012,12 +1037,10 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     let n = 120u32;
     let slow = 0..20u32;
     let healthy = 20..80u32;
-    let cfg = Config {
-        handoff_queue_depth: 32,
-        handoff_service_time: Time::from_millis(20),
-        gossip_to_the_dead_time: Time::from_secs(5),
-        ..Config::pre_1_2_3()
-    };
+    let mut cfg = Config::pre_1_2_3();
+    cfg.handoff.queue_depth = 32;
+    cfg.handoff.service_time = Duration::from_millis(20);
+    cfg.gossip.to_the_dead_time = Duration::from_secs(5);
     let mut mesh = Mesh::with_members(cfg, 11, n, None);
     for id in slow.clone() {
         mesh.set_cpu_slowdown(Time::ZERO, MemberId::new(id), 500.0);
@@ -1030,11 +1053,11 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     // By crash + 180 s every crashed member has been probed by every survivor (a 120-tick
     // wrap) and its suspicion has run out (max 6 * 8.3 s): whatever is listed alive after that
     // came back.
-    let late = crash_at + secs(180.0);
+    let late = crash_at + span(180.0);
     let mut max_phantoms_late = 0;
     let mut t = crash_at;
-    while t < crash_at + secs(400.0) {
-        t = t + Time::from_secs(5);
+    while t < crash_at + span(400.0) {
+        t += Duration::from_secs(5);
         mesh.advance_to(t);
         if t > late {
             max_phantoms_late = max_phantoms_late.max(mesh.phantom_members());
@@ -1043,10 +1066,10 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
     let c = mesh.counters().clone();
     eprintln!(
         "phantoms: drops {}, resurrections {}, phantoms after crash + 180 s up to {max_phantoms_late}",
-        c.handoff_drops, c.resurrections
+        c.handoff.drops, c.push_pull.resurrections
     );
-    assert!(c.handoff_drops > 0);
-    assert!(c.resurrections > 0);
+    assert!(c.handoff.drops > 0);
+    assert!(c.push_pull.resurrections > 0);
     assert!(max_phantoms_late > 0);
 
     // The fix: the healthy survivors move to an encrypted pool.
@@ -1063,9 +1086,9 @@ fn phantom_scenario(encrypt: bool) -> (u64, usize) {
             .sum()
     };
     let before = healthy_resurrections(&mesh);
-    mesh.advance_to(enc_at + secs(300.0));
+    mesh.advance_to(enc_at + span(300.0));
     let settled = healthy_resurrections(&mesh);
-    mesh.advance_to(enc_at + secs(600.0));
+    mesh.advance_to(enc_at + span(600.0));
     let after = healthy_resurrections(&mesh);
     let seen = mesh.phantom_members_seen_by(|id| healthy.contains(&id.get()));
     let seen_by_slow = mesh.phantom_members_seen_by(|id| slow.contains(&id.get()));
@@ -1088,10 +1111,8 @@ fn phantoms_return_through_push_pull_and_encryption_quarantines_them() {
 // ---- Determinism ----
 
 fn scripted(seed: u64) -> (Counters, u64) {
-    let cfg = Config {
-        loss: 0.05,
-        ..Config::default_lan()
-    };
+    let mut cfg = Config::default_lan();
+    cfg.network.loss = 0.05;
     let mut mesh = Mesh::with_members(cfg, seed, 30, None);
     mesh.crash(secs(3.0), MemberId::new(5));
     mesh.leave(secs(4.0), MemberId::new(6));
@@ -1168,15 +1189,13 @@ proptest! {
         seed in 0u64..1_000,
         ops in proptest::collection::vec((0u8..7, 0u32..16, 1u64..4_000), 1..25),
     ) {
-        let cfg = Config {
-            loss: 0.02,
-            handoff_queue_depth: 8,
-            push_pull_interval: Time::from_secs(5),
-            gossip_to_the_dead_time: Time::from_secs(5),
-            reconnect_timeout: Time::from_secs(40),
-            tombstone_timeout: Time::from_secs(20),
-            ..Config::default_lan()
-        };
+        let mut cfg = Config::default_lan();
+        cfg.network.loss = 0.02;
+        cfg.handoff.queue_depth = 8;
+        cfg.push_pull.interval = Duration::from_secs(5);
+        cfg.gossip.to_the_dead_time = Duration::from_secs(5);
+        cfg.serf.reconnect_timeout = Duration::from_secs(40);
+        cfg.serf.tombstone_timeout = Duration::from_secs(20);
         let mut mesh = Mesh::with_members(cfg, seed, 6, None);
         let mut t = Time::ZERO;
         let mut incs: Vec<u32> = Vec::new();
@@ -1192,7 +1211,7 @@ proptest! {
                 5 => mesh.update_node(t, MemberId::new(id)),
                 _ => mesh.crash(t, MemberId::new(who + 1_000)), // unknown ids are ignored
             }
-            t = t + Time::from_millis(dt * 10);
+            t += Duration::from_millis(dt * 10);
             mesh.advance_to(t);
             prop_assert!(mesh.check_invariants().is_ok(), "{:?}", mesh.check_invariants());
             incs.resize(mesh.member_count() as usize, 0);

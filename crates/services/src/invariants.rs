@@ -85,11 +85,11 @@ impl World {
             for (i, s) in f.servers.iter().enumerate() {
                 if s.shards < f.spec.min_shards.min(f.spec.max_shards)
                     || s.shards > f.spec.max_shards.max(f.spec.min_shards)
-                    || s.pending < 0.0
+                    || s.wal.pending < 0.0
                 {
                     return Err(format!(
                         "remoteWrite {} server {i}: {} shards, {} pending",
-                        f.name, s.shards, s.pending
+                        f.name, s.shards, s.wal.pending
                     ));
                 }
             }

@@ -7,11 +7,14 @@
 //! to flush, up to the flush deadline, before the new ones start (`reshardLoop`,
 //! `shards.stop`).
 
+mod desired_shards;
+
 use crate::backoff;
-use crate::config::{Backoff, PrometheusVersion, RemoteWriteSpec};
+use crate::config::{Backoff, RemoteWriteSpec};
 use crate::contract::{secs, FleetIdx, Out, ServiceIdx, SvcEv};
 use cascade_engine::{Generation, Time};
 use cascade_model::Rng;
+use desired_shards::{desired_shards, ShardInputs};
 
 /// A remote_write batch and where its shard is in retrying it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,27 +36,28 @@ pub struct Batch {
     end: f64,
 }
 
+/// One Prometheus server's queue manager: its shards, its WAL and what it has measured.
 #[derive(Debug, Default)]
 pub(crate) struct RwServer {
     pub shards: u32,
     /// Shards with a batch out (in flight or waiting out a backoff).
     pub busy: u32,
+    pub wal: Wal,
+    /// The idle shards' wake-up: when, and the generation that keeps only the latest.
+    wake_gen: Generation,
+    wake_at: Option<Time>,
+    rates: Rates,
+    reshard: Reshard,
+}
+
+/// The write-ahead log as the shards read it: positions in samples since the server started.
+#[derive(Debug, Default)]
+pub(crate) struct Wal {
     /// Samples in the WAL not yet taken by a shard.
     pub pending: f64,
     last_fill: Time,
     /// When the server started scraping (`startSeconds`).
     start: Time,
-    /// `received` at the last shard update (the samples in since then).
-    in_mark: f64,
-    wake_gen: Generation,
-    wake_at: Option<Time>,
-    // Counters since the last shard update, and their EWMA rates (queue_manager.go's
-    // samplesIn, samplesOut, samplesOutDuration).
-    out_count: f64,
-    out_duration: f64,
-    in_rate: Option<f64>,
-    out_rate: Option<f64>,
-    duration_rate: Option<f64>,
     /// Samples appended to the WAL since the start (the newest one's position).
     received: f64,
     /// The WAL reader's position: samples taken into batches or lost to truncation.
@@ -61,17 +65,56 @@ pub(crate) struct RwServer {
     /// The position past the newest sample sent successfully (`highestSentTimestamp`: the
     /// delay behind the WAL is `received - sent_upto` over the scrape rate).
     sent_upto: f64,
-    /// The last successful send (`lastSendTimestamp`, v2.14+).
-    last_success: Option<Time>,
     /// Samples in batches that are out (in flight, backing off or parked).
     in_flight: f64,
+}
+
+/// What the shard calculation measures between shard updates, and its EWMA rates
+/// (queue_manager.go's samplesIn, samplesOut, samplesOutDuration).
+#[derive(Debug, Default)]
+struct Rates {
+    /// `received` at the last shard update (the samples in since then).
+    in_mark: f64,
+    out_count: f64,
+    out_duration: f64,
+    in_rate: Option<f64>,
+    out_rate: Option<f64>,
+    duration_rate: Option<f64>,
+    /// The last successful send (`lastSendTimestamp`, v2.14+).
+    last_success: Option<Time>,
+}
+
+impl Rates {
+    /// A shard update: the counts since the last one folded into the EWMA rates
+    /// (`spec.ewma_weight`), the counts restarted.
+    fn update(&mut self, spec: &RemoteWriteSpec, received: f64) {
+        let interval = spec.shard_update_seconds.max(1e-9);
+        let ewma = |rate: &mut Option<f64>, count: f64| {
+            let inst = count / interval;
+            *rate = Some(match *rate {
+                None => inst,
+                Some(r) => spec.ewma_weight * inst + (1.0 - spec.ewma_weight) * r,
+            });
+        };
+        ewma(&mut self.in_rate, received - self.in_mark);
+        self.in_mark = received;
+        ewma(&mut self.out_rate, self.out_count);
+        ewma(&mut self.duration_rate, self.out_duration);
+        self.out_count = 0.0;
+        self.out_duration = 0.0;
+    }
+}
+
+/// The shards' generations and a reshard under way.
+#[derive(Debug, Default)]
+struct Reshard {
     /// The generation of the running shards: batches of an earlier one were abandoned.
     epoch: Generation,
     /// A reshard under way: the old shards are flushing; the new count starts once they
     /// are done, or at the flush deadline.
-    resharding: Option<u32>,
+    to: Option<u32>,
     /// Numbers the reshards, so that a flush deadline finds its own.
-    reshard_gen: Generation,
+    gen: Generation,
 }
 
 #[derive(Debug)]
@@ -181,8 +224,8 @@ impl RemoteWrite {
             let rw = FleetIdx::at(f);
             let now = now + secs(fleet.spec.start_seconds);
             for s in &mut fleet.servers {
-                s.last_fill = now;
-                s.start = now;
+                s.wal.last_fill = now;
+                s.wal.start = now;
             }
             out.at(
                 now + secs(fleet.spec.shard_update_seconds),
@@ -211,14 +254,15 @@ impl RemoteWrite {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
         // Before the fleet starts (`startSeconds`) nothing is scraped.
-        if now <= s.last_fill {
+        let wal = &mut s.wal;
+        if now <= wal.last_fill {
             return;
         }
         // What was scraped and what is unread are functions of the instant, not of how often
         // the WAL was looked at: another sample interval gives the same batches.
-        s.received = fleet.spec.samples_per_second * (now - s.start).as_secs_f64();
-        s.pending = s.received - s.read;
-        s.last_fill = now;
+        wal.received = fleet.spec.samples_per_second * (now - wal.start).as_secs_f64();
+        wal.pending = wal.received - wal.read;
+        wal.last_fill = now;
         // With the WAL (Prometheus 2.8+) unsent samples wait on disk until truncation; without
         // it they wait in the shards' in-memory queues, and what does not fit is dropped.
         let kept = if fleet.spec.wal {
@@ -226,10 +270,10 @@ impl RemoteWrite {
         } else {
             f64::from(fleet.spec.capacity) * f64::from(s.shards)
         };
-        if s.pending > kept {
-            fleet.samples_lost += s.pending - kept;
-            s.read += s.pending - kept;
-            s.pending = kept;
+        if wal.pending > kept {
+            fleet.samples_lost += wal.pending - kept;
+            wal.read += wal.pending - kept;
+            wal.pending = kept;
         }
     }
 
@@ -265,20 +309,20 @@ impl RemoteWrite {
         let batch = f64::from(self.fleets[rw.ix()].spec.max_samples_per_send);
         let s = &mut self.fleets[rw.ix()].servers[server as usize];
         // While resharding the old shards only flush what they hold: nothing new is enqueued.
-        if s.busy >= s.shards || s.resharding.is_some() {
+        if s.busy >= s.shards || s.reshard.to.is_some() {
             return None;
         }
-        let n = if s.pending >= batch {
+        let n = if s.wal.pending >= batch {
             batch
-        } else if deadline_due && s.pending >= 1.0 {
-            s.pending.floor()
+        } else if deadline_due && s.wal.pending >= 1.0 {
+            s.wal.pending.floor()
         } else {
             return None;
         };
         let samples = whole_samples(n);
-        s.pending -= n;
-        s.read += f64::from(samples);
-        s.in_flight += f64::from(samples);
+        s.wal.pending -= n;
+        s.wal.read += f64::from(samples);
+        s.wal.in_flight += f64::from(samples);
         s.busy += 1;
         Some(Batch {
             rw,
@@ -287,8 +331,8 @@ impl RemoteWrite {
             first_sent: now,
             attempt: 0,
             prev_delay: 0.0,
-            epoch: s.epoch,
-            end: s.read,
+            epoch: s.reshard.epoch,
+            end: s.wal.read,
         })
     }
 
@@ -298,8 +342,8 @@ impl RemoteWrite {
         let spec = &fleet.spec;
         let batch = f64::from(spec.max_samples_per_send);
         let s = &mut fleet.servers[server as usize];
-        if s.busy < s.shards && s.resharding.is_none() {
-            let fill = (batch - s.pending).max(0.0) / spec.samples_per_second.max(1e-9);
+        if s.busy < s.shards && s.reshard.to.is_none() {
+            let fill = (batch - s.wal.pending).max(0.0) / spec.samples_per_second.max(1e-9);
             let at = now + secs(fill.min(spec.batch_send_deadline_seconds)).max(Time(1));
             if s.wake_at.is_none_or(|w| w <= now || w > at) {
                 let gen = s.wake_gen.bump();
@@ -315,6 +359,7 @@ impl RemoteWrite {
     /// batches: their retries are not sent).
     pub fn is_current(&self, batch: &Batch) -> bool {
         self.fleets[batch.rw.ix()].servers[batch.server as usize]
+            .reshard
             .epoch
             .is_current(batch.epoch)
     }
@@ -343,6 +388,7 @@ impl RemoteWrite {
     ) -> Next {
         let fleet = &mut self.fleets[batch.rw.ix()];
         if !fleet.servers[batch.server as usize]
+            .reshard
             .epoch
             .is_current(batch.epoch)
         {
@@ -353,8 +399,8 @@ impl RemoteWrite {
         if ok {
             fleet.samples_written += samples;
             let s = &mut fleet.servers[batch.server as usize];
-            s.sent_upto = s.sent_upto.max(batch.end);
-            s.last_success = Some(now);
+            s.wal.sent_upto = s.wal.sent_upto.max(batch.end);
+            s.rates.last_success = Some(now);
         } else if throttled && !fleet.spec.retry_on_http_429 {
             // Before Prometheus 2.26 a 429 was not recoverable: the batch is dropped (counted
             // as sent for the shard calculation, as sendSamples does).
@@ -387,12 +433,12 @@ impl RemoteWrite {
         }
         let s = &mut fleet.servers[batch.server as usize];
         s.busy = s.busy.saturating_sub(1);
-        s.in_flight = (s.in_flight - samples).max(0.0);
-        s.out_count += samples;
-        s.out_duration += (now - batch.first_sent).as_secs_f64();
+        s.wal.in_flight = (s.wal.in_flight - samples).max(0.0);
+        s.rates.out_count += samples;
+        s.rates.out_duration += (now - batch.first_sent).as_secs_f64();
         // The last of the old shards has flushed: the new ones start.
         if s.busy == 0 {
-            if let Some(n) = s.resharding.take() {
+            if let Some(n) = s.reshard.to.take() {
                 s.shards = n;
                 let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
                 fleet.peak_shards = fleet.peak_shards.max(total);
@@ -414,36 +460,23 @@ impl RemoteWrite {
         let fleet = &mut self.fleets[rw.ix()];
         let spec = &fleet.spec;
         let s = &mut fleet.servers[server as usize];
-        let interval = spec.shard_update_seconds.max(1e-9);
-        let ewma = |rate: &mut Option<f64>, count: f64| {
-            let inst = count / interval;
-            *rate = Some(match *rate {
-                None => inst,
-                Some(r) => spec.ewma_weight * inst + (1.0 - spec.ewma_weight) * r,
-            });
-        };
-        ewma(&mut s.in_rate, s.received - s.in_mark);
-        s.in_mark = s.received;
-        ewma(&mut s.out_rate, s.out_count);
-        ewma(&mut s.duration_rate, s.out_duration);
-        s.out_count = 0.0;
-        s.out_duration = 0.0;
-        let delay = (s.received - s.sent_upto).max(0.0) / spec.samples_per_second.max(1e-9);
-        let failing_since = s.last_success.map(|t| (now - t).as_secs_f64());
+        s.rates.update(spec, s.wal.received);
+        let delay = (s.wal.received - s.wal.sent_upto).max(0.0) / spec.samples_per_second.max(1e-9);
+        let failing_since = s.rates.last_success.map(|t| (now - t).as_secs_f64());
         let Some(shards) = desired_shards(
             spec,
             &ShardInputs {
                 current: s.shards,
-                in_rate: s.in_rate.unwrap_or(0.0),
-                out_rate: s.out_rate.unwrap_or(0.0),
-                duration_rate: s.duration_rate.unwrap_or(0.0),
+                in_rate: s.rates.in_rate.unwrap_or(0.0),
+                out_rate: s.rates.out_rate.unwrap_or(0.0),
+                duration_rate: s.rates.duration_rate.unwrap_or(0.0),
                 delay_seconds: delay,
                 since_last_success_seconds: failing_since,
             },
         ) else {
             return false;
         };
-        if s.resharding.is_some() {
+        if s.reshard.to.is_some() {
             return false;
         }
         if s.busy == 0 {
@@ -453,8 +486,8 @@ impl RemoteWrite {
             fleet.peak_shards = fleet.peak_shards.max(total);
             return true;
         }
-        s.resharding = Some(shards);
-        let gen = s.reshard_gen.bump();
+        s.reshard.to = Some(shards);
+        let gen = s.reshard.gen.bump();
         out.at(
             now + secs(spec.flush_deadline_seconds),
             SvcEv::FlushDeadline { rw, server, gen },
@@ -468,16 +501,16 @@ impl RemoteWrite {
     pub fn flush_deadline(&mut self, rw: FleetIdx, server: u32, gen: Generation) -> bool {
         let fleet = &mut self.fleets[rw.ix()];
         let s = &mut fleet.servers[server as usize];
-        if !s.reshard_gen.is_current(gen) {
+        if !s.reshard.gen.is_current(gen) {
             return false;
         }
-        let Some(n) = s.resharding.take() else {
+        let Some(n) = s.reshard.to.take() else {
             return false;
         };
-        fleet.samples_lost += s.in_flight;
-        s.in_flight = 0.0;
+        fleet.samples_lost += s.wal.in_flight;
+        s.wal.in_flight = 0.0;
         s.busy = 0;
-        s.epoch.bump();
+        s.reshard.epoch.bump();
         s.shards = n;
         let total: u32 = fleet.servers.iter().map(|s| s.shards).sum();
         fleet.peak_shards = fleet.peak_shards.max(total);
@@ -496,153 +529,4 @@ impl RemoteWrite {
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn whole_samples(n: f64) -> u32 {
     n as u32
-}
-
-/// What `calculateDesiredShards` reads, per server.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ShardInputs {
-    /// The shard count now.
-    pub current: u32,
-    /// EWMA rates per second: samples appended, samples out (batches finished, success or
-    /// not), seconds spent sending them (retries included).
-    pub in_rate: f64,
-    pub out_rate: f64,
-    pub duration_rate: f64,
-    /// Newest sample appended minus newest sample sent, in seconds.
-    pub delay_seconds: f64,
-    /// Seconds since the last successful send (None: never).
-    pub since_last_success_seconds: Option<f64>,
-}
-
-/// The shard count `calculateDesiredShards` asks for, or None to keep the current one
-/// (docs/cortex-and-prometheus.md#desired-shards). With `timePerSample` = duration / out and
-/// `pending` = delay × in (cascade drops nothing by relabelling, so the kept ratio is 1):
-/// - v2.11 (v2.8-v2.11): `timePerSample × pending`: the whole backlog, which grows with the
-///   delay behind the WAL, sets the count;
-/// - v2.16: `timePerSample × (in + 0.1 / shardUpdateDuration × pending)`, skipped when the
-///   last successful send is older than 2 × batch_send_deadline (v2.14+), and never lower
-///   while more than 10 s behind.
-///
-/// Both: nothing before a batch has finished (out rate 0); a count within the tolerance of
-/// the current one is kept; the count is `ceil`ed and clamped to [min_shards, max_shards].
-pub(crate) fn desired_shards(spec: &RemoteWriteSpec, x: &ShardInputs) -> Option<u32> {
-    if x.out_rate <= 0.0 {
-        return None;
-    }
-    let time_per_sample = x.duration_rate / x.out_rate;
-    let pending = x.delay_seconds * x.in_rate;
-    let desired = match spec.prometheus_version {
-        PrometheusVersion::V2_11 => time_per_sample * pending,
-        PrometheusVersion::V2_16 => {
-            let stale = 2.0 * spec.batch_send_deadline_seconds;
-            if x.since_last_success_seconds.is_none_or(|d| d > stale) {
-                return None;
-            }
-            let gain = spec.pending_gain / spec.shard_update_seconds.max(1e-9);
-            time_per_sample * (x.in_rate + gain * pending)
-        }
-    };
-    let current = f64::from(x.current);
-    let lower = current * (1.0 - spec.shard_tolerance_fraction);
-    let upper = current * (1.0 + spec.shard_tolerance_fraction);
-    if desired >= lower && desired <= upper {
-        return None;
-    }
-    // Prometheus' own `int(math.Ceil(desired))`, then clamped; the cast saturates.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let wanted = desired.ceil() as u32;
-    if spec.prometheus_version == PrometheusVersion::V2_16
-        && wanted < x.current
-        && x.delay_seconds > 10.0
-    {
-        return None;
-    }
-    let shards = wanted.clamp(spec.min_shards, spec.max_shards);
-    (shards != x.current).then_some(shards)
-}
-
-#[cfg(test)]
-mod desired_shards_tests {
-    use super::{desired_shards, ShardInputs};
-    use crate::config::{PrometheusVersion, RemoteWriteSpec};
-
-    fn spec(v: PrometheusVersion) -> RemoteWriteSpec {
-        RemoteWriteSpec {
-            prometheus_version: v,
-            ..RemoteWriteSpec::default()
-        }
-    }
-
-    /// 500 samples/s in and out, 0.25 s of sending per second: 0.5 ms a sample.
-    fn inputs(delay: f64, since_success: Option<f64>) -> ShardInputs {
-        ShardInputs {
-            current: 4,
-            in_rate: 500.0,
-            out_rate: 500.0,
-            duration_rate: 0.25,
-            delay_seconds: delay,
-            since_last_success_seconds: since_success,
-        }
-    }
-
-    #[test]
-    fn v2_11_sizes_the_shards_to_the_whole_backlog() {
-        let s = spec(PrometheusVersion::V2_11);
-        // 40 s behind: pending 40 x 500 = 20,000; 0.0005 x 20,000 = 10.
-        assert_eq!(desired_shards(&s, &inputs(40.0, Some(1.0))), Some(10));
-        // No skip for want of a successful send in 2.11.
-        assert_eq!(desired_shards(&s, &inputs(40.0, None)), Some(10));
-        // 400 s behind: 100 shards; 4,000 s: 1,000, the max_shards clamp (not 1,001).
-        assert_eq!(desired_shards(&s, &inputs(400.0, Some(1.0))), Some(100));
-        assert_eq!(desired_shards(&s, &inputs(4002.0, Some(1.0))), Some(1000));
-        // 10 s behind: 2.5 -> 3, below the tolerance band [2.8, 5.2]: 3.
-        assert_eq!(desired_shards(&s, &inputs(10.0, Some(1.0))), Some(3));
-        // 16 s: exactly 4, inside the band: kept.
-        assert_eq!(desired_shards(&s, &inputs(16.0, Some(1.0))), None);
-        // Nothing out yet: no decision.
-        let mut x = inputs(40.0, Some(1.0));
-        x.out_rate = 0.0;
-        assert_eq!(desired_shards(&s, &x), None);
-    }
-
-    #[test]
-    fn v2_16_sizes_the_shards_to_the_incoming_rate_plus_a_hundredth_of_the_backlog() {
-        let s = spec(PrometheusVersion::V2_16);
-        // 10 ms a sample: 0.01 x (500 + 0.01 x 40 x 500) = 7 (2.11 would ask for 200).
-        let slow = |delay, since| ShardInputs {
-            duration_rate: 5.0,
-            ..inputs(delay, since)
-        };
-        assert_eq!(desired_shards(&s, &slow(40.0, Some(1.0))), Some(7));
-        assert_eq!(
-            desired_shards(&spec(PrometheusVersion::V2_11), &slow(40.0, Some(1.0))),
-            Some(200)
-        );
-        // The last successful send older than 2 x batch_send_deadline (10 s): skipped.
-        assert_eq!(desired_shards(&s, &slow(40.0, Some(10.5))), None);
-        assert_eq!(desired_shards(&s, &slow(40.0, None)), None);
-        // Fewer shards are wanted (0.0005 x 700 = 0.35 -> 1) but 40 s behind: kept.
-        assert_eq!(desired_shards(&s, &inputs(40.0, Some(1.0))), None);
-        // 5 s behind: 0.0005 x 525 = 0.2625 -> 1.
-        assert_eq!(desired_shards(&s, &inputs(5.0, Some(1.0))), Some(1));
-    }
-
-    #[test]
-    fn versions_read_as_written_and_others_are_refused() {
-        for (text, v) in [
-            ("2.11", PrometheusVersion::V2_11),
-            ("v2.8", PrometheusVersion::V2_11),
-            ("2.10", PrometheusVersion::V2_11),
-            ("2.16", PrometheusVersion::V2_16),
-        ] {
-            assert_eq!(PrometheusVersion::parse(text), Some(v), "{text}");
-        }
-        for text in ["2.12", "2.15", "2.45", "3.0", ""] {
-            assert_eq!(PrometheusVersion::parse(text), None, "{text}");
-        }
-        assert_eq!(
-            RemoteWriteSpec::default().prometheus_version,
-            PrometheusVersion::V2_16
-        );
-    }
 }

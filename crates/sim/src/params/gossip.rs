@@ -189,31 +189,31 @@ impl Default for GossipParams {
     fn default() -> Self {
         let c = cascade_gossip::Config::default_lan();
         GossipParams {
-            probe_interval_seconds: c.probe_interval.as_secs_f64(),
-            probe_timeout_seconds: c.probe_timeout.as_secs_f64(),
-            indirect_checks: c.indirect_checks,
-            disable_tcp_pings: c.disable_tcp_pings,
-            tcp_syn_rto_seconds: c.tcp_syn_rto.as_secs_f64(),
-            tcp_data_rto_seconds: c.tcp_data_rto.as_secs_f64(),
-            gossip_interval_seconds: c.gossip_interval.as_secs_f64(),
-            gossip_nodes: c.gossip_nodes,
-            gossip_to_the_dead_time_seconds: c.gossip_to_the_dead_time.as_secs_f64(),
-            retransmit_mult: c.retransmit_mult,
-            suspicion_mult: c.suspicion_mult,
-            suspicion_max_timeout_mult: c.suspicion_max_timeout_mult,
-            awareness_max_multiplier: c.awareness_max_multiplier,
-            push_pull_interval_seconds: c.push_pull_interval.as_secs_f64(),
-            handoff_queue_depth: c.handoff_queue_depth,
+            probe_interval_seconds: c.probe.interval.as_secs_f64(),
+            probe_timeout_seconds: c.probe.timeout.as_secs_f64(),
+            indirect_checks: c.probe.indirect_checks,
+            disable_tcp_pings: c.tcp_ping.disabled,
+            tcp_syn_rto_seconds: c.tcp_ping.syn_rto.as_secs_f64(),
+            tcp_data_rto_seconds: c.tcp_ping.data_rto.as_secs_f64(),
+            gossip_interval_seconds: c.gossip.interval.as_secs_f64(),
+            gossip_nodes: c.gossip.nodes,
+            gossip_to_the_dead_time_seconds: c.gossip.to_the_dead_time.as_secs_f64(),
+            retransmit_mult: c.gossip.retransmit_mult,
+            suspicion_mult: c.suspicion.mult,
+            suspicion_max_timeout_mult: c.suspicion.max_timeout_mult,
+            awareness_max_multiplier: c.probe.awareness_max_multiplier,
+            push_pull_interval_seconds: c.push_pull.interval.as_secs_f64(),
+            handoff_queue_depth: c.handoff.queue_depth,
             handoff_policy: HandoffPolicyParam::AlivePriorityLifo,
-            reap_interval_seconds: c.reap_interval.as_secs_f64(),
-            reconnect_interval_seconds: c.reconnect_interval.as_secs_f64(),
-            reconnect_timeout_seconds: c.reconnect_timeout.as_secs_f64(),
-            tombstone_timeout_seconds: c.tombstone_timeout.as_secs_f64(),
-            leave_propagate_delay_seconds: c.leave_propagate_delay.as_secs_f64(),
-            latency_seconds: c.latency.as_secs_f64(),
-            latency_jitter_seconds: c.latency_jitter.as_secs_f64(),
-            packet_service_seconds: c.packet_service_time.as_secs_f64(),
-            handoff_service_seconds: c.handoff_service_time.as_secs_f64(),
+            reap_interval_seconds: c.serf.reap_interval.as_secs_f64(),
+            reconnect_interval_seconds: c.serf.reconnect_interval.as_secs_f64(),
+            reconnect_timeout_seconds: c.serf.reconnect_timeout.as_secs_f64(),
+            tombstone_timeout_seconds: c.serf.tombstone_timeout.as_secs_f64(),
+            leave_propagate_delay_seconds: c.serf.leave_propagate_delay.as_secs_f64(),
+            latency_seconds: c.network.latency.as_secs_f64(),
+            latency_jitter_seconds: c.network.latency_jitter.as_secs_f64(),
+            packet_service_seconds: c.network.packet_service_time.as_secs_f64(),
+            handoff_service_seconds: c.handoff.service_time.as_secs_f64(),
             saturated_runtime_slowdown: 20.0,
             servers: 3,
             catalog_service: String::new(),
@@ -238,65 +238,95 @@ impl GossipParams {
         }
     }
 
-    /// The mesh's configuration.
+    /// The mesh's configuration: each group of `cascade_gossip::Config` from its fields here
+    /// (the YAML stays flat, as memberlist's own `Config` is); what is not set here keeps
+    /// memberlist's default (the wire sizes, probe selection and stagger, buddy suspicion,
+    /// `GossipVerifyIncoming`, loss).
     pub fn mesh_config(&self) -> cascade_gossip::Config {
-        let t = cascade_engine::Time::from_secs_f64;
+        use cascade_gossip as g;
+        let d = cascade_engine::Duration::from_secs_f64;
         let f = self.fraction();
-        cascade_gossip::Config {
-            probe_interval: t(self.probe_interval_seconds),
-            probe_timeout: t(self.probe_timeout_seconds),
-            indirect_checks: self.indirect_checks,
-            disable_tcp_pings: self.disable_tcp_pings,
-            tcp_syn_rto: t(self.tcp_syn_rto_seconds),
-            tcp_data_rto: t(self.tcp_data_rto_seconds),
-            gossip_interval: t(self.gossip_interval_seconds),
-            gossip_nodes: self.gossip_nodes,
-            gossip_to_the_dead_time: t(self.gossip_to_the_dead_time_seconds),
-            retransmit_mult: self.retransmit_mult,
-            suspicion_mult: self.suspicion_mult,
-            suspicion_max_timeout_mult: self.suspicion_max_timeout_mult,
-            awareness_max_multiplier: self.awareness_max_multiplier,
-            push_pull_interval: t(self.push_pull_interval_seconds),
-            handoff_queue_depth: scaled_depth(self.handoff_queue_depth, f),
-            handoff_policy: match self.handoff_policy {
-                HandoffPolicyParam::Fifo => cascade_gossip::HandoffPolicy::Fifo,
-                HandoffPolicyParam::AlivePriorityLifo => {
-                    cascade_gossip::HandoffPolicy::AlivePriorityLifo
-                }
+        let defaults = g::Config::default_lan();
+        g::Config {
+            probe: g::ProbeConfig {
+                interval: d(self.probe_interval_seconds),
+                timeout: d(self.probe_timeout_seconds),
+                indirect_checks: self.indirect_checks,
+                awareness_max_multiplier: self.awareness_max_multiplier,
+                ..defaults.probe
             },
-            reap_interval: t(self.reap_interval_seconds),
-            reconnect_interval: t(self.reconnect_interval_seconds),
-            reconnect_timeout: t(self.reconnect_timeout_seconds),
-            tombstone_timeout: t(self.tombstone_timeout_seconds),
-            leave_propagate_delay: t(self.leave_propagate_delay_seconds),
-            latency: t(self.latency_seconds),
-            latency_jitter: t(self.latency_jitter_seconds),
-            packet_service_time: t(self.packet_service_seconds / f),
-            handoff_service_time: t(self.handoff_service_seconds / f),
-            snapshot: self.snapshot.enabled.then(|| {
-                let sp = &self.snapshot;
-                cascade_gossip::Snapshot {
-                    line_bytes: sp.line_bytes,
-                    compaction: match sp.compaction {
-                        CompactionParam::Fixed => cascade_gossip::Compaction::Fixed {
-                            max_bytes: sp.max_bytes,
-                        },
-                        CompactionParam::PerNode => cascade_gossip::Compaction::PerNode {
-                            bytes_per_node: sp.bytes_per_node,
-                            factor: sp.compaction_factor,
-                            min_bytes: sp.max_bytes,
-                        },
-                    },
-                    append_time: t(sp.append_seconds),
-                    write_bytes_per_second: sp.write_bytes_per_second,
-                    fsync_time: t(sp.fsync_seconds),
-                    // The scale model: the same time to fill the buffer.
-                    buffer_events: scaled_depth(sp.buffer_events, f),
-                    blocking: sp.blocking,
-                    entries_per_member: 1.0 / f,
-                }
-            }),
-            ..cascade_gossip::Config::default_lan()
+            tcp_ping: g::TcpPingConfig {
+                disabled: self.disable_tcp_pings,
+                syn_rto: d(self.tcp_syn_rto_seconds),
+                data_rto: d(self.tcp_data_rto_seconds),
+            },
+            suspicion: g::SuspicionConfig {
+                mult: self.suspicion_mult,
+                max_timeout_mult: self.suspicion_max_timeout_mult,
+                ..defaults.suspicion
+            },
+            gossip: g::GossipConfig {
+                interval: d(self.gossip_interval_seconds),
+                nodes: self.gossip_nodes,
+                to_the_dead_time: d(self.gossip_to_the_dead_time_seconds),
+                retransmit_mult: self.retransmit_mult,
+            },
+            push_pull: g::PushPullConfig {
+                interval: d(self.push_pull_interval_seconds),
+            },
+            handoff: g::HandoffConfig {
+                queue_depth: scaled_depth(self.handoff_queue_depth, f),
+                policy: match self.handoff_policy {
+                    HandoffPolicyParam::Fifo => g::HandoffPolicy::Fifo,
+                    HandoffPolicyParam::AlivePriorityLifo => g::HandoffPolicy::AlivePriorityLifo,
+                },
+                service_time: d(self.handoff_service_seconds / f),
+            },
+            wire: defaults.wire,
+            serf: g::SerfConfig {
+                reap_interval: d(self.reap_interval_seconds),
+                reconnect_interval: d(self.reconnect_interval_seconds),
+                reconnect_timeout: d(self.reconnect_timeout_seconds),
+                tombstone_timeout: d(self.tombstone_timeout_seconds),
+                leave_propagate_delay: d(self.leave_propagate_delay_seconds),
+                snapshot: self
+                    .snapshot
+                    .enabled
+                    .then(|| self.snapshot.mesh_snapshot(f)),
+            },
+            network: g::NetworkConfig {
+                latency: d(self.latency_seconds),
+                latency_jitter: d(self.latency_jitter_seconds),
+                packet_service_time: d(self.packet_service_seconds / f),
+                ..defaults.network
+            },
+        }
+    }
+}
+
+impl SnapshotParams {
+    /// Serf's snapshot for a pool simulated at fraction `f` (the scale model: the same time to
+    /// fill the buffer, `1 / f` lines per simulated member).
+    fn mesh_snapshot(&self, f: f64) -> cascade_gossip::Snapshot {
+        let d = cascade_engine::Duration::from_secs_f64;
+        cascade_gossip::Snapshot {
+            line_bytes: self.line_bytes,
+            compaction: match self.compaction {
+                CompactionParam::Fixed => cascade_gossip::Compaction::Fixed {
+                    max_bytes: self.max_bytes,
+                },
+                CompactionParam::PerNode => cascade_gossip::Compaction::PerNode {
+                    bytes_per_node: self.bytes_per_node,
+                    factor: self.compaction_factor,
+                    min_bytes: self.max_bytes,
+                },
+            },
+            append_time: d(self.append_seconds),
+            write_bytes_per_second: self.write_bytes_per_second,
+            fsync_time: d(self.fsync_seconds),
+            buffer_events: scaled_depth(self.buffer_events, f),
+            blocking: self.blocking,
+            entries_per_member: 1.0 / f,
         }
     }
 }

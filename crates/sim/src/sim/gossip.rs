@@ -288,8 +288,8 @@ impl Simulation<'_> {
         let phantoms = g.mesh.phantom_members() as f64 * up;
         let agents = g.agents.len() as f64 * up;
         let c = g.mesh.counters();
-        let drops = c.handoff_drops as f64;
-        let resurrections = c.resurrections as f64;
+        let drops = c.handoff.drops as f64;
+        let resurrections = c.push_pull.resurrections as f64;
         row.extend([
             ("gossip_agents".into(), agents),
             ("gossip_members".into(), members),
@@ -312,30 +312,33 @@ impl Simulation<'_> {
         let c = g.mesh.counters();
         vec![
             ("gossip_agents_spawned".into(), g.agents_spawned),
-            ("gossip_handoff_drops".into(), c.handoff_drops),
-            ("gossip_resurrections".into(), c.resurrections),
-            ("gossip_suspicions".into(), c.suspicions_raised),
-            ("gossip_tcp_fallback_acks".into(), c.tcp_fallback_acks),
-            ("gossip_dead_declarations".into(), c.dead_declarations),
+            ("gossip_handoff_drops".into(), c.handoff.drops),
+            ("gossip_resurrections".into(), c.push_pull.resurrections),
+            ("gossip_suspicions".into(), c.detection.suspicions_raised),
+            ("gossip_tcp_fallback_acks".into(), c.probe.tcp_fallback_acks),
+            (
+                "gossip_dead_declarations".into(),
+                c.detection.dead_declarations,
+            ),
             (
                 "gossip_false_dead_declarations".into(),
-                c.false_dead_declarations,
+                c.detection.false_dead_declarations,
             ),
-            ("gossip_packets".into(), c.packets_sent),
+            ("gossip_packets".into(), c.network.packets_sent),
             (
                 "gossip_packets_undecryptable".into(),
-                c.packets_undecryptable,
+                c.network.packets_undecryptable,
             ),
             ("gossip_events".into(), c.events),
-            ("gossip_snapshot_compactions".into(), c.snapshot_compactions),
-            ("gossip_snapshot_stalls".into(), c.snapshot_stalls),
+            ("gossip_snapshot_compactions".into(), c.snapshot.compactions),
+            ("gossip_snapshot_stalls".into(), c.snapshot.stalls),
             (
                 "gossip_snapshot_stalled_seconds".into(),
-                c.snapshot_stalled_us / 1_000_000,
+                c.snapshot.stalled_us / 1_000_000,
             ),
             (
                 "gossip_snapshot_events_dropped".into(),
-                c.snapshot_events_dropped,
+                c.snapshot.events_dropped,
             ),
         ]
     }
