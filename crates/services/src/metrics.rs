@@ -514,16 +514,28 @@ impl ServiceMetrics {
     }
 
     /// Fractions for summary.json's `ratios`: each [`RatioParts::value`] of
-    /// [`Self::ratio_parts`].
+    /// [`Self::ratio_parts`] that is a [`Quotient::Ratio`] (in [0, 1]).
     pub fn ratios(&self, v: View<'_>) -> Vec<(String, f64)> {
+        self.quotients(v, Quotient::Ratio)
+    }
+
+    /// Averages for summary.json's `averages`: each [`RatioParts::value`] of
+    /// [`Self::ratio_parts`] that is a [`Quotient::Average`] (seconds per request, requests
+    /// per call: not fractions, not bounded by 1).
+    pub fn averages(&self, v: View<'_>) -> Vec<(String, f64)> {
+        self.quotients(v, Quotient::Average)
+    }
+
+    fn quotients(&self, v: View<'_>, quotient: Quotient) -> Vec<(String, f64)> {
         self.ratio_parts(v)
             .into_iter()
+            .filter(|(_, p)| p.quotient == quotient)
             .map(|(name, p)| (name, p.value()))
             .collect()
     }
 
-    /// Each ratio's two running counts, so that a ratio can also be taken over a window (the
-    /// counts' differences between its edges).
+    /// Each ratio's and average's two running counts, so that either can also be taken over a
+    /// window (the counts' differences between its edges).
     pub fn ratio_parts(&self, v: View<'_>) -> Vec<(String, RatioParts)> {
         let mut q = Vec::new();
         for (rt, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
@@ -564,28 +576,40 @@ impl ServiceMetrics {
             ));
             q.push((
                 format!("{}_mean_latency_seconds", s.name),
-                RatioParts::of(st.latency_sum, st.succeeded as f64, 0.0),
+                RatioParts::average(st.latency_sum, st.succeeded as f64),
             ));
         }
         for c in v.clients.iter() {
             q.push((
                 format!("{}_amplification", c.name),
-                RatioParts::of(c.counts.requests as f64, c.counts.calls as f64, 0.0),
+                RatioParts::average(c.counts.requests as f64, c.counts.calls as f64),
             ));
         }
         q
     }
 }
 
-/// A ratio as two running counts (requests served and requests asked, say): its value is
-/// `numerator / denominator` (one minus that for a complement, e.g. the share of intervals
-/// without an outage), or `empty` while the denominator is 0.
+/// What a quotient of two running counts means, and so the summary.json section it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quotient {
+    /// A fraction in [0, 1] (requests served of requests asked, the share of time writable):
+    /// `ratios`.
+    Ratio,
+    /// An average per counted thing, in the unit its name says (seconds per request served,
+    /// requests per call): `averages`; never bounded by 1.
+    Average,
+}
+
+/// A ratio or an average as two running counts (requests served and requests asked, say):
+/// its value is `numerator / denominator` (one minus that for a complement, e.g. the share of
+/// intervals without an outage), or `empty` while the denominator is 0.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RatioParts {
     pub numerator: f64,
     pub denominator: f64,
     pub complement: bool,
     pub empty: f64,
+    pub quotient: Quotient,
 }
 
 impl RatioParts {
@@ -595,6 +619,15 @@ impl RatioParts {
             denominator,
             complement: false,
             empty,
+            quotient: Quotient::Ratio,
+        }
+    }
+
+    /// An average: `sum / count`, 0 while nothing was counted.
+    fn average(sum: f64, count: f64) -> RatioParts {
+        RatioParts {
+            quotient: Quotient::Average,
+            ..RatioParts::of(sum, count, 0.0)
         }
     }
 

@@ -1386,6 +1386,7 @@ mod tests {
             totals: Default::default(),
             peaks: Default::default(),
             ratios: Default::default(),
+            averages: Default::default(),
             expectations: Vec::new(),
             truncated: false,
             notes: Vec::new(),
