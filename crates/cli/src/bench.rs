@@ -388,6 +388,7 @@ pub fn phases(
             column: 0,
             message: e,
         }])
+            skipped_kind: None,
     })?;
     let build_s = t1.elapsed().as_secs_f64();
     let horizon = sc.spec.duration.0;

@@ -194,6 +194,7 @@ fn main() -> ExitCode {
                         column: 0,
                         message: "--list-variants lists every variant; it takes no --variant"
                             .into(),
+                        skipped_kind: None,
                     },
                 ]))
             } else {
@@ -311,6 +312,7 @@ fn bench_run(
                             line: 0,
                             column: 0,
                             message,
+                            skipped_kind: None,
                         },
                     ]))
                 }

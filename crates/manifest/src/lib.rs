@@ -11,7 +11,7 @@ pub mod locate;
 pub mod quantity;
 mod removed_api;
 
-pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity, UNMODELLED_KIND};
+pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity, SkippedKind, UNMODELLED_KIND};
 pub use serde_yaml_ng::Value;
 
 use cascade_model::{
@@ -64,6 +64,8 @@ pub struct Manifests {
 enum Deferred {
     Error(Origin, PathError),
     Warning(Origin, String),
+    /// A document of a kind cascade does not model.
+    Skipped(Origin, SkippedKind),
     Duplicate {
         origin: Origin,
         kind: &'static str,
@@ -94,6 +96,7 @@ impl Manifests {
                 line: 0,
                 column: 0,
                 message: format!("cannot read file: {e}"),
+                skipped_kind: None,
             }),
         }
     }
@@ -123,6 +126,7 @@ impl Manifests {
                         line,
                         column,
                         message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+                        skipped_kind: None,
                     });
                     break;
                 }
@@ -134,6 +138,12 @@ impl Manifests {
                 Deferred::Error(origin, e) => self.error(&origin, e),
                 Deferred::Warning(origin, message) => {
                     let w = self.diagnostic(Severity::Warning, &origin, &Path::root(), message);
+                    self.warnings.push(w);
+                }
+                Deferred::Skipped(origin, kind) => {
+                    let message = format!("skipping {kind}: {}", error::UNMODELLED_KIND);
+                    let mut w = self.diagnostic(Severity::Warning, &origin, &Path::root(), message);
+                    w.skipped_kind = Some(kind);
                     self.warnings.push(w);
                 }
                 Deferred::Duplicate {
@@ -176,6 +186,7 @@ impl Manifests {
             line,
             column,
             message,
+            skipped_kind: None,
         }
     }
 
@@ -408,9 +419,12 @@ impl Manifests {
                     });
                 }
                 other => {
-                    self.deferred.push(Deferred::Warning(
+                    self.deferred.push(Deferred::Skipped(
                         origin.clone(),
-                        format!("skipping {api_version} {other}: {}", error::UNMODELLED_KIND),
+                        SkippedKind {
+                            api_version: api_version.clone(),
+                            kind: other.to_string(),
+                        },
                     ));
                 }
             }

@@ -69,6 +69,7 @@ pub(super) fn set_diagnostic(i: usize, column: usize, message: String) -> Diagno
         line: i + 1,
         column,
         message,
+        skipped_kind: None,
     }
 }
 
