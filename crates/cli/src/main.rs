@@ -142,7 +142,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Another cascade binary (a previous build) to time in the same rounds, alternating
-        /// with this one, from its `cascade run` summary's wall_seconds.
+        /// with this one, from its `cascade run` timing.json's wall_seconds.
         #[arg(long, value_name = "BIN")]
         previous: Option<PathBuf>,
     },

@@ -210,6 +210,16 @@ fn run_one(
             "summary.json",
             serde_json::to_string_pretty(&summary).expect("summary") + "\n",
         ),
+        // The one output that differs between two runs of the same seed, so kept out of
+        // summary.json (`bench run --previous` reads it).
+        (
+            "timing.json",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "wall_seconds": summary.wall_seconds }),
+            )
+            .expect("timing")
+                + "\n",
+        ),
         ("events.jsonl", output::events_jsonl(&sim.log)),
         ("metrics.csv", output::metrics_csv(&sim.metrics)),
         (

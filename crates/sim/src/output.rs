@@ -98,21 +98,25 @@ pub struct Summary {
     pub seed: u64,
     pub simulated_seconds: f64,
     pub events_processed: u64,
+    /// The wall time of building the cluster and running it, for the terminal and
+    /// timing.json; never in summary.json, which two runs of the same scenario, variant and
+    /// seed write byte for byte the same (new-user.md L5).
+    #[serde(skip)]
     pub wall_seconds: f64,
     pub totals: BTreeMap<String, u64>,
     pub peaks: BTreeMap<String, f64>,
     /// Fractions, each in [0, 1] (write availability, success ratios); only runs with
     /// services have any.
     pub ratios: BTreeMap<String, f64>,
-    pub expectations: Vec<ExpectationResult>,
-    /// The run stopped at `parameters.maxEvents` before its horizon: its figures cover
-    /// `simulated_seconds` only. Written only when true, so complete runs read as before.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     /// Averages per thing counted, in the unit their name says, never bounded by 1 (a
     /// service's `_mean_latency_seconds` per request served, a client's `_amplification` in
     /// requests per call); only runs with services or clients have any, and only they write it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub averages: BTreeMap<String, f64>,
+    pub expectations: Vec<ExpectationResult>,
+    /// The run stopped at `parameters.maxEvents` before its horizon: its figures cover
+    /// `simulated_seconds` only. Written only when true, so complete runs read as before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
     /// What a reader of the figures must know: e.g. a `peaks.*_qps_ratio` not given because
     /// its baseline was not steady. Written only when there is one.
@@ -153,17 +157,17 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         peaks.insert(k.to_string(), *v);
     }
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
+    let mut averages: BTreeMap<String, f64> = BTreeMap::new();
     let mut notes = Vec::new();
     if !sim.services.is_empty() {
         totals.extend(sim.services.totals());
         peaks.extend(sim.services.peaks());
-    let mut averages: BTreeMap<String, f64> = BTreeMap::new();
         ratios.extend(sim.services.ratios());
+        averages.extend(sim.services.averages());
         notes.extend(sim.services.notes());
     }
     totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
-        averages.extend(sim.services.averages());
     for e in &sc.spec.expectations {
         expectations.push(evaluate(sim, e, &totals, &peaks, &ratios, &averages)?);
     }
@@ -177,11 +181,11 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         totals,
         peaks,
         ratios,
+        averages,
         expectations,
         truncated: sim.truncated(),
         notes,
     })
-        averages,
 }
 
 fn evaluate(
@@ -190,11 +194,11 @@ fn evaluate(
     totals: &BTreeMap<String, u64>,
     peaks: &BTreeMap<String, f64>,
     ratios: &BTreeMap<String, f64>,
+    averages: &BTreeMap<String, f64>,
 ) -> Result<ExpectationResult, String> {
     let windowed = e.selector.is_some() || e.after.is_some() || e.before.is_some();
     let value = match e.metric.split_once('.') {
         Some(("totals", name)) if windowed => {
-    averages: &BTreeMap<String, f64>,
             let kind = event_kind(name).ok_or_else(|| format!("expectation {:?}: totals.{name} cannot be counted by selector or time window", e.name))?;
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
