@@ -43,6 +43,7 @@ fn problem(p: &Path, message: String) -> Diagnostic {
         line: 0,
         column: 0,
         message,
+        skipped_kind: None,
     }
 }
 

@@ -142,7 +142,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Another cascade binary (a previous build) to time in the same rounds, alternating
-        /// with this one, from its `cascade run` summary's wall_seconds.
+        /// with this one, from its `cascade run` timing.json's wall_seconds.
         #[arg(long, value_name = "BIN")]
         previous: Option<PathBuf>,
     },
@@ -194,6 +194,7 @@ fn main() -> ExitCode {
                         column: 0,
                         message: "--list-variants lists every variant; it takes no --variant"
                             .into(),
+                        skipped_kind: None,
                     },
                 ]))
             } else {
@@ -311,6 +312,7 @@ fn bench_run(
                             line: 0,
                             column: 0,
                             message,
+                            skipped_kind: None,
                         },
                     ]))
                 }

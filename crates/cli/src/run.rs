@@ -14,6 +14,7 @@ fn err(file: &str, message: String) -> Errors {
         line: 0,
         column: 0,
         message,
+        skipped_kind: None,
     }])
 }
 
@@ -26,11 +27,11 @@ pub fn shown_warnings(warnings: &[Diagnostic], quiet: bool, file: &str) -> Vec<D
     if !quiet {
         return warnings.to_vec();
     }
-    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
     let mut shown = Vec::new();
     for w in warnings {
-        match w.skipped_kind() {
-            Some(kind) => *kinds.entry(kind).or_default() += 1,
+        match &w.skipped_kind {
+            Some(kind) => *kinds.entry(kind.to_string()).or_default() += 1,
             None => shown.push(w.clone()),
         }
     }
@@ -39,7 +40,7 @@ pub fn shown_warnings(warnings: &[Diagnostic], quiet: bool, file: &str) -> Vec<D
         let listed: Vec<String> = kinds
             .iter()
             .map(|(k, c)| match c {
-                1 => (*k).to_string(),
+                1 => k.clone(),
                 c => format!("{k} x{c}"),
             })
             .collect();
@@ -52,6 +53,7 @@ pub fn shown_warnings(warnings: &[Diagnostic], quiet: bool, file: &str) -> Vec<D
                 "skipped {n} document(s) of kinds cascade does not model: {} (they place and run nothing in the model; without --quiet each is listed at its line)",
                 listed.join(", ")
             ),
+            skipped_kind: None,
         });
     }
     shown
@@ -207,6 +209,16 @@ fn run_one(
         (
             "summary.json",
             serde_json::to_string_pretty(&summary).expect("summary") + "\n",
+        ),
+        // The one output that differs between two runs of the same seed, so kept out of
+        // summary.json (`bench run --previous` reads it).
+        (
+            "timing.json",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "wall_seconds": summary.wall_seconds }),
+            )
+            .expect("timing")
+                + "\n",
         ),
         ("events.jsonl", output::events_jsonl(&sim.log)),
         ("metrics.csv", output::metrics_csv(&sim.metrics)),
@@ -386,4 +398,48 @@ pub fn write_atomically(dir: &Path, files: &[(&str, String)]) -> std::io::Result
         std::fs::rename(tmp.join(name), dir.join(name))?;
     }
     std::fs::remove_dir(&tmp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warning(message: &str, skipped_kind: Option<cascade_manifest::SkippedKind>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            file: "a.yaml".into(),
+            line: 3,
+            column: 1,
+            message: message.into(),
+            skipped_kind,
+        }
+    }
+
+    /// `--quiet` summarises the warnings the loader marks as skipped kinds, by that mark, never
+    /// by their words: a warning made elsewhere that reads the same is shown in full.
+    #[test]
+    fn quiet_summarises_by_the_skipped_kind_field() {
+        let text = format!(
+            "skipping v1 ConfigMap: {}",
+            cascade_manifest::UNMODELLED_KIND
+        );
+        let kind = cascade_manifest::SkippedKind {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+        };
+        let ws = [
+            warning(&text, Some(kind.clone())),
+            warning(&text, Some(kind)),
+            warning(&text, None),
+        ];
+        let shown = shown_warnings(&ws, true, "s.yaml");
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert_eq!(shown[0], ws[2]);
+        assert!(
+            shown[1].message.contains(": v1 ConfigMap x2 ("),
+            "{}",
+            shown[1].message
+        );
+        assert_eq!(shown_warnings(&ws, false, "s.yaml").len(), 3);
+    }
 }

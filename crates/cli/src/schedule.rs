@@ -103,6 +103,7 @@ pub fn run(
             line: 0,
             column: 0,
             message: e.to_string(),
+            skipped_kind: None,
         }])
     })?;
 
@@ -124,6 +125,7 @@ pub fn run(
             line: 0,
             column: 0,
             message: format!("cannot write output: {e}"),
+            skipped_kind: None,
         }])),
     }
 }

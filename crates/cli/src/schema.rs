@@ -188,15 +188,19 @@ fn metrics(out: &mut String) {
     out.push_str(
         "An expectation's `metric` is `totals.NAME` (a counter of summary.json), `peaks.NAME`, \
          `lows.NAME` or `means.NAME` (the largest, the lowest or the time-weighted mean value of \
-         the metrics.csv column NAME, over the run or within `after` and `before`) or \
-         `ratios.NAME` (a service level: over the run summary.json's figure; within `after` \
-         and `before`, the same ratio of what its two counts (requests served and requests \
-         asked, say) gained between the window's edges, each edge read at the last sample at \
-         or before it, so the window falls on the `sampleIntervalSeconds` grid; an edge at or \
-         past the end reads the run's final counts, and a window with nothing counted reads \
-         what the summary reads then: 1 for an availability or success ratio, 0 for a mean or \
-         an amplification; a ratio is a service's, a ring's or a client's own, so it takes no \
-         selector). A peak has one name with or without a window, its \
+         the metrics.csv column NAME, over the run or within `after` and `before`), \
+         `ratios.NAME` (a service level, a fraction in [0, 1]: over the run summary.json's \
+         figure; within `after` and `before`, the same ratio of what its two counts (requests \
+         served and requests asked, say) gained between the window's edges, each edge read at \
+         the last sample at or before it, so the window falls on the `sampleIntervalSeconds` \
+         grid; an edge at or past the end reads the run's final counts, and a window with \
+         nothing counted reads what the summary reads then: 1 for an availability or success \
+         ratio; a ratio is a service's, a ring's or a client's own, so it takes no selector) or \
+         `averages.NAME` (an average per thing counted, in the unit its name says and never \
+         bounded by 1: a service's mean latency per request served, a client's requests per \
+         call; over a window taken from its two counts as a ratio is, 0 when nothing was \
+         counted; summary.json's `averages`; `ratios.NAME` of an average is an error naming \
+         `averages.NAME`). A peak has one name with or without a window, its \
          column's: summary.json's `peaks` keeps the whole run's (the largest value the model \
          saw, never below the column's largest sample), and a column it keeps none of reads its \
          largest sample. The names the simulation's peaks had before (`peaks.max_pending_pods`, \
@@ -250,7 +254,7 @@ fn metrics(out: &mut String) {
     writeln!(
         out,
         "\n### The services' names\n\nEach service, ring, remote_write fleet and client adds \
-         columns named after it (and counters, peaks and ratios of the same stem): \
+         columns named after it (and counters, peaks, ratios and averages of the same stem): \
          `{{NAME}}SUFFIX`.\n\n| suffix | declared by | meaning |\n|---|---|---|"
     )
     .unwrap();
@@ -259,7 +263,7 @@ fn metrics(out: &mut String) {
     }
     writeln!(
         out,
-        "\n### The services' figures without a column\n\nsummary.json's peaks and ratios of \
+        "\n### The services' figures without a column\n\nsummary.json's peaks, ratios and averages of \
          the services that no metrics.csv column holds. An availability or success figure says \
          whether it is time-based (the share of time, or of sample intervals, a condition held) \
          or request-based (the share of requests answered successfully).\n\n\

@@ -43,6 +43,25 @@ impl Counts {
     }
 }
 
+impl Counts {
+    /// What a scenario's `nodeGroups` and `workloadGroups` generate at time 0, at its
+    /// `generatorScale` (the base scenario's: a variant's own groups are not counted again).
+    fn generated(&mut self, sc: &cascade_sim::Scenario) {
+        let k = sc.params.generator_scale;
+        let cluster = &sc.spec.cluster;
+        self.nodes += cluster
+            .node_groups
+            .iter()
+            .map(|g| g.scaled_count(k))
+            .sum::<usize>();
+        self.workloads += cluster
+            .workload_groups
+            .iter()
+            .map(|g| cascade_sim::scenario::scaled_count(g.count, g.scaled, k))
+            .sum::<usize>();
+    }
+}
+
 /// A file's identity for telling whether a scenario names it (the same file however written).
 fn identity(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
@@ -53,6 +72,8 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
     let mut errors = Vec::new();
     let mut scenarios = Vec::new();
     let mut counts = Counts::default();
+    // What the scenarios' node and workload groups generate.
+    let mut generated = Counts::default();
     // The manifest files the scenarios name, each counted once.
     let mut named: BTreeSet<PathBuf> = BTreeSet::new();
     // Each warning once, though the variants load the same manifests again.
@@ -80,6 +101,7 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
             Ok(sc) => {
                 tell(&sc.warnings);
                 take(&sc);
+                generated.generated(&sc);
                 let mut names = vec![sc.name.clone()];
                 for v in sc.spec.variants.keys() {
                     match cascade_sim::load(f, Some(v), &[], None) {
@@ -113,6 +135,8 @@ pub fn run(files: &[PathBuf]) -> Result<u8, Errors> {
         return Err(Errors(errors));
     }
     counts.add(&m, pods.len());
+    counts.nodes += generated.nodes;
+    counts.workloads += generated.workloads;
     println!(
         "ok: {} file(s): {} scenario(s) and variant(s){}, {} node(s), {} pod(s), {} workload(s){}, {} PriorityClass(es), {} PodDisruptionBudget(s)",
         files.len(),

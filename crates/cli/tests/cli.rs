@@ -155,10 +155,19 @@ fn validate_checks_scenarios_and_their_variants() {
     let (code, out, err) = cascade(&["validate", "scenarios/grafana-2019-preemption.yaml"]);
     assert_eq!(code, 0, "{err}");
     // The objects counted are those of the manifest files the scenario and its variant name
-    // (production, its ingesters and their two upgrades, the classes, the customer's Cortex).
+    // (production, its ingesters and their two upgrades, the classes, the customer's Cortex),
+    // and the nodes its `nodeGroups` generate (8).
     assert_eq!(
         out,
-        "ok: 1 file(s): 2 scenario(s) and variant(s) naming 6 manifest file(s), 0 node(s), 0 pod(s), 5 workload(s), 4 PriorityClass(es), 0 PodDisruptionBudget(s)\n"
+        "ok: 1 file(s): 2 scenario(s) and variant(s) naming 6 manifest file(s), 8 node(s), 0 pod(s), 5 workload(s), 4 PriorityClass(es), 0 PodDisruptionBudget(s)\n"
+    );
+    // Generated workloads count too, at the scenario's generatorScale: 2,000 nodes and 1,600
+    // Deployments generated, and the log agent's DaemonSet.
+    let (code, out, err) = cascade(&["validate", "scenarios/apiserver-relist-storm.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(" 2000 node(s), 0 pod(s), 1601 workload(s)"),
+        "{out}"
     );
     let (code, _, err) = cascade(&["validate", "crates/cli/tests/inputs/bad-scenario.yaml"]);
     assert_eq!(code, 2);

@@ -20,6 +20,24 @@ pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    /// Set on the warning of a document skipped because cascade does not model its kind, and
+    /// only there (where the loader makes it), so that `--quiet` can summarise these warnings
+    /// without reading their text.
+    pub skipped_kind: Option<SkippedKind>,
+}
+
+/// A document's apiVersion and kind, of a kind cascade does not model.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SkippedKind {
+    pub api_version: String,
+    pub kind: String,
+}
+
+/// `v1 ConfigMap`.
+impl fmt::Display for SkippedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.api_version, self.kind)
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -38,22 +56,8 @@ impl fmt::Display for Diagnostic {
 
 /// How a skipped document of a kind cascade does not model is worded (`skipping v1 ConfigMap:
 /// ...`): informational, since such an object places or runs nothing in the model, and so the
-/// one warning `--quiet` summarises instead of listing (see [`Diagnostic::skipped_kind`]).
+/// one warning `--quiet` summarises instead of listing (by [`Diagnostic::skipped_kind`]).
 pub const UNMODELLED_KIND: &str = "cascade does not model this kind";
-
-impl Diagnostic {
-    /// The kind (`v1 ConfigMap`) when this is the warning of a skipped document of a kind
-    /// cascade does not model; `None` for every other diagnostic.
-    pub fn skipped_kind(&self) -> Option<&str> {
-        if self.severity != Severity::Warning {
-            return None;
-        }
-        self.message
-            .strip_prefix("skipping ")?
-            .strip_suffix(UNMODELLED_KIND)?
-            .strip_suffix(": ")
-    }
-}
 
 /// Every error found in a set of inputs (loading reports all of them, not only the first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

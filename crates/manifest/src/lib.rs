@@ -14,7 +14,7 @@ mod removed_api;
 
 pub use decode::{from_value, mapping_wording};
 use decode::{quantities_as_strings, strip_location};
-pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity, UNMODELLED_KIND};
+pub use error::{Diagnostic, Errors, Path, PathError, Seg, Severity, SkippedKind, UNMODELLED_KIND};
 pub use serde_yaml_ng::Value;
 
 use cascade_model::{
@@ -67,6 +67,8 @@ pub struct Manifests {
 enum Deferred {
     Error(Origin, PathError),
     Warning(Origin, String),
+    /// A document of a kind cascade does not model.
+    Skipped(Origin, SkippedKind),
     Duplicate {
         origin: Origin,
         kind: &'static str,
@@ -97,6 +99,7 @@ impl Manifests {
                 line: 0,
                 column: 0,
                 message: format!("cannot read file: {e}"),
+                skipped_kind: None,
             }),
         }
     }
@@ -126,6 +129,7 @@ impl Manifests {
                         line,
                         column,
                         message: format!("invalid YAML: {}", strip_location(&e.to_string())),
+                        skipped_kind: None,
                     });
                     break;
                 }
@@ -137,6 +141,12 @@ impl Manifests {
                 Deferred::Error(origin, e) => self.error(&origin, e),
                 Deferred::Warning(origin, message) => {
                     let w = self.diagnostic(Severity::Warning, &origin, &Path::root(), message);
+                    self.warnings.push(w);
+                }
+                Deferred::Skipped(origin, kind) => {
+                    let message = format!("skipping {kind}: {}", error::UNMODELLED_KIND);
+                    let mut w = self.diagnostic(Severity::Warning, &origin, &Path::root(), message);
+                    w.skipped_kind = Some(kind);
                     self.warnings.push(w);
                 }
                 Deferred::Duplicate {
@@ -179,6 +189,7 @@ impl Manifests {
             line,
             column,
             message,
+            skipped_kind: None,
         }
     }
 
@@ -411,9 +422,12 @@ impl Manifests {
                     });
                 }
                 other => {
-                    self.deferred.push(Deferred::Warning(
+                    self.deferred.push(Deferred::Skipped(
                         origin.clone(),
-                        format!("skipping {api_version} {other}: {}", error::UNMODELLED_KIND),
+                        SkippedKind {
+                            api_version: api_version.clone(),
+                            kind: other.to_string(),
+                        },
                     ));
                 }
             }

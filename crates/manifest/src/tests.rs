@@ -62,6 +62,7 @@ fn a_diagnostic_prints_only_the_position_it_has() {
         line,
         column,
         message: "m".into(),
+        skipped_kind: None,
     };
     assert_eq!(d(3, 7).to_string(), "a.yaml:3:7: error: m");
     assert_eq!(d(3, 0).to_string(), "a.yaml:3: error: m");
@@ -73,6 +74,30 @@ fn a_diagnostic_prints_only_the_position_it_has() {
         e.starts_with("no/such.yaml: error: cannot read file: "),
         "{e}"
     );
+}
+
+/// The warning of a document of a kind cascade does not model carries the kind as a field,
+/// set where the loader skips it; no other warning does, whatever its words.
+#[test]
+fn a_skipped_kind_is_a_field_of_its_warning() {
+    let mut m = load(NODE_AND_LIST);
+    m.admit_pods();
+    m.finish().unwrap();
+    let w = &m.warnings[0];
+    assert_eq!(
+        w.skipped_kind,
+        Some(SkippedKind {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into()
+        })
+    );
+    assert_eq!(w.skipped_kind.as_ref().unwrap().to_string(), "v1 ConfigMap");
+    assert!(w.message.ends_with(crate::UNMODELLED_KIND), "{w}");
+    // A Node skipped for want of allocatable is another warning: no kind.
+    let mut m = load("apiVersion: v1\nkind: Node\nmetadata: {name: n3}\n");
+    m.finish().unwrap();
+    assert!(m.warnings[0].message.starts_with("skipping Node n3"));
+    assert_eq!(m.warnings[0].skipped_kind, None);
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use contract::{
     ClientIdx, Effect, FleetIdx, IngesterStep, Out, PodInfo, PodRef, ReqId, RingIdx, ServiceIdx,
     SliceWrites, SvcEv,
 };
-pub use metrics::RatioParts;
+pub use metrics::{Quotient, RatioParts};
 pub use remote_write::Batch;
 pub use requests::Downstream;
 pub use validate::validate;

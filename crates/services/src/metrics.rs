@@ -14,7 +14,7 @@ use crate::remote_write::RemoteWrite;
 use crate::service::Replica;
 use cascade_engine::Time;
 use cascade_ring::IngesterState;
-pub use ratio::RatioParts;
+pub use ratio::{Quotient, RatioParts};
 pub(crate) use surge::RateWindows;
 use surge::{surge, Surge};
 
@@ -440,16 +440,28 @@ impl ServiceMetrics {
     }
 
     /// Fractions for summary.json's `ratios`: each [`RatioParts::value`] of
-    /// [`Self::ratio_parts`].
+    /// [`Self::ratio_parts`] that is a [`Quotient::Ratio`] (in [0, 1]).
     pub fn ratios(&self, v: View<'_>) -> Vec<(String, f64)> {
+        self.quotients(v, Quotient::Ratio)
+    }
+
+    /// Averages for summary.json's `averages`: each [`RatioParts::value`] of
+    /// [`Self::ratio_parts`] that is a [`Quotient::Average`] (seconds per request, requests
+    /// per call: not fractions, not bounded by 1).
+    pub fn averages(&self, v: View<'_>) -> Vec<(String, f64)> {
+        self.quotients(v, Quotient::Average)
+    }
+
+    fn quotients(&self, v: View<'_>, quotient: Quotient) -> Vec<(String, f64)> {
         self.ratio_parts(v)
             .into_iter()
+            .filter(|(_, p)| p.quotient == quotient)
             .map(|(name, p)| (name, p.value()))
             .collect()
     }
 
-    /// Each ratio's two running counts, so that a ratio can also be taken over a window (the
-    /// counts' differences between its edges).
+    /// Each ratio's and average's two running counts, so that either can also be taken over a
+    /// window (the counts' differences between its edges).
     pub fn ratio_parts(&self, v: View<'_>) -> Vec<(String, RatioParts)> {
         let mut q = Vec::new();
         for (rt, (sum, n)) in v.rings.iter().zip(&self.ring_availability) {
@@ -490,13 +502,13 @@ impl ServiceMetrics {
             ));
             q.push((
                 format!("{}_mean_latency_seconds", s.name),
-                RatioParts::of(st.latency_sum, st.succeeded as f64, 0.0),
+                RatioParts::average(st.latency_sum, st.succeeded as f64),
             ));
         }
         for c in v.clients.iter() {
             q.push((
                 format!("{}_amplification", c.name),
-                RatioParts::of(c.counts.requests as f64, c.counts.calls as f64, 0.0),
+                RatioParts::average(c.counts.requests as f64, c.counts.calls as f64),
             ));
         }
         q

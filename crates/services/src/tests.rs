@@ -157,12 +157,14 @@ impl Driver {
             .map_or_else(|| panic!("no total {name}"), |(_, v)| v)
     }
 
+    /// A ratio or an average (summary.json's `ratios` and `averages`).
     fn ratio(&self, name: &str) -> f64 {
         self.world
             .ratios()
             .into_iter()
+            .chain(self.world.averages())
             .find(|(k, _)| k == name)
-            .map_or_else(|| panic!("no ratio {name}"), |(_, v)| v)
+            .map_or_else(|| panic!("no ratio or average {name}"), |(_, v)| v)
     }
 }
 

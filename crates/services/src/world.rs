@@ -449,7 +449,13 @@ impl World {
         self.metrics.ratios(self.view())
     }
 
-    /// Each ratio's running counts (`ratios` over a window differences them).
+    /// Averages (not fractions) for summary.json's `averages`.
+    pub fn averages(&self) -> Vec<(String, f64)> {
+        self.metrics.averages(self.view())
+    }
+
+    /// Each ratio's and average's running counts (`ratios` and `averages` over a window
+    /// difference them).
     pub fn ratio_parts(&self) -> Vec<(String, crate::metrics::RatioParts)> {
         self.metrics.ratio_parts(self.view())
     }

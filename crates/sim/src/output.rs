@@ -98,12 +98,21 @@ pub struct Summary {
     pub seed: u64,
     pub simulated_seconds: f64,
     pub events_processed: u64,
+    /// The wall time of building the cluster and running it, for the terminal and
+    /// timing.json; never in summary.json, which two runs of the same scenario, variant and
+    /// seed write byte for byte the same (new-user.md L5).
+    #[serde(skip)]
     pub wall_seconds: f64,
     pub totals: BTreeMap<String, u64>,
     pub peaks: BTreeMap<String, f64>,
-    /// Fractions and means (write availability, success ratios, amplification); only runs
-    /// with services have any.
+    /// Fractions, each in [0, 1] (write availability, success ratios); only runs with
+    /// services have any.
     pub ratios: BTreeMap<String, f64>,
+    /// Averages per thing counted, in the unit their name says, never bounded by 1 (a
+    /// service's `_mean_latency_seconds` per request served, a client's `_amplification` in
+    /// requests per call); only runs with services or clients have any, and only they write it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub averages: BTreeMap<String, f64>,
     pub expectations: Vec<ExpectationResult>,
     /// The run stopped at `parameters.maxEvents` before its horizon: its figures cover
     /// `simulated_seconds` only. Written only when true, so complete runs read as before.
@@ -148,17 +157,19 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         peaks.insert(k.to_string(), *v);
     }
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
+    let mut averages: BTreeMap<String, f64> = BTreeMap::new();
     let mut notes = Vec::new();
     if !sim.services.is_empty() {
         totals.extend(sim.services.totals());
         peaks.extend(sim.services.peaks());
         ratios.extend(sim.services.ratios());
+        averages.extend(sim.services.averages());
         notes.extend(sim.services.notes());
     }
     totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
     for e in &sc.spec.expectations {
-        expectations.push(evaluate(sim, e, &totals, &peaks, &ratios)?);
+        expectations.push(evaluate(sim, e, &totals, &peaks, &ratios, &averages)?);
     }
     Ok(Summary {
         scenario: sc.name.clone(),
@@ -170,6 +181,7 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
         totals,
         peaks,
         ratios,
+        averages,
         expectations,
         truncated: sim.truncated(),
         notes,
@@ -182,6 +194,7 @@ fn evaluate(
     totals: &BTreeMap<String, u64>,
     peaks: &BTreeMap<String, f64>,
     ratios: &BTreeMap<String, f64>,
+    averages: &BTreeMap<String, f64>,
 ) -> Result<ExpectationResult, String> {
     let windowed = e.selector.is_some() || e.after.is_some() || e.before.is_some();
     let value = match e.metric.split_once('.') {
@@ -240,7 +253,9 @@ fn evaluate(
         // edges, each edge read at the last sample at or before it (the run's start reads
         // nothing counted; an edge at or past the end reads the run's final counts), so the
         // window falls on the sampling grid and over the whole run it is summary.json's figure.
-        Some(("ratios", name)) if e.selector.is_none() && windowed && ratios.contains_key(name) => {
+        // An average over a window is taken the same way (its sum and its count).
+        Some((family @ ("ratios" | "averages"), name)) if e.selector.is_none() && windowed && (if family == "ratios" { ratios } else { averages }).contains_key(name) => {
+            let figures = if family == "ratios" { ratios } else { averages };
             let after = e.after.map_or(Time::ZERO, |d| Time::from_secs_f64(d.0));
             let before = e.before.map_or(Time::MAX, |d| Time::from_secs_f64(d.0));
             let samples = &sim.recorder().ratio_samples;
@@ -258,7 +273,7 @@ fn evaluate(
                 at(before)
             };
             match last {
-                None => ratios[name],
+                None => figures[name],
                 Some(last) => {
                     let first = at(after).unwrap_or(cascade_services::RatioParts { numerator: 0.0, denominator: 0.0, ..last });
                     last.since(&first).value()
@@ -267,7 +282,9 @@ fn evaluate(
         }
         Some(("ratios", _)) if e.selector.is_some() => return Err(format!("expectation {:?}: a ratio is a service's, a ring's or a client's own, not counted by pod: expected no selector with ratios.NAME (after and before take it over a window)", e.name)),
         Some(("ratios", name)) => *ratios.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of ratios.{{{}}}", e.name, e.metric, ratios.keys().cloned().collect::<Vec<_>>().join(",")))?,
-        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME", e.name, e.metric)),
+        Some(("averages", _)) if e.selector.is_some() => return Err(format!("expectation {:?}: an average is a service's or a client's own, not counted by pod: expected no selector with averages.NAME (after and before take it over a window)", e.name)),
+        Some(("averages", name)) => *averages.get(name).ok_or_else(|| format!("expectation {:?}: unknown metric {}: expected one of averages.{{{}}}", e.name, e.metric, averages.keys().cloned().collect::<Vec<_>>().join(",")))?,
+        _ => return Err(format!("expectation {:?}: unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME, ratios.NAME or averages.NAME", e.name, e.metric)),
     };
     let mut bound = Vec::new();
     let mut passed = true;

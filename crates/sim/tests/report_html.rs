@@ -22,6 +22,7 @@ fn summary() -> Summary {
         totals: BTreeMap::from([(format!("{IMG}_total"), 3)]),
         peaks: BTreeMap::new(),
         ratios: BTreeMap::new(),
+        averages: BTreeMap::new(),
         expectations: Vec::new(),
         truncated: false,
         notes: Vec::new(),

@@ -32,7 +32,8 @@ impl Phases {
 /// What `cascade run` of another binary reported (its summary.json).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Previous {
-    /// `wall_seconds`: `Simulation::new` and the run, as `build_s + run_s` here.
+    /// timing.json's `wall_seconds` (summary.json's before it had one): `Simulation::new` and
+    /// the run, as `build_s + run_s` here.
     pub wall_s: f64,
     pub events: u64,
     pub simulated_s: f64,
@@ -59,6 +60,7 @@ pub fn phases(
             line: 0,
             column: 0,
             message: e,
+            skipped_kind: None,
         }])
     })?;
     let build_s = t1.elapsed().as_secs_f64();
@@ -116,6 +118,8 @@ pub fn previous(
     }
     let text = std::fs::read_to_string(dir.join("summary.json"))
         .map_err(|e| format!("{}: no summary.json: {e}", bin.display()))?;
+    // The wall time is in timing.json; binaries before it wrote it in summary.json.
+    let timing = std::fs::read_to_string(dir.join("timing.json")).ok();
     let _ = std::fs::remove_dir_all(&dir);
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("its summary.json: {e}"))?;
@@ -124,8 +128,15 @@ pub fn previous(
             .and_then(serde_json::Value::as_f64)
             .ok_or_else(|| format!("its summary.json has no {k}"))
     };
+    let wall_s = match timing {
+        Some(t) => serde_json::from_str::<serde_json::Value>(&t)
+            .ok()
+            .and_then(|t| t.get("wall_seconds").and_then(serde_json::Value::as_f64))
+            .ok_or("its timing.json has no wall_seconds")?,
+        None => num("wall_seconds")?,
+    };
     Ok(Previous {
-        wall_s: num("wall_seconds")?,
+        wall_s,
         events: v
             .get("events_processed")
             .and_then(serde_json::Value::as_u64)
@@ -206,14 +217,14 @@ pub fn print_phases(scenario: &str, rounds: usize, p: &Phases, prev: Option<(&st
         speed(p.events(), p.simulated_s, p.run_s())
     );
     println!(
-        "  build+run  {:>7.3} s  as summary.json's wall_seconds: {}",
+        "  build+run  {:>7.3} s  as timing.json's wall_seconds: {}",
         p.build_s + p.run_s(),
         speed(p.events(), p.simulated_s, p.build_s + p.run_s())
     );
     if let Some((bin, q)) = prev {
         println!("previous binary {bin}:");
         println!(
-            "  build+run  {:>7.3} s  its summary.json's wall_seconds: {}",
+            "  build+run  {:>7.3} s  its timing.json's wall_seconds: {}",
             q.wall_s,
             speed(q.events, q.simulated_s, q.wall_s)
         );

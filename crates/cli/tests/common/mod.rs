@@ -13,6 +13,8 @@ pub struct Outputs {
     pub events: String,
     pub metrics: String,
     pub report: String,
+    /// timing.json: the wall time, the one output that differs between runs.
+    pub timing: String,
 }
 
 /// Runs `cascade ARGS --out DIR`, DIR unique to `tag` and this test process.
@@ -35,6 +37,7 @@ pub fn cascade_run(args: &[&str], tag: &str) -> Outputs {
         events: read("events.jsonl"),
         metrics: read("metrics.csv"),
         report: read("report.html"),
+        timing: read("timing.json"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     out

@@ -280,12 +280,12 @@ pub const SUMMARY_SUFFIXES: &[(&str, &str, &str)] = &[
     ),
     (
         "_mean_latency_seconds",
-        "ratios, service",
+        "averages, service",
         "Request-based: the mean response time of the requests served to completion.",
     ),
     (
         "_amplification",
-        "ratios, client",
+        "averages, client",
         "Requests sent per logical call, retries included.",
     ),
     (
@@ -358,7 +358,7 @@ mod tests {
         );
         let w = cascade_services::World::new(cfg, 1).expect("world");
         let columns: Vec<String> = w.sample().into_iter().map(|(k, _)| k).collect();
-        for (name, _) in w.peaks().into_iter().chain(w.ratios()) {
+        for (name, _) in w.peaks().into_iter().chain(w.ratios()).chain(w.averages()) {
             if columns.contains(&name) {
                 continue;
             }

@@ -158,6 +158,8 @@ pub struct MetricNames {
     pub totals: BTreeSet<String>,
     pub peaks: BTreeSet<String>,
     pub ratios: BTreeSet<String>,
+    /// summary.json's `averages` (not fractions: mean latencies, amplifications).
+    pub averages: BTreeSet<String>,
     /// metrics.csv's columns, which `peaks.NAME` with a window reads.
     pub columns: BTreeSet<String>,
 }
@@ -192,6 +194,8 @@ impl MetricNames {
             n.totals.extend(world.totals().into_iter().map(|(k, _)| k));
             n.peaks.extend(world.peaks().into_iter().map(|(k, _)| k));
             n.ratios.extend(world.ratios().into_iter().map(|(k, _)| k));
+            n.averages
+                .extend(world.averages().into_iter().map(|(k, _)| k));
         }
         Ok(n)
     }
@@ -260,9 +264,18 @@ impl MetricNames {
                 "a ratio is a service's, a ring's or a client's own, not counted by pod: expected no selector with ratios.NAME (after and before take it over a window)".into(),
             ),
             Some(("ratios", name)) if self.ratios.contains(name) => Ok(()),
+            // Its name before averages had a section of their own.
+            Some(("ratios", name)) if self.averages.contains(name) => Err(format!(
+                "ratios.{name} is not a ratio (a fraction in [0, 1]) but an average: expected averages.{name}"
+            )),
             Some(("ratios", _)) => unknown("metric", "ratios", &self.ratios),
+            Some(("averages", _)) if e.selector.is_some() => Err(
+                "an average is a service's or a client's own, not counted by pod: expected no selector with averages.NAME (after and before take it over a window)".into(),
+            ),
+            Some(("averages", name)) if self.averages.contains(name) => Ok(()),
+            Some(("averages", _)) => unknown("metric", "averages", &self.averages),
             _ => Err(format!(
-                "unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME or ratios.NAME",
+                "unsupported metric {:?}: expected totals.NAME (with an optional selector and window), peaks.NAME, lows.NAME, means.NAME, ratios.NAME or averages.NAME",
                 e.metric
             )),
         }

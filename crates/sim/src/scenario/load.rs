@@ -97,6 +97,7 @@ fn load_read(
                 line: 1,
                 column: 1,
                 message,
+                skipped_kind: None,
             },
         }]));
     };

@@ -82,6 +82,7 @@ fn the_csp_names_the_sha256_of_the_inline_script() {
         totals: Default::default(),
         peaks: Default::default(),
         ratios: Default::default(),
+        averages: Default::default(),
         expectations: Vec::new(),
         truncated: false,
         notes: Vec::new(),
