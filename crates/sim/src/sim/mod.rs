@@ -22,6 +22,7 @@ use cascade_model::{PriorityClasses, Rng};
 use cascade_scheduler::{queue_order, Cluster, PodId, Scheduler};
 use cascade_services::{Out, World};
 
+mod api_clients;
 mod api_writes;
 mod autoscaler;
 mod bootstrap;
@@ -36,6 +37,7 @@ mod kubelet;
 pub mod node_cpu;
 mod node_lifecycle;
 mod node_memory;
+mod node_taints;
 mod objects;
 mod pods;
 mod queue;
