@@ -34,6 +34,7 @@ mod event;
 pub mod eviction;
 mod gossip;
 mod kubelet;
+mod mark_pods;
 pub mod node_cpu;
 mod node_lifecycle;
 mod node_memory;
