@@ -283,6 +283,11 @@ impl World {
         }
     }
 
+    /// How many services the run has (each a Service with one EndpointSlice).
+    pub fn service_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
     /// The namespace a service's pods are selected in (the flow its slice writes belong to).
     pub fn service_namespace(&self, svc: ServiceIdx) -> &str {
         self.endpoints

@@ -433,3 +433,23 @@ fn ready_when_synced_on_a_poller_is_a_located_error() {
         "{e}"
     );
 }
+
+#[test]
+fn an_informer_on_endpointslices_relists_after_the_server_restarts() {
+    // CoreDNS's informers list Services and EndpointSlices: the api pods stand in for it here.
+    // The API server is down from 2m to 3m: each of the 3 pods' watches breaks and relists
+    // once the server serves again (one object per Service, the run's and `kubernetes`).
+    let r = run(
+        "slices-informer",
+        &format!(
+            "  behaviours:\n  - selector: {{namespace: shop, matchLabels: {{app: api}}}}\n    apiClient: {{resource: endpointslices, watch: true}}\n  faults:\n  - {{at: 2m, duration: 1m, apiServerDown: true}}\n{SERVICES}"
+        ),
+    );
+    let lists = r.summary.totals["api_client_lists"];
+    assert!(lists >= 3, "{lists} lists");
+    let unsynced = column(&r, "api_clients_unsynced");
+    assert!(unsynced
+        .iter()
+        .any(|(t, v)| (120.0..200.0).contains(t) && *v == 3.0));
+    assert_eq!(unsynced.last().unwrap().1, 0.0, "all synced again");
+}

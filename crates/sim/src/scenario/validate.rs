@@ -785,7 +785,7 @@ fn is_dns1123_label(s: &str) -> bool {
 /// A pod's API client: what it lists, where, how often and under which FlowSchema, each an
 /// error at its field.
 fn api_client(r: &mut Report<'_>, p: &Path, c: &crate::scenario::ApiClient) {
-    const RESOURCES: &[&str] = &["pods", "nodes"];
+    const RESOURCES: &[&str] = &["pods", "nodes", "services", "endpointslices"];
     if !RESOURCES.contains(&c.resource.as_str()) {
         r.error(
             &p.key("resource"),

@@ -189,6 +189,12 @@ impl<'a> Simulation<'a> {
                 let n = self.cluster.node_count() as u64;
                 (n, n)
             }
+            ("services" | "endpointslices", _) => {
+                // The run's Services and the `kubernetes` Service every cluster has, one
+                // EndpointSlice each (CoreDNS's informers list both).
+                let n = self.services.service_count() as u64 + 1;
+                (n, n)
+            }
             (_, "node") => {
                 let on_node = c
                     .node
