@@ -46,7 +46,7 @@ pub struct Behaviour {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiClient {
-    /// What it lists: `pods` or `nodes`.
+    /// What it lists: `pods`, `nodes`, `services` or `endpointslices` (CoreDNS's informers).
     pub resource: String,
     /// `cluster` (every object) or `node` (a field selector on its own node: pods only).
     #[serde(default = "default_scope")]

@@ -6,17 +6,17 @@
 //! (the controller then assumes its own connectivity is broken). Its taints and the taint
 //! eviction controller's pod deletions are writes through the API server (`api_writes.rs`),
 //! taking effect when the server takes them
-//! (docs/control-plane-and-nodes.md#the-node-lifecycle-controllers-writes).
+//! (docs/control-plane-and-nodes.md#the-node-lifecycle-controllers-writes). The zones, taints
+//! and evictions are in `node_taints.rs`.
 
-use super::api_writes::{TaintChange, Write, Writer};
-use super::node_memory::TAINT_MEMORY_PRESSURE;
+use super::api_writes::TaintChange;
+use super::node_taints::Zones;
 use super::{secs, Ev, Generation, NodeLifecycleEv, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_model::objects::tolerated;
 use cascade_model::{Taint, TaintEffect, Toleration, TolerationOperator};
 use cascade_scheduler::{NodeId, PodId};
 use cascade_services::PodRef;
-use std::collections::{BTreeMap, VecDeque};
 
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
@@ -44,6 +44,9 @@ pub struct NodeRt {
     pub not_ready_since: Time,
     /// A node auto-repair is under way.
     pub repairing: bool,
+    /// Marking its pods not Ready failed for one of them: the next monitor pass marks them
+    /// again (upstream's `nodesToRetry`).
+    pub mark_pods_retry: bool,
 }
 
 /// Why the controller sees a node NotReady.
@@ -68,6 +71,7 @@ impl Default for NodeRt {
             partition: 0,
             not_ready_since: Time::ZERO,
             repairing: false,
+            mark_pods_retry: false,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct NodeLifecycle {
     pub zones: Zones,
     /// Node auto-repairs under way (reboots, and replacements not yet joined).
     pub repairs: usize,
+    /// MarkPodsNotReady under way, at most `NODE_UPDATE_WORKERS` nodes at once.
+    pub(super) marking: super::mark_pods::Marking,
 }
 
 impl NodeLifecycle {
@@ -99,24 +105,6 @@ impl NodeLifecycle {
     pub fn is_up(&self, id: NodeId) -> bool {
         self.get(id).is_none_or(|n| n.up)
     }
-}
-
-/// Per-zone NoExecute tainting queues and their token buckets (burst 1).
-#[derive(Clone, Debug, Default)]
-pub struct Zones {
-    queues: BTreeMap<String, VecDeque<NodeId>>,
-    tokens: BTreeMap<String, f64>,
-    rates: BTreeMap<String, f64>,
-    /// Every zone is fully disrupted: the controller suspects its own connectivity.
-    master_disruption: bool,
-}
-
-/// A zone's state as ComputeZoneState sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ZoneState {
-    Normal,
-    PartialDisruption,
-    FullDisruption,
 }
 
 impl Simulation<'_> {
@@ -161,9 +149,11 @@ impl Simulation<'_> {
         if rt.up {
             rt.up = false;
             rt.down_since = now;
-            // The machine is gone: so are the processes on it.
+            // The machine is gone: so are the processes on it. Nobody reports it: the API
+            // server keeps their pods Ready, and their Services' slices list them, until the
+            // node lifecycle controller marks them not Ready (`mark_pods.rs`).
             for p in self.cluster.node(id).pods.clone() {
-                self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p.get()), out));
+                self.svc_call(|w, now, out| w.process_lost(now, PodRef::new(p.get()), out));
             }
             self.gossip_node_down(id);
             self.eviction_pass_due(id);
@@ -184,7 +174,7 @@ impl Simulation<'_> {
 
     /// TaintNodesByCondition's NoSchedule taint for the node's condition (key), so nothing new
     /// lands there.
-    fn add_no_schedule_taint(&mut self, id: NodeId, key: &'static str, now_ms: i64) {
+    pub(super) fn add_no_schedule_taint(&mut self, id: NodeId, key: &'static str, now_ms: i64) {
         self.cluster.add_taint(
             id,
             Taint {
@@ -221,6 +211,8 @@ impl Simulation<'_> {
         self.kubelet_heartbeat(id);
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
+            // Its containers that died with the machine are reported not Ready.
+            self.svc_call(|w, now, out| w.kubelet_reports_lost(now, PodRef::new(p.get()), out));
             if self.cluster.pod(p).pod.terminating {
                 self.schedule_pod_gone(p);
             }
@@ -265,6 +257,12 @@ impl Simulation<'_> {
                 if now - last >= secs(p.node_monitor_grace_period_seconds) {
                     self.mark_not_ready(id, NotReadyReason::Unreachable);
                 }
+            }
+            let rt = self.node_lifecycle.node(id);
+            if !rt.ready && rt.mark_pods_retry && !self.node_lifecycle.marking.busy(id) {
+                let rt = self.node_lifecycle.node(id);
+                rt.mark_pods_retry = false;
+                self.mark_pods_not_ready(id);
             }
         }
         self.taint_zones(p.node_monitor_period_seconds);
@@ -387,19 +385,6 @@ impl Simulation<'_> {
     pub(super) fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
-        // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
-        // unavailable and the endpoints controller drops them from Services.
-        for p in self.cluster.node(id).pods.clone() {
-            if let Some(rt) = self.pods.get_mut(p) {
-                if rt.ready {
-                    rt.ready = false;
-                    if let Some(w) = rt.workload {
-                        self.request_sync(w);
-                    }
-                }
-            }
-            self.svc_call(|w, now, out| w.pod_not_ready(now, PodRef::new(p.get()), out));
-        }
         let (key, message) = match reason {
             NotReadyReason::Unreachable => {
                 (TAINT_UNREACHABLE, "Kubelet stopped posting node status.")
@@ -418,6 +403,8 @@ impl Simulation<'_> {
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule, so nothing new lands here.
         self.taint_write(id, TaintChange::NoSchedule { key });
+        // MarkPodsNotReady: each pod's Ready condition set false, one status update each.
+        self.mark_pods_not_ready(id);
         let rt = self.node_lifecycle.node(id);
         if !rt.queued {
             rt.queued = true;
@@ -436,6 +423,8 @@ impl Simulation<'_> {
         rt.ready = true;
         rt.no_execute = false;
         rt.queued = false;
+        rt.mark_pods_retry = false;
+        self.node_lifecycle.marking.forget(id);
         for q in self.node_lifecycle.zones.queues.values_mut() {
             q.retain(|n| *n != id);
         }
@@ -457,298 +446,5 @@ impl Simulation<'_> {
         }
         self.record("NodeReady", format!("node/{name}"), String::new(), None);
         self.taint_write(id, TaintChange::Ready);
-    }
-
-    /// Every zone's state and size (ComputeZoneState), in one pass over the nodes.
-    fn zone_states(&self) -> Vec<(String, ZoneState, usize)> {
-        let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-        for (id, info) in self.cluster.nodes() {
-            let c = counts.entry(info.zone_key.as_str()).or_default();
-            c.0 += 1;
-            if self.node_lifecycle.get(id).is_some_and(|r| !r.ready) {
-                c.1 += 1;
-            }
-        }
-        let t = self.p.node_lifecycle.unhealthy_zone_threshold;
-        counts
-            .into_iter()
-            .map(|(zone, (total, not_ready))| {
-                let state = if total > 0 && not_ready == total {
-                    ZoneState::FullDisruption
-                } else if not_ready > 2 && not_ready as f64 / total.max(1) as f64 >= t {
-                    ZoneState::PartialDisruption
-                } else {
-                    ZoneState::Normal
-                };
-                (zone.to_string(), state, total)
-            })
-            .collect()
-    }
-
-    fn taint_zones(&mut self, period: f64) {
-        let p = self.p.node_lifecycle.clone();
-        let states = self.zone_states();
-        // Every zone fully disrupted: the controller suspects itself ("Entering master
-        // disruption mode"), stops evicting and takes the NoExecute taints back
-        // (markNodeAsReachable), so pending evictions are cancelled; the nodes stay queued
-        // and are tainted again at the zones' rates once it leaves the mode.
-        let all_down = !states.is_empty()
-            && states
-                .iter()
-                .all(|(_, s, _)| *s == ZoneState::FullDisruption);
-        if all_down {
-            if !self.node_lifecycle.zones.master_disruption {
-                self.node_lifecycle.zones.master_disruption = true;
-                self.record(
-                    "MasterDisruption",
-                    "node-lifecycle-controller".into(),
-                    "all nodes are NotReady: evictions stopped".into(),
-                    None,
-                );
-                let tainted: Vec<NodeId> = self
-                    .cluster
-                    .nodes()
-                    .map(|(id, _)| id)
-                    .filter(|id| self.node_lifecycle.get(*id).is_some_and(|r| r.no_execute))
-                    .collect();
-                for id in tainted {
-                    self.untaint_no_execute(id);
-                }
-            }
-            return;
-        }
-        self.node_lifecycle.zones.master_disruption = false;
-        for (zone, state, size) in states {
-            let rate = match state {
-                ZoneState::Normal | ZoneState::FullDisruption => p.node_eviction_rate,
-                ZoneState::PartialDisruption if size > p.large_cluster_size_threshold => {
-                    p.secondary_node_eviction_rate
-                }
-                ZoneState::PartialDisruption => 0.0,
-            };
-            // A zone whose state changes gets a new limiter (setLimiterInZone): full when it
-            // evicts, never firing when its rate is 0.
-            if self.node_lifecycle.zones.rates.insert(zone.clone(), rate) != Some(rate) {
-                self.node_lifecycle
-                    .zones
-                    .tokens
-                    .insert(zone.clone(), if rate > 0.0 { 1.0 } else { 0.0 });
-            } else {
-                let tokens = self
-                    .node_lifecycle
-                    .zones
-                    .tokens
-                    .entry(zone.clone())
-                    .or_insert(1.0);
-                *tokens = (*tokens + rate * period).min(1.0);
-            }
-            loop {
-                let tokens = self
-                    .node_lifecycle
-                    .zones
-                    .tokens
-                    .get(&zone)
-                    .copied()
-                    .unwrap_or(0.0);
-                if tokens < 1.0 {
-                    break;
-                }
-                let Some(id) = self
-                    .node_lifecycle
-                    .zones
-                    .queues
-                    .get_mut(&zone)
-                    .and_then(VecDeque::pop_front)
-                else {
-                    break;
-                };
-                if self.node_lifecycle.get(id).is_some_and(|r| r.ready)
-                    || !self.cluster.has_node(id)
-                {
-                    continue;
-                }
-                *self
-                    .node_lifecycle
-                    .zones
-                    .tokens
-                    .get_mut(&zone)
-                    .expect("zone") -= 1.0;
-                self.taint_no_execute(id);
-            }
-        }
-    }
-
-    /// Takes a node's NoExecute taint back (keeping NoSchedule) and queues it to be tainted
-    /// again.
-    fn untaint_no_execute(&mut self, id: NodeId) {
-        let zone = self.cluster.node(id).zone_key.clone();
-        let key = self.node_lifecycle.node(id).taint_key;
-        self.taint_write(id, TaintChange::BackToNoSchedule { key });
-        let rt = self.node_lifecycle.node(id);
-        rt.no_execute = false;
-        if !rt.queued {
-            rt.queued = true;
-            self.node_lifecycle
-                .zones
-                .queues
-                .entry(zone)
-                .or_default()
-                .push_back(id);
-        }
-    }
-
-    /// The NoExecute taint, sent to the API server.
-    fn taint_no_execute(&mut self, id: NodeId) {
-        let rt = self.node_lifecycle.node(id);
-        rt.no_execute = true;
-        rt.queued = false;
-        let (key, epoch) = (rt.taint_key, rt.taint_epoch.bump());
-        self.taint_write(id, TaintChange::NoExecute { key, epoch });
-    }
-
-    /// A taint change of the node lifecycle controller, as a request (the node is cluster-
-    /// scoped: one flow).
-    fn taint_write(&mut self, node: NodeId, change: TaintChange) {
-        self.api_write(Writer::NodeLifecycle, "", Write::NodeTaint { node, change });
-    }
-
-    /// The node's MemoryPressure condition, as the API server now holds it, reaches the node
-    /// lifecycle controller, which adds or removes its NoSchedule taint (TaintNodesByCondition).
-    pub(super) fn memory_pressure_condition(&mut self, node: NodeId, on: bool) {
-        self.taint_write(node, TaintChange::MemoryPressure { on });
-    }
-
-    /// The server took a taint change: it is the node's, if the controller's view still calls
-    /// for it (a later decision may have overtaken a change that waited).
-    pub(super) fn taint_taken(&mut self, id: NodeId, change: TaintChange) {
-        if !self.cluster.has_node(id) {
-            return;
-        }
-        let now_ms = self.wall_ms();
-        let rt = self.node_lifecycle.node(id).clone();
-        match change {
-            TaintChange::NoSchedule { key } => {
-                if !rt.ready {
-                    self.add_no_schedule_taint(id, key, now_ms);
-                }
-            }
-            TaintChange::NoExecute { key, epoch } => {
-                if rt.no_execute && rt.taint_epoch.is_current(epoch) {
-                    self.no_execute_taken(id, key, epoch, now_ms);
-                }
-            }
-            TaintChange::BackToNoSchedule { key } => {
-                if !rt.no_execute {
-                    self.cluster.remove_taints(id, key);
-                    if !rt.ready {
-                        self.add_no_schedule_taint(id, key, now_ms);
-                    }
-                }
-            }
-            TaintChange::Ready => {
-                if rt.ready {
-                    self.cluster.remove_taints(id, TAINT_UNREACHABLE);
-                    self.cluster.remove_taints(id, TAINT_NOT_READY);
-                    self.move_all_to_active_or_backoff();
-                }
-            }
-            TaintChange::MemoryPressure { on } => {
-                let held = self.control_plane.memory_pressure_reported(id);
-                if on && held {
-                    self.add_no_schedule_taint(id, TAINT_MEMORY_PRESSURE, now_ms);
-                } else if !on && !held {
-                    self.cluster.remove_taints(id, TAINT_MEMORY_PRESSURE);
-                    self.move_all_to_active_or_backoff();
-                }
-            }
-        }
-    }
-
-    /// The NoExecute taint is on the node: each pod is evicted once its toleration runs out
-    /// (the taint eviction controller watches the node).
-    fn no_execute_taken(&mut self, id: NodeId, key: &'static str, epoch: Generation, now_ms: i64) {
-        let taint = Taint {
-            key: key.into(),
-            value: String::new(),
-            effect: TaintEffect::NoExecute,
-            time_added: Some(now_ms),
-        };
-        self.cluster.add_taint(id, taint.clone());
-        let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
-        for p in pods {
-            let pod = &self.cluster.pod(p).pod;
-            if pod.terminating {
-                continue;
-            }
-            let matching: Vec<&Toleration> = pod
-                .tolerations
-                .iter()
-                .filter(|t| t.tolerates(&taint))
-                .collect();
-            // getMinTolerationTime (taint_eviction.go): no matching toleration evicts at once;
-            // tolerations without tolerationSeconds are ignored unless all are such (then
-            // never); otherwise the smallest, with anything <= 0 meaning at once.
-            let delay = if matching.is_empty() {
-                Some(0)
-            } else {
-                matching
-                    .iter()
-                    .filter_map(|t| t.toleration_seconds)
-                    .min()
-                    .map(|d| d.max(0))
-            };
-            if let Some(d) = delay {
-                self.engine.schedule_in(
-                    secs(d as f64),
-                    Ev::NodeLifecycle(NodeLifecycleEv::Evict {
-                        pod: p,
-                        node: id,
-                        taint: epoch,
-                    }),
-                );
-            }
-        }
-    }
-
-    /// The pod is still on the node under the NoExecute taint added as `epoch`.
-    fn still_evictable(&self, pod: PodId, node: NodeId, epoch: Generation) -> bool {
-        self.cluster.try_pod(pod).is_some_and(|e| {
-            e.node == Some(node)
-                && !e.pod.terminating
-                && self
-                    .node_lifecycle
-                    .get(node)
-                    .is_some_and(|r| r.no_execute && r.taint_epoch.is_current(epoch))
-        })
-    }
-
-    /// The taint manager deletes a pod whose toleration ran out, if the taint is still there:
-    /// a DELETE through the API server, taking effect when taken.
-    fn evict(&mut self, pod: PodId, node: NodeId, epoch: Generation) {
-        if !self.still_evictable(pod, node, epoch) {
-            return;
-        }
-        let ns = self.cluster.pod(pod).pod.namespace.clone();
-        self.api_write(
-            Writer::TaintEviction,
-            &ns,
-            Write::Evict { pod, node, epoch },
-        );
-    }
-
-    /// The server took the taint manager's deletion of the pod.
-    pub(super) fn eviction_taken(&mut self, pod: PodId, node: NodeId, epoch: Generation) {
-        if !self.still_evictable(pod, node, epoch) {
-            return;
-        }
-        let key = self.cluster.pod(pod).pod.key();
-        self.rec.metrics.count("pods_evicted", 1);
-        self.record(
-            "TaintManagerEviction",
-            format!("pod/{key}"),
-            format!("Marking for deletion Pod {key}"),
-            Some(pod),
-        );
-        self.terminate(pod);
     }
 }

@@ -7,7 +7,7 @@ use cascade_manifest::{Path, Seg};
 /// A pod's API client: what it lists, where, how often and under which FlowSchema, each an
 /// error at its field.
 pub(super) fn api_client(r: &mut Report<'_>, p: &Path, c: &crate::scenario::ApiClient) {
-    const RESOURCES: &[&str] = &["pods", "nodes"];
+    const RESOURCES: &[&str] = &["pods", "nodes", "services", "endpointslices"];
     if !RESOURCES.contains(&c.resource.as_str()) {
         r.error(
             &p.key("resource"),
