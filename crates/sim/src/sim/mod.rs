@@ -37,6 +37,7 @@ pub mod node_cpu;
 mod node_lifecycle;
 mod node_memory;
 mod objects;
+pub mod oom_killer;
 mod pods;
 mod queue;
 mod recorder;

@@ -2,16 +2,16 @@
 //! from its pods' `memory` behaviours, the kubelet's eviction manager passing over the nodes
 //! every `evictionMonitoringPeriodSeconds`, the MemoryPressure condition and its
 //! `node.kubernetes.io/memory-pressure:NoSchedule` taint, and the kernel's OOM killer when a
-//! node runs out before the kubelet acts. The decisions are `eviction.rs`'s; this file only
-//! gathers the figures and applies what comes back.
+//! node runs out before the kubelet acts. The decisions are `eviction.rs`'s and
+//! `oom_killer.rs`'s; this file only gathers the figures and applies what comes back.
 //!
 //! It is switched on only when some behaviour has `memory`, so every other scenario runs
 //! exactly as before (same events, same outputs).
 
 use super::eviction::{
-    oom_score_adj, oom_victim, EvictionConfig, EvictionManager, OomCandidate, PodStats,
-    ThresholdValue, SYSTEM_CRITICAL_PRIORITY,
+    EvictionConfig, EvictionManager, PodStats, ThresholdValue, SYSTEM_CRITICAL_PRIORITY,
 };
+use super::oom_killer::{oom_score_adj, oom_victim, OomCandidate};
 use crate::sim::{secs, Ev, Generation, KubeletEv, Phase, Simulation};
 use cascade_engine::Time;
 use cascade_scheduler::{NodeId, PodId};
