@@ -1055,6 +1055,32 @@ fn the_memory_leak_breaks_its_slos_and_memory_limits_hold_them() {
     assert_eq!(code, 0, "{stdout}{err}");
     // The leak is still there: each worker is OOM-killed at its own limit instead.
     assert!(!stdout.contains("pods_oom_killed=0"), "{stdout}");
+    // The platform team's variant, a 1Gi hard threshold on the same machines: the kubelet
+    // evicts the leaking workers before their nodes stall, so the nodes hold, but the leak
+    // goes on in the replacements and the evictions fail the scenario.
+    let (code, stdout, err) = cascade(&[
+        "run",
+        "scenarios/memory-leak.yaml",
+        "--variant",
+        "eviction-threshold",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    for line in [
+        "ok   no node NotReady",
+        "ok   no container killed by a node-wide OOM",
+        "ok   no pod evicted from its node",
+        "FAIL no pod evicted for node memory pressure",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+    // The same machines as the base run: 8Gi + 100Mi of capacity (8,694,792,192 bytes).
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"kind\":\"Evicted\"") && events.contains("capacity: 8694792192;"),
+        "{events}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -388,6 +388,11 @@ pub struct NodeLifecycleParams {
     /// --node-monitor-grace-period (50 s from v1.32, 40 s before): a node whose heartbeat is
     /// older is marked NotReady/Unknown.
     pub node_monitor_grace_period_seconds: f64,
+    /// --node-startup-grace-period (60 s, v1.33): a node that has never posted status (no
+    /// Ready condition) is marked NotReady/Unknown once this long has passed since it was
+    /// created, rather than after `nodeMonitorGracePeriodSeconds`
+    /// (docs/kubernetes.md#node-lifecycle-controller).
+    pub node_startup_grace_period_seconds: f64,
     /// The kubelet's lease renewal / status update period (10 s): `nodeStatusUpdateFrequency`,
     /// how often it computes its node's status (and renews its Lease, every quarter of the
     /// 40 s lease duration).
@@ -418,6 +423,7 @@ impl Default for NodeLifecycleParams {
         NodeLifecycleParams {
             node_monitor_period_seconds: 5.0,
             node_monitor_grace_period_seconds: 50.0,
+            node_startup_grace_period_seconds: 60.0,
             node_status_update_frequency_seconds: 10.0,
             node_status_report_frequency_seconds: 300.0,
             node_eviction_rate: 0.1,

@@ -275,8 +275,11 @@ fn times(log: &[String], kind: &str, object: &str) -> Vec<f64> {
 }
 
 /// A repair's replacement for a node of a zone that is down, or partitioned, joins that zone
-/// while the fault lasts: it is under the fault as every machine there is (NotReady, nothing
-/// scheduled onto it) until the fault ends, and only then takes the pods waiting for room.
+/// while the fault lasts: it is under the fault as every machine there is until the fault
+/// ends, and only then takes the pods waiting for room. Having never posted status, it is
+/// NotReady once its startup grace period (60 s) has run out; before that the not-ready
+/// NoSchedule taint it was created with keeps pods off it
+/// (docs/kubernetes.md#node-lifecycle-controller).
 #[test]
 fn a_node_joining_a_zone_under_a_fault_is_under_it_too() {
     let repair = "{nodeRepair: {enabled: true, notReadySeconds: 120}}";
@@ -310,19 +313,68 @@ fn a_node_joining_a_zone_under_a_fault_is_under_it_too() {
         assert!(under
             .iter()
             .all(|(_, m)| m.starts_with("fault/0: its zone is")));
-        // Each replacement is NotReady as it joins, and no node of zone a is Ready before the
-        // fault ends; after it, n-0 is Ready again.
+        // Each replacement is NotReady once its startup grace period has run out (at the
+        // first monitor pass, every 5 s, from then), and no node of zone a is Ready before the
+        // fault ends; after it, n-0 is Ready again. (A replacement that joins less than that
+        // before the fault ends is never NotReady.)
         let not_ready = times(&log, "NodeNotReady", "node/n-0");
-        assert!(
-            joined.iter().all(|t| not_ready.contains(t)),
-            "{not_ready:?}"
-        );
+        for t in joined.iter().filter(|t| **t + 65.0 < end) {
+            assert!(
+                not_ready.iter().any(|n| *n >= t + 60.0 && *n < t + 65.0)
+                    && !not_ready.iter().any(|n| *n >= *t && *n < t + 60.0),
+                "{fault}: joined at {t}, NotReady at {not_ready:?}"
+            );
+        }
         let ready = times(&log, "NodeReady", "node/n-0");
         assert!(ready.iter().all(|t| *t >= end), "{fault}: {ready:?}");
         assert!(!ready.is_empty(), "{fault}: {log:#?}");
         // Once it ends the node that is there comes back and takes them.
         let after = bound_to(&log, "n-0", end, 40.0 * 60.0);
         assert_eq!(after.len(), 2, "{fault}: {log:#?}");
+    }
+}
+
+/// `nodeStartupGracePeriodSeconds` (60 s, kube-controller-manager `--node-startup-grace-period`,
+/// v1.33): a node that joins a zone under a `zoneDown` has never posted status, so the node
+/// lifecycle controller marks it NotReady ("Kubelet never posted node status.") that long after
+/// it joined, rather than after `nodeMonitorGracePeriodSeconds` (50 s) or at once; overridden,
+/// the wait follows.
+#[test]
+fn a_node_that_never_posted_status_is_not_ready_after_the_startup_grace_period() {
+    let fault = "[{at: 1m, duration: 30m, zoneDown: a}]";
+    for (grace, parameters) in [
+        (60.0, "{nodeRepair: {enabled: true, notReadySeconds: 120}}"),
+        (
+            200.0,
+            "{nodeRepair: {enabled: true, notReadySeconds: 120}, nodeLifecycle: {nodeStartupGracePeriodSeconds: 200}}",
+        ),
+    ] {
+        let path = scenario(
+            "startup-grace",
+            &[
+                ("scenario.yaml", &zone_fault(fault, parameters)),
+                ("work.yaml", WORK),
+            ],
+        );
+        let (_, log) = run(&path, None, None);
+        let joined: Vec<f64> = messages(&log, "NodeAdded")
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| *t > 60.0 && *t < 31.0 * 60.0)
+            .collect();
+        assert!(!joined.is_empty(), "{log:#?}");
+        let never: Vec<f64> = messages(&log, "NodeNotReady")
+            .into_iter()
+            .filter(|(_, m)| m == "Kubelet never posted node status.")
+            .map(|(t, _)| t)
+            .collect();
+        // The first replacement: NotReady at the first monitor pass (every 5 s) once `grace`
+        // has passed since it joined, never before.
+        let first = joined[0];
+        assert!(
+            never.first().is_some_and(|n| *n >= first + grace && *n < first + grace + 5.0),
+            "grace {grace}: joined at {first}, NotReady at {never:?}"
+        );
     }
 }
 

@@ -47,6 +47,9 @@ pub struct NodeRt {
     /// Marking its pods not Ready failed for one of them: the next monitor pass marks them
     /// again (upstream's `nodesToRetry`).
     pub mark_pods_retry: bool,
+    /// The node joined with its kubelet cut off and has never posted status: the controller
+    /// gives it `nodeStartupGracePeriodSeconds` from its creation (`down_since`).
+    pub never_reported: bool,
 }
 
 /// Why the controller sees a node NotReady.
@@ -56,6 +59,9 @@ pub enum NotReadyReason {
     Unreachable,
     /// The kubelet reports Ready=False: "PLEG is not healthy".
     PlegUnhealthy,
+    /// The node has never posted status and its startup grace period has run out (condition
+    /// Unknown, reason NodeStatusNeverUpdated).
+    NeverUpdated,
 }
 
 impl Default for NodeRt {
@@ -72,6 +78,7 @@ impl Default for NodeRt {
             not_ready_since: Time::ZERO,
             repairing: false,
             mark_pods_retry: false,
+            never_reported: false,
         }
     }
 }
@@ -172,6 +179,17 @@ impl Simulation<'_> {
         }
     }
 
+    /// A node joined with its kubelet cut off (down or partitioned): it has never posted
+    /// status. The `TaintNodesByCondition` admission plugin created it with the not-ready
+    /// NoSchedule taint, which stays until it reports Ready, and the controller marks it
+    /// NotReady once `nodeStartupGracePeriodSeconds` have passed since it joined
+    /// (docs/kubernetes.md#node-lifecycle-controller).
+    pub(super) fn node_joined_silent(&mut self, id: NodeId) {
+        let now_ms = self.wall_ms();
+        self.node_lifecycle.node(id).never_reported = true;
+        self.add_no_schedule_taint(id, TAINT_NOT_READY, now_ms);
+    }
+
     /// TaintNodesByCondition's NoSchedule taint for the node's condition (key), so nothing new
     /// lands there.
     pub(super) fn add_no_schedule_taint(&mut self, id: NodeId, key: &'static str, now_ms: i64) {
@@ -206,7 +224,12 @@ impl Simulation<'_> {
         if self.node_lifecycle.node(id).up {
             return;
         }
-        self.node_lifecycle.node(id).up = true;
+        let rt = self.node_lifecycle.node(id);
+        rt.up = true;
+        if std::mem::take(&mut rt.never_reported) && rt.ready {
+            // Its first status, Ready: the taint it was created with comes off.
+            self.mark_ready(id);
+        }
         self.eviction_pass_due(id);
         self.kubelet_heartbeat(id);
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
@@ -247,6 +270,12 @@ impl Simulation<'_> {
                 self.mark_not_ready(id, NotReadyReason::PlegUnhealthy);
             } else if rt.up && pleg && !rt.ready {
                 self.mark_ready(id);
+            } else if !rt.up && rt.ready && rt.never_reported {
+                // tryUpdateNodeHealth: no Ready condition, so the probe timestamp is the
+                // node's creation and the grace period `--node-startup-grace-period`.
+                if now - rt.down_since >= secs(p.node_startup_grace_period_seconds) {
+                    self.mark_not_ready(id, NotReadyReason::NeverUpdated);
+                }
             } else if !rt.up && rt.ready {
                 // The last status the kubelet posted before it stopped.
                 let period = secs(p.node_status_update_frequency_seconds).0.max(1);
@@ -393,6 +422,9 @@ impl Simulation<'_> {
                 TAINT_NOT_READY,
                 "container runtime is slow: PLEG is not healthy",
             ),
+            NotReadyReason::NeverUpdated => {
+                (TAINT_UNREACHABLE, "Kubelet never posted node status.")
+            }
         };
         let now = self.now();
         let rt = self.node_lifecycle.node(id);

@@ -231,7 +231,8 @@ impl Simulation<'_> {
     /// zone under a `zoneDown` or a partition of zones is under that fault while it lasts, as
     /// any machine in the zone is: a zone down stops its kubelet, a partition cuts it (and its
     /// pods) off. Its kubelet cannot have posted status through the fault, so the controller
-    /// sees it NotReady at once and nothing is scheduled onto it. Partitions drawn by
+    /// marks it NotReady `nodeStartupGracePeriodSeconds` after it joined; until then the
+    /// not-ready NoSchedule taint it was created with keeps pods off it. Partitions drawn by
     /// `fraction` keep the nodes drawn at their start (a new node was not in the draw).
     /// (docs/control-plane-and-nodes.md#cloud-provisioning)
     pub(super) fn join_active_zone_faults(&mut self, id: NodeId) {
@@ -270,9 +271,7 @@ impl Simulation<'_> {
             format!("fault/{fault}: {why}; the kubelet cannot reach the control plane"),
             None,
         );
-        if self.node_lifecycle.node(id).ready {
-            self.mark_not_ready(id, super::node_lifecycle::NotReadyReason::Unreachable);
-        }
+        self.node_joined_silent(id);
     }
 
     /// The nodes a selecting fault acts on. At its start: the nodes in `zones`, named in
