@@ -320,8 +320,12 @@ proptest! {
         let pos = pos.min(text.len() - 1);
         text[pos] = c;
         let text: String = text.into_iter().collect();
-        // YAML breaks lines at \n, \r\n and a lone \r: count both bytes for an upper bound.
-        let lines = text.matches(['\n', '\r']).count() + 1;
+        // YAML breaks lines at \n, \r\n and a lone \r (count both bytes for an upper bound),
+        // and libyaml, a YAML 1.1 reader, also at NEL, LS and PS (docs/kubernetes.md#yaml-line-breaks).
+        let lines = text
+            .matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+            .count()
+            + 1;
         let mut m = load(&text);
         let _ = m.admit_pods();
         if let Err(e) = m.finish() {
