@@ -113,7 +113,6 @@ impl Endpoints {
             return false;
         }
         rep.ready = on;
-        rep.lost = false;
         match mode {
             SliceWrites::Immediate => {}
             SliceWrites::Requested if !s.slice_stale => out.effects.push(Effect::SliceWritten(svc)),

@@ -42,7 +42,7 @@ impl World {
                         rep.queue.len()
                     ));
                 }
-                if !rep.alive && (rep.requests() > 0 || (rep.ready && !rep.lost)) {
+                if !rep.alive && (rep.requests() > 0 || rep.ready) {
                     return Err(format!(
                         "service {name} replica {replica}: dead but holds {} requests (ready: {})",
                         rep.requests(),
