@@ -432,16 +432,7 @@ impl Simulation<'_> {
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule, so nothing new lands here.
         self.taint_write(id, TaintChange::NoSchedule { key });
-        let rt = self.node_lifecycle.node(id);
-        if !rt.queued {
-            rt.queued = true;
-            self.node_lifecycle
-                .zones
-                .queues
-                .entry(zone)
-                .or_default()
-                .push_back(id);
-        }
+        self.queue_for_no_execute(id, zone);
     }
 
     fn mark_ready(&mut self, id: NodeId) {

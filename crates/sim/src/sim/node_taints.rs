@@ -157,8 +157,13 @@ impl Simulation<'_> {
         let zone = self.cluster.node(id).zone_key.clone();
         let key = self.node_lifecycle.node(id).taint_key;
         self.taint_write(id, TaintChange::BackToNoSchedule { key });
+        self.node_lifecycle.node(id).no_execute = false;
+        self.queue_for_no_execute(id, zone);
+    }
+
+    /// Queues the node in its zone's rate-limited NoExecute queue, unless it is queued.
+    pub(super) fn queue_for_no_execute(&mut self, id: NodeId, zone: String) {
         let rt = self.node_lifecycle.node(id);
-        rt.no_execute = false;
         if !rt.queued {
             rt.queued = true;
             self.node_lifecycle
