@@ -364,16 +364,18 @@ impl Default for ControllerParams {
             kube_api_burst: cascade_apiserver::client::CONTROLLER_MANAGER_KUBE_API_BURST,
             scheduler_qps: cascade_apiserver::client::SCHEDULER_QPS,
             scheduler_burst: cascade_apiserver::client::SCHEDULER_BURST,
-            workqueue_base_delay_seconds: cascade_apiserver::client::WORKQUEUE_BASE_DELAY_SECONDS,
-            workqueue_max_delay_seconds: cascade_apiserver::client::WORKQUEUE_MAX_DELAY_SECONDS,
+            workqueue_base_delay_seconds: cascade_apiserver::client::WORKQUEUE_BASE_DELAY
+                .as_secs_f64(),
+            workqueue_max_delay_seconds: cascade_apiserver::client::WORKQUEUE_MAX_DELAY
+                .as_secs_f64(),
             workqueue_qps: cascade_apiserver::client::WORKQUEUE_QPS,
             workqueue_burst: cascade_apiserver::client::WORKQUEUE_BURST,
             endpoint_slice_updates_batch_period_seconds:
-                cascade_apiserver::client::ENDPOINTSLICE_UPDATES_BATCH_PERIOD_SECONDS,
+                cascade_apiserver::client::ENDPOINTSLICE_UPDATES_BATCH_PERIOD.as_secs_f64(),
             endpoint_slice_sync_backoff_seconds:
-                cascade_apiserver::client::ENDPOINTSLICE_SYNC_BACKOFF_SECONDS,
+                cascade_apiserver::client::ENDPOINTSLICE_SYNC_BACKOFF.as_secs_f64(),
             endpoint_slice_max_sync_backoff_seconds:
-                cascade_apiserver::client::ENDPOINTSLICE_MAX_SYNC_BACKOFF_SECONDS,
+                cascade_apiserver::client::ENDPOINTSLICE_MAX_SYNC_BACKOFF.as_secs_f64(),
         }
     }
 }
@@ -476,36 +478,47 @@ impl Default for ApiServerParams {
     fn default() -> Self {
         let d = cascade_apiserver::server::ApiServerConfig::default();
         ApiServerParams {
-            priority_and_fairness: d.priority_and_fairness,
-            max_requests_inflight: d.max_requests_inflight,
-            max_mutating_requests_inflight: d.max_mutating_requests_inflight,
-            request_seconds: d.request_seconds,
-            list_seconds_per_object: d.list_seconds_per_object,
-            cpus: d.cpus,
+            priority_and_fairness: d.flow_control.priority_and_fairness,
+            max_requests_inflight: d.flow_control.max_requests_inflight,
+            max_mutating_requests_inflight: d.flow_control.max_mutating_requests_inflight,
+            request_seconds: d.execution.request.as_secs_f64(),
+            list_seconds_per_object: d.execution.list_seconds_per_object,
+            cpus: d.execution.cpus,
             bytes_per_object: Bytes(8 * 1024),
             baseline_memory: Bytes(512 * 1024 * 1024),
             memory_limit: Bytes(0),
-            startup_seconds: d.startup_seconds,
-            queue_wait_limit_seconds: d.queue_wait_limit_seconds,
+            startup_seconds: d.startup.as_secs_f64(),
+            queue_wait_limit_seconds: d.flow_control.queue_wait_limit.as_secs_f64(),
         }
     }
 }
 
 impl ApiServerParams {
-    /// The server's configuration.
+    /// The server's configuration: the flat flags onto the server's groups, every length of
+    /// time a `Duration`.
     pub fn config(&self) -> cascade_apiserver::server::ApiServerConfig {
-        cascade_apiserver::server::ApiServerConfig {
-            priority_and_fairness: self.priority_and_fairness,
-            max_requests_inflight: self.max_requests_inflight,
-            max_mutating_requests_inflight: self.max_mutating_requests_inflight,
-            request_seconds: self.request_seconds,
-            list_seconds_per_object: self.list_seconds_per_object,
-            cpus: self.cpus,
-            bytes_per_object: self.bytes_per_object.0 as f64,
-            baseline_bytes: self.baseline_memory.0 as f64,
-            memory_limit_bytes: self.memory_limit.0 as f64,
-            startup_seconds: self.startup_seconds,
-            queue_wait_limit_seconds: self.queue_wait_limit_seconds,
+        use cascade_apiserver::server::{
+            ApiServerConfig, ExecutionConfig, FlowControlConfig, MemoryConfig,
+        };
+        use cascade_engine::Duration;
+        ApiServerConfig {
+            flow_control: FlowControlConfig {
+                priority_and_fairness: self.priority_and_fairness,
+                max_requests_inflight: self.max_requests_inflight,
+                max_mutating_requests_inflight: self.max_mutating_requests_inflight,
+                queue_wait_limit: Duration::from_secs_f64(self.queue_wait_limit_seconds),
+            },
+            execution: ExecutionConfig {
+                request: Duration::from_secs_f64(self.request_seconds),
+                list_seconds_per_object: self.list_seconds_per_object,
+                cpus: self.cpus,
+            },
+            memory: MemoryConfig {
+                bytes_per_object: self.bytes_per_object.0 as f64,
+                baseline_bytes: self.baseline_memory.0 as f64,
+                memory_limit_bytes: self.memory_limit.0 as f64,
+            },
+            startup: Duration::from_secs_f64(self.startup_seconds),
         }
     }
 }
