@@ -3,7 +3,7 @@
 //! when the bucket is empty; it is never rejected client-side. See
 //! `docs/control-plane-and-nodes.md`, "client-go limits and retries".
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 /// `rest.Config`'s default QPS when a client sets none (client-go v0.33, `rest/config.go`,
 /// `DefaultQPS`). cluster-autoscaler keeps this default.
@@ -38,10 +38,10 @@ pub const SCHEDULER_BURST: u32 = 100;
 /// The controllers' work queue retries a key whose sync failed after 5 ms, doubling at each
 /// further failure (`workqueue.DefaultControllerRateLimiter`'s per-item exponential limiter,
 /// client-go v0.33 `util/workqueue/default_rate_limiters.go`)...
-pub const WORKQUEUE_BASE_DELAY_SECONDS: f64 = 0.005;
+pub const WORKQUEUE_BASE_DELAY: Duration = Duration::from_millis(5);
 
 /// ...up to 1000 s (same limiter)...
-pub const WORKQUEUE_MAX_DELAY_SECONDS: f64 = 1000.0;
+pub const WORKQUEUE_MAX_DELAY: Duration = Duration::from_secs(1000);
 
 /// ...and, over all keys, no faster than 10 a second (the same rate limiter's overall bucket)...
 pub const WORKQUEUE_QPS: f64 = 10.0;
@@ -52,21 +52,21 @@ pub const WORKQUEUE_BURST: u32 = 100;
 /// kube-controller-manager `--endpointslice-updates-batch-period` default (kubernetes v1.33,
 /// `pkg/controller/endpointslice/config/v1alpha1/defaults.go` leaves it unset): a pod's change
 /// queues its Services' syncs this long later; 0 queues them at once.
-pub const ENDPOINTSLICE_UPDATES_BATCH_PERIOD_SECONDS: f64 = 0.0;
+pub const ENDPOINTSLICE_UPDATES_BATCH_PERIOD: Duration = Duration::ZERO;
 
 /// The endpointslice controller's per-Service retry delay after a failed sync (kubernetes
 /// v1.33 `pkg/controller/endpointslice/endpointslice_controller.go` `defaultSyncBackOff`),
 /// doubled at each failure in a row...
-pub const ENDPOINTSLICE_SYNC_BACKOFF_SECONDS: f64 = 1.0;
+pub const ENDPOINTSLICE_SYNC_BACKOFF: Duration = Duration::from_secs(1);
 
 /// ...up to `maxSyncBackOff`.
-pub const ENDPOINTSLICE_MAX_SYNC_BACKOFF_SECONDS: f64 = 1000.0;
+pub const ENDPOINTSLICE_MAX_SYNC_BACKOFF: Duration = Duration::from_secs(1000);
 
 /// The per-item delay after `failures` failed syncs (1 or more): `base * 2^(failures-1)`,
 /// at most `max`.
-pub fn workqueue_item_delay_seconds(failures: u32, base: f64, max: f64) -> f64 {
+pub fn workqueue_item_delay(failures: u32, base: Duration, max: Duration) -> Duration {
     let exp = failures.saturating_sub(1).min(63);
-    (base * 2f64.powi(exp as i32)).min(max)
+    base.saturating_mul(1 << exp).min(max)
 }
 
 /// `flowcontrol.NewTokenBucketRateLimiter(qps, burst)`: a `golang.org/x/time/rate` limiter
@@ -113,7 +113,7 @@ impl TokenBucket {
             return now;
         }
         let now = now.max(self.last);
-        let elapsed = (now - self.last).as_secs_f64();
+        let elapsed = now.since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.qps).min(self.burst);
         self.last = now;
         self.tokens -= 1.0;
@@ -122,7 +122,7 @@ impl TokenBucket {
         }
         // Round the wait up to the microsecond: a request never goes before its token exists.
         let wait_us = (-self.tokens / self.qps * 1e6).ceil();
-        now.saturating_add(Time::from_secs_f64(wait_us / 1e6))
+        now.after(Duration::from_secs_f64(wait_us / 1e6))
     }
 
     /// Tokens available at `now` without reserving any (negative while requests wait).
@@ -130,7 +130,7 @@ impl TokenBucket {
         if self.qps <= 0.0 {
             return self.burst;
         }
-        let elapsed = (now.max(self.last) - self.last).as_secs_f64();
+        let elapsed = now.since(self.last).as_secs_f64();
         (self.tokens + elapsed * self.qps).min(self.burst)
     }
 }
@@ -142,20 +142,15 @@ mod tests {
 
     #[test]
     fn the_work_queue_backs_off_from_5_ms_doubling_to_1000_s() {
-        let d = |n| {
-            workqueue_item_delay_seconds(
-                n,
-                WORKQUEUE_BASE_DELAY_SECONDS,
-                WORKQUEUE_MAX_DELAY_SECONDS,
-            )
-        };
-        assert_eq!(d(1), 0.005);
-        assert_eq!(d(2), 0.01);
-        assert_eq!(d(11), 0.005 * 1024.0);
+        let d = |n| workqueue_item_delay(n, WORKQUEUE_BASE_DELAY, WORKQUEUE_MAX_DELAY);
+        let ms = Duration::from_millis;
+        assert_eq!(d(1), ms(5));
+        assert_eq!(d(2), ms(10));
+        assert_eq!(d(11), ms(5 * 1024));
         // 5 ms * 2^17 = 655 s; 2^18 passes 1000 s.
-        assert_eq!(d(18), 655.36);
-        assert_eq!(d(19), 1000.0);
-        assert_eq!(d(u32::MAX), 1000.0);
+        assert_eq!(d(18), ms(655_360));
+        assert_eq!(d(19), Duration::from_secs(1000));
+        assert_eq!(d(u32::MAX), Duration::from_secs(1000));
     }
 
     #[test]
@@ -182,7 +177,7 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(b.when(later), later);
         }
-        assert_eq!(b.when(later), later + Time::from_millis(20));
+        assert_eq!(b.when(later), later + Duration::from_millis(20));
     }
 
     #[test]
@@ -215,7 +210,7 @@ mod tests {
             let mut prev_sent = Time::ZERO;
             let mut sent = Vec::new();
             for g in gaps_ms {
-                now = now + Time::from_millis(g);
+                now += Duration::from_millis(g);
                 let at = b.when(now);
                 prop_assert!(at >= now);
                 prop_assert!(at >= prev_sent);

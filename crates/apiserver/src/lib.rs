@@ -1,5 +1,6 @@
 //! kube-apiserver's overload protection and its clients' self-limiting, as pure state machines
-//! with no I/O and no clock (time comes in as [`cascade_engine::Time`] arguments).
+//! with no I/O and no clock (time comes in as [`cascade_engine::Time`] arguments, instants;
+//! every length of time, a timeout, a delay, a service time, is a [`cascade_engine::Duration`]).
 //!
 //! - [`client`]: client-go's token bucket rate limiter and the QPS/burst defaults of the
 //!   components that talk to the API server.
@@ -10,7 +11,9 @@
 //!   objects stored, a mutation's with its watchers.
 //! - [`reflector`]: client-go's reflector backoff between failed LIST/WATCH attempts.
 //! - [`server`]: kube-apiserver itself: the bootstrap FlowSchemas, requests queued, executed
-//!   and answered, memory, OOM kills and restarts.
+//!   and answered, memory, OOM kills and restarts; one concern per file under `server/`
+//!   (APF dispatch, the legacy max-inflight filter, the request cost model, execution,
+//!   memory), listed at the top of `server.rs`.
 //!
 //! Facts are written up in `docs/control-plane-and-nodes.md` ("API server overload protection",
 //! "API Priority and Fairness", "client-go limits and retries"). The simulation's control

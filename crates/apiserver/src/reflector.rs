@@ -5,17 +5,17 @@
 //! attempts per second each, which is what a herd of them after an API server restart adds up
 //! to. docs/control-plane-and-nodes.md, "The cost of LIST, GET and WATCH".
 
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 
 /// The first delay (`initBackoff`, 800 ms).
-pub const INITIAL_BACKOFF_SECONDS: f64 = 0.8;
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(800);
 /// The cap on the delay before jitter (`maxBackoff`, 30 s).
-pub const MAX_BACKOFF_SECONDS: f64 = 30.0;
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A backoff this long after the previous one starts again from the first delay
 /// (`resetDuration`, 2 min).
-pub const RESET_SECONDS: f64 = 120.0;
-/// Each step multiplies the delay (`backoffFactor`).
-pub const FACTOR: f64 = 2.0;
+pub const RESET: Duration = Duration::from_secs(120);
+/// Each step multiplies the delay (`backoffFactor`, 2.0).
+pub const FACTOR: u64 = 2;
 /// A delay `d` becomes `d + u x JITTER x d` for `u` uniform in [0, 1) (`jitter`, 1.0).
 pub const JITTER: f64 = 1.0;
 
@@ -23,7 +23,7 @@ pub const JITTER: f64 = 1.0;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReflectorBackoff {
     /// The next delay before jitter.
-    duration: f64,
+    duration: Duration,
     /// When the last backoff began.
     last: Option<Time>,
 }
@@ -31,7 +31,7 @@ pub struct ReflectorBackoff {
 impl Default for ReflectorBackoff {
     fn default() -> Self {
         ReflectorBackoff {
-            duration: INITIAL_BACKOFF_SECONDS,
+            duration: INITIAL_BACKOFF,
             last: None,
         }
     }
@@ -40,17 +40,15 @@ impl Default for ReflectorBackoff {
 impl ReflectorBackoff {
     /// The delay before the next attempt after one failed at `now`; `u` is the run's uniform
     /// draw in [0, 1) for the jitter.
-    pub fn next_delay_seconds(&mut self, now: Time, u: f64) -> f64 {
-        if self
-            .last
-            .is_some_and(|l| now.as_secs_f64() - l.as_secs_f64() > RESET_SECONDS)
-        {
-            self.duration = INITIAL_BACKOFF_SECONDS;
+    pub fn next_delay(&mut self, now: Time, u: f64) -> Duration {
+        if self.last.is_some_and(|l| now.since(l) > RESET) {
+            self.duration = INITIAL_BACKOFF;
         }
         self.last = Some(now);
-        let d = self.duration;
-        self.duration = (self.duration * FACTOR).min(MAX_BACKOFF_SECONDS);
-        d + u.clamp(0.0, 1.0) * JITTER * d
+        let d = self.duration.as_secs_f64();
+        self.duration = self.duration.saturating_mul(FACTOR).min(MAX_BACKOFF);
+        // Jittered in seconds and rounded once, as the delay is drawn.
+        Duration::from_secs_f64(d + u.clamp(0.0, 1.0) * JITTER * d)
     }
 }
 
@@ -63,7 +61,10 @@ mod tests {
     fn doubles_from_800_ms_to_the_30_s_cap() {
         let mut b = ReflectorBackoff::default();
         let delays: Vec<f64> = (0..9)
-            .map(|i| b.next_delay_seconds(Time::from_secs_f64(f64::from(i)), 0.0))
+            .map(|i| {
+                b.next_delay(Time::from_secs_f64(f64::from(i)), 0.0)
+                    .as_secs_f64()
+            })
             .collect();
         assert_eq!(delays, [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0, 30.0]);
     }
@@ -72,10 +73,16 @@ mod tests {
     fn two_quiet_minutes_start_it_again() {
         let mut b = ReflectorBackoff::default();
         for i in 0..6 {
-            b.next_delay_seconds(Time::from_secs_f64(f64::from(i)), 0.0);
+            b.next_delay(Time::from_secs_f64(f64::from(i)), 0.0);
         }
-        assert_eq!(b.next_delay_seconds(Time::from_secs_f64(100.0), 0.0), 30.0);
-        assert_eq!(b.next_delay_seconds(Time::from_secs_f64(221.0), 0.0), 0.8);
+        assert_eq!(
+            b.next_delay(Time::from_secs_f64(100.0), 0.0),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            b.next_delay(Time::from_secs_f64(221.0), 0.0),
+            Duration::from_millis(800)
+        );
     }
 
     proptest! {
@@ -84,7 +91,7 @@ mod tests {
         fn capped_delays_lie_in_30_to_60_seconds(us in prop::collection::vec(0.0f64..1.0, 8..40)) {
             let mut b = ReflectorBackoff::default();
             for (i, u) in us.iter().enumerate() {
-                let d = b.next_delay_seconds(Time::from_secs_f64(i as f64), *u);
+                let d = b.next_delay(Time::from_secs_f64(i as f64), *u).as_secs_f64();
                 if i >= 6 {
                     prop_assert!((30.0..60.0).contains(&d), "{d}");
                 }

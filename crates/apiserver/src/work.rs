@@ -4,13 +4,15 @@
 //! watchers must be told of it. docs/control-plane-and-nodes.md, "API Priority and Fairness"
 //! (seats) and "The cost of LIST, GET and WATCH".
 
+use cascade_engine::Duration;
+
 /// Objects one seat of a LIST covers (`objectsPerSeat`, v1.33 request/config.go).
 pub const OBJECTS_PER_SEAT: u64 = 100;
 /// Watchers one extra seat of a mutation covers (`watchesPerSeat`).
 pub const WATCHES_PER_SEAT: u64 = 10;
 /// Time a mutation holds its extra seats per seat of watchers, after its handler returns
 /// (`eventAdditionalDuration`, 5 ms).
-pub const EVENT_ADDITIONAL_SECONDS: f64 = 0.005;
+pub const EVENT_ADDITIONAL_DURATION: Duration = Duration::from_millis(5);
 /// The fewest seats any request takes (`minimumSeats`).
 pub const MINIMUM_SEATS: u32 = 1;
 
@@ -69,14 +71,14 @@ pub struct Request {
 pub struct WorkEstimate {
     pub initial_seats: u32,
     pub final_seats: u32,
-    pub additional_latency_seconds: f64,
+    pub additional_latency: Duration,
 }
 
 impl WorkEstimate {
     const ONE: WorkEstimate = WorkEstimate {
         initial_seats: MINIMUM_SEATS,
         final_seats: 0,
-        additional_latency_seconds: 0.0,
+        additional_latency: Duration::ZERO,
     };
 
     /// The seats the queue set must have free to dispatch it.
@@ -105,8 +107,10 @@ pub fn estimate(r: &Request, max_seats: u32) -> WorkEstimate {
             WorkEstimate {
                 initial_seats: MINIMUM_SEATS,
                 final_seats,
-                additional_latency_seconds: needed as f64 * EVENT_ADDITIONAL_SECONDS
-                    / f64::from(final_seats),
+                additional_latency: Duration::from_secs_f64(
+                    needed as f64 * EVENT_ADDITIONAL_DURATION.as_secs_f64()
+                        / f64::from(final_seats),
+                ),
             }
         }
         _ => WorkEstimate::ONE,
@@ -172,11 +176,11 @@ mod tests {
         assert_eq!(estimate(&create(9), 10), WorkEstimate::ONE);
         let e = estimate(&create(45), 10);
         assert_eq!((e.initial_seats, e.final_seats), (1, 5));
-        assert!((e.additional_latency_seconds - 5.0 * 0.005 / 5.0).abs() < 1e-12);
+        assert!((e.additional_latency.as_secs_f64() - 5.0 * 0.005 / 5.0).abs() < 1e-12);
         // 5,000 kubelets watching: capped at the level's limit, held longer per seat.
         let e = estimate(&create(5_000), 10);
         assert_eq!(e.final_seats, 10);
-        assert!((e.additional_latency_seconds - 500.0 * 0.005 / 10.0).abs() < 1e-12);
+        assert!((e.additional_latency.as_secs_f64() - 500.0 * 0.005 / 10.0).abs() < 1e-12);
         assert_eq!(e.max_seats(), 10);
     }
 

@@ -5,14 +5,14 @@
 //! readiness waits for the informer's first sync.
 
 use super::control_plane::{Caller, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
-use super::{secs, Ev, Generation, Simulation};
+use super::{Ev, Generation, Simulation};
 use crate::scenario::ApiClient;
 use cascade_apiserver::client::TokenBucket;
 use cascade_apiserver::queueset::flow_hash;
 use cascade_apiserver::reflector::ReflectorBackoff;
 use cascade_apiserver::server::{flow_schema, ApiRequest, LevelId, Outcome};
 use cascade_apiserver::work::Verb;
-use cascade_engine::Time;
+use cascade_engine::{Duration, Time};
 use cascade_scheduler::{NodeId, PodId};
 
 /// A pod's API client.
@@ -142,14 +142,14 @@ impl<'a> Simulation<'a> {
         self.control_plane.clients.remove(&pod);
     }
 
-    fn client_schedule(&mut self, pod: PodId, delay: f64) {
+    fn client_schedule(&mut self, pod: PodId, delay: Duration) {
         let Some(c) = self.control_plane.clients.get_mut(&pod) else {
             return;
         };
         let epoch = c.epoch.bump();
         c.state = ClientState::Idle;
-        self.engine.schedule_in(
-            secs(delay),
+        self.engine.schedule_after(
+            delay,
             Ev::ControlPlane(ControlPlaneEv::Client { pod, epoch }),
         );
     }
@@ -247,22 +247,20 @@ impl<'a> Simulation<'a> {
                         );
                     }
                 } else {
-                    let period = spec.period_seconds.unwrap_or(60.0);
+                    let period = Duration::from_secs_f64(spec.period_seconds.unwrap_or(60.0));
                     self.client_schedule(pod, period);
                 }
             }
-            Outcome::TooManyRequests {
-                retry_after_seconds,
-            } if c.retries < CLIENT_GO_MAX_RETRIES => {
+            Outcome::TooManyRequests { retry_after } if c.retries < CLIENT_GO_MAX_RETRIES => {
                 // client-go sleeps Retry-After and sends it again, within the same call.
                 c.retries += 1;
-                self.client_schedule(pod, retry_after_seconds);
+                self.client_schedule(pod, retry_after);
             }
             Outcome::Reset if c.retries < CLIENT_GO_MAX_RETRIES => {
                 // A LIST is an HTTP GET: a connection reset under it is retried after 1 s
                 // (a refused connection is not: the call fails at once).
                 c.retries += 1;
-                self.client_schedule(pod, 1.0);
+                self.client_schedule(pod, Duration::from_secs(1));
             }
             _ => {
                 // The call failed: the reflector backs off before it lists again (a poller
@@ -274,9 +272,9 @@ impl<'a> Simulation<'a> {
                     self.control_plane
                         .clients
                         .get_mut(&pod)
-                        .map_or(1.0, |c| c.backoff.next_delay_seconds(now, u))
+                        .map_or(Duration::from_secs(1), |c| c.backoff.next_delay(now, u))
                 } else {
-                    spec.period_seconds.unwrap_or(60.0)
+                    Duration::from_secs_f64(spec.period_seconds.unwrap_or(60.0))
                 };
                 self.client_schedule(pod, delay);
             }
@@ -299,7 +297,7 @@ impl<'a> Simulation<'a> {
             let Some(c) = self.control_plane.clients.get_mut(&pod) else {
                 continue;
             };
-            let d = c.backoff.next_delay_seconds(now, u);
+            let d = c.backoff.next_delay(now, u);
             self.client_schedule(pod, d);
         }
         self.rec.metrics.count("apiserver_watch_breaks", 1);

@@ -15,10 +15,11 @@
 
 use super::control_plane::{Caller, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
 use super::{secs, ControllerEv, Ev, Generation, Simulation, Stage};
-use cascade_apiserver::client::{workqueue_item_delay_seconds, TokenBucket};
+use cascade_apiserver::client::{workqueue_item_delay, TokenBucket};
 use cascade_apiserver::queueset::flow_hash_parts;
 use cascade_apiserver::server::{ApiRequest, LevelId, Outcome};
 use cascade_apiserver::work::Verb;
+use cascade_engine::Duration;
 use cascade_model::objects::Pod;
 use cascade_scheduler::{NodeId, PodId};
 use cascade_services::ServiceIdx;
@@ -257,13 +258,11 @@ impl Simulation<'_> {
             Outcome::Ok => {
                 self.write_done(id);
             }
-            Outcome::TooManyRequests {
-                retry_after_seconds,
-            } if pw.retries < CLIENT_GO_MAX_RETRIES => {
+            Outcome::TooManyRequests { retry_after } if pw.retries < CLIENT_GO_MAX_RETRIES => {
                 // client-go sleeps Retry-After and sends it again, within the same call.
                 pw.retries += 1;
-                self.engine.schedule_in(
-                    secs(retry_after_seconds),
+                self.engine.schedule_after(
+                    retry_after,
                     Ev::ControlPlane(ControlPlaneEv::SendWrite { id }),
                 );
             }
@@ -374,7 +373,7 @@ impl Simulation<'_> {
                 if self.control_plane.server.serving() {
                     let d = self.slice_retry_delay(svc);
                     self.engine
-                        .schedule_in(secs(d), Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
+                        .schedule_after(d, Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
                 } else {
                     self.control_plane.writes.parked.push(id);
                 }
@@ -406,10 +405,10 @@ impl Simulation<'_> {
             entry.2 += 1;
             let failures = entry.2;
             let c = &self.p.controllers;
-            let item = workqueue_item_delay_seconds(
+            let item = workqueue_item_delay(
                 failures,
-                c.workqueue_base_delay_seconds,
-                c.workqueue_max_delay_seconds,
+                Duration::from_secs_f64(c.workqueue_base_delay_seconds),
+                Duration::from_secs_f64(c.workqueue_max_delay_seconds),
             );
             let (qps, burst) = (c.workqueue_qps, c.workqueue_burst);
             let writer = match self.controllers.workloads[w].w.kind {
@@ -424,7 +423,7 @@ impl Simulation<'_> {
                 .entry(writer)
                 .or_insert_with(|| TokenBucket::new(qps, burst))
                 .when(now);
-            let at = overall.max(now.saturating_add(secs(item)));
+            let at = overall.max(now.after(item));
             if let Some(e) = self.control_plane.writes.in_flight.get_mut(&w) {
                 e.1 = false;
             }

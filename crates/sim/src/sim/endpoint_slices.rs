@@ -19,10 +19,11 @@
 use super::api_writes::{Write, Writer};
 use super::control_plane::ControlPlaneEv;
 use super::{secs, Ev, Simulation, Stage};
-use cascade_apiserver::client::workqueue_item_delay_seconds;
+use cascade_apiserver::client::workqueue_item_delay;
 use cascade_apiserver::queueset::flow_hash_parts;
 use cascade_apiserver::server::{ApiRequest, LevelId};
 use cascade_apiserver::work::Verb;
+use cascade_engine::Duration;
 use cascade_services::{ServiceIdx, SliceWrites};
 use std::collections::BTreeMap;
 
@@ -130,14 +131,14 @@ impl Simulation<'_> {
 
     /// The slice's write failed while the server serves: the delay before it is sent again
     /// (the work queue's per-Service backoff).
-    pub(super) fn slice_retry_delay(&mut self, svc: ServiceIdx) -> f64 {
+    pub(super) fn slice_retry_delay(&mut self, svc: ServiceIdx) -> Duration {
         let st = self.endpoint_slices.services.entry(svc).or_default();
         st.failures += 1;
         let c = &self.p.controllers;
-        workqueue_item_delay_seconds(
+        workqueue_item_delay(
             st.failures,
-            c.endpoint_slice_sync_backoff_seconds,
-            c.endpoint_slice_max_sync_backoff_seconds,
+            Duration::from_secs_f64(c.endpoint_slice_sync_backoff_seconds),
+            Duration::from_secs_f64(c.endpoint_slice_max_sync_backoff_seconds),
         )
     }
 }
