@@ -51,15 +51,20 @@ fn suite_name(summary: &Summary) -> String {
     }
 }
 
-/// `METRIC = VALUE, want BOUND, window W[, pods SELECTOR]`: the facts of a verdict, in one
-/// phrase.
+/// `METRIC = VALUE, want BOUND, window W[, pods SELECTOR][, not judged: WHY]`: the facts of a
+/// verdict, in one phrase.
 pub fn verdict(c: &Case) -> String {
     let pods =
         c.r.selector
             .as_ref()
             .map_or(String::new(), |s| format!(", pods {s}"));
+    // The note names its figure first (`peaks.api_qps_ratio: not given ...`): said once.
+    let not_given = c.r.not_given.as_ref().map_or(String::new(), |n| {
+        let why = n.strip_prefix(c.r.metric.as_str()).unwrap_or(n);
+        format!(", not judged: {}", why.trim_start_matches(": "))
+    });
     format!(
-        "{} = {}, want {}, window {}{pods}",
+        "{} = {}, want {}, window {}{pods}{not_given}",
         c.r.metric,
         value(c.r.value),
         c.r.bound,

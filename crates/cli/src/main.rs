@@ -88,11 +88,14 @@ enum Command {
     /// What kube-scheduler would do with each pod, in scheduling-queue order, against a
     /// cluster's state (Nodes, bound Pods, PriorityClasses, PodDisruptionBudgets).
     Schedule {
-        /// Cluster state: YAML files of Nodes, bound Pods, PriorityClasses and PDBs
-        /// (multi-document or `kind: List`, as `kubectl get -o yaml` prints).
+        /// Cluster state: YAML files or directories of Nodes, bound Pods (`spec.nodeName` set:
+        /// the running pods), PriorityClasses and PDBs (multi-document or `kind: List`, as
+        /// `kubectl get -o yaml` prints).
         #[arg(long = "cluster", value_name = "FILE", required = true, num_args = 1..)]
         cluster: Vec<PathBuf>,
-        /// The pods to schedule (YAML, multi-document or `kind: List`).
+        /// The pods to schedule: YAML files or directories of Pods, and of Deployments,
+        /// ReplicaSets, StatefulSets, DaemonSets and Jobs, each expanded into the pods its
+        /// controller creates (what `helm template` prints).
         #[arg(long = "pod", value_name = "FILE", required = true, num_args = 1..)]
         pod: Vec<PathBuf>,
         /// Output format.
@@ -110,7 +113,7 @@ enum Command {
     /// Check manifests without running anything; reports every problem found.
     Validate {
         /// Manifests (Kubernetes YAML, multi-document or `kind: List`), scenario files, or
-        /// directories of them (read whole, as `kubectl apply -f DIR` reads one).
+        /// directories of them (read whole, subdirectories too, as `kubectl apply -f DIR -R` reads one).
         #[arg(value_name = "FILE", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
@@ -133,6 +136,7 @@ enum BenchCommand {
     /// Time one run of a scenario by phase (load, build, until every pod runs, the rest):
     /// simulated time over wall time and events/s, optionally beside another binary's run.
     Run {
+        /// The scenario file to time.
         #[arg(value_name = "SCENARIO", default_value = "benches/idle-5000.yaml")]
         scenario: PathBuf,
         /// Time this one of the scenario's variants instead of the scenario itself.
@@ -148,6 +152,7 @@ enum BenchCommand {
     },
     /// Run a scenario for many seeds in one process on all cores (the Monte Carlo use).
     Sweep {
+        /// The scenario file to run for each seed.
         #[arg(value_name = "SCENARIO", default_value = "scenarios/grafana-2019.yaml")]
         scenario: PathBuf,
         /// Sweep this one of the scenario's variants instead of the scenario itself.

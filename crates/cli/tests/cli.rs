@@ -1383,3 +1383,71 @@ fn a_peak_is_named_by_its_column_and_the_old_names_read_with_a_warning() {
     assert!(e[1].get("selector").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_expectation_on_a_figure_the_run_cannot_give_fails_and_says_why() {
+    // peaks.api_qps_ratio has no steady baseline (the fault comes before the warm-up ends):
+    // summary.json gives it as 0 with a note. `max: 10` used to pass on that 0.
+    let dir = fresh_dir("unjudged");
+    let junit = dir.join("junit.xml");
+    let (code, stdout, err) = cascade(&[
+        "run",
+        "crates/cli/tests/inputs/unjudged-surge.yaml",
+        "--out",
+        dir.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{err}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("the surge stays under 10x"))
+        .unwrap();
+    assert!(
+        line.contains("FAIL")
+            && line.contains(
+                "peaks.api_qps_ratio = 0, want <= 10, window 0s..600s, not judged: not given (0): no steady baseline"
+            ),
+        "{line}"
+    );
+    assert!(stdout.contains("ok   the API keeps answering"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let e = &summary["expectations"][0];
+    assert_eq!(e["passed"], false);
+    assert!(
+        e["not_given"]
+            .as_str()
+            .unwrap()
+            .starts_with("peaks.api_qps_ratio: not given (0)"),
+        "{e}"
+    );
+    // The expectation that can be judged carries no such field.
+    assert!(summary["expectations"][1].get("not_given").is_none());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(xml.contains("not judged"), "{xml}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("(not judged: peaks.api_qps_ratio: not given"),
+        "{html}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_impossible_value_is_one_error() {
+    // workersPerReplica = -1 is out of range and not a u32 either: it used to be told twice,
+    // once in the scenario's words and once in the type's.
+    let (code, _, err) = cascade(&[
+        "params",
+        "scenarios/grafana-2019.yaml",
+        "--set",
+        "services.proxy.workersPerReplica=-1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "--set:1:34: error: --set services.proxy.workersPerReplica=-1: workersPerReplica = -1: expected at least 1"
+    );
+}

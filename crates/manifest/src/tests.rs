@@ -303,7 +303,12 @@ fn selector_must_match_template() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // 256 cases in the suite; `PROPTEST_CASES=5000` (or more) for a longer hunt
+    // (docs/testing.md). `with_cases` alone would ignore the variable.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
     /// Whatever the bytes, loading answers with objects or diagnostics, never a panic.
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {

@@ -415,13 +415,15 @@ impl ServiceMetrics {
         )
     }
 
-    /// A note per service whose baseline is not steady (its `_qps_ratio` is then 0).
-    pub fn notes(&self, v: View<'_>) -> Vec<String> {
+    /// A note per service whose baseline is not steady (its `_qps_ratio` is then 0), with
+    /// the figure it is about (`peaks.{service}_qps_ratio`): an expectation on that figure
+    /// cannot be judged.
+    pub fn notes(&self, v: View<'_>) -> Vec<(String, String)> {
         let mut notes = Vec::new();
         for s in v.endpoints.iter() {
             let g = self.surge(&s.stats.window_arrivals);
             if g.ratio().is_none() {
-                notes.push(format!(
+                notes.push((format!("peaks.{}_qps_ratio", s.name), format!(
                     "peaks.{name}_qps_ratio: not given (0): no steady baseline: {n} whole {w} s windows from {from} s to {until} s, \
                      rates {lo:.3} to {hi:.3} qps, mean {mean:.3} (steady: at least 2 windows, each within {tol}% of the mean)",
                     name = s.name,
@@ -433,7 +435,7 @@ impl ServiceMetrics {
                     hi = g.baseline_range.1,
                     mean = g.baseline,
                     tol = self.windows.steady_tolerance * 100.0,
-                ));
+                )));
             }
         }
         notes

@@ -466,8 +466,9 @@ impl World {
     }
 
     /// What a reader of the figures must know (summary.json's `notes`): e.g. a service whose
-    /// request rate had no steady baseline, so that its `_qps_ratio` is not given.
-    pub fn notes(&self) -> Vec<String> {
+    /// request rate had no steady baseline, so that its `_qps_ratio` is not given; each with
+    /// the summary figure it is about.
+    pub fn notes(&self) -> Vec<(String, String)> {
         self.metrics.notes(self.view())
     }
 }

@@ -88,6 +88,11 @@ pub struct ExpectationResult {
     /// The pods it counted, when it has a selector: `{app=web} in namespace shop`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// Why the run could not give the figure the expectation reads (a `peaks.*_qps_ratio`
+    /// without a steady baseline, summary.json's note): the expectation then fails, whatever
+    /// its bound, rather than pass on a 0 that means "not given".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_given: Option<String>,
 }
 
 /// summary.json.
@@ -158,19 +163,30 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
     }
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
     let mut averages: BTreeMap<String, f64> = BTreeMap::new();
-    let mut notes = Vec::new();
+    // Each note with the figure it is about: an expectation on that figure cannot be judged.
+    let mut noted: Vec<(String, String)> = Vec::new();
     if !sim.services.is_empty() {
         totals.extend(sim.services.totals());
         peaks.extend(sim.services.peaks());
         ratios.extend(sim.services.ratios());
         averages.extend(sim.services.averages());
-        notes.extend(sim.services.notes());
+        noted.extend(sim.services.notes());
     }
     totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
     for e in &sc.spec.expectations {
-        expectations.push(evaluate(sim, e, &totals, &peaks, &ratios, &averages)?);
+        let mut r = evaluate(sim, e, &totals, &peaks, &ratios, &averages)?;
+        let whole_run = e.selector.is_none() && e.after.is_none() && e.before.is_none();
+        if let Some((_, note)) = noted
+            .iter()
+            .find(|(figure, _)| whole_run && *figure == e.metric)
+        {
+            r.passed = false;
+            r.not_given = Some(note.clone());
+        }
+        expectations.push(r);
     }
+    let notes = noted.into_iter().map(|(_, note)| note).collect();
     Ok(Summary {
         scenario: sc.name.clone(),
         variant: sc.variant.clone(),
@@ -306,6 +322,7 @@ fn evaluate(
         after_seconds: e.after.map_or(0.0, |d| d.0.min(end)),
         before_seconds: e.before.map_or(end, |d| d.0.min(end)),
         selector: e.selector.as_ref().map(crate::scenario::describe_selector),
+        not_given: None,
     })
 }
 

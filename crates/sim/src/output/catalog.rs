@@ -261,7 +261,7 @@ pub const SUMMARY_SUFFIXES: &[(&str, &str, &str)] = &[
     (
         "_qps_ratio",
         "peaks, service",
-        "`_qps_1m` over `_baseline_qps`: the surge as an operator's 1-minute dashboard shows it. 0, with a note in summary.json's `notes`, when the baseline is not steady (fewer than 2 windows, or one off the mean by more than `steadyTolerance`, 50%).",
+        "`_qps_1m` over `_baseline_qps`: the surge as an operator's 1-minute dashboard shows it. 0, with a note in summary.json's `notes`, when the baseline is not steady (fewer than 2 windows, or one off the mean by more than `steadyTolerance`, 50%); an expectation on it then fails, whatever its bound, its `not_given` saying why.",
     ),
     (
         "_max_requests_in_replica",

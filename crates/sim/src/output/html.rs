@@ -433,9 +433,12 @@ fn banner(h: &mut String, s: &Summary) {
                 esc(&e.metric),
                 readable(e.value, unit),
                 esc(&e.bound),
-                miss(e.value, &e.bound, unit)
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
+                match &e.not_given {
+                    Some(n) => format!(" (not judged: {})", esc(n)),
+                    None => miss(e.value, &e.bound, unit)
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                }
             );
         }
         h.push_str("</ul></div>");

@@ -326,10 +326,21 @@ fn load_read(
         Err(e) => {
             let path = json_path(e.path());
             let what = cascade_manifest::mapping_wording(&e.inner().to_string());
+            let said = r.errors.len();
             r.at(
                 sites.site(&path),
                 format!("invalid parameter {}: {what}", e.path()),
             );
+            // The value checks above may have said what is wrong there already, in the
+            // scenario's words (`workersPerReplica = -1: expected at least 1`): one mistake,
+            // one error, not the type's wording of it too.
+            let new = &r.errors[said];
+            if r.errors[..said]
+                .iter()
+                .any(|d| (&d.file, d.line, d.column) == (&new.file, new.line, new.column))
+            {
+                r.errors.truncate(said);
+            }
             return Err(Errors(r.errors));
         }
     };
