@@ -1153,30 +1153,13 @@ fn a_warm_cache_expires_spread_over_its_ttl_and_a_cold_one_in_waves() {
 
 #[test]
 fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
-    let mut cfg = ServicesConfig::default();
-    cfg.services.insert(
-        "proxy".into(),
-        ServiceSpec {
-            selector: selector("proxy"),
-            workers_per_replica: 1,
-            service_seconds: 1.0,
-            memory_base: cascade_manifest::quantity::Bytes(100),
-            memory_per_request: cascade_manifest::quantity::Bytes(10),
-            memory_limit: cascade_manifest::quantity::Bytes(200),
-            ..ServiceSpec::default()
-        },
-    );
     // 20 requests/s against a capacity of 1/s: the 11th request in the replica kills it.
-    cfg.clients.insert(
-        "flood".into(),
-        ClientSpec {
-            target: "proxy".into(),
-            rate_per_second: 20.0,
-            max_retries: 0,
-            timeout_seconds: 100.0,
-            ..ClientSpec::default()
-        },
-    );
+    let cfg = flooded_proxy(ServiceSpec {
+        memory_base: cascade_manifest::quantity::Bytes(100),
+        memory_per_request: cascade_manifest::quantity::Bytes(10),
+        memory_limit: cascade_manifest::quantity::Bytes(200),
+        ..ServiceSpec::default()
+    });
     let mut d = Driver::new(cfg, 5);
     d.ready_pod(1, "proxy-0", "proxy");
     d.run(10.0, 1.0);
@@ -1186,8 +1169,9 @@ fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
     assert!(d.total("proxy_unavailable") > 0, "then nothing serves");
 }
 
-#[test]
-fn in_flight_counts_the_requests_in_a_pods_replicas_and_a_watch_fires_once() {
+/// A `proxy` service (from `spec`, with one worker taking 1 s a request) flooded at 20
+/// requests/s by a client that never retries.
+fn flooded_proxy(spec: ServiceSpec) -> ServicesConfig {
     let mut cfg = ServicesConfig::default();
     cfg.services.insert(
         "proxy".into(),
@@ -1195,11 +1179,9 @@ fn in_flight_counts_the_requests_in_a_pods_replicas_and_a_watch_fires_once() {
             selector: selector("proxy"),
             workers_per_replica: 1,
             service_seconds: 1.0,
-            service_time: ServiceTime::Deterministic,
-            ..ServiceSpec::default()
+            ..spec
         },
     );
-    // 20 requests/s against a capacity of 1/s: the requests pile up in the replica.
     cfg.clients.insert(
         "flood".into(),
         ClientSpec {
@@ -1210,6 +1192,16 @@ fn in_flight_counts_the_requests_in_a_pods_replicas_and_a_watch_fires_once() {
             ..ClientSpec::default()
         },
     );
+    cfg
+}
+
+#[test]
+fn in_flight_counts_the_requests_in_a_pods_replicas_and_a_watch_fires_once() {
+    // The requests pile up in the replica.
+    let cfg = flooded_proxy(ServiceSpec {
+        service_time: ServiceTime::Deterministic,
+        ..ServiceSpec::default()
+    });
     let mut d = Driver::new(cfg, 5);
     d.ready_pod(1, "proxy-0", "proxy");
     let pod = PodRef::new(1);
