@@ -275,9 +275,7 @@ impl MemorySpike {
                 format!("size = {}: expected a quantity not below 0", self.size.0),
             ));
         }
-        let Some(p) = self.period_seconds else {
-            return None;
-        };
+        let p = self.period_seconds?;
         if !(p.is_finite() && p > 0.0) {
             return Some((
                 "periodSeconds",
