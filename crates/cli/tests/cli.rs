@@ -1148,7 +1148,45 @@ fn fault_selectors_fractions_and_skipped_faults_are_errors_at_their_position() {
 }
 
 #[test]
-fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
+fn node_resource_inputs_written_wrong_are_errors_at_their_position_in_variants_too() {
+    // Issue 18: a fraction outside [0, 1], a selector matching no node and an unknown
+    // threshold signal are located errors, exit 2, wherever they are written.
+    let f = "crates/cli/tests/inputs/bad-node-resources.yaml";
+    let (code, out, err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    let base = [
+        ":23:58: error: no eviction signal named \"memory.availabel\" (did you mean \"memory.available\"?)",
+        ":20:99: error: durationSeconds = 90: expected at most periodSeconds (60)",
+        ":20:38: error: perRequest = -1048576: expected a quantity not below 0",
+    ];
+    for e in base {
+        assert!(err.contains(&format!("{f}{e}")), "{e} in {err}");
+    }
+    assert_eq!(err.lines().count(), base.len(), "{err}");
+    assert_eq!(run_refused(&[f]), err);
+    for (variant, e) in [
+        (
+            "wrong-fraction",
+            ":28:70: error: fraction = 1.01: expected a share of the nodes between 0 and 1",
+        ),
+        (
+            "green-pool",
+            ":17:26: error: selector {pool: blue} picks no node of the cluster",
+        ),
+        (
+            "pid-signal",
+            ":35:41: error: eviction signal \"pid.available\" is not modelled",
+        ),
+    ] {
+        let err = run_refused(&[f, "--variant", variant]);
+        assert!(err.contains(&format!("{f}{e}")), "{variant}: {e} in {err}");
+        assert_eq!(err.lines().count(), base.len() + 1, "{variant}: {err}");
+    }
+}
+
+#[test]
+fn mass_node_loss_stays_down_and_auto_repair_or_headroom_recovers_it() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cascade-mass-node-loss-{}", std::process::id()));
     let out = dir.to_str().unwrap();
@@ -1204,6 +1242,15 @@ fn mass_node_loss_stays_down_and_auto_repair_recovers_it() {
         assert!(batch[2] - batch[0] < 60.0, "{joined:?}");
     }
     assert!(joined[3] - joined[0] >= 120.0, "{joined:?}");
+    // Headroom outside the bad image's reach, enough that no zone is disrupted: the node
+    // lifecycle controller evicts from every hung node at its normal rate, no node is
+    // repaired or created, and the web tier moves onto the spare room.
+    let (code, stdout, err) = cascade(&["run", sc, "--variant", "headroom", "--out", out]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert_eq!(events.matches("\"NodeNotReady\"").count(), 12);
+    assert!(events.matches("\"TaintManagerEviction\"").count() > 0);
+    assert_eq!(events.matches("\"NodeRepair\"").count(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

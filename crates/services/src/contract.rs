@@ -152,6 +152,9 @@ pub enum Effect {
     OomKill(PodRef),
     /// A terminating pod's process has finished its shutdown (hand-over or flush done).
     Exited(PodRef),
+    /// The requests in flight at the pod's replicas reached the count the caller watched
+    /// for (`World::watch_in_flight`); the watch is spent.
+    InFlightReached(PodRef),
     /// A readiness change was written into the service's EndpointSlice at once (under
     /// [`SliceWrites::Requested`]): the endpointslice controller's write, for the caller to
     /// count against its client and the API server.

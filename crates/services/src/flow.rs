@@ -96,10 +96,12 @@ impl World {
                 let d = self.endpoints.get(svc).service_time(&mut self.rng);
                 out.at(now + secs(d), SvcEv::Complete(id));
                 self.check_memory(now, svc, replica, out);
+                self.check_in_flight_watch(svc, replica, out);
             }
             Admission::Queued(replica) => {
                 self.bind(id, svc, replica);
                 self.check_memory(now, svc, replica, out);
+                self.check_in_flight_watch(svc, replica, out);
             }
             Admission::QueuedDropping(replica, oldest) => {
                 self.bind(id, svc, replica);
@@ -134,6 +136,23 @@ impl World {
             format!("a replica holding {held} requests exceeded its memory limit"),
         );
         out.effects.push(Effect::OomKill(pod));
+    }
+
+    /// One more request at the replica: tells the caller if its pod's watched count is
+    /// reached (`World::watch_in_flight`).
+    fn check_in_flight_watch(&mut self, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        if self.in_flight_watches.is_empty() {
+            return;
+        }
+        let pod = self.endpoints.get(svc).replicas[replica as usize].pod;
+        if self
+            .in_flight_watches
+            .get(&pod)
+            .is_some_and(|&n| self.in_flight(pod) >= n)
+        {
+            self.in_flight_watches.remove(&pod);
+            out.effects.push(Effect::InFlightReached(pod));
+        }
     }
 
     pub(crate) fn kill_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {

@@ -24,6 +24,8 @@ struct Driver {
     now: Time,
     oom_kills: Vec<(Time, PodRef)>,
     exited: Vec<(Time, PodRef)>,
+    /// `Effect::InFlightReached`s given.
+    in_flight_reached: Vec<(Time, PodRef)>,
     /// The slice effects given: (written at once, service).
     slices: Vec<(bool, ServiceIdx)>,
 }
@@ -60,6 +62,7 @@ impl Driver {
             now: Time::ZERO,
             oom_kills: Vec::new(),
             exited: Vec::new(),
+            in_flight_reached: Vec::new(),
             slices: Vec::new(),
         };
         d.world.set_baseline_until(Time::MAX);
@@ -80,6 +83,7 @@ impl Driver {
             match e {
                 Effect::OomKill(p) => self.oom_kills.push((self.now, p)),
                 Effect::Exited(p) => self.exited.push((self.now, p)),
+                Effect::InFlightReached(p) => self.in_flight_reached.push((self.now, p)),
                 Effect::Log { .. } => {}
                 Effect::SliceWritten(svc) => self.slices.push((true, svc)),
                 Effect::SliceStale(svc) => self.slices.push((false, svc)),
@@ -1149,6 +1153,25 @@ fn a_warm_cache_expires_spread_over_its_ttl_and_a_cold_one_in_waves() {
 
 #[test]
 fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
+    // 20 requests/s against a capacity of 1/s: the 11th request in the replica kills it.
+    let cfg = flooded_proxy(ServiceSpec {
+        memory_base: cascade_manifest::quantity::Bytes(100),
+        memory_per_request: cascade_manifest::quantity::Bytes(10),
+        memory_limit: cascade_manifest::quantity::Bytes(200),
+        ..ServiceSpec::default()
+    });
+    let mut d = Driver::new(cfg, 5);
+    d.ready_pod(1, "proxy-0", "proxy");
+    d.run(10.0, 1.0);
+    assert_eq!(d.oom_kills.len(), 1, "killed once; nobody restarts it here");
+    assert_eq!(d.total("proxy_oom_kills"), 1);
+    assert!(d.total("proxy_failed") >= 10, "its requests die with it");
+    assert!(d.total("proxy_unavailable") > 0, "then nothing serves");
+}
+
+/// A `proxy` service (from `spec`, with one worker taking 1 s a request) flooded at 20
+/// requests/s by a client that never retries.
+fn flooded_proxy(spec: ServiceSpec) -> ServicesConfig {
     let mut cfg = ServicesConfig::default();
     cfg.services.insert(
         "proxy".into(),
@@ -1156,13 +1179,9 @@ fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
             selector: selector("proxy"),
             workers_per_replica: 1,
             service_seconds: 1.0,
-            memory_base: cascade_manifest::quantity::Bytes(100),
-            memory_per_request: cascade_manifest::quantity::Bytes(10),
-            memory_limit: cascade_manifest::quantity::Bytes(200),
-            ..ServiceSpec::default()
+            ..spec
         },
     );
-    // 20 requests/s against a capacity of 1/s: the 11th request in the replica kills it.
     cfg.clients.insert(
         "flood".into(),
         ClientSpec {
@@ -1173,13 +1192,49 @@ fn a_replica_past_its_memory_limit_is_oom_killed_and_its_requests_fail() {
             ..ClientSpec::default()
         },
     );
+    cfg
+}
+
+#[test]
+fn in_flight_counts_the_requests_in_a_pods_replicas_and_a_watch_fires_once() {
+    // The requests pile up in the replica.
+    let cfg = flooded_proxy(ServiceSpec {
+        service_time: ServiceTime::Deterministic,
+        ..ServiceSpec::default()
+    });
     let mut d = Driver::new(cfg, 5);
     d.ready_pod(1, "proxy-0", "proxy");
-    d.run(10.0, 1.0);
-    assert_eq!(d.oom_kills.len(), 1, "killed once; nobody restarts it here");
-    assert_eq!(d.total("proxy_oom_kills"), 1);
-    assert!(d.total("proxy_failed") >= 10, "its requests die with it");
-    assert!(d.total("proxy_unavailable") > 0, "then nothing serves");
+    let pod = PodRef::new(1);
+    assert_eq!(d.world.in_flight(pod), 0);
+    assert_eq!(
+        d.world.in_flight(PodRef::new(2)),
+        0,
+        "a pod that backs nothing"
+    );
+    d.world.watch_in_flight(pod, Some(30));
+    d.run(5.0, 1.0);
+    let held = |d: &Driver| {
+        let s = d.world.endpoints.get(ServiceIdx::at(0));
+        s.replicas.iter().map(|r| r.requests()).sum::<usize>()
+    };
+    assert_eq!(d.world.in_flight(pod), held(&d));
+    assert!(held(&d) > 30, "piled up: {}", held(&d));
+    assert_eq!(d.in_flight_reached.len(), 1, "once, then spent");
+    let (at, p) = d.in_flight_reached[0];
+    assert_eq!(p, pod);
+    // About 20 a second arrive and one leaves: the 30th is in flight after about 1.5 s.
+    assert!(
+        at > Time::from_secs_f64(1.0) && at < Time::from_secs_f64(2.5),
+        "{at:?}"
+    );
+    // Withdrawn, it never fires.
+    d.world.watch_in_flight(pod, Some(held(&d) + 1));
+    d.world.watch_in_flight(pod, None);
+    d.run(6.0, 1.0);
+    assert_eq!(d.in_flight_reached.len(), 1);
+    // The process dies: nothing left in flight.
+    d.call(|w, now, out| w.process_died(now, pod, out));
+    assert_eq!(d.world.in_flight(pod), 0);
 }
 
 #[test]

@@ -43,6 +43,9 @@ pub struct World {
     pub(crate) rings: Rings,
     pub(crate) metrics: ServiceMetrics,
     pub(crate) pods: BTreeMap<PodRef, PodLink>,
+    /// The caller's watches on requests in flight (`watch_in_flight`): a pod and the count
+    /// at which it is told.
+    pub(crate) in_flight_watches: BTreeMap<PodRef, usize>,
     /// "services": every draw but the ring's tokens.
     pub(crate) rng: Rng,
     /// The rate window services count their arrivals in (`rateWindowSeconds`).
@@ -91,6 +94,7 @@ impl World {
             rings,
             metrics,
             pods: BTreeMap::new(),
+            in_flight_watches: BTreeMap::new(),
             rng: Rng::stream(seed, "services"),
             rate_window: cfg.rate_window_seconds,
             #[cfg(test)]
@@ -339,6 +343,33 @@ impl World {
     pub fn pod_gone(&mut self, now: Time, pod: PodRef, out: &mut Out) {
         self.process_died(now, pod, out);
         self.pods.remove(&pod);
+        self.in_flight_watches.remove(&pod);
+    }
+
+    /// Requests in flight at the pod's replicas, served or queued, summed over the services
+    /// it backs (0 for a pod that backs none, or whose process is not running).
+    pub fn in_flight(&self, pod: PodRef) -> usize {
+        self.pods.get(&pod).map_or(0, |link| {
+            link.replicas
+                .iter()
+                .map(|&(svc, r)| self.endpoints.get(svc).replicas[r as usize].requests())
+                .sum()
+        })
+    }
+
+    /// Asks to be told, once, when the requests in flight at the pod's replicas reach
+    /// `at_least` ([`crate::Effect::InFlightReached`]); None withdraws the watch. The world
+    /// does not say why: the caller (the simulation's node memory) decides what a count
+    /// means.
+    pub fn watch_in_flight(&mut self, pod: PodRef, at_least: Option<usize>) {
+        match at_least {
+            Some(n) => {
+                self.in_flight_watches.insert(pod, n);
+            }
+            None => {
+                self.in_flight_watches.remove(&pod);
+            }
+        }
     }
 
     /// Work the cluster submits to a service (registrations, reconciliation): `n` requests

@@ -14,8 +14,8 @@ mod validate;
 
 use crate::params::Params;
 pub use behaviour::{
-    ApiClient, Behaviour, GossipAgent, GossipEncryption, JoinOn, MemoryBehaviour, Registration,
-    SidecarSpec,
+    ApiClient, Behaviour, GossipAgent, GossipEncryption, JoinOn, MemoryBehaviour, MemorySpike,
+    Registration, SidecarSpec,
 };
 pub use cascade_manifest::quantity::Bytes;
 use cascade_manifest::{Manifests, Value};

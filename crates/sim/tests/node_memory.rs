@@ -754,3 +754,129 @@ fn put_off_passes_evict_at_the_pass_a_pass_every_period_would() {
     phases.dedup();
     assert!(phases.len() >= 6, "{phases:?}");
 }
+
+/// One BestEffort API replica behind a service on a 2Gi node, and the retry storm of
+/// scenarios/retry-storm.yaml: a minute at a third of its speed from 5m piles thousands of
+/// requests into the replica (docs/kubernetes.md#memory-per-request).
+const API: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec:\n      containers: [{name: c, image: x}]\n";
+
+fn pile_up_scenario(memory: &str) -> String {
+    format!(
+        "apiVersion: cascade.dev/v1alpha1\nkind: Scenario\nmetadata: {{name: t}}\nspec:\n  duration: 15m\n  cluster:\n    nodeGroups:\n    - {{namePrefix: n, count: 1, allocatable: {{cpu: \"8\", memory: 2Gi, pods: \"110\"}}}}\n    manifests: [api.yaml]\n  services:\n    api:\n      selector: {{matchLabels: {{app: api}}}}\n      workersPerReplica: 10\n      serviceSeconds: 0.1\n      queueCapacity: 10000\n      memoryPerRequest: 1Mi\n  clients:\n    users:\n      target: api\n      ratePerSecond: 80\n      timeoutSeconds: 1\n      maxRetries: 3\n      backoff: {{initialSeconds: 0.025, maxSeconds: 0.25, multiplier: 2}}\n      startSeconds: 60\n  faults:\n  - at: 5m\n    duration: 1m\n    serviceDegraded: api\n    degradation: {{serviceTimeFactor: 3}}\n  behaviours:\n  - selector: {{matchLabels: {{app: api}}}}\n    memory: {memory}\n"
+    )
+}
+
+/// The number after `key` in an event line.
+fn number_after(line: &str, key: &str) -> i64 {
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
+    rest.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn requests_piling_up_in_a_replica_take_its_node_out_of_memory() {
+    const MI: i64 = 1 << 20;
+    let path = scenario(
+        "pile-up",
+        &[
+            (
+                "scenario.yaml",
+                &pile_up_scenario("{start: 256Mi, perRequest: 1Mi}"),
+            ),
+            ("api.yaml", API),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    let oom = s.totals.get("node_oom_kills").copied().unwrap_or(0);
+    let evicted = s
+        .totals
+        .get("pods_evicted_node_pressure")
+        .copied()
+        .unwrap_or(0);
+    assert!(oom + evicted >= 1, "{:#?}", s.totals);
+    // Nothing before the storm: at 80 requests a second against 100 the replica holds a few.
+    let first = log
+        .iter()
+        .find(|l| l.contains("\"SystemOOM\"") || l.contains("\"Evicted\""))
+        .unwrap();
+    assert!(time_of(first) > 300.0, "{first}");
+    // What the pod was using is its start plus 1Mi for each request in it, exactly.
+    for l in log.iter().filter(|l| l.contains("\"SystemOOM\"")) {
+        let usage = number_after(l, "(using ");
+        let capacity = number_after(l, " of ");
+        assert_eq!((usage - 256 * MI) % MI, 0, "{l}");
+        // The kernel acts at the request that fills the node, not at a later pass: the
+        // services say when the count that fills it is reached.
+        assert!(
+            usage >= capacity && usage < capacity + MI,
+            "usage {usage} against capacity {capacity}: {l}"
+        );
+    }
+    for l in log.iter().filter(|l| l.contains("\"Evicted\"")) {
+        let usage = number_after(l, "the pod was using ");
+        assert_eq!((usage - 256 * MI) % MI, 0, "{l}");
+        assert!(usage > 256 * MI, "{l}");
+    }
+    // The same storm with memory that does not follow the requests: the node never notices.
+    let path = scenario(
+        "no-pile-up",
+        &[
+            ("scenario.yaml", &pile_up_scenario("{start: 256Mi}")),
+            ("api.yaml", API),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    assert_eq!(s.totals.get("node_oom_kills"), None, "{log:#?}");
+    assert_eq!(s.totals.get("pods_evicted_node_pressure"), None);
+}
+
+#[test]
+fn a_memory_spike_past_the_nodes_memory_meets_the_kernels_oom_killer_when_it_starts() {
+    // The worker uses 256Mi and spikes by 4Gi for a minute, first 10 minutes after it
+    // starts and every 20 minutes: on a 4Gi node beside the 1Gi database, the kernel ends
+    // it at the spike's start (a pass 10 s later would be too late).
+    let scenario_text = leak_scenario("0").replace(
+        "memory: {start: 256Mi, growthPerMinute: 0}",
+        "memory: {start: 256Mi, spike: {size: 4Gi, atSeconds: 600, periodSeconds: 1200, durationSeconds: 60}}",
+    );
+    assert!(scenario_text.contains("spike"));
+    let path = scenario(
+        "spike",
+        &[
+            ("scenario.yaml", &scenario_text),
+            ("workloads.yaml", WORKLOADS),
+        ],
+    );
+    let (s, log, _) = run(&path, &[]);
+    assert!(
+        s.totals.get("node_oom_kills").is_some_and(|n| *n >= 1),
+        "{log:#?}"
+    );
+    let started = log
+        .iter()
+        .find(|l| l.contains("\"Started\"") && l.contains("pod/default/leak-"))
+        .map(|l| time_of(l))
+        .unwrap();
+    let oom = log.iter().find(|l| l.contains("\"SystemOOM\"")).unwrap();
+    assert!(oom.contains("victim pod default/leak-"), "{oom}");
+    let killed = time_of(oom);
+    assert!(
+        (killed - (started + 600.0)).abs() < 0.01,
+        "started {started}, killed {killed}"
+    );
+    // A smaller spike that fits: nothing.
+    let fits = leak_scenario("0").replace(
+        "memory: {start: 256Mi, growthPerMinute: 0}",
+        "memory: {start: 256Mi, spike: {size: 1Gi, atSeconds: 600, periodSeconds: 1200, durationSeconds: 60}}",
+    );
+    let path = scenario(
+        "spike-fits",
+        &[("scenario.yaml", &fits), ("workloads.yaml", WORKLOADS)],
+    );
+    let (s, _, _) = run(&path, &[]);
+    assert_eq!(s.totals.get("node_oom_kills"), None);
+    assert_eq!(s.totals.get("pods_evicted_node_pressure"), None);
+}

@@ -399,6 +399,22 @@ pub(super) fn references(
                 .key(key);
             r.error(&p, msg);
         }
+        // A memory spike's timing and the memory a request holds
+        // (docs/kubernetes.md#memory-spikes, docs/kubernetes.md#memory-per-request).
+        let Some(m) = b.memory.as_ref() else { continue };
+        let mem = spec_path().key("behaviours").idx(i).key("memory");
+        if let Some((key, msg)) = m.spike.as_ref().and_then(|s| s.problem()) {
+            r.error(&mem.key("spike").key(key), msg);
+        }
+        if m.per_request.0 < 0 {
+            r.error(
+                &mem.key("perRequest"),
+                format!(
+                    "perRequest = {}: expected a quantity not below 0",
+                    m.per_request.0
+                ),
+            );
+        }
     }
     let thrash = params.memory_thrashing.memory_available;
     if thrash.0 < 0 {

@@ -175,6 +175,12 @@ impl Simulation<'_> {
             // Nothing on the node is watched: no pass does anything until a pod starts.
             return None;
         }
+        // Memory that follows requests in flight is not along a line: every pass may find
+        // a change; spikes may add their size at any moment (docs/kubernetes.md#memory-spikes).
+        let (per_request, spikes) = self.node_memory_steps(node);
+        if per_request {
+            return Some(0);
+        }
         let capacity = self.memory_capacity(node);
         for t in &mem.cfg.thresholds {
             floor = floor.max(t.bytes(capacity));
@@ -184,6 +190,7 @@ impl Simulation<'_> {
             - i128::from(working_set)
             - i128::from(floor)
             - i128::from(growing)
+            - i128::from(spikes)
             - 1;
         if headroom < 0 {
             return Some(0);

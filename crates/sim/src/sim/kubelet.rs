@@ -146,12 +146,11 @@ impl Simulation<'_> {
                 });
             }
         }
-        // A container whose memory grows past its limit is OOM-killed when it gets there.
+        // A container whose memory grows (or spikes) past its limit is OOM-killed when it gets
+        // there (docs/kubernetes.md#memory-spikes).
         let limit = self.cluster.pod(id).pod.memory_limit;
         if let Some(m) = self.behaviour(id).and_then(|b| b.memory.clone()) {
-            if limit > 0 && m.growth_per_minute.0 > 0 {
-                let minutes = (limit - m.start.0).max(0) as f64 / m.growth_per_minute.0 as f64;
-                let cycle = minutes * 60.0;
+            if let Some(cycle) = (limit > 0).then(|| m.limit_reached_after(limit)).flatten() {
                 // Its age within its OOM cycle (the restarts' back-off is small beside a
                 // cycle of minutes to hours, and left out).
                 let ran = match age {

@@ -35,6 +35,7 @@ pub mod eviction;
 mod eviction_passes;
 mod gossip;
 mod kubelet;
+mod memory_steps;
 pub mod node_cpu;
 mod node_lifecycle;
 mod node_memory;
@@ -162,7 +163,13 @@ impl<'a> Simulation<'a> {
                 .kubelet
                 .eviction_config()
                 .map_err(|e| e.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))?;
-            Some(node_memory::NodeMemory::new(cfg))
+            let memory: Vec<_> = sc
+                .spec
+                .behaviours
+                .iter()
+                .filter_map(|b| b.memory.as_ref())
+                .collect();
+            Some(node_memory::NodeMemory::new(cfg, &memory))
         } else {
             None
         };

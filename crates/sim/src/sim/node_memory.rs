@@ -44,13 +44,19 @@ pub(super) struct NodeMem {
 pub(super) struct NodeMemory {
     pub(super) cfg: EvictionConfig,
     pub(super) nodes: BTreeMap<NodeId, NodeMem>,
+    /// Some behaviour's memory follows requests in flight, or spikes (`memory_steps.rs`):
+    /// without them, nothing looks for either.
+    pub(super) per_request: bool,
+    pub(super) spikes: bool,
 }
 
 impl NodeMemory {
-    pub fn new(cfg: EvictionConfig) -> NodeMemory {
+    pub fn new(cfg: EvictionConfig, memory: &[&crate::scenario::MemoryBehaviour]) -> NodeMemory {
         NodeMemory {
             cfg,
             nodes: BTreeMap::new(),
+            per_request: memory.iter().any(|m| m.per_request.0 > 0),
+            spikes: memory.iter().any(|m| m.spike.is_some()),
         }
     }
 
@@ -107,7 +113,8 @@ impl Simulation<'_> {
     }
 
     /// A pod's working set now: its behaviour's `start` plus `growthPerMinute` for the time
-    /// its container has run, held at its memory limit (where it is OOM-killed); a running
+    /// its container has run, plus `perRequest` for each request in flight at its replicas
+    /// and its `spike` while on, held at its memory limit (where it is OOM-killed); a running
     /// pod without a memory behaviour uses its memory request (a cascade assumption, said in
     /// docs/kubernetes.md#node-memory-pressure); a pod whose containers are not running, none.
     fn pod_memory(&self, id: PodId) -> PodMem {
@@ -135,8 +142,12 @@ impl Simulation<'_> {
             },
             Some(m) => {
                 let ran = i128::from((now - rt.last_start).0) + i128::from(rt.ran_before.0);
-                let grown = i128::from(m.growth_per_minute.0) * ran / 60_000_000;
-                let mut usage = i64::try_from(i128::from(m.start.0) + grown).unwrap_or(i64::MAX);
+                let in_flight = if m.per_request.0 > 0 {
+                    self.pod_in_flight(id)
+                } else {
+                    0
+                };
+                let mut usage = m.usage(ran, in_flight);
                 let mut growth = m.growth_per_minute.0 as f64 / 60.0;
                 if pod.memory_limit > 0 && usage >= pod.memory_limit {
                     usage = pod.memory_limit;

@@ -72,11 +72,17 @@ impl Simulation<'_> {
         // The next time the node's growth fills it.
         let (working_set, rate, _) = self.node_memory_totals(node);
         let now = self.now();
-        let at = (rate > 0.0 && working_set < capacity).then(|| {
+        let fill = (rate > 0.0 && working_set < capacity).then(|| {
             // At least a millisecond ahead, so rounding can never spin the clock.
             let wait = ((capacity - working_set) as f64 / rate).max(0.001);
             now + secs(wait) + Time(1)
         });
+        // A spike that starts may fill it at once, one that ends may end a thrash
+        // (docs/kubernetes.md#memory-spikes).
+        let at = match (fill, self.next_spike_edge(node)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mem = self.node_memory.as_mut().expect("node memory");
         let state = mem.nodes.entry(node).or_default();
         // Nothing changed on the node: the timer already set (up to a millisecond early, from
@@ -95,6 +101,9 @@ impl Simulation<'_> {
         }
         // Whether the node thrashes, with the memory as the OOM killer left it.
         self.thrash_observe(node);
+        // Requests piling up in its pods may fill it before any timer
+        // (docs/kubernetes.md#memory-per-request).
+        self.watch_node_in_flight(node);
     }
 
     /// A timer set by [`Self::oom_check`]: ignored if a later check replaced it.

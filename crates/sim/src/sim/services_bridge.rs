@@ -4,7 +4,7 @@
 use crate::sim::{Ev, Generation, Simulation};
 use cascade_engine::Time;
 use cascade_scheduler::PodId;
-use cascade_services::{Effect, Out, SliceWrites, World};
+use cascade_services::{Effect, Out, PodRef, SliceWrites, World};
 
 impl Simulation<'_> {
     /// Calls into the services with the current time and applies what they answer.
@@ -34,6 +34,19 @@ impl Simulation<'_> {
         r
     }
 
+    /// Requests in flight at the pod's replicas (node memory reads them,
+    /// docs/kubernetes.md#memory-per-request).
+    pub(super) fn pod_in_flight(&self, pod: PodId) -> usize {
+        self.services.in_flight(PodRef::new(pod.get()))
+    }
+
+    /// Asks the services to say when the pod's requests in flight reach `at_least`
+    /// ([`Effect::InFlightReached`]); None withdraws the watch.
+    pub(super) fn watch_pod_in_flight(&mut self, pod: PodId, at_least: Option<usize>) {
+        self.services
+            .watch_in_flight(PodRef::new(pod.get()), at_least);
+    }
+
     /// Schedules the services' timers and carries out their effects on the cluster.
     pub(super) fn apply_svc(&mut self, mut out: Out) {
         for (at, ev) in out.timers.drain(..) {
@@ -49,6 +62,7 @@ impl Simulation<'_> {
                         self.oom_kill(pod, starts);
                     }
                 }
+                Effect::InFlightReached(pod) => self.in_flight_reached(PodId::new(pod.get())),
                 Effect::Exited(pod) => {
                     let pod = PodId::new(pod.get());
                     if self.cluster.try_pod(pod).is_some_and(|e| e.pod.terminating) {
