@@ -143,6 +143,14 @@ pub struct Writes {
 }
 
 impl Writes {
+    /// MarkPodsNotReady's pod status updates sent and not yet answered.
+    pub fn pod_marks_unanswered(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|pw| matches!(pw.write, Write::PodNotReady { .. }))
+            .count()
+    }
+
     /// The workload's writes are all answered (its expectations are met); if not, its sync
     /// is skipped and comes back when they are.
     pub fn settled(&mut self, w: usize) -> bool {

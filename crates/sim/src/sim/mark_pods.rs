@@ -44,12 +44,24 @@ impl Marking {
         self.waiting.retain(|n| *n != node);
     }
 
+    /// Nodes being marked or waiting for a worker.
+    pub fn nodes(&self) -> usize {
+        self.active.len() + self.waiting.len()
+    }
+
     pub fn busy(&self, node: NodeId) -> bool {
         self.active.contains_key(&node) || self.waiting.contains(&node)
     }
 }
 
 impl Simulation<'_> {
+    /// MarkPodsNotReady's work not done yet: nodes being marked or waiting for a worker, and
+    /// pod status updates not answered. 0 once the controller's queues have drained (every
+    /// update answered once, every node's marking finished or dropped when it was Ready).
+    pub fn pods_marking_in_flight(&self) -> usize {
+        self.node_lifecycle.marking.nodes() + self.control_plane.writes.pod_marks_unanswered()
+    }
+
     /// The pods on the node whose Ready condition the server holds True.
     fn pods_to_mark(&self, node: NodeId) -> VecDeque<PodId> {
         self.cluster

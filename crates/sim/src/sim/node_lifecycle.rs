@@ -64,6 +64,22 @@ pub enum NotReadyReason {
     NeverUpdated,
 }
 
+impl NotReadyReason {
+    /// Whether the monitor pass that sees this transition marks the node's pods not Ready.
+    /// Upstream (`monitorNodeHealth`, v1.33) calls `MarkPodsNotReady` when the Ready condition
+    /// it read from the node was True and is no longer True after `tryUpdateNodeHealth`: only
+    /// the controller's own change to Unknown once the grace period has run out. A kubelet
+    /// that posts Ready=False itself changes the condition it reads, so the pass sees False
+    /// then False; a node that never posted status reads as Unknown from the start
+    /// (kubernetes/kubernetes#112733 describes the first case as it stands).
+    pub fn marks_pods(self) -> bool {
+        match self {
+            NotReadyReason::Unreachable => true,
+            NotReadyReason::PlegUnhealthy | NotReadyReason::NeverUpdated => false,
+        }
+    }
+}
+
 impl Default for NodeRt {
     fn default() -> Self {
         NodeRt {
@@ -435,8 +451,13 @@ impl Simulation<'_> {
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule, so nothing new lands here.
         self.taint_write(id, TaintChange::NoSchedule { key });
-        // MarkPodsNotReady: each pod's Ready condition set false, one status update each.
-        self.mark_pods_not_ready(id);
+        // MarkPodsNotReady: each pod's Ready condition set false, one status update each, but
+        // only when the controller itself turned the condition from True to Unknown (a kubelet
+        // that reports Ready=False itself, PLEG, leaves its pods as they are; a node that never
+        // posted status was never True): `marks_pods`, docs/control-plane-and-nodes.md.
+        if reason.marks_pods() {
+            self.mark_pods_not_ready(id);
+        }
         self.queue_for_no_execute(id, zone);
     }
 
