@@ -113,6 +113,7 @@ impl Endpoints {
             return false;
         }
         rep.ready = on;
+        rep.lost = false;
         match mode {
             SliceWrites::Immediate => {}
             SliceWrites::Requested if !s.slice_stale => out.effects.push(Effect::SliceWritten(svc)),

@@ -157,6 +157,18 @@ impl World {
 
     pub(crate) fn kill_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
         self.endpoints.set_ready(now, svc, replica, false, out);
+        self.end_process(now, svc, replica, out);
+    }
+
+    /// The replica's process died with its node: its readiness (the server's copy) and its
+    /// slice entry stay until the pod is marked not Ready.
+    pub(crate) fn lose_replica(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
+        let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
+        rep.lost = rep.ready;
+        self.end_process(now, svc, replica, out);
+    }
+
+    fn end_process(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
         let s = self.endpoints.get_mut(svc);
         let lost = s.kill(replica);
         s.note_refusals(now);

@@ -42,7 +42,7 @@ impl World {
                         rep.queue.len()
                     ));
                 }
-                if !rep.alive && (rep.requests() > 0 || rep.ready) {
+                if !rep.alive && (rep.requests() > 0 || (rep.ready && !rep.lost)) {
                     return Err(format!(
                         "service {name} replica {replica}: dead but holds {} requests (ready: {})",
                         rep.requests(),

@@ -18,10 +18,15 @@ pub(crate) struct Replica {
     /// requests. It follows `ready` when the endpointslice controller's write is taken, so
     /// it may still name a replica that is gone or not Ready (docs/control-plane-and-nodes.md#endpointslices).
     pub routable: bool,
-    /// Ready and not terminating, as the kubelet reports it: what the slice is written from.
+    /// Ready and not terminating, as the API server holds the pod's condition (the kubelet's
+    /// report): what the slice is written from.
     pub ready: bool,
     /// The process is running (requests in it are served); false after a crash.
     pub alive: bool,
+    /// The process died with its node: no kubelet reports it, so the server keeps the pod
+    /// Ready (and the slice lists it) until the node lifecycle controller marks it not Ready
+    /// (docs/control-plane-and-nodes.md#endpointslices). Only such a replica is Ready and dead.
+    pub lost: bool,
     /// Incremented when the process dies: completions of an earlier life are stale.
     pub gen: Generation,
     pub in_service: Vec<ReqId>,

@@ -195,6 +195,7 @@ impl World {
                         queue_state: Default::default(),
                         memory_limit: info.memory_limit,
                         cut_off: false,
+                        lost: false,
                     });
                     let replica = cascade_engine::index_u32(svc.replicas.len()) - 1;
                     link.replicas.push((ServiceIdx::at(i), replica));
@@ -217,7 +218,9 @@ impl World {
             return;
         };
         for &(svc, replica) in &link.replicas {
-            self.endpoints.get_mut(svc).replicas[replica as usize].alive = true;
+            let rep = &mut self.endpoints.get_mut(svc).replicas[replica as usize];
+            rep.alive = true;
+            rep.lost = false;
         }
         for &(ring, id) in &link.ingesters {
             self.rings.start(now, ring, id, pod, &info.name, out);
@@ -320,6 +323,42 @@ impl World {
     /// replicas fail; its ingesters' in-memory samples are lost and their ring entries go
     /// stale after the heartbeat timeout.
     pub fn process_died(&mut self, now: Time, pod: PodRef, out: &mut Out) {
+        self.process_ends(now, pod, false, out);
+    }
+
+    /// The pod's process died with its node (the machine is gone): as `process_died`, but its
+    /// Ready condition stays as the API server last had it, since no kubelet reports the
+    /// death, so its Service's slice keeps listing it and requests routed to it are refused
+    /// (`SERVICE_stale_endpoint_failures`) until the node lifecycle controller marks the pod
+    /// not Ready (`pod_not_ready`) or the kubelet comes back (`kubelet_reports_lost`).
+    pub fn process_lost(&mut self, now: Time, pod: PodRef, out: &mut Out) {
+        self.process_ends(now, pod, true, out);
+    }
+
+    /// The node's kubelet is back: it reports the pod's containers that died with the node
+    /// as not Ready.
+    pub fn kubelet_reports_lost(&mut self, now: Time, pod: PodRef, out: &mut Out) {
+        let Some(link) = self.pods.get(&pod) else {
+            return;
+        };
+        let lost: Vec<(ServiceIdx, u32)> = link
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&(svc, r)| self.endpoints.get(svc).replicas[r as usize].lost)
+            .collect();
+        let mut reopened = Vec::new();
+        for (svc, replica) in lost {
+            if self.endpoints.set_ready(now, svc, replica, false, out) {
+                reopened.push(svc);
+            }
+        }
+        for svc in reopened {
+            self.unpark(now, svc, out);
+        }
+    }
+
+    fn process_ends(&mut self, now: Time, pod: PodRef, keep_ready: bool, out: &mut Out) {
         let Some(link) = self.pods.get(&pod) else {
             return;
         };
@@ -330,7 +369,11 @@ impl World {
         }
         for (svc, replica) in replicas {
             if self.endpoints.get(svc).replicas[replica as usize].alive {
-                self.kill_replica(now, svc, replica, out);
+                if keep_ready {
+                    self.lose_replica(now, svc, replica, out);
+                } else {
+                    self.kill_replica(now, svc, replica, out);
+                }
             }
         }
         for (ring, id) in ingesters {
@@ -341,6 +384,8 @@ impl World {
     /// The pod object is gone. A process still running (a grace period that expired before
     /// the hand-over finished) is killed.
     pub fn pod_gone(&mut self, now: Time, pod: PodRef, out: &mut Out) {
+        // A pod object deleted is out of its slices, even one whose node died unmarked.
+        self.set_routable(now, pod, false, out);
         self.process_died(now, pod, out);
         self.pods.remove(&pod);
         self.in_flight_watches.remove(&pod);

@@ -1,5 +1,6 @@
 //! Services' routing follows the EndpointSlices the endpointslice controller writes through
-//! the API server (docs/control-plane-and-nodes.md#endpointslices): while the server is down
+//! the API server (docs/control-plane-and-nodes.md#endpointslices): a dead node's pods stay
+//! listed until the node lifecycle controller marks them not Ready, while the server is down
 //! a pod that died keeps receiving traffic, and a batch period delays every change.
 
 mod common;
@@ -75,6 +76,87 @@ fn event_times(r: &common::Run, kind: &str) -> Vec<f64> {
         .collect()
 }
 
+/// When the node lifecycle controller marked `node`'s pods not Ready: its NodeNotReady event
+/// (MarkPodsNotReady's updates go out in the same pass, at once while the server is idle).
+fn not_ready_at(r: &common::Run, node: &str) -> f64 {
+    r.events
+        .iter()
+        .find(|l| l.contains("\"kind\":\"NodeNotReady\"") && l.contains(&format!("node/{node}\"")))
+        .map(|l| l[5..l.find(',').unwrap()].parse().unwrap())
+        .unwrap_or_else(|| panic!("{node} never NotReady"))
+}
+
+#[test]
+fn a_dead_nodes_pod_keeps_its_traffic_until_the_node_lifecycle_controller_marks_it() {
+    // node-0 (one api pod) dies at 3m; nobody reports its pod's death, so the API server
+    // keeps it Ready and its slice lists it until MarkPodsNotReady, after the grace period
+    // (docs/control-plane-and-nodes.md#endpointslices).
+    let r = run(
+        "grace",
+        &format!("  faults:\n  - {{at: 3m, nodeDown: node-0}}\n{SERVICES}"),
+    );
+    let marked = not_ready_at(&r, "node-0");
+    // The last renewal the server took was at 180 s at the latest (renewals every 10 s, the
+    // node died on one at 180 s exactly or after): NotReady at the first 5 s monitor pass
+    // with 50 s gone since.
+    assert!((230.0..=235.0).contains(&marked), "NotReady at {marked}");
+    // Requests spread evenly over the 3 listed replicas: a third of 50 a second go to the
+    // dead one for (marked - 180) s, each refused at once: rate x window / replicas.
+    let expected = 50.0 * (marked - 180.0) / 3.0;
+    let got = r.summary.totals["api_stale_endpoint_failures"] as f64;
+    // Binomial over ~50 x 50 arrivals with p = 1/3: sd ~ 24, under 3 % of ~833.
+    assert!(
+        (got - expected).abs() < 0.1 * expected,
+        "{got} refused, ~{expected} expected (marked at {marked})"
+    );
+    assert_eq!(r.summary.totals["api_failed"] as f64, got);
+    // None before the death, none once the slice dropped it.
+    for (t, v) in column(&r, "users_calls_failed") {
+        if t <= 180.0 || t > marked + 15.0 {
+            assert_eq!(v, 0.0, "calls failed at {t}s");
+        }
+    }
+    // Ready as the server holds it: 3 (once the pods' probes passed) until the mark, then 2
+    // (the replacement has no node with room).
+    let ready = column(&r, "api_ready_replicas");
+    assert!(
+        ready
+            .iter()
+            .all(|(t, v)| !(60.0..marked).contains(t) || *v == 3.0),
+        "{ready:?}"
+    );
+    assert!(ready
+        .iter()
+        .any(|(t, v)| (marked..marked + 15.0).contains(t) && *v == 2.0));
+}
+
+#[test]
+fn marking_the_pods_waits_for_the_node_lifecycle_controllers_client() {
+    // The controller's client at 0.1 requests a second, burst 1: at the NotReady pass the
+    // NoSchedule taint takes the one token, so the pod's status update goes 10 s later
+    // (MarkPodsNotReady's UpdateStatus shares the client with the taints), and the dead pod
+    // is listed 10 s longer than with the default client.
+    let r = run(
+        "slow-client",
+        &format!(
+            "  faults:\n  - {{at: 3m, nodeDown: node-0}}\n  parameters:\n    controllers: {{kubeApiQps: 0.1, kubeApiBurst: 1}}\n{SERVICES}"
+        ),
+    );
+    let marked = not_ready_at(&r, "node-0");
+    let expected = 50.0 * (marked + 10.0 - 180.0) / 3.0;
+    let got = r.summary.totals["api_stale_endpoint_failures"] as f64;
+    assert!(
+        (got - expected).abs() < 0.1 * expected,
+        "{got} refused, ~{expected} expected (marked at {marked})"
+    );
+    // Against the default client's (marked - 180) s: the 10 s show.
+    let fast = 50.0 * (marked - 180.0) / 3.0;
+    assert!(
+        got > fast + 0.5 * (50.0 * 10.0 / 3.0),
+        "{got} against {fast}"
+    );
+}
+
 #[test]
 fn with_the_api_server_down_a_dead_pod_keeps_its_traffic_until_the_slice_is_written() {
     // The API server is down from 2m to 5m; node-0 (one api pod) dies at 3m.
@@ -90,37 +172,45 @@ fn with_the_api_server_down_a_dead_pod_keeps_its_traffic_until_the_slice_is_writ
     };
     let down = run("down", &faults(true));
     let up = run("up", &faults(false));
-    let stale = |r: &common::Run| r.summary.totals["api_stale_endpoint_failures"];
-    // With the server serving, the slice drops the dead pod at once: no request goes there.
-    assert_eq!(stale(&up), 0, "{:?}", up.summary.totals);
-    assert_eq!(up.summary.totals["api_failed"], 0);
-    // With it down, a third of the users' requests go to the dead pod and are refused until
-    // the server serves again and the controller's parked write is taken.
+    let stale = |r: &common::Run| r.summary.totals["api_stale_endpoint_failures"] as f64;
+    // With the server serving, the pod is listed for the grace period only.
+    let marked_up = not_ready_at(&up, "node-0");
+    let expected_up = 50.0 * (marked_up - 180.0) / 3.0;
+    assert!(
+        (stale(&up) - expected_up).abs() < 0.1 * expected_up,
+        "{}",
+        stale(&up)
+    );
+    // With it down, the node lifecycle controller counts heartbeats afresh from the server's
+    // return, so the pod is marked a grace period after that, and listed until then.
     let serving = event_times(&down, "APIServerServing");
     let back = *serving.iter().find(|&&t| t >= 300.0).expect("serves again");
-    // ~50/s for (back - 180) s, a third of them: sd ~ 10% of the mean at most.
-    let expected = 50.0 * (back - 180.0) / 3.0;
-    let got = stale(&down) as f64;
+    let marked = not_ready_at(&down, "node-0");
     assert!(
-        (got - expected).abs() < 0.15 * expected,
-        "{got} refused, ~{expected} expected (server back at {back})"
+        (back + 50.0..=back + 55.0).contains(&marked),
+        "{marked}, back at {back}"
+    );
+    let expected = 50.0 * (marked - 180.0) / 3.0;
+    let got = stale(&down);
+    assert!(
+        (got - expected).abs() < 0.1 * expected,
+        "{got} refused, ~{expected} expected (server back at {back}, marked at {marked})"
     );
     assert_eq!(down.summary.totals["api_failed"] as f64, got);
-    // The failures are all between the death and the server's return; none after.
     let failed = column(&down, "users_calls_failed");
     for (t, v) in &failed {
-        if *t <= 180.0 || *t > back + 15.0 {
+        if *t <= 180.0 || *t > marked + 15.0 {
             assert_eq!(*v, 0.0, "calls failed at {t}s");
         }
     }
     assert!(failed
         .iter()
         .any(|(t, v)| (190.0..=back).contains(t) && *v > 0.0));
-    // Ready replicas (the kubelet's view) fall at once; routing does not follow.
+    // Ready as the server holds it does not fall before the mark.
     let ready = column(&down, "api_ready_replicas");
     assert!(ready
         .iter()
-        .any(|(t, v)| (190.0..300.0).contains(t) && *v == 2.0));
+        .all(|(t, v)| !(60.0..marked).contains(t) || *v == 3.0));
     assert!(down.summary.totals["endpoint_slice_writes"] >= 1);
 }
 
@@ -138,21 +228,29 @@ fn a_batch_period_delays_the_slice_and_one_write_carries_the_changes_meanwhile()
     let at_once = run_with("batch0", "0");
     let batched = run_with("batch30", "30");
     let stale = |r: &common::Run| r.summary.totals["api_stale_endpoint_failures"] as f64;
-    assert_eq!(stale(&at_once), 0.0);
-    // For the 30 s the sync waits, a third of ~50 requests a second go to the dead pod.
-    let expected = 50.0 * 30.0 / 3.0;
+    // Listed for the grace period, then 30 s more while the sync waits: a third of ~50
+    // requests a second go to the dead pod meanwhile.
+    let marked = not_ready_at(&at_once, "node-0");
+    assert_eq!(marked, not_ready_at(&batched, "node-0"));
+    let grace = 50.0 * (marked - 180.0) / 3.0;
     assert!(
-        (stale(&batched) - expected).abs() < 0.2 * expected,
+        (stale(&at_once) - grace).abs() < 0.1 * grace,
+        "{}",
+        stale(&at_once)
+    );
+    let expected = 50.0 * (marked + 30.0 - 180.0) / 3.0;
+    assert!(
+        (stale(&batched) - expected).abs() < 0.1 * expected,
         "{} refused, ~{expected} expected",
         stale(&batched)
     );
     let failed = column(&batched, "users_calls_failed");
     for (t, v) in &failed {
-        if *t <= 180.0 || *t > 215.0 {
+        if *t <= 180.0 || *t > marked + 45.0 {
             assert_eq!(*v, 0.0, "calls failed at {t}s");
         }
     }
-    // The kubelet's readiness is the same in both runs: only routing waits.
+    // Readiness as the server holds it is the same in both runs: only routing waits.
     assert_eq!(
         column(&at_once, "api_ready_replicas"),
         column(&batched, "api_ready_replicas")

@@ -121,3 +121,50 @@ fn a_change_the_controller_can_write_at_once_is_routed_at_once_and_reported() {
     assert_eq!(d.total("api_stale_endpoint_failures"), 0);
     assert_eq!(d.total("api_failed"), 0);
 }
+
+#[test]
+fn a_replica_lost_with_its_node_stays_ready_and_listed_until_marked() {
+    // With Immediate writes, a process that dies is out of the slice at once; one lost with
+    // its node is not: nobody reports it until the node lifecycle controller marks it.
+    let mut d = two_replicas();
+    d.run_checked(10.0);
+    let api = d.world.endpoints.find("api").expect("api");
+    d.call(|w, now, out| w.process_lost(now, PodRef::new(1), out));
+    assert!(
+        d.slices.is_empty(),
+        "no slice change: its readiness did not change"
+    );
+    let rep = &d.world.endpoints.get(api).replicas[0];
+    assert!(rep.ready && rep.lost && !rep.alive && rep.routable);
+    // 40 s at 20 a second, half of them to the lost replica: ~400 refused (sd ~ 13).
+    d.run_checked(50.0);
+    let stale = d.total("api_stale_endpoint_failures");
+    assert!((stale as f64 - 400.0).abs() < 60.0, "{stale}");
+    assert_eq!(d.total("api_failed"), stale);
+    // The mark arrives: out of the slice (written at once), no more refusals.
+    d.call(|w, now, out| w.pod_not_ready(now, PodRef::new(1), out));
+    let rep = &d.world.endpoints.get(api).replicas[0];
+    assert!(!rep.ready && !rep.lost && !rep.routable);
+    d.run_checked(100.0);
+    assert_eq!(d.total("api_stale_endpoint_failures"), stale);
+}
+
+#[test]
+fn a_kubelet_that_comes_back_reports_its_lost_replicas_not_ready() {
+    let mut d = two_replicas();
+    d.run_checked(10.0);
+    let api = d.world.endpoints.find("api").expect("api");
+    d.call(|w, now, out| w.process_lost(now, PodRef::new(1), out));
+    d.run_checked(20.0);
+    assert!(d.total("api_stale_endpoint_failures") > 0);
+    d.call(|w, now, out| w.kubelet_reports_lost(now, PodRef::new(1), out));
+    // The other pod is untouched.
+    d.call(|w, now, out| w.kubelet_reports_lost(now, PodRef::new(2), out));
+    let stale = d.total("api_stale_endpoint_failures");
+    let reps = &d.world.endpoints.get(api).replicas;
+    assert!(!reps[0].ready && !reps[0].routable);
+    assert!(reps[1].ready && reps[1].routable && reps[1].alive);
+    d.run_checked(60.0);
+    assert_eq!(d.total("api_stale_endpoint_failures"), stale);
+    assert_eq!(d.total("api_failed"), stale);
+}

@@ -1,7 +1,7 @@
 //! The controllers' and the scheduler's writes as API requests: a pod created or deleted by
 //! the ReplicaSet, StatefulSet or DaemonSet controller, a pod bound by the scheduler, a node's
-//! taints changed by the node lifecycle controller, a pod deleted by the taint eviction
-//! controller (`node_lifecycle.rs`). Each
+//! taints changed and pods marked not Ready by the node lifecycle controller
+//! (`node_taints.rs`, `mark_pods.rs`), a pod deleted by the taint eviction controller. Each
 //! writer is a client-go client with its own token bucket (kube-controller-manager gives each
 //! controller its own client; the scheduler has one), its requests go to the `workload-high`
 //! priority level (FlowSchemas `kube-controller-manager` and `kube-scheduler`, flows
@@ -32,7 +32,7 @@ pub enum Writer {
     StatefulSet,
     DaemonSet,
     Scheduler,
-    /// The node lifecycle controller (its taints).
+    /// The node lifecycle controller (its taints, and its pod status updates).
     NodeLifecycle,
     /// The taint eviction controller (the taint manager, its own controller since v1.29).
     TaintEviction,
@@ -74,6 +74,9 @@ pub enum Write {
     },
     /// The endpointslice controller writes a Service's EndpointSlice.
     Slice { svc: ServiceIdx },
+    /// The node lifecycle controller sets the Ready condition of a pod on a NotReady node
+    /// to False (MarkPodsNotReady's `UpdateStatus`, `mark_pods.rs`).
+    PodNotReady { pod: PodId, node: NodeId },
 }
 
 /// A change of a node's taints by the node lifecycle controller; applied when taken, if the
@@ -102,7 +105,8 @@ impl Write {
             Write::Bind { .. }
             | Write::NodeTaint { .. }
             | Write::Evict { .. }
-            | Write::Slice { .. } => None,
+            | Write::Slice { .. }
+            | Write::PodNotReady { .. } => None,
         }
     }
 }
@@ -140,6 +144,14 @@ pub struct Writes {
 }
 
 impl Writes {
+    /// MarkPodsNotReady's pod status updates sent and not yet answered.
+    pub fn pod_marks_unanswered(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|pw| matches!(pw.write, Write::PodNotReady { .. }))
+            .count()
+    }
+
     /// The workload's writes are all answered (its expectations are met); if not, its sync
     /// is skipped and comes back when they are.
     pub fn settled(&mut self, w: usize) -> bool {
@@ -179,7 +191,10 @@ impl Simulation<'_> {
             || match &wr.pending[&id].write {
                 Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
                 Write::Bind { pod, .. } => wr.initial_pods.contains(pod),
-                Write::NodeTaint { .. } | Write::Evict { .. } | Write::Slice { .. } => false,
+                Write::NodeTaint { .. }
+                | Write::Evict { .. }
+                | Write::Slice { .. }
+                | Write::PodNotReady { .. } => false,
             };
         if initial {
             if let Write::Bind { pod, .. } = &wr.pending[&id].write {
@@ -233,7 +248,7 @@ impl Simulation<'_> {
             Write::Delete { .. } | Write::Evict { .. } => Verb::Delete,
             // Taints are changed with a strategic-merge PATCH of the Node.
             Write::NodeTaint { .. } => Verb::Patch,
-            Write::Slice { .. } => Verb::Update,
+            Write::Slice { .. } | Write::PodNotReady { .. } => Verb::Update,
         };
         let req = ApiRequest {
             token: 0,
@@ -310,6 +325,7 @@ impl Simulation<'_> {
             Write::NodeTaint { node, change } => self.taint_taken(node, change),
             Write::Evict { pod, node, epoch } => self.eviction_taken(pod, node, epoch),
             Write::Slice { svc } => self.slice_taken(svc),
+            Write::PodNotReady { pod, node } => self.pod_marked_not_ready(pod, node),
         }
         if let Some(w) = settled {
             self.write_settled(w, false);
@@ -377,6 +393,12 @@ impl Simulation<'_> {
                 } else {
                     self.control_plane.writes.parked.push(id);
                 }
+            }
+            Write::PodNotReady { pod, node } => {
+                // MarkPodsNotReady goes on with the node's other pods; the next monitor pass
+                // marks this one again (`nodesToRetry`).
+                self.control_plane.writes.pending.remove(&id);
+                self.pod_mark_failed(pod, node);
             }
             Write::NodeTaint { .. } | Write::Evict { .. } => {
                 // Sent again: when the server serves again, else after a monitor period

@@ -35,6 +35,7 @@ pub mod eviction;
 mod eviction_passes;
 mod gossip;
 mod kubelet;
+mod mark_pods;
 mod memory_steps;
 pub mod node_cpu;
 mod node_lifecycle;

@@ -44,6 +44,9 @@ pub struct NodeRt {
     pub not_ready_since: Time,
     /// A node auto-repair is under way.
     pub repairing: bool,
+    /// Marking its pods not Ready failed for one of them: the next monitor pass marks them
+    /// again (upstream's `nodesToRetry`).
+    pub mark_pods_retry: bool,
     /// The node joined with its kubelet cut off and has never posted status: the controller
     /// gives it `nodeStartupGracePeriodSeconds` from its creation (`down_since`).
     pub never_reported: bool,
@@ -61,6 +64,22 @@ pub enum NotReadyReason {
     NeverUpdated,
 }
 
+impl NotReadyReason {
+    /// Whether the monitor pass that sees this transition marks the node's pods not Ready.
+    /// Upstream (`monitorNodeHealth`, v1.33) calls `MarkPodsNotReady` when the Ready condition
+    /// it read from the node was True and is no longer True after `tryUpdateNodeHealth`: only
+    /// the controller's own change to Unknown once the grace period has run out. A kubelet
+    /// that posts Ready=False itself changes the condition it reads, so the pass sees False
+    /// then False; a node that never posted status reads as Unknown from the start
+    /// (kubernetes/kubernetes#112733 describes the first case as it stands).
+    pub fn marks_pods(self) -> bool {
+        match self {
+            NotReadyReason::Unreachable => true,
+            NotReadyReason::PlegUnhealthy | NotReadyReason::NeverUpdated => false,
+        }
+    }
+}
+
 impl Default for NodeRt {
     fn default() -> Self {
         NodeRt {
@@ -74,6 +93,7 @@ impl Default for NodeRt {
             partition: 0,
             not_ready_since: Time::ZERO,
             repairing: false,
+            mark_pods_retry: false,
             never_reported: false,
         }
     }
@@ -87,6 +107,8 @@ pub struct NodeLifecycle {
     pub zones: Zones,
     /// Node auto-repairs under way (reboots, and replacements not yet joined).
     pub repairs: usize,
+    /// MarkPodsNotReady under way, at most `NODE_UPDATE_WORKERS` nodes at once.
+    pub(super) marking: super::mark_pods::Marking,
 }
 
 impl NodeLifecycle {
@@ -150,9 +172,11 @@ impl Simulation<'_> {
         if rt.up {
             rt.up = false;
             rt.down_since = now;
-            // The machine is gone: so are the processes on it.
+            // The machine is gone: so are the processes on it. Nobody reports it: the API
+            // server keeps their pods Ready, and their Services' slices list them, until the
+            // node lifecycle controller marks them not Ready (`mark_pods.rs`).
             for p in self.cluster.node(id).pods.clone() {
-                self.svc_call(|w, now, out| w.process_died(now, PodRef::new(p.get()), out));
+                self.svc_call(|w, now, out| w.process_lost(now, PodRef::new(p.get()), out));
             }
             self.gossip_node_down(id);
             self.eviction_pass_due(id);
@@ -226,6 +250,8 @@ impl Simulation<'_> {
         self.kubelet_heartbeat(id);
         let pods: Vec<PodId> = self.cluster.node(id).pods.clone();
         for p in pods {
+            // Its containers that died with the machine are reported not Ready.
+            self.svc_call(|w, now, out| w.kubelet_reports_lost(now, PodRef::new(p.get()), out));
             if self.cluster.pod(p).pod.terminating {
                 self.schedule_pod_gone(p);
             }
@@ -276,6 +302,12 @@ impl Simulation<'_> {
                 if now - last >= secs(p.node_monitor_grace_period_seconds) {
                     self.mark_not_ready(id, NotReadyReason::Unreachable);
                 }
+            }
+            let rt = self.node_lifecycle.node(id);
+            if !rt.ready && rt.mark_pods_retry && !self.node_lifecycle.marking.busy(id) {
+                let rt = self.node_lifecycle.node(id);
+                rt.mark_pods_retry = false;
+                self.mark_pods_not_ready(id);
             }
         }
         self.taint_zones(p.node_monitor_period_seconds);
@@ -398,19 +430,6 @@ impl Simulation<'_> {
     pub(super) fn mark_not_ready(&mut self, id: NodeId, reason: NotReadyReason) {
         let name = self.cluster.node(id).node.name.clone();
         let zone = self.cluster.node(id).zone_key.clone();
-        // MarkPodsNotReady: the pods' Ready condition goes false, so controllers count them
-        // unavailable and the endpoints controller drops them from Services.
-        for p in self.cluster.node(id).pods.clone() {
-            if let Some(rt) = self.pods.get_mut(p) {
-                if rt.ready {
-                    rt.ready = false;
-                    if let Some(w) = rt.workload {
-                        self.request_sync(w);
-                    }
-                }
-            }
-            self.svc_call(|w, now, out| w.pod_not_ready(now, PodRef::new(p.get()), out));
-        }
         let (key, message) = match reason {
             NotReadyReason::Unreachable => {
                 (TAINT_UNREACHABLE, "Kubelet stopped posting node status.")
@@ -432,6 +451,13 @@ impl Simulation<'_> {
         self.record("NodeNotReady", format!("node/{name}"), message.into(), None);
         // TaintNodesByCondition: NoSchedule, so nothing new lands here.
         self.taint_write(id, TaintChange::NoSchedule { key });
+        // MarkPodsNotReady: each pod's Ready condition set false, one status update each, but
+        // only when the controller itself turned the condition from True to Unknown (a kubelet
+        // that reports Ready=False itself, PLEG, leaves its pods as they are; a node that never
+        // posted status was never True): `marks_pods`, docs/control-plane-and-nodes.md.
+        if reason.marks_pods() {
+            self.mark_pods_not_ready(id);
+        }
         self.queue_for_no_execute(id, zone);
     }
 
@@ -441,6 +467,8 @@ impl Simulation<'_> {
         rt.ready = true;
         rt.no_execute = false;
         rt.queued = false;
+        rt.mark_pods_retry = false;
+        self.node_lifecycle.marking.forget(id);
         for q in self.node_lifecycle.zones.queues.values_mut() {
             q.retain(|n| *n != id);
         }
