@@ -340,6 +340,8 @@ fn a_parallel_fan_out_waits_for_its_slow_optional_call_unless_the_call_has_a_tim
     let s = summary();
     assert_eq!(totals(&s, "recommendations_rejected"), 0, "{s}");
     assert!(totals(&s, "users_failed") > 10_000, "{s}");
+    // The same run with the optional call's timeout set through --set, by its position in
+    // the list, is the variant's run.
     let (code, stdout, err) = cascade(&[
         "run",
         sc,
@@ -355,7 +357,36 @@ fn a_parallel_fan_out_waits_for_its_slow_optional_call_unless_the_call_has_a_tim
         totals(&variant, "users_failed"),
     );
     assert!(failed * 100 < calls, "{failed} of {calls} calls failed");
+    let (code, stdout, err) = cascade(&[
+        "run",
+        sc,
+        "--set",
+        "services.page.calls.2.timeoutSeconds=0.25",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert_eq!(summary()["totals"], variant["totals"]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--set` into a list by position: past the list's end, or a name where a position goes, is
+/// an error at the position (exit 2).
+#[test]
+fn a_set_into_a_list_out_of_range_is_an_error_at_the_position() {
+    let sc = "scenarios/fan-out.yaml";
+    let mut err = run_refused(&[sc, "--set", "services.page.calls.3.timeoutSeconds=1"]);
+    err.push_str(&run_refused(&[
+        sc,
+        "--set",
+        "services.page.calls.last.optional=true",
+    ]));
+    assert!(err.contains("--set:1:21: error: "), "{err}");
+    assert!(
+        err.contains("position 3 is out of range (expected a position from 0 to 2)"),
+        "{err}"
+    );
+    insta::assert_snapshot!(err);
 }
 
 #[test]
