@@ -314,6 +314,81 @@ fn the_dependency_chain_breaks_its_slos_and_each_mitigation_holds_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// scenarios/fan-out.yaml: a parallel fan-out waits for its slowest call, an optional one
+/// included, so slow recommendations fail the users' calls (exit 1); with a timeout of its
+/// own on the optional call the page renders without them and holds its SLOs (exit 0).
+#[test]
+fn a_parallel_fan_out_waits_for_its_slow_optional_call_unless_the_call_has_a_timeout() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cascade-fan-out-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let sc = "scenarios/fan-out.yaml";
+    let summary = || -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+        serde_json::from_str(&text).expect("json")
+    };
+    let totals = |s: &serde_json::Value, k: &str| s["totals"][k].as_u64().unwrap_or(0);
+    let (code, stdout, err) = cascade(&["run", sc, "--out", out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("FAIL at most one user call in a hundred fails"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FAIL the page answers within"), "{stdout}");
+    // The recommendations are never refused nor failed: the page fails its users only by
+    // waiting for them, its queue filling behind workers held for 3 s.
+    let s = summary();
+    assert_eq!(totals(&s, "recommendations_rejected"), 0, "{s}");
+    assert!(totals(&s, "users_failed") > 10_000, "{s}");
+    // The same run with the optional call's timeout set through --set, by its position in
+    // the list, is the variant's run.
+    let (code, stdout, err) = cascade(&[
+        "run",
+        sc,
+        "--variant",
+        "recommendations-timeout",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let variant = summary();
+    let (calls, failed) = (
+        totals(&variant, "users_calls"),
+        totals(&variant, "users_failed"),
+    );
+    assert!(failed * 100 < calls, "{failed} of {calls} calls failed");
+    let (code, stdout, err) = cascade(&[
+        "run",
+        sc,
+        "--set",
+        "services.page.calls.2.timeoutSeconds=0.25",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert_eq!(summary()["totals"], variant["totals"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--set` into a list by position: past the list's end, or a name where a position goes, is
+/// an error at the position (exit 2).
+#[test]
+fn a_set_into_a_list_out_of_range_is_an_error_at_the_position() {
+    let sc = "scenarios/fan-out.yaml";
+    let mut err = run_refused(&[sc, "--set", "services.page.calls.3.timeoutSeconds=1"]);
+    err.push_str(&run_refused(&[
+        sc,
+        "--set",
+        "services.page.calls.last.optional=true",
+    ]));
+    assert!(err.contains("--set:1:21: error: "), "{err}");
+    assert!(
+        err.contains("position 3 is out of range (expected a position from 0 to 2)"),
+        "{err}"
+    );
+    insta::assert_snapshot!(err);
+}
+
 #[test]
 fn calls_in_a_cycle_to_an_unknown_service_or_out_of_range_are_errors_at_the_field() {
     let f = "crates/cli/tests/inputs/bad-calls.yaml";

@@ -9,7 +9,7 @@ use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
 use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
 use crate::dns::DnsCache;
-use crate::resolver::{Query, ResolverSpec};
+use crate::resolver::Query;
 use crate::service::LatencyHistogram;
 use cascade_engine::Time;
 use cascade_model::PodDns;
@@ -17,7 +17,36 @@ use cascade_model::Rng;
 use std::collections::BTreeMap;
 
 mod lookups;
-use lookups::LookupState;
+use lookups::{LookupState, ResolverPlan};
+
+/// How an attempt ended, as its client learns it: answered well, answered with an error
+/// (a DNS server's SERVFAIL), no answer before its timeout, refused at once (nothing
+/// listening: a Service without endpoints, a process gone), or cut by the client itself
+/// (its circuit breaker, its seal: a DNS lookup then ends, whatever its resolver would do).
+/// Only a DNS lookup's resolver tells the failures apart (docs/dns.md#when-a-query-fails).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Ok,
+    Error,
+    Timeout,
+    Refused,
+    Cut,
+}
+
+impl Reply {
+    /// A server's answer: well, or with an error.
+    pub(crate) fn answered(ok: bool) -> Reply {
+        if ok {
+            Reply::Ok
+        } else {
+            Reply::Error
+        }
+    }
+
+    pub(crate) fn ok(self) -> bool {
+        self == Reply::Ok
+    }
+}
 
 /// One request of a client's logical call and where it is in its retries.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,7 +126,7 @@ pub(crate) struct ClientRt {
     /// A DNS client's resolvers: the keys of the queries one lookup sends, per resolver
     /// configuration its pods have (docs/dns.md#a-pods-dnsconfig). The first is the
     /// client's own `dns.resolver`, used when no pod is drawn.
-    dns_resolvers: Vec<(ResolverSpec, Vec<u32>)>,
+    dns_resolvers: Vec<ResolverPlan>,
     /// A DNS client's node-local caches, per node.
     node_caches: BTreeMap<u32, DnsCache>,
     /// A DNS client's lookups in progress, per call: where each is in its tries.
@@ -350,8 +379,8 @@ impl Clients {
             if a.background {
                 c.dns_refresh_ended(a);
             } else {
-                // A failure: the lookup, if it is one, sends no further try.
-                let _ = c.request_done(now, a.call, false);
+                // Failed at once, without reaching the service: a lookup ends here.
+                let _ = c.request_done(now, a, Reply::Cut);
             }
             return None;
         }
@@ -371,7 +400,7 @@ impl Clients {
             return true;
         }
         c.retry_ended(a);
-        let _ = c.request_done(now, a.call, false);
+        let _ = c.request_done(now, a, Reply::Cut);
         false
     }
 
@@ -382,10 +411,11 @@ impl Clients {
         &mut self,
         now: Time,
         a: ClientAttempt,
-        ok: bool,
+        reply: Reply,
         rng: &mut Rng,
         out: &mut Out,
     ) -> Vec<ClientAttempt> {
+        let ok = reply.ok();
         let c = self.get_mut(a.client);
         // Every defence hears every attempt's outcome (docs/retry-defences.md).
         if let Some(b) = c.budget.as_mut() {
@@ -418,7 +448,7 @@ impl Clients {
             if let Some(slot) = c.cache.get_mut(a.key as usize) {
                 *slot = now + secs(c.spec.cache_ttl_seconds);
             }
-            return c.request_done(now, a.call, true);
+            return c.request_done(now, &a, Reply::Ok);
         } else if a.attempt < c.spec.max_retries && !c.retry_refused() {
             if let Some(b) = c.budget.as_mut() {
                 b.retry_started();
@@ -434,7 +464,7 @@ impl Clients {
             );
         } else {
             c.counts.gave_up += 1;
-            let _ = c.request_done(now, a.call, false);
+            return c.request_done(now, &a, reply);
         }
         Vec::new()
     }
@@ -472,40 +502,34 @@ impl ClientRt {
             .record((now - started).as_secs_f64());
     }
 
-    /// A request of call `call` is finished for good (succeeded, or failed past its retries).
-    /// When the call's last request is in, a DNS lookup whose queries all succeeded goes on
-    /// to its next try (returned, to send now), unless none is left; otherwise the call counts
-    /// as ok or failed, and a client with `sealAfterFailingSeconds` seals itself once its
-    /// calls have failed that long. A query that failed for good ends its lookup: musl stops
-    /// searching on any failure, glibc on a timeout (docs/dns.md#lookups-as-a-client).
+    /// A request of call `a.call` is finished for good (succeeded, or failed past its
+    /// retries) with `reply`. When the call's last request is in, a DNS lookup's resolver
+    /// decides from its try's answers: the next try (returned, to send now), or the lookup
+    /// over (docs/dns.md#when-a-query-fails); any other call counts as ok or failed. A client
+    /// with `sealAfterFailingSeconds` seals itself once its calls have failed that long.
     #[must_use]
-    fn request_done(&mut self, now: Time, call: u32, ok: bool) -> Vec<ClientAttempt> {
+    fn request_done(&mut self, now: Time, a: &ClientAttempt, reply: Reply) -> Vec<ClientAttempt> {
+        let call = a.call;
+        if self.dns_lookups.contains_key(&call) {
+            self.dns_query_ended(a, reply);
+        }
         let Some(entry) = self.open_calls.get_mut(&call) else {
             return Vec::new();
         };
         entry.0 = entry.0.saturating_sub(1);
-        entry.1 |= !ok;
+        entry.1 |= !reply.ok();
         if entry.0 > 0 {
             return Vec::new();
         }
-        let failed = entry.1;
-        let lookup = self.dns_lookups.remove(&call);
-        if let Some(state) = lookup {
-            if !failed {
-                let t = self.dns_try(now, call, state);
-                if t.foreground > 0 {
-                    self.await_try(call, &t, state);
-                    return t.sends;
-                }
-                // The cache answered every try left: the lookup is done, its refreshes sent.
-                self.lookup_ended(now, state.started);
-                self.open_calls.remove(&call);
-                self.counts.calls_ok += 1;
-                self.failing_since = None;
-                return t.sends;
+        let mut failed = entry.1;
+        let mut sends = Vec::new();
+        if let Some(state) = self.dns_lookups.remove(&call) {
+            let end = self.dns_try_ended(now, call, state);
+            sends = end.sends;
+            match end.over {
+                None => return sends,
+                Some(found) => failed = !found,
             }
-        }
-        if let Some(state) = lookup {
             self.lookup_ended(now, state.started);
         }
         self.open_calls.remove(&call);
@@ -522,6 +546,6 @@ impl ClientRt {
             self.counts.calls_ok += 1;
             self.failing_since = None;
         }
-        Vec::new()
+        sends
     }
 }

@@ -5,7 +5,7 @@
 //! nothing here scripts them. Each step is the parts' own; this file only wires them, in an
 //! order that keeps every random draw and timer where it was.
 
-use crate::clients::ClientAttempt;
+use crate::clients::{ClientAttempt, Reply};
 use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
 use crate::remote_write::{Batch, Next};
 use crate::requests::Origin;
@@ -89,6 +89,9 @@ impl World {
                 let stats = &mut self.endpoints.get_mut(svc).stats;
                 stats.failed += 1;
                 stats.stale_endpoint += 1;
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.refused = true;
+                }
                 return self.server_finished(now, id, false, out);
             }
             Admission::Serve(replica) => {
@@ -181,7 +184,7 @@ impl World {
     /// The server is done with a request: its origin, unless it gave up, gets the answer.
     fn server_finished(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
         if self.requests.leave(id) {
-            self.respond(now, id, ok, out);
+            self.respond(now, id, Reply::answered(ok), out);
         }
     }
 
@@ -336,7 +339,7 @@ impl World {
             }
             _ => None,
         };
-        self.respond(now, id, false, out);
+        self.respond(now, id, Reply::Timeout, out);
         if let Some(replica) = freed {
             self.next_from_queue(now, svc, replica, out);
         }
@@ -371,7 +374,7 @@ impl World {
 
     /// A delayed answer arrives: the origin learns it unless it has timed out meanwhile.
     pub(crate) fn deliver(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
-        self.respond(now, id, ok, out);
+        self.respond(now, id, Reply::answered(ok), out);
     }
 
     /// Every replica of the service takes queued requests up to its workers (after a
@@ -383,10 +386,16 @@ impl World {
     }
 
     /// The origin learns the outcome of an attempt (once: later answers find it answered).
-    fn respond(&mut self, now: Time, id: ReqId, ok: bool, out: &mut Out) {
+    /// A failure is refused when nothing was listening (no endpoints, a process gone).
+    fn respond(&mut self, now: Time, id: ReqId, reply: Reply, out: &mut Out) {
         let Some(answer) = self.requests.answer(id) else {
             return;
         };
+        let reply = match reply {
+            Reply::Error if answer.no_endpoints || answer.refused => Reply::Refused,
+            r => r,
+        };
+        let ok = reply.ok();
         #[cfg(test)]
         if let Some(l) = self.ledger.as_mut() {
             let key = format!("{:?}", answer.origin);
@@ -397,7 +406,7 @@ impl World {
         match answer.origin {
             Origin::Client(a) => {
                 // A DNS lookup's next try goes out as soon as the last answer of this one is in.
-                for next in self.clients.answered(now, a, ok, &mut self.rng, out) {
+                for next in self.clients.answered(now, a, reply, &mut self.rng, out) {
                     self.client_send(now, next, out);
                 }
             }

@@ -51,6 +51,8 @@ pub(crate) struct Req {
     pub left: bool,
     /// Refused for want of endpoints.
     pub no_endpoints: bool,
+    /// Refused at once by a listed endpoint whose process is gone (`Admission::Gone`).
+    pub refused: bool,
     /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
     pub throttled: bool,
     /// Its own work is done and its worker waits on its downstream calls (`calls`).
@@ -74,6 +76,7 @@ pub(crate) struct Answer {
     pub origin: Origin,
     pub svc: ServiceIdx,
     pub no_endpoints: bool,
+    pub refused: bool,
     pub throttled: bool,
 }
 
@@ -93,6 +96,7 @@ impl Requests {
             answered: false,
             left: false,
             no_endpoints: false,
+            refused: false,
             throttled: false,
             calling: false,
             calls_pending: 0,
@@ -130,6 +134,7 @@ impl Requests {
             origin: req.origin,
             svc: req.svc,
             no_endpoints: req.no_endpoints,
+            refused: req.refused,
             throttled: req.throttled,
         };
         self.release_if_done(id);

@@ -9,6 +9,7 @@ mod duration;
 mod faults;
 mod load;
 mod selectors;
+mod set_index;
 pub mod size;
 mod validate;
 

@@ -109,7 +109,7 @@ fn queries_per_lookup_come_from_the_resolver_and_load_follows_the_pods() {
 /// Bad input is refused with its place in the file (the CLI exits 2 on it).
 #[test]
 fn bad_lookups_are_located_errors() {
-    let cases: [(&str, &str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str, &str); 6] = [
         (
             "selector-key",
             "perPodOf: {namespace: shop, matchLabels: {app: web}}",
@@ -127,6 +127,12 @@ fn bad_lookups_are_located_errors() {
             "dns: {name: api.example.com}",
             "dns: {name: api.example.com, resolver: {ndots: 16}}",
             "ndots: 16 is out of range",
+        ),
+        (
+            "libc",
+            "dns: {name: api.example.com}",
+            "dns: {name: api.example.com, resolver: {libc: uclibc}}",
+            "unknown variant `uclibc`, expected `glibc` or `musl`",
         ),
         (
             "empty-domain",

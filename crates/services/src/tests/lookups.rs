@@ -4,11 +4,17 @@
 
 use super::*;
 use crate::dns::DnsLookup;
+use crate::resolver::{Libc, ResolverSpec};
 
 /// A client making lookups of `name` (Kubernetes' ndots 5 and search list) against a DNS
 /// service with ample workers and a deterministic 0.1 s per query; its first lookup comes at a
 /// random time, the next long after.
 fn one_lookup(name: &str, fail: bool) -> Driver {
+    lookup_with(name, Libc::Glibc, fail)
+}
+
+/// [`one_lookup`] with the resolver of `libc`.
+fn lookup_with(name: &str, libc: Libc, fail: bool) -> Driver {
     let mut cfg = ServicesConfig::default();
     cfg.services.insert(
         "dns".into(),
@@ -29,6 +35,10 @@ fn one_lookup(name: &str, fail: bool) -> Driver {
             max_retries: 0,
             dns: Some(DnsLookup {
                 name: name.into(),
+                resolver: ResolverSpec {
+                    libc,
+                    ..ResolverSpec::default()
+                },
                 ..DnsLookup::default()
             }),
             ..ClientSpec::default()
@@ -85,18 +95,50 @@ fn a_lookups_tries_go_one_after_another_and_its_latency_is_their_sum() {
     assert_eq!((sent.as_slice(), done), ([0.0, 0.0].as_slice(), 0.1));
 }
 
+/// Every answer an error (SERVFAIL): glibc tries the next search domain after each ("try
+/// next search element"), so the lookup sends all 8 queries and fails at 0.4 s; musl ends it
+/// at the first try's pair (EAI_AGAIN), at 0.1 s (docs/dns.md#when-a-query-fails).
 #[test]
-fn a_try_that_fails_ends_the_lookup() {
-    // Every answer an error: musl stops searching on any failure (SERVFAIL or a timeout),
-    // glibc on a timeout (cascade does not tell a SERVFAIL apart); the first try's pair is
-    // all the lookup sends.
-    let mut d = one_lookup("api.example.com", true);
+fn a_servfail_moves_glibc_on_and_ends_musls_lookup() {
+    let failed = |d: &Driver| d.world.clients.iter().next().unwrap().counts.calls_failed;
+    let mut d = lookup_with("api.example.com", Libc::Glibc, true);
+    let (sent, done) = trace(&mut d);
+    assert_eq!(sent, [0.0, 0.0, 0.1, 0.1, 0.2, 0.2, 0.3, 0.3]);
+    assert_eq!((done, failed(&d)), (0.4, 1));
+    let mut d = lookup_with("api.example.com", Libc::Musl, true);
     let (sent, done) = trace(&mut d);
     assert_eq!((sent.as_slice(), done), ([0.0, 0.0].as_slice(), 0.1));
-    assert_eq!(
-        d.world.clients.iter().next().unwrap().counts.calls_failed,
-        1
-    );
+    assert_eq!(failed(&d), 1);
+}
+
+/// A DNS service whose only replica is cut off (a partition): every query times out, after
+/// the client's 5 s. glibc stops the search list at the first domain's timeout and tries the
+/// name as written (4 queries, 10 s); musl ends the lookup at the first (2 queries, 5 s).
+#[test]
+fn a_timeout_stops_glibcs_search_list_but_not_its_try_as_written() {
+    for (libc, queries, secs) in [(Libc::Glibc, 4, 10.0), (Libc::Musl, 2, 5.0)] {
+        let mut d = lookup_with("api.example.com", libc, false);
+        d.call(|w, now, out| w.set_pod_cut_off(now, PodRef::new(1), true, out));
+        let (sent, done) = trace(&mut d);
+        assert_eq!((sent.len(), done), (queries, secs), "{libc:?}");
+        let c = d.world.clients.iter().next().unwrap();
+        assert_eq!(c.counts.calls_failed, 1, "{libc:?}");
+    }
+}
+
+/// The DNS service unreachable (its connections refused, as a Service without endpoints is):
+/// glibc's ECONNREFUSED ends the lookup at the first domain, as musl does: 2 queries, at once.
+#[test]
+fn a_refused_connection_ends_the_lookup_for_both() {
+    for libc in [Libc::Glibc, Libc::Musl] {
+        let mut d = lookup_with("api.example.com", libc, false);
+        d.call(|w, now, out| w.set_service_reachable(now, "dns", false, out));
+        let (_, done) = trace(&mut d);
+        // Refused before reaching the service: counted by the client, not by the service.
+        assert_eq!((d.total("lookups_requests"), done), (2, 0.0), "{libc:?}");
+        let c = d.world.clients.iter().next().unwrap();
+        assert_eq!(c.counts.calls_failed, 1, "{libc:?}");
+    }
 }
 
 #[test]

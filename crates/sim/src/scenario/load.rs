@@ -3,7 +3,7 @@
 
 use super::validate::{self, declared, set_diagnostic, ParamSources, Report, Site, Sources};
 use super::{Change, FaultRef, ManifestFile, Scenario, ScenarioDoc, API_GROUP};
-use crate::params::{merge, set_path, Params};
+use crate::params::{merge, Params};
 use cascade_manifest::{
     from_value, Diagnostic, Errors, Manifests, Path, PathError, Seg, Severity, Value,
 };
@@ -274,8 +274,8 @@ fn load_read(
     for (i, (k, v)) in sets.iter().enumerate() {
         if let Some(d) = undeclared_set(i, k, &param_tree, &base) {
             r.errors.push(d);
-        } else if let Err(e) = set_path(&mut param_tree, k, v) {
-            r.errors.push(set_diagnostic(i, 1, e));
+        } else if let Err((column, e)) = super::set_index::set_in_tree(&mut param_tree, k, v) {
+            r.errors.push(set_diagnostic(i, column, e));
         }
     }
     // The scale model, on the effective values (after the variant and the --sets). Its laws

@@ -121,7 +121,11 @@ impl ParamSources<'_> {
             let common = set
                 .iter()
                 .zip(path)
-                .take_while(|(a, b)| matches!(b, Seg::Key(b) if b == *a))
+                .take_while(|(a, b)| match b {
+                    Seg::Key(b) => b == *a,
+                    // `--set services.page.calls.2.timeoutSeconds`: a position in a list.
+                    Seg::Index(n) => a.parse() == Ok(*n),
+                })
                 .count();
             if common == set.len() || common == path.len() {
                 let _ = v;
