@@ -75,6 +75,31 @@ pub(super) fn buckets(m: &Metrics, i: usize, tmax: f64, n: usize) -> Vec<Option<
     out
 }
 
+/// A polyline's `points` for a series' pixel buckets: each column's lowest and highest value
+/// in the order they happened (one point when they are equal), at the column's middle time.
+pub(super) fn polyline_points(
+    px: &[Option<Bucket>],
+    tmax: f64,
+    x: impl Fn(f64) -> f64,
+    y: impl Fn(f64) -> f64,
+) -> String {
+    let mut pts: Vec<String> = Vec::with_capacity(2 * px.len());
+    for (k, b) in px.iter().enumerate() {
+        let Some(b) = b else { continue };
+        let t = (k as f64 + 0.5) * tmax / PIXELS as f64;
+        let (first, second) = if b.lo_first {
+            (b.lo, b.hi)
+        } else {
+            (b.hi, b.lo)
+        };
+        pts.push(format!("{:.1},{:.1}", x(t), y(first)));
+        if second != first {
+            pts.push(format!("{:.1},{:.1}", x(t), y(second)));
+        }
+    }
+    pts.join(" ")
+}
+
 /// Which of `n` slices a fraction in [0, 1] falls in (1 itself in the last).
 #[allow(
     clippy::cast_possible_truncation,
@@ -210,24 +235,10 @@ pub(super) fn series(h: &mut String, s: &Summary, m: &Metrics, ctx: &ReportConte
             // At most two points per pixel column (its lowest and highest value, in time
             // order), so a peak is never lost and a week-long run stays a small page.
             let px = buckets(m, i, tmax, PIXELS);
-            let mut pts: Vec<String> = Vec::with_capacity(2 * px.len());
-            for (k, b) in px.iter().enumerate() {
-                let Some(b) = b else { continue };
-                let t = (k as f64 + 0.5) * tmax / PIXELS as f64;
-                let (first, second) = if b.lo_first {
-                    (b.lo, b.hi)
-                } else {
-                    (b.hi, b.lo)
-                };
-                pts.push(format!("{:.1},{:.1}", x(t), y(first)));
-                if second != first {
-                    pts.push(format!("{:.1},{:.1}", x(t), y(second)));
-                }
-            }
             let _ = write!(
                 h,
                 "<polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{}\"/>",
-                pts.join(" ")
+                polyline_points(&px, tmax, x, y)
             );
             // Axes: the value's range on the left, time below (T+ and the wall clock).
             chart_frame(h, max, fam.unit);

@@ -1,6 +1,6 @@
 //! compare.html: the runs of one scenario side by side.
 
-use super::charts::{buckets, chart_frame, tick_step, BOTTOM, H, LEFT, PIXELS, W};
+use super::charts::{buckets, chart_frame, polyline_points, tick_step, BOTTOM, H, LEFT, PIXELS, W};
 use super::*;
 use std::fmt::Write as _;
 
@@ -172,25 +172,12 @@ pub fn compare_html(scenario: &str, runs: &[ComparedRun]) -> String {
         );
         for (k, (r, i)) in runs.iter().zip(&idx).enumerate() {
             let i = i.unwrap_or(0);
-            let mut pts: Vec<String> = Vec::new();
-            for (p, b) in buckets(r.metrics, i, tmax, PIXELS).iter().enumerate() {
-                let Some(b) = b else { continue };
-                let t = (p as f64 + 0.5) * tmax / PIXELS as f64;
-                let (one, two) = if b.lo_first {
-                    (b.lo, b.hi)
-                } else {
-                    (b.hi, b.lo)
-                };
-                pts.push(format!("{:.1},{:.1}", x(t), y(one)));
-                if two != one {
-                    pts.push(format!("{:.1},{:.1}", x(t), y(two)));
-                }
-            }
+            let pts = polyline_points(&buckets(r.metrics, i, tmax, PIXELS), tmax, x, y);
             let _ = write!(
                 h,
                 "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" stroke-opacity=\"0.8\" points=\"{}\"><title>{}</title></polyline>",
                 colour(k),
-                pts.join(" "),
+                pts,
                 esc(r.label)
             );
         }
