@@ -410,6 +410,45 @@ fn calls_in_a_cycle_to_an_unknown_service_or_out_of_range_are_errors_at_the_fiel
 }
 
 #[test]
+fn outlier_detection_and_degraded_nodes_out_of_range_are_errors_at_the_field() {
+    // docs/retry-defences.md#outlier-detection: each variant one mistake in the detector's
+    // values, the base two degradations on nodes that are not there.
+    let f = "crates/cli/tests/inputs/bad-outlier-detection.yaml";
+    let (code, out, mut err) = cascade(&["validate", f]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out, "");
+    assert!(err.contains("no node named \"worker-7\""), "{err}");
+    assert!(err.contains("picks no node"), "{err}");
+    for (v, field) in [
+        ("zero-interval", "outlierDetection.intervalSeconds: 0"),
+        (
+            "percent-over-100",
+            "outlierDetection.maxEjectionPercent: 150",
+        ),
+        (
+            "max-below-base",
+            "outlierDetection.maxEjectionTimeSeconds: 30",
+        ),
+        (
+            "unknown-service",
+            "calls.service: no service named \"databse\"",
+        ),
+    ] {
+        let run = run_refused(&[f, "--variant", v]);
+        assert!(run.contains(field), "{v}: {run}");
+        assert!(!run.contains(":0:0:"), "{v}: {run}");
+        err.push_str(&run);
+    }
+    // A negative interval is refused where it is written, by the --set too.
+    err.push_str(&run_refused(&[
+        "scenarios/gray-failure.yaml",
+        "--set",
+        "services.front.calls.outlierDetection.intervalSeconds=-1",
+    ]));
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn fan_out_cycles_and_unknown_services_are_errors_at_the_call() {
     let f = "crates/cli/tests/inputs/bad-fan-out.yaml";
     let (code, out, err) = cascade(&["validate", f]);

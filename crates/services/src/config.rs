@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 mod calls;
 pub use calls::{
-    Backoff, Calls, CircuitBreaker, DownstreamCall, FanOut, Jitter, RetryBudget, RetryThrottling,
+    Backoff, Calls, CircuitBreaker, DownstreamCall, FanOut, Jitter, OutlierDetection, RetryBudget,
+    RetryThrottling,
 };
 
 /// The services on a cluster, each keyed by the name its metrics carry.

@@ -8,10 +8,15 @@
 //!   retries outstanding at once as a share of the requests active.
 //! - [`CircuitBreaker`]: Hystrix's circuit breaker: closed, open after too many errors in a
 //!   rolling window, half-open after a sleep window to let one trial through.
+//! - [`OutlierDetector`] (`outlier.rs`): Envoy's outlier detection, which leaves a replica
+//!   that keeps failing out of a caller's picks for a while.
 
 use crate::config;
 use cascade_engine::Time;
 use std::collections::VecDeque;
+
+mod outlier;
+pub use outlier::{Detection, Ejection, Outcome, OutlierDetector};
 
 /// gRPC retry throttling (gRFC A6; grpc-core `retry_throttle.cc`, which keeps tokens in
 /// thousandths so that `tokenRatio`'s three decimals are exact). docs/retry-defences.md#grpc-retry-throttling

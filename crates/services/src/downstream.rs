@@ -6,6 +6,7 @@
 
 use crate::config::FanOut;
 use crate::contract::{secs, Out, ReqId, ServiceIdx, SvcEv};
+use crate::defences::{Detection, Ejection, Outcome};
 use crate::requests::{Downstream, Origin};
 use crate::world::World;
 use cascade_engine::Time;
@@ -146,9 +147,13 @@ impl World {
         now: Time,
         d: Downstream,
         ok: bool,
+        seen: Option<(u32, Outcome)>,
         out: &mut Out,
     ) {
         let left = self.requests.get(d.parent).is_none_or(|req| req.left);
+        if let Some((host, outcome)) = seen {
+            self.outlier_record(now, d, host, outcome, out);
+        }
         // The call's defences hear every attempt's outcome, even one whose request has died
         // meanwhile (docs/retry-defences.md), as a client's do.
         let s = self.endpoints.get_mut(d.caller);
@@ -238,6 +243,94 @@ impl World {
                 .as_mut()
             {
                 b.retry_ended();
+            }
+        }
+    }
+
+    /// The service called by the caller's call `d.call`.
+    fn call_target(&self, caller: ServiceIdx, call: u16) -> Option<ServiceIdx> {
+        let c = self
+            .endpoints
+            .get(caller)
+            .spec
+            .calls
+            .get(usize::from(call))?;
+        self.endpoints.find(&c.service)
+    }
+
+    /// For a call attempt whose call has outlier detection: the replicas of `target` it may
+    /// pick from now (None inside: every routable one, as nothing is ejected or Envoy's
+    /// balancer panics). None for any other request. docs/retry-defences.md#outlier-detection
+    pub(crate) fn outlier_healthy(
+        &mut self,
+        now: Time,
+        target: ServiceIdx,
+        origin: Origin,
+    ) -> Option<Option<Vec<u32>>> {
+        let Origin::Downstream(d) = origin else {
+            return None;
+        };
+        self.endpoints.get_mut(d.caller).call_defences[usize::from(d.call)]
+            .outlier
+            .as_mut()?
+            .advance(now);
+        let od = self.endpoints.get(d.caller).call_defences[usize::from(d.call)]
+            .outlier
+            .as_ref()?;
+        Some(od.healthy(&self.endpoints.get(target).routable))
+    }
+
+    /// An answer from `host` reaches the call's outlier detector: a count that reaches its
+    /// threshold ejects the replica if the cap and the enforcement draw allow (the draw is
+    /// made only for an `enforcing` strictly between 0 and 100).
+    fn outlier_record(
+        &mut self,
+        now: Time,
+        d: Downstream,
+        host: u32,
+        outcome: Outcome,
+        out: &mut Out,
+    ) {
+        let Some(target) = self.call_target(d.caller, d.call) else {
+            return;
+        };
+        let call = usize::from(d.call);
+        let Some(od) = self.endpoints.get_mut(d.caller).call_defences[call]
+            .outlier
+            .as_mut()
+        else {
+            return;
+        };
+        od.advance(now);
+        let found = od.record(host, outcome);
+        if found.is_empty() {
+            return;
+        }
+        let members = self.endpoints.get(target).routable.clone();
+        let target_name = self.endpoints.get(target).name.clone();
+        let pod = self.endpoints.get(target).replicas[host as usize].pod;
+        for detection in found {
+            let rng = &mut self.rng;
+            let s = self.endpoints.get_mut(d.caller);
+            let Some(od) = s.call_defences[call].outlier.as_mut() else {
+                return;
+            };
+            let enforce = |p: u32| p >= 100 || (p > 0 && rng.below(100) < u64::from(p));
+            if let Some(Ejection::Ejected { multiplier }) =
+                od.eject(now, host, detection, &members, enforce)
+            {
+                s.stats.call_outlier_ejections += 1;
+                let why = match detection {
+                    Detection::Consecutive5xx => "consecutive 5xx",
+                    Detection::ConsecutiveGatewayFailure => "consecutive gateway failures",
+                };
+                let message = format!(
+                    "{target_name} replica {host} (pod {pod}) ejected from its calls for {} s after {why} (its ejection {})",
+                    od.ejection_time(multiplier).as_secs_f64(),
+                    od.ejections(host)
+                );
+                let object = format!("service/{}", s.name);
+                out.log("OutlierEjected", object, message);
             }
         }
     }

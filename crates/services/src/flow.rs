@@ -7,6 +7,7 @@
 
 use crate::clients::{ClientAttempt, Reply};
 use crate::contract::{secs, ClientIdx, Effect, FleetIdx, Out, ReqId, ServiceIdx, SvcEv};
+use crate::defences::Outcome;
 use crate::remote_write::{Batch, Next};
 use crate::requests::Origin;
 use crate::service::Admission;
@@ -41,8 +42,20 @@ impl World {
             }
         }
         let pick = self.rng.next_u64();
+        // A call with outlier detection picks among the replicas it has not ejected
+        // (docs/retry-defences.md#outlier-detection); any other request as kube-proxy does.
+        let detected = self.outlier_healthy(now, svc, origin);
         let s = self.endpoints.get_mut(svc);
-        let admission = s.admit(now, id, pick);
+        let replica = s.pick(pick, detected.as_ref().and_then(Option::as_deref));
+        let admission = match replica {
+            None => Admission::NoEndpoints,
+            Some(r) => s.admit(now, id, r),
+        };
+        if detected.is_some() {
+            if let Some(req) = self.requests.get_mut(id) {
+                req.host = replica;
+            }
+        }
         if let Admission::NoEndpoints = admission {
             s.stats.unavailable += 1;
         } else {
@@ -96,7 +109,7 @@ impl World {
             }
             Admission::Serve(replica) => {
                 self.bind(id, svc, replica);
-                let d = self.endpoints.get(svc).service_time(&mut self.rng);
+                let d = self.endpoints.get(svc).service_time(replica, &mut self.rng);
                 out.at(now + secs(d), SvcEv::Complete(id));
                 self.check_memory(now, svc, replica, out);
                 self.check_in_flight_watch(svc, replica, out);
@@ -254,10 +267,14 @@ impl World {
         let (error_rate, added_latency) = self
             .endpoints
             .get(svc)
-            .degraded
-            .as_ref()
+            .degradation(replica)
             .map_or((0.0, 0.0), |g| (g.error_rate, g.added_latency_seconds));
         let ok = ok && !(error_rate > 0.0 && self.rng.unit() < error_rate);
+        if !ok {
+            if let Some(req) = self.requests.get_mut(id) {
+                req.server_error = true;
+            }
+        }
         let stats = &mut self.endpoints.get_mut(svc).stats;
         if ok {
             stats.succeeded += 1;
@@ -283,7 +300,7 @@ impl World {
     /// the discipline drops (docs/retry-defences.md#queue-disciplines).
     fn next_from_queue(&mut self, now: Time, svc: ServiceIdx, replica: u32, out: &mut Out) {
         let s = self.endpoints.get(svc);
-        let workers = s.workers();
+        let workers = s.workers(replica);
         let queue_timeout = s.spec.queue_timeout_seconds;
         let policy = s.queue_policy;
         loop {
@@ -319,7 +336,7 @@ impl World {
             }
             let s = self.endpoints.get_mut(svc);
             s.replicas[replica as usize].in_service.push(next);
-            let d = s.service_time(&mut self.rng);
+            let d = s.service_time(replica, &mut self.rng);
             out.at(now + secs(d), SvcEv::Complete(next));
         }
     }
@@ -396,6 +413,17 @@ impl World {
             r => r,
         };
         let ok = reply.ok();
+        // What the caller's outlier detection hears, for a call that has it: Envoy's router
+        // reports a timeout as a 504 and a refused connection as a 503, and a 429 is no 5xx.
+        let seen = answer.host.map(|h| {
+            let outcome = match reply {
+                Reply::Ok => Outcome::Success,
+                Reply::Error if answer.throttled => Outcome::Success,
+                Reply::Error if answer.server_error => Outcome::ServerError,
+                _ => Outcome::GatewayFailure,
+            };
+            (h, outcome)
+        });
         #[cfg(test)]
         if let Some(l) = self.ledger.as_mut() {
             let key = format!("{:?}", answer.origin);
@@ -410,7 +438,7 @@ impl World {
                     self.client_send(now, next, out);
                 }
             }
-            Origin::Downstream(d) => self.downstream_answered(now, d, ok, out),
+            Origin::Downstream(d) => self.downstream_answered(now, d, ok, seen, out),
             Origin::Internal => {}
             Origin::RemoteWrite(batch) => {
                 let refused = answer.no_endpoints && self.endpoints.get(answer.svc).refuses();

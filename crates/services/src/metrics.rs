@@ -289,6 +289,12 @@ impl ServiceMetrics {
                     s.stats.call_short_circuited,
                 ));
             }
+            if s.has_call_outlier_detection() {
+                t.push((
+                    format!("{}_call_outlier_ejections", s.name),
+                    s.stats.call_outlier_ejections,
+                ));
+            }
             // The queue disciplines, load shedding and deadlines: only where configured.
             if s.queue_policy.drops() {
                 t.push((format!("{}_queue_dropped", s.name), s.stats.queue_dropped));

@@ -55,6 +55,12 @@ pub(crate) struct Req {
     pub refused: bool,
     /// Rejected with 429 Too Many Requests (a service whose `rejectStatus` is 429).
     pub throttled: bool,
+    /// Served, and answered with an error (a 500: a degradation's error rate, a failed
+    /// downstream call): not a gateway failure to an outlier detector.
+    pub server_error: bool,
+    /// The replica picked for it, whatever became of it (for its caller's outlier
+    /// detection; set only for calls that have it).
+    pub host: Option<u32>,
     /// Its own work is done and its worker waits on its downstream calls (`calls`).
     pub calling: bool,
     /// Parallel calls (`fanOut: parallel`) not yet ended.
@@ -78,6 +84,8 @@ pub(crate) struct Answer {
     pub no_endpoints: bool,
     pub refused: bool,
     pub throttled: bool,
+    pub server_error: bool,
+    pub host: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +106,8 @@ impl Requests {
             no_endpoints: false,
             refused: false,
             throttled: false,
+            server_error: false,
+            host: None,
             calling: false,
             calls_pending: 0,
             calls_failed: false,
@@ -136,6 +146,8 @@ impl Requests {
             no_endpoints: req.no_endpoints,
             refused: req.refused,
             throttled: req.throttled,
+            server_error: req.server_error,
+            host: req.host,
         };
         self.release_if_done(id);
         Some(a)

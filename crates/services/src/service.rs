@@ -5,7 +5,7 @@
 
 use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
-use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
+use crate::defences::{CircuitBreaker, OutlierDetector, RetryBudget, RetryThrottle};
 use crate::queue_discipline::{QueuePolicy, QueueState};
 use cascade_engine::{Generation, Time};
 use std::collections::VecDeque;
@@ -35,6 +35,8 @@ pub(crate) struct Replica {
     /// The queue discipline's own state (CoDel's, the last time the queue was empty).
     pub queue_state: QueueState,
     pub memory_limit: i64,
+    /// The node its pod runs on (`PodInfo::node`): a degradation may be on some nodes only.
+    pub node: u32,
     /// On the far side of a network partition from the callers: requests routed here are
     /// never answered (the caller times out), and answers of requests already here are lost.
     pub cut_off: bool,
@@ -76,6 +78,8 @@ pub(crate) struct ServiceStats {
     pub call_retries_over_budget: u64,
     /// Downstream call attempts the open circuit breaker failed at once, without sending.
     pub call_short_circuited: u64,
+    /// Replicas of a called service its calls' outlier detection ejected.
+    pub call_outlier_ejections: u64,
     /// Arrivals since the last sample.
     pub interval_arrivals: u64,
     /// Arrivals per rate window (`rateWindowSeconds`, aligned on the start of the run), the
@@ -168,6 +172,8 @@ pub(crate) struct Service {
     pub interval_refusing: Time,
     /// A `serviceDegraded` fault is on: fewer workers, slower, later, failing.
     pub degraded: Option<Degradation>,
+    /// The nodes whose replicas the degradation is on (`onNodes`); None: every replica.
+    pub degraded_nodes: Option<Vec<u32>>,
     /// The defences on each of its downstream calls, in the order of `calls`.
     pub call_defences: Vec<CallDefences>,
     /// How its replicas' queues order and drop requests.
@@ -182,6 +188,7 @@ pub(crate) struct CallDefences {
     pub throttle: Option<RetryThrottle>,
     pub budget: Option<RetryBudget>,
     pub breaker: Option<CircuitBreaker>,
+    pub outlier: Option<OutlierDetector>,
 }
 
 impl CallDefences {
@@ -190,6 +197,7 @@ impl CallDefences {
             throttle: c.retry_throttling.as_ref().map(RetryThrottle::new),
             budget: c.retry_budget.as_ref().map(RetryBudget::new),
             breaker: c.circuit_breaker.as_ref().map(CircuitBreaker::new),
+            outlier: c.outlier_detection.as_ref().map(OutlierDetector::new),
         }
     }
 }
@@ -233,27 +241,41 @@ impl Service {
             refusing_since: Some(Time::ZERO),
             interval_refusing: Time::ZERO,
             degraded: None,
+            degraded_nodes: None,
             call_defences,
         }
     }
 
-    /// One request's service time; a degradation's factor scales the same draw, so that a
-    /// degraded run draws exactly what an undegraded one does.
-    pub fn service_time(&self, rng: &mut cascade_model::Rng) -> f64 {
+    /// The degradation the replica runs under now, if any: the service's, unless it is on
+    /// other nodes than the replica's (docs/retry-defences.md#degradation).
+    pub fn degradation(&self, replica: u32) -> Option<&Degradation> {
+        let g = self.degraded.as_ref()?;
+        match &self.degraded_nodes {
+            Some(nodes) if !nodes.contains(&self.replicas[replica as usize].node) => None,
+            _ => Some(g),
+        }
+    }
+
+    /// One request's service time at the replica; a degradation's factor scales the same
+    /// draw, so that a degraded run draws exactly what an undegraded one does.
+    pub fn service_time(&self, replica: u32, rng: &mut cascade_model::Rng) -> f64 {
         let d = match self.spec.service_time {
             ServiceTime::Exponential => crate::backoff::exponential(self.spec.service_seconds, rng),
             ServiceTime::Deterministic => self.spec.service_seconds,
         };
-        match &self.degraded {
+        match self.degradation(replica) {
             Some(g) => d * g.service_time_factor,
             None => d,
         }
     }
 
-    /// Workers a replica serves with now: its own, or fewer while degraded.
-    pub fn workers(&self) -> usize {
+    /// Workers the replica serves with now: its own, or fewer while degraded.
+    pub fn workers(&self, replica: u32) -> usize {
         let own = self.spec.workers_per_replica;
-        let w = match self.degraded.as_ref().and_then(|g| g.workers_per_replica) {
+        let w = match self
+            .degradation(replica)
+            .and_then(|g| g.workers_per_replica)
+        {
             Some(w) => w.min(own),
             None => own,
         };
@@ -292,6 +314,11 @@ impl Service {
         self.call_defences.iter().any(|d| d.breaker.is_some())
     }
 
+    /// Whether any of its calls has outlier detection.
+    pub fn has_call_outlier_detection(&self) -> bool {
+        self.call_defences.iter().any(|d| d.outlier.is_some())
+    }
+
     /// Whether every connection is refused (no Ready replica, or cut off by a fault).
     pub fn refuses(&self) -> bool {
         self.routable.is_empty() || self.unreachable
@@ -325,14 +352,21 @@ impl Service {
         (1.0 - refusing.as_secs_f64() / interval.as_secs_f64()).clamp(0.0, 1.0)
     }
 
-    /// Picks a replica for a new request and places it there.
-    pub fn admit(&mut self, now: Time, id: ReqId, pick: u64) -> Admission {
+    /// The replica a new request goes to: one of the routable replicas at random
+    /// (kube-proxy's choice), or of `among` when given (a caller's outlier detection left some
+    /// out, `OutlierDetector::healthy`). None when the service refuses connections.
+    pub fn pick(&self, pick: u64, among: Option<&[u32]>) -> Option<u32> {
         if self.refuses() {
-            return Admission::NoEndpoints;
+            return None;
         }
-        let at = pick % self.routable.len() as u64;
-        let replica = self.routable[usize::try_from(at).expect("below a usize length")];
-        let workers = self.workers();
+        let from = among.unwrap_or(&self.routable);
+        let at = pick % from.len() as u64;
+        Some(from[usize::try_from(at).expect("below a usize length")])
+    }
+
+    /// Places a new request at the replica picked for it (`Service::pick`).
+    pub fn admit(&mut self, now: Time, id: ReqId, replica: u32) -> Admission {
+        let workers = self.workers(replica);
         let cap = self.spec.queue_capacity as usize;
         let rep = &mut self.replicas[replica as usize];
         // kube-proxy still routes to the endpoint until the pod is marked not Ready.

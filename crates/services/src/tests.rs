@@ -12,6 +12,7 @@ mod chains;
 mod endpoint_slices;
 mod fan_out;
 mod lookups;
+mod outlier;
 mod queues;
 mod storm_size;
 

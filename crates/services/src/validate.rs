@@ -135,6 +135,7 @@ pub(crate) fn resolve(cfg: &ServicesConfig) -> Result<Resolved, String> {
             let at = format!("services.{name}.{}", spec.calls.path(i));
             defences(&at, c.retry_throttling.as_ref(), c.retry_budget.as_ref())?;
             breaker(&at, c.circuit_breaker.as_ref())?;
+            outlier(&at, c.outlier_detection.as_ref())?;
         }
     }
     let client_targets = cfg
@@ -286,6 +287,67 @@ fn breaker(prefix: &str, cb: Option<&crate::config::CircuitBreaker>) -> Result<(
         if c.rolling_window_buckets == 0 {
             return Err(at("circuitBreaker.rollingWindowBuckets", 0.0, "at least 1"));
         }
+    }
+    Ok(())
+}
+
+/// Outlier detection's values Envoy accepts (docs/retry-defences.md#outlier-detection), for
+/// the service's call at `prefix`: its durations above 0 (the proto's `gt: {}`), its
+/// percentages at most 100 (`lte: 100`), and a maximum ejection time no shorter than the base
+/// (Envoy refuses the cluster otherwise).
+fn outlier(prefix: &str, od: Option<&crate::config::OutlierDetection>) -> Result<(), String> {
+    let at = |field: &str, v: f64, expected: &str| out_of_range(prefix, field, v, expected);
+    let Some(o) = od else {
+        return Ok(());
+    };
+    for (field, v) in [
+        ("outlierDetection.intervalSeconds", Some(o.interval_seconds)),
+        (
+            "outlierDetection.baseEjectionTimeSeconds",
+            Some(o.base_ejection_time_seconds),
+        ),
+        (
+            "outlierDetection.maxEjectionTimeSeconds",
+            o.max_ejection_time_seconds,
+        ),
+    ] {
+        if let Some(v) = v {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(at(field, v, "a finite number of seconds above 0"));
+            }
+        }
+    }
+    for (field, v) in [
+        (
+            "outlierDetection.maxEjectionPercent",
+            o.max_ejection_percent,
+        ),
+        (
+            "outlierDetection.enforcingConsecutive5xx",
+            o.enforcing_consecutive_5xx,
+        ),
+        (
+            "outlierDetection.enforcingConsecutiveGatewayFailure",
+            o.enforcing_consecutive_gateway_failure,
+        ),
+    ] {
+        if v > 100 {
+            return Err(at(field, f64::from(v), "a percentage in [0, 100]"));
+        }
+    }
+    if !(0.0..=100.0).contains(&o.healthy_panic_threshold) {
+        return Err(at(
+            "outlierDetection.healthyPanicThreshold",
+            o.healthy_panic_threshold,
+            "a percentage in [0, 100]",
+        ));
+    }
+    if o.max_ejection_seconds() < o.base_ejection_time_seconds {
+        return Err(at(
+            "outlierDetection.maxEjectionTimeSeconds",
+            o.max_ejection_seconds(),
+            "at least baseEjectionTimeSeconds, as Envoy requires",
+        ));
     }
     Ok(())
 }

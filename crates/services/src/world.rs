@@ -135,9 +135,9 @@ impl World {
     }
 
     /// A degradation fault starts (`Some`) or ends (`None`) on the named service: fewer
-    /// workers, slower service, added latency, an error rate (docs/retry-defences.md#degradation).
-    /// Requests already in service keep the service time they drew; when workers come back,
-    /// queued requests take them at once. False if there is no such service.
+    /// workers, slower service, added latency, an error rate (docs/retry-defences.md#degradation),
+    /// on every replica. Requests already in service keep the service time they drew; when
+    /// workers come back, queued requests take them at once. False if there is no such service.
     pub fn set_service_degraded(
         &mut self,
         now: Time,
@@ -145,10 +145,26 @@ impl World {
         degradation: Option<crate::config::Degradation>,
         out: &mut Out,
     ) -> bool {
+        self.set_service_degraded_on(now, name, degradation, None, out)
+    }
+
+    /// As [`World::set_service_degraded`], on the replicas whose pods run on `nodes` only
+    /// (`PodInfo::node`; a replica that starts there later is degraded too), or on every
+    /// replica with None: one bad replica of several (docs/retry-defences.md#degradation).
+    pub fn set_service_degraded_on(
+        &mut self,
+        now: Time,
+        name: &str,
+        degradation: Option<crate::config::Degradation>,
+        nodes: Option<Vec<u32>>,
+        out: &mut Out,
+    ) -> bool {
         let Some(svc) = self.endpoints.find(name) else {
             return false;
         };
-        self.endpoints.get_mut(svc).degraded = degradation;
+        let s = self.endpoints.get_mut(svc);
+        s.degraded_nodes = nodes.filter(|_| degradation.is_some());
+        s.degraded = degradation;
         self.refill_workers(now, svc, out);
         true
     }
@@ -194,6 +210,7 @@ impl World {
                         queue: Default::default(),
                         queue_state: Default::default(),
                         memory_limit: info.memory_limit,
+                        node: info.node,
                         cut_off: false,
                         lost: false,
                     });

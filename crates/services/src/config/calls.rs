@@ -40,6 +40,12 @@ pub struct DownstreamCall {
     /// freeing the worker. docs/retry-defences.md#circuit-breaker
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// Envoy's outlier detection on this call, one detector for the whole service (none: no
+    /// replica of `service` is ever ejected): a replica of `service` that answers too many
+    /// errors in a row is left out of this call's picks for a while.
+    /// docs/retry-defences.md#outlier-detection
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
     /// gRPC deadline propagation: each attempt carries what is left of the caller's own
     /// deadline and times out at min(`timeoutSeconds`, that); the service called does not
     /// start one whose deadline has passed (false: each hop has only its own timeout).
@@ -65,6 +71,7 @@ impl Default for DownstreamCall {
             retry_throttling: None,
             retry_budget: None,
             circuit_breaker: None,
+            outlier_detection: None,
             propagate_deadline: false,
             optional: false,
         }
@@ -336,5 +343,96 @@ impl Default for CircuitBreaker {
             rolling_window_seconds: 10.0,
             rolling_window_buckets: 10,
         }
+    }
+}
+
+/// Envoy's `consecutive_5xx` (5). docs/retry-defences.md#outlier-detection
+pub const DEFAULT_CONSECUTIVE_5XX: u32 = 5;
+/// Envoy's `consecutive_gateway_failure` (5).
+pub const DEFAULT_CONSECUTIVE_GATEWAY_FAILURE: u32 = 5;
+/// Envoy's `enforcing_consecutive_5xx` (100 %).
+pub const DEFAULT_ENFORCING_CONSECUTIVE_5XX: u32 = 100;
+/// Envoy's `enforcing_consecutive_gateway_failure` (0 %: detected, never enforced).
+pub const DEFAULT_ENFORCING_CONSECUTIVE_GATEWAY_FAILURE: u32 = 0;
+/// Envoy's `interval` (10 s).
+pub const DEFAULT_OUTLIER_INTERVAL_SECONDS: f64 = 10.0;
+/// Envoy's `base_ejection_time` (30 s).
+pub const DEFAULT_BASE_EJECTION_TIME_SECONDS: f64 = 30.0;
+/// Envoy's `max_ejection_time` (300 s, or `base_ejection_time` if that is longer).
+pub const DEFAULT_MAX_EJECTION_TIME_SECONDS: f64 = 300.0;
+/// Envoy's `max_ejection_percent` (10 %).
+pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 10;
+/// Envoy's `common_lb_config.healthy_panic_threshold` (50 %).
+pub const DEFAULT_HEALTHY_PANIC_THRESHOLD: f64 = 50.0;
+
+/// Envoy's outlier detection (envoy `api/envoy/config/cluster/v3/outlier_detection.proto`,
+/// `source/common/upstream/outlier_detection_impl.cc`, read at a commit after v1.31): per
+/// replica of the service called, consecutive 5xx answers and consecutive gateway failures
+/// (502, 503, 504, a timeout, a refused connection) are counted; a count reaching its
+/// threshold ejects the replica, if `maxEjectionPercent` allows, for `baseEjectionTimeSeconds`
+/// times its ejection multiplier (capped by `maxEjectionTimeSeconds`); every
+/// `intervalSeconds` the ejected replicas whose time is up come back. Defaults are Envoy's.
+/// docs/retry-defences.md#outlier-detection
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OutlierDetection {
+    /// `consecutive_5xx` (5): 5xx answers in a row (a timeout and a refused connection count
+    /// as 504 and 503) that eject a replica; 0 never does.
+    pub consecutive_5xx: u32,
+    /// `consecutive_gateway_failure` (5): 502, 503 and 504 answers in a row (a timeout, a
+    /// refused connection, a full queue's 503) that eject a replica, if enforced; 0 never does.
+    pub consecutive_gateway_failure: u32,
+    /// `enforcing_consecutive_5xx` (100): the chance, in percent, that a replica detected by
+    /// consecutive 5xx is ejected.
+    pub enforcing_consecutive_5xx: u32,
+    /// `enforcing_consecutive_gateway_failure` (0): the same for consecutive gateway
+    /// failures; Envoy's default counts them and ejects nothing.
+    pub enforcing_consecutive_gateway_failure: u32,
+    /// `interval` (10 s): how often ejected replicas are looked at to be brought back (and
+    /// healthy ones' ejection multiplier lowered).
+    pub interval_seconds: f64,
+    /// `base_ejection_time` (30 s): an ejection lasts this times the replica's ejection
+    /// multiplier (1 at its first ejection, one more at each, one less per healthy interval).
+    pub base_ejection_time_seconds: f64,
+    /// `max_ejection_time` (300 s, or `baseEjectionTimeSeconds` if longer): the longest an
+    /// ejection lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ejection_time_seconds: Option<f64>,
+    /// `max_ejection_percent` (10): a replica is ejected only if the ejected ones, it
+    /// included, are at most this percentage of the replicas; with fewer than ten replicas the
+    /// default ejects none (unless `alwaysEjectOneHost`).
+    pub max_ejection_percent: u32,
+    /// `always_eject_one_host` (false; Envoy 1.31+): one replica may be ejected whatever
+    /// `maxEjectionPercent` says.
+    pub always_eject_one_host: bool,
+    /// The cluster's `common_lb_config.healthy_panic_threshold` (50 %): when fewer replicas are
+    /// healthy than this (Envoy's overprovisioning factor of 1.4 applied), ejections are
+    /// ignored and every replica is picked from (Envoy's panic routing).
+    pub healthy_panic_threshold: f64,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            consecutive_5xx: DEFAULT_CONSECUTIVE_5XX,
+            consecutive_gateway_failure: DEFAULT_CONSECUTIVE_GATEWAY_FAILURE,
+            enforcing_consecutive_5xx: DEFAULT_ENFORCING_CONSECUTIVE_5XX,
+            enforcing_consecutive_gateway_failure: DEFAULT_ENFORCING_CONSECUTIVE_GATEWAY_FAILURE,
+            interval_seconds: DEFAULT_OUTLIER_INTERVAL_SECONDS,
+            base_ejection_time_seconds: DEFAULT_BASE_EJECTION_TIME_SECONDS,
+            max_ejection_time_seconds: None,
+            max_ejection_percent: DEFAULT_MAX_EJECTION_PERCENT,
+            always_eject_one_host: false,
+            healthy_panic_threshold: DEFAULT_HEALTHY_PANIC_THRESHOLD,
+        }
+    }
+}
+
+impl OutlierDetection {
+    /// The longest ejection: `maxEjectionTimeSeconds`, or Envoy's default of 300 s or
+    /// `baseEjectionTimeSeconds`, whichever is longer.
+    pub fn max_ejection_seconds(&self) -> f64 {
+        self.max_ejection_time_seconds
+            .unwrap_or(DEFAULT_MAX_EJECTION_TIME_SECONDS.max(self.base_ejection_time_seconds))
     }
 }

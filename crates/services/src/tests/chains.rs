@@ -43,8 +43,8 @@ struct Edge {
     backoff_ms: u32,
     jitter: Jitter,
     propagate: bool,
-    /// Throttling, budget, breaker on the call.
-    defences: (bool, bool, bool),
+    /// Throttling, budget, breaker, outlier detection on the call.
+    defences: (bool, bool, bool, bool),
     optional: bool,
 }
 
@@ -76,7 +76,7 @@ fn edge() -> impl Strategy<Value = Edge> {
             Just(Jitter::Decorrelated)
         ],
         any::<bool>(),
-        (any::<bool>(), any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
         any::<bool>(),
     )
         .prop_map(
@@ -240,6 +240,17 @@ fn graph_config(hops: &[Hop], u: &Users) -> ServicesConfig {
                     retry_throttling: e.defences.0.then(RetryThrottling::default),
                     retry_budget: e.defences.1.then(RetryBudget::default),
                     circuit_breaker: e.defences.2.then(CircuitBreaker::default),
+                    // Quick to eject and to bring back, up to every replica (then Envoy's
+                    // panic routing): every path of the detector is taken in a short run.
+                    outlier_detection: e.defences.3.then(|| crate::config::OutlierDetection {
+                        consecutive_5xx: 2,
+                        consecutive_gateway_failure: 2,
+                        enforcing_consecutive_gateway_failure: 50,
+                        interval_seconds: 0.2,
+                        base_ejection_time_seconds: 0.3,
+                        max_ejection_percent: 100,
+                        ..Default::default()
+                    }),
                     propagate_deadline: e.propagate,
                     optional: e.optional,
                 })
@@ -513,7 +524,7 @@ fn a_chain_under_every_trouble_at_once_answers_everything_once() {
             backoff_ms: 20,
             jitter: Jitter::Full,
             propagate: true,
-            defences: (false, false, false),
+            defences: (false, false, false, false),
             optional: false,
         }],
     };
@@ -582,7 +593,7 @@ fn a_diamond_of_parallel_and_serial_calls_under_trouble_answers_everything_once(
         backoff_ms: 30,
         jitter: Jitter::Full,
         propagate: true,
-        defences: (false, true, false),
+        defences: (false, true, false, false),
         optional,
     };
     let hops = vec![

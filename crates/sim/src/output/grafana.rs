@@ -33,7 +33,12 @@ pub fn fault_text(kind: &FaultKind) -> String {
         FaultKind::ServiceDegraded {
             service,
             degradation: d,
+            on_nodes,
         } => {
+            let service = match on_nodes {
+                Some(t) => format!("{service} on {t}"),
+                None => service.clone(),
+            };
             let mut how = Vec::new();
             if let Some(w) = d.workers_per_replica {
                 how.push(format!("{w} workers per replica"));

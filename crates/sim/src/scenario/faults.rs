@@ -51,10 +51,12 @@ pub enum FaultKind {
     },
     /// A service (from `spec.services`) runs degraded: fewer workers, a slower service time,
     /// added latency, an error rate (docs/retry-defences.md#degradation). It keeps its
-    /// endpoints: callers reach it and get worse answers, not refusals.
+    /// endpoints: callers reach it and get worse answers, not refusals. With `onNodes`, only
+    /// its replicas on those nodes are (a bad node: one replica of several).
     ServiceDegraded {
         service: String,
         degradation: cascade_services::Degradation,
+        on_nodes: Option<NodeTarget>,
     },
     /// A network partition: these nodes lose the control plane and the rest of the cluster.
     /// Their kubelets cannot post status (the nodes go NotReady and their pods are evicted in
@@ -109,6 +111,12 @@ struct FaultDoc {
     /// With `serviceDegraded`: how it is degraded.
     #[serde(default)]
     degradation: Option<cascade_services::Degradation>,
+    /// With `serviceDegraded`: only its replicas on these nodes are degraded (a bad node), a
+    /// node's name or `{selector: {matchLabels: ...}, fraction: F}`, chosen when the fault
+    /// starts; a replica that starts there while it lasts is degraded too. Absent: every
+    /// replica.
+    #[serde(default)]
+    on_nodes: Option<NodeTarget>,
     /// kube-apiserver is stopped; at the fault's end it starts again.
     #[serde(default)]
     api_server_down: bool,
@@ -126,6 +134,9 @@ impl TryFrom<FaultDoc> for Fault {
         }
         if d.flapping.is_some_and(|f| f.up.0 <= 0.0 || f.down.0 <= 0.0) {
             return Err("flapping: expected up and down longer than 0".into());
+        }
+        if d.on_nodes.is_some() && d.service_degraded.is_none() {
+            return Err("onNodes: expected with serviceDegraded".into());
         }
         if d.degradation.is_some() && d.service_degraded.is_none() {
             return Err("degradation: expected with serviceDegraded".into());
@@ -156,6 +167,7 @@ impl TryFrom<FaultDoc> for Fault {
                 FaultKind::ServiceDegraded {
                     service,
                     degradation,
+                    on_nodes: d.on_nodes,
                 },
             ));
         }

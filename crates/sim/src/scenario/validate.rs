@@ -257,9 +257,20 @@ pub(super) fn references(
             FaultKind::ServiceDegraded {
                 service: s,
                 degradation: g,
+                on_nodes,
             } => {
                 service(r, p.key("serviceDegraded"), s);
                 degradation(r, &p.key("degradation"), g, params.services.get(s));
+                match on_nodes {
+                    Some(NodeTarget::Name(n)) => topology.check_node(r, p.key("onNodes"), n),
+                    Some(NodeTarget::Selected(sel)) => topology.check_selection(
+                        r,
+                        &p.key("onNodes"),
+                        Some(&sel.selector),
+                        sel.fraction,
+                    ),
+                    None => {}
+                }
             }
             FaultKind::Partition(part) => {
                 for (k, z) in part.zones.iter().enumerate() {

@@ -138,6 +138,11 @@ impl Simulation<'_> {
             FaultKind::ServiceDown { service, .. } => format!("service {service} unreachable"),
             FaultKind::Partition(p) if p.pods_only => "pod network partition".to_string(),
             FaultKind::Partition(_) => "network partition".to_string(),
+            FaultKind::ServiceDegraded {
+                service,
+                on_nodes: Some(t),
+                ..
+            } => format!("service {service} degraded on {t}"),
             FaultKind::ServiceDegraded { service, .. } => format!("service {service} degraded"),
             FaultKind::ApiServerDown => "kube-apiserver down".to_string(),
             FaultKind::Stockout(z) => format!("zone {z} out of capacity"),
@@ -202,9 +207,26 @@ impl Simulation<'_> {
         if let FaultKind::ServiceDegraded {
             service,
             degradation,
+            on_nodes,
         } = &f.kind
         {
-            self.degrade(service, start.then(|| degradation.clone()));
+            // A degradation on some nodes: those named, or drawn by the selector now (its
+            // end restores the whole service, so it needs none of them back).
+            let nodes = on_nodes.as_ref().filter(|_| start).map(|t| {
+                let ids: Vec<NodeId> = match t {
+                    NodeTarget::Selected(s) => {
+                        self.fault_targets(i, true, &[], &[], Some(&s.selector), s.fraction)
+                    }
+                    NodeTarget::Name(name) => self
+                        .cluster
+                        .nodes()
+                        .filter(|(_, n)| n.node.name == *name)
+                        .map(|(id, _)| id)
+                        .collect(),
+                };
+                ids.into_iter().map(NodeId::get).collect()
+            });
+            self.degrade(service, start.then(|| degradation.clone()), nodes);
         }
         if let FaultKind::ServiceDown {
             service: name,
@@ -312,8 +334,13 @@ impl Simulation<'_> {
 
     /// A degradation fault starts or ends. Two overlapping degradations of one service do not
     /// stack: the later start wins, and the first end restores the service.
-    fn degrade(&mut self, name: &str, degradation: Option<cascade_services::Degradation>) {
-        self.svc_call(|w, now, out| w.set_service_degraded(now, name, degradation, out));
+    fn degrade(
+        &mut self,
+        name: &str,
+        degradation: Option<cascade_services::Degradation>,
+        nodes: Option<Vec<u32>>,
+    ) {
+        self.svc_call(|w, now, out| w.set_service_degraded_on(now, name, degradation, nodes, out));
     }
 
     /// The next phase of a flapping dependency, while its fault lasts.
