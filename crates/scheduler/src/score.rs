@@ -44,10 +44,15 @@ fn least_requested(requested: i64, allocatable: i64) -> i64 {
     if allocatable == 0 || requested > allocatable {
         return 0;
     }
-    // In 128 bits: an allocatable beyond i64::MAX / 100 (a hand-written 7Ei node) must not
-    // overflow; the quotient is at most MAX_NODE_SCORE, so it fits back.
-    let score =
-        i128::from(allocatable - requested) * i128::from(MAX_NODE_SCORE) / i128::from(allocatable);
+    let free = allocatable - requested;
+    // In 64 bits when the product fits (every real node: the 128-bit division is a call into
+    // compiler-builtins, a sixth of a large run's instructions); in 128 bits otherwise, so an
+    // allocatable beyond i64::MAX / 100 (a hand-written 7Ei node) does not overflow. Both
+    // truncate the same non-negative quotient, at most MAX_NODE_SCORE.
+    if let Some(product) = free.checked_mul(MAX_NODE_SCORE) {
+        return product / allocatable;
+    }
+    let score = i128::from(free) * i128::from(MAX_NODE_SCORE) / i128::from(allocatable);
     i64::try_from(score).unwrap_or(MAX_NODE_SCORE)
 }
 
@@ -172,5 +177,31 @@ pub fn score_nodes(pod: &Pod, nodes: &[&NodeInfo], w: &ScoreWeights, out: &mut V
         for (o, a) in out.iter_mut().zip(affinity) {
             *o += w.node_affinity * a;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 64-bit path gives the 128-bit formula's score, and a 7Ei node still scores.
+    #[test]
+    fn least_requested_matches_the_128_bit_formula() {
+        let wide = |r: i64, a: i64| {
+            i64::try_from(i128::from(a - r) * 100 / i128::from(a)).unwrap_or(MAX_NODE_SCORE)
+        };
+        for (r, a) in [
+            (0, 1),
+            (1, 3),
+            (32_000, 32_000),
+            (12_345, 32_000),
+            (137_438_953_472, 137_438_953_472 + 999),
+            (5, i64::MAX / 100),
+            (0, i64::MAX),
+            (i64::MAX / 2, i64::MAX),
+        ] {
+            assert_eq!(least_requested(r, a), wide(r, a), "{r} of {a}");
+        }
+        assert_eq!(least_requested(0, i64::MAX), MAX_NODE_SCORE);
     }
 }

@@ -300,7 +300,15 @@ impl MemoryBehaviour {
     /// requests at its replicas, before its memory limit: `start` + growth + the requests'
     /// memory + the spike when it is on.
     pub fn usage(&self, ran_us: i128, in_flight: usize) -> i64 {
-        let grown = i128::from(self.growth_per_minute.0) * ran_us / 60_000_000;
+        // In 64 bits when the product fits (a 128-bit division is a call into
+        // compiler-builtins); both truncate toward zero alike.
+        let grown = match i64::try_from(ran_us)
+            .ok()
+            .and_then(|r| self.growth_per_minute.0.checked_mul(r))
+        {
+            Some(product) => i128::from(product / 60_000_000),
+            None => i128::from(self.growth_per_minute.0) * ran_us / 60_000_000,
+        };
         let requests = i128::from(self.per_request.0)
             .saturating_mul(i128::try_from(in_flight).unwrap_or(i128::MAX));
         let spike = match &self.spike {

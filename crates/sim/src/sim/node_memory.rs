@@ -134,7 +134,9 @@ impl Simulation<'_> {
             };
         }
         let pod = &self.cluster.pod(id).pod;
-        match self.behaviour(id).and_then(|b| b.memory.as_ref()) {
+        // `self.behaviour(id)`, from the pod's runtime state already at hand.
+        let behaviour = rt.behaviour.map(|i| &self.sc.spec.behaviours[i]);
+        match behaviour.and_then(|b| b.memory.as_ref()) {
             None => PodMem {
                 id,
                 usage: pod.requests.memory,

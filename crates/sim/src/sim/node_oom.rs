@@ -17,8 +17,10 @@ impl Simulation<'_> {
             return;
         }
         let capacity = self.memory_capacity(node);
+        // The node's totals, summed again only after a kill changed them.
+        let mut totals = self.node_memory_totals(node);
         for _ in 0..self.cluster.node(node).pods.len() {
-            if self.node_memory_totals(node).0 < capacity {
+            if totals.0 < capacity {
                 break;
             }
             let (pods, working_set) = self.node_working_set(node);
@@ -68,9 +70,10 @@ impl Simulation<'_> {
             } else {
                 self.oom_kill_because(id, starts, "the node ran out of memory (system OOM)");
             }
+            totals = self.node_memory_totals(node);
         }
         // The next time the node's growth fills it.
-        let (working_set, rate, _) = self.node_memory_totals(node);
+        let (working_set, rate, _) = totals;
         let now = self.now();
         let fill = (rate > 0.0 && working_set < capacity).then(|| {
             // At least a millisecond ahead, so rounding can never spin the clock.
@@ -99,8 +102,11 @@ impl Simulation<'_> {
                     .schedule(at, Ev::Kubelet(KubeletEv::NodeOomCheck { node, check }));
             }
         }
-        // Whether the node thrashes, with the memory as the OOM killer left it.
-        self.thrash_observe(node);
+        // Whether the node thrashes, with the memory as the OOM killer left it (the totals
+        // above: nothing has changed since).
+        if self.thrash_watched(node) {
+            self.thrash_observe_figures(node, capacity.saturating_sub(working_set), rate);
+        }
         // Requests piling up in its pods may fill it before any timer
         // (docs/kubernetes.md#memory-per-request).
         self.watch_node_in_flight(node);

@@ -166,14 +166,23 @@ impl Simulation<'_> {
     /// Looks at the node's memory now: starts or ends its thrashing, and sets the timer for
     /// the next instant that may change it.
     pub(super) fn thrash_observe(&mut self, node: NodeId) {
-        if self.thrashing.is_none()
-            || !self.cluster.has_node(node)
-            || !self.node_lifecycle.is_up(node)
-        {
+        if !self.thrash_watched(node) {
             return;
         }
-        let now = self.now();
         let (available, falling) = self.node_memory_available(node);
+        self.thrash_observe_figures(node, available, falling);
+    }
+
+    /// Whether [`Self::thrash_observe`] looks at the node: thrashing is modelled, the node
+    /// exists and is up.
+    pub(super) fn thrash_watched(&self, node: NodeId) -> bool {
+        self.thrashing.is_some() && self.cluster.has_node(node) && self.node_lifecycle.is_up(node)
+    }
+
+    /// [`Self::thrash_observe`] with the node's `memory.available` and how fast it falls
+    /// already summed (`node_memory_available`'s figures), for a node it watches.
+    pub(super) fn thrash_observe_figures(&mut self, node: NodeId, available: i64, falling: f64) {
+        let now = self.now();
         let t = self.thrashing.as_mut().expect("thrashing");
         let cfg = t.cfg;
         let n = t.nodes.entry(node).or_default();

@@ -11,6 +11,22 @@ impl Simulation<'_> {
     pub(in crate::sim) fn sync_replicas(&mut self, w: usize) {
         let replicas = self.controllers.workloads[w].w.replicas.max(0) as usize;
         let rev = self.controllers.workloads[w].revision;
+        // Most syncs (a pod's readiness changed) find exactly `replicas` active pods, all at
+        // the current revision: nothing to do, found without gathering the pods.
+        let (mut current, mut other) = (0usize, 0usize);
+        for p in &self.controllers.workloads[w].pods {
+            if self.cluster.pod(*p).pod.terminating {
+                continue;
+            }
+            if self.pods.get(*p).map(|r| r.revision) == Some(rev) {
+                current += 1;
+            } else {
+                other += 1;
+            }
+        }
+        if other == 0 && current == replicas {
+            return;
+        }
         let active: Vec<PodId> = self.controllers.workloads[w]
             .pods
             .iter()
