@@ -10,6 +10,8 @@
 //! - [`work`]: the work estimator: the seats a request takes, a LIST's growing with the
 //!   objects stored, a mutation's with its watchers.
 //! - [`reflector`]: client-go's reflector backoff between failed LIST/WATCH attempts.
+//! - [`balancer`]: the load balancer in front of the replicas: each client's one long-lived
+//!   connection, spread round-robin, kept until its replica goes away.
 //! - [`server`]: kube-apiserver itself: the bootstrap FlowSchemas, requests queued, executed
 //!   and answered, memory, OOM kills and restarts; one concern per file under `server/`
 //!   (APF dispatch, the legacy max-inflight filter, the request cost model, execution,
@@ -20,6 +22,7 @@
 //! plane (`cascade-sim`, `sim/control_plane.rs`) drives the server and its clients.
 
 pub mod apf;
+pub mod balancer;
 pub mod client;
 pub mod queueset;
 pub mod reflector;

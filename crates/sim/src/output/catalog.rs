@@ -62,7 +62,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "apiserver_up",
-        "1 while kube-apiserver serves, else 0 (`means.apiserver_up` over a window is the time-based share of it the server served).",
+        "1 while kube-apiserver serves (any of its replicas), else 0 (`means.apiserver_up` over a window is the time-based share of it the server served). With `apiServer.replicas` above 1, every apiserver_ column sums the replicas, and `apiserver_I_...` columns give replica I's own, with `apiserver_I_connections` (the clients connected to it).",
     ),
     (
         "apiserver_memory_bytes",
@@ -304,6 +304,24 @@ pub fn summary_figure(name: &str) -> Option<&'static str> {
         .map(|(_, _, help)| *help)
 }
 
+/// A kube-apiserver replica's column, `apiserver_I_NAME`: what `apiserver_NAME` says, of
+/// replica I alone.
+fn replica_help(column: &str) -> Option<String> {
+    let rest = column.strip_prefix("apiserver_")?;
+    let (i, name) = rest.split_once('_')?;
+    if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if name == "connections" {
+        return Some(format!(
+            "Clients (kubelets, controllers, pods' API clients) connected to kube-apiserver replica {i}."
+        ));
+    }
+    let whole = format!("apiserver_{name}");
+    let help = COLUMNS.iter().find(|(c, _)| *c == whole)?.1;
+    Some(format!("{help} (kube-apiserver replica {i})"))
+}
+
 /// The OpenMetrics unit a name carries as its suffix.
 fn unit(name: &str) -> &'static str {
     ["seconds", "ratio", "bytes"]
@@ -318,6 +336,7 @@ pub fn family(column: &str) -> Family {
         .iter()
         .find(|(c, _)| *c == column)
         .map(|(_, h)| h.to_string())
+        .or_else(|| replica_help(column))
         .or_else(|| {
             SUFFIXES.iter().find_map(|(suffix, what, help)| {
                 let object = column.strip_suffix(suffix)?;

@@ -58,7 +58,8 @@ pub fn fault_text(kind: &FaultKind) -> String {
                 format!("serviceDegraded {service} ({})", how.join(", "))
             }
         }
-        FaultKind::ApiServerDown => "apiServerDown".to_string(),
+        FaultKind::ApiServerDown { replica: None } => "apiServerDown".to_string(),
+        FaultKind::ApiServerDown { replica: Some(i) } => format!("apiServerDown replica {i}"),
         FaultKind::Stockout(z) => format!("stockout {z}"),
         FaultKind::Partition(p) => {
             let mut far: Vec<String> = p.zones.iter().map(|z| format!("zone {z}")).collect();

@@ -5,12 +5,20 @@
 use cascade_manifest::quantity::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// kube-apiserver, one instance in front of etcd, with the v1.33 bootstrap FlowSchemas and
-/// PriorityLevelConfigurations (docs/control-plane-and-nodes.md#the-api-server-in-the-run).
-/// Kubernetes' flags keep their defaults; the costs are cascade's choices, stated there.
+/// kube-apiserver, `replicas` instances in front of etcd behind a load balancer, each with
+/// the v1.33 bootstrap FlowSchemas and PriorityLevelConfigurations
+/// (docs/control-plane-and-nodes.md#the-api-server-in-the-run). Kubernetes' flags keep their
+/// defaults; the costs are cascade's choices, stated there. Every limit and cost below is each
+/// replica's own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ApiServerParams {
+    /// kube-apiserver replicas behind the load balancer (1: kubeadm's default, `kubeadm init`
+    /// makes one control-plane node; an HA control plane joins more, usually 3). Each has its
+    /// own inflight limits, APF queues, memory and watch cache; each client keeps its one
+    /// connection to a replica until that replica goes away
+    /// (docs/control-plane-and-nodes.md#api-server-replicas).
+    pub replicas: u32,
     /// `--enable-priority-and-fairness` (true since v1.20): false puts the legacy max-inflight
     /// filter in APF's place (a 429 with `Retry-After: 1` past the inflight limits, no queues).
     pub priority_and_fairness: bool,
@@ -41,10 +49,16 @@ pub struct ApiServerParams {
     pub queue_wait_limit_seconds: f64,
 }
 
+/// The control-plane nodes `kubeadm init` sets up, each running one kube-apiserver: 1 (kubeadm
+/// v1.33, "Creating Highly Available Clusters with kubeadm": more are added with
+/// `kubeadm join --control-plane`).
+pub const KUBEADM_CONTROL_PLANE_REPLICAS: u32 = 1;
+
 impl Default for ApiServerParams {
     fn default() -> Self {
         let d = cascade_apiserver::server::ApiServerConfig::default();
         ApiServerParams {
+            replicas: KUBEADM_CONTROL_PLANE_REPLICAS,
             priority_and_fairness: d.flow_control.priority_and_fairness,
             max_requests_inflight: d.flow_control.max_requests_inflight,
             max_mutating_requests_inflight: d.flow_control.max_mutating_requests_inflight,

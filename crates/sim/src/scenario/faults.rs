@@ -69,8 +69,10 @@ pub enum FaultKind {
     Stockout(String),
     /// kube-apiserver is stopped (`apiServerDown: true`): every request and watch on it
     /// fails; at the fault's end it starts again and serves after `apiServer.startupSeconds`.
-    /// A restart is this fault with a short duration.
-    ApiServerDown,
+    /// A restart is this fault with a short duration. With `replica: I` only that replica
+    /// stops (0 to `apiServer.replicas` - 1; its clients reconnect to the others), else
+    /// every replica does.
+    ApiServerDown { replica: Option<u32> },
 }
 
 /// A fault as written: one of its kind fields is set.
@@ -120,6 +122,10 @@ struct FaultDoc {
     /// kube-apiserver is stopped; at the fault's end it starts again.
     #[serde(default)]
     api_server_down: bool,
+    /// With `apiServerDown`: only this replica of kube-apiserver stops (0 to
+    /// `apiServer.replicas` - 1); absent: every replica.
+    #[serde(default)]
+    replica: Option<u32>,
     /// The cloud has no capacity left in this zone: instance creates there fail.
     #[serde(default)]
     stockout: Option<String>,
@@ -137,6 +143,9 @@ impl TryFrom<FaultDoc> for Fault {
         }
         if d.on_nodes.is_some() && d.service_degraded.is_none() {
             return Err("onNodes: expected with serviceDegraded".into());
+        }
+        if d.replica.is_some() && !d.api_server_down {
+            return Err("replica: expected with apiServerDown: true".into());
         }
         if d.degradation.is_some() && d.service_degraded.is_none() {
             return Err("degradation: expected with serviceDegraded".into());
@@ -172,7 +181,10 @@ impl TryFrom<FaultDoc> for Fault {
             ));
         }
         if d.api_server_down {
-            kinds.push(("apiServerDown", FaultKind::ApiServerDown));
+            kinds.push((
+                "apiServerDown",
+                FaultKind::ApiServerDown { replica: d.replica },
+            ));
         }
         if let Some(z) = d.stockout {
             kinds.push(("stockout", FaultKind::Stockout(z)));

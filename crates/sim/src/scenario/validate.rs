@@ -292,7 +292,9 @@ pub(super) fn references(
                     );
                 }
             }
-            FaultKind::ApiServerDown => {}
+            FaultKind::ApiServerDown { replica } => {
+                api::fault_replica(r, &p.key("replica"), *replica, params);
+            }
             FaultKind::Stockout(z) => topology.check_zone(r, p.key("stockout"), z),
         }
     }

@@ -4,7 +4,7 @@
 //! bucket, retrying 429s and resets as client-go does; with `readyWhenSynced` the pod's
 //! readiness waits for the informer's first sync.
 
-use super::control_plane::{Caller, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
+use super::control_plane::{Caller, Conn, ControlPlaneEv, CLIENT_GO_MAX_RETRIES};
 use super::{Ev, Generation, Simulation};
 use crate::scenario::ApiClient;
 use cascade_apiserver::client::TokenBucket;
@@ -117,6 +117,10 @@ impl<'a> Simulation<'a> {
                 c.state = ClientState::Watching;
                 c.synced = true;
             }
+            // Its watch is on the replica the load balancer gave its connection.
+            let cp = &mut self.control_plane;
+            let servers = &cp.servers;
+            cp.balancer.route(Conn::Pod(pod), |i| servers[i].serving());
             return;
         }
         self.client_attempt(pod, epoch);
@@ -140,6 +144,7 @@ impl<'a> Simulation<'a> {
     /// The pod's containers stopped: so did its client.
     pub(super) fn api_client_stopped(&mut self, pod: PodId) {
         self.control_plane.clients.remove(&pod);
+        self.control_plane.balancer.close(Conn::Pod(pod));
     }
 
     fn client_schedule(&mut self, pod: PodId, delay: Duration) {
@@ -281,16 +286,24 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    /// The server went away: every watch on it ends, and each informer relists after its
-    /// reflector's backoff.
-    pub(super) fn watches_broken(&mut self) {
+    /// Replica `replica` went away: every connection to it breaks, every watch on it ends, and
+    /// each of its informers relists after its reflector's backoff, on a replica that serves
+    /// (docs/control-plane-and-nodes.md#api-server-replicas).
+    pub(super) fn watches_broken(&mut self, replica: usize) {
         let now = self.now();
-        let watching: Vec<PodId> = self
-            .control_plane
-            .clients
-            .iter()
-            .filter(|(_, c)| c.state == ClientState::Watching)
-            .map(|(p, _)| *p)
+        let broken = self.control_plane.balancer.broken(replica);
+        let clients = &self.control_plane.clients;
+        let watching: Vec<PodId> = broken
+            .into_iter()
+            .filter_map(|conn| match conn {
+                Conn::Pod(p) => Some(p),
+                _ => None,
+            })
+            .filter(|p| {
+                clients
+                    .get(p)
+                    .is_some_and(|c| c.state == ClientState::Watching)
+            })
             .collect();
         for pod in watching {
             let u = self.control_plane.rng.unit();

@@ -208,6 +208,15 @@ impl Simulation<'_> {
         }
     }
 
+    /// Who sent the write `id`, while it is under way.
+    pub(super) fn writer_of(&self, id: u64) -> Option<Writer> {
+        self.control_plane
+            .writes
+            .pending
+            .get(&id)
+            .map(|pw| pw.writer)
+    }
+
     pub(super) fn writer_bucket(&mut self, writer: Writer) -> &mut TokenBucket {
         let c = &self.p.controllers;
         let (qps, burst) = match writer {
@@ -353,7 +362,7 @@ impl Simulation<'_> {
                     self.control_plane.writes.pending.remove(&id);
                 } else if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
                     pw.retries = 0;
-                    if self.control_plane.server.serving() {
+                    if self.api_serving() {
                         let d = self.p.scheduling_queue.pod_initial_backoff_seconds;
                         self.engine.schedule_in(
                             secs(d),
@@ -386,7 +395,7 @@ impl Simulation<'_> {
                 if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
                     pw.retries = 0;
                 }
-                if self.control_plane.server.serving() {
+                if self.api_serving() {
                     let d = self.slice_retry_delay(svc);
                     self.engine
                         .schedule_after(d, Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
@@ -406,7 +415,7 @@ impl Simulation<'_> {
                 if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
                     pw.retries = 0;
                 }
-                if self.control_plane.server.serving() {
+                if self.api_serving() {
                     let d = self.p.node_lifecycle.node_monitor_period_seconds;
                     self.engine
                         .schedule_in(secs(d), Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));

@@ -7,11 +7,21 @@
 //! the Leases it accepted; and while it does not serve, the controllers create no pod and the
 //! scheduler binds none (they wait, and resume when it serves again).
 //! docs/control-plane-and-nodes.md#the-api-server-in-the-run.
+//!
+//! With `apiServer.replicas` above 1 there are that many servers behind one load balancer
+//! (`cascade_apiserver::balancer`): every client (a kubelet, kube-controller-manager, the
+//! scheduler, a pod's API client) keeps one connection to one replica until that replica goes
+//! away, and then reconnects to one that serves; the API is unavailable only while none
+//! serves. docs/control-plane-and-nodes.md#api-server-replicas.
 
 use super::api_clients::{ClientRt, ClientState};
+use super::api_writes::Writer;
 use super::{secs, Ev, Generation, Simulation, Stage};
+use cascade_apiserver::balancer::Balancer;
 use cascade_apiserver::queueset::flow_hash_parts;
-use cascade_apiserver::server::{Answer, ApiRequest, ApiServer, LevelId, Outcome, ServerEvent};
+use cascade_apiserver::server::{
+    Answer, ApiRequest, ApiServer, ApiServerConfig, LevelId, Outcome, ServerEvent,
+};
 use cascade_apiserver::work::Verb;
 use cascade_engine::rng::Rng;
 use cascade_engine::Time;
@@ -57,6 +67,19 @@ pub(in crate::sim) enum Caller {
     Applied,
 }
 
+/// A client's connection to the API server, one per process (client-go's clients in one
+/// process share its HTTP/2 connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(in crate::sim) enum Conn {
+    /// A node's kubelet: its Lease renewals and status updates.
+    Kubelet(NodeId),
+    /// kube-controller-manager: every controller's writes.
+    ControllerManager,
+    Scheduler,
+    /// A pod's API client.
+    Pod(PodId),
+}
+
 /// The node conditions a kubelet reports that cascade models as changing (Ready is read from
 /// the Lease and the runtime's health; the rest never change in a run).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +103,12 @@ struct NodeStatusRt {
 /// The API server and what the simulation knows of its clients.
 #[derive(Debug)]
 pub struct ControlPlane {
-    pub server: ApiServer,
+    /// kube-apiserver's replicas (`apiServer.replicas`, 1 by default).
+    pub servers: Vec<ApiServer>,
+    /// Each client's connection to a replica.
+    pub(super) balancer: Balancer<Conn>,
+    /// Each replica serves, as of the last of its events handled.
+    up: Vec<bool>,
     /// The wake-up scheduled with the engine, if any.
     wake_at: Option<Time>,
     callers: BTreeMap<u64, Caller>,
@@ -107,9 +135,12 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    pub fn new(server: ApiServer, seed: u64) -> ControlPlane {
+    pub fn new(cfg: ApiServerConfig, replicas: usize, seed: u64) -> ControlPlane {
+        let replicas = replicas.max(1);
         ControlPlane {
-            server,
+            servers: vec![ApiServer::new(cfg); replicas],
+            balancer: Balancer::new(replicas),
+            up: vec![true; replicas],
             wake_at: None,
             callers: BTreeMap::new(),
             next_token: 0,
@@ -136,6 +167,20 @@ impl ControlPlane {
     /// When the server last began serving.
     pub fn serving_since(&self) -> Time {
         self.serving_since
+    }
+
+    /// Some replica serves.
+    pub fn serving(&self) -> bool {
+        self.servers.iter().any(ApiServer::serving)
+    }
+
+    /// The replica's name in events: `kube-apiserver`, or `kube-apiserver-I` of several.
+    fn replica_name(&self, i: usize) -> String {
+        if self.servers.len() == 1 {
+            "kube-apiserver".into()
+        } else {
+            format!("kube-apiserver-{i}")
+        }
     }
 
     /// Informers synced and watching, and API clients in all.
@@ -171,6 +216,15 @@ impl ControlPlane {
     }
 }
 
+/// When a server's event happened.
+fn event_at(e: ServerEvent) -> Time {
+    match e {
+        ServerEvent::OomKilled { at, .. }
+        | ServerEvent::Stopped { at }
+        | ServerEvent::Started { at } => at,
+    }
+}
+
 /// A node's Lease phase within the renewal period: kubelets start at different times, so
 /// their renewals are spread over the period (upstream jitters each by up to 4%).
 fn lease_phase(node: NodeId, period: f64) -> f64 {
@@ -188,13 +242,15 @@ impl<'a> Simulation<'a> {
     /// controller does so before it reads the Leases).
     pub(super) fn api_poll(&mut self) {
         let now = self.now();
-        self.control_plane.server.advance(now);
+        for s in &mut self.control_plane.servers {
+            s.advance(now);
+        }
         self.api_after();
     }
 
-    /// The server serves.
+    /// The API serves: some replica does.
     pub(super) fn api_serving(&self) -> bool {
-        self.control_plane.server.serving()
+        self.control_plane.serving()
     }
 
     /// A controller's sync that must wait for the server.
@@ -327,7 +383,9 @@ impl<'a> Simulation<'a> {
                 if self.control_plane.wake_at == Some(now) {
                     self.control_plane.wake_at = None;
                 }
-                self.control_plane.server.advance(now);
+                for s in &mut self.control_plane.servers {
+                    s.advance(now);
+                }
                 self.api_after();
             }
             ControlPlaneEv::RenewLease { node } => self.renew_lease(node),
@@ -340,7 +398,9 @@ impl<'a> Simulation<'a> {
     /// The objects the server stores (the watch cache, and what a LIST of everything costs).
     fn api_stored_objects(&mut self) {
         let n = self.cluster.pod_count() + self.cluster.node_count();
-        self.control_plane.server.set_stored_objects(n as u64);
+        for s in &mut self.control_plane.servers {
+            s.set_stored_objects(n as u64);
+        }
     }
 
     fn renew_lease(&mut self, node: NodeId) {
@@ -379,29 +439,58 @@ impl<'a> Simulation<'a> {
         req.token = token;
         cp.callers.insert(token, caller);
         self.api_stored_objects();
+        let conn = self.conn_of(caller);
+        let cp = &mut self.control_plane;
+        let servers = &cp.servers;
+        let r = cp.balancer.route(conn, |i| servers[i].serving());
         let now = self.engine.now();
-        self.control_plane.server.submit(now, req);
+        let server = &mut self.control_plane.servers[r];
+        server.submit(now, req);
         let at_once = matches!(caller, Caller::Write(_) | Caller::NodeStatus { .. })
-            && self.control_plane.server.executing_at_full_speed(token);
+            && server.executing_at_full_speed(token);
         if at_once {
+            server.answer_lazily(token);
             self.control_plane.callers.insert(token, Caller::Applied);
-            self.control_plane.server.answer_lazily(token);
         }
         self.api_after();
         at_once
     }
 
-    /// Routes the server's answers and events, and keeps its wake-up scheduled.
+    /// The connection a caller's request goes over.
+    fn conn_of(&self, caller: Caller) -> Conn {
+        match caller {
+            Caller::Lease(node) | Caller::NodeStatus { node, .. } => Conn::Kubelet(node),
+            Caller::Client { pod, .. } => Conn::Pod(pod),
+            Caller::Write(id) if self.writer_of(id) == Some(Writer::Scheduler) => Conn::Scheduler,
+            // The controllers' writes, the endpointslice controller's included.
+            Caller::Write(_) | Caller::Applied => Conn::ControllerManager,
+        }
+    }
+
+    /// Routes the servers' events (in time order) and answers, and keeps their wake-up
+    /// scheduled.
     fn api_after(&mut self) {
-        let events = self.control_plane.server.take_events();
-        for e in events {
-            self.api_server_event(e);
+        let mut events: Vec<(usize, ServerEvent)> = Vec::new();
+        for (i, s) in self.control_plane.servers.iter_mut().enumerate() {
+            events.extend(s.take_events().into_iter().map(|e| (i, e)));
         }
-        let answers = self.control_plane.server.take_answers();
-        for a in answers {
-            self.api_answer(a);
+        events.sort_by_key(|&(i, e)| (event_at(e), i));
+        for (i, e) in events {
+            self.api_server_event(i, e);
         }
-        if let Some(w) = self.control_plane.server.next_wake() {
+        for i in 0..self.control_plane.servers.len() {
+            let answers = self.control_plane.servers[i].take_answers();
+            for a in answers {
+                self.api_answer(a);
+            }
+        }
+        let wake = self
+            .control_plane
+            .servers
+            .iter_mut()
+            .filter_map(ApiServer::next_wake)
+            .min();
+        if let Some(w) = wake {
             if self.control_plane.wake_at.is_none_or(|s| w < s) {
                 self.control_plane.wake_at = Some(w);
                 self.engine
@@ -410,44 +499,49 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn api_server_event(&mut self, e: ServerEvent) {
+    /// What became of replica `i`. The API is down while no replica serves; when one serves
+    /// again, what waited on the API goes on.
+    fn api_server_event(&mut self, i: usize, e: ServerEvent) {
+        let cp = &mut self.control_plane;
+        let was_down = cp.down_since.is_some();
         match e {
             ServerEvent::OomKilled { at, .. } | ServerEvent::Stopped { at } => {
-                self.control_plane.down_since.get_or_insert(at);
+                cp.up[i] = false;
+                if !cp.up.contains(&true) {
+                    cp.down_since.get_or_insert(at);
+                }
             }
-            ServerEvent::Started { at } => self.count_unavailable(at),
+            ServerEvent::Started { at } => {
+                cp.up[i] = true;
+                self.count_unavailable(at);
+            }
         }
+        let object = format!("apiserver/{}", self.control_plane.replica_name(i));
         match e {
             ServerEvent::OomKilled { bytes, .. } => {
                 self.rec.metrics.count("apiserver_oom_kills", 1);
                 self.record(
                     "APIServerOOMKilled",
-                    "apiserver/kube-apiserver".into(),
+                    object,
                     format!(
                         "memory {:.1} GiB over its limit: every request and watch on it fails",
                         bytes / (1024.0 * 1024.0 * 1024.0)
                     ),
                     None,
                 );
-                self.watches_broken();
+                self.watches_broken(i);
             }
             ServerEvent::Stopped { .. } => {
-                self.record(
-                    "APIServerStopped",
-                    "apiserver/kube-apiserver".into(),
-                    String::new(),
-                    None,
-                );
-                self.watches_broken();
+                self.record("APIServerStopped", object, String::new(), None);
+                self.watches_broken(i);
             }
             ServerEvent::Started { at } => {
+                self.record("APIServerServing", object, String::new(), None);
+                if !was_down {
+                    // Another replica served all along: nothing waited.
+                    return;
+                }
                 self.control_plane.serving_since = at;
-                self.record(
-                    "APIServerServing",
-                    "apiserver/kube-apiserver".into(),
-                    String::new(),
-                    None,
-                );
                 // What waited on it goes on.
                 for w in std::mem::take(&mut self.control_plane.deferred_syncs) {
                     self.request_sync(w);
@@ -508,12 +602,18 @@ impl<'a> Simulation<'a> {
 
     // The server's own faults.
 
-    pub(super) fn api_server_fault(&mut self, start: bool) {
+    /// An `apiServerDown` fault starts (`start`) or ends, for one replica or all of them.
+    pub(super) fn api_server_fault(&mut self, start: bool, replica: Option<u32>) {
         let now = self.now();
-        if start {
-            self.control_plane.server.stop(now);
-        } else {
-            self.control_plane.server.start(now);
+        for (i, s) in self.control_plane.servers.iter_mut().enumerate() {
+            if replica.is_some_and(|r| r as usize != i) {
+                continue;
+            }
+            if start {
+                s.stop(now);
+            } else {
+                s.start(now);
+            }
         }
         self.api_after();
     }
@@ -524,27 +624,73 @@ impl<'a> Simulation<'a> {
         row: &mut Vec<(std::borrow::Cow<'static, str>, f64)>,
     ) {
         let now = self.now();
-        let s = &self.control_plane.server;
-        let stats = s.stats();
-        let (synced, clients) = self.control_plane.clients_synced();
-        let up = if s.serving() { 1.0 } else { 0.0 };
+        let cp = &self.control_plane;
+        let (synced, clients) = cp.clients_synced();
+        let up = if cp.serving() { 1.0 } else { 0.0 };
+        // Over every replica: the API's figures.
+        let sum = |f: &dyn Fn(&ApiServer) -> f64| cp.servers.iter().map(f).sum::<f64>();
         row.extend([
             ("apiserver_up".into(), up),
-            ("apiserver_memory_bytes".into(), s.memory_bytes_at(now)),
+            (
+                "apiserver_memory_bytes".into(),
+                sum(&|s| s.memory_bytes_at(now)),
+            ),
             (
                 "apiserver_seats_in_use".into(),
-                f64::from(s.seats_in_use_at(now)),
+                sum(&|s| f64::from(s.seats_in_use_at(now))),
             ),
-            ("apiserver_requests_waiting".into(), s.waiting() as f64),
-            ("apiserver_requests_total".into(), stats.requests as f64),
-            ("apiserver_rejected_total".into(), stats.rejected as f64),
+            (
+                "apiserver_requests_waiting".into(),
+                sum(&|s| s.waiting() as f64),
+            ),
+            (
+                "apiserver_requests_total".into(),
+                sum(&|s| s.stats().requests as f64),
+            ),
+            (
+                "apiserver_rejected_total".into(),
+                sum(&|s| s.stats().rejected as f64),
+            ),
             (
                 "apiserver_unavailable_total".into(),
-                stats.unavailable as f64,
+                sum(&|s| s.stats().unavailable as f64),
             ),
-            ("apiserver_oom_kills_total".into(), stats.oom_kills as f64),
+            (
+                "apiserver_oom_kills_total".into(),
+                sum(&|s| s.stats().oom_kills as f64),
+            ),
             ("api_clients".into(), clients as f64),
             ("api_clients_unsynced".into(), (clients - synced) as f64),
         ]);
+        if cp.servers.len() > 1 {
+            for (i, s) in cp.servers.iter().enumerate() {
+                replica_sample(row, i, s, cp.balancer.connections(i), now);
+            }
+        }
+    }
+}
+
+/// One replica's columns (`apiserver_I_...`), when there are several: the aggregate
+/// columns' figures for it alone, and the connections its clients hold.
+fn replica_sample(
+    row: &mut Vec<(std::borrow::Cow<'static, str>, f64)>,
+    i: usize,
+    s: &ApiServer,
+    connections: usize,
+    now: Time,
+) {
+    let stats = s.stats();
+    let up = if s.serving() { 1.0 } else { 0.0 };
+    for (name, v) in [
+        ("up", up),
+        ("connections", connections as f64),
+        ("memory_bytes", s.memory_bytes_at(now)),
+        ("seats_in_use", f64::from(s.seats_in_use_at(now))),
+        ("requests_waiting", s.waiting() as f64),
+        ("requests_total", stats.requests as f64),
+        ("rejected_total", stats.rejected as f64),
+        ("oom_kills_total", stats.oom_kills as f64),
+    ] {
+        row.push((format!("apiserver_{i}_{name}").into(), v));
     }
 }

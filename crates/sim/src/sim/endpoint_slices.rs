@@ -53,7 +53,7 @@ impl Simulation<'_> {
             .controllers
             .endpoint_slice_updates_batch_period_seconds
             > 0.0
-            || !self.control_plane.server.serving()
+            || !self.api_serving()
         {
             return SliceWrites::Deferred;
         }

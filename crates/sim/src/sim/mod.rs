@@ -184,6 +184,7 @@ impl<'a> Simulation<'a> {
             .is_some()
             .then(|| thrashing::Thrashing::new(&p.memory_thrashing));
         let p_api = p.api_server.config();
+        let api_replicas = p.api_server.replicas as usize;
         let mut sim = Simulation {
             sc,
             services,
@@ -221,10 +222,7 @@ impl<'a> Simulation<'a> {
             node_memory,
             node_cpu,
             thrashing,
-            control_plane: control_plane::ControlPlane::new(
-                cascade_apiserver::server::ApiServer::new(p_api),
-                seed,
-            ),
+            control_plane: control_plane::ControlPlane::new(p_api, api_replicas, seed),
             endpoint_slices: endpoint_slices::EndpointSlices::default(),
         };
         sim.autoscaler.cloud = cloud::Cloud::new(

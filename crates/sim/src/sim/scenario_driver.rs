@@ -144,7 +144,10 @@ impl Simulation<'_> {
                 ..
             } => format!("service {service} degraded on {t}"),
             FaultKind::ServiceDegraded { service, .. } => format!("service {service} degraded"),
-            FaultKind::ApiServerDown => "kube-apiserver down".to_string(),
+            FaultKind::ApiServerDown { replica: None } => "kube-apiserver down".to_string(),
+            FaultKind::ApiServerDown { replica: Some(i) } => {
+                format!("kube-apiserver replica {i} down")
+            }
             FaultKind::Stockout(z) => format!("zone {z} out of capacity"),
             _ => format!("{} node(s) down", nodes.len()),
         });
@@ -201,8 +204,8 @@ impl Simulation<'_> {
         if let FaultKind::Stockout(z) = &f.kind {
             self.autoscaler.cloud.set_stockout(z, start);
         }
-        if let FaultKind::ApiServerDown = &f.kind {
-            self.api_server_fault(start);
+        if let FaultKind::ApiServerDown { replica } = &f.kind {
+            self.api_server_fault(start, *replica);
         }
         if let FaultKind::ServiceDegraded {
             service,

@@ -112,10 +112,32 @@ pub(super) fn api_server(r: &mut Report<'_>, params: &Params, sites: &ParamSourc
             );
         }
     }
+    if a.replicas == 0 {
+        bad(
+            "replicas",
+            "replicas = 0: expected 1 or more kube-apiserver replicas (1 is kubeadm's default)"
+                .into(),
+        );
+    }
     if a.max_requests_inflight + a.max_mutating_requests_inflight == 0 {
         bad(
             "maxRequestsInflight",
             "maxRequestsInflight and maxMutatingRequestsInflight are both 0: expected a server that can run a request".into(),
         );
+    }
+}
+
+/// An `apiServerDown` fault's `replica`: one of `apiServer.replicas`.
+pub(super) fn fault_replica(r: &mut Report<'_>, p: &Path, replica: Option<u32>, params: &Params) {
+    let n = params.api_server.replicas;
+    match replica {
+        Some(i) if n > 0 && i >= n => r.error(
+            p,
+            format!(
+                "replica {i}: expected 0 to {} (apiServer.replicas is {n})",
+                n - 1
+            ),
+        ),
+        _ => {}
     }
 }
