@@ -16,23 +16,9 @@
 //!   `ReplaceDaemonSetPodNodeNameNodeAffinity` does. docs/kubernetes.md#controllers.
 
 use cascade_model::{
-    Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod, PriorityClasses, Requirement, Rng,
-    TaintEffect, Toleration, TolerationOperator, Workload, WorkloadKind,
+    GeneratedNames, Node, NodeSelector, NodeSelectorTerm, OwnerRef, Pod, PriorityClasses,
+    Requirement, TaintEffect, Toleration, TolerationOperator, Workload, WorkloadKind,
 };
-
-/// The characters of a generated name's suffix (apimachinery's rand.String alphabet: no
-/// vowels, no confusable digits).
-const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-fn suffix(rng: &mut Rng) -> String {
-    (0..5)
-        .map(|_| {
-            let i = usize::try_from(rng.below(SUFFIX_ALPHABET.len() as u64))
-                .expect("an index below the alphabet's length");
-            char::from(SUFFIX_ALPHABET[i])
-        })
-        .collect()
-}
 
 /// The tolerations the DaemonSet controller adds to every daemon pod
 /// (AddOrUpdateDaemonPodTolerations, v1.33).
@@ -102,7 +88,7 @@ pub fn workload_pods(
     w: &Workload,
     classes: &PriorityClasses,
     nodes: &[Node],
-    rng: &mut Rng,
+    names: &mut GeneratedNames,
 ) -> Result<Vec<Pod>, cascade_model::AdmissionError> {
     let template = w.template.admit(classes)?;
     let owner = OwnerRef {
@@ -127,7 +113,7 @@ pub fn workload_pods(
     let replicas = usize::try_from(w.replicas).unwrap_or(0);
     Ok(match w.kind {
         WorkloadKind::Deployment | WorkloadKind::ReplicaSet => (0..replicas)
-            .map(|_| make(format!("{}-{}", w.name, suffix(rng))))
+            .map(|_| make(names.generate(&w.namespace, &w.name)))
             .collect(),
         WorkloadKind::StatefulSet => (0..replicas)
             .map(|i| make(format!("{}-{i}", w.name)))
@@ -139,7 +125,7 @@ pub fn workload_pods(
                 .iter()
                 .filter(|n| should_run_daemon_pod(&t, n))
                 .map(|n| {
-                    let mut p = make(format!("{}-{}", w.name, suffix(rng)));
+                    let mut p = make(names.generate(&w.namespace, &w.name));
                     p.tolerations.clone_from(&t.tolerations);
                     pin_to_node(&mut p, &n.name);
                     p
@@ -153,7 +139,7 @@ pub fn workload_pods(
 pub fn job_pods(
     j: &cascade_model::Job,
     classes: &PriorityClasses,
-    rng: &mut Rng,
+    names: &mut GeneratedNames,
 ) -> Result<Vec<Pod>, cascade_model::AdmissionError> {
     let template = j.template.admit(classes)?;
     let n = usize::try_from(j.active_pods()).unwrap_or(0);
@@ -161,9 +147,9 @@ pub fn job_pods(
         .map(|i| {
             let mut p = template.clone();
             p.name = if j.indexed {
-                format!("{}-{i}-{}", j.name, suffix(rng))
+                names.generate(&j.namespace, &format!("{}-{i}", j.name))
             } else {
-                format!("{}-{}", j.name, suffix(rng))
+                names.generate(&j.namespace, &j.name)
             };
             p.namespace = j.namespace.clone();
             p.owner = Some(OwnerRef {

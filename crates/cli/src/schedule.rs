@@ -161,7 +161,7 @@ fn expand_workloads(
 ) -> Vec<cascade_model::Pod> {
     let classes = m.priority_class_set();
     let nodes: Vec<_> = m.nodes.iter().map(|n| n.object.clone()).collect();
-    let mut rng = Rng::stream(seed, "pod-names");
+    let mut names = cascade_model::GeneratedNames::new(Rng::stream(seed, "pod-names"));
     let mut pods = Vec::new();
     let mut problems = Vec::new();
     let mut all: Vec<(cascade_manifest::Origin, Controller)> = m
@@ -232,9 +232,9 @@ fn expand_workloads(
         }
         let expanded = match c {
             Controller::Workload(i) => {
-                crate::expand::workload_pods(&m.workloads[i].object, &classes, &nodes, &mut rng)
+                crate::expand::workload_pods(&m.workloads[i].object, &classes, &nodes, &mut names)
             }
-            Controller::Job(i) => crate::expand::job_pods(&m.jobs[i].object, &classes, &mut rng),
+            Controller::Job(i) => crate::expand::job_pods(&m.jobs[i].object, &classes, &mut names),
         };
         match expanded {
             Ok(p) => pods.extend(p),

@@ -7,6 +7,7 @@
 //! `nominated_node_name`, `termination_grace_period_seconds`) so that they read as the API does.
 
 pub mod admission;
+pub mod names;
 pub mod objects;
 pub mod qos;
 pub mod resources;
@@ -16,6 +17,7 @@ pub mod selector;
 
 pub use admission::{AdmissionError, PriorityClasses};
 pub use cascade_engine::Rng;
+pub use names::GeneratedNames;
 pub use objects::{
     DnsPolicy, IntOrPercent, Job, Node, OwnerRef, Pod, PodDisruptionBudget, PodDns,
     PodManagementPolicy, PodTemplate, PreemptionPolicy, PreferredTerm, PriorityClass, Taint,

@@ -135,8 +135,7 @@ impl Simulation<'_> {
             self.controller_delete(w, p);
         }
         for (node, node_name) in create {
-            let suffix = self.controllers.suffix();
-            let name = format!("{}-{suffix}", self.controllers.workloads[w].w.name);
+            let name = self.controllers.generate_name(w);
             let mut t = self.controllers.workloads[w].w.template.clone();
             t.pod.tolerations = template.tolerations.clone();
             t.pod.required_node_affinity = Some(NodeSelector {

@@ -3,6 +3,7 @@
 
 use crate::sim::api_writes::{Write, Writer};
 use crate::sim::{secs, ControllerEv, Ev, Simulation};
+use cascade_model::names::generated_name;
 use cascade_model::objects::OwnerRef;
 use cascade_model::{PodTemplate, Rng, Workload, WorkloadKind};
 use cascade_scheduler::{NodeId, PodId};
@@ -27,12 +28,12 @@ impl Controllers {
         }
     }
 
-    /// A random 5-character suffix from the alphabet Kubernetes uses for generated names.
-    pub fn suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5)
-            .map(|_| char::from(ALPHABET[self.names.below_index(ALPHABET.len())]))
-            .collect()
+    /// A new pod name for workload `w`: its name, a dash and a random suffix. One draw, as
+    /// before v1.32's RetryGenerateName: a name that is taken is refused by the API server
+    /// (FailedCreate, AlreadyExists) and the controller's next sync tries another
+    /// (docs/kubernetes.md#generated-names).
+    pub fn generate_name(&mut self, w: usize) -> String {
+        generated_name(&mut self.names, &self.workloads[w].w.name)
     }
 }
 

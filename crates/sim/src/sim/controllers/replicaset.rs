@@ -107,8 +107,7 @@ impl Simulation<'_> {
             self.controller_delete(w, p);
         }
         for _ in 0..create {
-            let suffix = self.controllers.suffix();
-            let name = format!("{}-{suffix}", self.controllers.workloads[w].w.name);
+            let name = self.controllers.generate_name(w);
             self.new_pod(w, name);
         }
         // The creations are observed at once (expectations met), so a controller held back by
