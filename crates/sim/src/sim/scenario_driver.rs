@@ -28,6 +28,46 @@ pub fn choose_fraction(rng: &mut Rng, mut ids: Vec<NodeId>, fraction: Option<f64
     ids
 }
 
+/// The scenario's faults as they stand: which are in effect (zone faults and partitions, for
+/// nodes that join while they last; dependencies down, for their flapping), and the nodes each
+/// selecting fault took at its start, which its end gives back.
+pub(super) struct Faults {
+    active: Vec<bool>,
+    nodes: Vec<Vec<NodeId>>,
+}
+
+impl Faults {
+    pub fn new(count: usize) -> Self {
+        Faults {
+            active: vec![false; count],
+            nodes: vec![Vec::new(); count],
+        }
+    }
+
+    pub fn is_active(&self, i: usize) -> bool {
+        self.active[i]
+    }
+
+    pub fn set_active(&mut self, i: usize, active: bool) {
+        self.active[i] = active;
+    }
+
+    /// Fault `i` took `nodes` (replacing what it held).
+    pub fn took(&mut self, i: usize, nodes: Vec<NodeId>) {
+        self.nodes[i] = nodes;
+    }
+
+    /// Fault `i` also holds `node` (a node that joined under it).
+    pub fn took_also(&mut self, i: usize, node: NodeId) {
+        self.nodes[i].push(node);
+    }
+
+    /// The nodes fault `i` held, handed back at its end.
+    pub fn give_back(&mut self, i: usize) -> Vec<NodeId> {
+        std::mem::take(&mut self.nodes[i])
+    }
+}
+
 impl Simulation<'_> {
     pub(super) fn on_scenario(&mut self, e: ScenarioEv) {
         match e {
@@ -51,7 +91,7 @@ impl Simulation<'_> {
             let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
             match d.kind {
                 ObjectKind::PriorityClass => {
-                    self.classes.delete(&d.name);
+                    self.control_plane.classes.delete(&d.name);
                 }
                 ObjectKind::Pod => {
                     if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
@@ -147,7 +187,7 @@ impl Simulation<'_> {
         self.record(kind, format!("fault/{i}"), what, None);
         if matches!(f.kind, FaultKind::ZoneDown(_) | FaultKind::Partition(_)) {
             // Nodes that join while it lasts are put under it (join_active_zone_faults).
-            self.fault_active[i] = start;
+            self.faults.set_active(i, start);
         }
         for id in nodes {
             if start {
@@ -211,7 +251,7 @@ impl Simulation<'_> {
             flapping,
         } = &f.kind
         {
-            self.fault_active[i] = start;
+            self.faults.set_active(i, start);
             self.set_service_reachable(name, !start);
             if start {
                 if let Some(fl) = flapping {
@@ -238,7 +278,7 @@ impl Simulation<'_> {
     pub(super) fn join_active_zone_faults(&mut self, id: NodeId) {
         let zone = self.cluster.node(id).node.zone().to_string();
         for i in 0..self.sc.spec.faults.len() {
-            if !self.fault_active[i] {
+            if !self.faults.is_active(i) {
                 continue;
             }
             let kind = self.sc.spec.faults[i].kind.clone();
@@ -250,7 +290,7 @@ impl Simulation<'_> {
                 FaultKind::Partition(p) if p.fraction.is_none() && p.zones.contains(&zone) => {
                     if p.selector.is_some() {
                         // Its end gives back the nodes it kept.
-                        self.fault_nodes[i].push(id);
+                        self.faults.took_also(i, id);
                     }
                     if !p.pods_only {
                         self.node_partitioned(id);
@@ -288,7 +328,7 @@ impl Simulation<'_> {
         fraction: Option<f64>,
     ) -> Vec<NodeId> {
         if !start {
-            let kept = std::mem::take(&mut self.fault_nodes[i]);
+            let kept = self.faults.give_back(i);
             return kept
                 .into_iter()
                 .filter(|id| self.cluster.has_node(*id))
@@ -306,7 +346,7 @@ impl Simulation<'_> {
             .collect();
         let mut rng = Rng::stream(self.info.seed, &format!("fault/{i}"));
         let chosen = choose_fraction(&mut rng, candidates, fraction);
-        self.fault_nodes[i] = chosen.clone();
+        self.faults.took(i, chosen.clone());
         chosen
     }
 
@@ -318,7 +358,7 @@ impl Simulation<'_> {
 
     /// The next phase of a flapping dependency, while its fault lasts.
     pub(super) fn flap(&mut self, i: usize, down: bool) {
-        if !self.fault_active[i] {
+        if !self.faults.is_active(i) {
             return;
         }
         let f = &self.sc.spec.faults[i];

@@ -144,7 +144,8 @@ impl Thrashing {
 impl Simulation<'_> {
     /// Whether the node is thrashing: its kubelet and runtime do not answer.
     pub(super) fn node_thrashing(&self, node: NodeId) -> bool {
-        self.thrashing
+        self.nodes
+            .thrashing
             .as_ref()
             .and_then(|t| t.nodes.get(&node))
             .is_some_and(|n| n.state.thrashing)
@@ -158,7 +159,7 @@ impl Simulation<'_> {
     /// The node went down or was removed: a machine that restarts starts with its memory
     /// free, and a removed node's state goes with it (ids are never reused).
     pub(super) fn thrash_forget(&mut self, node: NodeId) {
-        if let Some(t) = self.thrashing.as_mut() {
+        if let Some(t) = self.nodes.thrashing.as_mut() {
             t.nodes.remove(&node);
         }
     }
@@ -166,7 +167,7 @@ impl Simulation<'_> {
     /// Looks at the node's memory now: starts or ends its thrashing, and sets the timer for
     /// the next instant that may change it.
     pub(super) fn thrash_observe(&mut self, node: NodeId) {
-        if self.thrashing.is_none()
+        if self.nodes.thrashing.is_none()
             || !self.cluster.has_node(node)
             || !self.node_lifecycle.is_up(node)
         {
@@ -174,7 +175,7 @@ impl Simulation<'_> {
         }
         let now = self.now();
         let (available, falling) = self.node_memory_available(node);
-        let t = self.thrashing.as_mut().expect("thrashing");
+        let t = self.nodes.thrashing.as_mut().expect("thrashing");
         let cfg = t.cfg;
         let n = t.nodes.entry(node).or_default();
         let (change, next) = n.state.observe(now, &cfg, available, falling);
@@ -202,7 +203,12 @@ impl Simulation<'_> {
 
     /// A timer set by [`Self::thrash_observe`]: ignored if a later one replaced it.
     pub(super) fn thrash_check(&mut self, node: NodeId, check: Generation) {
-        let Some(n) = self.thrashing.as_mut().and_then(|t| t.nodes.get_mut(&node)) else {
+        let Some(n) = self
+            .nodes
+            .thrashing
+            .as_mut()
+            .and_then(|t| t.nodes.get_mut(&node))
+        else {
             return;
         };
         if !n.check.is_current(check) {
