@@ -15,6 +15,7 @@ pub use cascade_engine::rng;
 pub mod selector;
 
 pub use admission::{AdmissionError, PriorityClasses};
+pub use cascade_engine::table_id;
 pub use cascade_engine::Rng;
 pub use objects::{
     DnsPolicy, IntOrPercent, Job, Node, OwnerRef, Pod, PodDisruptionBudget, PodDns,

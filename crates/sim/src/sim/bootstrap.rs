@@ -3,8 +3,8 @@
 
 use crate::scenario::NodeGroup;
 use crate::sim::{
-    autoscaler, secs, AutoscalerEv, Ev, GossipEv, NodeLifecycleEv, QueueEv, ScenarioEv, Simulation,
-    Stage,
+    autoscaler, secs, AutoscalerEv, ChangeIdx, Ev, FaultIdx, GossipEv, NodeLifecycleEv, QueueEv,
+    ScenarioEv, Simulation, Stage,
 };
 use cascade_engine::Time;
 
@@ -41,18 +41,26 @@ impl Simulation<'_> {
         }
         self.info.stage = Stage::Run;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
-            self.engine
-                .schedule(secs(c.at.0), Ev::Scenario(ScenarioEv::Change { change: i }));
+            self.engine.schedule(
+                secs(c.at.0),
+                Ev::Scenario(ScenarioEv::Change {
+                    change: ChangeIdx::at(i),
+                }),
+            );
         }
         for (i, f) in self.sc.spec.faults.iter().enumerate() {
             self.engine.schedule(
                 secs(f.at.0),
-                Ev::Scenario(ScenarioEv::FaultStart { fault: i }),
+                Ev::Scenario(ScenarioEv::FaultStart {
+                    fault: FaultIdx::at(i),
+                }),
             );
             if let Some(d) = f.duration {
                 self.engine.schedule(
                     secs(f.at.0 + d.0),
-                    Ev::Scenario(ScenarioEv::FaultEnd { fault: i }),
+                    Ev::Scenario(ScenarioEv::FaultEnd {
+                        fault: FaultIdx::at(i),
+                    }),
                 );
             }
         }

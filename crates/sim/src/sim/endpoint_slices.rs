@@ -42,6 +42,13 @@ pub struct EndpointSlices {
     pub(super) services: BTreeMap<ServiceIdx, SliceSync>,
 }
 
+impl EndpointSlices {
+    /// The Service's sync state, made on first use.
+    fn of(&mut self, svc: ServiceIdx) -> &mut SliceSync {
+        self.services.entry(svc).or_default()
+    }
+}
+
 impl Simulation<'_> {
     /// How the services' readiness changes reach their slices in the call about to be made.
     pub(super) fn slice_writes_mode(&mut self) -> SliceWrites {
@@ -93,12 +100,7 @@ impl Simulation<'_> {
 
     /// A readiness change waits for the controller: its sync is queued, unless one is.
     pub(super) fn slice_stale(&mut self, svc: ServiceIdx) {
-        let st = self
-            .controllers
-            .endpoint_slices
-            .services
-            .entry(svc)
-            .or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         if st.pending {
             return;
         }
@@ -125,12 +127,7 @@ impl Simulation<'_> {
 
     /// The slice's write was taken: routing follows the replicas Ready now.
     pub(super) fn slice_taken(&mut self, svc: ServiceIdx) {
-        let st = self
-            .controllers
-            .endpoint_slices
-            .services
-            .entry(svc)
-            .or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         st.pending = false;
         st.failures = 0;
         self.rec.metrics.count("endpoint_slice_writes", 1);
@@ -142,12 +139,7 @@ impl Simulation<'_> {
     /// The slice's write failed while the server serves: the delay before it is sent again
     /// (the work queue's per-Service backoff).
     pub(super) fn slice_retry_delay(&mut self, svc: ServiceIdx) -> Duration {
-        let st = self
-            .controllers
-            .endpoint_slices
-            .services
-            .entry(svc)
-            .or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         st.failures += 1;
         let c = &self.sc.params.controllers;
         workqueue_item_delay(

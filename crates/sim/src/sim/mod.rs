@@ -56,8 +56,8 @@ mod thrashing;
 
 use controllers::{Controllers, WorkloadRt};
 pub use event::{
-    AutoscalerEv, ControllerEv, Ev, Generation, GossipEv, KubeletEv, NodeLifecycleEv, QueueEv,
-    ScenarioEv,
+    AutoscalerEv, ChangeIdx, ControllerEv, Ev, FaultIdx, Generation, GossipEv, KubeletEv,
+    NodeLifecycleEv, QueueEv, ScenarioEv,
 };
 use pods::{Phase, PodTable};
 use queue::SchedulingQueue;

@@ -2,7 +2,7 @@
 //! faults (nodes or zones down, partitions, dependencies down, flapping or degraded).
 
 use crate::scenario::{Change, FaultKind, NodeSelector, NodeTarget, ObjectKind};
-use crate::sim::{secs, Ev, ScenarioEv, Simulation};
+use crate::sim::{secs, ChangeIdx, Ev, FaultIdx, ScenarioEv, Simulation};
 use cascade_model::Rng;
 use cascade_scheduler::NodeId;
 
@@ -44,27 +44,27 @@ impl Faults {
         }
     }
 
-    pub fn is_active(&self, i: usize) -> bool {
-        self.active[i]
+    pub fn is_active(&self, i: FaultIdx) -> bool {
+        self.active[i.idx()]
     }
 
-    pub fn set_active(&mut self, i: usize, active: bool) {
-        self.active[i] = active;
+    pub fn set_active(&mut self, i: FaultIdx, active: bool) {
+        self.active[i.idx()] = active;
     }
 
     /// Fault `i` took `nodes` (replacing what it held).
-    pub fn took(&mut self, i: usize, nodes: Vec<NodeId>) {
-        self.nodes[i] = nodes;
+    pub fn took(&mut self, i: FaultIdx, nodes: Vec<NodeId>) {
+        self.nodes[i.idx()] = nodes;
     }
 
     /// Fault `i` also holds `node` (a node that joined under it).
-    pub fn took_also(&mut self, i: usize, node: NodeId) {
-        self.nodes[i].push(node);
+    pub fn took_also(&mut self, i: FaultIdx, node: NodeId) {
+        self.nodes[i.idx()].push(node);
     }
 
     /// The nodes fault `i` held, handed back at its end.
-    pub fn give_back(&mut self, i: usize) -> Vec<NodeId> {
-        std::mem::take(&mut self.nodes[i])
+    pub fn give_back(&mut self, i: FaultIdx) -> Vec<NodeId> {
+        std::mem::take(&mut self.nodes[i.idx()])
     }
 }
 
@@ -78,8 +78,8 @@ impl Simulation<'_> {
         }
     }
 
-    pub(super) fn change(&mut self, i: usize) {
-        let c: Change = self.sc.spec.changes[i].clone();
+    pub(super) fn change(&mut self, i: ChangeIdx) {
+        let c: Change = self.sc.spec.changes[i.idx()].clone();
         let what = c.description.clone().unwrap_or_default();
         self.rec.metrics.count("changes_applied", 1);
         self.record("ChangeApplied", format!("change/{i}"), what, None);
@@ -157,8 +157,8 @@ impl Simulation<'_> {
     }
 
     /// A fault starts (`start`) or ends.
-    pub(super) fn fault(&mut self, i: usize, start: bool) {
-        let f = self.sc.spec.faults[i].clone();
+    pub(super) fn fault(&mut self, i: FaultIdx, start: bool) {
+        let f = self.sc.spec.faults[i.idx()].clone();
         let nodes: Vec<NodeId> = match &f.kind {
             FaultKind::NodeDown(NodeTarget::Selected(s)) => {
                 self.fault_targets(i, start, &[], &[], Some(&s.selector), s.fraction)
@@ -216,11 +216,7 @@ impl Simulation<'_> {
                     .collect()
             };
             // Each partition fault is its own side; the rest of the cluster is side 0.
-            let side = if start {
-                cascade_engine::index_u32(i) + 1
-            } else {
-                0
-            };
+            let side = if start { i.get() + 1 } else { 0 };
             for id in cut {
                 // With podsOnly the kubelet keeps its connection: only the pods are cut off.
                 if !p.pods_only {
@@ -277,11 +273,11 @@ impl Simulation<'_> {
     /// (docs/control-plane-and-nodes.md#cloud-provisioning)
     pub(super) fn join_active_zone_faults(&mut self, id: NodeId) {
         let zone = self.cluster.node(id).node.zone().to_string();
-        for i in 0..self.sc.spec.faults.len() {
+        for i in (0..self.sc.spec.faults.len()).map(FaultIdx::at) {
             if !self.faults.is_active(i) {
                 continue;
             }
-            let kind = self.sc.spec.faults[i].kind.clone();
+            let kind = self.sc.spec.faults[i.idx()].kind.clone();
             match &kind {
                 FaultKind::ZoneDown(z) if *z == zone => {
                     self.node_down(id);
@@ -296,14 +292,14 @@ impl Simulation<'_> {
                         self.node_partitioned(id);
                         self.joined_under_fault(id, i, "its zone is partitioned");
                     }
-                    self.set_node_partition(id, cascade_engine::index_u32(i) + 1);
+                    self.set_node_partition(id, i.get() + 1);
                 }
                 _ => {}
             }
         }
     }
 
-    fn joined_under_fault(&mut self, id: NodeId, fault: usize, why: &str) {
+    fn joined_under_fault(&mut self, id: NodeId, fault: FaultIdx, why: &str) {
         let name = self.cluster.node(id).node.name.clone();
         self.record(
             "NodeJoinedUnderFault",
@@ -320,7 +316,7 @@ impl Simulation<'_> {
     /// and the fault), and kept; at its end, the same nodes, those still in the cluster.
     fn fault_targets(
         &mut self,
-        i: usize,
+        i: FaultIdx,
         start: bool,
         zones: &[String],
         names: &[String],
@@ -357,11 +353,11 @@ impl Simulation<'_> {
     }
 
     /// The next phase of a flapping dependency, while its fault lasts.
-    pub(super) fn flap(&mut self, i: usize, down: bool) {
+    pub(super) fn flap(&mut self, i: FaultIdx, down: bool) {
         if !self.faults.is_active(i) {
             return;
         }
-        let f = &self.sc.spec.faults[i];
+        let f = &self.sc.spec.faults[i.idx()];
         let FaultKind::ServiceDown {
             service: name,
             flapping: Some(fl),
