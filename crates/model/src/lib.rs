@@ -16,6 +16,7 @@ pub use cascade_engine::rng;
 pub mod selector;
 
 pub use admission::{AdmissionError, PriorityClasses};
+pub use cascade_engine::table_id;
 pub use cascade_engine::Rng;
 pub use names::GeneratedNames;
 pub use objects::{

@@ -2,53 +2,9 @@
 //! where they are bound or nominated, and PodDisruptionBudgets with their healthy counts.
 //! Every change goes through a method here so that the per-node sums stay exact.
 
+use cascade_model::table_id;
 use cascade_model::{Node, Pod, PodDisruptionBudget, Resources, ScalarResources};
 use std::collections::HashMap;
-
-/// Declares a dense table id: a newtype over `u32`, so that no other id (a node's for a pod's,
-/// a PDB index) can be passed for one. It orders, hashes, displays and debug-prints as its
-/// number, so maps keyed by it iterate, and everything that prints it reads, exactly as the
-/// plain `u32` did.
-macro_rules! table_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(u32);
-
-        impl $name {
-            pub const fn new(n: u32) -> $name {
-                $name(n)
-            }
-
-            /// The id's number (its position in the cluster's table).
-            pub const fn get(self) -> u32 {
-                self.0
-            }
-
-            /// Its position in a dense table indexed by this id.
-            pub const fn idx(self) -> usize {
-                self.0 as usize
-            }
-
-            /// The id at position `i` of a dense table.
-            pub fn at(i: usize) -> $name {
-                $name(index_u32(i))
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
 
 table_id!(
     /// A node: its position in the [`Cluster`]'s node table, allocated by

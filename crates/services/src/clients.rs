@@ -7,7 +7,7 @@
 use crate::backoff;
 use crate::config::ClientSpec;
 use crate::contract::{secs, ClientIdx, Out, PodInfo, PodRef, ServiceIdx, SvcEv};
-use crate::defences::{CircuitBreaker, RetryBudget, RetryThrottle};
+use crate::defences::{Defences, RetryRefusal};
 use crate::dns::DnsCache;
 use crate::resolver::Query;
 use crate::service::LatencyHistogram;
@@ -112,25 +112,29 @@ pub(crate) struct ClientRt {
     /// When it sealed itself (`sealAfterFailingSeconds`): it sends nothing more.
     pub sealed_at: Option<Time>,
     /// Its defences against retry storms, those configured (docs/retry-defences.md).
-    pub throttle: Option<RetryThrottle>,
-    pub budget: Option<RetryBudget>,
-    pub breaker: Option<CircuitBreaker>,
+    pub defences: Defences,
     /// A `perPodOf` client's Running pods, their nodes and (a DNS client's) the index of
-    /// their resolver in `dns_resolvers`, in the order they started.
+    /// their resolver in `dns.resolvers`, in the order they started.
     callers: Vec<(PodRef, u32, u32)>,
     /// Whether its next arrival is scheduled (a `perPodOf` client with no pod has none).
     armed: bool,
-    /// A DNS client's distinct queries, its callers' together (a query's cache key is its
-    /// index here).
-    dns_queries: Vec<Query>,
-    /// A DNS client's resolvers: the keys of the queries one lookup sends, per resolver
-    /// configuration its pods have (docs/dns.md#a-pods-dnsconfig). The first is the
-    /// client's own `dns.resolver`, used when no pod is drawn.
-    dns_resolvers: Vec<ResolverPlan>,
-    /// A DNS client's node-local caches, per node.
+    /// A DNS client's queries, resolvers, node caches and lookups (empty for any other).
+    dns: ClientDns,
+}
+
+/// A DNS client's own state (`clients/lookups.rs` walks it).
+#[derive(Debug, Default)]
+pub(crate) struct ClientDns {
+    /// Its distinct queries, its callers' together (a query's cache key is its index here).
+    queries: Vec<Query>,
+    /// Its resolvers: the keys of the queries one lookup sends, per resolver configuration
+    /// its pods have (docs/dns.md#a-pods-dnsconfig). The first is the client's own
+    /// `dns.resolver`, used when no pod is drawn.
+    resolvers: Vec<ResolverPlan>,
+    /// Its node-local caches, per node.
     node_caches: BTreeMap<u32, DnsCache>,
-    /// A DNS client's lookups in progress, per call: where each is in its tries.
-    dns_lookups: BTreeMap<u32, LookupState>,
+    /// Its lookups in progress, per call: where each is in its tries.
+    lookups: BTreeMap<u32, LookupState>,
 }
 
 /// Every client of a run.
@@ -165,15 +169,14 @@ impl Clients {
                 next_call: 0,
                 failing_since: None,
                 sealed_at: None,
-                throttle: spec.retry_throttling.as_ref().map(RetryThrottle::new),
-                budget: spec.retry_budget.as_ref().map(RetryBudget::new),
-                breaker: spec.circuit_breaker.as_ref().map(CircuitBreaker::new),
+                defences: Defences::new(
+                    spec.retry_throttling.as_ref(),
+                    spec.retry_budget.as_ref(),
+                    spec.circuit_breaker.as_ref(),
+                ),
                 callers: Vec::new(),
                 armed: false,
-                dns_queries: Vec::new(),
-                dns_resolvers: Vec::new(),
-                node_caches: BTreeMap::new(),
-                dns_lookups: BTreeMap::new(),
+                dns: ClientDns::default(),
             })
             .collect();
         let mut c = Clients { clients };
@@ -373,7 +376,7 @@ impl Clients {
     /// request then fails for good without reaching the service.
     pub fn send(&mut self, now: Time, a: &ClientAttempt) -> Option<(ServiceIdx, f64)> {
         let c = self.get_mut(a.client);
-        if c.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
+        if c.defences.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
             c.counts.short_circuited += 1;
             c.retry_ended(a);
             if a.background {
@@ -386,7 +389,7 @@ impl Clients {
         }
         c.counts.requests += 1;
         c.interval.requests += 1;
-        if let Some(b) = c.budget.as_mut() {
+        if let Some(b) = c.defences.budget.as_mut() {
             b.attempt_sent();
         }
         Some((c.target, c.spec.timeout_seconds))
@@ -418,18 +421,18 @@ impl Clients {
         let ok = reply.ok();
         let c = self.get_mut(a.client);
         // Every defence hears every attempt's outcome (docs/retry-defences.md).
-        if let Some(b) = c.budget.as_mut() {
+        if let Some(b) = c.defences.budget.as_mut() {
             b.attempt_answered();
         }
         c.retry_ended(&a);
-        if let Some(t) = c.throttle.as_mut() {
+        if let Some(t) = c.defences.throttle.as_mut() {
             if ok {
                 t.record_success();
             } else {
                 t.record_failure();
             }
         }
-        if let Some(b) = c.breaker.as_mut() {
+        if let Some(b) = c.defences.breaker.as_mut() {
             b.record(now, ok);
         }
         if a.background {
@@ -450,7 +453,7 @@ impl Clients {
             }
             return c.request_done(now, &a, Reply::Ok);
         } else if a.attempt < c.spec.max_retries && !c.retry_refused() {
-            if let Some(b) = c.budget.as_mut() {
+            if let Some(b) = c.defences.budget.as_mut() {
                 b.retry_started();
             }
             let d = backoff::delay(&c.spec.backoff, a.attempt + 1, a.prev_delay, rng);
@@ -474,21 +477,18 @@ impl ClientRt {
     /// Whether a defence refuses the retry of a failed attempt (counted; the request then
     /// fails for good). Throttling is asked first: a retry it refuses takes no budget.
     fn retry_refused(&mut self) -> bool {
-        if self.throttle.as_ref().is_some_and(|t| !t.allows_retry()) {
-            self.counts.retries_throttled += 1;
-            return true;
+        match self.defences.retry_refusal() {
+            Some(RetryRefusal::Throttled) => self.counts.retries_throttled += 1,
+            Some(RetryRefusal::OverBudget) => self.counts.retries_over_budget += 1,
+            None => return false,
         }
-        if self.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
-            self.counts.retries_over_budget += 1;
-            return true;
-        }
-        false
+        true
     }
 
     /// A retry attempt is over (answered, or never sent): it leaves the budget.
     fn retry_ended(&mut self, a: &ClientAttempt) {
         if a.attempt > 0 {
-            if let Some(b) = self.budget.as_mut() {
+            if let Some(b) = self.defences.budget.as_mut() {
                 b.retry_ended();
             }
         }
@@ -510,7 +510,7 @@ impl ClientRt {
     #[must_use]
     fn request_done(&mut self, now: Time, a: &ClientAttempt, reply: Reply) -> Vec<ClientAttempt> {
         let call = a.call;
-        if self.dns_lookups.contains_key(&call) {
+        if self.dns.lookups.contains_key(&call) {
             self.dns_query_ended(a, reply);
         }
         let Some(entry) = self.open_calls.get_mut(&call) else {
@@ -523,7 +523,7 @@ impl ClientRt {
         }
         let mut failed = entry.1;
         let mut sends = Vec::new();
-        if let Some(state) = self.dns_lookups.remove(&call) {
+        if let Some(state) = self.dns.lookups.remove(&call) {
             let end = self.dns_try_ended(now, call, state);
             sends = end.sends;
             match end.over {

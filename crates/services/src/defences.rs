@@ -241,6 +241,52 @@ impl CircuitBreaker {
     }
 }
 
+/// The defences of one client or one downstream call, those configured (`None` otherwise):
+/// each client keeps its own, and each call of a service its own, as each upstream cluster of
+/// an Envoy sidecar or each Hystrix command does. docs/retry-defences.md#fan-out
+#[derive(Debug)]
+pub(crate) struct Defences {
+    pub throttle: Option<RetryThrottle>,
+    pub budget: Option<RetryBudget>,
+    pub breaker: Option<CircuitBreaker>,
+    /// Envoy's outlier detection (`calls[i].outlierDetection`): a downstream call's only; a
+    /// client has none (docs/retry-defences.md#outlier-detection).
+    pub outlier: Option<OutlierDetector>,
+}
+
+/// The defence that refused a retry.
+pub(crate) enum RetryRefusal {
+    Throttled,
+    OverBudget,
+}
+
+impl Defences {
+    pub fn new(
+        throttle: Option<&config::RetryThrottling>,
+        budget: Option<&config::RetryBudget>,
+        breaker: Option<&config::CircuitBreaker>,
+    ) -> Defences {
+        Defences {
+            throttle: throttle.map(RetryThrottle::new),
+            budget: budget.map(RetryBudget::new),
+            breaker: breaker.map(CircuitBreaker::new),
+            outlier: None,
+        }
+    }
+
+    /// Which defence refuses a retry, if one does. Throttling is asked first: a retry it
+    /// refuses takes no budget.
+    pub fn retry_refusal(&self) -> Option<RetryRefusal> {
+        if self.throttle.as_ref().is_some_and(|t| !t.allows_retry()) {
+            return Some(RetryRefusal::Throttled);
+        }
+        if self.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
+            return Some(RetryRefusal::OverBudget);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

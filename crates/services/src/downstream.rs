@@ -113,7 +113,7 @@ impl World {
         if let (true, Some(deadline)) = (call.propagate_deadline, parent.deadline) {
             if now >= deadline {
                 let s = self.endpoints.get_mut(d.caller);
-                s.stats.call_deadline_exceeded += 1;
+                s.stats.calls.deadline_exceeded += 1;
                 if d.attempt > 0 {
                     if let Some(b) = s.call_defences[usize::from(d.call)].budget.as_mut() {
                         b.retry_ended();
@@ -126,7 +126,7 @@ impl World {
         let s = self.endpoints.get_mut(d.caller);
         let defences = &mut s.call_defences[usize::from(d.call)];
         if defences.breaker.as_mut().is_some_and(|b| !b.allows(now)) {
-            s.stats.call_short_circuited += 1;
+            s.stats.calls.short_circuited += 1;
             if d.attempt > 0 {
                 if let Some(b) = defences.budget.as_mut() {
                     b.retry_ended();
@@ -319,7 +319,7 @@ impl World {
             if let Some(Ejection::Ejected { multiplier }) =
                 od.eject(now, host, detection, &members, enforce)
             {
-                s.stats.call_outlier_ejections += 1;
+                s.stats.calls.outlier_ejections += 1;
                 let why = match detection {
                     Detection::Consecutive5xx => "consecutive 5xx",
                     Detection::ConsecutiveGatewayFailure => "consecutive gateway failures",

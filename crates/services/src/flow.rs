@@ -60,12 +60,12 @@ impl World {
             s.stats.unavailable += 1;
         } else {
             s.stats.arrivals += 1;
-            s.stats.interval_arrivals += 1;
+            s.stats.interval.arrivals += 1;
             let w = window_index(now, self.rate_window);
-            if s.stats.window_arrivals.len() <= w {
-                s.stats.window_arrivals.resize(w + 1, 0);
+            if s.stats.interval.window_arrivals.len() <= w {
+                s.stats.interval.window_arrivals.resize(w + 1, 0);
             }
-            s.stats.window_arrivals[w] += 1;
+            s.stats.interval.window_arrivals[w] += 1;
         }
         match admission {
             Admission::NoEndpoints => {
@@ -121,7 +121,7 @@ impl World {
             }
             Admission::QueuedDropping(replica, oldest) => {
                 self.bind(id, svc, replica);
-                self.endpoints.get_mut(svc).stats.queue_dropped += 1;
+                self.endpoints.get_mut(svc).stats.dropped.queue += 1;
                 self.server_finished(now, oldest, false, out);
             }
         }
@@ -280,7 +280,7 @@ impl World {
             stats.succeeded += 1;
             let latency = (now - arrived).as_secs_f64() + added_latency;
             stats.latency_sum += latency;
-            stats.interval_latency.record(latency);
+            stats.interval.latency.record(latency);
         } else {
             stats.failed += 1;
         }
@@ -313,7 +313,7 @@ impl World {
                 requests.get(id).map_or(now, |q| q.arrived)
             });
             for id in taken.dropped {
-                self.endpoints.get_mut(svc).stats.queue_dropped += 1;
+                self.endpoints.get_mut(svc).stats.dropped.queue += 1;
                 self.server_finished(now, id, false, out);
             }
             let Some(next) = taken.serve else {
@@ -330,7 +330,7 @@ impl World {
             }
             if expired {
                 // gRPC: the caller has given up on it; starting it would be work for nobody.
-                self.endpoints.get_mut(svc).stats.deadline_exceeded += 1;
+                self.endpoints.get_mut(svc).stats.dropped.deadline_exceeded += 1;
                 self.server_finished(now, next, false, out);
                 continue;
             }
@@ -384,7 +384,7 @@ impl World {
         } else {
             return None;
         };
-        s.stats.cancelled += 1;
+        s.stats.dropped.cancelled += 1;
         self.requests.leave(id);
         worker.then_some(replica)
     }

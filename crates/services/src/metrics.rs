@@ -128,15 +128,15 @@ impl ServiceMetrics {
             }
         };
         for (s, lv) in endpoints.iter_mut().zip(&mut self.services) {
-            let qps = rate(s.stats.interval_arrivals);
-            s.stats.interval_arrivals = 0;
+            let qps = rate(s.stats.interval.arrivals);
+            s.stats.interval.arrivals = 0;
             if interval > 0.0 {
                 lv.peak_qps = lv.peak_qps.max(qps);
             }
             lv.qps = qps;
-            lv.p50 = s.stats.interval_latency.quantile(0.5);
-            lv.p99 = s.stats.interval_latency.quantile(0.99);
-            s.stats.interval_latency.clear();
+            lv.p50 = s.stats.interval.latency.quantile(0.5);
+            lv.p99 = s.stats.interval.latency.quantile(0.99);
+            s.stats.interval.latency.clear();
             lv.peak_p99 = lv.peak_p99.max(lv.p99);
             lv.up_ratio = s.roll_up_ratio(now, span);
         }
@@ -241,10 +241,10 @@ impl ServiceMetrics {
                     f64::from(u8::from(c.sealed_at.is_some())),
                 ));
             }
-            if let Some(t) = &c.throttle {
+            if let Some(t) = &c.defences.throttle {
                 row.push((format!("{}_retry_tokens", c.name), t.tokens()));
             }
-            if let Some(b) = &c.breaker {
+            if let Some(b) = &c.defences.breaker {
                 let open = !matches!(b.state(), crate::defences::BreakerState::Closed);
                 row.push((
                     format!("{}_circuit_open", c.name),
@@ -274,30 +274,30 @@ impl ServiceMetrics {
             if s.has_call_throttle() {
                 t.push((
                     format!("{}_call_retries_throttled", s.name),
-                    s.stats.call_retries_throttled,
+                    s.stats.calls.retries_throttled,
                 ));
             }
             if s.has_call_budget() {
                 t.push((
                     format!("{}_call_retries_over_budget", s.name),
-                    s.stats.call_retries_over_budget,
+                    s.stats.calls.retries_over_budget,
                 ));
             }
             if s.has_call_breaker() {
                 t.push((
                     format!("{}_call_short_circuited", s.name),
-                    s.stats.call_short_circuited,
+                    s.stats.calls.short_circuited,
                 ));
             }
             if s.has_call_outlier_detection() {
                 t.push((
                     format!("{}_call_outlier_ejections", s.name),
-                    s.stats.call_outlier_ejections,
+                    s.stats.calls.outlier_ejections,
                 ));
             }
             // The queue disciplines, load shedding and deadlines: only where configured.
             if s.queue_policy.drops() {
-                t.push((format!("{}_queue_dropped", s.name), s.stats.queue_dropped));
+                t.push((format!("{}_queue_dropped", s.name), s.stats.dropped.queue));
             }
             if s.spec.concurrency_limit.is_some() {
                 t.push((format!("{}_overflowed", s.name), s.stats.overflowed));
@@ -305,11 +305,11 @@ impl ServiceMetrics {
             if s.spec.calls.iter().any(|c| c.propagate_deadline) {
                 t.push((
                     format!("{}_call_deadline_exceeded", s.name),
-                    s.stats.call_deadline_exceeded,
+                    s.stats.calls.deadline_exceeded,
                 ));
             }
             if s.spec.honor_cancellation {
-                t.push((format!("{}_cancelled", s.name), s.stats.cancelled));
+                t.push((format!("{}_cancelled", s.name), s.stats.dropped.cancelled));
             }
             let receives_deadlines = v.endpoints.iter().any(|x| {
                 x.spec
@@ -320,7 +320,7 @@ impl ServiceMetrics {
             if receives_deadlines {
                 t.push((
                     format!("{}_deadline_exceeded", s.name),
-                    s.stats.deadline_exceeded,
+                    s.stats.dropped.deadline_exceeded,
                 ));
             }
         }
@@ -366,16 +366,16 @@ impl ServiceMetrics {
             }
             // Each defence's refusals, only for a client that has it (existing outputs keep
             // their keys).
-            if c.throttle.is_some() {
+            if c.defences.throttle.is_some() {
                 t.push((format!("{}_retries_throttled", c.name), n.retries_throttled));
             }
-            if c.budget.is_some() {
+            if c.defences.budget.is_some() {
                 t.push((
                     format!("{}_retries_over_budget", c.name),
                     n.retries_over_budget,
                 ));
             }
-            if c.breaker.is_some() {
+            if c.defences.breaker.is_some() {
                 t.push((format!("{}_short_circuited", c.name), n.short_circuited));
             }
         }
@@ -387,7 +387,7 @@ impl ServiceMetrics {
         let mut p = Vec::new();
         for (s, lv) in v.endpoints.iter().zip(&self.services) {
             p.push((format!("{}_qps", s.name), lv.peak_qps));
-            let surge = self.surge(&s.stats.window_arrivals);
+            let surge = self.surge(&s.stats.interval.window_arrivals);
             p.push((format!("{}_qps_1m", s.name), surge.peak));
             p.push((format!("{}_baseline_qps", s.name), surge.baseline));
             // No steady baseline: no ratio (0, and a note says why).
@@ -427,7 +427,7 @@ impl ServiceMetrics {
     pub fn notes(&self, v: View<'_>) -> Vec<(String, String)> {
         let mut notes = Vec::new();
         for s in v.endpoints.iter() {
-            let g = self.surge(&s.stats.window_arrivals);
+            let g = self.surge(&s.stats.interval.window_arrivals);
             if g.ratio().is_none() {
                 notes.push((format!("peaks.{}_qps_ratio", s.name), format!(
                     "peaks.{name}_qps_ratio: not given (0): no steady baseline: {n} whole {w} s windows from {from} s to {until} s, \
@@ -500,10 +500,10 @@ impl ServiceMetrics {
                 + st.rejected
                 + st.shed
                 + st.unavailable
-                + st.queue_dropped
+                + st.dropped.queue
                 + st.overflowed
-                + st.deadline_exceeded
-                + st.cancelled;
+                + st.dropped.deadline_exceeded
+                + st.dropped.cancelled;
             q.push((
                 format!("{}_success_ratio", s.name),
                 RatioParts::of(st.succeeded as f64, done as f64, 1.0),

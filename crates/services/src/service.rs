@@ -5,7 +5,7 @@
 
 use crate::config::{Degradation, ServiceSpec, ServiceTime};
 use crate::contract::{PodRef, ReqId, RingIdx};
-use crate::defences::{CircuitBreaker, OutlierDetector, RetryBudget, RetryThrottle};
+use crate::defences::{Defences, OutlierDetector, RetryRefusal};
 use crate::queue_discipline::{QueuePolicy, QueueState};
 use cascade_engine::{Generation, Time};
 use std::collections::VecDeque;
@@ -57,40 +57,61 @@ pub(crate) struct ServiceStats {
     pub succeeded: u64,
     pub oom_kills: u64,
     pub shed: u64,
-    /// Queued requests the discipline dropped unserved (drop-head, CoDel, adaptive LIFO).
-    pub queue_dropped: u64,
     /// Requests refused at once by the concurrency limit (`concurrencyLimit`).
     pub overflowed: u64,
-    /// Requests not started because their propagated deadline had passed.
-    pub deadline_exceeded: u64,
-    /// Downstream calls not sent because the request's deadline had passed.
-    pub call_deadline_exceeded: u64,
-    /// Requests stopped, in service or queued, when their caller gave up on them
-    /// (`honorCancellation`).
-    pub cancelled: u64,
     /// Requests refused because no replica was Ready (not counted in `arrivals`).
     pub unavailable: u64,
     /// Requests routed by a stale EndpointSlice to a replica whose process is gone: the
     /// connection is refused (also counted in `failed`).
     pub stale_endpoint: u64,
-    /// Retries of its downstream calls its defences refused.
-    pub call_retries_throttled: u64,
-    pub call_retries_over_budget: u64,
-    /// Downstream call attempts the open circuit breaker failed at once, without sending.
-    pub call_short_circuited: u64,
+    pub peak_requests_in_replica: usize,
+    /// Sum of response times of requests served to completion, for the mean latency.
+    pub latency_sum: f64,
+    /// Requests taken out unserved.
+    pub dropped: Dropped,
+    /// Its downstream calls (`downstream.rs`).
+    pub calls: CallStats,
+    /// What the next sample and the rate windows read.
+    pub interval: StatsInterval,
+}
+
+/// A service's requests taken out unserved, by why.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Dropped {
+    /// Queued requests the discipline dropped (drop-head, CoDel, adaptive LIFO).
+    pub queue: u64,
+    /// Requests not started because their propagated deadline had passed.
+    pub deadline_exceeded: u64,
+    /// Requests stopped, in service or queued, when their caller gave up on them
+    /// (`honorCancellation`).
+    pub cancelled: u64,
+}
+
+/// A service's downstream calls, as their client.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CallStats {
+    /// Calls not sent because the request's deadline had passed.
+    pub deadline_exceeded: u64,
+    /// Retries its defences refused.
+    pub retries_throttled: u64,
+    pub retries_over_budget: u64,
+    /// Attempts the open circuit breaker failed at once, without sending.
+    pub short_circuited: u64,
     /// Replicas of a called service its calls' outlier detection ejected.
-    pub call_outlier_ejections: u64,
+    pub outlier_ejections: u64,
+}
+
+/// A service's counts since the last sample, and per rate window.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StatsInterval {
     /// Arrivals since the last sample.
-    pub interval_arrivals: u64,
+    pub arrivals: u64,
     /// Arrivals per rate window (`rateWindowSeconds`, aligned on the start of the run), the
     /// 1-minute rates `peaks.{service}_qps_1m` and `_qps_ratio` are made of, whatever the
     /// sample interval.
     pub window_arrivals: Vec<u64>,
-    pub peak_requests_in_replica: usize,
-    /// Sum of response times of requests served to completion, for the mean latency.
-    pub latency_sum: f64,
     /// Response times of the requests served since the last sample.
-    pub interval_latency: LatencyHistogram,
+    pub latency: LatencyHistogram,
 }
 
 /// Response times in logarithmic buckets, a quarter octave each: 100 buckets from 100 µs, so the
@@ -175,31 +196,9 @@ pub(crate) struct Service {
     /// The nodes whose replicas the degradation is on (`onNodes`); None: every replica.
     pub degraded_nodes: Option<Vec<u32>>,
     /// The defences on each of its downstream calls, in the order of `calls`.
-    pub call_defences: Vec<CallDefences>,
+    pub call_defences: Vec<Defences>,
     /// How its replicas' queues order and drop requests.
     pub queue_policy: QueuePolicy,
-}
-
-/// The defences of one downstream call (`calls[i].retryThrottling`, `.retryBudget`,
-/// `.circuitBreaker`): each call keeps its own, as each upstream cluster of an Envoy sidecar
-/// or each Hystrix command does. docs/retry-defences.md#fan-out
-#[derive(Debug)]
-pub(crate) struct CallDefences {
-    pub throttle: Option<RetryThrottle>,
-    pub budget: Option<RetryBudget>,
-    pub breaker: Option<CircuitBreaker>,
-    pub outlier: Option<OutlierDetector>,
-}
-
-impl CallDefences {
-    fn of(c: &crate::config::DownstreamCall) -> CallDefences {
-        CallDefences {
-            throttle: c.retry_throttling.as_ref().map(RetryThrottle::new),
-            budget: c.retry_budget.as_ref().map(RetryBudget::new),
-            breaker: c.circuit_breaker.as_ref().map(CircuitBreaker::new),
-            outlier: c.outlier_detection.as_ref().map(OutlierDetector::new),
-        }
-    }
 }
 
 /// Where a new request goes.
@@ -226,7 +225,19 @@ pub(crate) enum Admission {
 
 impl Service {
     pub fn new(name: String, spec: ServiceSpec, ring: Option<RingIdx>) -> Service {
-        let call_defences = spec.calls.iter().map(CallDefences::of).collect();
+        let call_defences = spec
+            .calls
+            .iter()
+            .map(|c| {
+                let mut d = Defences::new(
+                    c.retry_throttling.as_ref(),
+                    c.retry_budget.as_ref(),
+                    c.circuit_breaker.as_ref(),
+                );
+                d.outlier = c.outlier_detection.as_ref().map(OutlierDetector::new);
+                d
+            })
+            .collect();
         let queue_policy = QueuePolicy::of(&spec);
         Service {
             name,
@@ -288,15 +299,12 @@ impl Service {
         let Some(d) = self.call_defences.get(call) else {
             return false;
         };
-        if d.throttle.as_ref().is_some_and(|t| !t.allows_retry()) {
-            self.stats.call_retries_throttled += 1;
-            return true;
+        match d.retry_refusal() {
+            Some(RetryRefusal::Throttled) => self.stats.calls.retries_throttled += 1,
+            Some(RetryRefusal::OverBudget) => self.stats.calls.retries_over_budget += 1,
+            None => return false,
         }
-        if d.budget.as_ref().is_some_and(|b| !b.allows_retry()) {
-            self.stats.call_retries_over_budget += 1;
-            return true;
-        }
-        false
+        true
     }
 
     /// Whether any of its calls has gRPC retry throttling (its totals then count refusals).

@@ -165,12 +165,12 @@ pub fn summarize(sim: &crate::Simulation<'_>, wall_seconds: f64) -> Result<Summa
     let mut averages: BTreeMap<String, f64> = BTreeMap::new();
     // Each note with the figure it is about: an expectation on that figure cannot be judged.
     let mut noted: Vec<(String, String)> = Vec::new();
-    if !sim.services.is_empty() {
-        totals.extend(sim.services.totals());
-        peaks.extend(sim.services.peaks());
-        ratios.extend(sim.services.ratios());
-        averages.extend(sim.services.averages());
-        noted.extend(sim.services.notes());
+    if !sim.services().is_empty() {
+        totals.extend(sim.services().totals());
+        peaks.extend(sim.services().peaks());
+        ratios.extend(sim.services().ratios());
+        averages.extend(sim.services().averages());
+        noted.extend(sim.services().notes());
     }
     totals.extend(sim.gossip_totals());
     let mut expectations = Vec::new();
@@ -284,7 +284,7 @@ fn evaluate(
             };
             let end = Time::from_secs_f64(sim.simulated_seconds());
             let last = if before >= end {
-                sim.services.ratio_parts().into_iter().find(|(k, _)| k == name).map(|(_, p)| p)
+                sim.services().ratio_parts().into_iter().find(|(k, _)| k == name).map(|(_, p)| p)
             } else {
                 at(before)
             };

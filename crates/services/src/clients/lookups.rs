@@ -34,7 +34,7 @@ impl ResolverPlan {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LookupState {
     client: ClientIdx,
-    /// The pod's resolver (an index into `dns_resolvers`) and node.
+    /// The pod's resolver (an index into `dns.resolvers`) and node.
     resolver: u32,
     node: u32,
     /// The try to send once every query of the current one has its answer.
@@ -69,11 +69,11 @@ pub(super) struct TrySends {
 }
 
 impl ClientRt {
-    /// The index of resolver `r` in `dns_resolvers`, added (with its queries interned) if new:
+    /// The index of resolver `r` in `dns.resolvers`, added (with its queries interned) if new:
     /// every try the resolver may make, in the order it makes them, so a run without failures
     /// interns what it always did first.
     pub(super) fn resolver_index(&mut self, r: ResolverSpec) -> u32 {
-        if let Some(i) = self.dns_resolvers.iter().position(|p| p.spec == r) {
+        if let Some(i) = self.dns.resolvers.iter().position(|p| p.spec == r) {
             return cascade_engine::index_u32(i);
         }
         let name = self
@@ -93,22 +93,22 @@ impl ClientRt {
                     name: t.name.clone(),
                     family,
                 };
-                let i = match self.dns_queries.iter().position(|x| *x == q) {
+                let i = match self.dns.queries.iter().position(|x| *x == q) {
                     Some(i) => i,
                     None => {
-                        self.dns_queries.push(q);
-                        self.dns_queries.len() - 1
+                        self.dns.queries.push(q);
+                        self.dns.queries.len() - 1
                     }
                 };
                 keys.push(cascade_engine::index_u32(i));
             }
         }
-        self.dns_resolvers.push(ResolverPlan {
+        self.dns.resolvers.push(ResolverPlan {
             spec: r,
             keys,
             roles: tries.iter().map(|t| t.role).collect(),
         });
-        cascade_engine::index_u32(self.dns_resolvers.len() - 1)
+        cascade_engine::index_u32(self.dns.resolvers.len() - 1)
     }
 
     /// A DNS client's lookup from one of its pods: its first try whose queries the node's
@@ -131,7 +131,7 @@ impl ClientRt {
         // Only a node-local cache, or pods whose resolvers differ, make the calling pod
         // matter: only then is one drawn.
         let (node, resolver) =
-            if (node_local || self.dns_resolvers.len() > 1) && !self.callers.is_empty() {
+            if (node_local || self.dns.resolvers.len() > 1) && !self.callers.is_empty() {
                 let (_, node, resolver) = self.callers[rng.below_index(self.callers.len())];
                 (node, resolver)
             } else {
@@ -170,7 +170,7 @@ impl ClientRt {
     /// `t.next_try`.
     pub(super) fn await_try(&mut self, call: u32, t: &TrySends, state: LookupState) {
         self.open_calls.insert(call, (t.foreground, false));
-        self.dns_lookups.insert(
+        self.dns.lookups.insert(
             call,
             LookupState {
                 next_try: t.next_try,
@@ -186,7 +186,7 @@ impl ClientRt {
             .dns
             .as_ref()
             .and_then(|d| d.node_local_cache.as_ref());
-        let plan = &self.dns_resolvers[state.resolver as usize];
+        let plan = &self.dns.resolvers[state.resolver as usize];
         let (per_try, keys) = (plan.per_try(), &plan.keys);
         let mut sends = Vec::new();
         let mut try_ix = state.next_try;
@@ -194,9 +194,10 @@ impl ClientRt {
             let mut foreground = 0;
             let mut answers = [None; 2];
             for &key in keys.iter().skip(try_ix * per_try).take(per_try) {
-                let q = &self.dns_queries[key as usize];
+                let q = &self.dns.queries[key as usize];
                 let hit = match spec {
                     Some(spec) => self
+                        .dns
                         .node_caches
                         .entry(state.node)
                         .or_default()
@@ -261,10 +262,10 @@ impl ClientRt {
     /// A query of lookup `call` ended for good with `reply`: its answer, as the resolver
     /// reads it, is kept for the try's decision.
     pub(super) fn dns_query_ended(&mut self, a: &ClientAttempt, reply: Reply) {
-        let Some(state) = self.dns_lookups.get_mut(&a.call) else {
+        let Some(state) = self.dns.lookups.get_mut(&a.call) else {
             return;
         };
-        let Some(q) = self.dns_queries.get(a.key as usize) else {
+        let Some(q) = self.dns.queries.get(a.key as usize) else {
             return;
         };
         state.cut |= reply == Reply::Cut;
@@ -280,7 +281,7 @@ impl ClientRt {
     /// (docs/dns.md#when-a-query-fails): the next try sent (`over` None), or the lookup over
     /// (`over`: whether it found an address), with the node cache's refreshes on the way.
     pub(super) fn dns_try_ended(&mut self, now: Time, call: u32, state: LookupState) -> TryEnd {
-        let plan = &self.dns_resolvers[state.resolver as usize];
+        let plan = &self.dns.resolvers[state.resolver as usize];
         let current = state.next_try.saturating_sub(1);
         let role = plan.roles.get(current).copied().unwrap_or(Role::AsIs);
         let answers: Vec<Answer> = state
@@ -328,7 +329,7 @@ impl ClientRt {
         let Some(spec) = &d.node_local_cache else {
             return;
         };
-        let Some(q) = self.dns_queries.get(a.key as usize) else {
+        let Some(q) = self.dns.queries.get(a.key as usize) else {
             return;
         };
         let success = q.exists && q.family == 0;
@@ -337,7 +338,8 @@ impl ClientRt {
         } else {
             d.denial_ttl_seconds
         };
-        self.node_caches
+        self.dns
+            .node_caches
             .entry(a.node)
             .or_default()
             .insert(spec, now, a.key, success, ttl, rng);
@@ -345,7 +347,7 @@ impl ClientRt {
 
     /// A cache's refresh failed: its entry may be refreshed again (docs/dns.md#the-cache-plugin).
     pub(super) fn dns_refresh_ended(&mut self, a: &ClientAttempt) {
-        if let Some(c) = self.node_caches.get_mut(&a.node) {
+        if let Some(c) = self.dns.node_caches.get_mut(&a.node) {
             c.refresh_ended(a.key);
         }
     }

@@ -197,7 +197,7 @@ impl<'a> Simulation<'a> {
             ("services" | "endpointslices", _) => {
                 // The run's Services and the `kubernetes` Service every cluster has, one
                 // EndpointSlice each (CoreDNS's informers list both).
-                let n = self.services.service_count() as u64 + 1;
+                let n = self.services.world.service_count() as u64 + 1;
                 (n, n)
             }
             (_, "node") => {

@@ -187,7 +187,7 @@ impl Simulation<'_> {
             },
         );
         let wr = &self.control_plane.writes;
-        let initial = self.stage == Stage::Bootstrap
+        let initial = self.info.stage == Stage::Bootstrap
             || match &wr.pending[&id].write {
                 Write::Create { w, .. } | Write::Delete { w, .. } => wr.bootstrap.contains(w),
                 Write::Bind { pod, .. } => wr.initial_pods.contains(pod),
@@ -218,7 +218,7 @@ impl Simulation<'_> {
     }
 
     pub(super) fn writer_bucket(&mut self, writer: Writer) -> &mut TokenBucket {
-        let c = &self.p.controllers;
+        let c = &self.p().controllers;
         let (qps, burst) = match writer {
             Writer::Scheduler => (c.scheduler_qps, c.scheduler_burst),
             _ => (c.kube_api_qps, c.kube_api_burst),
@@ -363,7 +363,7 @@ impl Simulation<'_> {
                 } else if let Some(pw) = self.control_plane.writes.pending.get_mut(&id) {
                     pw.retries = 0;
                     if self.api_serving() {
-                        let d = self.p.scheduling_queue.pod_initial_backoff_seconds;
+                        let d = self.p().scheduling_queue.pod_initial_backoff_seconds;
                         self.engine.schedule_in(
                             secs(d),
                             Ev::ControlPlane(ControlPlaneEv::SendWrite { id }),
@@ -416,7 +416,7 @@ impl Simulation<'_> {
                     pw.retries = 0;
                 }
                 if self.api_serving() {
-                    let d = self.p.node_lifecycle.node_monitor_period_seconds;
+                    let d = self.p().node_lifecycle.node_monitor_period_seconds;
                     self.engine
                         .schedule_in(secs(d), Ev::ControlPlane(ControlPlaneEv::SendWrite { id }));
                 } else {
@@ -435,7 +435,7 @@ impl Simulation<'_> {
         if failed {
             entry.2 += 1;
             let failures = entry.2;
-            let c = &self.p.controllers;
+            let c = &self.p().controllers;
             let item = workqueue_item_delay(
                 failures,
                 Duration::from_secs_f64(c.workqueue_base_delay_seconds),

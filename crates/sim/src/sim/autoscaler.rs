@@ -163,7 +163,7 @@ impl Simulation<'_> {
             }
             (Purpose::Replace { node, group }, Err(e)) => {
                 // The repair tries again once its backoff has passed.
-                let c = self.p.cluster_autoscaler.backoff();
+                let c = self.p().cluster_autoscaler.backoff();
                 let until = self.autoscaler.backoff.fail(c, REPAIR_KEY, self.now());
                 self.rec.metrics.count("cloud_creates_failed", 1);
                 self.record(
@@ -190,7 +190,7 @@ impl Simulation<'_> {
 
     /// A failed scale-up: the group is backed off (exponential_backoff.go).
     fn scale_up_failed(&mut self, group: usize, why: &str) {
-        let c = self.p.cluster_autoscaler.backoff();
+        let c = self.p().cluster_autoscaler.backoff();
         let now = self.now();
         let until = self.autoscaler.backoff.fail(c, group, now);
         let name = self.autoscaler.groups[group].spec.name_prefix.clone();
@@ -211,7 +211,7 @@ impl Simulation<'_> {
     /// it ends.
     fn provision_timeouts(&mut self) {
         let now = self.now();
-        let max = secs(self.p.cluster_autoscaler.max_node_provision_time_seconds);
+        let max = secs(self.p().cluster_autoscaler.max_node_provision_time_seconds);
         let late: Vec<(u64, usize)> = self
             .autoscaler
             .requests
@@ -238,7 +238,7 @@ impl Simulation<'_> {
     }
 
     fn autoscaler_scan(&mut self) {
-        let p = self.p.cluster_autoscaler.clone();
+        let p = self.p().cluster_autoscaler.clone();
         if !self.autoscaler.requests.is_empty() {
             self.provision_timeouts();
         }
@@ -252,6 +252,7 @@ impl Simulation<'_> {
 
     fn scale_up(&mut self) {
         let pending: Vec<PodId> = self
+            .scheduler
             .queue
             .unschedulable()
             .filter(|id| {
@@ -265,7 +266,7 @@ impl Simulation<'_> {
         let mut best: Option<(usize, usize, usize)> = None; // (group, new nodes, pods placed)
         let now = self.now();
         // --max-nodes-total: room left for new nodes, counting those already coming.
-        let max_total = self.p.cluster_autoscaler.max_nodes_total;
+        let max_total = self.p().cluster_autoscaler.max_nodes_total;
         let coming: usize = self.autoscaler.groups.iter().map(|g| g.upcoming).sum();
         let room = if max_total > 0 {
             max_total.saturating_sub(self.cluster.node_count() + coming)

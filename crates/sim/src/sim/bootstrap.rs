@@ -3,8 +3,8 @@
 
 use crate::scenario::NodeGroup;
 use crate::sim::{
-    autoscaler, secs, AutoscalerEv, Ev, GossipEv, NodeLifecycleEv, QueueEv, ScenarioEv, Simulation,
-    Stage,
+    autoscaler, secs, AutoscalerEv, ChangeIdx, Ev, FaultIdx, GossipEv, NodeLifecycleEv, QueueEv,
+    ScenarioEv, Simulation, Stage,
 };
 use cascade_engine::Time;
 
@@ -13,7 +13,7 @@ impl Simulation<'_> {
     /// bound in the manifests are running; workloads create their missing pods now, before
     /// any change, so they are admitted against the PriorityClasses that exist at time 0.
     pub(super) fn setup(&mut self) -> Result<(), String> {
-        let k = self.p.generator_scale;
+        let k = self.p().generator_scale;
         for mut g in self.sc.spec.cluster.node_groups.clone() {
             g.count = crate::scenario::scaled_count(g.count, g.scaled, k);
             self.add_node_group(&g)?;
@@ -39,20 +39,28 @@ impl Simulation<'_> {
                 self.control_plane.writes.bootstrap.insert(i);
             }
         }
-        self.stage = Stage::Run;
+        self.info.stage = Stage::Run;
         for (i, c) in self.sc.spec.changes.iter().enumerate() {
-            self.engine
-                .schedule(secs(c.at.0), Ev::Scenario(ScenarioEv::Change { change: i }));
+            self.engine.schedule(
+                secs(c.at.0),
+                Ev::Scenario(ScenarioEv::Change {
+                    change: ChangeIdx::at(i),
+                }),
+            );
         }
         for (i, f) in self.sc.spec.faults.iter().enumerate() {
             self.engine.schedule(
                 secs(f.at.0),
-                Ev::Scenario(ScenarioEv::FaultStart { fault: i }),
+                Ev::Scenario(ScenarioEv::FaultStart {
+                    fault: FaultIdx::at(i),
+                }),
             );
             if let Some(d) = f.duration {
                 self.engine.schedule(
                     secs(f.at.0 + d.0),
-                    Ev::Scenario(ScenarioEv::FaultEnd { fault: i }),
+                    Ev::Scenario(ScenarioEv::FaultEnd {
+                        fault: FaultIdx::at(i),
+                    }),
                 );
             }
         }
@@ -62,7 +70,7 @@ impl Simulation<'_> {
         if self.gossip.is_some() {
             self.engine.schedule(Time::ZERO, Ev::Gossip(GossipEv::Step));
         }
-        if !self.services.is_empty() {
+        if !self.services.world.is_empty() {
             // The services' steady state is what runs before the first change or fault.
             let first = self
                 .sc
@@ -72,22 +80,26 @@ impl Simulation<'_> {
                 .map(|c| c.at.0)
                 .chain(self.sc.spec.faults.iter().map(|f| f.at.0))
                 .fold(self.info.horizon.as_secs_f64(), f64::min);
-            self.services.set_baseline_until(secs(first));
-            let mut out = std::mem::take(&mut self.svc_out);
-            self.services.start(Time::ZERO, &mut out);
+            self.services.world.set_baseline_until(secs(first));
+            let mut out = self.services.take_out();
+            self.services.world.start(Time::ZERO, &mut out);
             self.apply_svc(out);
         }
         if !self.autoscaler.groups.is_empty() {
-            let scan = secs(self.p.cluster_autoscaler.scan_interval_seconds);
+            let scan = secs(self.p().cluster_autoscaler.scan_interval_seconds);
             self.engine
                 .schedule(scan, Ev::Autoscaler(AutoscalerEv::Scan));
         }
         self.engine.schedule(
-            secs(self.p.node_lifecycle.node_monitor_period_seconds),
+            secs(self.p().node_lifecycle.node_monitor_period_seconds),
             Ev::NodeLifecycle(NodeLifecycleEv::Monitor),
         );
         self.engine.schedule(
-            secs(self.p.scheduling_queue.unschedulable_flush_interval_seconds),
+            secs(
+                self.p()
+                    .scheduling_queue
+                    .unschedulable_flush_interval_seconds,
+            ),
             Ev::Queue(QueueEv::FlushUnschedulable),
         );
         Ok(())

@@ -25,6 +25,7 @@ use cascade_apiserver::server::{
 use cascade_apiserver::work::Verb;
 use cascade_engine::rng::Rng;
 use cascade_engine::Time;
+use cascade_model::PriorityClasses;
 use cascade_scheduler::{NodeId, PodId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,6 +133,8 @@ pub struct ControlPlane {
     /// The controllers' and the scheduler's writes.
     pub(super) writes: super::api_writes::Writes,
     pub(super) rng: Rng,
+    /// The PriorityClasses the Priority admission plugin resolves new pods against.
+    pub(super) classes: PriorityClasses,
 }
 
 impl ControlPlane {
@@ -148,6 +151,7 @@ impl ControlPlane {
             lease_flows: Vec::new(),
             status: Vec::new(),
             clients: BTreeMap::new(),
+            classes: PriorityClasses::new(),
             serving_since: Time::ZERO,
             deferred_syncs: BTreeSet::new(),
             down_since: None,
@@ -275,8 +279,8 @@ impl<'a> Simulation<'a> {
         self.kubelet_heartbeat(id);
         // A kubelet that registers now reports at its first status update (its last report
         // time is zero); one that ran before the run reported at a point of its own.
-        let report = self.p.node_lifecycle.node_status_report_frequency_seconds;
-        let next_report = if self.stage == Stage::Run {
+        let report = self.p().node_lifecycle.node_status_report_frequency_seconds;
+        let next_report = if self.info.stage == Stage::Run {
             self.now()
         } else {
             secs(report_phase(id, report))
@@ -285,7 +289,7 @@ impl<'a> Simulation<'a> {
             next_report,
             ..NodeStatusRt::default()
         };
-        let period = self.p.node_lifecycle.node_status_update_frequency_seconds;
+        let period = self.p().node_lifecycle.node_status_update_frequency_seconds;
         self.engine.schedule_in(
             secs(lease_phase(id, period)),
             Ev::ControlPlane(ControlPlaneEv::RenewLease { node: id }),
@@ -364,7 +368,7 @@ impl<'a> Simulation<'a> {
         sent: Time,
         at: Time,
     ) {
-        let report = secs(self.p.node_lifecycle.node_status_report_frequency_seconds);
+        let report = secs(self.p().node_lifecycle.node_status_report_frequency_seconds);
         let st = self.control_plane.status_mut(node);
         st.in_flight = false;
         st.next_report = sent.saturating_add(report);
@@ -425,7 +429,7 @@ impl<'a> Simulation<'a> {
             self.node_status_update(node);
         }
         self.engine.schedule_in(
-            secs(self.p.node_lifecycle.node_status_update_frequency_seconds),
+            secs(self.p().node_lifecycle.node_status_update_frequency_seconds),
             Ev::ControlPlane(ControlPlaneEv::RenewLease { node }),
         );
     }
@@ -546,7 +550,7 @@ impl<'a> Simulation<'a> {
                 for w in std::mem::take(&mut self.control_plane.deferred_syncs) {
                     self.request_sync(w);
                 }
-                self.queue.resume(&mut self.engine);
+                self.scheduler.queue.resume(&mut self.engine);
                 self.writes_resume();
             }
         }

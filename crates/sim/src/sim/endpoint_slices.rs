@@ -42,14 +42,21 @@ pub struct EndpointSlices {
     pub(super) services: BTreeMap<ServiceIdx, SliceSync>,
 }
 
+impl EndpointSlices {
+    /// The Service's sync state, made on first use.
+    fn of(&mut self, svc: ServiceIdx) -> &mut SliceSync {
+        self.services.entry(svc).or_default()
+    }
+}
+
 impl Simulation<'_> {
     /// How the services' readiness changes reach their slices in the call about to be made.
     pub(super) fn slice_writes_mode(&mut self) -> SliceWrites {
-        if self.stage == Stage::Bootstrap {
+        if self.info.stage == Stage::Bootstrap {
             return SliceWrites::Immediate;
         }
         if self
-            .p
+            .p()
             .controllers
             .endpoint_slice_updates_batch_period_seconds
             > 0.0
@@ -70,7 +77,7 @@ impl Simulation<'_> {
         // credentials, `kube-system-service-accounts`): workload-high, by namespace.
         flow_hash_parts(
             "kube-controller-manager",
-            &[self.services.service_namespace(svc)],
+            &[self.services.world.service_namespace(svc)],
         )
     }
 
@@ -93,13 +100,13 @@ impl Simulation<'_> {
 
     /// A readiness change waits for the controller: its sync is queued, unless one is.
     pub(super) fn slice_stale(&mut self, svc: ServiceIdx) {
-        let st = self.endpoint_slices.services.entry(svc).or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         if st.pending {
             return;
         }
         st.pending = true;
         let batch = self
-            .p
+            .p()
             .controllers
             .endpoint_slice_updates_batch_period_seconds;
         if batch > 0.0 {
@@ -114,13 +121,13 @@ impl Simulation<'_> {
 
     /// The Service's sync: the slice's write goes out.
     pub(super) fn slice_sync(&mut self, svc: ServiceIdx) {
-        let ns = self.services.service_namespace(svc).to_string();
+        let ns = self.services.world.service_namespace(svc).to_string();
         self.api_write(Writer::EndpointSlice, &ns, Write::Slice { svc });
     }
 
     /// The slice's write was taken: routing follows the replicas Ready now.
     pub(super) fn slice_taken(&mut self, svc: ServiceIdx) {
-        let st = self.endpoint_slices.services.entry(svc).or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         st.pending = false;
         st.failures = 0;
         self.rec.metrics.count("endpoint_slice_writes", 1);
@@ -132,9 +139,9 @@ impl Simulation<'_> {
     /// The slice's write failed while the server serves: the delay before it is sent again
     /// (the work queue's per-Service backoff).
     pub(super) fn slice_retry_delay(&mut self, svc: ServiceIdx) -> Duration {
-        let st = self.endpoint_slices.services.entry(svc).or_default();
+        let st = self.controllers.endpoint_slices.of(svc);
         st.failures += 1;
-        let c = &self.p.controllers;
+        let c = &self.sc.params.controllers;
         workqueue_item_delay(
             st.failures,
             Duration::from_secs_f64(c.endpoint_slice_sync_backoff_seconds),

@@ -74,21 +74,30 @@ pub enum ControllerEv {
     Sync { workload: usize },
 }
 
+cascade_engine::table_id!(
+    /// A change: its position in the scenario's `spec.changes` (its object, `change/N`).
+    ChangeIdx
+);
+cascade_engine::table_id!(
+    /// A fault: its position in the scenario's `spec.faults` (its object, `fault/N`).
+    FaultIdx
+);
+
 /// The scenario's changes and faults.
 #[derive(Clone, Debug)]
 pub enum ScenarioEv {
     Change {
-        change: usize,
+        change: ChangeIdx,
     },
     FaultStart {
-        fault: usize,
+        fault: FaultIdx,
     },
     FaultEnd {
-        fault: usize,
+        fault: FaultIdx,
     },
     /// A flapping fault's service goes down (true) or up (false).
     Flap {
-        fault: usize,
+        fault: FaultIdx,
         down: bool,
     },
 }

@@ -30,8 +30,8 @@ impl Simulation<'_> {
     /// (docs/kubernetes.md#node-memory-pressure).
     pub(super) fn start_eviction_manager(&mut self, node: NodeId) {
         let now = self.now();
-        let period = self.p.kubelet.eviction_monitoring_period_seconds;
-        let Some(mem) = self.node_memory.as_mut() else {
+        let period = self.p().kubelet.eviction_monitoring_period_seconds;
+        let Some(mem) = self.nodes.memory.as_mut() else {
             return;
         };
         let at = now + secs(eviction_phase(self.info.seed, node, period));
@@ -51,7 +51,7 @@ impl Simulation<'_> {
     /// (docs/kubernetes.md#node-memory-pressure).
     pub(super) fn eviction_pass_due(&mut self, node: NodeId) {
         let now = self.now();
-        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds)
+        let period = secs(self.p().kubelet.eviction_monitoring_period_seconds)
             .0
             .max(1);
         let Some(state) = self.node_mem_mut(node) else {
@@ -76,7 +76,8 @@ impl Simulation<'_> {
     /// (ids are never reused).
     pub(super) fn eviction_pass(&mut self, node: NodeId, pass: Generation) {
         if self
-            .node_memory
+            .nodes
+            .memory
             .as_ref()
             .and_then(|m| m.nodes.get(&node))
             .is_none_or(|s| !s.pass.is_current(pass))
@@ -84,7 +85,7 @@ impl Simulation<'_> {
             return;
         }
         if !self.cluster.has_node(node) {
-            if let Some(m) = self.node_memory.as_mut() {
+            if let Some(m) = self.nodes.memory.as_mut() {
                 m.nodes.remove(&node);
             }
             self.thrash_forget(node);
@@ -108,12 +109,13 @@ impl Simulation<'_> {
             self.oom_check(node);
         }
         let now = self.now();
-        let period = secs(self.p.kubelet.eviction_monitoring_period_seconds);
+        let period = secs(self.p().kubelet.eviction_monitoring_period_seconds);
         let at = self
             .quiet_passes(node, period)
             .map(|k| Time(now.0 + period.0 * (k + 1)));
         let state = self
-            .node_memory
+            .nodes
+            .memory
             .as_mut()
             .expect("node memory")
             .nodes
@@ -156,7 +158,7 @@ impl Simulation<'_> {
         {
             return Some(0);
         }
-        let mem = self.node_memory.as_ref().expect("node memory");
+        let mem = self.nodes.memory.as_ref().expect("node memory");
         if mem
             .nodes
             .get(&node)
@@ -165,7 +167,7 @@ impl Simulation<'_> {
             return Some(0);
         }
         let mut floor = 1i64;
-        if let Some(t) = self.thrashing.as_ref() {
+        if let Some(t) = self.nodes.thrashing.as_ref() {
             if !t.node_quiet(node) {
                 return Some(0);
             }

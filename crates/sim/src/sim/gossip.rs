@@ -71,7 +71,7 @@ impl Simulation<'_> {
     fn gossip_agent_of(&self, id: PodId) -> Option<crate::scenario::JoinOn> {
         self.behaviour(id)
             .and_then(|b| b.gossip_agent.as_ref())
-            .map(|a| a.join_on.unwrap_or(self.p.gossip.join_on))
+            .map(|a| a.join_on.unwrap_or(self.p().gossip.join_on))
     }
 
     /// The pod reached `moment` (containers started, or Ready): its agent joins if that is
@@ -88,7 +88,7 @@ impl Simulation<'_> {
             return;
         }
         // The scale model: a fixed pseudo-random fraction of the pods run a simulated agent.
-        let f = self.p.gossip.fraction();
+        let f = self.sc.params.gossip.fraction();
         if f < 1.0 && unit_hash(self.info.seed, id) >= f {
             return;
         }
@@ -211,14 +211,14 @@ impl Simulation<'_> {
     /// The periodic meeting of the cluster and the mesh.
     fn gossip_step(&mut self) {
         let now = self.now();
-        let step = self.p.gossip.step_seconds.max(1e-3);
+        let step = self.p().gossip.step_seconds.max(1e-3);
         self.engine
             .schedule_in(secs(step), Ev::Gossip(GossipEv::Step));
         let Some(g) = self.gossip.as_mut() else {
             return;
         };
         // CPU: an agent slows with its node's runtime daemon's utilisation.
-        let max_slowdown = self.p.gossip.saturated_runtime_slowdown.max(1.0);
+        let max_slowdown = self.sc.params.gossip.saturated_runtime_slowdown.max(1.0);
         let mut per_node: BTreeMap<NodeId, f64> = BTreeMap::new();
         for (&pod, (m, last)) in g.agents.iter_mut() {
             let Some(node) = self.cluster.try_pod(pod).and_then(|e| e.node) else {
@@ -227,7 +227,7 @@ impl Simulation<'_> {
             let f = match per_node.get(&node) {
                 Some(&f) => f,
                 None => {
-                    let u = self.runtimes.utilisation(node, now);
+                    let u = self.nodes.runtimes.utilisation(node, now);
                     let f = 1.0 + (max_slowdown - 1.0) * u;
                     per_node.insert(node, f);
                     f
@@ -246,17 +246,17 @@ impl Simulation<'_> {
         let seen = g.servers.first().map_or(0, |&l| g.mesh.serf_events(l));
         let new = seen.saturating_sub(g.events_written);
         g.events_written = seen;
-        let svc = self.p.gossip.catalog_service.clone();
+        let svc = self.sc.params.gossip.catalog_service.clone();
         // Scaled back up to the whole pool, carrying the remainder so nothing is lost.
-        let f = self.p.gossip.fraction();
-        let per = f64::from(self.p.gossip.catalog_writes_per_member_event) / f;
+        let f = self.sc.params.gossip.fraction();
+        let per = f64::from(self.sc.params.gossip.catalog_writes_per_member_event) / f;
         // Each write wakes the catalog's watchers, who re-read every member listed.
         let members = g
             .servers
             .first()
             .map_or(0.0, |&l| g.mesh.serf_members(l) as f64 / f);
-        let reads = f64::from(self.p.gossip.catalog_watchers) * members
-            / f64::from(self.p.gossip.catalog_entries_per_request.max(1));
+        let reads = f64::from(self.sc.params.gossip.catalog_watchers) * members
+            / f64::from(self.sc.params.gossip.catalog_entries_per_request.max(1));
         let per = per * (1.0 + reads);
         let exact = new as f64 * per + g.write_remainder;
         // The whole writes due now; the fraction carries over. Non-negative, saturating.
@@ -278,7 +278,7 @@ impl Simulation<'_> {
             return;
         };
         // Agents' figures scaled back up to the whole pool (the servers are all simulated).
-        let up = 1.0 / self.p.gossip.fraction();
+        let up = 1.0 / self.p().gossip.fraction();
         let servers = g.servers.len() as f64;
         let leader = g.servers.first().copied();
         let members = leader.map_or(0, |l| g.mesh.serf_members(l)) as f64;

@@ -41,7 +41,7 @@ impl Simulation<'_> {
         if let Some(rt) = self.pods.get_mut(id) {
             rt.ready = false;
         }
-        self.queue.remove(id);
+        self.scheduler.queue.remove(id);
         // SIGTERM: a process with a shutdown of its own (an ingester handing over) reports
         // its exit; the kubelet only enforces the grace period.
         let claimed = self.svc_call(|w, now, out| w.terminating(now, PodRef::new(id.get()), out));
@@ -74,14 +74,14 @@ impl Simulation<'_> {
         let shutdown = self
             .behaviour(id)
             .and_then(|b| b.shutdown_seconds)
-            .unwrap_or(self.p.kubelet.default_shutdown_seconds);
+            .unwrap_or(self.p().kubelet.default_shutdown_seconds);
         // Stopping the containers queues on the runtime too: a busy daemon keeps the pod
         // Terminating longer.
         let stop = match self.cluster.pod(id).node {
             Some(node) => {
                 let ops = super::runtime::containers(&self.cluster, id) as f64
-                    * self.p.kubelet.runtime.container_stop_ops;
-                self.runtimes.submit(node, self.engine.now(), ops)
+                    * self.p().kubelet.runtime.container_stop_ops;
+                self.nodes.runtimes.submit(node, self.engine.now(), ops)
             }
             None => 0.0,
         };
@@ -112,7 +112,9 @@ impl Simulation<'_> {
         if let Some(node) = self.cluster.pod(id).node {
             if !counted {
                 let n = super::runtime::containers(&self.cluster, id);
-                self.runtimes.background(node, self.engine.now(), n, 1.0);
+                self.nodes
+                    .runtimes
+                    .background(node, self.engine.now(), n, 1.0);
             }
         }
         self.sidecars_started(id);
@@ -123,7 +125,7 @@ impl Simulation<'_> {
         }
         let key = self.cluster.pod(id).pod.key();
         self.record("Started", format!("pod/{key}"), String::new(), Some(id));
-        if !self.services.is_empty() {
+        if !self.services.world.is_empty() {
             let pod = &self.cluster.pod(id).pod;
             let info = PodInfo {
                 name: pod.name.clone(),
@@ -170,7 +172,7 @@ impl Simulation<'_> {
             }
         }
         // Node memory: the new container's memory counts on its node from now.
-        if self.node_memory.is_some() {
+        if self.nodes.memory.is_some() {
             if let Some(node) = self.cluster.pod(id).node {
                 self.oom_check(node);
                 self.eviction_pass_due(node);
@@ -180,9 +182,9 @@ impl Simulation<'_> {
         let mut probe = self
             .behaviour(id)
             .and_then(|b| b.readiness_seconds)
-            .unwrap_or(self.p.kubelet.readiness_seconds);
+            .unwrap_or(self.p().kubelet.readiness_seconds);
         // The prober runs in the kubelet: a saturated node delays it (docs/kubernetes.md#node-cpu).
-        if self.node_cpu.is_some() {
+        if self.nodes.cpu.is_some() {
             if let Some(node) = self.cluster.pod(id).node {
                 probe *= self.kubelet_cpu_slowdown(node);
             }
@@ -210,7 +212,7 @@ impl Simulation<'_> {
     /// delay.
     pub(super) fn oom_kill_because(&mut self, id: PodId, starts: Generation, cause: &str) {
         let now = self.now();
-        let k = self.p.kubelet.clone();
+        let k = self.p().kubelet.clone();
         let Some(rt) = self.pods.get_mut(id) else {
             return;
         };
@@ -241,7 +243,7 @@ impl Simulation<'_> {
             backoff,
             k.pod_worker_retry_seconds,
             k.pod_worker_retry_jitter,
-            &mut self.kubelet_rng,
+            &mut self.nodes.kubelet_rng,
         );
         let key = self.cluster.pod(id).pod.key();
         self.rec.metrics.count("pods_oom_killed", 1);
@@ -265,7 +267,7 @@ impl Simulation<'_> {
     /// other draw moves (docs/kubernetes.md#pods-at-time-0).
     pub(super) fn initial_pod_age(&self, id: PodId) -> f64 {
         cascade_engine::rng::unit_hash(self.info.seed ^ 0xa6e5, u64::from(id.get()))
-            * self.p.kubelet.initial_pod_age_max_seconds
+            * self.p().kubelet.initial_pod_age_max_seconds
     }
 
     pub(super) fn pod_ready(&mut self, id: PodId, starts: Generation) {
@@ -315,12 +317,14 @@ impl Simulation<'_> {
         if self.pods.get(id).is_some_and(|r| r.runtime_load) {
             if let Some(node) = self.cluster.pod(id).node {
                 let n = super::runtime::containers(&self.cluster, id);
-                self.runtimes.background(node, self.engine.now(), n, -1.0);
+                self.nodes
+                    .runtimes
+                    .background(node, self.engine.now(), n, -1.0);
             }
         }
         let pod = self.cluster.delete_pod(id);
         let workload = self.pods.remove(id).and_then(|r| r.workload);
-        self.queue.forget(id);
+        self.scheduler.queue.forget(id);
         self.rec.metrics.count("pods_deleted", 1);
         self.record(
             "Deleted",

@@ -18,7 +18,7 @@ impl Simulation<'_> {
     /// The node's running pods whose memory follows their requests in flight, with the bytes
     /// each request holds.
     fn per_request_pods(&self, node: NodeId) -> Vec<(PodId, i64)> {
-        if !self.node_memory.as_ref().is_some_and(|m| m.per_request) {
+        if !self.nodes.memory.as_ref().is_some_and(|m| m.per_request) {
             return Vec::new();
         }
         self.cluster
@@ -38,7 +38,8 @@ impl Simulation<'_> {
     /// spike on the node could add (room kept for them when one is put off).
     pub(super) fn node_memory_steps(&self, node: NodeId) -> (bool, i64) {
         if !self
-            .node_memory
+            .nodes
+            .memory
             .as_ref()
             .is_some_and(|m| m.per_request || m.spikes)
         {
@@ -60,7 +61,7 @@ impl Simulation<'_> {
     /// The next instant a spike on the node starts or ends (the kernel's OOM check and the
     /// thrashing watch look again then).
     pub(super) fn next_spike_edge(&self, node: NodeId) -> Option<Time> {
-        if !self.node_memory.as_ref().is_some_and(|m| m.spikes) {
+        if !self.nodes.memory.as_ref().is_some_and(|m| m.spikes) {
             return None;
         }
         let now = self.now();
@@ -96,7 +97,11 @@ impl Simulation<'_> {
         let capacity = self.memory_capacity(node);
         let (working_set, _, _) = self.node_memory_totals(node);
         let available = capacity.saturating_sub(working_set);
-        let thrash = self.thrashing.as_ref().map_or(0, |t| t.memory_available());
+        let thrash = self
+            .nodes
+            .thrashing
+            .as_ref()
+            .map_or(0, |t| t.memory_available());
         // Thrashing is available < threshold; out of memory is a working set at capacity,
         // available < 1 byte.
         let level = if thrash > 0 && available >= thrash {
@@ -119,7 +124,7 @@ impl Simulation<'_> {
     /// A pod's requests in flight reached its watch: the kernel looks at its node (and sets
     /// the watches again).
     pub(super) fn in_flight_reached(&mut self, pod: PodId) {
-        if self.node_memory.is_none() {
+        if self.nodes.memory.is_none() {
             return;
         }
         let Some(node) = self.cluster.try_pod(pod).and_then(|e| e.node) else {

@@ -18,9 +18,9 @@
 use crate::params::Params;
 use crate::scenario::Scenario;
 use cascade_engine::{Engine, Time};
-use cascade_model::{PriorityClasses, Rng};
+use cascade_model::Rng;
 use cascade_scheduler::{queue_order, Cluster, PodId, Scheduler};
-use cascade_services::{Out, World};
+use cascade_services::World;
 
 mod api_clients;
 mod api_writes;
@@ -56,8 +56,8 @@ mod thrashing;
 
 use controllers::{Controllers, WorkloadRt};
 pub use event::{
-    AutoscalerEv, ControllerEv, Ev, Generation, GossipEv, KubeletEv, NodeLifecycleEv, QueueEv,
-    ScenarioEv,
+    AutoscalerEv, ChangeIdx, ControllerEv, Ev, FaultIdx, Generation, GossipEv, KubeletEv,
+    NodeLifecycleEv, QueueEv, ScenarioEv,
 };
 use pods::{Phase, PodTable};
 use queue::SchedulingQueue;
@@ -74,57 +74,65 @@ struct RunInfo {
     truncated: bool,
     /// Events run so far (the debug checks' and the progress bar's cadence).
     events_run: u64,
+    /// Building the cluster that exists before the run, or running it.
+    stage: Stage,
 }
 
-/// The simulation of one scenario run.
+/// The simulation of one scenario run: an orchestrator of owned parts, each holding one
+/// concern's state (ARCHITECTURE.md, sim).
 pub struct Simulation<'a> {
+    /// The scenario, its parameters (`Simulation::p`) included.
     sc: &'a Scenario,
-    p: Params,
     engine: Engine<Ev>,
     cluster: Cluster,
-    scheduler: Scheduler,
-    classes: PriorityClasses,
-    /// The pod controllers.
+    /// kube-scheduler: its algorithm and its scheduling queue.
+    scheduler: KubeScheduler,
+    /// The pod controllers and the endpointslice controller.
     controllers: Controllers,
     /// Each live pod's runtime state.
     pods: PodTable,
-    /// kube-scheduler's scheduling queue.
-    queue: SchedulingQueue,
     /// The node lifecycle controller.
     node_lifecycle: node_lifecycle::NodeLifecycle,
     autoscaler: autoscaler::Autoscaler,
-    /// The run's seed, start time and horizon.
+    /// The run's seed, start time, horizon and stage.
     info: RunInfo,
-    /// Per fault: whether it is in effect (for flapping ones).
-    fault_active: Vec<bool>,
-    /// Per fault that picks nodes by selector or fraction: the nodes it picked at its start,
-    /// which its end gives back.
-    fault_nodes: Vec<Vec<cascade_scheduler::NodeId>>,
-    /// Each node's container runtime daemon, by NodeId.
+    /// The scenario's faults in effect, and the nodes each took.
+    faults: scenario_driver::Faults,
+    /// What runs on each node below the API server's view: container runtimes, memory, CPU.
+    nodes: NodeAgents,
+    /// The services, rings, remote_write fleets and clients living on the cluster.
+    services: services_bridge::ServicesBridge,
+    /// The gossip pool, when some behaviour runs a gossip agent.
+    gossip: Option<gossip::GossipRt>,
+    /// The event log and the metrics.
+    rec: Recorder,
+    /// kube-apiserver (with the PriorityClasses its admission resolves) and its clients.
+    control_plane: control_plane::ControlPlane,
+}
+
+/// kube-scheduler: the scheduling algorithm (filters, scores, preemption) and the queue it
+/// takes pods from.
+struct KubeScheduler {
+    algorithm: Scheduler,
+    queue: SchedulingQueue,
+}
+
+/// What runs on each node below the API server's view, by NodeId: the container runtime
+/// daemons, node memory (the kubelets' eviction managers, the kernel's OOM killer) and
+/// thrashing, node CPU, and the jitter streams of the pod workers and sidecars.
+struct NodeAgents {
+    /// Each node's container runtime daemon.
     runtimes: runtime::RuntimeDaemons,
+    /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
+    memory: Option<node_memory::NodeMemory>,
+    /// Node CPU, when some behaviour has `cpu`.
+    cpu: Option<node_cpu::NodeCpu>,
+    /// Nodes thrashing for want of memory, when node memory is modelled.
+    thrashing: Option<thrashing::Thrashing>,
+    /// The sidecars' retry jitter.
     sidecar_rng: Rng,
     /// The pod workers' retry jitter (CrashLoopBackOff restarts).
     kubelet_rng: Rng,
-    /// Building the cluster that exists before the run, or running it.
-    stage: Stage,
-    /// The services, rings, remote_write fleets and clients living on the cluster.
-    pub services: World,
-    /// The gossip pool, when some behaviour runs a gossip agent.
-    gossip: Option<gossip::GossipRt>,
-    /// Reused buffer for what the services answer.
-    svc_out: Out,
-    /// The event log and the metrics.
-    rec: Recorder,
-    /// Node memory and the kubelets' eviction managers, when some behaviour has `memory`.
-    node_memory: Option<node_memory::NodeMemory>,
-    /// Node CPU, when some behaviour has `cpu`.
-    node_cpu: Option<node_cpu::NodeCpu>,
-    /// Nodes thrashing for want of memory, when node memory is modelled.
-    thrashing: Option<thrashing::Thrashing>,
-    /// kube-apiserver and its clients.
-    control_plane: control_plane::ControlPlane,
-    /// The endpointslice controller's per-Service syncs.
-    endpoint_slices: endpoint_slices::EndpointSlices,
 }
 
 /// `sim.log` and `sim.metrics` read the recorder (the CLI and the tests read them so).
@@ -156,7 +164,7 @@ impl<'a> Simulation<'a> {
 
     /// The scenario with another seed (a sweep shares one loaded scenario between runs).
     pub fn with_seed(sc: &'a Scenario, seed: u64) -> Result<Self, String> {
-        let p = sc.params.clone();
+        let p = &sc.params;
         let start_ms = sc.start_ms;
         let services = World::new(p.services_config(), seed)?;
         let node_memory = if sc.spec.behaviours.iter().any(|b| b.memory.is_some()) {
@@ -187,27 +195,29 @@ impl<'a> Simulation<'a> {
         let api_replicas = p.api_server.replicas as usize;
         let mut sim = Simulation {
             sc,
-            services,
-            svc_out: Out::default(),
-            fault_active: vec![false; sc.spec.faults.len()],
-            fault_nodes: vec![Vec::new(); sc.spec.faults.len()],
-            sidecar_rng: Rng::stream(seed, "sidecars"),
-            kubelet_rng: Rng::stream(seed, "kubelet"),
-            stage: Stage::Bootstrap,
+            services: services_bridge::ServicesBridge::new(services),
+            faults: scenario_driver::Faults::new(sc.spec.faults.len()),
             gossip: sc
                 .spec
                 .behaviours
                 .iter()
                 .any(|b| b.gossip_agent.is_some())
                 .then(|| gossip::GossipRt::new(&p.gossip, seed)),
-            scheduler: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
+            scheduler: KubeScheduler {
+                algorithm: Scheduler::new(p.scheduler.clone(), Rng::stream(seed, "scheduler")),
+                queue: SchedulingQueue::new(p.scheduling_queue.clone()),
+            },
             controllers: Controllers::new(Rng::stream(seed, "controller-names")),
-            queue: SchedulingQueue::new(p.scheduling_queue.clone()),
-            runtimes: runtime::RuntimeDaemons::new(p.kubelet.runtime.clone()),
-            p,
+            nodes: NodeAgents {
+                runtimes: runtime::RuntimeDaemons::new(p.kubelet.runtime.clone()),
+                memory: node_memory,
+                cpu: node_cpu,
+                thrashing,
+                sidecar_rng: Rng::stream(seed, "sidecars"),
+                kubelet_rng: Rng::stream(seed, "kubelet"),
+            },
             engine: Engine::new(),
             cluster: Cluster::new(),
-            classes: PriorityClasses::new(),
             pods: PodTable::default(),
             node_lifecycle: Default::default(),
             autoscaler: Default::default(),
@@ -217,21 +227,26 @@ impl<'a> Simulation<'a> {
                 horizon: secs(sc.spec.duration.0),
                 truncated: false,
                 events_run: 0,
+                stage: Stage::Bootstrap,
             },
             rec: Recorder::default(),
-            node_memory,
-            node_cpu,
-            thrashing,
             control_plane: control_plane::ControlPlane::new(p_api, api_replicas, seed),
-            endpoint_slices: endpoint_slices::EndpointSlices::default(),
         };
-        sim.autoscaler.cloud = cloud::Cloud::new(
-            sim.p
-                .cloud
-                .limits(sim.p.cluster_autoscaler.provisioning_seconds),
-        );
+        sim.autoscaler.cloud =
+            cloud::Cloud::new(p.cloud.limits(p.cluster_autoscaler.provisioning_seconds));
         sim.setup()?;
         Ok(sim)
+    }
+
+    /// The run's parameters (the scenario's, variant and `--set` applied). The reference
+    /// outlives the borrow of `self`, so a part may read them while another is borrowed.
+    fn p(&self) -> &'a Params {
+        &self.sc.params
+    }
+
+    /// The services' world, read-only (the summary reads its totals).
+    pub fn services(&self) -> &World {
+        &self.services.world
     }
 
     fn now(&self) -> Time {
@@ -296,7 +311,7 @@ impl<'a> Simulation<'a> {
         .collect();
         self.gossip_sample(&mut row);
         self.control_plane_sample(&mut row);
-        if self.node_memory.is_some() {
+        if self.nodes.memory.is_some() {
             // The nodes whose MemoryPressure condition the API server holds (what `kubectl
             // get nodes` shows), not the kubelets' own view.
             let n = self
@@ -306,21 +321,26 @@ impl<'a> Simulation<'a> {
                 .count() as f64;
             row.push(("nodes_memory_pressure".into(), n));
             self.rec.metrics.peak("nodes_memory_pressure", n);
-            let t = self.thrashing.as_ref().map_or(0, |t| t.thrashing_nodes()) as f64;
+            let t = self
+                .nodes
+                .thrashing
+                .as_ref()
+                .map_or(0, |t| t.thrashing_nodes()) as f64;
             row.push(("nodes_thrashing".into(), t));
             self.rec.metrics.peak("nodes_thrashing", t);
         }
         self.node_cpu_sample(&mut row);
-        if !self.services.is_empty() {
+        if !self.services.world.is_empty() {
             // Close the services' interval first: sampling itself only reads.
-            self.services.roll_interval(t);
+            self.services.world.roll_interval(t);
             row.extend(
                 self.services
+                    .world
                     .sample()
                     .into_iter()
                     .map(|(k, v)| (k.into(), v)),
             );
-            let parts = self.services.ratio_parts();
+            let parts = self.services.world.ratio_parts();
             self.rec.ratio_samples.push((t, parts));
         }
         self.rec.metrics.sample(t, row);
@@ -332,7 +352,7 @@ impl<'a> Simulation<'a> {
             .peak("pods_terminating", terminating as f64);
         self.rec.metrics.peak("nodes_not_ready", not_ready as f64);
         self.engine
-            .schedule_in(secs(self.p.sample_interval_seconds), Ev::Sample);
+            .schedule_in(secs(self.p().sample_interval_seconds), Ev::Sample);
     }
 
     /// Runs to the scenario's horizon. `progress` is called now and then with the fraction done.
@@ -349,7 +369,7 @@ impl<'a> Simulation<'a> {
     pub fn run_until(&mut self, until: Time, progress: &mut impl FnMut(f64)) {
         let until = until.min(self.info.horizon);
         let mut n = self.info.events_run;
-        let budget = self.p.max_events;
+        let budget = self.p().max_events;
         while !self.info.truncated {
             if self.engine.processed() >= budget {
                 // Stopped with events left before the horizon: a runaway run.
@@ -391,7 +411,7 @@ impl<'a> Simulation<'a> {
                 if let Err(e) = self.cluster.check_invariants() {
                     panic!("invariant broken at {}: {e}", self.now());
                 }
-                if let Err(e) = self.queue.check_invariants() {
+                if let Err(e) = self.scheduler.queue.check_invariants() {
                     panic!("scheduling queue invariant broken at {}: {e}", self.now());
                 }
             }
@@ -400,7 +420,7 @@ impl<'a> Simulation<'a> {
             // most events of a large scenario.
             #[cfg(debug_assertions)]
             if n % 1024 == 0 {
-                if let Err(e) = self.services.check_invariants() {
+                if let Err(e) = self.services.world.check_invariants() {
                     panic!("services invariant broken at {}: {e}", self.now());
                 }
                 // The full mesh check is O(members^2): one member's, in rotation.

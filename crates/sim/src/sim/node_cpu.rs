@@ -188,7 +188,7 @@ struct NodeNow {
 impl Simulation<'_> {
     /// The pod's CFS quota as cores (quota / period), if the kubelet enforces one.
     fn cpu_quota_cores(&self, id: PodId) -> Option<f64> {
-        let c = &self.node_cpu.as_ref()?.p;
+        let c = &self.nodes.cpu.as_ref()?.p;
         let limit = self.cluster.pod(id).pod.cpu_limit;
         if !c.cfs_quota || limit <= 0 {
             return None;
@@ -259,7 +259,7 @@ impl Simulation<'_> {
     /// node that is not saturated (or with node CPU not modelled), else
     /// 1 + saturationSlowdown x (pressure - 1) (docs/kubernetes.md#node-cpu).
     pub(super) fn kubelet_cpu_slowdown(&mut self, node: NodeId) -> f64 {
-        let Some(slowdown) = self.node_cpu.as_ref().map(|c| c.p.saturation_slowdown) else {
+        let Some(slowdown) = self.nodes.cpu.as_ref().map(|c| c.p.saturation_slowdown) else {
             return 1.0;
         };
         let pressure = self.node_cpu_now(node).pressure;
@@ -273,7 +273,12 @@ impl Simulation<'_> {
     /// Node CPU's columns (when modelled): the nodes saturated, the largest pressure, the pods
     /// throttled now and starved by cpu.shares, and the interval's CFS periods.
     pub(super) fn node_cpu_sample(&mut self, row: &mut Vec<(Cow<'static, str>, f64)>) {
-        let Some(period) = self.node_cpu.as_ref().map(|c| c.p.cfs_quota_period_seconds) else {
+        let Some(period) = self
+            .nodes
+            .cpu
+            .as_ref()
+            .map(|c| c.p.cfs_quota_period_seconds)
+        else {
             return;
         };
         let now = self.now();
@@ -288,7 +293,7 @@ impl Simulation<'_> {
             starved += n.starved;
         }
         // CFS periods since the last sample, exactly, from each container's demand curve.
-        let c = self.node_cpu.as_ref().expect("node cpu");
+        let c = self.nodes.cpu.as_ref().expect("node cpu");
         let mut counted = BTreeMap::new();
         let (mut periods, mut throttled, mut throttled_now) = (0.0, 0.0, 0usize);
         for (id, _) in self.cluster.pods() {
@@ -322,7 +327,7 @@ impl Simulation<'_> {
             }
             counted.insert(id, now);
         }
-        let c = self.node_cpu.as_mut().expect("node cpu");
+        let c = self.nodes.cpu.as_mut().expect("node cpu");
         c.counted = counted;
         // Non-negative sums of periods: far below u64's range.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

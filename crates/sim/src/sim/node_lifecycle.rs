@@ -134,7 +134,7 @@ impl Simulation<'_> {
     /// DefaultTolerationSeconds: every pod tolerates not-ready and unreachable NoExecute
     /// taints for 300 s unless it says otherwise.
     pub(super) fn default_tolerations(&self, tolerations: &mut Vec<Toleration>) {
-        let p = &self.p.node_lifecycle;
+        let p = &self.p().node_lifecycle;
         for (key, secs) in [
             (TAINT_NOT_READY, p.default_not_ready_toleration_seconds),
             (TAINT_UNREACHABLE, p.default_unreachable_toleration_seconds),
@@ -261,7 +261,7 @@ impl Simulation<'_> {
     /// One pass of monitorNodeHealth, then the rate-limited NoExecute tainting.
     fn monitor_nodes(&mut self) {
         let now = self.now();
-        let p = self.p.node_lifecycle.clone();
+        let p = self.p().node_lifecycle.clone();
         self.api_poll();
         let ids: Vec<NodeId> = if self.api_serving() {
             self.cluster.nodes().map(|(id, _)| id).collect()
@@ -277,7 +277,7 @@ impl Simulation<'_> {
             // the grace period (it refused them, or it was overloaded).
             let lease_stale = rt.up && now - self.control_plane.heartbeat(id) >= grace;
             // A kubelet that posts status reports NotReady itself while PLEG is unhealthy.
-            let pleg = !rt.up || self.runtimes.pleg_healthy(id, now);
+            let pleg = !rt.up || self.nodes.runtimes.pleg_healthy(id, now);
             if rt.up && lease_stale {
                 if rt.ready {
                     self.mark_not_ready(id, NotReadyReason::Unreachable);
@@ -311,7 +311,7 @@ impl Simulation<'_> {
             }
         }
         self.taint_zones(p.node_monitor_period_seconds);
-        if self.p.node_repair.enabled {
+        if self.p().node_repair.enabled {
             self.repair_nodes();
         }
         let not_ready = self.not_ready_nodes();
@@ -327,7 +327,7 @@ impl Simulation<'_> {
     /// (docs/control-plane-and-nodes.md#node-auto-repair).
     fn repair_nodes(&mut self) {
         let now = self.now();
-        let r = self.p.node_repair.clone();
+        let r = self.p().node_repair.clone();
         let due: Vec<NodeId> = self
             .cluster
             .nodes()

@@ -77,12 +77,13 @@ pub(super) struct PodMem {
 impl Simulation<'_> {
     /// The MemoryPressure condition the node's kubelet computes (its eviction manager's).
     pub(super) fn kubelet_memory_pressure(&self, node: NodeId) -> bool {
-        self.node_memory.as_ref().is_some_and(|m| m.pressure(node))
+        self.nodes.memory.as_ref().is_some_and(|m| m.pressure(node))
     }
 
     /// The node's memory state, if node memory is modelled and the node has one.
     pub(super) fn node_mem_mut(&mut self, node: NodeId) -> Option<&mut NodeMem> {
-        self.node_memory
+        self.nodes
+            .memory
             .as_mut()
             .and_then(|m| m.nodes.get_mut(&node))
     }
@@ -91,14 +92,14 @@ impl Simulation<'_> {
     /// the kubelet subtracted to get it, kube-reserved, system-reserved and the hard
     /// `memory.available` threshold (Allocatable = Capacity - reserved - hard threshold).
     pub(super) fn memory_capacity(&self, node: NodeId) -> i64 {
-        let k = &self.p.kubelet;
+        let k = &self.p().kubelet;
         let allocatable = self.cluster.node(node).node.allocatable.memory;
         let reserved = k
             .kube_reserved_memory
             .0
             .saturating_add(k.system_reserved_memory.0);
         let below = allocatable.saturating_add(reserved);
-        let cfg = &self.node_memory.as_ref().expect("node memory").cfg;
+        let cfg = &self.nodes.memory.as_ref().expect("node memory").cfg;
         match cfg.thresholds.iter().find(|t| t.is_hard()).map(|t| t.value) {
             None => below,
             Some(ThresholdValue::Bytes(b)) => below.saturating_add(b),
@@ -167,7 +168,7 @@ impl Simulation<'_> {
     /// The node's pods' memory and its working set (the pods' plus the reserved memory its
     /// daemons are taken to use).
     pub(super) fn node_working_set(&self, node: NodeId) -> (Vec<PodMem>, i64) {
-        let k = &self.p.kubelet;
+        let k = &self.p().kubelet;
         let mut total = k
             .kube_reserved_memory
             .0
@@ -189,7 +190,7 @@ impl Simulation<'_> {
     /// [`Self::node_working_set`]'s callers sum it), and how many of its pods grow, without
     /// gathering the pods.
     pub(super) fn node_memory_totals(&self, node: NodeId) -> (i64, f64, u32) {
-        let k = &self.p.kubelet;
+        let k = &self.p().kubelet;
         let mut total = k
             .kube_reserved_memory
             .0
@@ -267,7 +268,7 @@ impl Simulation<'_> {
             .iter()
             .map(|p| self.cluster.pod(p.id).pod.priority >= SYSTEM_CRITICAL_PRIORITY)
             .collect();
-        let mem = self.node_memory.as_mut().expect("node memory");
+        let mem = self.nodes.memory.as_mut().expect("node memory");
         let state = mem.nodes.entry(node).or_default();
         let d = state
             .manager

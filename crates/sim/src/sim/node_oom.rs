@@ -13,7 +13,7 @@ impl Simulation<'_> {
     /// ends the container with the highest badness (again, until they fit); then a timer for
     /// when the node's growth would next fill it.
     pub(super) fn oom_check(&mut self, node: NodeId) {
-        if self.node_memory.is_none() || !self.cluster.has_node(node) {
+        if self.nodes.memory.is_none() || !self.cluster.has_node(node) {
             return;
         }
         let capacity = self.memory_capacity(node);
@@ -86,7 +86,7 @@ impl Simulation<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mem = self.node_memory.as_mut().expect("node memory");
+        let mem = self.nodes.memory.as_mut().expect("node memory");
         let state = mem.nodes.entry(node).or_default();
         // Nothing changed on the node: the timer already set (up to a millisecond early, from
         // rounding; firing early only checks again) stands, and no stale timer piles up.

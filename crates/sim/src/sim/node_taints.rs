@@ -42,7 +42,7 @@ impl Simulation<'_> {
                 c.1 += 1;
             }
         }
-        let t = self.p.node_lifecycle.unhealthy_zone_threshold;
+        let t = self.p().node_lifecycle.unhealthy_zone_threshold;
         counts
             .into_iter()
             .map(|(zone, (total, not_ready))| {
@@ -59,7 +59,7 @@ impl Simulation<'_> {
     }
 
     pub(super) fn taint_zones(&mut self, period: f64) {
-        let p = self.p.node_lifecycle.clone();
+        let p = self.p().node_lifecycle.clone();
         let states = self.zone_states();
         // Every zone fully disrupted: the controller suspects itself ("Entering master
         // disruption mode"), stops evicting and takes the NoExecute taints back

@@ -26,7 +26,7 @@ impl Simulation<'_> {
             Ok(id) => {
                 *self.node_lifecycle.node(id) = node_lifecycle::NodeRt::default();
                 self.start_lease(id);
-                if self.stage == Stage::Run {
+                if self.info.stage == Stage::Run {
                     // At setup, `start_node_memory` starts them all once the cluster is built.
                     self.start_eviction_manager(id);
                 }
@@ -48,7 +48,7 @@ impl Simulation<'_> {
     /// Applies every object of a manifest set (create or update).
     pub(super) fn apply_manifests(&mut self, m: &Manifests, initial: bool) {
         for c in &m.priority_classes {
-            self.classes.apply(c.object.clone());
+            self.control_plane.classes.apply(c.object.clone());
             self.record(
                 "PriorityClassApplied",
                 format!("priorityclass/{}", c.object.name),
@@ -69,7 +69,7 @@ impl Simulation<'_> {
         }
         // Pods: bound ones (a snapshot's) are running; others are created now.
         for p in &m.pods {
-            match p.object.admit(&self.classes) {
+            match p.object.admit(&self.control_plane.classes) {
                 Ok(pod) => {
                     let bound = pod.node_name.is_some();
                     if let Some(id) = self.create_pod(pod, None, 0, initial && bound) {

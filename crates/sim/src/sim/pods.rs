@@ -148,7 +148,7 @@ impl Simulation<'_> {
                 restarts: 0,
                 last_start: Time::ZERO,
                 ran_before: Time::ZERO,
-                initial: self.stage == Stage::Bootstrap,
+                initial: self.info.stage == Stage::Bootstrap,
                 runtime_load: false,
                 sidecars: None,
                 grace_override: None,
@@ -156,7 +156,7 @@ impl Simulation<'_> {
         );
         let prio = self.cluster.pod(id).pod.priority;
         let created = self.cluster.pod(id).pod.creation_timestamp;
-        self.queue.add(id, prio, created);
+        self.scheduler.queue.add(id, prio, created);
         self.rec.metrics.count("pods_created", 1);
         self.record(
             "Created",

@@ -2,7 +2,7 @@
 //! faults (nodes or zones down, partitions, dependencies down, flapping or degraded).
 
 use crate::scenario::{Change, FaultKind, NodeSelector, NodeTarget, ObjectKind};
-use crate::sim::{secs, Ev, ScenarioEv, Simulation};
+use crate::sim::{secs, ChangeIdx, Ev, FaultIdx, ScenarioEv, Simulation};
 use cascade_model::Rng;
 use cascade_scheduler::NodeId;
 
@@ -28,6 +28,46 @@ pub fn choose_fraction(rng: &mut Rng, mut ids: Vec<NodeId>, fraction: Option<f64
     ids
 }
 
+/// The scenario's faults as they stand: which are in effect (zone faults and partitions, for
+/// nodes that join while they last; dependencies down, for their flapping), and the nodes each
+/// selecting fault took at its start, which its end gives back.
+pub(super) struct Faults {
+    active: Vec<bool>,
+    nodes: Vec<Vec<NodeId>>,
+}
+
+impl Faults {
+    pub fn new(count: usize) -> Self {
+        Faults {
+            active: vec![false; count],
+            nodes: vec![Vec::new(); count],
+        }
+    }
+
+    pub fn is_active(&self, i: FaultIdx) -> bool {
+        self.active[i.idx()]
+    }
+
+    pub fn set_active(&mut self, i: FaultIdx, active: bool) {
+        self.active[i.idx()] = active;
+    }
+
+    /// Fault `i` took `nodes` (replacing what it held).
+    pub fn took(&mut self, i: FaultIdx, nodes: Vec<NodeId>) {
+        self.nodes[i.idx()] = nodes;
+    }
+
+    /// Fault `i` also holds `node` (a node that joined under it).
+    pub fn took_also(&mut self, i: FaultIdx, node: NodeId) {
+        self.nodes[i.idx()].push(node);
+    }
+
+    /// The nodes fault `i` held, handed back at its end.
+    pub fn give_back(&mut self, i: FaultIdx) -> Vec<NodeId> {
+        std::mem::take(&mut self.nodes[i.idx()])
+    }
+}
+
 impl Simulation<'_> {
     pub(super) fn on_scenario(&mut self, e: ScenarioEv) {
         match e {
@@ -38,8 +78,8 @@ impl Simulation<'_> {
         }
     }
 
-    pub(super) fn change(&mut self, i: usize) {
-        let c: Change = self.sc.spec.changes[i].clone();
+    pub(super) fn change(&mut self, i: ChangeIdx) {
+        let c: Change = self.sc.spec.changes[i.idx()].clone();
         let what = c.description.clone().unwrap_or_default();
         self.rec.metrics.count("changes_applied", 1);
         self.record("ChangeApplied", format!("change/{i}"), what, None);
@@ -51,7 +91,7 @@ impl Simulation<'_> {
             let ns = d.namespace.clone().unwrap_or_else(|| "default".into());
             match d.kind {
                 ObjectKind::PriorityClass => {
-                    self.classes.delete(&d.name);
+                    self.control_plane.classes.delete(&d.name);
                 }
                 ObjectKind::Pod => {
                     if let Some(id) = self.cluster.pod_id(&format!("{ns}/{}", d.name)) {
@@ -117,8 +157,8 @@ impl Simulation<'_> {
     }
 
     /// A fault starts (`start`) or ends.
-    pub(super) fn fault(&mut self, i: usize, start: bool) {
-        let f = self.sc.spec.faults[i].clone();
+    pub(super) fn fault(&mut self, i: FaultIdx, start: bool) {
+        let f = self.sc.spec.faults[i.idx()].clone();
         let nodes: Vec<NodeId> = match &f.kind {
             FaultKind::NodeDown(NodeTarget::Selected(s)) => {
                 self.fault_targets(i, start, &[], &[], Some(&s.selector), s.fraction)
@@ -155,7 +195,7 @@ impl Simulation<'_> {
         self.record(kind, format!("fault/{i}"), what, None);
         if matches!(f.kind, FaultKind::ZoneDown(_) | FaultKind::Partition(_)) {
             // Nodes that join while it lasts are put under it (join_active_zone_faults).
-            self.fault_active[i] = start;
+            self.faults.set_active(i, start);
         }
         for id in nodes {
             if start {
@@ -184,11 +224,7 @@ impl Simulation<'_> {
                     .collect()
             };
             // Each partition fault is its own side; the rest of the cluster is side 0.
-            let side = if start {
-                cascade_engine::index_u32(i) + 1
-            } else {
-                0
-            };
+            let side = if start { i.get() + 1 } else { 0 };
             for id in cut {
                 // With podsOnly the kubelet keeps its connection: only the pods are cut off.
                 if !p.pods_only {
@@ -236,7 +272,7 @@ impl Simulation<'_> {
             flapping,
         } = &f.kind
         {
-            self.fault_active[i] = start;
+            self.faults.set_active(i, start);
             self.set_service_reachable(name, !start);
             if start {
                 if let Some(fl) = flapping {
@@ -262,11 +298,11 @@ impl Simulation<'_> {
     /// (docs/control-plane-and-nodes.md#cloud-provisioning)
     pub(super) fn join_active_zone_faults(&mut self, id: NodeId) {
         let zone = self.cluster.node(id).node.zone().to_string();
-        for i in 0..self.sc.spec.faults.len() {
-            if !self.fault_active[i] {
+        for i in (0..self.sc.spec.faults.len()).map(FaultIdx::at) {
+            if !self.faults.is_active(i) {
                 continue;
             }
-            let kind = self.sc.spec.faults[i].kind.clone();
+            let kind = self.sc.spec.faults[i.idx()].kind.clone();
             match &kind {
                 FaultKind::ZoneDown(z) if *z == zone => {
                     self.node_down(id);
@@ -275,20 +311,20 @@ impl Simulation<'_> {
                 FaultKind::Partition(p) if p.fraction.is_none() && p.zones.contains(&zone) => {
                     if p.selector.is_some() {
                         // Its end gives back the nodes it kept.
-                        self.fault_nodes[i].push(id);
+                        self.faults.took_also(i, id);
                     }
                     if !p.pods_only {
                         self.node_partitioned(id);
                         self.joined_under_fault(id, i, "its zone is partitioned");
                     }
-                    self.set_node_partition(id, cascade_engine::index_u32(i) + 1);
+                    self.set_node_partition(id, i.get() + 1);
                 }
                 _ => {}
             }
         }
     }
 
-    fn joined_under_fault(&mut self, id: NodeId, fault: usize, why: &str) {
+    fn joined_under_fault(&mut self, id: NodeId, fault: FaultIdx, why: &str) {
         let name = self.cluster.node(id).node.name.clone();
         self.record(
             "NodeJoinedUnderFault",
@@ -305,7 +341,7 @@ impl Simulation<'_> {
     /// and the fault), and kept; at its end, the same nodes, those still in the cluster.
     fn fault_targets(
         &mut self,
-        i: usize,
+        i: FaultIdx,
         start: bool,
         zones: &[String],
         names: &[String],
@@ -313,7 +349,7 @@ impl Simulation<'_> {
         fraction: Option<f64>,
     ) -> Vec<NodeId> {
         if !start {
-            let kept = std::mem::take(&mut self.fault_nodes[i]);
+            let kept = self.faults.give_back(i);
             return kept
                 .into_iter()
                 .filter(|id| self.cluster.has_node(*id))
@@ -331,7 +367,7 @@ impl Simulation<'_> {
             .collect();
         let mut rng = Rng::stream(self.info.seed, &format!("fault/{i}"));
         let chosen = choose_fraction(&mut rng, candidates, fraction);
-        self.fault_nodes[i] = chosen.clone();
+        self.faults.took(i, chosen.clone());
         chosen
     }
 
@@ -347,11 +383,11 @@ impl Simulation<'_> {
     }
 
     /// The next phase of a flapping dependency, while its fault lasts.
-    pub(super) fn flap(&mut self, i: usize, down: bool) {
-        if !self.fault_active[i] {
+    pub(super) fn flap(&mut self, i: FaultIdx, down: bool) {
+        if !self.faults.is_active(i) {
             return;
         }
-        let f = &self.sc.spec.faults[i];
+        let f = &self.sc.spec.faults[i.idx()];
         let FaultKind::ServiceDown {
             service: name,
             flapping: Some(fl),

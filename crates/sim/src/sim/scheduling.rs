@@ -8,28 +8,33 @@ use cascade_scheduler::{clear_lower_nominations, NodeId, Outcome, PodId};
 
 impl Simulation<'_> {
     pub(super) fn enqueue_active(&mut self, id: PodId) {
-        self.queue.activate(&self.cluster, id, &mut self.engine);
+        self.scheduler
+            .queue
+            .activate(&self.cluster, id, &mut self.engine);
     }
 
     /// MoveAllToActiveOrBackoffQueue, on a cluster event that may have made room.
     pub(super) fn move_all_to_active_or_backoff(&mut self) {
-        self.queue
+        self.scheduler
+            .queue
             .move_all_to_active_or_backoff(&self.cluster, &mut self.engine);
     }
 
     pub(super) fn park_unschedulable(&mut self, id: PodId) {
         let (now, now_ms) = (self.now(), self.wall_ms());
-        self.queue.park_unschedulable(id, now, now_ms);
+        self.scheduler.queue.park_unschedulable(id, now, now_ms);
     }
 
     pub(super) fn on_queue(&mut self, e: QueueEv) {
         match e {
             QueueEv::SchedulingCycle => self.scheduling_cycle(),
             QueueEv::BackoffDone { pod, attempt } => {
-                self.queue
+                self.scheduler
+                    .queue
                     .backoff_done(&self.cluster, pod, attempt, &mut self.engine)
             }
             QueueEv::FlushUnschedulable => self
+                .scheduler
                 .queue
                 .flush_unschedulable(&self.cluster, &mut self.engine),
         }
@@ -38,17 +43,17 @@ impl Simulation<'_> {
     pub(super) fn scheduling_cycle(&mut self) {
         if !self.api_serving() {
             // A binding is a write to the API server: the scheduler waits for it.
-            self.queue.pause();
+            self.scheduler.queue.pause();
             return;
         }
-        let Some(id) = self.queue.pop() else {
+        let Some(id) = self.scheduler.queue.pop() else {
             return;
         };
         if self.cluster.try_pod(id).is_none() {
             return self.next_cycle();
         }
-        self.queue.attempt(id, self.engine.now());
-        let d = self.scheduler.schedule_one(&mut self.cluster, id);
+        self.scheduler.queue.attempt(id, self.engine.now());
+        let d = self.scheduler.algorithm.schedule_one(&mut self.cluster, id);
         match d.outcome {
             Outcome::Scheduled(node) => {
                 // The scheduler assumes the pod on its node at once (its cache) and binds it
@@ -101,7 +106,7 @@ impl Simulation<'_> {
                 if self.cluster.pod(id).nominated.is_some() {
                     self.cluster.nominate(id, None);
                 }
-                if self.queue.attempts(id) == 1 {
+                if self.scheduler.queue.attempts(id) == 1 {
                     self.record(
                         "FailedScheduling",
                         format!("pod/{key}"),
@@ -141,16 +146,18 @@ impl Simulation<'_> {
         // Creating the containers queues on the node's runtime daemon: a busy one
         // delays the start by the wait behind its backlog.
         let ops = super::runtime::containers(&self.cluster, id) as f64
-            * self.p.kubelet.runtime.container_start_ops;
-        let done = self.runtimes.submit(node, self.engine.now(), ops);
-        let wait = (done - ops / self.p.kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
+            * self.p().kubelet.runtime.container_start_ops;
+        let done = self.nodes.runtimes.submit(node, self.engine.now(), ops);
+        let wait = (done - ops / self.p().kubelet.runtime.ops_per_second.max(1e-9)).max(0.0);
         let mut startup = self
             .behaviour(id)
             .and_then(|b| b.startup_seconds)
-            .unwrap_or(self.p.kubelet.image_pull_seconds + self.p.kubelet.container_start_seconds)
+            .unwrap_or(
+                self.p().kubelet.image_pull_seconds + self.p().kubelet.container_start_seconds,
+            )
             + wait;
         // A saturated node's kubelet and runtime are slower at it (docs/kubernetes.md#node-cpu).
-        if self.node_cpu.is_some() {
+        if self.nodes.cpu.is_some() {
             startup *= self.kubelet_cpu_slowdown(node);
         }
         self.engine.schedule_in(
@@ -160,6 +167,6 @@ impl Simulation<'_> {
     }
 
     pub(super) fn next_cycle(&mut self) {
-        self.queue.next_cycle(&mut self.engine);
+        self.scheduler.queue.next_cycle(&mut self.engine);
     }
 }

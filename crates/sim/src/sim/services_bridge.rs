@@ -6,12 +6,32 @@ use cascade_engine::Time;
 use cascade_scheduler::PodId;
 use cascade_services::{Effect, Out, PodRef, SliceWrites, World};
 
+/// The services' world and the buffer its answers come back in (reused between calls).
+pub(super) struct ServicesBridge {
+    pub world: World,
+    out: Out,
+}
+
+impl ServicesBridge {
+    pub fn new(world: World) -> Self {
+        ServicesBridge {
+            world,
+            out: Out::default(),
+        }
+    }
+
+    /// The answer buffer, lent to one call.
+    pub fn take_out(&mut self) -> Out {
+        std::mem::take(&mut self.out)
+    }
+}
+
 impl Simulation<'_> {
     /// Calls into the services with the current time and applies what they answer.
     /// Readiness changes reach the slices as the endpointslice controller can write them
     /// (`endpoint_slices.rs`).
     pub(super) fn svc_call<R>(&mut self, f: impl FnOnce(&mut World, Time, &mut Out) -> R) -> R {
-        let mode = if self.services.is_empty() {
+        let mode = if self.services.world.is_empty() {
             SliceWrites::Immediate
         } else {
             self.slice_writes_mode()
@@ -26,10 +46,10 @@ impl Simulation<'_> {
         mode: SliceWrites,
         f: impl FnOnce(&mut World, Time, &mut Out) -> R,
     ) -> R {
-        let mut out = std::mem::take(&mut self.svc_out);
+        let mut out = self.services.take_out();
         let now = self.now();
-        self.services.set_slice_writes(mode);
-        let r = f(&mut self.services, now, &mut out);
+        self.services.world.set_slice_writes(mode);
+        let r = f(&mut self.services.world, now, &mut out);
         self.apply_svc(out);
         r
     }
@@ -37,13 +57,14 @@ impl Simulation<'_> {
     /// Requests in flight at the pod's replicas (node memory reads them,
     /// docs/kubernetes.md#memory-per-request).
     pub(super) fn pod_in_flight(&self, pod: PodId) -> usize {
-        self.services.in_flight(PodRef::new(pod.get()))
+        self.services.world.in_flight(PodRef::new(pod.get()))
     }
 
     /// Asks the services to say when the pod's requests in flight reach `at_least`
     /// ([`Effect::InFlightReached`]); None withdraws the watch.
     pub(super) fn watch_pod_in_flight(&mut self, pod: PodId, at_least: Option<usize>) {
         self.services
+            .world
             .watch_in_flight(PodRef::new(pod.get()), at_least);
     }
 
@@ -53,7 +74,7 @@ impl Simulation<'_> {
             self.engine.schedule(at, Ev::Svc(ev));
         }
         let effects = std::mem::take(&mut out.effects);
-        self.svc_out = out;
+        self.services.out = out;
         for e in effects {
             match e {
                 Effect::OomKill(pod) => {

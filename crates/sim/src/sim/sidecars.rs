@@ -46,7 +46,7 @@ impl<'a> Simulation<'a> {
         let starts = rt.starts;
         rt.sidecars = Some((starts, states));
         for (i, s) in specs.iter().enumerate() {
-            if self.services.refuses(&s.target) {
+            if self.services.world.refuses(&s.target) {
                 self.sidecar_fail(id, i, starts);
             }
         }
@@ -73,7 +73,7 @@ impl<'a> Simulation<'a> {
             if spec.target != target {
                 continue;
             }
-            let notice = self.sidecar_rng.unit() * spec.send_interval_seconds;
+            let notice = self.nodes.sidecar_rng.unit() * spec.send_interval_seconds;
             self.engine.schedule_in(
                 secs(notice),
                 Ev::Sidecar {
@@ -109,7 +109,7 @@ impl<'a> Simulation<'a> {
         match states[i] {
             SidecarState::Connected => {
                 let specs = self.sidecar_specs(id);
-                if self.services.refuses(&specs[i].target) {
+                if self.services.world.refuses(&specs[i].target) {
                     self.sidecar_fail(id, i, starts);
                 }
             }
@@ -128,14 +128,16 @@ impl<'a> Simulation<'a> {
             return;
         }
         self.rec.metrics.count("sidecar_retries", 1);
-        self.runtimes
+        self.nodes
+            .runtimes
             .submit(node, self.engine.now(), spec.ops_per_attempt);
-        if !self.services.refuses(&spec.target) {
+        if !self.services.world.refuses(&spec.target) {
             if let Some((_, states)) = self.sidecar_states(id) {
                 states[i] = SidecarState::Connected;
             }
             // Reconnected: it replays what it buffered, through the runtime too.
-            self.runtimes
+            self.nodes
+                .runtimes
                 .submit(node, self.engine.now(), spec.ops_on_reconnect);
             return;
         }
@@ -150,7 +152,7 @@ impl<'a> Simulation<'a> {
             &spec.backoff,
             attempt + 1,
             prev_delay,
-            &mut self.sidecar_rng,
+            &mut self.nodes.sidecar_rng,
         );
         let Some((_, states)) = self.sidecar_states(id) else {
             return;

@@ -144,7 +144,8 @@ impl Thrashing {
 impl Simulation<'_> {
     /// Whether the node is thrashing: its kubelet and runtime do not answer.
     pub(super) fn node_thrashing(&self, node: NodeId) -> bool {
-        self.thrashing
+        self.nodes
+            .thrashing
             .as_ref()
             .and_then(|t| t.nodes.get(&node))
             .is_some_and(|n| n.state.thrashing)
@@ -158,7 +159,7 @@ impl Simulation<'_> {
     /// The node went down or was removed: a machine that restarts starts with its memory
     /// free, and a removed node's state goes with it (ids are never reused).
     pub(super) fn thrash_forget(&mut self, node: NodeId) {
-        if let Some(t) = self.thrashing.as_mut() {
+        if let Some(t) = self.nodes.thrashing.as_mut() {
             t.nodes.remove(&node);
         }
     }
@@ -176,14 +177,14 @@ impl Simulation<'_> {
     /// Whether [`Self::thrash_observe`] looks at the node: thrashing is modelled, the node
     /// exists and is up.
     pub(super) fn thrash_watched(&self, node: NodeId) -> bool {
-        self.thrashing.is_some() && self.cluster.has_node(node) && self.node_lifecycle.is_up(node)
+        self.nodes.thrashing.is_some() && self.cluster.has_node(node) && self.node_lifecycle.is_up(node)
     }
 
     /// [`Self::thrash_observe`] with the node's `memory.available` and how fast it falls
     /// already summed (`node_memory_available`'s figures), for a node it watches.
     pub(super) fn thrash_observe_figures(&mut self, node: NodeId, available: i64, falling: f64) {
         let now = self.now();
-        let t = self.thrashing.as_mut().expect("thrashing");
+        let t = self.nodes.thrashing.as_mut().expect("thrashing");
         let cfg = t.cfg;
         let n = t.nodes.entry(node).or_default();
         let (change, next) = n.state.observe(now, &cfg, available, falling);
@@ -211,7 +212,12 @@ impl Simulation<'_> {
 
     /// A timer set by [`Self::thrash_observe`]: ignored if a later one replaced it.
     pub(super) fn thrash_check(&mut self, node: NodeId, check: Generation) {
-        let Some(n) = self.thrashing.as_mut().and_then(|t| t.nodes.get_mut(&node)) else {
+        let Some(n) = self
+            .nodes
+            .thrashing
+            .as_mut()
+            .and_then(|t| t.nodes.get_mut(&node))
+        else {
             return;
         };
         if !n.check.is_current(check) {

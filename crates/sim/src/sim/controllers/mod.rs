@@ -18,6 +18,8 @@ mod statefulset;
 pub(in crate::sim) struct Controllers {
     pub(in crate::sim) workloads: Vec<WorkloadRt>,
     names: Rng,
+    /// The endpointslice controller's per-Service syncs.
+    pub(in crate::sim) endpoint_slices: super::endpoint_slices::EndpointSlices,
 }
 
 impl Controllers {
@@ -25,6 +27,7 @@ impl Controllers {
         Controllers {
             workloads: Vec::new(),
             names,
+            endpoint_slices: Default::default(),
         }
     }
 
@@ -56,7 +59,7 @@ impl Simulation<'_> {
         if !self.controllers.workloads[w].sync_pending {
             self.controllers.workloads[w].sync_pending = true;
             self.engine.schedule_in(
-                secs(self.p.controllers.sync_delay_seconds),
+                secs(self.p().controllers.sync_delay_seconds),
                 Ev::Controller(ControllerEv::Sync { workload: w }),
             );
         }
@@ -120,7 +123,10 @@ impl Simulation<'_> {
         daemon_node: Option<NodeId>,
     ) {
         let wl = &self.controllers.workloads[w];
-        let mut pod = match template.unwrap_or(&wl.w.template).admit(&self.classes) {
+        let mut pod = match template
+            .unwrap_or(&wl.w.template)
+            .admit(&self.control_plane.classes)
+        {
             Ok(p) => p,
             Err(e) => {
                 let key = format!("{}/{}", wl.w.namespace, wl.w.name);

@@ -37,7 +37,7 @@ impl Simulation<'_> {
         let is_ready = |p: &PodId| self.pods.get(*p).is_some_and(|r| r.ready);
         let (new, old): (Vec<PodId>, Vec<PodId>) =
             active.iter().partition(|p| revision(p) == Some(rev));
-        let burst = self.p.controllers.burst_replicas;
+        let burst = self.p().controllers.burst_replicas;
         let mut create = 0usize;
         let mut delete: Vec<PodId> = Vec::new();
         // Recreate waits until the old pods are gone, not just terminating.
