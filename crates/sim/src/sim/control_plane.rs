@@ -108,8 +108,8 @@ pub struct ControlPlane {
     pub servers: Vec<ApiServer>,
     /// Each client's connection to a replica.
     pub(super) balancer: Balancer<Conn>,
-    /// Each replica serves, as of the last of its events handled.
-    up: Vec<bool>,
+    /// Whether the API serves, and for how long it has not.
+    availability: Availability,
     /// The wake-up scheduled with the engine, if any.
     wake_at: Option<Time>,
     callers: BTreeMap<u64, Caller>,
@@ -122,12 +122,6 @@ pub struct ControlPlane {
     /// Each node's status loop, by NodeId.
     status: Vec<NodeStatusRt>,
     pub(super) clients: BTreeMap<PodId, ClientRt>,
-    /// When the server last began serving: the node lifecycle controller counts heartbeats
-    /// from here (it restarts with the server, with fresh probe timestamps).
-    serving_since: Time,
-    /// Since when the server has not served, while it does not.
-    down_since: Option<Time>,
-    unavailable_ms: u64,
     /// Workloads whose sync came while the server did not serve.
     deferred_syncs: BTreeSet<usize>,
     /// The controllers' and the scheduler's writes.
@@ -137,13 +131,32 @@ pub struct ControlPlane {
     pub(super) classes: PriorityClasses,
 }
 
+/// Whether the API serves: it does while any replica serves, and is down only while none does.
+#[derive(Debug)]
+struct Availability {
+    /// Each replica serves, as of the last of its events handled.
+    up: Vec<bool>,
+    /// When the API last began serving: the node lifecycle controller counts heartbeats
+    /// from here (it restarts with the server, with fresh probe timestamps).
+    serving_since: Time,
+    /// Since when no replica has served, while none does.
+    down_since: Option<Time>,
+    /// The time no replica served, in whole milliseconds (`apiserver_unavailable_seconds`).
+    unavailable_ms: u64,
+}
+
 impl ControlPlane {
     pub fn new(cfg: ApiServerConfig, replicas: usize, seed: u64) -> ControlPlane {
         let replicas = replicas.max(1);
         ControlPlane {
             servers: vec![ApiServer::new(cfg); replicas],
             balancer: Balancer::new(replicas),
-            up: vec![true; replicas],
+            availability: Availability {
+                up: vec![true; replicas],
+                serving_since: Time::ZERO,
+                down_since: None,
+                unavailable_ms: 0,
+            },
             wake_at: None,
             callers: BTreeMap::new(),
             next_token: 0,
@@ -152,10 +165,7 @@ impl ControlPlane {
             status: Vec::new(),
             clients: BTreeMap::new(),
             classes: PriorityClasses::new(),
-            serving_since: Time::ZERO,
             deferred_syncs: BTreeSet::new(),
-            down_since: None,
-            unavailable_ms: 0,
             writes: Default::default(),
             rng: Rng::stream(seed, "control-plane"),
         }
@@ -165,12 +175,12 @@ impl ControlPlane {
     /// last accepted renewal, or the server's start if later.
     pub fn heartbeat(&self, node: NodeId) -> Time {
         let r = self.renewed.get(node.idx()).copied().unwrap_or(Time::ZERO);
-        r.max(self.serving_since)
+        r.max(self.availability.serving_since)
     }
 
     /// When the server last began serving.
     pub fn serving_since(&self) -> Time {
-        self.serving_since
+        self.availability.serving_since
     }
 
     /// Some replica serves.
@@ -507,16 +517,16 @@ impl<'a> Simulation<'a> {
     /// again, what waited on the API goes on.
     fn api_server_event(&mut self, i: usize, e: ServerEvent) {
         let cp = &mut self.control_plane;
-        let was_down = cp.down_since.is_some();
+        let was_down = cp.availability.down_since.is_some();
         match e {
             ServerEvent::OomKilled { at, .. } | ServerEvent::Stopped { at } => {
-                cp.up[i] = false;
-                if !cp.up.contains(&true) {
-                    cp.down_since.get_or_insert(at);
+                cp.availability.up[i] = false;
+                if !cp.availability.up.contains(&true) {
+                    cp.availability.down_since.get_or_insert(at);
                 }
             }
             ServerEvent::Started { at } => {
-                cp.up[i] = true;
+                cp.availability.up[i] = true;
                 self.count_unavailable(at);
             }
         }
@@ -545,7 +555,7 @@ impl<'a> Simulation<'a> {
                     // Another replica served all along: nothing waited.
                     return;
                 }
-                self.control_plane.serving_since = at;
+                self.control_plane.availability.serving_since = at;
                 // What waited on it goes on.
                 for w in std::mem::take(&mut self.control_plane.deferred_syncs) {
                     self.request_sync(w);
@@ -586,9 +596,9 @@ impl<'a> Simulation<'a> {
     /// Counts the time the server did not serve, up to `until`, in whole milliseconds summed
     /// as seconds (`totals.apiserver_unavailable_seconds`).
     fn count_unavailable(&mut self, until: Time) {
-        if let Some(since) = self.control_plane.down_since.take() {
+        if let Some(since) = self.control_plane.availability.down_since.take() {
             let ms = (until - since).as_millis();
-            self.control_plane.unavailable_ms += ms;
+            self.control_plane.availability.unavailable_ms += ms;
         }
     }
 
@@ -596,7 +606,7 @@ impl<'a> Simulation<'a> {
     pub(super) fn finish_control_plane(&mut self) {
         let now = self.now();
         self.count_unavailable(now);
-        let secs = self.control_plane.unavailable_ms / 1000;
+        let secs = self.control_plane.availability.unavailable_ms / 1000;
         if secs > 0 {
             self.rec
                 .metrics

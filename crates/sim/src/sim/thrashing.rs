@@ -177,7 +177,9 @@ impl Simulation<'_> {
     /// Whether [`Self::thrash_observe`] looks at the node: thrashing is modelled, the node
     /// exists and is up.
     pub(super) fn thrash_watched(&self, node: NodeId) -> bool {
-        self.nodes.thrashing.is_some() && self.cluster.has_node(node) && self.node_lifecycle.is_up(node)
+        self.nodes.thrashing.is_some()
+            && self.cluster.has_node(node)
+            && self.node_lifecycle.is_up(node)
     }
 
     /// [`Self::thrash_observe`] with the node's `memory.available` and how fast it falls
